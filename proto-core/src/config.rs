@@ -1,0 +1,343 @@
+//! Configuration: every limit the connection enforces or announces, with its default.
+//!
+//! The "announced" limits travel in HELLO (SPEC.md §5.4) and bind the *peer*; the "local" ones
+//! bound this side's own memory and timers. Defaults are the `DEFAULT_*` constants.
+
+use core::time::Duration;
+
+/// Which side of the transport this connection is (SPEC.md §5, §6).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    /// Opened the transport; sends HELLO first; uses even exchange ids.
+    Dialer,
+    /// Accepted the transport; answers HELLO; uses odd exchange ids.
+    Acceptor,
+}
+
+/// How the transport delimits bytes (SPEC.md §3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// A byte stream (TCP, Unix stream socket): frames back to back.
+    Stream,
+    /// A reliable, ordered packet transport (Unix SEQPACKET): whole frames per packet, at most
+    /// `max_datagram` bytes each.
+    Packet {
+        /// Largest packet this side sends and accepts.
+        max_datagram: u32,
+    },
+}
+
+/// HELLO parameter ids (SPEC.md §5.4).
+pub mod param {
+    /// Largest frame body accepted.
+    pub const MAX_FRAME_SIZE: u64 = 1;
+    /// Largest message accepted (after reassembly).
+    pub const MAX_MESSAGE_SIZE: u64 = 2;
+    /// Inbound calls and reliable notifications open at once.
+    pub const MAX_CONCURRENT_CALLS: u64 = 3;
+    /// Inbound streams open at once.
+    pub const MAX_CONCURRENT_STREAMS: u64 = 4;
+    /// Initial per-stream message credit granted to the peer.
+    pub const STREAM_CREDIT_MSGS: u64 = 5;
+    /// Initial per-stream byte credit granted to the peer.
+    pub const STREAM_CREDIT_BYTES: u64 = 6;
+    /// Initial connection-wide stream byte credit granted to the peer.
+    pub const CONN_CREDIT_BYTES: u64 = 7;
+    /// Keepalive interval in milliseconds (0 = none).
+    pub const KEEPALIVE_INTERVAL_MS: u64 = 8;
+    /// Idle timeout in milliseconds (0 = none).
+    pub const IDLE_TIMEOUT_MS: u64 = 9;
+    /// Largest datagram accepted (0 = byte stream).
+    pub const MAX_DATAGRAM_SIZE: u64 = 10;
+    /// Resumption: reply cache entries kept for the peer.
+    pub const REPLY_CACHE_ENTRIES: u64 = 11;
+    /// Resumption: reply cache bytes kept for the peer.
+    pub const REPLY_CACHE_BYTES: u64 = 12;
+}
+
+/// Smallest legal `max_frame_size` (also the limit before the handshake completes).
+pub const MIN_FRAME_SIZE: u32 = 4096;
+/// Largest legal `max_frame_size`: 16 MiB.
+pub const MAX_FRAME_SIZE: u32 = 16 * 1024 * 1024;
+/// Smallest legal `max_message_size`.
+pub const MIN_MESSAGE_SIZE: u32 = 4096;
+/// Largest credit window (messages or bytes): 2^32 - 1.
+pub const MAX_CREDIT: u64 = u32::MAX as u64;
+/// The protocol version this implementation speaks.
+pub const VERSION: u32 = 1;
+
+/// Default `max_frame_size`: 64 KiB.
+pub const DEFAULT_MAX_FRAME_SIZE: u32 = 64 * 1024;
+/// Default `max_message_size`: 4 MiB.
+pub const DEFAULT_MAX_MESSAGE_SIZE: u32 = 4 * 1024 * 1024;
+/// Default `max_concurrent_calls` (inbound).
+pub const DEFAULT_MAX_CONCURRENT_CALLS: u32 = 100;
+/// Default `max_concurrent_streams` (inbound).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 100;
+/// Default initial per-stream message credit.
+pub const DEFAULT_STREAM_CREDIT_MSGS: u32 = 64;
+/// Default initial per-stream byte credit: 256 KiB.
+pub const DEFAULT_STREAM_CREDIT_BYTES: u32 = 256 * 1024;
+/// Default initial connection-wide byte credit: 1 MiB.
+pub const DEFAULT_CONN_CREDIT_BYTES: u32 = 1024 * 1024;
+/// Default keepalive interval: 10 s.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+/// Default idle timeout: 30 s (quinn uses 30 s; hyper/tonic keepalive timeout 20 s).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default handshake timeout: 10 s.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default drain timeout after GOAWAY: 30 s.
+pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default cap on PONGs waiting to be transmitted (ping flood guard).
+pub const DEFAULT_MAX_QUEUED_PONGS: u32 = 8;
+/// Default cap on our own outbound calls open at once (also bounded by the peer's limit).
+pub const DEFAULT_MAX_OUTBOUND_CALLS: u32 = 256;
+/// Default cap on our own outbound streams open at once (also bounded by the peer's limit).
+pub const DEFAULT_MAX_OUTBOUND_STREAMS: u32 = 100;
+/// Default cap on bytes queued for transmission: 8 MiB.
+pub const DEFAULT_MAX_TX_BUFFER: u32 = 8 * 1024 * 1024;
+
+/// Connection configuration. Build with [`Config::default`] and adjust fields.
+///
+/// Validation happens in the connection constructor; an invalid value gives a
+/// [`ConfigError`] naming the field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    /// Announced: largest frame body we accept (4 KiB ..= 16 MiB). Default 64 KiB.
+    pub max_frame_size: u32,
+    /// Announced: largest message (after reassembly) we accept. Default 4 MiB.
+    pub max_message_size: u32,
+    /// Announced: calls + reliable notifications the peer may have open toward us. Default 100.
+    pub max_concurrent_calls: u32,
+    /// Announced: streams the peer may have open toward us. Default 100.
+    pub max_concurrent_streams: u32,
+    /// Announced: initial per-stream message credit we grant (≥ 1). Default 64.
+    pub stream_credit_msgs: u32,
+    /// Announced: initial per-stream byte credit we grant (≥ 1). Default 256 KiB. Also the
+    /// largest stream item the peer can send us.
+    pub stream_credit_bytes: u32,
+    /// Announced: initial connection-wide stream byte credit (≥ `stream_credit_bytes`). Default 1 MiB.
+    pub conn_credit_bytes: u32,
+    /// Announced and local: we send PING after this long without receiving anything
+    /// (zero disables). Default 10 s.
+    pub keepalive_interval: Duration,
+    /// Announced and local: we close with IDLE_TIMEOUT after this long without receiving
+    /// anything (zero disables). Default 30 s.
+    pub idle_timeout: Duration,
+    /// Local: the handshake must complete within this time. Default 10 s.
+    pub handshake_timeout: Duration,
+    /// Local: after GOAWAY, in-flight work must finish within this time. Default 30 s.
+    pub drain_timeout: Duration,
+    /// Local: PONGs queued but not yet transmitted before a PING flood is declared. Default 8.
+    pub max_queued_pongs: u32,
+    /// Local: our own calls open at once. Default 256.
+    pub max_outbound_calls: u32,
+    /// Local: our own streams open at once. Default 100.
+    pub max_outbound_streams: u32,
+    /// Local: bytes queued for transmission before API calls return
+    /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
+    pub max_tx_buffer: u32,
+    /// The transport's framing.
+    pub transport: Transport,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            stream_credit_msgs: DEFAULT_STREAM_CREDIT_MSGS,
+            stream_credit_bytes: DEFAULT_STREAM_CREDIT_BYTES,
+            conn_credit_bytes: DEFAULT_CONN_CREDIT_BYTES,
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+            max_queued_pongs: DEFAULT_MAX_QUEUED_PONGS,
+            max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
+            max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
+            max_tx_buffer: DEFAULT_MAX_TX_BUFFER,
+            transport: Transport::Stream,
+        }
+    }
+}
+
+/// A configuration value is out of range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The field at fault.
+    pub field: &'static str,
+    /// What the field must satisfy.
+    pub requirement: &'static str,
+}
+
+impl core::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "invalid config: `{}` must be {}", self.field, self.requirement)
+    }
+}
+
+fn ms(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Config {
+    /// Checks every field against its legal range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let err = |field, requirement| Err(ConfigError { field, requirement });
+        if !(MIN_FRAME_SIZE..=MAX_FRAME_SIZE).contains(&self.max_frame_size) {
+            return err("max_frame_size", "between 4096 and 16777216");
+        }
+        if self.max_message_size < MIN_MESSAGE_SIZE {
+            return err("max_message_size", "at least 4096");
+        }
+        if self.stream_credit_msgs == 0 {
+            return err("stream_credit_msgs", "at least 1");
+        }
+        if self.stream_credit_bytes == 0 {
+            return err("stream_credit_bytes", "at least 1");
+        }
+        if self.conn_credit_bytes < self.stream_credit_bytes {
+            return err("conn_credit_bytes", "at least stream_credit_bytes");
+        }
+        if self.max_tx_buffer < self.max_frame_size.min(MIN_FRAME_SIZE * 2) {
+            return err("max_tx_buffer", "at least 8192 bytes");
+        }
+        if let Transport::Packet { max_datagram } = self.transport {
+            if max_datagram < 1200 {
+                return err("transport.max_datagram", "at least 1200 bytes");
+            }
+        }
+        Ok(())
+    }
+
+    /// The HELLO parameters this configuration announces, in id order.
+    pub fn params(&self) -> [(u64, u64); 10] {
+        let dgram = match self.transport {
+            Transport::Stream => 0,
+            Transport::Packet { max_datagram } => max_datagram.into(),
+        };
+        [
+            (param::MAX_FRAME_SIZE, self.max_frame_size.into()),
+            (param::MAX_MESSAGE_SIZE, self.max_message_size.into()),
+            (param::MAX_CONCURRENT_CALLS, self.max_concurrent_calls.into()),
+            (param::MAX_CONCURRENT_STREAMS, self.max_concurrent_streams.into()),
+            (param::STREAM_CREDIT_MSGS, self.stream_credit_msgs.into()),
+            (param::STREAM_CREDIT_BYTES, self.stream_credit_bytes.into()),
+            (param::CONN_CREDIT_BYTES, self.conn_credit_bytes.into()),
+            (param::KEEPALIVE_INTERVAL_MS, ms(self.keepalive_interval)),
+            (param::IDLE_TIMEOUT_MS, ms(self.idle_timeout)),
+            (param::MAX_DATAGRAM_SIZE, dgram),
+        ]
+    }
+}
+
+/// The limits a peer announced in its HELLO, with defaults filled in for absent parameters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerLimits {
+    /// Largest frame body the peer accepts.
+    pub max_frame_size: u32,
+    /// Largest message the peer accepts.
+    pub max_message_size: u32,
+    /// Calls + reliable notifications we may have open toward the peer.
+    pub max_concurrent_calls: u32,
+    /// Streams we may have open toward the peer.
+    pub max_concurrent_streams: u32,
+    /// Initial per-stream message credit the peer grants us.
+    pub stream_credit_msgs: u32,
+    /// Initial per-stream byte credit the peer grants us.
+    pub stream_credit_bytes: u32,
+    /// Initial connection-wide byte credit the peer grants us.
+    pub conn_credit_bytes: u32,
+    /// The peer's keepalive interval in milliseconds (0 = none).
+    pub keepalive_interval_ms: u64,
+    /// The peer's idle timeout in milliseconds (0 = none).
+    pub idle_timeout_ms: u64,
+    /// The peer's largest datagram (0 = byte stream).
+    pub max_datagram_size: u32,
+}
+
+impl Default for PeerLimits {
+    fn default() -> Self {
+        let c = Config::default();
+        PeerLimits {
+            max_frame_size: c.max_frame_size,
+            max_message_size: c.max_message_size,
+            max_concurrent_calls: c.max_concurrent_calls,
+            max_concurrent_streams: c.max_concurrent_streams,
+            stream_credit_msgs: c.stream_credit_msgs,
+            stream_credit_bytes: c.stream_credit_bytes,
+            conn_credit_bytes: c.conn_credit_bytes,
+            keepalive_interval_ms: ms(c.keepalive_interval),
+            idle_timeout_ms: ms(c.idle_timeout),
+            max_datagram_size: 0,
+        }
+    }
+}
+
+/// A HELLO parameter outside its legal range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamError {
+    /// The parameter id.
+    pub id: u64,
+    /// Its value.
+    pub value: u64,
+}
+
+impl PeerLimits {
+    /// Reads announced limits from HELLO parameters. Unknown ids are ignored (SPEC.md §5.4).
+    pub fn from_params(params: impl Iterator<Item = (u64, u64)>) -> Result<Self, ParamError> {
+        let mut l = PeerLimits::default();
+        for (id, value) in params {
+            let bad = ParamError { id, value };
+            let u32v = || u32::try_from(value).map_err(|_| bad);
+            match id {
+                param::MAX_FRAME_SIZE => {
+                    l.max_frame_size = u32v()?;
+                    if !(MIN_FRAME_SIZE..=MAX_FRAME_SIZE).contains(&l.max_frame_size) {
+                        return Err(bad);
+                    }
+                }
+                param::MAX_MESSAGE_SIZE => {
+                    l.max_message_size = u32v()?;
+                    if l.max_message_size < MIN_MESSAGE_SIZE {
+                        return Err(bad);
+                    }
+                }
+                param::MAX_CONCURRENT_CALLS => l.max_concurrent_calls = u32v()?,
+                param::MAX_CONCURRENT_STREAMS => l.max_concurrent_streams = u32v()?,
+                param::STREAM_CREDIT_MSGS => {
+                    l.stream_credit_msgs = u32v()?;
+                    if value == 0 {
+                        return Err(bad);
+                    }
+                }
+                param::STREAM_CREDIT_BYTES => {
+                    l.stream_credit_bytes = u32v()?;
+                    if value == 0 {
+                        return Err(bad);
+                    }
+                }
+                param::CONN_CREDIT_BYTES => l.conn_credit_bytes = u32v()?,
+                param::KEEPALIVE_INTERVAL_MS => l.keepalive_interval_ms = value,
+                param::IDLE_TIMEOUT_MS => l.idle_timeout_ms = value,
+                param::MAX_DATAGRAM_SIZE => {
+                    l.max_datagram_size = u32v()?;
+                    if value != 0 && value < 1200 {
+                        return Err(bad);
+                    }
+                }
+                _ => {}
+            }
+        }
+        if l.conn_credit_bytes < l.stream_credit_bytes {
+            return Err(ParamError {
+                id: param::CONN_CREDIT_BYTES,
+                value: l.conn_credit_bytes.into(),
+            });
+        }
+        Ok(l)
+    }
+}

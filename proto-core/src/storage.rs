@@ -1,0 +1,279 @@
+//! Memory the connection works in: caller-provided slices (no allocator) or, with the `alloc`
+//! feature, vectors that grow on demand up to the bound set by [`Config`](crate::Config).
+//!
+//! Either way every buffer and table has a fixed maximum, so a peer can never make the core use
+//! more memory than its configuration allows.
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+/// Backing memory: borrowed (fixed) or owned (grows up to a limit).
+pub(crate) enum Store<'a, T> {
+    Borrowed(&'a mut [T]),
+    #[cfg(feature = "alloc")]
+    Owned(Vec<T>),
+}
+
+impl<T> Default for Store<'_, T> {
+    fn default() -> Self {
+        Store::Borrowed(&mut [])
+    }
+}
+
+impl<T> Store<'_, T> {
+    pub(crate) fn as_slice(&self) -> &[T] {
+        match self {
+            Store::Borrowed(s) => s,
+            #[cfg(feature = "alloc")]
+            Store::Owned(v) => v,
+        }
+    }
+    pub(crate) fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Store::Borrowed(s) => s,
+            #[cfg(feature = "alloc")]
+            Store::Owned(v) => v,
+        }
+    }
+}
+
+impl<T: Default + Clone> Store<'_, T> {
+    /// Makes at least `want` elements available, growing owned storage up to `max`.
+    /// Returns the resulting length (which may be smaller than `want`).
+    fn reserve(&mut self, want: usize, max: usize) -> usize {
+        match self {
+            Store::Borrowed(s) => s.len(),
+            #[cfg(feature = "alloc")]
+            Store::Owned(v) => {
+                let want = want.min(max);
+                if v.len() < want {
+                    // Grow geometrically so a stream of small growths stays amortised O(1).
+                    let target = want.max(v.len().saturating_mul(2)).min(max);
+                    v.resize(target, T::default());
+                }
+                v.len()
+            }
+        }
+    }
+
+    /// Gives memory back when an owned buffer is empty and larger than `keep`.
+    fn shrink(&mut self, keep: usize) {
+        #[cfg(feature = "alloc")]
+        if let Store::Owned(v) = self {
+            if v.len() > keep {
+                v.truncate(keep);
+                v.shrink_to_fit();
+            }
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = keep;
+    }
+}
+
+/// A FIFO of bytes: append at the tail, consume from the head, compact on demand.
+pub(crate) struct ByteQueue<'a> {
+    store: Store<'a, u8>,
+    head: usize,
+    tail: usize,
+    /// Upper bound for owned growth.
+    max: usize,
+}
+
+/// Size an owned queue shrinks back to when it drains.
+const KEEP: usize = 4096;
+
+impl<'a> ByteQueue<'a> {
+    pub(crate) fn new(store: Store<'a, u8>, max: usize) -> Self {
+        ByteQueue {
+            store,
+            head: 0,
+            tail: 0,
+            max,
+        }
+    }
+
+    /// The largest number of bytes this queue can ever hold.
+    pub(crate) fn capacity_max(&self) -> usize {
+        match &self.store {
+            Store::Borrowed(s) => s.len(),
+            #[cfg(feature = "alloc")]
+            Store::Owned(_) => self.max,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.tail - self.head
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.tail == self.head
+    }
+
+    /// The queued bytes.
+    pub(crate) fn data(&self) -> &[u8] {
+        &self.store.as_slice()[self.head..self.tail]
+    }
+
+    /// Consumes `n` bytes from the head.
+    pub(crate) fn consume(&mut self, n: usize) {
+        debug_assert!(n <= self.len());
+        self.head += n.min(self.len());
+        if self.head == self.tail {
+            self.head = 0;
+            self.tail = 0;
+            self.store.shrink(KEEP);
+        }
+    }
+
+    /// Free space at the tail, at least `want` bytes if possible (compacting and growing).
+    /// Returns an empty slice if `want` bytes cannot fit even after compaction.
+    pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.store.as_slice().len() - self.tail < want {
+            self.compact();
+            let need = self.tail.saturating_add(want);
+            self.store.reserve(need, self.max);
+        }
+        let tail = self.tail;
+        let s = self.store.as_mut_slice();
+        if s.len() - tail < want {
+            return &mut [];
+        }
+        &mut s[tail..]
+    }
+
+    /// Free space at the tail without growing: whatever is there after compaction.
+    pub(crate) fn spare_any(&mut self, want: usize) -> &mut [u8] {
+        self.compact();
+        let need = self.tail.saturating_add(want);
+        self.store.reserve(need, self.max);
+        let tail = self.tail;
+        &mut self.store.as_mut_slice()[tail..]
+    }
+
+    /// Marks `n` bytes of the spare space as written.
+    pub(crate) fn commit(&mut self, n: usize) {
+        self.tail = (self.tail + n).min(self.store.as_slice().len());
+    }
+
+    /// Whether `n` more bytes would fit (after compaction and growth).
+    pub(crate) fn fits(&self, n: usize) -> bool {
+        self.len().saturating_add(n) <= self.capacity_max()
+    }
+
+    fn compact(&mut self) {
+        if self.head > 0 {
+            let (h, t) = (self.head, self.tail);
+            self.store.as_mut_slice().copy_within(h..t, 0);
+            self.tail = t - h;
+            self.head = 0;
+        }
+    }
+
+    /// Drops everything.
+    pub(crate) fn clear(&mut self) {
+        self.head = 0;
+        self.tail = 0;
+        self.store.shrink(KEEP);
+    }
+
+    /// Bytes of memory currently held.
+    pub(crate) fn footprint(&self) -> usize {
+        self.store.as_slice().len()
+    }
+}
+
+/// A table of slots with a fixed maximum number of entries.
+pub(crate) struct Table<'a, T> {
+    slots: Store<'a, Option<T>>,
+    len: usize,
+    max: usize,
+}
+
+impl<'a, T> Table<'a, T> {
+    pub(crate) fn new(slots: Store<'a, Option<T>>, max: usize) -> Self {
+        let max = match &slots {
+            Store::Borrowed(s) => s.len(),
+            #[cfg(feature = "alloc")]
+            Store::Owned(_) => max,
+        };
+        Table { slots, len: 0, max }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Inserts `t`, returning its slot index, or gives it back if the table is full.
+    pub(crate) fn insert(&mut self, t: T) -> Result<usize, T> {
+        if let Some(i) = self.slots.as_slice().iter().position(Option::is_none) {
+            self.slots.as_mut_slice()[i] = Some(t);
+            self.len += 1;
+            return Ok(i);
+        }
+        match &mut self.slots {
+            #[cfg(feature = "alloc")]
+            Store::Owned(v) if v.len() < self.max => {
+                v.push(Some(t));
+                self.len += 1;
+                Ok(v.len() - 1)
+            }
+            _ => Err(t),
+        }
+    }
+
+    pub(crate) fn get(&self, i: usize) -> Option<&T> {
+        self.slots.as_slice().get(i).and_then(Option::as_ref)
+    }
+
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut T> {
+        self.slots.as_mut_slice().get_mut(i).and_then(Option::as_mut)
+    }
+
+    pub(crate) fn position(&self, mut f: impl FnMut(&T) -> bool) -> Option<usize> {
+        self.slots
+            .as_slice()
+            .iter()
+            .position(|s| s.as_ref().is_some_and(&mut f))
+    }
+
+    pub(crate) fn remove(&mut self, i: usize) -> Option<T> {
+        let t = self.slots.as_mut_slice().get_mut(i)?.take();
+        if t.is_some() {
+            self.len -= 1;
+            if self.len == 0 {
+                self.shrink();
+            }
+        }
+        t
+    }
+
+    fn shrink(&mut self) {
+        #[cfg(feature = "alloc")]
+        if let Store::Owned(v) = &mut self.slots {
+            v.clear();
+            if v.capacity() > 16 {
+                v.shrink_to_fit();
+            }
+        }
+    }
+
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
+        self.slots
+            .as_slice()
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_ref().map(|t| (i, t)))
+    }
+
+    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
+        self.slots
+            .as_mut_slice()
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(i, s)| s.as_mut().map(|t| (i, t)))
+    }
+
+    pub(crate) fn footprint(&self) -> usize {
+        core::mem::size_of_val(self.slots.as_slice())
+    }
+}
