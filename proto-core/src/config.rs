@@ -333,10 +333,7 @@ impl PeerLimits {
             }
         }
         if l.conn_credit_bytes < l.stream_credit_bytes {
-            return Err(ParamError {
-                id: param::CONN_CREDIT_BYTES,
-                value: l.conn_credit_bytes.into(),
-            });
+            return Err(ParamError { id: param::CONN_CREDIT_BYTES, value: l.conn_credit_bytes.into() });
         }
         Ok(l)
     }

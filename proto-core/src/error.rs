@@ -100,7 +100,8 @@ impl ConnectionError {
     pub fn is_graceful(&self) -> bool {
         matches!(
             self,
-            ConnectionError::PeerClosed { status: Status::OK } | ConnectionError::LocallyClosed { status: Status::OK }
+            ConnectionError::PeerClosed { status: Status::OK }
+                | ConnectionError::LocallyClosed { status: Status::OK }
         )
     }
 }
@@ -180,7 +181,10 @@ impl ApiError {
     pub fn is_backpressure(&self) -> bool {
         matches!(
             self,
-            ApiError::TooManyCalls { .. } | ApiError::TooManyStreams { .. } | ApiError::TxFull | ApiError::NoCredit
+            ApiError::TooManyCalls { .. }
+                | ApiError::TooManyStreams { .. }
+                | ApiError::TxFull
+                | ApiError::NoCredit
         )
     }
 }

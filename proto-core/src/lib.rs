@@ -1,4 +1,84 @@
-//! tandem-core (placeholder docs, replaced below)
+//! # tandem-core
+//!
+//! The tandem protocol (see `SPEC.md` at the repository root) as a sans-IO state machine:
+//! no sockets, no clock, no threads, no allocator required. It consumes bytes and the current
+//! time and produces events, outbound bytes and the next instant at which it wants to be called.
+//!
+//! Every exchange type lives here: unary calls with deadlines and cancellation, reliable and
+//! unreliable notifications, flow-controlled streams with half-close and reset, keepalive,
+//! go-away, and fragmentation of messages larger than a frame. Once connected both peers are
+//! equal: either side may call, notify or open streams.
+//!
+//! ## The driver loop
+//!
+//! A runtime (or a test) drives a [`Connection`] like this, and holds no protocol logic of its own:
+//!
+//! 1. read transport bytes into [`Connection::recv_buffer`], then [`Connection::recv_commit`];
+//! 2. drain [`Connection::poll_event`] and act on each [`Event`] (answer requests, complete calls);
+//! 3. drain [`Connection::poll_transmit`] into the transport;
+//! 4. sleep until input arrives or [`Connection::poll_timeout`], then call
+//!    [`Connection::handle_timeout`] and go to 1.
+//!
+//! ```
+//! use tandem_core::{Config, Connection, Event, Identity, Instant, MethodId, Role, Status};
+//!
+//! const ECHO: MethodId = MethodId::new(1, 1);
+//! let now = Instant::ZERO;
+//! let me = |name: &'static str| Identity { name: name.as_bytes(), ..Identity::default() };
+//! let mut client = Connection::new(Role::Dialer, Config::default(), me("client"), now).unwrap();
+//! let mut server = Connection::new(Role::Acceptor, Config::default(), me("server"), now).unwrap();
+//!
+//! // Stands in for a socket: moves everything `from` has queued into `to`.
+//! fn wire(from: &mut Connection, to: &mut Connection, now: Instant) {
+//!     let mut buf = [0u8; 4096];
+//!     loop {
+//!         let n = from.poll_transmit(now, &mut buf);
+//!         if n == 0 { break; }
+//!         assert_eq!(to.handle_input(now, &buf[..n]), n);
+//!     }
+//! }
+//!
+//! let mut call = None;
+//! let mut answer = None;
+//! for _round in 0..4 {
+//!     wire(&mut client, &mut server, now);
+//!     // The server's application: echo every request.
+//!     while let Some(ev) = server.poll_event(now) {
+//!         if let Event::Request { id, method: ECHO, payload, .. } = ev {
+//!             let body = payload.to_vec();
+//!             server.respond(id, Status::OK, &body).unwrap();
+//!         }
+//!     }
+//!     wire(&mut server, &mut client, now);
+//!     // The client's application: call once connected, then wait for the answer.
+//!     while let Some(ev) = client.poll_event(now) {
+//!         match ev {
+//!             Event::Connected => call = Some(client.call(now, ECHO, b"hello", None).unwrap()),
+//!             Event::Response { id, status, payload } => answer = Some((id, status, payload.to_vec())),
+//!             _ => {}
+//!         }
+//!     }
+//! }
+//! assert_eq!(answer, Some((call.unwrap(), Status::OK, b"hello".to_vec())));
+//! ```
+//!
+//! Events are produced lazily: bytes handed in are parsed as [`Connection::poll_event`] is
+//! drained, so always drain events after input, before transmitting.
+//!
+//! ## Memory
+//!
+//! With the `alloc` feature, [`Connection::new`] grows its buffers on demand up to the bounds in
+//! [`Config`]. Without it, [`Connection::with_storage`] works only in caller-provided
+//! [`Storage`], so firmware can place everything in `static` memory. Either way a peer can never
+//! make the connection use more memory than its configuration allows.
+//!
+//! ## Features
+//!
+//! * `alloc`: [`Connection::new`] with growable, bounded buffers.
+//! * `std` (implies `alloc`): `std::error::Error` implementations.
+//!
+//! No feature changes protocol behaviour.
+
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
@@ -6,8 +86,21 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+pub mod config;
+mod conn;
+pub mod error;
+pub mod event;
 pub mod frame;
+pub mod stats;
 pub mod status;
+mod storage;
+pub mod time;
 pub mod varint;
 
+pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
+pub use conn::{Connection, Identity, Peer, Slot, State, Storage};
+pub use error::{ApiError, Blame, ConnectionError};
+pub use event::{Event, MethodId, RequestKind};
+pub use stats::Stats;
 pub use status::Status;
+pub use time::Instant;

@@ -41,6 +41,8 @@ impl<T: Default + Clone> Store<'_, T> {
     /// Makes at least `want` elements available, growing owned storage up to `max`.
     /// Returns the resulting length (which may be smaller than `want`).
     fn reserve(&mut self, want: usize, max: usize) -> usize {
+        #[cfg(not(feature = "alloc"))]
+        let _ = (want, max);
         match self {
             Store::Borrowed(s) => s.len(),
             #[cfg(feature = "alloc")]
@@ -82,14 +84,15 @@ pub(crate) struct ByteQueue<'a> {
 /// Size an owned queue shrinks back to when it drains.
 const KEEP: usize = 4096;
 
+impl Default for ByteQueue<'_> {
+    fn default() -> Self {
+        ByteQueue::new(Store::default(), 0)
+    }
+}
+
 impl<'a> ByteQueue<'a> {
     pub(crate) fn new(store: Store<'a, u8>, max: usize) -> Self {
-        ByteQueue {
-            store,
-            head: 0,
-            tail: 0,
-            max,
-        }
+        ByteQueue { store, head: 0, tail: 0, max }
     }
 
     /// The largest number of bytes this queue can ever hold.
@@ -155,11 +158,6 @@ impl<'a> ByteQueue<'a> {
         self.tail = (self.tail + n).min(self.store.as_slice().len());
     }
 
-    /// Whether `n` more bytes would fit (after compaction and growth).
-    pub(crate) fn fits(&self, n: usize) -> bool {
-        self.len().saturating_add(n) <= self.capacity_max()
-    }
-
     fn compact(&mut self) {
         if self.head > 0 {
             let (h, t) = (self.head, self.tail);
@@ -191,6 +189,8 @@ pub(crate) struct Table<'a, T> {
 
 impl<'a, T> Table<'a, T> {
     pub(crate) fn new(slots: Store<'a, Option<T>>, max: usize) -> Self {
+        #[cfg(not(feature = "alloc"))]
+        let _ = max;
         let max = match &slots {
             Store::Borrowed(s) => s.len(),
             #[cfg(feature = "alloc")]
@@ -201,6 +201,17 @@ impl<'a, T> Table<'a, T> {
 
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// Whether one more entry fits.
+    pub(crate) fn has_room(&self) -> bool {
+        self.len < self.max
+    }
+
+    /// One past the highest slot index in use or ever allocated: iterate `0..capacity_hint()`
+    /// with `get` to visit every entry while mutating the table.
+    pub(crate) fn capacity_hint(&self) -> usize {
+        self.slots.as_slice().len()
     }
 
     /// Inserts `t`, returning its slot index, or gives it back if the table is full.
@@ -230,10 +241,7 @@ impl<'a, T> Table<'a, T> {
     }
 
     pub(crate) fn position(&self, mut f: impl FnMut(&T) -> bool) -> Option<usize> {
-        self.slots
-            .as_slice()
-            .iter()
-            .position(|s| s.as_ref().is_some_and(&mut f))
+        self.slots.as_slice().iter().position(|s| s.as_ref().is_some_and(&mut f))
     }
 
     pub(crate) fn remove(&mut self, i: usize) -> Option<T> {
@@ -258,19 +266,7 @@ impl<'a, T> Table<'a, T> {
     }
 
     pub(crate) fn iter(&self) -> impl Iterator<Item = (usize, &T)> {
-        self.slots
-            .as_slice()
-            .iter()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_ref().map(|t| (i, t)))
-    }
-
-    pub(crate) fn iter_mut(&mut self) -> impl Iterator<Item = (usize, &mut T)> {
-        self.slots
-            .as_mut_slice()
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(i, s)| s.as_mut().map(|t| (i, t)))
+        self.slots.as_slice().iter().enumerate().filter_map(|(i, s)| s.as_ref().map(|t| (i, t)))
     }
 
     pub(crate) fn footprint(&self) -> usize {

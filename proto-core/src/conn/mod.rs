@@ -1,0 +1,887 @@
+//! The connection state machine.
+//!
+//! [`Connection`] is one end of one transport connection. Its methods fall in four groups, and a
+//! driver uses them in one loop (see the crate docs for a complete example):
+//!
+//! 1. **Inputs** — [`recv_buffer`](Connection::recv_buffer) + [`recv_commit`](Connection::recv_commit)
+//!    (or [`handle_input`](Connection::handle_input)) for bytes from the transport,
+//!    [`handle_eof`](Connection::handle_eof) when it ends, [`handle_timeout`](Connection::handle_timeout)
+//!    when the instant from `poll_timeout` is reached.
+//! 2. **Actions** — [`call`](Connection::call), [`notify`](Connection::notify),
+//!    [`signal`](Connection::signal), [`open_stream`](Connection::open_stream),
+//!    [`respond`](Connection::respond), [`cancel`](Connection::cancel), the `stream_*` methods,
+//!    [`ping`](Connection::ping), [`go_away`](Connection::go_away), [`close`](Connection::close).
+//!    They queue frames and never block; back-pressure comes back as an [`ApiError`].
+//! 3. **Outputs**, drained in this order after every input or action:
+//!    [`poll_event`](Connection::poll_event) until `None`,
+//!    [`poll_transmit`](Connection::poll_transmit) until it returns 0,
+//!    then [`poll_timeout`](Connection::poll_timeout) to learn when to call back.
+//! 4. **Getters** — [`state`](Connection::state), [`peer`](Connection::peer),
+//!    [`stats`](Connection::stats), [`is_finished`](Connection::is_finished), …
+//!
+//! Time is the caller's: every input that depends on it takes `now`, which must not go
+//! backwards. The connection never reads a clock, blocks, allocates beyond its configured
+//! bounds, or panics on any input.
+
+mod recv;
+mod send;
+mod timers;
+
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
+use crate::error::ConnectionError;
+use crate::event::{Event, MethodId, RequestKind};
+use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
+use crate::stats::Stats;
+use crate::status::Status;
+use crate::storage::{ByteQueue, Store, Table};
+use crate::time::Instant;
+
+/// The application's identity, announced in HELLO.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// This peer's name (≤ 255 bytes); a server tracks its peers by it.
+    pub name: &'a [u8],
+    /// Opaque authentication blob for the peer's application (≤ 1024 bytes).
+    pub auth: &'a [u8],
+    /// Dialer: session token to resume (empty for a new session). Acceptor: the token of this
+    /// session (≤ 64 bytes).
+    pub session: &'a [u8],
+}
+
+/// Fixed-capacity inline byte string.
+#[derive(Clone)]
+struct Inline<const N: usize> {
+    len: usize,
+    buf: [u8; N],
+}
+
+impl<const N: usize> Inline<N> {
+    const fn new() -> Self {
+        Inline { len: 0, buf: [0; N] }
+    }
+    /// Stores `b`, truncating to `N` bytes.
+    fn set(&mut self, b: &[u8]) {
+        let n = b.len().min(N);
+        self.buf[..n].copy_from_slice(&b[..n]);
+        self.len = n;
+    }
+    fn get(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+/// Where the connection is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum State {
+    /// Waiting for the peer's HELLO.
+    Handshake,
+    /// Connected: both sides may open exchanges.
+    Open,
+    /// GOAWAY was sent or received: existing exchanges finish, no new ones open.
+    Draining,
+    /// Closed; [`Event::Closed`] says why.
+    Closed,
+}
+
+/// What the peer announced in its HELLO.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Peer<'a> {
+    /// Negotiated protocol version.
+    pub version: u32,
+    /// The peer's name.
+    pub name: &'a [u8],
+    /// The peer's authentication blob.
+    pub auth: &'a [u8],
+    /// The session token (dialer: the acceptor's token for this session; acceptor: the token the
+    /// dialer asked to resume, empty for a new session).
+    pub session: &'a [u8],
+    /// Whether the dialer asked to resume / the acceptor confirmed resumption.
+    pub resume: bool,
+    /// The limits it announced.
+    pub limits: PeerLimits,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Call,
+    Notify,
+    Stream,
+}
+
+/// An event owed to the application for one exchange, delivered by `poll_event`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Pending {
+    None,
+    Failed(Status),
+    Cancelled(Status),
+    Reset(Status),
+    Writable,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct StreamState {
+    /// Credit we have to send.
+    send_msgs: u32,
+    send_bytes: u32,
+    /// Credit the peer still has toward us.
+    recv_msgs: u32,
+    recv_bytes: u32,
+    /// Delivered to the application, not yet consumed.
+    unconsumed_msgs: u32,
+    unconsumed_bytes: u32,
+    /// Consumed, not yet granted back.
+    grant_msgs: u32,
+    grant_bytes: u32,
+    /// We sent FIN or RESET (or FIN on OPEN).
+    sent_terminal: bool,
+    /// We received FIN or RESET (or FIN on OPEN).
+    recv_terminal: bool,
+    /// The peer reset the stream: we may send nothing more.
+    peer_reset: bool,
+    /// We reset the stream: discard what still arrives.
+    we_reset: bool,
+    /// An item was refused for lack of credit: report when credit returns.
+    blocked: bool,
+}
+
+/// One open exchange. Public only so that no-alloc callers can size its storage; its fields are
+/// private.
+#[derive(Clone, Debug)]
+pub struct Slot {
+    id: u64,
+    kind: Kind,
+    outbound: bool,
+    /// Local deadline; `Instant::MAX` when none or no longer relevant.
+    deadline: Instant,
+    pending: Pending,
+    /// Remove the slot once `pending` has been delivered.
+    free_after_event: bool,
+    /// Outbound call: the application already has its outcome (cancelled or deadline).
+    resolved: bool,
+    /// Inbound call: cancelled or expired; the response is replaced by this status.
+    cancelled: Option<Status>,
+    /// Inbound: the request event has not been delivered yet (message still arriving).
+    assembling: bool,
+    s: StreamState,
+}
+
+impl Slot {
+    fn new(id: u64, kind: Kind, outbound: bool, deadline: Instant) -> Self {
+        Slot {
+            id,
+            kind,
+            outbound,
+            deadline,
+            pending: Pending::None,
+            free_after_event: false,
+            resolved: false,
+            cancelled: None,
+            assembling: false,
+            s: StreamState::default(),
+        }
+    }
+}
+
+/// Storage for a connection without an allocator: every buffer and table the connection uses,
+/// handed in by the caller (typically `static` arrays on firmware).
+///
+/// Sizes bound what the connection can do: `rx` must hold one frame
+/// (`config.max_frame_size + 9` bytes), `reassembly` bounds the largest message received
+/// (messages larger than it or than `max_message_size` are refused), `tx` bounds what can be
+/// queued for sending, and `slots` the number of exchanges open at once in both directions.
+pub struct Storage<'a> {
+    /// Receive buffer.
+    pub rx: &'a mut [u8],
+    /// Transmit queue.
+    pub tx: &'a mut [u8],
+    /// Reassembly buffer for messages that span several frames.
+    pub reassembly: &'a mut [u8],
+    /// Exchange table.
+    pub slots: &'a mut [Option<Slot>],
+}
+
+/// Partial message being reassembled from CONTINUATION frames.
+#[derive(Clone, Copy, Debug)]
+struct Partial {
+    ty: u8,
+    id: u64,
+    total: usize,
+    got: usize,
+    /// Whether the completed message is reported (false: swallowed, e.g. for a closed exchange).
+    deliver: bool,
+    flags: u8,
+    method: MethodId,
+    status: Status,
+}
+
+/// Where an event's payload lives.
+#[derive(Clone, Copy, Debug)]
+enum Src {
+    Empty,
+    Rx(usize, usize),
+    Reasm,
+}
+
+/// An event before its payload is borrowed.
+#[derive(Clone, Copy, Debug)]
+enum Raw {
+    Connected,
+    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, src: Src },
+    Signal { method: MethodId, src: Src },
+    Response { id: u64, status: Status, src: Src },
+    Failed { id: u64, status: Status },
+    Cancelled { id: u64, status: Status },
+    StreamData { id: u64, src: Src },
+    StreamFin { id: u64, status: Status },
+    StreamReset { id: u64, status: Status },
+    StreamWritable { id: u64 },
+    GoAway { last_id: u64, status: Status },
+    Closed(ConnectionError),
+}
+
+/// One end of a tandem connection: a sans-IO state machine. See the [module docs](self).
+pub struct Connection<'a> {
+    role: Role,
+    config: Config,
+    state: State,
+    me: (Inline<MAX_NAME_LEN>, Inline<MAX_AUTH_LEN>, Inline<MAX_SESSION_LEN>),
+    peer_name: Inline<MAX_NAME_LEN>,
+    peer_auth: Inline<MAX_AUTH_LEN>,
+    peer_session: Inline<MAX_SESSION_LEN>,
+    peer_resume: bool,
+    version: u32,
+    peer: PeerLimits,
+
+    rx: ByteQueue<'a>,
+    /// Bytes of `rx` holding the frame behind the last event; released at the next call.
+    rx_release: usize,
+    eof: bool,
+    reasm: ByteQueue<'a>,
+    reasm_max: usize,
+    partial: Option<Partial>,
+    reasm_delivered: bool,
+    tx: ByteQueue<'a>,
+    slots: Table<'a, Slot>,
+    pending_slots: usize,
+
+    next_id: u64,
+    /// Highest id the peer has opened, if any.
+    peer_high: Option<u64>,
+    out_calls: u32,
+    in_calls: u32,
+    out_streams: u32,
+    in_streams: u32,
+    /// Connection-level stream byte credit: ours to send, the peer's toward us, consumed and
+    /// not yet granted.
+    conn_send: u64,
+    conn_recv: u64,
+    conn_grant: u64,
+    /// Stream bytes delivered to the application and not yet consumed, all streams together.
+    conn_unconsumed: u64,
+
+    started: Instant,
+    last_recv: Instant,
+    ping_out: Option<(u64, Instant)>,
+    ping_seq: u64,
+    queued_pongs: u32,
+    drain_deadline: Instant,
+    goaway_sent: bool,
+    goaway_recv: Option<u64>,
+
+    connected_event: bool,
+    goaway_event: Option<(u64, Status)>,
+    closed_event: Option<ConnectionError>,
+    closed_delivered: bool,
+    close_msg: Inline<256>,
+    stats: Stats,
+}
+
+/// `Store` for owned memory, or the borrowed slice.
+#[cfg(feature = "alloc")]
+fn owned<T>() -> Store<'static, T> {
+    Store::Owned(alloc::vec::Vec::new())
+}
+
+impl<'a> Connection<'a> {
+    /// A connection whose buffers grow on demand up to the bounds in `config`.
+    ///
+    /// A dialer queues its HELLO at once; drain it with `poll_transmit`.
+    #[cfg(feature = "alloc")]
+    pub fn new(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        now: Instant,
+    ) -> Result<Connection<'static>, ConfigError> {
+        config.validate()?;
+        let rx_max = config.max_frame_size as usize + frame::MAX_HEADER_LEN;
+        let tx_max = config.max_tx_buffer as usize;
+        let reasm_max = config.max_message_size as usize;
+        let slots = (config.max_concurrent_calls as usize)
+            .saturating_add(config.max_concurrent_streams as usize)
+            .saturating_add(config.max_outbound_calls as usize)
+            .saturating_add(config.max_outbound_streams as usize);
+        Connection::build(
+            role,
+            config,
+            me,
+            now,
+            ByteQueue::new(owned(), rx_max),
+            ByteQueue::new(owned(), tx_max),
+            ByteQueue::new(owned(), reasm_max),
+            reasm_max,
+            Table::new(owned(), slots),
+        )
+    }
+
+    /// A connection working only in the caller's `storage` (no allocator needed).
+    ///
+    /// Fails if `storage.rx` cannot hold one frame of `config.max_frame_size`.
+    pub fn with_storage(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        storage: Storage<'a>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if storage.rx.len() < config.max_frame_size as usize + frame::MAX_HEADER_LEN {
+            return Err(ConfigError {
+                field: "storage.rx",
+                requirement: "at least max_frame_size + 9 bytes long",
+            });
+        }
+        if storage.tx.len() < MIN_FRAME_SIZE as usize {
+            return Err(ConfigError { field: "storage.tx", requirement: "at least 4096 bytes long" });
+        }
+        let reasm_max = storage.reassembly.len().min(config.max_message_size as usize);
+        let (rx_len, tx_len, re_len, n) =
+            (storage.rx.len(), storage.tx.len(), storage.reassembly.len(), storage.slots.len());
+        Connection::build(
+            role,
+            config,
+            me,
+            now,
+            ByteQueue::new(Store::Borrowed(storage.rx), rx_len),
+            ByteQueue::new(Store::Borrowed(storage.tx), tx_len),
+            ByteQueue::new(Store::Borrowed(storage.reassembly), re_len),
+            reasm_max,
+            Table::new(Store::Borrowed(storage.slots), n),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn build(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        now: Instant,
+        rx: ByteQueue<'a>,
+        tx: ByteQueue<'a>,
+        reasm: ByteQueue<'a>,
+        reasm_max: usize,
+        slots: Table<'a, Slot>,
+    ) -> Result<Self, ConfigError> {
+        if me.name.len() > MAX_NAME_LEN {
+            return Err(ConfigError { field: "identity.name", requirement: "at most 255 bytes" });
+        }
+        if me.auth.len() > MAX_AUTH_LEN {
+            return Err(ConfigError { field: "identity.auth", requirement: "at most 1024 bytes" });
+        }
+        if me.session.len() > MAX_SESSION_LEN {
+            return Err(ConfigError { field: "identity.session", requirement: "at most 64 bytes" });
+        }
+        let mut ident = (Inline::new(), Inline::new(), Inline::new());
+        ident.0.set(me.name);
+        ident.1.set(me.auth);
+        ident.2.set(me.session);
+        let conn_recv = config.conn_credit_bytes.into();
+        let mut c = Connection {
+            role,
+            config,
+            state: State::Handshake,
+            me: ident,
+            peer_name: Inline::new(),
+            peer_auth: Inline::new(),
+            peer_session: Inline::new(),
+            peer_resume: false,
+            version: 0,
+            peer: PeerLimits::default(),
+            rx,
+            rx_release: 0,
+            eof: false,
+            reasm,
+            reasm_max,
+            partial: None,
+            reasm_delivered: false,
+            tx,
+            slots,
+            pending_slots: 0,
+            next_id: match role {
+                Role::Dialer => 0,
+                Role::Acceptor => 1,
+            },
+            peer_high: None,
+            out_calls: 0,
+            in_calls: 0,
+            out_streams: 0,
+            in_streams: 0,
+            conn_send: 0,
+            conn_recv,
+            conn_grant: 0,
+            conn_unconsumed: 0,
+            started: now,
+            last_recv: now,
+            ping_out: None,
+            ping_seq: 0,
+            queued_pongs: 0,
+            drain_deadline: Instant::MAX,
+            goaway_sent: false,
+            goaway_recv: None,
+            connected_event: false,
+            goaway_event: None,
+            closed_event: None,
+            closed_delivered: false,
+            close_msg: Inline::new(),
+            stats: Stats::default(),
+        };
+        if role == Role::Dialer {
+            c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
+        }
+        Ok(c)
+    }
+
+    // ------------------------------------------------------------------ getters
+
+    /// Which side of the transport this is.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Where the connection is in its life.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// What the peer announced, once its HELLO has arrived.
+    pub fn peer(&self) -> Option<Peer<'_>> {
+        (self.version != 0).then(|| Peer {
+            version: self.version,
+            name: self.peer_name.get(),
+            auth: self.peer_auth.get(),
+            session: self.peer_session.get(),
+            resume: self.peer_resume,
+            limits: self.peer,
+        })
+    }
+
+    /// Counters for monitoring.
+    pub fn stats(&self) -> Stats {
+        let mut s = self.stats;
+        s.calls_open_outbound = self.out_calls;
+        s.calls_open_inbound = self.in_calls;
+        s.streams_open_outbound = self.out_streams;
+        s.streams_open_inbound = self.in_streams;
+        s
+    }
+
+    /// The text of the peer's CLOSE frame (truncated to 256 bytes), if it sent one.
+    pub fn close_message(&self) -> &[u8] {
+        self.close_msg.get()
+    }
+
+    /// Whether the connection is closed and everything it had to say has been transmitted and
+    /// reported: the driver may now close the transport and drop the connection.
+    pub fn is_finished(&self) -> bool {
+        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered
+    }
+
+    /// Number of exchanges (calls, notifications, streams, both directions) still tracked.
+    pub fn open_exchanges(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Bytes waiting in the transmit queue.
+    pub fn pending_transmit(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Bytes of memory the connection's buffers and tables currently occupy (excluding the
+    /// `Connection` struct itself).
+    pub fn buffer_footprint(&self) -> usize {
+        self.rx.footprint() + self.tx.footprint() + self.reasm.footprint() + self.slots.footprint()
+    }
+
+    /// Remaining send credit of one of our streams `(items, bytes)`, limited by the connection
+    /// credit, or `None` if no such stream is open.
+    pub fn stream_credit(&self, id: u64) -> Option<(u32, u32)> {
+        let i = self.slots.position(|s| s.id == id && s.kind == Kind::Stream)?;
+        let s = &self.slots.get(i)?.s;
+        Some((s.send_msgs, (s.send_bytes as u64).min(self.conn_send) as u32))
+    }
+
+    // ------------------------------------------------------------------ inputs
+
+    /// Free space to read transport bytes into; then call [`recv_commit`](Self::recv_commit)
+    /// with the number of bytes read.
+    ///
+    /// Empty when the receive buffer is full of unprocessed frames: drain
+    /// [`poll_event`](Self::poll_event) first. On a packet transport, read one datagram.
+    pub fn recv_buffer(&mut self) -> &mut [u8] {
+        self.release_rx();
+        let want = match self.config.transport {
+            Transport::Stream => 16 * 1024,
+            Transport::Packet { max_datagram } => max_datagram as usize,
+        };
+        self.rx.spare_any(want)
+    }
+
+    /// Accepts `n` bytes just written into [`recv_buffer`](Self::recv_buffer). On a packet
+    /// transport the `n` bytes are one datagram, which must hold whole frames.
+    pub fn recv_commit(&mut self, now: Instant, n: usize) {
+        if self.state == State::Closed || n == 0 {
+            return;
+        }
+        let start = self.rx.len();
+        self.rx.commit(n);
+        self.stats.bytes_received += n as u64;
+        self.last_recv = self.last_recv.max(now);
+        if let Transport::Packet { .. } = self.config.transport {
+            if let Err(e) = self.check_datagram(start) {
+                self.fail(now, ConnectionError::Malformed(e));
+            }
+        }
+    }
+
+    /// Copies transport bytes into the connection and returns how many were taken.
+    ///
+    /// Fewer than `data.len()` means the receive buffer is full: drain
+    /// [`poll_event`](Self::poll_event), then offer the rest again. On a packet transport
+    /// `data` is one whole datagram and is taken entirely or not at all.
+    #[must_use = "bytes not taken must be offered again after draining events"]
+    pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
+        if self.state == State::Closed {
+            return data.len();
+        }
+        let packet = matches!(self.config.transport, Transport::Packet { .. });
+        let buf = self.recv_buffer();
+        if packet && buf.len() < data.len() {
+            return 0;
+        }
+        let n = buf.len().min(data.len());
+        buf[..n].copy_from_slice(&data[..n]);
+        self.recv_commit(now, n);
+        n
+    }
+
+    /// The transport reached end of file (the peer closed its side).
+    ///
+    /// Frames already received are still delivered; then the connection closes (gracefully if
+    /// the peer sent CLOSE, otherwise with [`ConnectionError::TransportClosed`]).
+    pub fn handle_eof(&mut self, _now: Instant) {
+        self.eof = true;
+    }
+
+    // ------------------------------------------------------------------ outputs
+
+    /// The next event, or `None` when there is nothing to report until new input or an action.
+    ///
+    /// The event borrows the connection; payloads are valid until the next call on it.
+    #[must_use = "events must be drained: they carry responses, requests and errors"]
+    pub fn poll_event(&mut self, now: Instant) -> Option<Event<'_>> {
+        self.release_rx();
+        let raw = self.next_raw(now)?;
+        Some(self.materialize(raw))
+    }
+
+    /// Copies queued outbound bytes into `buf` and returns how many; 0 when nothing is queued.
+    ///
+    /// On a byte stream, write all returned bytes in order. On a packet transport each call
+    /// returns one datagram of whole frames (`buf` must hold the largest datagram).
+    /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
+    #[must_use = "the returned bytes must be written to the transport"]
+    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> usize {
+        let data = self.tx.data();
+        let n = match self.config.transport {
+            Transport::Stream => data.len().min(buf.len()),
+            Transport::Packet { max_datagram } => {
+                let peer_max = if self.peer.max_datagram_size == 0 {
+                    max_datagram
+                } else {
+                    self.peer.max_datagram_size.min(max_datagram)
+                };
+                let limit = buf.len().min(peer_max as usize);
+                whole_frames(data, limit)
+            }
+        };
+        buf[..n].copy_from_slice(&data[..n]);
+        self.tx.consume(n);
+        self.stats.bytes_sent += n as u64;
+        if self.tx.is_empty() {
+            self.queued_pongs = 0;
+        }
+        n
+    }
+
+    /// The queued outbound bytes, for drivers that write straight from the connection's buffer;
+    /// follow with [`transmit_done`](Self::transmit_done). Byte streams only.
+    pub fn transmit_data(&self) -> &[u8] {
+        self.tx.data()
+    }
+
+    /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written.
+    pub fn transmit_done(&mut self, n: usize) {
+        let n = n.min(self.tx.len());
+        self.tx.consume(n);
+        self.stats.bytes_sent += n as u64;
+        if self.tx.is_empty() {
+            self.queued_pongs = 0;
+        }
+    }
+
+    // ------------------------------------------------------------------ event plumbing
+
+    fn release_rx(&mut self) {
+        if self.rx_release > 0 {
+            self.rx.consume(self.rx_release);
+            self.rx_release = 0;
+        }
+        if self.reasm_delivered {
+            self.reasm.clear();
+            self.reasm_delivered = false;
+        }
+    }
+
+    fn next_raw(&mut self, now: Instant) -> Option<Raw> {
+        loop {
+            if let Some(r) = self.take_pending() {
+                return Some(r);
+            }
+            if self.state == State::Closed {
+                return None;
+            }
+            let rx = core::mem::take(&mut self.rx);
+            let out = self.parse_one(now, rx.data());
+            self.rx = rx;
+            match out {
+                recv::Outcome::NeedMore => {
+                    if self.eof {
+                        let e = if self.rx.is_empty() {
+                            ConnectionError::TransportClosed
+                        } else {
+                            ConnectionError::Malformed(frame::DecodeError::Truncated)
+                        };
+                        self.fail(now, e);
+                        continue;
+                    }
+                    return None;
+                }
+                recv::Outcome::Done(n) => self.rx.consume(n),
+                recv::Outcome::Event(n, raw) => {
+                    self.rx_release = n;
+                    return Some(raw);
+                }
+            }
+        }
+    }
+
+    fn take_pending(&mut self) -> Option<Raw> {
+        if self.connected_event {
+            self.connected_event = false;
+            return Some(Raw::Connected);
+        }
+        if self.pending_slots > 0 {
+            let i = self.slots.position(|s| s.pending != Pending::None)?;
+            let slot = self.slots.get_mut(i)?;
+            let p = core::mem::replace(&mut slot.pending, Pending::None);
+            let id = slot.id;
+            let free = slot.free_after_event;
+            self.pending_slots -= 1;
+            if free {
+                self.free_slot(i);
+            } else {
+                self.settle(i);
+            }
+            return Some(match p {
+                Pending::Failed(status) => Raw::Failed { id, status },
+                Pending::Cancelled(status) => Raw::Cancelled { id, status },
+                Pending::Reset(status) => Raw::StreamReset { id, status },
+                Pending::Writable | Pending::None => Raw::StreamWritable { id },
+            });
+        }
+        if let Some((last_id, status)) = self.goaway_event.take() {
+            return Some(Raw::GoAway { last_id, status });
+        }
+        if self.state == State::Closed && !self.closed_delivered {
+            if let Some(e) = self.closed_event {
+                self.closed_delivered = true;
+                return Some(Raw::Closed(e));
+            }
+        }
+        None
+    }
+
+    fn materialize(&self, raw: Raw) -> Event<'_> {
+        let src = |s: Src| -> &[u8] {
+            match s {
+                Src::Empty => &[],
+                Src::Rx(a, b) => &self.rx.data()[a..b],
+                Src::Reasm => self.reasm.data(),
+            }
+        };
+        match raw {
+            Raw::Connected => Event::Connected,
+            Raw::Request { id, kind, method, deadline, src: s } => {
+                Event::Request { id, kind, method, deadline, payload: src(s) }
+            }
+            Raw::Signal { method, src: s } => Event::Signal { method, payload: src(s) },
+            Raw::Response { id, status, src: s } => Event::Response { id, status, payload: src(s) },
+            Raw::Failed { id, status } => Event::Failed { id, status },
+            Raw::Cancelled { id, status } => Event::Cancelled { id, status },
+            Raw::StreamData { id, src: s } => Event::StreamData { id, payload: src(s) },
+            Raw::StreamFin { id, status } => Event::StreamFin { id, status },
+            Raw::StreamReset { id, status } => Event::StreamReset { id, status },
+            Raw::StreamWritable { id } => Event::StreamWritable { id },
+            Raw::GoAway { last_id, status } => Event::GoAway { last_id, status },
+            Raw::Closed(e) => Event::Closed(e),
+        }
+    }
+
+    /// Sets a pending event on slot `i`. Terminal events replace `Writable`.
+    fn set_pending(&mut self, i: usize, p: Pending) {
+        if let Some(s) = self.slots.get_mut(i) {
+            if s.pending == Pending::None {
+                self.pending_slots += 1;
+            }
+            if s.pending == Pending::None || s.pending == Pending::Writable {
+                s.pending = p;
+            }
+        }
+    }
+
+    /// Frees slot `i` if its exchange is over (streams: both terminals; no event owed).
+    fn settle(&mut self, i: usize) {
+        let Some(s) = self.slots.get(i) else { return };
+        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal {
+            if s.pending == Pending::None {
+                self.free_slot(i);
+            } else if let Some(s) = self.slots.get_mut(i) {
+                s.free_after_event = true;
+            }
+        }
+        self.check_drained();
+    }
+
+    fn free_slot(&mut self, i: usize) {
+        let Some(s) = self.slots.remove(i) else { return };
+        if s.pending != Pending::None {
+            self.pending_slots -= 1;
+        }
+        match (s.kind, s.outbound) {
+            (Kind::Stream, true) => self.out_streams -= 1,
+            (Kind::Stream, false) => self.in_streams -= 1,
+            (_, true) => self.out_calls -= 1,
+            (_, false) => self.in_calls -= 1,
+        }
+        if s.kind == Kind::Stream && s.s.unconsumed_bytes > 0 {
+            // The application will not consume what it has not taken; return it to the
+            // connection window.
+            self.conn_unconsumed -= u64::from(s.s.unconsumed_bytes);
+            self.conn_grant += u64::from(s.s.unconsumed_bytes);
+            self.flush_conn_grant();
+        }
+        self.check_drained();
+    }
+
+    // ------------------------------------------------------------------ closing
+
+    /// Ends the connection because of `e`: queues CLOSE when we are the one closing, resolves
+    /// every exchange with an event, then reports [`Event::Closed`].
+    fn fail(&mut self, _now: Instant, e: ConnectionError) {
+        if self.state == State::Closed {
+            return;
+        }
+        if matches!(e, ConnectionError::Malformed(_) | ConnectionError::Violation { .. }) {
+            self.stats.protocol_errors += 1;
+        }
+        let send_close = !matches!(e, ConnectionError::PeerClosed { .. } | ConnectionError::TransportClosed);
+        if send_close {
+            let msg = e_message(&e);
+            self.push_close(e.status(), msg);
+        } else {
+            self.tx.clear();
+        }
+        self.enter_closed(e);
+    }
+
+    fn enter_closed(&mut self, e: ConnectionError) {
+        self.state = State::Closed;
+        self.closed_event = Some(e);
+        self.partial = None;
+        self.connected_event = false;
+        for i in 0..self.slots.capacity_hint() {
+            let Some(s) = self.slots.get(i) else { continue };
+            let p = match (s.kind, s.outbound) {
+                (Kind::Stream, _) => Pending::Reset(Status::UNAVAILABLE),
+                (_, true) if s.resolved => Pending::None,
+                (_, true) => Pending::Failed(Status::UNAVAILABLE),
+                (_, false) => Pending::Cancelled(Status::UNAVAILABLE),
+            };
+            // Replace whatever was pending with the terminal outcome.
+            if let Some(s) = self.slots.get_mut(i) {
+                if s.pending != Pending::None {
+                    s.pending = Pending::None;
+                    self.pending_slots -= 1;
+                }
+            }
+            if p == Pending::None {
+                self.free_slot(i);
+            } else {
+                self.set_pending(i, p);
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.free_after_event = true;
+                }
+            }
+        }
+    }
+
+    /// After GOAWAY: once nothing is open, close gracefully.
+    fn check_drained(&mut self) {
+        if self.state == State::Draining && self.goaway_sent && self.slots.len() == 0 {
+            self.push_close(Status::OK, b"");
+            self.enter_closed(ConnectionError::LocallyClosed { status: Status::OK });
+        }
+    }
+}
+
+fn e_message(e: &ConnectionError) -> &'static [u8] {
+    match e {
+        ConnectionError::Violation { reason, .. } | ConnectionError::Incompatible { reason } => {
+            reason.as_bytes()
+        }
+        ConnectionError::Malformed(_) => b"malformed frame",
+        ConnectionError::IdleTimeout => b"idle timeout",
+        ConnectionError::HandshakeTimeout => b"handshake timeout",
+        ConnectionError::DrainTimeout => b"drain timeout",
+        _ => b"",
+    }
+}
+
+/// Length of the longest prefix of `data` made of whole frames and at most `limit` bytes.
+fn whole_frames(data: &[u8], limit: usize) -> usize {
+    let mut n = 0;
+    while n < data.len() {
+        let Ok(Some((_, body, hlen))) = frame::Frame::peek_header(&data[n..], usize::MAX) else { break };
+        let f = hlen + body;
+        if n + f > limit || n + f > data.len() {
+            break;
+        }
+        n += f;
+    }
+    n
+}

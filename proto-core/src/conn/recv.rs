@@ -1,0 +1,661 @@
+//! Inbound frames: validation against the state machines and limits (SPEC.md §5–§10).
+
+use super::{Connection, Kind, Partial, Pending, Raw, Slot, Src, State};
+use crate::config::{PeerLimits, Role, MAX_CREDIT, MIN_FRAME_SIZE, VERSION};
+use crate::error::ConnectionError;
+use crate::event::{MethodId, RequestKind};
+use crate::frame::{self, flags, ty, Decoded, Frame, Hello, Request};
+use crate::status::Status;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// Result of parsing one frame from the receive buffer.
+pub(super) enum Outcome {
+    /// No complete frame buffered.
+    NeedMore,
+    /// A frame of this many bytes was handled; no event.
+    Done(usize),
+    /// A frame of this many bytes produced an event whose payload may point into it.
+    Event(usize, Raw),
+}
+
+type R = Result<Option<Raw>, ConnectionError>;
+
+const fn violation(status: Status, reason: &'static str) -> ConnectionError {
+    ConnectionError::Violation { status, reason }
+}
+
+const fn protocol(reason: &'static str) -> ConnectionError {
+    violation(Status::PROTOCOL_ERROR, reason)
+}
+
+/// Range of `inner` within `outer` (both from the same buffer).
+fn range_in(outer: &[u8], inner: &[u8]) -> Src {
+    if inner.is_empty() {
+        return Src::Empty;
+    }
+    let start = (inner.as_ptr() as usize).wrapping_sub(outer.as_ptr() as usize);
+    if start.checked_add(inner.len()).is_some_and(|end| end <= outer.len()) {
+        Src::Rx(start, start + inner.len())
+    } else {
+        Src::Empty
+    }
+}
+
+impl Connection<'_> {
+    /// Largest frame body accepted right now.
+    fn recv_frame_limit(&self) -> usize {
+        if self.state == State::Handshake {
+            MIN_FRAME_SIZE as usize
+        } else {
+            self.config.max_frame_size as usize
+        }
+    }
+
+    pub(super) fn parse_one(&mut self, now: Instant, data: &[u8]) -> Outcome {
+        match Frame::decode(data, self.recv_frame_limit()) {
+            Err(e) => {
+                self.fail(now, ConnectionError::Malformed(e));
+                Outcome::Done(0)
+            }
+            Ok(Decoded::Incomplete(_)) => Outcome::NeedMore,
+            Ok(Decoded::Frame(f, n)) => {
+                self.stats.frames_received += 1;
+                match self.on_frame(now, f, data) {
+                    Ok(Some(raw)) => Outcome::Event(n, raw),
+                    Ok(None) => Outcome::Done(n),
+                    Err(e) => {
+                        self.fail(now, e);
+                        Outcome::Done(n)
+                    }
+                }
+            }
+        }
+    }
+
+    /// Checks that the datagram just committed at `start` holds whole frames.
+    pub(super) fn check_datagram(&self, start: usize) -> Result<(), frame::DecodeError> {
+        let data = &self.rx.data()[start..];
+        let mut n = 0;
+        while n < data.len() {
+            match Frame::peek_header(&data[n..], self.recv_frame_limit())? {
+                Some((_, body, hlen)) if n + hlen + body <= data.len() => n += hlen + body,
+                _ => return Err(frame::DecodeError::Truncated),
+            }
+        }
+        Ok(())
+    }
+
+    fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {
+        if self.state == State::Handshake {
+            return match f {
+                Frame::Hello(h) => self.on_hello(h),
+                Frame::Close { status, message } => self.on_close(status, message),
+                _ => Err(protocol("the first frame must be HELLO")),
+            };
+        }
+        match f {
+            Frame::Hello(_) => Err(protocol("second HELLO")),
+            Frame::Close { status, message } => self.on_close(status, message),
+            Frame::GoAway { last_id, status, .. } => self.on_goaway(last_id, status),
+            Frame::Ping(d) => {
+                self.queued_pongs += 1;
+                if self.queued_pongs > self.config.max_queued_pongs {
+                    return Err(violation(Status::ENHANCE_YOUR_CALM, "PING flood: too many PONGs queued"));
+                }
+                self.push_control(&Frame::Pong(d))?;
+                Ok(None)
+            }
+            Frame::Pong(d) => {
+                if let Some((seq, sent)) = self.ping_out {
+                    if seq.to_be_bytes() == d {
+                        self.ping_out = None;
+                        self.record_rtt(now.saturating_duration_since(sent));
+                    }
+                }
+                Ok(None)
+            }
+            // Resumption and datagram mode are not implemented yet (SPEC.md §13–§14): there is
+            // no reply cache to trim, so a valid ACK has nothing to do.
+            Frame::Ack(_) => Ok(None),
+            Frame::Call(r) => self.on_request(now, ty::CALL, r, base),
+            Frame::Notify(r) => self.on_request(now, ty::NOTIFY, r, base),
+            Frame::StreamOpen(r) => self.on_request(now, ty::STREAM_OPEN, r, base),
+            Frame::Signal { module, method, payload } => {
+                Ok(Some(Raw::Signal { method: MethodId { module, method }, src: range_in(base, payload) }))
+            }
+            Frame::Response { flags, id, status, total_len, payload } => {
+                self.on_response(flags, id, status, total_len, payload, base)
+            }
+            Frame::Cancel { id } => self.on_cancel(id),
+            Frame::StreamData { flags, id, total_len, payload } => {
+                self.on_stream_data(flags, id, total_len, payload, base)
+            }
+            Frame::StreamFin { id, status } => self.on_stream_end(id, status, false),
+            Frame::StreamReset { id, status } => self.on_stream_end(id, status, true),
+            Frame::StreamCredit { id, msgs, bytes } => self.on_stream_credit(id, msgs, bytes),
+            Frame::ConnCredit { bytes } => {
+                self.conn_send += u64::from(bytes);
+                if self.conn_send > MAX_CREDIT {
+                    return Err(violation(Status::FLOW_CONTROL_ERROR, "connection credit above 2^32-1"));
+                }
+                self.wake_blocked();
+                Ok(None)
+            }
+            Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
+            Frame::Continuation { flags, id, payload } => self.on_continuation(flags, id, payload),
+            Frame::Extension { .. } => Ok(None),
+        }
+    }
+
+    fn record_rtt(&mut self, rtt: Duration) {
+        self.stats.rtt = Some(rtt);
+        self.stats.srtt = Some(match self.stats.srtt {
+            None => rtt,
+            Some(s) => (s * 7 + rtt) / 8,
+        });
+    }
+
+    fn on_hello(&mut self, h: Hello<'_>) -> R {
+        if h.flags & !Hello::RESUME != 0 {
+            return Err(protocol("HELLO has undefined flag bits set"));
+        }
+        let version = match self.role {
+            Role::Acceptor => {
+                let v = h.max_version.min(VERSION);
+                if h.min_version > h.max_version || v < h.min_version.max(VERSION) {
+                    self.push_close(Status::INCOMPATIBLE_VERSION, b"supported protocol versions: 1..1");
+                    self.enter_closed(ConnectionError::Incompatible { reason: "no common protocol version" });
+                    return Ok(None);
+                }
+                v
+            }
+            Role::Dialer => {
+                if h.min_version != h.max_version || h.min_version != VERSION {
+                    return Err(ConnectionError::Incompatible {
+                        reason: "acceptor chose a protocol version we did not offer",
+                    });
+                }
+                h.min_version
+            }
+        };
+        let limits = PeerLimits::from_params(h.params.iter())
+            .map_err(|_| protocol("HELLO parameter out of its legal range"))?;
+        self.peer = limits;
+        self.version = version;
+        self.peer_name.set(h.name);
+        self.peer_auth.set(h.auth);
+        self.peer_session.set(h.session);
+        self.peer_resume = h.flags & Hello::RESUME != 0;
+        self.conn_send = limits.conn_credit_bytes.into();
+        if self.role == Role::Acceptor {
+            // Resumption is not implemented yet: the acceptor never confirms RESUME, so the
+            // dialer starts a fresh session (SPEC.md §13).
+            self.send_hello(version, version, false);
+        }
+        self.state = State::Open;
+        self.connected_event = true;
+        Ok(None)
+    }
+
+    fn on_close(&mut self, status: Status, message: &[u8]) -> R {
+        self.close_msg.set(message);
+        self.tx.clear();
+        self.enter_closed(ConnectionError::PeerClosed { status });
+        Ok(None)
+    }
+
+    fn on_goaway(&mut self, bound: u64, status: Status) -> R {
+        if let Some(prev) = self.goaway_recv {
+            if bound > prev {
+                return Err(protocol("GOAWAY raised its bound"));
+            }
+        }
+        self.goaway_recv = Some(bound);
+        if self.state == State::Open {
+            self.state = State::Draining;
+        }
+        // Our exchanges the peer will not process resolve now, as UNAVAILABLE (retryable).
+        for i in 0..self.slots.capacity_hint() {
+            let Some(s) = self.slots.get(i) else { continue };
+            if !s.outbound || s.id < bound {
+                continue;
+            }
+            let p = match s.kind {
+                Kind::Stream => Pending::Reset(Status::UNAVAILABLE),
+                _ if s.resolved => Pending::None,
+                _ => Pending::Failed(Status::UNAVAILABLE),
+            };
+            if p == Pending::None {
+                self.free_slot(i);
+            } else {
+                if let Some(s) = self.slots.get_mut(i) {
+                    if s.pending != Pending::None {
+                        s.pending = Pending::None;
+                        self.pending_slots -= 1;
+                    }
+                    s.free_after_event = true;
+                }
+                self.set_pending(i, p);
+            }
+        }
+        self.goaway_event = Some((bound, status));
+        Ok(None)
+    }
+
+    fn peer_parity(&self) -> u64 {
+        match self.role {
+            Role::Dialer => 1,
+            Role::Acceptor => 0,
+        }
+    }
+
+    /// Validates an id the peer refers to: `Ok(Some(slot))`, `Ok(None)` for an exchange that is
+    /// already over (frame ignored), or an error for an id never opened.
+    fn lookup(&self, id: u64, kind_stream: bool) -> Result<Option<usize>, ConnectionError> {
+        let peers = id % 2 == self.peer_parity();
+        let opened = if peers { self.peer_high.is_some_and(|h| id <= h) } else { id < self.next_id };
+        if !opened {
+            return Err(protocol("frame refers to an exchange that was never opened"));
+        }
+        let Some(i) = self.slots.position(|s| s.id == id) else { return Ok(None) };
+        let is_stream = self.slots.get(i).is_some_and(|s| s.kind == Kind::Stream);
+        if is_stream != kind_stream {
+            return Err(protocol(if kind_stream {
+                "stream frame on a call"
+            } else {
+                "call frame on a stream"
+            }));
+        }
+        Ok(Some(i))
+    }
+
+    fn on_request(&mut self, now: Instant, t: u8, r: Request<'_>, base: &[u8]) -> R {
+        if r.id % 2 != self.peer_parity() {
+            return Err(protocol("exchange id has the opener's wrong parity"));
+        }
+        if self.peer_high.is_some_and(|h| r.id <= h) {
+            return Err(protocol("exchange id reused or not increasing"));
+        }
+        self.peer_high = Some(r.id);
+        let size = r.total_len.unwrap_or(r.payload.len() as u64);
+        if size > self.config.max_message_size as u64
+            || (r.total_len.is_some() && size > self.reasm_max as u64)
+        {
+            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
+        }
+        let kind = match t {
+            ty::CALL => Kind::Call,
+            ty::NOTIFY => Kind::Notify,
+            _ => Kind::Stream,
+        };
+        let method = MethodId { module: r.module, method: r.method };
+        let more = r.flags & flags::MORE != 0;
+        let partial = |deliver| Partial {
+            ty: t,
+            id: r.id,
+            total: size as usize,
+            got: r.payload.len(),
+            flags: r.flags,
+            method,
+            status: Status::OK,
+            deliver,
+        };
+        let refuse = |c: &mut Self, status: Status| -> R {
+            if kind == Kind::Stream {
+                c.push_control(&Frame::StreamReset { id: r.id, status })?;
+            } else {
+                c.push_control(&Frame::Response {
+                    flags: 0,
+                    id: r.id,
+                    status,
+                    total_len: None,
+                    payload: &[],
+                })?;
+            }
+            if more {
+                c.begin_partial(partial(false), r.payload)?;
+            }
+            Ok(None)
+        };
+        if self.goaway_sent {
+            return refuse(self, Status::UNAVAILABLE);
+        }
+        let (count, limit) = if kind == Kind::Stream {
+            (self.in_streams, self.config.max_concurrent_streams)
+        } else {
+            (self.in_calls, self.config.max_concurrent_calls)
+        };
+        if count >= limit {
+            return Err(violation(Status::LIMIT_EXCEEDED, "more concurrent exchanges than announced"));
+        }
+        let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };
+        let mut slot = Slot::new(r.id, kind, false, deadline);
+        slot.assembling = more;
+        if kind == Kind::Stream {
+            slot.s.send_msgs = self.peer.stream_credit_msgs;
+            slot.s.send_bytes = self.peer.stream_credit_bytes;
+            slot.s.recv_msgs = self.config.stream_credit_msgs;
+            slot.s.recv_bytes = self.config.stream_credit_bytes;
+            slot.s.recv_terminal = r.flags & flags::FIN != 0;
+        }
+        if self.slots.insert(slot).is_err() {
+            // Our own storage is smaller than the limits we announced: not the peer's fault.
+            return refuse(self, Status::RESOURCE_EXHAUSTED);
+        }
+        if kind == Kind::Stream {
+            self.in_streams += 1;
+            self.stats.streams_opened += 1;
+        } else {
+            self.in_calls += 1;
+            self.stats.calls_accepted += 1;
+        }
+        if more {
+            self.begin_partial(partial(true), r.payload)?;
+            return Ok(None);
+        }
+        Ok(Some(Raw::Request {
+            id: r.id,
+            kind: request_kind(kind, r.flags),
+            method,
+            deadline: (deadline != Instant::MAX).then_some(deadline),
+            src: range_in(base, r.payload),
+        }))
+    }
+
+    fn on_response(
+        &mut self,
+        fl: u8,
+        id: u64,
+        status: Status,
+        total: Option<u64>,
+        payload: &[u8],
+        base: &[u8],
+    ) -> R {
+        if id % 2 == self.peer_parity() {
+            return Err(protocol("RESPONSE to an exchange the peer opened"));
+        }
+        let size = total.unwrap_or(payload.len() as u64);
+        let more = fl & flags::MORE != 0;
+        let mut partial = Partial {
+            ty: ty::RESPONSE,
+            id,
+            total: size as usize,
+            got: payload.len(),
+            flags: fl,
+            method: MethodId::new(0, 0),
+            status,
+            deliver: false,
+        };
+        let Some(i) = self.lookup(id, false)? else {
+            if more {
+                self.begin_partial(partial, payload)?;
+            }
+            return Ok(None);
+        };
+        if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
+            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
+        }
+        let (kind, resolved) = self.slots.get(i).map(|s| (s.kind, s.resolved)).unwrap_or((Kind::Call, true));
+        if kind == Kind::Notify && size != 0 {
+            return Err(protocol("RESPONSE to a notification carries a payload"));
+        }
+        self.free_slot(i);
+        partial.deliver = !resolved;
+        if more {
+            self.begin_partial(partial, payload)?;
+            return Ok(None);
+        }
+        Ok((!resolved).then(|| Raw::Response { id, status, src: range_in(base, payload) }))
+    }
+
+    fn on_cancel(&mut self, id: u64) -> R {
+        if id % 2 != self.peer_parity() {
+            return Err(protocol("CANCEL for an exchange this side opened"));
+        }
+        let Some(i) = self.lookup(id, false)? else { return Ok(None) };
+        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
+        if s.cancelled.is_none() {
+            s.cancelled = Some(Status::CANCELLED);
+            s.deadline = Instant::MAX;
+            if !s.assembling {
+                self.set_pending(i, Pending::Cancelled(Status::CANCELLED));
+            }
+        }
+        Ok(None)
+    }
+
+    fn on_stream_data(&mut self, fl: u8, id: u64, total: Option<u64>, payload: &[u8], base: &[u8]) -> R {
+        let size = total.unwrap_or(payload.len() as u64);
+        let more = fl & flags::MORE != 0;
+        let mut partial = Partial {
+            ty: ty::STREAM_DATA,
+            id,
+            total: size as usize,
+            got: payload.len(),
+            flags: fl,
+            method: MethodId::new(0, 0),
+            status: Status::OK,
+            deliver: false,
+        };
+        if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
+            return Err(violation(Status::LIMIT_EXCEEDED, "stream item larger than max_message_size"));
+        }
+        let Some(i) = self.lookup(id, true)? else {
+            // The stream is over on our side; the bytes still count against the connection
+            // window, which we restore at once.
+            self.take_conn_credit(size)?;
+            self.conn_grant += size;
+            self.flush_conn_grant();
+            if more {
+                self.begin_partial(partial, payload)?;
+            }
+            return Ok(None);
+        };
+        let conn_recv = self.conn_recv;
+        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
+        if s.s.recv_terminal {
+            return Err(protocol("STREAM_DATA after the sender ended its direction"));
+        }
+        if s.s.recv_msgs == 0 || u64::from(s.s.recv_bytes) < size || conn_recv < size {
+            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream data beyond the granted credit"));
+        }
+        s.s.recv_msgs -= 1;
+        s.s.recv_bytes -= size as u32;
+        let discard = s.s.we_reset;
+        if !discard {
+            s.s.unconsumed_msgs += 1;
+            s.s.unconsumed_bytes += size as u32;
+            self.conn_unconsumed += size;
+        }
+        self.conn_recv -= size;
+        if discard {
+            self.conn_grant += size;
+            self.flush_conn_grant();
+        }
+        partial.deliver = !discard;
+        if more {
+            self.begin_partial(partial, payload)?;
+            return Ok(None);
+        }
+        Ok((!discard).then(|| Raw::StreamData { id, src: range_in(base, payload) }))
+    }
+
+    fn take_conn_credit(&mut self, size: u64) -> Result<(), ConnectionError> {
+        if self.conn_recv < size {
+            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream data beyond the connection credit"));
+        }
+        self.conn_recv -= size;
+        Ok(())
+    }
+
+    fn on_stream_end(&mut self, id: u64, status: Status, reset: bool) -> R {
+        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
+        if self.partial.is_some_and(|p| p.id == id) {
+            if !reset {
+                return Err(protocol("STREAM_FIN inside a fragmented item"));
+            }
+            if let Some(p) = self.partial.as_mut() {
+                p.deliver = false;
+            }
+        }
+        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
+        if s.s.recv_terminal && !reset {
+            return Err(protocol("second STREAM_FIN"));
+        }
+        if reset && s.s.peer_reset {
+            return Ok(None);
+        }
+        s.s.recv_terminal = true;
+        let silent = s.s.we_reset;
+        let mut answer = false;
+        if reset {
+            s.s.peer_reset = true;
+            s.deadline = Instant::MAX;
+            if s.pending == Pending::Writable {
+                s.pending = Pending::None;
+                self.pending_slots -= 1;
+            }
+            // An opener answers a reset at once; a responder answers when its application lets
+            // go of the stream (stream_reset / stream_finish), so its handler's lifetime stays
+            // counted against the concurrency limit.
+            if s.outbound && !s.s.sent_terminal {
+                s.s.sent_terminal = true;
+                s.s.we_reset = true;
+                answer = true;
+            }
+        }
+        if answer {
+            self.push_control(&Frame::StreamReset { id, status: Status::CANCELLED })?;
+        }
+        self.settle(i);
+        if silent {
+            return Ok(None);
+        }
+        Ok(Some(if reset { Raw::StreamReset { id, status } } else { Raw::StreamFin { id, status } }))
+    }
+
+    fn on_stream_credit(&mut self, id: u64, msgs: u32, bytes: u32) -> R {
+        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
+        let conn_send = self.conn_send;
+        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
+        let m = u64::from(s.s.send_msgs) + u64::from(msgs);
+        let b = u64::from(s.s.send_bytes) + u64::from(bytes);
+        if m > MAX_CREDIT || b > MAX_CREDIT {
+            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream credit above 2^32-1"));
+        }
+        s.s.send_msgs = m as u32;
+        s.s.send_bytes = b as u32;
+        if s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
+            s.s.blocked = false;
+            self.set_pending(i, Pending::Writable);
+        }
+        Ok(None)
+    }
+
+    /// Reports `Writable` for every stream that was refused for lack of credit.
+    fn wake_blocked(&mut self) {
+        for i in 0..self.slots.capacity_hint() {
+            let wake = match self.slots.get_mut(i) {
+                Some(s) if s.s.blocked && s.s.send_msgs > 0 => {
+                    s.s.blocked = false;
+                    true
+                }
+                _ => false,
+            };
+            if wake {
+                self.set_pending(i, Pending::Writable);
+            }
+        }
+    }
+
+    fn begin_partial(&mut self, p: Partial, chunk: &[u8]) -> Result<(), ConnectionError> {
+        if self.partial.is_some() {
+            return Err(protocol("a fragmented message started before the previous one finished"));
+        }
+        self.reasm.clear();
+        self.append_partial(chunk)?;
+        self.partial = Some(p);
+        Ok(())
+    }
+
+    fn append_partial(&mut self, chunk: &[u8]) -> Result<(), ConnectionError> {
+        let buf = self.reasm.spare(chunk.len());
+        if buf.len() < chunk.len() {
+            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than the reassembly buffer"));
+        }
+        buf[..chunk.len()].copy_from_slice(chunk);
+        self.reasm.commit(chunk.len());
+        Ok(())
+    }
+
+    fn on_continuation(&mut self, fl: u8, id: u64, chunk: &[u8]) -> R {
+        let Some(mut p) = self.partial else {
+            return Err(protocol("CONTINUATION without a fragmented message in progress"));
+        };
+        if p.id != id {
+            return Err(protocol("CONTINUATION for another exchange than the message in progress"));
+        }
+        p.got += chunk.len();
+        let last = fl & flags::MORE == 0;
+        if p.got > p.total || (last && p.got != p.total) {
+            return Err(protocol("fragment lengths do not add up to total_len"));
+        }
+        if p.deliver {
+            self.append_partial(chunk)?;
+        }
+        if !last {
+            self.partial = Some(p);
+            return Ok(None);
+        }
+        self.partial = None;
+        if !p.deliver {
+            self.reasm.clear();
+            return Ok(None);
+        }
+        self.reasm_delivered = true;
+        let raw = match p.ty {
+            ty::RESPONSE => Raw::Response { id, status: p.status, src: Src::Reasm },
+            ty::STREAM_DATA => Raw::StreamData { id, src: Src::Reasm },
+            t => {
+                let kind = match t {
+                    ty::CALL => Kind::Call,
+                    ty::NOTIFY => Kind::Notify,
+                    _ => Kind::Stream,
+                };
+                let Some(i) = self.slots.position(|s| s.id == id && !s.outbound) else {
+                    self.reasm_delivered = false;
+                    self.reasm.clear();
+                    return Ok(None);
+                };
+                let mut deadline = None;
+                let mut cancelled = None;
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.assembling = false;
+                    deadline = (s.deadline != Instant::MAX).then_some(s.deadline);
+                    cancelled = s.cancelled;
+                }
+                if let Some(st) = cancelled {
+                    // Cancelled while still arriving: deliver the request, then the cancellation.
+                    self.set_pending(i, Pending::Cancelled(st));
+                }
+                Raw::Request {
+                    id,
+                    kind: request_kind(kind, p.flags),
+                    method: p.method,
+                    deadline,
+                    src: Src::Reasm,
+                }
+            }
+        };
+        Ok(Some(raw))
+    }
+}
+
+fn request_kind(kind: Kind, fl: u8) -> RequestKind {
+    match kind {
+        Kind::Call => RequestKind::Call,
+        Kind::Notify => RequestKind::Notify,
+        Kind::Stream => RequestKind::Stream { half_closed: fl & flags::FIN != 0 },
+    }
+}

@@ -1,0 +1,572 @@
+//! Actions: the application opens, answers, cancels and ends exchanges; frames are queued for
+//! `poll_transmit` (SPEC.md §7, §9, §10).
+
+use super::{Connection, Kind, Pending, Slot, State};
+use crate::config::{Transport, MAX_CREDIT};
+use crate::error::{ApiError, ConnectionError};
+use crate::event::MethodId;
+use crate::frame::{self, flags, Frame, Hello, Params, Request, MAX_REASON_LEN};
+use crate::status::Status;
+use crate::time::Instant;
+use crate::varint;
+
+/// Transmit space kept free for control frames (PONG, CANCEL, credit, RESET, CLOSE), so that
+/// back-pressure on application data never blocks the protocol's own progress.
+const CONTROL_RESERVE: usize = 4096;
+
+impl<'a> Connection<'a> {
+    // ------------------------------------------------------------------ opening exchanges
+
+    /// Sends a unary call and returns its id. The outcome arrives as [`Event::Response`] or
+    /// [`Event::Failed`](crate::Event::Failed) (or is settled by [`cancel`](Self::cancel)).
+    ///
+    /// `deadline` (on our clock) travels as a relative budget; when it passes, the call fails
+    /// with DEADLINE_EXCEEDED and the peer is told to stop.
+    ///
+    /// [`Event::Response`]: crate::Event::Response
+    pub fn call(
+        &mut self,
+        now: Instant,
+        method: MethodId,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<u64, ApiError> {
+        self.open(now, Kind::Call, method, payload, deadline, false)
+    }
+
+    /// Sends a reliable notification: the peer acknowledges it with a status
+    /// ([`Event::Response`](crate::Event::Response) with an empty payload), or it fails like a call.
+    pub fn notify(
+        &mut self,
+        now: Instant,
+        method: MethodId,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<u64, ApiError> {
+        self.open(now, Kind::Notify, method, payload, deadline, false)
+    }
+
+    /// Opens a stream with an initial payload and returns its id. With `half_close`, this side
+    /// sends nothing more (a server-streaming call).
+    pub fn open_stream(
+        &mut self,
+        now: Instant,
+        method: MethodId,
+        payload: &[u8],
+        deadline: Option<Instant>,
+        half_close: bool,
+    ) -> Result<u64, ApiError> {
+        self.open(now, Kind::Stream, method, payload, deadline, half_close)
+    }
+
+    /// Sends an unreliable notification (SIGNAL): once, never acknowledged. It must fit one frame.
+    pub fn signal(&mut self, method: MethodId, payload: &[u8]) -> Result<(), ApiError> {
+        self.check_open(true)?;
+        let f = Frame::Signal { module: method.module, method: method.method, payload };
+        let limit = self.send_frame_limit();
+        if f.body_len() > limit {
+            return Err(ApiError::TooLarge {
+                size: payload.len(),
+                limit: limit.saturating_sub(f.body_len() - payload.len()),
+            });
+        }
+        self.push(&f, false)
+    }
+
+    fn check_open(&self, allow_draining: bool) -> Result<(), ApiError> {
+        match self.state {
+            State::Handshake => Err(ApiError::NotConnected),
+            State::Open => Ok(()),
+            State::Draining if allow_draining => Ok(()),
+            State::Draining => Err(ApiError::GoingAway),
+            State::Closed => Err(ApiError::Closed),
+        }
+    }
+
+    fn open(
+        &mut self,
+        now: Instant,
+        kind: Kind,
+        method: MethodId,
+        payload: &[u8],
+        deadline: Option<Instant>,
+        half_close: bool,
+    ) -> Result<u64, ApiError> {
+        self.check_open(false)?;
+        if kind == Kind::Stream {
+            let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
+            if self.out_streams >= limit {
+                return Err(ApiError::TooManyStreams { limit });
+            }
+        } else {
+            let limit = self.peer.max_concurrent_calls.min(self.config.max_outbound_calls);
+            if self.out_calls >= limit {
+                return Err(ApiError::TooManyCalls { limit });
+            }
+        }
+        self.check_message_size(payload.len())?;
+        let id = self.next_id;
+        if id > varint::MAX {
+            return Err(ApiError::IdsExhausted);
+        }
+        if !self.slots.has_room() {
+            let limit = self.slots.len() as u32;
+            return Err(if kind == Kind::Stream {
+                ApiError::TooManyStreams { limit }
+            } else {
+                ApiError::TooManyCalls { limit }
+            });
+        }
+        let budget_us =
+            deadline.map_or(0, |d| d.as_micros().saturating_sub(now.as_micros()).clamp(1, varint::MAX));
+        let fin = if half_close && kind == Kind::Stream { flags::FIN } else { 0 };
+        let (module, m) = (method.module, method.method);
+        self.push_message(id, payload, |more, total_len, chunk| {
+            let r =
+                Request { flags: more | fin, id, module, method: m, budget_us, total_len, payload: chunk };
+            match kind {
+                Kind::Call => Frame::Call(r),
+                Kind::Notify => Frame::Notify(r),
+                Kind::Stream => Frame::StreamOpen(r),
+            }
+        })?;
+        let local_deadline = deadline.unwrap_or(Instant::MAX);
+        let mut slot = Slot::new(id, kind, true, local_deadline);
+        if kind == Kind::Stream {
+            slot.s.send_msgs = self.peer.stream_credit_msgs;
+            slot.s.send_bytes = self.peer.stream_credit_bytes;
+            slot.s.recv_msgs = self.config.stream_credit_msgs;
+            slot.s.recv_bytes = self.config.stream_credit_bytes;
+            slot.s.sent_terminal = half_close;
+            self.out_streams += 1;
+            self.stats.streams_opened += 1;
+        } else {
+            self.out_calls += 1;
+            self.stats.calls_opened += 1;
+        }
+        // Room was checked above, so this cannot fail.
+        let _ = self.slots.insert(slot);
+        self.next_id += 2;
+        Ok(id)
+    }
+
+    fn check_message_size(&self, size: usize) -> Result<(), ApiError> {
+        let limit =
+            (self.peer.max_message_size as usize).min(self.tx.capacity_max().saturating_sub(CONTROL_RESERVE));
+        if size > limit {
+            return Err(ApiError::TooLarge { size, limit });
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ answering
+
+    /// Answers a call or reliable notification the peer opened. A notification's payload must be
+    /// empty. If the peer cancelled the call or its deadline passed, the status is replaced by
+    /// CANCELLED / DEADLINE_EXCEEDED and the payload dropped. Releases the exchange.
+    pub fn respond(&mut self, id: u64, status: Status, payload: &[u8]) -> Result<(), ApiError> {
+        if self.state == State::Closed {
+            return Err(ApiError::Closed);
+        }
+        let i = self.find(id)?;
+        let s = self.slots.get(i).ok_or(ApiError::UnknownId(id))?;
+        if s.outbound {
+            return Err(ApiError::WrongState("respond answers exchanges the peer opened; this one is ours"));
+        }
+        if s.kind == Kind::Stream {
+            return Err(ApiError::WrongState("streams end with stream_finish or stream_reset"));
+        }
+        if s.assembling {
+            return Err(ApiError::WrongState("the request has not been delivered yet"));
+        }
+        let (status, payload) = match s.cancelled {
+            Some(st) => (st, &[][..]),
+            None => (status, payload),
+        };
+        if s.kind == Kind::Notify && !payload.is_empty() {
+            return Err(ApiError::WrongState("a notification's acknowledgement carries no payload"));
+        }
+        self.check_message_size(payload.len())?;
+        self.push_message(id, payload, |more, total_len, chunk| Frame::Response {
+            flags: more,
+            id,
+            status,
+            total_len,
+            payload: chunk,
+        })?;
+        self.free_slot(i);
+        Ok(())
+    }
+
+    /// Cancels an exchange this side opened. A call or notification is settled at once (no
+    /// event will follow for it) and the peer is told to stop; a stream is reset with CANCELLED.
+    pub fn cancel(&mut self, id: u64) -> Result<(), ApiError> {
+        if self.state == State::Closed {
+            return Err(ApiError::Closed);
+        }
+        let i = self.find(id)?;
+        let s = self.slots.get(i).ok_or(ApiError::UnknownId(id))?;
+        if !s.outbound {
+            return Err(ApiError::WrongState(
+                "cancel is for exchanges this side opened; respond with CANCELLED",
+            ));
+        }
+        if s.kind == Kind::Stream {
+            return self.stream_reset(id, Status::CANCELLED);
+        }
+        if s.resolved {
+            return Err(ApiError::WrongState("the call is already resolved"));
+        }
+        self.push(&Frame::Cancel { id }, true)?;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.resolved = true;
+            s.deadline = Instant::MAX;
+            if s.pending != Pending::None {
+                s.pending = Pending::None;
+                self.pending_slots -= 1;
+            }
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ streams
+
+    fn find(&self, id: u64) -> Result<usize, ApiError> {
+        self.slots.position(|s| s.id == id).ok_or(ApiError::UnknownId(id))
+    }
+
+    fn find_stream(&self, id: u64) -> Result<usize, ApiError> {
+        if self.state == State::Closed {
+            return Err(ApiError::Closed);
+        }
+        let i = self.find(id)?;
+        match self.slots.get(i) {
+            Some(s) if s.kind == Kind::Stream => Ok(i),
+            _ => Err(ApiError::WrongState("not a stream")),
+        }
+    }
+
+    /// Sends one item on a stream. Refused with [`ApiError::NoCredit`] when the peer has not
+    /// granted room for it (an [`Event::StreamWritable`](crate::Event::StreamWritable) follows
+    /// when it does), and with [`ApiError::TooLarge`] when it exceeds the peer's per-stream
+    /// byte window (it could never be sent).
+    pub fn stream_send(&mut self, id: u64, item: &[u8]) -> Result<(), ApiError> {
+        let i = self.find_stream(id)?;
+        let conn_send = self.conn_send;
+        let limit = (self.peer.stream_credit_bytes as usize).min(self.peer.max_message_size as usize);
+        let s = self.slots.get_mut(i).ok_or(ApiError::UnknownId(id))?;
+        if s.s.sent_terminal {
+            return Err(ApiError::WrongState("this side already finished or reset the stream"));
+        }
+        if s.s.peer_reset {
+            return Err(ApiError::WrongState("the peer reset the stream"));
+        }
+        if item.len() > limit {
+            return Err(ApiError::TooLarge { size: item.len(), limit });
+        }
+        let len = item.len() as u64;
+        if s.s.send_msgs == 0 || u64::from(s.s.send_bytes) < len || conn_send < len {
+            s.s.blocked = true;
+            self.stats.credit_stalls += 1;
+            return Err(ApiError::NoCredit);
+        }
+        self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
+            flags: more,
+            id,
+            total_len,
+            payload: chunk,
+        })?;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.send_msgs -= 1;
+            s.s.send_bytes -= len as u32;
+        }
+        self.conn_send -= len;
+        Ok(())
+    }
+
+    /// Ends this side's direction of a stream. For a responder, `status` is the stream's result;
+    /// an opener sends OK.
+    pub fn stream_finish(&mut self, id: u64, status: Status) -> Result<(), ApiError> {
+        let i = self.find_stream(id)?;
+        let s = self.slots.get(i).ok_or(ApiError::UnknownId(id))?;
+        if s.s.sent_terminal {
+            return Err(ApiError::WrongState("this side already finished or reset the stream"));
+        }
+        self.push(&Frame::StreamFin { id, status }, true)?;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.sent_terminal = true;
+            if !s.outbound {
+                s.deadline = Instant::MAX;
+            }
+        }
+        self.settle(i);
+        Ok(())
+    }
+
+    /// Ends a stream abruptly in both directions: the peer is asked to stop, and items still
+    /// arriving are discarded. A responder calls this (or `stream_finish`) to release a stream
+    /// the peer reset.
+    pub fn stream_reset(&mut self, id: u64, status: Status) -> Result<(), ApiError> {
+        let i = self.find_stream(id)?;
+        let s = self.slots.get(i).ok_or(ApiError::UnknownId(id))?;
+        if s.s.we_reset {
+            return Ok(());
+        }
+        let send = !(s.s.sent_terminal && s.s.recv_terminal);
+        if send {
+            self.push(&Frame::StreamReset { id, status }, true)?;
+        }
+        let mut returned = 0;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.sent_terminal = true;
+            s.s.we_reset = true;
+            s.s.blocked = false;
+            s.deadline = Instant::MAX;
+            returned = s.s.unconsumed_bytes;
+            s.s.unconsumed_bytes = 0;
+            s.s.unconsumed_msgs = 0;
+            if s.pending == Pending::Writable {
+                s.pending = Pending::None;
+                self.pending_slots -= 1;
+            }
+        }
+        self.conn_unconsumed -= u64::from(returned);
+        self.conn_grant += u64::from(returned);
+        self.flush_conn_grant();
+        self.settle(i);
+        Ok(())
+    }
+
+    /// Returns flow-control credit for stream items the application has taken: `items` items
+    /// totalling `bytes` bytes, as delivered by [`Event::StreamData`](crate::Event::StreamData).
+    /// Credit is sent back in batches. Consuming on a stream that already ended is a no-op.
+    pub fn stream_consumed(&mut self, id: u64, items: u32, bytes: u32) -> Result<(), ApiError> {
+        let Some(i) = self.slots.position(|s| s.id == id) else {
+            let ours = id % 2 == self.next_id % 2;
+            let known = if ours { id < self.next_id } else { self.peer_high.is_some_and(|h| id <= h) };
+            return if known { Ok(()) } else { Err(ApiError::UnknownId(id)) };
+        };
+        let (init_m, init_b) = (self.config.stream_credit_msgs, self.config.stream_credit_bytes);
+        let s = self.slots.get_mut(i).ok_or(ApiError::UnknownId(id))?;
+        if s.kind != Kind::Stream {
+            return Err(ApiError::WrongState("not a stream"));
+        }
+        if items > s.s.unconsumed_msgs || bytes > s.s.unconsumed_bytes {
+            return Err(ApiError::WrongState("consumed more stream data than was delivered"));
+        }
+        s.s.unconsumed_msgs -= items;
+        s.s.unconsumed_bytes -= bytes;
+        s.s.grant_msgs += items;
+        s.s.grant_bytes += bytes;
+        // Grant back when half a window has been consumed, or when the application has caught up
+        // (otherwise a peer whose next item is larger than its remaining credit would wait forever).
+        let caught_up = s.s.unconsumed_msgs == 0;
+        let due = s.s.grant_msgs > 0
+            && !s.s.recv_terminal
+            && (caught_up || s.s.grant_msgs * 2 >= init_m || s.s.grant_bytes * 2 >= init_b);
+        if due {
+            let (m, b) = (s.s.grant_msgs, s.s.grant_bytes);
+            if self.push(&Frame::StreamCredit { id, msgs: m, bytes: b }, true).is_ok() {
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.s.recv_msgs = (u64::from(s.s.recv_msgs) + u64::from(m)).min(MAX_CREDIT) as u32;
+                    s.s.recv_bytes = (u64::from(s.s.recv_bytes) + u64::from(b)).min(MAX_CREDIT) as u32;
+                    s.s.grant_msgs = 0;
+                    s.s.grant_bytes = 0;
+                }
+            }
+        }
+        self.conn_unconsumed -= u64::from(bytes);
+        self.conn_grant += u64::from(bytes);
+        self.flush_conn_grant();
+        Ok(())
+    }
+
+    /// Sends CONN_CREDIT when half the connection window is consumed, or everything delivered
+    /// has been consumed. Retried on the next consumption if the transmit queue is full.
+    pub(super) fn flush_conn_grant(&mut self) {
+        if self.conn_grant == 0 || self.state == State::Closed {
+            return;
+        }
+        let due =
+            self.conn_grant * 2 >= u64::from(self.config.conn_credit_bytes) || self.conn_unconsumed == 0;
+        if !due {
+            return;
+        }
+        let bytes = self.conn_grant.min(MAX_CREDIT) as u32;
+        if self.push(&Frame::ConnCredit { bytes }, true).is_ok() {
+            self.conn_recv += u64::from(bytes);
+            self.conn_grant -= u64::from(bytes);
+        }
+    }
+
+    // ------------------------------------------------------------------ connection level
+
+    /// Sends a PING now; the PONG updates [`Stats::rtt`](crate::Stats::rtt). Keepalive pings are
+    /// sent automatically; this is for measuring on demand.
+    pub fn ping(&mut self, now: Instant) -> Result<(), ApiError> {
+        self.check_open(true)?;
+        self.ping_seq += 1;
+        let seq = self.ping_seq;
+        self.push(&Frame::Ping(seq.to_be_bytes()), true)?;
+        self.ping_out = Some((seq, now));
+        self.stats.pings_sent += 1;
+        Ok(())
+    }
+
+    /// Starts a graceful shutdown: the peer may open nothing new, exchanges in flight finish,
+    /// then the connection closes with CLOSE(OK) — or with DEADLINE_EXCEEDED status after
+    /// `Config::drain_timeout`.
+    pub fn go_away(&mut self, now: Instant, status: Status, message: &[u8]) -> Result<(), ApiError> {
+        self.check_open(true)?;
+        if self.goaway_sent {
+            return Ok(());
+        }
+        if message.len() > MAX_REASON_LEN {
+            return Err(ApiError::FieldTooLong("message"));
+        }
+        let bound = self.peer_high.map_or(self.peer_parity_base(), |h| h + 2);
+        self.push(&Frame::GoAway { last_id: bound, status, message }, true)?;
+        self.goaway_sent = true;
+        self.state = State::Draining;
+        self.drain_deadline = now + self.config.drain_timeout;
+        self.check_drained();
+        Ok(())
+    }
+
+    fn peer_parity_base(&self) -> u64 {
+        1 - (self.next_id % 2)
+    }
+
+    /// Closes the connection at once: CLOSE(status, message) is queued after whatever is already
+    /// queued, every open exchange resolves (UNAVAILABLE), and [`Event::Closed`] follows.
+    ///
+    /// [`Event::Closed`]: crate::Event::Closed
+    pub fn close(&mut self, _now: Instant, status: Status, message: &[u8]) {
+        if self.state == State::Closed {
+            return;
+        }
+        self.push_close(status, message);
+        self.enter_closed(ConnectionError::LocallyClosed { status });
+    }
+
+    // ------------------------------------------------------------------ encoding
+
+    /// Largest frame body we may send.
+    pub(super) fn send_frame_limit(&self) -> usize {
+        let peer = self.peer.max_frame_size as usize;
+        match self.config.transport {
+            Transport::Stream => peer,
+            Transport::Packet { max_datagram } => {
+                let mut d = max_datagram;
+                if self.peer.max_datagram_size != 0 {
+                    d = d.min(self.peer.max_datagram_size);
+                }
+                peer.min((d as usize).saturating_sub(frame::MAX_HEADER_LEN))
+            }
+        }
+    }
+
+    /// Queues one frame. Application frames leave [`CONTROL_RESERVE`] bytes free.
+    pub(super) fn push(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
+        let n = f.encoded_len();
+        let cap = self.tx.capacity_max().saturating_sub(if control { 0 } else { CONTROL_RESERVE });
+        if n > cap {
+            return Err(ApiError::TooLarge { size: n, limit: cap });
+        }
+        if self.tx.len() + n > cap {
+            return Err(ApiError::TxFull);
+        }
+        let buf = self.tx.spare(n);
+        if buf.len() < n {
+            return Err(ApiError::TxFull);
+        }
+        let written = f.encode(buf).unwrap_or(0);
+        self.tx.commit(written);
+        self.stats.frames_sent += 1;
+        Ok(())
+    }
+
+    /// Queues a control frame from the receive path; a full queue means the peer is not
+    /// reading what we owe it.
+    pub(super) fn push_control(&mut self, f: &Frame<'_>) -> Result<(), ConnectionError> {
+        self.push(f, true).map_err(|_| ConnectionError::Violation {
+            status: Status::ENHANCE_YOUR_CALM,
+            reason: "peer does not read: transmit queue full",
+        })
+    }
+
+    /// Queues a message, split into a first frame and CONTINUATIONs when it exceeds the peer's
+    /// frame size. All or nothing: on error nothing was queued.
+    fn push_message<'p>(
+        &mut self,
+        id: u64,
+        payload: &'p [u8],
+        make: impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
+    ) -> Result<(), ApiError> {
+        let limit = self.send_frame_limit();
+        let whole = make(0, None, payload);
+        if whole.body_len() <= limit {
+            return self.push(&whole, false);
+        }
+        let total = payload.len() as u64;
+        let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
+        let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
+        let first_chunk = limit.saturating_sub(first_fixed).max(1);
+        let chunk = limit.saturating_sub(cont_fixed).max(1);
+        // Compute the exact encoded size first so that the message is queued whole or not at all.
+        let mut need = make(flags::MORE, Some(total), &payload[..first_chunk]).encoded_len();
+        let mut rest = payload.len() - first_chunk;
+        while rest > 0 {
+            let c = rest.min(chunk);
+            need += Frame::Continuation { flags: 0, id, payload: &payload[..c] }.encoded_len();
+            rest -= c;
+        }
+        let cap = self.tx.capacity_max().saturating_sub(CONTROL_RESERVE);
+        if need > cap {
+            return Err(ApiError::TooLarge {
+                size: payload.len(),
+                limit: cap.saturating_sub(need - payload.len()),
+            });
+        }
+        if self.tx.len() + need > cap {
+            return Err(ApiError::TxFull);
+        }
+        self.push(&make(flags::MORE, Some(total), &payload[..first_chunk]), false)?;
+        let mut off = first_chunk;
+        while off < payload.len() {
+            let end = (off + chunk).min(payload.len());
+            let fl = if end < payload.len() { flags::MORE } else { 0 };
+            self.push(&Frame::Continuation { flags: fl, id, payload: &payload[off..end] }, false)?;
+            off = end;
+        }
+        Ok(())
+    }
+
+    pub(super) fn send_hello(&mut self, min: u32, max: u32, resume: bool) {
+        let mut pbuf = [0u8; 128];
+        let params = self.config.params();
+        let params = Params::encode_into(&params, &mut pbuf).unwrap_or(Params::EMPTY);
+        let (name, auth, session) = (self.me.0.clone(), self.me.1.clone(), self.me.2.clone());
+        let hello = Frame::Hello(Hello {
+            min_version: min,
+            max_version: max,
+            flags: if resume { Hello::RESUME } else { 0 },
+            name: name.get(),
+            auth: auth.get(),
+            session: session.get(),
+            params,
+        });
+        // The transmit queue is empty when HELLO is sent, and HELLO is at most ~1.5 KiB.
+        let _ = self.push(&hello, true);
+    }
+
+    /// Queues CLOSE, dropping queued data if that is the only way to fit it.
+    pub(super) fn push_close(&mut self, status: Status, message: &[u8]) {
+        let message = &message[..message.len().min(MAX_REASON_LEN)];
+        let f = Frame::Close { status, message };
+        if self.push(&f, true).is_err() {
+            self.tx.clear();
+            let _ = self.push(&f, true);
+        }
+    }
+}

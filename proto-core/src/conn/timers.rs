@@ -1,0 +1,116 @@
+//! Deadlines: handshake, idle, keepalive, drain and per-exchange (SPEC.md §5, §7.5–§7.7).
+//!
+//! All timers are derived from state; there is no timer table to keep in sync.
+//! `handle_timeout` may be called early, late or repeatedly: it acts only on what is due.
+
+use super::{Connection, Kind, Pending, State};
+use crate::error::ConnectionError;
+use crate::frame::Frame;
+use crate::status::Status;
+use crate::time::Instant;
+
+impl Connection<'_> {
+    /// The instant at which [`handle_timeout`](Self::handle_timeout) must be called, or `None`
+    /// if no timer is running (the connection is closed).
+    #[must_use]
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.state == State::Closed {
+            return None;
+        }
+        let mut t = Instant::MAX;
+        if self.state == State::Handshake {
+            t = t.min(self.started + self.config.handshake_timeout);
+        } else {
+            if !self.config.idle_timeout.is_zero() {
+                t = t.min(self.last_recv + self.config.idle_timeout);
+            }
+            if !self.config.keepalive_interval.is_zero() && self.ping_out.is_none() {
+                t = t.min(self.last_recv + self.config.keepalive_interval);
+            }
+        }
+        t = t.min(self.drain_deadline);
+        for (_, s) in self.slots.iter() {
+            t = t.min(s.deadline);
+        }
+        (t != Instant::MAX).then_some(t)
+    }
+
+    /// Acts on every timer due at `now`: handshake and idle timeouts close the connection,
+    /// keepalive sends PING, expired exchanges are failed or cancelled.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.state == State::Closed {
+            return;
+        }
+        if self.state == State::Handshake {
+            if now >= self.started + self.config.handshake_timeout {
+                self.fail(now, ConnectionError::HandshakeTimeout);
+            }
+            return;
+        }
+        if !self.config.idle_timeout.is_zero() && now >= self.last_recv + self.config.idle_timeout {
+            self.fail(now, ConnectionError::IdleTimeout);
+            return;
+        }
+        if now >= self.drain_deadline {
+            self.fail(now, ConnectionError::DrainTimeout);
+            return;
+        }
+        if !self.config.keepalive_interval.is_zero()
+            && self.ping_out.is_none()
+            && now >= self.last_recv + self.config.keepalive_interval
+        {
+            // A full transmit queue only delays the keepalive; the idle timeout still applies.
+            let _ = self.ping(now);
+        }
+        for i in 0..self.slots.capacity_hint() {
+            let due = self.slots.get(i).is_some_and(|s| s.deadline <= now);
+            if due {
+                if let Err(e) = self.expire(i) {
+                    self.fail(now, e);
+                    return;
+                }
+            }
+        }
+    }
+
+    fn expire(&mut self, i: usize) -> Result<(), ConnectionError> {
+        let Some(s) = self.slots.get_mut(i) else { return Ok(()) };
+        s.deadline = Instant::MAX;
+        let (id, kind, outbound) = (s.id, s.kind, s.outbound);
+        const DL: Status = Status::DEADLINE_EXCEEDED;
+        match (kind, outbound) {
+            (Kind::Stream, true) => {
+                let send = !s.s.we_reset;
+                s.s.sent_terminal = true;
+                s.s.we_reset = true;
+                s.s.blocked = false;
+                let returned = core::mem::take(&mut s.s.unconsumed_bytes);
+                s.s.unconsumed_msgs = 0;
+                self.conn_unconsumed -= u64::from(returned);
+                self.conn_grant += u64::from(returned);
+                if send {
+                    self.push_control(&Frame::StreamReset { id, status: DL })?;
+                }
+                self.set_pending(i, Pending::Reset(DL));
+                self.settle(i);
+            }
+            (Kind::Stream, false) => self.set_pending(i, Pending::Reset(DL)),
+            (_, true) => {
+                if !s.resolved {
+                    s.resolved = true;
+                    self.push_control(&Frame::Cancel { id })?;
+                    self.set_pending(i, Pending::Failed(DL));
+                }
+            }
+            (_, false) => {
+                if s.cancelled.is_none() {
+                    s.cancelled = Some(DL);
+                    if !s.assembling {
+                        self.set_pending(i, Pending::Cancelled(DL));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,145 @@
+//! What the connection tells the application: [`Event`]s returned by
+//! [`Connection::poll_event`](crate::Connection::poll_event).
+
+use crate::error::ConnectionError;
+use crate::status::Status;
+use crate::time::Instant;
+
+/// A method address: module (service) id and method id (SPEC.md §4.7).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MethodId {
+    /// Module (service) id.
+    pub module: u32,
+    /// Method id within the module.
+    pub method: u32,
+}
+
+impl MethodId {
+    /// A method address.
+    pub const fn new(module: u32, method: u32) -> Self {
+        MethodId { module, method }
+    }
+}
+
+/// What kind of exchange the peer opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RequestKind {
+    /// A unary call: answer with [`respond`](crate::Connection::respond) (status and payload).
+    Call,
+    /// A reliable notification: acknowledge with [`respond`](crate::Connection::respond)
+    /// (status, empty payload).
+    Notify,
+    /// A stream: send items with [`stream_send`](crate::Connection::stream_send), end with
+    /// [`stream_finish`](crate::Connection::stream_finish) or
+    /// [`stream_reset`](crate::Connection::stream_reset).
+    Stream {
+        /// The opener sends no items beyond the initial payload (its direction is already closed).
+        half_closed: bool,
+    },
+}
+
+/// Something happened on the connection.
+///
+/// Payload slices borrow the connection's receive buffer and stay valid until the next call on
+/// the connection; copy what you need to keep.
+///
+/// Every exchange this side opens resolves exactly once: a call or notification by
+/// [`Event::Response`] or [`Event::Failed`] (or synchronously by
+/// [`cancel`](crate::Connection::cancel)); a stream by the pair of its directions ending
+/// ([`Event::StreamFin`] / [`Event::StreamReset`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event<'a> {
+    /// The handshake completed; [`peer`](crate::Connection::peer) describes the peer. The
+    /// application may check its name and auth blob and [`close`](crate::Connection::close)
+    /// with UNAUTHENTICATED to reject it.
+    Connected,
+    /// The peer opened an exchange toward us.
+    Request {
+        /// Exchange id, for `respond` / `stream_*`.
+        id: u64,
+        /// Call, reliable notification or stream.
+        kind: RequestKind,
+        /// The addressed method.
+        method: MethodId,
+        /// When the peer's budget runs out, on our clock (`None`: no deadline).
+        deadline: Option<Instant>,
+        /// Request payload (or the stream's initial payload).
+        payload: &'a [u8],
+    },
+    /// The peer sent an unreliable notification (SIGNAL).
+    Signal {
+        /// The addressed method.
+        method: MethodId,
+        /// Payload.
+        payload: &'a [u8],
+    },
+    /// The peer answered one of our calls or reliable notifications.
+    Response {
+        /// Our exchange id.
+        id: u64,
+        /// The outcome.
+        status: Status,
+        /// Response payload (empty for notifications).
+        payload: &'a [u8],
+    },
+    /// One of our calls or reliable notifications ended without a response: DEADLINE_EXCEEDED,
+    /// or UNAVAILABLE when the connection ended or the peer's GOAWAY excluded it (safe to retry
+    /// elsewhere).
+    Failed {
+        /// Our exchange id.
+        id: u64,
+        /// Why.
+        status: Status,
+    },
+    /// A call or reliable notification the peer opened was cancelled (CANCELLED), ran out of
+    /// deadline (DEADLINE_EXCEEDED), or the connection ended (UNAVAILABLE). Stop working on it;
+    /// `respond` is still expected (its payload is dropped) and releases the slot.
+    Cancelled {
+        /// The peer's exchange id.
+        id: u64,
+        /// Why.
+        status: Status,
+    },
+    /// One stream item from the peer. Call
+    /// [`stream_consumed`](crate::Connection::stream_consumed) once the application has taken it,
+    /// to return its flow-control credit.
+    StreamData {
+        /// Stream id.
+        id: u64,
+        /// The item.
+        payload: &'a [u8],
+    },
+    /// The peer finished its direction of the stream; for the opener, `status` is the stream's
+    /// result.
+    StreamFin {
+        /// Stream id.
+        id: u64,
+        /// The peer's final status.
+        status: Status,
+    },
+    /// The stream ended abruptly: the peer reset it, its deadline passed, or the connection
+    /// ended. Stop sending; a responder still calls `stream_reset` or `stream_finish` to release
+    /// it (an opener's side is released automatically).
+    StreamReset {
+        /// Stream id.
+        id: u64,
+        /// Why.
+        status: Status,
+    },
+    /// A stream that refused an item with [`ApiError::NoCredit`](crate::ApiError::NoCredit) has
+    /// credit again.
+    StreamWritable {
+        /// Stream id.
+        id: u64,
+    },
+    /// The peer will accept no new exchanges; those we opened with an id above `last_id` have
+    /// failed with UNAVAILABLE. Existing ones finish normally.
+    GoAway {
+        /// Highest of our ids the peer still processes.
+        last_id: u64,
+        /// The peer's reason.
+        status: Status,
+    },
+    /// The connection ended. This is the last event; all exchanges were resolved before it.
+    Closed(ConnectionError),
+}
