@@ -104,3 +104,6 @@ pub use event::{Event, MethodId, RequestKind};
 pub use stats::Stats;
 pub use status::Status;
 pub use time::Instant;
+
+#[cfg(test)]
+mod tests;
