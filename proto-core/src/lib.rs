@@ -76,6 +76,8 @@
 //!
 //! * `alloc`: [`Connection::new`] with growable, bounded buffers.
 //! * `std` (implies `alloc`): `std::error::Error` implementations.
+//! * `std` also adds [`addr::Address`], the `tcp://`, `unix://`, `unix+seqpacket://` address parser.
+//! * `typed`: [`typed`] method declarations with serde/postcard payloads (no_std, no alloc needed).
 //!
 //! No feature changes protocol behaviour.
 
@@ -86,6 +88,8 @@
 #[cfg(feature = "alloc")]
 extern crate alloc;
 
+#[cfg(feature = "std")]
+pub mod addr;
 pub mod config;
 mod conn;
 pub mod error;
@@ -95,6 +99,8 @@ pub mod stats;
 pub mod status;
 mod storage;
 pub mod time;
+#[cfg(feature = "typed")]
+pub mod typed;
 pub mod varint;
 
 pub use config::{Config, ConfigError, PeerLimits, Role, Transport};

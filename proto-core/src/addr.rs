@@ -1,0 +1,108 @@
+//! Transport addresses as users write them: `tcp://127.0.0.1:7400`, `unix:///run/app.sock`,
+//! `unix+seqpacket:///run/app.sock`, `udp://127.0.0.1:7400`. Parsing only; the runtimes open
+//! the sockets.
+
+use alloc::string::{String, ToString};
+use core::fmt;
+use core::str::FromStr;
+use std::path::PathBuf;
+
+/// Where to listen or connect.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Address {
+    /// TCP, `host:port` (IPv6 hosts in brackets: `[::1]:7400`).
+    Tcp(String),
+    /// Unix stream socket at a filesystem path.
+    Unix(PathBuf),
+    /// Unix SEQPACKET socket at a filesystem path (one message per packet).
+    UnixSeqpacket(PathBuf),
+    /// UDP, `host:port` (datagram mode; not implemented by the runtimes yet).
+    Udp(String),
+}
+
+/// An address string could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AddressError {
+    input: String,
+    reason: &'static str,
+}
+
+impl fmt::Display for AddressError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "invalid address {:?}: {}; expected tcp://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT",
+            self.input, self.reason
+        )
+    }
+}
+
+impl std::error::Error for AddressError {}
+
+impl FromStr for Address {
+    type Err = AddressError;
+    fn from_str(s: &str) -> Result<Self, AddressError> {
+        let err = |reason| AddressError { input: s.to_string(), reason };
+        let (scheme, rest) = s.split_once("://").ok_or_else(|| err("missing scheme"))?;
+        let host_port = |rest: &str| -> Result<String, AddressError> {
+            let (host, port) = rest.rsplit_once(':').ok_or_else(|| err("missing :PORT"))?;
+            if host.is_empty() {
+                return Err(err("missing host"));
+            }
+            port.parse::<u16>().map_err(|_| err("port is not a number in 0..=65535"))?;
+            Ok(rest.to_string())
+        };
+        let path = |rest: &str| -> Result<PathBuf, AddressError> {
+            if rest.is_empty() {
+                return Err(err("missing socket path"));
+            }
+            Ok(PathBuf::from(rest))
+        };
+        match scheme {
+            "tcp" => Ok(Address::Tcp(host_port(rest)?)),
+            "udp" => Ok(Address::Udp(host_port(rest)?)),
+            "unix" => Ok(Address::Unix(path(rest)?)),
+            "unix+seqpacket" => Ok(Address::UnixSeqpacket(path(rest)?)),
+            _ => Err(err("unknown scheme")),
+        }
+    }
+}
+
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Address::Tcp(a) => write!(f, "tcp://{a}"),
+            Address::Udp(a) => write!(f, "udp://{a}"),
+            Address::Unix(p) => write!(f, "unix://{}", p.display()),
+            Address::UnixSeqpacket(p) => write!(f, "unix+seqpacket://{}", p.display()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_and_prints() {
+        for s in [
+            "tcp://127.0.0.1:7400",
+            "tcp://[::1]:1",
+            "unix:///run/app.sock",
+            "unix+seqpacket:///tmp/x",
+            "udp://localhost:9",
+        ] {
+            let a: Address = s.parse().unwrap();
+            assert_eq!(a.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let e = "127.0.0.1:80".parse::<Address>().unwrap_err().to_string();
+        assert!(e.contains("missing scheme") && e.contains("tcp://HOST:PORT"), "{e}");
+        assert!("tcp://host:99999".parse::<Address>().unwrap_err().to_string().contains("port"));
+        assert!("sctp://x:1".parse::<Address>().unwrap_err().to_string().contains("unknown scheme"));
+        assert!("unix://".parse::<Address>().unwrap_err().to_string().contains("path"));
+    }
+}
