@@ -81,7 +81,7 @@ pub(crate) struct ByteQueue<'a> {
     max: usize,
 }
 
-/// Size an owned queue shrinks back to when it drains.
+/// Size an owned queue shrinks back to in `release_memory`.
 const KEEP: usize = 4096;
 
 impl Default for ByteQueue<'_> {
@@ -124,7 +124,6 @@ impl<'a> ByteQueue<'a> {
         if self.head == self.tail {
             self.head = 0;
             self.tail = 0;
-            self.store.shrink(KEEP);
         }
     }
 
@@ -167,11 +166,19 @@ impl<'a> ByteQueue<'a> {
         }
     }
 
-    /// Drops everything.
+    /// Drops everything (keeping the memory for reuse).
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.tail = 0;
-        self.store.shrink(KEEP);
+    }
+
+    /// Gives back owned memory beyond `KEEP` bytes if the queue is empty.
+    pub(crate) fn release_memory(&mut self) {
+        if self.is_empty() {
+            self.head = 0;
+            self.tail = 0;
+            self.store.shrink(KEEP);
+        }
     }
 
     /// Bytes of memory currently held.
@@ -249,17 +256,22 @@ impl<'a, T> Table<'a, T> {
         if t.is_some() {
             self.len -= 1;
             if self.len == 0 {
-                self.shrink();
+                // Keep the capacity (steady-state calls must not allocate), but restart at index 0.
+                #[cfg(feature = "alloc")]
+                if let Store::Owned(v) = &mut self.slots {
+                    v.clear();
+                }
             }
         }
         t
     }
 
-    fn shrink(&mut self) {
+    /// Gives back owned memory if the table is empty.
+    pub(crate) fn release_memory(&mut self) {
         #[cfg(feature = "alloc")]
         if let Store::Owned(v) = &mut self.slots {
-            v.clear();
-            if v.capacity() > 16 {
+            if self.len == 0 {
+                v.clear();
                 v.shrink_to_fit();
             }
         }

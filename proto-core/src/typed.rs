@@ -87,7 +87,7 @@ pub fn encode_into_vec<T: Serialize + ?Sized>(
 /// Decodes a whole payload as `T`; trailing bytes are an error.
 pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
     match postcard::take_from_bytes(bytes) {
-        Ok((v, rest)) if rest.is_empty() => Ok(v),
+        Ok((v, [])) => Ok(v),
         _ => Err(CodecError::Decode),
     }
 }

@@ -517,6 +517,21 @@ impl<'a> Connection<'a> {
         self.rx.footprint() + self.tx.footprint() + self.reasm.footprint() + self.slots.footprint()
     }
 
+    /// Returns memory held by empty buffers and tables to the allocator (owned storage only).
+    ///
+    /// Buffers keep their capacity between messages so that steady-state traffic does not
+    /// allocate; a runtime calls this when a connection goes idle to keep idle connections small.
+    pub fn release_memory(&mut self) {
+        self.release_rx();
+        self.rx.release_memory();
+        self.tx.release_memory();
+        if self.partial.is_none() {
+            self.reasm.clear();
+            self.reasm.release_memory();
+        }
+        self.slots.release_memory();
+    }
+
     /// Remaining send credit of one of our streams `(items, bytes)`, limited by the connection
     /// credit, or `None` if no such stream is open.
     pub fn stream_credit(&self, id: u64) -> Option<(u32, u32)> {
