@@ -318,7 +318,7 @@ fn main() -> ExitCode {
     r.row("go-away", "server → client", ok, "in-flight call finished, then CLOSE(OK)".into());
 
     println!("tandem-core demo: two sans-IO endpoints in memory, fake clock\n");
-    println!("{:<26} {:<17} {:<6} {}", "exchange", "direction", "result", "detail");
+    println!("{:<26} {:<17} {:<6} detail", "exchange", "direction", "result");
     let mut failed = 0;
     for (what, dir, outcome, ok) in &r.rows {
         println!("{what:<26} {dir:<17} {:<6} {outcome}", if *ok { "ok" } else { "FAIL" });

@@ -84,6 +84,8 @@
 #![cfg_attr(not(feature = "std"), no_std)]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// Nothing in the core may reach for std by accident (tests may).
+#![cfg_attr(not(test), warn(clippy::std_instead_of_core, clippy::alloc_instead_of_core))]
 
 #[cfg(feature = "alloc")]
 extern crate alloc;
