@@ -351,9 +351,16 @@ impl<'a> Connection<'a> {
                 requirement: "at least max_frame_size + 9 bytes long",
             });
         }
-        if storage.tx.len() < MIN_FRAME_SIZE as usize {
-            return Err(ConfigError { field: "storage.tx", requirement: "at least 4096 bytes long" });
+        if storage.reassembly.len() < crate::config::MIN_MESSAGE_SIZE as usize {
+            return Err(ConfigError { field: "storage.reassembly", requirement: "at least 4096 bytes long" });
         }
+        if storage.tx.len() < 2 * MIN_FRAME_SIZE as usize {
+            return Err(ConfigError { field: "storage.tx", requirement: "at least 8192 bytes long" });
+        }
+        // Announce only what the reassembly buffer can hold.
+        let mut config = config;
+        config.max_message_size =
+            config.max_message_size.min(u32::try_from(storage.reassembly.len()).unwrap_or(u32::MAX));
         let reasm_max = storage.reassembly.len().min(config.max_message_size as usize);
         let (rx_len, tx_len, re_len, n) =
             (storage.rx.len(), storage.tx.len(), storage.reassembly.len(), storage.slots.len());
@@ -583,7 +590,22 @@ impl<'a> Connection<'a> {
         if self.state == State::Closed {
             return data.len();
         }
-        let packet = matches!(self.config.transport, Transport::Packet { .. });
+        let packet = match self.config.transport {
+            Transport::Packet { max_datagram } => {
+                if data.len() > max_datagram as usize {
+                    self.fail(
+                        now,
+                        ConnectionError::Violation {
+                            status: Status::LIMIT_EXCEEDED,
+                            reason: "datagram larger than max_datagram_size",
+                        },
+                    );
+                    return data.len();
+                }
+                true
+            }
+            Transport::Stream => false,
+        };
         let buf = self.recv_buffer();
         if packet && buf.len() < data.len() {
             return 0;
@@ -711,12 +733,16 @@ impl<'a> Connection<'a> {
             return Some(Raw::Connected);
         }
         if self.pending_slots > 0 {
-            let i = self.slots.position(|s| s.pending != Pending::None)?;
+            let Some(i) = self.slots.position(|s| s.pending != Pending::None) else {
+                debug_assert!(false, "pending_slots counter out of sync");
+                self.pending_slots = 0;
+                return self.take_pending();
+            };
             let slot = self.slots.get_mut(i)?;
             let p = core::mem::replace(&mut slot.pending, Pending::None);
             let id = slot.id;
             let free = slot.free_after_event;
-            self.pending_slots -= 1;
+            self.pending_slots = self.pending_slots.saturating_sub(1);
             if free {
                 self.free_slot(i);
             } else {
@@ -795,18 +821,18 @@ impl<'a> Connection<'a> {
     fn free_slot(&mut self, i: usize) {
         let Some(s) = self.slots.remove(i) else { return };
         if s.pending != Pending::None {
-            self.pending_slots -= 1;
+            self.pending_slots = self.pending_slots.saturating_sub(1);
         }
         match (s.kind, s.outbound) {
-            (Kind::Stream, true) => self.out_streams -= 1,
-            (Kind::Stream, false) => self.in_streams -= 1,
-            (_, true) => self.out_calls -= 1,
-            (_, false) => self.in_calls -= 1,
+            (Kind::Stream, true) => self.out_streams = self.out_streams.saturating_sub(1),
+            (Kind::Stream, false) => self.in_streams = self.in_streams.saturating_sub(1),
+            (_, true) => self.out_calls = self.out_calls.saturating_sub(1),
+            (_, false) => self.in_calls = self.in_calls.saturating_sub(1),
         }
         if s.kind == Kind::Stream && s.s.unconsumed_bytes > 0 {
             // The application will not consume what it has not taken; return it to the
             // connection window.
-            self.conn_unconsumed -= u64::from(s.s.unconsumed_bytes);
+            self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(s.s.unconsumed_bytes));
             self.conn_grant += u64::from(s.s.unconsumed_bytes);
             self.flush_conn_grant();
         }
@@ -851,7 +877,7 @@ impl<'a> Connection<'a> {
             if let Some(s) = self.slots.get_mut(i) {
                 if s.pending != Pending::None {
                     s.pending = Pending::None;
-                    self.pending_slots -= 1;
+                    self.pending_slots = self.pending_slots.saturating_sub(1);
                 }
             }
             if p == Pending::None {

@@ -232,7 +232,7 @@ impl Connection<'_> {
                 if let Some(s) = self.slots.get_mut(i) {
                     if s.pending != Pending::None {
                         s.pending = Pending::None;
-                        self.pending_slots -= 1;
+                        self.pending_slots = self.pending_slots.saturating_sub(1);
                     }
                     s.free_after_event = true;
                 }
@@ -387,15 +387,15 @@ impl Connection<'_> {
             status,
             deliver: false,
         };
+        if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
+            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
+        }
         let Some(i) = self.lookup(id, false)? else {
             if more {
                 self.begin_partial(partial, payload)?;
             }
             return Ok(None);
         };
-        if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
-            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
-        }
         let (kind, resolved) = self.slots.get(i).map(|s| (s.kind, s.resolved)).unwrap_or((Kind::Call, true));
         if kind == Kind::Notify && size != 0 {
             return Err(protocol("RESPONSE to a notification carries a payload"));
@@ -514,7 +514,7 @@ impl Connection<'_> {
             s.deadline = Instant::MAX;
             if s.pending == Pending::Writable {
                 s.pending = Pending::None;
-                self.pending_slots -= 1;
+                self.pending_slots = self.pending_slots.saturating_sub(1);
             }
             // An opener answers a reset at once; a responder answers when its application lets
             // go of the stream (stream_reset / stream_finish), so its handler's lifetime stays
@@ -574,7 +574,9 @@ impl Connection<'_> {
             return Err(protocol("a fragmented message started before the previous one finished"));
         }
         self.reasm.clear();
-        self.append_partial(chunk)?;
+        if p.deliver {
+            self.append_partial(chunk)?;
+        }
         self.partial = Some(p);
         Ok(())
     }

@@ -11,7 +11,8 @@ use crate::time::Instant;
 use crate::varint;
 
 /// Transmit space kept free for control frames (PONG, CANCEL, credit, RESET, CLOSE), so that
-/// back-pressure on application data never blocks the protocol's own progress.
+/// back-pressure on application data never blocks the protocol's own progress: 4 KiB, or a
+/// quarter of a smaller transmit buffer.
 const CONTROL_RESERVE: usize = 4096;
 
 impl<'a> Connection<'a> {
@@ -151,8 +152,7 @@ impl<'a> Connection<'a> {
     }
 
     fn check_message_size(&self, size: usize) -> Result<(), ApiError> {
-        let limit =
-            (self.peer.max_message_size as usize).min(self.tx.capacity_max().saturating_sub(CONTROL_RESERVE));
+        let limit = (self.peer.max_message_size as usize).min(self.app_tx_capacity());
         if size > limit {
             return Err(ApiError::TooLarge { size, limit });
         }
@@ -223,7 +223,7 @@ impl<'a> Connection<'a> {
             s.deadline = Instant::MAX;
             if s.pending != Pending::None {
                 s.pending = Pending::None;
-                self.pending_slots -= 1;
+                self.pending_slots = self.pending_slots.saturating_sub(1);
             }
         }
         Ok(())
@@ -327,10 +327,10 @@ impl<'a> Connection<'a> {
             s.s.unconsumed_msgs = 0;
             if s.pending == Pending::Writable {
                 s.pending = Pending::None;
-                self.pending_slots -= 1;
+                self.pending_slots = self.pending_slots.saturating_sub(1);
             }
         }
-        self.conn_unconsumed -= u64::from(returned);
+        self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(returned));
         self.conn_grant += u64::from(returned);
         self.flush_conn_grant();
         self.settle(i);
@@ -375,7 +375,7 @@ impl<'a> Connection<'a> {
                 }
             }
         }
-        self.conn_unconsumed -= u64::from(bytes);
+        self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(bytes));
         self.conn_grant += u64::from(bytes);
         self.flush_conn_grant();
         Ok(())
@@ -451,6 +451,12 @@ impl<'a> Connection<'a> {
 
     // ------------------------------------------------------------------ encoding
 
+    /// Transmit bytes application frames may use.
+    fn app_tx_capacity(&self) -> usize {
+        let cap = self.tx.capacity_max();
+        cap - CONTROL_RESERVE.min(cap / 4)
+    }
+
     /// Largest frame body we may send.
     pub(super) fn send_frame_limit(&self) -> usize {
         let peer = self.peer.max_frame_size as usize;
@@ -469,7 +475,7 @@ impl<'a> Connection<'a> {
     /// Queues one frame. Application frames leave [`CONTROL_RESERVE`] bytes free.
     pub(super) fn push(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
         let n = f.encoded_len();
-        let cap = self.tx.capacity_max().saturating_sub(if control { 0 } else { CONTROL_RESERVE });
+        let cap = if control { self.tx.capacity_max() } else { self.app_tx_capacity() };
         if n > cap {
             return Err(ApiError::TooLarge { size: n, limit: cap });
         }
@@ -521,7 +527,7 @@ impl<'a> Connection<'a> {
             need += Frame::Continuation { flags: 0, id, payload: &payload[..c] }.encoded_len();
             rest -= c;
         }
-        let cap = self.tx.capacity_max().saturating_sub(CONTROL_RESERVE);
+        let cap = self.app_tx_capacity();
         if need > cap {
             return Err(ApiError::TooLarge {
                 size: payload.len(),

@@ -86,7 +86,7 @@ impl Connection<'_> {
                 s.s.blocked = false;
                 let returned = core::mem::take(&mut s.s.unconsumed_bytes);
                 s.s.unconsumed_msgs = 0;
-                self.conn_unconsumed -= u64::from(returned);
+                self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(returned));
                 self.conn_grant += u64::from(returned);
                 if send {
                     self.push_control(&Frame::StreamReset { id, status: DL })?;

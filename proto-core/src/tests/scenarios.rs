@@ -407,3 +407,57 @@ fn poll_event_returns_borrowed_payload_without_copy() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+fn caller_provided_storage_works_without_growth_and_bounds_the_limits() {
+    use crate::{Connection, Identity, Instant, Role, Slot, Storage};
+    const NONE: Option<Slot> = None;
+    let cfg = Config { max_frame_size: 4096, max_concurrent_calls: 2, ..Config::default() };
+    let (mut rx1, mut tx1, mut re1, mut sl1) = ([0u8; 4105], [0u8; 8192], [0u8; 6000], [NONE; 4]);
+    let (mut rx2, mut tx2, mut re2, mut sl2) = ([0u8; 4105], [0u8; 8192], [0u8; 6000], [NONE; 4]);
+    let now = Instant::ZERO;
+    let id = Identity { name: b"fw", ..Identity::default() };
+    let s1 = Storage { rx: &mut rx1, tx: &mut tx1, reassembly: &mut re1, slots: &mut sl1 };
+    let s2 = Storage { rx: &mut rx2, tx: &mut tx2, reassembly: &mut re2, slots: &mut sl2 };
+    let mut a = Connection::with_storage(Role::Dialer, cfg.clone(), id, s1, now).unwrap();
+    let mut b = Connection::with_storage(Role::Acceptor, cfg, id, s2, now).unwrap();
+    let mut buf = [0u8; 1024];
+    let mut pump = |a: &mut Connection, b: &mut Connection| {
+        for _ in 0..50 {
+            let n = a.poll_transmit(now, &mut buf);
+            let mut off = 0;
+            while off < n {
+                off += b.handle_input(now, &buf[off..n]);
+                while let Some(e) = b.poll_event(now) {
+                    if let Event::Request { id, payload, .. } = e {
+                        let body = payload.to_vec();
+                        b.respond(id, Status::OK, &body).unwrap();
+                    }
+                }
+            }
+            let m = b.poll_transmit(now, &mut buf);
+            let mut off = 0;
+            while off < m {
+                off += a.handle_input(now, &buf[off..m]);
+                while a.poll_event(now).is_some() {}
+            }
+        }
+    };
+    pump(&mut a, &mut b);
+    assert_eq!(a.state(), State::Open);
+    // The reassembly buffer (6000 bytes) caps the message size b announces.
+    assert_eq!(a.peer().unwrap().limits.max_message_size, 6000);
+    assert!(matches!(a.call(now, ECHO, &[0u8; 6001], None), Err(ApiError::TooLarge { .. })));
+    let id = a.call(now, ECHO, &[7u8; 5000], None).unwrap(); // fragmented: frames are 4096 bytes
+    pump(&mut a, &mut b);
+    assert_eq!(a.open_exchanges(), 0, "call {id} answered");
+    // Undersized storage is refused with the field named.
+    let (mut rx, mut tx, mut re, mut sl) = ([0u8; 100], [0u8; 8192], [0u8; 6000], [NONE; 1]);
+    let s = Storage { rx: &mut rx, tx: &mut tx, reassembly: &mut re, slots: &mut sl };
+    let err = Connection::with_storage(Role::Dialer, Config::default(), id_of(), s, now).err().unwrap();
+    assert_eq!(err.field, "storage.rx");
+}
+
+fn id_of() -> crate::Identity<'static> {
+    crate::Identity::default()
+}
