@@ -132,11 +132,11 @@ pub enum Event<'a> {
         /// Stream id.
         id: u64,
     },
-    /// The peer will accept no new exchanges; those we opened with an id above `last_id` have
-    /// failed with UNAVAILABLE. Existing ones finish normally.
+    /// The peer will accept no new exchanges; those we opened with an id at or above `bound`
+    /// have failed with UNAVAILABLE (safe to retry elsewhere). The others finish normally.
     GoAway {
-        /// Highest of our ids the peer still processes.
-        last_id: u64,
+        /// Our exchanges with lower ids are still processed by the peer.
+        bound: u64,
         /// The peer's reason.
         status: Status,
     },

@@ -103,7 +103,7 @@ pub enum DecodeError {
         max: usize,
     },
     /// Flag bits that are undefined for this frame type are set.
-    InvalidFlags(u8),
+    InvalidFlags(u64),
     /// HELLO does not start with `TNDM`.
     BadMagic,
     /// A name, auth, session, reason, parameter or ACK list exceeds its cap.
@@ -304,8 +304,9 @@ pub enum Frame<'a> {
     },
     /// 0x03 graceful shutdown notice.
     GoAway {
-        /// Highest id opened by the receiver that the sender will still process.
-        last_id: u64,
+        /// Exchanges the receiver opened with ids below `bound` are (or will be) processed;
+        /// those at or above it are not.
+        bound: u64,
         /// Why.
         status: Status,
         /// Human-readable detail (≤ 1024 bytes).
@@ -508,7 +509,7 @@ impl<'a> Reader<'a> {
     fn flags(&mut self, allowed: u8) -> Result<u8, DecodeError> {
         let f = self.u8()?;
         if f & !allowed != 0 {
-            return Err(DecodeError::InvalidFlags(f));
+            return Err(DecodeError::InvalidFlags(f.into()));
         }
         Ok(f)
     }
@@ -631,8 +632,8 @@ impl<'a> Frame<'a> {
                     + h.params.raw.len()
             }
             Frame::Close { status, message } => varint::len(status.0.into()) + blen(message),
-            Frame::GoAway { last_id, status, message } => {
-                varint::len(*last_id) + varint::len(status.0.into()) + blen(message)
+            Frame::GoAway { bound, status, message } => {
+                varint::len(*bound) + varint::len(status.0.into()) + blen(message)
             }
             Frame::Ping(_) | Frame::Pong(_) => 8,
             Frame::Ack(a) => varint::len(a.count as u64) + a.raw.len(),
@@ -696,8 +697,8 @@ impl<'a> Frame<'a> {
                 w.varint(status.0.into());
                 w.bytes(message);
             }
-            Frame::GoAway { last_id, status, message } => {
-                w.varint(*last_id);
+            Frame::GoAway { bound, status, message } => {
+                w.varint(*bound);
                 w.varint(status.0.into());
                 w.bytes(message);
             }
@@ -793,7 +794,9 @@ impl<'a> Frame<'a> {
         let Some((t, len, hlen)) = Self::peek_header(buf, max_body)? else {
             return Ok(Decoded::Incomplete(buf.len() + 1));
         };
-        let end = hlen + len;
+        // Cannot overflow on 64-bit targets; on 32-bit ones a huge `max_body` could let it.
+        let end =
+            hlen.checked_add(len).ok_or(DecodeError::FrameTooLarge { len: len as u64, max: max_body })?;
         if buf.len() < end {
             return Ok(Decoded::Incomplete(end));
         }
@@ -812,7 +815,10 @@ impl<'a> Frame<'a> {
                 Frame::Hello(Hello {
                     min_version: r.u32()?,
                     max_version: r.u32()?,
-                    flags: r.varint()?,
+                    flags: match r.varint()? {
+                        f if f & !Hello::RESUME != 0 => return Err(DecodeError::InvalidFlags(f)),
+                        f => f,
+                    },
                     name: r.bytes(MAX_NAME_LEN)?,
                     auth: r.bytes(MAX_AUTH_LEN)?,
                     session: r.bytes(MAX_SESSION_LEN)?,
@@ -821,7 +827,7 @@ impl<'a> Frame<'a> {
             }
             ty::CLOSE => Frame::Close { status: r.status()?, message: r.bytes(MAX_REASON_LEN)? },
             ty::GOAWAY => {
-                Frame::GoAway { last_id: r.varint()?, status: r.status()?, message: r.bytes(MAX_REASON_LEN)? }
+                Frame::GoAway { bound: r.varint()?, status: r.status()?, message: r.bytes(MAX_REASON_LEN)? }
             }
             ty::PING | ty::PONG => {
                 let mut d = [0u8; 8];
@@ -881,3 +887,6 @@ impl<'a> Frame<'a> {
         Ok(f)
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -235,7 +235,7 @@ enum Raw {
     StreamFin { id: u64, status: Status },
     StreamReset { id: u64, status: Status },
     StreamWritable { id: u64 },
-    GoAway { last_id: u64, status: Status },
+    GoAway { bound: u64, status: Status },
     Closed(ConnectionError),
 }
 
@@ -755,8 +755,8 @@ impl<'a> Connection<'a> {
                 Pending::Writable | Pending::None => Raw::StreamWritable { id },
             });
         }
-        if let Some((last_id, status)) = self.goaway_event.take() {
-            return Some(Raw::GoAway { last_id, status });
+        if let Some((bound, status)) = self.goaway_event.take() {
+            return Some(Raw::GoAway { bound, status });
         }
         if self.state == State::Closed && !self.closed_delivered {
             if let Some(e) = self.closed_event {
@@ -788,7 +788,7 @@ impl<'a> Connection<'a> {
             Raw::StreamFin { id, status } => Event::StreamFin { id, status },
             Raw::StreamReset { id, status } => Event::StreamReset { id, status },
             Raw::StreamWritable { id } => Event::StreamWritable { id },
-            Raw::GoAway { last_id, status } => Event::GoAway { last_id, status },
+            Raw::GoAway { bound, status } => Event::GoAway { bound, status },
             Raw::Closed(e) => Event::Closed(e),
         }
     }

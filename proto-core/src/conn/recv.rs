@@ -97,7 +97,7 @@ impl Connection<'_> {
         match f {
             Frame::Hello(_) => Err(protocol("second HELLO")),
             Frame::Close { status, message } => self.on_close(status, message),
-            Frame::GoAway { last_id, status, .. } => self.on_goaway(last_id, status),
+            Frame::GoAway { bound, status, .. } => self.on_goaway(bound, status),
             Frame::Ping(d) => {
                 self.queued_pongs += 1;
                 if self.queued_pongs > self.config.max_queued_pongs {
@@ -157,9 +157,6 @@ impl Connection<'_> {
     }
 
     fn on_hello(&mut self, h: Hello<'_>) -> R {
-        if h.flags & !Hello::RESUME != 0 {
-            return Err(protocol("HELLO has undefined flag bits set"));
-        }
         let version = match self.role {
             Role::Acceptor => {
                 let v = h.max_version.min(VERSION);

@@ -2,3 +2,4 @@
 
 pub(crate) mod pair;
 mod scenarios;
+mod limits;

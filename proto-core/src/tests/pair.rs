@@ -21,7 +21,7 @@ pub(crate) enum Ev {
     StreamFin { id: u64, status: Status },
     StreamReset { id: u64, status: Status },
     StreamWritable { id: u64 },
-    GoAway { last_id: u64, status: Status },
+    GoAway { bound: u64, status: Status },
     Closed(ConnectionError),
 }
 
@@ -40,7 +40,7 @@ impl From<Event<'_>> for Ev {
             Event::StreamFin { id, status } => Ev::StreamFin { id, status },
             Event::StreamReset { id, status } => Ev::StreamReset { id, status },
             Event::StreamWritable { id } => Ev::StreamWritable { id },
-            Event::GoAway { last_id, status } => Ev::GoAway { last_id, status },
+            Event::GoAway { bound, status } => Ev::GoAway { bound, status },
             Event::Closed(e) => Ev::Closed(e),
         }
     }

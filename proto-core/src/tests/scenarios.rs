@@ -308,7 +308,7 @@ fn go_away_lets_in_flight_work_finish_then_closes() {
     let reqs = p.b.requests();
     p.b.conn.go_away(p.now, Status::OK, b"restarting").unwrap();
     p.drive();
-    assert_eq!(p.a.take(), vec![Ev::GoAway { last_id: id + 2, status: Status::OK }]);
+    assert_eq!(p.a.take(), vec![Ev::GoAway { bound: id + 2, status: Status::OK }]);
     assert_eq!(p.a.conn.call(p.now, ECHO, b"new", None), Err(ApiError::GoingAway));
     p.b.conn.respond(reqs[0].0, Status::OK, b"done").unwrap();
     p.drive();
