@@ -425,7 +425,7 @@ impl<'a> Connection<'a> {
             return Err(ApiError::FieldTooLong("message"));
         }
         let bound = self.peer_high.map_or(self.peer_parity_base(), |h| h + 2);
-        self.push(&Frame::GoAway { bound: bound, status, message }, true)?;
+        self.push(&Frame::GoAway { bound, status, message }, true)?;
         self.goaway_sent = true;
         self.state = State::Draining;
         self.drain_deadline = now + self.config.drain_timeout;
