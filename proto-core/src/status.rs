@@ -169,3 +169,34 @@ mod tests {
         assert!(Status::PROTOCOL_ERROR.is_connection_fatal());
     }
 }
+
+/// SPEC.md §8 and this table are one table: a change to either must change both.
+#[cfg(test)]
+mod spec_agreement {
+    use super::*;
+    use std::string::String;
+    use std::vec::Vec;
+
+    #[test]
+    fn spec_status_table_matches_the_code() {
+        let spec = include_str!("../../SPEC.md");
+        let start = spec.find("| value | name | scope | meaning |").expect("SPEC.md status table header");
+        let rows: Vec<(u32, String, String, String)> = spec[start..]
+            .lines()
+            .skip(2)
+            .take_while(|l| l.starts_with('|'))
+            .map(|l| {
+                let cells: Vec<&str> = l.trim_matches('|').split('|').map(str::trim).collect();
+                (cells[0].parse().expect("numeric value"), cells[1].into(), cells[2].into(), cells[3].into())
+            })
+            .collect();
+        let code: Vec<(u32, String, String, String)> = Status::ALL
+            .iter()
+            .map(|(s, name, scope, text)| {
+                let scope = if *scope == Scope::Connection { "connection" } else { "exchange" };
+                (s.0, (*name).into(), scope.into(), (*text).into())
+            })
+            .collect();
+        assert_eq!(rows, code);
+    }
+}

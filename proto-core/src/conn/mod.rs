@@ -398,6 +398,27 @@ impl<'a> Connection<'a> {
         if me.session.len() > MAX_SESSION_LEN {
             return Err(ConfigError { field: "identity.session", requirement: "at most 64 bytes" });
         }
+        if let Transport::Packet { .. } = config.transport {
+            // SPEC.md §4.1: on packet transports HELLO must fit 1200 bytes.
+            let mut pbuf = [0u8; 128];
+            let params =
+                frame::Params::encode_into(&config.params(), &mut pbuf).unwrap_or(frame::Params::EMPTY);
+            let hello = frame::Frame::Hello(frame::Hello {
+                min_version: crate::config::VERSION,
+                max_version: crate::config::VERSION,
+                flags: frame::Hello::RESUME,
+                name: me.name,
+                auth: me.auth,
+                session: me.session,
+                params,
+            });
+            if hello.encoded_len() > 1200 {
+                return Err(ConfigError {
+                    field: "identity",
+                    requirement: "short enough for HELLO to fit 1200 bytes on a packet transport",
+                });
+            }
+        }
         let mut ident = (Inline::new(), Inline::new(), Inline::new());
         ident.0.set(me.name);
         ident.1.set(me.auth);

@@ -122,6 +122,9 @@ impl Connection<'_> {
             Frame::Notify(r) => self.on_request(now, ty::NOTIFY, r, base),
             Frame::StreamOpen(r) => self.on_request(now, ty::STREAM_OPEN, r, base),
             Frame::Signal { module, method, payload } => {
+                if payload.len() > self.config.max_message_size as usize {
+                    return Err(violation(Status::LIMIT_EXCEEDED, "SIGNAL larger than max_message_size"));
+                }
                 Ok(Some(Raw::Signal { method: MethodId { module, method }, src: range_in(base, payload) }))
             }
             Frame::Response { flags, id, status, total_len, payload } => {
@@ -169,13 +172,21 @@ impl Connection<'_> {
             }
             Role::Dialer => {
                 if h.min_version != h.max_version || h.min_version != VERSION {
-                    return Err(ConnectionError::Incompatible {
-                        reason: "acceptor chose a protocol version we did not offer",
-                    });
+                    return Err(protocol("acceptor chose a protocol version the dialer did not offer"));
                 }
                 h.min_version
             }
         };
+        let resume = h.flags & Hello::RESUME != 0;
+        match self.role {
+            Role::Acceptor if resume == h.session.is_empty() => {
+                return Err(protocol("HELLO RESUME flag must be set exactly when a session token is given"));
+            }
+            Role::Dialer if resume && self.me.2.get().is_empty() => {
+                return Err(protocol("acceptor confirmed a resumption the dialer did not ask for"));
+            }
+            _ => {}
+        }
         let limits = PeerLimits::from_params(h.params.iter())
             .map_err(|_| protocol("HELLO parameter out of its legal range"))?;
         self.peer = limits;
@@ -183,7 +194,7 @@ impl Connection<'_> {
         self.peer_name.set(h.name);
         self.peer_auth.set(h.auth);
         self.peer_session.set(h.session);
-        self.peer_resume = h.flags & Hello::RESUME != 0;
+        self.peer_resume = resume;
         self.conn_send = limits.conn_credit_bytes.into();
         if self.role == Role::Acceptor {
             // Resumption is not implemented yet: the acceptor never confirms RESUME, so the
@@ -397,12 +408,17 @@ impl Connection<'_> {
         if kind == Kind::Notify && size != 0 {
             return Err(protocol("RESPONSE to a notification carries a payload"));
         }
-        self.free_slot(i);
-        partial.deliver = !resolved;
         if more {
+            // The call stays open (and resolvable, e.g. by a closing connection) until the whole
+            // response has arrived.
+            partial.deliver = true;
+            if let Some(s) = self.slots.get_mut(i) {
+                s.assembling = true;
+            }
             self.begin_partial(partial, payload)?;
             return Ok(None);
         }
+        self.free_slot(i);
         Ok((!resolved).then(|| Raw::Response { id, status, src: range_in(base, payload) }))
     }
 
@@ -437,6 +453,9 @@ impl Connection<'_> {
         };
         if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
             return Err(violation(Status::LIMIT_EXCEEDED, "stream item larger than max_message_size"));
+        }
+        if self.partial.is_some_and(|p| p.id == id) {
+            return Err(protocol("STREAM_DATA while an item of the same stream is still being reassembled"));
         }
         let Some(i) = self.lookup(id, true)? else {
             // The stream is over on our side; the bytes still count against the connection
@@ -614,7 +633,21 @@ impl Connection<'_> {
         }
         self.reasm_delivered = true;
         let raw = match p.ty {
-            ty::RESPONSE => Raw::Response { id, status: p.status, src: Src::Reasm },
+            ty::RESPONSE => {
+                let Some(i) = self.slots.position(|s| s.id == id && s.outbound) else {
+                    self.reasm_delivered = false;
+                    self.reasm.clear();
+                    return Ok(None);
+                };
+                let resolved = self.slots.get(i).is_some_and(|s| s.resolved);
+                self.free_slot(i);
+                if resolved {
+                    self.reasm_delivered = false;
+                    self.reasm.clear();
+                    return Ok(None);
+                }
+                Raw::Response { id, status: p.status, src: Src::Reasm }
+            }
             ty::STREAM_DATA => Raw::StreamData { id, src: Src::Reasm },
             t => {
                 let kind = match t {
