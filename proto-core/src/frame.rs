@@ -212,12 +212,13 @@ impl<'a> Params<'a> {
         let start = r.buf;
         let mut last = None;
         for _ in 0..count {
+            // Each field is checked as it is read (SPEC.md §3.3): the id's order before the value.
             let id = r.varint()?;
-            r.varint()?;
             if last.is_some_and(|l| id <= l) {
                 return Err(DecodeError::ParamOrder);
             }
             last = Some(id);
+            r.varint()?;
         }
         let used = start.len() - r.buf.len();
         Ok(Params { count: count as usize, raw: &start[..used] })
