@@ -1,0 +1,125 @@
+//! Steady-state traffic does not allocate: after warm-up, a unary exchange between two in-memory
+//! cores with owned storage ([`Connection::new`](tandem_benches::tandem_core::Connection::new))
+//! performs zero heap allocations on either side, alone or pipelined, and so does a stream of
+//! 64 KiB items consumed as they arrive.
+//!
+//! Only allocation *counts* are asserted, never timing. The counter is a `#[global_allocator]`
+//! that forwards to the system allocator and counts per thread, on the thread that enabled
+//! counting only, so the harness's other threads (and the other tests) cannot disturb it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+use tandem_benches::tandem_core::Config;
+use tandem_benches::{Streaming, Unary};
+
+/// Forwards every request to [`System`], counting allocations made while the current thread
+/// has counting switched on.
+struct Counting;
+
+thread_local! {
+    // Whether this thread counts, and how many allocations it counted. Per thread, not one
+    // global atomic: the harness runs tests on parallel threads, and one test's deliberate
+    // allocations must not show up in another's count. `const` initialisation of types that
+    // need no destructor: reading them never allocates nor registers anything, so they are safe
+    // to use from inside the allocator.
+    static COUNTING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
+}
+
+fn note() {
+    if COUNTING.with(Cell::get) {
+        ALLOCATIONS.with(|n| n.set(n.get() + 1));
+    }
+}
+
+// SAFETY: a `GlobalAlloc` impl is unavoidably `unsafe`; this one is acceptable because it adds
+// nothing to what it forwards. Each method passes its arguments unchanged to the matching method
+// of `System` (itself a correct `GlobalAlloc`) and returns its result unchanged, so every
+// contract `GlobalAlloc` requires (layout, alignment, ownership of the returned memory) is
+// upheld by `System`. The only extra work is `note()`, which touches two const-initialised
+// thread-local `Cell`s: it neither allocates (no recursion into the allocator) nor panics.
+#[allow(unsafe_code)]
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        note();
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        note();
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::realloc`'s contract.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::dealloc`'s contract.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns the number of allocations (including reallocations) it made on this
+/// thread.
+fn allocations_in(f: impl FnOnce()) -> u64 {
+    let before = ALLOCATIONS.with(Cell::get);
+    COUNTING.with(|c| c.set(true));
+    f();
+    COUNTING.with(|c| c.set(false));
+    ALLOCATIONS.with(Cell::get) - before
+}
+
+#[test]
+fn counter_sees_allocations() {
+    // The counter itself works: a fresh vector allocates once.
+    let n = allocations_in(|| drop(std::hint::black_box(vec![1u8; 64])));
+    assert_eq!(n, 1);
+}
+
+#[test]
+fn steady_state_unary_calls_do_not_allocate() {
+    const CALLS: usize = 1000;
+    for pipelined in [1, 16, 64] {
+        let mut u = Unary::new(32);
+        // Warm-up: buffers and the exchange table grow to their working size. That the first
+        // round does allocate shows the counter sees the cores' allocations.
+        assert!(allocations_in(|| u.round(pipelined)) > 0, "first round allocated nothing?");
+        for _ in 0..100 {
+            u.round(pipelined);
+        }
+        let n = allocations_in(|| {
+            for _ in 0..CALLS / pipelined {
+                u.round(pipelined);
+            }
+        });
+        assert_eq!(n, 0, "{n} allocations in {CALLS} calls ({pipelined} per round) after warm-up");
+        // Sanity: every call really completed on both sides.
+        let (c, s) = (u.pair.client.stats(), u.pair.server.stats());
+        assert_eq!((c.calls_open_outbound, s.calls_open_inbound), (0, 0));
+    }
+}
+
+#[test]
+fn steady_state_stream_items_do_not_allocate() {
+    // 64 KiB items, the receiver consuming as it goes; with the default 64 KiB frame size each
+    // item is fragmented and reassembled, with 1 MiB frames it is one frame.
+    let configs = [Config::default(), Config { max_frame_size: 1 << 20, ..Config::default() }];
+    for config in configs {
+        let frame = config.max_frame_size;
+        let mut s = Streaming::new(64 * 1024, config);
+        for _ in 0..10 {
+            s.send_items(16);
+        }
+        let n = allocations_in(|| {
+            for _ in 0..20 {
+                s.send_items(16);
+            }
+        });
+        assert_eq!(n, 0, "{n} allocations in 320 stream items (max_frame_size {frame}) after warm-up");
+    }
+}
