@@ -221,22 +221,52 @@ impl<'a, T> Table<'a, T> {
         self.slots.as_slice().len()
     }
 
-    /// Inserts `t`, returning its slot index, or gives it back if the table is full.
-    pub(crate) fn insert(&mut self, t: T) -> Result<usize, T> {
-        if let Some(i) = self.slots.as_slice().iter().position(Option::is_none) {
-            self.slots.as_mut_slice()[i] = Some(t);
-            self.len += 1;
-            return Ok(i);
+    /// Inserts `t` under `key`, returning its slot index, or gives it back if the table is full.
+    ///
+    /// Slots are placed by key (open addressing with linear probing from `key / 2`), and owned
+    /// storage is kept at most half full, so [`Table::find`] usually succeeds at the first probe.
+    pub(crate) fn insert(&mut self, key: u64, t: T) -> Result<usize, T> {
+        if self.len >= self.max {
+            return Err(t);
         }
-        match &mut self.slots {
-            #[cfg(feature = "alloc")]
-            Store::Owned(v) if v.len() < self.max => {
-                v.push(Some(t));
-                self.len += 1;
-                Ok(v.len() - 1)
+        #[cfg(feature = "alloc")]
+        if let Store::Owned(v) = &mut self.slots {
+            if (self.len + 1) * 2 > v.len() && v.len() < self.max {
+                let target = (v.len() * 2).max(8).min(self.max);
+                v.resize_with(target, || None);
             }
-            _ => Err(t),
         }
+        let slots = self.slots.as_mut_slice();
+        let n = slots.len();
+        if n == 0 {
+            return Err(t);
+        }
+        let start = Self::home(key, n);
+        for k in 0..n {
+            let i = (start + k) % n;
+            if slots[i].is_none() {
+                slots[i] = Some(t);
+                self.len += 1;
+                return Ok(i);
+            }
+        }
+        Err(t)
+    }
+
+    fn home(key: u64, n: usize) -> usize {
+        // Ids of one side step by 2: drop the parity bit so consecutive ids get adjacent homes.
+        ((key >> 1) % n as u64) as usize
+    }
+
+    /// The slot holding `key` (for which `is` returns true), probing from its home position.
+    pub(crate) fn find(&self, key: u64, is: impl Fn(&T) -> bool) -> Option<usize> {
+        let slots = self.slots.as_slice();
+        let n = slots.len();
+        if n == 0 || self.len == 0 {
+            return None;
+        }
+        let start = Self::home(key, n);
+        (0..n).map(|k| (start + k) % n).find(|&i| slots[i].as_ref().is_some_and(&is))
     }
 
     pub(crate) fn get(&self, i: usize) -> Option<&T> {

@@ -563,7 +563,7 @@ impl<'a> Connection<'a> {
     /// Remaining send credit of one of our streams `(items, bytes)`, limited by the connection
     /// credit, or `None` if no such stream is open.
     pub fn stream_credit(&self, id: u64) -> Option<(u32, u32)> {
-        let i = self.slots.position(|s| s.id == id && s.kind == Kind::Stream)?;
+        let i = self.slots.find(id, |s| s.id == id && s.kind == Kind::Stream)?;
         let s = &self.slots.get(i)?.s;
         Some((s.send_msgs, (s.send_bytes as u64).min(self.conn_send) as u32))
     }

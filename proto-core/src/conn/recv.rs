@@ -266,7 +266,7 @@ impl Connection<'_> {
         if !opened {
             return Err(protocol("frame refers to an exchange that was never opened"));
         }
-        let Some(i) = self.slots.position(|s| s.id == id) else { return Ok(None) };
+        let Some(i) = self.slots.find(id, |s| s.id == id) else { return Ok(None) };
         let is_stream = self.slots.get(i).is_some_and(|s| s.kind == Kind::Stream);
         if is_stream != kind_stream {
             return Err(protocol(if kind_stream {
@@ -347,7 +347,7 @@ impl Connection<'_> {
             slot.s.recv_bytes = self.config.stream_credit_bytes;
             slot.s.recv_terminal = r.flags & flags::FIN != 0;
         }
-        if self.slots.insert(slot).is_err() {
+        if self.slots.insert(r.id, slot).is_err() {
             // Our own storage is smaller than the limits we announced: not the peer's fault.
             return refuse(self, Status::RESOURCE_EXHAUSTED);
         }
@@ -634,7 +634,7 @@ impl Connection<'_> {
         self.reasm_delivered = true;
         let raw = match p.ty {
             ty::RESPONSE => {
-                let Some(i) = self.slots.position(|s| s.id == id && s.outbound) else {
+                let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else {
                     self.reasm_delivered = false;
                     self.reasm.clear();
                     return Ok(None);
@@ -655,7 +655,7 @@ impl Connection<'_> {
                     ty::NOTIFY => Kind::Notify,
                     _ => Kind::Stream,
                 };
-                let Some(i) = self.slots.position(|s| s.id == id && !s.outbound) else {
+                let Some(i) = self.slots.find(id, |s| s.id == id && !s.outbound) else {
                     self.reasm_delivered = false;
                     self.reasm.clear();
                     return Ok(None);

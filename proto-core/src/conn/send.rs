@@ -146,7 +146,7 @@ impl<'a> Connection<'a> {
             self.stats.calls_opened += 1;
         }
         // Room was checked above, so this cannot fail.
-        let _ = self.slots.insert(slot);
+        let _ = self.slots.insert(id, slot);
         self.next_id += 2;
         Ok(id)
     }
@@ -232,7 +232,7 @@ impl<'a> Connection<'a> {
     // ------------------------------------------------------------------ streams
 
     fn find(&self, id: u64) -> Result<usize, ApiError> {
-        self.slots.position(|s| s.id == id).ok_or(ApiError::UnknownId(id))
+        self.slots.find(id, |s| s.id == id).ok_or(ApiError::UnknownId(id))
     }
 
     fn find_stream(&self, id: u64) -> Result<usize, ApiError> {
@@ -341,7 +341,7 @@ impl<'a> Connection<'a> {
     /// totalling `bytes` bytes, as delivered by [`Event::StreamData`](crate::Event::StreamData).
     /// Credit is sent back in batches. Consuming on a stream that already ended is a no-op.
     pub fn stream_consumed(&mut self, id: u64, items: u32, bytes: u32) -> Result<(), ApiError> {
-        let Some(i) = self.slots.position(|s| s.id == id) else {
+        let Some(i) = self.slots.find(id, |s| s.id == id) else {
             let ours = id % 2 == self.next_id % 2;
             let known = if ours { id < self.next_id } else { self.peer_high.is_some_and(|h| id <= h) };
             return if known { Ok(()) } else { Err(ApiError::UnknownId(id)) };
