@@ -1,18 +1,95 @@
-//! Async runtime for the tandem protocol, built on `smol` and `async-io`.
+//! Async runtime for the tandem protocol on `smol` and `async-io`.
 //!
-//! **Status: not implemented yet.** This crate currently contains nothing but
-//! a re-export of [`tandem_core`]; none of the API described below exists,
-//! and it does not yet depend on `smol` or `async-io`.
+//! The protocol itself lives in [`tandem_core`], a sans-IO state machine; this crate only
+//! owns sockets, timers and tasks. Per connection one driver task reads the socket into the
+//! core, acts on its events (starting handler tasks, completing calls and streams), writes
+//! what the core queued and sleeps until the socket, an API call or the core's next timeout
+//! wakes it.
 //!
-//! When implemented, this crate will hold the async counterpart of
-//! `tandem-std`: `async-io` sockets (TCP, Unix stream, UDP, Unix
-//! `SOCK_SEQPACKET`) driven by a thin async loop that feeds bytes or
-//! datagrams and the current monotonic time to `tandem-core`, acts on the
-//! events it emits, writes the bytes it emits, and waits on an `async-io`
-//! timer for the core's next timeout; plus async versions of the typed call,
-//! notification and stream API. Like the blocking runtime, it holds no
-//! protocol logic of its own.
+//! * **Transports**: `tcp://host:port`, `unix:///path` and `unix+seqpacket:///path`
+//!   ([`connect`], [`Server::bind`]). `udp://` is recognised but not implemented yet.
+//! * **Typed API**: methods are declared once with [`typed`](tandem_core::typed) types and
+//!   shared by both ends; a [`Router`] serves them with async handlers, a [`Peer`] calls them
+//!   ([`Peer::call`], [`Peer::notify`], [`Peer::signal`], [`Peer::open_stream`],
+//!   [`Peer::subscribe`]). Stream senders wait for flow-control credit; receivers are
+//!   `futures_core::Stream`s that return credit as items are taken.
+//! * **Both directions**: after the handshake client and server are equal; each may register
+//!   handlers and call the other. A [`Server`] tracks its peers by name and can call one or
+//!   all of them ([`Server::call_all`]).
+//! * **Failure**: dropping a call's future cancels it at the peer ([`Ctx::cancelled`]); a lost
+//!   connection fails every pending call with UNAVAILABLE; [`Server::shutdown`] sends GOAWAY and
+//!   lets in-flight calls finish within a grace period.
+//!
+//! * **Limits**: at most `Config::max_concurrent_calls` handlers (and as many signal handlers)
+//!   and `Config::max_concurrent_streams` stream handlers run per connection; callers beyond
+//!   the peer's limits wait for room instead of failing.
+//!
+//! Lifecycle events are logged with `tracing` (silent unless a subscriber is installed);
+//! [`Peer::stats`] returns the connection's counters.
+//!
+//! # Example
+//!
+//! ```
+//! use serde::{Deserialize, Serialize};
+//! use tandem_smol::{connect, Options, Router, Server};
+//! use tandem_smol::tandem_core::typed::Unary;
+//!
+//! #[derive(Serialize, Deserialize)]
+//! struct Add { a: u32, b: u32 }
+//!
+//! /// Declared once, shared by both ends.
+//! const ADD: Unary<Add, u32> = Unary::new(1, 1);
+//!
+//! smol::block_on(async {
+//!     let router = Router::new().unary(&ADD, |_ctx, req: Add| async move { Ok(req.a + req.b) });
+//!     let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router))?;
+//!
+//!     let addr = server.local_addr().to_string();
+//!     let peer = connect(&addr, Options::new("client")).await?;
+//!     let sum = peer.call(&ADD, &Add { a: 2, b: 3 }, None).await?;
+//!     assert_eq!(sum, 5);
+//!
+//!     server.shutdown(std::time::Duration::from_secs(1)).await;
+//!     Ok::<_, Box<dyn std::error::Error>>(())
+//! })?;
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! ```
+
+//! A method's types are checked at compile time: calling `ADD` with anything but its request
+//! type does not compile.
+//!
+//! ```compile_fail
+//! # use tandem_smol::tandem_core::typed::Unary;
+//! # const ADD: Unary<(u32, u32), u32> = Unary::new(1, 1);
+//! # async fn f(peer: tandem_smol::Peer) {
+//! let sum: u32 = peer.call(&ADD, &"two and three", None).await.unwrap();
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
+#![deny(missing_docs)]
 
+mod conn;
+mod ctx;
+mod driver;
+mod error;
+mod events;
+mod options;
+mod peer;
+mod router;
+mod server;
+mod shared;
+mod stream;
+mod transport;
+
+pub use conn::connect;
+pub use ctx::Ctx;
+pub use error::{CallError, Error};
+pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM};
+pub use peer::Peer;
+pub use router::Router;
+pub use server::Server;
+pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;
+pub use tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+pub use transport::Credentials;

@@ -282,6 +282,8 @@ pub struct Connection<'a> {
     started: Instant,
     last_recv: Instant,
     ping_out: Option<(u64, Instant)>,
+    /// Last time a keepalive PING could not be queued (transmit queue full): retry an interval later.
+    ping_blocked: Instant,
     ping_seq: u64,
     queued_pongs: u32,
     drain_deadline: Instant,
@@ -315,6 +317,11 @@ impl<'a> Connection<'a> {
     ) -> Result<Connection<'static>, ConfigError> {
         config.validate()?;
         let rx_max = config.max_frame_size as usize + frame::MAX_HEADER_LEN;
+        // On a packet transport the receive buffer must hold one whole datagram.
+        let rx_max = match config.transport {
+            Transport::Packet { max_datagram } => rx_max.max(max_datagram as usize),
+            Transport::Stream => rx_max,
+        };
         let tx_max = config.max_tx_buffer as usize;
         let reasm_max = config.max_message_size as usize;
         let slots = (config.max_concurrent_calls as usize)
@@ -345,10 +352,14 @@ impl<'a> Connection<'a> {
         now: Instant,
     ) -> Result<Self, ConfigError> {
         config.validate()?;
-        if storage.rx.len() < config.max_frame_size as usize + frame::MAX_HEADER_LEN {
+        let dgram = match config.transport {
+            Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Stream => 0,
+        };
+        if storage.rx.len() < (config.max_frame_size as usize + frame::MAX_HEADER_LEN).max(dgram) {
             return Err(ConfigError {
                 field: "storage.rx",
-                requirement: "at least max_frame_size + 9 bytes long",
+                requirement: "at least max_frame_size + 9 bytes long (and max_datagram on packet transports)",
             });
         }
         if storage.reassembly.len() < crate::config::MIN_MESSAGE_SIZE as usize {
@@ -461,6 +472,7 @@ impl<'a> Connection<'a> {
             started: now,
             last_recv: now,
             ping_out: None,
+            ping_blocked: Instant::ZERO,
             ping_seq: 0,
             queued_pongs: 0,
             drain_deadline: Instant::MAX,

@@ -25,7 +25,7 @@ impl Connection<'_> {
                 t = t.min(self.last_recv + self.config.idle_timeout);
             }
             if !self.config.keepalive_interval.is_zero() && self.ping_out.is_none() {
-                t = t.min(self.last_recv + self.config.keepalive_interval);
+                t = t.min(self.last_recv.max(self.ping_blocked) + self.config.keepalive_interval);
             }
         }
         t = t.min(self.drain_deadline);
@@ -57,10 +57,12 @@ impl Connection<'_> {
         }
         if !self.config.keepalive_interval.is_zero()
             && self.ping_out.is_none()
-            && now >= self.last_recv + self.config.keepalive_interval
+            && now >= self.last_recv.max(self.ping_blocked) + self.config.keepalive_interval
+            && self.ping(now).is_err()
         {
-            // A full transmit queue only delays the keepalive; the idle timeout still applies.
-            let _ = self.ping(now);
+            // A full transmit queue only delays the keepalive (the idle timeout still applies);
+            // move the timer forward so the driver does not spin on a deadline in the past.
+            self.ping_blocked = now;
         }
         for i in 0..self.slots.capacity_hint() {
             let due = self.slots.get(i).is_some_and(|s| s.deadline <= now);

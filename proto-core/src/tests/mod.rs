@@ -1,5 +1,6 @@
 //! Whole-connection tests: two cores wired together in memory with a fake clock.
 
-pub(crate) mod pair;
-mod scenarios;
 mod limits;
+pub(crate) mod pair;
+mod props;
+mod scenarios;

@@ -1,0 +1,288 @@
+//! The per-connection driver task: the only owner of the socket. Each wake-up it loops
+//! timers → inbound → events → transmit, a bounded number of rounds, then sleeps until the
+//! socket, an API call (which wakes it) or the core's next timeout.
+
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use core::time::Duration;
+use std::io;
+use std::sync::Arc;
+
+use async_io::Timer;
+use futures_lite::future::{poll_fn, FutureExt};
+use tandem_core::{ConnectionError, State, Status, Transport};
+
+use crate::events::{self, Deferred};
+use crate::shared::{now, to_std, Inner, Shared};
+use crate::transport::Socket;
+
+/// Rounds of timers → inbound → events → transmit per wake-up before yielding.
+const ROUNDS: usize = 16;
+/// Socket reads per round.
+const READS: usize = 8;
+/// How long a closed connection may take to flush its final frames.
+const LINGER: Duration = Duration::from_secs(2);
+/// How long a closed connection waits for the peer to close its side.
+const DRAIN_ON_CLOSE: Duration = Duration::from_millis(200);
+
+pub(crate) struct Driver {
+    shared: Arc<Shared>,
+    socket: Socket,
+    timer: Timer,
+    armed: Option<std::time::Instant>,
+    /// Packet transports: the datagram being sent, and its length (0: none).
+    datagram: Vec<u8>,
+    datagram_len: usize,
+    max_datagram: usize,
+    eof: bool,
+    /// Writing failed: the peer is gone; queued bytes are dropped.
+    broken: bool,
+    linger: Option<std::time::Instant>,
+}
+
+impl Driver {
+    pub(crate) fn new(shared: Arc<Shared>, socket: Socket) -> Self {
+        let max_datagram = match shared.lock().conn.config().transport {
+            Transport::Stream => 0,
+            Transport::Packet { max_datagram } => max_datagram as usize,
+        };
+        Driver {
+            shared,
+            socket,
+            timer: Timer::never(),
+            armed: None,
+            datagram: vec![0; max_datagram],
+            datagram_len: 0,
+            max_datagram,
+            eof: false,
+            broken: false,
+            linger: None,
+        }
+    }
+
+    /// Runs the connection until it is finished.
+    pub(crate) async fn run(mut self) {
+        let id = self.shared.id;
+        poll_fn(|cx| self.poll(cx)).await;
+        self.close_socket().await;
+        let (reason, stats) = {
+            let mut inner = self.shared.lock();
+            if inner.closed.is_none() {
+                events::on_closed(&mut inner, ConnectionError::TransportClosed);
+            }
+            (inner.closed, inner.conn.stats())
+        };
+        if let Some(server) = &self.shared.server {
+            server.on_closed(&self.shared);
+        }
+        tracing::debug!(conn = id, ?reason, ?stats, "driver finished");
+    }
+
+    /// Closes the socket so that the peer still receives our final frames: a socket closed
+    /// with unread input is reset, which may discard what we wrote last (our CLOSE).
+    async fn close_socket(&mut self) {
+        if self.broken {
+            return;
+        }
+        self.socket.shutdown_write();
+        if self.eof {
+            return;
+        }
+        let mut buf = [0u8; 4096];
+        let socket = &self.socket;
+        let drain = async {
+            while let Ok(n) = poll_fn(|cx| socket.poll_read(cx, &mut buf)).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        drain
+            .or(async {
+                Timer::after(DRAIN_ON_CLOSE).await;
+            })
+            .await;
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared.clone();
+        let mut deferred = Vec::new();
+        let mut inner = shared.lock();
+        match &inner.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.driver = Some(cx.waker().clone()),
+        }
+        let mut busy = true;
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            let t = now();
+            if let Some(due) = inner.conn.poll_timeout().filter(|d| *d <= t) {
+                inner.conn.handle_timeout(t);
+                // A timer the core could not act on yet (e.g. a keepalive PING that does not
+                // fit a full transmit queue) is not progress.
+                progress |= inner.conn.poll_timeout() != Some(due);
+            }
+            progress |= self.poll_inbound(cx, &mut inner);
+            progress |= events::drain(&shared, &mut inner, &mut deferred);
+            progress |= inner.retry_backlog();
+            progress |= self.poll_outbound(cx, &mut inner);
+            if !progress {
+                busy = false;
+                break;
+            }
+        }
+        if busy {
+            // Work remains: yield to other tasks, then come back.
+            cx.waker().wake_by_ref();
+        }
+        inner.wake_capacity();
+        let finished = self.finished(&mut inner);
+        if !finished {
+            self.arm_timer(cx, &inner);
+        }
+        drop(inner);
+        for d in deferred {
+            d.run();
+        }
+        if finished {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    fn finished(&mut self, inner: &mut Inner) -> bool {
+        if inner.conn.is_finished() {
+            return true;
+        }
+        if inner.conn.state() == State::Closed && inner.closed.is_some() {
+            if self.broken {
+                return true;
+            }
+            let deadline = *self.linger.get_or_insert_with(|| std::time::Instant::now() + LINGER);
+            if std::time::Instant::now() >= deadline {
+                tracing::debug!(conn = self.shared.id, "final frames not flushed within the linger time");
+                return true;
+            }
+        }
+        false
+    }
+
+    fn arm_timer(&mut self, cx: &mut Context<'_>, inner: &Inner) {
+        // A deadline already past was just handled without effect: retry it shortly rather
+        // than spin.
+        let soon = std::time::Instant::now() + Duration::from_millis(1);
+        let mut when = inner.conn.poll_timeout().and_then(to_std).map(|w| w.max(soon));
+        if let Some(l) = self.linger {
+            when = Some(when.map_or(l, |w| w.min(l)));
+        }
+        if when != self.armed {
+            match when {
+                Some(w) => self.timer.set_at(w),
+                None => self.timer = Timer::never(),
+            }
+            self.armed = when;
+        }
+        if Pin::new(&mut self.timer).poll(cx).is_ready() {
+            self.armed = None;
+            cx.waker().wake_by_ref();
+        }
+    }
+
+    /// Reads what the socket has into the core. Returns whether anything happened.
+    fn poll_inbound(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> bool {
+        if self.eof || inner.conn.state() == State::Closed {
+            return false;
+        }
+        let mut progress = false;
+        for _ in 0..READS {
+            let buf = inner.conn.recv_buffer();
+            // A packet must land whole; otherwise wait until events release the buffer.
+            if buf.is_empty() || buf.len() < self.max_datagram {
+                break;
+            }
+            match self.socket.poll_read(cx, buf) {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    inner.conn.handle_eof(now());
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    inner.conn.recv_commit(now(), n);
+                    progress = true;
+                    if self.max_datagram > 0 {
+                        // One datagram per round: its frames are drained before the next.
+                        break;
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = self.shared.id, error = %e, "read failed: treating as end of stream");
+                    self.eof = true;
+                    inner.conn.handle_eof(now());
+                    return true;
+                }
+                Poll::Pending => break,
+            }
+        }
+        progress
+    }
+
+    /// Writes what the core has queued. Returns whether anything was written.
+    fn poll_outbound(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> bool {
+        let mut progress = false;
+        loop {
+            if self.broken {
+                let n = inner.conn.transmit_data().len();
+                inner.conn.transmit_done(n);
+                self.datagram_len = 0;
+                return progress;
+            }
+            let data = if self.max_datagram > 0 {
+                if self.datagram_len == 0 {
+                    self.datagram_len = inner.conn.poll_transmit(now(), &mut self.datagram);
+                }
+                &self.datagram[..self.datagram_len]
+            } else {
+                inner.conn.transmit_data()
+            };
+            if data.is_empty() {
+                return progress;
+            }
+            match self.socket.poll_write(cx, data) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    progress = true;
+                    if self.max_datagram > 0 {
+                        self.datagram_len = 0;
+                    } else {
+                        inner.conn.transmit_done(n);
+                    }
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(r) => {
+                    let e = r.err().map(|e| e.to_string()).unwrap_or_else(|| "wrote 0 bytes".into());
+                    tracing::debug!(conn = self.shared.id, error = %e, "write failed: peer gone");
+                    self.broken = true;
+                    if !self.eof {
+                        self.eof = true;
+                        inner.conn.handle_eof(now());
+                    }
+                    progress = true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+    }
+}
+
+/// A deferred action is run after the connection's lock is released.
+impl Deferred {
+    fn run(self) {
+        match self {
+            Deferred::CloseStale(old) => {
+                old.close_with(Status::UNAVAILABLE, "replaced by a newer connection from the same peer");
+            }
+        }
+    }
+}

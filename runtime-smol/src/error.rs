@@ -1,0 +1,155 @@
+//! Errors: [`Error`] for setting up transports and connections, [`CallError`] for one exchange.
+
+use core::fmt;
+use std::io;
+use std::path::PathBuf;
+
+use tandem_core::addr::AddressError;
+use tandem_core::typed::CodecError;
+use tandem_core::{ApiError, ConfigError, ConnectionError, Status};
+
+/// Listening or connecting failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// The address string does not parse.
+    Address(AddressError),
+    /// `udp://` addresses are recognised but datagram mode is not implemented yet.
+    UdpNotImplemented,
+    /// A Unix socket path already exists, so listening on it was refused.
+    PathInUse {
+        /// The socket path.
+        path: PathBuf,
+        /// Whether a server answered on it (so it is not stale).
+        live: bool,
+    },
+    /// A socket operation failed.
+    Io {
+        /// What was being done, e.g. `connecting to tcp://127.0.0.1:7400`.
+        context: String,
+        /// The operating system's error.
+        source: io::Error,
+    },
+    /// The connection configuration is invalid.
+    Config(ConfigError),
+    /// The connection closed before the handshake completed.
+    Handshake(ConnectionError),
+    /// Connecting (transport and handshake) took longer than `Options::connect_timeout`.
+    Timeout {
+        /// The address being connected to.
+        addr: String,
+    },
+}
+
+impl Error {
+    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
+        Error::Io { context: context.into(), source }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::Address(e) => e.fmt(f),
+            Error::UdpNotImplemented => f.write_str(
+                "UDP datagram mode is not implemented yet (SPEC.md §14); use tcp://, unix:// or unix+seqpacket://",
+            ),
+            Error::PathInUse { path, live: true } => write!(
+                f,
+                "cannot listen on {}: a server is already listening on this socket path; stop it or choose another path",
+                path.display()
+            ),
+            Error::PathInUse { path, live: false } => write!(
+                f,
+                "cannot listen on {}: the path already exists (a server may be running, or a crashed one left a stale socket); \
+                 delete the file, or set Options::remove_stale_socket(true) to remove a stale socket first",
+                path.display()
+            ),
+            Error::Io { context, source } => write!(f, "{context}: {source}"),
+            Error::Config(e) => e.fmt(f),
+            Error::Handshake(e) => write!(f, "connection closed during the handshake: {e}"),
+            Error::Timeout { addr } => write!(
+                f,
+                "connecting to {addr} timed out (Options::connect_timeout): is a tandem server listening there?"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Address(e) => Some(e),
+            Error::Io { source, .. } => Some(source),
+            Error::Config(e) => Some(e),
+            Error::Handshake(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<AddressError> for Error {
+    fn from(e: AddressError) -> Self {
+        Error::Address(e)
+    }
+}
+
+impl From<ConfigError> for Error {
+    fn from(e: ConfigError) -> Self {
+        Error::Config(e)
+    }
+}
+
+/// A call, notification or stream did not succeed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CallError {
+    /// The exchange ended with this status: set by the remote handler, or by the protocol
+    /// (DEADLINE_EXCEEDED, CANCELLED, UNAVAILABLE when the connection is lost or going away,
+    /// UNKNOWN_MODULE / UNKNOWN_METHOD / BAD_PAYLOAD from the remote dispatcher, …).
+    Status(Status),
+    /// The request was refused locally and nothing was sent (too large, wrong stream state, …).
+    Rejected(ApiError),
+    /// The request (or stream item) could not be encoded.
+    Encode(CodecError),
+    /// The response (or stream item) does not decode as the method's declared type.
+    Decode(CodecError),
+}
+
+impl CallError {
+    /// The status that best describes the failure (e.g. UNAVAILABLE for a lost connection,
+    /// TOO_LARGE for a refused oversized request, BAD_PAYLOAD for an undecodable response).
+    pub fn status(&self) -> Status {
+        match self {
+            CallError::Status(s) => *s,
+            CallError::Rejected(ApiError::TooLarge { .. }) => Status::TOO_LARGE,
+            CallError::Rejected(ApiError::Closed | ApiError::GoingAway | ApiError::NotConnected) => {
+                Status::UNAVAILABLE
+            }
+            CallError::Rejected(_) => Status::FAILED_PRECONDITION,
+            CallError::Encode(e) | CallError::Decode(e) => e.status(),
+        }
+    }
+
+    /// Maps a refusal of the core: a closed or draining connection is UNAVAILABLE.
+    pub(crate) fn api(e: ApiError) -> Self {
+        match e {
+            ApiError::Closed | ApiError::GoingAway | ApiError::NotConnected => {
+                CallError::Status(Status::UNAVAILABLE)
+            }
+            e => CallError::Rejected(e),
+        }
+    }
+}
+
+impl fmt::Display for CallError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CallError::Status(s) => write!(f, "call failed with status {s}"),
+            CallError::Rejected(e) => write!(f, "call refused locally: {e}"),
+            CallError::Encode(e) => write!(f, "request could not be encoded: {e}"),
+            CallError::Decode(e) => write!(f, "response could not be decoded: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for CallError {}
