@@ -284,6 +284,8 @@ pub struct Connection<'a> {
     ping_out: Option<(u64, Instant)>,
     /// Last time a keepalive PING could not be queued (transmit queue full): retry an interval later.
     ping_blocked: Instant,
+    /// A credit grant could not be queued (transmit queue full): retry after transmitting.
+    grant_retry: bool,
     ping_seq: u64,
     queued_pongs: u32,
     drain_deadline: Instant,
@@ -473,6 +475,7 @@ impl<'a> Connection<'a> {
             last_recv: now,
             ping_out: None,
             ping_blocked: Instant::ZERO,
+            grant_retry: false,
             ping_seq: 0,
             queued_pongs: 0,
             drain_deadline: Instant::MAX,
@@ -695,6 +698,7 @@ impl<'a> Connection<'a> {
         if self.tx.is_empty() {
             self.queued_pongs = 0;
         }
+        self.retry_grants();
         n
     }
 
@@ -712,6 +716,7 @@ impl<'a> Connection<'a> {
         if self.tx.is_empty() {
             self.queued_pongs = 0;
         }
+        self.retry_grants();
     }
 
     // ------------------------------------------------------------------ event plumbing

@@ -53,6 +53,12 @@ impl Connection<'_> {
     }
 
     pub(super) fn parse_one(&mut self, now: Instant, data: &[u8]) -> Outcome {
+        // Reject a peer that is not speaking tandem as soon as its first byte is in, instead of
+        // waiting for a frame whose "length" may be anything (SPEC.md §5.2).
+        if self.state == State::Handshake && data.first().is_some_and(|&t| t != ty::HELLO && t != ty::CLOSE) {
+            self.fail(now, protocol("the first frame must be HELLO"));
+            return Outcome::Done(0);
+        }
         match Frame::decode(data, self.recv_frame_limit()) {
             Err(e) => {
                 self.fail(now, ConnectionError::Malformed(e));

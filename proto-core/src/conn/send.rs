@@ -346,7 +346,6 @@ impl<'a> Connection<'a> {
             let known = if ours { id < self.next_id } else { self.peer_high.is_some_and(|h| id <= h) };
             return if known { Ok(()) } else { Err(ApiError::UnknownId(id)) };
         };
-        let (init_m, init_b) = (self.config.stream_credit_msgs, self.config.stream_credit_bytes);
         let s = self.slots.get_mut(i).ok_or(ApiError::UnknownId(id))?;
         if s.kind != Kind::Stream {
             return Err(ApiError::WrongState("not a stream"));
@@ -358,31 +357,53 @@ impl<'a> Connection<'a> {
         s.s.unconsumed_bytes -= bytes;
         s.s.grant_msgs += items;
         s.s.grant_bytes += bytes;
-        // Grant back when half a window has been consumed, or when the application has caught up
-        // (otherwise a peer whose next item is larger than its remaining credit would wait forever).
-        let caught_up = s.s.unconsumed_msgs == 0;
-        let due = s.s.grant_msgs > 0
-            && !s.s.recv_terminal
-            && (caught_up || s.s.grant_msgs * 2 >= init_m || s.s.grant_bytes * 2 >= init_b);
-        if due {
-            let (m, b) = (s.s.grant_msgs, s.s.grant_bytes);
-            if self.push(&Frame::StreamCredit { id, msgs: m, bytes: b }, true).is_ok() {
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.s.recv_msgs = (u64::from(s.s.recv_msgs) + u64::from(m)).min(MAX_CREDIT) as u32;
-                    s.s.recv_bytes = (u64::from(s.s.recv_bytes) + u64::from(b)).min(MAX_CREDIT) as u32;
-                    s.s.grant_msgs = 0;
-                    s.s.grant_bytes = 0;
-                }
-            }
-        }
+        self.flush_stream_grant(i);
         self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(bytes));
         self.conn_grant += u64::from(bytes);
         self.flush_conn_grant();
         Ok(())
     }
 
+    /// Sends STREAM_CREDIT for slot `i` when half a window has been consumed, or when the
+    /// application has caught up (otherwise a peer whose next item is larger than its remaining
+    /// credit would wait forever). If the transmit queue is full, `grant_retry` makes
+    /// `poll_transmit` try again once it has drained.
+    pub(super) fn flush_stream_grant(&mut self, i: usize) {
+        let (init_m, init_b) = (self.config.stream_credit_msgs, self.config.stream_credit_bytes);
+        let Some(s) = self.slots.get(i) else { return };
+        let due = s.s.grant_msgs > 0
+            && !s.s.recv_terminal
+            && (s.s.unconsumed_msgs == 0 || s.s.grant_msgs * 2 >= init_m || s.s.grant_bytes * 2 >= init_b);
+        if !due {
+            return;
+        }
+        let (id, m, b) = (s.id, s.s.grant_msgs, s.s.grant_bytes);
+        if self.push(&Frame::StreamCredit { id, msgs: m, bytes: b }, true).is_err() {
+            self.grant_retry = true;
+            return;
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.recv_msgs = (u64::from(s.s.recv_msgs) + u64::from(m)).min(MAX_CREDIT) as u32;
+            s.s.recv_bytes = (u64::from(s.s.recv_bytes) + u64::from(b)).min(MAX_CREDIT) as u32;
+            s.s.grant_msgs = 0;
+            s.s.grant_bytes = 0;
+        }
+    }
+
+    /// Retries credit grants that did not fit the transmit queue earlier.
+    pub(super) fn retry_grants(&mut self) {
+        if !self.grant_retry {
+            return;
+        }
+        self.grant_retry = false;
+        for i in 0..self.slots.capacity_hint() {
+            self.flush_stream_grant(i);
+        }
+        self.flush_conn_grant();
+    }
+
     /// Sends CONN_CREDIT when half the connection window is consumed, or everything delivered
-    /// has been consumed. Retried on the next consumption if the transmit queue is full.
+    /// has been consumed. Retried by `poll_transmit` if the transmit queue is full.
     pub(super) fn flush_conn_grant(&mut self) {
         if self.conn_grant == 0 || self.state == State::Closed {
             return;
@@ -396,6 +417,8 @@ impl<'a> Connection<'a> {
         if self.push(&Frame::ConnCredit { bytes }, true).is_ok() {
             self.conn_recv += u64::from(bytes);
             self.conn_grant -= u64::from(bytes);
+        } else {
+            self.grant_retry = true;
         }
     }
 

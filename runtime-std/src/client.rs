@@ -1,0 +1,136 @@
+//! [`Client`]: dials a server and keeps one connection to it.
+
+use crate::conn::Shared;
+use crate::driver::{self, Hooks};
+use crate::error::Error;
+use crate::handlers::Handlers;
+use crate::peer::Peer;
+use crate::pool::Pool;
+use crate::transport;
+use core::time::Duration;
+use std::sync::Arc;
+use tandem_core::addr::Address;
+use tandem_core::{Config, Role};
+
+/// Default number of handler threads of a client.
+pub const DEFAULT_CLIENT_WORKERS: usize = 4;
+/// Default largest packet on a SEQPACKET socket: 64 KiB.
+pub const DEFAULT_MAX_DATAGRAM: u32 = 64 * 1024;
+
+/// How a client connects.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// The name announced in HELLO; the server tracks its peers by it.
+    pub name: String,
+    /// Protocol limits and timers (keepalive, idle and handshake timeouts, …). The transport
+    /// field is set from the address.
+    pub connection: Config,
+    /// Threads that run handlers for requests the server sends (at least 1; see
+    /// [`ServerConfig::workers`](crate::ServerConfig::workers)). Default 4.
+    pub workers: usize,
+    /// Largest packet on a SEQPACKET socket. Default 64 KiB.
+    pub max_datagram: u32,
+}
+
+impl ClientConfig {
+    /// Defaults, with the given name.
+    pub fn new(name: impl Into<String>) -> Self {
+        ClientConfig {
+            name: name.into(),
+            connection: Config::default(),
+            workers: DEFAULT_CLIENT_WORKERS,
+            max_datagram: DEFAULT_MAX_DATAGRAM,
+        }
+    }
+}
+
+/// A connection to a server. Dereferences to [`Peer`], the handle to call the server with;
+/// the server can call back into `handlers`.
+///
+/// Dropping the client closes the connection at once; [`Client::shutdown`] does it gracefully.
+pub struct Client {
+    peer: Peer,
+    pool: Arc<Pool>,
+}
+
+impl core::fmt::Debug for Client {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Client").field("peer", &self.peer).finish()
+    }
+}
+
+impl Client {
+    /// Connects to `addr` (`tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH`) and
+    /// waits for the handshake to complete.
+    pub fn connect(addr: &str, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
+        Self::connect_to(&addr.parse::<Address>()?, config, handlers)
+    }
+
+    /// Connects to a parsed address.
+    pub fn connect_to(addr: &Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
+        let socket = transport::connect(addr)?;
+        let pool = Pool::new(config.workers, "tandem-client");
+        let shared = Shared::new(
+            socket,
+            Role::Dialer,
+            config.connection,
+            &config.name,
+            config.max_datagram,
+            Arc::new(handlers),
+            Arc::clone(&pool),
+        );
+        let shared = match shared {
+            Ok(s) => s,
+            Err(e) => {
+                pool.shutdown();
+                return Err(e);
+            }
+        };
+        tracing::debug!(conn = shared.id, %addr, "connecting");
+        if let Err(source) = driver::spawn(Arc::clone(&shared), Hooks::default()) {
+            pool.shutdown();
+            return Err(Error::Io { context: "cannot start the connection thread".into(), source });
+        }
+        let peer = Peer::from_shared(shared);
+        let client = Client { peer, pool };
+        {
+            let shared = client.peer.shared();
+            let mut g = shared.lock();
+            while !g.connected && g.closed.is_none() {
+                g = shared.wait(g);
+            }
+            if let (false, Some(e)) = (g.connected, g.closed) {
+                return Err(Error::Handshake(e));
+            }
+        }
+        Ok(client)
+    }
+
+    /// The handle on the connection (also reachable through `Deref`).
+    pub fn peer(&self) -> &Peer {
+        &self.peer
+    }
+
+    /// Graceful shutdown: GOAWAY, let open exchanges finish for up to `grace`, then close.
+    pub fn shutdown(self, grace: Duration) {
+        self.peer.go_away();
+        if !self.peer.wait_closed(grace) {
+            self.peer.close_with(tandem_core::Status::UNAVAILABLE, "shutdown grace period elapsed");
+            self.peer.wait_closed(Duration::from_secs(2));
+        }
+    }
+}
+
+impl core::ops::Deref for Client {
+    type Target = Peer;
+    fn deref(&self) -> &Peer {
+        &self.peer
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        self.peer.close();
+        self.pool.shutdown();
+    }
+}

@@ -1,0 +1,620 @@
+//! One connection's shared state: the core [`Connection`] behind a mutex, the waiting callers'
+//! tables, and the two things any thread may do with it: dispatch events ([`Shared::pump`])
+//! and write queued bytes ([`Shared::flush`]).
+//!
+//! Locking: `writer` may be held while taking `inner`, never the reverse; nothing blocks while
+//! holding `inner` except on its own condition variable.
+
+use crate::clock;
+use crate::handlers::{Handler, Handlers};
+use crate::pool::Pool;
+use crate::transport::{PeerCredentials, Socket};
+use std::collections::{HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
+use std::time::Duration;
+use tandem_core::{ApiError, Config, Connection, ConnectionError, Event, Identity, Instant, MethodId};
+use tandem_core::{RequestKind, Role, Status, Transport};
+
+/// Largest read on a byte-stream socket.
+const STREAM_READ: usize = 64 * 1024;
+
+/// An outbound stream's or an inbound stream's receive side, as the handles see it.
+#[derive(Debug, Default)]
+pub(crate) struct StreamSlot {
+    /// Items received and not yet taken.
+    pub(crate) items: VecDeque<Vec<u8>>,
+    /// The peer finished its direction with this status.
+    pub(crate) fin: Option<Status>,
+    /// The stream was reset (by the peer, a deadline, or connection loss).
+    pub(crate) reset: Option<Status>,
+    /// This side finished or reset its direction.
+    pub(crate) sent_end: bool,
+    /// Nobody will take items any more: return their credit at once.
+    pub(crate) discard: bool,
+    /// Handles alive (opener: sender + receiver).
+    pub(crate) handles: u8,
+    /// Responder: the handler's cancellation flag.
+    pub(crate) cancel: Option<Arc<AtomicBool>>,
+}
+
+/// One of our calls or reliable notifications, until its caller takes the outcome.
+#[derive(Debug, Default)]
+pub(crate) struct CallSlot {
+    /// The outcome, once it arrived.
+    pub(crate) result: Option<(Status, Vec<u8>)>,
+    /// The caller parked waiting for it: woken alone, not with every other waiter.
+    pub(crate) waiter: Option<std::thread::Thread>,
+}
+
+impl CallSlot {
+    fn resolve(&mut self, status: Status, payload: Vec<u8>) {
+        self.result = Some((status, payload));
+        if let Some(t) = self.waiter.take() {
+            t.unpark();
+        }
+    }
+}
+
+/// Everything behind the connection mutex.
+pub(crate) struct Inner {
+    pub(crate) conn: Connection<'static>,
+    /// Our calls and reliable notifications: `None` until their outcome arrives.
+    pub(crate) calls: HashMap<u64, CallSlot>,
+    /// Streams with live handles or a running handler.
+    pub(crate) streams: HashMap<u64, StreamSlot>,
+    /// The peer's calls and notifications being handled: their cancellation flags.
+    pub(crate) inbound: HashMap<u64, Arc<AtomicBool>>,
+    pub(crate) connected: bool,
+    /// The peer's HELLO was processed and the on-connect hook has not run yet.
+    pub(crate) just_connected: bool,
+    pub(crate) closed: Option<ConnectionError>,
+    /// The driver has exited: the socket is shut.
+    pub(crate) finished: bool,
+    pub(crate) going_away: bool,
+    /// When the driver will next wake up by itself.
+    pub(crate) sleep_until: Instant,
+    /// Requests refused while the transmit queue was full, to answer later.
+    pub(crate) refusals: Vec<(u64, RequestKind, Status)>,
+    /// Threads waiting for transmit-queue room.
+    pub(crate) tx_waiters: usize,
+    /// Threads waiting on the condition variable (events wake them only if there are any).
+    pub(crate) cond_waiters: usize,
+}
+
+struct Writer {
+    buf: Vec<u8>,
+    pos: usize,
+    len: usize,
+}
+
+/// One connection, shared by its driver thread, its [`Peer`](crate::Peer) handles and the
+/// handlers working on its requests.
+pub(crate) struct Shared {
+    pub(crate) inner: Mutex<Inner>,
+    pub(crate) cond: Condvar,
+    writer: Mutex<Writer>,
+    /// The driver could not write everything: it waits for writability.
+    want_out: AtomicBool,
+    /// A write failed: the transport is gone.
+    broken: AtomicBool,
+    pub(crate) socket: Socket,
+    waker_tx: UnixStream,
+    pub(crate) waker_rx: UnixStream,
+    pub(crate) handlers: Arc<Handlers>,
+    pub(crate) pool: Arc<Pool>,
+    pub(crate) creds: Option<PeerCredentials>,
+    pub(crate) peer_name: OnceLock<String>,
+    /// Connection number, for logs.
+    pub(crate) id: u64,
+    pub(crate) read_size: usize,
+    me: Weak<Shared>,
+}
+
+/// Locks ignoring poisoning: a panicking handler must not take the connection down with it.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl Shared {
+    /// Wraps a freshly connected socket in a core connection.
+    pub(crate) fn new(
+        socket: Socket,
+        role: Role,
+        mut config: Config,
+        name: &str,
+        max_datagram: u32,
+        handlers: Arc<Handlers>,
+        pool: Arc<Pool>,
+    ) -> Result<Arc<Shared>, crate::Error> {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        config.transport =
+            if socket.is_packet() { Transport::Packet { max_datagram } } else { Transport::Stream };
+        // On a packet socket, reading one byte more than the largest legal datagram detects an
+        // oversized one (the core refuses it with LIMIT_EXCEEDED) instead of truncating it.
+        let (io_buf, read_size) = if socket.is_packet() {
+            (max_datagram as usize, max_datagram as usize + 1)
+        } else {
+            (STREAM_READ, STREAM_READ)
+        };
+        let me = Identity { name: name.as_bytes(), ..Identity::default() };
+        let conn = Connection::new(role, config, me, clock::now())?;
+        let (waker_tx, waker_rx) = UnixStream::pair()
+            .and_then(|(a, b)| {
+                a.set_nonblocking(true)?;
+                b.set_nonblocking(true)?;
+                Ok((a, b))
+            })
+            .map_err(|source| crate::Error::Io {
+                context: "cannot create the driver's waker".into(),
+                source,
+            })?;
+        let creds = socket.peer_credentials();
+        Ok(Arc::new_cyclic(|me| Shared {
+            inner: Mutex::new(Inner {
+                conn,
+                calls: HashMap::new(),
+                streams: HashMap::new(),
+                inbound: HashMap::new(),
+                connected: false,
+                just_connected: false,
+                closed: None,
+                finished: false,
+                going_away: false,
+                sleep_until: Instant::ZERO,
+                refusals: Vec::new(),
+                tx_waiters: 0,
+                cond_waiters: 0,
+            }),
+            cond: Condvar::new(),
+            writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0 }),
+            want_out: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+            socket,
+            waker_tx,
+            waker_rx,
+            handlers,
+            pool,
+            creds,
+            peer_name: OnceLock::new(),
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            read_size,
+            me: me.clone(),
+        }))
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        lock(&self.inner)
+    }
+
+    /// A strong reference to this connection (it is alive: `self` is borrowed from one).
+    pub(crate) fn arc(&self) -> Option<Arc<Shared>> {
+        self.me.upgrade()
+    }
+
+    /// The peer's name from its HELLO (empty before the handshake).
+    pub(crate) fn name(&self) -> &str {
+        self.peer_name.get().map_or("", String::as_str)
+    }
+
+    /// Wakes the driver out of `poll(2)`.
+    pub(crate) fn wake_driver(&self) {
+        let _ = (&self.waker_tx).write(&[1]);
+    }
+
+    /// Drains the waker.
+    pub(crate) fn drain_waker(&self) {
+        let mut b = [0u8; 64];
+        while matches!((&self.waker_rx).read(&mut b), Ok(n) if n > 0) {}
+    }
+
+    /// Whether a write failed since the last call.
+    pub(crate) fn take_broken(&self) -> bool {
+        self.broken.swap(false, Ordering::AcqRel)
+    }
+
+    pub(crate) fn wants_out(&self) -> bool {
+        self.want_out.load(Ordering::Acquire)
+    }
+
+    /// After an action that may have set an earlier deadline: wake the driver if it sleeps
+    /// past it.
+    pub(crate) fn check_timer(&self, g: &Inner) {
+        if g.conn.poll_timeout().is_some_and(|t| t < g.sleep_until) {
+            self.wake_driver();
+        }
+    }
+
+    // ------------------------------------------------------------------ output
+
+    /// Writes everything queued. `blocking`: wait for the socket (callers and handlers);
+    /// otherwise stop at the first `WouldBlock` and let the driver wait for writability.
+    ///
+    /// If another thread is writing, returns at once: that thread re-checks the queue after it
+    /// lets go of the writer, so nothing queued before this call is left behind.
+    pub(crate) fn flush(&self, blocking: bool) {
+        loop {
+            let Ok(mut w) = self.writer.try_lock() else { return };
+            let complete = self.write_out(&mut w, blocking);
+            drop(w);
+            if !complete || self.lock().conn.pending_transmit() == 0 {
+                return;
+            }
+        }
+    }
+
+    fn write_out(&self, w: &mut Writer, blocking: bool) -> bool {
+        let packet = self.socket.is_packet();
+        loop {
+            while w.pos < w.len {
+                if self.broken.load(Ordering::Acquire) {
+                    w.pos = w.len;
+                    break;
+                }
+                match self.socket.write(&w.buf[w.pos..w.len]) {
+                    Ok(0) => self.write_failed(io::ErrorKind::WriteZero.into()),
+                    Ok(n) => w.pos = if packet { w.len } else { w.pos + n },
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        if !blocking {
+                            self.want_out.store(true, Ordering::Release);
+                            return false;
+                        }
+                        self.socket.wait_writable();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => self.write_failed(e),
+                }
+            }
+            let n = {
+                let mut g = self.lock();
+                let n = g.conn.poll_transmit(clock::now(), &mut w.buf);
+                if g.tx_waiters > 0 {
+                    self.cond.notify_all();
+                }
+                n
+            };
+            if n == 0 {
+                self.want_out.store(false, Ordering::Release);
+                return true;
+            }
+            w.pos = 0;
+            w.len = n;
+        }
+    }
+
+    fn write_failed(&self, e: io::Error) {
+        tracing::debug!(conn = self.id, peer = self.name(), "write failed: {e}");
+        self.broken.store(true, Ordering::Release);
+        self.wake_driver();
+    }
+
+    /// The driver died (a bug): resolve everything that waits on this connection.
+    pub(crate) fn abandon(&self) {
+        let mut g = self.lock();
+        for slot in g.calls.values_mut() {
+            if slot.result.is_none() {
+                slot.resolve(Status::INTERNAL, Vec::new());
+            }
+        }
+        for s in g.streams.values_mut() {
+            s.reset.get_or_insert(Status::INTERNAL);
+            if let Some(c) = &s.cancel {
+                c.store(true, Ordering::Release);
+            }
+        }
+        for c in g.inbound.values() {
+            c.store(true, Ordering::Release);
+        }
+        g.closed.get_or_insert(ConnectionError::LocallyClosed { status: Status::INTERNAL });
+        self.cond.notify_all();
+    }
+
+    /// The transport is gone: drop whatever is queued.
+    pub(crate) fn discard_transmit(&self) {
+        self.broken.store(true, Ordering::Release);
+        self.flush(false);
+    }
+
+    /// Waits for room in the transmit queue after `ApiError::TxFull`.
+    pub(crate) fn wait_tx<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.tx_waiters += 1;
+        tracing::trace!(conn = self.id, "transmit queue full; waiting");
+        drop(g);
+        self.flush(true);
+        let mut g = self.lock();
+        if g.conn.pending_transmit() > 0 && g.closed.is_none() {
+            g = self.wait_timeout(g, Duration::from_millis(5));
+        }
+        g.tx_waiters -= 1;
+        g
+    }
+
+    /// Waits on the condition variable (any event, or transmit progress).
+    pub(crate) fn wait<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
+        g.cond_waiters += 1;
+        let mut g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+        g.cond_waiters -= 1;
+        g
+    }
+
+    /// Waits on the condition variable for at most `d`.
+    pub(crate) fn wait_timeout<'a>(
+        &'a self,
+        mut g: MutexGuard<'a, Inner>,
+        d: Duration,
+    ) -> MutexGuard<'a, Inner> {
+        g.cond_waiters += 1;
+        let mut g = self.cond.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0;
+        g.cond_waiters -= 1;
+        g
+    }
+
+    // ------------------------------------------------------------------ input
+
+    /// Feeds bytes read from the socket (one datagram on a packet socket), dispatching events.
+    ///
+    /// Timers that are due are handled first: input read now arrived after them, so a call
+    /// whose deadline passed fails with DEADLINE_EXCEEDED even if the peer's reaction to that
+    /// deadline is already in the socket.
+    pub(crate) fn feed(&self, g: &mut Inner, now: Instant, mut data: &[u8]) {
+        if g.conn.poll_timeout().is_some_and(|t| t <= now) {
+            g.conn.handle_timeout(now);
+            self.pump(g, now);
+        }
+        let mut stuck = 0;
+        while !data.is_empty() {
+            let n = g.conn.handle_input(now, data);
+            data = &data[n..];
+            self.pump(g, now);
+            if n > 0 {
+                stuck = 0;
+                continue;
+            }
+            stuck += 1;
+            if stuck > 2 {
+                // Draining events always frees the receive buffer; if not, do not spin.
+                tracing::error!(conn = self.id, "receive buffer does not drain; closing");
+                g.conn.close(now, Status::INTERNAL, b"receive buffer does not drain");
+                self.pump(g, now);
+                return;
+            }
+        }
+    }
+
+    /// Drains the core's events and acts on each: wakes callers, starts handlers.
+    pub(crate) fn pump(&self, g: &mut Inner, now: Instant) {
+        let mut any = false;
+        while let Some(ev) = g.conn.poll_event(now) {
+            any = true;
+            match ev {
+                Event::Connected => {
+                    let name = g.conn.peer().map(|p| String::from_utf8_lossy(p.name).into_owned());
+                    let _ = self.peer_name.set(name.unwrap_or_default());
+                    tracing::info!(conn = self.id, peer = self.name(), "connected");
+                    g.connected = true;
+                    g.just_connected = true;
+                }
+                Event::Request { id, kind, method, deadline, payload } => {
+                    let payload = payload.to_vec();
+                    self.on_request(g, id, kind, method, deadline, payload);
+                }
+                Event::Signal { method, payload } => {
+                    let payload = payload.to_vec();
+                    self.on_signal(method, payload);
+                }
+                Event::Response { id, status, payload } => {
+                    let payload = payload.to_vec();
+                    tracing::trace!(conn = self.id, id, %status, "response");
+                    if let Some(slot) = g.calls.get_mut(&id) {
+                        slot.resolve(status, payload);
+                    }
+                }
+                Event::Failed { id, status } => {
+                    tracing::debug!(conn = self.id, id, %status, "call failed");
+                    if let Some(slot) = g.calls.get_mut(&id) {
+                        slot.resolve(status, Vec::new());
+                    }
+                }
+                Event::Cancelled { id, status } => {
+                    tracing::debug!(conn = self.id, id, %status, "inbound call cancelled");
+                    if let Some(c) = g.inbound.get(&id) {
+                        c.store(true, Ordering::Release);
+                    }
+                }
+                Event::StreamData { id, payload } => {
+                    let len = payload.len() as u32;
+                    let payload = match g.streams.get_mut(&id) {
+                        Some(s) if !s.discard => {
+                            s.items.push_back(payload.to_vec());
+                            None
+                        }
+                        _ => Some(len),
+                    };
+                    if let Some(len) = payload {
+                        let _ = g.conn.stream_consumed(id, 1, len);
+                    }
+                }
+                Event::StreamFin { id, status } => {
+                    if let Some(s) = g.streams.get_mut(&id) {
+                        s.fin = Some(status);
+                    }
+                }
+                Event::StreamReset { id, status } => self.on_stream_reset(g, id, status),
+                Event::StreamWritable { .. } => {}
+                Event::GoAway { bound, status } => {
+                    tracing::info!(conn = self.id, peer = self.name(), bound, %status, "peer is going away");
+                    g.going_away = true;
+                }
+                Event::Closed(e) => {
+                    if e.is_graceful() {
+                        tracing::info!(conn = self.id, peer = self.name(), "closed: {e}");
+                    } else {
+                        tracing::warn!(conn = self.id, peer = self.name(), "closed: {e}");
+                    }
+                    for c in g.inbound.values() {
+                        c.store(true, Ordering::Release);
+                    }
+                    g.closed = Some(e);
+                }
+            }
+        }
+        if any && g.cond_waiters > 0 {
+            self.cond.notify_all();
+        }
+    }
+
+    fn on_stream_reset(&self, g: &mut Inner, id: u64, status: Status) {
+        tracing::debug!(conn = self.id, id, %status, "stream reset");
+        let Some(s) = g.streams.get_mut(&id) else {
+            // No handle or handler left: a stream the peer opened still needs releasing.
+            if id % 2 != our_parity(g) {
+                let _ = g.conn.stream_reset(id, Status::CANCELLED);
+            }
+            return;
+        };
+        s.reset = Some(status);
+        if let Some(c) = &s.cancel {
+            c.store(true, Ordering::Release);
+        }
+    }
+
+    /// Answers a request the runtime itself refuses (unknown method, …). Events are handled
+    /// without blocking, so when the transmit queue is full the answer waits in
+    /// `Inner::refusals` for the driver's next turn.
+    fn refuse(&self, g: &mut Inner, id: u64, kind: RequestKind, status: Status) {
+        tracing::debug!(conn = self.id, id, %status, "request refused");
+        let r = match kind {
+            RequestKind::Stream { .. } => g.conn.stream_reset(id, status),
+            _ => g.conn.respond(id, status, &[]),
+        };
+        match r {
+            Err(ApiError::TxFull) => g.refusals.push((id, kind, status)),
+            Err(e) => tracing::debug!(conn = self.id, id, "cannot refuse request: {e}"),
+            Ok(()) => {}
+        }
+    }
+
+    /// Retries refusals that found the transmit queue full (driver only).
+    pub(crate) fn retry_refusals(&self, g: &mut Inner) {
+        for (id, kind, status) in core::mem::take(&mut g.refusals) {
+            self.refuse(g, id, kind, status);
+        }
+    }
+
+    fn on_request(
+        &self,
+        g: &mut Inner,
+        id: u64,
+        kind: RequestKind,
+        method: MethodId,
+        deadline: Option<Instant>,
+        payload: Vec<u8>,
+    ) {
+        tracing::trace!(conn = self.id, id, ?method, ?kind, "request");
+        let fits = match self.handlers.lookup(method) {
+            Err(status) => return self.refuse(g, id, kind, status),
+            Ok(h) => matches!(
+                (h, kind),
+                (Handler::Unary(_), RequestKind::Call)
+                    | (Handler::Notify(_), RequestKind::Notify)
+                    | (Handler::Stream(_), RequestKind::Stream { .. })
+            ),
+        };
+        if !fits {
+            return self.refuse(g, id, kind, Status::UNIMPLEMENTED);
+        }
+        let Some(me) = self.arc() else { return };
+        let cancel = Arc::new(AtomicBool::new(false));
+        if let RequestKind::Stream { half_closed } = kind {
+            let slot = StreamSlot {
+                fin: half_closed.then_some(Status::OK),
+                cancel: Some(Arc::clone(&cancel)),
+                handles: 1,
+                ..StreamSlot::default()
+            };
+            g.streams.insert(id, slot);
+        } else {
+            g.inbound.insert(id, Arc::clone(&cancel));
+        }
+        let job = Box::new(move || crate::handlers::run(&me, id, method, deadline, payload, cancel));
+        if !self.pool.submit(job) {
+            g.streams.remove(&id);
+            g.inbound.remove(&id);
+            self.refuse(g, id, kind, Status::UNAVAILABLE);
+        }
+    }
+
+    fn on_signal(&self, method: MethodId, payload: Vec<u8>) {
+        if !matches!(self.handlers.lookup(method), Ok(Handler::Notify(_))) {
+            tracing::debug!(conn = self.id, ?method, "signal for an unknown method dropped");
+            return;
+        }
+        let Some(me) = self.arc() else { return };
+        let job = Box::new(move || crate::handlers::run_signal(&me, method, payload));
+        let _ = self.pool.submit(job);
+    }
+
+    // ------------------------------------------------------------------ answering
+
+    /// A handler finished a call or notification: respond (the core substitutes the
+    /// cancellation status if the call was cancelled meanwhile).
+    pub(crate) fn respond(&self, id: u64, status: Status, body: &[u8]) {
+        let mut g = self.lock();
+        g.inbound.remove(&id);
+        loop {
+            match g.conn.respond(id, status, body) {
+                Err(ApiError::TxFull) if g.closed.is_none() => g = self.wait_tx(g),
+                Err(ApiError::TooLarge { size, limit }) => {
+                    tracing::warn!(conn = self.id, id, size, limit, "response too large");
+                    let _ = g.conn.respond(id, Status::TOO_LARGE, &[]);
+                    break;
+                }
+                Err(e) => {
+                    tracing::debug!(conn = self.id, id, "response not sent: {e}");
+                    break;
+                }
+                Ok(()) => break,
+            }
+        }
+        drop(g);
+        self.flush(true);
+    }
+
+    /// A stream handler returned: end our direction with its result and release the stream.
+    pub(crate) fn end_stream(&self, id: u64, result: Status) {
+        let mut g = self.lock();
+        if let Some(slot) = g.streams.remove(&id) {
+            for item in &slot.items {
+                let _ = g.conn.stream_consumed(id, 1, item.len() as u32);
+            }
+            let r = if slot.reset.is_some() {
+                g.conn.stream_reset(id, Status::CANCELLED)
+            } else if !slot.sent_end {
+                g.conn.stream_finish(id, result)
+            } else {
+                Ok(())
+            };
+            if let Err(e) = r {
+                tracing::debug!(conn = self.id, id, "stream end not sent: {e}");
+            }
+        }
+        self.pump_now(&mut g);
+        drop(g);
+        self.flush(true);
+    }
+
+    /// Dispatches events produced by a local action (e.g. a closed connection).
+    pub(crate) fn pump_now(&self, g: &mut Inner) {
+        self.pump(g, clock::now());
+    }
+}
+
+/// The parity of the ids this side opens.
+fn our_parity(g: &Inner) -> u64 {
+    match g.conn.role() {
+        Role::Dialer => 0,
+        Role::Acceptor => 1,
+    }
+}

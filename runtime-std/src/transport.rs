@@ -1,0 +1,255 @@
+//! Sockets: connecting to and listening on an [`Address`]. Nothing here knows the protocol.
+//!
+//! Every socket is non-blocking; the driver waits with `poll(2)` and callers that must write
+//! wait for writability the same way.
+
+use crate::error::Error;
+use nix::poll::{PollFd, PollFlags, PollTimeout};
+use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
+use std::io::{self, Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use tandem_core::addr::Address;
+
+/// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken
+/// when the connection was established.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PeerCredentials {
+    /// User id.
+    pub uid: u32,
+    /// Group id.
+    pub gid: u32,
+    /// Process id.
+    pub pid: i32,
+}
+
+/// A connected socket of any supported kind.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    /// Unix SEQPACKET: one read or write is one packet.
+    Packet(RawSocket),
+}
+
+impl Socket {
+    /// Whether each read/write is one datagram.
+    pub(crate) fn is_packet(&self) -> bool {
+        matches!(self, Socket::Packet(_))
+    }
+
+    /// Reads once (one datagram on a packet socket).
+    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).read(buf),
+            Socket::Unix(s) => (&*s).read(buf),
+            Socket::Packet(s) => (&*s).read(buf),
+        }
+    }
+
+    /// Writes once (one whole datagram on a packet socket).
+    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => (&*s).write(buf),
+            Socket::Unix(s) => (&*s).write(buf),
+            Socket::Packet(s) => (&*s).write(buf),
+        }
+    }
+
+    /// Shuts the socket down in both directions; errors (already closed) are ignored.
+    pub(crate) fn shutdown(&self) {
+        let _ = match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Both),
+            Socket::Unix(s) => s.shutdown(Shutdown::Both),
+            Socket::Packet(s) => s.shutdown(Shutdown::Both),
+        };
+    }
+
+    fn set_nonblocking(&self) -> io::Result<()> {
+        match self {
+            Socket::Tcp(s) => s.set_nonblocking(true),
+            Socket::Unix(s) => s.set_nonblocking(true),
+            Socket::Packet(s) => s.set_nonblocking(true),
+        }
+    }
+
+    /// The peer's credentials, on Unix sockets.
+    pub(crate) fn peer_credentials(&self) -> Option<PeerCredentials> {
+        let fd = match self {
+            Socket::Tcp(_) => return None,
+            Socket::Unix(s) => s.as_fd(),
+            Socket::Packet(s) => s.as_fd(),
+        };
+        let c = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials).ok()?;
+        Some(PeerCredentials { uid: c.uid(), gid: c.gid(), pid: c.pid() })
+    }
+
+    /// Waits until the socket is writable (or broken), for a blocking write.
+    pub(crate) fn wait_writable(&self) {
+        let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLOUT)];
+        let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
+    }
+}
+
+impl AsFd for Socket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Socket::Tcp(s) => s.as_fd(),
+            Socket::Unix(s) => s.as_fd(),
+            Socket::Packet(s) => s.as_fd(),
+        }
+    }
+}
+
+fn io_err(what: String) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { context: what, source }
+}
+
+fn udp_unsupported() -> Error {
+    Error::Unsupported("UDP datagram mode is not implemented yet (needs retransmission, see SPEC.md §14)")
+}
+
+/// Connects to `addr` (TCP with `TCP_NODELAY`).
+pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
+    let s = match addr {
+        Address::Tcp(hp) => {
+            let s = TcpStream::connect(hp.as_str()).map_err(io_err(format!("cannot connect to {addr}")))?;
+            s.set_nodelay(true).map_err(io_err(format!("cannot set TCP_NODELAY on {addr}")))?;
+            Socket::Tcp(s)
+        }
+        Address::Unix(p) => {
+            Socket::Unix(UnixStream::connect(p).map_err(io_err(format!("cannot connect to {addr}")))?)
+        }
+        Address::UnixSeqpacket(p) => {
+            let s = seqpacket(addr)?;
+            let sa = SockAddr::unix(p).map_err(io_err(format!("bad socket path in {addr}")))?;
+            s.connect(&sa).map_err(io_err(format!("cannot connect to {addr}")))?;
+            Socket::Packet(s)
+        }
+        Address::Udp(_) => return Err(udp_unsupported()),
+    };
+    s.set_nonblocking().map_err(io_err(format!("cannot make the socket to {addr} non-blocking")))?;
+    Ok(s)
+}
+
+fn seqpacket(addr: &Address) -> Result<RawSocket, Error> {
+    RawSocket::new(Domain::UNIX, Type::SEQPACKET, None)
+        .map_err(io_err(format!("cannot create a SEQPACKET socket for {addr}")))
+}
+
+/// A listening socket of any supported kind.
+#[derive(Debug)]
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+    Packet(RawSocket, PathBuf),
+}
+
+impl Listener {
+    /// Binds `addr`. A Unix socket path that exists is refused unless `unlink_stale` is set and
+    /// the path is a socket nobody listens on.
+    pub(crate) fn bind(addr: &Address, unlink_stale: bool) -> Result<Listener, Error> {
+        let l = match addr {
+            Address::Tcp(hp) => {
+                let sa = hp
+                    .to_socket_addrs()
+                    .map_err(io_err(format!("cannot resolve {addr}")))?
+                    .next()
+                    .ok_or_else(|| Error::Io {
+                        context: format!("cannot resolve {addr}"),
+                        source: io::ErrorKind::NotFound.into(),
+                    })?;
+                Listener::Tcp(TcpListener::bind(sa).map_err(io_err(format!("cannot listen on {addr}")))?)
+            }
+            Address::Unix(p) => {
+                prepare_path(p, addr, unlink_stale)?;
+                let l = UnixListener::bind(p).map_err(io_err(format!("cannot listen on {addr}")))?;
+                Listener::Unix(l, p.clone())
+            }
+            Address::UnixSeqpacket(p) => {
+                prepare_path(p, addr, unlink_stale)?;
+                let s = seqpacket(addr)?;
+                let sa = SockAddr::unix(p).map_err(io_err(format!("bad socket path in {addr}")))?;
+                s.bind(&sa).map_err(io_err(format!("cannot listen on {addr}")))?;
+                s.listen(128).map_err(io_err(format!("cannot listen on {addr}")))?;
+                Listener::Packet(s, p.clone())
+            }
+            Address::Udp(_) => return Err(udp_unsupported()),
+        };
+        let nb = match &l {
+            Listener::Tcp(s) => s.set_nonblocking(true),
+            Listener::Unix(s, _) => s.set_nonblocking(true),
+            Listener::Packet(s, _) => s.set_nonblocking(true),
+        };
+        nb.map_err(io_err(format!("cannot make the listener on {addr} non-blocking")))?;
+        Ok(l)
+    }
+
+    /// The address actually bound (the real port for `tcp://…:0`).
+    pub(crate) fn local_addr(&self) -> Address {
+        match self {
+            Listener::Tcp(s) => Address::Tcp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            Listener::Unix(_, p) => Address::Unix(p.clone()),
+            Listener::Packet(_, p) => Address::UnixSeqpacket(p.clone()),
+        }
+    }
+
+    /// Accepts one connection; `WouldBlock` when none is waiting.
+    pub(crate) fn accept(&self) -> io::Result<Socket> {
+        let s = match self {
+            Listener::Tcp(l) => {
+                let (s, _) = l.accept()?;
+                s.set_nodelay(true)?;
+                Socket::Tcp(s)
+            }
+            Listener::Unix(l, _) => Socket::Unix(l.accept()?.0),
+            Listener::Packet(l, _) => Socket::Packet(l.accept()?.0),
+        };
+        s.set_nonblocking()?;
+        Ok(s)
+    }
+
+    /// The socket file to remove on shutdown.
+    pub(crate) fn path(&self) -> Option<&Path> {
+        match self {
+            Listener::Tcp(_) => None,
+            Listener::Unix(_, p) | Listener::Packet(_, p) => Some(p),
+        }
+    }
+}
+
+impl AsFd for Listener {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        match self {
+            Listener::Tcp(s) => s.as_fd(),
+            Listener::Unix(s, _) => s.as_fd(),
+            Listener::Packet(s, _) => s.as_fd(),
+        }
+    }
+}
+
+/// Refuses an existing path, or removes it when it is a stale socket and `unlink_stale` is set.
+fn prepare_path(p: &Path, addr: &Address, unlink_stale: bool) -> Result<(), Error> {
+    use std::os::unix::fs::FileTypeExt;
+    let Ok(meta) = std::fs::symlink_metadata(p) else { return Ok(()) };
+    if !unlink_stale || !meta.file_type().is_socket() {
+        return Err(Error::PathInUse { path: p.to_path_buf(), is_socket: meta.file_type().is_socket() });
+    }
+    // Still live? Then it is not stale: refuse rather than steal another server's path.
+    let live = match addr {
+        Address::UnixSeqpacket(_) => seqpacket(addr)
+            .ok()
+            .and_then(|s| SockAddr::unix(p).ok().map(|a| s.connect(&a).is_ok()))
+            .unwrap_or(false),
+        _ => UnixStream::connect(p).is_ok(),
+    };
+    if live {
+        return Err(Error::Io {
+            context: format!("cannot listen on {addr}: another server is listening on that socket"),
+            source: io::ErrorKind::AddrInUse.into(),
+        });
+    }
+    std::fs::remove_file(p).map_err(io_err(format!("cannot remove the stale socket {}", p.display())))
+}

@@ -1,0 +1,216 @@
+//! Every exchange type over every transport, in both directions, over real loopback sockets.
+
+mod common;
+
+use common::*;
+use std::os::unix::fs::MetadataExt;
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+use tandem_std::{CallError, Client, ClientConfig, MethodId, Peer, Server, ServerConfig, Status};
+
+/// Runs every check from `p` toward a side whose handlers record into `remote`/`log`.
+fn st<T>(s: Status) -> Result<T, CallError> {
+    Err(CallError::Status(s))
+}
+
+fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid: Option<u32>) {
+    // Unary: success, handler statuses, runtime statuses.
+    assert_eq!(p.call(&ADD, &(2, 3), T), Ok(5));
+    assert_eq!(p.call(&ADD, &(u32::MAX, 1), T), st(Status::OUT_OF_RANGE));
+    assert_eq!(p.call(&MISSING, &"x".to_string(), T), st(Status::NOT_FOUND));
+    assert_eq!(p.call_raw(MethodId::new(99, 1), b"", T), st(Status::UNKNOWN_MODULE));
+    assert_eq!(p.call_raw(MethodId::new(1, 99), b"", T), st(Status::UNKNOWN_METHOD));
+    assert_eq!(p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T), st(Status::BAD_PAYLOAD));
+    assert_eq!(p.call(&UNENCODABLE, &(), T).unwrap_err(), CallError::Status(Status::ENCODE_FAILED));
+    assert_eq!(p.notify_raw(ADD.id(), b"", T), st(Status::UNIMPLEMENTED));
+    let raw = tandem_core::typed::encode_vec(&(40u32, 2u32)).unwrap();
+    assert_eq!(p.call_raw(ADD.id(), &raw, T), Ok(tandem_core::typed::encode_vec(&42u32).unwrap()));
+    // A panicking handler is answered INTERNAL; the connection and the worker survive.
+    assert_eq!(p.call(&PANIC, &(), T), st(Status::INTERNAL));
+    // The handler calls back over the same connection while the call is open.
+    assert_eq!(p.call(&RELAY, &(20, 22), T), Ok(42));
+    // A message larger than a frame (and than a SEQPACKET packet) is fragmented.
+    let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    assert_eq!(p.call(&ECHO, &big, T).as_ref(), Ok(&big));
+
+    // Notifications: reliable (acknowledged with the handler's status) and unreliable.
+    assert_eq!(p.notify(&LOG, &"hello".to_string(), T), Ok(()));
+    assert_eq!(log.recv_timeout(T).unwrap(), "hello");
+    assert_eq!(p.notify(&LOG, &"reject".to_string(), T), st(Status::INVALID_ARGUMENT));
+    p.signal(&LOG, &"fire and forget".to_string()).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "fire and forget");
+
+    // Bidirectional stream, in lock step.
+    let (mut tx, mut rx) = p.open_stream(&SUM, &10, T).unwrap();
+    for i in 1..=5u64 {
+        tx.send(&i).unwrap();
+        assert_eq!(rx.recv(), Ok(Some(10 + i * (i + 1) / 2)));
+    }
+    drop(tx);
+    assert_eq!(rx.recv(), Ok(None));
+
+    // Both directions far beyond the credit window (64 items by default), concurrently.
+    let (mut tx, rx) = p.open_stream(&SUM, &0, T).unwrap();
+    let up = std::thread::spawn(move || {
+        for i in 0..1000u64 {
+            tx.send(&i).unwrap();
+        }
+    });
+    let sums: Vec<u64> = rx.map(Result::unwrap).collect();
+    up.join().unwrap();
+    assert_eq!(sums.len(), 1000);
+    assert_eq!(sums.last(), Some(&(999 * 1000 / 2)));
+
+    // Responder-only stream: the opener finishes its direction at once.
+    let (tx, rx) = p.open_stream(&COUNT, &500, T).unwrap();
+    drop(tx);
+    assert_eq!(rx.map(Result::unwrap).collect::<Vec<_>>(), (0..500).collect::<Vec<_>>());
+
+    // Explicit cancel reaches the remote handler.
+    remote.cancelled.store(false, Ordering::SeqCst);
+    let pending = p.start_call(&WAIT_CANCEL, &(), T).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "started");
+    pending.cancel();
+    eventually("remote handler sees the cancel", || remote.cancelled.load(Ordering::SeqCst));
+
+    // So does dropping the pending call.
+    remote.cancelled.store(false, Ordering::SeqCst);
+    let pending = p.start_call(&WAIT_CANCEL, &(), T).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "started");
+    drop(pending);
+    eventually("remote handler sees the dropped call", || remote.cancelled.load(Ordering::SeqCst));
+
+    // A timeout fails the call and reaches the remote handler too.
+    remote.cancelled.store(false, Ordering::SeqCst);
+    assert_eq!(p.call(&WAIT_CANCEL, &(), Duration::from_millis(50)), st(Status::DEADLINE_EXCEEDED));
+    assert_eq!(log.recv_timeout(T).unwrap(), "started");
+    eventually("remote handler sees the deadline", || remote.cancelled.load(Ordering::SeqCst));
+
+    // Cancelling a stream reaches its handler.
+    let (_tx, rx) = p.open_stream(&STREAM_WAIT, &(), T).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "stream started");
+    rx.cancel();
+    eventually("stream handler sees the cancel", || remote.stream_cancelled.load(Ordering::SeqCst));
+
+    // Dropping both handles of an unfinished stream cancels it.
+    remote.stream_cancelled.store(false, Ordering::SeqCst);
+    let handles = p.open_stream(&STREAM_WAIT, &(), T).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "stream started");
+    drop(handles);
+    eventually("stream handler sees the drop", || remote.stream_cancelled.load(Ordering::SeqCst));
+
+    // A stream's deadline ends it on both sides.
+    remote.stream_cancelled.store(false, Ordering::SeqCst);
+    let (_tx, mut rx) = p.open_stream(&STREAM_WAIT, &(), Duration::from_millis(50)).unwrap();
+    assert_eq!(log.recv_timeout(T).unwrap(), "stream started");
+    assert_eq!(rx.recv(), Err(CallError::Status(Status::DEADLINE_EXCEEDED)));
+    eventually("stream handler sees the deadline", || remote.stream_cancelled.load(Ordering::SeqCst));
+
+    // Who is calling: name from HELLO, credentials on Unix sockets.
+    let (who, creds) = p.call(&WHOAMI, &(), T).unwrap();
+    assert_eq!(who, whoami);
+    match uid {
+        Some(uid) => assert_eq!(creds, Some((uid, std::process::id() as i32))),
+        None => assert_eq!(creds, None),
+    }
+
+    // Everything ended: the connection tracks nothing any more.
+    eventually("no exchange left open", || p.open_exchanges() == 0);
+    let stats = p.stats();
+    assert!(stats.calls_opened >= 10 && stats.streams_opened >= 5, "{stats:?}");
+    assert!(stats.bytes_sent > 300_000 && stats.bytes_received > 300_000, "{stats:?}");
+    assert_eq!((stats.calls_open_outbound, stats.protocol_errors), (0, 0), "{stats:?}");
+}
+
+fn every_exchange(addr: &str, uid: Option<u32>) {
+    let (server_seen, server_log) = Seen::new();
+    let server = Server::bind(addr, ServerConfig::new("srv"), handlers("srv", &server_seen)).unwrap();
+    let target = server.local_addr().to_string();
+    let (client_seen, client_log) = Seen::new();
+    let client = Client::connect(&target, ClientConfig::new("cli"), handlers("cli", &client_seen)).unwrap();
+    assert_eq!(client.name(), "srv");
+
+    // Client → server.
+    check_side(&client, &server_seen, &server_log, "srv sees cli", uid);
+    // Server → client, over the same connection.
+    let back = server.wait_for_peer("cli", T).expect("the server tracks the client by name");
+    check_side(&back, &client_seen, &client_log, "cli sees srv", uid);
+
+    client.shutdown(T);
+    server.shutdown(T);
+}
+
+fn my_uid(dir: &tempfile::TempDir) -> Option<u32> {
+    Some(std::fs::metadata(dir.path()).unwrap().uid())
+}
+
+#[test]
+fn tcp_every_exchange_both_directions() {
+    bounded(20, || every_exchange("tcp://127.0.0.1:0", None));
+}
+
+#[test]
+fn unix_every_exchange_both_directions() {
+    bounded(20, || {
+        let dir = tempfile::tempdir().unwrap();
+        every_exchange(&format!("unix://{}/s.sock", dir.path().display()), my_uid(&dir));
+    });
+}
+
+#[test]
+fn seqpacket_every_exchange_both_directions() {
+    bounded(20, || {
+        let dir = tempfile::tempdir().unwrap();
+        every_exchange(&format!("unix+seqpacket://{}/p.sock", dir.path().display()), my_uid(&dir));
+    });
+}
+
+/// Many threads share one connection; a small transmit queue on both sides forces the
+/// back-pressure paths (callers and handlers waiting for room).
+fn concurrent_callers(addr: &str) {
+    let (seen, _) = Seen::new();
+    let small_tx = |c: &mut tandem_std::Config| c.max_tx_buffer = 64 * 1024;
+    let mut scfg = ServerConfig::new("srv");
+    small_tx(&mut scfg.connection);
+    let server = Server::bind(addr, scfg, handlers("srv", &seen)).unwrap();
+    let mut ccfg = ClientConfig::new("cli");
+    small_tx(&mut ccfg.connection);
+    let client = std::sync::Arc::new(
+        Client::connect(&server.local_addr().to_string(), ccfg, tandem_std::Handlers::new()).unwrap(),
+    );
+    let threads: Vec<_> = (0..8u32)
+        .map(|t| {
+            let c = std::sync::Arc::clone(&client);
+            std::thread::spawn(move || {
+                for i in 0..200u32 {
+                    assert_eq!(c.call(&ADD, &(t, i), T), Ok(t + i));
+                }
+                // 8 threads × 48 KB in flight do not fit a 64 KiB queue.
+                let big = vec![t as u8; 48 * 1024];
+                for _ in 0..4 {
+                    assert_eq!(c.call(&ECHO, &big, T).map(|v| v == big), Ok(true));
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let stats = client.stats();
+    assert_eq!(stats.calls_opened, 8 * 204);
+    assert_eq!(stats.calls_open_outbound, 0);
+}
+
+#[test]
+fn tcp_concurrent_callers_and_backpressure() {
+    bounded(20, || concurrent_callers("tcp://127.0.0.1:0"));
+}
+
+#[test]
+fn seqpacket_concurrent_callers_and_backpressure() {
+    bounded(20, || {
+        let dir = tempfile::tempdir().unwrap();
+        concurrent_callers(&format!("unix+seqpacket://{}/p.sock", dir.path().display()));
+    });
+}
