@@ -29,10 +29,7 @@ pub(crate) fn start(
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let mut config = options.config.clone();
     config.transport = if socket.is_packet() {
-        // WORKAROUND (core): the core's receive buffer holds one frame (max_frame_size + 9
-        // bytes), not one datagram, so a larger datagram could never be read whole. Announce
-        // no more than a frame's worth.
-        Transport::Packet { max_datagram: options.max_datagram.min(config.max_frame_size) }
+        Transport::Packet { max_datagram: options.max_datagram }
     } else {
         Transport::Stream
     };
