@@ -1,0 +1,417 @@
+//! Servers and clients of either runtime behind one blocking interface, and the checks that
+//! need a whole server: calling every peer at once, replacing a stale connection, graceful
+//! shutdown. The smol ends are driven with `smol::block_on`; their connections run on smol's
+//! global executor, so both runtimes live side by side in one process.
+
+use crate::{
+    ensure, fresh_tag, smol_end, std_end, CallerReport, Exchange, Hold, Journal, Outcome, Who, HOLD, T, WHO,
+};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tandem_core::{ConnectionError, Status};
+
+/// Which runtime an end runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// [`tandem_std`]: blocking, threads.
+    Std,
+    /// [`tandem_smol`]: async, on smol.
+    Smol,
+}
+
+impl Runtime {
+    /// `"std"` or `"smol"` (what [`WHO`] answers).
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Std => "std",
+            Runtime::Smol => "smol",
+        }
+    }
+}
+
+/// A transport, i.e. an address scheme.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Transport {
+    /// `tcp://127.0.0.1:0`.
+    Tcp,
+    /// `unix:///PATH`.
+    Unix,
+    /// `unix+seqpacket:///PATH`.
+    Seqpacket,
+}
+
+impl Transport {
+    /// Every transport.
+    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Unix, Transport::Seqpacket];
+
+    /// A short name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Transport::Tcp => "tcp",
+            Transport::Unix => "unix",
+            Transport::Seqpacket => "seqpacket",
+        }
+    }
+
+    /// An address to listen on: loopback with any port, or a socket `stem.sock` in `dir`.
+    pub fn listen_address(self, dir: &Path, stem: &str) -> String {
+        let path = dir.join(format!("{stem}.sock"));
+        match self {
+            Transport::Tcp => "tcp://127.0.0.1:0".into(),
+            Transport::Unix => format!("unix://{}", path.display()),
+            Transport::Seqpacket => format!("unix+seqpacket://{}", path.display()),
+        }
+    }
+}
+
+enum ServerKind {
+    Std(tandem_std::Server),
+    Smol(tandem_smol::Server),
+}
+
+/// A listening server of either runtime, serving the whole protocol.
+pub struct ServerEnd {
+    /// Its runtime.
+    pub runtime: Runtime,
+    /// What its handlers observed.
+    pub journal: Arc<Journal>,
+    addr: String,
+    server: ServerKind,
+}
+
+enum ClientKind {
+    Std(tandem_std::Client),
+    Smol(tandem_smol::Peer),
+}
+
+/// A client of either runtime connected to a server, serving the whole protocol too.
+pub struct ClientEnd {
+    /// Its runtime.
+    pub runtime: Runtime,
+    /// The name it announced.
+    pub name: String,
+    /// What its handlers observed.
+    pub journal: Arc<Journal>,
+    client: ClientKind,
+}
+
+/// Name of the server ends (what clients see in HELLO).
+pub const SERVER_NAME: &str = "hub";
+
+impl ServerEnd {
+    /// Listens on `addr` with the given runtime.
+    pub fn start(runtime: Runtime, addr: &str) -> Result<ServerEnd, String> {
+        let journal = Arc::new(Journal::default());
+        let server = match runtime {
+            Runtime::Std => {
+                let handlers = std_end::handlers(SERVER_NAME, &journal);
+                let config = tandem_std::ServerConfig::new(SERVER_NAME);
+                ServerKind::Std(tandem_std::Server::bind(addr, config, handlers).map_err(|e| e.to_string())?)
+            }
+            Runtime::Smol => {
+                let options =
+                    tandem_smol::Options::new(SERVER_NAME).router(smol_end::router(SERVER_NAME, &journal));
+                ServerKind::Smol(tandem_smol::Server::bind(addr, options).map_err(|e| e.to_string())?)
+            }
+        };
+        let addr = match &server {
+            ServerKind::Std(s) => s.local_addr().to_string(),
+            ServerKind::Smol(s) => s.local_addr().to_string(),
+        };
+        Ok(ServerEnd { runtime, journal, addr, server })
+    }
+
+    /// The address clients connect to.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// Connects a client of `runtime` named `name`, and waits until the server tracks it.
+    pub fn connect(&self, runtime: Runtime, name: &str) -> Result<ClientEnd, String> {
+        let journal = Arc::new(Journal::default());
+        let client = match runtime {
+            Runtime::Std => {
+                let handlers = std_end::handlers(name, &journal);
+                let c =
+                    tandem_std::Client::connect(&self.addr, tandem_std::ClientConfig::new(name), handlers);
+                ClientKind::Std(c.map_err(|e| e.to_string())?)
+            }
+            Runtime::Smol => {
+                let options = tandem_smol::Options::new(name)
+                    .router(smol_end::router(name, &journal))
+                    .connect_timeout(T);
+                ClientKind::Smol(
+                    smol::block_on(tandem_smol::connect(&self.addr, options)).map_err(|e| e.to_string())?,
+                )
+            }
+        };
+        let client = ClientEnd { runtime, name: name.to_string(), journal, client };
+        ensure(self.wait_for_peer(name), || format!("the server does not track {name}"))?;
+        Ok(client)
+    }
+
+    /// Waits up to [`T`] until a peer named `name` is connected.
+    pub fn wait_for_peer(&self, name: &str) -> bool {
+        match &self.server {
+            ServerKind::Std(s) => s.wait_for_peer(name, T).is_some(),
+            ServerKind::Smol(s) => smol::block_on(s.wait_for_peer(name, T)).is_some(),
+        }
+    }
+
+    /// The names of the connected peers, sorted.
+    pub fn peer_names(&self) -> Vec<String> {
+        match &self.server {
+            ServerKind::Std(s) => s.peers().into_iter().map(|(name, _)| name).collect(),
+            ServerKind::Smol(s) => s.peer_names(),
+        }
+    }
+
+    /// Runs every per-caller check from the server toward its peer `name`, whose handlers
+    /// record into `remote`.
+    pub fn checks_toward(&self, name: &str, remote: &Journal) -> CallerReport {
+        let missing = || CallerReport {
+            checks: Exchange::PER_CALLER.iter().map(|&x| (x, Err(format!("no peer named {name}")))).collect(),
+            rtt: None,
+        };
+        match &self.server {
+            ServerKind::Std(s) => {
+                s.wait_for_peer(name, T).map_or_else(missing, |p| std_end::checks(&p, remote))
+            }
+            ServerKind::Smol(s) => smol::block_on(async {
+                match s.wait_for_peer(name, T).await {
+                    Some(p) => smol_end::checks(&p, remote).await,
+                    None => missing(),
+                }
+            }),
+        }
+    }
+
+    /// Calls [`WHO`] on the peer `name`.
+    pub fn call_who(&self, name: &str) -> Result<Who, Status> {
+        match &self.server {
+            ServerKind::Std(s) => {
+                s.peer(name).ok_or(Status::NOT_FOUND)?.call(&WHO, &(), T).map_err(|e| e.status())
+            }
+            ServerKind::Smol(s) => {
+                let p = s.peer(name).ok_or(Status::NOT_FOUND)?;
+                smol::block_on(p.call(&WHO, &(), Some(T))).map_err(|e| e.status())
+            }
+        }
+    }
+
+    /// Calls [`HOLD`] on the peer `name`.
+    pub fn call_hold(&self, name: &str, hold: &Hold, timeout: Duration) -> Result<(), Status> {
+        match &self.server {
+            ServerKind::Std(s) => {
+                s.peer(name).ok_or(Status::NOT_FOUND)?.call(&HOLD, hold, timeout).map_err(|e| e.status())
+            }
+            ServerKind::Smol(s) => {
+                let p = s.peer(name).ok_or(Status::NOT_FOUND)?;
+                smol::block_on(p.call(&HOLD, hold, Some(timeout))).map_err(|e| e.status())
+            }
+        }
+    }
+
+    /// Calls [`WHO`] on every connected peer at once: one result per peer, by name.
+    pub fn call_all_who(&self) -> Vec<(String, Result<Who, Status>)> {
+        let all = match &self.server {
+            ServerKind::Std(s) => {
+                s.call_all(&WHO, &(), T).into_iter().map(|(n, r)| (n, r.map_err(|e| e.status()))).collect()
+            }
+            ServerKind::Smol(s) => smol::block_on(s.call_all(&WHO, &(), Some(T)))
+                .into_iter()
+                .map(|(n, r)| (n, r.map_err(|e| e.status())))
+                .collect::<Vec<_>>(),
+        };
+        let mut all = all;
+        all.sort_by(|a, b| a.0.cmp(&b.0));
+        all
+    }
+
+    /// Graceful shutdown: GOAWAY to every peer, up to `grace` for exchanges in flight.
+    pub fn shutdown(self, grace: Duration) {
+        match self.server {
+            ServerKind::Std(s) => s.shutdown(grace),
+            ServerKind::Smol(s) => smol::block_on(s.shutdown(grace)),
+        }
+    }
+}
+
+impl ClientEnd {
+    /// Runs every per-caller check from this client toward the server, whose handlers record
+    /// into `remote`.
+    pub fn checks(&self, remote: &Journal) -> CallerReport {
+        match &self.client {
+            ClientKind::Std(c) => std_end::checks(c, remote),
+            ClientKind::Smol(p) => smol::block_on(smol_end::checks(p, remote)),
+        }
+    }
+
+    /// Calls [`WHO`] on the server.
+    pub fn call_who(&self) -> Result<Who, Status> {
+        match &self.client {
+            ClientKind::Std(c) => c.call(&WHO, &(), T).map_err(|e| e.status()),
+            ClientKind::Smol(p) => smol::block_on(p.call(&WHO, &(), Some(T))).map_err(|e| e.status()),
+        }
+    }
+
+    /// Calls [`HOLD`] on the server.
+    pub fn call_hold(&self, hold: &Hold, timeout: Duration) -> Result<(), Status> {
+        match &self.client {
+            ClientKind::Std(c) => c.call(&HOLD, hold, timeout).map_err(|e| e.status()),
+            ClientKind::Smol(p) => smol::block_on(p.call(&HOLD, hold, Some(timeout))).map_err(|e| e.status()),
+        }
+    }
+
+    /// Waits up to `timeout` for the connection to end; why it ended, if it did.
+    pub fn wait_closed(&self, timeout: Duration) -> Option<ConnectionError> {
+        match &self.client {
+            ClientKind::Std(c) => {
+                c.wait_closed(timeout);
+                c.close_reason()
+            }
+            ClientKind::Smol(p) => smol::block_on(smol_end::within(timeout, p.closed())),
+        }
+    }
+}
+
+/// The server calls [`WHO`] on all its peers at once; each must answer with its own name
+/// and runtime.
+pub fn check_call_all(server: &ServerEnd, peers: &[&ClientEnd]) -> Outcome {
+    let mut want: Vec<(String, Result<Who, Status>)> = peers
+        .iter()
+        .map(|c| (c.name.clone(), Ok(Who { name: c.name.clone(), runtime: c.runtime.name().into() })))
+        .collect();
+    want.sort_by(|a, b| a.0.cmp(&b.0));
+    let got = server.call_all_who();
+    ensure(got == want, || format!("call_all answered {got:?}, want {want:?}"))
+}
+
+/// A peer of `runtime` reconnects under the name of a connected one: the server replaces the
+/// stale connection, whose pending call fails with UNAVAILABLE and whose handler is told; the
+/// new connection works both ways.
+pub fn check_replacement(server: &ServerEnd, runtime: Runtime, name: &str) -> Outcome {
+    let old = server.connect(runtime, name)?;
+    let tag = fresh_tag("stale");
+    let hold = Hold { tag: tag.clone(), millis: 10_000 };
+    std::thread::scope(|s| {
+        // A call from the server, pending on the old connection.
+        let pending = s.spawn(|| server.call_hold(name, &hold, T));
+        let started = old.journal.wait_for(&format!("started:{tag}"), T);
+        let new = server.connect(runtime, name);
+        let r = pending.join().unwrap_or(Err(Status::INTERNAL));
+        ensure(started, || "the call on the old connection never reached its handler".into())?;
+        let new = new?;
+        ensure(r == Err(Status::UNAVAILABLE), || {
+            format!("the call on the stale connection ended with {r:?}")
+        })?;
+        ensure(old.journal.wait_for(&format!("cancelled:{tag}"), T), || {
+            "the old connection's handler was not told".into()
+        })?;
+        let reason = old.wait_closed(T);
+        ensure(reason.is_some(), || "the old client does not see its connection closed".into())?;
+        let who = server.call_who(name);
+        let want = Who { name: name.into(), runtime: runtime.name().into() };
+        ensure(who.as_ref() == Ok(&want), || format!("the server's call to the new connection: {who:?}"))?;
+        let back = new.call_who();
+        ensure(back.as_ref().is_ok_and(|w| w.runtime == server.runtime.name()), || {
+            format!("the new client's call: {back:?}")
+        })?;
+        let names = server.peer_names();
+        ensure(names.iter().filter(|n| *n == name).count() == 1, || format!("the server's peers: {names:?}"))
+    })
+}
+
+/// Graceful shutdown: a call in flight when the server shuts down completes; the client then
+/// sees a graceful close, and new calls fail with UNAVAILABLE.
+pub fn check_graceful_shutdown(server: ServerEnd, client: &ClientEnd) -> Outcome {
+    let tag = fresh_tag("in-flight");
+    let hold = Hold { tag: tag.clone(), millis: 100 };
+    let journal = Arc::clone(&server.journal);
+    let (started, in_flight, took) = std::thread::scope(|s| {
+        let call = s.spawn(|| client.call_hold(&hold, T));
+        let started = journal.wait_for(&format!("started:{tag}"), T);
+        let t = Instant::now();
+        server.shutdown(Duration::from_secs(3));
+        (started, call.join().unwrap_or(Err(Status::INTERNAL)), t.elapsed())
+    });
+    ensure(started, || "the call in flight never reached the server".into())?;
+    ensure(in_flight == Ok(()), || format!("the call in flight ended with {in_flight:?}"))?;
+    ensure(took < Duration::from_secs(3), || format!("shutdown took {took:?}: not graceful"))?;
+    let reason = client.wait_closed(T);
+    ensure(reason.is_some_and(|r| r.is_graceful()), || {
+        format!("the client's connection ended with {reason:?}")
+    })?;
+    let after = client.call_who();
+    ensure(after == Err(Status::UNAVAILABLE), || format!("a call after shutdown: {after:?}"))
+}
+
+/// Who called whom in a [`Row`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The client called the server.
+    Client,
+    /// The server called the client (and, for call-all, every client).
+    Server,
+}
+
+/// The checks of one direction of one connection.
+#[derive(Debug)]
+pub struct Row {
+    /// The client's runtime.
+    pub client: Runtime,
+    /// The server's runtime.
+    pub server: Runtime,
+    /// The transport.
+    pub transport: Transport,
+    /// Who called.
+    pub caller: Caller,
+    /// What the calls found.
+    pub report: CallerReport,
+}
+
+impl Row {
+    /// The checks that failed, with what went wrong.
+    pub fn failures(&self) -> Vec<(Exchange, &str)> {
+        self.report.checks.iter().filter_map(|(x, o)| o.as_ref().err().map(|e| (*x, e.as_str()))).collect()
+    }
+}
+
+/// Extra peers connected for the call-all check (besides the main client).
+pub const EXTRA_PEERS: usize = 3;
+
+/// A server of `server` runtime and a client of `client` runtime on `transport` (Unix sockets
+/// in `dir`): every exchange type from the client, then from the server, then call-all across
+/// several peers and a graceful shutdown. Two rows: client → server, server → client.
+pub fn run_pair(client: Runtime, server: Runtime, transport: Transport, dir: &Path) -> [Row; 2] {
+    let stem = format!("{}-{}-{}", client.name(), server.name(), transport.name());
+    let row = |caller, report| Row { client, server, transport, caller, report };
+    let setup = ServerEnd::start(server, &transport.listen_address(dir, &stem))
+        .and_then(|s| s.connect(client, "client").map(|c| (s, c)));
+    let (srv, cli) = match setup {
+        Ok(ends) => ends,
+        Err(e) => {
+            let failed = |list: &[Exchange]| CallerReport {
+                checks: list.iter().map(|&x| (x, Err(format!("setup failed: {e}")))).collect(),
+                rtt: None,
+            };
+            let mut down = Exchange::PER_CALLER.to_vec();
+            down.extend([Exchange::CallAll, Exchange::Shutdown]);
+            return [row(Caller::Client, failed(&Exchange::PER_CALLER)), row(Caller::Server, failed(&down))];
+        }
+    };
+    let up = cli.checks(&srv.journal);
+    let mut down = srv.checks_toward(&cli.name, &cli.journal);
+    let call_all = (1..=EXTRA_PEERS)
+        .map(|i| srv.connect(client, &format!("peer-{i}")))
+        .collect::<Result<Vec<_>, _>>()
+        .and_then(|extra| {
+            let mut all: Vec<&ClientEnd> = extra.iter().collect();
+            all.push(&cli);
+            check_call_all(&srv, &all)
+        });
+    down.checks.push((Exchange::CallAll, call_all));
+    down.checks.push((Exchange::Shutdown, check_graceful_shutdown(srv, &cli)));
+    [row(Caller::Client, up), row(Caller::Server, down)]
+}
