@@ -266,3 +266,9 @@ pub struct CallerReport {
 
 /// Sequential unary calls whose median is reported as the round-trip time.
 pub const RTT_SAMPLES: usize = 100;
+
+/// The README's Rust examples (core, std and smol) compile as doctests of this crate, which
+/// depends on all three.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

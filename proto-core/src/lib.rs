@@ -115,8 +115,3 @@ pub use time::Instant;
 
 #[cfg(test)]
 mod tests;
-
-/// The README's Rust examples compile and run as doctests.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
