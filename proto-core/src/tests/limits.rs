@@ -7,7 +7,7 @@
 
 use super::pair::{ms, Ev, ECHO, SINK};
 use crate::config::{param, MAX_FRAME_SIZE, MIN_FRAME_SIZE};
-use crate::frame::{flags, ty, Decoded, DecodeError, Frame, Hello, Params, Request, MAGIC};
+use crate::frame::{flags, ty, DecodeError, Decoded, Frame, Hello, Params, Request, MAGIC};
 use crate::{
     ApiError, Config, Connection, ConnectionError, Identity, Instant, MethodId, RequestKind, Role, State,
     Status,
@@ -32,6 +32,11 @@ pub(super) fn cat(frames: &[Frame<'_>]) -> Vec<u8> {
 
 /// A HELLO with the given version range, flags and parameters.
 pub(super) fn hello_full(min: u32, max: u32, fl: u64, params: &[(u64, u64)]) -> Vec<u8> {
+    hello_session(min, max, fl, b"", params)
+}
+
+/// A HELLO with a session token.
+pub(super) fn hello_session(min: u32, max: u32, fl: u64, session: &[u8], params: &[(u64, u64)]) -> Vec<u8> {
     let mut pbuf = [0u8; 1024];
     let params = Params::encode_into(params, &mut pbuf).expect("encodable params");
     enc(&Frame::Hello(Hello {
@@ -40,7 +45,7 @@ pub(super) fn hello_full(min: u32, max: u32, fl: u64, params: &[(u64, u64)]) -> 
         flags: fl,
         name: b"mallory",
         auth: b"",
-        session: b"",
+        session,
         params,
     }))
 }
@@ -107,14 +112,23 @@ pub(super) struct Hostile {
 impl Hostile {
     /// A fresh connection: nothing received yet. A dialer's HELLO is checked and discarded.
     pub(super) fn raw(role: Role, cfg: Config) -> Self {
-        let id = Identity { name: b"victim", auth: b"", session: b"" };
+        Self::raw_with_session(role, cfg, b"")
+    }
+
+    /// Like [`raw`](Self::raw), for a connection whose identity carries `session` (a dialer asking
+    /// to resume it).
+    pub(super) fn raw_with_session(role: Role, cfg: Config, session: &[u8]) -> Self {
+        let id = Identity { name: b"victim", auth: b"", session };
         let conn = Connection::new(role, cfg, id, T0).expect("valid config");
         let mut h = Hostile { conn, now: T0, events: Vec::new() };
         let out = h.transmit();
         match role {
             Role::Dialer => {
                 let f = frames(&out);
-                assert!(matches!(f[..], [Frame::Hello(Hello { min_version: 1, max_version: 1, .. })]), "{f:?}");
+                assert!(
+                    matches!(f[..], [Frame::Hello(Hello { min_version: 1, max_version: 1, .. })]),
+                    "{f:?}"
+                );
             }
             Role::Acceptor => assert!(out.is_empty(), "an acceptor speaks only after the dialer's HELLO"),
         }
@@ -130,7 +144,10 @@ impl Hostile {
         match role {
             Role::Acceptor => {
                 let f = frames(&out);
-                assert!(matches!(f[..], [Frame::Hello(Hello { min_version: 1, max_version: 1, .. })]), "{f:?}");
+                assert!(
+                    matches!(f[..], [Frame::Hello(Hello { min_version: 1, max_version: 1, .. })]),
+                    "{f:?}"
+                );
             }
             Role::Dialer => assert!(out.is_empty()),
         }
@@ -263,8 +280,9 @@ fn cfg() -> Config {
 
 /// Upper bound of the memory a connection with `c` may hold.
 pub(super) fn footprint_bound(c: &Config) -> usize {
-    let slots = (c.max_concurrent_calls + c.max_concurrent_streams + c.max_outbound_calls + c.max_outbound_streams)
-        as usize;
+    let slots =
+        (c.max_concurrent_calls + c.max_concurrent_streams + c.max_outbound_calls + c.max_outbound_streams)
+            as usize;
     c.max_frame_size as usize
         + crate::frame::MAX_HEADER_LEN
         + c.max_tx_buffer as usize
@@ -475,7 +493,10 @@ fn acceptor_refuses_version_ranges_without_1_with_incompatible_version() {
         h.feed(&hello_full(min, max, 0, &[]));
         h.poll();
         let evs = h.take();
-        assert!(matches!(evs[..], [Ev::Closed(ConnectionError::Incompatible { .. })]), "{min}..{max}: {evs:?}");
+        assert!(
+            matches!(evs[..], [Ev::Closed(ConnectionError::Incompatible { .. })]),
+            "{min}..{max}: {evs:?}"
+        );
         let out = h.transmit();
         assert_eq!(
             frames(&out),
@@ -499,28 +520,17 @@ fn acceptor_picks_1_from_a_wider_range() {
     assert_eq!(h.conn.peer().unwrap().version, 1);
 }
 
-/// design.md §Handshake: "The dialer checks v lies in its own range, else CLOSE(PROTOCOL_ERROR)".
+/// SPEC §5.3: the acceptor's HELLO must have min = max = v within the dialer's range, else the
+/// dialer closes with PROTOCOL_ERROR.
 #[test]
-#[ignore = "bug: a dialer given an acceptor HELLO choosing version 2 closes with CLOSE(INCOMPATIBLE_VERSION) \
-            (ConnectionError::Incompatible, conn/recv.rs on_hello Role::Dialer branch); design.md requires \
-            CLOSE(PROTOCOL_ERROR) since the acceptor broke the negotiation rule"]
 fn dialer_rejects_a_version_it_did_not_offer_with_protocol_error() {
-    let mut h = Hostile::raw(Role::Dialer, cfg());
-    h.feed(&hello_full(2, 2, 0, &[]));
-    h.assert_violation(Status::PROTOCOL_ERROR);
-}
-
-#[test]
-fn dialer_rejects_a_version_it_did_not_offer() {
-    for (min, max) in [(2, 2), (1, 2), (0, 1)] {
+    for (min, max) in [(2, 2), (1, 2), (0, 1), (0, 0)] {
         let mut h = Hostile::raw(Role::Dialer, cfg());
         h.feed(&hello_full(min, max, 0, &[]));
-        h.poll();
-        let evs = h.take();
-        assert!(matches!(evs[..], [Ev::Closed(_)]), "{evs:?}");
-        let out = h.transmit();
-        assert!(matches!(frames(&out)[..], [Frame::Close { .. }]), "{min}..{max}");
-        assert_eq!(h.conn.state(), State::Closed);
+        let (reason, evs) = h.assert_violation(Status::PROTOCOL_ERROR);
+        assert_eq!(reason, "acceptor chose a protocol version the dialer did not offer", "{min}..{max}");
+        assert_eq!(evs, vec![]);
+        assert_eq!(h.conn.peer(), None);
     }
 }
 
@@ -580,20 +590,18 @@ fn duplicate_hello_parameter_is_rejected() {
     body.extend_from_slice(&[2, 3, 5, 3, 6]); // two params, both id 3
     let mut f = vec![ty::HELLO, body.len() as u8];
     f.extend_from_slice(&body);
+    // SPEC §5.4: a duplicate id breaks the strictly increasing order: `ParamOrder`.
     let mut h = Hostile::raw(Role::Acceptor, cfg());
     h.feed(&f);
-    h.poll();
-    assert!(matches!(h.take().last(), Some(Ev::Closed(_))));
+    assert_eq!(h.assert_malformed(DecodeError::ParamOrder), vec![]);
     assert_eq!(h.conn.peer(), None);
-    let out = h.transmit();
-    assert!(matches!(frames(&out)[..], [Frame::Close { .. }]));
 }
 
 #[test]
-fn hello_with_undefined_flags_is_a_protocol_error() {
+fn hello_with_undefined_flags_is_malformed() {
     let mut h = Hostile::raw(Role::Acceptor, cfg());
     h.feed(&hello_full(1, 1, 0x02, &[]));
-    h.assert_violation(Status::PROTOCOL_ERROR);
+    h.assert_malformed(DecodeError::InvalidFlags(0x02));
 }
 
 #[test]
@@ -838,10 +846,11 @@ fn pings_answered_as_they_come_are_fine() {
 /// most one PONG is ever waiting; the flood guard must not fire.
 #[test]
 #[ignore = "bug: queued_pongs counts PINGs received since the transmit queue was last completely \
-            empty, not PONGs still queued: it is reset only when poll_transmit/transmit_done empties \
-            tx (conn/mod.rs poll_transmit `if self.tx.is_empty() { self.queued_pongs = 0 }`), so a \
-            sender whose queue never fully drains closes a well-behaved peer with ENHANCE_YOUR_CALM \
-            after max_queued_pongs+1 PINGs although each PONG was transmitted (conn/recv.rs Frame::Ping)"]
+            empty, not PONGs still queued (SPEC §7.6: 'PONGs queued but not yet written'): it is reset only \
+            when poll_transmit/transmit_done empties tx (conn/mod.rs `if self.tx.is_empty() { \
+            self.queued_pongs = 0 }`), so a sender whose queue never fully drains closes a well-behaved peer \
+            with ENHANCE_YOUR_CALM after max_queued_pongs+1 PINGs although each PONG was written \
+            (conn/recv.rs Frame::Ping arm)"]
 fn one_ping_per_round_trip_is_not_a_flood_while_bulk_data_flows() {
     let mut h = Hostile::connected_with(Role::Acceptor, cfg(), &[(param::MAX_CONCURRENT_CALLS, 10_000)]);
     let mut wire = Vec::new();
@@ -1067,7 +1076,13 @@ fn frames_for_ids_already_closed_are_ignored() {
         Frame::StreamReset { id: 2, status: Status::CANCELLED },
         Frame::StreamCredit { id: 2, msgs: 5, bytes: 5 },
         response(ours, Status::OK, b"duplicate"),
-        Frame::Response { flags: flags::MORE, id: ours, status: Status::OK, total_len: Some(10), payload: b"12345" },
+        Frame::Response {
+            flags: flags::MORE,
+            id: ours,
+            status: Status::OK,
+            total_len: Some(10),
+            payload: b"12345",
+        },
         cont(false, ours, b"67890"),
     ]);
     h.assert_silent();
@@ -1134,7 +1149,13 @@ fn response_payload_for_a_reliable_notification_is_a_protocol_error() {
     // Announcing a payload by total_len is just as wrong.
     let mut h = Hostile::acceptor(cfg());
     let id = h.conn.notify(h.now, SINK, b"n", None).unwrap();
-    h.feed(&enc(&Frame::Response { flags: flags::MORE, id, status: Status::OK, total_len: Some(2), payload: b"" }));
+    h.feed(&enc(&Frame::Response {
+        flags: flags::MORE,
+        id,
+        status: Status::OK,
+        total_len: Some(2),
+        payload: b"",
+    }));
     h.assert_violation(Status::PROTOCOL_ERROR);
 
     // The empty acknowledgement is fine.
@@ -1174,9 +1195,9 @@ fn stream_resume_outside_resumption_and_raised_goaway_are_protocol_errors() {
     h.assert_violation(Status::PROTOCOL_ERROR);
 
     let mut h = Hostile::acceptor(cfg());
-    h.feed(&enc(&Frame::GoAway { last_id: 5, status: Status::OK, message: b"" }));
-    assert_eq!(h.take(), vec![Ev::GoAway { last_id: 5, status: Status::OK }]);
-    h.feed(&enc(&Frame::GoAway { last_id: 7, status: Status::OK, message: b"" }));
+    h.feed(&enc(&Frame::GoAway { bound: 5, status: Status::OK, message: b"" }));
+    assert_eq!(h.take(), vec![Ev::GoAway { bound: 5, status: Status::OK }]);
+    h.feed(&enc(&Frame::GoAway { bound: 7, status: Status::OK, message: b"" }));
     let (reason, _) = h.assert_violation(Status::PROTOCOL_ERROR);
     assert_eq!(reason, "GOAWAY raised its bound");
 }
@@ -1246,7 +1267,11 @@ fn continuation_without_a_message_in_progress_is_a_protocol_error() {
 #[test]
 fn continuation_for_another_id_is_a_protocol_error() {
     let mut h = Hostile::acceptor(cfg());
-    h.feed_frames(&[call(2, b"small"), Frame::Call(req(flags::MORE, 4, Some(10), b"12345")), cont(false, 2, b"67890")]);
+    h.feed_frames(&[
+        call(2, b"small"),
+        Frame::Call(req(flags::MORE, 4, Some(10), b"12345")),
+        cont(false, 2, b"67890"),
+    ]);
     let (reason, _) = h.assert_violation(Status::PROTOCOL_ERROR);
     assert_eq!(reason, "CONTINUATION for another exchange than the message in progress");
 }
@@ -1352,7 +1377,13 @@ fn total_len_above_max_message_size_is_refused_before_buffering() {
         h.assert_violation(Status::LIMIT_EXCEEDED);
         let mut h = Hostile::acceptor(c.clone());
         let id = h.conn.call(h.now, ECHO, b"", None).unwrap();
-        h.feed(&enc(&Frame::Response { flags: flags::MORE, id, status: Status::OK, total_len: Some(total), payload: b"x" }));
+        h.feed(&enc(&Frame::Response {
+            flags: flags::MORE,
+            id,
+            status: Status::OK,
+            total_len: Some(total),
+            payload: b"x",
+        }));
         h.assert_violation(Status::LIMIT_EXCEEDED);
     }
 }
@@ -1427,7 +1458,11 @@ fn stream_sender_meets_no_credit_then_tx_full() {
     let mut h = Hostile::connected_with(
         Role::Dialer,
         c.clone(),
-        &[(param::STREAM_CREDIT_MSGS, 3), (param::STREAM_CREDIT_BYTES, 5000), (param::CONN_CREDIT_BYTES, 1 << 30)],
+        &[
+            (param::STREAM_CREDIT_MSGS, 3),
+            (param::STREAM_CREDIT_BYTES, 5000),
+            (param::CONN_CREDIT_BYTES, 1 << 30),
+        ],
     );
     let s = h.conn.open_stream(h.now, ECHO, b"", None, false).unwrap();
     for _ in 0..3 {
@@ -1517,7 +1552,9 @@ fn large_messages_respect_the_peers_frame_size() {
     let mut got = Vec::new();
     let mut rest = &out[..];
     while !rest.is_empty() {
-        let Ok(Decoded::Frame(f, n)) = Frame::decode(rest, 4096) else { panic!("frame above the peer's limit") };
+        let Ok(Decoded::Frame(f, n)) = Frame::decode(rest, 4096) else {
+            panic!("frame above the peer's limit")
+        };
         match f {
             Frame::Call(r) => {
                 assert_eq!((r.id, r.total_len), (id, Some(50_000)));
@@ -1537,14 +1574,20 @@ fn large_messages_respect_the_peers_frame_size() {
 #[test]
 fn message_above_the_peers_max_message_size_is_too_large() {
     let mut h = Hostile::connected_with(Role::Dialer, cfg(), &[(param::MAX_MESSAGE_SIZE, 5000)]);
-    assert_eq!(h.conn.call(h.now, ECHO, &[0; 5001], None), Err(ApiError::TooLarge { size: 5001, limit: 5000 }));
+    assert_eq!(
+        h.conn.call(h.now, ECHO, &[0; 5001], None),
+        Err(ApiError::TooLarge { size: 5001, limit: 5000 })
+    );
     assert_eq!(
         h.conn.open_stream(h.now, ECHO, &[0; 5001], None, false),
         Err(ApiError::TooLarge { size: 5001, limit: 5000 })
     );
     h.feed(&enc(&call(1, b"")));
     h.take();
-    assert_eq!(h.conn.respond(1, Status::OK, &[0; 5001]), Err(ApiError::TooLarge { size: 5001, limit: 5000 }));
+    assert_eq!(
+        h.conn.respond(1, Status::OK, &[0; 5001]),
+        Err(ApiError::TooLarge { size: 5001, limit: 5000 })
+    );
     h.conn.respond(1, Status::OK, &[0; 5000]).unwrap();
 }
 
@@ -1586,4 +1629,419 @@ fn api_after_close_is_closed() {
     h.feed(&[0x7f, 0]);
     h.poll();
     assert_eq!(h.conn.call(h.now, ECHO, b"", None), Err(ApiError::Closed));
+}
+
+// ============================================================================ fragments that straddle a state change
+
+#[test]
+fn call_cancelled_while_arriving_is_delivered_then_cancelled() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed_frames(&[Frame::Call(req(flags::MORE, 0, Some(6), b"abc")), Frame::Cancel { id: 0 }]);
+    assert_eq!(h.take(), vec![], "nothing to report for a request the app has not seen");
+    h.feed(&enc(&cont(false, 0, b"def")));
+    let evs = h.take();
+    assert!(
+        matches!(&evs[..], [Ev::Request { id: 0, payload, .. }, Ev::Cancelled { id: 0, status: Status::CANCELLED }] if payload == b"abcdef"),
+        "{evs:?}"
+    );
+    h.conn.respond(0, Status::OK, b"x").unwrap();
+    assert_eq!(frames(&h.transmit()), vec![response(0, Status::CANCELLED, b"")]);
+    assert_eq!(h.conn.open_exchanges(), 0);
+}
+
+#[test]
+fn call_deadline_passing_while_arriving_is_delivered_then_cancelled() {
+    let mut h = Hostile::acceptor(cfg());
+    let r = Request { budget_us: 1_000, ..req(flags::MORE, 0, Some(6), b"abc") };
+    h.feed(&enc(&Frame::Call(r)));
+    h.now = T0 + ms(5);
+    h.conn.handle_timeout(h.now);
+    h.poll();
+    assert_eq!(h.take(), vec![]);
+    h.feed(&enc(&cont(false, 0, b"def")));
+    let evs = h.take();
+    assert!(
+        matches!(
+            &evs[..],
+            [Ev::Request { id: 0, .. }, Ev::Cancelled { id: 0, status: Status::DEADLINE_EXCEEDED }]
+        ),
+        "{evs:?}"
+    );
+}
+
+/// The app resets a stream while one of the peer's items is still arriving in fragments: SPEC
+/// §7.4.3 row 4 discards received items not yet consumed (an item is received at its first frame,
+/// §7), so that item must not be delivered after the reset.
+#[test]
+#[ignore = "bug: an item whose first fragment arrived before the local stream_reset is still delivered as \
+            StreamData after the reset (conn/recv.rs on_continuation delivers because Partial::deliver was \
+            fixed at the first fragment; stream_reset in conn/send.rs and expire in conn/timers.rs never clear \
+            it, unlike on_stream_end for a peer reset); a later stream_consumed for it then fails with WrongState"]
+fn item_arriving_across_a_local_reset_is_discarded() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed_frames(&[
+        open(0, false),
+        Frame::StreamData { flags: flags::MORE, id: 0, total_len: Some(6), payload: b"abc" },
+    ]);
+    assert_eq!(h.take().len(), 1);
+    h.conn.stream_reset(0, Status::CANCELLED).unwrap();
+    let out = h.transmit();
+    assert!(frames(&out).contains(&Frame::StreamReset { id: 0, status: Status::CANCELLED }));
+    h.feed(&enc(&cont(false, 0, b"def")));
+    assert_eq!(h.take(), vec![], "no item after the app reset the stream");
+}
+
+/// The peer resets a stream whose STREAM_OPEN is still arriving in fragments. SPEC §7: "Events for
+/// an exchange whose opening message has not been delivered yet are reported to the application
+/// after the opening message" — so either Request then StreamReset, or (the initial payload being
+/// "completed and then discarded", §7.4.3) nothing at all and no slot left behind.
+#[test]
+#[ignore = "bug: STREAM_OPEN(MORE) then STREAM_RESET on the same id reports Event::StreamReset for a stream \
+            whose Request was never delivered, and the Request never follows (conn/recv.rs on_stream_end sets \
+            Partial::deliver = false and returns Raw::StreamReset even though the slot is still `assembling`); \
+            the slot then stays counted against max_concurrent_streams until the app releases an id it never saw"]
+fn peer_reset_of_a_stream_still_opening_is_consistent() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed_frames(&[
+        Frame::StreamOpen(req(flags::MORE, 0, Some(6), b"abc")),
+        Frame::StreamReset { id: 0, status: Status::CANCELLED },
+        cont(false, 0, b"def"),
+    ]);
+    let evs = h.take();
+    let ok_silent = evs.is_empty() && h.conn.open_exchanges() == 0;
+    let ok_ordered = matches!(&evs[..], [Ev::Request { id: 0, .. }, Ev::StreamReset { id: 0, .. }]);
+    assert!(ok_silent || ok_ordered, "{evs:?}, {} open", h.conn.open_exchanges());
+}
+
+/// The deadline of a peer's stream passes while its STREAM_OPEN is still arriving: the reset must
+/// not be reported before the request (SPEC §7, as for calls, §7.1.2).
+#[test]
+#[ignore = "bug: an inbound stream whose deadline passes while its STREAM_OPEN is still arriving reports \
+            StreamReset(DEADLINE_EXCEEDED) first and the Request afterwards (conn/timers.rs expire, \
+            (Kind::Stream, false) arm, sets Pending::Reset without checking `assembling`, unlike the call arm)"]
+fn stream_deadline_passing_while_opening_is_reported_after_the_request() {
+    let mut h = Hostile::acceptor(cfg());
+    let r = Request { budget_us: 1_000, ..req(flags::MORE, 0, Some(6), b"abc") };
+    h.feed(&enc(&Frame::StreamOpen(r)));
+    h.now = T0 + ms(5);
+    h.conn.handle_timeout(h.now);
+    h.poll();
+    h.feed(&enc(&cont(false, 0, b"def")));
+    let evs = h.take();
+    assert!(
+        matches!(
+            &evs[..],
+            [Ev::Request { id: 0, .. }, Ev::StreamReset { id: 0, status: Status::DEADLINE_EXCEEDED }]
+        ),
+        "{evs:?}"
+    );
+}
+
+// ============================================================================ packet transports
+
+fn packet_cfg() -> Config {
+    Config { transport: crate::Transport::Packet { max_datagram: 1200 }, ..cfg() }
+}
+
+#[test]
+fn datagram_ending_inside_a_frame_is_truncated() {
+    let mut h = Hostile::connected_with(Role::Acceptor, packet_cfg(), &[(param::MAX_DATAGRAM_SIZE, 1200)]);
+    let f = enc(&call(0, b"abcdef"));
+    assert_eq!(h.conn.handle_input(h.now, &f[..f.len() - 1]), f.len() - 1);
+    h.assert_malformed(DecodeError::Truncated);
+}
+
+#[test]
+fn datagram_larger_than_max_datagram_is_limit_exceeded() {
+    let mut h = Hostile::connected_with(Role::Acceptor, packet_cfg(), &[(param::MAX_DATAGRAM_SIZE, 1200)]);
+    let mut dgram = Vec::new();
+    for i in 0..200u64 {
+        dgram.extend_from_slice(&enc(&Frame::Ping(i.to_be_bytes())));
+    }
+    assert!(dgram.len() > 1200);
+    let _ = h.conn.handle_input(h.now, &dgram);
+    h.assert_violation(Status::LIMIT_EXCEEDED);
+}
+
+/// A peer's stream runs out of deadline on both clocks: our timer reports it (SPEC §7.4.3 row 15),
+/// then the opener's RESET(DEADLINE_EXCEEDED) arrives (row 9: R is still OPEN, so it may be reported
+/// once more). Either way the handler's release sends exactly one terminal and frees the slot.
+#[test]
+fn stream_deadline_then_the_openers_reset_is_released_once() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed(&enc(&Frame::StreamOpen(Request { budget_us: 1_000, ..req(0, 0, None, b"") })));
+    assert_eq!(h.take().len(), 1);
+    h.now = T0 + ms(1);
+    h.conn.handle_timeout(h.now);
+    h.poll();
+    assert_eq!(h.take(), vec![Ev::StreamReset { id: 0, status: Status::DEADLINE_EXCEEDED }]);
+    assert!(h.transmit().is_empty(), "the responder answers when its handler lets go");
+    h.feed(&enc(&Frame::StreamReset { id: 0, status: Status::DEADLINE_EXCEEDED }));
+    let evs = h.take();
+    assert!(
+        evs.is_empty() || evs == vec![Ev::StreamReset { id: 0, status: Status::DEADLINE_EXCEEDED }],
+        "{evs:?}"
+    );
+    assert_eq!(h.conn.open_exchanges(), 1);
+    h.conn.stream_reset(0, Status::DEADLINE_EXCEEDED).unwrap();
+    assert_eq!(frames(&h.transmit()), vec![Frame::StreamReset { id: 0, status: Status::DEADLINE_EXCEEDED }]);
+    assert_eq!(h.conn.open_exchanges(), 0);
+}
+
+#[test]
+fn call_deadline_is_reported_once_when_the_callers_cancel_follows() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed(&enc(&Frame::Call(Request { budget_us: 1_000, ..req(0, 0, None, b"") })));
+    assert_eq!(h.take().len(), 1);
+    h.now = T0 + ms(1);
+    h.conn.handle_timeout(h.now);
+    h.poll();
+    assert_eq!(h.take(), vec![Ev::Cancelled { id: 0, status: Status::DEADLINE_EXCEEDED }]);
+    h.feed(&enc(&Frame::Cancel { id: 0 }));
+    assert_eq!(h.take(), vec![]);
+    h.conn.respond(0, Status::OK, b"late").unwrap();
+    assert_eq!(frames(&h.transmit()), vec![response(0, Status::DEADLINE_EXCEEDED, b"")]);
+}
+
+// ============================================================================ SPEC.md rules beyond the brief
+
+#[test]
+fn signal_larger_than_max_message_size_is_limit_exceeded() {
+    // SPEC §7.3: a SIGNAL payload above the receiver's max_message_size is LIMIT_EXCEEDED.
+    let c = Config { max_message_size: 4096, max_frame_size: 16 * 1024, ..cfg() };
+    let mut h = Hostile::acceptor(c);
+    h.feed(&enc(&Frame::Signal { module: 1, method: 1, payload: &[0; 4096] }));
+    assert_eq!(h.take().len(), 1);
+    h.feed(&enc(&Frame::Signal { module: 1, method: 1, payload: &[0; 4097] }));
+    let (reason, _) = h.assert_violation(Status::LIMIT_EXCEEDED);
+    assert_eq!(reason, "SIGNAL larger than max_message_size");
+}
+
+#[test]
+fn inconsistent_resume_flag_in_the_dialers_hello_is_a_protocol_error() {
+    // SPEC §5.5: RESUME with an empty session, or a session without RESUME.
+    for (fl, session) in [(crate::frame::Hello::RESUME, &b""[..]), (0, &b"token"[..])] {
+        let mut h = Hostile::raw(Role::Acceptor, cfg());
+        h.feed(&hello_session(1, 1, fl, session, &[]));
+        h.assert_violation(Status::PROTOCOL_ERROR);
+    }
+    // Consistent: the acceptor, which does not resume, answers with a new session (RESUME clear).
+    let mut h = Hostile::raw(Role::Acceptor, cfg());
+    h.feed(&hello_session(1, 1, crate::frame::Hello::RESUME, b"token", &[]));
+    assert_eq!(h.take(), vec![Ev::Connected]);
+    let out = h.transmit();
+    assert!(matches!(frames(&out)[..], [Frame::Hello(Hello { flags: 0, .. })]), "{:?}", frames(&out));
+    assert!(h.conn.peer().unwrap().resume);
+}
+
+#[test]
+fn acceptor_confirming_a_resumption_never_asked_for_is_a_protocol_error() {
+    let mut h = Hostile::raw(Role::Dialer, cfg());
+    h.feed(&hello_session(1, 1, crate::frame::Hello::RESUME, b"made-up", &[]));
+    h.assert_violation(Status::PROTOCOL_ERROR);
+}
+
+/// SPEC §5.5: "The dialer closes the connection with PROTOCOL_ERROR if the acceptor's HELLO has
+/// RESUME set although the dialer did not request resumption, or has RESUME set with a session
+/// different from the one requested."
+#[test]
+#[ignore = "bug: a dialer that asked to resume session `tok-1` accepts an acceptor HELLO with RESUME set and \
+            session `tok-2` (Event::Connected, peer().resume == true); SPEC §5.5 requires PROTOCOL_ERROR. \
+            conn/recv.rs on_hello only checks `resume && self.me.2.get().is_empty()`, never that h.session \
+            equals the requested token"]
+fn acceptor_resuming_another_session_than_requested_is_a_protocol_error() {
+    let mut h = Hostile::raw_with_session(Role::Dialer, cfg(), b"tok-1");
+    h.feed(&hello_session(1, 1, crate::frame::Hello::RESUME, b"tok-2", &[]));
+    h.assert_violation(Status::PROTOCOL_ERROR);
+}
+
+#[test]
+fn acceptor_resuming_the_requested_session_or_starting_a_new_one_is_accepted() {
+    for (fl, session) in [(crate::frame::Hello::RESUME, &b"tok-1"[..]), (0, &b"fresh"[..]), (0, &b""[..])] {
+        let mut h = Hostile::raw_with_session(Role::Dialer, cfg(), b"tok-1");
+        h.feed(&hello_session(1, 1, fl, session, &[]));
+        assert_eq!(h.take(), vec![Ev::Connected], "{fl} {session:?}");
+        assert_eq!(h.conn.peer().unwrap().resume, fl != 0);
+    }
+}
+
+#[test]
+fn opening_checks_run_in_spec_order_after_goaway() {
+    // SPEC §6.3: size (3) before the GOAWAY refusal (4) before the concurrency limit (5).
+    let c = Config { max_concurrent_calls: 1, max_message_size: 4096, ..cfg() };
+    let mut h = Hostile::acceptor(c.clone());
+    h.feed(&enc(&call(0, b"")));
+    h.take();
+    h.conn.go_away(h.now, Status::OK, b"").unwrap();
+    let _ = h.transmit();
+    // Beyond the concurrency limit, but refused by GOAWAY first: not an error.
+    h.feed(&enc(&call(2, b"")));
+    assert_eq!(frames(&h.transmit()), vec![response(2, Status::UNAVAILABLE, b"")]);
+    h.feed(&enc(&open(4, false)));
+    assert_eq!(frames(&h.transmit()), vec![Frame::StreamReset { id: 4, status: Status::UNAVAILABLE }]);
+    assert_eq!(h.take(), vec![]);
+    // A refused fragmented open is consumed to its end and discarded.
+    h.feed_frames(&[Frame::Call(req(flags::MORE, 6, Some(6), b"abc")), cont(false, 6, b"def")]);
+    assert_eq!(frames(&h.transmit()), vec![response(6, Status::UNAVAILABLE, b"")]);
+    assert_eq!(h.take(), vec![]);
+    assert_eq!(h.conn.open_exchanges(), 1);
+    // The message size is checked before the refusal.
+    h.feed(&enc(&Frame::Call(req(flags::MORE, 8, Some(4097), b"x"))));
+    h.assert_violation(Status::LIMIT_EXCEEDED);
+}
+
+#[test]
+fn eof_after_whole_frames_delivers_them_then_reports_the_partial_one() {
+    let mut h = Hostile::acceptor(cfg());
+    let mut bytes = enc(&call(0, b"whole"));
+    bytes.extend_from_slice(&enc(&call(2, b"partial"))[..5]);
+    h.feed(&bytes);
+    h.conn.handle_eof(h.now);
+    let evs = h.assert_malformed(DecodeError::Truncated);
+    assert!(matches!(&evs[0], Ev::Request { id: 0, payload, .. } if payload == b"whole"), "{evs:?}");
+    assert_eq!(evs[1], Ev::Cancelled { id: 0, status: Status::UNAVAILABLE });
+}
+
+#[test]
+fn stream_data_or_fin_while_the_same_streams_message_is_in_progress_is_a_protocol_error() {
+    let cases: Vec<Vec<Frame<'static>>> = vec![
+        // The initial payload is still arriving.
+        vec![Frame::StreamOpen(req(flags::MORE, 0, Some(6), b"abc")), data(0, b"x")],
+        vec![
+            Frame::StreamOpen(req(flags::MORE, 0, Some(6), b"abc")),
+            Frame::StreamFin { id: 0, status: Status::OK },
+        ],
+        // An item is still arriving.
+        vec![
+            open(0, false),
+            Frame::StreamData { flags: flags::MORE, id: 0, total_len: Some(6), payload: b"a" },
+            data(0, b"x"),
+        ],
+        vec![
+            open(0, false),
+            Frame::StreamData { flags: flags::MORE, id: 0, total_len: Some(6), payload: b"a" },
+            Frame::StreamFin { id: 0, status: Status::OK },
+        ],
+    ];
+    for fs in cases {
+        let mut h = Hostile::acceptor(cfg());
+        h.feed_frames(&fs);
+        h.assert_violation(Status::PROTOCOL_ERROR);
+    }
+    // Another stream's data may interleave.
+    let mut h = Hostile::acceptor(cfg());
+    h.feed_frames(&[
+        open(0, false),
+        open(2, false),
+        Frame::StreamData { flags: flags::MORE, id: 0, total_len: Some(6), payload: b"abc" },
+        data(2, b"other"),
+        cont(false, 0, b"def"),
+    ]);
+    let evs = h.take();
+    assert_eq!(
+        evs[2..],
+        [
+            Ev::StreamData { id: 2, payload: b"other".to_vec() },
+            Ev::StreamData { id: 0, payload: b"abcdef".to_vec() }
+        ]
+    );
+}
+
+/// SPEC §7.1.1: on the first frame of a fragmented RESPONSE the caller frees its concurrency slot
+/// and stops the deadline timer (state RECEIVING); the call then resolves with that response.
+#[test]
+#[ignore = "bug: a call whose deadline passes while its fragmented RESPONSE is arriving fails with \
+            DEADLINE_EXCEEDED (and a CANCEL is sent) instead of resolving with the response; SPEC §7.1.1 \
+            stops the deadline timer at the RESPONSE's first frame (conn/recv.rs on_response keeps the slot \
+            `assembling` with its deadline; conn/timers.rs expire fires on it)"]
+fn fragmented_response_stops_the_callers_deadline() {
+    let mut h = Hostile::connected_with(Role::Dialer, cfg(), &[]);
+    let id = h.conn.call(h.now, ECHO, b"q", Some(T0 + ms(100))).unwrap();
+    let _ = h.transmit();
+    h.now = T0 + ms(50);
+    h.feed(&enc(&Frame::Response {
+        flags: flags::MORE,
+        id,
+        status: Status::OK,
+        total_len: Some(6),
+        payload: b"abc",
+    }));
+    h.now = T0 + ms(150);
+    h.conn.handle_timeout(h.now);
+    h.poll();
+    assert_eq!(h.take(), vec![], "the response is arriving: no deadline any more");
+    h.feed(&enc(&cont(false, id, b"def")));
+    assert_eq!(h.take(), vec![Ev::Response { id, status: Status::OK, payload: b"abcdef".to_vec() }]);
+    assert!(!frames(&h.transmit()).iter().any(|f| matches!(f, Frame::Cancel { .. })));
+}
+
+#[test]
+#[ignore = "bug: the caller keeps counting a call against the peer's max_concurrent_calls until the last \
+            CONTINUATION of its RESPONSE, so call() returns TooManyCalls; SPEC §7.1.1 and §10.5 free the \
+            caller's slot at the RESPONSE's first frame (the responder freed its own when it sent it). \
+            conn/recv.rs on_response keeps the slot (out_calls) until on_continuation completes"]
+fn fragmented_response_frees_the_callers_slot_at_its_first_frame() {
+    let mut h = Hostile::connected_with(Role::Dialer, cfg(), &[(param::MAX_CONCURRENT_CALLS, 1)]);
+    let id = h.conn.call(h.now, ECHO, b"q", None).unwrap();
+    h.feed(&enc(&Frame::Response {
+        flags: flags::MORE,
+        id,
+        status: Status::OK,
+        total_len: Some(6),
+        payload: b"abc",
+    }));
+    h.conn.call(h.now, ECHO, b"next", None).unwrap();
+}
+
+#[test]
+#[ignore = "bug: cancel() on a call whose fragmented RESPONSE is arriving succeeds, sends CANCEL and drops the \
+            response; SPEC §7.1.1 (state RECEIVING, 'application cancels': Nothing) resolves the call with its \
+            response (conn/send.rs cancel does not look at the slot's `assembling` state)"]
+fn cancel_while_the_response_arrives_does_not_drop_it() {
+    let mut h = Hostile::connected_with(Role::Dialer, cfg(), &[]);
+    let id = h.conn.call(h.now, ECHO, b"q", None).unwrap();
+    let _ = h.transmit();
+    h.feed(&enc(&Frame::Response {
+        flags: flags::MORE,
+        id,
+        status: Status::OK,
+        total_len: Some(6),
+        payload: b"abc",
+    }));
+    let _ = h.conn.cancel(id);
+    h.feed(&enc(&cont(false, id, b"def")));
+    assert_eq!(h.take(), vec![Ev::Response { id, status: Status::OK, payload: b"abcdef".to_vec() }]);
+}
+
+#[test]
+fn connection_end_while_a_response_arrives_fails_the_call_once() {
+    let mut h = Hostile::connected_with(Role::Dialer, cfg(), &[]);
+    let id = h.conn.call(h.now, ECHO, b"q", None).unwrap();
+    h.feed(&enc(&Frame::Response {
+        flags: flags::MORE,
+        id,
+        status: Status::OK,
+        total_len: Some(6),
+        payload: b"abc",
+    }));
+    h.feed(&[0x7f, 0]);
+    let evs = h.assert_malformed(DecodeError::UnknownFrameType(0x7f));
+    assert_eq!(evs, vec![Ev::Failed { id, status: Status::UNAVAILABLE }]);
+}
+
+/// `stream_consumed` documents "consuming on a stream that already ended is a no-op". After the
+/// application reset a stream (or its deadline did), consuming an item it was given before is
+/// refused with WrongState while the stream's slot waits for the peer's terminal, and accepted once
+/// the slot is gone: the same call fails or succeeds depending on network timing.
+#[test]
+#[ignore = "bug: stream_consumed(id, 1, n) for an item delivered before a local stream_reset (or an opener's \
+            deadline reset) returns WrongState(\"consumed more stream data than was delivered\") while the \
+            slot still waits for the peer's terminal (conn/send.rs stream_reset and conn/timers.rs expire zero \
+            unconsumed_msgs/bytes; stream_consumed then checks against them), but Ok(()) once the slot is freed"]
+fn consuming_after_a_reset_is_a_no_op() {
+    let mut h = Hostile::acceptor(cfg());
+    h.feed_frames(&[open(0, false), data(0, b"item")]);
+    assert_eq!(h.take().len(), 2);
+    h.conn.stream_reset(0, Status::CANCELLED).unwrap();
+    assert_eq!(h.conn.stream_consumed(0, 1, 4), Ok(()));
 }
