@@ -88,6 +88,8 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default drain timeout after GOAWAY: 30 s.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// Largest legal `max_queued_pongs`.
+pub const MAX_QUEUED_PONGS_CAP: usize = 64;
 /// Default cap on PONGs waiting to be transmitted (ping flood guard).
 pub const DEFAULT_MAX_QUEUED_PONGS: u32 = 8;
 /// Default cap on our own outbound calls open at once (also bounded by the peer's limit).
@@ -192,6 +194,9 @@ impl Config {
         }
         if self.max_message_size < MIN_MESSAGE_SIZE {
             return err("max_message_size", "at least 4096");
+        }
+        if self.max_queued_pongs == 0 || self.max_queued_pongs as usize > MAX_QUEUED_PONGS_CAP {
+            return err("max_queued_pongs", "between 1 and 64");
         }
         if self.stream_credit_msgs == 0 {
             return err("stream_credit_msgs", "at least 1");

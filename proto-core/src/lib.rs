@@ -67,17 +67,17 @@
 //!
 //! ## Memory
 //!
-//! With the `alloc` feature, [`Connection::new`] grows its buffers on demand up to the bounds in
+//! With the `alloc` feature, `Connection::new` grows its buffers on demand up to the bounds in
 //! [`Config`]. Without it, [`Connection::with_storage`] works only in caller-provided
 //! [`Storage`], so firmware can place everything in `static` memory. Either way a peer can never
 //! make the connection use more memory than its configuration allows.
 //!
 //! ## Features
 //!
-//! * `alloc`: [`Connection::new`] with growable, bounded buffers.
+//! * `alloc`: `Connection::new` with growable, bounded buffers.
 //! * `std` (implies `alloc`): `std::error::Error` implementations.
-//! * `std` also adds [`addr::Address`], the `tcp://`, `unix://`, `unix+seqpacket://` address parser.
-//! * `typed`: [`typed`] method declarations with serde/postcard payloads (no_std, no alloc needed).
+//! * `std` also adds `addr::Address`, the `tcp://`, `unix://`, `unix+seqpacket://` address parser.
+//! * `typed`: `typed` method declarations with serde/postcard payloads (no_std, no alloc needed).
 //!
 //! No feature changes protocol behaviour.
 

@@ -27,7 +27,7 @@ mod recv;
 mod send;
 mod timers;
 
-use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE};
 use crate::error::ConnectionError;
 use crate::event::{Event, MethodId, RequestKind};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
@@ -239,7 +239,13 @@ enum Raw {
     Closed(ConnectionError),
 }
 
-/// One end of a tandem connection: a sans-IO state machine. See the [module docs](self).
+/// One end of a tandem connection: a sans-IO state machine.
+///
+/// Inputs (`recv_buffer` + `recv_commit` or `handle_input`, `handle_eof`, `handle_timeout`),
+/// actions (`call`, `notify`, `signal`, `open_stream`, `respond`, `cancel`, `stream_*`, `ping`,
+/// `go_away`, `close`), outputs drained in order after every input or action (`poll_event` until
+/// `None`, `poll_transmit` until 0, then `poll_timeout`), and getters. See the crate docs for a
+/// complete driver loop.
 pub struct Connection<'a> {
     role: Role,
     config: Config,
@@ -287,7 +293,11 @@ pub struct Connection<'a> {
     /// A credit grant could not be queued (transmit queue full): retry after transmitting.
     grant_retry: bool,
     ping_seq: u64,
-    queued_pongs: u32,
+    /// End offsets (in `tx_queued`) of PONGs not yet handed to the transport.
+    pongs: [u64; MAX_QUEUED_PONGS_CAP],
+    pongs_len: usize,
+    /// Total bytes ever queued for transmission.
+    tx_queued: u64,
     drain_deadline: Instant,
     goaway_sent: bool,
     goaway_recv: Option<u64>,
@@ -477,7 +487,9 @@ impl<'a> Connection<'a> {
             ping_blocked: Instant::ZERO,
             grant_retry: false,
             ping_seq: 0,
-            queued_pongs: 0,
+            pongs: [0; MAX_QUEUED_PONGS_CAP],
+            pongs_len: 0,
+            tx_queued: 0,
             drain_deadline: Instant::MAX,
             goaway_sent: false,
             goaway_recv: None,
@@ -695,9 +707,6 @@ impl<'a> Connection<'a> {
         buf[..n].copy_from_slice(&data[..n]);
         self.tx.consume(n);
         self.stats.bytes_sent += n as u64;
-        if self.tx.is_empty() {
-            self.queued_pongs = 0;
-        }
         self.retry_grants();
         n
     }
@@ -713,9 +722,6 @@ impl<'a> Connection<'a> {
         let n = n.min(self.tx.len());
         self.tx.consume(n);
         self.stats.bytes_sent += n as u64;
-        if self.tx.is_empty() {
-            self.queued_pongs = 0;
-        }
         self.retry_grants();
     }
 
@@ -864,7 +870,9 @@ impl<'a> Connection<'a> {
         match (s.kind, s.outbound) {
             (Kind::Stream, true) => self.out_streams = self.out_streams.saturating_sub(1),
             (Kind::Stream, false) => self.in_streams = self.in_streams.saturating_sub(1),
-            (_, true) => self.out_calls = self.out_calls.saturating_sub(1),
+            // A call whose response is arriving was already uncounted at its first frame.
+            (_, true) if !s.assembling => self.out_calls = self.out_calls.saturating_sub(1),
+            (_, true) => {}
             (_, false) => self.in_calls = self.in_calls.saturating_sub(1),
         }
         if s.kind == Kind::Stream && s.s.unconsumed_bytes > 0 {
@@ -906,6 +914,8 @@ impl<'a> Connection<'a> {
         for i in 0..self.slots.capacity_hint() {
             let Some(s) = self.slots.get(i) else { continue };
             let p = match (s.kind, s.outbound) {
+                // The application never saw this request: nothing to report.
+                (_, false) if s.assembling => Pending::None,
                 (Kind::Stream, _) => Pending::Reset(Status::UNAVAILABLE),
                 (_, true) if s.resolved => Pending::None,
                 (_, true) => Pending::Failed(Status::UNAVAILABLE),

@@ -1,7 +1,7 @@
 //! Inbound frames: validation against the state machines and limits (SPEC.md §5–§10).
 
 use super::{Connection, Kind, Partial, Pending, Raw, Slot, Src, State};
-use crate::config::{PeerLimits, Role, MAX_CREDIT, MIN_FRAME_SIZE, VERSION};
+use crate::config::{PeerLimits, Role, MAX_CREDIT, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE, VERSION};
 use crate::error::ConnectionError;
 use crate::event::{MethodId, RequestKind};
 use crate::frame::{self, flags, ty, Decoded, Frame, Hello, Request};
@@ -105,11 +105,23 @@ impl Connection<'_> {
             Frame::Close { status, message } => self.on_close(status, message),
             Frame::GoAway { bound, status, .. } => self.on_goaway(bound, status),
             Frame::Ping(d) => {
-                self.queued_pongs += 1;
-                if self.queued_pongs > self.config.max_queued_pongs {
+                // Forget PONGs already handed to the transport; the rest are still queued.
+                let sent = self.stats.bytes_sent;
+                let live = self.pongs_len;
+                let mut kept = 0;
+                for k in 0..live {
+                    if self.pongs[k] > sent {
+                        self.pongs[kept] = self.pongs[k];
+                        kept += 1;
+                    }
+                }
+                self.pongs_len = kept;
+                if kept >= (self.config.max_queued_pongs as usize).min(MAX_QUEUED_PONGS_CAP) {
                     return Err(violation(Status::ENHANCE_YOUR_CALM, "PING flood: too many PONGs queued"));
                 }
                 self.push_control(&Frame::Pong(d))?;
+                self.pongs[kept] = self.tx_queued;
+                self.pongs_len = kept + 1;
                 Ok(None)
             }
             Frame::Pong(d) => {
@@ -188,8 +200,8 @@ impl Connection<'_> {
             Role::Acceptor if resume == h.session.is_empty() => {
                 return Err(protocol("HELLO RESUME flag must be set exactly when a session token is given"));
             }
-            Role::Dialer if resume && self.me.2.get().is_empty() => {
-                return Err(protocol("acceptor confirmed a resumption the dialer did not ask for"));
+            Role::Dialer if resume && (self.me.2.get().is_empty() || h.session != self.me.2.get()) => {
+                return Err(protocol("acceptor confirmed a resumption of another session than requested"));
             }
             _ => {}
         }
@@ -419,8 +431,12 @@ impl Connection<'_> {
             // response has arrived.
             partial.deliver = true;
             if let Some(s) = self.slots.get_mut(i) {
+                // SPEC.md §7.1.1: the first RESPONSE frame stops the deadline and frees the
+                // concurrency slot; the exchange stays tracked until the message is complete.
                 s.assembling = true;
+                s.deadline = Instant::MAX;
             }
+            self.out_calls = self.out_calls.saturating_sub(1);
             self.begin_partial(partial, payload)?;
             return Ok(None);
         }
@@ -520,6 +536,15 @@ impl Connection<'_> {
             if let Some(p) = self.partial.as_mut() {
                 p.deliver = false;
             }
+        }
+        if reset && self.slots.get(i).is_some_and(|s| s.assembling && !s.outbound) {
+            // The application never saw this stream: answer for it and forget it.
+            if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
+                p.deliver = false;
+            }
+            self.push_control(&Frame::StreamReset { id, status: Status::CANCELLED })?;
+            self.free_slot(i);
+            return Ok(None);
         }
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.s.recv_terminal && !reset {
@@ -674,8 +699,9 @@ impl Connection<'_> {
                     cancelled = s.cancelled;
                 }
                 if let Some(st) = cancelled {
-                    // Cancelled while still arriving: deliver the request, then the cancellation.
-                    self.set_pending(i, Pending::Cancelled(st));
+                    // Cancelled or expired while still arriving: deliver the request, then that.
+                    let p = if kind == Kind::Stream { Pending::Reset(st) } else { Pending::Cancelled(st) };
+                    self.set_pending(i, p);
                 }
                 Raw::Request {
                     id,

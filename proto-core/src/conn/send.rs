@@ -217,6 +217,9 @@ impl<'a> Connection<'a> {
         if s.resolved {
             return Err(ApiError::WrongState("the call is already resolved"));
         }
+        if s.assembling {
+            return Err(ApiError::WrongState("the response is already arriving; it will be reported"));
+        }
         self.push(&Frame::Cancel { id }, true)?;
         if let Some(s) = self.slots.get_mut(i) {
             s.resolved = true;
@@ -317,6 +320,9 @@ impl<'a> Connection<'a> {
             self.push(&Frame::StreamReset { id, status }, true)?;
         }
         let mut returned = 0;
+        if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
+            p.deliver = false;
+        }
         if let Some(s) = self.slots.get_mut(i) {
             s.s.sent_terminal = true;
             s.s.we_reset = true;
@@ -349,6 +355,10 @@ impl<'a> Connection<'a> {
         let s = self.slots.get_mut(i).ok_or(ApiError::UnknownId(id))?;
         if s.kind != Kind::Stream {
             return Err(ApiError::WrongState("not a stream"));
+        }
+        if s.s.we_reset {
+            // Reset by this side: everything delivered was already returned to the window.
+            return Ok(());
         }
         if items > s.s.unconsumed_msgs || bytes > s.s.unconsumed_bytes {
             return Err(ApiError::WrongState("consumed more stream data than was delivered"));
@@ -511,6 +521,7 @@ impl<'a> Connection<'a> {
         }
         let written = f.encode(buf).unwrap_or(0);
         self.tx.commit(written);
+        self.tx_queued += written as u64;
         self.stats.frames_sent += 1;
         Ok(())
     }

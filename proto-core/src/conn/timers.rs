@@ -82,6 +82,10 @@ impl Connection<'_> {
         const DL: Status = Status::DEADLINE_EXCEEDED;
         match (kind, outbound) {
             (Kind::Stream, true) => {
+                if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
+                    p.deliver = false;
+                }
+                let Some(s) = self.slots.get_mut(i) else { return Ok(()) };
                 let send = !s.s.we_reset;
                 s.s.sent_terminal = true;
                 s.s.we_reset = true;
@@ -96,6 +100,7 @@ impl Connection<'_> {
                 self.set_pending(i, Pending::Reset(DL));
                 self.settle(i);
             }
+            (Kind::Stream, false) if s.assembling => s.cancelled = Some(DL),
             (Kind::Stream, false) => self.set_pending(i, Pending::Reset(DL)),
             (_, true) => {
                 if !s.resolved {
