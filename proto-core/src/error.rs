@@ -177,6 +177,23 @@ pub enum ApiError {
 }
 
 impl ApiError {
+    /// The status an exchange refused with this error is reported with, so that every runtime
+    /// maps refusals alike: a closed or draining connection is UNAVAILABLE (retry elsewhere),
+    /// back-pressure is RESOURCE_EXHAUSTED, a size limit TOO_LARGE, misuse FAILED_PRECONDITION.
+    pub fn status(&self) -> Status {
+        match self {
+            ApiError::NotConnected | ApiError::Closed | ApiError::GoingAway | ApiError::IdsExhausted => {
+                Status::UNAVAILABLE
+            }
+            ApiError::TooManyCalls { .. }
+            | ApiError::TooManyStreams { .. }
+            | ApiError::TxFull
+            | ApiError::NoCredit => Status::RESOURCE_EXHAUSTED,
+            ApiError::TooLarge { .. } | ApiError::FieldTooLong(_) => Status::TOO_LARGE,
+            ApiError::UnknownId(_) | ApiError::WrongState(_) => Status::FAILED_PRECONDITION,
+        }
+    }
+
     /// Whether retrying later can succeed (back-pressure rather than misuse).
     pub fn is_backpressure(&self) -> bool {
         matches!(
@@ -227,3 +244,42 @@ impl std::error::Error for ApiError {}
 impl std::error::Error for DecodeError {}
 #[cfg(feature = "std")]
 impl std::error::Error for crate::config::ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_map_to_statuses_and_say_what_to_do() {
+        let cases = [
+            (ApiError::NotConnected, Status::UNAVAILABLE, "wait for Event::Connected"),
+            (ApiError::Closed, Status::UNAVAILABLE, "open a new one"),
+            (ApiError::GoingAway, Status::UNAVAILABLE, "open a new connection"),
+            (ApiError::IdsExhausted, Status::UNAVAILABLE, "open a new connection"),
+            (ApiError::TooManyCalls { limit: 3 }, Status::RESOURCE_EXHAUSTED, "wait for one to finish"),
+            (ApiError::TooManyStreams { limit: 3 }, Status::RESOURCE_EXHAUSTED, "wait for one to finish"),
+            (ApiError::TxFull, Status::RESOURCE_EXHAUSTED, "call poll_transmit"),
+            (ApiError::NoCredit, Status::RESOURCE_EXHAUSTED, "StreamWritable"),
+            (ApiError::TooLarge { size: 9, limit: 8 }, Status::TOO_LARGE, "raise the limit"),
+            (ApiError::FieldTooLong("name"), Status::TOO_LARGE, "`name`"),
+            (ApiError::UnknownId(7), Status::FAILED_PRECONDITION, "id 7"),
+            (ApiError::WrongState("x"), Status::FAILED_PRECONDITION, "not allowed"),
+        ];
+        for (e, status, hint) in cases {
+            assert_eq!(e.status(), status, "{e:?}");
+            assert!(e.to_string().contains(hint), "{e}: should mention {hint:?}");
+        }
+        assert!(ApiError::TxFull.is_backpressure() && !ApiError::Closed.is_backpressure());
+    }
+
+    #[test]
+    fn connection_errors_have_blame_and_status() {
+        let e = ConnectionError::Violation { status: Status::LIMIT_EXCEEDED, reason: "too many" };
+        assert_eq!((e.blame(), e.status()), (Blame::PeerBrokeRule, Status::LIMIT_EXCEEDED));
+        assert_eq!(ConnectionError::Malformed(DecodeError::Truncated).blame(), Blame::PeerInvalidBytes);
+        assert_eq!(ConnectionError::Incompatible { reason: "v" }.status(), Status::INCOMPATIBLE_VERSION);
+        assert_eq!(ConnectionError::IdleTimeout.blame(), Blame::Transport);
+        assert!(ConnectionError::PeerClosed { status: Status::OK }.is_graceful());
+        assert!(ConnectionError::IdleTimeout.to_string().contains("idle_timeout"));
+    }
+}

@@ -121,11 +121,7 @@ impl CallError {
     pub fn status(&self) -> Status {
         match self {
             CallError::Status(s) => *s,
-            CallError::Rejected(ApiError::TooLarge { .. }) => Status::TOO_LARGE,
-            CallError::Rejected(ApiError::Closed | ApiError::GoingAway | ApiError::NotConnected) => {
-                Status::UNAVAILABLE
-            }
-            CallError::Rejected(_) => Status::FAILED_PRECONDITION,
+            CallError::Rejected(e) => e.status(),
             CallError::Encode(e) | CallError::Decode(e) => e.status(),
         }
     }

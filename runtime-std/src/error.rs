@@ -107,14 +107,7 @@ impl CallError {
             CallError::Status(s) => *s,
             CallError::Encode(_) => Status::ENCODE_FAILED,
             CallError::Decode(_) => Status::BAD_PAYLOAD,
-            CallError::Refused(e) => match e {
-                ApiError::Closed | ApiError::GoingAway | ApiError::NotConnected => Status::UNAVAILABLE,
-                ApiError::TooLarge { .. } => Status::TOO_LARGE,
-                ApiError::TooManyCalls { .. } | ApiError::TooManyStreams { .. } | ApiError::IdsExhausted => {
-                    Status::RESOURCE_EXHAUSTED
-                }
-                _ => Status::INTERNAL,
-            },
+            CallError::Refused(e) => e.status(),
         }
     }
 }
