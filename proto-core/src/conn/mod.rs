@@ -142,6 +142,8 @@ struct StreamState {
     we_reset: bool,
     /// An item was refused for lack of credit: report when credit returns.
     blocked: bool,
+    /// The application already has a terminal event for this stream (or reset it itself).
+    reported: bool,
 }
 
 /// One open exchange. Public only so that no-alloc callers can size its storage; its fields are
@@ -784,6 +786,9 @@ impl<'a> Connection<'a> {
             };
             let slot = self.slots.get_mut(i)?;
             let p = core::mem::replace(&mut slot.pending, Pending::None);
+            if let Pending::Reset(_) = p {
+                slot.s.reported = true;
+            }
             let id = slot.id;
             let free = slot.free_after_event;
             self.pending_slots = self.pending_slots.saturating_sub(1);
@@ -912,29 +917,41 @@ impl<'a> Connection<'a> {
         self.partial = None;
         self.connected_event = false;
         for i in 0..self.slots.capacity_hint() {
-            let Some(s) = self.slots.get(i) else { continue };
-            let p = match (s.kind, s.outbound) {
-                // The application never saw this request: nothing to report.
-                (_, false) if s.assembling => Pending::None,
-                (Kind::Stream, _) => Pending::Reset(Status::UNAVAILABLE),
-                (_, true) if s.resolved => Pending::None,
-                (_, true) => Pending::Failed(Status::UNAVAILABLE),
-                (_, false) => Pending::Cancelled(Status::UNAVAILABLE),
-            };
-            // Replace whatever was pending with the terminal outcome.
+            self.abort_slot(i, Status::UNAVAILABLE);
+        }
+    }
+
+    /// Ends slot `i` because the connection ended or the peer's GOAWAY excluded it: the
+    /// application gets exactly one terminal event for the exchange (none if it already has
+    /// one, or never saw the exchange), then the slot is freed.
+    fn abort_slot(&mut self, i: usize, status: Status) {
+        let Some(s) = self.slots.get_mut(i) else { return };
+        if s.pending == Pending::Writable {
+            s.pending = Pending::None;
+            self.pending_slots = self.pending_slots.saturating_sub(1);
+        }
+        if s.pending != Pending::None {
+            // An undelivered terminal event stays the one the application sees.
+            s.free_after_event = true;
+            return;
+        }
+        let p = match (s.kind, s.outbound) {
+            // The application never saw this request: nothing to report.
+            (_, false) if s.assembling => Pending::None,
+            (Kind::Stream, _) if s.s.reported || s.s.we_reset => Pending::None,
+            (Kind::Stream, _) => Pending::Reset(status),
+            (_, true) if s.resolved => Pending::None,
+            (_, true) => Pending::Failed(status),
+            // Already told to stop (cancelled or expired).
+            (_, false) if s.cancelled.is_some() => Pending::None,
+            (_, false) => Pending::Cancelled(status),
+        };
+        if p == Pending::None {
+            self.free_slot(i);
+        } else {
+            self.set_pending(i, p);
             if let Some(s) = self.slots.get_mut(i) {
-                if s.pending != Pending::None {
-                    s.pending = Pending::None;
-                    self.pending_slots = self.pending_slots.saturating_sub(1);
-                }
-            }
-            if p == Pending::None {
-                self.free_slot(i);
-            } else {
-                self.set_pending(i, p);
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.free_after_event = true;
-                }
+                s.free_after_event = true;
             }
         }
     }

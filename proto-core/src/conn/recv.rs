@@ -242,27 +242,10 @@ impl Connection<'_> {
             self.state = State::Draining;
         }
         // Our exchanges the peer will not process resolve now, as UNAVAILABLE (retryable).
+        // A bound of 2^62-1 excludes nothing: no id can follow the last one (SPEC.md §7.7.1).
         for i in 0..self.slots.capacity_hint() {
-            let Some(s) = self.slots.get(i) else { continue };
-            if !s.outbound || s.id < bound {
-                continue;
-            }
-            let p = match s.kind {
-                Kind::Stream => Pending::Reset(Status::UNAVAILABLE),
-                _ if s.resolved => Pending::None,
-                _ => Pending::Failed(Status::UNAVAILABLE),
-            };
-            if p == Pending::None {
-                self.free_slot(i);
-            } else {
-                if let Some(s) = self.slots.get_mut(i) {
-                    if s.pending != Pending::None {
-                        s.pending = Pending::None;
-                        self.pending_slots = self.pending_slots.saturating_sub(1);
-                    }
-                    s.free_after_event = true;
-                }
-                self.set_pending(i, p);
+            if self.slots.get(i).is_some_and(|s| s.outbound && s.id >= bound && bound != crate::varint::MAX) {
+                self.abort_slot(i, Status::UNAVAILABLE);
             }
         }
         self.goaway_event = Some((bound, status));
@@ -578,6 +561,11 @@ impl Connection<'_> {
         self.settle(i);
         if silent {
             return Ok(None);
+        }
+        if reset {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.reported = true;
+            }
         }
         Ok(Some(if reset { Raw::StreamReset { id, status } } else { Raw::StreamFin { id, status } }))
     }

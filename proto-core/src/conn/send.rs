@@ -457,7 +457,8 @@ impl<'a> Connection<'a> {
         if message.len() > MAX_REASON_LEN {
             return Err(ApiError::FieldTooLong("message"));
         }
-        let bound = self.peer_high.map_or(self.peer_parity_base(), |h| h + 2);
+        // SPEC.md §7.7.1: past the last id the bound saturates at 2^62-1, which excludes nothing.
+        let bound = self.peer_high.map_or(self.peer_parity_base(), |h| (h + 2).min(crate::varint::MAX));
         self.push(&Frame::GoAway { bound, status, message }, true)?;
         self.goaway_sent = true;
         self.state = State::Draining;

@@ -1,0 +1,7 @@
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|input: tandem_fuzz::conn_frames::Input| {
+    tandem_fuzz::conn_frames::run(&input);
+});
