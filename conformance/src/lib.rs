@@ -1,8 +1,24 @@
 //! Conformance suite for implementations of the tandem protocol.
 //!
-//! **Status:** the language-neutral frame vectors are implemented ([`vectors`],
-//! `conformance/vectors/frames.json`). Scripted scenarios and a runner binary that plays them
-//! against an implementation over TCP or a Unix socket are not implemented yet.
+//! Two parts:
+//!
+//! * **Frame vectors** ([`vectors`], `conformance/vectors/frames.json`): language-neutral frame
+//!   encodings and decode errors (below).
+//! * **Scenarios and the runner** (`tandem-conformance` binary; [`cases`], [`suite`], [`runner`]):
+//!   scripted exchanges played over a real socket against an implementation that exposes the
+//!   standard test service of SPEC.md Appendix A ([`service`]). The runner is a raw peer built on
+//!   the reference codec ([`wire`]); every case has a stable id tied to a SPEC.md section
+//!   (`5.3/2`), the requirement it checks, and an outcome (passed, failed with expected vs actual
+//!   and the decoded frames, or skipped with a reason). [`selftest`] plays the suite against both
+//!   runtimes of this repository over every transport. See `CONFORMANCE.md` at the repository
+//!   root.
+//!
+//! ```text
+//! tandem-conformance run --connect tcp://127.0.0.1:7000     # the runner dials the implementation
+//! tandem-conformance run --listen unix:///tmp/runner.sock   # the implementation dials the runner
+//! tandem-conformance self-test                              # std and smol × tcp, unix, seqpacket, udp
+//! tandem-conformance serve --runtime std tcp://127.0.0.1:7000
+//! ```
 //!
 //! # Frame vectors
 //!
@@ -121,4 +137,10 @@
 
 pub use tandem_core;
 
+pub mod cases;
+pub mod runner;
+pub mod selftest;
+pub mod service;
+pub mod suite;
 pub mod vectors;
+pub mod wire;

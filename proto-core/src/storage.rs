@@ -166,6 +166,11 @@ impl<'a> ByteQueue<'a> {
         }
     }
 
+    /// Keeps only the first `len` queued bytes.
+    pub(crate) fn truncate(&mut self, len: usize) {
+        self.tail = self.head + len.min(self.len());
+    }
+
     /// Drops everything (keeping the memory for reuse).
     pub(crate) fn clear(&mut self) {
         self.head = 0;

@@ -264,6 +264,8 @@ pub struct Connection<'a> {
     /// Bytes of `rx` holding the frame behind the last event; released at the next call.
     rx_release: usize,
     eof: bool,
+    /// A malformed datagram's error, raised once the frames before it are processed.
+    rx_error: Option<ConnectionError>,
     reasm: ByteQueue<'a>,
     reasm_max: usize,
     partial: Option<Partial>,
@@ -463,6 +465,7 @@ impl<'a> Connection<'a> {
             rx,
             rx_release: 0,
             eof: false,
+            rx_error: None,
             reasm,
             reasm_max,
             partial: None,
@@ -624,8 +627,12 @@ impl<'a> Connection<'a> {
         self.stats.bytes_received += n as u64;
         self.last_recv = self.last_recv.max(now);
         if let Transport::Packet { .. } = self.config.transport {
-            if let Err(e) = self.check_datagram(start) {
-                self.fail(now, ConnectionError::Malformed(e));
+            // Keep the whole frames in front of a bad one: they are processed first, in order
+            // (SPEC.md §3.7); the error is raised once they are.
+            let (valid, err) = self.check_datagram(start);
+            if let Some(e) = err {
+                self.rx.truncate(start + valid);
+                self.rx_error = Some(e);
             }
         }
     }
@@ -753,6 +760,10 @@ impl<'a> Connection<'a> {
             self.rx = rx;
             match out {
                 recv::Outcome::NeedMore => {
+                    if let Some(e) = self.rx_error.take() {
+                        self.fail(now, e);
+                        continue;
+                    }
                     if self.eof {
                         let e = if self.rx.is_empty() {
                             ConnectionError::TransportClosed

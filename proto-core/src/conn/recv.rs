@@ -79,17 +79,25 @@ impl Connection<'_> {
         }
     }
 
-    /// Checks that the datagram just committed at `start` holds whole frames.
-    pub(super) fn check_datagram(&self, start: usize) -> Result<(), frame::DecodeError> {
+    /// How many bytes of the datagram just committed at `start` are whole frames, and the error
+    /// for what follows them, if anything does.
+    pub(super) fn check_datagram(&self, start: usize) -> (usize, Option<ConnectionError>) {
         let data = &self.rx.data()[start..];
+        if self.state == State::Handshake
+            && start == 0
+            && data.first().is_some_and(|&t| t != ty::HELLO && t != ty::CLOSE)
+        {
+            return (0, Some(protocol("the first frame must be HELLO")));
+        }
         let mut n = 0;
         while n < data.len() {
-            match Frame::peek_header(&data[n..], self.recv_frame_limit())? {
-                Some((_, body, hlen)) if n + hlen + body <= data.len() => n += hlen + body,
-                _ => return Err(frame::DecodeError::Truncated),
+            match Frame::peek_header(&data[n..], self.recv_frame_limit()) {
+                Ok(Some((_, body, hlen))) if n + hlen + body <= data.len() => n += hlen + body,
+                Err(e) => return (n, Some(ConnectionError::Malformed(e))),
+                _ => return (n, Some(ConnectionError::Malformed(frame::DecodeError::Truncated))),
             }
         }
-        Ok(())
+        (n, None)
     }
 
     fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {

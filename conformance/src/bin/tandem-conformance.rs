@@ -1,0 +1,212 @@
+//! The tandem conformance runner.
+//!
+//! ```text
+//! tandem-conformance run --connect ADDR [options]   # the runner dials the implementation under test
+//! tandem-conformance run --listen ADDR [options]    # the implementation dials the runner
+//! tandem-conformance self-test [options]            # both runtimes of this repository, every transport
+//! tandem-conformance serve --runtime std|smol ADDR             # expose the test service (Appendix A)
+//! tandem-conformance serve --runtime std|smol --connect ADDR   # dial ADDR again and again, serving it
+//! tandem-conformance list                           # every case with its requirement
+//!
+//! options: --case ID (repeatable)  --section N (repeatable)  --timeout SECS (per case, default 40)
+//!          --json FILE  --junit FILE  --verbose (print the frames of passing cases too)
+//! ```
+//!
+//! ADDR is `tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or `udp://HOST:PORT` (every
+//! case is then skipped: datagram mode is not implemented by the runner yet). The exit status is 0
+//! when no case failed, 1 when one did, 2 on a usage error.
+
+#![forbid(unsafe_code)]
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tandem_conformance::cases;
+use tandem_conformance::runner::{self, CaseResult, Options};
+use tandem_conformance::selftest::{self, Runtime};
+use tandem_conformance::suite::Role;
+use tandem_core::addr::Address;
+
+const USAGE: &str = "usage:
+  tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--json FILE] [--junit FILE] [--verbose]
+  tandem-conformance self-test [--case ID]... [--section N]... [--json FILE] [--junit FILE] [--verbose]
+  tandem-conformance serve --runtime std|smol ADDR
+  tandem-conformance serve --runtime std|smol --connect ADDR
+  tandem-conformance list
+ADDR: tcp://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT";
+
+struct Args {
+    connect: Option<String>,
+    listen: Option<String>,
+    runtime: Option<String>,
+    positional: Vec<String>,
+    opts: Options,
+    json: Option<String>,
+    junit: Option<String>,
+    verbose: bool,
+}
+
+fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
+    let mut a = Args {
+        connect: None,
+        listen: None,
+        runtime: None,
+        positional: Vec::new(),
+        opts: Options::default(),
+        json: None,
+        junit: None,
+        verbose: false,
+    };
+    while let Some(x) = it.next() {
+        let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
+        match x.as_str() {
+            "--connect" => a.connect = Some(val("--connect")?),
+            "--listen" => a.listen = Some(val("--listen")?),
+            "--runtime" => a.runtime = Some(val("--runtime")?),
+            "--case" => a.opts.cases.push(val("--case")?),
+            "--section" => a.opts.sections.push(val("--section")?),
+            "--timeout" => {
+                let s: u64 = val("--timeout")?.parse().map_err(|_| "--timeout needs seconds".to_string())?;
+                a.opts.timeout = Duration::from_secs(s);
+            }
+            "--json" => a.json = Some(val("--json")?),
+            "--junit" => a.junit = Some(val("--junit")?),
+            "--verbose" | "-v" => a.verbose = true,
+            s if s.starts_with('-') => return Err(format!("unknown option {s}")),
+            _ => a.positional.push(x),
+        }
+    }
+    Ok(a)
+}
+
+fn reports(a: &Args, results: &[CaseResult], name: &str) -> Result<(), String> {
+    if let Some(f) = &a.json {
+        let text = serde_json::to_string_pretty(&runner::json(results)).map_err(|e| e.to_string())?;
+        std::fs::write(f, text + "\n").map_err(|e| format!("{f}: {e}"))?;
+    }
+    if let Some(f) = &a.junit {
+        std::fs::write(f, runner::junit(results, name)).map_err(|e| format!("{f}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn exit(results: &[CaseResult]) -> ExitCode {
+    if runner::counts(results).1 == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let cmd = args.next().unwrap_or_default();
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let all = cases::all();
+    match cmd.as_str() {
+        "run" => {
+            let (addr, role) = match (&a.connect, &a.listen) {
+                (Some(c), None) => (c, Role::RunnerDials),
+                (None, Some(l)) => (l, Role::RunnerAccepts),
+                _ => {
+                    eprintln!("run needs exactly one of --connect ADDR and --listen ADDR\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            };
+            let addr: Address = match addr.parse() {
+                Ok(x) => x,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            if role == Role::RunnerAccepts {
+                println!(
+                    "listening on {addr}: the implementation must connect (and reconnect after every case)\n"
+                );
+            }
+            let results = runner::run(&addr, role, &all, &a.opts);
+            print!("{}", runner::text(&results, a.verbose));
+            if let Err(e) = reports(&a, &results, &format!("tandem conformance {addr}")) {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            exit(&results)
+        }
+        "self-test" => {
+            let cells = selftest::self_test(&all, &a.opts);
+            let mut everything = Vec::new();
+            for c in &cells {
+                println!("==== {} over {} ====", c.runtime.name(), c.transport);
+                print!("{}", runner::text(&c.results, a.verbose));
+                println!();
+                for r in &c.results {
+                    let mut r = r.clone();
+                    r.id = format!("{}/{}/{}", c.runtime.name(), c.transport, r.id);
+                    everything.push(r);
+                }
+            }
+            println!("passed / failed / skipped per runtime × transport:\n{}", selftest::matrix(&cells));
+            let (p, f, s) = runner::counts(&everything);
+            println!("{p} passed, {f} failed, {s} skipped");
+            if let Err(e) = reports(&a, &everything, "tandem conformance self-test") {
+                eprintln!("{e}");
+                return ExitCode::from(2);
+            }
+            exit(&everything)
+        }
+        "serve" => {
+            let Some(rt) = a.runtime.as_deref().and_then(Runtime::parse) else {
+                eprintln!("serve needs --runtime std|smol\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            if let Some(addr) = &a.connect {
+                println!(
+                    "serving the test service ({}) by dialing {addr} repeatedly; Ctrl-C to stop",
+                    rt.name()
+                );
+                let stop = std::sync::atomic::AtomicBool::new(false);
+                selftest::dial_loop(rt, addr, &stop);
+                return ExitCode::SUCCESS;
+            }
+            let [addr] = a.positional.as_slice() else {
+                eprintln!("serve needs ADDR\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            match selftest::Server::start(rt, addr) {
+                Ok(s) => {
+                    println!("serving the test service ({}) on {}; Ctrl-C to stop", rt.name(), s.addr());
+                    loop {
+                        std::thread::sleep(Duration::from_secs(3600));
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
+        }
+        "list" => {
+            for c in all.iter().filter(|c| a.opts.selects(c)) {
+                let role = match c.role {
+                    Role::RunnerDials => "connect",
+                    Role::RunnerAccepts => "listen",
+                };
+                let skip = c.skip.as_deref().map(|s| format!(" [skipped: {s}]")).unwrap_or_default();
+                println!("{:<10} {:<8} {}{skip}\n           \"{}\"", c.id, role, c.title, c.requirement);
+            }
+            println!("{} cases", all.iter().filter(|c| a.opts.selects(c)).count());
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}

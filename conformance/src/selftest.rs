@@ -1,0 +1,276 @@
+//! The project's own servers (both runtimes) exposing the test service, dialers that connect to a
+//! runner in `--listen` mode, and the self-test that plays the whole suite against them.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tandem_core::addr::Address;
+
+use crate::runner::{self, CaseResult, Options};
+use crate::service::{self, State, SERVER_NAME};
+use crate::suite::{Case, Role, Target};
+use crate::wire::Listener;
+
+/// The two runtimes of this repository.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Runtime {
+    /// `tandem-std`.
+    Std,
+    /// `tandem-smol`.
+    Smol,
+}
+
+impl Runtime {
+    /// `std` or `smol`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Runtime::Std => "std",
+            Runtime::Smol => "smol",
+        }
+    }
+    /// Parses `std` or `smol`.
+    pub fn parse(s: &str) -> Option<Runtime> {
+        match s {
+            "std" => Some(Runtime::Std),
+            "smol" => Some(Runtime::Smol),
+            _ => None,
+        }
+    }
+}
+
+/// A running test-service server.
+pub enum Server {
+    /// Blocking runtime.
+    Std(tandem_std::Server),
+    /// Async runtime.
+    Smol(tandem_smol::Server),
+}
+
+impl Server {
+    /// Starts the test service on `addr` (a stale Unix socket file is replaced).
+    pub fn start(rt: Runtime, addr: &str) -> Result<Server, String> {
+        let state = State::default();
+        match rt {
+            Runtime::Std => {
+                let mut cfg = tandem_std::ServerConfig::new(SERVER_NAME);
+                cfg.connection = service::config();
+                cfg.unlink_stale_socket = true;
+                cfg.workers = 64;
+                tandem_std::Server::bind(addr, cfg, service::std_service(&state))
+                    .map(Server::Std)
+                    .map_err(|e| e.to_string())
+            }
+            Runtime::Smol => {
+                let opts = tandem_smol::Options::new(SERVER_NAME)
+                    .config(service::config())
+                    .remove_stale_socket(true)
+                    .router(service::smol_service(&state));
+                tandem_smol::Server::bind(addr, opts).map(Server::Smol).map_err(|e| e.to_string())
+            }
+        }
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> Address {
+        match self {
+            Server::Std(s) => s.local_addr().clone(),
+            Server::Smol(s) => s.local_addr().clone(),
+        }
+    }
+
+    /// Stops the server.
+    pub fn stop(self) {
+        match self {
+            Server::Std(s) => s.shutdown(Duration::from_millis(200)),
+            Server::Smol(s) => smol::block_on(s.shutdown(Duration::from_millis(200))),
+        }
+    }
+}
+
+/// A loop that keeps one connection to `addr` open, serving the test service, and reconnects
+/// whenever it ends (how an implementation takes part in `run --listen`).
+pub struct Dialer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Dialer {
+    /// Starts dialing `addr` with runtime `rt`.
+    pub fn start(rt: Runtime, addr: &str) -> Dialer {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let addr = addr.to_string();
+        let thread = std::thread::spawn(move || dial_loop(rt, &addr, &s));
+        Dialer { stop, thread: Some(thread) }
+    }
+
+    /// Stops the loop.
+    pub fn stop(mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+impl Drop for Dialer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Dials `addr` again and again until `stop` is set.
+pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
+    let state = State::default();
+    let tick = Duration::from_millis(20);
+    match rt {
+        Runtime::Std => {
+            while !stop.load(Ordering::SeqCst) {
+                let mut cfg = tandem_std::ClientConfig::new("tandem-conformance-dialer");
+                cfg.connection = service::config();
+                cfg.workers = 16;
+                match tandem_std::Client::connect(addr, cfg, service::std_service(&state)) {
+                    Ok(c) => {
+                        while !c.peer().wait_closed(tick) && !stop.load(Ordering::SeqCst) {}
+                        drop(c);
+                    }
+                    Err(_) => std::thread::sleep(tick),
+                }
+            }
+        }
+        Runtime::Smol => smol::block_on(async {
+            while !stop.load(Ordering::SeqCst) {
+                let opts = tandem_smol::Options::new("tandem-conformance-dialer")
+                    .config(service::config())
+                    .router(service::smol_service(&state));
+                match tandem_smol::connect(addr, opts).await {
+                    Ok(p) => {
+                        while !p.is_closed() && !stop.load(Ordering::SeqCst) {
+                            smol::Timer::after(tick).await;
+                        }
+                        p.close();
+                    }
+                    Err(_) => {
+                        smol::Timer::after(tick).await;
+                    }
+                }
+            }
+        }),
+    }
+}
+
+/// Cases that fail against this repository's runtimes because of known bugs in them (not in the
+/// runner), with the reason. The self-test test tolerates these and only these failures.
+pub const KNOWN_FAILURES: &[(&str, &str)] = &[];
+
+/// The transports of the self-test matrix.
+pub const TRANSPORTS: [&str; 4] = ["tcp", "unix", "unix+seqpacket", "udp"];
+
+static DIRS: AtomicU64 = AtomicU64::new(0);
+
+fn temp_addr(transport: &str, what: &str) -> String {
+    let n = DIRS.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir();
+    let path = dir.join(format!("tandem-conf-{}-{n}-{what}.sock", std::process::id()));
+    match transport {
+        "tcp" => "tcp://127.0.0.1:0".into(),
+        "udp" => "udp://127.0.0.1:0".into(),
+        t => format!("{t}://{}", path.display()),
+    }
+}
+
+/// The results of one cell of the matrix.
+pub struct Cell {
+    /// Runtime under test.
+    pub runtime: Runtime,
+    /// Transport scheme.
+    pub transport: &'static str,
+    /// All results (runner dialing, then the implementation dialing).
+    pub results: Vec<CaseResult>,
+}
+
+/// Runs the suite against one runtime over one transport.
+pub fn run_cell(rt: Runtime, transport: &'static str, cases: &[Case], opts: &Options) -> Cell {
+    let mut results = Vec::new();
+    if transport == "udp" {
+        let addr: Address = "udp://127.0.0.1:9".parse().expect("valid address");
+        results.extend(runner::run(&addr, Role::RunnerDials, cases, opts));
+        results.extend(runner::run(&addr, Role::RunnerAccepts, cases, opts));
+        return Cell { runtime: rt, transport, results };
+    }
+    match Server::start(rt, &temp_addr(transport, "srv")) {
+        Ok(server) => {
+            results.extend(runner::run(&server.addr(), Role::RunnerDials, cases, opts));
+            server.stop();
+        }
+        Err(e) => {
+            return Cell {
+                runtime: rt,
+                transport,
+                results: vec![CaseResult {
+                    id: "setup".into(),
+                    section: "0".into(),
+                    title: "start the server".into(),
+                    requirement: String::new(),
+                    outcome: runner::Outcome::Failed { expected: "a server".into(), actual: e },
+                    log: Vec::new(),
+                    duration: Duration::ZERO,
+                }],
+            }
+        }
+    }
+    let listen: Address = temp_addr(transport, "run").parse().expect("valid address");
+    let selected: Vec<&Case> =
+        cases.iter().filter(|c| c.role == Role::RunnerAccepts && opts.selects(c)).collect();
+    if !selected.is_empty() {
+        match Listener::bind(&listen) {
+            Ok(l) => {
+                let addr = l.local_addr().to_string();
+                let dialer = Dialer::start(rt, &addr);
+                results.extend(runner::run_target(&Target::Listen(Arc::new(l)), &selected, opts));
+                dialer.stop();
+            }
+            Err(e) => eprintln!("cannot listen on {listen}: {e}"),
+        }
+    }
+    Cell { runtime: rt, transport, results }
+}
+
+/// Runs every cell of the runtime × transport matrix, in parallel.
+pub fn self_test(cases: &[Case], opts: &Options) -> Vec<Cell> {
+    let cases = Arc::new(cases.to_vec());
+    let mut handles = Vec::new();
+    for rt in [Runtime::Std, Runtime::Smol] {
+        for t in TRANSPORTS {
+            let (cases, opts) = (cases.clone(), opts.clone());
+            handles.push(std::thread::spawn(move || run_cell(rt, t, &cases, &opts)));
+        }
+    }
+    handles.into_iter().filter_map(|h| h.join().ok()).collect()
+}
+
+/// The matrix as text: one row per runtime, one column per transport, `passed/failed/skipped`.
+pub fn matrix(cells: &[Cell]) -> String {
+    let mut out = format!("{:<8}", "runtime");
+    for t in TRANSPORTS {
+        out.push_str(&format!("{t:>24}"));
+    }
+    out.push('\n');
+    for rt in [Runtime::Std, Runtime::Smol] {
+        out.push_str(&format!("{:<8}", rt.name()));
+        for t in TRANSPORTS {
+            let cell = cells.iter().find(|c| c.runtime == rt && c.transport == t);
+            let s = match cell {
+                Some(c) => {
+                    let (p, f, s) = runner::counts(&c.results);
+                    format!("{p}P {f}F {s}S")
+                }
+                None => "-".into(),
+            };
+            out.push_str(&format!("{s:>24}"));
+        }
+        out.push('\n');
+    }
+    out
+}

@@ -1,0 +1,459 @@
+//! The standard test service (SPEC.md Appendix A), served by both runtimes.
+//!
+//! Every method lives in module [`MODULE`]; payloads are raw bytes with the byte-exact layouts
+//! of Appendix A (integers are fixed-width big-endian), so that an implementation in any language
+//! can expose the same service. State (sink counters, recorded notifications, observed
+//! cancellations) is kept per peer *name* (the `name` of the caller's HELLO): the runner gives
+//! every case a fresh name, so cases never see each other's state.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use tandem_core::{Config, MethodId, Status};
+
+/// The module id of the test service.
+pub const MODULE: u32 = 100;
+
+/// Method ids of the test service (SPEC.md A.2).
+pub mod method {
+    /// Unary: the response is the request.
+    pub const ECHO: u32 = 1;
+    /// Unary: counts calls and bytes; empty response.
+    pub const SINK: u32 = 2;
+    /// Unary: the sink's counters for the caller (u64 calls, u64 bytes).
+    pub const SINK_STATS: u32 = 3;
+    /// Server-streaming: `n` (u32) items, then STREAM_FIN(OK).
+    pub const COUNT: u32 = 4;
+    /// Notification (NOTIFY or SIGNAL): records the payload.
+    pub const RECORD: u32 = 5;
+    /// Unary: everything recorded for the caller.
+    pub const RECORDED: u32 = 6;
+    /// Unary: sleeps `ms` (u32) unless cancelled; records what it observed.
+    pub const SLEEP: u32 = 7;
+    /// Unary: opens an exchange back toward the caller and reports its outcome.
+    pub const CALLBACK: u32 = 8;
+    /// Bidirectional stream: echoes every item; FIN(OK) after the opener's FIN.
+    pub const BIDI: u32 = 9;
+    /// Unary: the implementation sends GOAWAY on this connection, then answers.
+    pub const GOAWAY: u32 = 10;
+    /// Unary: answers with the status given in the request (u32), empty payload.
+    pub const STATUS: u32 = 11;
+    /// Stream: waits until reset, cancelled or 10 s; records what it observed.
+    pub const HOLD_STREAM: u32 = 12;
+}
+
+/// Record entries written by the service itself (SPEC.md A.3).
+pub mod entry {
+    /// SLEEP saw its call cancelled (CANCEL or responder deadline).
+    pub const SLEEP_CANCELLED: &[u8] = b"sleep:cancelled";
+    /// SLEEP ran to its end without seeing a cancellation.
+    pub const SLEEP_DONE: &[u8] = b"sleep:done";
+    /// HOLD_STREAM saw its stream reset or its deadline.
+    pub const HOLD_CANCELLED: &[u8] = b"hold:cancelled";
+    /// HOLD_STREAM waited 10 s without seeing a reset.
+    pub const HOLD_DONE: &[u8] = b"hold:done";
+}
+
+/// CALLBACK exchange kinds (first byte of the request).
+pub mod kind {
+    /// A unary call.
+    pub const CALL: u8 = 0;
+    /// A reliable notification.
+    pub const NOTIFY: u8 = 1;
+    /// A signal.
+    pub const SIGNAL: u8 = 2;
+    /// A stream (the service's own direction ends with FIN at once).
+    pub const STREAM: u8 = 3;
+}
+
+/// The connection configuration the test service uses (SPEC.md A.4): small windows and limits
+/// so that the runner can reach them quickly, fast timers.
+pub fn config() -> Config {
+    Config {
+        max_frame_size: 4096,
+        max_message_size: 65536,
+        max_concurrent_calls: 16,
+        max_concurrent_streams: 8,
+        stream_credit_msgs: 4,
+        stream_credit_bytes: 4096,
+        conn_credit_bytes: 16384,
+        keepalive_interval: Duration::from_millis(1000),
+        idle_timeout: Duration::from_millis(3000),
+        handshake_timeout: Duration::from_millis(1000),
+        drain_timeout: Duration::from_millis(3000),
+        ..Config::default()
+    }
+}
+
+/// The HELLO name of the test service.
+pub const SERVER_NAME: &str = "tandem-conformance-service";
+
+#[derive(Default)]
+struct PeerState {
+    calls: u64,
+    bytes: u64,
+    records: Vec<Vec<u8>>,
+}
+
+/// Per-peer-name state shared by the handlers of one service instance.
+#[derive(Default, Clone)]
+pub struct State {
+    peers: Arc<Mutex<HashMap<String, PeerState>>>,
+}
+
+impl State {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, PeerState>> {
+        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+    fn sink(&self, peer: &str, n: usize) {
+        let mut g = self.lock();
+        let s = g.entry(peer.to_string()).or_default();
+        s.calls += 1;
+        s.bytes += n as u64;
+    }
+    fn stats(&self, peer: &str) -> Vec<u8> {
+        let g = self.lock();
+        let (c, b) = g.get(peer).map(|s| (s.calls, s.bytes)).unwrap_or((0, 0));
+        let mut out = c.to_be_bytes().to_vec();
+        out.extend_from_slice(&b.to_be_bytes());
+        out
+    }
+    fn record(&self, peer: &str, bytes: &[u8]) {
+        self.lock().entry(peer.to_string()).or_default().records.push(bytes.to_vec());
+    }
+    fn recorded(&self, peer: &str) -> Vec<u8> {
+        let g = self.lock();
+        let mut out = Vec::new();
+        if let Some(s) = g.get(peer) {
+            for r in &s.records {
+                out.extend_from_slice(&(r.len() as u32).to_be_bytes());
+                out.extend_from_slice(r);
+            }
+        }
+        out
+    }
+}
+
+/// Splits a RECORDED response into its entries.
+pub fn parse_recorded(mut b: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let n = u32::from_be_bytes(b.get(..4)?.try_into().ok()?) as usize;
+        out.push(b.get(4..4 + n)?.to_vec());
+        b = &b[4 + n..];
+    }
+    Some(out)
+}
+
+fn u32_at(b: &[u8], at: usize) -> Option<u32> {
+    Some(u32::from_be_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// A parsed CALLBACK request.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Callback {
+    /// [`kind`].
+    pub kind: u8,
+    /// Method to open toward the caller.
+    pub method: MethodId,
+    /// Timeout of the exchange in ms (0: none).
+    pub timeout_ms: u32,
+    /// Request, notification, signal or initial payload.
+    pub payload: Vec<u8>,
+}
+
+impl Callback {
+    /// Encodes the request (SPEC.md A.2, CALLBACK).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = vec![self.kind];
+        out.extend_from_slice(&self.method.module.to_be_bytes());
+        out.extend_from_slice(&self.method.method.to_be_bytes());
+        out.extend_from_slice(&self.timeout_ms.to_be_bytes());
+        out.extend_from_slice(&self.payload);
+        out
+    }
+    /// Decodes a request.
+    pub fn decode(b: &[u8]) -> Option<Callback> {
+        Some(Callback {
+            kind: *b.first()?,
+            method: MethodId::new(u32_at(b, 1)?, u32_at(b, 5)?),
+            timeout_ms: u32_at(b, 9)?,
+            payload: b.get(13..)?.to_vec(),
+        })
+    }
+    fn timeout(&self) -> Option<Duration> {
+        (self.timeout_ms > 0).then(|| Duration::from_millis(u64::from(self.timeout_ms)))
+    }
+}
+
+fn callback_reply(status: Status, payload: &[u8]) -> Vec<u8> {
+    let mut out = status.0.to_be_bytes().to_vec();
+    out.extend_from_slice(payload);
+    out
+}
+
+fn items_blob(items: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for i in items {
+        out.extend_from_slice(&(i.len() as u32).to_be_bytes());
+        out.extend_from_slice(i);
+    }
+    out
+}
+
+/// The items COUNT sends for its initial payload: `n` (u32) and optionally `size` (u32).
+pub fn count_items(init: &[u8]) -> Option<Vec<Vec<u8>>> {
+    let n = u32_at(init, 0)?;
+    let size = if init.len() >= 8 { Some(u32_at(init, 4)? as usize) } else { None };
+    if init.len() != 4 && init.len() != 8 {
+        return None;
+    }
+    Some(
+        (0..n)
+            .map(|i| match size {
+                None => i.to_be_bytes().to_vec(),
+                Some(s) => vec![(i % 256) as u8; s],
+            })
+            .collect(),
+    )
+}
+
+fn m(method: u32) -> MethodId {
+    MethodId::new(MODULE, method)
+}
+
+/// The test service on the blocking runtime.
+pub fn std_service(state: &State) -> tandem_std::Handlers {
+    use tandem_std::{CallError, Handlers};
+    let (s1, s2, s3, s4, s5, s6) =
+        (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
+    Handlers::new()
+        .raw_unary(m(method::ECHO), |_, b| Ok(b.to_vec()))
+        .raw_unary(m(method::SINK), move |ctx, b| {
+            s1.sink(ctx.peer_name(), b.len());
+            Ok(Vec::new())
+        })
+        .raw_unary(m(method::SINK_STATS), move |ctx, _| Ok(s2.stats(ctx.peer_name())))
+        .raw_streaming(m(method::COUNT), |_, init, _rx, tx| {
+            let items = count_items(init).ok_or(Status::BAD_PAYLOAD)?;
+            for i in items {
+                tx.send(&i).map_err(|e| e.status())?;
+            }
+            Ok(())
+        })
+        .raw_notification(m(method::RECORD), move |ctx, b| {
+            s3.record(ctx.peer_name(), b);
+            Ok(())
+        })
+        .raw_unary(m(method::RECORDED), move |ctx, _| Ok(s4.recorded(ctx.peer_name())))
+        .raw_unary(m(method::SLEEP), move |ctx, b| {
+            let ms = u32_at(b, 0).ok_or(Status::BAD_PAYLOAD)?;
+            let end = Instant::now() + Duration::from_millis(u64::from(ms));
+            while Instant::now() < end && !ctx.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let cancelled = ctx.is_cancelled();
+            s5.record(ctx.peer_name(), if cancelled { entry::SLEEP_CANCELLED } else { entry::SLEEP_DONE });
+            Ok(vec![u8::from(cancelled)])
+        })
+        .raw_unary(m(method::CALLBACK), |ctx, b| {
+            let cb = Callback::decode(b).ok_or(Status::BAD_PAYLOAD)?;
+            let p = ctx.peer();
+            let st = |r: Result<(), CallError>| r.err().map(|e| e.status()).unwrap_or(Status::OK);
+            Ok(match cb.kind {
+                kind::CALL => match p.call_raw(cb.method, &cb.payload, cb.timeout()) {
+                    Ok(v) => callback_reply(Status::OK, &v),
+                    Err(e) => callback_reply(e.status(), &[]),
+                },
+                kind::NOTIFY => callback_reply(st(p.notify_raw(cb.method, &cb.payload, cb.timeout())), &[]),
+                kind::SIGNAL => callback_reply(st(p.signal_raw(cb.method, &cb.payload)), &[]),
+                kind::STREAM => match p.open_stream_raw(cb.method, &cb.payload, cb.timeout()) {
+                    Err(e) => callback_reply(e.status(), &[]),
+                    Ok((mut tx, mut rx)) => {
+                        let _ = tx.finish();
+                        let mut items = Vec::new();
+                        let status = loop {
+                            match rx.recv() {
+                                Ok(Some(i)) => items.push(i),
+                                Ok(None) => break Status::OK,
+                                Err(e) => break e.status(),
+                            }
+                        };
+                        callback_reply(status, &items_blob(&items))
+                    }
+                },
+                _ => return Err(Status::BAD_PAYLOAD),
+            })
+        })
+        .raw_streaming(m(method::BIDI), |_, _init, rx, tx| {
+            while let Some(i) = rx.recv().map_err(|e| e.status())? {
+                tx.send(&i).map_err(|e| e.status())?;
+            }
+            Ok(())
+        })
+        .raw_unary(m(method::GOAWAY), |ctx, _| {
+            ctx.peer().go_away();
+            Ok(Vec::new())
+        })
+        .raw_unary(m(method::STATUS), |_, b| {
+            let st = u32_at(b, 0).ok_or(Status::BAD_PAYLOAD)?;
+            if st == 0 {
+                Ok(Vec::new())
+            } else {
+                Err(Status(st))
+            }
+        })
+        .raw_streaming(m(method::HOLD_STREAM), move |ctx, _init, _rx, _tx| {
+            let end = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < end && !ctx.is_cancelled() {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let cancelled = ctx.is_cancelled();
+            s6.record(ctx.peer_name(), if cancelled { entry::HOLD_CANCELLED } else { entry::HOLD_DONE });
+            if cancelled {
+                Err(Status::CANCELLED)
+            } else {
+                Ok(())
+            }
+        })
+}
+
+/// The test service on the async runtime.
+pub fn smol_service(state: &State) -> tandem_smol::Router {
+    use tandem_smol::{CallError, Router};
+    let (s1, s2, s3, s4, s5, s6) =
+        (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
+    Router::new()
+        .raw_unary(m(method::ECHO), |_, b| async move { Ok(b) })
+        .raw_unary(m(method::SINK), move |ctx, b| {
+            s1.sink(ctx.peer_name(), b.len());
+            async move { Ok(Vec::new()) }
+        })
+        .raw_unary(m(method::SINK_STATS), move |ctx, _| {
+            let r = s2.stats(ctx.peer_name());
+            async move { Ok(r) }
+        })
+        .raw_streaming(m(method::COUNT), |_, init, _rx, mut tx| async move {
+            let items = count_items(&init).ok_or(Status::BAD_PAYLOAD)?;
+            for i in items {
+                tx.send(&i).await.map_err(|e| e.status())?;
+            }
+            tx.finish();
+            Ok(())
+        })
+        .raw_notification(m(method::RECORD), move |ctx, b| {
+            s3.record(ctx.peer_name(), &b);
+            async move { Ok(()) }
+        })
+        .raw_unary(m(method::RECORDED), move |ctx, _| {
+            let r = s4.recorded(ctx.peer_name());
+            async move { Ok(r) }
+        })
+        .raw_unary(m(method::SLEEP), move |ctx, b| {
+            let s5 = s5.clone();
+            async move {
+                let ms = u32_at(&b, 0).ok_or(Status::BAD_PAYLOAD)?;
+                let timer = async {
+                    smol::Timer::after(Duration::from_millis(u64::from(ms))).await;
+                    false
+                };
+                let cancel = async {
+                    ctx.cancelled().await;
+                    true
+                };
+                let cancelled = futures_lite::future::or(cancel, timer).await || ctx.is_cancelled();
+                s5.record(
+                    ctx.peer_name(),
+                    if cancelled { entry::SLEEP_CANCELLED } else { entry::SLEEP_DONE },
+                );
+                Ok(vec![u8::from(cancelled)])
+            }
+        })
+        .raw_unary(m(method::CALLBACK), |ctx, b| async move {
+            let cb = Callback::decode(&b).ok_or(Status::BAD_PAYLOAD)?;
+            let p = ctx.peer().clone();
+            let st = |r: Result<(), CallError>| r.err().map(|e| e.status()).unwrap_or(Status::OK);
+            Ok(match cb.kind {
+                kind::CALL => match p.call_raw(cb.method, &cb.payload, cb.timeout()).await {
+                    Ok(v) => callback_reply(Status::OK, &v),
+                    Err(e) => callback_reply(e.status(), &[]),
+                },
+                kind::NOTIFY => {
+                    callback_reply(st(p.notify_raw(cb.method, &cb.payload, cb.timeout()).await), &[])
+                }
+                kind::SIGNAL => callback_reply(st(p.signal_raw(cb.method, &cb.payload)), &[]),
+                kind::STREAM => {
+                    let opened = p.open_stream_raw(cb.method, &cb.payload);
+                    let r = match cb.timeout() {
+                        Some(t) => {
+                            futures_lite::future::or(opened, async {
+                                smol::Timer::after(t).await;
+                                Err(CallError::Status(Status::DEADLINE_EXCEEDED))
+                            })
+                            .await
+                        }
+                        None => opened.await,
+                    };
+                    match r {
+                        Err(e) => callback_reply(e.status(), &[]),
+                        Ok((mut tx, mut rx)) => {
+                            tx.finish();
+                            let mut items = Vec::new();
+                            let status = loop {
+                                match rx.recv().await {
+                                    Some(Ok(i)) => items.push(i),
+                                    None => break Status::OK,
+                                    Some(Err(e)) => break e.status(),
+                                }
+                            };
+                            callback_reply(status, &items_blob(&items))
+                        }
+                    }
+                }
+                _ => return Err(Status::BAD_PAYLOAD),
+            })
+        })
+        .raw_streaming(m(method::BIDI), |_, _init, mut rx, mut tx| async move {
+            while let Some(i) = rx.recv().await {
+                let i = i.map_err(|e| e.status())?;
+                tx.send(&i).await.map_err(|e| e.status())?;
+            }
+            tx.finish();
+            Ok(())
+        })
+        .raw_unary(m(method::GOAWAY), |ctx, _| {
+            ctx.peer().go_away();
+            async move { Ok(Vec::new()) }
+        })
+        .raw_unary(m(method::STATUS), |_, b| async move {
+            let st = u32_at(&b, 0).ok_or(Status::BAD_PAYLOAD)?;
+            if st == 0 {
+                Ok(Vec::new())
+            } else {
+                Err(Status(st))
+            }
+        })
+        .raw_streaming(m(method::HOLD_STREAM), move |ctx, _init, rx, tx| {
+            let s6 = s6.clone();
+            async move {
+                // Keep both halves alive: items are neither read nor discarded.
+                let _keep = (rx, tx);
+                let timer = async {
+                    smol::Timer::after(Duration::from_secs(10)).await;
+                    false
+                };
+                let cancel = async {
+                    ctx.cancelled().await;
+                    true
+                };
+                let cancelled = futures_lite::future::or(cancel, timer).await || ctx.is_cancelled();
+                s6.record(ctx.peer_name(), if cancelled { entry::HOLD_CANCELLED } else { entry::HOLD_DONE });
+                if cancelled {
+                    Err(Status::CANCELLED)
+                } else {
+                    Ok(())
+                }
+            }
+        })
+}

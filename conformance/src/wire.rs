@@ -1,0 +1,447 @@
+//! The runner's raw peer: frames written and read with the reference codec over a real socket,
+//! every frame logged in decoded form.
+
+use std::fmt::Write as _;
+use std::io::{self, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use socket2::{Domain, SockAddr, Socket, Type};
+use tandem_core::addr::Address;
+use tandem_core::frame::{DecodeError, Decoded, Frame};
+use tandem_core::Status;
+
+/// Largest SEQPACKET datagram the runner reads.
+const MAX_PACKET: usize = 1 << 20;
+
+enum Sock {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Seq(Socket),
+}
+
+/// What reading produced.
+#[derive(Debug)]
+pub enum Recv {
+    /// One complete frame (its encoded bytes).
+    Frame(Owned),
+    /// The peer closed the transport.
+    Eof,
+    /// The bytes from the peer do not decode.
+    Bad(DecodeError),
+    /// Nothing complete arrived in time.
+    Timeout,
+    /// The transport failed (reset, …).
+    Failed(String),
+}
+
+/// A received frame, kept encoded.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Owned {
+    /// The frame's bytes (header and body).
+    pub bytes: Vec<u8>,
+}
+
+impl Owned {
+    /// The decoded frame.
+    pub fn frame(&self) -> Frame<'_> {
+        match Frame::decode(&self.bytes, usize::MAX >> 1) {
+            Ok(Decoded::Frame(f, _)) => f,
+            _ => unreachable!("an Owned frame decoded once already"),
+        }
+    }
+}
+
+/// The shared log of frames exchanged in one case.
+pub type Log = Arc<Mutex<Vec<String>>>;
+
+/// One transport connection of the runner.
+pub struct Wire {
+    sock: Sock,
+    buf: Vec<u8>,
+    /// Largest body accepted from the peer.
+    pub limit: usize,
+    log: Log,
+    start: Instant,
+    eof: bool,
+}
+
+fn hex(b: &[u8], max: usize) -> String {
+    let mut s = String::new();
+    for (i, x) in b.iter().take(max).enumerate() {
+        if i > 0 {
+            s.push(' ');
+        }
+        let _ = write!(s, "{x:02x}");
+    }
+    if b.len() > max {
+        let _ = write!(s, " … ({} bytes)", b.len());
+    }
+    s
+}
+
+fn text(b: &[u8]) -> String {
+    format!("{:?}", String::from_utf8_lossy(b))
+}
+
+fn st(s: Status) -> String {
+    match s.info() {
+        Some((n, _, _)) => format!("{n}({})", s.0),
+        None => format!("status {}", s.0),
+    }
+}
+
+fn payload(p: &[u8], total: Option<u64>) -> String {
+    let t = total.map(|t| format!(" total_len={t}")).unwrap_or_default();
+    format!("{t} payload=[{}]", hex(p, 24))
+}
+
+fn fl(flags: u8) -> String {
+    let mut v = Vec::new();
+    if flags & 1 != 0 {
+        v.push("MORE");
+    }
+    if flags & 2 != 0 {
+        v.push("FIN");
+    }
+    if v.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", v.join("|"))
+    }
+}
+
+/// A one-line description of a frame.
+pub fn describe(f: &Frame<'_>) -> String {
+    match f {
+        Frame::Hello(h) => {
+            let params: Vec<String> = h.params.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!(
+                "HELLO v{}..{} flags={} name={} auth=[{}] session=[{}] params{{{}}}",
+                h.min_version,
+                h.max_version,
+                h.flags,
+                text(h.name),
+                hex(h.auth, 8),
+                hex(h.session, 8),
+                params.join(",")
+            )
+        }
+        Frame::Close { status, message } => format!("CLOSE {} {}", st(*status), text(message)),
+        Frame::GoAway { bound, status, message } => {
+            format!("GOAWAY bound={bound} {} {}", st(*status), text(message))
+        }
+        Frame::Ping(d) => format!("PING [{}]", hex(d, 8)),
+        Frame::Pong(d) => format!("PONG [{}]", hex(d, 8)),
+        Frame::Ack(a) => format!("ACK {:?}", a.iter().collect::<Vec<_>>()),
+        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => format!(
+            "{} id={}{} method={}/{} budget_us={}{}",
+            match f {
+                Frame::Call(_) => "CALL",
+                Frame::Notify(_) => "NOTIFY",
+                _ => "STREAM_OPEN",
+            },
+            r.id,
+            fl(r.flags),
+            r.module,
+            r.method,
+            r.budget_us,
+            payload(r.payload, r.total_len)
+        ),
+        Frame::Signal { module, method, payload: p } => {
+            format!("SIGNAL method={module}/{method}{}", payload(p, None))
+        }
+        Frame::Response { flags, id, status, total_len, payload: p } => {
+            format!("RESPONSE id={id}{} {}{}", fl(*flags), st(*status), payload(p, *total_len))
+        }
+        Frame::Cancel { id } => format!("CANCEL id={id}"),
+        Frame::StreamData { flags, id, total_len, payload: p } => {
+            format!("STREAM_DATA id={id}{}{}", fl(*flags), payload(p, *total_len))
+        }
+        Frame::StreamFin { id, status } => format!("STREAM_FIN id={id} {}", st(*status)),
+        Frame::StreamReset { id, status } => format!("STREAM_RESET id={id} {}", st(*status)),
+        Frame::StreamCredit { id, msgs, bytes } => format!("STREAM_CREDIT id={id} msgs={msgs} bytes={bytes}"),
+        Frame::ConnCredit { bytes } => format!("CONN_CREDIT bytes={bytes}"),
+        Frame::StreamResume { id, received } => format!("STREAM_RESUME id={id} received={received}"),
+        Frame::Continuation { flags, id, payload: p } => {
+            format!("CONTINUATION id={id}{}{}", fl(*flags), payload(p, None))
+        }
+        Frame::Extension { ty, body } => format!("EXTENSION type=0x{ty:02x} body=[{}]", hex(body, 16)),
+    }
+}
+
+/// Encodes a frame.
+pub fn encode(f: &Frame<'_>) -> Vec<u8> {
+    let mut out = vec![0; f.encoded_len()];
+    let n = f.encode(&mut out).expect("encoded_len is enough");
+    out.truncate(n);
+    out
+}
+
+/// Describes raw bytes as the frames they decode to (up to the first error).
+pub fn describe_bytes(b: &[u8]) -> String {
+    let mut parts = Vec::new();
+    let mut rest = b;
+    while !rest.is_empty() {
+        match Frame::decode(rest, usize::MAX >> 1) {
+            Ok(Decoded::Frame(f, n)) => {
+                parts.push(describe(&f));
+                rest = &rest[n..];
+            }
+            Ok(Decoded::Incomplete(_)) => {
+                parts.push(format!("incomplete frame [{}]", hex(rest, 24)));
+                break;
+            }
+            Err(e) => {
+                parts.push(format!("undecodable [{}] ({e:?})", hex(rest, 24)));
+                break;
+            }
+        }
+    }
+    parts.join(" + ")
+}
+
+fn is_timeout(e: &io::Error) -> bool {
+    matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+}
+
+/// A listening socket of the runner (`run --listen`).
+pub enum Listener {
+    /// TCP.
+    Tcp(TcpListener),
+    /// Unix stream.
+    Unix(UnixListener, PathBuf),
+    /// Unix SEQPACKET.
+    Seq(Socket, PathBuf),
+}
+
+impl Listener {
+    /// Binds `addr` (a stale Unix socket file is removed first).
+    pub fn bind(addr: &Address) -> io::Result<Listener> {
+        match addr {
+            Address::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a)?)),
+            Address::Unix(p) => {
+                let _ = std::fs::remove_file(p);
+                Ok(Listener::Unix(UnixListener::bind(p)?, p.clone()))
+            }
+            Address::UnixSeqpacket(p) => {
+                let _ = std::fs::remove_file(p);
+                let s = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
+                s.bind(&SockAddr::unix(p)?)?;
+                s.listen(64)?;
+                Ok(Listener::Seq(s, p.clone()))
+            }
+            Address::Udp(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+        }
+    }
+
+    /// The bound address (with the real port for `tcp://…:0`).
+    pub fn local_addr(&self) -> Address {
+        match self {
+            Listener::Tcp(l) => Address::Tcp(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            Listener::Unix(_, p) => Address::Unix(p.clone()),
+            Listener::Seq(_, p) => Address::UnixSeqpacket(p.clone()),
+        }
+    }
+
+    /// Accepts one connection within `timeout`.
+    pub fn accept(&self, timeout: Duration, log: Log) -> io::Result<Wire> {
+        let end = Instant::now() + timeout;
+        loop {
+            let r = match self {
+                Listener::Tcp(l) => {
+                    l.set_nonblocking(true)?;
+                    l.accept().map(|(s, _)| {
+                        let _ = s.set_nonblocking(false);
+                        let _ = s.set_nodelay(true);
+                        Sock::Tcp(s)
+                    })
+                }
+                Listener::Unix(l, _) => {
+                    l.set_nonblocking(true)?;
+                    l.accept().map(|(s, _)| {
+                        let _ = s.set_nonblocking(false);
+                        Sock::Unix(s)
+                    })
+                }
+                Listener::Seq(l, _) => {
+                    l.set_nonblocking(true)?;
+                    l.accept().map(|(s, _)| {
+                        let _ = s.set_nonblocking(false);
+                        Sock::Seq(s)
+                    })
+                }
+            };
+            match r {
+                Ok(sock) => return Ok(Wire::new(sock, log)),
+                Err(e) if is_timeout(&e) && Instant::now() < end => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                Err(e) if is_timeout(&e) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "no connection from the implementation",
+                    ))
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        match self {
+            Listener::Unix(_, p) | Listener::Seq(_, p) => {
+                let _ = std::fs::remove_file(p);
+            }
+            Listener::Tcp(_) => {}
+        }
+    }
+}
+
+impl Wire {
+    fn new(sock: Sock, log: Log) -> Wire {
+        Wire { sock, buf: Vec::new(), limit: 4096, log, start: Instant::now(), eof: false }
+    }
+
+    /// Connects to `addr`.
+    pub fn connect(addr: &Address, log: Log) -> io::Result<Wire> {
+        let sock = match addr {
+            Address::Tcp(a) => {
+                let s = TcpStream::connect(a)?;
+                s.set_nodelay(true)?;
+                Sock::Tcp(s)
+            }
+            Address::Unix(p) => Sock::Unix(UnixStream::connect(p)?),
+            Address::UnixSeqpacket(p) => {
+                let s = Socket::new(Domain::UNIX, Type::SEQPACKET, None)?;
+                s.connect(&SockAddr::unix(p)?)?;
+                Sock::Seq(s)
+            }
+            Address::Udp(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+        };
+        Ok(Wire::new(sock, log))
+    }
+
+    /// Whether this is a packet transport.
+    pub fn is_packet(&self) -> bool {
+        matches!(self.sock, Sock::Seq(_))
+    }
+
+    /// Appends a line to the case log.
+    pub fn note(&self, line: impl AsRef<str>) {
+        let t = self.start.elapsed();
+        let line = format!("{:>6.1}ms {}", t.as_secs_f64() * 1000.0, line.as_ref());
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).push(line);
+    }
+
+    /// Sends bytes as one transport write (one datagram on SEQPACKET).
+    pub fn send_bytes(&mut self, b: &[u8]) -> io::Result<()> {
+        self.note(format!("→ {}", describe_bytes(b)));
+        let r = match &mut self.sock {
+            Sock::Tcp(s) => s.write_all(b),
+            Sock::Unix(s) => s.write_all(b),
+            Sock::Seq(s) => s.send(b).map(drop),
+        };
+        if let Err(e) = &r {
+            self.note(format!("   (write failed: {e})"));
+        }
+        r
+    }
+
+    /// Sends frames in one transport write.
+    pub fn send(&mut self, frames: &[Frame<'_>]) -> io::Result<()> {
+        let mut b = Vec::new();
+        for f in frames {
+            b.extend_from_slice(&encode(f));
+        }
+        self.send_bytes(&b)
+    }
+
+    /// Shuts down the runner's sending direction (byte streams) or closes (SEQPACKET).
+    pub fn shutdown_write(&mut self) {
+        self.note("→ (end of transport)");
+        let _ = match &self.sock {
+            Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
+        };
+    }
+
+    fn read_some(&mut self, timeout: Duration) -> io::Result<usize> {
+        let t = Some(timeout.max(Duration::from_millis(1)));
+        match &mut self.sock {
+            Sock::Tcp(s) => {
+                s.set_read_timeout(t)?;
+                let mut b = [0u8; 65536];
+                let n = s.read(&mut b)?;
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            Sock::Unix(s) => {
+                s.set_read_timeout(t)?;
+                let mut b = [0u8; 65536];
+                let n = s.read(&mut b)?;
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            Sock::Seq(s) => {
+                s.set_read_timeout(t)?;
+                let mut b = vec![0u8; MAX_PACKET];
+                let n = (&*s).read(&mut b)?;
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+        }
+    }
+
+    /// Reads the next frame, waiting at most `timeout`.
+    pub fn recv(&mut self, timeout: Duration) -> Recv {
+        let end = Instant::now() + timeout;
+        loop {
+            match Frame::decode(&self.buf, self.limit) {
+                Ok(Decoded::Frame(_, n)) => {
+                    let bytes: Vec<u8> = self.buf.drain(..n).collect();
+                    let o = Owned { bytes };
+                    self.note(format!("← {}", describe(&o.frame())));
+                    return Recv::Frame(o);
+                }
+                Ok(Decoded::Incomplete(_)) => {}
+                Err(e) => {
+                    self.note(format!("← undecodable [{}]: {e:?}", hex(&self.buf, 24)));
+                    self.buf.clear();
+                    return Recv::Bad(e);
+                }
+            }
+            if self.eof {
+                return Recv::Eof;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Recv::Timeout;
+            }
+            match self.read_some(left) {
+                Ok(0) => {
+                    self.eof = true;
+                    if !self.buf.is_empty() {
+                        self.note(format!("← end of transport inside a frame [{}]", hex(&self.buf, 24)));
+                    } else {
+                        self.note("← (end of transport)");
+                    }
+                }
+                Ok(_) => {}
+                Err(e) if is_timeout(&e) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    self.note(format!("← (transport error: {e})"));
+                    self.eof = true;
+                    return Recv::Failed(e.to_string());
+                }
+            }
+        }
+    }
+}
