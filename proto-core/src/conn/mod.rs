@@ -155,6 +155,8 @@ pub struct Slot {
     outbound: bool,
     /// Local deadline; `Instant::MAX` when none or no longer relevant.
     deadline: Instant,
+    /// The deadline as opened (reported with an inbound request even if it already passed).
+    opened_deadline: Instant,
     pending: Pending,
     /// Remove the slot once `pending` has been delivered.
     free_after_event: bool,
@@ -174,6 +176,7 @@ impl Slot {
             kind,
             outbound,
             deadline,
+            opened_deadline: deadline,
             pending: Pending::None,
             free_after_event: false,
             resolved: false,

@@ -691,7 +691,7 @@ impl Connection<'_> {
                 let mut cancelled = None;
                 if let Some(s) = self.slots.get_mut(i) {
                     s.assembling = false;
-                    deadline = (s.deadline != Instant::MAX).then_some(s.deadline);
+                    deadline = (s.opened_deadline != Instant::MAX).then_some(s.opened_deadline);
                     cancelled = s.cancelled;
                 }
                 if let Some(st) = cancelled {

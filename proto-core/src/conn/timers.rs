@@ -94,6 +94,9 @@ impl Connection<'_> {
                 s.s.unconsumed_msgs = 0;
                 self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(returned));
                 self.conn_grant += u64::from(returned);
+                // SPEC.md §10.7: returned credit must reach the peer even if nothing else is
+                // consumed later.
+                self.flush_conn_grant();
                 if send {
                     self.push_control(&Frame::StreamReset { id, status: DL })?;
                 }
