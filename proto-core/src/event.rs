@@ -143,3 +143,50 @@ pub enum Event<'a> {
     /// The connection ended. This is the last event; all exchanges were resolved before it.
     Closed(ConnectionError),
 }
+
+/// An [`Event`] with its payload copied out of the connection, for drivers that hand events to
+/// other threads or tasks (`alloc` feature).
+#[cfg(feature = "alloc")]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(missing_docs)] // Variants and fields mirror `Event`, where they are documented.
+pub enum OwnedEvent {
+    Connected,
+    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, payload: Vec<u8> },
+    Signal { method: MethodId, payload: Vec<u8> },
+    Response { id: u64, status: Status, payload: Vec<u8> },
+    Failed { id: u64, status: Status },
+    Cancelled { id: u64, status: Status },
+    StreamData { id: u64, payload: Vec<u8> },
+    StreamFin { id: u64, status: Status },
+    StreamReset { id: u64, status: Status },
+    StreamWritable { id: u64 },
+    GoAway { bound: u64, status: Status },
+    Closed(ConnectionError),
+}
+
+#[cfg(feature = "alloc")]
+use alloc::vec::Vec;
+
+#[cfg(feature = "alloc")]
+impl From<Event<'_>> for OwnedEvent {
+    fn from(e: Event<'_>) -> Self {
+        match e {
+            Event::Connected => OwnedEvent::Connected,
+            Event::Request { id, kind, method, deadline, payload } => {
+                OwnedEvent::Request { id, kind, method, deadline, payload: payload.to_vec() }
+            }
+            Event::Signal { method, payload } => OwnedEvent::Signal { method, payload: payload.to_vec() },
+            Event::Response { id, status, payload } => {
+                OwnedEvent::Response { id, status, payload: payload.to_vec() }
+            }
+            Event::Failed { id, status } => OwnedEvent::Failed { id, status },
+            Event::Cancelled { id, status } => OwnedEvent::Cancelled { id, status },
+            Event::StreamData { id, payload } => OwnedEvent::StreamData { id, payload: payload.to_vec() },
+            Event::StreamFin { id, status } => OwnedEvent::StreamFin { id, status },
+            Event::StreamReset { id, status } => OwnedEvent::StreamReset { id, status },
+            Event::StreamWritable { id } => OwnedEvent::StreamWritable { id },
+            Event::GoAway { bound, status } => OwnedEvent::GoAway { bound, status },
+            Event::Closed(e) => OwnedEvent::Closed(e),
+        }
+    }
+}

@@ -108,6 +108,8 @@ pub mod varint;
 pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
 pub use conn::{Connection, Identity, Peer, Slot, State, Storage};
 pub use error::{ApiError, Blame, ConnectionError};
+#[cfg(feature = "alloc")]
+pub use event::OwnedEvent;
 pub use event::{Event, MethodId, RequestKind};
 pub use stats::Stats;
 pub use status::Status;

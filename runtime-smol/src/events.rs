@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tandem_core::{ConnectionError, Event, Instant, MethodId, RequestKind, Status};
+use tandem_core::{ConnectionError, Status};
 
 use crate::peer::Peer;
 use crate::router;
@@ -19,43 +19,7 @@ pub(crate) enum Deferred {
 }
 
 /// An event with its payload copied out of the connection.
-enum Owned {
-    Connected,
-    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, payload: Vec<u8> },
-    Signal { method: MethodId, payload: Vec<u8> },
-    Response { id: u64, status: Status, payload: Vec<u8> },
-    Failed { id: u64, status: Status },
-    Cancelled { id: u64, status: Status },
-    StreamData { id: u64, payload: Vec<u8> },
-    StreamFin { id: u64, status: Status },
-    StreamReset { id: u64, status: Status },
-    StreamWritable { id: u64 },
-    GoAway { bound: u64, status: Status },
-    Closed(ConnectionError),
-}
-
-impl From<Event<'_>> for Owned {
-    fn from(e: Event<'_>) -> Self {
-        match e {
-            Event::Connected => Owned::Connected,
-            Event::Request { id, kind, method, deadline, payload } => {
-                Owned::Request { id, kind, method, deadline, payload: payload.to_vec() }
-            }
-            Event::Signal { method, payload } => Owned::Signal { method, payload: payload.to_vec() },
-            Event::Response { id, status, payload } => {
-                Owned::Response { id, status, payload: payload.to_vec() }
-            }
-            Event::Failed { id, status } => Owned::Failed { id, status },
-            Event::Cancelled { id, status } => Owned::Cancelled { id, status },
-            Event::StreamData { id, payload } => Owned::StreamData { id, payload: payload.to_vec() },
-            Event::StreamFin { id, status } => Owned::StreamFin { id, status },
-            Event::StreamReset { id, status } => Owned::StreamReset { id, status },
-            Event::StreamWritable { id } => Owned::StreamWritable { id },
-            Event::GoAway { bound, status } => Owned::GoAway { bound, status },
-            Event::Closed(e) => Owned::Closed(e),
-        }
-    }
-}
+use tandem_core::OwnedEvent as Owned;
 
 /// Drains up to [`EVENTS`] events. Returns whether there were any.
 pub(crate) fn drain(shared: &Arc<Shared>, inner: &mut Inner, deferred: &mut Vec<Deferred>) -> bool {

@@ -2,49 +2,12 @@
 //! clock and seeded re-chunking of the byte stream. `drive` moves bytes and collects events until
 //! nothing changes, and panics (printing the seed) if that never happens: livelock is a bug.
 
-use crate::{
-    Config, Connection, ConnectionError, Event, Identity, Instant, MethodId, RequestKind, Role, Status,
-};
+use crate::{Config, Connection, Identity, Instant, MethodId, RequestKind, Role, Status};
 use core::time::Duration;
 use std::vec::Vec;
 
-/// An owned copy of an [`Event`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Ev {
-    Connected,
-    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, payload: Vec<u8> },
-    Signal { method: MethodId, payload: Vec<u8> },
-    Response { id: u64, status: Status, payload: Vec<u8> },
-    Failed { id: u64, status: Status },
-    Cancelled { id: u64, status: Status },
-    StreamData { id: u64, payload: Vec<u8> },
-    StreamFin { id: u64, status: Status },
-    StreamReset { id: u64, status: Status },
-    StreamWritable { id: u64 },
-    GoAway { bound: u64, status: Status },
-    Closed(ConnectionError),
-}
-
-impl From<Event<'_>> for Ev {
-    fn from(e: Event<'_>) -> Self {
-        match e {
-            Event::Connected => Ev::Connected,
-            Event::Request { id, kind, method, deadline, payload } => {
-                Ev::Request { id, kind, method, deadline, payload: payload.to_vec() }
-            }
-            Event::Signal { method, payload } => Ev::Signal { method, payload: payload.to_vec() },
-            Event::Response { id, status, payload } => Ev::Response { id, status, payload: payload.to_vec() },
-            Event::Failed { id, status } => Ev::Failed { id, status },
-            Event::Cancelled { id, status } => Ev::Cancelled { id, status },
-            Event::StreamData { id, payload } => Ev::StreamData { id, payload: payload.to_vec() },
-            Event::StreamFin { id, status } => Ev::StreamFin { id, status },
-            Event::StreamReset { id, status } => Ev::StreamReset { id, status },
-            Event::StreamWritable { id } => Ev::StreamWritable { id },
-            Event::GoAway { bound, status } => Ev::GoAway { bound, status },
-            Event::Closed(e) => Ev::Closed(e),
-        }
-    }
-}
+/// An owned copy of an [`Event`](crate::Event).
+pub(crate) use crate::event::OwnedEvent as Ev;
 
 /// Small deterministic PRNG (xorshift64*), so failures replay from their seed.
 #[derive(Clone, Debug)]

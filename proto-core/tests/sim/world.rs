@@ -8,8 +8,8 @@ use super::link::{Link, LinkParams};
 use super::rng::{digest, Rng, TraceHash};
 use std::collections::{BTreeMap, VecDeque};
 use tandem_core::{
-    ApiError, Config, Connection, ConnectionError, Event, Identity, Instant, MethodId, RequestKind, Role,
-    State, Status,
+    ApiError, Config, Connection, ConnectionError, Identity, Instant, MethodId, RequestKind, Role, State,
+    Status,
 };
 
 const CALL_ECHO: MethodId = MethodId::new(1, 1);
@@ -42,43 +42,14 @@ fn at(t: u64) -> Instant {
 }
 
 /// An owned [`Event`].
-#[derive(Clone, Debug)]
-enum Ev {
-    Connected,
-    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, payload: Vec<u8> },
-    Signal { method: MethodId, payload: Vec<u8> },
-    Response { id: u64, status: Status, payload: Vec<u8> },
-    Failed { id: u64, status: Status },
-    Cancelled { id: u64, status: Status },
-    StreamData { id: u64, payload: Vec<u8> },
-    StreamFin { id: u64, status: Status },
-    StreamReset { id: u64, status: Status },
-    StreamWritable { id: u64 },
-    GoAway { bound: u64, status: Status },
-    Closed(ConnectionError),
+use tandem_core::OwnedEvent as Ev;
+
+/// The words an event folds into the trace hash.
+trait Trace {
+    fn trace(&self) -> [u64; 4];
 }
 
-impl Ev {
-    fn from(e: Event<'_>) -> Ev {
-        match e {
-            Event::Connected => Ev::Connected,
-            Event::Request { id, kind, method, deadline, payload } => {
-                Ev::Request { id, kind, method, deadline, payload: payload.to_vec() }
-            }
-            Event::Signal { method, payload } => Ev::Signal { method, payload: payload.to_vec() },
-            Event::Response { id, status, payload } => Ev::Response { id, status, payload: payload.to_vec() },
-            Event::Failed { id, status } => Ev::Failed { id, status },
-            Event::Cancelled { id, status } => Ev::Cancelled { id, status },
-            Event::StreamData { id, payload } => Ev::StreamData { id, payload: payload.to_vec() },
-            Event::StreamFin { id, status } => Ev::StreamFin { id, status },
-            Event::StreamReset { id, status } => Ev::StreamReset { id, status },
-            Event::StreamWritable { id } => Ev::StreamWritable { id },
-            Event::GoAway { bound, status } => Ev::GoAway { bound, status },
-            Event::Closed(e) => Ev::Closed(e),
-        }
-    }
-
-    /// Words folded into the trace hash.
+impl Trace for Ev {
     fn trace(&self) -> [u64; 4] {
         let st = |s: &Status| u64::from(s.0);
         match self {
