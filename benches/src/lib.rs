@@ -10,8 +10,14 @@
 //!   unary calls and stream items between two cores with owned storage perform no heap
 //!   allocation.
 //!
-//! Not implemented yet: the end-to-end comparison (unary latency, pipelined throughput and
-//! stream bandwidth over real sockets against a raw-socket baseline, `tarpc` and `tonic`).
+//! * **The end-to-end comparison** (`src/bin/compare/`, run with
+//!   `cargo run --release -p tandem-benches [--features peers] --bin compare -- --help`): both
+//!   runtimes over TCP and Unix sockets against a raw-socket floor and, with the `peers` feature,
+//!   `tarpc` and `tonic`: unary RTT percentiles, pipelined calls per second, stream throughput,
+//!   allocations per call and resident memory per idle connection, unpinned and pinned to one
+//!   CPU. `BENCHMARKS.md` at the repository root is generated from its output.
+//! * **The firmware size probe** (`firmware-size/`, its own workspace): the code size the core
+//!   adds to a thumbv7em image (`compare --firmware` builds and measures it).
 //!
 //! This library holds the in-memory drivers both share. Two [`Connection`]s are joined by a
 //! [`Pair`]: a "socket" that is just a scratch buffer, moved with

@@ -1,0 +1,248 @@
+//! The tandem rows: runtime-std (blocking, a driver thread per connection end) and runtime-smol
+//! (driver tasks on smol's global executor; the caller's futures run on the main thread).
+
+use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
+use std::cell::Cell;
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+use tandem_core::{Config, MethodId};
+
+/// The unary echo method.
+const ECHO: MethodId = MethodId::new(1, 1);
+/// The stream sink: consumes every item, ends OK.
+const SINK: MethodId = MethodId::new(1, 2);
+
+/// Both ends accept 256 calls in flight (the default server limit is 100).
+fn config() -> Config {
+    Config { max_concurrent_calls: 256, max_outbound_calls: 256, ..Config::default() }
+}
+
+fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
+    match t {
+        Transport::Tcp => ("tcp://127.0.0.1:0".to_string(), None),
+        Transport::Unix => {
+            let p = unix_path(tag);
+            (format!("unix://{}", p.display()), Some(p))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ tandem-std
+
+fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
+    let handlers = tandem_std::Handlers::new().raw_unary(ECHO, |_, b| Ok(b.to_vec())).raw_streaming(
+        SINK,
+        |_, _, rx, _tx| {
+            while rx.recv().map_err(|e| e.status())?.is_some() {}
+            Ok(())
+        },
+    );
+    let (addr, _) = listen_addr(t, tag);
+    let cfg =
+        tandem_std::ServerConfig { connection: config(), ..tandem_std::ServerConfig::new("bench-server") };
+    tandem_std::Server::bind(&addr, cfg, handlers).expect("bind")
+}
+
+/// tandem-std: [`tandem_std::Server`] and one [`tandem_std::Client`].
+pub struct StdRow {
+    _server: tandem_std::Server,
+    client: tandem_std::Client,
+    msg: Vec<u8>,
+    item: Vec<u8>,
+}
+
+impl StdRow {
+    /// Server, client, connected.
+    pub fn new(t: Transport) -> StdRow {
+        let server = std_server(t, "std");
+        let addr = server.local_addr().to_string();
+        let cfg = tandem_std::ClientConfig {
+            connection: config(),
+            ..tandem_std::ClientConfig::new("bench-client")
+        };
+        let client = tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect");
+        StdRow { _server: server, client, msg: vec![7; MSG], item: vec![9; ITEM] }
+    }
+}
+
+impl Row for StdRow {
+    fn call(&mut self) {
+        let back = self.client.call_raw(ECHO, &self.msg, None::<Duration>).expect("call");
+        debug_assert_eq!(back.len(), MSG);
+    }
+
+    fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
+        let start = Instant::now();
+        let mut q = VecDeque::with_capacity(depth);
+        let mut n = 0u64;
+        for _ in 0..depth {
+            q.push_back(self.client.start_call_raw(ECHO, &self.msg, None::<Duration>).expect("start"));
+        }
+        while start.elapsed() < time {
+            for _ in 0..64 {
+                q.pop_front().expect("pending").wait().expect("call");
+                n += 1;
+                q.push_back(self.client.start_call_raw(ECHO, &self.msg, None::<Duration>).expect("start"));
+            }
+        }
+        for p in q {
+            p.wait().expect("call");
+            n += 1;
+        }
+        (n, start.elapsed())
+    }
+
+    fn stream(&mut self, items: usize) -> Option<Duration> {
+        let start = Instant::now();
+        let (mut tx, mut rx) = self.client.open_stream_raw(SINK, b"", None::<Duration>).expect("open");
+        for _ in 0..items {
+            tx.send(&self.item).expect("send");
+        }
+        tx.finish().expect("finish");
+        while rx.recv().expect("recv").is_some() {}
+        Some(start.elapsed())
+    }
+}
+
+/// Idle tandem-std connections (clients with one handler worker each).
+pub struct StdIdle {
+    server: tandem_std::Server,
+    clients: Vec<tandem_std::Client>,
+}
+
+impl StdIdle {
+    /// The server.
+    pub fn new(t: Transport) -> StdIdle {
+        StdIdle { server: std_server(t, "std-idle"), clients: Vec::new() }
+    }
+}
+
+impl Idle for StdIdle {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        for _ in 0..n {
+            let name = format!("idle-{}", self.clients.len());
+            let cfg = tandem_std::ClientConfig { workers: 1, ..tandem_std::ClientConfig::new(name) };
+            self.clients
+                .push(tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect"));
+        }
+        let end = Instant::now() + Duration::from_secs(60);
+        while self.server.peers().len() < self.clients.len() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
+
+// ------------------------------------------------------------------ tandem-smol
+
+fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
+    let router = tandem_smol::Router::new().raw_unary(ECHO, |_, b| async move { Ok(b) }).raw_streaming(
+        SINK,
+        |_, _, mut rx, _tx| async move {
+            while let Some(r) = rx.recv().await {
+                r.map_err(|e| e.status())?;
+            }
+            Ok(())
+        },
+    );
+    let (addr, _) = listen_addr(t, tag);
+    let opts = tandem_smol::Options::new("bench-server").config(config()).router(router);
+    tandem_smol::Server::bind(&addr, opts).expect("bind")
+}
+
+/// tandem-smol: [`tandem_smol::Server`] and one peer from [`tandem_smol::connect`].
+pub struct SmolRow {
+    _server: tandem_smol::Server,
+    peer: tandem_smol::Peer,
+    msg: Vec<u8>,
+    item: Vec<u8>,
+}
+
+impl SmolRow {
+    /// Server, client, connected.
+    pub fn new(t: Transport) -> SmolRow {
+        let server = smol_server(t, "smol");
+        let addr = server.local_addr().to_string();
+        let opts = tandem_smol::Options::new("bench-client").config(config());
+        let peer = smol::block_on(tandem_smol::connect(&addr, opts)).expect("connect");
+        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM] }
+    }
+}
+
+impl Row for SmolRow {
+    fn call(&mut self) {
+        let back = smol::block_on(self.peer.call_raw(ECHO, &self.msg, None)).expect("call");
+        debug_assert_eq!(back.len(), MSG);
+    }
+
+    fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
+        let ex = smol::LocalExecutor::new();
+        let n = Rc::new(Cell::new(0u64));
+        let start = Instant::now();
+        let tasks: Vec<_> = (0..depth)
+            .map(|_| {
+                let (peer, msg, n) = (self.peer.clone(), self.msg.clone(), Rc::clone(&n));
+                ex.spawn(async move {
+                    while start.elapsed() < time {
+                        peer.call_raw(ECHO, &msg, None).await.expect("call");
+                        n.set(n.get() + 1);
+                    }
+                })
+            })
+            .collect();
+        smol::block_on(ex.run(async {
+            for t in tasks {
+                t.await;
+            }
+        }));
+        (n.get(), start.elapsed())
+    }
+
+    fn stream(&mut self, items: usize) -> Option<Duration> {
+        let start = Instant::now();
+        smol::block_on(async {
+            let (mut tx, mut rx) = self.peer.open_stream_raw(SINK, b"").await.expect("open");
+            for _ in 0..items {
+                tx.send(&self.item).await.expect("send");
+            }
+            tx.finish();
+            while let Some(r) = rx.recv().await {
+                r.expect("recv");
+            }
+        });
+        Some(start.elapsed())
+    }
+}
+
+/// Idle tandem-smol connections.
+pub struct SmolIdle {
+    server: tandem_smol::Server,
+    peers: Vec<tandem_smol::Peer>,
+}
+
+impl SmolIdle {
+    /// The server.
+    pub fn new(t: Transport) -> SmolIdle {
+        SmolIdle { server: smol_server(t, "smol-idle"), peers: Vec::new() }
+    }
+}
+
+impl Idle for SmolIdle {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        smol::block_on(async {
+            for _ in 0..n {
+                let name = format!("idle-{}", self.peers.len());
+                self.peers.push(
+                    tandem_smol::connect(&addr, tandem_smol::Options::new(name)).await.expect("connect"),
+                );
+            }
+        });
+        let end = Instant::now() + Duration::from_secs(60);
+        while self.server.peers().len() < self.peers.len() && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+}
