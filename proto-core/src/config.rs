@@ -98,6 +98,14 @@ pub const DEFAULT_MAX_OUTBOUND_CALLS: u32 = 256;
 pub const DEFAULT_MAX_OUTBOUND_STREAMS: u32 = 100;
 /// Default cap on bytes queued for transmission: 8 MiB.
 pub const DEFAULT_MAX_TX_BUFFER: u32 = 8 * 1024 * 1024;
+/// Default `reply_cache_entries`: 1024 answers kept for the peer (resumption, datagram mode).
+pub const DEFAULT_REPLY_CACHE_ENTRIES: u32 = 1024;
+/// Default `reply_cache_bytes`: 4 MiB of answers kept for the peer.
+pub const DEFAULT_REPLY_CACHE_BYTES: u32 = 4 * 1024 * 1024;
+/// Default grace period of a session whose transport was lost: 30 s.
+pub const DEFAULT_SESSION_GRACE: Duration = Duration::from_secs(30);
+/// Default cap on request bytes kept for retransmission (resumption, datagram mode): 8 MiB.
+pub const DEFAULT_MAX_RETAINED_BYTES: u32 = 8 * 1024 * 1024;
 
 /// Connection configuration. Build with [`Config::default`] and adjust fields.
 ///
@@ -139,6 +147,19 @@ pub struct Config {
     /// Local: bytes queued for transmission before API calls return
     /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
     pub max_tx_buffer: u32,
+    /// Announced: answers we keep for the peer in a resumable session or datagram mode, so a
+    /// retransmitted request is answered without running its handler again (SPEC.md §13.6).
+    /// Default 1024; 0 keeps none.
+    pub reply_cache_entries: u32,
+    /// Announced: payload bytes of those answers. Default 4 MiB.
+    pub reply_cache_bytes: u32,
+    /// Local: how long a resumable session survives the loss of its transport, waiting for the
+    /// dialer to resume it (SPEC.md §13.2). Default 30 s.
+    pub session_grace: Duration,
+    /// Local: request bytes we keep for retransmission until answered (resumable sessions and
+    /// datagram mode); beyond it new requests are refused with
+    /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
+    pub max_retained_bytes: u32,
     /// The transport's framing.
     pub transport: Transport,
 }
@@ -161,6 +182,10 @@ impl Default for Config {
             max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
             max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
             max_tx_buffer: DEFAULT_MAX_TX_BUFFER,
+            reply_cache_entries: DEFAULT_REPLY_CACHE_ENTRIES,
+            reply_cache_bytes: DEFAULT_REPLY_CACHE_BYTES,
+            session_grace: DEFAULT_SESSION_GRACE,
+            max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
             transport: Transport::Stream,
         }
     }
@@ -237,6 +262,23 @@ impl Config {
             (param::MAX_DATAGRAM_SIZE, dgram),
         ]
     }
+
+    /// Every parameter this configuration announces in HELLO, in id order: 1–10 always, and
+    /// the reply-cache parameters 11–12 when they differ from their defaults. Returns the array
+    /// and how many entries are used.
+    pub fn hello_params(&self) -> ([(u64, u64); 12], usize) {
+        let mut out = [(0, 0); 12];
+        out[..10].copy_from_slice(&self.params());
+        let mut n = 10;
+        if self.reply_cache_entries != DEFAULT_REPLY_CACHE_ENTRIES
+            || self.reply_cache_bytes != DEFAULT_REPLY_CACHE_BYTES
+        {
+            out[10] = (param::REPLY_CACHE_ENTRIES, self.reply_cache_entries.into());
+            out[11] = (param::REPLY_CACHE_BYTES, self.reply_cache_bytes.into());
+            n = 12;
+        }
+        (out, n)
+    }
 }
 
 /// The limits a peer announced in its HELLO, with defaults filled in for absent parameters.
@@ -262,6 +304,10 @@ pub struct PeerLimits {
     pub idle_timeout_ms: u64,
     /// The peer's largest datagram (0 = byte stream).
     pub max_datagram_size: u32,
+    /// Answers the peer keeps for us (resumption, datagram mode).
+    pub reply_cache_entries: u32,
+    /// Payload bytes of those answers.
+    pub reply_cache_bytes: u32,
 }
 
 impl Default for PeerLimits {
@@ -278,6 +324,8 @@ impl Default for PeerLimits {
             keepalive_interval_ms: ms(c.keepalive_interval),
             idle_timeout_ms: ms(c.idle_timeout),
             max_datagram_size: 0,
+            reply_cache_entries: c.reply_cache_entries,
+            reply_cache_bytes: c.reply_cache_bytes,
         }
     }
 }
@@ -334,6 +382,8 @@ impl PeerLimits {
                         return Err(bad);
                     }
                 }
+                param::REPLY_CACHE_ENTRIES => l.reply_cache_entries = u32v()?,
+                param::REPLY_CACHE_BYTES => l.reply_cache_bytes = u32v()?,
                 _ => {}
             }
         }

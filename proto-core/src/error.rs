@@ -174,6 +174,12 @@ pub enum ApiError {
     IdsExhausted,
     /// A field is too long for HELLO or CLOSE (name ≤ 255, auth ≤ 1024, session ≤ 64, reason ≤ 1024 bytes).
     FieldTooLong(&'static str),
+    /// Requests kept for retransmission (resumable session, datagram mode) already fill
+    /// `Config::max_retained_bytes`: wait for answers, or raise the limit.
+    RetainFull {
+        /// The limit in force (bytes).
+        limit: usize,
+    },
 }
 
 impl ApiError {
@@ -188,6 +194,7 @@ impl ApiError {
             ApiError::TooManyCalls { .. }
             | ApiError::TooManyStreams { .. }
             | ApiError::TxFull
+            | ApiError::RetainFull { .. }
             | ApiError::NoCredit => Status::RESOURCE_EXHAUSTED,
             ApiError::TooLarge { .. } | ApiError::FieldTooLong(_) => Status::TOO_LARGE,
             ApiError::UnknownId(_) | ApiError::WrongState(_) => Status::FAILED_PRECONDITION,
@@ -201,6 +208,7 @@ impl ApiError {
             ApiError::TooManyCalls { .. }
                 | ApiError::TooManyStreams { .. }
                 | ApiError::TxFull
+                | ApiError::RetainFull { .. }
                 | ApiError::NoCredit
         )
     }
@@ -232,6 +240,10 @@ impl fmt::Display for ApiError {
             ApiError::WrongState(s) => write!(f, "not allowed in this state: {s}"),
             ApiError::IdsExhausted => f.write_str("all exchange ids are used: open a new connection"),
             ApiError::FieldTooLong(field) => write!(f, "`{field}` is too long for the wire format"),
+            ApiError::RetainFull { limit } => write!(
+                f,
+                "{limit} bytes of requests are already kept for retransmission: wait for answers, or raise Config::max_retained_bytes"
+            ),
         }
     }
 }
@@ -259,6 +271,7 @@ mod tests {
             (ApiError::TooManyCalls { limit: 3 }, Status::RESOURCE_EXHAUSTED, "wait for one to finish"),
             (ApiError::TooManyStreams { limit: 3 }, Status::RESOURCE_EXHAUSTED, "wait for one to finish"),
             (ApiError::TxFull, Status::RESOURCE_EXHAUSTED, "call poll_transmit"),
+            (ApiError::RetainFull { limit: 5 }, Status::RESOURCE_EXHAUSTED, "max_retained_bytes"),
             (ApiError::NoCredit, Status::RESOURCE_EXHAUSTED, "StreamWritable"),
             (ApiError::TooLarge { size: 9, limit: 8 }, Status::TOO_LARGE, "raise the limit"),
             (ApiError::FieldTooLong("name"), Status::TOO_LARGE, "`name`"),

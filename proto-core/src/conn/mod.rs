@@ -25,6 +25,8 @@
 
 mod recv;
 mod send;
+#[cfg(feature = "alloc")]
+pub(crate) mod session;
 mod timers;
 
 use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE};
@@ -166,6 +168,8 @@ pub struct Slot {
     cancelled: Option<Status>,
     /// Inbound: the request event has not been delivered yet (message still arriving).
     assembling: bool,
+    /// Inbound, in a session: digest of the request, to recognise its retransmissions.
+    digest: [u8; 16],
     s: StreamState,
 }
 
@@ -182,6 +186,7 @@ impl Slot {
             resolved: false,
             cancelled: None,
             assembling: false,
+            digest: [0; 16],
             s: StreamState::default(),
         }
     }
@@ -315,6 +320,10 @@ pub struct Connection<'a> {
     closed_delivered: bool,
     close_msg: Inline<256>,
     stats: Stats,
+    /// Reply cache, retained requests and pending ACKs: present in a resumable session and in
+    /// datagram mode (SPEC.md §13, §14).
+    #[cfg(feature = "alloc")]
+    sess: Option<alloc::boxed::Box<session::SessionState>>,
 }
 
 /// `Store` for owned memory, or the borrowed slice.
@@ -431,8 +440,8 @@ impl<'a> Connection<'a> {
         if let Transport::Packet { .. } = config.transport {
             // SPEC.md §4.1: on packet transports HELLO must fit 1200 bytes.
             let mut pbuf = [0u8; 128];
-            let params =
-                frame::Params::encode_into(&config.params(), &mut pbuf).unwrap_or(frame::Params::EMPTY);
+            let (params, n) = config.hello_params();
+            let params = frame::Params::encode_into(&params[..n], &mut pbuf).unwrap_or(frame::Params::EMPTY);
             let hello = frame::Frame::Hello(frame::Hello {
                 min_version: crate::config::VERSION,
                 max_version: crate::config::VERSION,
@@ -507,6 +516,8 @@ impl<'a> Connection<'a> {
             closed_delivered: false,
             close_msg: Inline::new(),
             stats: Stats::default(),
+            #[cfg(feature = "alloc")]
+            sess: None,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
@@ -562,6 +573,43 @@ impl<'a> Connection<'a> {
     /// reported: the driver may now close the transport and drop the connection.
     pub fn is_finished(&self) -> bool {
         self.state == State::Closed && self.tx.is_empty() && self.closed_delivered
+    }
+
+    /// Whether this connection's session can be resumed after a transport loss (SPEC.md §13):
+    /// the acceptor offered a session token and both sides keep the state it needs.
+    pub fn is_resumable(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        return self.sess.is_some();
+        #[cfg(not(feature = "alloc"))]
+        return false;
+    }
+
+    /// The session's token: the one the acceptor gave (empty when it offers no resumption, and
+    /// before the handshake on the dialer's side).
+    pub fn session_token(&self) -> &[u8] {
+        match self.role {
+            Role::Acceptor if cfg!(feature = "alloc") => self.me.2.get(),
+            Role::Acceptor => &[],
+            Role::Dialer => self.peer_session.get(),
+        }
+    }
+
+    /// Answers kept in the reply cache for the peer's retransmissions: `(entries, payload bytes)`.
+    pub fn reply_cache_len(&self) -> (usize, usize) {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &self.sess {
+            return (s.cache.len(), s.cache.bytes());
+        }
+        (0, 0)
+    }
+
+    /// Requests kept for retransmission until answered: `(requests, payload bytes)`.
+    pub fn retained_requests(&self) -> (usize, usize) {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &self.sess {
+            return (s.outbox.len(), s.outbox.bytes());
+        }
+        (0, 0)
     }
 
     /// Number of exchanges (calls, notifications, streams, both directions) still tracked.
@@ -702,7 +750,10 @@ impl<'a> Connection<'a> {
     /// returns one datagram of whole frames (`buf` must hold the largest datagram).
     /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
     #[must_use = "the returned bytes must be written to the transport"]
-    pub fn poll_transmit(&mut self, _now: Instant, buf: &mut [u8]) -> usize {
+    pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        if !self.tx.is_empty() {
+            self.flush_acks(now, true);
+        }
         let data = self.tx.data();
         let n = match self.config.transport {
             Transport::Stream => data.len().min(buf.len()),
@@ -883,6 +934,10 @@ impl<'a> Connection<'a> {
 
     fn free_slot(&mut self, i: usize) {
         let Some(s) = self.slots.remove(i) else { return };
+        #[cfg(feature = "alloc")]
+        if let (Some(sess), true) = (self.sess.as_mut(), s.outbound) {
+            sess.outbox.remove(s.id);
+        }
         if s.pending != Pending::None {
             self.pending_slots = self.pending_slots.saturating_sub(1);
         }

@@ -141,9 +141,7 @@ impl Connection<'_> {
                 }
                 Ok(None)
             }
-            // Resumption and datagram mode are not implemented yet (SPEC.md §13–§14): there is
-            // no reply cache to trim, so a valid ACK has nothing to do.
-            Frame::Ack(_) => Ok(None),
+            Frame::Ack(a) => self.on_ack(a),
             Frame::Call(r) => self.on_request(now, ty::CALL, r, base),
             Frame::Notify(r) => self.on_request(now, ty::NOTIFY, r, base),
             Frame::StreamOpen(r) => self.on_request(now, ty::STREAM_OPEN, r, base),
@@ -222,6 +220,11 @@ impl Connection<'_> {
         self.peer_session.set(h.session);
         self.peer_resume = resume;
         self.conn_send = limits.conn_credit_bytes.into();
+        // SPEC.md §13.2: the session is resumable when the acceptor gave a session token.
+        #[cfg(feature = "alloc")]
+        if self.sess.is_none() && !self.session_token().is_empty() {
+            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
+        }
         if self.role == Role::Acceptor {
             // Resumption is not implemented yet: the acceptor never confirms RESUME, so the
             // dialer starts a fresh session (SPEC.md §13).
@@ -319,6 +322,11 @@ impl Connection<'_> {
             deliver,
         };
         let refuse = |c: &mut Self, status: Status| -> R {
+            #[cfg(feature = "alloc")]
+            if let (Some(sess), false, false) = (c.sess.as_mut(), more, kind == Kind::Stream) {
+                let d = super::session::request_digest(t, method, r.payload);
+                sess.cache.insert(r.id, d, status, &[]);
+            }
             if kind == Kind::Stream {
                 c.push_control(&Frame::StreamReset { id: r.id, status })?;
             } else {
@@ -349,6 +357,10 @@ impl Connection<'_> {
         let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };
         let mut slot = Slot::new(r.id, kind, false, deadline);
         slot.assembling = more;
+        #[cfg(feature = "alloc")]
+        if self.sess.is_some() && !more {
+            slot.digest = super::session::request_digest(t, method, r.payload);
+        }
         if kind == Kind::Stream {
             slot.s.send_msgs = self.peer.stream_credit_msgs;
             slot.s.send_bytes = self.peer.stream_credit_bytes;
@@ -432,7 +444,41 @@ impl Connection<'_> {
             return Ok(None);
         }
         self.free_slot(i);
+        self.note_response(id);
         Ok((!resolved).then(|| Raw::Response { id, status, src: range_in(base, payload) }))
+    }
+
+    /// In a session, the RESPONSE for our exchange `id` has fully arrived: acknowledge it.
+    fn note_response(&mut self, id: u64) {
+        #[cfg(feature = "alloc")]
+        if let Some(sess) = self.sess.as_mut() {
+            sess.acks.push(self.last_recv, id);
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = id;
+    }
+
+    /// ACK (SPEC.md §4.6, §13.6): the peer received these answers; drop them from the reply
+    /// cache. Without a session there is no cache and a well-formed ACK is ignored.
+    fn on_ack(&mut self, a: frame::Ack<'_>) -> R {
+        #[cfg(feature = "alloc")]
+        if self.sess.is_some() {
+            let parity = self.peer_parity();
+            let high = self.peer_high;
+            for (first, n) in a.iter() {
+                // The decoder guarantees n ≥ 1 and no overflow.
+                let last = first + 2 * (n - 1);
+                if first % 2 != parity || !high.is_some_and(|h| last <= h) {
+                    return Err(protocol("ACK names an exchange the peer never opened"));
+                }
+                if let Some(sess) = self.sess.as_mut() {
+                    sess.cache.remove_range(first, last);
+                }
+            }
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = a;
+        Ok(None)
     }
 
     fn on_cancel(&mut self, id: u64) -> R {
@@ -668,6 +714,7 @@ impl Connection<'_> {
                 };
                 let resolved = self.slots.get(i).is_some_and(|s| s.resolved);
                 self.free_slot(i);
+                self.note_response(id);
                 if resolved {
                     self.reasm_delivered = false;
                     self.reasm.clear();
@@ -689,7 +736,16 @@ impl Connection<'_> {
                 };
                 let mut deadline = None;
                 let mut cancelled = None;
+                #[cfg(feature = "alloc")]
+                let digest = self
+                    .sess
+                    .is_some()
+                    .then(|| super::session::request_digest(t, p.method, self.reasm.data()));
                 if let Some(s) = self.slots.get_mut(i) {
+                    #[cfg(feature = "alloc")]
+                    if let Some(d) = digest {
+                        s.digest = d;
+                    }
                     s.assembling = false;
                     deadline = (s.opened_deadline != Instant::MAX).then_some(s.opened_deadline);
                     cancelled = s.cancelled;

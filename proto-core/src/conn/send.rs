@@ -118,6 +118,12 @@ impl<'a> Connection<'a> {
                 ApiError::TooManyCalls { limit }
             });
         }
+        #[cfg(feature = "alloc")]
+        if let Some(sess) = &self.sess {
+            if !sess.outbox.has_room(payload.len()) {
+                return Err(ApiError::RetainFull { limit: sess.outbox.max_bytes() });
+            }
+        }
         let budget_us =
             deadline.map_or(0, |d| d.as_micros().saturating_sub(now.as_micros()).clamp(1, varint::MAX));
         let fin = if half_close && kind == Kind::Stream { flags::FIN } else { 0 };
@@ -147,6 +153,16 @@ impl<'a> Connection<'a> {
         }
         // Room was checked above, so this cannot fail.
         let _ = self.slots.insert(id, slot);
+        #[cfg(feature = "alloc")]
+        if let Some(sess) = self.sess.as_mut() {
+            let ty = match kind {
+                Kind::Call => frame::ty::CALL,
+                Kind::Notify => frame::ty::NOTIFY,
+                Kind::Stream => frame::ty::STREAM_OPEN,
+            };
+            let r = super::session::Retained { ty, method, fin: fin != 0, payload: payload.to_vec() };
+            sess.outbox.insert(id, r);
+        }
         self.next_id += 2;
         Ok(id)
     }
@@ -194,8 +210,45 @@ impl<'a> Connection<'a> {
             total_len,
             payload: chunk,
         })?;
+        self.cache_reply(i, status, payload);
         self.free_slot(i);
         Ok(())
+    }
+
+    /// In a session, keeps the answer to the peer's exchange in slot `i` for its retransmissions.
+    pub(super) fn cache_reply(&mut self, i: usize, status: Status, payload: &[u8]) {
+        #[cfg(feature = "alloc")]
+        if let (Some(sess), Some(s)) = (self.sess.as_mut(), self.slots.get(i)) {
+            sess.cache.insert(s.id, s.digest, status, payload);
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = (i, status, payload);
+    }
+
+    /// Sends pending ACKs (SPEC.md §13.6): when due at `now`, or whenever `piggyback` (other
+    /// frames are about to be written anyway). ACKs are never retransmitted; if the transmit
+    /// queue is full they wait.
+    pub(super) fn flush_acks(&mut self, now: Instant, piggyback: bool) {
+        #[cfg(feature = "alloc")]
+        loop {
+            let Some(sess) = self.sess.as_mut() else { return };
+            match sess.acks.deadline() {
+                Some(t) if piggyback || t <= now => {}
+                _ => return,
+            }
+            if matches!(self.state, State::Handshake | State::Closed) {
+                return;
+            }
+            let mut ranges = [(0u64, 0u64); frame::MAX_ACK_RANGES];
+            let n = sess.acks.take_ranges(&mut ranges);
+            let mut buf = [0u8; frame::MAX_ACK_RANGES * 16];
+            let Some(ack) = frame::Ack::encode_into(&ranges[..n], &mut buf) else { return };
+            if self.push(&Frame::Ack(ack), true).is_err() {
+                return;
+            }
+        }
+        #[cfg(not(feature = "alloc"))]
+        let _ = (now, piggyback);
     }
 
     /// Cancels an exchange this side opened. A call or notification is settled at once (no
@@ -585,9 +638,13 @@ impl<'a> Connection<'a> {
 
     pub(super) fn send_hello(&mut self, min: u32, max: u32, resume: bool) {
         let mut pbuf = [0u8; 128];
-        let params = self.config.params();
-        let params = Params::encode_into(&params, &mut pbuf).unwrap_or(Params::EMPTY);
-        let (name, auth, session) = (self.me.0.clone(), self.me.1.clone(), self.me.2.clone());
+        let (params, n) = self.config.hello_params();
+        let params = Params::encode_into(&params[..n], &mut pbuf).unwrap_or(Params::EMPTY);
+        let (name, auth, mut session) = (self.me.0.clone(), self.me.1.clone(), self.me.2.clone());
+        if self.role == crate::config::Role::Acceptor && !cfg!(feature = "alloc") {
+            // Without an allocator there is no reply cache: offer no resumption (SPEC.md §13.2).
+            session.set(&[]);
+        }
         let hello = Frame::Hello(Hello {
             min_version: min,
             max_version: max,

@@ -29,6 +29,10 @@ impl Connection<'_> {
             }
         }
         t = t.min(self.drain_deadline);
+        #[cfg(feature = "alloc")]
+        if let Some(a) = self.sess.as_ref().and_then(|s| s.acks.deadline()) {
+            t = t.min(a);
+        }
         for (_, s) in self.slots.iter() {
             t = t.min(s.deadline);
         }
@@ -64,6 +68,7 @@ impl Connection<'_> {
             // move the timer forward so the driver does not spin on a deadline in the past.
             self.ping_blocked = now;
         }
+        self.flush_acks(now, false);
         for i in 0..self.slots.capacity_hint() {
             let due = self.slots.get(i).is_some_and(|s| s.deadline <= now);
             if due {

@@ -1,0 +1,383 @@
+//! The memory behind exactly-once delivery (SPEC.md §13 resumption, §14 datagram mode): the
+//! responder's reply cache, the caller's retained requests, pending acknowledgements, and the
+//! request digest that ties a retransmission to its original.
+//!
+//! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
+//! make it grow past what the configuration allows. Needs the `alloc` feature.
+
+use alloc::collections::{BTreeMap, VecDeque};
+use alloc::vec::Vec;
+
+use crate::event::MethodId;
+use crate::frame::MAX_ACK_RANGES;
+use crate::status::Status;
+use crate::time::Instant;
+use core::time::Duration;
+
+/// A digest of a request: SHA-256 over (frame type, module, method, payload), truncated to 128
+/// bits (SPEC.md §13.5). Never sent on the wire.
+pub(crate) type Digest = [u8; 16];
+
+/// The digest of an opening frame's request (`budget_us` and flags other than FIN excluded).
+pub(crate) fn request_digest(ty: u8, method: MethodId, payload: &[u8]) -> Digest {
+    use sha2::{Digest as _, Sha256};
+    let mut h = Sha256::new();
+    h.update([ty]);
+    h.update(method.module.to_be_bytes());
+    h.update(method.method.to_be_bytes());
+    h.update((payload.len() as u64).to_be_bytes());
+    h.update(payload);
+    let full = h.finalize();
+    let mut d = [0u8; 16];
+    d.copy_from_slice(&full[..16]);
+    d
+}
+
+/// One cached answer.
+#[derive(Clone, Debug)]
+pub(crate) struct CachedReply {
+    /// Digest of the request it answers.
+    pub digest: Digest,
+    /// Its status.
+    pub status: Status,
+    /// Its payload (empty for notifications and refusals).
+    pub payload: Vec<u8>,
+    seq: u64,
+}
+
+/// The responder's bounded reply cache (SPEC.md §13.6): entries and payload bytes are capped,
+/// eviction is oldest-first in insertion order, acknowledged entries are removed.
+#[derive(Debug, Default)]
+pub(crate) struct ReplyCache {
+    by_id: BTreeMap<u64, CachedReply>,
+    /// Insertion order, `(seq, id)`; entries whose id is gone or re-inserted are skipped lazily.
+    order: VecDeque<(u64, u64)>,
+    next_seq: u64,
+    bytes: usize,
+    max_entries: usize,
+    max_bytes: usize,
+    /// Entries dropped to make room (not acknowledged first).
+    pub evicted: u64,
+}
+
+impl ReplyCache {
+    /// A cache holding at most `max_entries` answers and `max_bytes` payload bytes.
+    pub fn new(max_entries: u32, max_bytes: u32) -> Self {
+        ReplyCache { max_entries: max_entries as usize, max_bytes: max_bytes as usize, ..Default::default() }
+    }
+
+    /// Number of cached answers.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Total payload bytes cached.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Caches an answer, evicting the oldest entries until it fits. Returns `false` when it is
+    /// not cached at all (the cache holds no entries, or the payload alone exceeds the byte cap).
+    pub fn insert(&mut self, id: u64, digest: Digest, status: Status, payload: &[u8]) -> bool {
+        self.remove(id);
+        if self.max_entries == 0 || payload.len() > self.max_bytes {
+            return false;
+        }
+        while self.by_id.len() >= self.max_entries || self.bytes + payload.len() > self.max_bytes {
+            if !self.evict_oldest() {
+                break;
+            }
+        }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.bytes += payload.len();
+        self.by_id.insert(id, CachedReply { digest, status, payload: payload.to_vec(), seq });
+        self.order.push_back((seq, id));
+        self.compact();
+        true
+    }
+
+    fn evict_oldest(&mut self) -> bool {
+        while let Some((seq, id)) = self.order.pop_front() {
+            if self.by_id.get(&id).is_some_and(|e| e.seq == seq) {
+                self.remove(id);
+                self.evicted += 1;
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Drops stale order entries once they outnumber the live ones, so acknowledged entries do
+    /// not leave an unbounded trail.
+    fn compact(&mut self) {
+        if self.order.len() > 2 * self.by_id.len() + 16 {
+            let by_id = &self.by_id;
+            self.order.retain(|&(seq, id)| by_id.get(&id).is_some_and(|e| e.seq == seq));
+        }
+    }
+
+    /// The cached answer for `id`, if any.
+    pub fn get(&self, id: u64) -> Option<&CachedReply> {
+        self.by_id.get(&id)
+    }
+
+    /// Removes the answer for `id` (acknowledged by the caller).
+    pub fn remove(&mut self, id: u64) {
+        if let Some(e) = self.by_id.remove(&id) {
+            self.bytes -= e.payload.len();
+        }
+    }
+
+    /// Removes the answers for every id in `first..=last` of `first`'s parity (an ACK range;
+    /// the work is bounded by the cache size, not by the range's length).
+    pub fn remove_range(&mut self, first: u64, last: u64) {
+        let ids: Vec<u64> =
+            self.by_id.range(first..=last).map(|(&id, _)| id).filter(|id| id % 2 == first % 2).collect();
+        for id in ids {
+            self.remove(id);
+        }
+        self.compact();
+    }
+
+    /// Forgets everything (the session ended).
+    pub fn clear(&mut self) {
+        self.by_id.clear();
+        self.order.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Everything a connection keeps for exactly-once delivery, allocated when the session turns out
+/// to be resumable (or at once in datagram mode).
+#[derive(Debug)]
+pub(crate) struct SessionState {
+    /// Answers we sent, for retransmitted requests.
+    pub cache: ReplyCache,
+    /// Requests we sent and have not seen answered.
+    pub outbox: Outbox,
+    /// Answers we received and have not acknowledged.
+    pub acks: AckQueue,
+}
+
+impl SessionState {
+    /// Empty state sized by our configuration.
+    pub fn new(config: &crate::Config) -> Self {
+        SessionState {
+            cache: ReplyCache::new(config.reply_cache_entries, config.reply_cache_bytes),
+            outbox: Outbox::new(config.max_retained_bytes),
+            acks: AckQueue::default(),
+        }
+    }
+}
+
+/// A request the caller keeps until it is answered, to retransmit it with its original id.
+#[derive(Clone, Debug)]
+pub(crate) struct Retained {
+    /// Frame type (CALL, NOTIFY or STREAM_OPEN).
+    pub ty: u8,
+    /// The addressed method.
+    pub method: MethodId,
+    /// FIN flag of a STREAM_OPEN (the only flag that survives a retransmission).
+    pub fin: bool,
+    /// The request payload.
+    pub payload: Vec<u8>,
+}
+
+/// The caller's retained requests, bounded in bytes.
+#[derive(Debug, Default)]
+pub(crate) struct Outbox {
+    by_id: BTreeMap<u64, Retained>,
+    bytes: usize,
+    max_bytes: usize,
+}
+
+impl Outbox {
+    /// An outbox holding at most `max_bytes` of request payload.
+    pub fn new(max_bytes: u32) -> Self {
+        Outbox { max_bytes: max_bytes as usize, ..Default::default() }
+    }
+
+    /// Whether a request of `len` bytes fits now.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.bytes + len <= self.max_bytes
+    }
+
+    /// The byte cap.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).
+    pub fn insert(&mut self, id: u64, r: Retained) {
+        self.remove(id);
+        self.bytes += r.payload.len();
+        self.by_id.insert(id, r);
+    }
+
+    /// The retained request `id`.
+    pub fn get(&self, id: u64) -> Option<&Retained> {
+        self.by_id.get(&id)
+    }
+
+    /// Forgets request `id` (answered, or the exchange is over).
+    pub fn remove(&mut self, id: u64) {
+        if let Some(r) = self.by_id.remove(&id) {
+            self.bytes -= r.payload.len();
+        }
+    }
+
+    /// Retained ids in increasing order.
+    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
+        self.by_id.keys().copied()
+    }
+
+    /// Number of retained requests.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Total payload bytes retained.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.by_id.clear();
+        self.bytes = 0;
+    }
+}
+
+/// Ids of received RESPONSEs not yet acknowledged (SPEC.md §13.6, §14.6).
+#[derive(Debug, Default)]
+pub(crate) struct AckQueue {
+    ids: Vec<u64>,
+    oldest: Option<Instant>,
+}
+
+/// An ACK is due once this many responses are unacknowledged…
+pub(crate) const ACK_THRESHOLD: usize = 16;
+/// …or this long after the oldest of them arrived.
+pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
+/// Ids kept at most; beyond it the oldest are dropped (an ACK is only an optimisation).
+const ACK_CAP: usize = 1024;
+
+impl AckQueue {
+    /// Records that the RESPONSE for `id` arrived at `now`.
+    pub fn push(&mut self, now: Instant, id: u64) {
+        if self.ids.len() >= ACK_CAP {
+            self.ids.remove(0);
+        }
+        self.ids.push(id);
+        self.oldest.get_or_insert(now);
+    }
+
+    /// When an ACK must be sent, if any is pending.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.ids.len() >= ACK_THRESHOLD {
+            return self.oldest.map(|_| Instant::ZERO);
+        }
+        self.oldest.map(|t| t + ACK_DELAY)
+    }
+
+    /// Whether ids are pending.
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+
+    /// Takes up to [`MAX_ACK_RANGES`] ranges `(first_id, n)` covering the pending ids (all of
+    /// one parity), leaving the rest pending.
+    pub fn take_ranges(&mut self, out: &mut [(u64, u64); MAX_ACK_RANGES]) -> usize {
+        self.ids.sort_unstable();
+        self.ids.dedup();
+        let mut n = 0;
+        let mut used = 0;
+        for &id in &self.ids {
+            if n > 0 && out[n - 1].0 + 2 * out[n - 1].1 == id {
+                out[n - 1].1 += 1;
+            } else if n == MAX_ACK_RANGES {
+                break;
+            } else {
+                out[n] = (id, 1);
+                n += 1;
+            }
+            used += 1;
+        }
+        self.ids.drain(..used);
+        if self.ids.is_empty() {
+            self.oldest = None;
+        }
+        n
+    }
+
+    /// Forgets everything.
+    pub fn clear(&mut self) {
+        self.ids.clear();
+        self.oldest = None;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn digest_separates_fields() {
+        let m = MethodId::new(1, 2);
+        let d = request_digest(0x10, m, b"hi");
+        assert_eq!(d, request_digest(0x10, m, b"hi"));
+        assert_ne!(d, request_digest(0x11, m, b"hi"));
+        assert_ne!(d, request_digest(0x10, MethodId::new(1, 3), b"hi"));
+        assert_ne!(d, request_digest(0x10, m, b"ho"));
+    }
+
+    #[test]
+    fn reply_cache_evicts_oldest_by_entries_and_bytes() {
+        let mut c = ReplyCache::new(3, 10);
+        let d = [0; 16];
+        assert!(c.insert(1, d, Status::OK, b"aaaa"));
+        assert!(c.insert(3, d, Status::OK, b"bbbb"));
+        // 4 + 4 + 4 > 10: the oldest (1) goes.
+        assert!(c.insert(5, d, Status::OK, b"cccc"));
+        assert!(c.get(1).is_none() && c.get(3).is_some() && c.get(5).is_some());
+        assert_eq!((c.len(), c.bytes(), c.evicted), (2, 8, 1));
+        // An entry larger than the byte cap is not cached and evicts nothing.
+        assert!(!c.insert(7, d, Status::OK, &[0; 11]));
+        assert_eq!(c.len(), 2);
+        assert!(c.insert(7, d, Status::OK, b""));
+        assert!(c.insert(9, d, Status::OK, b""));
+        // Three entries at most.
+        assert_eq!(c.len(), 3);
+        assert!(c.get(3).is_none());
+    }
+
+    #[test]
+    fn reply_cache_order_trail_stays_bounded_under_acks() {
+        let mut c = ReplyCache::new(1000, 1 << 20);
+        for id in 0..100_000u64 {
+            c.insert(id, [0; 16], Status::OK, b"x");
+            c.remove(id);
+        }
+        assert_eq!(c.len(), 0);
+        assert!(c.order.len() <= 18, "order trail grew to {}", c.order.len());
+    }
+
+    #[test]
+    fn ack_queue_builds_ranges() {
+        let mut q = AckQueue::default();
+        for id in [0u64, 2, 4, 10, 4] {
+            q.push(Instant::ZERO, id);
+        }
+        let mut out = [(0, 0); MAX_ACK_RANGES];
+        let n = q.take_ranges(&mut out);
+        assert_eq!(&out[..n], &[(0, 3), (10, 1)]);
+        assert!(q.is_empty() && q.deadline().is_none());
+        for k in 0..200u64 {
+            q.push(Instant::ZERO, 4 * k);
+        }
+        assert_eq!(q.deadline(), Some(Instant::ZERO));
+        assert_eq!(q.take_ranges(&mut out), MAX_ACK_RANGES);
+        assert!(!q.is_empty());
+    }
+}
