@@ -5,6 +5,9 @@
 //! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
 //! make it grow past what the configuration allows. Needs the `alloc` feature.
 
+// Parts are used only once resumption and datagram mode land on top of this module.
+#![allow(dead_code)]
+
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
