@@ -374,6 +374,8 @@ fn check_state(c: &Connection<'_>, w: &Watch, was_open: &mut bool) {
             *was_open = true;
             assert!(c.peer().is_some(), "connected without a peer");
         }
+        // A dialer whose acceptor offered a session token suspends instead of closing.
+        State::Suspended => assert!(*was_open, "suspended before the handshake"),
         State::Closed => {}
     }
 }

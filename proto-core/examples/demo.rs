@@ -26,6 +26,7 @@ enum Ev {
     Reset { id: u64, status: Status },
     Writable { id: u64 },
     GoAway,
+    ResumeRequested,
     Closed(ConnectionError),
 }
 
@@ -44,6 +45,7 @@ fn own(e: Event<'_>) -> Ev {
         Event::StreamReset { id, status } => Ev::Reset { id, status },
         Event::StreamWritable { id } => Ev::Writable { id },
         Event::GoAway { .. } => Ev::GoAway,
+        Event::ResumeRequested { .. } => Ev::ResumeRequested,
         Event::Closed(e) => Ev::Closed(e),
     }
 }

@@ -59,6 +59,10 @@ pub enum ConnectionError {
     HandshakeTimeout,
     /// In-flight work did not finish within the drain timeout after GOAWAY.
     DrainTimeout,
+    /// The session's transport was lost and it was not resumed within
+    /// `Config::session_grace` (or the acceptor no longer knew it): its exchanges ended with
+    /// UNAVAILABLE.
+    SessionExpired,
     /// The local application called [`close`](crate::Connection::close), or a GOAWAY drain completed.
     LocallyClosed {
         /// The status we sent in CLOSE.
@@ -77,6 +81,7 @@ impl ConnectionError {
             ConnectionError::TransportClosed
             | ConnectionError::IdleTimeout
             | ConnectionError::HandshakeTimeout
+            | ConnectionError::SessionExpired
             | ConnectionError::DrainTimeout => Blame::Transport,
             ConnectionError::LocallyClosed { .. } => Blame::Local,
         }
@@ -93,6 +98,7 @@ impl ConnectionError {
             ConnectionError::IdleTimeout => Status::IDLE_TIMEOUT,
             ConnectionError::HandshakeTimeout => Status::HANDSHAKE_TIMEOUT,
             ConnectionError::DrainTimeout => Status::DEADLINE_EXCEEDED,
+            ConnectionError::SessionExpired => Status::SESSION_EXPIRED,
         }
     }
 
@@ -127,6 +133,9 @@ impl fmt::Display for ConnectionError {
             ConnectionError::DrainTimeout => {
                 f.write_str("in-flight work did not finish within Config::drain_timeout after GOAWAY")
             }
+            ConnectionError::SessionExpired => f.write_str(
+                "the session's transport was lost and the session was not resumed within Config::session_grace",
+            ),
             ConnectionError::LocallyClosed { status } => write!(f, "connection closed locally: {status}"),
         }
     }

@@ -140,6 +140,15 @@ pub enum Event<'a> {
         /// The peer's reason.
         status: Status,
     },
+    /// Acceptor only, when it offers resumption: the dialer asks to resume the session named
+    /// by `token` (SPEC.md §13.3). The handshake waits for the application's answer:
+    /// [`Connection::resume_from`](crate::Connection::resume_from) on the connection that holds
+    /// that session, or [`Connection::decline_resume`](crate::Connection::decline_resume) for a
+    /// new session.
+    ResumeRequested {
+        /// The session token the dialer presented.
+        token: &'a [u8],
+    },
     /// The connection ended. This is the last event; all exchanges were resolved before it.
     Closed(ConnectionError),
 }
@@ -161,6 +170,7 @@ pub enum OwnedEvent {
     StreamReset { id: u64, status: Status },
     StreamWritable { id: u64 },
     GoAway { bound: u64, status: Status },
+    ResumeRequested { token: Vec<u8> },
     Closed(ConnectionError),
 }
 
@@ -186,6 +196,7 @@ impl From<Event<'_>> for OwnedEvent {
             Event::StreamReset { id, status } => OwnedEvent::StreamReset { id, status },
             Event::StreamWritable { id } => OwnedEvent::StreamWritable { id },
             Event::GoAway { bound, status } => OwnedEvent::GoAway { bound, status },
+            Event::ResumeRequested { token } => OwnedEvent::ResumeRequested { token: token.to_vec() },
             Event::Closed(e) => OwnedEvent::Closed(e),
         }
     }

@@ -37,4 +37,12 @@ pub struct Stats {
     pub rtt: Option<Duration>,
     /// Smoothed round-trip time (RFC 6298 weights).
     pub srtt: Option<Duration>,
+    /// Times the session lost its transport and was suspended (SPEC.md §13.2).
+    pub suspensions: u64,
+    /// Times the session was resumed on a new transport.
+    pub resumptions: u64,
+    /// Frames we retransmitted (openings after a resumption, stream items after STREAM_RESUME).
+    pub retransmissions: u64,
+    /// Retransmitted openings received (answered without running the handler again).
+    pub retransmissions_received: u64,
 }

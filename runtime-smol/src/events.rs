@@ -115,6 +115,10 @@ fn handle(shared: &Arc<Shared>, inner: &mut Inner, ev: Owned, deferred: &mut Vec
                 w.wake();
             }
         }
+        // This runtime keeps no sessions yet: a resuming dialer gets a new session.
+        Owned::ResumeRequested { .. } => {
+            let _ = inner.conn.decline_resume(now());
+        }
         Owned::GoAway { bound, status } => {
             tracing::info!(conn, bound, %status, "peer is going away");
             inner.wake_state();

@@ -443,6 +443,10 @@ impl Shared {
                 }
                 Event::StreamReset { id, status } => self.on_stream_reset(g, id, status),
                 Event::StreamWritable { .. } => {}
+                // This runtime keeps no sessions yet: a resuming dialer gets a new session.
+                Event::ResumeRequested { .. } => {
+                    let _ = g.conn.decline_resume(now);
+                }
                 Event::GoAway { bound, status } => {
                     tracing::info!(conn = self.id, peer = self.name(), bound, %status, "peer is going away");
                     g.going_away = true;

@@ -24,6 +24,8 @@
 //! bounds, or panics on any input.
 
 mod recv;
+#[cfg(feature = "alloc")]
+mod resume;
 mod send;
 #[cfg(feature = "alloc")]
 pub(crate) mod session;
@@ -81,6 +83,10 @@ pub enum State {
     Open,
     /// GOAWAY was sent or received: existing exchanges finish, no new ones open.
     Draining,
+    /// A resumable session lost its transport (SPEC.md §13.2): exchanges stay open for
+    /// `Config::session_grace`, new calls are queued, and the dialer reconnects with
+    /// [`Connection::reconnect`]; the acceptor waits for [`Connection::resume_from`].
+    Suspended,
     /// Closed; [`Event::Closed`] says why.
     Closed,
 }
@@ -120,6 +126,8 @@ enum Pending {
     Writable,
 }
 
+// Resumption state is read only with `alloc`.
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, Default)]
 struct StreamState {
     /// Credit we have to send.
@@ -146,10 +154,37 @@ struct StreamState {
     blocked: bool,
     /// The application already has a terminal event for this stream (or reset it itself).
     reported: bool,
+    // ---- resumption (SPEC.md §13.7)
+    /// Items sent in our direction (numbered from 0).
+    sent_items: u64,
+    /// Items of ours known received (credit came back for them, or the peer's STREAM_RESUME).
+    confirmed: u64,
+    /// Items of the peer's direction fully received.
+    recv_items: u64,
+    /// Our terminal: (reset, status), its number, and whether it still has to be sent.
+    term: Option<(bool, Status)>,
+    term_no: u64,
+    term_pending: bool,
+    /// Our direction ended with the FIN flag of STREAM_OPEN (never resent on its own).
+    open_fin: bool,
+    /// Opener: STREAM_OPEN went out on a transport (so the stream is carried over if it is lost).
+    on_wire: bool,
+    /// After a resumption: no items or terminal may be sent before the peer's STREAM_RESUME.
+    await_resume: bool,
+    /// STREAM_RESUME sent / received on the current transport.
+    resume_sent: bool,
+    resume_recv: bool,
+    /// Items sent before the resumption (only those are ever retransmitted).
+    items_at_resume: u64,
+    /// Delivered before a resumption: consuming these returns no credit.
+    no_grant_msgs: u32,
+    no_grant_bytes: u32,
 }
 
 /// One open exchange. Public only so that no-alloc callers can size its storage; its fields are
 /// private.
+// Resumption state is read only with `alloc`.
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub struct Slot {
     id: u64,
@@ -211,6 +246,8 @@ pub struct Storage<'a> {
 }
 
 /// Partial message being reassembled from CONTINUATION frames.
+// Resumption state is read only with `alloc`.
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 struct Partial {
     ty: u8,
@@ -222,6 +259,8 @@ struct Partial {
     flags: u8,
     method: MethodId,
     status: Status,
+    /// A retransmitted request (resumed session): answered when complete, never delivered.
+    retx: bool,
 }
 
 /// Where an event's payload lives.
@@ -233,6 +272,8 @@ enum Src {
 }
 
 /// An event before its payload is borrowed.
+// Resumption state is read only with `alloc`.
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Connected,
@@ -246,6 +287,7 @@ enum Raw {
     StreamReset { id: u64, status: Status },
     StreamWritable { id: u64 },
     GoAway { bound: u64, status: Status },
+    ResumeRequested,
     Closed(ConnectionError),
 }
 
@@ -256,6 +298,7 @@ enum Raw {
 /// `go_away`, `close`), outputs drained in order after every input or action (`poll_event` until
 /// `None`, `poll_transmit` until 0, then `poll_timeout`), and getters. See the crate docs for a
 /// complete driver loop.
+#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
 pub struct Connection<'a> {
     role: Role,
     config: Config,
@@ -324,6 +367,22 @@ pub struct Connection<'a> {
     /// datagram mode (SPEC.md §13, §14).
     #[cfg(feature = "alloc")]
     sess: Option<alloc::boxed::Box<session::SessionState>>,
+    /// GOAWAY was sent or received: the session ends with this connection (SPEC.md §13.2).
+    session_ending: bool,
+    /// Suspended: when the session is dropped if not resumed.
+    grace_deadline: Instant,
+    /// Dialer: a resuming HELLO was sent on a new transport; waiting for the acceptor's.
+    resuming: bool,
+    /// Acceptor: the dialer asked to resume; waiting for the application's decision.
+    resume_request: bool,
+    /// This transport resumed a session: opening frames with old ids are retransmissions.
+    resumed: bool,
+    /// After a resumption: the next id of ours to retransmit (SPEC.md §13.5).
+    resend_from: Option<u64>,
+    /// An inbound request whose reassembly the transport loss cut: its retransmission is new.
+    cut_request: Option<u64>,
+    /// Stream bytes delivered before a resumption: consuming them returns no credit (§13.4).
+    conn_no_grant: u64,
 }
 
 /// `Store` for owned memory, or the borrowed slice.
@@ -518,6 +577,14 @@ impl<'a> Connection<'a> {
             stats: Stats::default(),
             #[cfg(feature = "alloc")]
             sess: None,
+            session_ending: false,
+            grace_deadline: Instant::MAX,
+            resuming: false,
+            resume_request: false,
+            resumed: false,
+            resend_from: None,
+            cut_request: None,
+            conn_no_grant: 0,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
@@ -582,6 +649,18 @@ impl<'a> Connection<'a> {
         return self.sess.is_some();
         #[cfg(not(feature = "alloc"))]
         return false;
+    }
+
+    /// Whether the session is suspended and waits for a transport: a dialer calls
+    /// [`reconnect`](Self::reconnect) on a new one (after a backoff), an acceptor waits for the
+    /// dialer to come back.
+    pub fn needs_transport(&self) -> bool {
+        self.state == State::Suspended && !self.resuming
+    }
+
+    /// Whether a HELLO from the peer is still expected on the current transport.
+    fn awaiting_hello(&self) -> bool {
+        self.state == State::Handshake || self.resuming
     }
 
     /// The session's token: the one the acceptor gave (empty when it offers no resumption, and
@@ -670,7 +749,8 @@ impl<'a> Connection<'a> {
     /// Accepts `n` bytes just written into [`recv_buffer`](Self::recv_buffer). On a packet
     /// transport the `n` bytes are one datagram, which must hold whole frames.
     pub fn recv_commit(&mut self, now: Instant, n: usize) {
-        if self.state == State::Closed || n == 0 {
+        // A suspended session has no transport: late bytes of the old one are dropped.
+        if self.state == State::Closed || n == 0 || self.needs_transport() {
             return;
         }
         let start = self.rx.len();
@@ -751,6 +831,10 @@ impl<'a> Connection<'a> {
     /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
     #[must_use = "the returned bytes must be written to the transport"]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        #[cfg(feature = "alloc")]
+        if self.resend_from.is_some() {
+            self.pump_resend(now);
+        }
         if !self.tx.is_empty() {
             self.flush_acks(now, true);
         }
@@ -903,6 +987,7 @@ impl<'a> Connection<'a> {
             Raw::StreamReset { id, status } => Event::StreamReset { id, status },
             Raw::StreamWritable { id } => Event::StreamWritable { id },
             Raw::GoAway { bound, status } => Event::GoAway { bound, status },
+            Raw::ResumeRequested => Event::ResumeRequested { token: self.peer_session.get() },
             Raw::Closed(e) => Event::Closed(e),
         }
     }
@@ -935,8 +1020,13 @@ impl<'a> Connection<'a> {
     fn free_slot(&mut self, i: usize) {
         let Some(s) = self.slots.remove(i) else { return };
         #[cfg(feature = "alloc")]
-        if let (Some(sess), true) = (self.sess.as_mut(), s.outbound) {
-            sess.outbox.remove(s.id);
+        if let Some(sess) = self.sess.as_mut() {
+            if s.outbound {
+                sess.outbox.remove(s.id);
+            }
+            if s.kind == Kind::Stream {
+                sess.items.remove(&s.id);
+            }
         }
         if s.pending != Pending::None {
             self.pending_slots = self.pending_slots.saturating_sub(1);
@@ -963,10 +1053,15 @@ impl<'a> Connection<'a> {
 
     /// Ends the connection because of `e`: queues CLOSE when we are the one closing, resolves
     /// every exchange with an event, then reports [`Event::Closed`].
-    fn fail(&mut self, _now: Instant, e: ConnectionError) {
+    fn fail(&mut self, now: Instant, e: ConnectionError) {
         if self.state == State::Closed {
             return;
         }
+        #[cfg(feature = "alloc")]
+        if self.try_suspend(now, &e) {
+            return;
+        }
+        let _ = now;
         if matches!(e, ConnectionError::Malformed(_) | ConnectionError::Violation { .. }) {
             self.stats.protocol_errors += 1;
         }

@@ -45,7 +45,7 @@ fn range_in(outer: &[u8], inner: &[u8]) -> Src {
 impl Connection<'_> {
     /// Largest frame body accepted right now.
     fn recv_frame_limit(&self) -> usize {
-        if self.state == State::Handshake {
+        if self.awaiting_hello() {
             MIN_FRAME_SIZE as usize
         } else {
             self.config.max_frame_size as usize
@@ -55,7 +55,7 @@ impl Connection<'_> {
     pub(super) fn parse_one(&mut self, now: Instant, data: &[u8]) -> Outcome {
         // Reject a peer that is not speaking tandem as soon as its first byte is in, instead of
         // waiting for a frame whose "length" may be anything (SPEC.md §5.2).
-        if self.state == State::Handshake && data.first().is_some_and(|&t| t != ty::HELLO && t != ty::CLOSE) {
+        if self.awaiting_hello() && data.first().is_some_and(|&t| t != ty::HELLO && t != ty::CLOSE) {
             self.fail(now, protocol("the first frame must be HELLO"));
             return Outcome::Done(0);
         }
@@ -83,7 +83,7 @@ impl Connection<'_> {
     /// for what follows them, if anything does.
     pub(super) fn check_datagram(&self, start: usize) -> (usize, Option<ConnectionError>) {
         let data = &self.rx.data()[start..];
-        if self.state == State::Handshake
+        if self.awaiting_hello()
             && start == 0
             && data.first().is_some_and(|&t| t != ty::HELLO && t != ty::CLOSE)
         {
@@ -101,6 +101,21 @@ impl Connection<'_> {
     }
 
     fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {
+        if self.resume_request {
+            // The application has not decided yet: the dialer must wait for our HELLO.
+            return match f {
+                Frame::Close { status, message } => self.on_close(status, message),
+                _ => Err(protocol("frame sent before the resumed handshake completed")),
+            };
+        }
+        #[cfg(feature = "alloc")]
+        if self.resuming {
+            return match f {
+                Frame::Hello(h) => self.on_resume_answer(now, h),
+                Frame::Close { status, message } => self.on_close(status, message),
+                _ => Err(protocol("the first frame must be HELLO")),
+            };
+        }
         if self.state == State::Handshake {
             return match f {
                 Frame::Hello(h) => self.on_hello(h),
@@ -169,6 +184,9 @@ impl Connection<'_> {
                 self.wake_blocked();
                 Ok(None)
             }
+            #[cfg(feature = "alloc")]
+            Frame::StreamResume { id, received } => self.on_stream_resume(id, received),
+            #[cfg(not(feature = "alloc"))]
             Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
             Frame::Continuation { flags, id, payload } => self.on_continuation(flags, id, payload),
             Frame::Extension { .. } => Ok(None),
@@ -225,9 +243,13 @@ impl Connection<'_> {
         if self.sess.is_none() && !self.session_token().is_empty() {
             self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
         }
+        #[cfg(feature = "alloc")]
+        if self.role == Role::Acceptor && resume && !self.me.2.get().is_empty() {
+            // We offer resumption: the application looks the token up (SPEC.md §13.3).
+            return self.on_resume_request();
+        }
         if self.role == Role::Acceptor {
-            // Resumption is not implemented yet: the acceptor never confirms RESUME, so the
-            // dialer starts a fresh session (SPEC.md §13).
+            // A new session (with our token, if we offer resumption).
             self.send_hello(version, version, false);
         }
         self.state = State::Open;
@@ -249,6 +271,8 @@ impl Connection<'_> {
             }
         }
         self.goaway_recv = Some(bound);
+        // SPEC.md §13.2: GOAWAY ends the session with this connection.
+        self.session_ending = true;
         if self.state == State::Open {
             self.state = State::Draining;
         }
@@ -272,7 +296,7 @@ impl Connection<'_> {
 
     /// Validates an id the peer refers to: `Ok(Some(slot))`, `Ok(None)` for an exchange that is
     /// already over (frame ignored), or an error for an id never opened.
-    fn lookup(&self, id: u64, kind_stream: bool) -> Result<Option<usize>, ConnectionError> {
+    pub(super) fn lookup(&self, id: u64, kind_stream: bool) -> Result<Option<usize>, ConnectionError> {
         let peers = id % 2 == self.peer_parity();
         let opened = if peers { self.peer_high.is_some_and(|h| id <= h) } else { id < self.next_id };
         if !opened {
@@ -294,10 +318,18 @@ impl Connection<'_> {
         if r.id % 2 != self.peer_parity() {
             return Err(protocol("exchange id has the opener's wrong parity"));
         }
-        if self.peer_high.is_some_and(|h| r.id <= h) {
+        #[cfg(feature = "alloc")]
+        let cut = self.cut_request == Some(r.id);
+        #[cfg(not(feature = "alloc"))]
+        let cut = false;
+        #[cfg(feature = "alloc")]
+        if self.is_retransmission(r.id) {
+            return self.on_retransmitted(t, r);
+        }
+        if self.peer_high.is_some_and(|h| r.id <= h) && !cut {
             return Err(protocol("exchange id reused or not increasing"));
         }
-        self.peer_high = Some(r.id);
+        self.peer_high = Some(self.peer_high.map_or(r.id, |h| h.max(r.id)));
         let size = r.total_len.unwrap_or(r.payload.len() as u64);
         if size > self.config.max_message_size as u64
             || (r.total_len.is_some() && size > self.reasm_max as u64)
@@ -320,6 +352,7 @@ impl Connection<'_> {
             method,
             status: Status::OK,
             deliver,
+            retx: false,
         };
         let refuse = |c: &mut Self, status: Status| -> R {
             #[cfg(feature = "alloc")]
@@ -415,6 +448,7 @@ impl Connection<'_> {
             method: MethodId::new(0, 0),
             status,
             deliver: false,
+            retx: false,
         };
         if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
             return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
@@ -509,6 +543,7 @@ impl Connection<'_> {
             method: MethodId::new(0, 0),
             status: Status::OK,
             deliver: false,
+            retx: false,
         };
         if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
             return Err(violation(Status::LIMIT_EXCEEDED, "stream item larger than max_message_size"));
@@ -534,6 +569,9 @@ impl Connection<'_> {
         }
         if s.s.recv_msgs == 0 || u64::from(s.s.recv_bytes) < size || conn_recv < size {
             return Err(violation(Status::FLOW_CONTROL_ERROR, "stream data beyond the granted credit"));
+        }
+        if !more {
+            s.s.recv_items += 1;
         }
         s.s.recv_msgs -= 1;
         s.s.recv_bytes -= size as u32;
@@ -610,7 +648,9 @@ impl Connection<'_> {
             }
         }
         if answer {
-            self.push_control(&Frame::StreamReset { id, status: Status::CANCELLED })?;
+            self.send_terminal(i, true, Status::CANCELLED).map_err(|_| {
+                violation(Status::ENHANCE_YOUR_CALM, "peer does not read: transmit queue full")
+            })?;
         }
         self.settle(i);
         if silent {
@@ -635,6 +675,9 @@ impl Connection<'_> {
         }
         s.s.send_msgs = m as u32;
         s.s.send_bytes = b as u32;
+        #[cfg(feature = "alloc")]
+        self.confirm_items(i, msgs);
+        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
             s.s.blocked = false;
             self.set_pending(i, Pending::Writable);
@@ -658,7 +701,7 @@ impl Connection<'_> {
         }
     }
 
-    fn begin_partial(&mut self, p: Partial, chunk: &[u8]) -> Result<(), ConnectionError> {
+    pub(super) fn begin_partial(&mut self, p: Partial, chunk: &[u8]) -> Result<(), ConnectionError> {
         if self.partial.is_some() {
             return Err(protocol("a fragmented message started before the previous one finished"));
         }
@@ -700,8 +743,22 @@ impl Connection<'_> {
             return Ok(None);
         }
         self.partial = None;
+        if p.ty == ty::STREAM_DATA {
+            if let Some(s) = self.slots.find(id, |s| s.id == id).and_then(|i| self.slots.get_mut(i)) {
+                s.s.recv_items += 1;
+            }
+        }
         if !p.deliver {
             self.reasm.clear();
+            return Ok(None);
+        }
+        #[cfg(feature = "alloc")]
+        if p.retx {
+            let data = core::mem::take(&mut self.reasm);
+            let res = self.answer_retransmission(p.ty, id, p.method, data.data());
+            self.reasm = data;
+            self.reasm.clear();
+            res?;
             return Ok(None);
         }
         self.reasm_delivered = true;

@@ -76,7 +76,9 @@ impl<'a> Connection<'a> {
 
     fn check_open(&self, allow_draining: bool) -> Result<(), ApiError> {
         match self.state {
-            State::Handshake => Err(ApiError::NotConnected),
+            // Suspended: opening calls is allowed (they wait in `open`); anything that needs
+            // the transport now is not.
+            State::Handshake | State::Suspended => Err(ApiError::NotConnected),
             State::Open => Ok(()),
             State::Draining if allow_draining => Ok(()),
             State::Draining => Err(ApiError::GoingAway),
@@ -93,7 +95,9 @@ impl<'a> Connection<'a> {
         deadline: Option<Instant>,
         half_close: bool,
     ) -> Result<u64, ApiError> {
-        self.check_open(false)?;
+        if self.state != State::Suspended {
+            self.check_open(false)?;
+        }
         if kind == Kind::Stream {
             let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
             if self.out_streams >= limit {
@@ -128,15 +132,27 @@ impl<'a> Connection<'a> {
             deadline.map_or(0, |d| d.as_micros().saturating_sub(now.as_micros()).clamp(1, varint::MAX));
         let fin = if half_close && kind == Kind::Stream { flags::FIN } else { 0 };
         let (module, m) = (method.module, method.method);
-        self.push_message(id, payload, |more, total_len, chunk| {
-            let r =
-                Request { flags: more | fin, id, module, method: m, budget_us, total_len, payload: chunk };
-            match kind {
-                Kind::Call => Frame::Call(r),
-                Kind::Notify => Frame::Notify(r),
-                Kind::Stream => Frame::StreamOpen(r),
-            }
-        })?;
+        // Suspended, or still retransmitting after a resumption: the opening goes out later, in
+        // id order, from the retained copy (SPEC.md §13.5).
+        let deferred = self.state == State::Suspended || self.resend_from.is_some();
+        if !deferred {
+            self.push_message(id, payload, |more, total_len, chunk| {
+                let r = Request {
+                    flags: more | fin,
+                    id,
+                    module,
+                    method: m,
+                    budget_us,
+                    total_len,
+                    payload: chunk,
+                };
+                match kind {
+                    Kind::Call => Frame::Call(r),
+                    Kind::Notify => Frame::Notify(r),
+                    Kind::Stream => Frame::StreamOpen(r),
+                }
+            })?;
+        }
         let local_deadline = deadline.unwrap_or(Instant::MAX);
         let mut slot = Slot::new(id, kind, true, local_deadline);
         if kind == Kind::Stream {
@@ -145,6 +161,11 @@ impl<'a> Connection<'a> {
             slot.s.recv_msgs = self.config.stream_credit_msgs;
             slot.s.recv_bytes = self.config.stream_credit_bytes;
             slot.s.sent_terminal = half_close;
+            slot.s.on_wire = !deferred;
+            if half_close {
+                slot.s.term = Some((false, Status::OK));
+                slot.s.open_fin = true;
+            }
             self.out_streams += 1;
             self.stats.streams_opened += 1;
         } else {
@@ -321,6 +342,12 @@ impl<'a> Connection<'a> {
             return Err(ApiError::TooLarge { size: item.len(), limit });
         }
         let len = item.len() as u64;
+        let held = s.s.await_resume || (s.outbound && !s.s.on_wire);
+        if self.state == State::Suspended || held {
+            // No transport, or the peer's STREAM_RESUME has not arrived: wait (§13.7).
+            s.s.blocked = true;
+            return Err(ApiError::NoCredit);
+        }
         if s.s.send_msgs == 0 || u64::from(s.s.send_bytes) < len || conn_send < len {
             s.s.blocked = true;
             self.stats.credit_stalls += 1;
@@ -335,8 +362,11 @@ impl<'a> Connection<'a> {
         if let Some(s) = self.slots.get_mut(i) {
             s.s.send_msgs -= 1;
             s.s.send_bytes -= len as u32;
+            s.s.sent_items += 1;
         }
         self.conn_send -= len;
+        #[cfg(feature = "alloc")]
+        self.retain_item(id, item);
         Ok(())
     }
 
@@ -348,7 +378,7 @@ impl<'a> Connection<'a> {
         if s.s.sent_terminal {
             return Err(ApiError::WrongState("this side already finished or reset the stream"));
         }
-        self.push(&Frame::StreamFin { id, status }, true)?;
+        self.send_terminal(i, false, status)?;
         if let Some(s) = self.slots.get_mut(i) {
             s.s.sent_terminal = true;
             if !s.outbound {
@@ -370,7 +400,7 @@ impl<'a> Connection<'a> {
         }
         let send = !(s.s.sent_terminal && s.s.recv_terminal);
         if send {
-            self.push(&Frame::StreamReset { id, status }, true)?;
+            self.send_terminal(i, true, status)?;
         }
         let mut returned = 0;
         if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
@@ -418,11 +448,17 @@ impl<'a> Connection<'a> {
         }
         s.s.unconsumed_msgs -= items;
         s.s.unconsumed_bytes -= bytes;
-        s.s.grant_msgs += items;
-        s.s.grant_bytes += bytes;
+        // Items delivered before a resumption were paid for by the window restart (§13.4).
+        let (old_m, old_b) = (items.min(s.s.no_grant_msgs), bytes.min(s.s.no_grant_bytes));
+        s.s.no_grant_msgs -= old_m;
+        s.s.no_grant_bytes -= old_b;
+        s.s.grant_msgs += items - old_m;
+        s.s.grant_bytes += bytes - old_b;
         self.flush_stream_grant(i);
         self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(bytes));
-        self.conn_grant += u64::from(bytes);
+        let old = u64::from(bytes).min(self.conn_no_grant);
+        self.conn_no_grant -= old;
+        self.conn_grant += u64::from(bytes) - old;
         self.flush_conn_grant();
         Ok(())
     }
@@ -514,6 +550,7 @@ impl<'a> Connection<'a> {
         let bound = self.peer_high.map_or(self.peer_parity_base(), |h| (h + 2).min(crate::varint::MAX));
         self.push(&Frame::GoAway { bound, status, message }, true)?;
         self.goaway_sent = true;
+        self.session_ending = true;
         self.state = State::Draining;
         self.drain_deadline = now + self.config.drain_timeout;
         self.check_drained();
@@ -559,8 +596,62 @@ impl<'a> Connection<'a> {
         }
     }
 
-    /// Queues one frame. Application frames leave [`CONTROL_RESERVE`] bytes free.
+    /// Sends our terminal of stream `i` (STREAM_FIN or STREAM_RESET), or records it to be sent
+    /// once the stream may send again (suspended session, waiting for STREAM_RESUME, or its
+    /// STREAM_OPEN not out yet). The terminal is kept for retransmission (§13.7).
+    pub(super) fn send_terminal(&mut self, i: usize, reset: bool, status: Status) -> Result<(), ApiError> {
+        let suspended = self.state == State::Suspended;
+        let Some(s) = self.slots.get(i) else { return Ok(()) };
+        let (id, held) = (s.id, s.s.await_resume || (s.outbound && !s.s.on_wire));
+        if !suspended && !held {
+            let f = if reset { Frame::StreamReset { id, status } } else { Frame::StreamFin { id, status } };
+            self.push(&f, true)?;
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            if s.s.term.is_none() || reset {
+                s.s.term = Some((reset, status));
+                s.s.term_no = s.s.sent_items;
+                s.s.open_fin = false;
+            }
+            s.s.term_pending = suspended || held;
+        }
+        Ok(())
+    }
+
+    #[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+    /// Sends a terminal that waited (see [`send_terminal`](Self::send_terminal)), if the stream
+    /// may send now.
+    pub(super) fn flush_stream_terminal(&mut self, i: usize) {
+        let Some(s) = self.slots.get(i) else { return };
+        let held = s.s.await_resume || (s.outbound && !s.s.on_wire);
+        if !s.s.term_pending || held || self.state == State::Suspended {
+            return;
+        }
+        let (id, term, open_fin) = (s.id, s.s.term, s.s.open_fin);
+        let ok = match term {
+            Some(_) if open_fin => true,
+            Some((true, status)) => self.push(&Frame::StreamReset { id, status }, true).is_ok(),
+            Some((false, status)) => self.push(&Frame::StreamFin { id, status }, true).is_ok(),
+            None => true,
+        };
+        if ok {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.term_pending = false;
+            }
+        }
+    }
+
+    /// Queues one frame. Application frames leave [`CONTROL_RESERVE`] bytes free. While the
+    /// session is suspended there is no transport: frames are dropped, and whatever matters is
+    /// regenerated from the exchanges' state after the resumption (SPEC.md §13.4–§13.5).
     pub(super) fn push(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
+        if self.state == State::Suspended {
+            return Ok(());
+        }
+        self.push_inner(f, control)
+    }
+
+    fn push_inner(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
         let n = f.encoded_len();
         let cap = if control { self.tx.capacity_max() } else { self.app_tx_capacity() };
         if n > cap {
@@ -591,7 +682,7 @@ impl<'a> Connection<'a> {
 
     /// Queues a message, split into a first frame and CONTINUATIONs when it exceeds the peer's
     /// frame size. All or nothing: on error nothing was queued.
-    fn push_message<'p>(
+    pub(super) fn push_message<'p>(
         &mut self,
         id: u64,
         payload: &'p [u8],
@@ -641,6 +732,10 @@ impl<'a> Connection<'a> {
         let (params, n) = self.config.hello_params();
         let params = Params::encode_into(&params[..n], &mut pbuf).unwrap_or(Params::EMPTY);
         let (name, auth, mut session) = (self.me.0.clone(), self.me.1.clone(), self.me.2.clone());
+        if self.role == crate::config::Role::Dialer && resume && !self.peer_session.get().is_empty() {
+            // Resuming: present the acceptor's token (SPEC.md §13.3).
+            session = self.peer_session.clone();
+        }
         if self.role == crate::config::Role::Acceptor && !cfg!(feature = "alloc") {
             // Without an allocator there is no reply cache: offer no resumption (SPEC.md §13.2).
             session.set(&[]);
@@ -655,7 +750,7 @@ impl<'a> Connection<'a> {
             params,
         });
         // The transmit queue is empty when HELLO is sent, and HELLO is at most ~1.5 KiB.
-        let _ = self.push(&hello, true);
+        let _ = self.push_inner(&hello, true);
     }
 
     /// Queues CLOSE, dropping queued data if that is the only way to fit it.

@@ -161,6 +161,9 @@ pub(crate) struct SessionState {
     pub outbox: Outbox,
     /// Answers we received and have not acknowledged.
     pub acks: AckQueue,
+    /// Stream items we sent and do not yet know received, per stream, oldest first (§13.7).
+    /// Bounded by the peer's credit windows: an item is confirmed when its credit comes back.
+    pub items: BTreeMap<u64, VecDeque<Vec<u8>>>,
 }
 
 impl SessionState {
@@ -170,6 +173,7 @@ impl SessionState {
             cache: ReplyCache::new(config.reply_cache_entries, config.reply_cache_bytes),
             outbox: Outbox::new(config.max_retained_bytes),
             acks: AckQueue::default(),
+            items: BTreeMap::new(),
         }
     }
 }

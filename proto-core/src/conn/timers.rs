@@ -18,9 +18,12 @@ impl Connection<'_> {
             return None;
         }
         let mut t = Instant::MAX;
-        if self.state == State::Handshake {
+        if self.state == State::Handshake || self.resuming {
             t = t.min(self.started + self.config.handshake_timeout);
-        } else {
+        }
+        if self.state == State::Suspended {
+            t = t.min(self.grace_deadline);
+        } else if self.state != State::Handshake {
             if !self.config.idle_timeout.is_zero() {
                 t = t.min(self.last_recv + self.config.idle_timeout);
             }
@@ -45,10 +48,21 @@ impl Connection<'_> {
         if self.state == State::Closed {
             return;
         }
-        if self.state == State::Handshake {
+        if self.state == State::Handshake || self.resuming {
             if now >= self.started + self.config.handshake_timeout {
                 self.fail(now, ConnectionError::HandshakeTimeout);
             }
+            if self.state == State::Handshake {
+                return;
+            }
+        }
+        #[cfg(feature = "alloc")]
+        if self.state == State::Suspended {
+            if now >= self.grace_deadline {
+                self.expire_session();
+                return;
+            }
+            self.expire_due(now);
             return;
         }
         if !self.config.idle_timeout.is_zero() && now >= self.last_recv + self.config.idle_timeout {
@@ -69,6 +83,11 @@ impl Connection<'_> {
             self.ping_blocked = now;
         }
         self.flush_acks(now, false);
+        self.expire_due(now);
+    }
+
+    /// Expires every exchange whose deadline has passed.
+    fn expire_due(&mut self, now: Instant) {
         for i in 0..self.slots.capacity_hint() {
             let due = self.slots.get(i).is_some_and(|s| s.deadline <= now);
             if due {
@@ -103,7 +122,10 @@ impl Connection<'_> {
                 // consumed later.
                 self.flush_conn_grant();
                 if send {
-                    self.push_control(&Frame::StreamReset { id, status: DL })?;
+                    self.send_terminal(i, true, DL).map_err(|_| ConnectionError::Violation {
+                        status: Status::ENHANCE_YOUR_CALM,
+                        reason: "peer does not read: transmit queue full",
+                    })?;
                 }
                 self.set_pending(i, Pending::Reset(DL));
                 self.settle(i);

@@ -3,4 +3,5 @@
 mod limits;
 pub(crate) mod pair;
 mod props;
+mod resume;
 mod scenarios;

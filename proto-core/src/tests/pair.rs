@@ -44,7 +44,12 @@ pub(crate) struct Node {
 
 impl Node {
     fn new(role: Role, cfg: Config, name: &str, now: Instant) -> Self {
-        let id = Identity { name: name.as_bytes(), auth: b"token", session: b"" };
+        Self::with_session(role, cfg, name, b"", now)
+    }
+
+    /// A node whose identity carries `session` (an acceptor offering resumption).
+    pub(crate) fn with_session(role: Role, cfg: Config, name: &str, session: &[u8], now: Instant) -> Self {
+        let id = Identity { name: name.as_bytes(), auth: b"token", session };
         Node {
             conn: Connection::new(role, cfg, id, now).expect("valid config"),
             events: Vec::new(),
@@ -72,7 +77,7 @@ impl Node {
     }
 
     /// Drains events into `events`; returns how many there were.
-    fn poll(&mut self, now: Instant) -> usize {
+    pub(crate) fn poll(&mut self, now: Instant) -> usize {
         let mut n = 0;
         let mut answers = Vec::new();
         while let Some(e) = self.conn.poll_event(now) {

@@ -72,6 +72,7 @@ impl Trace for Ev {
             Ev::StreamReset { id, status } => [9, *id, st(status), 0],
             Ev::StreamWritable { id } => [10, *id, 0, 0],
             Ev::GoAway { bound, status } => [11, *bound, st(status), 0],
+            Ev::ResumeRequested { token } => [13, 0, 0, digest(token)],
             Ev::Closed(e) => [12, u64::from(e.status().0), 0, digest(format!("{e:?}").as_bytes())],
         }
     }
@@ -641,6 +642,7 @@ impl Sim {
                     Ev::StreamReset { .. } => "ev stream reset",
                     Ev::StreamWritable { .. } => "ev stream writable",
                     Ev::GoAway { .. } => "ev goaway",
+                    Ev::ResumeRequested { .. } => "ev resume requested",
                     Ev::Closed(ConnectionError::TransportClosed) => "ev closed transport",
                     Ev::Closed(ConnectionError::Malformed(_)) => "ev closed truncated",
                     Ev::Closed(ConnectionError::IdleTimeout) => "ev closed idle",
@@ -1373,6 +1375,9 @@ impl Sim {
                 if let Some(sa) = live.ends[side].streams.get_mut(&id) {
                     sa.blocked = false;
                 }
+            }
+            Ev::ResumeRequested { .. } => {
+                self.violation(format!("{tag}: ResumeRequested on a connection that offers no resumption"));
             }
             Ev::GoAway { bound, status } => {
                 let mut msgs = Vec::new();

@@ -1,0 +1,623 @@
+//! Session resumption (SPEC.md §13): surviving the loss of the transport with exactly-once
+//! execution. Needs the `alloc` feature (the reply cache and retained requests live in
+//! [`SessionState`](super::session::SessionState)).
+//!
+//! The connection object *is* the session. When its transport is lost it becomes
+//! [`State::Suspended`] instead of closing: exchanges stay open, handlers keep running, answers
+//! go to the reply cache, deadlines keep running. The dialer then calls
+//! [`Connection::reconnect`] on a new transport; the acceptor, seeing
+//! [`Event::ResumeRequested`](crate::Event::ResumeRequested) on a fresh connection, moves that
+//! transport into the session with [`Connection::resume_from`]. After the resumed handshake each
+//! side retransmits its unanswered openings in id order (§13.5) and resumes its streams with
+//! STREAM_RESUME (§13.7).
+
+use super::{Connection, Kind, Pending, Raw, State};
+use crate::config::{Role, VERSION};
+use crate::error::{ApiError, ConnectionError};
+use crate::event::MethodId;
+use crate::frame::{self, ty, DecodeError, Frame, Request};
+use crate::status::Status;
+use crate::time::Instant;
+
+type R = Result<Option<Raw>, ConnectionError>;
+
+const fn protocol(reason: &'static str) -> ConnectionError {
+    ConnectionError::Violation { status: Status::PROTOCOL_ERROR, reason }
+}
+
+impl Connection<'_> {
+    // ------------------------------------------------------------------ losing the transport
+
+    /// A transport-level end of a resumable session suspends it instead of closing it
+    /// (SPEC.md §13.2). Returns whether it did.
+    pub(super) fn try_suspend(&mut self, now: Instant, e: &ConnectionError) -> bool {
+        if self.sess.is_none() || self.session_ending || self.state == State::Closed {
+            return false;
+        }
+        let lost = match e {
+            ConnectionError::TransportClosed | ConnectionError::IdleTimeout => true,
+            // A resuming handshake that does not complete is a failed attempt, not the end.
+            ConnectionError::HandshakeTimeout => self.resuming,
+            ConnectionError::Malformed(DecodeError::Truncated) => self.eof,
+            ConnectionError::PeerClosed { status } => *status == Status::IDLE_TIMEOUT,
+            _ => false,
+        };
+        if lost {
+            self.suspend(now);
+        }
+        lost
+    }
+
+    fn suspend(&mut self, now: Instant) {
+        if self.state != State::Suspended {
+            self.grace_deadline = now + self.config.session_grace;
+            self.stats.suspensions += 1;
+        }
+        self.state = State::Suspended;
+        self.reset_transport();
+    }
+
+    /// Forgets everything tied to the transport (SPEC.md §13.4 "not carried over").
+    fn reset_transport(&mut self) {
+        self.rx.clear();
+        self.rx_release = 0;
+        self.eof = false;
+        self.rx_error = None;
+        self.tx.clear();
+        self.pongs_len = 0;
+        self.ping_out = None;
+        self.grant_retry = false;
+        self.resuming = false;
+        self.resume_request = false;
+        self.resumed = false;
+        self.resend_from = None;
+        self.reasm_delivered = false;
+        if let Some(p) = self.partial.take() {
+            self.cut_partial(p);
+        }
+        self.reasm.clear();
+    }
+
+    /// A fragmented message cut by the loss is not received; it will be retransmitted whole.
+    fn cut_partial(&mut self, p: super::Partial) {
+        let Some(i) = self.slots.find(p.id, |s| s.id == p.id) else { return };
+        match p.ty {
+            ty::CALL | ty::NOTIFY | ty::STREAM_OPEN if p.deliver && !p.retx => {
+                // The application never saw the request: forget it; its retransmission is new.
+                self.free_slot(i);
+                self.cut_request = Some(p.id);
+            }
+            ty::RESPONSE if p.deliver => {
+                // The response will come again: the call is back to waiting for it.
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.assembling = false;
+                    if !s.resolved {
+                        s.deadline = s.opened_deadline;
+                    }
+                }
+                self.out_calls += 1;
+            }
+            ty::STREAM_DATA if p.deliver => {
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.s.unconsumed_msgs = s.s.unconsumed_msgs.saturating_sub(1);
+                    s.s.unconsumed_bytes = s.s.unconsumed_bytes.saturating_sub(p.total as u32);
+                }
+                self.conn_unconsumed = self.conn_unconsumed.saturating_sub(p.total as u64);
+            }
+            _ => {}
+        }
+    }
+
+    /// Grace period over: the session ends, every exchange resolves UNAVAILABLE.
+    pub(super) fn expire_session(&mut self) {
+        self.session_ending = true;
+        self.tx.clear();
+        self.enter_closed(ConnectionError::SessionExpired);
+    }
+
+    // ------------------------------------------------------------------ dialer
+
+    /// Dialer: resumes the session on a new transport (SPEC.md §13.3). Queues HELLO with
+    /// RESUME and the session token; write `poll_transmit`'s output to the **new** transport
+    /// and feed its bytes to this connection.
+    ///
+    /// Allowed while [`State::Suspended`] (after `handle_eof` on a resumable session), and
+    /// while open when the driver has decided the old transport is dead. Errors: not a dialer,
+    /// the session is not resumable (the acceptor gave no token) or is ending.
+    pub fn reconnect(&mut self, now: Instant) -> Result<(), ApiError> {
+        if self.role != Role::Dialer {
+            return Err(ApiError::WrongState("only the dialer resumes a session"));
+        }
+        match self.state {
+            State::Closed => return Err(ApiError::Closed),
+            State::Handshake => return Err(ApiError::NotConnected),
+            _ if self.sess.is_none() => {
+                return Err(ApiError::WrongState("the session is not resumable (the acceptor gave no token)"))
+            }
+            _ if self.session_ending => return Err(ApiError::GoingAway),
+            _ => {}
+        }
+        self.suspend(now);
+        self.resuming = true;
+        self.started = now;
+        self.send_hello(VERSION, VERSION, true);
+        Ok(())
+    }
+
+    /// Dialer: the acceptor's HELLO after a resuming HELLO.
+    pub(super) fn on_resume_answer(&mut self, now: Instant, h: frame::Hello<'_>) -> R {
+        let confirmed = h.flags & frame::Hello::RESUME != 0;
+        if h.min_version != h.max_version || h.min_version != self.version {
+            return Err(protocol("acceptor changed the protocol version of a resumed session"));
+        }
+        self.resuming = false;
+        if confirmed {
+            if h.session != self.peer_session.get() {
+                return Err(protocol("acceptor confirmed a resumption of another session than requested"));
+            }
+            let limits = crate::config::PeerLimits::from_params(h.params.iter())
+                .map_err(|_| protocol("HELLO parameter out of its legal range"))?;
+            if limits != self.peer {
+                return Err(protocol(
+                    "acceptor resumed the session with different parameters (SPEC.md §13.4)",
+                ));
+            }
+            self.peer_name.set(h.name);
+            self.peer_auth.set(h.auth);
+            self.resumed_ok(now);
+            return Ok(None);
+        }
+        // A new session (SPEC.md §13.3 step 4): everything of the old one is UNAVAILABLE.
+        let limits = crate::config::PeerLimits::from_params(h.params.iter())
+            .map_err(|_| protocol("HELLO parameter out of its legal range"))?;
+        for i in 0..self.slots.capacity_hint() {
+            self.abort_slot(i, Status::UNAVAILABLE);
+        }
+        self.sess = None;
+        self.peer = limits;
+        self.peer_name.set(h.name);
+        self.peer_auth.set(h.auth);
+        self.peer_session.set(h.session);
+        self.peer_resume = false;
+        self.peer_high = None;
+        self.cut_request = None;
+        self.grace_deadline = Instant::MAX;
+        self.restart_credit();
+        if !h.session.is_empty() {
+            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
+        }
+        self.state = State::Open;
+        self.last_recv = now;
+        self.connected_event = true;
+        Ok(None)
+    }
+
+    // ------------------------------------------------------------------ acceptor
+
+    /// Acceptor: a resuming HELLO arrived and we offer resumption; the application decides.
+    pub(super) fn on_resume_request(&mut self) -> R {
+        self.resume_request = true;
+        Ok(Some(Raw::ResumeRequested))
+    }
+
+    /// Acceptor: moves the transport of `fresh` — a new connection that reported
+    /// [`Event::ResumeRequested`](crate::Event::ResumeRequested) with this session's token —
+    /// into this session (SPEC.md §13.3 step 2). Afterwards `fresh` is finished (drop it) and
+    /// this connection speaks on `fresh`'s transport: the driver moves the socket over. If this
+    /// session still had a transport, it is abandoned without CLOSE; close that socket.
+    ///
+    /// Refused (`fresh` is then closed with PROTOCOL_ERROR when the dialer broke §13.4) if the
+    /// token differs, the session is over or ending, or the dialer's parameters changed.
+    pub fn resume_from(&mut self, now: Instant, fresh: &mut Connection<'_>) -> Result<(), ApiError> {
+        if self.role != Role::Acceptor || fresh.role != Role::Acceptor || !fresh.resume_request {
+            return Err(ApiError::WrongState(
+                "resume_from takes a fresh acceptor connection whose dialer asked to resume",
+            ));
+        }
+        if self.sess.is_none() || fresh.peer_session.get() != self.me.2.get() {
+            return Err(ApiError::WrongState("the dialer asked to resume another session"));
+        }
+        match self.state {
+            State::Closed => return Err(ApiError::Closed),
+            State::Handshake => return Err(ApiError::NotConnected),
+            _ if self.session_ending => return Err(ApiError::GoingAway),
+            _ => {}
+        }
+        if fresh.peer != self.peer {
+            fresh.resume_request = false;
+            fresh.fail(now, protocol("dialer resumed the session with different parameters (SPEC.md §13.4)"));
+            return Err(ApiError::WrongState("the dialer's parameters differ from its first HELLO"));
+        }
+        self.suspend(now);
+        // Whatever the dialer sent after its HELLO belongs to this session now.
+        fresh.release_rx();
+        let pending = fresh.rx.data();
+        let buf = self.rx.spare(pending.len());
+        let n = buf.len().min(pending.len());
+        buf[..n].copy_from_slice(&pending[..n]);
+        self.rx.commit(n);
+        self.peer_name.set(fresh.peer_name.get());
+        self.peer_auth.set(fresh.peer_auth.get());
+        self.peer_resume = true;
+        // `fresh` is done: it sends nothing and reports nothing more.
+        fresh.rx.clear();
+        fresh.tx.clear();
+        fresh.resume_request = false;
+        fresh.state = State::Closed;
+        fresh.closed_event = Some(ConnectionError::LocallyClosed { status: Status::OK });
+        fresh.closed_delivered = true;
+        self.send_hello(VERSION, VERSION, true);
+        self.resumed_ok(now);
+        Ok(())
+    }
+
+    /// Acceptor: answers a resumption request with a new session (SPEC.md §13.3 step 3): the
+    /// dialer resolves its old exchanges UNAVAILABLE. `fresh` then continues as a normal new
+    /// connection ([`Event::Connected`](crate::Event::Connected) follows).
+    pub fn decline_resume(&mut self, now: Instant) -> Result<(), ApiError> {
+        if !self.resume_request {
+            return Err(ApiError::WrongState("no resumption was requested on this connection"));
+        }
+        self.resume_request = false;
+        self.peer_resume = false;
+        self.send_hello(self.version, self.version, false);
+        self.state = State::Open;
+        self.last_recv = now;
+        self.connected_event = true;
+        if !self.me.2.get().is_empty() {
+            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
+        }
+        Ok(())
+    }
+
+    // ------------------------------------------------------------------ after the handshake
+
+    /// Both sides, once the resumed handshake completed: restart the windows, then retransmit
+    /// (SPEC.md §13.4–§13.5).
+    fn resumed_ok(&mut self, now: Instant) {
+        self.state = State::Open;
+        self.grace_deadline = Instant::MAX;
+        self.last_recv = now;
+        self.resumed = true;
+        self.stats.resumptions += 1;
+        self.restart_credit();
+        let initiator = self.role;
+        for i in 0..self.slots.capacity_hint() {
+            let Some(s) = self.slots.get_mut(i) else { continue };
+            if s.kind != Kind::Stream {
+                continue;
+            }
+            // Carried over: every stream the peer may know (ours whose STREAM_OPEN went out).
+            let carried = !s.outbound || s.s.on_wire;
+            s.s.await_resume = carried;
+            s.s.resume_sent = false;
+            s.s.resume_recv = false;
+            s.s.items_at_resume = if carried { s.s.sent_items } else { 0 };
+        }
+        let _ = initiator;
+        self.resend_from = Some(0);
+        self.pump_resend(now);
+    }
+
+    /// All credit windows restart at their initial values (SPEC.md §13.4).
+    fn restart_credit(&mut self) {
+        self.conn_send = self.peer.conn_credit_bytes.into();
+        self.conn_recv = self.config.conn_credit_bytes.into();
+        self.conn_grant = 0;
+        self.conn_no_grant = self.conn_unconsumed;
+        let (pm, pb) = (self.peer.stream_credit_msgs, self.peer.stream_credit_bytes);
+        let (m, b) = (self.config.stream_credit_msgs, self.config.stream_credit_bytes);
+        for i in 0..self.slots.capacity_hint() {
+            if let Some(s) = self.slots.get_mut(i) {
+                if s.kind == Kind::Stream {
+                    s.s.send_msgs = pm;
+                    s.s.send_bytes = pb;
+                    s.s.recv_msgs = m;
+                    s.s.recv_bytes = b;
+                    s.s.grant_msgs = 0;
+                    s.s.grant_bytes = 0;
+                    s.s.no_grant_msgs = s.s.unconsumed_msgs;
+                    s.s.no_grant_bytes = s.s.unconsumed_bytes;
+                }
+            }
+        }
+    }
+
+    /// Retransmits our unanswered openings in id order, as far as the transmit queue allows;
+    /// called again as it drains. When done, sends STREAM_RESUME for the carried-over streams
+    /// and the terminals that waited for their STREAM_OPEN.
+    pub(super) fn pump_resend(&mut self, now: Instant) {
+        while let Some(from) = self.resend_from {
+            if self.state == State::Closed || self.state == State::Suspended {
+                self.resend_from = None;
+                return;
+            }
+            let Some(sess) = self.sess.as_ref() else {
+                self.resend_from = None;
+                return;
+            };
+            let Some(id) = sess.outbox.ids().find(|&id| id >= from) else { break };
+            let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else {
+                if let Some(sess) = self.sess.as_mut() {
+                    sess.outbox.remove(id);
+                }
+                continue;
+            };
+            if !self.resend_one(now, i, id) {
+                return;
+            }
+            self.resend_from = Some(id + 1);
+        }
+        if self.resend_from.take().is_none() {
+            return;
+        }
+        // Openings are all out: resume the carried-over streams.
+        for i in 0..self.slots.capacity_hint() {
+            let Some(s) = self.slots.get(i) else { continue };
+            if s.kind != Kind::Stream {
+                continue;
+            }
+            let (id, carried, sent) = (s.id, s.s.await_resume, s.s.resume_sent);
+            if carried && !sent {
+                let k = s.s.recv_items + u64::from(s.s.recv_terminal);
+                if self.push_control(&Frame::StreamResume { id, received: k }).is_ok() {
+                    if let Some(s) = self.slots.get_mut(i) {
+                        s.s.resume_sent = true;
+                    }
+                }
+            } else if !carried {
+                self.flush_stream_terminal(i);
+            }
+        }
+    }
+
+    /// Retransmits one opening (and its CANCEL if it was cancelled). False if the transmit
+    /// queue is full: try again later.
+    fn resend_one(&mut self, now: Instant, i: usize, id: u64) -> bool {
+        let Some(s) = self.slots.get(i) else { return true };
+        let (kind, resolved, deadline) = (s.kind, s.resolved, s.deadline);
+        let Some(r) = self.sess.as_ref().and_then(|x| x.outbox.get(id)).cloned() else { return true };
+        let budget_us = if deadline == Instant::MAX {
+            0
+        } else {
+            deadline.as_micros().saturating_sub(now.as_micros()).clamp(1, crate::varint::MAX)
+        };
+        let fin = if r.fin { frame::flags::FIN } else { 0 };
+        let method: MethodId = r.method;
+        let rty = r.ty;
+        let res = self.push_message(id, &r.payload, |more, total_len, chunk| {
+            let q = Request {
+                flags: more | fin,
+                id,
+                module: method.module,
+                method: method.method,
+                budget_us,
+                total_len,
+                payload: chunk,
+            };
+            match rty {
+                ty::CALL => Frame::Call(q),
+                ty::NOTIFY => Frame::Notify(q),
+                _ => Frame::StreamOpen(q),
+            }
+        });
+        if res.is_err() {
+            return false;
+        }
+        self.stats.retransmissions += 1;
+        if kind == Kind::Stream {
+            let became_writable = match self.slots.get_mut(i) {
+                Some(s) => {
+                    s.s.on_wire = true;
+                    core::mem::take(&mut s.s.blocked)
+                }
+                None => false,
+            };
+            if became_writable {
+                self.set_pending(i, Pending::Writable);
+            }
+        } else if resolved {
+            let _ = self.push(&Frame::Cancel { id }, true);
+        }
+        true
+    }
+
+    // ------------------------------------------------------------------ retransmitted requests
+
+    /// Whether an opening frame with `id` is a retransmission (SPEC.md §13.5).
+    pub(super) fn is_retransmission(&mut self, id: u64) -> bool {
+        if self.cut_request == Some(id) {
+            self.cut_request = None;
+            return false;
+        }
+        self.resumed && self.peer_high.is_some_and(|h| id <= h)
+    }
+
+    /// A retransmitted opening: answered from the open exchange, the reply cache, or with
+    /// REPLY_EVICTED; the handler never runs again.
+    pub(super) fn on_retransmitted(&mut self, t: u8, r: Request<'_>) -> R {
+        self.stats.retransmissions_received += 1;
+        let method = MethodId { module: r.module, method: r.method };
+        if r.flags & frame::flags::MORE != 0 {
+            let total = r.total_len.unwrap_or(0) as usize;
+            if total > self.reasm_max {
+                return Err(ConnectionError::Violation {
+                    status: Status::LIMIT_EXCEEDED,
+                    reason: "message larger than max_message_size",
+                });
+            }
+            let p = super::Partial {
+                ty: t,
+                id: r.id,
+                total,
+                got: r.payload.len(),
+                flags: r.flags,
+                method,
+                status: Status::OK,
+                deliver: true,
+                retx: true,
+            };
+            self.begin_partial(p, r.payload)?;
+            return Ok(None);
+        }
+        self.answer_retransmission(t, r.id, method, r.payload)?;
+        Ok(None)
+    }
+
+    pub(super) fn answer_retransmission(
+        &mut self,
+        t: u8,
+        id: u64,
+        method: MethodId,
+        payload: &[u8],
+    ) -> Result<(), ConnectionError> {
+        let d = super::session::request_digest(t, method, payload);
+        let differs = || protocol("retransmitted request differs from the original (id reused)");
+        if let Some(i) = self.slots.find(id, |s| s.id == id && !s.outbound) {
+            let same_kind =
+                self.slots.get(i).is_some_and(|s| (s.kind == Kind::Stream) == (t == ty::STREAM_OPEN));
+            if !same_kind || self.slots.get(i).is_some_and(|s| !s.assembling && s.digest != d) {
+                return Err(differs());
+            }
+            // Still running: the answer comes when the application gives it.
+            return Ok(());
+        }
+        let cached = self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| (c.digest, c.status));
+        match cached {
+            Some((cd, _)) if cd != d => Err(differs()),
+            Some((_, status)) if t != ty::STREAM_OPEN => {
+                let payload = self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| c.payload.clone());
+                let payload = payload.unwrap_or_default();
+                self.push_message(id, &payload, |more, total_len, chunk| Frame::Response {
+                    flags: more,
+                    id,
+                    status,
+                    total_len,
+                    payload: chunk,
+                })
+                .map_err(|_| ConnectionError::Violation {
+                    status: Status::ENHANCE_YOUR_CALM,
+                    reason: "peer does not read: transmit queue full",
+                })
+            }
+            _ if t == ty::STREAM_OPEN => {
+                self.push_control(&Frame::StreamReset { id, status: Status::REPLY_EVICTED })
+            }
+            _ => self.push_control(&Frame::Response {
+                flags: 0,
+                id,
+                status: Status::REPLY_EVICTED,
+                total_len: None,
+                payload: &[],
+            }),
+        }
+    }
+
+    // ------------------------------------------------------------------ streams
+
+    /// STREAM_RESUME(id, k) from the peer (SPEC.md §13.7).
+    pub(super) fn on_stream_resume(&mut self, id: u64, k: u64) -> R {
+        if !self.resumed {
+            return Err(protocol("STREAM_RESUME outside a resumed session"));
+        }
+        let Some(i) = self.lookup(id, true)? else {
+            self.push_control(&Frame::StreamReset { id, status: Status::REPLY_EVICTED })?;
+            return Ok(None);
+        };
+        let Some(s) = self.slots.get(i) else { return Ok(None) };
+        if s.s.resume_recv {
+            return Err(protocol("second STREAM_RESUME for a stream"));
+        }
+        let term_sent = s.s.term.is_some() && !s.s.term_pending;
+        if k > s.s.sent_items + u64::from(term_sent) {
+            return Err(protocol("STREAM_RESUME counts more items than were sent"));
+        }
+        let (carried, reply) = (s.s.await_resume, !s.s.resume_sent);
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.resume_recv = true;
+        }
+        if !carried {
+            // New on this transport for us (its STREAM_OPEN had not arrived before the loss):
+            // nothing was sent before; answer with our count once.
+            if reply {
+                let k2 = self.slots.get(i).map_or(0, |s| s.s.recv_items + u64::from(s.s.recv_terminal));
+                self.push_control(&Frame::StreamResume { id, received: k2 })?;
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.s.resume_sent = true;
+                }
+            }
+            return Ok(None);
+        }
+        // Drop what the peer has; retransmit the rest, then the terminal.
+        let (confirmed, upto) = self.slots.get(i).map_or((0, 0), |s| (s.s.confirmed, s.s.items_at_resume));
+        let resend: alloc::vec::Vec<alloc::vec::Vec<u8>> = match self.sess.as_mut() {
+            Some(sess) => {
+                let q = sess.items.entry(id).or_default();
+                let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
+                q.drain(..drop);
+                let n = upto.saturating_sub(k.max(confirmed)).min(q.len() as u64) as usize;
+                q.iter().take(n).cloned().collect()
+            }
+            None => alloc::vec::Vec::new(),
+        };
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.confirmed = s.s.confirmed.max(k);
+            s.s.await_resume = false;
+        }
+        for item in &resend {
+            let len = item.len() as u64;
+            self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
+                flags: more,
+                id,
+                total_len,
+                payload: chunk,
+            })
+            .map_err(|_| ConnectionError::Violation {
+                status: Status::ENHANCE_YOUR_CALM,
+                reason: "peer does not read: transmit queue full",
+            })?;
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.send_msgs = s.s.send_msgs.saturating_sub(1);
+                s.s.send_bytes = s.s.send_bytes.saturating_sub(len as u32);
+            }
+            self.conn_send = self.conn_send.saturating_sub(len);
+            self.stats.retransmissions += 1;
+        }
+        let resend_term = self
+            .slots
+            .get(i)
+            .is_some_and(|s| s.s.term.is_some() && !s.s.open_fin && (s.s.term_pending || s.s.term_no >= k));
+        if resend_term {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.term_pending = true;
+            }
+        }
+        self.flush_stream_terminal(i);
+        let wake = self.slots.get_mut(i).is_some_and(|s| core::mem::take(&mut s.s.blocked));
+        if wake {
+            self.set_pending(i, Pending::Writable);
+        }
+        Ok(None)
+    }
+
+    /// Records that `n` more of our items on stream `i` are known received (item credit came
+    /// back, SPEC.md §13.7) and drops their retained copies.
+    pub(super) fn confirm_items(&mut self, i: usize, n: u32) {
+        let Some(s) = self.slots.get_mut(i) else { return };
+        let before = s.s.confirmed;
+        s.s.confirmed = (s.s.confirmed + u64::from(n)).min(s.s.sent_items);
+        let gone = (s.s.confirmed - before) as usize;
+        let id = s.id;
+        if let Some(q) = self.sess.as_mut().and_then(|x| x.items.get_mut(&id)) {
+            let gone = gone.min(q.len());
+            q.drain(..gone);
+        }
+    }
+
+    /// Keeps a copy of an item just sent on stream `id`.
+    pub(super) fn retain_item(&mut self, id: u64, item: &[u8]) {
+        if let Some(sess) = self.sess.as_mut() {
+            sess.items.entry(id).or_default().push_back(item.to_vec());
+        }
+    }
+}
