@@ -165,6 +165,8 @@ struct StreamState {
     term: Option<(bool, Status)>,
     term_no: u64,
     term_pending: bool,
+    /// A terminal of our direction went out on some transport (the peer may count it).
+    term_sent: bool,
     /// Our direction ended with the FIN flag of STREAM_OPEN (never resent on its own).
     open_fin: bool,
     /// Opener: STREAM_OPEN went out on a transport (so the stream is carried over if it is lost).
@@ -176,6 +178,11 @@ struct StreamState {
     resume_recv: bool,
     /// Items sent before the resumption (only those are ever retransmitted).
     items_at_resume: u64,
+    /// After the peer's STREAM_RESUME(k): retransmitting items from `resend_next`; `resume_k`
+    /// is the k received.
+    resending: bool,
+    resend_next: u64,
+    resume_k: u64,
     /// Delivered before a resumption: consuming these returns no credit.
     no_grant_msgs: u32,
     no_grant_bytes: u32,
@@ -383,6 +390,9 @@ pub struct Connection<'a> {
     cut_request: Option<u64>,
     /// Stream bytes delivered before a resumption: consuming them returns no credit (§13.4).
     conn_no_grant: u64,
+    /// Some stream is retransmitting after STREAM_RESUME, or answers to retransmissions wait
+    /// for room in the transmit queue.
+    resend_streams: bool,
 }
 
 /// `Store` for owned memory, or the borrowed slice.
@@ -585,6 +595,7 @@ impl<'a> Connection<'a> {
             resend_from: None,
             cut_request: None,
             conn_no_grant: 0,
+            resend_streams: false,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
@@ -649,6 +660,11 @@ impl<'a> Connection<'a> {
         return self.sess.is_some();
         #[cfg(not(feature = "alloc"))]
         return false;
+    }
+
+    #[doc(hidden)]
+    pub fn debug_slot(&self, id: u64) -> Option<&Slot> {
+        self.slots.find(id, |s| s.id == id).and_then(|i| self.slots.get(i))
     }
 
     /// Whether the session is suspended and waits for a transport: a dialer calls
@@ -834,6 +850,10 @@ impl<'a> Connection<'a> {
         #[cfg(feature = "alloc")]
         if self.resend_from.is_some() {
             self.pump_resend(now);
+        }
+        #[cfg(feature = "alloc")]
+        if self.resend_streams {
+            self.pump_streams();
         }
         if !self.tx.is_empty() {
             self.flush_acks(now, true);

@@ -385,6 +385,11 @@ impl Connection<'_> {
             (self.in_calls, self.config.max_concurrent_calls)
         };
         if count >= limit {
+            if self.resumed {
+                // SPEC.md §13.5: after a resumption the peer may count an exchange as over whose
+                // end the loss kept from us; refuse the new one instead of failing the session.
+                return refuse(self, Status::RESOURCE_EXHAUSTED);
+            }
             return Err(violation(Status::LIMIT_EXCEEDED, "more concurrent exchanges than announced"));
         }
         let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };

@@ -375,7 +375,9 @@ impl Connection<'_> {
     /// queue is full: try again later.
     fn resend_one(&mut self, now: Instant, i: usize, id: u64) -> bool {
         let Some(s) = self.slots.get(i) else { return true };
-        let (kind, resolved, deadline) = (s.kind, s.resolved, s.deadline);
+        // The budget is what is left of the original deadline, even if it already passed here
+        // (then the CANCEL follows at once).
+        let (kind, resolved, deadline) = (s.kind, s.resolved, s.opened_deadline);
         let Some(r) = self.sess.as_ref().and_then(|x| x.outbox.get(id)).cloned() else { return true };
         let budget_us = if deadline == Instant::MAX {
             0
@@ -409,6 +411,7 @@ impl Connection<'_> {
             let became_writable = match self.slots.get_mut(i) {
                 Some(s) => {
                     s.s.on_wire = true;
+                    s.s.term_sent |= s.s.open_fin;
                     core::mem::take(&mut s.s.blocked)
                 }
                 None => false,
@@ -482,35 +485,87 @@ impl Connection<'_> {
             // Still running: the answer comes when the application gives it.
             return Ok(());
         }
-        let cached = self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| (c.digest, c.status));
-        match cached {
-            Some((cd, _)) if cd != d => Err(differs()),
-            Some((_, status)) if t != ty::STREAM_OPEN => {
-                let payload = self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| c.payload.clone());
-                let payload = payload.unwrap_or_default();
-                self.push_message(id, &payload, |more, total_len, chunk| Frame::Response {
-                    flags: more,
-                    id,
-                    status,
-                    total_len,
-                    payload: chunk,
-                })
-                .map_err(|_| ConnectionError::Violation {
+        let cached = self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| c.digest);
+        if cached.is_some_and(|cd| cd != d) {
+            return Err(differs());
+        }
+        self.answer_or_owe(id, t == ty::STREAM_OPEN)
+    }
+
+    /// Answers a retransmission that is no longer open now, or once the transmit queue drains.
+    fn answer_or_owe(&mut self, id: u64, stream: bool) -> Result<(), ConnectionError> {
+        if !self.send_answer(id, stream) {
+            // The transmit queue is full: answer as it drains. A peer can have at most its open
+            // exchanges to retransmit; more is abuse.
+            let cap = (self.config.max_concurrent_calls as usize)
+                .saturating_add(self.config.max_concurrent_streams as usize)
+                .saturating_add(16);
+            let Some(sess) = self.sess.as_mut() else { return Ok(()) };
+            if sess.owed.len() >= cap {
+                return Err(ConnectionError::Violation {
                     status: Status::ENHANCE_YOUR_CALM,
-                    reason: "peer does not read: transmit queue full",
-                })
+                    reason: "more retransmitted requests than the peer can have open",
+                });
             }
-            _ if t == ty::STREAM_OPEN => {
-                self.push_control(&Frame::StreamReset { id, status: Status::REPLY_EVICTED })
-            }
-            _ => self.push_control(&Frame::Response {
+            sess.owed.push_back((id, stream));
+            self.resend_streams = true;
+        }
+        Ok(())
+    }
+
+    /// Sends the answer to a retransmitted request that is no longer open: the cached
+    /// RESPONSE, or REPLY_EVICTED. False if the transmit queue is full.
+    fn send_answer(&mut self, id: u64, stream: bool) -> bool {
+        if stream {
+            return self.push(&Frame::StreamReset { id, status: Status::REPLY_EVICTED }, true).is_ok();
+        }
+        let Some(sess) = self.sess.as_ref() else { return true };
+        let Some(c) = sess.cache.get(id) else {
+            let f = Frame::Response {
                 flags: 0,
                 id,
                 status: Status::REPLY_EVICTED,
                 total_len: None,
                 payload: &[],
-            }),
+            };
+            return self.push(&f, true).is_ok();
+        };
+        let (status, payload) = (c.status, c.payload.clone());
+        self.push_message(id, &payload, |more, total_len, chunk| Frame::Response {
+            flags: more,
+            id,
+            status,
+            total_len,
+            payload: chunk,
+        })
+        .is_ok()
+    }
+
+    /// Sends what waited for room in the transmit queue: answers to retransmissions, then
+    /// stream retransmissions after STREAM_RESUME.
+    pub(super) fn pump_streams(&mut self) {
+        while let Some(&(id, stream)) = self.sess.as_ref().and_then(|s| s.owed.front()) {
+            if !self.send_answer(id, stream) {
+                return;
+            }
+            if let Some(s) = self.sess.as_mut() {
+                s.owed.pop_front();
+            }
         }
+        let mut busy = false;
+        for i in 0..self.slots.capacity_hint() {
+            let Some(s) = self.slots.get(i) else { continue };
+            if s.kind != Kind::Stream {
+                continue;
+            }
+            if s.s.resending {
+                busy |= !self.resend_stream(i);
+            } else if s.s.term_pending {
+                self.flush_stream_terminal(i);
+                busy |= self.slots.get(i).is_some_and(|s| s.s.term_pending && !s.s.await_resume);
+            }
+        }
+        self.resend_streams = busy;
     }
 
     // ------------------------------------------------------------------ streams
@@ -521,15 +576,14 @@ impl Connection<'_> {
             return Err(protocol("STREAM_RESUME outside a resumed session"));
         }
         let Some(i) = self.lookup(id, true)? else {
-            self.push_control(&Frame::StreamReset { id, status: Status::REPLY_EVICTED })?;
+            self.answer_or_owe(id, true)?;
             return Ok(None);
         };
         let Some(s) = self.slots.get(i) else { return Ok(None) };
         if s.s.resume_recv {
             return Err(protocol("second STREAM_RESUME for a stream"));
         }
-        let term_sent = s.s.term.is_some() && !s.s.term_pending;
-        if k > s.s.sent_items + u64::from(term_sent) {
+        if k > s.s.sent_items + u64::from(s.s.term_sent) {
             return Err(protocol("STREAM_RESUME counts more items than were sent"));
         }
         let (carried, reply) = (s.s.await_resume, !s.s.resume_sent);
@@ -548,56 +602,82 @@ impl Connection<'_> {
             }
             return Ok(None);
         }
-        // Drop what the peer has; retransmit the rest, then the terminal.
-        let (confirmed, upto) = self.slots.get(i).map_or((0, 0), |s| (s.s.confirmed, s.s.items_at_resume));
-        let resend: alloc::vec::Vec<alloc::vec::Vec<u8>> = match self.sess.as_mut() {
-            Some(sess) => {
-                let q = sess.items.entry(id).or_default();
-                let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
-                q.drain(..drop);
-                let n = upto.saturating_sub(k.max(confirmed)).min(q.len() as u64) as usize;
-                q.iter().take(n).cloned().collect()
-            }
-            None => alloc::vec::Vec::new(),
-        };
+        // Drop what the peer has; retransmit the rest (as the transmit queue allows), then the
+        // terminal.
+        let confirmed = self.slots.get(i).map_or(0, |s| s.s.confirmed);
+        if let Some(q) = self.sess.as_mut().and_then(|x| x.items.get_mut(&id)) {
+            let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
+            q.drain(..drop);
+        }
         if let Some(s) = self.slots.get_mut(i) {
             s.s.confirmed = s.s.confirmed.max(k);
-            s.s.await_resume = false;
+            s.s.resend_next = s.s.confirmed;
+            s.s.resume_k = k;
+            s.s.resending = true;
         }
-        for item in &resend {
+        if !self.resend_stream(i) {
+            self.resend_streams = true;
+        }
+        Ok(None)
+    }
+
+    /// Retransmits stream `i`'s items after STREAM_RESUME, then its terminal, then lets it send
+    /// again. False if the transmit queue filled up first.
+    fn resend_stream(&mut self, i: usize) -> bool {
+        loop {
+            let Some(s) = self.slots.get(i) else { return true };
+            let (id, next, upto, confirmed) =
+                (s.id, s.s.resend_next.max(s.s.confirmed), s.s.items_at_resume, s.s.confirmed);
+            if next >= upto {
+                break;
+            }
+            let Some(item) = self
+                .sess
+                .as_ref()
+                .and_then(|x| x.items.get(&id))
+                .and_then(|q| q.get((next - confirmed) as usize))
+                .cloned()
+            else {
+                break;
+            };
             let len = item.len() as u64;
-            self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
+            let pushed = self.push_message(id, &item, |more, total_len, chunk| Frame::StreamData {
                 flags: more,
                 id,
                 total_len,
                 payload: chunk,
-            })
-            .map_err(|_| ConnectionError::Violation {
-                status: Status::ENHANCE_YOUR_CALM,
-                reason: "peer does not read: transmit queue full",
-            })?;
+            });
+            if pushed.is_err() {
+                return false;
+            }
             if let Some(s) = self.slots.get_mut(i) {
                 s.s.send_msgs = s.s.send_msgs.saturating_sub(1);
                 s.s.send_bytes = s.s.send_bytes.saturating_sub(len as u32);
+                s.s.resend_next = next + 1;
             }
             self.conn_send = self.conn_send.saturating_sub(len);
             self.stats.retransmissions += 1;
         }
-        let resend_term = self
-            .slots
-            .get(i)
-            .is_some_and(|s| s.s.term.is_some() && !s.s.open_fin && (s.s.term_pending || s.s.term_no >= k));
-        if resend_term {
-            if let Some(s) = self.slots.get_mut(i) {
-                s.s.term_pending = true;
-            }
+        let Some(s) = self.slots.get_mut(i) else { return true };
+        let k = s.s.resume_k;
+        // A STREAM_RESET is always sent again (it is idempotent, and may have followed a FIN the
+        // peer counted); a FIN only if the peer did not count it.
+        let resend = match s.s.term {
+            Some((true, _)) => true,
+            Some((false, _)) => !s.s.open_fin && (s.s.term_pending || s.s.term_no >= k),
+            None => false,
+        };
+        if resend {
+            s.s.term_pending = true;
         }
+        s.s.resending = false;
+        s.s.await_resume = false;
         self.flush_stream_terminal(i);
         let wake = self.slots.get_mut(i).is_some_and(|s| core::mem::take(&mut s.s.blocked));
         if wake {
             self.set_pending(i, Pending::Writable);
         }
-        Ok(None)
+        !self.slots.get(i).is_some_and(|s| s.s.term_pending)
     }
 
     /// Records that `n` more of our items on stream `i` are known received (item credit came

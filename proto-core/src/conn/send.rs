@@ -165,6 +165,7 @@ impl<'a> Connection<'a> {
             if half_close {
                 slot.s.term = Some((false, Status::OK));
                 slot.s.open_fin = true;
+                slot.s.term_sent = !deferred;
             }
             self.out_streams += 1;
             self.stats.streams_opened += 1;
@@ -614,6 +615,7 @@ impl<'a> Connection<'a> {
                 s.s.open_fin = false;
             }
             s.s.term_pending = suspended || held;
+            s.s.term_sent |= !(suspended || held);
         }
         Ok(())
     }
@@ -637,6 +639,7 @@ impl<'a> Connection<'a> {
         if ok {
             if let Some(s) = self.slots.get_mut(i) {
                 s.s.term_pending = false;
+                s.s.term_sent = true;
             }
         }
     }

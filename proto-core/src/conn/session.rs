@@ -164,6 +164,9 @@ pub(crate) struct SessionState {
     /// Stream items we sent and do not yet know received, per stream, oldest first (§13.7).
     /// Bounded by the peer's credit windows: an item is confirmed when its credit comes back.
     pub items: BTreeMap<u64, VecDeque<Vec<u8>>>,
+    /// Answers to retransmitted requests that did not fit the transmit queue yet: `(id, is a
+    /// stream)`, sent as it drains.
+    pub owed: VecDeque<(u64, bool)>,
 }
 
 impl SessionState {
@@ -174,6 +177,7 @@ impl SessionState {
             outbox: Outbox::new(config.max_retained_bytes),
             acks: AckQueue::default(),
             items: BTreeMap::new(),
+            owed: VecDeque::new(),
         }
     }
 }

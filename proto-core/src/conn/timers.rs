@@ -34,7 +34,10 @@ impl Connection<'_> {
         t = t.min(self.drain_deadline);
         #[cfg(feature = "alloc")]
         if let Some(a) = self.sess.as_ref().and_then(|s| s.acks.deadline()) {
-            t = t.min(a);
+            // ACKs wait for a transport.
+            if self.state != State::Suspended && !self.resuming {
+                t = t.min(a);
+            }
         }
         for (_, s) in self.slots.iter() {
             t = t.min(s.deadline);

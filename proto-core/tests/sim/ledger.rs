@@ -33,6 +33,10 @@ pub struct Dir {
     /// have granted back.
     pub consumed_items: u64,
     pub consumed_bytes: u64,
+    /// Credit a session resumption handed out again (SPEC.md §13.4): what was sent and not yet
+    /// consumed at each restart of the windows.
+    pub slack_items: u64,
+    pub slack_bytes: u64,
 }
 
 #[derive(Debug)]
@@ -103,6 +107,10 @@ pub struct Epoch {
     pub cfg: [Config; 2],
     pub ex: BTreeMap<u64, Ex>,
     pub killed: bool,
+    /// A resumable session lost its transport (it must come back, nothing may be lost).
+    pub lost: bool,
+    /// Times the session was resumed on a new transport.
+    pub resumed: u32,
     pub goaway: bool,
     /// Closed for any reason before the scenario ended.
     pub ended: bool,
@@ -126,6 +134,8 @@ impl Epoch {
             cfg,
             ex: BTreeMap::new(),
             killed: false,
+            lost: false,
+            resumed: 0,
             goaway: false,
             ended: false,
             connected: [false; 2],
@@ -186,7 +196,8 @@ impl Epoch {
                     out.push(format!("{tag}: side {i} received signal {s} that was never sent"));
                 }
             }
-            if !self.ended && self.sig_got[i].len() != self.sig_sent[1 - i].len() {
+            // SIGNALs in flight are lost with a transport, even when the session resumes.
+            if !self.ended && !self.lost && self.sig_got[i].len() != self.sig_sent[1 - i].len() {
                 out.push(format!(
                     "{tag}: side {i} received {} of {} signals on a connection that survived",
                     self.sig_got[i].len(),

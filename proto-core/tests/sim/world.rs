@@ -125,22 +125,57 @@ struct Live {
     ends: [End; 2],
     /// links[i] carries bytes written by end i.
     links: [Link; 2],
+    /// Transport generation: bumped when a resumed session gets a new transport, so that faults
+    /// scheduled for the old one do not hit the new one.
+    gen: u32,
+    /// Acceptor side of a resumption attempt: the fresh connection that receives the dialer's
+    /// resuming HELLO until the session takes its transport over.
+    fresh: Option<Connection<'static>>,
+    /// A resumption attempt is scheduled.
+    resume_pending: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
 enum Act {
     Tick,
-    Respond { ep: usize, side: usize, id: u64 },
-    Consume { ep: usize, side: usize },
-    Release { ep: usize, side: usize, id: u64 },
-    Abort { ep: usize, side: usize, id: u64 },
+    Respond {
+        ep: usize,
+        side: usize,
+        id: u64,
+    },
+    Consume {
+        ep: usize,
+        side: usize,
+    },
+    Release {
+        ep: usize,
+        side: usize,
+        id: u64,
+    },
+    Abort {
+        ep: usize,
+        side: usize,
+        id: u64,
+    },
     Kill,
-    GoAway { side: usize },
-    Eof { ep: usize, side: usize },
+    GoAway {
+        side: usize,
+    },
+    Eof {
+        ep: usize,
+        side: usize,
+        gen: u32,
+    },
     Reconnect,
+    /// The dialer of a suspended session reconnects (SPEC.md §13.3).
+    Resume {
+        ep: usize,
+    },
 }
 
 struct PairSlot {
+    /// The server offers session resumption on this pair's connections.
+    resumable: bool,
     cfg: [Config; 2],
     links: [LinkParams; 2],
     /// Boxed: the driver takes it out and puts it back on every step.
@@ -197,6 +232,7 @@ fn rand_config(rng: &mut Rng, keepalive_ms: u64) -> Config {
         max_outbound_calls: if rng.chance(1, 4) { rng.range(1, 4) as u32 } else { 256 },
         max_outbound_streams: if rng.chance(1, 4) { rng.range(1, 3) as u32 } else { 100 },
         max_tx_buffer: [8192, 16 * 1024, 64 * 1024][rng.below(3) as usize],
+        session_grace: core::time::Duration::from_millis(rng.range(1_000, 5_000)),
         ..Config::default()
     }
 }
@@ -263,7 +299,14 @@ impl Sim {
             if sim.verbose {
                 println!("pair {p}: links {links:?}\n  client {ccfg:?}\n  server {server_cfg:?}");
             }
-            sim.pairs.push(PairSlot { cfg: [ccfg, server_cfg.clone()], links, live: None, conns: 0 });
+            let resumable = sim.rng.chance(1, 2);
+            sim.pairs.push(PairSlot {
+                resumable,
+                cfg: [ccfg, server_cfg.clone()],
+                links,
+                live: None,
+                conns: 0,
+            });
             // Faults: kills and go-aways at random points of the active phase.
             for _ in 0..sim.rng.below(3) {
                 let t = us(start) + 20_000 + sim.rng.below(active_ms * 1000 - 20_000);
@@ -347,6 +390,19 @@ impl Sim {
                 last = self.now;
             }
             self.run_due();
+        }
+        if std::env::var_os("SIM_DEBUG").is_some() {
+            for p in &self.pairs {
+                if let Some(l) = &p.live {
+                    for (k, e) in l.ends.iter().enumerate() {
+                        for id in 0..64u64 {
+                            if let Some(sl) = e.conn.debug_slot(id) {
+                                println!("side {k} slot {sl:?}");
+                            }
+                        }
+                    }
+                }
+            }
         }
         self.finish()
     }
@@ -573,6 +629,14 @@ impl Sim {
             }
             let mut stalls = 0;
             while !chunk.is_empty() {
+                if to == 1 && live.fresh.is_some() {
+                    let n = self.feed_fresh(p, live, &chunk);
+                    chunk.drain(..n);
+                    if live.fresh.is_some() {
+                        break;
+                    }
+                    continue;
+                }
                 let n = live.ends[to].conn.handle_input(now, &chunk);
                 live.links[dir].delivered += n as u64;
                 self.hash.words(&[us(now), 300, p as u64, dir as u64, n as u64]);
@@ -592,7 +656,9 @@ impl Sim {
         }
         if link.q.is_empty() && link.fin.is_some_and(|t| t <= now) {
             link.fin = None;
-            if !live.ends[to].transport_closed {
+            if to == 1 && live.fresh.is_some() {
+                live.fresh = None;
+            } else if !live.ends[to].transport_closed {
                 live.ends[to].conn.handle_eof(now);
                 self.hash.words(&[us(now), 301, p as u64, dir as u64]);
                 self.pump(p, live, to);
@@ -666,6 +732,21 @@ impl Sim {
             if end.conn.is_finished() && !end.transport_closed {
                 end.transport_closed = true;
                 live.links[side].close(self.now);
+            }
+            // A suspended session has given up on its transport: close it (the runtime would);
+            // the dialer comes back after a backoff.
+            let end = &mut live.ends[side];
+            if end.conn.needs_transport() && !end.transport_closed {
+                end.transport_closed = true;
+                live.links[side].close(self.now);
+                self.epochs[live.epoch].lost = true;
+                self.count("suspended");
+            }
+            if side == 0 && live.ends[0].conn.needs_transport() && !live.resume_pending {
+                live.resume_pending = true;
+                let d = self.rng.range(500, 40_000);
+                let ep = live.epoch;
+                self.schedule_in(d, p, Act::Resume { ep });
             }
             self.check_bounds(p, live, side);
             if !moved {
@@ -744,14 +825,25 @@ impl Sim {
             Act::Kill => {
                 let ep = &mut self.epochs[cur];
                 if !(ep.closed[0] && ep.closed[1]) {
-                    ep.killed = true;
+                    let resumable = live.ends[0].conn.is_resumable() && !ep.goaway;
+                    if resumable {
+                        ep.lost = true;
+                    } else {
+                        ep.killed = true;
+                    }
                     let open = live.ends[0].conn.open_exchanges() + live.ends[1].conn.open_exchanges();
-                    self.count(if open > 0 { "kill mid-exchange" } else { "kill idle" });
+                    self.count(match (resumable, open > 0) {
+                        (true, true) => "kill mid-exchange (resumable)",
+                        (true, false) => "kill idle (resumable)",
+                        (false, true) => "kill mid-exchange",
+                        (false, false) => "kill idle",
+                    });
                     live.links[0].kill();
                     live.links[1].kill();
+                    let gen = live.gen;
                     for side in 0..2 {
                         let d = self.rng.below(3_000);
-                        self.schedule_in(d, p, Act::Eof { ep: cur, side });
+                        self.schedule_in(d, p, Act::Eof { ep: cur, side, gen });
                     }
                 }
             }
@@ -763,15 +855,26 @@ impl Sim {
                             self.epochs[cur].goaway = true;
                             self.count("goaway sent");
                         }
-                        Err(ApiError::Closed | ApiError::TxFull) => {}
+                        Err(ApiError::Closed | ApiError::TxFull | ApiError::NotConnected) => {}
                         Err(err) => self.violation(format!("pair {p} side {side}: go_away: {err:?}")),
                     }
                     self.pump(p, &mut live, side);
                 }
             }
-            Act::Eof { ep, side } if ep == cur => {
-                live.ends[side].conn.handle_eof(self.now);
-                self.pump(p, &mut live, side);
+            Act::Eof { ep, side, gen } if ep == cur && gen == live.gen => {
+                if side == 1 && live.fresh.is_some() {
+                    // The resumption attempt's transport died before the session took it over.
+                    live.fresh = None;
+                } else {
+                    live.ends[side].conn.handle_eof(self.now);
+                    self.pump(p, &mut live, side);
+                }
+            }
+            Act::Resume { ep } if ep == cur => {
+                live.resume_pending = false;
+                if live.ends[0].conn.needs_transport() {
+                    self.start_resumption(p, &mut live);
+                }
             }
             Act::Respond { ep, side, id } if ep == cur => {
                 self.respond(p, &mut live, side, id);
@@ -794,6 +897,94 @@ impl Sim {
         self.put_back(p, live);
     }
 
+    /// The dialer reconnects its suspended session on a new transport; the acceptor side gets a
+    /// fresh connection that will hand the transport over to the session.
+    fn start_resumption(&mut self, p: usize, live: &mut Live) {
+        let ep = live.epoch;
+        live.gen += 1;
+        live.links = [0, 1].map(|i| {
+            let r = self.rng.fork();
+            Link::new(self.pairs[p].links[i].clone(), r)
+        });
+        for e in live.ends.iter_mut() {
+            e.transport_closed = false;
+        }
+        // The acceptor's old transport ends (the dialer closed its side of it).
+        if matches!(live.ends[1].conn.state(), State::Open | State::Draining) {
+            live.ends[1].conn.handle_eof(self.now);
+            self.pump(p, live, 1);
+            live.ends[1].transport_closed = false;
+        }
+        let cfg = self.epochs[ep].cfg[1].clone();
+        let id = Identity { name: b"server", auth: b"sim", session: b"fresh-token-for-a-new-session" };
+        live.fresh = Some(Connection::new(Role::Acceptor, cfg, id, self.now).expect("valid config"));
+        if let Err(e) = live.ends[0].conn.reconnect(self.now) {
+            self.violation(format!("pair {p}: reconnect refused: {e:?}"));
+        }
+        self.count("resumption attempt");
+        self.hash.words(&[us(self.now), 700, p as u64, u64::from(live.gen)]);
+        self.pump(p, live, 0);
+    }
+
+    /// Feeds the acceptor's fresh connection; on its resumption request, moves the transport into
+    /// the session. Returns the bytes taken.
+    fn feed_fresh(&mut self, p: usize, live: &mut Live, data: &[u8]) -> usize {
+        let now = self.now;
+        let Some(fresh) = live.fresh.as_mut() else { return 0 };
+        let n = fresh.handle_input(now, data);
+        let mut request = false;
+        while let Some(e) = fresh.poll_event(now) {
+            match e {
+                tandem_core::Event::ResumeRequested { .. } => request = true,
+                other => {
+                    let msg = format!("pair {p}: fresh acceptor connection: unexpected {other:?}");
+                    self.violation(msg);
+                }
+            }
+        }
+        if request {
+            let mut fresh = live.fresh.take().expect("fresh");
+            match live.ends[1].conn.resume_from(now, &mut fresh) {
+                Ok(()) => {
+                    let ep = &mut self.epochs[live.epoch];
+                    ep.resumed += 1;
+                    // The windows restart (SPEC.md §13.4): what was sent and not yet consumed
+                    // no longer counts against them.
+                    for x in ep.ex.values_mut() {
+                        for dir in x.dirs.iter_mut() {
+                            dir.slack_items +=
+                                (dir.sent.len() as u64).saturating_sub(dir.consumed_items + dir.slack_items);
+                            dir.slack_bytes +=
+                                dir.sent_bytes.saturating_sub(dir.consumed_bytes + dir.slack_bytes);
+                        }
+                    }
+                    self.count("resumed");
+                    self.hash.words(&[us(now), 701, p as u64]);
+                    self.pump(p, live, 1);
+                }
+                Err(ApiError::Closed | ApiError::GoingAway) => {
+                    // The session already ended here (grace period over, or GOAWAY): tell the
+                    // dialer (SPEC.md §13.3 step 3).
+                    self.count("resumption refused");
+                    fresh.close(now, Status::SESSION_EXPIRED, b"session ended");
+                    loop {
+                        let n = fresh.poll_transmit(now, &mut self.buf);
+                        if n == 0 {
+                            break;
+                        }
+                        live.links[1].send(now, &self.buf[..n]);
+                    }
+                    live.links[1].close(now);
+                    live.ends[1].transport_closed = true;
+                }
+                Err(e) => {
+                    self.violation(format!("pair {p}: the acceptor could not resume the session: {e:?}"))
+                }
+            }
+        }
+        n
+    }
+
     fn connect(&mut self, p: usize) {
         let slot = &mut self.pairs[p];
         slot.conns += 1;
@@ -801,8 +992,11 @@ impl Sim {
         let cfg = slot.cfg.clone();
         let cname = format!("client{p}");
         let names: [&[u8]; 2] = [cname.as_bytes(), b"server"];
+        let token = format!("sim-session-{p}-{number}-0123456789");
+        let session: &[u8] = if slot.resumable { token.as_bytes() } else { b"" };
         let mk = |role: Role, cfg: &Config, name: &[u8], now: Instant| {
-            let id = Identity { name, auth: b"sim", session: b"" };
+            let session = if role == Role::Acceptor { session } else { b"" };
+            let id = Identity { name, auth: b"sim", session };
             Connection::new(role, cfg.clone(), id, now).expect("valid config")
         };
         let ends = [0, 1].map(|i| {
@@ -833,7 +1027,14 @@ impl Sim {
             Link::new(self.pairs[p].links[i].clone(), r)
         });
         self.epochs.push(Epoch::new(p, number, cfg));
-        let mut live = Box::new(Live { epoch: self.epochs.len() - 1, ends, links });
+        let mut live = Box::new(Live {
+            epoch: self.epochs.len() - 1,
+            ends,
+            links,
+            gen: 0,
+            fresh: None,
+            resume_pending: false,
+        });
         self.hash.words(&[us(self.now), 600, p as u64, u64::from(number)]);
         self.pump(p, &mut live, 0);
         self.pump(p, &mut live, 1);
@@ -884,6 +1085,8 @@ impl Sim {
                 | ApiError::GoingAway
                 | ApiError::Closed
                 | ApiError::TooLarge { .. }
+                | ApiError::RetainFull { .. }
+                | ApiError::NotConnected
         );
         if !ok {
             self.violation(format!("pair {p} side {side}: {what} refused: {e:?}"));
@@ -1253,8 +1456,8 @@ impl Sim {
                 let expect = dir.sent.get(dir.got).copied();
                 dir.got += 1;
                 dir.got_bytes += payload.len() as u64;
-                let over = dir.got as u64 > init_m + dir.consumed_items
-                    || dir.got_bytes > init_b + dir.consumed_bytes;
+                let over = dir.got as u64 > init_m + dir.consumed_items + dir.slack_items
+                    || dir.got_bytes > init_b + dir.consumed_bytes + dir.slack_bytes;
                 let got = dir.got;
                 if bad_after {
                     self.violation(format!("{tag}: stream {id} item delivered after its end or a reset"));
@@ -1413,6 +1616,7 @@ impl Sim {
                 self.epochs[ep].closed[side] = true;
                 let killed = self.epochs[ep].killed;
                 let goaway = self.epochs[ep].goaway;
+                let killed = killed || (self.epochs[ep].lost && goaway);
                 let ok = match e {
                     ConnectionError::TransportClosed => killed,
                     // The transport ended inside a frame (SPEC.md §3.8).
@@ -1420,6 +1624,10 @@ impl Sim {
                     ConnectionError::PeerClosed { status: Status::OK }
                     | ConnectionError::LocallyClosed { status: Status::OK } => goaway,
                     ConnectionError::IdleTimeout => self.long_partition,
+                    // A lost session whose other end gave up on it (its grace period ended, or
+                    // it never completed the handshake and started anew).
+                    ConnectionError::SessionExpired => killed || self.epochs[ep].lost,
+                    ConnectionError::PeerClosed { status: Status::SESSION_EXPIRED } => self.epochs[ep].lost,
                     ConnectionError::PeerClosed { status: Status::IDLE_TIMEOUT } => self.long_partition,
                     _ => false,
                 };
@@ -1653,8 +1861,8 @@ impl Sim {
                             let dir = &mut x.dirs[d];
                             dir.sent.push(digest(&item));
                             dir.sent_bytes += item.len() as u64;
-                            let over = dir.sent.len() as u64 > m + dir.consumed_items
-                                || dir.sent_bytes > b + dir.consumed_bytes;
+                            let over = dir.sent.len() as u64 > m + dir.consumed_items + dir.slack_items
+                                || dir.sent_bytes > b + dir.consumed_bytes + dir.slack_bytes;
                             let msg = over.then(|| format!(
                                 "pair {p} side {side}: stream {id}: sent beyond the credit the receiver granted ({} items / {} bytes, consumed {} / {})",
                                 dir.sent.len(), dir.sent_bytes, dir.consumed_items, dir.consumed_bytes
