@@ -173,6 +173,8 @@ struct StreamState {
     on_wire: bool,
     /// After a resumption: no items or terminal may be sent before the peer's STREAM_RESUME.
     await_resume: bool,
+    /// Carried over by the last resumption (SPEC.md §13.7): we owe the peer a STREAM_RESUME.
+    carried: bool,
     /// STREAM_RESUME sent / received on the current transport.
     resume_sent: bool,
     resume_recv: bool,
@@ -1027,7 +1029,8 @@ impl<'a> Connection<'a> {
     /// Frees slot `i` if its exchange is over (streams: both terminals; no event owed).
     fn settle(&mut self, i: usize) {
         let Some(s) = self.slots.get(i) else { return };
-        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal {
+        // A terminal still waiting to be sent (suspended session) keeps the stream.
+        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal && !s.s.term_pending {
             if s.pending == Pending::None {
                 self.free_slot(i);
             } else if let Some(s) = self.slots.get_mut(i) {
@@ -1062,11 +1065,21 @@ impl<'a> Connection<'a> {
         if s.kind == Kind::Stream && s.s.unconsumed_bytes > 0 {
             // The application will not consume what it has not taken; return it to the
             // connection window.
-            self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(s.s.unconsumed_bytes));
-            self.conn_grant += u64::from(s.s.unconsumed_bytes);
-            self.flush_conn_grant();
+            self.return_unconsumed(s.s.unconsumed_bytes, s.s.no_grant_bytes);
         }
         self.check_drained();
+    }
+
+    /// Returns a stream's delivered-but-unconsumed bytes to the connection window (the stream
+    /// ended or was reset), except those delivered before a resumption: the window restart
+    /// already paid for them (SPEC.md §13.4).
+    fn return_unconsumed(&mut self, unconsumed: u32, no_grant: u32) {
+        let unconsumed = u64::from(unconsumed);
+        let old = unconsumed.min(u64::from(no_grant)).min(self.conn_no_grant);
+        self.conn_no_grant -= old;
+        self.conn_unconsumed = self.conn_unconsumed.saturating_sub(unconsumed);
+        self.conn_grant += unconsumed - old;
+        self.flush_conn_grant();
     }
 
     // ------------------------------------------------------------------ closing

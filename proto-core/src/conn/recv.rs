@@ -609,6 +609,16 @@ impl Connection<'_> {
 
     fn on_stream_end(&mut self, id: u64, status: Status, reset: bool) -> R {
         let Some(i) = self.lookup(id, true)? else { return Ok(None) };
+        if reset && self.slots.get(i).is_some_and(|s| s.s.await_resume) {
+            // SPEC.md §13.7 step 3: a STREAM_RESET also ends the wait for STREAM_RESUME; what
+            // we held back (our answer to a reset, say) may go now.
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.await_resume = false;
+                s.s.resending = false;
+            }
+            self.flush_stream_terminal(i);
+        }
+        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
         if self.partial.is_some_and(|p| p.id == id) {
             if !reset {
                 return Err(protocol("STREAM_FIN inside a fragmented item"));

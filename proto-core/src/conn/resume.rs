@@ -290,6 +290,8 @@ impl Connection<'_> {
             // Carried over: every stream the peer may know (ours whose STREAM_OPEN went out).
             let carried = !s.outbound || s.s.on_wire;
             s.s.await_resume = carried;
+            s.s.carried = carried;
+            s.s.resending = false;
             s.s.resume_sent = false;
             s.s.resume_recv = false;
             s.s.items_at_resume = if carried { s.s.sent_items } else { 0 };
@@ -357,7 +359,7 @@ impl Connection<'_> {
             if s.kind != Kind::Stream {
                 continue;
             }
-            let (id, carried, sent) = (s.id, s.s.await_resume, s.s.resume_sent);
+            let (id, carried, sent) = (s.id, s.s.carried, s.s.resume_sent);
             if carried && !sent {
                 let k = s.s.recv_items + u64::from(s.s.recv_terminal);
                 if self.push_control(&Frame::StreamResume { id, received: k }).is_ok() {
@@ -403,10 +405,19 @@ impl Connection<'_> {
                 _ => Frame::StreamOpen(q),
             }
         });
-        if res.is_err() {
-            return false;
+        match res {
+            Ok(()) => {}
+            Err(crate::ApiError::TxFull) => return false,
+            Err(_) => {
+                // It can never be sent (the queue is smaller than the message): fail it here.
+                self.abort_slot(i, Status::TOO_LARGE);
+                return true;
+            }
         }
         self.stats.retransmissions += 1;
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.on_wire = true;
+        }
         if kind == Kind::Stream {
             let became_writable = match self.slots.get_mut(i) {
                 Some(s) => {
@@ -586,7 +597,7 @@ impl Connection<'_> {
         if k > s.s.sent_items + u64::from(s.s.term_sent) {
             return Err(protocol("STREAM_RESUME counts more items than were sent"));
         }
-        let (carried, reply) = (s.s.await_resume, !s.s.resume_sent);
+        let (carried, reply) = (s.s.carried, !s.s.resume_sent);
         if let Some(s) = self.slots.get_mut(i) {
             s.s.resume_recv = true;
         }
@@ -641,6 +652,12 @@ impl Connection<'_> {
                 break;
             };
             let len = item.len() as u64;
+            // Retransmitted items consume the restarted windows like any other (§13.4): wait
+            // for credit when other streams used it first.
+            let credit = self.slots.get(i).is_some_and(|s| s.s.send_msgs > 0 && u64::from(s.s.send_bytes) >= len);
+            if !credit || self.conn_send < len {
+                return false;
+            }
             let pushed = self.push_message(id, &item, |more, total_len, chunk| Frame::StreamData {
                 flags: more,
                 id,
@@ -651,11 +668,11 @@ impl Connection<'_> {
                 return false;
             }
             if let Some(s) = self.slots.get_mut(i) {
-                s.s.send_msgs = s.s.send_msgs.saturating_sub(1);
-                s.s.send_bytes = s.s.send_bytes.saturating_sub(len as u32);
+                s.s.send_msgs -= 1;
+                s.s.send_bytes -= len as u32;
                 s.s.resend_next = next + 1;
             }
-            self.conn_send = self.conn_send.saturating_sub(len);
+            self.conn_send -= len;
             self.stats.retransmissions += 1;
         }
         let Some(s) = self.slots.get_mut(i) else { return true };

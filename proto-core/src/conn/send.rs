@@ -135,26 +135,31 @@ impl<'a> Connection<'a> {
         // Suspended, or still retransmitting after a resumption: the opening goes out later, in
         // id order, from the retained copy (SPEC.md §13.5).
         let deferred = self.state == State::Suspended || self.resend_from.is_some();
-        if !deferred {
-            self.push_message(id, payload, |more, total_len, chunk| {
-                let r = Request {
-                    flags: more | fin,
-                    id,
-                    module,
-                    method: m,
-                    budget_us,
-                    total_len,
-                    payload: chunk,
-                };
-                match kind {
-                    Kind::Call => Frame::Call(r),
-                    Kind::Notify => Frame::Notify(r),
-                    Kind::Stream => Frame::StreamOpen(r),
-                }
-            })?;
+        let make = |more, total_len, chunk| {
+            let r =
+                Request { flags: more | fin, id, module, method: m, budget_us, total_len, payload: chunk };
+            match kind {
+                Kind::Call => Frame::Call(r),
+                Kind::Notify => Frame::Notify(r),
+                Kind::Stream => Frame::StreamOpen(r),
+            }
+        };
+        if deferred {
+            // It will be sent later: it must be sendable then.
+            let need = self.message_len(id, payload, make);
+            let cap = self.app_tx_capacity();
+            if need > cap {
+                return Err(ApiError::TooLarge {
+                    size: payload.len(),
+                    limit: cap.saturating_sub(need - payload.len()),
+                });
+            }
+        } else {
+            self.push_message(id, payload, make)?;
         }
         let local_deadline = deadline.unwrap_or(Instant::MAX);
         let mut slot = Slot::new(id, kind, true, local_deadline);
+        slot.s.on_wire = !deferred;
         if kind == Kind::Stream {
             slot.s.send_msgs = self.peer.stream_credit_msgs;
             slot.s.send_bytes = self.peer.stream_credit_bytes;
@@ -295,7 +300,11 @@ impl<'a> Connection<'a> {
         if s.assembling {
             return Err(ApiError::WrongState("the response is already arriving; it will be reported"));
         }
-        self.push(&Frame::Cancel { id }, true)?;
+        // An opening not sent yet (suspended session) is followed by its CANCEL when it goes
+        // out after the resumption (SPEC.md §13.5).
+        if self.slots.get(i).is_some_and(|s| s.s.on_wire) {
+            self.push(&Frame::Cancel { id }, true)?;
+        }
         if let Some(s) = self.slots.get_mut(i) {
             s.resolved = true;
             s.deadline = Instant::MAX;
@@ -403,7 +412,7 @@ impl<'a> Connection<'a> {
         if send {
             self.send_terminal(i, true, status)?;
         }
-        let mut returned = 0;
+        let (mut returned, mut no_grant) = (0, 0);
         if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
             p.deliver = false;
         }
@@ -413,6 +422,8 @@ impl<'a> Connection<'a> {
             s.s.blocked = false;
             s.deadline = Instant::MAX;
             returned = s.s.unconsumed_bytes;
+            no_grant = core::mem::take(&mut s.s.no_grant_bytes);
+            s.s.no_grant_msgs = 0;
             s.s.unconsumed_bytes = 0;
             s.s.unconsumed_msgs = 0;
             if s.pending == Pending::Writable {
@@ -420,9 +431,7 @@ impl<'a> Connection<'a> {
                 self.pending_slots = self.pending_slots.saturating_sub(1);
             }
         }
-        self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(returned));
-        self.conn_grant += u64::from(returned);
-        self.flush_conn_grant();
+        self.return_unconsumed(returned, no_grant);
         self.settle(i);
         Ok(())
     }
@@ -641,6 +650,7 @@ impl<'a> Connection<'a> {
                 s.s.term_pending = false;
                 s.s.term_sent = true;
             }
+            self.settle(i);
         }
     }
 
@@ -685,6 +695,33 @@ impl<'a> Connection<'a> {
 
     /// Queues a message, split into a first frame and CONTINUATIONs when it exceeds the peer's
     /// frame size. All or nothing: on error nothing was queued.
+    /// Bytes `push_message` would queue for this message (all its frames).
+    pub(super) fn message_len<'p>(
+        &self,
+        id: u64,
+        payload: &'p [u8],
+        make: impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
+    ) -> usize {
+        let limit = self.send_frame_limit();
+        let whole = make(0, None, payload);
+        if whole.body_len() <= limit {
+            return whole.encoded_len();
+        }
+        let total = payload.len() as u64;
+        let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
+        let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
+        let first_chunk = limit.saturating_sub(first_fixed).max(1);
+        let chunk = limit.saturating_sub(cont_fixed).max(1);
+        let mut need = make(flags::MORE, Some(total), &payload[..first_chunk]).encoded_len();
+        let mut rest = payload.len() - first_chunk;
+        while rest > 0 {
+            let c = rest.min(chunk);
+            need += Frame::Continuation { flags: 0, id, payload: &payload[..c] }.encoded_len();
+            rest -= c;
+        }
+        need
+    }
+
     pub(super) fn push_message<'p>(
         &mut self,
         id: u64,

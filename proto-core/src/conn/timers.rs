@@ -118,12 +118,12 @@ impl Connection<'_> {
                 s.s.we_reset = true;
                 s.s.blocked = false;
                 let returned = core::mem::take(&mut s.s.unconsumed_bytes);
+                let no_grant = core::mem::take(&mut s.s.no_grant_bytes);
+                s.s.no_grant_msgs = 0;
                 s.s.unconsumed_msgs = 0;
-                self.conn_unconsumed = self.conn_unconsumed.saturating_sub(u64::from(returned));
-                self.conn_grant += u64::from(returned);
                 // SPEC.md §10.7: returned credit must reach the peer even if nothing else is
                 // consumed later.
-                self.flush_conn_grant();
+                self.return_unconsumed(returned, no_grant);
                 if send {
                     self.send_terminal(i, true, DL).map_err(|_| ConnectionError::Violation {
                         status: Status::ENHANCE_YOUR_CALM,
@@ -138,7 +138,9 @@ impl Connection<'_> {
             (_, true) => {
                 if !s.resolved {
                     s.resolved = true;
-                    self.push_control(&Frame::Cancel { id })?;
+                    if s.s.on_wire {
+                        self.push_control(&Frame::Cancel { id })?;
+                    }
                     self.set_pending(i, Pending::Failed(DL));
                 }
             }
