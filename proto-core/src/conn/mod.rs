@@ -1030,7 +1030,9 @@ impl<'a> Connection<'a> {
     fn settle(&mut self, i: usize) {
         let Some(s) = self.slots.get(i) else { return };
         // A terminal still waiting to be sent (suspended session) keeps the stream.
-        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal && !s.s.term_pending {
+        // So does one still retransmitting, or waiting to learn what to retransmit.
+        let busy = s.s.term_pending || s.s.resending || s.s.await_resume;
+        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal && !busy {
             if s.pending == Pending::None {
                 self.free_slot(i);
             } else if let Some(s) = self.slots.get_mut(i) {

@@ -615,6 +615,16 @@ impl Connection<'_> {
             if let Some(s) = self.slots.get_mut(i) {
                 s.s.await_resume = false;
                 s.s.resending = false;
+                // Our terminal may have been lost with the old transport and the peer, having
+                // reset, still needs one from us: send it again, as a reset (idempotent).
+                if s.s.term.is_some() && !s.s.term_pending && !s.s.open_fin {
+                    let st = match s.s.term {
+                        Some((true, st)) => st,
+                        _ => Status::CANCELLED,
+                    };
+                    s.s.term = Some((true, st));
+                    s.s.term_pending = true;
+                }
             }
             self.flush_stream_terminal(i);
         }
@@ -643,8 +653,11 @@ impl Connection<'_> {
         if reset && s.s.peer_reset {
             return Ok(None);
         }
+        let was_over = s.s.recv_terminal && s.s.sent_terminal;
         s.s.recv_terminal = true;
-        let silent = s.s.we_reset;
+        // After a resumption, a peer that freed the stream answers REPLY_EVICTED; if both
+        // directions had already ended here, the application has its outcome: nothing to report.
+        let silent = s.s.we_reset || (reset && status == Status::REPLY_EVICTED && was_over);
         let mut answer = false;
         if reset {
             s.s.peer_reset = true;

@@ -654,7 +654,8 @@ impl Connection<'_> {
             let len = item.len() as u64;
             // Retransmitted items consume the restarted windows like any other (§13.4): wait
             // for credit when other streams used it first.
-            let credit = self.slots.get(i).is_some_and(|s| s.s.send_msgs > 0 && u64::from(s.s.send_bytes) >= len);
+            let credit =
+                self.slots.get(i).is_some_and(|s| s.s.send_msgs > 0 && u64::from(s.s.send_bytes) >= len);
             if !credit || self.conn_send < len {
                 return false;
             }
@@ -694,7 +695,9 @@ impl Connection<'_> {
         if wake {
             self.set_pending(i, Pending::Writable);
         }
-        !self.slots.get(i).is_some_and(|s| s.s.term_pending)
+        let done = !self.slots.get(i).is_some_and(|s| s.s.term_pending);
+        self.settle(i);
+        done
     }
 
     /// Records that `n` more of our items on stream `i` are known received (item credit came
