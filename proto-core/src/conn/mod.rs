@@ -935,7 +935,8 @@ impl<'a> Connection<'a> {
                     }
                     return None;
                 }
-                recv::Outcome::Done(n) => self.rx.consume(n),
+                // (A CLOSE that suspended the session already emptied the buffer.)
+                recv::Outcome::Done(n) => self.rx.consume(n.min(self.rx.len())),
                 recv::Outcome::Event(n, raw) => {
                     self.rx_release = n;
                     return Some(raw);
@@ -1030,8 +1031,9 @@ impl<'a> Connection<'a> {
     fn settle(&mut self, i: usize) {
         let Some(s) = self.slots.get(i) else { return };
         // A terminal still waiting to be sent (suspended session) keeps the stream.
-        // So does one still retransmitting, or waiting to learn what to retransmit.
-        let busy = s.s.term_pending || s.s.resending || s.s.await_resume;
+        // So does one still retransmitting, waiting to learn what to retransmit, or owing the
+        // peer its STREAM_RESUME.
+        let busy = s.s.term_pending || s.s.resending || s.s.await_resume || (s.s.carried && !s.s.resume_sent);
         if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal && !busy {
             if s.pending == Pending::None {
                 self.free_slot(i);

@@ -259,6 +259,11 @@ impl Connection<'_> {
 
     fn on_close(&mut self, status: Status, message: &[u8]) -> R {
         self.close_msg.set(message);
+        // SPEC.md §13.2: CLOSE(IDLE_TIMEOUT) does not end a resumable session.
+        #[cfg(feature = "alloc")]
+        if self.try_suspend(self.last_recv, &ConnectionError::PeerClosed { status }) {
+            return Ok(None);
+        }
         self.tx.clear();
         self.enter_closed(ConnectionError::PeerClosed { status });
         Ok(None)

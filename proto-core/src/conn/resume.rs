@@ -361,11 +361,8 @@ impl Connection<'_> {
             }
             let (id, carried, sent) = (s.id, s.s.carried, s.s.resume_sent);
             if carried && !sent {
-                let k = s.s.recv_items + u64::from(s.s.recv_terminal);
-                if self.push_control(&Frame::StreamResume { id, received: k }).is_ok() {
-                    if let Some(s) = self.slots.get_mut(i) {
-                        s.s.resume_sent = true;
-                    }
+                if !self.send_stream_resume(i, id) {
+                    self.resend_streams = true;
                 }
             } else if !carried {
                 self.flush_stream_terminal(i);
@@ -569,7 +566,10 @@ impl Connection<'_> {
             if s.kind != Kind::Stream {
                 continue;
             }
-            if s.s.resending {
+            if s.s.carried && !s.s.resume_sent && self.resend_from.is_none() {
+                let id = s.id;
+                busy |= !self.send_stream_resume(i, id);
+            } else if s.s.resending {
                 busy |= !self.resend_stream(i);
             } else if s.s.term_pending {
                 self.flush_stream_terminal(i);
@@ -698,6 +698,19 @@ impl Connection<'_> {
         let done = !self.slots.get(i).is_some_and(|s| s.s.term_pending);
         self.settle(i);
         done
+    }
+
+    /// Sends STREAM_RESUME for carried-over stream `i`; false if the transmit queue is full.
+    fn send_stream_resume(&mut self, i: usize, id: u64) -> bool {
+        let k = self.slots.get(i).map_or(0, |s| s.s.recv_items + u64::from(s.s.recv_terminal));
+        if self.push(&Frame::StreamResume { id, received: k }, true).is_err() {
+            return false;
+        }
+        if let Some(s) = self.slots.get_mut(i) {
+            s.s.resume_sent = true;
+        }
+        self.settle(i);
+        true
     }
 
     /// Records that `n` more of our items on stream `i` are known received (item credit came

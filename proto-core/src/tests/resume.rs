@@ -594,3 +594,23 @@ fn a_stream_finished_while_suspended_finishes_after_resumption() {
     p.advance(ms(150));
     p.assert_quiet();
 }
+
+#[test]
+fn a_close_with_idle_timeout_suspends_the_session_instead_of_ending_it() {
+    let mut p = resumable();
+    let now = p.now;
+    let id = p.a.conn.call(now, ECHO, b"x", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    // The acceptor gives up on the transport with CLOSE(IDLE_TIMEOUT).
+    let _ =
+        p.a.conn
+            .handle_input(now, &frame_bytes(&Frame::Close { status: Status::IDLE_TIMEOUT, message: b"" }));
+    assert!(p.a.conn.poll_event(now).is_none(), "no exchange resolves");
+    assert_eq!(p.a.conn.state(), State::Suspended);
+    p.b.conn.handle_eof(now);
+    p.drive();
+    p.b.conn.respond(id, Status::OK, b"y").unwrap();
+    resume(&mut p);
+    assert_eq!(responses(&mut p.a), vec![(id, Status::OK, b"y".to_vec())]);
+}

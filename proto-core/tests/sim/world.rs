@@ -519,9 +519,15 @@ impl Sim {
             if !l.links[0].is_empty() || !l.links[1].is_empty() {
                 return false;
             }
+            if l.fresh.is_some() || l.links.iter().any(|k| k.fin.is_some()) {
+                return false; // a resumption or an end of transport is under way
+            }
             for e in &l.ends {
                 if e.closed {
                     return false; // the other end has not closed yet
+                }
+                if e.conn.state() == State::Suspended {
+                    return false; // the session must come back
                 }
                 if !e.connected
                     || e.conn.open_exchanges() != 0
