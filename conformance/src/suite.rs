@@ -73,6 +73,15 @@ pub struct Case {
     pub body: Body,
 }
 
+impl Case {
+    /// Whether the case plays datagram mode and runs only against a `udp://` address (§14, and
+    /// §9.6 which forbids fragmentation over UDP). Every other case needs a byte-stream or
+    /// SEQPACKET transport.
+    pub fn udp_only(&self) -> bool {
+        self.section == "14" || self.section.starts_with("14.") || self.section == "9.6"
+    }
+}
+
 /// Where the implementation under test is.
 #[derive(Clone)]
 pub enum Target {
@@ -80,6 +89,16 @@ pub enum Target {
     Dial(Address),
     /// The runner accepts connections here.
     Listen(Arc<Listener>),
+}
+
+impl Target {
+    /// Whether the implementation is reached over UDP.
+    pub fn is_udp(&self) -> bool {
+        match self {
+            Target::Dial(a) => matches!(a, Address::Udp(_)),
+            Target::Listen(l) => matches!(l.local_addr(), Address::Udp(_)),
+        }
+    }
 }
 
 /// The implementation's parameters (from its HELLO), with defaults filled in.
@@ -129,6 +148,8 @@ pub struct Ctx {
     pub auto_pong: bool,
     /// Frames received but not yet matched by an expectation.
     stash: Vec<Owned>,
+    /// The implementation's last HELLO.
+    pub peer_hello: Option<Owned>,
 }
 
 /// A request (CALL, NOTIFY or STREAM_OPEN) with defaults.
@@ -189,6 +210,7 @@ impl Ctx {
             next_id: if dialer { 0 } else { 1 },
             auto_pong: true,
             stash: Vec::new(),
+            peer_hello: None,
         }
     }
 
@@ -248,10 +270,26 @@ impl Ctx {
     pub fn take_hello(&mut self, f: &Owned) -> R {
         if let Frame::Hello(h) = f.frame() {
             self.peer = PeerParams { pairs: h.params.iter().collect() };
+            self.peer_hello = Some(f.clone());
             Ok(())
         } else {
             fail("HELLO", describe(&f.frame()))
         }
+    }
+
+    /// The session token of the implementation's last HELLO (empty if none).
+    pub fn peer_session(&self) -> Vec<u8> {
+        match self.peer_hello.as_ref().map(|o| o.frame()) {
+            Some(Frame::Hello(h)) => h.session.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Drops the transport without CLOSE (the runner "loses" it) and forgets unmatched frames.
+    pub fn lose_transport(&mut self) {
+        self.note("→ (transport dropped without CLOSE)");
+        self.w = None;
+        self.stash.clear();
     }
 
     /// The implementation's parameter `id`.

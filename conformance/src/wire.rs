@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,7 @@ enum Sock {
     Tcp(TcpStream),
     Unix(UnixStream),
     Seq(Socket),
+    Udp(UdpSocket),
 }
 
 /// What reading produced.
@@ -216,6 +217,9 @@ pub enum Listener {
     Unix(UnixListener, PathBuf),
     /// Unix SEQPACKET.
     Seq(Socket, PathBuf),
+    /// UDP (datagram mode, SPEC.md §14): one socket; each accepted "connection" is an association
+    /// with the source address of the next datagram.
+    Udp(UdpSocket),
 }
 
 impl Listener {
@@ -234,7 +238,7 @@ impl Listener {
                 s.listen(64)?;
                 Ok(Listener::Seq(s, p.clone()))
             }
-            Address::Udp(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+            Address::Udp(a) => Ok(Listener::Udp(UdpSocket::bind(a)?)),
         }
     }
 
@@ -244,6 +248,7 @@ impl Listener {
             Listener::Tcp(l) => Address::Tcp(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
             Listener::Unix(_, p) => Address::Unix(p.clone()),
             Listener::Seq(_, p) => Address::UnixSeqpacket(p.clone()),
+            Listener::Udp(s) => Address::Udp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
         }
     }
 
@@ -274,6 +279,22 @@ impl Listener {
                         Sock::Seq(s)
                     })
                 }
+                Listener::Udp(l) => {
+                    // The association is with whoever sends the next datagram; it stays queued.
+                    l.set_read_timeout(Some(
+                        end.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)),
+                    ))?;
+                    let mut b = [0u8; 1];
+                    match l.peek_from(&mut b) {
+                        Ok((_, from)) => {
+                            let s = l.try_clone()?;
+                            s.connect(from)?;
+                            Ok(Sock::Udp(s))
+                        }
+                        // Windows-style "message too long" on peek still names a sender.
+                        Err(e) => Err(e),
+                    }
+                }
             };
             match r {
                 Ok(sock) => return Ok(Wire::new(sock, log)),
@@ -298,7 +319,7 @@ impl Drop for Listener {
             Listener::Unix(_, p) | Listener::Seq(_, p) => {
                 let _ = std::fs::remove_file(p);
             }
-            Listener::Tcp(_) => {}
+            Listener::Tcp(_) | Listener::Udp(_) => {}
         }
     }
 }
@@ -322,14 +343,27 @@ impl Wire {
                 s.connect(&SockAddr::unix(p)?)?;
                 Sock::Seq(s)
             }
-            Address::Udp(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+            Address::Udp(a) => {
+                let to = a
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+                let s = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+                s.connect(to)?;
+                Sock::Udp(s)
+            }
         };
         Ok(Wire::new(sock, log))
     }
 
     /// Whether this is a packet transport.
     pub fn is_packet(&self) -> bool {
-        matches!(self.sock, Sock::Seq(_))
+        matches!(self.sock, Sock::Seq(_) | Sock::Udp(_))
+    }
+
+    /// Whether this is a UDP association (datagram mode, SPEC.md §14).
+    pub fn is_udp(&self) -> bool {
+        matches!(self.sock, Sock::Udp(_))
     }
 
     /// Appends a line to the case log.
@@ -346,6 +380,7 @@ impl Wire {
             Sock::Tcp(s) => s.write_all(b),
             Sock::Unix(s) => s.write_all(b),
             Sock::Seq(s) => s.send(b).map(drop),
+            Sock::Udp(s) => s.send(b).map(drop),
         };
         if let Err(e) = &r {
             self.note(format!("   (write failed: {e})"));
@@ -369,6 +404,7 @@ impl Wire {
             Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Udp(_) => Ok(()),
         };
     }
 
@@ -396,6 +432,18 @@ impl Wire {
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }
+            Sock::Udp(s) => {
+                s.set_read_timeout(t)?;
+                let mut b = vec![0u8; 65536];
+                let n = s.recv(&mut b)?;
+                if n == 0 {
+                    self.note("← (empty datagram)");
+                    // An empty datagram is not the end of anything (SPEC.md §14.2).
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "empty datagram"));
+                }
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
         }
     }
 
@@ -409,6 +457,12 @@ impl Wire {
                     let o = Owned { bytes };
                     self.note(format!("← {}", describe(&o.frame())));
                     return Recv::Frame(o);
+                }
+                Ok(Decoded::Incomplete(_)) if self.is_udp() && !self.buf.is_empty() => {
+                    // A datagram holds whole frames only (SPEC.md §14.2).
+                    self.note(format!("← datagram ending inside a frame [{}]", hex(&self.buf, 24)));
+                    self.buf.clear();
+                    return Recv::Bad(DecodeError::Truncated);
                 }
                 Ok(Decoded::Incomplete(_)) => {}
                 Err(e) => {
