@@ -249,7 +249,25 @@ impl Ctx {
     /// Dials and completes the handshake announcing `params`.
     pub fn open_with(&mut self, params: &[(u64, u64)]) -> R {
         self.transport()?;
-        if self.dialer {
+        if self.dialer && self.w().is_udp() {
+            // Datagram mode (SPEC.md §14.3): the dialer retransmits its HELLO, byte-identical,
+            // until the acceptor's HELLO arrives (every second, five times).
+            let h = hello_bytes(1, 1, 0, self.name.as_bytes(), b"", params);
+            let mut tries = 0;
+            let f = loop {
+                tries += 1;
+                self.send_bytes(&h)?;
+                match self
+                    .expect("the acceptor's HELLO", Duration::from_secs(1), |f| matches!(f, Frame::Hello(_)))
+                {
+                    Ok(f) => break f,
+                    Err(Fail::Failed { actual, .. })
+                        if tries < 5 && actual.starts_with("nothing matching") => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            self.take_hello(&f)?;
+        } else if self.dialer {
             let h = hello_bytes(1, 1, 0, self.name.as_bytes(), b"", params);
             self.send_bytes(&h)?;
             let f = self.expect("the acceptor's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;

@@ -499,3 +499,83 @@ impl Wire {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> Log {
+        Arc::new(Mutex::new(Vec::new()))
+    }
+
+    /// A plain UDP echo server: every datagram is sent back to its sender, unchanged.
+    fn echo() -> Address {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = s.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut b = vec![0u8; 65536];
+            while let Ok((n, from)) = s.recv_from(&mut b) {
+                let _ = s.send_to(&b[..n], from);
+            }
+        });
+        Address::Udp(addr.to_string())
+    }
+
+    fn frame(r: Recv) -> Frame<'static> {
+        match r {
+            Recv::Frame(o) => match o.frame() {
+                Frame::Ping(d) => Frame::Ping(d),
+                Frame::Pong(d) => Frame::Pong(d),
+                f => panic!("unexpected {}", describe(&f)),
+            },
+            r => panic!("expected a frame, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_udp_wire_sends_one_datagram_per_write_and_reads_the_frames_of_each_datagram() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        assert!(w.is_udp() && w.is_packet());
+        w.send(&[Frame::Ping(*b"one.....")]).expect("send");
+        w.send(&[Frame::Ping(*b"two....."), Frame::Pong(*b"three...")]).expect("send");
+        let t = Duration::from_secs(5);
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"one....."));
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"two....."));
+        assert_eq!(frame(w.recv(t)), Frame::Pong(*b"three..."));
+    }
+
+    #[test]
+    fn a_datagram_ending_inside_a_frame_is_reported_and_does_not_swallow_the_next_one() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        let ping = encode(&Frame::Ping(*b"whole..."));
+        w.send_bytes(&ping[..5]).expect("send");
+        w.send_bytes(&ping).expect("send");
+        let t = Duration::from_secs(5);
+        assert!(matches!(w.recv(t), Recv::Bad(DecodeError::Truncated)));
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"whole..."));
+    }
+
+    #[test]
+    fn an_empty_datagram_is_not_the_end_of_the_association() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        w.send_bytes(&[]).expect("send");
+        assert!(matches!(w.recv(Duration::from_millis(200)), Recv::Timeout));
+        w.send(&[Frame::Ping(*b"after...")]).expect("send");
+        assert_eq!(frame(w.recv(Duration::from_secs(5))), Frame::Ping(*b"after..."));
+    }
+
+    #[test]
+    fn a_udp_listener_accepts_the_sender_of_the_next_datagram() {
+        let l = Listener::bind(&Address::Udp("127.0.0.1:0".into())).expect("bind");
+        let Address::Udp(at) = l.local_addr() else { panic!("udp") };
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        peer.send_to(&encode(&Frame::Ping(*b"hello...")), &at).expect("send");
+        let mut w = l.accept(Duration::from_secs(5), log()).expect("accept");
+        assert_eq!(frame(w.recv(Duration::from_secs(5))), Frame::Ping(*b"hello..."));
+        w.send(&[Frame::Pong(*b"back....")]).expect("send");
+        let mut b = [0u8; 64];
+        peer.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let n = peer.recv(&mut b).expect("recv");
+        assert_eq!(&b[..n], &encode(&Frame::Pong(*b"back...."))[..]);
+    }
+}
