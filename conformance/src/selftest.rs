@@ -252,6 +252,38 @@ pub fn run_cell(rt: Runtime, transport: &'static str, cases: &[Case], opts: &Opt
     Cell { runtime: rt, transport, results }
 }
 
+/// The §13 (session resumption) cases that `opts` selects, played over TCP against the
+/// core-driven server of [`crate::core_server`] (the runtimes do not offer resumption yet).
+pub struct CoreCell {
+    /// The results (empty when `opts` selects no §13 case).
+    pub results: Vec<CaseResult>,
+}
+
+/// Runs the "core" row of the self-test: every selected §13 case against the core server.
+pub fn core_cell(cases: &[Case], opts: &Options) -> CoreCell {
+    let selected: Vec<&Case> = cases
+        .iter()
+        .filter(|c| (c.section == "13" || c.section.starts_with("13.")) && opts.selects(c))
+        .collect();
+    if selected.is_empty() {
+        return CoreCell { results: Vec::new() };
+    }
+    match crate::core_server::CoreServer::start("127.0.0.1:0") {
+        Ok(s) => {
+            let addr: Address = s.address().parse().expect("valid address");
+            CoreCell { results: runner::run_target(&Target::Dial(addr), &selected, opts) }
+        }
+        Err(e) => CoreCell {
+            results: selected
+                .iter()
+                .map(|c| {
+                    skipped(c, Outcome::Failed { expected: "the core server".into(), actual: e.to_string() })
+                })
+                .collect(),
+        },
+    }
+}
+
 /// Runs every cell of the runtime × transport matrix, in parallel.
 pub fn self_test(cases: &[Case], opts: &Options) -> Vec<Cell> {
     let cases = Arc::new(cases.to_vec());
