@@ -53,7 +53,7 @@ pub fn padded_ping(data: [u8; 8], size: usize) -> Vec<u8> {
         if total == room {
             d.push(0x80);
             d.extend_from_slice(&len);
-            d.extend(std::iter::repeat_n(0u8, body));
+            d.resize(d.len() + body, 0);
             return d;
         }
         if total > room {
@@ -244,7 +244,7 @@ pub(super) fn sec14(b: &mut B) {
             let again = c.expect("the acceptor's HELLO again", T, |f| matches!(f, Frame::Hello(_)))?;
             if Some(&again) != first.as_ref() {
                 return fail(
-                    format!("{}", first.map(|o| describe(&o.frame())).unwrap_or_default()),
+                    first.map(|o| describe(&o.frame())).unwrap_or_default(),
                     describe(&again.frame()),
                 );
             }
