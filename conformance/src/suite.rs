@@ -304,8 +304,26 @@ impl Ctx {
     }
 
     /// Drops the transport without CLOSE (the runner "loses" it) and forgets unmatched frames.
+    ///
+    /// The runner first ends its sending direction, so that everything it sent is delivered
+    /// (dropping a socket with unread data would reset it and could discard frames in flight),
+    /// then reads until the implementation closes its side (at most 2 s), then closes.
     pub fn lose_transport(&mut self) {
-        self.note("→ (transport dropped without CLOSE)");
+        if let Some(w) = self.w.as_mut() {
+            w.note("→ (transport lost: no CLOSE)");
+            w.shutdown_write();
+            let end = Instant::now() + Duration::from_secs(2);
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match w.recv(left) {
+                    Recv::Frame(_) | Recv::Bad(_) => {}
+                    Recv::Eof | Recv::Failed(_) | Recv::Timeout => break,
+                }
+            }
+        }
         self.w = None;
         self.stash.clear();
     }
