@@ -2,7 +2,8 @@
 //! token and a session table: the only implementation in this repository that offers session
 //! resumption (SPEC.md §13) until the runtimes do. It serves the part of the standard test
 //! service (SPEC.md Appendix A) that the §13 cases use — ECHO, SINK, SINK_STATS, COUNT, RECORD,
-//! RECORDED, SLEEP, BIDI, GOAWAY, STATUS, HOLD_STREAM (CALLBACK answers UNIMPLEMENTED) — with the
+//! RECORDED, SLEEP, BIDI, GOAWAY, STATUS, HOLD_STREAM, CALLBACK of kind 0 (a CALL; other kinds
+//! answer UNIMPLEMENTED) — with the
 //! A.3 configuration, one thread per session.
 //!
 //! A fresh connection whose dialer asks to resume ([`tandem_core::Event::ResumeRequested`]) is handed, with its
@@ -129,6 +130,8 @@ struct Session {
     holds: Vec<(u64, Instant)>,
     streams: HashMap<u64, Out>,
     resumes: Option<Receiver<Handoff>>,
+    /// CALLBACK calls waiting for their inner call: inner id → outer id.
+    callbacks: HashMap<u64, u64>,
     token: Vec<u8>,
     table: Table,
 }
@@ -148,6 +151,7 @@ fn serve_fresh(sock: TcpStream, table: Table, state: service::State) {
         holds: Vec::new(),
         streams: HashMap::new(),
         resumes: None,
+        callbacks: HashMap::new(),
         token: tok,
         table,
     };
@@ -370,11 +374,19 @@ impl Session {
                 self.streams.remove(&id);
                 let _ = self.conn.stream_reset(id, Status::CANCELLED);
             }
-            OwnedEvent::StreamWritable { .. }
-            | OwnedEvent::Response { .. }
-            | OwnedEvent::Failed { .. }
-            | OwnedEvent::GoAway { .. }
-            | OwnedEvent::Closed(_) => {}
+            OwnedEvent::Response { id, status, payload } => {
+                if let Some(outer) = self.callbacks.remove(&id) {
+                    let mut p = status.0.to_be_bytes().to_vec();
+                    p.extend_from_slice(&payload);
+                    let _ = self.conn.respond(outer, Status::OK, &p);
+                }
+            }
+            OwnedEvent::Failed { id, status } => {
+                if let Some(outer) = self.callbacks.remove(&id) {
+                    let _ = self.conn.respond(outer, Status::OK, &status.0.to_be_bytes());
+                }
+            }
+            OwnedEvent::StreamWritable { .. } | OwnedEvent::GoAway { .. } | OwnedEvent::Closed(_) => {}
         }
         true
     }
@@ -439,7 +451,21 @@ impl Session {
                 Some(s) if p.len() == 4 => (Status(s), Vec::new()),
                 _ => (Status::BAD_PAYLOAD, Vec::new()),
             },
-            method::CALLBACK => (Status::UNIMPLEMENTED, Vec::new()),
+            method::CALLBACK => match service::Callback::decode(p) {
+                Some(cb) if cb.kind == service::kind::CALL => {
+                    let deadline =
+                        (cb.timeout_ms > 0).then(|| t + Duration::from_millis(u64::from(cb.timeout_ms)));
+                    match self.conn.call(t, cb.method, &cb.payload, deadline) {
+                        Ok(inner) => {
+                            self.callbacks.insert(inner, id);
+                            return;
+                        }
+                        Err(e) => (Status::OK, e.status().0.to_be_bytes().to_vec()),
+                    }
+                }
+                Some(_) => (Status::UNIMPLEMENTED, Vec::new()),
+                None => (Status::BAD_PAYLOAD, Vec::new()),
+            },
             _ => (Status::UNKNOWN_METHOD, Vec::new()),
         };
         let _ = self.conn.respond(id, status, &body);

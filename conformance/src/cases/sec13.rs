@@ -758,6 +758,54 @@ pub(super) fn sec13(b: &mut B) {
             c.expect_close(PE)
         },
     );
+    b.d(
+        "13.7",
+        "no item on a carried-over stream before the runner's STREAM_RESUME; then every item again",
+        "A peer MUST NOT send STREAM_DATA or a terminal on a carried-over stream before it has received the other peer's STREAM_RESUME (or a STREAM_RESET) for it",
+        |c| {
+            let t = ropen(c)?;
+            let id = open_stream(c, method::COUNT, &count_init(3, None), false)?;
+            let (_, term) = drain_stream(c, id, T)?;
+            fin_ok(&term)?;
+            resume(c, &t)?;
+            c.none("STREAM_DATA or a terminal before the runner's STREAM_RESUME", QUIET, |f| {
+                matches!(f, Frame::StreamData { id: x, .. } | Frame::StreamFin { id: x, .. } | Frame::StreamReset { id: x, .. } if *x == id)
+            })?;
+            c.send_bytes(&stream_resume(id, 0))?;
+            let (again, term) = drain_stream(c, id, T)?;
+            fin_ok(&term)?;
+            if again != vec![be(0), be(1), be(2)] {
+                return fail("items 0, 1 and 2 retransmitted", format!("{again:02x?}"));
+            }
+            c.send(&[Frame::StreamFin { id, status: Status::OK }])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "13.5",
+        "the implementation retransmits its own unanswered CALL after resumption, with its id",
+        "After the resumed handshake, before opening any new exchange, each peer (both the dialer and the acceptor): retransmits, in increasing id order, the opening message of every call and notification it opened that has not received its RESPONSE",
+        |c| {
+            let t = ropen(c)?;
+            let cb = c.callback(kind::CALL, RUNNER_METHOD, 0, b"inner")?;
+            let (id, m, me, _, p) = expect_call(c)?;
+            resume(c, &t)?;
+            let (id2, m2, me2, _, p2) = expect_call(c)?;
+            if (id2, m2, me2, &p2) != (id, m, me, &p) {
+                return fail(format!("CALL id={id} {m}/{me} {p:02x?} again"), format!("CALL id={id2} {m2}/{me2} {p2:02x?}"));
+            }
+            // The runner's CALLBACK is unanswered too: retransmit it (§13.5), it is still open.
+            let body = crate::service::Callback { kind: kind::CALL, method: RUNNER_METHOD, timeout_ms: 0, payload: b"inner".to_vec() }.encode();
+            c.send_bytes(&call(cb, method::CALLBACK, &body))?;
+            c.send(&[Frame::Response { flags: 0, id, status: Status::OK, total_len: None, payload: b"answer" }])?;
+            let (s, p) = c.callback_result(cb)?;
+            status_is("inner status", s, Status::OK)?;
+            if p != b"answer" {
+                return fail("inner payload answer", format!("{p:02x?}"));
+            }
+            Ok(())
+        },
+    );
 
     // §13.8 example
     b.d(
