@@ -21,7 +21,10 @@ enum Sock {
     Tcp(TcpStream),
     Unix(UnixStream),
     Seq(Socket),
-    Udp(UdpSocket),
+    /// A UDP socket and, for an association accepted on the runner's shared listening socket,
+    /// the peer (datagrams from other sources are ignored; the socket itself stays unconnected so
+    /// that the next association can come from another address).
+    Udp(UdpSocket, Option<std::net::SocketAddr>),
 }
 
 /// What reading produced.
@@ -286,11 +289,15 @@ impl Listener {
                     ))?;
                     let mut b = [0u8; 1];
                     match l.peek_from(&mut b) {
-                        Ok((_, from)) => {
-                            let s = l.try_clone()?;
-                            s.connect(from)?;
-                            Ok(Sock::Udp(s))
+                        // Only a datagram whose first frame is a HELLO starts an association
+                        // (SPEC.md §14.1); anything else (a finished association's stragglers) is
+                        // consumed and dropped.
+                        Ok((n, _)) if n == 0 || b[0] != tandem_core::frame::ty::HELLO => {
+                            let mut sink = vec![0u8; 65536];
+                            let _ = l.recv_from(&mut sink);
+                            Err(io::Error::new(io::ErrorKind::WouldBlock, "not a HELLO"))
                         }
+                        Ok((_, from)) => Ok(Sock::Udp(l.try_clone()?, Some(from))),
                         // Windows-style "message too long" on peek still names a sender.
                         Err(e) => Err(e),
                     }
@@ -324,6 +331,17 @@ impl Drop for Listener {
     }
 }
 
+impl Drop for Wire {
+    /// A UDP association the runner accepted ends with CLOSE(OK), so that the implementation
+    /// dials again for the next case (SPEC.md A.4) instead of keeping the association.
+    fn drop(&mut self) {
+        if let Sock::Udp(s, Some(to)) = &self.sock {
+            let close = encode(&Frame::Close { status: Status::OK, message: b"" });
+            let _ = s.send_to(&close, *to);
+        }
+    }
+}
+
 impl Wire {
     fn new(sock: Sock, log: Log) -> Wire {
         Wire { sock, buf: Vec::new(), limit: 4096, log, start: Instant::now(), eof: false }
@@ -350,7 +368,7 @@ impl Wire {
                     .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
                 let s = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
                 s.connect(to)?;
-                Sock::Udp(s)
+                Sock::Udp(s, None)
             }
         };
         Ok(Wire::new(sock, log))
@@ -358,12 +376,12 @@ impl Wire {
 
     /// Whether this is a packet transport.
     pub fn is_packet(&self) -> bool {
-        matches!(self.sock, Sock::Seq(_) | Sock::Udp(_))
+        matches!(self.sock, Sock::Seq(_) | Sock::Udp(..))
     }
 
     /// Whether this is a UDP association (datagram mode, SPEC.md §14).
     pub fn is_udp(&self) -> bool {
-        matches!(self.sock, Sock::Udp(_))
+        matches!(self.sock, Sock::Udp(..))
     }
 
     /// Appends a line to the case log.
@@ -380,7 +398,8 @@ impl Wire {
             Sock::Tcp(s) => s.write_all(b),
             Sock::Unix(s) => s.write_all(b),
             Sock::Seq(s) => s.send(b).map(drop),
-            Sock::Udp(s) => s.send(b).map(drop),
+            Sock::Udp(s, None) => s.send(b).map(drop),
+            Sock::Udp(s, Some(to)) => s.send_to(b, *to).map(drop),
         };
         if let Err(e) = &r {
             self.note(format!("   (write failed: {e})"));
@@ -404,7 +423,7 @@ impl Wire {
             Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
-            Sock::Udp(_) => Ok(()),
+            Sock::Udp(..) => Ok(()),
         };
     }
 
@@ -432,10 +451,20 @@ impl Wire {
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }
-            Sock::Udp(s) => {
+            Sock::Udp(s, peer) => {
                 s.set_read_timeout(t)?;
                 let mut b = vec![0u8; 65536];
-                let n = s.recv(&mut b)?;
+                let n = match peer {
+                    None => s.recv(&mut b)?,
+                    Some(p) => {
+                        let (n, from) = s.recv_from(&mut b)?;
+                        if from != *p {
+                            // Another association's datagram (a stale one): not ours.
+                            return Err(io::Error::new(io::ErrorKind::WouldBlock, "other source"));
+                        }
+                        n
+                    }
+                };
                 if n == 0 {
                     self.note("← (empty datagram)");
                     // An empty datagram is not the end of anything (SPEC.md §14.2).
@@ -564,18 +593,41 @@ mod tests {
         assert_eq!(frame(w.recv(Duration::from_secs(5))), Frame::Ping(*b"after..."));
     }
 
+    fn hello() -> Vec<u8> {
+        crate::suite::hello_bytes(1, 1, 0, b"peer", b"", &[])
+    }
+
     #[test]
-    fn a_udp_listener_accepts_the_sender_of_the_next_datagram() {
+    fn a_udp_listener_accepts_the_sender_of_the_next_hello_datagram() {
         let l = Listener::bind(&Address::Udp("127.0.0.1:0".into())).expect("bind");
         let Address::Udp(at) = l.local_addr() else { panic!("udp") };
         let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        peer.send_to(&encode(&Frame::Ping(*b"hello...")), &at).expect("send");
+        // A datagram that does not start with HELLO starts no association.
+        peer.send_to(&encode(&Frame::Ping(*b"nohello.")), &at).expect("send");
+        peer.send_to(&hello(), &at).expect("send");
         let mut w = l.accept(Duration::from_secs(5), log()).expect("accept");
-        assert_eq!(frame(w.recv(Duration::from_secs(5))), Frame::Ping(*b"hello..."));
+        assert!(matches!(w.recv(Duration::from_secs(5)), Recv::Frame(o) if o.bytes == hello()));
         w.send(&[Frame::Pong(*b"back....")]).expect("send");
         let mut b = [0u8; 64];
         peer.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
         let n = peer.recv(&mut b).expect("recv");
         assert_eq!(&b[..n], &encode(&Frame::Pong(*b"back...."))[..]);
+        drop(w);
+        // The next association comes from another address; the first peer's datagrams are not its.
+        let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let n = peer.recv(&mut b).expect("CLOSE at the end of the association");
+        assert_eq!(&b[..n], &encode(&Frame::Close { status: Status::OK, message: b"" })[..]);
+        other.send_to(&hello(), &at).expect("send");
+        let mut w2 = l.accept(Duration::from_secs(5), log()).expect("accept");
+        assert!(matches!(w2.recv(Duration::from_secs(5)), Recv::Frame(o) if o.bytes == hello()));
+        peer.send_to(&encode(&Frame::Ping(*b"stale...")), &at).expect("send");
+        w2.send(&[Frame::Pong(*b"to-2nd..")]).expect("send");
+        other.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let n = other.recv(&mut b).expect("recv");
+        assert_eq!(&b[..n], &encode(&Frame::Pong(*b"to-2nd.."))[..]);
+        assert!(
+            matches!(w2.recv(Duration::from_millis(200)), Recv::Timeout),
+            "the stale datagram is ignored"
+        );
     }
 }
