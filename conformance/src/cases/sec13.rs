@@ -15,6 +15,9 @@ fn ropen(c: &mut Ctx) -> R<Vec<u8>> {
     if t.is_empty() {
         return skip(NO_TOKEN);
     }
+    if c.p(11) == 0 || c.p(12) == 0 {
+        return skip("the implementation keeps no reply cache (reply_cache_entries or reply_cache_bytes 0): exactly-once is not offered (SPEC.md §5.4)");
+    }
     Ok(t)
 }
 

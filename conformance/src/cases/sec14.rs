@@ -569,8 +569,8 @@ pub(super) fn sec14(b: &mut B) {
         "The reply cache (§13.6 rules) is mandatory in datagram mode: every RESPONSE sent is cached, bounded by the announced `reply_cache_entries` and `reply_cache_bytes`, evicted oldest first",
         |c| {
             c.open()?;
+            // 0: nothing is cached, so even the first reply is gone.
             let n = c.p(11);
-            let n = if n == 0 { 1024 } else { n };
             if n > 1000 {
                 return skip(format!("reply_cache_entries {n} is too large to fill quickly (needs ≤ 1000)"));
             }
