@@ -17,11 +17,14 @@ const FTL: Status = Status::FRAME_TOO_LARGE;
 const FCE: Status = Status::FLOW_CONTROL_ERROR;
 const LIM: Status = Status::LIMIT_EXCEEDED;
 
-/// The reason given by every case of session resumption.
-pub const NO_RESUMPTION: &str =
-    "session resumption (SPEC.md §13) is not implemented by the reference implementation yet";
-/// The reason given by every case of datagram mode.
-pub const NO_DATAGRAM: &str = "datagram mode not implemented by the runner yet";
+mod sec13;
+mod sec14;
+pub use sec13::NO_TOKEN;
+pub use sec14::NEEDS_UDP;
+
+/// Why cases of §2–§13 are skipped over `udp://`.
+pub const NEEDS_STREAM: &str =
+    "needs a byte-stream or SEQPACKET transport: over udp:// only the datagram-mode cases (§14, §9.6) run";
 
 /// A method of the runner itself (the implementation calls it back).
 const RUNNER_METHOD: MethodId = MethodId::new(7, 1);
@@ -3005,7 +3008,6 @@ fn sec8_9(b: &mut B) {
         },
     );
     b.fatal("9.2", "a first frame whose total_len does not exceed its payload", "It MUST be greater than the number of payload bytes in the first frame; otherwise the frame is the decode error `InvalidLength`", e(Frame::Call(Request { flags: flags::MORE, total_len: Some(2), ..req(0, method::ECHO, b"abc") })), FEE);
-    b.s("9.6", "MORE or CONTINUATION over UDP", "A receiver that gets a frame with the MORE flag set, or a CONTINUATION, over UDP closes the connection with PROTOCOL_ERROR", NO_DATAGRAM);
 }
 
 fn sec10_11(b: &mut B) {
@@ -3565,38 +3567,8 @@ fn sec12_15(b: &mut B) {
         },
     );
 
-    for (sec, title) in [
-        ("13.2", "a lost transport keeps the session for the grace period"),
-        ("13.3", "a dialer resumes a session with RESUME and its token"),
-        ("13.4", "a resuming HELLO with different parameters is a PROTOCOL_ERROR"),
-        ("13.5", "calls in flight are retransmitted with their ids and answered once"),
-        ("13.5", "a retransmission with another digest is a PROTOCOL_ERROR"),
-        ("13.6", "the reply cache answers retransmissions; ACK trims it"),
-        ("13.6", "an evicted reply is answered REPLY_EVICTED"),
-        ("13.7", "STREAM_RESUME retransmits items from the announced count"),
-        ("13.7", "STREAM_RESUME for a stream closed at the receiver gets STREAM_RESET(REPLY_EVICTED)"),
-    ] {
-        b.s(sec, title, "Defined, not yet implemented by the reference implementation", NO_RESUMPTION);
-    }
-    for (sec, title) in [
-        ("14.1", "an association starts with a dialer HELLO datagram"),
-        ("14.2", "a datagram with a decode error is dropped whole"),
-        ("14.3", "a byte-identical repeated HELLO is answered again"),
-        ("14.4", "CALL is retransmitted until answered"),
-        ("14.4", "beyond max_concurrent_calls over UDP: RESPONSE(RESOURCE_EXHAUSTED)"),
-        ("14.5", "a duplicate CALL is answered from the reply cache"),
-        ("14.5", "CANCEL before its CALL records RESPONSE(CANCELLED)"),
-        ("14.6", "ACK trims the reply cache"),
-        ("14.7", "STREAM_OPEN over UDP is answered STREAM_RESET(UNIMPLEMENTED)"),
-        ("14.8", "CLOSE is repeated for later datagrams"),
-    ] {
-        b.s(
-            sec,
-            title,
-            "Datagram mode ... rules below are normative for implementations that offer tandem over UDP",
-            NO_DATAGRAM,
-        );
-    }
+    sec13::sec13(b);
+    sec14::sec14(b);
 
     for t in [0x00u8, 0x08, 0x0f, 0x15, 0x17, 0x1f, 0x21, 0x40, 0x7f] {
         b.fatal("15.1", &format!("reserved frame type 0x{t:02x}"), "A v1 receiver treats every reserved type (0x00, 0x07..=0x0F, 0x15..=0x17, 0x1F, 0x21..=0x7F) as the decode error `UnknownFrameType`", vec![t, 0x01, 0x00], FEE);

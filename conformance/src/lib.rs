@@ -138,6 +138,7 @@
 pub use tandem_core;
 
 pub mod cases;
+pub mod core_server;
 pub mod runner;
 pub mod selftest;
 pub mod service;

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use tandem_core::addr::Address;
 
-use crate::cases::NO_DATAGRAM;
+use crate::cases::{NEEDS_STREAM, NEEDS_UDP};
 use crate::suite::{Case, Ctx, Fail, Role, Target};
 use crate::wire::Listener;
 
@@ -83,12 +83,6 @@ fn fresh_name() -> String {
 /// Runs the cases of `role` that `opts` selects against `addr` (dialed, or listened on).
 pub fn run(addr: &Address, role: Role, cases: &[Case], opts: &Options) -> Vec<CaseResult> {
     let selected: Vec<&Case> = cases.iter().filter(|c| c.role == role && opts.selects(c)).collect();
-    if let Address::Udp(_) = addr {
-        return selected
-            .iter()
-            .map(|c| result(c, Outcome::Skipped(NO_DATAGRAM.into()), Vec::new(), Duration::ZERO))
-            .collect();
-    }
     let target = match role {
         Role::RunnerDials => Target::Dial(addr.clone()),
         Role::RunnerAccepts => match Listener::bind(addr) {
@@ -122,6 +116,11 @@ fn result(c: &Case, outcome: Outcome, log: Vec<String>, duration: Duration) -> C
 fn run_one(target: &Target, c: &Case, timeout: Duration) -> CaseResult {
     if let Some(reason) = &c.skip {
         return result(c, Outcome::Skipped(reason.clone()), Vec::new(), Duration::ZERO);
+    }
+    let udp = target.is_udp();
+    if c.udp_only() != udp {
+        let why = if udp { NEEDS_STREAM } else { NEEDS_UDP };
+        return result(c, Outcome::Skipped(why.into()), Vec::new(), Duration::ZERO);
     }
     let log = Arc::new(Mutex::new(Vec::new()));
     let (tx, rx) = mpsc::channel();

@@ -106,23 +106,23 @@ impl State {
     fn lock(&self) -> MutexGuard<'_, HashMap<String, PeerState>> {
         self.peers.lock().unwrap_or_else(|e| e.into_inner())
     }
-    fn sink(&self, peer: &str, n: usize) {
+    pub(crate) fn sink(&self, peer: &str, n: usize) {
         let mut g = self.lock();
         let s = g.entry(peer.to_string()).or_default();
         s.calls += 1;
         s.bytes += n as u64;
     }
-    fn stats(&self, peer: &str) -> Vec<u8> {
+    pub(crate) fn stats(&self, peer: &str) -> Vec<u8> {
         let g = self.lock();
         let (c, b) = g.get(peer).map(|s| (s.calls, s.bytes)).unwrap_or((0, 0));
         let mut out = c.to_be_bytes().to_vec();
         out.extend_from_slice(&b.to_be_bytes());
         out
     }
-    fn record(&self, peer: &str, bytes: &[u8]) {
+    pub(crate) fn record(&self, peer: &str, bytes: &[u8]) {
         self.lock().entry(peer.to_string()).or_default().records.push(bytes.to_vec());
     }
-    fn recorded(&self, peer: &str) -> Vec<u8> {
+    pub(crate) fn recorded(&self, peer: &str) -> Vec<u8> {
         let g = self.lock();
         let mut out = Vec::new();
         if let Some(s) = g.get(peer) {

@@ -73,6 +73,15 @@ pub struct Case {
     pub body: Body,
 }
 
+impl Case {
+    /// Whether the case plays datagram mode and runs only against a `udp://` address (§14, and
+    /// §9.6 which forbids fragmentation over UDP). Every other case needs a byte-stream or
+    /// SEQPACKET transport.
+    pub fn udp_only(&self) -> bool {
+        self.section == "14" || self.section.starts_with("14.") || self.section == "9.6"
+    }
+}
+
 /// Where the implementation under test is.
 #[derive(Clone)]
 pub enum Target {
@@ -80,6 +89,16 @@ pub enum Target {
     Dial(Address),
     /// The runner accepts connections here.
     Listen(Arc<Listener>),
+}
+
+impl Target {
+    /// Whether the implementation is reached over UDP.
+    pub fn is_udp(&self) -> bool {
+        match self {
+            Target::Dial(a) => matches!(a, Address::Udp(_)),
+            Target::Listen(l) => matches!(l.local_addr(), Address::Udp(_)),
+        }
+    }
 }
 
 /// The implementation's parameters (from its HELLO), with defaults filled in.
@@ -103,6 +122,8 @@ impl PeerParams {
             7 => 1048576,
             8 => 10000,
             9 => 30000,
+            11 => 1024,
+            12 => 4194304,
             _ => 0,
         }
     }
@@ -129,6 +150,8 @@ pub struct Ctx {
     pub auto_pong: bool,
     /// Frames received but not yet matched by an expectation.
     stash: Vec<Owned>,
+    /// The implementation's last HELLO.
+    pub peer_hello: Option<Owned>,
 }
 
 /// A request (CALL, NOTIFY or STREAM_OPEN) with defaults.
@@ -189,6 +212,7 @@ impl Ctx {
             next_id: if dialer { 0 } else { 1 },
             auto_pong: true,
             stash: Vec::new(),
+            peer_hello: None,
         }
     }
 
@@ -227,7 +251,25 @@ impl Ctx {
     /// Dials and completes the handshake announcing `params`.
     pub fn open_with(&mut self, params: &[(u64, u64)]) -> R {
         self.transport()?;
-        if self.dialer {
+        if self.dialer && self.w().is_udp() {
+            // Datagram mode (SPEC.md §14.3): the dialer retransmits its HELLO, byte-identical,
+            // until the acceptor's HELLO arrives (every second, five times).
+            let h = hello_bytes(1, 1, 0, self.name.as_bytes(), b"", params);
+            let mut tries = 0;
+            let f = loop {
+                tries += 1;
+                self.send_bytes(&h)?;
+                match self
+                    .expect("the acceptor's HELLO", Duration::from_secs(1), |f| matches!(f, Frame::Hello(_)))
+                {
+                    Ok(f) => break f,
+                    Err(Fail::Failed { actual, .. })
+                        if tries < 5 && actual.starts_with("nothing matching") => {}
+                    Err(e) => return Err(e),
+                }
+            };
+            self.take_hello(&f)?;
+        } else if self.dialer {
             let h = hello_bytes(1, 1, 0, self.name.as_bytes(), b"", params);
             self.send_bytes(&h)?;
             let f = self.expect("the acceptor's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
@@ -248,10 +290,44 @@ impl Ctx {
     pub fn take_hello(&mut self, f: &Owned) -> R {
         if let Frame::Hello(h) = f.frame() {
             self.peer = PeerParams { pairs: h.params.iter().collect() };
+            self.peer_hello = Some(f.clone());
             Ok(())
         } else {
             fail("HELLO", describe(&f.frame()))
         }
+    }
+
+    /// The session token of the implementation's last HELLO (empty if none).
+    pub fn peer_session(&self) -> Vec<u8> {
+        match self.peer_hello.as_ref().map(|o| o.frame()) {
+            Some(Frame::Hello(h)) => h.session.to_vec(),
+            _ => Vec::new(),
+        }
+    }
+
+    /// Drops the transport without CLOSE (the runner "loses" it) and forgets unmatched frames.
+    ///
+    /// The runner first ends its sending direction, so that everything it sent is delivered
+    /// (dropping a socket with unread data would reset it and could discard frames in flight),
+    /// then reads until the implementation closes its side (at most 2 s), then closes.
+    pub fn lose_transport(&mut self) {
+        if let Some(w) = self.w.as_mut() {
+            w.note("→ (transport lost: no CLOSE)");
+            w.shutdown_write();
+            let end = Instant::now() + Duration::from_secs(2);
+            loop {
+                let left = end.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match w.recv(left) {
+                    Recv::Frame(_) | Recv::Bad(_) => {}
+                    Recv::Eof | Recv::Failed(_) | Recv::Timeout => break,
+                }
+            }
+        }
+        self.w = None;
+        self.stash.clear();
     }
 
     /// The implementation's parameter `id`.

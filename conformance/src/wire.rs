@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 use std::io::{self, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,10 @@ enum Sock {
     Tcp(TcpStream),
     Unix(UnixStream),
     Seq(Socket),
+    /// A UDP socket and, for an association accepted on the runner's shared listening socket,
+    /// the peer (datagrams from other sources are ignored; the socket itself stays unconnected so
+    /// that the next association can come from another address).
+    Udp(UdpSocket, Option<std::net::SocketAddr>),
 }
 
 /// What reading produced.
@@ -216,6 +220,9 @@ pub enum Listener {
     Unix(UnixListener, PathBuf),
     /// Unix SEQPACKET.
     Seq(Socket, PathBuf),
+    /// UDP (datagram mode, SPEC.md §14): one socket; each accepted "connection" is an association
+    /// with the source address of the next datagram.
+    Udp(UdpSocket),
 }
 
 impl Listener {
@@ -234,7 +241,7 @@ impl Listener {
                 s.listen(64)?;
                 Ok(Listener::Seq(s, p.clone()))
             }
-            Address::Udp(_) => Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+            Address::Udp(a) => Ok(Listener::Udp(UdpSocket::bind(a)?)),
         }
     }
 
@@ -244,6 +251,7 @@ impl Listener {
             Listener::Tcp(l) => Address::Tcp(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
             Listener::Unix(_, p) => Address::Unix(p.clone()),
             Listener::Seq(_, p) => Address::UnixSeqpacket(p.clone()),
+            Listener::Udp(s) => Address::Udp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
         }
     }
 
@@ -274,6 +282,26 @@ impl Listener {
                         Sock::Seq(s)
                     })
                 }
+                Listener::Udp(l) => {
+                    // The association is with whoever sends the next datagram; it stays queued.
+                    l.set_read_timeout(Some(
+                        end.saturating_duration_since(Instant::now()).max(Duration::from_millis(1)),
+                    ))?;
+                    let mut b = [0u8; 1];
+                    match l.peek_from(&mut b) {
+                        // Only a datagram whose first frame is a HELLO starts an association
+                        // (SPEC.md §14.1); anything else (a finished association's stragglers) is
+                        // consumed and dropped.
+                        Ok((n, _)) if n == 0 || b[0] != tandem_core::frame::ty::HELLO => {
+                            let mut sink = vec![0u8; 65536];
+                            let _ = l.recv_from(&mut sink);
+                            Err(io::Error::new(io::ErrorKind::WouldBlock, "not a HELLO"))
+                        }
+                        Ok((_, from)) => Ok(Sock::Udp(l.try_clone()?, Some(from))),
+                        // Windows-style "message too long" on peek still names a sender.
+                        Err(e) => Err(e),
+                    }
+                }
             };
             match r {
                 Ok(sock) => return Ok(Wire::new(sock, log)),
@@ -298,7 +326,18 @@ impl Drop for Listener {
             Listener::Unix(_, p) | Listener::Seq(_, p) => {
                 let _ = std::fs::remove_file(p);
             }
-            Listener::Tcp(_) => {}
+            Listener::Tcp(_) | Listener::Udp(_) => {}
+        }
+    }
+}
+
+impl Drop for Wire {
+    /// A UDP association the runner accepted ends with CLOSE(OK), so that the implementation
+    /// dials again for the next case (SPEC.md A.4) instead of keeping the association.
+    fn drop(&mut self) {
+        if let Sock::Udp(s, Some(to)) = &self.sock {
+            let close = encode(&Frame::Close { status: Status::OK, message: b"" });
+            let _ = s.send_to(&close, *to);
         }
     }
 }
@@ -322,14 +361,27 @@ impl Wire {
                 s.connect(&SockAddr::unix(p)?)?;
                 Sock::Seq(s)
             }
-            Address::Udp(_) => return Err(io::Error::new(io::ErrorKind::Unsupported, "udp")),
+            Address::Udp(a) => {
+                let to = a
+                    .to_socket_addrs()?
+                    .next()
+                    .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "no address"))?;
+                let s = UdpSocket::bind(if to.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" })?;
+                s.connect(to)?;
+                Sock::Udp(s, None)
+            }
         };
         Ok(Wire::new(sock, log))
     }
 
     /// Whether this is a packet transport.
     pub fn is_packet(&self) -> bool {
-        matches!(self.sock, Sock::Seq(_))
+        matches!(self.sock, Sock::Seq(_) | Sock::Udp(..))
+    }
+
+    /// Whether this is a UDP association (datagram mode, SPEC.md §14).
+    pub fn is_udp(&self) -> bool {
+        matches!(self.sock, Sock::Udp(..))
     }
 
     /// Appends a line to the case log.
@@ -346,6 +398,8 @@ impl Wire {
             Sock::Tcp(s) => s.write_all(b),
             Sock::Unix(s) => s.write_all(b),
             Sock::Seq(s) => s.send(b).map(drop),
+            Sock::Udp(s, None) => s.send(b).map(drop),
+            Sock::Udp(s, Some(to)) => s.send_to(b, *to).map(drop),
         };
         if let Err(e) = &r {
             self.note(format!("   (write failed: {e})"));
@@ -369,6 +423,7 @@ impl Wire {
             Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Udp(..) => Ok(()),
         };
     }
 
@@ -396,6 +451,28 @@ impl Wire {
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }
+            Sock::Udp(s, peer) => {
+                s.set_read_timeout(t)?;
+                let mut b = vec![0u8; 65536];
+                let n = match peer {
+                    None => s.recv(&mut b)?,
+                    Some(p) => {
+                        let (n, from) = s.recv_from(&mut b)?;
+                        if from != *p {
+                            // Another association's datagram (a stale one): not ours.
+                            return Err(io::Error::new(io::ErrorKind::WouldBlock, "other source"));
+                        }
+                        n
+                    }
+                };
+                if n == 0 {
+                    self.note("← (empty datagram)");
+                    // An empty datagram is not the end of anything (SPEC.md §14.2).
+                    return Err(io::Error::new(io::ErrorKind::WouldBlock, "empty datagram"));
+                }
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
         }
     }
 
@@ -409,6 +486,12 @@ impl Wire {
                     let o = Owned { bytes };
                     self.note(format!("← {}", describe(&o.frame())));
                     return Recv::Frame(o);
+                }
+                Ok(Decoded::Incomplete(_)) if self.is_udp() && !self.buf.is_empty() => {
+                    // A datagram holds whole frames only (SPEC.md §14.2).
+                    self.note(format!("← datagram ending inside a frame [{}]", hex(&self.buf, 24)));
+                    self.buf.clear();
+                    return Recv::Bad(DecodeError::Truncated);
                 }
                 Ok(Decoded::Incomplete(_)) => {}
                 Err(e) => {
@@ -443,5 +526,108 @@ impl Wire {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn log() -> Log {
+        Arc::new(Mutex::new(Vec::new()))
+    }
+
+    /// A plain UDP echo server: every datagram is sent back to its sender, unchanged.
+    fn echo() -> Address {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let addr = s.local_addr().expect("addr");
+        std::thread::spawn(move || {
+            let mut b = vec![0u8; 65536];
+            while let Ok((n, from)) = s.recv_from(&mut b) {
+                let _ = s.send_to(&b[..n], from);
+            }
+        });
+        Address::Udp(addr.to_string())
+    }
+
+    fn frame(r: Recv) -> Frame<'static> {
+        match r {
+            Recv::Frame(o) => match o.frame() {
+                Frame::Ping(d) => Frame::Ping(d),
+                Frame::Pong(d) => Frame::Pong(d),
+                f => panic!("unexpected {}", describe(&f)),
+            },
+            r => panic!("expected a frame, got {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_udp_wire_sends_one_datagram_per_write_and_reads_the_frames_of_each_datagram() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        assert!(w.is_udp() && w.is_packet());
+        w.send(&[Frame::Ping(*b"one.....")]).expect("send");
+        w.send(&[Frame::Ping(*b"two....."), Frame::Pong(*b"three...")]).expect("send");
+        let t = Duration::from_secs(5);
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"one....."));
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"two....."));
+        assert_eq!(frame(w.recv(t)), Frame::Pong(*b"three..."));
+    }
+
+    #[test]
+    fn a_datagram_ending_inside_a_frame_is_reported_and_does_not_swallow_the_next_one() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        let ping = encode(&Frame::Ping(*b"whole..."));
+        w.send_bytes(&ping[..5]).expect("send");
+        w.send_bytes(&ping).expect("send");
+        let t = Duration::from_secs(5);
+        assert!(matches!(w.recv(t), Recv::Bad(DecodeError::Truncated)));
+        assert_eq!(frame(w.recv(t)), Frame::Ping(*b"whole..."));
+    }
+
+    #[test]
+    fn an_empty_datagram_is_not_the_end_of_the_association() {
+        let mut w = Wire::connect(&echo(), log()).expect("connect");
+        w.send_bytes(&[]).expect("send");
+        assert!(matches!(w.recv(Duration::from_millis(200)), Recv::Timeout));
+        w.send(&[Frame::Ping(*b"after...")]).expect("send");
+        assert_eq!(frame(w.recv(Duration::from_secs(5))), Frame::Ping(*b"after..."));
+    }
+
+    fn hello() -> Vec<u8> {
+        crate::suite::hello_bytes(1, 1, 0, b"peer", b"", &[])
+    }
+
+    #[test]
+    fn a_udp_listener_accepts_the_sender_of_the_next_hello_datagram() {
+        let l = Listener::bind(&Address::Udp("127.0.0.1:0".into())).expect("bind");
+        let Address::Udp(at) = l.local_addr() else { panic!("udp") };
+        let peer = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        // A datagram that does not start with HELLO starts no association.
+        peer.send_to(&encode(&Frame::Ping(*b"nohello.")), &at).expect("send");
+        peer.send_to(&hello(), &at).expect("send");
+        let mut w = l.accept(Duration::from_secs(5), log()).expect("accept");
+        assert!(matches!(w.recv(Duration::from_secs(5)), Recv::Frame(o) if o.bytes == hello()));
+        w.send(&[Frame::Pong(*b"back....")]).expect("send");
+        let mut b = [0u8; 64];
+        peer.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let n = peer.recv(&mut b).expect("recv");
+        assert_eq!(&b[..n], &encode(&Frame::Pong(*b"back...."))[..]);
+        drop(w);
+        // The next association comes from another address; the first peer's datagrams are not its.
+        let other = UdpSocket::bind("127.0.0.1:0").expect("bind");
+        let n = peer.recv(&mut b).expect("CLOSE at the end of the association");
+        assert_eq!(&b[..n], &encode(&Frame::Close { status: Status::OK, message: b"" })[..]);
+        other.send_to(&hello(), &at).expect("send");
+        let mut w2 = l.accept(Duration::from_secs(5), log()).expect("accept");
+        assert!(matches!(w2.recv(Duration::from_secs(5)), Recv::Frame(o) if o.bytes == hello()));
+        peer.send_to(&encode(&Frame::Ping(*b"stale...")), &at).expect("send");
+        w2.send(&[Frame::Pong(*b"to-2nd..")]).expect("send");
+        other.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+        let n = other.recv(&mut b).expect("recv");
+        assert_eq!(&b[..n], &encode(&Frame::Pong(*b"to-2nd.."))[..]);
+        assert!(
+            matches!(w2.recv(Duration::from_millis(200)), Recv::Timeout),
+            "the stale datagram is ignored"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! Plays the whole conformance suite against both runtimes of this repository over TCP, Unix
-//! stream and Unix SEQPACKET sockets (UDP: every case skipped), and requires every case that is
+//! stream and Unix SEQPACKET sockets (UDP: every case listed as skipped, the runtimes serve no UDP yet), and requires every case that is
 //! not skipped to pass (a failing case is retried once, alone), except the documented known bugs
 //! of the implementation (`selftest::KNOWN_FAILURES`).
 

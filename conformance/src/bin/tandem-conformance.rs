@@ -12,8 +12,11 @@
 //!          --json FILE  --junit FILE  --verbose (print the frames of passing cases too)
 //! ```
 //!
-//! ADDR is `tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or `udp://HOST:PORT` (every
-//! case is then skipped: datagram mode is not implemented by the runner yet). The exit status is 0
+//! ADDR is `tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or `udp://HOST:PORT`. Over
+//! `udp://` only the datagram-mode cases (§14 and §9.6) run; on every other transport they are
+//! skipped. §13 cases are skipped when the implementation's HELLO carries no session token.
+//! `serve --runtime core tcp://ADDR` serves the §13 subset of the test service from a server
+//! driving `tandem_core::Connection` directly, with session resumption. The exit status is 0
 //! when no case failed, 1 when one did, 2 on a usage error.
 
 #![forbid(unsafe_code)]
@@ -31,6 +34,7 @@ const USAGE: &str = "usage:
   tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--json FILE] [--junit FILE] [--verbose]
   tandem-conformance self-test [--case ID]... [--section N]... [--json FILE] [--junit FILE] [--verbose]
   tandem-conformance serve --runtime std|smol ADDR
+  tandem-conformance serve --runtime core tcp://HOST:PORT     (session resumption, §13 subset of the service)
   tandem-conformance serve --runtime std|smol --connect ADDR
   tandem-conformance list
 ADDR: tcp://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT";
@@ -152,7 +156,20 @@ fn main() -> ExitCode {
                     everything.push(r);
                 }
             }
+            let core = selftest::core_cell(&all, &a.opts);
+            if !core.results.is_empty() {
+                println!("==== core over tcp (§13 session resumption only) ====");
+                print!("{}", runner::text(&core.results, a.verbose));
+                println!();
+                for r in &core.results {
+                    let mut r = r.clone();
+                    r.id = format!("core/tcp/{}", r.id);
+                    everything.push(r);
+                }
+            }
             println!("passed / failed / skipped per runtime × transport:\n{}", selftest::matrix(&cells));
+            let (p, f, s) = runner::counts(&core.results);
+            println!("{:<8}{:>24}   (core server, §13 cases only)", "core", format!("{p}P {f}F {s}S"));
             let (p, f, s) = runner::counts(&everything);
             println!("{p} passed, {f} failed, {s} skipped");
             if let Err(e) = reports(&a, &everything, "tandem conformance self-test") {
@@ -160,6 +177,31 @@ fn main() -> ExitCode {
                 return ExitCode::from(2);
             }
             exit(&everything)
+        }
+        "serve" if a.runtime.as_deref() == Some("core") => {
+            let [addr] = a.positional.as_slice() else {
+                eprintln!("serve --runtime core needs tcp://HOST:PORT\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            let Some(bind) = addr.strip_prefix("tcp://") else {
+                eprintln!("the core server listens on tcp:// only\n{USAGE}");
+                return ExitCode::from(2);
+            };
+            match tandem_conformance::core_server::CoreServer::start(bind) {
+                Ok(s) => {
+                    println!(
+                        "serving the test service (core, with session resumption) on {}; Ctrl-C to stop",
+                        s.address()
+                    );
+                    loop {
+                        std::thread::sleep(Duration::from_secs(3600));
+                    }
+                }
+                Err(e) => {
+                    eprintln!("{e}");
+                    ExitCode::from(1)
+                }
+            }
         }
         "serve" => {
             let Some(rt) = a.runtime.as_deref().and_then(Runtime::parse) else {
@@ -198,10 +240,21 @@ fn main() -> ExitCode {
                     Role::RunnerDials => "connect",
                     Role::RunnerAccepts => "listen",
                 };
-                let skip = c.skip.as_deref().map(|s| format!(" [skipped: {s}]")).unwrap_or_default();
+                let mut skip = c.skip.as_deref().map(|s| format!(" [skipped: {s}]")).unwrap_or_default();
+                if c.udp_only() {
+                    skip.push_str(" [udp:// only]");
+                } else if c.section == "13" || c.section.starts_with("13.") {
+                    skip.push_str(" [needs session resumption: a session token in the HELLO]");
+                }
                 println!("{:<10} {:<8} {}{skip}\n           \"{}\"", c.id, role, c.title, c.requirement);
             }
-            println!("{} cases", all.iter().filter(|c| a.opts.selects(c)).count());
+            let sel: Vec<_> = all.iter().filter(|c| a.opts.selects(c)).collect();
+            let udp = sel.iter().filter(|c| c.udp_only()).count();
+            println!(
+                "{} cases ({} over byte streams and SEQPACKET, {udp} over udp:// only)",
+                sel.len(),
+                sel.len() - udp
+            );
             ExitCode::SUCCESS
         }
         _ => {
