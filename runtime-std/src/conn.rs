@@ -20,6 +20,11 @@ use tandem_core::{RequestKind, Role, Status, Transport};
 
 /// Largest read on a byte-stream socket.
 const STREAM_READ: usize = 64 * 1024;
+/// Response buffers kept for reuse ([`Inner::spare`]): at most this many ...
+const SPARE_BUFFERS: usize = 64;
+/// ... of at most this capacity each; larger ones go back to the allocator. The inline
+/// handlers' request and response buffers are bounded the same way.
+const SPARE_CAPACITY: usize = 64 * 1024;
 
 /// An outbound stream's or an inbound stream's receive side, as the handles see it.
 #[derive(Debug, Default)]
@@ -82,6 +87,30 @@ pub(crate) struct Inner {
     pub(crate) tx_waiters: usize,
     /// Threads waiting on the condition variable (events wake them only if there are any).
     pub(crate) cond_waiters: usize,
+    /// Emptied response buffers given back by callers ([`PendingCall::wait_into`](crate::PendingCall::wait_into)),
+    /// reused for the next responses so that steady-state calls do not allocate.
+    pub(crate) spare: Vec<Vec<u8>>,
+    /// Inline handlers: the request being served and the response being built (reused).
+    inline_req: Vec<u8>,
+    inline_resp: Vec<u8>,
+}
+
+impl Inner {
+    /// Keeps a buffer for reuse, emptied (bounded in number and size).
+    pub(crate) fn give_back(&mut self, mut v: Vec<u8>) {
+        v.clear();
+        if self.spare.len() < SPARE_BUFFERS && v.capacity() > 0 && v.capacity() <= SPARE_CAPACITY {
+            self.spare.push(v);
+        }
+    }
+
+    /// Returns idle memory: the core's buffers and tables and the runtime's spare buffers.
+    pub(crate) fn release_memory(&mut self) {
+        self.conn.release_memory();
+        self.spare = Vec::new();
+        self.inline_req = Vec::new();
+        self.inline_resp = Vec::new();
+    }
 }
 
 struct Writer {
@@ -167,6 +196,9 @@ impl Shared {
                 refusals: Vec::new(),
                 tx_waiters: 0,
                 cond_waiters: 0,
+                spare: Vec::new(),
+                inline_req: Vec::new(),
+                inline_resp: Vec::new(),
             }),
             cond: Condvar::new(),
             writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0 }),
@@ -397,6 +429,14 @@ impl Shared {
                     g.just_connected = true;
                 }
                 Event::Request { id, kind, method, deadline, payload } => {
+                    if kind == RequestKind::Call {
+                        if let Ok(Handler::Inline(_)) = self.handlers.lookup(method) {
+                            g.inline_req.clear();
+                            g.inline_req.extend_from_slice(payload);
+                            self.on_inline(g, id, method, deadline);
+                            continue;
+                        }
+                    }
                     let payload = payload.to_vec();
                     self.on_request(g, id, kind, method, deadline, payload);
                 }
@@ -405,10 +445,15 @@ impl Shared {
                     self.on_signal(method, payload);
                 }
                 Event::Response { id, status, payload } => {
-                    let payload = payload.to_vec();
                     tracing::trace!(conn = self.id, id, %status, "response");
-                    if let Some(slot) = g.calls.get_mut(&id) {
-                        slot.resolve(status, payload);
+                    if g.calls.contains_key(&id) {
+                        // A spare buffer if any (no allocation); spares are kept empty.
+                        let mut buf = g.spare.pop().unwrap_or_default();
+                        buf.extend_from_slice(payload);
+                        let payload = buf;
+                        if let Some(slot) = g.calls.get_mut(&id) {
+                            slot.resolve(status, payload);
+                        }
                     }
                 }
                 Event::Failed { id, status } => {
@@ -517,7 +562,7 @@ impl Shared {
             Err(status) => return self.refuse(g, id, kind, status),
             Ok(h) => matches!(
                 (h, kind),
-                (Handler::Unary(_), RequestKind::Call)
+                (Handler::Unary(_) | Handler::Inline(_), RequestKind::Call)
                     | (Handler::Notify(_), RequestKind::Notify)
                     | (Handler::Stream(_), RequestKind::Stream { .. })
             ),
@@ -543,6 +588,43 @@ impl Shared {
             g.streams.remove(&id);
             g.inbound.remove(&id);
             self.refuse(g, id, kind, Status::UNAVAILABLE);
+        }
+    }
+
+    /// Runs an inline unary handler on the request in `g.inline_req` and queues its response.
+    fn on_inline(&self, g: &mut Inner, id: u64, method: MethodId, deadline: Option<Instant>) {
+        let Ok(Handler::Inline(f)) = self.handlers.lookup(method) else { return };
+        tracing::trace!(conn = self.id, id, ?method, "inline request");
+        let req = core::mem::take(&mut g.inline_req);
+        let mut out = core::mem::take(&mut g.inline_resp);
+        let r = crate::handlers::run_inline(self, f, method, deadline, &req, &mut out);
+        let (status, body): (Status, &[u8]) = match &r {
+            Ok(()) => (Status::OK, &out),
+            Err(status) => (*status, &[]),
+        };
+        match g.conn.respond(id, status, body) {
+            Err(ApiError::TxFull) => {
+                // No room now: a worker waits for it (the only allocating path).
+                let body = body.to_vec();
+                let me = self.arc();
+                let queued =
+                    me.is_some_and(|me| self.pool.submit(Box::new(move || me.respond(id, status, &body))));
+                if !queued {
+                    g.refusals.push((id, RequestKind::Call, Status::UNAVAILABLE));
+                }
+            }
+            Err(ApiError::TooLarge { size, limit }) => {
+                tracing::warn!(conn = self.id, id, size, limit, "response too large");
+                let _ = g.conn.respond(id, Status::TOO_LARGE, &[]);
+            }
+            Err(e) => tracing::debug!(conn = self.id, id, "response not sent: {e}"),
+            Ok(()) => {}
+        }
+        if req.capacity() <= SPARE_CAPACITY {
+            g.inline_req = req;
+        }
+        if out.capacity() <= SPARE_CAPACITY {
+            g.inline_resp = out;
         }
     }
 

@@ -70,7 +70,7 @@ mod transport;
 
 pub use client::{Client, ClientConfig, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
 pub use error::{CallError, Error};
-pub use handlers::{Ctx, Handlers};
+pub use handlers::{Ctx, Handlers, InlineCtx};
 pub use peer::{Peer, PendingCall};
 pub use server::{Server, ServerConfig, DEFAULT_SERVER_WORKERS};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};

@@ -184,6 +184,20 @@ impl Peer {
         self.start_call_raw(method, req, timeout)?.wait()
     }
 
+    /// Calls `method` with raw bytes and waits for the raw response, which replaces the
+    /// contents of `out`. The fast path: with `out` reused from call to call, a steady stream
+    /// of calls performs no heap allocation in this runtime (the buffer `out` held goes back to
+    /// the connection for the next response).
+    pub fn call_raw_into(
+        &self,
+        method: MethodId,
+        req: &[u8],
+        timeout: impl Into<Option<Duration>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallError> {
+        self.start_call_raw(method, req, timeout)?.wait_into(out)
+    }
+
     /// Sends a raw call and returns at once.
     pub fn start_call_raw(
         &self,
@@ -378,15 +392,30 @@ impl<R> PendingCall<R> {
 
     /// Waits for the outcome: the decoded response, or the status the call ended with.
     pub fn wait(mut self) -> Result<R, CallError> {
+        let (status, body) = self.outcome(None);
+        if status.is_ok() {
+            (self.decode)(body).map_err(CallError::Decode)
+        } else {
+            Err(CallError::Status(status))
+        }
+    }
+
+    /// Waits until the outcome arrives and takes it. With `swap`: the response body is
+    /// swapped into it under the same lock, and its previous buffer kept for a later response.
+    fn outcome(&mut self, mut swap: Option<&mut Vec<u8>>) -> (Status, Vec<u8>) {
         self.done = true;
-        let (status, body) = loop {
+        loop {
             let mut g = self.shared.lock();
             match g.calls.get_mut(&self.id) {
-                None => break (Status::CANCELLED, Vec::new()),
+                None => return (Status::CANCELLED, Vec::new()),
                 Some(slot) => match slot.result.take() {
-                    Some(r) => {
+                    Some(mut r) => {
                         g.calls.remove(&self.id);
-                        break r;
+                        if let Some(out) = swap.take() {
+                            core::mem::swap(out, &mut r.1);
+                            g.give_back(core::mem::take(&mut r.1));
+                        }
+                        return r;
                     }
                     None => slot.waiter = Some(std::thread::current()),
                 },
@@ -394,11 +423,6 @@ impl<R> PendingCall<R> {
             drop(g);
             // Woken by the event that resolves this call (spurious wake-ups loop).
             std::thread::park();
-        };
-        if status.is_ok() {
-            (self.decode)(body).map_err(CallError::Decode)
-        } else {
-            Err(CallError::Status(status))
         }
     }
 
@@ -421,6 +445,23 @@ impl<R> PendingCall<R> {
         drop(g);
         if unresolved {
             self.shared.flush(true);
+        }
+    }
+}
+
+impl PendingCall<Vec<u8>> {
+    /// Waits for the outcome like [`wait`](Self::wait), but puts the response into `out`
+    /// (replacing its contents; emptied on an error status). The buffer `out` held is given to
+    /// the connection to receive a later response, so reusing `out` from call to call makes
+    /// steady-state calls allocation-free.
+    pub fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError> {
+        out.clear();
+        let (status, _) = self.outcome(Some(out));
+        if status.is_ok() {
+            Ok(())
+        } else {
+            out.clear();
+            Err(CallError::Status(status))
         }
     }
 }
