@@ -20,7 +20,7 @@ const CLOSE_LINGER: Duration = Duration::from_secs(1);
 const READS_PER_WAKE: usize = 16;
 /// A connection with no socket activity for this long gives its buffers back
 /// (`Connection::release_memory` and the runtime's spare buffers); they grow again on demand.
-const IDLE_RELEASE: Duration = Duration::from_secs(1);
+const IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 type Hook = Box<dyn FnOnce(&Peer) + Send>;
 
