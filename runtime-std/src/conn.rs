@@ -20,9 +20,10 @@ use tandem_core::{RequestKind, Role, Status, Transport};
 
 /// Largest read on a byte-stream socket.
 const STREAM_READ: usize = 64 * 1024;
-/// Response buffers kept for reuse ([`Inner::spare`]): at most this many ...
-const SPARE_BUFFERS: usize = 64;
-/// ... of at most this capacity each; larger ones go back to the allocator. The inline
+/// Response and stream-item buffers kept for reuse ([`Inner::spare`]): at most this many
+/// bytes of capacity in all ...
+const SPARE_BYTES: usize = 256 * 1024;
+/// ... and at most this capacity each; larger ones go back to the allocator. The inline
 /// handlers' request and response buffers are bounded the same way.
 const SPARE_CAPACITY: usize = 64 * 1024;
 
@@ -90,6 +91,8 @@ pub(crate) struct Inner {
     /// Emptied response buffers given back by callers ([`PendingCall::wait_into`](crate::PendingCall::wait_into)),
     /// reused for the next responses so that steady-state calls do not allocate.
     pub(crate) spare: Vec<Vec<u8>>,
+    /// Sum of the capacities in `spare`.
+    spare_bytes: usize,
     /// Inline handlers: the request being served and the response being built (reused).
     inline_req: Vec<u8>,
     inline_resp: Vec<u8>,
@@ -99,15 +102,26 @@ impl Inner {
     /// Keeps a buffer for reuse, emptied (bounded in number and size).
     pub(crate) fn give_back(&mut self, mut v: Vec<u8>) {
         v.clear();
-        if self.spare.len() < SPARE_BUFFERS && v.capacity() > 0 && v.capacity() <= SPARE_CAPACITY {
+        let c = v.capacity();
+        if c > 0 && c <= SPARE_CAPACITY && self.spare_bytes + c <= SPARE_BYTES {
+            self.spare_bytes += c;
             self.spare.push(v);
         }
+    }
+
+    /// A buffer holding `payload`: a spare one if any (then no allocation).
+    fn take_spare(spare: &mut Vec<Vec<u8>>, spare_bytes: &mut usize, payload: &[u8]) -> Vec<u8> {
+        let mut v = spare.pop().unwrap_or_default();
+        *spare_bytes -= v.capacity();
+        v.extend_from_slice(payload);
+        v
     }
 
     /// Returns idle memory: the core's buffers and tables and the runtime's spare buffers.
     pub(crate) fn release_memory(&mut self) {
         self.conn.release_memory();
         self.spare = Vec::new();
+        self.spare_bytes = 0;
         self.inline_req = Vec::new();
         self.inline_resp = Vec::new();
     }
@@ -129,6 +143,9 @@ pub(crate) struct Shared {
     want_out: AtomicBool,
     /// A write failed: the transport is gone.
     broken: AtomicBool,
+    /// Counts batches of events dispatched ([`Shared::pump`]): a caller about to park spins
+    /// briefly on it instead (see `PendingCall::wait`).
+    pub(crate) pumped: AtomicU64,
     pub(crate) socket: Socket,
     waker_tx: UnixStream,
     pub(crate) waker_rx: UnixStream,
@@ -197,6 +214,7 @@ impl Shared {
                 tx_waiters: 0,
                 cond_waiters: 0,
                 spare: Vec::new(),
+                spare_bytes: 0,
                 inline_req: Vec::new(),
                 inline_resp: Vec::new(),
             }),
@@ -204,6 +222,7 @@ impl Shared {
             writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0 }),
             want_out: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            pumped: AtomicU64::new(0),
             socket,
             waker_tx,
             waker_rx,
@@ -448,9 +467,7 @@ impl Shared {
                     tracing::trace!(conn = self.id, id, %status, "response");
                     if g.calls.contains_key(&id) {
                         // A spare buffer if any (no allocation); spares are kept empty.
-                        let mut buf = g.spare.pop().unwrap_or_default();
-                        buf.extend_from_slice(payload);
-                        let payload = buf;
+                        let payload = Inner::take_spare(&mut g.spare, &mut g.spare_bytes, payload);
                         if let Some(slot) = g.calls.get_mut(&id) {
                             slot.resolve(status, payload);
                         }
@@ -472,7 +489,7 @@ impl Shared {
                     let len = payload.len() as u32;
                     let payload = match g.streams.get_mut(&id) {
                         Some(s) if !s.discard => {
-                            s.items.push_back(payload.to_vec());
+                            s.items.push_back(Inner::take_spare(&mut g.spare, &mut g.spare_bytes, payload));
                             None
                         }
                         _ => Some(len),
@@ -505,8 +522,11 @@ impl Shared {
                 }
             }
         }
-        if any && g.cond_waiters > 0 {
-            self.cond.notify_all();
+        if any {
+            self.pumped.fetch_add(1, Ordering::Release);
+            if g.cond_waiters > 0 {
+                self.cond.notify_all();
+            }
         }
     }
 

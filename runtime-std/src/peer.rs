@@ -9,9 +9,13 @@ use crate::transport::PeerCredentials;
 use core::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tandem_core::typed::{self, CodecError, Notification, Streaming, Unary};
 use tandem_core::{ApiError, Connection, ConnectionError, Instant, MethodId, Stats, Status};
+
+/// How long a caller waiting for its call's outcome spins (yielding) before it parks.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// One connected peer. Cheap to clone; every clone drives the same connection.
 ///
@@ -404,6 +408,7 @@ impl<R> PendingCall<R> {
     /// swapped into it under the same lock, and its previous buffer kept for a later response.
     fn outcome(&mut self, mut swap: Option<&mut Vec<u8>>) -> (Status, Vec<u8>) {
         self.done = true;
+        let mut spun = false;
         loop {
             let mut g = self.shared.lock();
             match g.calls.get_mut(&self.id) {
@@ -417,10 +422,26 @@ impl<R> PendingCall<R> {
                         }
                         return r;
                     }
-                    None => slot.waiter = Some(std::thread::current()),
+                    // Parks only after spinning (below); then the driver must wake it.
+                    None if spun => slot.waiter = Some(std::thread::current()),
+                    None => {}
                 },
             }
+            let seen = self.shared.pumped.load(Ordering::Acquire);
             drop(g);
+            if !spun {
+                // Spin-then-park: a fast answer usually arrives within a few microseconds,
+                // and waiting for it here saves the wake-up of this thread (as expensive as a
+                // whole round trip on a loaded or virtualised machine). Yielding lets the
+                // connection's driver run if it shares this CPU.
+                spun = true;
+                let until = std::time::Instant::now() + SPIN;
+                while self.shared.pumped.load(Ordering::Acquire) == seen && std::time::Instant::now() < until
+                {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
             // Woken by the event that resolves this call (spurious wake-ups loop).
             std::thread::park();
         }

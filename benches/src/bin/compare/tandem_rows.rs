@@ -39,7 +39,8 @@ fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
             Ok(())
         })
         .raw_streaming(SINK, |_, _, rx, _tx| {
-            while rx.recv().map_err(|e| e.status())?.is_some() {}
+            let mut item = Vec::new();
+            while rx.recv_into(&mut item).map_err(|e| e.status())? {}
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
@@ -143,15 +144,18 @@ impl Idle for StdIdle {
 // ------------------------------------------------------------------ tandem-smol
 
 fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
-    let router = tandem_smol::Router::new().raw_unary(ECHO, |_, b| async move { Ok(b) }).raw_streaming(
-        SINK,
-        |_, _, mut rx, _tx| async move {
+    // The echo runs inline in the driver task (no task spawned per request).
+    let router = tandem_smol::Router::new()
+        .raw_unary_inline(ECHO, |b, out| {
+            out.extend_from_slice(b);
+            Ok(())
+        })
+        .raw_streaming(SINK, |_, _, mut rx, _tx| async move {
             while let Some(r) = rx.recv().await {
                 r.map_err(|e| e.status())?;
             }
             Ok(())
-        },
-    );
+        });
     let (addr, _) = listen_addr(t, tag);
     let opts = tandem_smol::Options::new("bench-server").config(config()).router(router);
     tandem_smol::Server::bind(&addr, opts).expect("bind")
