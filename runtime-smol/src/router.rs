@@ -36,7 +36,8 @@ enum Handler {
 /// The methods this side serves, by [`MethodId`]. Both ends of a connection may have one.
 ///
 /// Handlers are async functions; each inbound exchange runs in its own task on the `smol`
-/// executor. At most `Config::max_concurrent_calls` calls and notifications and
+/// executor, except for quick unary handlers registered with
+/// [`raw_unary_inline`](Router::raw_unary_inline), which run in the connection's driver task. At most `Config::max_concurrent_calls` calls and notifications and
 /// `Config::max_concurrent_streams` streams run at once per connection (the core enforces the
 /// limits it announces), and at most `max_concurrent_calls` signal handlers.
 ///
