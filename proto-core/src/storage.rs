@@ -81,8 +81,9 @@ pub(crate) struct ByteQueue<'a> {
     max: usize,
 }
 
-/// Size an owned queue shrinks back to in `release_memory`.
-const KEEP: usize = 4096;
+/// Size an owned queue shrinks back to in `release_memory`: nothing, so that an idle
+/// connection holds no buffer memory (it grows again, geometrically, when traffic resumes).
+const KEEP: usize = 0;
 
 impl Default for ByteQueue<'_> {
     fn default() -> Self {

@@ -25,6 +25,13 @@ const READS: usize = 8;
 const LINGER: Duration = Duration::from_secs(2);
 /// How long a closed connection waits for the peer to close its side.
 const DRAIN_ON_CLOSE: Duration = Duration::from_millis(200);
+/// A connection with no socket activity for this long gives its buffers back
+/// (`Connection::release_memory`); they grow again on demand.
+const IDLE_RELEASE: Duration = Duration::from_millis(250);
+/// Each wake-up reads the socket into a stack buffer of this size first, so that waiting for
+/// input reserves nothing in the core (an idle connection keeps no receive buffer); only when
+/// that read fills it (more is coming) does the driver read straight into the core's buffer.
+const SMALL_READ: usize = 1024;
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
@@ -39,6 +46,14 @@ pub(crate) struct Driver {
     /// Writing failed: the peer is gone; queued bytes are dropped.
     broken: bool,
     linger: Option<std::time::Instant>,
+    /// Last wake-up that did any work.
+    active_at: std::time::Instant,
+    /// When to check whether the connection has been idle for [`IDLE_RELEASE`] (`None`: its
+    /// memory is released and it has been idle since). Moves lazily, not on every wake-up.
+    idle_check: Option<std::time::Instant>,
+    /// Bytes read that the core's receive buffer had no room for yet (rare: it was full of
+    /// unprocessed frames); offered again before anything else is read.
+    pending: Vec<u8>,
 }
 
 impl Driver {
@@ -58,6 +73,9 @@ impl Driver {
             eof: false,
             broken: false,
             linger: None,
+            active_at: std::time::Instant::now(),
+            idle_check: Some(std::time::Instant::now() + IDLE_RELEASE),
+            pending: Vec::new(),
         }
     }
 
@@ -89,7 +107,8 @@ impl Driver {
         if self.eof {
             return;
         }
-        let mut buf = [0u8; 4096];
+        // Small: this buffer lives in the driver task's state for the connection's whole life.
+        let mut buf = [0u8; 256];
         let socket = &self.socket;
         let drain = async {
             while let Ok(n) = poll_fn(|cx| socket.poll_read(cx, &mut buf)).await {
@@ -114,6 +133,7 @@ impl Driver {
             _ => inner.driver = Some(cx.waker().clone()),
         }
         let mut busy = true;
+        let mut worked = false;
         for _ in 0..ROUNDS {
             let mut progress = false;
             let t = now();
@@ -131,7 +151,9 @@ impl Driver {
                 busy = false;
                 break;
             }
+            worked = true;
         }
+        self.release_when_idle(&mut inner, worked);
         if busy {
             // Work remains: yield to other tasks, then come back.
             cx.waker().wake_by_ref();
@@ -174,7 +196,7 @@ impl Driver {
         // than spin.
         let soon = std::time::Instant::now() + Duration::from_millis(1);
         let mut when = inner.conn.poll_timeout().and_then(to_std).map(|w| w.max(soon));
-        if let Some(l) = self.linger {
+        for l in [self.linger, self.idle_check].into_iter().flatten() {
             when = Some(when.map_or(l, |w| w.min(l)));
         }
         if when != self.armed {
@@ -190,12 +212,70 @@ impl Driver {
         }
     }
 
+    /// Gives the connection's buffers back once it has done nothing for [`IDLE_RELEASE`].
+    fn release_when_idle(&mut self, inner: &mut Inner, worked: bool) {
+        let now = std::time::Instant::now();
+        if worked {
+            self.active_at = now;
+            self.idle_check.get_or_insert(now + IDLE_RELEASE);
+            return;
+        }
+        let Some(check) = self.idle_check else { return };
+        if now < check {
+            return;
+        }
+        if now.duration_since(self.active_at) >= IDLE_RELEASE {
+            inner.release_memory();
+            self.idle_check = None;
+        } else {
+            self.idle_check = Some(self.active_at + IDLE_RELEASE);
+        }
+    }
+
     /// Reads what the socket has into the core. Returns whether anything happened.
     fn poll_inbound(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> bool {
         if self.eof || inner.conn.state() == State::Closed {
             return false;
         }
         let mut progress = false;
+        if self.max_datagram == 0 {
+            if !self.pending.is_empty() {
+                let n = inner.conn.handle_input(now(), &self.pending);
+                self.pending.drain(..n);
+                if !self.pending.is_empty() {
+                    // Still full: events must be drained first.
+                    return n > 0;
+                }
+                self.pending = Vec::new();
+            }
+            let mut small = [0u8; SMALL_READ];
+            match self.socket.poll_read(cx, &mut small) {
+                Poll::Ready(Ok(0)) => {
+                    self.eof = true;
+                    inner.conn.handle_eof(now());
+                    return true;
+                }
+                Poll::Ready(Ok(n)) => {
+                    let taken = inner.conn.handle_input(now(), &small[..n]);
+                    if taken < n {
+                        self.pending.extend_from_slice(&small[taken..n]);
+                        return true;
+                    }
+                    if n < SMALL_READ {
+                        return true;
+                    }
+                    progress = true;
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return true,
+                Poll::Ready(Err(e)) => {
+                    tracing::debug!(conn = self.shared.id, error = %e, "read failed: treating as end of stream");
+                    self.eof = true;
+                    inner.conn.handle_eof(now());
+                    return true;
+                }
+                Poll::Pending => return false,
+            }
+        }
         for _ in 0..READS {
             let buf = inner.conn.recv_buffer();
             // A packet must land whole; otherwise wait until events release the buffer.

@@ -23,18 +23,21 @@ use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<(Status, Vec<u8>)> + Send + Sync;
 type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Status> + Send + Sync;
 type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Boxed<Status> + Send + Sync;
+type InlineFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync;
 
 #[derive(Clone)]
 enum Handler {
     Unary(Arc<UnaryFn>),
     Notify(Arc<NotifyFn>),
     Stream(Arc<StreamFn>),
+    Inline(Arc<InlineFn>),
 }
 
 /// The methods this side serves, by [`MethodId`]. Both ends of a connection may have one.
 ///
 /// Handlers are async functions; each inbound exchange runs in its own task on the `smol`
-/// executor. At most `Config::max_concurrent_calls` calls and notifications and
+/// executor, except for quick unary handlers registered with
+/// [`raw_unary_inline`](Router::raw_unary_inline), which run in the connection's driver task. At most `Config::max_concurrent_calls` calls and notifications and
 /// `Config::max_concurrent_streams` streams run at once per connection (the core enforces the
 /// limits it announces), and at most `max_concurrent_calls` signal handlers.
 ///
@@ -115,6 +118,18 @@ impl Router {
             })
         };
         self.insert(method, Handler::Unary(Arc::new(h)))
+    }
+
+    /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver task
+    /// as soon as the request is read, and writes its response into the (empty) buffer it is
+    /// given. No task is spawned and no thread is crossed, so this is the fast path for quick
+    /// handlers; but while `f` runs the connection does nothing else (its lock is held), so
+    /// `f` must not block. A panic in `f` is answered INTERNAL.
+    pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(&[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
+    {
+        self.insert(method, Handler::Inline(Arc::new(f)))
     }
 
     /// Serves a notification, reliable (the returned status is the acknowledgement) or
@@ -230,6 +245,19 @@ pub(crate) fn dispatch(
         Ok(h) => h.clone(),
         Err(status) => return refuse(inner, id, kind, method, status),
     };
+    if let (Handler::Inline(f), RequestKind::Call) = (&handler, kind) {
+        // Runs here, in the driver task: no task, no cancellation token, no thread crossing.
+        let mut out = Vec::new();
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&payload, &mut out))).unwrap_or_else(|_| {
+            tracing::error!("handler panicked: answering INTERNAL");
+            Err(Status::INTERNAL)
+        });
+        match r {
+            Ok(()) => inner.respond(id, Status::OK, out),
+            Err(status) => inner.respond(id, status, Vec::new()),
+        }
+        return;
+    }
     // Handles (`Peer`s) are created here but only dropped inside the tasks: dropping the last
     // handle closes the connection, which takes the lock this function runs under.
     let token = Arc::new(CancelToken::default());

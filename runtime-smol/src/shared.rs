@@ -141,6 +141,30 @@ pub(crate) struct Inner {
 }
 
 impl Inner {
+    /// Returns an idle connection's memory: the core's empty buffers and tables, and the
+    /// capacity of the runtime's empty tables.
+    pub(crate) fn release_memory(&mut self) {
+        self.conn.release_memory();
+        if self.calls.is_empty() {
+            self.calls = HashMap::new();
+        }
+        if self.streams.is_empty() {
+            self.streams = HashMap::new();
+        }
+        if self.inbound.is_empty() {
+            self.inbound = HashMap::new();
+        }
+        if self.backlog.is_empty() {
+            self.backlog = VecDeque::new();
+        }
+        if self.capacity_waiters.is_empty() {
+            self.capacity_waiters = Vec::new();
+        }
+        if self.state_waiters.is_empty() {
+            self.state_waiters = Vec::new();
+        }
+    }
+
     pub(crate) fn new(conn: Connection<'static>) -> Self {
         Inner {
             conn,

@@ -389,3 +389,27 @@ fn unencodable_response_answers_encode_failed() {
         server.shutdown(T).await;
     });
 }
+
+#[test]
+fn inline_unary_handlers_answer_and_a_panic_answers_internal() {
+    use tandem_smol::tandem_core::MethodId;
+    const ECHO: MethodId = MethodId::new(9, 1);
+    run(T, async {
+        let router = Router::new().raw_unary_inline(ECHO, |req, out| {
+            match req {
+                b"panic" => panic!("inline handler bug (expected by the test)"),
+                b"fail" => return Err(Status::FAILED),
+                _ => out.extend_from_slice(req),
+            }
+            Ok(())
+        });
+        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
+        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
+        assert_eq!(client.call_raw(ECHO, b"hello", None).await, Ok(b"hello".to_vec()));
+        assert_eq!(client.call_raw(ECHO, b"fail", None).await, Err(CallError::Status(Status::FAILED)));
+        assert_eq!(client.call_raw(ECHO, b"panic", None).await, Err(CallError::Status(Status::INTERNAL)));
+        // The connection survived the panic.
+        assert_eq!(client.call_raw(ECHO, b"again", None).await, Ok(b"again".to_vec()));
+        server.shutdown(T).await;
+    });
+}

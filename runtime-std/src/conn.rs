@@ -20,6 +20,12 @@ use tandem_core::{RequestKind, Role, Status, Transport};
 
 /// Largest read on a byte-stream socket.
 const STREAM_READ: usize = 64 * 1024;
+/// Response and stream-item buffers kept for reuse ([`Inner::spare`]): at most this many
+/// bytes of capacity in all ...
+const SPARE_BYTES: usize = 256 * 1024;
+/// ... and at most this capacity each; larger ones go back to the allocator. The inline
+/// handlers' request and response buffers are bounded the same way.
+const SPARE_CAPACITY: usize = 64 * 1024;
 
 /// An outbound stream's or an inbound stream's receive side, as the handles see it.
 #[derive(Debug, Default)]
@@ -82,6 +88,43 @@ pub(crate) struct Inner {
     pub(crate) tx_waiters: usize,
     /// Threads waiting on the condition variable (events wake them only if there are any).
     pub(crate) cond_waiters: usize,
+    /// Emptied response buffers given back by callers ([`PendingCall::wait_into`](crate::PendingCall::wait_into)),
+    /// reused for the next responses so that steady-state calls do not allocate.
+    pub(crate) spare: Vec<Vec<u8>>,
+    /// Sum of the capacities in `spare`.
+    spare_bytes: usize,
+    /// Inline handlers: the request being served and the response being built (reused).
+    inline_req: Vec<u8>,
+    inline_resp: Vec<u8>,
+}
+
+impl Inner {
+    /// Keeps a buffer for reuse, emptied (bounded in number and size).
+    pub(crate) fn give_back(&mut self, mut v: Vec<u8>) {
+        v.clear();
+        let c = v.capacity();
+        if c > 0 && c <= SPARE_CAPACITY && self.spare_bytes + c <= SPARE_BYTES {
+            self.spare_bytes += c;
+            self.spare.push(v);
+        }
+    }
+
+    /// A buffer holding `payload`: a spare one if any (then no allocation).
+    fn take_spare(spare: &mut Vec<Vec<u8>>, spare_bytes: &mut usize, payload: &[u8]) -> Vec<u8> {
+        let mut v = spare.pop().unwrap_or_default();
+        *spare_bytes -= v.capacity();
+        v.extend_from_slice(payload);
+        v
+    }
+
+    /// Returns idle memory: the core's buffers and tables and the runtime's spare buffers.
+    pub(crate) fn release_memory(&mut self) {
+        self.conn.release_memory();
+        self.spare = Vec::new();
+        self.spare_bytes = 0;
+        self.inline_req = Vec::new();
+        self.inline_resp = Vec::new();
+    }
 }
 
 struct Writer {
@@ -100,6 +143,9 @@ pub(crate) struct Shared {
     want_out: AtomicBool,
     /// A write failed: the transport is gone.
     broken: AtomicBool,
+    /// Counts batches of events dispatched ([`Shared::pump`]): a caller about to park spins
+    /// briefly on it instead (see `PendingCall::wait`).
+    pub(crate) pumped: AtomicU64,
     pub(crate) socket: Socket,
     waker_tx: UnixStream,
     pub(crate) waker_rx: UnixStream,
@@ -167,11 +213,16 @@ impl Shared {
                 refusals: Vec::new(),
                 tx_waiters: 0,
                 cond_waiters: 0,
+                spare: Vec::new(),
+                spare_bytes: 0,
+                inline_req: Vec::new(),
+                inline_resp: Vec::new(),
             }),
             cond: Condvar::new(),
             writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0 }),
             want_out: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            pumped: AtomicU64::new(0),
             socket,
             waker_tx,
             waker_rx,
@@ -397,6 +448,14 @@ impl Shared {
                     g.just_connected = true;
                 }
                 Event::Request { id, kind, method, deadline, payload } => {
+                    if kind == RequestKind::Call {
+                        if let Ok(Handler::Inline(_)) = self.handlers.lookup(method) {
+                            g.inline_req.clear();
+                            g.inline_req.extend_from_slice(payload);
+                            self.on_inline(g, id, method, deadline);
+                            continue;
+                        }
+                    }
                     let payload = payload.to_vec();
                     self.on_request(g, id, kind, method, deadline, payload);
                 }
@@ -405,10 +464,13 @@ impl Shared {
                     self.on_signal(method, payload);
                 }
                 Event::Response { id, status, payload } => {
-                    let payload = payload.to_vec();
                     tracing::trace!(conn = self.id, id, %status, "response");
-                    if let Some(slot) = g.calls.get_mut(&id) {
-                        slot.resolve(status, payload);
+                    if g.calls.contains_key(&id) {
+                        // A spare buffer if any (no allocation); spares are kept empty.
+                        let payload = Inner::take_spare(&mut g.spare, &mut g.spare_bytes, payload);
+                        if let Some(slot) = g.calls.get_mut(&id) {
+                            slot.resolve(status, payload);
+                        }
                     }
                 }
                 Event::Failed { id, status } => {
@@ -427,7 +489,7 @@ impl Shared {
                     let len = payload.len() as u32;
                     let payload = match g.streams.get_mut(&id) {
                         Some(s) if !s.discard => {
-                            s.items.push_back(payload.to_vec());
+                            s.items.push_back(Inner::take_spare(&mut g.spare, &mut g.spare_bytes, payload));
                             None
                         }
                         _ => Some(len),
@@ -464,8 +526,11 @@ impl Shared {
                 }
             }
         }
-        if any && g.cond_waiters > 0 {
-            self.cond.notify_all();
+        if any {
+            self.pumped.fetch_add(1, Ordering::Release);
+            if g.cond_waiters > 0 {
+                self.cond.notify_all();
+            }
         }
     }
 
@@ -521,7 +586,7 @@ impl Shared {
             Err(status) => return self.refuse(g, id, kind, status),
             Ok(h) => matches!(
                 (h, kind),
-                (Handler::Unary(_), RequestKind::Call)
+                (Handler::Unary(_) | Handler::Inline(_), RequestKind::Call)
                     | (Handler::Notify(_), RequestKind::Notify)
                     | (Handler::Stream(_), RequestKind::Stream { .. })
             ),
@@ -547,6 +612,43 @@ impl Shared {
             g.streams.remove(&id);
             g.inbound.remove(&id);
             self.refuse(g, id, kind, Status::UNAVAILABLE);
+        }
+    }
+
+    /// Runs an inline unary handler on the request in `g.inline_req` and queues its response.
+    fn on_inline(&self, g: &mut Inner, id: u64, method: MethodId, deadline: Option<Instant>) {
+        let Ok(Handler::Inline(f)) = self.handlers.lookup(method) else { return };
+        tracing::trace!(conn = self.id, id, ?method, "inline request");
+        let req = core::mem::take(&mut g.inline_req);
+        let mut out = core::mem::take(&mut g.inline_resp);
+        let r = crate::handlers::run_inline(self, f, method, deadline, &req, &mut out);
+        let (status, body): (Status, &[u8]) = match &r {
+            Ok(()) => (Status::OK, &out),
+            Err(status) => (*status, &[]),
+        };
+        match g.conn.respond(id, status, body) {
+            Err(ApiError::TxFull) => {
+                // No room now: a worker waits for it (the only allocating path).
+                let body = body.to_vec();
+                let me = self.arc();
+                let queued =
+                    me.is_some_and(|me| self.pool.submit(Box::new(move || me.respond(id, status, &body))));
+                if !queued {
+                    g.refusals.push((id, RequestKind::Call, Status::UNAVAILABLE));
+                }
+            }
+            Err(ApiError::TooLarge { size, limit }) => {
+                tracing::warn!(conn = self.id, id, size, limit, "response too large");
+                let _ = g.conn.respond(id, Status::TOO_LARGE, &[]);
+            }
+            Err(e) => tracing::debug!(conn = self.id, id, "response not sent: {e}"),
+            Ok(()) => {}
+        }
+        if req.capacity() <= SPARE_CAPACITY {
+            g.inline_req = req;
+        }
+        if out.capacity() <= SPARE_CAPACITY {
+            g.inline_resp = out;
         }
     }
 

@@ -18,6 +18,9 @@ use tandem_core::Instant;
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Reads per wake-up before other work gets a turn.
 const READS_PER_WAKE: usize = 16;
+/// A connection with no socket activity for this long gives its buffers back
+/// (`Connection::release_memory` and the runtime's spare buffers); they grow again on demand.
+const IDLE_RELEASE: Duration = Duration::from_millis(250);
 
 type Hook = Box<dyn FnOnce(&Peer) + Send>;
 
@@ -62,6 +65,8 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
     let mut buf = vec![0u8; shared.read_size];
     let mut eof = false;
     let mut closed_at: Option<std::time::Instant> = None;
+    // Last socket activity, or `None` once idle memory was released.
+    let mut active_at = Some(std::time::Instant::now());
     loop {
         let now = clock::now();
         let (timeout, connected, closed, finished, retry_soon) = {
@@ -109,6 +114,10 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             }
             wait_ms = Some(wait_ms.map_or(10, |m| m.min(10)));
         }
+        if let Some(at) = active_at {
+            let left = IDLE_RELEASE.saturating_sub(at.elapsed()).as_millis() as u64 + 1;
+            wait_ms = Some(wait_ms.map_or(left, |m| m.min(left)));
+        }
         let timeout = wait_ms.map_or(PollTimeout::NONE, |ms| {
             PollTimeout::try_from(ms.min(i32::MAX as u64)).unwrap_or(PollTimeout::MAX)
         });
@@ -134,6 +143,17 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         };
         if wake {
             shared.drain_waker();
+        }
+        if wake || !sock_ready.is_empty() {
+            active_at = Some(std::time::Instant::now());
+        } else if active_at.is_some_and(|at| at.elapsed() >= IDLE_RELEASE) {
+            let mut g = shared.lock();
+            if g.calls.is_empty() && g.streams.is_empty() && g.inbound.is_empty() {
+                g.release_memory();
+                active_at = None;
+            } else {
+                active_at = Some(std::time::Instant::now());
+            }
         }
         if sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
             eof |= read_some(shared, &mut buf);

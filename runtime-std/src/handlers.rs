@@ -17,12 +17,15 @@ use tandem_core::{Instant, MethodId, Status};
 type UnaryFn = dyn Fn(&Ctx, &[u8]) -> Result<Vec<u8>, Status> + Send + Sync;
 type NotifyFn = dyn Fn(&Ctx, &[u8]) -> Result<(), Status> + Send + Sync;
 type StreamFn = dyn Fn(&Ctx, &[u8], RawReceiver, RawSender) -> Result<(), Status> + Send + Sync;
+type InlineFn = dyn Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync;
 
 /// A registered handler.
 pub(crate) enum Handler {
     Unary(Box<UnaryFn>),
     Notify(Box<NotifyFn>),
     Stream(Box<StreamFn>),
+    /// A unary handler run on the connection's driver thread (see [`Handlers::raw_unary_inline`]).
+    Inline(Box<InlineFn>),
 }
 
 /// What a handler knows about the request it serves.
@@ -65,6 +68,38 @@ impl Ctx {
     pub fn is_cancelled(&self) -> bool {
         // The core reports a passed deadline as a cancellation (it owns the timers).
         self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// What an inline unary handler ([`Handlers::raw_unary_inline`]) knows about the request.
+///
+/// Unlike [`Ctx`] it offers no [`Peer`]: an inline handler runs on the connection's driver
+/// thread while that thread holds the connection, so it cannot make calls over it.
+pub struct InlineCtx<'a> {
+    shared: &'a Shared,
+    method: MethodId,
+    deadline: Option<Instant>,
+}
+
+impl InlineCtx<'_> {
+    /// The name the peer gave in its HELLO.
+    pub fn peer_name(&self) -> &str {
+        self.shared.name()
+    }
+
+    /// The peer process's credentials (uid, gid, pid), on Unix sockets.
+    pub fn credentials(&self) -> Option<PeerCredentials> {
+        self.shared.creds
+    }
+
+    /// The method being served.
+    pub fn method(&self) -> MethodId {
+        self.method
+    }
+
+    /// When the caller's deadline passes, if it sent one.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline.map(clock::to_std)
     }
 }
 
@@ -166,6 +201,24 @@ impl Handlers {
         self.add(method, Handler::Unary(Box::new(f)))
     }
 
+    /// Serves a unary method on raw bytes **inline**: `f` runs on the connection's driver
+    /// thread as soon as the request has been read, and writes its response into the buffer
+    /// it is given (empty, reused from call to call).
+    ///
+    /// This is the fast path: no hand-off to a worker thread, no allocation per call (the
+    /// request and response buffers are reused; a response that does not fit the transmit
+    /// queue at once is handed to a worker, which costs one allocation). The price: while `f`
+    /// runs, that connection reads nothing else and the connection's lock is held, so `f`
+    /// must be quick and must not block (no I/O, no waiting on locks held by other handlers).
+    /// It gets an [`InlineCtx`] rather than a [`Ctx`], with no [`Peer`] to call back on.
+    /// A panic in `f` is answered INTERNAL, as for other handlers.
+    pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
+    {
+        self.add(method, Handler::Inline(Box::new(f)))
+    }
+
     /// Serves a notification on raw bytes.
     pub fn raw_notification<F>(self, method: MethodId, f: F) -> Self
     where
@@ -186,7 +239,21 @@ impl Handlers {
     }
 }
 
-fn guarded<T>(f: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
+/// Runs an inline unary handler (driver thread, connection locked). `out` is cleared first.
+pub(crate) fn run_inline(
+    shared: &Shared,
+    f: &InlineFn,
+    method: MethodId,
+    deadline: Option<Instant>,
+    req: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), Status> {
+    out.clear();
+    let ctx = InlineCtx { shared, method, deadline };
+    guarded(|| f(&ctx, req, out))
+}
+
+pub(crate) fn guarded<T>(f: impl FnOnce() -> Result<T, Status>) -> Result<T, Status> {
     catch_unwind(AssertUnwindSafe(f)).unwrap_or_else(|_| {
         tracing::error!("handler panicked; answering INTERNAL");
         Err(Status::INTERNAL)
@@ -216,6 +283,8 @@ pub(crate) fn run(
             let r = if ctx.is_cancelled() { Err(Status::CANCELLED) } else { guarded(|| f(&ctx, &payload)) };
             shared.respond(id, r.err().unwrap_or(Status::OK), &[]);
         }
+        // Inline handlers never reach a worker (`Shared::on_request` runs them).
+        Handler::Inline(_) => shared.respond(id, Status::INTERNAL, &[]),
         Handler::Stream(f) => {
             let rx = RawReceiver::new(Arc::clone(shared), id, false);
             let tx = RawSender::new(Arc::clone(shared), id, false);

@@ -14,7 +14,12 @@
 //!   peers by name ([`Server::peer`]) or all at once ([`Server::call_all`]).
 //! * **Threads**: each connection has one driver thread that runs the core's loop (read →
 //!   feed → events → write → sleep until input or the core's next timeout); handlers run on a
-//!   bounded worker pool; callers block on their own thread. The runtime holds no protocol
+//!   bounded worker pool, except quick unary handlers registered with
+//!   [`Handlers::raw_unary_inline`], which run on the driver thread itself; callers block on
+//!   their own thread (spinning briefly before they park).
+//! * **Allocation-free fast path**: an inline handler answering [`Peer::call_raw_into`] (or
+//!   [`PendingCall::wait_into`]) performs no heap allocation per call in steady state; stream
+//!   items likewise with [`RawReceiver::recv_into`]. Idle connections give their buffers back. The runtime holds no protocol
 //!   logic: deadlines, cancellation, flow control, keepalive and GOAWAY all come from the core.
 //! * **Diagnostics**: connection and call lifecycle events go to [`tracing`] (silent unless a
 //!   subscriber is installed); [`Peer::stats`] returns the core's counters.
@@ -70,7 +75,7 @@ mod transport;
 
 pub use client::{Client, ClientConfig, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
 pub use error::{CallError, Error};
-pub use handlers::{Ctx, Handlers};
+pub use handlers::{Ctx, Handlers, InlineCtx};
 pub use peer::{Peer, PendingCall};
 pub use server::{Server, ServerConfig, DEFAULT_SERVER_WORKERS};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};

@@ -9,9 +9,13 @@ use crate::transport::PeerCredentials;
 use core::time::Duration;
 use serde::{de::DeserializeOwned, Serialize};
 use std::cell::RefCell;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use tandem_core::typed::{self, CodecError, Notification, Streaming, Unary};
 use tandem_core::{ApiError, Connection, ConnectionError, Instant, MethodId, Stats, Status};
+
+/// How long a caller waiting for its call's outcome spins (yielding) before it parks.
+const SPIN: Duration = Duration::from_micros(50);
 
 /// One connected peer. Cheap to clone; every clone drives the same connection.
 ///
@@ -182,6 +186,20 @@ impl Peer {
         timeout: impl Into<Option<Duration>>,
     ) -> Result<Vec<u8>, CallError> {
         self.start_call_raw(method, req, timeout)?.wait()
+    }
+
+    /// Calls `method` with raw bytes and waits for the raw response, which replaces the
+    /// contents of `out`. The fast path: with `out` reused from call to call, a steady stream
+    /// of calls performs no heap allocation in this runtime (the buffer `out` held goes back to
+    /// the connection for the next response).
+    pub fn call_raw_into(
+        &self,
+        method: MethodId,
+        req: &[u8],
+        timeout: impl Into<Option<Duration>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallError> {
+        self.start_call_raw(method, req, timeout)?.wait_into(out)
     }
 
     /// Sends a raw call and returns at once.
@@ -378,27 +396,54 @@ impl<R> PendingCall<R> {
 
     /// Waits for the outcome: the decoded response, or the status the call ended with.
     pub fn wait(mut self) -> Result<R, CallError> {
-        self.done = true;
-        let (status, body) = loop {
-            let mut g = self.shared.lock();
-            match g.calls.get_mut(&self.id) {
-                None => break (Status::CANCELLED, Vec::new()),
-                Some(slot) => match slot.result.take() {
-                    Some(r) => {
-                        g.calls.remove(&self.id);
-                        break r;
-                    }
-                    None => slot.waiter = Some(std::thread::current()),
-                },
-            }
-            drop(g);
-            // Woken by the event that resolves this call (spurious wake-ups loop).
-            std::thread::park();
-        };
+        let (status, body) = self.outcome(None);
         if status.is_ok() {
             (self.decode)(body).map_err(CallError::Decode)
         } else {
             Err(CallError::Status(status))
+        }
+    }
+
+    /// Waits until the outcome arrives and takes it. With `swap`: the response body is
+    /// swapped into it under the same lock, and its previous buffer kept for a later response.
+    fn outcome(&mut self, mut swap: Option<&mut Vec<u8>>) -> (Status, Vec<u8>) {
+        self.done = true;
+        let mut spun = false;
+        loop {
+            let mut g = self.shared.lock();
+            match g.calls.get_mut(&self.id) {
+                None => return (Status::CANCELLED, Vec::new()),
+                Some(slot) => match slot.result.take() {
+                    Some(mut r) => {
+                        g.calls.remove(&self.id);
+                        if let Some(out) = swap.take() {
+                            core::mem::swap(out, &mut r.1);
+                            g.give_back(core::mem::take(&mut r.1));
+                        }
+                        return r;
+                    }
+                    // Parks only after spinning (below); then the driver must wake it.
+                    None if spun => slot.waiter = Some(std::thread::current()),
+                    None => {}
+                },
+            }
+            let seen = self.shared.pumped.load(Ordering::Acquire);
+            drop(g);
+            if !spun {
+                // Spin-then-park: a fast answer usually arrives within a few microseconds,
+                // and waiting for it here saves the wake-up of this thread (as expensive as a
+                // whole round trip on a loaded or virtualised machine). Yielding lets the
+                // connection's driver run if it shares this CPU.
+                spun = true;
+                let until = std::time::Instant::now() + SPIN;
+                while self.shared.pumped.load(Ordering::Acquire) == seen && std::time::Instant::now() < until
+                {
+                    std::thread::yield_now();
+                }
+                continue;
+            }
+            // Woken by the event that resolves this call (spurious wake-ups loop).
+            std::thread::park();
         }
     }
 
@@ -421,6 +466,23 @@ impl<R> PendingCall<R> {
         drop(g);
         if unresolved {
             self.shared.flush(true);
+        }
+    }
+}
+
+impl PendingCall<Vec<u8>> {
+    /// Waits for the outcome like [`wait`](Self::wait), but puts the response into `out`
+    /// (replacing its contents; emptied on an error status). The buffer `out` held is given to
+    /// the connection to receive a later response, so reusing `out` from call to call makes
+    /// steady-state calls allocation-free.
+    pub fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError> {
+        out.clear();
+        let (status, _) = self.outcome(Some(out));
+        if status.is_ok() {
+            Ok(())
+        } else {
+            out.clear();
+            Err(CallError::Status(status))
         }
     }
 }

@@ -168,6 +168,25 @@ impl RawReceiver {
         }
     }
 
+    /// Like [`recv`](Self::recv), but puts the item into `out` (replacing its contents) and
+    /// returns `Ok(true)`, or `Ok(false)` at the end. The buffer `out` held goes back to the
+    /// connection to receive a later item, so reusing `out` saves an allocation per item.
+    pub fn recv_into(&mut self, out: &mut Vec<u8>) -> Result<bool, CallError> {
+        match self.recv()? {
+            Some(mut item) => {
+                core::mem::swap(out, &mut item);
+                if item.capacity() > 0 {
+                    self.shared.lock().give_back(item);
+                }
+                Ok(true)
+            }
+            None => {
+                out.clear();
+                Ok(false)
+            }
+        }
+    }
+
     /// Cancels the whole stream (RESET with CANCELLED): the peer's handler sees
     /// [`Ctx::is_cancelled`](crate::Ctx::is_cancelled).
     pub fn cancel(self) {

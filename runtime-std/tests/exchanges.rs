@@ -214,3 +214,64 @@ fn seqpacket_concurrent_callers_and_backpressure() {
         concurrent_callers(&format!("unix+seqpacket://{}/p.sock", dir.path().display()));
     });
 }
+
+#[test]
+fn inline_unary_handlers_and_buffer_reusing_calls() {
+    const ECHO: MethodId = MethodId::new(9, 1);
+    const SINK: MethodId = MethodId::new(9, 2);
+    bounded(60, || {
+        let handlers = tandem_std::Handlers::new()
+            .raw_unary_inline(ECHO, |ctx, req, out| {
+                assert_eq!(ctx.peer_name(), "client");
+                assert_eq!(ctx.method(), ECHO);
+                match req {
+                    b"panic" => panic!("inline handler bug (expected by the test)"),
+                    b"fail" => return Err(Status::FAILED),
+                    _ => out.extend_from_slice(req),
+                }
+                Ok(())
+            })
+            .raw_streaming(SINK, |_, _, rx, tx| {
+                // Echoes the total length of what it received, read with a reused buffer.
+                let (mut item, mut total) = (Vec::new(), 0u64);
+                while rx.recv_into(&mut item).map_err(|e| e.status())? {
+                    total += item.len() as u64;
+                }
+                tx.send(&total.to_le_bytes()).map_err(|e| e.status())
+            });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers).unwrap();
+        let client = Client::connect(
+            &server.local_addr().to_string(),
+            ClientConfig::new("client"),
+            tandem_std::Handlers::new(),
+        )
+        .unwrap();
+        let mut out = b"stale".to_vec();
+        for i in 0..100u32 {
+            let req = i.to_le_bytes();
+            client.call_raw_into(ECHO, &req, T, &mut out).unwrap();
+            assert_eq!(out, req);
+        }
+        assert_eq!(client.call_raw_into(ECHO, b"fail", T, &mut out), st(Status::FAILED));
+        assert!(out.is_empty());
+        assert_eq!(client.call_raw_into(ECHO, b"panic", T, &mut out), st(Status::INTERNAL));
+        // A notification to an inline unary method is the wrong exchange type.
+        assert_eq!(client.notify_raw(ECHO, b"x", T), st(Status::UNIMPLEMENTED));
+        let pending: Vec<_> = (0..32u8).map(|i| client.start_call_raw(ECHO, &[i; 40], T).unwrap()).collect();
+        for (i, p) in pending.into_iter().enumerate() {
+            p.wait_into(&mut out).unwrap();
+            assert_eq!(out, [i as u8; 40]);
+        }
+        let (mut tx, mut rx) = client.open_stream_raw(SINK, b"", T).unwrap();
+        for n in [1usize, 1000, 70_000, 3] {
+            tx.send(&vec![5u8; n]).unwrap();
+        }
+        tx.finish().unwrap();
+        let mut got = Vec::new();
+        assert!(rx.recv_into(&mut got).unwrap());
+        assert_eq!(got, 71_004u64.to_le_bytes());
+        assert!(!rx.recv_into(&mut got).unwrap());
+        client.shutdown(T);
+        server.shutdown(T);
+    });
+}

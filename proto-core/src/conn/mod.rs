@@ -758,7 +758,9 @@ impl<'a> Connection<'a> {
     pub fn recv_buffer(&mut self) -> &mut [u8] {
         self.release_rx();
         let want = match self.config.transport {
-            Transport::Stream => 16 * 1024,
+            // From 1 KiB, doubling with each call up to 16 KiB: a new or idle (released)
+            // connection holds little, a busy one soon reads in large chunks.
+            Transport::Stream => (2 * self.rx.footprint()).clamp(1024, 16 * 1024),
             Transport::Packet { max_datagram } => max_datagram as usize,
         };
         self.rx.spare_any(want)

@@ -32,13 +32,17 @@ fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
 // ------------------------------------------------------------------ tandem-std
 
 fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
-    let handlers = tandem_std::Handlers::new().raw_unary(ECHO, |_, b| Ok(b.to_vec())).raw_streaming(
-        SINK,
-        |_, _, rx, _tx| {
-            while rx.recv().map_err(|e| e.status())?.is_some() {}
+    // The echo runs inline on the driver thread (the zero-allocation, no-hand-off fast path).
+    let handlers = tandem_std::Handlers::new()
+        .raw_unary_inline(ECHO, |_, b, out| {
+            out.extend_from_slice(b);
             Ok(())
-        },
-    );
+        })
+        .raw_streaming(SINK, |_, _, rx, _tx| {
+            let mut item = Vec::new();
+            while rx.recv_into(&mut item).map_err(|e| e.status())? {}
+            Ok(())
+        });
     let (addr, _) = listen_addr(t, tag);
     let cfg =
         tandem_std::ServerConfig { connection: config(), ..tandem_std::ServerConfig::new("bench-server") };
@@ -51,6 +55,8 @@ pub struct StdRow {
     client: tandem_std::Client,
     msg: Vec<u8>,
     item: Vec<u8>,
+    /// Responses land here, reused call after call (`call_raw_into`, `wait_into`).
+    back: Vec<u8>,
 }
 
 impl StdRow {
@@ -63,14 +69,14 @@ impl StdRow {
             ..tandem_std::ClientConfig::new("bench-client")
         };
         let client = tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect");
-        StdRow { _server: server, client, msg: vec![7; MSG], item: vec![9; ITEM] }
+        StdRow { _server: server, client, msg: vec![7; MSG], item: vec![9; ITEM], back: Vec::new() }
     }
 }
 
 impl Row for StdRow {
     fn call(&mut self) {
-        let back = self.client.call_raw(ECHO, &self.msg, None::<Duration>).expect("call");
-        debug_assert_eq!(back.len(), MSG);
+        self.client.call_raw_into(ECHO, &self.msg, None::<Duration>, &mut self.back).expect("call");
+        debug_assert_eq!(self.back.len(), MSG);
     }
 
     fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
@@ -82,13 +88,13 @@ impl Row for StdRow {
         }
         while start.elapsed() < time {
             for _ in 0..64 {
-                q.pop_front().expect("pending").wait().expect("call");
+                q.pop_front().expect("pending").wait_into(&mut self.back).expect("call");
                 n += 1;
                 q.push_back(self.client.start_call_raw(ECHO, &self.msg, None::<Duration>).expect("start"));
             }
         }
         for p in q {
-            p.wait().expect("call");
+            p.wait_into(&mut self.back).expect("call");
             n += 1;
         }
         (n, start.elapsed())
@@ -138,15 +144,18 @@ impl Idle for StdIdle {
 // ------------------------------------------------------------------ tandem-smol
 
 fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
-    let router = tandem_smol::Router::new().raw_unary(ECHO, |_, b| async move { Ok(b) }).raw_streaming(
-        SINK,
-        |_, _, mut rx, _tx| async move {
+    // The echo runs inline in the driver task (no task spawned per request).
+    let router = tandem_smol::Router::new()
+        .raw_unary_inline(ECHO, |b, out| {
+            out.extend_from_slice(b);
+            Ok(())
+        })
+        .raw_streaming(SINK, |_, _, mut rx, _tx| async move {
             while let Some(r) = rx.recv().await {
                 r.map_err(|e| e.status())?;
             }
             Ok(())
-        },
-    );
+        });
     let (addr, _) = listen_addr(t, tag);
     let opts = tandem_smol::Options::new("bench-server").config(config()).router(router);
     tandem_smol::Server::bind(&addr, opts).expect("bind")
