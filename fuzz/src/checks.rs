@@ -146,7 +146,7 @@ pub fn configs(i: usize) -> Config {
 /// Upper bound on what a connection with `c` may ever hold in its buffers and tables.
 pub fn footprint_bound(c: &Config) -> usize {
     let rx = (c.max_frame_size as usize + 9).max(match c.transport {
-        Transport::Packet { max_datagram } => max_datagram as usize,
+        Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => max_datagram as usize,
         Transport::Stream => 0,
     });
     rx + c.max_tx_buffer as usize

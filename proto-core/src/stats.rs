@@ -37,4 +37,9 @@ pub struct Stats {
     pub rtt: Option<Duration>,
     /// Smoothed round-trip time (RFC 6298 weights).
     pub srtt: Option<Duration>,
+    /// Datagram mode: datagrams dropped whole (decode error, oversize, or before the peer's
+    /// HELLO; SPEC.md §14.2–§14.3).
+    pub datagrams_dropped: u64,
+    /// Datagram mode: frames retransmitted (HELLO, CALL, NOTIFY, CANCEL; SPEC.md §14.4).
+    pub retransmissions: u64,
 }

@@ -23,6 +23,7 @@
 //! backwards. The connection never reads a clock, blocks, allocates beyond its configured
 //! bounds, or panics on any input.
 
+pub(crate) mod datagram;
 mod recv;
 mod send;
 #[cfg(feature = "alloc")]
@@ -324,6 +325,9 @@ pub struct Connection<'a> {
     /// datagram mode (SPEC.md §13, §14).
     #[cfg(feature = "alloc")]
     sess: Option<alloc::boxed::Box<session::SessionState>>,
+    /// Datagram mode (SPEC.md §14): window, RTO, retransmission timers; `None` otherwise.
+    #[cfg(feature = "alloc")]
+    dgram: Option<alloc::boxed::Box<datagram::DgramState>>,
 }
 
 /// `Store` for owned memory, or the borrowed slice.
@@ -348,6 +352,7 @@ impl<'a> Connection<'a> {
         // On a packet transport the receive buffer must hold one whole datagram.
         let rx_max = match config.transport {
             Transport::Packet { max_datagram } => rx_max.max(max_datagram as usize),
+            Transport::Datagram { max_datagram } => rx_max.max(max_datagram as usize),
             Transport::Stream => rx_max,
         };
         let tx_max = config.max_tx_buffer as usize;
@@ -382,6 +387,7 @@ impl<'a> Connection<'a> {
         config.validate()?;
         let dgram = match config.transport {
             Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Datagram { max_datagram } => max_datagram as usize,
             Transport::Stream => 0,
         };
         if storage.rx.len() < (config.max_frame_size as usize + frame::MAX_HEADER_LEN).max(dgram) {
@@ -437,7 +443,7 @@ impl<'a> Connection<'a> {
         if me.session.len() > MAX_SESSION_LEN {
             return Err(ConfigError { field: "identity.session", requirement: "at most 64 bytes" });
         }
-        if let Transport::Packet { .. } = config.transport {
+        if let Transport::Packet { .. } | Transport::Datagram { .. } = config.transport {
             // SPEC.md §4.1: on packet transports HELLO must fit 1200 bytes.
             let mut pbuf = [0u8; 128];
             let (params, n) = config.hello_params();
@@ -518,10 +524,15 @@ impl<'a> Connection<'a> {
             stats: Stats::default(),
             #[cfg(feature = "alloc")]
             sess: None,
+            #[cfg(feature = "alloc")]
+            dgram: None,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
         }
+        // --- datagram mode (SPEC.md §14)
+        #[cfg(feature = "alloc")]
+        c.dgram_init(now);
         Ok(c)
     }
 
@@ -572,7 +583,7 @@ impl<'a> Connection<'a> {
     /// Whether the connection is closed and everything it had to say has been transmitted and
     /// reported: the driver may now close the transport and drop the connection.
     pub fn is_finished(&self) -> bool {
-        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered
+        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered && !self.dgram_lingering()
     }
 
     /// Whether this connection's session can be resumed after a transport loss (SPEC.md §13):
@@ -662,7 +673,9 @@ impl<'a> Connection<'a> {
         self.release_rx();
         let want = match self.config.transport {
             Transport::Stream => 16 * 1024,
-            Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
+                max_datagram as usize
+            }
         };
         self.rx.spare_any(want)
     }
@@ -670,11 +683,22 @@ impl<'a> Connection<'a> {
     /// Accepts `n` bytes just written into [`recv_buffer`](Self::recv_buffer). On a packet
     /// transport the `n` bytes are one datagram, which must hold whole frames.
     pub fn recv_commit(&mut self, now: Instant, n: usize) {
+        // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
+        #[cfg(feature = "alloc")]
+        if self.state == State::Closed && n > 0 {
+            self.dgram_closed_input(now);
+        }
         if self.state == State::Closed || n == 0 {
             return;
         }
         let start = self.rx.len();
         self.rx.commit(n);
+        // --- datagram mode: decode the datagram whole, drop it whole if invalid (SPEC.md §14.2)
+        #[cfg(feature = "alloc")]
+        if self.dgram.is_some() {
+            self.dgram_commit(now, start, n);
+            return;
+        }
         self.stats.bytes_received += n as u64;
         self.last_recv = self.last_recv.max(now);
         if let Transport::Packet { .. } = self.config.transport {
@@ -696,6 +720,11 @@ impl<'a> Connection<'a> {
     #[must_use = "bytes not taken must be offered again after draining events"]
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         if self.state == State::Closed {
+            // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
+            #[cfg(feature = "alloc")]
+            if !data.is_empty() {
+                self.dgram_closed_input(now);
+            }
             return data.len();
         }
         let packet = match self.config.transport {
@@ -708,6 +737,15 @@ impl<'a> Connection<'a> {
                             reason: "datagram larger than max_datagram_size",
                         },
                     );
+                    return data.len();
+                }
+                true
+            }
+            // --- datagram mode: an oversize datagram is dropped whole (SPEC.md §14.2)
+            Transport::Datagram { max_datagram } => {
+                if data.len() > max_datagram as usize {
+                    #[cfg(feature = "alloc")]
+                    self.dgram_oversize();
                     return data.len();
                 }
                 true
@@ -766,6 +804,8 @@ impl<'a> Connection<'a> {
                 let limit = buf.len().min(peer_max as usize);
                 whole_frames(data, limit)
             }
+            // --- datagram mode: one datagram of whole frames (SPEC.md §14.2)
+            Transport::Datagram { .. } => self.dgram_datagram_len(data, buf.len()),
         };
         buf[..n].copy_from_slice(&data[..n]);
         self.tx.consume(n);
@@ -938,6 +978,9 @@ impl<'a> Connection<'a> {
         if let (Some(sess), true) = (self.sess.as_mut(), s.outbound) {
             sess.outbox.remove(s.id);
         }
+        // --- datagram mode: the exchange is over, stop its retransmission timer
+        #[cfg(feature = "alloc")]
+        self.dgram_forget(s.id);
         if s.pending != Pending::None {
             self.pending_slots = self.pending_slots.saturating_sub(1);
         }
