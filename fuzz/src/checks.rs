@@ -558,7 +558,7 @@ fn dgram_deliver(
             if log.len() < 64 {
                 log.push(buf[..n].to_vec());
             }
-            if every == 0 || k % every != 0 {
+            if every == 0 || !k.is_multiple_of(every) {
                 let _ = b.handle_input(now, &buf[..n]);
             }
         }
@@ -571,7 +571,7 @@ fn dgram_deliver(
             assert!(n <= 1200, "datagram of {n} bytes exceeds the peer's 1200");
             moved = true;
             k += 1;
-            if every == 0 || k % every != 0 {
+            if every == 0 || !k.is_multiple_of(every) {
                 let _ = a.handle_input(now, &buf[..n]);
             }
         }

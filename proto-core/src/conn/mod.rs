@@ -590,7 +590,7 @@ impl<'a> Connection<'a> {
     /// the acceptor offered a session token and both sides keep the state it needs.
     pub fn is_resumable(&self) -> bool {
         #[cfg(feature = "alloc")]
-        return self.sess.is_some();
+        return self.sess.is_some() && self.dgram.is_none(); // datagram mode: no sessions (§14.1)
         #[cfg(not(feature = "alloc"))]
         return false;
     }
