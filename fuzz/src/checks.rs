@@ -544,7 +544,19 @@ fn dgram_deliver(
     log: &mut Vec<Vec<u8>>,
 ) {
     let mut buf = [0u8; 1500];
-    let mut k = 0usize;
+    // Counts down to the next dropped datagram (`every` = 0: never).
+    let mut left = every;
+    let mut keep = move || {
+        if every == 0 {
+            return true;
+        }
+        left -= 1;
+        if left == 0 {
+            left = every;
+            return false;
+        }
+        true
+    };
     for _ in 0..64 {
         let mut moved = false;
         loop {
@@ -554,11 +566,10 @@ fn dgram_deliver(
             }
             assert!(n <= 1200, "datagram of {n} bytes exceeds the peer's 1200");
             moved = true;
-            k += 1;
             if log.len() < 64 {
                 log.push(buf[..n].to_vec());
             }
-            if every == 0 || !k.is_multiple_of(every) {
+            if keep() {
                 let _ = b.handle_input(now, &buf[..n]);
             }
         }
@@ -570,8 +581,7 @@ fn dgram_deliver(
             }
             assert!(n <= 1200, "datagram of {n} bytes exceeds the peer's 1200");
             moved = true;
-            k += 1;
-            if every == 0 || !k.is_multiple_of(every) {
+            if keep() {
                 let _ = a.handle_input(now, &buf[..n]);
             }
         }
