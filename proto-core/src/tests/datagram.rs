@@ -830,3 +830,61 @@ fn lossy_link_every_call_resolves_exactly_once_and_no_handler_runs_twice() {
         assert_eq!(n.a.datagram_tables().map(|t| t.2), Some(0), "seed {seed}");
     }
 }
+
+#[test]
+fn the_hello_round_trip_is_an_rtt_sample_unless_retransmitted() {
+    // Answered at once: a 40 ms sample gives RTO = 40 + 4·20 = 120 → clamped to 200 ms.
+    let now = Instant::from_millis(1000);
+    let mut a = conn(Role::Dialer, dcfg(), now);
+    let mut b = conn(Role::Acceptor, dcfg(), now);
+    let h = out(&mut a, now).remove(0);
+    feed(&mut b, now, &h);
+    let t = now + Duration::from_millis(40);
+    feed(&mut a, t, &out(&mut b, now)[0]);
+    assert_eq!(events(&mut a, t), vec![Ev::Connected]);
+    assert_eq!(a.datagram_rto(), Some(Duration::from_millis(200)));
+    // Retransmitted first: no sample (Karn), RTO stays 1 s.
+    let mut a = conn(Role::Dialer, dcfg(), now);
+    let mut b = conn(Role::Acceptor, dcfg(), now);
+    let _ = out(&mut a, now);
+    a.handle_timeout(now + Duration::from_secs(1));
+    let h = out(&mut a, now + Duration::from_secs(1)).remove(0);
+    feed(&mut b, now, &h);
+    let t = now + Duration::from_millis(1040);
+    feed(&mut a, t, &out(&mut b, now)[0]);
+    assert_eq!(events(&mut a, t), vec![Ev::Connected]);
+    assert_eq!(a.datagram_rto(), Some(Duration::from_secs(1)));
+}
+
+#[test]
+fn acks_trim_the_reply_cache_and_duplicate_responses_are_acknowledged_again() {
+    let mut n = Net::new(9, 0, 0, 10);
+    n.connect();
+    for k in 0..20u32 {
+        n.a.call(n.now, M, &k.to_be_bytes(), None).expect("call");
+    }
+    n.run_until(10_000, |n| n.ev_a.len() == 20);
+    // Let the ACK batch (100 ms) go out.
+    let until = n.now + Duration::from_millis(500);
+    n.run_until(10_000, |n| n.now >= until);
+    assert_eq!(n.b.reply_cache_len(), (0, 0), "ACKs emptied the cache");
+    assert!(n.handled_b.values().all(|&c| c == 1));
+}
+
+#[test]
+fn a_retransmitted_request_during_the_handler_is_ignored_then_answered_from_the_cache() {
+    let mut n = Net::new(10, 0, 0, 10);
+    n.echo = false;
+    n.connect();
+    let id = n.a.call(n.now, M, b"slow", None).expect("call");
+    // Three retransmissions arrive while the handler is still running.
+    for _ in 0..3 {
+        let t = n.a.poll_timeout().expect("timer");
+        n.run_until(10_000, |n| n.now >= t);
+    }
+    assert_eq!(n.handled_b.get(&id), Some(&1));
+    assert!(n.a.stats().retransmissions >= 3);
+    n.b.respond(id, Status::OK, b"done").expect("respond");
+    n.run_until(10_000, |n| !n.ev_a.is_empty());
+    assert_eq!(n.ev_a, vec![Ev::Response { id, status: Status::OK, payload: b"done".to_vec() }]);
+}
