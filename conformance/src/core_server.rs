@@ -28,10 +28,7 @@ use crate::service::{self, count_items, entry, method, MODULE, SERVER_NAME};
 /// §13 cases that fail against the core server because of bugs in `tandem-core` (not in the
 /// server or the runner), with the reason. `tests/resumption.rs` requires every other §13 case to
 /// pass and these to keep failing until the core is fixed (then remove them here).
-pub const KNOWN_CORE_FAILURES: &[(&str, &str)] = &[(
-    "13.2/2",
-    "proto-core ends the session when it receives CLOSE(IDLE_TIMEOUT): Connection::on_close (conn/recv.rs) calls enter_closed directly, so try_suspend never sees PeerClosed{IDLE_TIMEOUT}",
-)];
+pub const KNOWN_CORE_FAILURES: &[(&str, &str)] = &[];
 
 /// The reply cache bound the core server announces (parameter 11): small, so that the runner can
 /// evict an entry with a few dozen calls.

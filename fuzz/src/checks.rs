@@ -146,7 +146,7 @@ pub fn configs(i: usize) -> Config {
 /// Upper bound on what a connection with `c` may ever hold in its buffers and tables.
 pub fn footprint_bound(c: &Config) -> usize {
     let rx = (c.max_frame_size as usize + 9).max(match c.transport {
-        Transport::Packet { max_datagram } => max_datagram as usize,
+        Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => max_datagram as usize,
         Transport::Stream => 0,
     });
     rx + c.max_tx_buffer as usize
@@ -378,4 +378,266 @@ fn check_state(c: &Connection<'_>, w: &Watch, was_open: &mut bool) {
         State::Suspended => assert!(*was_open, "suspended before the handshake"),
         State::Closed => {}
     }
+}
+
+/// What one `datagram` run reached, for the corpus replay's coverage assertions.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DatagramOutcome {
+    /// Requests the acceptor's handler saw.
+    pub requests: usize,
+    /// Datagrams the two sides dropped whole.
+    pub dropped: u64,
+    /// Whether the acceptor closed.
+    pub closed: bool,
+}
+
+/// The `datagram` target: a datagram-mode dialer and acceptor complete a valid handshake, then
+/// the input drives the acceptor as a hostile or lossy peer would.
+///
+/// Input: a sequence of ops `op (1) | len (1) | body (len)`. The low 3 bits of `op` choose:
+/// 0–1 feed `body` to the acceptor as one raw datagram; 2 feed it to the dialer; 3 feed the
+/// acceptor a structured frame built from `body` (CALL, NOTIFY, CANCEL, ACK, RESPONSE,
+/// STREAM_OPEN, SIGNAL with ids and payload from the bytes); 4 replay a datagram the dialer sent
+/// earlier (duplication, reordering); 5 the dialer's application calls or cancels; 6 a timer jump
+/// (`body[0]` picks 1 ms .. 2 minutes, or the next timer); 7 deliver everything queued between
+/// the two, dropping every `body[0]`-th datagram. The acceptor answers requests at once or later
+/// (bit 3 of `op`). After every op: nothing panicked, and the tables stay within their bounds
+/// (open exchanges, reply cache entries and bytes, duplicate window ≤ 1024, retransmission
+/// timers ≤ open exchanges, retained requests ≤ `max_retained_bytes`, buffers ≤ the footprint
+/// bound), and every datagram transmitted fits 1200 bytes.
+pub fn datagram(data: &[u8]) -> DatagramOutcome {
+    let cfg_a = Config { transport: Transport::Datagram { max_datagram: 1200 }, ..Config::default() };
+    let cfg_b = Config {
+        transport: Transport::Datagram { max_datagram: 1200 },
+        max_concurrent_calls: 8,
+        reply_cache_entries: 16,
+        reply_cache_bytes: 2048,
+        max_tx_buffer: 16 * 1024,
+        ..Config::default()
+    };
+    let me = Identity { name: b"fuzz", auth: b"", session: b"" };
+    let mut now = Instant::from_millis(1_000);
+    let mut a = Connection::new(Role::Dialer, cfg_a.clone(), me, now).expect("valid config");
+    let mut b = Connection::new(Role::Acceptor, cfg_b.clone(), me, now).expect("valid config");
+    let mut out = DatagramOutcome::default();
+    let mut sent_by_a: Vec<Vec<u8>> = Vec::new();
+    let mut pending: Vec<u64> = Vec::new();
+    let mut a_calls: Vec<u64> = Vec::new();
+    // Handshake over a clean link.
+    for _ in 0..4 {
+        dgram_deliver(&mut a, &mut b, now, 0, &mut sent_by_a);
+        dgram_drain(&mut a, now, &mut Vec::new(), &mut out, false);
+        dgram_drain(&mut b, now, &mut pending, &mut out, true);
+    }
+    assert_eq!((a.state(), b.state()), (State::Open, State::Open), "clean datagram handshake failed");
+
+    let mut off = 0;
+    let mut ops = 0;
+    while off + 2 <= data.len() && ops < 2048 {
+        ops += 1;
+        let op = data[off];
+        let len = usize::from(data[off + 1]).min(data.len() - off - 2);
+        let body = &data[off + 2..off + 2 + len];
+        off += 2 + len;
+        match op & 7 {
+            0 | 1 => {
+                let taken = b.handle_input(now, body);
+                assert_eq!(taken, body.len(), "a datagram is taken whole");
+            }
+            2 => {
+                let taken = a.handle_input(now, body);
+                assert_eq!(taken, body.len(), "a datagram is taken whole");
+            }
+            3 => {
+                let d = dgram_structured(body);
+                let _ = b.handle_input(now, &d);
+            }
+            4 => {
+                if !sent_by_a.is_empty() {
+                    let k = usize::from(body.first().copied().unwrap_or(0)) % sent_by_a.len();
+                    let d = sent_by_a[k].clone();
+                    let _ = b.handle_input(now, &d);
+                }
+            }
+            5 => {
+                let sel = body.first().copied().unwrap_or(0);
+                if sel & 1 == 0 || a_calls.is_empty() {
+                    let m = tandem_core::MethodId::new(1, u32::from(sel));
+                    let deadline = (sel & 2 != 0).then(|| now + Duration::from_millis(u64::from(sel) * 10));
+                    let payload = body.get(1..).unwrap_or(&[]);
+                    if let Ok(id) = a.call(now, m, payload, deadline) {
+                        a_calls.push(id);
+                    }
+                } else {
+                    let id = a_calls[usize::from(sel) % a_calls.len()];
+                    let _ = a.cancel(id);
+                }
+            }
+            6 => {
+                let d = match body.first().copied().unwrap_or(0) % 5 {
+                    0 => Duration::from_millis(1),
+                    1 => Duration::from_millis(150),
+                    2 => Duration::from_secs(3),
+                    3 => Duration::from_secs(120),
+                    _ => b.poll_timeout().map_or(Duration::ZERO, |t| t.saturating_duration_since(now)),
+                };
+                now = now + d;
+                a.handle_timeout(now);
+                b.handle_timeout(now);
+            }
+            _ => {
+                let every = usize::from(body.first().copied().unwrap_or(0));
+                dgram_deliver(&mut a, &mut b, now, every, &mut sent_by_a);
+            }
+        }
+        dgram_drain(&mut a, now, &mut Vec::new(), &mut out, false);
+        dgram_drain(&mut b, now, &mut pending, &mut out, true);
+        if op & 8 == 0 {
+            for id in pending.drain(..) {
+                let _ = b.respond(id, Status::OK, b"r");
+            }
+        }
+        dgram_check(&a, &cfg_a);
+        dgram_check(&b, &cfg_b);
+    }
+    out.dropped = a.stats().datagrams_dropped + b.stats().datagrams_dropped;
+    out.closed = b.state() == State::Closed;
+    out
+}
+
+fn dgram_check(c: &Connection<'_>, cfg: &Config) {
+    check_bounds(c, cfg);
+    let (n, bytes) = c.reply_cache_len();
+    assert!(n <= cfg.reply_cache_entries as usize, "reply cache holds {n} entries");
+    assert!(bytes <= cfg.reply_cache_bytes as usize, "reply cache holds {bytes} bytes");
+    let (_, retained) = c.retained_requests();
+    assert!(retained <= cfg.max_retained_bytes as usize, "{retained} retained bytes");
+    let (_, seen, timers) = c.datagram_tables().expect("datagram mode");
+    assert!(seen <= 1024, "duplicate window marks {seen} ids");
+    assert!(timers <= c.open_exchanges(), "{timers} timers for {} exchanges", c.open_exchanges());
+}
+
+fn dgram_drain(
+    c: &mut Connection<'_>,
+    now: Instant,
+    pending: &mut Vec<u64>,
+    out: &mut DatagramOutcome,
+    acc: bool,
+) {
+    let mut guard = 0;
+    while let Some(e) = c.poll_event(now) {
+        guard += 1;
+        assert!(guard < 100_000, "poll_event never returns None");
+        if let Event::Request { id, .. } = e {
+            if acc {
+                out.requests += 1;
+                pending.push(id);
+            }
+        }
+    }
+}
+
+/// Moves every queued datagram both ways, dropping every `every`-th (0: none).
+fn dgram_deliver(
+    a: &mut Connection<'_>,
+    b: &mut Connection<'_>,
+    now: Instant,
+    every: usize,
+    log: &mut Vec<Vec<u8>>,
+) {
+    let mut buf = [0u8; 1500];
+    // Counts down to the next dropped datagram (`every` = 0: never).
+    let mut left = every;
+    let mut keep = move || {
+        if every == 0 {
+            return true;
+        }
+        left -= 1;
+        if left == 0 {
+            left = every;
+            return false;
+        }
+        true
+    };
+    for _ in 0..64 {
+        let mut moved = false;
+        loop {
+            let n = a.poll_transmit(now, &mut buf);
+            if n == 0 {
+                break;
+            }
+            assert!(n <= 1200, "datagram of {n} bytes exceeds the peer's 1200");
+            moved = true;
+            if log.len() < 64 {
+                log.push(buf[..n].to_vec());
+            }
+            if keep() {
+                let _ = b.handle_input(now, &buf[..n]);
+            }
+        }
+        while b.poll_event(now).is_some() {}
+        loop {
+            let n = b.poll_transmit(now, &mut buf);
+            if n == 0 {
+                break;
+            }
+            assert!(n <= 1200, "datagram of {n} bytes exceeds the peer's 1200");
+            moved = true;
+            if keep() {
+                let _ = a.handle_input(now, &buf[..n]);
+            }
+        }
+        while a.poll_event(now).is_some() {}
+        if !moved {
+            break;
+        }
+    }
+}
+
+/// A well-formed frame (or two) built from fuzz bytes, so that the window and cache logic is
+/// reached far more often than by random bytes.
+fn dgram_structured(body: &[u8]) -> Vec<u8> {
+    use tandem_core::frame::{Ack, Request};
+    let sel = body.first().copied().unwrap_or(0);
+    let raw_id =
+        u64::from(u16::from_le_bytes([body.get(1).copied().unwrap_or(0), body.get(2).copied().unwrap_or(0)]));
+    // Mostly the dialer's parity (even), sometimes far above, sometimes odd.
+    let id = match sel >> 5 {
+        0..=4 => raw_id * 2,
+        5 => raw_id * 2 + (1 << 40),
+        6 => raw_id * 2 + 1,
+        _ => (1u64 << 62) - 2 - raw_id * 2,
+    };
+    let payload = body.get(3..).unwrap_or(&[]);
+    let req = Request {
+        flags: 0,
+        id,
+        module: 1,
+        method: u32::from(sel & 3),
+        budget_us: 0,
+        total_len: None,
+        payload,
+    };
+    let mut abuf = [0u8; 64 * 16];
+    let f = match sel & 7 {
+        0 | 1 => Frame::Call(req),
+        2 => Frame::Notify(Request { payload: &[], ..req }),
+        3 => Frame::Cancel { id },
+        4 => {
+            let n = u64::from(body.get(3).copied().unwrap_or(1)).max(1) << (sel >> 5);
+            match Ack::encode_into(&[(id, n)], &mut abuf) {
+                Some(a) => Frame::Ack(a),
+                None => Frame::Cancel { id },
+            }
+        }
+        5 => {
+            Frame::Response { flags: 0, id: id | 1, status: Status(u32::from(sel)), total_len: None, payload }
+        }
+        6 => Frame::StreamOpen(req),
+        _ => Frame::Signal { module: 1, method: 1, payload },
+    };
+    let mut out = vec![0u8; f.encoded_len()];
+    let n = f.encode(&mut out).unwrap_or(0);
+    out.truncate(n);
+    out
 }

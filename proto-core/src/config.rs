@@ -25,7 +25,17 @@ pub enum Transport {
         /// Largest packet this side sends and accepts.
         max_datagram: u32,
     },
+    /// Datagram mode (SPEC.md §14): an unreliable, unordered datagram service such as UDP, one
+    /// association per `Connection`. Needs the `alloc` feature (the reply cache is mandatory).
+    Datagram {
+        /// Largest datagram this side accepts (announced as parameter 10); at least
+        /// [`DEFAULT_MAX_DATAGRAM`] (1200).
+        max_datagram: u32,
+    },
 }
+
+/// Default and smallest `max_datagram` in datagram mode (SPEC.md §14.2): 1200 bytes.
+pub const DEFAULT_MAX_DATAGRAM: u32 = 1200;
 
 /// HELLO parameter ids (SPEC.md §5.4).
 pub mod param {
@@ -240,6 +250,18 @@ impl Config {
                 return err("transport.max_datagram", "at least 1200 bytes");
             }
         }
+        // --- datagram mode (SPEC.md §14)
+        if let Transport::Datagram { max_datagram } = self.transport {
+            if !cfg!(feature = "alloc") {
+                return err(
+                    "transport",
+                    "Transport::Datagram needs the `alloc` feature (reply cache, §14.5)",
+                );
+            }
+            if max_datagram < DEFAULT_MAX_DATAGRAM {
+                return err("transport.max_datagram", "at least 1200 bytes");
+            }
+        }
         Ok(())
     }
 
@@ -247,13 +269,18 @@ impl Config {
     pub fn params(&self) -> [(u64, u64); 10] {
         let dgram = match self.transport {
             Transport::Stream => 0,
-            Transport::Packet { max_datagram } => max_datagram.into(),
+            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => max_datagram.into(),
+        };
+        // SPEC.md §14.7: no streams over UDP.
+        let streams = match self.transport {
+            Transport::Datagram { .. } => 0,
+            _ => self.max_concurrent_streams,
         };
         [
             (param::MAX_FRAME_SIZE, self.max_frame_size.into()),
             (param::MAX_MESSAGE_SIZE, self.max_message_size.into()),
             (param::MAX_CONCURRENT_CALLS, self.max_concurrent_calls.into()),
-            (param::MAX_CONCURRENT_STREAMS, self.max_concurrent_streams.into()),
+            (param::MAX_CONCURRENT_STREAMS, streams.into()),
             (param::STREAM_CREDIT_MSGS, self.stream_credit_msgs.into()),
             (param::STREAM_CREDIT_BYTES, self.stream_credit_bytes.into()),
             (param::CONN_CREDIT_BYTES, self.conn_credit_bytes.into()),

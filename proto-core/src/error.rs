@@ -68,6 +68,10 @@ pub enum ConnectionError {
         /// The status we sent in CLOSE.
         status: Status,
     },
+    /// Datagram mode: a *different* HELLO arrived from the peer's address (SPEC.md §14.3). This
+    /// association is over (its exchanges resolved UNAVAILABLE, no CLOSE sent); the runtime
+    /// creates a new acceptor association and feeds it the datagram that caused this.
+    Superseded,
 }
 
 impl ConnectionError {
@@ -82,7 +86,8 @@ impl ConnectionError {
             | ConnectionError::IdleTimeout
             | ConnectionError::HandshakeTimeout
             | ConnectionError::SessionExpired
-            | ConnectionError::DrainTimeout => Blame::Transport,
+            | ConnectionError::DrainTimeout
+            | ConnectionError::Superseded => Blame::Transport,
             ConnectionError::LocallyClosed { .. } => Blame::Local,
         }
     }
@@ -94,7 +99,7 @@ impl ConnectionError {
             ConnectionError::Violation { status, .. } => *status,
             ConnectionError::Incompatible { .. } => Status::INCOMPATIBLE_VERSION,
             ConnectionError::PeerClosed { status } | ConnectionError::LocallyClosed { status } => *status,
-            ConnectionError::TransportClosed => Status::UNAVAILABLE,
+            ConnectionError::TransportClosed | ConnectionError::Superseded => Status::UNAVAILABLE,
             ConnectionError::IdleTimeout => Status::IDLE_TIMEOUT,
             ConnectionError::HandshakeTimeout => Status::HANDSHAKE_TIMEOUT,
             ConnectionError::DrainTimeout => Status::DEADLINE_EXCEEDED,
@@ -137,6 +142,9 @@ impl fmt::Display for ConnectionError {
                 "the session's transport was lost and the session was not resumed within Config::session_grace",
             ),
             ConnectionError::LocallyClosed { status } => write!(f, "connection closed locally: {status}"),
+            ConnectionError::Superseded => f.write_str(
+                "the peer started a new association from the same address (different HELLO): feed its datagram to a new connection",
+            ),
         }
     }
 }
@@ -189,6 +197,16 @@ pub enum ApiError {
         /// The limit in force (bytes).
         limit: usize,
     },
+    /// Not available on this transport (streams in datagram mode, SPEC.md §14.7); status
+    /// UNIMPLEMENTED.
+    Unsupported(&'static str),
+    /// Datagram mode: opening this id would put it more than 2·(1024−1) above the lowest of our
+    /// unanswered exchanges (`lowest`), outside the peer's duplicate window (SPEC.md §14.5).
+    /// Wait for that exchange to be answered.
+    WindowFull {
+        /// The lowest unanswered id.
+        lowest: u64,
+    },
 }
 
 impl ApiError {
@@ -204,7 +222,9 @@ impl ApiError {
             | ApiError::TooManyStreams { .. }
             | ApiError::TxFull
             | ApiError::RetainFull { .. }
+            | ApiError::WindowFull { .. }
             | ApiError::NoCredit => Status::RESOURCE_EXHAUSTED,
+            ApiError::Unsupported(_) => Status::UNIMPLEMENTED,
             ApiError::TooLarge { .. } | ApiError::FieldTooLong(_) => Status::TOO_LARGE,
             ApiError::UnknownId(_) | ApiError::WrongState(_) => Status::FAILED_PRECONDITION,
         }
@@ -218,6 +238,7 @@ impl ApiError {
                 | ApiError::TooManyStreams { .. }
                 | ApiError::TxFull
                 | ApiError::RetainFull { .. }
+                | ApiError::WindowFull { .. }
                 | ApiError::NoCredit
         )
     }
@@ -252,6 +273,11 @@ impl fmt::Display for ApiError {
             ApiError::RetainFull { limit } => write!(
                 f,
                 "{limit} bytes of requests are already kept for retransmission: wait for answers, or raise Config::max_retained_bytes"
+            ),
+            ApiError::Unsupported(what) => write!(f, "not supported on this transport: {what}"),
+            ApiError::WindowFull { lowest } => write!(
+                f,
+                "exchange {lowest} is still unanswered and the next id would fall outside the peer's duplicate window: wait for it"
             ),
         }
     }

@@ -41,8 +41,13 @@ pub struct Stats {
     pub suspensions: u64,
     /// Times the session was resumed on a new transport.
     pub resumptions: u64,
-    /// Frames we retransmitted (openings after a resumption, stream items after STREAM_RESUME).
+    /// Frames retransmitted: openings after a resumption, stream items after STREAM_RESUME
+    /// (SPEC.md §13.5, §13.7); in datagram mode HELLO, CALL, NOTIFY and CANCEL (§14.4).
     pub retransmissions: u64,
-    /// Retransmitted openings received (answered without running the handler again).
+    /// Retransmitted openings received after a resumption (answered without running the
+    /// handler again).
     pub retransmissions_received: u64,
+    /// Datagram mode: datagrams dropped whole (decode error, oversize, or before the peer's
+    /// HELLO; SPEC.md §14.2–§14.3).
+    pub datagrams_dropped: u64,
 }

@@ -1,5 +1,5 @@
-//! Replays the checked-in fuzz corpora of `fuzz/corpus/frame_roundtrip/` and
-//! `fuzz/corpus/handshake/` through the fuzz targets' own checks, so `cargo test` exercises them
+//! Replays the checked-in fuzz corpora of `fuzz/corpus/frame_roundtrip/`,
+//! `fuzz/corpus/handshake/` and `fuzz/corpus/datagram/` through the fuzz targets' own checks, so `cargo test` exercises them
 //! on stable Rust without cargo-fuzz or libFuzzer.
 //!
 //! The checks are not copied: `fuzz/src/checks.rs` is compiled into this test as a module, the
@@ -59,6 +59,21 @@ fn handshake_corpus() {
     // The recorded sessions must still complete the handshake: if they stop doing so, the seeds
     // no longer reach past it and need regenerating (`cargo run --example seeds` in fuzz/).
     assert!(connected.get() >= 4, "only {} of {n} handshake seeds connected", connected.get());
+}
+
+#[test]
+fn datagram_corpus() {
+    let requests = std::cell::Cell::new(0);
+    let dropped = std::cell::Cell::new(0);
+    let n = replay("datagram", |data| {
+        let out = checks::datagram(data);
+        requests.set(requests.get() + out.requests);
+        dropped.set(dropped.get() + out.dropped);
+    });
+    // The seeds must still reach past the handshake into the window and cache logic.
+    assert!(n >= 30, "only {n} datagram seeds");
+    assert!(requests.get() >= 30, "datagram seeds delivered only {} requests", requests.get());
+    assert!(dropped.get() >= 1, "no datagram seed exercises the whole-datagram drop");
 }
 
 #[test]

@@ -60,7 +60,9 @@ impl Driver {
     pub(crate) fn new(shared: Arc<Shared>, socket: Socket) -> Self {
         let max_datagram = match shared.lock().conn.config().transport {
             Transport::Stream => 0,
-            Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
+                max_datagram as usize
+            }
         };
         Driver {
             shared,

@@ -23,6 +23,7 @@
 //! backwards. The connection never reads a clock, blocks, allocates beyond its configured
 //! bounds, or panics on any input.
 
+pub(crate) mod datagram;
 mod recv;
 #[cfg(feature = "alloc")]
 mod resume;
@@ -395,6 +396,9 @@ pub struct Connection<'a> {
     /// Some stream is retransmitting after STREAM_RESUME, or answers to retransmissions wait
     /// for room in the transmit queue.
     resend_streams: bool,
+    /// Datagram mode (SPEC.md §14): window, RTO, retransmission timers; `None` otherwise.
+    #[cfg(feature = "alloc")]
+    dgram: Option<alloc::boxed::Box<datagram::DgramState>>,
 }
 
 /// `Store` for owned memory, or the borrowed slice.
@@ -419,6 +423,7 @@ impl<'a> Connection<'a> {
         // On a packet transport the receive buffer must hold one whole datagram.
         let rx_max = match config.transport {
             Transport::Packet { max_datagram } => rx_max.max(max_datagram as usize),
+            Transport::Datagram { max_datagram } => rx_max.max(max_datagram as usize),
             Transport::Stream => rx_max,
         };
         let tx_max = config.max_tx_buffer as usize;
@@ -453,6 +458,7 @@ impl<'a> Connection<'a> {
         config.validate()?;
         let dgram = match config.transport {
             Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Datagram { max_datagram } => max_datagram as usize,
             Transport::Stream => 0,
         };
         if storage.rx.len() < (config.max_frame_size as usize + frame::MAX_HEADER_LEN).max(dgram) {
@@ -508,7 +514,7 @@ impl<'a> Connection<'a> {
         if me.session.len() > MAX_SESSION_LEN {
             return Err(ConfigError { field: "identity.session", requirement: "at most 64 bytes" });
         }
-        if let Transport::Packet { .. } = config.transport {
+        if let Transport::Packet { .. } | Transport::Datagram { .. } = config.transport {
             // SPEC.md §4.1: on packet transports HELLO must fit 1200 bytes.
             let mut pbuf = [0u8; 128];
             let (params, n) = config.hello_params();
@@ -598,10 +604,15 @@ impl<'a> Connection<'a> {
             cut_request: None,
             conn_no_grant: 0,
             resend_streams: false,
+            #[cfg(feature = "alloc")]
+            dgram: None,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
         }
+        // --- datagram mode (SPEC.md §14)
+        #[cfg(feature = "alloc")]
+        c.dgram_init(now);
         Ok(c)
     }
 
@@ -652,14 +663,14 @@ impl<'a> Connection<'a> {
     /// Whether the connection is closed and everything it had to say has been transmitted and
     /// reported: the driver may now close the transport and drop the connection.
     pub fn is_finished(&self) -> bool {
-        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered
+        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered && !self.dgram_lingering()
     }
 
     /// Whether this connection's session can be resumed after a transport loss (SPEC.md §13):
     /// the acceptor offered a session token and both sides keep the state it needs.
     pub fn is_resumable(&self) -> bool {
         #[cfg(feature = "alloc")]
-        return self.sess.is_some();
+        return self.sess.is_some() && self.dgram.is_none(); // datagram mode: no sessions (§14.1)
         #[cfg(not(feature = "alloc"))]
         return false;
     }
@@ -761,7 +772,9 @@ impl<'a> Connection<'a> {
             // From 1 KiB, doubling with each call up to 16 KiB: a new or idle (released)
             // connection holds little, a busy one soon reads in large chunks.
             Transport::Stream => (2 * self.rx.footprint()).clamp(1024, 16 * 1024),
-            Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
+                max_datagram as usize
+            }
         };
         self.rx.spare_any(want)
     }
@@ -769,12 +782,23 @@ impl<'a> Connection<'a> {
     /// Accepts `n` bytes just written into [`recv_buffer`](Self::recv_buffer). On a packet
     /// transport the `n` bytes are one datagram, which must hold whole frames.
     pub fn recv_commit(&mut self, now: Instant, n: usize) {
+        // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
+        #[cfg(feature = "alloc")]
+        if self.state == State::Closed && n > 0 {
+            self.dgram_closed_input(now);
+        }
         // A suspended session has no transport: late bytes of the old one are dropped.
         if self.state == State::Closed || n == 0 || self.needs_transport() {
             return;
         }
         let start = self.rx.len();
         self.rx.commit(n);
+        // --- datagram mode: decode the datagram whole, drop it whole if invalid (SPEC.md §14.2)
+        #[cfg(feature = "alloc")]
+        if self.dgram.is_some() {
+            self.dgram_commit(now, start, n);
+            return;
+        }
         self.stats.bytes_received += n as u64;
         self.last_recv = self.last_recv.max(now);
         if let Transport::Packet { .. } = self.config.transport {
@@ -796,6 +820,11 @@ impl<'a> Connection<'a> {
     #[must_use = "bytes not taken must be offered again after draining events"]
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         if self.state == State::Closed {
+            // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
+            #[cfg(feature = "alloc")]
+            if !data.is_empty() {
+                self.dgram_closed_input(now);
+            }
             return data.len();
         }
         let packet = match self.config.transport {
@@ -808,6 +837,15 @@ impl<'a> Connection<'a> {
                             reason: "datagram larger than max_datagram_size",
                         },
                     );
+                    return data.len();
+                }
+                true
+            }
+            // --- datagram mode: an oversize datagram is dropped whole (SPEC.md §14.2)
+            Transport::Datagram { max_datagram } => {
+                if data.len() > max_datagram as usize {
+                    #[cfg(feature = "alloc")]
+                    self.dgram_oversize();
                     return data.len();
                 }
                 true
@@ -874,6 +912,8 @@ impl<'a> Connection<'a> {
                 let limit = buf.len().min(peer_max as usize);
                 whole_frames(data, limit)
             }
+            // --- datagram mode: one datagram of whole frames (SPEC.md §14.2)
+            Transport::Datagram { .. } => self.dgram_datagram_len(data, buf.len()),
         };
         buf[..n].copy_from_slice(&data[..n]);
         self.tx.consume(n);
@@ -1057,6 +1097,9 @@ impl<'a> Connection<'a> {
                 sess.items.remove(&s.id);
             }
         }
+        // --- datagram mode: the exchange is over, stop its retransmission timer
+        #[cfg(feature = "alloc")]
+        self.dgram_forget(s.id);
         if s.pending != Pending::None {
             self.pending_slots = self.pending_slots.saturating_sub(1);
         }

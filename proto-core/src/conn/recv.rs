@@ -67,7 +67,13 @@ impl Connection<'_> {
             Ok(Decoded::Incomplete(_)) => Outcome::NeedMore,
             Ok(Decoded::Frame(f, n)) => {
                 self.stats.frames_received += 1;
-                match self.on_frame(now, f, data) {
+                // --- datagram mode: window, reply cache, relaxed rules (SPEC.md §14)
+                #[cfg(feature = "alloc")]
+                let handled =
+                    self.dgram.is_some().then(|| self.dgram_frame(now, f, &data[..n], data)).flatten();
+                #[cfg(not(feature = "alloc"))]
+                let handled = None;
+                match handled.unwrap_or_else(|| self.on_frame(now, f, data)) {
                     Ok(Some(raw)) => Outcome::Event(n, raw),
                     Ok(None) => Outcome::Done(n),
                     Err(e) => {
@@ -100,7 +106,7 @@ impl Connection<'_> {
         (n, None)
     }
 
-    fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {
+    pub(super) fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {
         if self.resume_request {
             // The application has not decided yet: the dialer must wait for our HELLO.
             return match f {
@@ -319,7 +325,7 @@ impl Connection<'_> {
         Ok(Some(i))
     }
 
-    fn on_request(&mut self, now: Instant, t: u8, r: Request<'_>, base: &[u8]) -> R {
+    pub(super) fn on_request(&mut self, now: Instant, t: u8, r: Request<'_>, base: &[u8]) -> R {
         if r.id % 2 != self.peer_parity() {
             return Err(protocol("exchange id has the opener's wrong parity"));
         }

@@ -31,7 +31,7 @@ impl Connection<'_> {
     /// A transport-level end of a resumable session suspends it instead of closing it
     /// (SPEC.md §13.2). Returns whether it did.
     pub(super) fn try_suspend(&mut self, now: Instant, e: &ConnectionError) -> bool {
-        if self.sess.is_none() || self.session_ending || self.state == State::Closed {
+        if !self.is_resumable() || self.session_ending || self.state == State::Closed {
             return false;
         }
         let lost = match e {
@@ -131,7 +131,7 @@ impl Connection<'_> {
         match self.state {
             State::Closed => return Err(ApiError::Closed),
             State::Handshake => return Err(ApiError::NotConnected),
-            _ if self.sess.is_none() => {
+            _ if !self.is_resumable() => {
                 return Err(ApiError::WrongState("the session is not resumable (the acceptor gave no token)"))
             }
             _ if self.session_ending => return Err(ApiError::GoingAway),
@@ -214,7 +214,7 @@ impl Connection<'_> {
                 "resume_from takes a fresh acceptor connection whose dialer asked to resume",
             ));
         }
-        if self.sess.is_none() || fresh.peer_session.get() != self.me.2.get() {
+        if !self.is_resumable() || fresh.peer_session.get() != self.me.2.get() {
             return Err(ApiError::WrongState("the dialer asked to resume another session"));
         }
         match self.state {

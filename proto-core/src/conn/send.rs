@@ -98,6 +98,9 @@ impl<'a> Connection<'a> {
         if self.state != State::Suspended {
             self.check_open(false)?;
         }
+        // --- datagram mode: no streams, ids within the peer's duplicate window (SPEC.md §14)
+        #[cfg(feature = "alloc")]
+        self.dgram_check_open(now, kind)?;
         if kind == Kind::Stream {
             let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
             if self.out_streams >= limit {
@@ -190,6 +193,9 @@ impl<'a> Connection<'a> {
             let r = super::session::Retained { ty, method, fin: fin != 0, payload: payload.to_vec() };
             sess.outbox.insert(id, r);
         }
+        // --- datagram mode: retransmit until answered (SPEC.md §14.4)
+        #[cfg(feature = "alloc")]
+        self.dgram_opened(now, id);
         self.next_id += 2;
         Ok(id)
     }
@@ -603,6 +609,8 @@ impl<'a> Connection<'a> {
                 }
                 peer.min((d as usize).saturating_sub(frame::MAX_HEADER_LEN))
             }
+            // --- datagram mode: one frame in one datagram (SPEC.md §14.7)
+            Transport::Datagram { .. } => self.dgram_frame_limit(),
         }
     }
 
@@ -733,6 +741,11 @@ impl<'a> Connection<'a> {
         if whole.body_len() <= limit {
             return self.push(&whole, false);
         }
+        // --- datagram mode: no fragmentation (SPEC.md §9.6)
+        if self.is_datagram() {
+            let fixed = whole.body_len() - payload.len();
+            return Err(ApiError::TooLarge { size: payload.len(), limit: limit.saturating_sub(fixed) });
+        }
         let total = payload.len() as u64;
         let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
         let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
@@ -797,6 +810,9 @@ impl<'a> Connection<'a> {
     pub(super) fn push_close(&mut self, status: Status, message: &[u8]) {
         let message = &message[..message.len().min(MAX_REASON_LEN)];
         let f = Frame::Close { status, message };
+        // --- datagram mode: remember the CLOSE to repeat it (SPEC.md §14.8)
+        #[cfg(feature = "alloc")]
+        self.dgram_note_close(&f);
         if self.push(&f, true).is_err() {
             self.tx.clear();
             let _ = self.push(&f, true);

@@ -15,6 +15,10 @@ impl Connection<'_> {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == State::Closed {
+            // --- datagram mode: a closed association lingers to repeat its CLOSE (SPEC.md §14.8)
+            #[cfg(feature = "alloc")]
+            return self.dgram_closed_timeout();
+            #[cfg(not(feature = "alloc"))]
             return None;
         }
         let mut t = Instant::MAX;
@@ -42,6 +46,11 @@ impl Connection<'_> {
         for (_, s) in self.slots.iter() {
             t = t.min(s.deadline);
         }
+        // --- datagram mode: retransmission and PING timers (SPEC.md §14.4, §14.8)
+        #[cfg(feature = "alloc")]
+        if let Some(d) = self.dgram_deadline() {
+            t = t.min(d);
+        }
         (t != Instant::MAX).then_some(t)
     }
 
@@ -49,8 +58,14 @@ impl Connection<'_> {
     /// keepalive sends PING, expired exchanges are failed or cancelled.
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
+            // --- datagram mode: end of the CLOSE linger (SPEC.md §14.8)
+            #[cfg(feature = "alloc")]
+            self.dgram_closed_timer(now);
             return;
         }
+        // --- datagram mode: retransmissions, PING expiry (SPEC.md §14.4, §14.8)
+        #[cfg(feature = "alloc")]
+        self.dgram_on_timeout(now);
         if self.state == State::Handshake || self.resuming {
             if now >= self.started + self.config.handshake_timeout {
                 self.fail(now, ConnectionError::HandshakeTimeout);

@@ -1,5 +1,7 @@
 //! Whole-connection tests: two cores wired together in memory with a fake clock.
 
+#[cfg(feature = "alloc")]
+mod datagram;
 mod limits;
 pub(crate) mod pair;
 mod props;
