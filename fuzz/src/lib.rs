@@ -5,4 +5,5 @@ pub mod actions;
 pub mod checks;
 pub mod conn_frames;
 pub mod pair;
+pub mod resume;
 pub mod track;

@@ -190,6 +190,11 @@ impl Tracker {
                 let _ = (bound, status);
                 assert!(self.connected, "GoAway before Connected");
             }
+            Event::ResumeRequested { token } => {
+                // Only an acceptor that offers resumption reports it, before Connected.
+                let _ = token;
+                assert!(!self.connected, "ResumeRequested after Connected");
+            }
         }
     }
 

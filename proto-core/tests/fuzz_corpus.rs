@@ -7,6 +7,8 @@
 
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../../fuzz/src/resume.rs"]
+mod resume;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -85,4 +87,24 @@ fn setup_byte_covers_every_config() {
         assert!(cfg.validate().is_ok(), "config {} invalid", s.config);
         assert!(checks::footprint_bound(&cfg) >= checks::slot_capacity(&cfg));
     }
+}
+
+#[test]
+fn resume_corpus() {
+    let total = std::cell::Cell::new(resume::ResumeOutcome::default());
+    let n = replay("resume", |data| {
+        let o = resume::resume(data);
+        let mut t = total.get();
+        t.resumptions += o.resumptions;
+        t.handled += o.handled;
+        t.replayed += o.replayed;
+        t.evicted += o.evicted;
+        total.set(t);
+    });
+    let t = total.get();
+    assert!(n >= 30, "only {n} resume seeds");
+    // The seeds must keep exercising what the target is for.
+    assert!(t.resumptions >= 20, "resume seeds resumed only {} sessions", t.resumptions);
+    assert!(t.replayed >= 5, "resume seeds replayed only {} answers from the cache", t.replayed);
+    assert!(t.handled >= 50, "resume seeds ran only {} handlers", t.handled);
 }

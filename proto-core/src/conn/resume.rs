@@ -281,6 +281,9 @@ impl Connection<'_> {
         self.resumed = true;
         self.stats.resumptions += 1;
         self.restart_credit();
+        if let Some(sess) = self.sess.as_mut() {
+            sess.acks.requeue_recent(now);
+        }
         let initiator = self.role;
         for i in 0..self.slots.capacity_hint() {
             let Some(s) = self.slots.get_mut(i) else { continue };

@@ -265,6 +265,9 @@ impl Outbox {
 pub(crate) struct AckQueue {
     ids: Vec<u64>,
     oldest: Option<Instant>,
+    /// Ids acknowledged on the current transport, most recent last: an ACK lost with the
+    /// transport is sent again after a resumption (bounded by `ACK_CAP`).
+    recent: VecDeque<u64>,
 }
 
 /// An ACK is due once this many responses are unacknowledged…
@@ -315,16 +318,34 @@ impl AckQueue {
             }
             used += 1;
         }
-        self.ids.drain(..used);
+        for id in self.ids.drain(..used) {
+            if self.recent.len() >= ACK_CAP {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(id);
+        }
         if self.ids.is_empty() {
             self.oldest = None;
         }
         n
     }
 
+    /// After a resumption: the ACKs sent on the lost transport may never have arrived; send
+    /// them again (acknowledging an id no longer cached is harmless).
+    pub fn requeue_recent(&mut self, now: Instant) {
+        if self.recent.is_empty() {
+            return;
+        }
+        self.ids.extend(self.recent.drain(..));
+        let excess = self.ids.len().saturating_sub(ACK_CAP);
+        self.ids.drain(..excess);
+        self.oldest.get_or_insert(now);
+    }
+
     /// Forgets everything.
     pub fn clear(&mut self) {
         self.ids.clear();
+        self.recent.clear();
         self.oldest = None;
     }
 }
