@@ -5,8 +5,6 @@
 //! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
 //! make it grow past what the configuration allows. Needs the `alloc` feature.
 
-// Parts are used only once resumption and datagram mode land on top of this module.
-#![allow(dead_code)]
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
@@ -143,12 +141,6 @@ impl ReplyCache {
         self.compact();
     }
 
-    /// Forgets everything (the session ended).
-    pub fn clear(&mut self) {
-        self.by_id.clear();
-        self.order.clear();
-        self.bytes = 0;
-    }
 }
 
 /// Everything a connection keeps for exactly-once delivery, allocated when the session turns out
@@ -253,11 +245,6 @@ impl Outbox {
         self.bytes
     }
 
-    /// Forgets everything.
-    pub fn clear(&mut self) {
-        self.by_id.clear();
-        self.bytes = 0;
-    }
 }
 
 /// Ids of received RESPONSEs not yet acknowledged (SPEC.md §13.6, §14.6).
@@ -296,6 +283,7 @@ impl AckQueue {
     }
 
     /// Whether ids are pending.
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.ids.is_empty()
     }
@@ -342,12 +330,6 @@ impl AckQueue {
         self.oldest.get_or_insert(now);
     }
 
-    /// Forgets everything.
-    pub fn clear(&mut self) {
-        self.ids.clear();
-        self.recent.clear();
-        self.oldest = None;
-    }
 }
 
 #[cfg(test)]
