@@ -113,11 +113,22 @@ impl Pair {
     ///
     /// If a configuration is invalid or the handshake does not complete.
     pub fn with_configs(client: Config, server: Config) -> Pair {
+        Pair::build(client, server, b"")
+    }
+
+    /// Two cores whose session is resumable (the server offers a session token, SPEC.md §13):
+    /// the client retains its requests, the server caches its answers, ACKs trim the cache.
+    pub fn resumable(config: Config) -> Pair {
+        Pair::build(config.clone(), config, b"bench-session-token-0123456789")
+    }
+
+    fn build(client: Config, server: Config, token: &'static [u8]) -> Pair {
         let now = Instant::ZERO;
         let me = |name: &'static str| Identity { name: name.as_bytes(), ..Identity::default() };
+        let server_id = Identity { session: token, ..me("bench-server") };
         let mut p = Pair {
             client: Connection::new(Role::Dialer, client, me("bench-client"), now).expect("client config"),
-            server: Connection::new(Role::Acceptor, server, me("bench-server"), now).expect("server config"),
+            server: Connection::new(Role::Acceptor, server, server_id, now).expect("server config"),
             now,
             wire: vec![0; WIRE_BUF],
         };
@@ -203,8 +214,17 @@ pub struct Unary {
 impl Unary {
     /// A connected pair (default configuration) and a `payload_len`-byte payload.
     pub fn new(payload_len: usize) -> Unary {
+        Unary::on(Pair::new(Config::default()), payload_len)
+    }
+
+    /// The same over a resumable session (reply cache, retained requests, ACKs).
+    pub fn resumable(payload_len: usize) -> Unary {
+        Unary::on(Pair::resumable(Config::default()), payload_len)
+    }
+
+    fn on(pair: Pair, payload_len: usize) -> Unary {
         Unary {
-            pair: Pair::new(Config::default()),
+            pair,
             payload: (0..payload_len).map(|i| i as u8).collect(),
             scratch: Vec::with_capacity(payload_len),
         }

@@ -105,6 +105,29 @@ fn steady_state_unary_calls_do_not_allocate() {
 }
 
 #[test]
+fn steady_state_unary_calls_in_a_resumable_session_do_not_allocate() {
+    // Exactly-once costs memory but no allocations once warm: retained requests and cached
+    // answers recycle their buffers, ACKs trim the cache (SPEC.md §13.5–§13.6).
+    const CALLS: usize = 2000;
+    for pipelined in [1, 16, 64] {
+        let mut u = Unary::resumable(32);
+        assert!(u.pair.client.is_resumable());
+        for _ in 0..200 {
+            u.round(pipelined);
+        }
+        let n = allocations_in(|| {
+            for _ in 0..CALLS / pipelined {
+                u.round(pipelined);
+            }
+        });
+        assert_eq!(n, 0, "{n} allocations in {CALLS} resumable calls ({pipelined} per round) after warm-up");
+        let (cached, _) = u.pair.server.reply_cache_len();
+        assert!(cached <= 1024, "reply cache bounded: {cached}");
+        assert_eq!(u.pair.client.retained_requests(), (0, 0), "every answered request released");
+    }
+}
+
+#[test]
 fn steady_state_stream_items_do_not_allocate() {
     // 64 KiB items, the receiver consuming as it goes; with the default 64 KiB frame size each
     // item is fragmented and reassembled, with 1 MiB frames it is one frame.

@@ -341,7 +341,7 @@ impl Connection<'_> {
                 self.resend_from = None;
                 return;
             };
-            let Some(id) = sess.outbox.ids().find(|&id| id >= from) else { break };
+            let Some(id) = sess.outbox.next_from(from) else { break };
             let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else {
                 if let Some(sess) = self.sess.as_mut() {
                     sess.outbox.remove(id);
@@ -619,9 +619,13 @@ impl Connection<'_> {
         // Drop what the peer has; retransmit the rest (as the transmit queue allows), then the
         // terminal.
         let confirmed = self.slots.get(i).map_or(0, |s| s.s.confirmed);
-        if let Some(q) = self.sess.as_mut().and_then(|x| x.items.get_mut(&id)) {
-            let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
-            q.drain(..drop);
+        if let Some(sess) = self.sess.as_mut() {
+            if let Some(q) = sess.items.get_mut(&id) {
+                let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
+                for v in q.drain(..drop) {
+                    sess.item_pool.give_back(v);
+                }
+            }
         }
         if let Some(s) = self.slots.get_mut(i) {
             s.s.confirmed = s.s.confirmed.max(k);
@@ -724,16 +728,21 @@ impl Connection<'_> {
         s.s.confirmed = (s.s.confirmed + u64::from(n)).min(s.s.sent_items);
         let gone = (s.s.confirmed - before) as usize;
         let id = s.id;
-        if let Some(q) = self.sess.as_mut().and_then(|x| x.items.get_mut(&id)) {
-            let gone = gone.min(q.len());
-            q.drain(..gone);
+        if let Some(sess) = self.sess.as_mut() {
+            if let Some(q) = sess.items.get_mut(&id) {
+                let gone = gone.min(q.len());
+                for v in q.drain(..gone) {
+                    sess.item_pool.give_back(v);
+                }
+            }
         }
     }
 
     /// Keeps a copy of an item just sent on stream `id`.
     pub(super) fn retain_item(&mut self, id: u64, item: &[u8]) {
         if let Some(sess) = self.sess.as_mut() {
-            sess.items.entry(id).or_default().push_back(item.to_vec());
+            let v = sess.item_pool.copy(item);
+            sess.items.entry(id).or_default().push_back(v);
         }
     }
 }

@@ -190,8 +190,7 @@ impl<'a> Connection<'a> {
                 Kind::Notify => frame::ty::NOTIFY,
                 Kind::Stream => frame::ty::STREAM_OPEN,
             };
-            let r = super::session::Retained { ty, method, fin: fin != 0, payload: payload.to_vec() };
-            sess.outbox.insert(id, r);
+            sess.outbox.insert(id, ty, method, fin != 0, payload);
         }
         // --- datagram mode: retransmit until answered (SPEC.md §14.4)
         #[cfg(feature = "alloc")]

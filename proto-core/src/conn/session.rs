@@ -5,7 +5,6 @@
 //! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
 //! make it grow past what the configuration allows. Needs the `alloc` feature.
 
-
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
@@ -34,29 +33,59 @@ pub(crate) fn request_digest(ty: u8, method: MethodId, payload: &[u8]) -> Digest
     d
 }
 
+/// Spare payload buffers, so that steady traffic reuses memory instead of allocating per
+/// exchange. Bounded: at most `POOL_MAX` buffers of at most `POOL_BUF_MAX` bytes are kept.
+#[derive(Debug, Default)]
+pub(crate) struct Pool {
+    spare: Vec<Vec<u8>>,
+}
+
+const POOL_MAX: usize = 64;
+const POOL_BUF_MAX: usize = 64 * 1024;
+
+impl Pool {
+    /// A buffer holding a copy of `data`.
+    pub fn copy(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut v = self.spare.pop().unwrap_or_default();
+        v.clear();
+        v.extend_from_slice(data);
+        v
+    }
+    pub fn give_back(&mut self, v: Vec<u8>) {
+        if self.spare.len() < POOL_MAX && v.capacity() <= POOL_BUF_MAX {
+            self.spare.push(v);
+        }
+    }
+}
+
 /// One cached answer.
 #[derive(Clone, Debug)]
 pub(crate) struct CachedReply {
+    id: u64,
     /// Digest of the request it answers.
     pub digest: Digest,
     /// Its status.
     pub status: Status,
     /// Its payload (empty for notifications and refusals).
     pub payload: Vec<u8>,
-    seq: u64,
+    /// Removed (acknowledged, replaced or evicted); dropped from the queue lazily.
+    dead: bool,
 }
 
 /// The responder's bounded reply cache (SPEC.md §13.6): entries and payload bytes are capped,
 /// eviction is oldest-first in insertion order, acknowledged entries are removed.
+///
+/// Entries live in one queue in insertion order (lookups scan it: it holds at most
+/// `reply_cache_entries` live entries, and lookups happen only for retransmissions and ACKs), and
+/// payload buffers are recycled, so a steady flow of answers and ACKs allocates nothing.
 #[derive(Debug, Default)]
 pub(crate) struct ReplyCache {
-    by_id: BTreeMap<u64, CachedReply>,
-    /// Insertion order, `(seq, id)`; entries whose id is gone or re-inserted are skipped lazily.
-    order: VecDeque<(u64, u64)>,
-    next_seq: u64,
+    queue: VecDeque<CachedReply>,
+    live: usize,
     bytes: usize,
     max_entries: usize,
     max_bytes: usize,
+    pool: Pool,
     /// Entries dropped to make room (not acknowledged first).
     pub evicted: u64,
 }
@@ -69,7 +98,7 @@ impl ReplyCache {
 
     /// Number of cached answers.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.live
     }
 
     /// Total payload bytes cached.
@@ -84,63 +113,75 @@ impl ReplyCache {
         if self.max_entries == 0 || payload.len() > self.max_bytes {
             return false;
         }
-        while self.by_id.len() >= self.max_entries || self.bytes + payload.len() > self.max_bytes {
+        while self.live >= self.max_entries || self.bytes + payload.len() > self.max_bytes {
             if !self.evict_oldest() {
                 break;
             }
         }
-        let seq = self.next_seq;
-        self.next_seq += 1;
+        let payload = self.pool.copy(payload);
         self.bytes += payload.len();
-        self.by_id.insert(id, CachedReply { digest, status, payload: payload.to_vec(), seq });
-        self.order.push_back((seq, id));
-        self.compact();
+        self.live += 1;
+        self.queue.push_back(CachedReply { id, digest, status, payload, dead: false });
         true
     }
 
     fn evict_oldest(&mut self) -> bool {
-        while let Some((seq, id)) = self.order.pop_front() {
-            if self.by_id.get(&id).is_some_and(|e| e.seq == seq) {
-                self.remove(id);
-                self.evicted += 1;
-                return true;
-            }
-        }
-        false
+        self.trim_front();
+        let Some(e) = self.queue.pop_front() else { return false };
+        self.bytes -= e.payload.len();
+        self.live -= 1;
+        self.pool.give_back(e.payload);
+        self.evicted += 1;
+        true
     }
 
-    /// Drops stale order entries once they outnumber the live ones, so acknowledged entries do
-    /// not leave an unbounded trail.
-    fn compact(&mut self) {
-        if self.order.len() > 2 * self.by_id.len() + 16 {
-            let by_id = &self.by_id;
-            self.order.retain(|&(seq, id)| by_id.get(&id).is_some_and(|e| e.seq == seq));
+    /// Drops removed entries from the front; rebuilds the queue when removed entries elsewhere
+    /// outnumber the live ones, so the queue stays within twice the live count.
+    fn trim_front(&mut self) {
+        while self.queue.front().is_some_and(|e| e.dead) {
+            self.queue.pop_front();
+        }
+        if self.queue.len() > 2 * self.live + 16 {
+            self.queue.retain(|e| !e.dead);
         }
     }
 
     /// The cached answer for `id`, if any.
     pub fn get(&self, id: u64) -> Option<&CachedReply> {
-        self.by_id.get(&id)
+        self.queue.iter().rev().find(|e| !e.dead && e.id == id)
+    }
+
+    fn kill(&mut self, i: usize) {
+        let Some(e) = self.queue.get_mut(i) else { return };
+        if e.dead {
+            return;
+        }
+        e.dead = true;
+        let payload = core::mem::take(&mut e.payload);
+        self.bytes -= payload.len();
+        self.live -= 1;
+        self.pool.give_back(payload);
     }
 
     /// Removes the answer for `id` (acknowledged by the caller).
     pub fn remove(&mut self, id: u64) {
-        if let Some(e) = self.by_id.remove(&id) {
-            self.bytes -= e.payload.len();
+        if let Some(i) = self.queue.iter().rposition(|e| !e.dead && e.id == id) {
+            self.kill(i);
+            self.trim_front();
         }
     }
 
     /// Removes the answers for every id in `first..=last` of `first`'s parity (an ACK range;
     /// the work is bounded by the cache size, not by the range's length).
     pub fn remove_range(&mut self, first: u64, last: u64) {
-        let ids: Vec<u64> =
-            self.by_id.range(first..=last).map(|(&id, _)| id).filter(|id| id % 2 == first % 2).collect();
-        for id in ids {
-            self.remove(id);
+        for i in 0..self.queue.len() {
+            let e = &self.queue[i];
+            if !e.dead && e.id >= first && e.id <= last && e.id % 2 == first % 2 {
+                self.kill(i);
+            }
         }
-        self.compact();
+        self.trim_front();
     }
-
 }
 
 /// Everything a connection keeps for exactly-once delivery, allocated when the session turns out
@@ -156,6 +197,8 @@ pub(crate) struct SessionState {
     /// Stream items we sent and do not yet know received, per stream, oldest first (§13.7).
     /// Bounded by the peer's credit windows: an item is confirmed when its credit comes back.
     pub items: BTreeMap<u64, VecDeque<Vec<u8>>>,
+    /// Recycled buffers for `items`.
+    pub item_pool: Pool,
     /// Answers to retransmitted requests that did not fit the transmit queue yet: `(id, is a
     /// stream)`, sent as it drains.
     pub owed: VecDeque<(u64, bool)>,
@@ -169,6 +212,7 @@ impl SessionState {
             outbox: Outbox::new(config.max_retained_bytes),
             acks: AckQueue::default(),
             items: BTreeMap::new(),
+            item_pool: Pool::default(),
             owed: VecDeque::new(),
         }
     }
@@ -187,12 +231,14 @@ pub(crate) struct Retained {
     pub payload: Vec<u8>,
 }
 
-/// The caller's retained requests, bounded in bytes.
+/// The caller's retained requests, bounded in bytes. Ids are opened in increasing order, so the
+/// queue stays sorted by id; payload buffers are recycled (no allocation in steady state).
 #[derive(Debug, Default)]
 pub(crate) struct Outbox {
-    by_id: BTreeMap<u64, Retained>,
+    queue: VecDeque<(u64, Retained)>,
     bytes: usize,
     max_bytes: usize,
+    pool: Pool,
 }
 
 impl Outbox {
@@ -211,40 +257,53 @@ impl Outbox {
         self.max_bytes
     }
 
+    fn position(&self, id: u64) -> Result<usize, usize> {
+        self.queue.binary_search_by_key(&id, |e| e.0)
+    }
+
     /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).
-    pub fn insert(&mut self, id: u64, r: Retained) {
+    pub fn insert(&mut self, id: u64, ty: u8, method: MethodId, fin: bool, payload: &[u8]) {
         self.remove(id);
-        self.bytes += r.payload.len();
-        self.by_id.insert(id, r);
+        let payload = self.pool.copy(payload);
+        self.bytes += payload.len();
+        let r = Retained { ty, method, fin, payload };
+        match self.position(id) {
+            Ok(i) | Err(i) => self.queue.insert(i, (id, r)),
+        }
     }
 
     /// The retained request `id`.
     pub fn get(&self, id: u64) -> Option<&Retained> {
-        self.by_id.get(&id)
+        self.position(id).ok().map(|i| &self.queue[i].1)
     }
 
     /// Forgets request `id` (answered, or the exchange is over).
     pub fn remove(&mut self, id: u64) {
-        if let Some(r) = self.by_id.remove(&id) {
-            self.bytes -= r.payload.len();
+        if let Ok(i) = self.position(id) {
+            if let Some((_, r)) = self.queue.remove(i) {
+                self.bytes -= r.payload.len();
+                self.pool.give_back(r.payload);
+            }
         }
     }
 
-    /// Retained ids in increasing order.
-    pub fn ids(&self) -> impl Iterator<Item = u64> + '_ {
-        self.by_id.keys().copied()
+    /// The first retained id at or above `from`.
+    pub fn next_from(&self, from: u64) -> Option<u64> {
+        let i = match self.position(from) {
+            Ok(i) | Err(i) => i,
+        };
+        self.queue.get(i).map(|e| e.0)
     }
 
     /// Number of retained requests.
     pub fn len(&self) -> usize {
-        self.by_id.len()
+        self.queue.len()
     }
 
     /// Total payload bytes retained.
     pub fn bytes(&self) -> usize {
         self.bytes
     }
-
 }
 
 /// Ids of received RESPONSEs not yet acknowledged (SPEC.md §13.6, §14.6).
@@ -253,7 +312,9 @@ pub(crate) struct AckQueue {
     ids: Vec<u64>,
     oldest: Option<Instant>,
     /// Ids acknowledged on the current transport, most recent last: an ACK lost with the
-    /// transport is sent again after a resumption (bounded by `ACK_CAP`).
+    /// transport is sent again after a resumption (bounded by `RECENT_CAP`: only the last ACKs
+    /// can still be in flight when a transport dies; older entries are evicted by the cache's own
+    /// bounds anyway).
     recent: VecDeque<u64>,
 }
 
@@ -263,6 +324,8 @@ pub(crate) const ACK_THRESHOLD: usize = 16;
 pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
 /// Ids kept at most; beyond it the oldest are dropped (an ACK is only an optimisation).
 const ACK_CAP: usize = 1024;
+/// Acknowledged ids remembered for re-acknowledgement after a resumption.
+const RECENT_CAP: usize = 128;
 
 impl AckQueue {
     /// Records that the RESPONSE for `id` arrived at `now`.
@@ -307,7 +370,7 @@ impl AckQueue {
             used += 1;
         }
         for id in self.ids.drain(..used) {
-            if self.recent.len() >= ACK_CAP {
+            if self.recent.len() >= RECENT_CAP {
                 self.recent.pop_front();
             }
             self.recent.push_back(id);
@@ -329,7 +392,6 @@ impl AckQueue {
         self.ids.drain(..excess);
         self.oldest.get_or_insert(now);
     }
-
 }
 
 #[cfg(test)]
@@ -374,7 +436,7 @@ mod tests {
             c.remove(id);
         }
         assert_eq!(c.len(), 0);
-        assert!(c.order.len() <= 18, "order trail grew to {}", c.order.len());
+        assert!(c.queue.len() <= 18, "queue grew to {}", c.queue.len());
     }
 
     #[test]
