@@ -675,6 +675,14 @@ impl<'a> Connection<'a> {
         return false;
     }
 
+    /// Test support: jump the id allocator (to test exhaustion without 2^61 calls).
+    #[cfg(test)]
+    pub(crate) fn test_set_next_id(&mut self, id: u64) {
+        self.next_id = id;
+    }
+
+    /// The internal state of exchange `id`, for tests and debugging (its `Debug` output is not
+    /// a stable format).
     #[doc(hidden)]
     pub fn debug_slot(&self, id: u64) -> Option<&Slot> {
         self.slots.find(id, |s| s.id == id).and_then(|i| self.slots.get(i))

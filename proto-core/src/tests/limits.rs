@@ -2033,3 +2033,45 @@ fn connection_end_during_an_undelivered_request_reports_nothing_for_it() {
     assert!(matches!(evs[0], Ev::Closed(_)), "{evs:?}");
     assert_eq!(h.conn.open_exchanges(), 0);
 }
+
+#[test]
+fn exchange_ids_run_out_with_a_specific_error_and_the_last_id_still_works() {
+    let mut p = super::pair::Pair::connected();
+    p.b.echo = true;
+    let now = p.now;
+    // The dialer's last id is 2^62-2 (even, the largest varint of its parity).
+    p.a.conn.test_set_next_id(crate::varint::MAX - 1);
+    let last = p.a.conn.call(now, ECHO, b"last", None).expect("the last id is usable");
+    assert_eq!(last, crate::varint::MAX - 1);
+    assert_eq!(p.a.conn.call(now, ECHO, b"one more", None), Err(ApiError::IdsExhausted));
+    assert_eq!(ApiError::IdsExhausted.status(), Status::UNAVAILABLE);
+    p.drive();
+    let evs = p.a.take();
+    assert!(
+        matches!(evs.as_slice(), [Ev::Response { id, status: Status::OK, .. }] if id == &last),
+        "{evs:?}"
+    );
+    // A peer that opens anything after the highest id has necessarily reused one.
+    let reused = crate::frame::Frame::Call(crate::frame::Request {
+        flags: 0,
+        id: crate::varint::MAX - 1,
+        module: 1,
+        method: 1,
+        budget_us: 0,
+        total_len: None,
+        payload: b"",
+    });
+    let mut buf = [0u8; 64];
+    let n = reused.encode(&mut buf).unwrap();
+    let _ = p.b.conn.handle_input(now, &buf[..n]);
+    p.drive();
+    let evs = p.b.take();
+    assert!(
+        matches!(
+            evs.last(),
+            Some(Ev::Closed(ConnectionError::Violation { status: Status::PROTOCOL_ERROR, .. }))
+        ),
+        "{evs:?}"
+    );
+    assert_eq!(p.b.conn.open_exchanges(), 0);
+}
