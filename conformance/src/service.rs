@@ -82,6 +82,8 @@ pub fn config() -> Config {
         idle_timeout: Duration::from_millis(3000),
         handshake_timeout: Duration::from_millis(1000),
         drain_timeout: Duration::from_millis(3000),
+        // A small reply cache, so that the §13/§14 eviction cases need few calls (Appendix A.3).
+        reply_cache_entries: 32,
         ..Config::default()
     }
 }
