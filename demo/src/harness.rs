@@ -129,12 +129,16 @@ impl ServerEnd {
 
     /// Connects a client of `runtime` named `name`, and waits until the server tracks it.
     pub fn connect(&self, runtime: Runtime, name: &str) -> Result<ClientEnd, String> {
+        self.connect_via(runtime, name, &self.addr.clone())
+    }
+
+    /// Like [`connect`](Self::connect), through another address (a proxy in front of it).
+    pub fn connect_via(&self, runtime: Runtime, name: &str, addr: &str) -> Result<ClientEnd, String> {
         let journal = Arc::new(Journal::default());
         let client = match runtime {
             Runtime::Std => {
                 let handlers = std_end::handlers(name, &journal);
-                let c =
-                    tandem_std::Client::connect(&self.addr, tandem_std::ClientConfig::new(name), handlers);
+                let c = tandem_std::Client::connect(addr, tandem_std::ClientConfig::new(name), handlers);
                 ClientKind::Std(c.map_err(|e| e.to_string())?)
             }
             Runtime::Smol => {
@@ -142,7 +146,7 @@ impl ServerEnd {
                     .router(smol_end::router(name, &journal))
                     .connect_timeout(T);
                 ClientKind::Smol(
-                    smol::block_on(tandem_smol::connect(&self.addr, options)).map_err(|e| e.to_string())?,
+                    smol::block_on(tandem_smol::connect(addr, options)).map_err(|e| e.to_string())?,
                 )
             }
         };
@@ -274,6 +278,46 @@ impl ClientEnd {
             ClientKind::Smol(p) => smol::block_on(smol_end::within(timeout, p.closed())),
         }
     }
+}
+
+/// Session resumption (SPEC.md §13): a client of `client` reaches a server of `server` through a
+/// [`Proxy`](crate::proxy::Proxy) that cuts the connection while a call is in flight. The client
+/// reconnects by itself, the session resumes, and the call completes with its answer, its
+/// handler having run once and never been told of a cancellation; a call made during the outage
+/// completes too. Returns the outcome and how long the interrupted call took.
+pub fn check_resumption(client: Runtime, server: Runtime) -> (Outcome, Duration) {
+    let started = Instant::now();
+    let outcome = (|| {
+        let srv = ServerEnd::start(server, "tcp://127.0.0.1:0")?;
+        let proxy = crate::proxy::Proxy::start(srv.addr()).map_err(|e| format!("proxy: {e}"))?;
+        let name = fresh_tag("resumer");
+        let cli = srv.connect_via(client, &name, &proxy.address())?;
+        let tag = fresh_tag("resume");
+        let hold = Hold { tag: tag.clone(), millis: 300 };
+        std::thread::scope(|s| {
+            let call = s.spawn(|| cli.call_hold(&hold, T));
+            ensure(srv.journal.wait_for(&format!("started:{tag}"), T), || {
+                "the handler never started".into()
+            })?;
+            let cut = proxy.cut_all();
+            ensure(cut >= 1, || "the proxy had no connection to cut".into())?;
+            // Made while the transport is down: it waits for the resumption.
+            let during = cli.call_who();
+            let r = call.join().map_err(|_| "the calling thread panicked".to_string())?;
+            ensure(r == Ok(()), || format!("the interrupted call ended with {r:?}"))?;
+            let want = Who { name: SERVER_NAME.into(), runtime: server.name().into() };
+            ensure(during.as_ref() == Ok(&want), || {
+                format!("the call made during the outage got {during:?}")
+            })?;
+            let runs = srv.journal.count(&format!("started:{tag}"));
+            ensure(runs == 1, || format!("the handler ran {runs} times"))?;
+            ensure(!srv.journal.contains(&format!("cancelled:{tag}")), || {
+                "the handler was told its call was cancelled".into()
+            })?;
+            ensure(proxy.accepted() >= 2, || "the client never reconnected".into())
+        })
+    })();
+    (outcome, started.elapsed())
 }
 
 /// The server calls [`WHO`] on all its peers at once; each must answer with its own name

@@ -35,13 +35,14 @@
 #![forbid(unsafe_code)]
 
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 use tandem_core::typed::{Notification, Streaming, Unary};
 
 pub mod harness;
+pub mod proxy;
 pub mod smol_end;
 pub mod std_end;
 
@@ -111,31 +112,36 @@ pub fn fresh_tag(prefix: &str) -> String {
 /// that a caller in the same process can check that its actions reached the other side.
 #[derive(Debug, Default)]
 pub struct Journal {
-    entries: Mutex<HashSet<String>>,
+    entries: Mutex<HashMap<String, u32>>,
     changed: Condvar,
 }
 
 impl Journal {
-    fn lock(&self) -> MutexGuard<'_, HashSet<String>> {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, u32>> {
         self.entries.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Records an entry.
     pub fn record(&self, entry: impl Into<String>) {
-        self.lock().insert(entry.into());
+        *self.lock().entry(entry.into()).or_default() += 1;
         self.changed.notify_all();
     }
 
     /// Whether the entry was recorded.
     pub fn contains(&self, entry: &str) -> bool {
-        self.lock().contains(entry)
+        self.lock().contains_key(entry)
+    }
+
+    /// How many times the entry was recorded.
+    pub fn count(&self, entry: &str) -> u32 {
+        self.lock().get(entry).copied().unwrap_or(0)
     }
 
     /// Blocks until the entry is recorded; false after `timeout`.
     pub fn wait_for(&self, entry: &str, timeout: Duration) -> bool {
         let end = Instant::now() + timeout;
         let mut g = self.lock();
-        while !g.contains(entry) {
+        while !g.contains_key(entry) {
             let left = end.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
