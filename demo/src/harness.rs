@@ -320,6 +320,37 @@ pub fn check_resumption(client: Runtime, server: Runtime) -> (Outcome, Duration)
     (outcome, started.elapsed())
 }
 
+/// Datagram mode (SPEC.md §14): a client of `client` talks to a server of `server` over UDP on
+/// loopback: calls both ways, a call whose deadline passes, and 100 sequential calls, whose
+/// median round trip is returned. (Streams are not available over UDP, §14.7.)
+pub fn check_udp(client: Runtime, server: Runtime) -> (Outcome, Option<Duration>) {
+    let mut rtt = None;
+    let outcome = (|| {
+        let srv = ServerEnd::start(server, "udp://127.0.0.1:0")?;
+        let name = fresh_tag("udp");
+        let cli = srv.connect(client, &name)?;
+        let want = Who { name: SERVER_NAME.into(), runtime: server.name().into() };
+        let got = cli.call_who();
+        ensure(got.as_ref() == Ok(&want), || format!("client → server call got {got:?}"))?;
+        let back = srv.call_who(&name);
+        let me = Who { name: name.clone(), runtime: client.name().into() };
+        ensure(back.as_ref() == Ok(&me), || format!("server → client call got {back:?}"))?;
+        let tag = fresh_tag("udp-deadline");
+        let late = cli.call_hold(&Hold { tag, millis: 2_000 }, Duration::from_millis(50));
+        ensure(late == Err(Status::DEADLINE_EXCEEDED), || format!("a call past its deadline got {late:?}"))?;
+        let mut samples = Vec::new();
+        for _ in 0..100 {
+            let t = Instant::now();
+            let r = cli.call_who();
+            samples.push(t.elapsed());
+            ensure(r.is_ok(), || format!("a sequential call failed: {r:?}"))?;
+        }
+        rtt = crate::median(samples);
+        Ok(())
+    })();
+    (outcome, rtt)
+}
+
 /// The server calls [`WHO`] on all its peers at once; each must answer with its own name
 /// and runtime.
 pub fn check_call_all(server: &ServerEnd, peers: &[&ClientEnd]) -> Outcome {
