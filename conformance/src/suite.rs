@@ -429,6 +429,41 @@ impl Ctx {
         }
     }
 
+    /// Waits for the implementation to give up on an idle connection: CLOSE(IDLE_TIMEOUT), or —
+    /// when its HELLO offered session resumption — the end of the transport without CLOSE (the
+    /// session is suspended, not ended: SPEC.md §13.2 makes the CLOSE optional then).
+    pub fn expect_idle_end(&mut self, timeout: Duration) -> R {
+        if self.peer_session().is_empty() {
+            return self.expect_close_in(&[Status::IDLE_TIMEOUT], timeout);
+        }
+        let end = Instant::now() + timeout;
+        loop {
+            let left = end.saturating_duration_since(Instant::now());
+            match self.w().recv(left) {
+                Recv::Frame(o) => match o.frame() {
+                    Frame::Close { status: Status::IDLE_TIMEOUT, .. } => return Ok(()),
+                    Frame::Close { .. } => {
+                        return fail("CLOSE IDLE_TIMEOUT or the end of the transport", describe(&o.frame()))
+                    }
+                    _ => {}
+                },
+                Recv::Eof | Recv::Failed(_) => return Ok(()),
+                Recv::Bad(e) => {
+                    return fail(
+                        "CLOSE IDLE_TIMEOUT or the end of the transport",
+                        format!("undecodable bytes: {e:?}"),
+                    )
+                }
+                Recv::Timeout => {
+                    return fail(
+                        "CLOSE IDLE_TIMEOUT or the end of the transport",
+                        format!("the connection stayed open for {} ms", timeout.as_millis()),
+                    )
+                }
+            }
+        }
+    }
+
     /// Requires the transport to end without any CLOSE from the implementation (frames other than
     /// CLOSE are tolerated).
     pub fn expect_eof_without_close(&mut self) -> R {
