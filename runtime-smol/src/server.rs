@@ -21,7 +21,7 @@ use serde::Serialize;
 use smol::Task;
 use tandem_core::addr::Address;
 use tandem_core::typed::Unary;
-use tandem_core::{Role, Status};
+use tandem_core::{Role, Status, Transport};
 
 use crate::conn;
 use crate::error::{CallError, Error};
@@ -179,7 +179,13 @@ impl Server {
     /// [`Options::remove_stale_socket`] is set; the socket file is removed when the server stops.
     pub fn bind(addr: &str, options: Options) -> Result<Server, Error> {
         let address: Address = addr.parse()?;
-        options.config.validate()?;
+        let mut config = options.config.clone();
+        config.transport = match &address {
+            Address::Udp(_) => Transport::Datagram { max_datagram: options.datagram_size(true) },
+            Address::UnixSeqpacket(_) => Transport::Packet { max_datagram: options.datagram_size(false) },
+            _ => Transport::Stream,
+        };
+        config.validate()?;
         let (listener, local, path) = Listener::bind(&address, options.remove_stale_socket)?;
         tracing::info!(addr = %local, name = %options.name, "listening");
         let (ctl_tx, ctl_rx) = smol::channel::unbounded();
