@@ -435,7 +435,10 @@ impl Driver {
                 }
             }
         } else {
-            tracing::info!(conn = id, "unknown or expired session: declining resumption (the client's old calls fail UNAVAILABLE)");
+            tracing::info!(
+                conn = id,
+                "unknown or expired session: declining resumption (the client's old calls fail UNAVAILABLE)"
+            );
         }
         if let Err(e) = inner.conn.decline_resume(now()) {
             tracing::debug!(conn = id, error = %e, "decline_resume refused");
@@ -517,7 +520,11 @@ impl Driver {
                     self.attempt = None;
                     match inner.conn.reconnect(now()) {
                         Ok(()) => {
-                            tracing::info!(conn = id, attempt = self.attempts, "transport reconnected: resuming the session");
+                            tracing::info!(
+                                conn = id,
+                                attempt = self.attempts,
+                                "transport reconnected: resuming the session"
+                            );
                             self.install(socket, Vec::new());
                             inner.wake_driver();
                             cx.waker().wake_by_ref();

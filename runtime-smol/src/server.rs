@@ -3,9 +3,9 @@
 
 use core::future::Future;
 use core::pin::Pin;
+use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use core::task::Poll;
 use core::time::Duration;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
@@ -82,7 +82,8 @@ impl ServerShared {
     /// A connection ended: forget it.
     pub(crate) fn on_closed(&self, shared: &Arc<Shared>) {
         lock(&self.conns).remove(&shared.id);
-        lock(&self.sessions).retain(|_, w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
+        lock(&self.sessions)
+            .retain(|_, w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
         let mut peers = lock(&self.peers);
         let name = shared.info.get().map(|i| i.name.clone());
         let ours = name.as_ref().and_then(|n| peers.get(n)).is_some_and(|p| Arc::ptr_eq(&p.shared, shared));
@@ -366,7 +367,9 @@ async fn udp_loop(
             In::Datagram(Err(e)) => {
                 if !matches!(
                     e.kind(),
-                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+                    io::ErrorKind::ConnectionRefused
+                        | io::ErrorKind::ConnectionReset
+                        | io::ErrorKind::Interrupted
                 ) {
                     tracing::warn!(error = %e, "UDP receive failed");
                     Timer::after(Duration::from_millis(50)).await;

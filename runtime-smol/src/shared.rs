@@ -11,9 +11,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use event_listener::Event;
 use tandem_core::{ApiError, Connection, ConnectionError, Instant, Status};
 
+use crate::options::Backoff;
 use crate::router::Router;
 use crate::server::ServerShared;
-use crate::options::Backoff;
 use crate::transport::{Credentials, Socket};
 use tandem_core::addr::Address;
 
@@ -35,7 +35,9 @@ fn random_u64() -> u64 {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
     h.write_u128(epoch().elapsed().as_nanos());
     h.finish()
 }

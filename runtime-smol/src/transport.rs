@@ -2,14 +2,14 @@
 //! through `async-io`'s reactor. No protocol logic here.
 
 use core::pin::Pin;
-use core::task::{Context, Poll};
-use std::io;
-use std::collections::VecDeque;
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::{Arc, Mutex};
 use core::task::Waker;
+use core::task::{Context, Poll};
+use std::collections::VecDeque;
+use std::io;
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -164,23 +164,23 @@ impl Socket {
             Socket::Assoc(a) => {
                 let mut inbox = a.inbox.lock().unwrap_or_else(|e| e.into_inner());
                 loop {
-                match inbox.queue.pop_front() {
-                    Some(d) => {
-                        // Larger than the buffer (or empty): not a datagram of ours; drop it.
-                        if d.len() > buf.len() || d.is_empty() {
-                            continue;
+                    match inbox.queue.pop_front() {
+                        Some(d) => {
+                            // Larger than the buffer (or empty): not a datagram of ours; drop it.
+                            if d.len() > buf.len() || d.is_empty() {
+                                continue;
+                            }
+                            buf[..d.len()].copy_from_slice(&d);
+                            if d.first() == Some(&HELLO) {
+                                inbox.last_hello = Some(d.clone());
+                            }
+                            return Poll::Ready(Ok(d.len()));
                         }
-                        buf[..d.len()].copy_from_slice(&d);
-                        if d.first() == Some(&HELLO) {
-                            inbox.last_hello = Some(d.clone());
+                        None => {
+                            inbox.waker = Some(cx.waker().clone());
+                            return Poll::Pending;
                         }
-                        return Poll::Ready(Ok(d.len()));
                     }
-                    None => {
-                        inbox.waker = Some(cx.waker().clone());
-                        return Poll::Pending;
-                    }
-                }
                 }
             }
         }

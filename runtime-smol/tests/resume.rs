@@ -95,15 +95,18 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
 
 /// A router with ADD and GATE; GATE counts its runs and waits for `release`.
 fn gate_router(runs: Arc<AtomicUsize>, release: async_channel::Receiver<()>) -> Router {
-    Router::new().unary(&ADD, |_ctx, r: Add| async move { Ok(r.a + r.b) }).unary(&GATE, move |_ctx, x: u32| {
-        let runs = runs.clone();
-        let release = release.clone();
-        async move {
-            runs.fetch_add(1, Ordering::SeqCst);
-            let _ = release.recv().await;
-            Ok(x + 1)
-        }
-    })
+    Router::new().unary(&ADD, |_ctx, r: Add| async move { Ok(r.a + r.b) }).unary(
+        &GATE,
+        move |_ctx, x: u32| {
+            let runs = runs.clone();
+            let release = release.clone();
+            async move {
+                runs.fetch_add(1, Ordering::SeqCst);
+                let _ = release.recv().await;
+                Ok(x + 1)
+            }
+        },
+    )
 }
 
 fn tcp_addr(server: &Server) -> SocketAddr {
@@ -119,9 +122,11 @@ fn killed_transport_mid_call_is_resumed_and_the_reply_arrives_once() {
     run(T * 3, async {
         let runs = Arc::new(AtomicUsize::new(0));
         let (release_tx, release_rx) = async_channel::unbounded();
-        let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(gate_router(runs.clone(), release_rx)))
-                .unwrap();
+        let server = Server::bind(
+            "tcp://127.0.0.1:0",
+            Options::new("server").router(gate_router(runs.clone(), release_rx)),
+        )
+        .unwrap();
         let proxy = Proxy::start(tcp_addr(&server));
         let peer = connect(&proxy.url(), fast_client("client")).await.unwrap();
         assert_eq!(server.sessions(), 1);
@@ -161,9 +166,11 @@ fn repeated_cuts_are_survived() {
     run(T * 3, async {
         let runs = Arc::new(AtomicUsize::new(0));
         let (release_tx, release_rx) = async_channel::unbounded();
-        let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(gate_router(runs.clone(), release_rx)))
-                .unwrap();
+        let server = Server::bind(
+            "tcp://127.0.0.1:0",
+            Options::new("server").router(gate_router(runs.clone(), release_rx)),
+        )
+        .unwrap();
         let proxy = Proxy::start(tcp_addr(&server));
         let peer = connect(&proxy.url(), fast_client("client")).await.unwrap();
         let p = peer.clone();
@@ -214,9 +221,11 @@ fn server_that_no_longer_knows_the_session_fails_pending_calls_unavailable() {
     run(T * 3, async {
         let runs = Arc::new(AtomicUsize::new(0));
         let (_release_tx, release_rx) = async_channel::unbounded();
-        let first =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(gate_router(runs.clone(), release_rx.clone())))
-                .unwrap();
+        let first = Server::bind(
+            "tcp://127.0.0.1:0",
+            Options::new("server").router(gate_router(runs.clone(), release_rx.clone())),
+        )
+        .unwrap();
         let proxy = Proxy::start(tcp_addr(&first));
         let peer = connect(&proxy.url(), fast_client("client")).await.unwrap();
         let p = peer.clone();
@@ -226,8 +235,11 @@ fn server_that_no_longer_knows_the_session_fails_pending_calls_unavailable() {
         proxy.block(true);
         proxy.cut();
         drop(first);
-        let second = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(gate_router(runs.clone(), release_rx)))
-            .unwrap();
+        let second = Server::bind(
+            "tcp://127.0.0.1:0",
+            Options::new("server").router(gate_router(runs.clone(), release_rx)),
+        )
+        .unwrap();
         *proxy.target.lock().unwrap() = tcp_addr(&second);
         proxy.block(false);
         assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));

@@ -20,7 +20,8 @@ const COUNTED: Unary<u32, u32> = Unary::new(9, 1);
 fn every_exchange_but_streams_works_both_ways() {
     run(T, async {
         let (log_tx, log) = async_channel::unbounded();
-        let server = Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx.clone()))).unwrap();
+        let server =
+            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx.clone()))).unwrap();
         let addr = server.local_addr().to_string();
         assert!(addr.starts_with("udp://127.0.0.1:"), "{addr}");
         let (client_log_tx, client_log) = async_channel::unbounded();
@@ -70,7 +71,8 @@ fn every_exchange_but_streams_works_both_ways() {
 fn several_clients_share_the_server_socket() {
     run(T, async {
         let (log_tx, _log) = async_channel::unbounded();
-        let server = Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
+        let server =
+            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
         let addr = server.local_addr().to_string();
         let mut tasks = Vec::new();
         for c in 0..4u32 {
@@ -106,9 +108,11 @@ fn several_clients_share_the_server_socket() {
 fn associations_beyond_the_limit_are_dropped_and_counted() {
     run(T, async {
         let (log_tx, _log) = async_channel::unbounded();
-        let server =
-            Server::bind("udp://127.0.0.1:0", Options::new("server").max_associations(1).router(router(log_tx)))
-                .unwrap();
+        let server = Server::bind(
+            "udp://127.0.0.1:0",
+            Options::new("server").max_associations(1).router(router(log_tx)),
+        )
+        .unwrap();
         let addr = server.local_addr().to_string();
         let first = connect(&addr, Options::new("first")).await.unwrap();
         let opts = Options::new("second").connect_timeout(Duration::from_millis(400));
@@ -124,7 +128,8 @@ fn associations_beyond_the_limit_are_dropped_and_counted() {
 fn a_new_client_from_the_same_address_supersedes_the_old_association() {
     run(T, async {
         let (log_tx, _log) = async_channel::unbounded();
-        let server = Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
+        let server =
+            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
         let addr = server.local_addr().to_string();
         // Both clients reach the server from the same address, through a proxy socket.
         let proxy = LossyProxy::start(server_addr(&server), 0, 0.0);
@@ -171,16 +176,17 @@ impl LossyProxy {
             let mut a = vec![0u8; 65536];
             let mut b = vec![0u8; 65536];
             loop {
-                let (dir, data) = async { front.recv_from(&mut a).await.map(|(n, from)| (0, a[..n].to_vec(), Some(from))) }
-                    .or(async { back.recv(&mut b).await.map(|n| (1, b[..n].to_vec(), None)) })
-                    .await
-                    .map(|(d, v, from)| {
-                        if let Some(f) = from {
-                            client = Some(f);
-                        }
-                        (d, v)
-                    })
-                    .unwrap_or((2, Vec::new()));
+                let (dir, data) =
+                    async { front.recv_from(&mut a).await.map(|(n, from)| (0, a[..n].to_vec(), Some(from))) }
+                        .or(async { back.recv(&mut b).await.map(|n| (1, b[..n].to_vec(), None)) })
+                        .await
+                        .map(|(d, v, from)| {
+                            if let Some(f) = from {
+                                client = Some(f);
+                            }
+                            (d, v)
+                        })
+                        .unwrap_or((2, Vec::new()));
                 if dir == 2 {
                     continue;
                 }
@@ -253,7 +259,7 @@ fn lossy_network_every_call_completes_exactly_once() {
             assert!(stats.calls_opened >= 100, "{stats:?}");
             peer.close();
         }
-        let runs = runs.lock().unwrap();
+        let runs = runs.lock().unwrap().clone();
         assert_eq!(runs.len(), 300);
         assert!(runs.values().all(|n| *n == 1), "a handler ran twice: {runs:?}");
         // Every reliable notification delivered exactly once.
