@@ -293,6 +293,12 @@ impl Server {
         }
         self.path.take();
         let conns: Vec<Peer> = self.shared.live().into_iter().map(Peer::from_shared).collect();
+        for p in &conns {
+            // A suspended session has no transport to drain on: end it now.
+            if p.shared.lock().conn.state() == tandem_core::State::Suspended {
+                p.close_with(Status::UNAVAILABLE, "server shutting down");
+            }
+        }
         join_all(conns.iter().map(|p| p.shutdown(grace)).collect()).await;
         // Let the drivers flush their final frames.
         let idle = async {
