@@ -73,6 +73,17 @@ impl ServerShared {
         }
         let peer = Peer::from_shared(shared.clone());
         let old = lock(&self.peers).insert(name.clone(), peer);
+        // A suspended session is not stale: its client may still resume it (SPEC.md §13.3: a
+        // new session does not end it). It stays reachable through its handles and ends by
+        // itself when its grace period expires.
+        let old = old.filter(|o| !Arc::ptr_eq(&o.shared, shared));
+        if let Some(o) = &old {
+            if o.shared.lock().conn.state() == tandem_core::State::Suspended {
+                tracing::info!(peer = %name, old = o.shared.id, new = shared.id, "peer started a new session while its old one is suspended: keeping the old one until it expires");
+                drop(old);
+                return None;
+            }
+        }
         if let Some(old) = &old {
             tracing::info!(peer = %name, old = old.shared.id, new = shared.id, "peer reconnected: closing its stale connection");
         }
