@@ -41,7 +41,29 @@ impl Backoff {
         let base = base.min(self.max.as_secs_f64());
         let spread = 1.0 + self.jitter * (2.0 * random - 1.0);
         let d = (base * spread).clamp(0.0, self.max.as_secs_f64().max(base));
-        Duration::try_from_secs_f64(d).unwrap_or(self.max)
+        // Never 0: a refused connection fails at once, and attempts must not spin.
+        Duration::try_from_secs_f64(d).unwrap_or(self.max).max(Duration::from_millis(1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jitters_within_bounds() {
+        let b = Options::new("x").backoff;
+        assert_eq!(b.delay(0, 0.5), DEFAULT_RECONNECT_INITIAL);
+        assert_eq!(b.delay(1, 0.5), DEFAULT_RECONNECT_INITIAL * 2);
+        assert_eq!(b.delay(40, 0.5), DEFAULT_RECONNECT_MAX);
+        assert_eq!(b.delay(u32::MAX, 0.5), DEFAULT_RECONNECT_MAX);
+        assert_eq!(b.delay(0, 0.0), DEFAULT_RECONNECT_INITIAL / 2);
+        assert!(b.delay(0, 0.999) <= DEFAULT_RECONNECT_INITIAL * 3 / 2);
+        assert!(b.delay(40, 0.999) <= DEFAULT_RECONNECT_MAX);
+        let z = Options::new("x").reconnect_backoff(Duration::ZERO, Duration::ZERO, f64::NAN).backoff;
+        assert_eq!(z.delay(3, 0.3), Duration::from_millis(1));
+        let j = Options::new("x").reconnect_jitter(7.0).backoff;
+        assert_eq!(j.jitter, 1.0);
     }
 }
 

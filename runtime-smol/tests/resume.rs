@@ -7,6 +7,8 @@ use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::time::Duration;
 use std::io::{Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use common::{run, wait_until, within, Add, ADD, T};
@@ -16,57 +18,114 @@ use tandem_smol::{connect, CallError, Config, ConnectionError, Options, Router, 
 /// Blocks in its handler until released; counts its runs.
 const GATE: Unary<u32, u32> = Unary::new(7, 1);
 
-/// A TCP proxy: forwards every connection to `target`; `cut` closes them all; while
+/// A stream socket the proxy can forward (TCP or Unix).
+trait Sock: Read + Write + Send + Sized + 'static {
+    fn dup(&self) -> Self;
+    fn kill(&self);
+}
+
+impl Sock for TcpStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn kill(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Sock for UnixStream {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn kill(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+type Kill = Box<dyn Fn() + Send>;
+
+/// A proxy: forwards every connection to its target; `cut` closes them all; while
 /// `blocked`, new connections are closed at once.
 struct Proxy {
-    addr: SocketAddr,
+    url: String,
     target: Arc<Mutex<SocketAddr>>,
-    conns: Arc<Mutex<Vec<TcpStream>>>,
+    conns: Arc<Mutex<Vec<Kill>>>,
     blocked: Arc<AtomicBool>,
 }
 
 impl Proxy {
+    /// A TCP proxy to `target`.
     fn start(target: SocketAddr) -> Proxy {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
+        let url = format!("tcp://{}", listener.local_addr().unwrap());
         let target = Arc::new(Mutex::new(target));
-        let conns = Arc::new(Mutex::new(Vec::<TcpStream>::new()));
+        let t = target.clone();
+        Proxy::serve(
+            url,
+            target,
+            std::iter::from_fn(move || listener.accept().ok().map(|(s, _)| s)),
+            move || {
+                let up = TcpStream::connect(*t.lock().unwrap()).ok()?;
+                let _ = up.set_nodelay(true);
+                Some(up)
+            },
+        )
+    }
+
+    /// A Unix stream proxy at `path` to the Unix socket `target`.
+    fn unix(path: &Path, target: PathBuf) -> Proxy {
+        let listener = UnixListener::bind(path).unwrap();
+        let url = format!("unix://{}", path.display());
+        let unused = Arc::new(Mutex::new(SocketAddr::from(([127, 0, 0, 1], 0))));
+        Proxy::serve(
+            url,
+            unused,
+            std::iter::from_fn(move || listener.accept().ok().map(|(s, _)| s)),
+            move || UnixStream::connect(&target).ok(),
+        )
+    }
+
+    fn serve<S: Sock>(
+        url: String,
+        target: Arc<Mutex<SocketAddr>>,
+        incoming: impl Iterator<Item = S> + Send + 'static,
+        connect: impl Fn() -> Option<S> + Send + 'static,
+    ) -> Proxy {
+        let conns = Arc::new(Mutex::new(Vec::<Kill>::new()));
         let blocked = Arc::new(AtomicBool::new(false));
-        let (t, c, b) = (target.clone(), conns.clone(), blocked.clone());
+        let (c, b) = (conns.clone(), blocked.clone());
         std::thread::spawn(move || {
-            for down in listener.incoming() {
-                let Ok(down) = down else { continue };
+            for down in incoming {
                 if b.load(Ordering::SeqCst) {
-                    let _ = down.shutdown(Shutdown::Both);
+                    down.kill();
                     continue;
                 }
-                let to = *t.lock().unwrap();
-                let Ok(up) = TcpStream::connect(to) else {
-                    let _ = down.shutdown(Shutdown::Both);
+                let Some(up) = connect() else {
+                    down.kill();
                     continue;
                 };
-                let _ = up.set_nodelay(true);
-                let _ = down.set_nodelay(true);
                 {
-                    let mut c = c.lock().unwrap();
-                    c.push(down.try_clone().unwrap());
-                    c.push(up.try_clone().unwrap());
+                    let (d, u) = (down.dup(), up.dup());
+                    c.lock().unwrap().push(Box::new(move || {
+                        d.kill();
+                        u.kill();
+                    }));
                 }
-                pipe(down.try_clone().unwrap(), up.try_clone().unwrap());
+                pipe(down.dup(), up.dup());
                 pipe(up, down);
             }
         });
-        Proxy { addr, target, conns, blocked }
+        Proxy { url, target, conns, blocked }
     }
 
     fn url(&self) -> String {
-        format!("tcp://{}", self.addr)
+        self.url.clone()
     }
 
     /// Closes every proxied connection (both ends).
     fn cut(&self) {
-        for s in self.conns.lock().unwrap().drain(..) {
-            let _ = s.shutdown(Shutdown::Both);
+        for kill in self.conns.lock().unwrap().drain(..) {
+            kill();
         }
     }
 
@@ -75,7 +134,7 @@ impl Proxy {
     }
 }
 
-fn pipe(mut from: TcpStream, mut to: TcpStream) {
+fn pipe<S: Sock>(mut from: S, mut to: S) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16384];
         loop {
@@ -88,8 +147,8 @@ fn pipe(mut from: TcpStream, mut to: TcpStream) {
                 }
             }
         }
-        let _ = to.shutdown(Shutdown::Both);
-        let _ = from.shutdown(Shutdown::Both);
+        to.kill();
+        from.kill();
     });
 }
 
@@ -293,6 +352,33 @@ fn resumption_off_fails_calls_when_the_transport_is_lost() {
         proxy.cut();
         assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
         assert!(within(T, peer.closed()).await == ConnectionError::TransportClosed);
+        server.shutdown(T).await;
+    });
+}
+
+#[test]
+fn unix_stream_sessions_are_resumed_too() {
+    run(T * 3, async {
+        let dir = tempfile::tempdir().unwrap();
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (release_tx, release_rx) = async_channel::unbounded();
+        let path = dir.path().join("s.sock");
+        let server = Server::bind(
+            &format!("unix://{}", path.display()),
+            Options::new("server").router(gate_router(runs.clone(), release_rx)),
+        )
+        .unwrap();
+        let proxy = Proxy::unix(&dir.path().join("proxy.sock"), path);
+        let peer = connect(&proxy.url(), fast_client("client")).await.unwrap();
+        let p = peer.clone();
+        let gated = smol::spawn(async move { p.call(&GATE, &9, None).await });
+        wait_until(|| runs.load(Ordering::SeqCst) == 1).await;
+        proxy.cut();
+        assert_eq!(within(T, peer.call(&ADD, &Add { a: 2, b: 2 }, Some(T))).await, Ok(4));
+        release_tx.send(()).await.unwrap();
+        assert_eq!(within(T, gated).await, Ok(10));
+        assert_eq!(runs.load(Ordering::SeqCst), 1);
+        assert!(peer.stats().resumptions >= 1);
         server.shutdown(T).await;
     });
 }
