@@ -52,6 +52,8 @@ fn every_exchange_but_streams_works_both_ways() {
         assert_eq!(back.call(&ECHO, &"back".to_string(), Some(T)).await, Ok("server:back".to_string()));
         back.notify(&LOG, &"to client".to_string(), Some(T)).await.unwrap();
         assert_eq!(within(T, client_log.recv()).await.unwrap(), "to client");
+        back.signal(&LOG, &"signal to client".to_string()).unwrap();
+        assert_eq!(within(T, client_log.recv()).await.unwrap(), "signal to client");
 
         // Streams are refused locally over UDP, either way.
         let e = peer.open_stream(&COUNT, &(0, 3)).await.unwrap_err();
