@@ -42,6 +42,15 @@ impl Sock for UnixStream {
     }
 }
 
+impl Sock for socket2::Socket {
+    fn dup(&self) -> Self {
+        self.try_clone().unwrap()
+    }
+    fn kill(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
 type Kill = Box<dyn Fn() + Send>;
 
 /// A proxy: forwards every connection to its target; `cut` closes them all; while
@@ -82,6 +91,26 @@ impl Proxy {
             unused,
             std::iter::from_fn(move || listener.accept().ok().map(|(s, _)| s)),
             move || UnixStream::connect(&target).ok(),
+        )
+    }
+
+    /// A Unix SEQPACKET proxy at `path` to `target` (every packet forwarded whole).
+    fn seqpacket(path: &Path, target: PathBuf) -> Proxy {
+        use socket2::{Domain, SockAddr, Socket, Type};
+        let listener = Socket::new(Domain::UNIX, Type::SEQPACKET, None).unwrap();
+        listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
+        listener.listen(16).unwrap();
+        let url = format!("unix+seqpacket://{}", path.display());
+        let unused = Arc::new(Mutex::new(SocketAddr::from(([127, 0, 0, 1], 0))));
+        Proxy::serve(
+            url,
+            unused,
+            std::iter::from_fn(move || listener.accept().ok().map(|(s, _)| s)),
+            move || {
+                let up = Socket::new(Domain::UNIX, Type::SEQPACKET, None).ok()?;
+                up.connect(&SockAddr::unix(&target).ok()?).ok()?;
+                Some(up)
+            },
         )
     }
 
@@ -136,7 +165,8 @@ impl Proxy {
 
 fn pipe<S: Sock>(mut from: S, mut to: S) {
     std::thread::spawn(move || {
-        let mut buf = [0u8; 16384];
+        // Holds the largest SEQPACKET datagram, so that packets are forwarded whole.
+        let mut buf = vec![0u8; 128 * 1024];
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
@@ -357,18 +387,28 @@ fn resumption_off_fails_calls_when_the_transport_is_lost() {
 }
 
 #[test]
-fn unix_stream_sessions_are_resumed_too() {
+fn unix_sessions_are_resumed_too() {
+    for packet in [false, true] {
+        unix_session_is_resumed(packet);
+    }
+}
+
+fn unix_session_is_resumed(packet: bool) {
     run(T * 3, async {
         let dir = tempfile::tempdir().unwrap();
         let runs = Arc::new(AtomicUsize::new(0));
         let (release_tx, release_rx) = async_channel::unbounded();
         let path = dir.path().join("s.sock");
         let server = Server::bind(
-            &format!("unix://{}", path.display()),
+            &format!("{}://{}", if packet { "unix+seqpacket" } else { "unix" }, path.display()),
             Options::new("server").router(gate_router(runs.clone(), release_rx)),
         )
         .unwrap();
-        let proxy = Proxy::unix(&dir.path().join("proxy.sock"), path);
+        let proxy = if packet {
+            Proxy::seqpacket(&dir.path().join("proxy.sock"), path)
+        } else {
+            Proxy::unix(&dir.path().join("proxy.sock"), path)
+        };
         let peer = connect(&proxy.url(), fast_client("client")).await.unwrap();
         let p = peer.clone();
         let gated = smol::spawn(async move { p.call(&GATE, &9, None).await });
