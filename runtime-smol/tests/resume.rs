@@ -228,6 +228,7 @@ fn killed_transport_mid_call_is_resumed_and_the_reply_arrives_once() {
         proxy.block(true);
         proxy.cut();
         wait_until(|| server.suspended_sessions() == 1).await;
+        assert!(server.peer("client").unwrap().is_suspended());
         // A call made during the outage, and the handler answering while suspended.
         let p = peer.clone();
         let during = smol::spawn(async move { p.call(&ADD, &Add { a: 2, b: 3 }, Some(T)).await });
