@@ -13,7 +13,7 @@ use crate::error::Error;
 use crate::options::Options;
 use crate::peer::Peer;
 use crate::server::ServerShared;
-use crate::shared::{now, Inner, Shared};
+use crate::shared::{now, session_token, Dial, Inner, Shared};
 use crate::transport::{self, Socket};
 
 /// Creates the connection for `socket` and spawns its driver. The returned handle keeps it
@@ -24,16 +24,25 @@ pub(crate) fn start(
     role: Role,
     options: &Options,
     server: Option<Arc<ServerShared>>,
+    dial: Option<Dial>,
     label: &str,
 ) -> Result<Peer, Error> {
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let mut config = options.config.clone();
-    config.transport = if socket.is_packet() {
-        Transport::Packet { max_datagram: options.max_datagram }
+    config.transport = if socket.is_udp() {
+        Transport::Datagram { max_datagram: options.datagram_size(true) }
+    } else if socket.is_packet() {
+        Transport::Packet { max_datagram: options.datagram_size(false) }
     } else {
         Transport::Stream
     };
-    let me = Identity { name: options.name.as_bytes(), ..Identity::default() };
+    // An acceptor offers resumption by giving the session a token (never over UDP, §14.1).
+    let token = if role == Role::Acceptor && options.resumption && !socket.is_udp() {
+        session_token()
+    } else {
+        Vec::new()
+    };
+    let me = Identity { name: options.name.as_bytes(), session: &token, ..Identity::default() };
     let conn = Connection::new(role, config, me, now())?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let creds = socket.credentials();
@@ -45,9 +54,10 @@ pub(crate) fn start(
         creds,
         id,
         server,
+        dial,
     });
     if let Some(server) = &shared.server {
-        server.register(&shared);
+        server.register(&shared, &token);
     }
     tracing::debug!(conn = id, ?role, remote = label, ?creds, "transport connected");
     let peer = Peer::from_shared(shared.clone());
@@ -61,14 +71,26 @@ pub(crate) fn start(
     Ok(peer)
 }
 
-/// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path`) and
-/// completes the handshake. The returned [`Peer`] calls the server; `options.router` serves the
-/// server's calls to this side.
+/// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` or
+/// `udp://host:port`) and completes the handshake. The returned [`Peer`] calls the server;
+/// `options.router` serves the server's calls to this side.
+///
+/// When the server offers session resumption (stream and SEQPACKET transports, see
+/// [`Options::resumption`]) and the transport is lost, the connection reconnects by itself
+/// with backoff ([`Options::reconnect_backoff`]); calls in flight complete exactly once after
+/// the resumption. If the server no longer knows the session, or it is not resumed within
+/// `Config::session_grace`, they fail with UNAVAILABLE.
 pub async fn connect(addr: &str, options: Options) -> Result<Peer, Error> {
     let address: Address = addr.parse()?;
     let attempt = async {
         let socket = transport::connect(&address).await?;
-        let peer = start(socket, Role::Dialer, &options, None, addr)?;
+        let dial = Dial {
+            addr: address.clone(),
+            resumption: options.resumption,
+            backoff: options.backoff,
+            connect_timeout: options.connect_timeout,
+        };
+        let peer = start(socket, Role::Dialer, &options, None, Some(dial), addr)?;
         peer.connected().await.map_err(Error::Handshake)?;
         Ok(peer)
     };

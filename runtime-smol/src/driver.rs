@@ -11,11 +11,15 @@ use std::sync::Arc;
 
 use async_io::Timer;
 use futures_lite::future::{poll_fn, FutureExt};
-use tandem_core::{ConnectionError, State, Status, Transport};
+use tandem_core::{ConnectionError, Role, State, Status, Transport};
 
+use crate::error::Error;
 use crate::events::{self, Deferred};
-use crate::shared::{now, to_std, Inner, Shared};
-use crate::transport::Socket;
+use crate::shared::{now, random_unit, to_std, Inner, Shared};
+use crate::transport::{self, Socket};
+
+/// A reconnection attempt in progress: the backoff wait, then the transport.
+type Attempt = Pin<Box<dyn Future<Output = Result<Socket, Error>> + Send>>;
 
 /// Rounds of timers → inbound → events → transmit per wake-up before yielding.
 const ROUNDS: usize = 16;
@@ -35,7 +39,15 @@ const SMALL_READ: usize = 1024;
 
 pub(crate) struct Driver {
     shared: Arc<Shared>,
-    socket: Socket,
+    /// `None` while a suspended session waits for a transport (SPEC.md §13), and once the
+    /// socket was handed to the session it resumed.
+    socket: Option<Socket>,
+    /// The session is suspended (counted by the server while so).
+    suspended: bool,
+    /// Dialer: reconnection attempts made since the session was suspended.
+    attempts: u32,
+    /// Dialer: the reconnection attempt in progress.
+    attempt: Option<Attempt>,
     timer: Timer,
     armed: Option<std::time::Instant>,
     /// Packet transports: the datagram being sent, and its length (0: none).
@@ -66,7 +78,10 @@ impl Driver {
         };
         Driver {
             shared,
-            socket,
+            socket: Some(socket),
+            suspended: false,
+            attempts: 0,
+            attempt: None,
             timer: Timer::never(),
             armed: None,
             datagram: vec![0; max_datagram],
@@ -86,6 +101,16 @@ impl Driver {
         let id = self.shared.id;
         poll_fn(|cx| self.poll(cx)).await;
         self.close_socket().await;
+        if let (Some(Socket::Assoc(a)), Some(server)) = (&self.socket, &self.shared.server) {
+            // Superseded: a new association from the same address; its HELLO starts it.
+            let superseded = self.shared.lock().closed == Some(ConnectionError::Superseded);
+            server.assoc_finished(a, superseded);
+        }
+        if self.suspended {
+            if let Some(server) = &self.shared.server {
+                server.unsuspended();
+            }
+        }
         let (reason, stats) = {
             let mut inner = self.shared.lock();
             if inner.closed.is_none() {
@@ -102,16 +127,16 @@ impl Driver {
     /// Closes the socket so that the peer still receives our final frames: a socket closed
     /// with unread input is reset, which may discard what we wrote last (our CLOSE).
     async fn close_socket(&mut self) {
-        if self.broken {
+        let Some(socket) = &self.socket else { return };
+        if self.broken || socket.is_udp() {
             return;
         }
-        self.socket.shutdown_write();
+        socket.shutdown_write();
         if self.eof {
             return;
         }
         // Small: this buffer lives in the driver task's state for the connection's whole life.
         let mut buf = [0u8; 256];
-        let socket = &self.socket;
         let drain = async {
             while let Ok(n) = poll_fn(|cx| socket.poll_read(cx, &mut buf)).await {
                 if n == 0 {
@@ -134,6 +159,11 @@ impl Driver {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => inner.driver = Some(cx.waker().clone()),
         }
+        if let Some((socket, pending)) = inner.new_socket.take() {
+            // This session was resumed on a new connection (server side): speak on its socket;
+            // the old one, if any, is dropped (closed) here.
+            self.install(socket, pending);
+        }
         let mut busy = true;
         let mut worked = false;
         for _ in 0..ROUNDS {
@@ -147,6 +177,7 @@ impl Driver {
             }
             progress |= self.poll_inbound(cx, &mut inner);
             progress |= events::drain(&shared, &mut inner, &mut deferred);
+            progress |= self.resume_requested(&mut inner);
             progress |= inner.retry_backlog();
             progress |= self.poll_outbound(cx, &mut inner);
             if !progress {
@@ -155,6 +186,7 @@ impl Driver {
             }
             worked = true;
         }
+        self.track_session(cx, &mut inner);
         self.release_when_idle(&mut inner, worked);
         if busy {
             // Work remains: yield to other tasks, then come back.
@@ -181,7 +213,7 @@ impl Driver {
             return true;
         }
         if inner.conn.state() == State::Closed && inner.closed.is_some() {
-            if self.broken {
+            if self.broken || self.socket.is_none() {
                 return true;
             }
             let deadline = *self.linger.get_or_insert_with(|| std::time::Instant::now() + LINGER);
@@ -236,9 +268,10 @@ impl Driver {
 
     /// Reads what the socket has into the core. Returns whether anything happened.
     fn poll_inbound(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> bool {
-        if self.eof || inner.conn.state() == State::Closed {
+        if self.eof || inner.conn.state() == State::Closed || inner.conn.needs_transport() {
             return false;
         }
+        let Some(socket) = &self.socket else { return false };
         let mut progress = false;
         if self.max_datagram == 0 {
             if !self.pending.is_empty() {
@@ -251,7 +284,7 @@ impl Driver {
                 self.pending = Vec::new();
             }
             let mut small = [0u8; SMALL_READ];
-            match self.socket.poll_read(cx, &mut small) {
+            match socket.poll_read(cx, &mut small) {
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
                     inner.conn.handle_eof(now());
@@ -284,7 +317,7 @@ impl Driver {
             if buf.is_empty() || buf.len() < self.max_datagram {
                 break;
             }
-            match self.socket.poll_read(cx, buf) {
+            match socket.poll_read(cx, buf) {
                 Poll::Ready(Ok(0)) => {
                     self.eof = true;
                     inner.conn.handle_eof(now());
@@ -314,6 +347,8 @@ impl Driver {
     /// Writes what the core has queued. Returns whether anything was written.
     fn poll_outbound(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> bool {
         let mut progress = false;
+        // No transport (a suspended session): what is queued waits for the next one.
+        let Some(socket) = &self.socket else { return false };
         loop {
             if self.broken {
                 let n = inner.conn.transmit_data().len();
@@ -332,7 +367,7 @@ impl Driver {
             if data.is_empty() {
                 return progress;
             }
-            match self.socket.poll_write(cx, data) {
+            match socket.poll_write(cx, data) {
                 Poll::Ready(Ok(n)) if n > 0 => {
                     progress = true;
                     if self.max_datagram > 0 {
@@ -353,6 +388,151 @@ impl Driver {
                     progress = true;
                 }
                 Poll::Pending => return progress,
+            }
+        }
+    }
+}
+
+impl Driver {
+    /// Takes a new transport for this connection: a resumed session's new socket.
+    fn install(&mut self, socket: Socket, pending: Vec<u8>) {
+        if self.socket.is_some() {
+            tracing::debug!(conn = self.shared.id, "closing the session's previous socket");
+        }
+        self.socket = Some(socket);
+        self.eof = false;
+        self.broken = false;
+        self.pending = pending;
+        self.datagram_len = 0;
+        self.linger = None;
+        self.idle_check.get_or_insert(std::time::Instant::now() + IDLE_RELEASE);
+    }
+
+    /// Acceptor: this fresh connection's dialer asked to resume a session. Moves this socket
+    /// into that session when the server knows it, otherwise declines (a new session).
+    fn resume_requested(&mut self, inner: &mut Inner) -> bool {
+        let Some(token) = inner.resume_token.take() else { return false };
+        let id = self.shared.id;
+        let session = self.shared.server.as_ref().and_then(|s| s.session(&token));
+        if let Some(session) = session.filter(|s| !Arc::ptr_eq(s, &self.shared)) {
+            // Lock order: a fresh connection, then the session (a session never locks a
+            // fresh connection).
+            let mut si = session.lock();
+            match si.conn.resume_from(now(), &mut inner.conn) {
+                Ok(()) => {
+                    if let Some(socket) = self.socket.take() {
+                        si.new_socket = Some((socket, core::mem::take(&mut self.pending)));
+                    }
+                    si.wake_driver();
+                    drop(si);
+                    tracing::info!(conn = id, session = session.id, "session resumed on a new transport");
+                    // This connection is over without having been one: nothing to report.
+                    inner.closed = Some(ConnectionError::LocallyClosed { status: Status::OK });
+                    return true;
+                }
+                Err(e) => {
+                    tracing::info!(conn = id, session = session.id, error = %e, "cannot resume the session: declining");
+                }
+            }
+        } else {
+            tracing::info!(
+                conn = id,
+                "unknown or expired session: declining resumption (the client's old calls fail UNAVAILABLE)"
+            );
+        }
+        if let Err(e) = inner.conn.decline_resume(now()) {
+            tracing::debug!(conn = id, error = %e, "decline_resume refused");
+        }
+        true
+    }
+
+    /// Follows the session's suspensions and resumptions (SPEC.md §13): drops a lost socket,
+    /// counts suspended sessions at the server, and on the dialer reconnects with backoff.
+    fn track_session(&mut self, cx: &mut Context<'_>, inner: &mut Inner) {
+        let id = self.shared.id;
+        let suspended = inner.conn.state() == State::Suspended;
+        if suspended != self.suspended {
+            self.suspended = suspended;
+            if suspended {
+                tracing::info!(conn = id, grace = ?inner.conn.config().session_grace, "transport lost: session suspended");
+                if let Some(server) = &self.shared.server {
+                    if !server.suspended() {
+                        tracing::warn!(
+                            conn = id,
+                            limit = server.max_suspended,
+                            "too many suspended sessions (Options::max_suspended_sessions): ending this one; its client will get a new session"
+                        );
+                        inner.conn.close(now(), Status::RESOURCE_EXHAUSTED, b"too many suspended sessions");
+                    }
+                }
+            } else {
+                if let Some(server) = &self.shared.server {
+                    server.unsuspended();
+                }
+                if inner.conn.state() != State::Closed {
+                    tracing::info!(conn = id, attempts = self.attempts, "session resumed");
+                }
+                self.attempts = 0;
+                self.attempt = None;
+            }
+        }
+        if !inner.conn.needs_transport() {
+            return;
+        }
+        if self.socket.take().is_some() {
+            tracing::debug!(conn = id, "dropping the lost transport");
+        }
+        if inner.conn.role() != Role::Dialer {
+            return;
+        }
+        let Some(dial) = &self.shared.dial else { return };
+        if !dial.resumption {
+            tracing::info!(conn = id, "transport lost and resumption is off (Options::resumption): closing");
+            inner.conn.close(now(), Status::UNAVAILABLE, b"transport lost");
+            return;
+        }
+        loop {
+            if self.attempt.is_none() {
+                let delay = dial.backoff.delay(self.attempts, random_unit());
+                self.attempts = self.attempts.saturating_add(1);
+                tracing::info!(conn = id, attempt = self.attempts, ?delay, addr = %dial.addr, "reconnecting");
+                let addr = dial.addr.clone();
+                let timeout = dial.connect_timeout;
+                self.attempt = Some(Box::pin(async move {
+                    Timer::after(delay).await;
+                    let label = addr.to_string();
+                    transport::connect(&addr)
+                        .or(async move {
+                            Timer::after(timeout).await;
+                            Err(Error::Timeout { addr: label })
+                        })
+                        .await
+                }));
+            }
+            let Some(attempt) = self.attempt.as_mut() else { return };
+            match attempt.as_mut().poll(cx) {
+                Poll::Pending => return,
+                Poll::Ready(Err(e)) => {
+                    tracing::info!(conn = id, attempt = self.attempts, error = %e, "reconnection attempt failed");
+                    self.attempt = None;
+                }
+                Poll::Ready(Ok(socket)) => {
+                    self.attempt = None;
+                    match inner.conn.reconnect(now()) {
+                        Ok(()) => {
+                            tracing::info!(
+                                conn = id,
+                                attempt = self.attempts,
+                                "transport reconnected: resuming the session"
+                            );
+                            self.install(socket, Vec::new());
+                            inner.wake_driver();
+                            cx.waker().wake_by_ref();
+                        }
+                        Err(e) => tracing::info!(conn = id, error = %e, "cannot resume the session"),
+                    }
+                    return;
+                }
             }
         }
     }

@@ -14,8 +14,6 @@ use tandem_core::{ApiError, ConfigError, ConnectionError, Status};
 pub enum Error {
     /// The address string does not parse.
     Address(AddressError),
-    /// `udp://` addresses are recognised but datagram mode is not implemented yet.
-    UdpNotImplemented,
     /// A Unix socket path already exists, so listening on it was refused.
     PathInUse {
         /// The socket path.
@@ -51,9 +49,6 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::Address(e) => e.fmt(f),
-            Error::UdpNotImplemented => f.write_str(
-                "UDP datagram mode is not implemented yet (SPEC.md §14); use tcp://, unix:// or unix+seqpacket://",
-            ),
             Error::PathInUse { path, live: true } => write!(
                 f,
                 "cannot listen on {}: a server is already listening on this socket path; stop it or choose another path",

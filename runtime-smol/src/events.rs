@@ -115,9 +115,10 @@ fn handle(shared: &Arc<Shared>, inner: &mut Inner, ev: Owned, deferred: &mut Vec
                 w.wake();
             }
         }
-        // This runtime keeps no sessions yet: a resuming dialer gets a new session.
-        Owned::ResumeRequested { .. } => {
-            let _ = inner.conn.decline_resume(now());
+        // The driver looks the session up and resumes or declines it (it owns the socket).
+        Owned::ResumeRequested { token } => {
+            tracing::debug!(conn, "dialer asks to resume a session");
+            inner.resume_token = Some(token);
         }
         Owned::GoAway { bound, status } => {
             tracing::info!(conn, bound, %status, "peer is going away");

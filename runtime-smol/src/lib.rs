@@ -6,8 +6,17 @@
 //! what the core queued and sleeps until the socket, an API call or the core's next timeout
 //! wakes it.
 //!
-//! * **Transports**: `tcp://host:port`, `unix:///path` and `unix+seqpacket:///path`
-//!   ([`connect`], [`Server::bind`]). `udp://` is recognised but not implemented yet.
+//! * **Transports**: `tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` and
+//!   `udp://host:port` ([`connect`], [`Server::bind`]). Over UDP (datagram mode, SPEC.md §14)
+//!   the core retransmits calls and notifications until answered and drops duplicates; a UDP
+//!   server demultiplexes one socket into associations by source address
+//!   ([`Options::max_associations`]); streams are refused (UNIMPLEMENTED).
+//! * **Session resumption** (SPEC.md §13), on by default on the other transports
+//!   ([`Options::resumption`]): a client whose transport is lost reconnects by itself with
+//!   capped, jittered exponential backoff ([`Options::reconnect_backoff`]) and its calls in
+//!   flight complete exactly once; the server keeps the suspended session for
+//!   `Config::session_grace` ([`Options::max_suspended_sessions`]). A session that expires or
+//!   that the server no longer knows fails its pending calls with UNAVAILABLE.
 //! * **Typed API**: methods are declared once with [`typed`](tandem_core::typed) types and
 //!   shared by both ends; a [`Router`] serves them with async handlers, a [`Peer`] calls them
 //!   ([`Peer::call`], [`Peer::notify`], [`Peer::signal`], [`Peer::open_stream`],
@@ -85,7 +94,11 @@ mod transport;
 pub use conn::connect;
 pub use ctx::Ctx;
 pub use error::{CallError, Error};
-pub use options::{Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM};
+pub use options::{
+    Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_DATAGRAM,
+    DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_MAX_UDP_DATAGRAM, DEFAULT_RECONNECT_INITIAL,
+    DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX, DEFAULT_RECONNECT_MULTIPLIER,
+};
 pub use peer::Peer;
 pub use router::Router;
 pub use server::Server;

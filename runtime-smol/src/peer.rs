@@ -136,6 +136,13 @@ impl Peer {
         self.shared.lock().closed.is_some()
     }
 
+    /// Whether the connection's session is suspended: its transport was lost and it waits
+    /// (for at most `Config::session_grace`) for the client to reconnect (SPEC.md §13). Calls
+    /// made meanwhile are sent after the resumption.
+    pub fn is_suspended(&self) -> bool {
+        self.shared.lock().conn.state() == tandem_core::State::Suspended
+    }
+
     /// Whether the two handles refer to the same connection.
     pub fn same_connection(&self, other: &Peer) -> bool {
         Arc::ptr_eq(&self.shared, &other.shared)

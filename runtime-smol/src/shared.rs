@@ -2,7 +2,7 @@
 //! `std::sync::Mutex` (held briefly, never across an await), plus the wakers of everything
 //! waiting on it.
 
-use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use core::task::Waker;
 use core::time::Duration;
 use std::collections::{HashMap, VecDeque};
@@ -11,9 +11,11 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use event_listener::Event;
 use tandem_core::{ApiError, Connection, ConnectionError, Instant, Status};
 
+use crate::options::Backoff;
 use crate::router::Router;
 use crate::server::ServerShared;
-use crate::transport::Credentials;
+use crate::transport::{Credentials, Socket};
+use tandem_core::addr::Address;
 
 /// The runtime's clock: microseconds since the first use, as the core's [`Instant`].
 pub(crate) fn now() -> Instant {
@@ -23,6 +25,34 @@ pub(crate) fn now() -> Instant {
 fn epoch() -> std::time::Instant {
     static EPOCH: OnceLock<std::time::Instant> = OnceLock::new();
     *EPOCH.get_or_init(std::time::Instant::now)
+}
+
+/// 64 unpredictable bits. No RNG crate is in the workspace: this hashes a counter and the
+/// clock with `std`'s `RandomState`, whose keys the standard library draws from the operating
+/// system's random source (once per thread, then varied per instance).
+fn random_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
+    h.write_u128(epoch().elapsed().as_nanos());
+    h.finish()
+}
+
+/// A random number in `0.0..1.0` (reconnection jitter).
+pub(crate) fn random_unit() -> f64 {
+    (random_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A new session token: 16 unpredictable bytes (SPEC.md §13.1).
+pub(crate) fn session_token() -> Vec<u8> {
+    let mut t = Vec::with_capacity(16);
+    t.extend_from_slice(&random_u64().to_le_bytes());
+    t.extend_from_slice(&random_u64().to_le_bytes());
+    t
 }
 
 /// The core instant `t` on the std clock (`None`: too far away to represent).
@@ -138,6 +168,12 @@ pub(crate) struct Inner {
     pub(crate) closed: Option<ConnectionError>,
     /// Signal (unreliable notification) handlers running now.
     pub(crate) signal_tasks: usize,
+    /// Acceptor: this fresh connection's dialer asked to resume the session with this token;
+    /// the driver resumes or declines it.
+    pub(crate) resume_token: Option<Vec<u8>>,
+    /// Acceptor: the session was resumed on another connection's socket (and the bytes that
+    /// connection had read past what its core took); the driver switches to it.
+    pub(crate) new_socket: Option<(Socket, Vec<u8>)>,
 }
 
 impl Inner {
@@ -178,6 +214,8 @@ impl Inner {
             connected: false,
             closed: None,
             signal_tasks: 0,
+            resume_token: None,
+            new_socket: None,
         }
     }
 
@@ -282,6 +320,16 @@ pub(crate) struct Shared {
     pub(crate) id: u64,
     /// The server that accepted this connection, if any.
     pub(crate) server: Option<Arc<ServerShared>>,
+    /// Dialer: how to reconnect a suspended session.
+    pub(crate) dial: Option<Dial>,
+}
+
+/// What a dialer needs to reconnect its suspended session.
+pub(crate) struct Dial {
+    pub(crate) addr: Address,
+    pub(crate) resumption: bool,
+    pub(crate) backoff: Backoff,
+    pub(crate) connect_timeout: Duration,
 }
 
 impl Shared {

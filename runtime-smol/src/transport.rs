@@ -1,12 +1,15 @@
-//! Sockets: TCP, Unix stream and Unix SEQPACKET, connected or listening, all driven through
-//! `async-io`'s reactor. No protocol logic here.
+//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all driven
+//! through `async-io`'s reactor. No protocol logic here.
 
 use core::pin::Pin;
+use core::task::Waker;
 use core::task::{Context, Poll};
+use std::collections::VecDeque;
 use std::io;
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
@@ -33,6 +36,113 @@ pub(crate) enum Socket {
     Unix(Async<UnixStream>),
     /// Unix SEQPACKET: every read and write is one whole packet.
     Packet(Async<socket2::Socket>),
+    /// A connected UDP socket (dialer): every read and write is one datagram.
+    Udp(Async<UdpSocket>),
+    /// One association of a UDP server: datagrams from `peer` arrive through `inbox` (the
+    /// server's receive task demultiplexes them); writes go out on the shared socket.
+    Assoc(Assoc),
+}
+
+/// Most datagrams queued for one association before its driver takes them; beyond, they are
+/// dropped (as the network may drop them: the protocol retransmits).
+const ASSOC_INBOX: usize = 256;
+
+/// Datagrams for one server-side UDP association, filled by the server's receive task.
+#[derive(Default)]
+pub(crate) struct Inbox {
+    pub(crate) queue: VecDeque<Vec<u8>>,
+    pub(crate) waker: Option<Waker>,
+    /// The association's driver has ended.
+    pub(crate) closed: bool,
+    /// The last datagram starting with HELLO, kept so that it can be handed to a new
+    /// association when this one is superseded (SPEC.md §14.3).
+    pub(crate) last_hello: Option<Vec<u8>>,
+    /// Datagrams dropped because the queue was full.
+    pub(crate) dropped: u64,
+}
+
+impl Inbox {
+    /// Queues a datagram; false (dropped) when the queue is full or the association is over.
+    pub(crate) fn push(&mut self, d: Vec<u8>) -> bool {
+        if self.closed || self.queue.len() >= ASSOC_INBOX {
+            self.dropped += 1;
+            return false;
+        }
+        self.queue.push_back(d);
+        if let Some(w) = self.waker.take() {
+            w.wake();
+        }
+        true
+    }
+}
+
+/// A server-side UDP association's end of the shared socket.
+pub(crate) struct Assoc {
+    pub(crate) socket: Arc<Async<UdpSocket>>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) inbox: Arc<Mutex<Inbox>>,
+}
+
+impl Drop for Assoc {
+    fn drop(&mut self) {
+        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
+        inbox.closed = true;
+        inbox.queue.clear();
+    }
+}
+
+/// Whether a UDP receive error only reports an earlier loss (ICMP port unreachable and the
+/// like): the protocol retransmits, so the socket stays usable.
+fn transient_udp(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::Interrupted
+    )
+}
+
+fn poll_udp_recv(s: &Async<UdpSocket>, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
+    loop {
+        match s.get_ref().recv(buf) {
+            // An empty datagram is not an end of stream: UDP has none. Skip it.
+            Ok(0) => continue,
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match s.poll_readable(cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            },
+            Err(e) if transient_udp(&e) => continue,
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
+}
+
+fn poll_udp_send(
+    s: &Async<UdpSocket>,
+    to: Option<SocketAddr>,
+    cx: &mut Context<'_>,
+    buf: &[u8],
+) -> Poll<io::Result<usize>> {
+    loop {
+        let r = match to {
+            Some(a) => s.get_ref().send_to(buf, a),
+            None => s.get_ref().send(buf),
+        };
+        match r {
+            Ok(_) => return Poll::Ready(Ok(buf.len().max(1))),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => match s.poll_writable(cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            },
+            // Lost like any datagram may be: the protocol retransmits.
+            Err(e) if transient_udp(&e) || e.kind() == io::ErrorKind::OutOfMemory => {
+                tracing::trace!(error = %e, "UDP send failed: datagram dropped");
+                return Poll::Ready(Ok(buf.len().max(1)));
+            }
+            Err(e) => return Poll::Ready(Err(e)),
+        }
+    }
 }
 
 impl Socket {
@@ -40,11 +150,39 @@ impl Socket {
         matches!(self, Socket::Packet(_))
     }
 
+    /// Whether this is a UDP socket (datagram mode, SPEC.md §14).
+    pub(crate) fn is_udp(&self) -> bool {
+        matches!(self, Socket::Udp(_) | Socket::Assoc(_))
+    }
+
     pub(crate) fn poll_read(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<usize>> {
         match self {
             Socket::Tcp(s) => Pin::new(&mut &*s).poll_read(cx, buf),
             Socket::Unix(s) => Pin::new(&mut &*s).poll_read(cx, buf),
             Socket::Packet(s) => Pin::new(&mut &*s).poll_read(cx, buf),
+            Socket::Udp(s) => poll_udp_recv(s, cx, buf),
+            Socket::Assoc(a) => {
+                let mut inbox = a.inbox.lock().unwrap_or_else(|e| e.into_inner());
+                loop {
+                    match inbox.queue.pop_front() {
+                        Some(d) => {
+                            // Larger than the buffer (or empty): not a datagram of ours; drop it.
+                            if d.len() > buf.len() || d.is_empty() {
+                                continue;
+                            }
+                            buf[..d.len()].copy_from_slice(&d);
+                            if d.first() == Some(&HELLO) {
+                                inbox.last_hello = Some(d.clone());
+                            }
+                            return Poll::Ready(Ok(d.len()));
+                        }
+                        None => {
+                            inbox.waker = Some(cx.waker().clone());
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
         }
     }
 
@@ -53,6 +191,8 @@ impl Socket {
             Socket::Tcp(s) => Pin::new(&mut &*s).poll_write(cx, buf),
             Socket::Unix(s) => Pin::new(&mut &*s).poll_write(cx, buf),
             Socket::Packet(s) => Pin::new(&mut &*s).poll_write(cx, buf),
+            Socket::Udp(s) => poll_udp_send(s, None, cx, buf),
+            Socket::Assoc(a) => poll_udp_send(&a.socket, Some(a.peer), cx, buf),
         }
     }
 
@@ -63,6 +203,7 @@ impl Socket {
             Socket::Tcp(s) => s.get_ref().shutdown(std::net::Shutdown::Write),
             Socket::Unix(s) => s.get_ref().shutdown(std::net::Shutdown::Write),
             Socket::Packet(s) => s.get_ref().shutdown(std::net::Shutdown::Write),
+            Socket::Udp(_) | Socket::Assoc(_) => Ok(()),
         };
         if let Err(e) = r {
             tracing::trace!(error = %e, "shutdown(write) failed");
@@ -72,7 +213,7 @@ impl Socket {
     /// The peer's credentials (Unix sockets on Linux/Android only).
     pub(crate) fn credentials(&self) -> Option<Credentials> {
         match self {
-            Socket::Tcp(_) => None,
+            Socket::Tcp(_) | Socket::Udp(_) | Socket::Assoc(_) => None,
             Socket::Unix(s) => peer_credentials(s.get_ref()),
             Socket::Packet(s) => peer_credentials(s.get_ref()),
         }
@@ -125,15 +266,42 @@ pub(crate) async fn connect(addr: &Address) -> Result<Socket, Error> {
             s.connect(&sa).map_err(|e| Error::io(ctx(), e))?;
             Ok(Socket::Packet(Async::new(s).map_err(|e| Error::io(ctx(), e))?))
         }
-        Address::Udp(_) => Err(Error::UdpNotImplemented),
+        Address::Udp(host_port) => {
+            let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| Error::io(ctx(), e))?;
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
+            for a in addrs {
+                let local: SocketAddr = if a.is_ipv4() {
+                    (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+                } else {
+                    (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+                };
+                let s = match Async::<UdpSocket>::bind(local) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        last = e;
+                        continue;
+                    }
+                };
+                match s.get_ref().connect(a) {
+                    Ok(()) => return Ok(Socket::Udp(s)),
+                    Err(e) => last = e,
+                }
+            }
+            Err(Error::io(ctx(), last))
+        }
     }
 }
+
+/// First byte of a HELLO frame: a datagram starting with it may open an association.
+pub(crate) const HELLO: u8 = 0x01;
 
 /// A listening socket.
 pub(crate) enum Listener {
     Tcp(Async<TcpListener>),
     Unix(Async<UnixListener>),
     Packet(Async<socket2::Socket>),
+    /// UDP: one socket for every association, demultiplexed by the server.
+    Udp(Arc<Async<UdpSocket>>),
 }
 
 /// Removes a Unix socket file when dropped (the listener's clean shutdown).
@@ -209,7 +377,15 @@ impl Listener {
                 let l = Async::new(s).map_err(|e| Error::io(ctx(), e))?;
                 Ok((Listener::Packet(l), addr.clone(), Some(guard)))
             }
-            Address::Udp(_) => Err(Error::UdpNotImplemented),
+            Address::Udp(host_port) => {
+                let sa =
+                    host_port.to_socket_addrs().map_err(|e| Error::io(ctx(), e))?.next().ok_or_else(
+                        || Error::io(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address")),
+                    )?;
+                let s = Async::<UdpSocket>::bind(sa).map_err(|e| Error::io(ctx(), e))?;
+                let local = s.get_ref().local_addr().map_err(|e| Error::io(ctx(), e))?;
+                Ok((Listener::Udp(Arc::new(s)), Address::Udp(local.to_string()), None))
+            }
         }
     }
 
@@ -229,6 +405,8 @@ impl Listener {
                 let (s, _) = l.read_with(|l| l.accept()).await?;
                 Ok((Socket::Packet(Async::new(s)?), "unix+seqpacket".into()))
             }
+            // The UDP server runs its own receive loop instead (server.rs).
+            Listener::Udp(_) => core::future::pending().await,
         }
     }
 }

@@ -129,7 +129,10 @@ fn silent_peer_is_detected_by_the_idle_timeout() {
             ..Config::default()
         };
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").config(config.clone())).unwrap();
+            // Without resumption: a resumable session would be suspended, not ended (see
+            // tests/resume.rs).
+            Server::bind("tcp://127.0.0.1:0", Options::new("server").config(config.clone()).resumption(false))
+                .unwrap();
         let addr = server.local_addr().to_string();
         let sock_addr = addr.trim_start_matches("tcp://").to_string();
         // A live client answers keepalives and stays.
