@@ -164,9 +164,6 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
 /// runner), with the reason. The self-test test tolerates these and only these failures.
 pub const KNOWN_FAILURES: &[(&str, &str)] = &[];
 
-/// Why the UDP column of the matrix is all skipped.
-pub const RUNTIMES_NO_UDP: &str = "this repository's runtimes do not serve UDP (datagram mode) yet";
-
 fn skipped(c: &Case, o: Outcome) -> CaseResult {
     CaseResult {
         id: c.id.clone(),
@@ -208,12 +205,6 @@ pub struct Cell {
 /// Runs the suite against one runtime over one transport.
 pub fn run_cell(rt: Runtime, transport: &'static str, cases: &[Case], opts: &Options) -> Cell {
     let mut results = Vec::new();
-    if transport == "udp" {
-        // Neither runtime serves UDP (datagram mode) yet: the cell lists every case as skipped.
-        let why = Outcome::Skipped(RUNTIMES_NO_UDP.into());
-        results.extend(cases.iter().filter(|c| opts.selects(c)).map(|c| skipped(c, why.clone())));
-        return Cell { runtime: rt, transport, results };
-    }
     match Server::start(rt, &temp_addr(transport, "srv")) {
         Ok(server) => {
             results.extend(runner::run(&server.addr(), Role::RunnerDials, cases, opts));
