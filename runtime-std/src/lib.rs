@@ -73,11 +73,11 @@ mod server;
 mod stream;
 mod transport;
 
-pub use client::{Client, ClientConfig, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
+pub use client::{Client, ClientConfig, Reconnect, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
 pub use error::{CallError, Error};
 pub use handlers::{Ctx, Handlers, InlineCtx};
 pub use peer::{Peer, PendingCall};
-pub use server::{Server, ServerConfig, DEFAULT_SERVER_WORKERS};
+pub use server::{Server, ServerConfig, DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_SERVER_WORKERS};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;
 pub use tandem_core::addr::Address;

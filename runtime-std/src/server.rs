@@ -1,7 +1,7 @@
 //! [`Server`]: listens, accepts connections, and tracks connected peers by name.
 
 use crate::client::DEFAULT_MAX_DATAGRAM;
-use crate::conn::{lock, Shared};
+use crate::conn::{lock, SessionHooks, Shared};
 use crate::driver::{self, Hooks};
 use crate::error::{CallError, Error};
 use crate::handlers::Handlers;
@@ -16,7 +16,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use tandem_core::addr::Address;
@@ -44,7 +44,19 @@ pub struct ServerConfig {
     pub unlink_stale_socket: bool,
     /// Largest packet on a SEQPACKET socket. Default 64 KiB.
     pub max_datagram: u32,
+    /// Offer session resumption (SPEC.md §13) to every client: a connection whose transport
+    /// is lost stays open for `connection.session_grace` (default 30 s), its handlers keep
+    /// running, and a client that reconnects in time resumes it with exactly-once execution.
+    /// Default true.
+    pub resume: bool,
+    /// Most sessions kept suspended (waiting for their client to come back) at once; a
+    /// session that would exceed it is closed at once with RESOURCE_EXHAUSTED (logged as a
+    /// warning, counted by [`Server::dropped_sessions`]). Default 1024.
+    pub max_suspended_sessions: usize,
 }
+
+/// Default [`ServerConfig::max_suspended_sessions`].
+pub const DEFAULT_MAX_SUSPENDED_SESSIONS: usize = 1024;
 
 impl ServerConfig {
     /// Defaults, with the given name.
@@ -55,6 +67,8 @@ impl ServerConfig {
             workers: DEFAULT_SERVER_WORKERS,
             unlink_stale_socket: false,
             max_datagram: DEFAULT_MAX_DATAGRAM,
+            resume: true,
+            max_suspended_sessions: DEFAULT_MAX_SUSPENDED_SESSIONS,
         }
     }
 }
@@ -68,6 +82,12 @@ struct State {
     /// Every live connection, handshaking or not.
     conns: Mutex<Vec<Peer>>,
     changed: Condvar,
+    /// Resumable sessions by token (registered once connected).
+    sessions: Mutex<HashMap<Vec<u8>, Weak<Shared>>>,
+    /// Sessions suspended now.
+    suspended: AtomicUsize,
+    /// Sessions closed because `max_suspended_sessions` was reached.
+    dropped: AtomicU64,
     stop: AtomicBool,
     waker_tx: UnixStream,
 }
@@ -128,6 +148,9 @@ impl Server {
             peers: Mutex::new(HashMap::new()),
             conns: Mutex::new(Vec::new()),
             changed: Condvar::new(),
+            sessions: Mutex::new(HashMap::new()),
+            suspended: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             waker_tx,
         });
@@ -164,6 +187,22 @@ impl Server {
             }
             peers = self.state.changed.wait_timeout(peers, left).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Every live connection (handshaking, open or suspended), including those of sessions
+    /// waiting to be resumed: read their [`Peer::reply_cache_len`] or [`Peer::stats`].
+    pub fn connections(&self) -> Vec<Peer> {
+        lock(&self.state.conns).clone()
+    }
+
+    /// Sessions suspended now, waiting for their client to reconnect.
+    pub fn suspended_sessions(&self) -> usize {
+        self.state.suspended.load(Ordering::Acquire)
+    }
+
+    /// Sessions closed because [`ServerConfig::max_suspended_sessions`] was reached.
+    pub fn dropped_sessions(&self) -> u64 {
+        self.state.dropped.load(Ordering::Acquire)
     }
 
     /// Every connected peer, by name (unnamed peers appear as `#N`).
@@ -271,12 +310,16 @@ fn accept_loop(listener: Listener, waker: UnixStream, state: Weak<State>) {
 
 fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
     let c = &state.config;
+    let token = if c.resume { session_token() } else { [0u8; 16] };
+    let token: &[u8] = if c.resume { &token } else { &[] };
     let shared = match Shared::new(
         socket,
         Role::Acceptor,
         c.connection.clone(),
         &c.name,
         c.max_datagram,
+        token,
+        None,
         Arc::clone(&state.handlers),
         Arc::clone(&state.pool),
     ) {
@@ -287,6 +330,39 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
         }
     };
     tracing::debug!(conn = shared.id, "accepted");
+    if c.resume {
+        let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
+        let max = c.max_suspended_sessions;
+        let id = shared.id;
+        let _ = shared.session.set(SessionHooks {
+            lookup: Box::new(move |token| {
+                let s = w1.upgrade()?;
+                let found = lock(&s.sessions).get(token).and_then(Weak::upgrade);
+                found
+            }),
+            suspended: Box::new(move |now_suspended| {
+                let Some(s) = w2.upgrade() else { return true };
+                if !now_suspended {
+                    let _ = s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    return true;
+                }
+                let admitted =
+                    s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+                if admitted.is_err() {
+                    s.dropped.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        conn = id,
+                        max,
+                        "too many suspended sessions: closing this one instead of keeping it for its client \
+                         (its calls fail with UNAVAILABLE); raise ServerConfig::max_suspended_sessions \
+                         or shorten Config::session_grace"
+                    );
+                    return false;
+                }
+                true
+            }),
+        });
+    }
     let peer = Peer::from_shared(Arc::clone(&shared));
     lock(&state.conns).push(peer);
     let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
@@ -307,7 +383,23 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
     }
 }
 
+/// A fresh session token: 16 bytes from the standard library's randomly keyed hashers (no RNG
+/// crate in the workspace; see `driver::random_u64`).
+fn session_token() -> [u8; 16] {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&driver::random_u64().to_le_bytes());
+    t[8..].copy_from_slice(&driver::random_u64().to_le_bytes());
+    t
+}
+
 fn register(state: &State, peer: &Peer) {
+    {
+        let shared = peer.shared();
+        let token = shared.lock().conn.session_token().to_vec();
+        if !token.is_empty() {
+            lock(&state.sessions).insert(token, Arc::downgrade(shared));
+        }
+    }
     let key = key_of(peer);
     let old = lock(&state.peers).insert(key.clone(), peer.clone());
     state.changed.notify_all();
@@ -318,6 +410,16 @@ fn register(state: &State, peer: &Peer) {
 }
 
 fn unregister(state: &State, peer: &Peer) {
+    {
+        let shared = peer.shared();
+        let token = shared.lock().conn.session_token().to_vec();
+        let mut sessions = lock(&state.sessions);
+        if sessions.get(&token).is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(shared))) {
+            sessions.remove(&token);
+        }
+        // Dead entries (sessions already gone) do not accumulate.
+        sessions.retain(|_, w| w.strong_count() > 0);
+    }
     {
         let mut peers = lock(&state.peers);
         let key = key_of(peer);

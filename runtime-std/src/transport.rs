@@ -113,9 +113,28 @@ fn udp_unsupported() -> Error {
 
 /// Connects to `addr` (TCP with `TCP_NODELAY`).
 pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
+    connect_timeout(addr, None)
+}
+
+/// Connects to `addr`, giving up on a TCP connection attempt after `timeout`.
+pub(crate) fn connect_timeout(addr: &Address, timeout: impl Into<Option<std::time::Duration>>) -> Result<Socket, Error> {
+    let timeout = timeout.into();
     let s = match addr {
         Address::Tcp(hp) => {
-            let s = TcpStream::connect(hp.as_str()).map_err(io_err(format!("cannot connect to {addr}")))?;
+            let s = match timeout {
+                None => TcpStream::connect(hp.as_str()),
+                Some(t) => hp.to_socket_addrs().and_then(|mut it| {
+                    let mut last = io::Error::from(io::ErrorKind::NotFound);
+                    for sa in it.by_ref() {
+                        match TcpStream::connect_timeout(&sa, t) {
+                            Ok(s) => return Ok(s),
+                            Err(e) => last = e,
+                        }
+                    }
+                    Err(last)
+                }),
+            }
+            .map_err(io_err(format!("cannot connect to {addr}")))?;
             s.set_nodelay(true).map_err(io_err(format!("cannot set TCP_NODELAY on {addr}")))?;
             Socket::Tcp(s)
         }
