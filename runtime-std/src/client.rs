@@ -120,7 +120,11 @@ impl Client {
                 addr: addr.clone(),
                 connect_timeout: config.reconnect.connect_timeout,
                 initial: config.reconnect.initial,
-                multiplier: if config.reconnect.multiplier.is_finite() { config.reconnect.multiplier } else { 2.0 },
+                multiplier: if config.reconnect.multiplier.is_finite() {
+                    config.reconnect.multiplier
+                } else {
+                    2.0
+                },
                 max: config.reconnect.max,
                 jitter: config.reconnect.jitter.clamp(0.0, 1.0),
             }),

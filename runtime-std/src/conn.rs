@@ -143,10 +143,13 @@ struct Writer {
     sock: Option<Arc<Socket>>,
 }
 
+/// Finds the session that owns a session token.
+pub(crate) type Lookup = Box<dyn Fn(&[u8]) -> Option<Arc<Shared>> + Send + Sync>;
+
 /// Server-side hooks of a resumable connection (SPEC.md §13).
 pub(crate) struct SessionHooks {
     /// Finds the session that owns a token a resuming dialer presented.
-    pub(crate) lookup: Box<dyn Fn(&[u8]) -> Option<Arc<Shared>> + Send + Sync>,
+    pub(crate) lookup: Lookup,
     /// The session became suspended (`true`) or left suspension (`false`). Returns false when
     /// the session may not stay suspended (too many suspended sessions): it is then closed.
     pub(crate) suspended: Box<dyn Fn(bool) -> bool + Send + Sync>,
@@ -201,6 +204,7 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     /// Wraps a freshly connected socket in a core connection.
+    #[allow(clippy::too_many_arguments)] // crate-internal constructor, called from two places
     pub(crate) fn new(
         socket: Socket,
         role: Role,
@@ -641,7 +645,12 @@ impl Shared {
                         old.shutdown();
                     }
                     g.sock_gen += 1;
-                    tracing::info!(conn = s.id, via = self.id, peer = s.name(), "session resumed on a new connection");
+                    tracing::info!(
+                        conn = s.id,
+                        via = self.id,
+                        peer = s.name(),
+                        "session resumed on a new connection"
+                    );
                     s.wake_driver();
                     g.moved_to = Some(s);
                     return;

@@ -4,8 +4,8 @@
 
 use crate::clock;
 use crate::conn::{Redial, Shared};
-use crate::transport::{self, Socket};
 use crate::peer::Peer;
+use crate::transport::{self, Socket};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use std::io;
 use std::os::fd::AsFd;
@@ -240,7 +240,11 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
 /// Returns whether the session now counts against that bound.
 fn on_suspension_change(shared: &Shared, suspended: bool, counted: bool) -> bool {
     if suspended {
-        tracing::info!(conn = shared.id, peer = shared.name(), "transport lost; session suspended, waiting to resume");
+        tracing::info!(
+            conn = shared.id,
+            peer = shared.name(),
+            "transport lost; session suspended, waiting to resume"
+        );
     } else {
         tracing::info!(conn = shared.id, peer = shared.name(), "session left suspension");
     }
@@ -289,7 +293,11 @@ fn attempt_redial(shared: &Shared, redial: &Redial, r: &mut Redialing) {
             }
         }
         Err(e) => {
-            tracing::info!(conn = shared.id, attempt = r.attempts, "reconnection failed: {e}; next attempt in {wait:?}");
+            tracing::info!(
+                conn = shared.id,
+                attempt = r.attempts,
+                "reconnection failed: {e}; next attempt in {wait:?}"
+            );
         }
     }
 }
@@ -306,7 +314,9 @@ pub(crate) fn random_u64() -> u64 {
     static COUNTER: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u64(COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()),
+    );
     h.finish()
 }
 

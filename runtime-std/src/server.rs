@@ -343,11 +343,13 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
             suspended: Box::new(move |now_suspended| {
                 let Some(s) = w2.upgrade() else { return true };
                 if !now_suspended {
-                    let _ = s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    let _ =
+                        s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
                     return true;
                 }
-                let admitted =
-                    s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+                let admitted = s
+                    .suspended
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
                 if admitted.is_err() {
                     s.dropped.fetch_add(1, Ordering::AcqRel);
                     tracing::warn!(

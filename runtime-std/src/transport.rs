@@ -117,7 +117,10 @@ pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
 }
 
 /// Connects to `addr`, giving up on a TCP connection attempt after `timeout`.
-pub(crate) fn connect_timeout(addr: &Address, timeout: impl Into<Option<std::time::Duration>>) -> Result<Socket, Error> {
+pub(crate) fn connect_timeout(
+    addr: &Address,
+    timeout: impl Into<Option<std::time::Duration>>,
+) -> Result<Socket, Error> {
     let timeout = timeout.into();
     let s = match addr {
         Address::Tcp(hp) => {
