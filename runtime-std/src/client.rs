@@ -38,6 +38,8 @@ pub struct ClientConfig {
     pub resume: bool,
     /// How a suspended session reconnects.
     pub reconnect: Reconnect,
+    /// UDP (`udp://`): largest datagram (SPEC.md §14). Default 1200.
+    pub udp_max_datagram: u32,
 }
 
 /// The reconnection schedule of a suspended session: attempt at once, then after `initial`,
@@ -79,6 +81,7 @@ impl ClientConfig {
             max_datagram: DEFAULT_MAX_DATAGRAM,
             resume: true,
             reconnect: Reconnect::default(),
+            udp_max_datagram: crate::server::DEFAULT_UDP_MAX_DATAGRAM,
         }
     }
 }
@@ -108,15 +111,17 @@ impl Client {
     /// Connects to a parsed address.
     pub fn connect_to(addr: &Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
         let socket = transport::connect(addr)?;
+        let datagram = socket.is_datagram();
         let pool = Pool::new(config.workers, "tandem-client");
         let shared = Shared::new(
             socket,
             Role::Dialer,
             config.connection,
             &config.name,
-            config.max_datagram,
+            if datagram { config.udp_max_datagram } else { config.max_datagram },
             &[],
-            config.resume.then(|| Redial {
+            // No resumption over UDP (SPEC.md §14).
+            (config.resume && !datagram).then(|| Redial {
                 addr: addr.clone(),
                 connect_timeout: config.reconnect.connect_timeout,
                 initial: config.reconnect.initial,

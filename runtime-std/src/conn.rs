@@ -181,6 +181,8 @@ pub(crate) struct Shared {
     pub(crate) pumped: AtomicU64,
     /// Whether the transport is a packet socket (fixed for the connection's life).
     pub(crate) packet: bool,
+    /// Whether the transport is UDP (datagram mode, SPEC.md §14).
+    pub(crate) datagram: bool,
     /// Acceptor: the session hooks (set once by the server right after creation).
     pub(crate) session: OnceLock<SessionHooks>,
     /// Dialer: automatic reconnection of a suspended session (`None`: resumption off).
@@ -217,8 +219,13 @@ impl Shared {
         pool: Arc<Pool>,
     ) -> Result<Arc<Shared>, crate::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        config.transport =
-            if socket.is_packet() { Transport::Packet { max_datagram } } else { Transport::Stream };
+        config.transport = if socket.is_datagram() {
+            Transport::Datagram { max_datagram }
+        } else if socket.is_packet() {
+            Transport::Packet { max_datagram }
+        } else {
+            Transport::Stream
+        };
         // On a packet socket, reading one byte more than the largest legal datagram detects an
         // oversized one (the core refuses it with LIMIT_EXCEEDED) instead of truncating it.
         let (io_buf, read_size) = if socket.is_packet() {
@@ -240,6 +247,7 @@ impl Shared {
             })?;
         let creds = socket.peer_credentials();
         let packet = socket.is_packet();
+        let datagram = socket.is_datagram();
         Ok(Arc::new_cyclic(|me| Shared {
             inner: Mutex::new(Inner {
                 conn,
@@ -269,6 +277,7 @@ impl Shared {
             broken: AtomicBool::new(false),
             pumped: AtomicU64::new(0),
             packet,
+            datagram,
             session: OnceLock::new(),
             redial,
             waker_tx,
@@ -367,6 +376,11 @@ impl Shared {
                         sock.wait_writable();
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) if self.datagram => {
+                        // A lost datagram (ICMP unreachable, no buffer): the core retransmits.
+                        tracing::trace!(conn = self.id, "datagram not sent: {e}");
+                        w.pos = w.len;
+                    }
                     Err(e) => {
                         let sock = Arc::clone(sock);
                         self.write_failed(&sock, e);

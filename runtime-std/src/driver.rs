@@ -193,7 +193,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             PollTimeout::try_from(ms.min(i32::MAX as u64)).unwrap_or(PollTimeout::MAX)
         });
         let mut events = PollFlags::empty();
-        if !eof && sock.is_some() {
+        if !eof && sock.as_ref().is_some_and(|s| s.is_readable()) {
             events |= PollFlags::POLLIN;
             if shared.wants_out() {
                 events |= PollFlags::POLLOUT;
@@ -346,6 +346,8 @@ fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8]) -> bool {
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            // UDP: an ICMP error for an earlier datagram; the core's timers deal with loss.
+            Err(e) if shared.datagram => tracing::trace!(conn = shared.id, "datagram receive error: {e}"),
             Err(e) => {
                 tracing::debug!(conn = shared.id, "read failed: {e}");
                 let mut g = shared.lock();
