@@ -1,22 +1,22 @@
 //! [`Server`]: listens, accepts connections, and tracks connected peers by name.
 
 use crate::client::DEFAULT_MAX_DATAGRAM;
+use crate::clock;
 use crate::conn::{lock, SessionHooks, Shared};
 use crate::driver::{self, Hooks};
 use crate::error::{CallError, Error};
 use crate::handlers::Handlers;
 use crate::peer::{Peer, PendingCall};
 use crate::pool::Pool;
-use crate::clock;
 use crate::transport::{self, Listener, Socket};
 use core::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
-use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
@@ -189,7 +189,9 @@ impl Server {
             Ok(listener) => thread::Builder::new()
                 .name("tandem-accept".into())
                 .spawn(move || accept_loop(listener, waker_rx, weak)),
-            Err(udp) => thread::Builder::new().name("tandem-udp".into()).spawn(move || udp_loop(udp, waker_rx, weak)),
+            Err(udp) => {
+                thread::Builder::new().name("tandem-udp".into()).spawn(move || udp_loop(udp, waker_rx, weak))
+            }
         }
         .map_err(io_err)?;
         tracing::info!(%local, "listening");

@@ -8,10 +8,10 @@ use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::sync::Arc;
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tandem_core::addr::Address;
 
 /// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken

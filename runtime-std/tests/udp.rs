@@ -31,7 +31,10 @@ fn udp_unary_notifications_signals_and_callbacks() {
         // Reliable notification (acknowledged) and its refusal; unreliable signal.
         assert_eq!(client.notify(&LOG, &"hello".to_string(), T), Ok(()));
         assert_eq!(server_log.recv_timeout(T).unwrap(), "hello");
-        assert_eq!(client.notify(&LOG, &"reject".to_string(), T), Err(CallError::Status(Status::INVALID_ARGUMENT)));
+        assert_eq!(
+            client.notify(&LOG, &"reject".to_string(), T),
+            Err(CallError::Status(Status::INVALID_ARGUMENT))
+        );
         client.signal(&LOG, &"signal".to_string()).unwrap();
         assert_eq!(server_log.recv_timeout(T).unwrap(), "signal");
         // Callbacks both directions: the server calls the client, and a handler calls back.
@@ -61,7 +64,8 @@ fn udp_many_clients() {
             .map(|c| {
                 let addr = addr.clone();
                 std::thread::spawn(move || {
-                    let client = Client::connect(&addr, ClientConfig::new(format!("c{c}")), Handlers::new()).unwrap();
+                    let client =
+                        Client::connect(&addr, ClientConfig::new(format!("c{c}")), Handlers::new()).unwrap();
                     for i in 0..100u32 {
                         assert_eq!(client.call(&ADD, &(c, i), T), Ok(c + i));
                     }
@@ -105,7 +109,7 @@ fn lossy_proxy(server: SocketAddr, seed: u64) -> (SocketAddr, Arc<AtomicBool>) {
     let stop = Arc::new(AtomicBool::new(false));
     let stop2 = Arc::clone(&stop);
     std::thread::spawn(move || {
-        let mut rng = seed | 1;
+        let mut rng = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
         let mut next = move || {
             // xorshift64*
             rng ^= rng >> 12;
@@ -134,10 +138,10 @@ fn lossy_proxy(server: SocketAddr, seed: u64) -> (SocketAddr, Arc<AtomicBool>) {
             };
             let d = buf[..n].to_vec();
             match next() {
-                0..=14 => {}                                         // dropped
-                15..=24 => held.push((d, to)),                       // delayed: reordered
+                0..=14 => {}                   // dropped
+                15..=24 => held.push((d, to)), // delayed: reordered
                 25..=32 => {
-                    let _ = sock.send_to(&d, to);                    // duplicated
+                    let _ = sock.send_to(&d, to); // duplicated
                     let _ = sock.send_to(&d, to);
                 }
                 _ => {
@@ -164,19 +168,28 @@ fn udp_lossy_network_every_call_completes_exactly_once() {
             Ok(v)
         });
         let server = Server::bind("udp://127.0.0.1:0", ServerConfig::new("hub"), handlers).unwrap();
-        let server_addr: SocketAddr = server.local_addr().to_string().trim_start_matches("udp://").parse().unwrap();
+        let server_addr: SocketAddr =
+            server.local_addr().to_string().trim_start_matches("udp://").parse().unwrap();
         let mut stops = Vec::new();
         let threads: Vec<_> = (0..3u64)
             .map(|c| {
                 let (proxy, stop) = lossy_proxy(server_addr, 0x5eed + c);
                 stops.push(stop);
                 std::thread::spawn(move || {
-                    let client =
-                        Client::connect(&format!("udp://{proxy}"), ClientConfig::new(format!("c{c}")), Handlers::new())
-                            .unwrap();
-                    for i in 0..100 {
+                    let mut cfg = ClientConfig::new(format!("c{c}"));
+                    // HELLO retransmission backs off from 1 s: leave room for a few losses.
+                    cfg.connection.handshake_timeout = Duration::from_secs(30);
+                    let client = Client::connect(&format!("udp://{proxy}"), cfg, Handlers::new()).unwrap();
+                    for i in 0..60 {
                         let payload = format!("client {c} call {i}").into_bytes();
-                        assert_eq!(client.call(&ECHO, &payload, Duration::from_secs(30)).as_ref(), Ok(&payload));
+                        let r = client.call(&ECHO, &payload, Duration::from_secs(30));
+                        assert_eq!(
+                            r.as_ref(),
+                            Ok(&payload),
+                            "client {c} call {i}: {:?} {:?}",
+                            client.close_reason(),
+                            client.stats()
+                        );
                     }
                     client.shutdown(Duration::from_millis(200));
                 })
@@ -186,7 +199,7 @@ fn udp_lossy_network_every_call_completes_exactly_once() {
             t.join().unwrap();
         }
         let runs = runs.lock().unwrap();
-        assert_eq!(runs.len(), 300);
+        assert_eq!(runs.len(), 180);
         assert!(runs.values().all(|n| *n == 1), "a handler ran twice");
         for s in stops {
             s.store(true, Ordering::Release);
