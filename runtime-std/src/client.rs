@@ -102,8 +102,15 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH`) and
-    /// waits for the handshake to complete.
+    /// Connects to `addr` (`tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH`,
+    /// `udp://HOST:PORT`) and waits for the handshake to complete.
+    ///
+    /// Over TCP and Unix sockets the session is resumable when the server offers it (the
+    /// default): if the transport is lost, the client's driver reconnects to the same address
+    /// by itself ([`ClientConfig::reconnect`]); calls only see latency, or UNAVAILABLE once the
+    /// session cannot be resumed. A reconnection attempt holds the driver for at most
+    /// [`Reconnect::connect_timeout`]. Over UDP there is no resumption; streams are refused
+    /// with UNIMPLEMENTED.
     pub fn connect(addr: &str, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
         Self::connect_to(&addr.parse::<Address>()?, config, handlers)
     }

@@ -117,7 +117,8 @@ struct State {
 /// called back by name ([`Server::peer`]) or all at once ([`Server::call_all`]).
 ///
 /// A peer that connects again under a name already connected replaces the old connection,
-/// which is closed (its pending calls fail with UNAVAILABLE).
+/// which is closed (its pending calls fail with UNAVAILABLE) unless it is a suspended session
+/// (SPEC.md §13): that one stays until resumed (it then answers to the name again) or expired.
 ///
 /// Dropping the server closes everything at once; [`Server::shutdown`] does it gracefully.
 /// A Unix socket file is removed either way.
@@ -143,7 +144,11 @@ fn key_of(peer: &Peer) -> String {
 
 impl Server {
     /// Listens on `addr` (`tcp://HOST:PORT`, port 0 for any; `unix:///PATH`;
-    /// `unix+seqpacket:///PATH`) and starts accepting.
+    /// `unix+seqpacket:///PATH`; `udp://HOST:PORT`) and starts accepting.
+    ///
+    /// Over UDP one socket serves every client: datagrams are demultiplexed by source address
+    /// into associations, created only by a HELLO and bounded by
+    /// [`ServerConfig::max_associations`].
     pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
         Self::bind_to(&addr.parse::<Address>()?, config, handlers)
     }
@@ -379,6 +384,7 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) -> Opt
         let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
         let max = c.max_suspended_sessions;
         let id = shared.id;
+        let me = Arc::downgrade(&shared);
         let _ = shared.session.set(SessionHooks {
             lookup: Box::new(move |token| {
                 let s = w1.upgrade()?;
@@ -390,6 +396,14 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) -> Opt
                 if !now_suspended {
                     let _ =
                         s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    // Resumed: the session answers to its peer's name again.
+                    if let Some(me) = me.upgrade() {
+                        let p = Peer::from_shared(me);
+                        if !p.is_closed() {
+                            lock(&s.peers).insert(key_of(&p), p);
+                            s.changed.notify_all();
+                        }
+                    }
                     return true;
                 }
                 let admitted = s
@@ -541,7 +555,15 @@ fn register(state: &State, peer: &Peer) {
     let key = key_of(peer);
     let old = lock(&state.peers).insert(key.clone(), peer.clone());
     state.changed.notify_all();
-    if let Some(old) = old {
+    let Some(old) = old else { return };
+    if old.same_connection(peer) {
+        return;
+    }
+    if old.is_suspended() {
+        // SPEC.md §13.3: a new session must not end a suspended one; it may still be resumed
+        // (it then takes the name back) or it expires after `session_grace`.
+        tracing::info!(peer = %key, "peer started a new session; its previous session stays resumable until it expires");
+    } else {
         tracing::info!(peer = %key, "peer connected again; closing its stale connection");
         old.close_with(Status::UNAVAILABLE, "replaced by a newer connection with the same name");
     }
