@@ -276,3 +276,26 @@ fn client_session_that_cannot_resume_fails_its_calls_unavailable() {
         assert_eq!(client.close_reason(), Some(ConnectionError::SessionExpired));
     });
 }
+
+#[test]
+fn client_with_resumption_off_fails_its_calls_when_the_transport_is_lost() {
+    bounded(30, || {
+        let handlers = Handlers::new().unary(&ECHO, |_ctx, req: Vec<u8>| {
+            std::thread::sleep(Duration::from_millis(300));
+            Ok(req)
+        });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("hub"), handlers).unwrap();
+        let upstream = server.local_addr().to_string().trim_start_matches("tcp://").to_string();
+        let proxy = Proxy::start(upstream);
+        let mut cfg = ClientConfig::new("no-resume");
+        cfg.resume = false;
+        let client = Arc::new(Client::connect(&proxy.addr, cfg, Handlers::new()).unwrap());
+        let c2 = Arc::clone(&client);
+        let call = std::thread::spawn(move || c2.call(&ECHO, &b"x".to_vec(), CALL_LIMIT));
+        std::thread::sleep(Duration::from_millis(50));
+        proxy.kill_all();
+        assert_eq!(call.join().unwrap().map_err(|e| e.status()), Err(Status::UNAVAILABLE));
+        eventually("client closed", || client.is_closed());
+        assert_eq!(client.stats().resumptions, 0);
+    });
+}
