@@ -1,6 +1,6 @@
 //! [`Client`]: dials a server and keeps one connection to it.
 
-use crate::conn::Shared;
+use crate::conn::{Redial, Shared};
 use crate::driver::{self, Hooks};
 use crate::error::Error;
 use crate::handlers::Handlers;
@@ -30,6 +30,45 @@ pub struct ClientConfig {
     pub workers: usize,
     /// Largest packet on a SEQPACKET socket. Default 64 KiB.
     pub max_datagram: u32,
+    /// Resume the session when the transport is lost (SPEC.md §13), if the server offers it:
+    /// the client reconnects by itself ([`ClientConfig::reconnect`]) and callers see only
+    /// latency. When the session cannot be resumed (the server declined it, or
+    /// `connection.session_grace` passed), pending calls fail with UNAVAILABLE. Off: losing
+    /// the transport closes the connection. Default true.
+    pub resume: bool,
+    /// How a suspended session reconnects.
+    pub reconnect: Reconnect,
+    /// UDP (`udp://`): largest datagram (SPEC.md §14). Default 1200.
+    pub udp_max_datagram: u32,
+}
+
+/// The reconnection schedule of a suspended session: attempt at once, then after `initial`,
+/// multiplied by `multiplier` after each failure up to `max`, each delay varied by
+/// ±`jitter` (a fraction) so that many clients do not reconnect in lockstep.
+#[derive(Clone, Debug)]
+pub struct Reconnect {
+    /// First delay. Default 10 ms.
+    pub initial: Duration,
+    /// Growth factor per failed attempt (at least 1). Default 2.
+    pub multiplier: f64,
+    /// Largest delay. Default 2 s.
+    pub max: Duration,
+    /// Random variation of each delay, as a fraction (0.5 = ±50 %). Default 0.5.
+    pub jitter: f64,
+    /// Time limit of each connection attempt (TCP). Default 2 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for Reconnect {
+    fn default() -> Self {
+        Reconnect {
+            initial: Duration::from_millis(10),
+            multiplier: 2.0,
+            max: Duration::from_secs(2),
+            jitter: 0.5,
+            connect_timeout: Duration::from_secs(2),
+        }
+    }
 }
 
 impl ClientConfig {
@@ -40,6 +79,9 @@ impl ClientConfig {
             connection: Config::default(),
             workers: DEFAULT_CLIENT_WORKERS,
             max_datagram: DEFAULT_MAX_DATAGRAM,
+            resume: true,
+            reconnect: Reconnect::default(),
+            udp_max_datagram: crate::server::DEFAULT_UDP_MAX_DATAGRAM,
         }
     }
 }
@@ -60,8 +102,15 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH`) and
-    /// waits for the handshake to complete.
+    /// Connects to `addr` (`tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH`,
+    /// `udp://HOST:PORT`) and waits for the handshake to complete.
+    ///
+    /// Over TCP and Unix sockets the session is resumable when the server offers it (the
+    /// default): if the transport is lost, the client's driver reconnects to the same address
+    /// by itself ([`ClientConfig::reconnect`]); calls only see latency, or UNAVAILABLE once the
+    /// session cannot be resumed. A reconnection attempt holds the driver for at most
+    /// [`Reconnect::connect_timeout`]. Over UDP there is no resumption; streams are refused
+    /// with UNIMPLEMENTED.
     pub fn connect(addr: &str, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
         Self::connect_to(&addr.parse::<Address>()?, config, handlers)
     }
@@ -69,13 +118,28 @@ impl Client {
     /// Connects to a parsed address.
     pub fn connect_to(addr: &Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
         let socket = transport::connect(addr)?;
+        let datagram = socket.is_datagram();
         let pool = Pool::new(config.workers, "tandem-client");
         let shared = Shared::new(
             socket,
             Role::Dialer,
             config.connection,
             &config.name,
-            config.max_datagram,
+            if datagram { config.udp_max_datagram } else { config.max_datagram },
+            &[],
+            // No resumption over UDP (SPEC.md §14).
+            (config.resume && !datagram).then(|| Redial {
+                addr: addr.clone(),
+                connect_timeout: config.reconnect.connect_timeout,
+                initial: config.reconnect.initial,
+                multiplier: if config.reconnect.multiplier.is_finite() {
+                    config.reconnect.multiplier
+                } else {
+                    2.0
+                },
+                max: config.reconnect.max,
+                jitter: config.reconnect.jitter.clamp(0.0, 1.0),
+            }),
             Arc::new(handlers),
             Arc::clone(&pool),
         );

@@ -77,6 +77,14 @@ pub(crate) struct Inner {
     /// The peer's HELLO was processed and the on-connect hook has not run yet.
     pub(crate) just_connected: bool,
     pub(crate) closed: Option<ConnectionError>,
+    /// The socket the connection currently speaks on: `None` while a resumable session waits
+    /// for a new transport (SPEC.md §13), or once it was moved into a resumed session.
+    pub(crate) socket: Option<Arc<Socket>>,
+    /// Bumped whenever `socket` changes, so that the driver resets its per-socket state.
+    pub(crate) sock_gen: u64,
+    /// Acceptor: this fresh connection's transport was moved into that resumed session; input
+    /// still in hand goes there.
+    pub(crate) moved_to: Option<Arc<Shared>>,
     /// The driver has exited: the socket is shut.
     pub(crate) finished: bool,
     pub(crate) going_away: bool,
@@ -131,6 +139,31 @@ struct Writer {
     buf: Vec<u8>,
     pos: usize,
     len: usize,
+    /// The socket the bytes in `buf` were produced for.
+    sock: Option<Arc<Socket>>,
+}
+
+/// Finds the session that owns a session token.
+pub(crate) type Lookup = Box<dyn Fn(&[u8]) -> Option<Arc<Shared>> + Send + Sync>;
+
+/// Server-side hooks of a resumable connection (SPEC.md §13).
+pub(crate) struct SessionHooks {
+    /// Finds the session that owns a token a resuming dialer presented.
+    pub(crate) lookup: Lookup,
+    /// The session became suspended (`true`) or left suspension (`false`). Returns false when
+    /// the session may not stay suspended (too many suspended sessions): it is then closed.
+    pub(crate) suspended: Box<dyn Fn(bool) -> bool + Send + Sync>,
+}
+
+/// Client-side: how the driver reconnects a suspended session by itself.
+#[derive(Clone, Debug)]
+pub(crate) struct Redial {
+    pub(crate) addr: tandem_core::addr::Address,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) initial: Duration,
+    pub(crate) multiplier: f64,
+    pub(crate) max: Duration,
+    pub(crate) jitter: f64,
 }
 
 /// One connection, shared by its driver thread, its [`Peer`](crate::Peer) handles and the
@@ -146,7 +179,14 @@ pub(crate) struct Shared {
     /// Counts batches of events dispatched ([`Shared::pump`]): a caller about to park spins
     /// briefly on it instead (see `PendingCall::wait`).
     pub(crate) pumped: AtomicU64,
-    pub(crate) socket: Socket,
+    /// Whether the transport is a packet socket (fixed for the connection's life).
+    pub(crate) packet: bool,
+    /// Whether the transport is UDP (datagram mode, SPEC.md §14).
+    pub(crate) datagram: bool,
+    /// Acceptor: the session hooks (set once by the server right after creation).
+    pub(crate) session: OnceLock<SessionHooks>,
+    /// Dialer: automatic reconnection of a suspended session (`None`: resumption off).
+    pub(crate) redial: Option<Redial>,
     waker_tx: UnixStream,
     pub(crate) waker_rx: UnixStream,
     pub(crate) handlers: Arc<Handlers>,
@@ -166,18 +206,26 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl Shared {
     /// Wraps a freshly connected socket in a core connection.
+    #[allow(clippy::too_many_arguments)] // crate-internal constructor, called from two places
     pub(crate) fn new(
         socket: Socket,
         role: Role,
         mut config: Config,
         name: &str,
         max_datagram: u32,
+        session_token: &[u8],
+        redial: Option<Redial>,
         handlers: Arc<Handlers>,
         pool: Arc<Pool>,
     ) -> Result<Arc<Shared>, crate::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        config.transport =
-            if socket.is_packet() { Transport::Packet { max_datagram } } else { Transport::Stream };
+        config.transport = if socket.is_datagram() {
+            Transport::Datagram { max_datagram }
+        } else if socket.is_packet() {
+            Transport::Packet { max_datagram }
+        } else {
+            Transport::Stream
+        };
         // On a packet socket, reading one byte more than the largest legal datagram detects an
         // oversized one (the core refuses it with LIMIT_EXCEEDED) instead of truncating it.
         let (io_buf, read_size) = if socket.is_packet() {
@@ -185,7 +233,7 @@ impl Shared {
         } else {
             (STREAM_READ, STREAM_READ)
         };
-        let me = Identity { name: name.as_bytes(), ..Identity::default() };
+        let me = Identity { name: name.as_bytes(), session: session_token, ..Identity::default() };
         let conn = Connection::new(role, config, me, clock::now())?;
         let (waker_tx, waker_rx) = UnixStream::pair()
             .and_then(|(a, b)| {
@@ -198,6 +246,8 @@ impl Shared {
                 source,
             })?;
         let creds = socket.peer_credentials();
+        let packet = socket.is_packet();
+        let datagram = socket.is_datagram();
         Ok(Arc::new_cyclic(|me| Shared {
             inner: Mutex::new(Inner {
                 conn,
@@ -207,6 +257,9 @@ impl Shared {
                 connected: false,
                 just_connected: false,
                 closed: None,
+                socket: Some(Arc::new(socket)),
+                sock_gen: 0,
+                moved_to: None,
                 finished: false,
                 going_away: false,
                 sleep_until: Instant::ZERO,
@@ -219,11 +272,14 @@ impl Shared {
                 inline_resp: Vec::new(),
             }),
             cond: Condvar::new(),
-            writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0 }),
+            writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0, sock: None }),
             want_out: AtomicBool::new(false),
             broken: AtomicBool::new(false),
             pumped: AtomicU64::new(0),
-            socket,
+            packet,
+            datagram,
+            session: OnceLock::new(),
+            redial,
             waker_tx,
             waker_rx,
             handlers,
@@ -297,29 +353,54 @@ impl Shared {
     }
 
     fn write_out(&self, w: &mut Writer, blocking: bool) -> bool {
-        let packet = self.socket.is_packet();
+        let packet = self.packet;
         loop {
             while w.pos < w.len {
+                let Some(sock) = w.sock.as_ref() else {
+                    // Produced while no transport was attached: nothing to write it to.
+                    w.pos = w.len;
+                    break;
+                };
                 if self.broken.load(Ordering::Acquire) {
                     w.pos = w.len;
                     break;
                 }
-                match self.socket.write(&w.buf[w.pos..w.len]) {
-                    Ok(0) => self.write_failed(io::ErrorKind::WriteZero.into()),
+                match sock.write(&w.buf[w.pos..w.len]) {
+                    Ok(0) => self.write_failed(sock, io::ErrorKind::WriteZero.into()),
                     Ok(n) => w.pos = if packet { w.len } else { w.pos + n },
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                         if !blocking {
                             self.want_out.store(true, Ordering::Release);
                             return false;
                         }
-                        self.socket.wait_writable();
+                        sock.wait_writable();
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => self.write_failed(e),
+                    Err(e) if self.datagram => {
+                        // A lost datagram (ICMP unreachable, no buffer): the core retransmits.
+                        tracing::trace!(conn = self.id, "datagram not sent: {e}");
+                        w.pos = w.len;
+                    }
+                    Err(e) => {
+                        let sock = Arc::clone(sock);
+                        self.write_failed(&sock, e);
+                        if !self.lock().socket.as_ref().is_some_and(|s| Arc::ptr_eq(s, &sock)) {
+                            // The transport was replaced: these bytes belonged to the old one.
+                            w.pos = w.len;
+                        }
+                    }
                 }
             }
             let n = {
                 let mut g = self.lock();
+                let same = match (&w.sock, &g.socket) {
+                    (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+                    (None, None) => true,
+                    _ => false,
+                };
+                if !same {
+                    w.sock = g.socket.clone();
+                }
                 let n = g.conn.poll_transmit(clock::now(), &mut w.buf);
                 if g.tx_waiters > 0 {
                     self.cond.notify_all();
@@ -335,10 +416,20 @@ impl Shared {
         }
     }
 
-    fn write_failed(&self, e: io::Error) {
+    fn write_failed(&self, sock: &Arc<Socket>, e: io::Error) {
+        // Only a failure of the current transport counts (an old one may fail after a resume).
+        let current = self.lock().socket.as_ref().is_some_and(|s| Arc::ptr_eq(s, sock));
+        if !current {
+            return;
+        }
         tracing::debug!(conn = self.id, peer = self.name(), "write failed: {e}");
         self.broken.store(true, Ordering::Release);
         self.wake_driver();
+    }
+
+    /// A new socket became current: forget that the old one broke.
+    pub(crate) fn clear_broken(&self) {
+        self.broken.store(false, Ordering::Release);
     }
 
     /// The driver died (a bug): resolve everything that waits on this connection.
@@ -419,6 +510,15 @@ impl Shared {
             let n = g.conn.handle_input(now, data);
             data = &data[n..];
             self.pump(g, now);
+            if let Some(session) = g.moved_to.clone() {
+                // The transport now belongs to a resumed session: so does the rest of the input.
+                if !data.is_empty() {
+                    let mut sg = session.lock();
+                    session.feed(&mut sg, now, data);
+                }
+                session.wake_driver();
+                return;
+            }
             if n > 0 {
                 stuck = 0;
                 continue;
@@ -440,6 +540,14 @@ impl Shared {
         while let Some(ev) = g.conn.poll_event(now) {
             any = true;
             match ev {
+                Event::Connected if g.connected => {
+                    tracing::warn!(
+                        conn = self.id,
+                        peer = self.name(),
+                        "the server declined to resume the session (it expired or the server restarted): \
+                         calls that were pending failed with UNAVAILABLE; continuing with a new session"
+                    );
+                }
                 Event::Connected => {
                     let name = g.conn.peer().map(|p| String::from_utf8_lossy(p.name).into_owned());
                     let _ = self.peer_name.set(name.unwrap_or_default());
@@ -505,9 +613,9 @@ impl Shared {
                 }
                 Event::StreamReset { id, status } => self.on_stream_reset(g, id, status),
                 Event::StreamWritable { .. } => {}
-                // This runtime keeps no sessions yet: a resuming dialer gets a new session.
-                Event::ResumeRequested { .. } => {
-                    let _ = g.conn.decline_resume(now);
+                Event::ResumeRequested { token } => {
+                    let token = token.to_vec();
+                    self.on_resume_request(g, now, &token);
                 }
                 Event::GoAway { bound, status } => {
                     tracing::info!(conn = self.id, peer = self.name(), bound, %status, "peer is going away");
@@ -531,6 +639,46 @@ impl Shared {
             if g.cond_waiters > 0 {
                 self.cond.notify_all();
             }
+        }
+    }
+
+    /// Acceptor: the dialer on this fresh connection asks to resume a session. Moves this
+    /// transport into the session if we know it, otherwise starts a new session.
+    fn on_resume_request(&self, g: &mut Inner, now: Instant, token: &[u8]) {
+        let session = self.session.get().and_then(|h| (h.lookup)(token));
+        if let Some(s) = session.filter(|s| !std::ptr::eq(&**s, self)) {
+            let mut sg = s.lock();
+            match sg.conn.resume_from(now, &mut g.conn) {
+                Ok(()) => {
+                    let old = sg.socket.take();
+                    sg.socket = g.socket.take();
+                    sg.sock_gen += 1;
+                    s.clear_broken();
+                    drop(sg);
+                    if let Some(old) = old {
+                        old.shutdown();
+                    }
+                    g.sock_gen += 1;
+                    tracing::info!(
+                        conn = s.id,
+                        via = self.id,
+                        peer = s.name(),
+                        "session resumed on a new connection"
+                    );
+                    s.wake_driver();
+                    g.moved_to = Some(s);
+                    return;
+                }
+                Err(e) => {
+                    drop(sg);
+                    tracing::info!(conn = self.id, "cannot resume the session ({e}); starting a new one");
+                }
+            }
+        } else {
+            tracing::info!(conn = self.id, "unknown or expired session token; starting a new session");
+        }
+        if g.conn.state() != tandem_core::State::Closed {
+            let _ = g.conn.decline_resume(now);
         }
     }
 

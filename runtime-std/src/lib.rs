@@ -3,7 +3,13 @@
 //!
 //! * **Transports**: TCP (`tcp://HOST:PORT`, `TCP_NODELAY` on), Unix stream sockets
 //!   (`unix:///PATH`) and Unix SEQPACKET sockets (`unix+seqpacket:///PATH`, one frame batch per
-//!   packet). UDP (`udp://`) is refused: datagram mode needs retransmission (SPEC.md §14).
+//!   packet) and UDP (`udp://HOST:PORT`, datagram mode, SPEC.md §14: one frame per datagram,
+//!   the core retransmits; the server demultiplexes one socket into associations by source
+//!   address; streams are refused with UNIMPLEMENTED).
+//! * **Session resumption** (SPEC.md §13, on by default over TCP and Unix sockets): when the
+//!   transport is lost the session is suspended, the client reconnects by itself with capped
+//!   exponential backoff ([`Reconnect`]) and in-flight calls complete exactly once; callers
+//!   only see latency. See [`ClientConfig::resume`] and [`ServerConfig::resume`].
 //!   On Unix sockets the peer's uid, gid and pid are available to handlers
 //!   ([`Ctx::credentials`]).
 //! * **Typed API**: methods are declared once with [`tandem_core::typed`] (`Unary<Req, Resp>`,
@@ -73,11 +79,14 @@ mod server;
 mod stream;
 mod transport;
 
-pub use client::{Client, ClientConfig, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
+pub use client::{Client, ClientConfig, Reconnect, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
 pub use error::{CallError, Error};
 pub use handlers::{Ctx, Handlers, InlineCtx};
 pub use peer::{Peer, PendingCall};
-pub use server::{Server, ServerConfig, DEFAULT_SERVER_WORKERS};
+pub use server::{
+    Server, ServerConfig, DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_SERVER_WORKERS,
+    DEFAULT_UDP_MAX_DATAGRAM,
+};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;
 pub use tandem_core::addr::Address;

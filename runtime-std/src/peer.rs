@@ -131,6 +131,17 @@ impl Peer {
         self.shared.lock().conn.open_exchanges()
     }
 
+    /// Answers kept in the session's reply cache for the peer's retransmissions (SPEC.md
+    /// §13): `(entries, payload bytes)`. Zero once the peer acknowledged everything.
+    pub fn reply_cache_len(&self) -> (usize, usize) {
+        self.shared.lock().conn.reply_cache_len()
+    }
+
+    /// Whether the session is suspended: its transport was lost and it waits to be resumed.
+    pub fn is_suspended(&self) -> bool {
+        self.shared.lock().conn.state() == tandem_core::State::Suspended
+    }
+
     /// Why the connection ended, once it has.
     pub fn close_reason(&self) -> Option<ConnectionError> {
         self.shared.lock().closed

@@ -1,27 +1,29 @@
 //! [`Server`]: listens, accepts connections, and tracks connected peers by name.
 
 use crate::client::DEFAULT_MAX_DATAGRAM;
-use crate::conn::{lock, Shared};
+use crate::clock;
+use crate::conn::{lock, SessionHooks, Shared};
 use crate::driver::{self, Hooks};
 use crate::error::{CallError, Error};
 use crate::handlers::Handlers;
 use crate::peer::{Peer, PendingCall};
 use crate::pool::Pool;
-use crate::transport::Listener;
+use crate::transport::{self, Listener, Socket};
 use core::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
+use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::thread::{self, JoinHandle};
 use tandem_core::addr::Address;
 use tandem_core::typed::Unary;
-use tandem_core::{Config, Role, Status};
+use tandem_core::{Config, ConnectionError, Role, Status};
 
 /// Default number of handler threads of a server.
 pub const DEFAULT_SERVER_WORKERS: usize = 16;
@@ -44,7 +46,32 @@ pub struct ServerConfig {
     pub unlink_stale_socket: bool,
     /// Largest packet on a SEQPACKET socket. Default 64 KiB.
     pub max_datagram: u32,
+    /// Offer session resumption (SPEC.md §13) to every client: a connection whose transport
+    /// is lost stays open for `connection.session_grace` (default 30 s), its handlers keep
+    /// running, and a client that reconnects in time resumes it with exactly-once execution.
+    /// Default true.
+    pub resume: bool,
+    /// Most sessions kept suspended (waiting for their client to come back) at once; a
+    /// session that would exceed it is closed at once with RESOURCE_EXHAUSTED (logged as a
+    /// warning, counted by [`Server::dropped_sessions`]). Default 1024.
+    pub max_suspended_sessions: usize,
+    /// UDP (`udp://`): largest datagram (SPEC.md §14). Default 1200.
+    pub udp_max_datagram: u32,
+    /// UDP: most associations (one per client address) at once; HELLOs from new addresses
+    /// beyond it are dropped (logged, counted by [`Server::dropped_hellos`]) and those clients
+    /// see a handshake timeout. Default 1024.
+    pub max_associations: usize,
 }
+
+/// Default [`ServerConfig::max_associations`].
+pub const DEFAULT_MAX_ASSOCIATIONS: usize = 1024;
+/// Default largest UDP datagram ([`ServerConfig::udp_max_datagram`],
+/// [`ClientConfig::udp_max_datagram`](crate::ClientConfig::udp_max_datagram)): 1200 bytes,
+/// which no IPv4 or IPv6 path fragments.
+pub const DEFAULT_UDP_MAX_DATAGRAM: u32 = 1200;
+
+/// Default [`ServerConfig::max_suspended_sessions`].
+pub const DEFAULT_MAX_SUSPENDED_SESSIONS: usize = 1024;
 
 impl ServerConfig {
     /// Defaults, with the given name.
@@ -55,6 +82,10 @@ impl ServerConfig {
             workers: DEFAULT_SERVER_WORKERS,
             unlink_stale_socket: false,
             max_datagram: DEFAULT_MAX_DATAGRAM,
+            resume: true,
+            max_suspended_sessions: DEFAULT_MAX_SUSPENDED_SESSIONS,
+            udp_max_datagram: DEFAULT_UDP_MAX_DATAGRAM,
+            max_associations: DEFAULT_MAX_ASSOCIATIONS,
         }
     }
 }
@@ -68,6 +99,16 @@ struct State {
     /// Every live connection, handshaking or not.
     conns: Mutex<Vec<Peer>>,
     changed: Condvar,
+    /// Resumable sessions by token (registered once connected).
+    sessions: Mutex<HashMap<Vec<u8>, Weak<Shared>>>,
+    /// Sessions suspended now.
+    suspended: AtomicUsize,
+    /// Sessions closed because `max_suspended_sessions` was reached.
+    dropped: AtomicU64,
+    /// UDP associations by client address.
+    assocs: Mutex<HashMap<SocketAddr, Peer>>,
+    /// UDP HELLOs dropped because `max_associations` was reached.
+    dropped_hellos: AtomicU64,
     stop: AtomicBool,
     waker_tx: UnixStream,
 }
@@ -76,7 +117,8 @@ struct State {
 /// called back by name ([`Server::peer`]) or all at once ([`Server::call_all`]).
 ///
 /// A peer that connects again under a name already connected replaces the old connection,
-/// which is closed (its pending calls fail with UNAVAILABLE).
+/// which is closed (its pending calls fail with UNAVAILABLE) unless it is a suspended session
+/// (SPEC.md §13): that one stays until resumed (it then answers to the name again) or expired.
 ///
 /// Dropping the server closes everything at once; [`Server::shutdown`] does it gracefully.
 /// A Unix socket file is removed either way.
@@ -102,7 +144,11 @@ fn key_of(peer: &Peer) -> String {
 
 impl Server {
     /// Listens on `addr` (`tcp://HOST:PORT`, port 0 for any; `unix:///PATH`;
-    /// `unix+seqpacket:///PATH`) and starts accepting.
+    /// `unix+seqpacket:///PATH`; `udp://HOST:PORT`) and starts accepting.
+    ///
+    /// Over UDP one socket serves every client: datagrams are demultiplexed by source address
+    /// into associations, created only by a HELLO and bounded by
+    /// [`ServerConfig::max_associations`].
     pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
         Self::bind_to(&addr.parse::<Address>()?, config, handlers)
     }
@@ -110,9 +156,16 @@ impl Server {
     /// Listens on a parsed address.
     pub fn bind_to(addr: &Address, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
         config.connection.validate()?;
-        let listener = Listener::bind(addr, config.unlink_stale_socket)?;
-        let local = listener.local_addr();
-        let socket_file = listener.path().and_then(|p| {
+        let (listener, local) = if let Address::Udp(_) = addr {
+            let udp = transport::bind_udp(addr)?;
+            let local = Address::Udp(udp.local_addr().map(|a| a.to_string()).unwrap_or_default());
+            (Err(Arc::new(udp)), local)
+        } else {
+            let l = Listener::bind(addr, config.unlink_stale_socket)?;
+            let local = l.local_addr();
+            (Ok(l), local)
+        };
+        let socket_file = listener.as_ref().ok().and_then(Listener::path).and_then(|p| {
             use std::os::unix::fs::MetadataExt;
             std::fs::symlink_metadata(p).ok().map(|m| (p.to_path_buf(), m.ino()))
         });
@@ -128,14 +181,24 @@ impl Server {
             peers: Mutex::new(HashMap::new()),
             conns: Mutex::new(Vec::new()),
             changed: Condvar::new(),
+            sessions: Mutex::new(HashMap::new()),
+            suspended: AtomicUsize::new(0),
+            dropped: AtomicU64::new(0),
+            assocs: Mutex::new(HashMap::new()),
+            dropped_hellos: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             waker_tx,
         });
         let weak = Arc::downgrade(&state);
-        let accept = thread::Builder::new()
-            .name("tandem-accept".into())
-            .spawn(move || accept_loop(listener, waker_rx, weak))
-            .map_err(io_err)?;
+        let accept = match listener {
+            Ok(listener) => thread::Builder::new()
+                .name("tandem-accept".into())
+                .spawn(move || accept_loop(listener, waker_rx, weak)),
+            Err(udp) => {
+                thread::Builder::new().name("tandem-udp".into()).spawn(move || udp_loop(udp, waker_rx, weak))
+            }
+        }
+        .map_err(io_err)?;
         tracing::info!(%local, "listening");
         Ok(Server { state, local, socket_file, accept: Some(accept) })
     }
@@ -164,6 +227,27 @@ impl Server {
             }
             peers = self.state.changed.wait_timeout(peers, left).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// Every live connection (handshaking, open or suspended), including those of sessions
+    /// waiting to be resumed: read their [`Peer::reply_cache_len`] or [`Peer::stats`].
+    pub fn connections(&self) -> Vec<Peer> {
+        lock(&self.state.conns).clone()
+    }
+
+    /// Sessions suspended now, waiting for their client to reconnect.
+    pub fn suspended_sessions(&self) -> usize {
+        self.state.suspended.load(Ordering::Acquire)
+    }
+
+    /// UDP HELLOs dropped because [`ServerConfig::max_associations`] was reached.
+    pub fn dropped_hellos(&self) -> u64 {
+        self.state.dropped_hellos.load(Ordering::Acquire)
+    }
+
+    /// Sessions closed because [`ServerConfig::max_suspended_sessions`] was reached.
+    pub fn dropped_sessions(&self) -> u64 {
+        self.state.dropped.load(Ordering::Acquire)
     }
 
     /// Every connected peer, by name (unnamed peers appear as `#N`).
@@ -255,7 +339,9 @@ fn accept_loop(listener: Listener, waker: UnixStream, state: Weak<State>) {
         }
         loop {
             match listener.accept() {
-                Ok(socket) => start_connection(&state, socket),
+                Ok(socket) => {
+                    start_connection(&state, socket);
+                }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
@@ -269,24 +355,75 @@ fn accept_loop(listener: Listener, waker: UnixStream, state: Weak<State>) {
     }
 }
 
-fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
+fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) -> Option<Arc<Shared>> {
     let c = &state.config;
+    // No resumption over UDP (SPEC.md §14).
+    let resume = c.resume && !socket.is_datagram();
+    let max_datagram = if socket.is_datagram() { c.udp_max_datagram } else { c.max_datagram };
+    let token = if resume { session_token() } else { [0u8; 16] };
+    let token: &[u8] = if resume { &token } else { &[] };
     let shared = match Shared::new(
         socket,
         Role::Acceptor,
         c.connection.clone(),
         &c.name,
-        c.max_datagram,
+        max_datagram,
+        token,
+        None,
         Arc::clone(&state.handlers),
         Arc::clone(&state.pool),
     ) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("cannot set up an accepted connection: {e}");
-            return;
+            return None;
         }
     };
     tracing::debug!(conn = shared.id, "accepted");
+    if resume {
+        let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
+        let max = c.max_suspended_sessions;
+        let id = shared.id;
+        let me = Arc::downgrade(&shared);
+        let _ = shared.session.set(SessionHooks {
+            lookup: Box::new(move |token| {
+                let s = w1.upgrade()?;
+                let found = lock(&s.sessions).get(token).and_then(Weak::upgrade);
+                found
+            }),
+            suspended: Box::new(move |now_suspended| {
+                let Some(s) = w2.upgrade() else { return true };
+                if !now_suspended {
+                    let _ =
+                        s.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+                    // Resumed: the session answers to its peer's name again.
+                    if let Some(me) = me.upgrade() {
+                        let p = Peer::from_shared(me);
+                        if !p.is_closed() {
+                            lock(&s.peers).insert(key_of(&p), p);
+                            s.changed.notify_all();
+                        }
+                    }
+                    return true;
+                }
+                let admitted = s
+                    .suspended
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < max).then_some(n + 1));
+                if admitted.is_err() {
+                    s.dropped.fetch_add(1, Ordering::AcqRel);
+                    tracing::warn!(
+                        conn = id,
+                        max,
+                        "too many suspended sessions: closing this one instead of keeping it for its client \
+                         (its calls fail with UNAVAILABLE); raise ServerConfig::max_suspended_sessions \
+                         or shorten Config::session_grace"
+                    );
+                    return false;
+                }
+                true
+            }),
+        });
+    }
     let peer = Peer::from_shared(Arc::clone(&shared));
     lock(&state.conns).push(peer);
     let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
@@ -302,22 +439,147 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) {
             }
         })),
     };
-    if let Err(e) = driver::spawn(shared, hooks) {
+    if let Err(e) = driver::spawn(Arc::clone(&shared), hooks) {
         tracing::warn!("cannot start a connection thread: {e}");
+        let p = Peer::from_shared(Arc::clone(&shared));
+        lock(&state.conns).retain(|q| !q.same_connection(&p));
+        return None;
+    }
+    Some(shared)
+}
+
+/// The UDP server's receive loop: one socket, datagrams demultiplexed by source address into
+/// associations (SPEC.md §14.1).
+fn udp_loop(sock: Arc<UdpSocket>, waker: UnixStream, state: Weak<State>) {
+    let size = state.upgrade().map_or(DEFAULT_UDP_MAX_DATAGRAM, |s| s.config.udp_max_datagram) as usize;
+    // One byte more than the largest legal datagram: an oversized one is seen, not truncated.
+    let mut buf = vec![0u8; size + 1];
+    loop {
+        {
+            let mut fds =
+                [PollFd::new(sock.as_fd(), PollFlags::POLLIN), PollFd::new(waker.as_fd(), PollFlags::POLLIN)];
+            let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
+        }
+        let mut b = [0u8; 16];
+        while matches!((&waker).read(&mut b), Ok(n) if n > 0) {}
+        let Some(state) = state.upgrade() else { return };
+        if state.stop.load(Ordering::Acquire) {
+            return;
+        }
+        for _ in 0..64 {
+            match sock.recv_from(&mut buf) {
+                Ok((n, from)) => on_datagram(&state, &sock, from, &buf[..n]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    tracing::debug!("UDP receive failed: {e}");
+                    break;
+                }
+            }
+        }
     }
 }
 
+/// The HELLO frame type: the only first datagram that creates an association (SPEC.md §14.1).
+const HELLO: u8 = 0x01;
+
+fn on_datagram(state: &Arc<State>, sock: &Arc<UdpSocket>, from: SocketAddr, data: &[u8]) {
+    if data.is_empty() {
+        return;
+    }
+    let existing = lock(&state.assocs).get(&from).cloned();
+    if let Some(p) = existing {
+        let sh = p.shared();
+        let replace = {
+            let mut g = sh.lock();
+            if g.closed.is_some() {
+                // Over: a new HELLO from that address starts a new association.
+                true
+            } else {
+                sh.feed(&mut g, clock::now(), data);
+                g.closed == Some(ConnectionError::Superseded)
+            }
+        };
+        sh.flush(false);
+        sh.wake_driver();
+        if !replace {
+            return;
+        }
+        let mut a = lock(&state.assocs);
+        if a.get(&from).is_some_and(|q| q.same_connection(&p)) {
+            a.remove(&from);
+        }
+    }
+    if data[0] != HELLO {
+        tracing::trace!(%from, "datagram from an unknown address is not a HELLO; dropped");
+        return;
+    }
+    let max = state.config.max_associations;
+    if lock(&state.assocs).len() >= max {
+        let n = state.dropped_hellos.fetch_add(1, Ordering::AcqRel) + 1;
+        tracing::warn!(
+            %from,
+            max,
+            dropped = n,
+            "too many UDP associations: HELLO dropped (raise ServerConfig::max_associations)"
+        );
+        return;
+    }
+    let Some(shared) = start_connection(state, Socket::UdpPeer(Arc::clone(sock), from)) else { return };
+    lock(&state.assocs).insert(from, Peer::from_shared(Arc::clone(&shared)));
+    {
+        let mut g = shared.lock();
+        shared.feed(&mut g, clock::now(), data);
+    }
+    shared.flush(false);
+    shared.wake_driver();
+}
+
+/// A fresh session token: 16 bytes from the standard library's randomly keyed hashers (no RNG
+/// crate in the workspace; see `driver::random_u64`).
+fn session_token() -> [u8; 16] {
+    let mut t = [0u8; 16];
+    t[..8].copy_from_slice(&driver::random_u64().to_le_bytes());
+    t[8..].copy_from_slice(&driver::random_u64().to_le_bytes());
+    t
+}
+
 fn register(state: &State, peer: &Peer) {
+    {
+        let shared = peer.shared();
+        let token = shared.lock().conn.session_token().to_vec();
+        if !token.is_empty() {
+            lock(&state.sessions).insert(token, Arc::downgrade(shared));
+        }
+    }
     let key = key_of(peer);
     let old = lock(&state.peers).insert(key.clone(), peer.clone());
     state.changed.notify_all();
-    if let Some(old) = old {
+    let Some(old) = old else { return };
+    if old.same_connection(peer) {
+        return;
+    }
+    if old.is_suspended() {
+        // SPEC.md §13.3: a new session must not end a suspended one; it may still be resumed
+        // (it then takes the name back) or it expires after `session_grace`.
+        tracing::info!(peer = %key, "peer started a new session; its previous session stays resumable until it expires");
+    } else {
         tracing::info!(peer = %key, "peer connected again; closing its stale connection");
         old.close_with(Status::UNAVAILABLE, "replaced by a newer connection with the same name");
     }
 }
 
 fn unregister(state: &State, peer: &Peer) {
+    {
+        let shared = peer.shared();
+        let token = shared.lock().conn.session_token().to_vec();
+        let mut sessions = lock(&state.sessions);
+        if sessions.get(&token).is_some_and(|w| std::ptr::eq(w.as_ptr(), Arc::as_ptr(shared))) {
+            sessions.remove(&token);
+        }
+        // Dead entries (sessions already gone) do not accumulate.
+        sessions.retain(|_, w| w.strong_count() > 0);
+    }
     {
         let mut peers = lock(&state.peers);
         let key = key_of(peer);
@@ -326,5 +588,8 @@ fn unregister(state: &State, peer: &Peer) {
         }
     }
     lock(&state.conns).retain(|p| !p.same_connection(peer));
+    if peer.shared().datagram {
+        lock(&state.assocs).retain(|_, p| !p.same_connection(peer));
+    }
     state.changed.notify_all();
 }

@@ -7,10 +7,11 @@ use crate::error::Error;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use tandem_core::addr::Address;
 
 /// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken
@@ -32,12 +33,27 @@ pub(crate) enum Socket {
     Unix(UnixStream),
     /// Unix SEQPACKET: one read or write is one packet.
     Packet(RawSocket),
+    /// A connected UDP socket (dialer): one read or write is one datagram.
+    Udp(UdpSocket),
+    /// One association on a server's shared UDP socket: writes go to `peer`; reads never
+    /// happen here (the server's receive thread demultiplexes datagrams by source address).
+    UdpPeer(Arc<UdpSocket>, SocketAddr),
 }
 
 impl Socket {
     /// Whether each read/write is one datagram.
     pub(crate) fn is_packet(&self) -> bool {
-        matches!(self, Socket::Packet(_))
+        !matches!(self, Socket::Tcp(_) | Socket::Unix(_))
+    }
+
+    /// Whether this is UDP (datagram mode, SPEC.md §14).
+    pub(crate) fn is_datagram(&self) -> bool {
+        matches!(self, Socket::Udp(_) | Socket::UdpPeer(..))
+    }
+
+    /// Whether the driver reads this socket itself (not a server's UDP association).
+    pub(crate) fn is_readable(&self) -> bool {
+        !matches!(self, Socket::UdpPeer(..))
     }
 
     /// Reads once (one datagram on a packet socket).
@@ -46,6 +62,8 @@ impl Socket {
             Socket::Tcp(s) => (&*s).read(buf),
             Socket::Unix(s) => (&*s).read(buf),
             Socket::Packet(s) => (&*s).read(buf),
+            Socket::Udp(s) => s.recv(buf),
+            Socket::UdpPeer(..) => Err(io::ErrorKind::WouldBlock.into()),
         }
     }
 
@@ -55,6 +73,8 @@ impl Socket {
             Socket::Tcp(s) => (&*s).write(buf),
             Socket::Unix(s) => (&*s).write(buf),
             Socket::Packet(s) => (&*s).write(buf),
+            Socket::Udp(s) => s.send(buf),
+            Socket::UdpPeer(s, to) => s.send_to(buf, to),
         }
     }
 
@@ -64,6 +84,8 @@ impl Socket {
             Socket::Tcp(s) => s.shutdown(Shutdown::Both),
             Socket::Unix(s) => s.shutdown(Shutdown::Both),
             Socket::Packet(s) => s.shutdown(Shutdown::Both),
+            // UDP has nothing to shut; a server association must leave the shared socket alone.
+            Socket::Udp(_) | Socket::UdpPeer(..) => Ok(()),
         };
     }
 
@@ -72,13 +94,15 @@ impl Socket {
             Socket::Tcp(s) => s.set_nonblocking(true),
             Socket::Unix(s) => s.set_nonblocking(true),
             Socket::Packet(s) => s.set_nonblocking(true),
+            Socket::Udp(s) => s.set_nonblocking(true),
+            Socket::UdpPeer(..) => Ok(()),
         }
     }
 
     /// The peer's credentials, on Unix sockets.
     pub(crate) fn peer_credentials(&self) -> Option<PeerCredentials> {
         let fd = match self {
-            Socket::Tcp(_) => return None,
+            Socket::Tcp(_) | Socket::Udp(_) | Socket::UdpPeer(..) => return None,
             Socket::Unix(s) => s.as_fd(),
             Socket::Packet(s) => s.as_fd(),
         };
@@ -99,6 +123,8 @@ impl AsFd for Socket {
             Socket::Tcp(s) => s.as_fd(),
             Socket::Unix(s) => s.as_fd(),
             Socket::Packet(s) => s.as_fd(),
+            Socket::Udp(s) => s.as_fd(),
+            Socket::UdpPeer(s, _) => s.as_fd(),
         }
     }
 }
@@ -107,15 +133,50 @@ fn io_err(what: String) -> impl FnOnce(io::Error) -> Error {
     move |source| Error::Io { context: what, source }
 }
 
-fn udp_unsupported() -> Error {
-    Error::Unsupported("UDP datagram mode is not implemented yet (needs retransmission, see SPEC.md §14)")
+/// Resolves `host:port` to its first socket address.
+pub(crate) fn resolve(hp: &str, addr: &Address) -> Result<SocketAddr, Error> {
+    hp.to_socket_addrs().map_err(io_err(format!("cannot resolve {addr}")))?.next().ok_or_else(|| Error::Io {
+        context: format!("cannot resolve {addr}"),
+        source: io::ErrorKind::NotFound.into(),
+    })
+}
+
+/// Binds the server's UDP socket.
+pub(crate) fn bind_udp(addr: &Address) -> Result<UdpSocket, Error> {
+    let Address::Udp(hp) = addr else { return Err(Error::Unsupported("not a udp:// address")) };
+    let sa = resolve(hp, addr)?;
+    let s = UdpSocket::bind(sa).map_err(io_err(format!("cannot listen on {addr}")))?;
+    s.set_nonblocking(true).map_err(io_err(format!("cannot make the socket on {addr} non-blocking")))?;
+    Ok(s)
 }
 
 /// Connects to `addr` (TCP with `TCP_NODELAY`).
 pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
+    connect_timeout(addr, None)
+}
+
+/// Connects to `addr`, giving up on a TCP connection attempt after `timeout`.
+pub(crate) fn connect_timeout(
+    addr: &Address,
+    timeout: impl Into<Option<std::time::Duration>>,
+) -> Result<Socket, Error> {
+    let timeout = timeout.into();
     let s = match addr {
         Address::Tcp(hp) => {
-            let s = TcpStream::connect(hp.as_str()).map_err(io_err(format!("cannot connect to {addr}")))?;
+            let s = match timeout {
+                None => TcpStream::connect(hp.as_str()),
+                Some(t) => hp.to_socket_addrs().and_then(|mut it| {
+                    let mut last = io::Error::from(io::ErrorKind::NotFound);
+                    for sa in it.by_ref() {
+                        match TcpStream::connect_timeout(&sa, t) {
+                            Ok(s) => return Ok(s),
+                            Err(e) => last = e,
+                        }
+                    }
+                    Err(last)
+                }),
+            }
+            .map_err(io_err(format!("cannot connect to {addr}")))?;
             s.set_nodelay(true).map_err(io_err(format!("cannot set TCP_NODELAY on {addr}")))?;
             Socket::Tcp(s)
         }
@@ -128,7 +189,13 @@ pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
             s.connect(&sa).map_err(io_err(format!("cannot connect to {addr}")))?;
             Socket::Packet(s)
         }
-        Address::Udp(_) => return Err(udp_unsupported()),
+        Address::Udp(hp) => {
+            let to = resolve(hp, addr)?;
+            let any: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
+            let s = UdpSocket::bind(any).map_err(io_err(format!("cannot create a UDP socket for {addr}")))?;
+            s.connect(to).map_err(io_err(format!("cannot connect to {addr}")))?;
+            Socket::Udp(s)
+        }
     };
     s.set_nonblocking().map_err(io_err(format!("cannot make the socket to {addr} non-blocking")))?;
     Ok(s)
@@ -176,7 +243,7 @@ impl Listener {
                 s.listen(128).map_err(io_err(format!("cannot listen on {addr}")))?;
                 Listener::Packet(s, p.clone())
             }
-            Address::Udp(_) => return Err(udp_unsupported()),
+            Address::Udp(_) => return Err(Error::Unsupported("a UDP server has no listener (bind_udp)")),
         };
         let nb = match &l {
             Listener::Tcp(s) => s.set_nonblocking(true),

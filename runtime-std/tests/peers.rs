@@ -108,6 +108,9 @@ fn dead_peer_is_detected_and_its_calls_fail() {
         let mut cfg = ServerConfig::new("hub");
         cfg.connection.keepalive_interval = Duration::from_millis(50);
         cfg.connection.idle_timeout = Duration::from_millis(200);
+        // Without resumption a dead peer's session ends at once (with it, it would wait
+        // `session_grace` for the peer to come back: see tests/fault.rs).
+        cfg.resume = false;
         let server = Server::bind("tcp://127.0.0.1:0", cfg, handlers("hub", &seen)).unwrap();
         let live = client(&server, "alive");
         let _sock = zombie(&server.local_addr().to_string(), "zombie");
