@@ -38,9 +38,11 @@ fn every_section_13_case_passes_against_the_core_server() {
 
 #[test]
 fn section_13_cases_are_skipped_with_the_reason_when_no_token_is_offered() {
-    let server = tandem_conformance::selftest::Server::start(
+    // The runtimes offer resumption by default; this server is told not to.
+    let server = tandem_conformance::selftest::Server::start_with(
         tandem_conformance::selftest::Runtime::Std,
         "tcp://127.0.0.1:0",
+        false,
     )
     .expect("std server");
     let all = cases::all();

@@ -4,7 +4,9 @@
 
 use std::io::Write;
 use std::time::Instant;
-use tandem_demo::harness::{run_pair, Caller, Row, Runtime, Transport, EXTRA_PEERS};
+use tandem_demo::harness::{
+    check_resumption, check_udp, run_pair, Caller, Row, Runtime, Transport, EXTRA_PEERS,
+};
 use tandem_demo::{Exchange, RTT_SAMPLES, STREAM_ITEMS};
 
 /// Client runtime, server runtime.
@@ -81,7 +83,48 @@ fn main() {
             rows.extend(pair);
         }
     }
-    let checks: usize = rows.iter().map(|r| r.report.checks.len()).sum();
+    println!();
+    println!(
+        "session resumption over tcp, through a proxy that cuts the connection while a call is in flight \
+         (the client reconnects, the session resumes, the call completes once):"
+    );
+    let mut resumption_failures = Vec::new();
+    for (client, server) in PAIRS {
+        let (outcome, took) = check_resumption(client, server);
+        let pair = format!("{} → {}", client.name(), server.name());
+        match &outcome {
+            Ok(()) => println!(
+                "  {pair:<12} ok: handler ran once, reply delivered once, a call made during the outage \
+                 completed ({} ms)",
+                took.as_millis()
+            ),
+            Err(e) => {
+                println!("  {pair:<12} FAIL: {e}");
+                resumption_failures.push(format!("resumption {pair}: {e}"));
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+    println!();
+    println!(
+        "datagram mode over udp (calls both ways, a deadline, 100 sequential calls; no streams over UDP):"
+    );
+    for (client, server) in PAIRS {
+        let (outcome, rtt) = check_udp(client, server);
+        let pair = format!("{} → {}", client.name(), server.name());
+        match &outcome {
+            Ok(()) => println!(
+                "  {pair:<12} ok: rtt {}",
+                rtt.map_or_else(|| "-".to_string(), |d| format!("{} µs", d.as_micros()))
+            ),
+            Err(e) => {
+                println!("  {pair:<12} FAIL: {e}");
+                resumption_failures.push(format!("udp {pair}: {e}"));
+            }
+        }
+        let _ = std::io::stdout().flush();
+    }
+    let checks: usize = rows.iter().map(|r| r.report.checks.len()).sum::<usize>() + 2 * PAIRS.len();
     let failures: Vec<(&Row, Exchange, &str)> =
         rows.iter().flat_map(|r| r.failures().into_iter().map(move |(x, e)| (r, x, e))).collect();
     println!();
@@ -120,12 +163,16 @@ fn main() {
             x.label()
         );
     }
+    for f in &resumption_failures {
+        println!("FAIL {f}");
+    }
     let elapsed = started.elapsed().as_secs_f64();
     drop(dir);
-    if failures.is_empty() {
+    let failed = failures.len() + resumption_failures.len();
+    if failed == 0 {
         println!("all {checks} checks passed in {elapsed:.1} s");
     } else {
-        println!("{} of {checks} checks FAILED ({elapsed:.1} s)", failures.len());
+        println!("{failed} of {checks} checks FAILED ({elapsed:.1} s)");
         std::process::exit(1);
     }
 }

@@ -1,7 +1,8 @@
 //! The two runtimes against each other: a tandem-std client with a tandem-smol server and the
 //! reverse, over TCP, Unix stream and SEQPACKET sockets, every exchange type in both
 //! directions; call-all across a mix of std and smol peers; a peer of one runtime replacing
-//! its stale connection on a server of the other.
+//! its stale connection on a server of the other; session resumption through a proxy that cuts
+//! the connection mid-call, and datagram mode over UDP, in all four pairings.
 //!
 //! Every exchange is bounded by a timeout, and every test by a watchdog, so that a bug fails
 //! the test instead of hanging CI.
@@ -10,7 +11,8 @@ use std::path::Path;
 use std::sync::mpsc;
 use std::time::Duration;
 use tandem_demo::harness::{
-    check_call_all, check_replacement, run_pair, Caller, ClientEnd, Runtime, ServerEnd, Transport,
+    check_call_all, check_replacement, check_resumption, check_udp, run_pair, Caller, ClientEnd, Runtime,
+    ServerEnd, Transport,
 };
 use tandem_demo::Exchange;
 
@@ -158,4 +160,31 @@ fn smol_peer_replaces_its_stale_connection_on_a_std_server() {
 #[test]
 fn std_peer_replaces_its_stale_connection_on_a_smol_server() {
     replacement(Runtime::Std, Runtime::Smol);
+}
+
+const PAIRINGS: [(Runtime, Runtime); 4] = [
+    (Runtime::Std, Runtime::Std),
+    (Runtime::Smol, Runtime::Smol),
+    (Runtime::Std, Runtime::Smol),
+    (Runtime::Smol, Runtime::Std),
+];
+
+#[test]
+fn a_cut_connection_resumes_and_the_call_in_flight_completes_once_in_every_pairing() {
+    bounded(120, || {
+        for (client, server) in PAIRINGS {
+            let (outcome, _) = check_resumption(client, server);
+            assert_eq!(outcome, Ok(()), "{} client → {} server", client.name(), server.name());
+        }
+    });
+}
+
+#[test]
+fn datagram_mode_works_in_every_pairing() {
+    bounded(120, || {
+        for (client, server) in PAIRINGS {
+            let (outcome, _) = check_udp(client, server);
+            assert_eq!(outcome, Ok(()), "{} client → {} server", client.name(), server.name());
+        }
+    });
 }

@@ -95,7 +95,6 @@ fn calls_survive_connection_kills_exactly_once() {
 /// retransmit ACKs ("a lost ACK only delays eviction"), so some replies stay cached until
 /// evicted. Needs a core change (re-acknowledge after resumption).
 #[test]
-#[ignore = "core: ACKs lost with a transport are never re-sent (SPEC.md §13.6)"]
 fn reply_caches_empty_after_connection_kills() {
     kill_test(15, 250, true);
 }
