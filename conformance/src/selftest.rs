@@ -61,7 +61,7 @@ impl Server {
             Runtime::Std => {
                 let mut cfg = tandem_std::ServerConfig::new(SERVER_NAME);
                 cfg.resume = resumption;
-                cfg.connection = service::config();
+                cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
                 cfg.workers = 64;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
@@ -70,7 +70,7 @@ impl Server {
             }
             Runtime::Smol => {
                 let opts = tandem_smol::Options::new(SERVER_NAME)
-                    .config(service::config())
+                    .config(service::config_for(addr))
                     .resumption(resumption)
                     .remove_stale_socket(true)
                     .router(service::smol_service(&state));
@@ -136,7 +136,7 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
         Runtime::Std => {
             while !stop.load(Ordering::SeqCst) {
                 let mut cfg = tandem_std::ClientConfig::new("tandem-conformance-dialer");
-                cfg.connection = service::config();
+                cfg.connection = service::config_for(addr);
                 cfg.workers = 16;
                 match tandem_std::Client::connect(addr, cfg, service::std_service(&state)) {
                     Ok(c) => {
@@ -150,7 +150,7 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
         Runtime::Smol => smol::block_on(async {
             while !stop.load(Ordering::SeqCst) {
                 let opts = tandem_smol::Options::new("tandem-conformance-dialer")
-                    .config(service::config())
+                    .config(service::config_for(addr))
                     .router(service::smol_service(&state));
                 match tandem_smol::connect(addr, opts).await {
                     Ok(p) => {

@@ -88,6 +88,17 @@ pub fn config() -> Config {
     }
 }
 
+/// [`config`] for a service listening on or dialing `addr`: over UDP the handshake timeout is 5 s,
+/// since a lost HELLO is retransmitted only after the initial retransmission timeout of 1 s
+/// (SPEC.md §14.4, Appendix A.3).
+pub fn config_for(addr: &str) -> Config {
+    let mut c = config();
+    if addr.starts_with("udp://") {
+        c.handshake_timeout = Duration::from_secs(5);
+    }
+    c
+}
+
 /// The HELLO name of the test service.
 pub const SERVER_NAME: &str = "tandem-conformance-service";
 
