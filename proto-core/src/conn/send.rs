@@ -702,6 +702,20 @@ impl<'a> Connection<'a> {
 
     /// Queues a message, split into a first frame and CONTINUATIONs when it exceeds the peer's
     /// frame size. All or nothing: on error nothing was queued.
+    /// How a message too large for one frame is split: the payload bytes of its first frame and
+    /// of each CONTINUATION.
+    fn chunk_sizes<'p>(
+        &self,
+        id: u64,
+        total: u64,
+        make: &impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
+    ) -> (usize, usize) {
+        let limit = self.send_frame_limit();
+        let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
+        let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
+        (limit.saturating_sub(first_fixed).max(1), limit.saturating_sub(cont_fixed).max(1))
+    }
+
     /// Bytes `push_message` would queue for this message (all its frames).
     pub(super) fn message_len<'p>(
         &self,
@@ -709,16 +723,12 @@ impl<'a> Connection<'a> {
         payload: &'p [u8],
         make: impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
     ) -> usize {
-        let limit = self.send_frame_limit();
         let whole = make(0, None, payload);
-        if whole.body_len() <= limit {
+        if whole.body_len() <= self.send_frame_limit() {
             return whole.encoded_len();
         }
         let total = payload.len() as u64;
-        let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
-        let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
-        let first_chunk = limit.saturating_sub(first_fixed).max(1);
-        let chunk = limit.saturating_sub(cont_fixed).max(1);
+        let (first_chunk, chunk) = self.chunk_sizes(id, total, &make);
         let mut need = make(flags::MORE, Some(total), &payload[..first_chunk]).encoded_len();
         let mut rest = payload.len() - first_chunk;
         while rest > 0 {
@@ -746,18 +756,9 @@ impl<'a> Connection<'a> {
             return Err(ApiError::TooLarge { size: payload.len(), limit: limit.saturating_sub(fixed) });
         }
         let total = payload.len() as u64;
-        let first_fixed = make(flags::MORE, Some(total), &[]).body_len();
-        let cont_fixed = Frame::Continuation { flags: flags::MORE, id, payload: &[] }.body_len();
-        let first_chunk = limit.saturating_sub(first_fixed).max(1);
-        let chunk = limit.saturating_sub(cont_fixed).max(1);
-        // Compute the exact encoded size first so that the message is queued whole or not at all.
-        let mut need = make(flags::MORE, Some(total), &payload[..first_chunk]).encoded_len();
-        let mut rest = payload.len() - first_chunk;
-        while rest > 0 {
-            let c = rest.min(chunk);
-            need += Frame::Continuation { flags: 0, id, payload: &payload[..c] }.encoded_len();
-            rest -= c;
-        }
+        let (first_chunk, chunk) = self.chunk_sizes(id, total, &make);
+        // The exact encoded size first, so that the message is queued whole or not at all.
+        let need = self.message_len(id, payload, &make);
         let cap = self.app_tx_capacity();
         if need > cap {
             return Err(ApiError::TooLarge {
