@@ -7,14 +7,12 @@
 //! that forwards to the system allocator and counts per thread, on the thread that enabled
 //! counting only, so the harness's other threads (and the other tests) cannot disturb it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[macro_use]
+mod common;
+
 use std::cell::Cell;
 use tandem_benches::tandem_core::Config;
 use tandem_benches::{Streaming, Unary};
-
-/// Forwards every request to [`System`], counting allocations made while the current thread
-/// has counting switched on.
-struct Counting;
 
 thread_local! {
     // Whether this thread counts, and how many allocations it counted. Per thread, not one
@@ -32,37 +30,7 @@ fn note() {
     }
 }
 
-// SAFETY: a `GlobalAlloc` impl is unavoidably `unsafe`; this one is acceptable because it adds
-// nothing to what it forwards. Each method passes its arguments unchanged to the matching method
-// of `System` (itself a correct `GlobalAlloc`) and returns its result unchanged, so every
-// contract `GlobalAlloc` requires (layout, alignment, ownership of the returned memory) is
-// upheld by `System`. The only extra work is `note()`, which touches two const-initialised
-// thread-local `Cell`s: it neither allocates (no recursion into the allocator) nor panics.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+counting_allocator!(note);
 
 /// Runs `f` and returns the number of allocations (including reallocations) it made on this
 /// thread.

@@ -7,13 +7,12 @@
 //! the counter here is process-wide rather than per thread as in `alloc.rs`. Only allocation
 //! counts are asserted, never timing.
 
-use std::alloc::{GlobalAlloc, Layout, System};
+#[macro_use]
+mod common;
+
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tandem_benches::tandem_core::MethodId;
-
-/// Forwards every request to [`System`], counting allocations on all threads while enabled.
-struct Counting;
 
 static COUNTING: AtomicBool = AtomicBool::new(false);
 static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
@@ -24,36 +23,7 @@ fn note() {
     }
 }
 
-// SAFETY: a `GlobalAlloc` impl is unavoidably `unsafe`; this one adds nothing to what it
-// forwards. Each method passes its arguments unchanged to the matching method of `System` (a
-// correct `GlobalAlloc`) and returns its result unchanged, so every contract of `GlobalAlloc`
-// is upheld by `System`. The only extra work is `note()`: two atomics, which neither allocate
-// nor panic.
-#[allow(unsafe_code)]
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc`'s contract.
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::alloc_zeroed`'s contract.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::realloc`'s contract.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded unchanged; the caller upholds `GlobalAlloc::dealloc`'s contract.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static GLOBAL: Counting = Counting;
+counting_allocator!(note);
 
 const ECHO: MethodId = MethodId::new(1, 1);
 
