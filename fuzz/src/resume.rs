@@ -77,6 +77,9 @@ struct World {
     ba: Vec<u8>,
     cfg: Config,
     m: Model,
+    /// Both ends are attached to the same live transport. A runtime drops the socket as soon as
+    /// its side of it suspends or closes, so the other side then sees the end of the stream.
+    linked: bool,
 }
 
 fn config(sel: u8) -> Config {
@@ -105,7 +108,7 @@ impl World {
             now,
         )
         .expect("valid config");
-        World { now, a, b, ab: Vec::new(), ba: Vec::new(), cfg, m: Model::default() }
+        World { now, a, b, ab: Vec::new(), ba: Vec::new(), cfg, m: Model::default(), linked: true }
     }
 
     fn transmit(&mut self) {
@@ -204,7 +207,19 @@ impl World {
         self.events();
     }
 
+    /// What a runtime does when one side leaves the transport (suspended by an idle timeout,
+    /// closed by an expired session): it shuts the socket, so the other side sees EOF. Without
+    /// this, a dialer would keep writing into an acceptor that swallows everything, which no
+    /// real transport does.
+    fn cut_if_left(&mut self) {
+        let gone = |c: &Connection<'_>| matches!(c.state(), State::Suspended | State::Closed);
+        if self.linked && (gone(&self.a) || gone(&self.b)) {
+            self.lose_transport();
+        }
+    }
+
     fn lose_transport(&mut self) {
+        self.linked = false;
         self.transmit();
         self.ab.clear();
         self.ba.clear();
@@ -244,6 +259,7 @@ impl World {
         }
         self.ab.clear();
         self.ba.clear();
+        self.linked = true;
         self.settle();
         true
     }
@@ -356,6 +372,7 @@ pub fn resume(data: &[u8]) -> ResumeOutcome {
             }
             _ => w.settle(),
         }
+        w.cut_if_left();
         w.check_bounds();
         if w.a.state() == State::Closed && w.b.state() == State::Closed {
             break;
@@ -375,6 +392,7 @@ pub fn resume(data: &[u8]) -> ResumeOutcome {
         }
         w.settle();
         w.advance(150);
+        w.cut_if_left();
         w.settle();
     }
     w.check_bounds();
