@@ -1,14 +1,26 @@
-//! Replays the checked-in fuzz corpora of `fuzz/corpus/frame_roundtrip/`,
-//! `fuzz/corpus/handshake/` and `fuzz/corpus/datagram/` through the fuzz targets' own checks, so `cargo test` exercises them
-//! on stable Rust without cargo-fuzz or libFuzzer.
+//! Replays the checked-in corpus of every fuzz target (`fuzz/corpus/<target>/`: frame_roundtrip,
+//! handshake, datagram, resume, conn_frames, pair_schedule) through the targets' own checks, so
+//! `cargo test` exercises them on stable Rust without cargo-fuzz or libFuzzer.
 //!
-//! The checks are not copied: `fuzz/src/checks.rs` is compiled into this test as a module, the
-//! same file the `frame_roundtrip` and `handshake` targets call.
+//! The checks are not copied: the files of `fuzz/src/` are compiled into this test as modules
+//! (at the crate root, so their `crate::` paths resolve as in the fuzz crate), and the two
+//! structured targets decode their inputs with the same `arbitrary` rules libFuzzer uses
+//! (`Arbitrary::arbitrary_take_rest`).
 
+#[path = "../../fuzz/src/actions.rs"]
+mod actions;
 #[path = "../../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../../fuzz/src/conn_frames.rs"]
+mod conn_frames;
+#[path = "../../fuzz/src/pair.rs"]
+mod pair;
 #[path = "../../fuzz/src/resume.rs"]
 mod resume;
+#[path = "../../fuzz/src/track.rs"]
+mod track;
+
+use arbitrary::{Arbitrary, Unstructured};
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -107,4 +119,33 @@ fn resume_corpus() {
     assert!(t.resumptions >= 20, "resume seeds resumed only {} sessions", t.resumptions);
     assert!(t.replayed >= 5, "resume seeds replayed only {} answers from the cache", t.replayed);
     assert!(t.handled >= 50, "resume seeds ran only {} handlers", t.handled);
+}
+
+/// Decodes a structured target's input the way `fuzz_target!(|input: T| …)` does.
+fn structured<'a, T: Arbitrary<'a>>(data: &'a [u8]) -> Option<T> {
+    T::arbitrary_take_rest(Unstructured::new(data)).ok()
+}
+
+#[test]
+fn conn_frames_corpus() {
+    let decoded = std::cell::Cell::new(0);
+    let n = replay("conn_frames", |data| {
+        if let Some(input) = structured::<conn_frames::Input>(data) {
+            decoded.set(decoded.get() + 1);
+            conn_frames::run(&input);
+        }
+    });
+    assert!(decoded.get() * 2 >= n, "only {} of {n} conn_frames seeds decode as inputs", decoded.get());
+}
+
+#[test]
+fn pair_schedule_corpus() {
+    let decoded = std::cell::Cell::new(0);
+    let n = replay("pair_schedule", |data| {
+        if let Some(input) = structured::<pair::Input>(data) {
+            decoded.set(decoded.get() + 1);
+            pair::run(&input);
+        }
+    });
+    assert!(decoded.get() * 2 >= n, "only {} of {n} pair_schedule seeds decode as inputs", decoded.get());
 }

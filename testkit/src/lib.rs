@@ -1,0 +1,24 @@
+//! Test support shared by the integration tests of `tandem-std` and `tandem-smol` (never
+//! published, only a dev-dependency):
+//!
+//! * [`heap`]: a counting global allocator that tracks the **live** heap (bytes allocated and not
+//!   yet freed), for churn tests that show memory back at its baseline after many cycles;
+//! * [`wire`]: a raw peer that opens a real socket and speaks frames directly with the core's
+//!   codec — a hostile peer for the attack suites.
+//!
+//! A test binary installs the allocator with one line and no `unsafe` of its own:
+//!
+//! ```
+//! #[global_allocator]
+//! static HEAP: tandem_testkit::heap::Counting = tandem_testkit::heap::Counting;
+//!
+//! let before = tandem_testkit::heap::live_bytes();
+//! let v = vec![0u8; 1000];
+//! assert!(tandem_testkit::heap::live_bytes() >= before + 1000);
+//! drop(v);
+//! ```
+
+#![deny(missing_docs)]
+
+pub mod heap;
+pub mod wire;
