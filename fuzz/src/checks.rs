@@ -226,6 +226,9 @@ impl Watch {
 }
 
 fn check_bounds(c: &Connection<'_>, cfg: &Config) {
+    if let Err(e) = c.check_invariants() {
+        panic!("core invariant broken: {e}");
+    }
     assert!(c.open_exchanges() <= slot_capacity(cfg), "{} exchanges open", c.open_exchanges());
     assert!(c.pending_transmit() <= cfg.max_tx_buffer as usize, "{} bytes queued", c.pending_transmit());
     let fp = c.buffer_footprint();

@@ -453,13 +453,16 @@ impl Connection<'_> {
         self.stats.retransmissions_received += 1;
         let method = MethodId { module: r.module, method: r.method };
         if r.flags & frame::flags::MORE != 0 {
-            let total = r.total_len.unwrap_or(0) as usize;
-            if total > self.reasm_max {
+            // Compared in u64 before any conversion: on a 32-bit target a peer-supplied length
+            // above 4 GiB would otherwise wrap into a small, accepted one.
+            let total = r.total_len.unwrap_or(0);
+            if total > self.reasm_max as u64 {
                 return Err(ConnectionError::Violation {
                     status: Status::LIMIT_EXCEEDED,
                     reason: "message larger than max_message_size",
                 });
             }
+            let total = total as usize;
             let p = super::Partial {
                 ty: t,
                 id: r.id,

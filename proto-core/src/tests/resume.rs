@@ -365,6 +365,41 @@ fn a_retransmission_with_another_body_is_a_protocol_error_never_a_replay() {
     assert!(!buf[..n].windows(6).any(|w| w == b"secret"), "the cached reply is never sent to the forger");
 }
 
+/// A retransmitted fragmented request announcing a `total_len` beyond the message limit is
+/// LIMIT_EXCEEDED, however large: the length is compared as the u64 it is on the wire. (On a
+/// 32-bit target, 2^32 + 5 converted to `usize` first would have wrapped to 5 and been
+/// accepted; CI runs this test on i686.)
+#[test]
+fn a_retransmission_announcing_a_length_past_4_gib_is_refused_on_every_target() {
+    let mut p = resumable();
+    let now = p.now;
+    let id = p.a.conn.call(now, ECHO, b"original", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    lose_transport(&mut p);
+    resume(&mut p);
+    let forged = Frame::Call(Request {
+        flags: crate::frame::flags::MORE,
+        id,
+        module: ECHO.module,
+        method: ECHO.method,
+        budget_us: 0,
+        total_len: Some((1u64 << 32) + 5),
+        payload: b"abc",
+    });
+    let mut buf = vec![0u8; 4096];
+    while p.b.conn.poll_transmit(now, &mut buf) > 0 {}
+    let _ = p.b.conn.handle_input(now, &frame_bytes(&forged));
+    let evs: Vec<Ev> = core::iter::from_fn(|| p.b.conn.poll_event(now).map(Ev::from)).collect();
+    assert!(
+        matches!(
+            evs.last(),
+            Some(Ev::Closed(ConnectionError::Violation { status: Status::LIMIT_EXCEEDED, .. }))
+        ),
+        "{evs:?}"
+    );
+}
+
 #[test]
 fn stream_resume_outside_a_resumed_transport_is_a_protocol_error() {
     let mut p = resumable();
