@@ -92,6 +92,8 @@ extern crate alloc;
 
 #[cfg(feature = "std")]
 pub mod addr;
+#[cfg(feature = "alloc")]
+pub mod budget;
 pub mod config;
 mod conn;
 pub mod error;
@@ -106,7 +108,7 @@ pub mod typed;
 pub mod varint;
 
 pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
-pub use conn::{Connection, Identity, Peer, Slot, State, Storage};
+pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
 pub use event::OwnedEvent;

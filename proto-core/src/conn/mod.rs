@@ -53,6 +53,18 @@ pub struct Identity<'a> {
     pub session: &'a [u8],
 }
 
+/// Memory a connection holds for exactly-once delivery
+/// ([`Connection::session_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionMemory {
+    /// Bytes held in all: reply cache, retained requests, unconfirmed stream items, spare
+    /// buffers.
+    pub held: usize,
+    /// Of those, bytes [`Connection::shed_session_memory`] can free (cached answers and spare
+    /// buffers).
+    pub sheddable: usize,
+}
+
 /// Fixed-capacity inline byte string.
 #[derive(Clone)]
 struct Inline<const N: usize> {
@@ -381,6 +393,8 @@ pub struct Connection<'a> {
     session_ending: bool,
     /// Suspended: when the session is dropped if not resumed.
     grace_deadline: Instant,
+    /// Suspended: when the grace period started (the first loss).
+    suspended_at: Instant,
     /// Dialer: a resuming HELLO was sent on a new transport; waiting for the acceptor's.
     resuming: bool,
     /// Acceptor: the dialer asked to resume; waiting for the application's decision.
@@ -597,6 +611,7 @@ impl<'a> Connection<'a> {
             sess: None,
             session_ending: false,
             grace_deadline: Instant::MAX,
+            suspended_at: Instant::ZERO,
             resuming: false,
             resume_request: false,
             resumed: false,
@@ -652,6 +667,10 @@ impl<'a> Connection<'a> {
         s.calls_open_inbound = self.in_calls;
         s.streams_open_outbound = self.out_streams;
         s.streams_open_inbound = self.in_streams;
+        #[cfg(feature = "alloc")]
+        if let Some(sess) = &self.sess {
+            s.replies_evicted = sess.cache.evicted;
+        }
         s
     }
 
@@ -759,6 +778,54 @@ impl<'a> Connection<'a> {
         (0, 0)
     }
 
+    /// Bytes of memory held for exactly-once delivery (SPEC.md §13, §14): the reply cache, the
+    /// retained requests, unconfirmed stream items and their spare buffers; 0 when the session is
+    /// not resumable and not in datagram mode. What a server-wide session budget
+    /// ([`MemoryBudget`](crate::budget::MemoryBudget)) counts.
+    pub fn session_memory(&self) -> SessionMemory {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &self.sess {
+            return SessionMemory {
+                held: s.footprint() + core::mem::size_of::<session::SessionState>(),
+                sheddable: s.sheddable(),
+            };
+        }
+        SessionMemory::default()
+    }
+
+    /// Frees at least `want` bytes of session memory if it can without breaking a promise:
+    /// spare buffers first, then the oldest answers of the reply cache, exactly as if its byte
+    /// bound had been reached (a retransmission of an evicted request is answered
+    /// REPLY_EVICTED, SPEC.md §13.6). Retained requests and unconfirmed stream items belong to
+    /// open exchanges and are kept. Returns the bytes freed (possibly fewer than `want`).
+    pub fn shed_session_memory(&mut self, want: usize) -> usize {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &mut self.sess {
+            return s.shed(want);
+        }
+        let _ = want;
+        0
+    }
+
+    /// Ends a suspended session before its grace period (the local memory budget needs its
+    /// memory, SPEC.md §13.6): every exchange resolves UNAVAILABLE, [`Event::Closed`] reports
+    /// [`ConnectionError::SessionEvicted`], nothing is sent (there is no transport). Returns
+    /// false, and does nothing, unless the session is suspended.
+    pub fn evict_suspended_session(&mut self) -> bool {
+        if self.state != State::Suspended {
+            return false;
+        }
+        self.session_ending = true;
+        self.tx.clear();
+        self.enter_closed(ConnectionError::SessionEvicted);
+        true
+    }
+
+    /// When the session was suspended (its grace period started), if it is suspended now.
+    pub fn suspended_since(&self) -> Option<Instant> {
+        (self.state == State::Suspended).then_some(self.suspended_at)
+    }
+
     /// Number of exchanges (calls, notifications, streams, both directions) still tracked.
     pub fn open_exchanges(&self) -> usize {
         self.slots.len()
@@ -788,6 +855,11 @@ impl<'a> Connection<'a> {
             self.reasm.release_memory();
         }
         self.slots.release_memory();
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &mut self.sess {
+            // Spare buffers only: no cached answer is dropped.
+            s.shed(0);
+        }
     }
 
     /// Remaining send credit of one of our streams `(items, bytes)`, limited by the connection

@@ -51,6 +51,7 @@ impl Connection<'_> {
     fn suspend(&mut self, now: Instant) {
         if self.state != State::Suspended {
             self.grace_deadline = now + self.config.session_grace;
+            self.suspended_at = now;
             self.stats.suspensions += 1;
         }
         self.state = State::Suspended;

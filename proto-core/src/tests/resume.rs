@@ -240,6 +240,67 @@ fn an_evicted_reply_is_reported_as_such_and_the_handler_is_not_run_again() {
     assert!(p.b.requests().is_empty());
 }
 
+/// The memory budget's second resort (SPEC.md §13.6): answers shed from a live session's cache
+/// are REPLY_EVICTED on retransmission, the newest are kept, and the handler never runs again.
+#[test]
+fn shedding_session_memory_evicts_the_oldest_answers_only() {
+    let mut p = resumable();
+    let now = p.now;
+    let ids: Vec<u64> = (0..4u8).map(|i| p.a.conn.call(now, ECHO, &[i; 1], None).unwrap()).collect();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 4);
+    for (i, &id) in ids.iter().enumerate() {
+        p.b.conn.respond(id, Status::OK, &vec![i as u8; 1000]).unwrap();
+    }
+    lose_transport(&mut p);
+    let mem = p.b.conn.session_memory();
+    assert!(mem.held >= 4000 && mem.sheddable >= 4000 && mem.sheddable <= mem.held, "{mem:?}");
+    // Ask for a bit more than two answers: the two oldest go.
+    let freed = p.b.conn.shed_session_memory(1500);
+    assert!(freed >= 1500, "freed {freed}");
+    assert_eq!(p.b.conn.reply_cache_len().0, 2);
+    assert_eq!(p.b.conn.stats().replies_evicted, 2);
+    assert!(p.b.conn.session_memory().held < mem.held);
+    resume(&mut p);
+    let mut got = responses(&mut p.a);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (ids[0], Status::REPLY_EVICTED, vec![]),
+            (ids[1], Status::REPLY_EVICTED, vec![]),
+            (ids[2], Status::OK, vec![2; 1000]),
+            (ids[3], Status::OK, vec![3; 1000]),
+        ]
+    );
+    assert!(p.b.requests().is_empty(), "no handler ran twice");
+}
+
+/// The memory budget's first resort (SPEC.md §13.6): a suspended session is ended early; its
+/// exchanges resolve UNAVAILABLE, nothing is sent, and only a suspended session can be evicted.
+#[test]
+fn evicting_a_suspended_session_ends_it_like_an_expiry() {
+    let mut p = resumable();
+    let now = p.now;
+    assert!(!p.b.conn.evict_suspended_session(), "an open session is not evicted");
+    assert_eq!(p.b.conn.suspended_since(), None);
+    let id = p.a.conn.call(now, ECHO, b"x", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    lose_transport(&mut p);
+    assert_eq!(p.b.conn.suspended_since(), Some(now));
+    assert!(p.b.conn.evict_suspended_session());
+    p.b.poll(now);
+    assert_eq!(
+        p.b.take(),
+        vec![Ev::Cancelled { id, status: Status::UNAVAILABLE }, Ev::Closed(ConnectionError::SessionEvicted)]
+    );
+    assert_eq!(ConnectionError::SessionEvicted.status(), Status::SESSION_EXPIRED);
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(p.b.conn.poll_transmit(now, &mut buf), 0, "nothing to send: there is no transport");
+    assert!(p.b.conn.is_finished());
+}
+
 #[test]
 fn the_grace_period_ends_the_session_and_resolves_everything_unavailable() {
     let cfg = Config { session_grace: ms(500), ..Config::default() };
