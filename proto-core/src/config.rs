@@ -108,6 +108,8 @@ pub const DEFAULT_MAX_OUTBOUND_CALLS: u32 = 256;
 pub const DEFAULT_MAX_OUTBOUND_STREAMS: u32 = 100;
 /// Default cap on bytes queued for transmission: 8 MiB.
 pub const DEFAULT_MAX_TX_BUFFER: u32 = 8 * 1024 * 1024;
+/// Default `max_unproductive_frames`: 10,000 per second (a burst of as many is allowed).
+pub const DEFAULT_MAX_UNPRODUCTIVE_FRAMES: u32 = 10_000;
 /// Default `reply_cache_entries`: 1024 answers kept for the peer (resumption, datagram mode).
 pub const DEFAULT_REPLY_CACHE_ENTRIES: u32 = 1024;
 /// Default `reply_cache_bytes`: 4 MiB of answers kept for the peer.
@@ -150,6 +152,12 @@ pub struct Config {
     pub drain_timeout: Duration,
     /// Local: PONGs queued but not yet transmitted before a PING flood is declared. Default 8.
     pub max_queued_pongs: u32,
+    /// Local: frames per second that do nothing for the application — PING, a PONG that answers
+    /// nothing, extension frames, STREAM_CREDIT/CONN_CREDIT of zero, empty CONTINUATION — before
+    /// the peer is closed with ENHANCE_YOUR_CALM (SPEC.md §12.5; a tiny-frame flood costs CPU
+    /// and nothing else). A token bucket: bursts up to this many, refilled at this rate.
+    /// Default 10,000; 0 disables the check.
+    pub max_unproductive_frames: u32,
     /// Local: our own calls open at once. Default 256.
     pub max_outbound_calls: u32,
     /// Local: our own streams open at once. Default 100.
@@ -189,6 +197,7 @@ impl Default for Config {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_queued_pongs: DEFAULT_MAX_QUEUED_PONGS,
+            max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
             max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
             max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
             max_tx_buffer: DEFAULT_MAX_TX_BUFFER,

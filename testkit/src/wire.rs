@@ -42,6 +42,12 @@ impl Sock {
             Sock::Unix(s) => s.set_read_timeout(t),
         }
     }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.set_write_timeout(t),
+            Sock::Unix(s) => s.set_write_timeout(t),
+        }
+    }
 }
 
 impl Read for Sock {
@@ -151,6 +157,11 @@ impl RawPeer {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("raw peer cannot dial {addr}")));
         };
         Ok(RawPeer { sock, buf: Vec::new(), eof: false })
+    }
+
+    /// Bounds how long a write may block on a peer that does not read (`None`: forever).
+    pub fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(t)
     }
 
     /// Writes raw bytes (any bytes: a hostile peer need not send valid frames).

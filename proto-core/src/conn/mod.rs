@@ -370,6 +370,10 @@ pub struct Connection<'a> {
     /// A credit grant could not be queued (transmit queue full): retry after transmitting.
     grant_retry: bool,
     ping_seq: u64,
+    /// Unproductive-frame budget (SPEC.md §12.5): tokens in millionths of a frame, and when
+    /// they were last refilled.
+    flood_tokens: u64,
+    flood_at: Instant,
     /// End offsets (in `tx_queued`) of PONGs not yet handed to the transport.
     pongs: [u64; MAX_QUEUED_PONGS_CAP],
     pongs_len: usize,
@@ -554,6 +558,7 @@ impl<'a> Connection<'a> {
         ident.1.set(me.auth);
         ident.2.set(me.session);
         let conn_recv = config.conn_credit_bytes.into();
+        let flood = u64::from(config.max_unproductive_frames) * 1_000_000;
         let mut c = Connection {
             role,
             config,
@@ -595,6 +600,8 @@ impl<'a> Connection<'a> {
             ping_blocked: Instant::ZERO,
             grant_retry: false,
             ping_seq: 0,
+            flood_tokens: flood,
+            flood_at: now,
             pongs: [0; MAX_QUEUED_PONGS_CAP],
             pongs_len: 0,
             tx_queued: 0,

@@ -134,6 +134,7 @@ impl Connection<'_> {
             Frame::Close { status, message } => self.on_close(status, message),
             Frame::GoAway { bound, status, .. } => self.on_goaway(bound, status),
             Frame::Ping(d) => {
+                self.unproductive(now)?;
                 // Forget PONGs already handed to the transport; the rest are still queued.
                 let sent = self.stats.bytes_sent;
                 let live = self.pongs_len;
@@ -154,11 +155,12 @@ impl Connection<'_> {
                 Ok(None)
             }
             Frame::Pong(d) => {
-                if let Some((seq, sent)) = self.ping_out {
-                    if seq.to_be_bytes() == d {
+                match self.ping_out {
+                    Some((seq, sent)) if seq.to_be_bytes() == d => {
                         self.ping_out = None;
                         self.record_rtt(now.saturating_duration_since(sent));
                     }
+                    _ => self.unproductive(now)?,
                 }
                 Ok(None)
             }
@@ -181,8 +183,16 @@ impl Connection<'_> {
             }
             Frame::StreamFin { id, status } => self.on_stream_end(id, status, false),
             Frame::StreamReset { id, status } => self.on_stream_end(id, status, true),
-            Frame::StreamCredit { id, msgs, bytes } => self.on_stream_credit(id, msgs, bytes),
+            Frame::StreamCredit { id, msgs, bytes } => {
+                if msgs == 0 && bytes == 0 {
+                    self.unproductive(now)?;
+                }
+                self.on_stream_credit(id, msgs, bytes)
+            }
             Frame::ConnCredit { bytes } => {
+                if bytes == 0 {
+                    self.unproductive(now)?;
+                }
                 self.conn_send += u64::from(bytes);
                 if self.conn_send > MAX_CREDIT {
                     return Err(violation(Status::FLOW_CONTROL_ERROR, "connection credit above 2^32-1"));
@@ -194,9 +204,38 @@ impl Connection<'_> {
             Frame::StreamResume { id, received } => self.on_stream_resume(id, received),
             #[cfg(not(feature = "alloc"))]
             Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
-            Frame::Continuation { flags, id, payload } => self.on_continuation(flags, id, payload),
-            Frame::Extension { .. } => Ok(None),
+            Frame::Continuation { flags, id, payload } => {
+                if payload.is_empty() {
+                    self.unproductive(now)?;
+                }
+                self.on_continuation(flags, id, payload)
+            }
+            Frame::Extension { .. } => {
+                self.unproductive(now)?;
+                Ok(None)
+            }
         }
+    }
+
+    /// Counts a frame that does nothing for the application against the unproductive-frame
+    /// budget (SPEC.md §12.5): a token bucket of `max_unproductive_frames` frames, refilled at
+    /// that many per second.
+    fn unproductive(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let rate = u64::from(self.config.max_unproductive_frames);
+        if rate == 0 {
+            return Ok(());
+        }
+        let us = now.saturating_duration_since(self.flood_at).as_micros().min(u128::from(u64::MAX)) as u64;
+        self.flood_at = self.flood_at.max(now);
+        self.flood_tokens = self.flood_tokens.saturating_add(us.saturating_mul(rate)).min(rate * 1_000_000);
+        if self.flood_tokens < 1_000_000 {
+            return Err(violation(
+                Status::ENHANCE_YOUR_CALM,
+                "flood of frames that do nothing (PING, extension, zero credit, empty CONTINUATION)",
+            ));
+        }
+        self.flood_tokens -= 1_000_000;
+        Ok(())
     }
 
     fn record_rtt(&mut self, rtt: Duration) {

@@ -77,6 +77,11 @@ impl Connection<'_> {
             self.cut_partial(p);
         }
         self.reasm.clear();
+        // No transport, nothing to buffer: a suspended session holds no transport buffers
+        // (they grow again on demand after a resumption).
+        self.rx.release_memory();
+        self.tx.release_memory();
+        self.reasm.release_memory();
     }
 
     /// A fragmented message cut by the loss is not received; it will be retransmitted whole.

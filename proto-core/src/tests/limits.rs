@@ -455,10 +455,51 @@ fn flood_of_100k_tiny_valid_frames_leaves_nothing_behind() {
         h.feed(&batch);
         max_footprint = max_footprint.max(h.conn.buffer_footprint());
         assert_eq!(h.conn.open_exchanges(), 0);
+        // 667 unproductive frames per 100 ms: within the default 10,000 per second.
+        h.now = h.now + ms(100);
     }
     assert_eq!(h.conn.stats().frames_received, 1 + 100_000);
     h.assert_silent();
     assert!(max_footprint <= c.max_frame_size as usize + 9 + 4096, "footprint {max_footprint}");
+}
+
+/// A tiny-frame flood (SPEC.md §12.5): frames that do nothing for the application are allowed
+/// in a burst of `max_unproductive_frames` and at that rate per second; one more at the same
+/// instant is ENHANCE_YOUR_CALM.
+#[test]
+fn a_flood_of_frames_that_do_nothing_is_enhance_your_calm() {
+    for (i, f) in
+        [Frame::Extension { ty: 0xAB, body: b"" }, Frame::Pong(*b"unasked!"), Frame::ConnCredit { bytes: 0 }]
+            .iter()
+            .enumerate()
+    {
+        let c = Config { max_unproductive_frames: 1000, ..cfg() };
+        let mut h = Hostile::acceptor(c);
+        let one = enc(f);
+        h.feed(&one.repeat(999));
+        // The PING of this check is the 1000th frame that does nothing.
+        h.assert_alive();
+        h.feed(&one);
+        let (reason, _) = h.assert_violation(Status::ENHANCE_YOUR_CALM);
+        assert!(reason.starts_with("flood of frames that do nothing"), "case {i}: {reason}");
+    }
+}
+
+#[test]
+fn frames_that_do_nothing_at_the_allowed_rate_are_fine() {
+    let c = Config { max_unproductive_frames: 1000, ..cfg() };
+    let mut h = Hostile::acceptor(c);
+    let ext = enc(&Frame::Extension { ty: 0xAB, body: b"" });
+    // 900 per second for 20 seconds: the bucket refills faster than it drains.
+    for _ in 0..200 {
+        h.feed(&ext.repeat(90));
+        h.now = h.now + ms(100);
+    }
+    h.assert_alive();
+    // And 0 turns the check off.
+    let mut h = Hostile::acceptor(Config { max_unproductive_frames: 0, ..cfg() });
+    h.feed(&ext.repeat(50_000));
+    h.assert_alive();
 }
 
 // ============================================================================ handshake
