@@ -129,7 +129,7 @@ pub fn configs(i: usize) -> Config {
         idle_timeout: Duration::from_millis(3000),
         handshake_timeout: Duration::from_millis(2000),
         drain_timeout: Duration::from_millis(2000),
-        max_queued_pongs: 1,
+        max_unproductive_frames: 20,
         max_outbound_calls: 3,
         max_outbound_streams: 2,
         max_tx_buffer: 8192,

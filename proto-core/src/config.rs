@@ -98,10 +98,6 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default drain timeout after GOAWAY: 30 s.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest legal `max_queued_pongs`.
-pub const MAX_QUEUED_PONGS_CAP: usize = 64;
-/// Default cap on PONGs waiting to be transmitted (ping flood guard).
-pub const DEFAULT_MAX_QUEUED_PONGS: u32 = 8;
 /// Default cap on our own outbound calls open at once (also bounded by the peer's limit).
 pub const DEFAULT_MAX_OUTBOUND_CALLS: u32 = 256;
 /// Default cap on our own outbound streams open at once (also bounded by the peer's limit).
@@ -150,8 +146,6 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Local: after GOAWAY, in-flight work must finish within this time. Default 30 s.
     pub drain_timeout: Duration,
-    /// Local: PONGs queued but not yet transmitted before a PING flood is declared. Default 8.
-    pub max_queued_pongs: u32,
     /// Local: frames per second that do nothing for the application — PING, a PONG that answers
     /// nothing, extension frames, STREAM_CREDIT/CONN_CREDIT of zero, empty CONTINUATION — before
     /// the peer is closed with ENHANCE_YOUR_CALM (SPEC.md §12.5; a tiny-frame flood costs CPU
@@ -196,7 +190,6 @@ impl Default for Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            max_queued_pongs: DEFAULT_MAX_QUEUED_PONGS,
             max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
             max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
             max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
@@ -238,9 +231,6 @@ impl Config {
         }
         if self.max_message_size < MIN_MESSAGE_SIZE {
             return err("max_message_size", "at least 4096");
-        }
-        if self.max_queued_pongs == 0 || self.max_queued_pongs as usize > MAX_QUEUED_PONGS_CAP {
-            return err("max_queued_pongs", "between 1 and 64");
         }
         if self.stream_credit_msgs == 0 {
             return err("stream_credit_msgs", "at least 1");

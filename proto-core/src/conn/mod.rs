@@ -32,7 +32,7 @@ mod send;
 pub(crate) mod session;
 mod timers;
 
-use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE};
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
 use crate::error::ConnectionError;
 use crate::event::{Event, MethodId, RequestKind};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
@@ -374,9 +374,6 @@ pub struct Connection<'a> {
     /// they were last refilled.
     flood_tokens: u64,
     flood_at: Instant,
-    /// End offsets (in `tx_queued`) of PONGs not yet handed to the transport.
-    pongs: [u64; MAX_QUEUED_PONGS_CAP],
-    pongs_len: usize,
     /// Total bytes ever queued for transmission.
     tx_queued: u64,
     drain_deadline: Instant,
@@ -602,8 +599,6 @@ impl<'a> Connection<'a> {
             ping_seq: 0,
             flood_tokens: flood,
             flood_at: now,
-            pongs: [0; MAX_QUEUED_PONGS_CAP],
-            pongs_len: 0,
             tx_queued: 0,
             drain_deadline: Instant::MAX,
             goaway_sent: false,

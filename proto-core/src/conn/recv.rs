@@ -1,7 +1,7 @@
 //! Inbound frames: validation against the state machines and limits (SPEC.md §5–§10).
 
 use super::{Connection, Kind, Partial, Pending, Raw, Slot, Src, State};
-use crate::config::{PeerLimits, Role, MAX_CREDIT, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE, VERSION};
+use crate::config::{PeerLimits, Role, MAX_CREDIT, MIN_FRAME_SIZE, VERSION};
 use crate::error::ConnectionError;
 use crate::event::{MethodId, RequestKind};
 use crate::frame::{self, flags, ty, Decoded, Frame, Hello, Request};
@@ -134,24 +134,11 @@ impl Connection<'_> {
             Frame::Close { status, message } => self.on_close(status, message),
             Frame::GoAway { bound, status, .. } => self.on_goaway(bound, status),
             Frame::Ping(d) => {
+                // Every PING is answered (SPEC.md §7.6). A flood is bounded by the
+                // unproductive-frame budget, and a peer that does not read what it caused by the
+                // transmit queue (ENHANCE_YOUR_CALM either way).
                 self.unproductive(now)?;
-                // Forget PONGs already handed to the transport; the rest are still queued.
-                let sent = self.stats.bytes_sent;
-                let live = self.pongs_len;
-                let mut kept = 0;
-                for k in 0..live {
-                    if self.pongs[k] > sent {
-                        self.pongs[kept] = self.pongs[k];
-                        kept += 1;
-                    }
-                }
-                self.pongs_len = kept;
-                if kept >= (self.config.max_queued_pongs as usize).min(MAX_QUEUED_PONGS_CAP) {
-                    return Err(violation(Status::ENHANCE_YOUR_CALM, "PING flood: too many PONGs queued"));
-                }
                 self.push_control(&Frame::Pong(d))?;
-                self.pongs[kept] = self.tx_queued;
-                self.pongs_len = kept + 1;
                 Ok(None)
             }
             Frame::Pong(d) => {

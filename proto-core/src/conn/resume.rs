@@ -65,7 +65,6 @@ impl Connection<'_> {
         self.eof = false;
         self.rx_error = None;
         self.tx.clear();
-        self.pongs_len = 0;
         self.ping_out = None;
         self.grant_retry = false;
         self.resuming = false;
