@@ -82,6 +82,8 @@
 //! No feature changes protocol behaviour.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Nothing in the core may reach for std by accident (tests may).
@@ -91,8 +93,10 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod addr;
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub mod budget;
 pub mod config;
 mod conn;
@@ -104,6 +108,7 @@ pub mod status;
 mod storage;
 pub mod time;
 #[cfg(feature = "typed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "typed")))]
 pub mod typed;
 pub mod varint;
 
@@ -111,6 +116,7 @@ pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
 pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use event::OwnedEvent;
 pub use event::{Event, MethodId, RequestKind};
 pub use stats::Stats;

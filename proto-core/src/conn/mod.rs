@@ -427,6 +427,7 @@ impl<'a> Connection<'a> {
     ///
     /// A dialer queues its HELLO at once; drain it with `poll_transmit`.
     #[cfg(feature = "alloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn new(
         role: Role,
         config: Config,
