@@ -100,6 +100,9 @@ pub mod addr;
 pub mod budget;
 pub mod config;
 mod conn;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod frame;
