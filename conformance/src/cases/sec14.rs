@@ -706,7 +706,7 @@ mod tests {
         let mut cl = call(0, method::SINK, b"never");
         cl.truncate(cl.len() - 2);
         let mut big = vec![0x80];
-        crate::cases::sec13::put_varint(&mut big, 4097);
+        super::super::sec13::put_varint(&mut big, 4097);
         for (rest, err) in
             [(vec![0x08, 0x01, 0x00], "UnknownFrameType"), (cl, "Truncated"), (big, "FrameTooLarge")]
         {

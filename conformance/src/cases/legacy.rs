@@ -1,0 +1,3309 @@
+//! The cases not yet moved to their section's module (temporary, during the reshaping).
+#![allow(dead_code, unused_imports)]
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tandem_core::frame::{flags, ty, Decoded, Frame, Request};
+use tandem_core::{MethodId, Status};
+
+use crate::service::{entry, kind, method, MODULE};
+use crate::suite::{fail, hello_bytes, req, skip, Case, Ctx, Fail, Role, QUIET, R, T};
+use crate::wire::{describe, encode, Recv};
+
+const PE: Status = Status::PROTOCOL_ERROR;
+const FEE: Status = Status::FRAME_ENCODING_ERROR;
+const FTL: Status = Status::FRAME_TOO_LARGE;
+const FCE: Status = Status::FLOW_CONTROL_ERROR;
+const LIM: Status = Status::LIMIT_EXCEEDED;
+
+#[path = "sec13.rs"]
+mod sec13;
+#[path = "sec14.rs"]
+mod sec14;
+
+/// A method of the runner itself (the implementation calls it back).
+const RUNNER_METHOD: MethodId = MethodId::new(7, 1);
+
+fn be(x: u32) -> Vec<u8> {
+    x.to_be_bytes().to_vec()
+}
+
+struct B {
+    cases: Vec<Case>,
+    n: BTreeMap<String, usize>,
+}
+
+impl B {
+    fn add(
+        &mut self,
+        role: Role,
+        sec: &str,
+        title: &str,
+        quote: &str,
+        skip: Option<&str>,
+        body: crate::suite::Body,
+    ) {
+        let k = self.n.entry(sec.to_string()).or_insert(0);
+        *k += 1;
+        self.cases.push(Case {
+            id: format!("{sec}/{k}"),
+            section: sec.to_string(),
+            title: title.to_string(),
+            requirement: quote.to_string(),
+            role,
+            skip: skip.map(str::to_string),
+            body,
+        });
+    }
+    /// A case where the runner dials.
+    fn d(&mut self, sec: &str, title: &str, quote: &str, f: impl Fn(&mut Ctx) -> R + Send + Sync + 'static) {
+        self.add(Role::RunnerDials, sec, title, quote, None, Arc::new(f));
+    }
+    /// A case where the implementation dials.
+    fn a(&mut self, sec: &str, title: &str, quote: &str, f: impl Fn(&mut Ctx) -> R + Send + Sync + 'static) {
+        self.add(Role::RunnerAccepts, sec, title, quote, None, Arc::new(f));
+    }
+    /// A case that is always skipped.
+    fn s(&mut self, sec: &str, title: &str, quote: &str, reason: &str) {
+        self.add(Role::RunnerDials, sec, title, quote, Some(reason), Arc::new(|_| Ok(())));
+    }
+    /// After the handshake, `bytes` must end the connection with `status`.
+    fn fatal(&mut self, sec: &str, title: &str, quote: &str, bytes: Vec<u8>, status: Status) {
+        self.d(sec, title, quote, move |c| {
+            c.open()?;
+            c.send_bytes(&bytes)?;
+            c.expect_close(status)
+        });
+    }
+    /// `bytes` as the first frame must end the connection with `status`.
+    fn first(&mut self, sec: &str, title: &str, quote: &str, bytes: Vec<u8>, status: Status) {
+        self.d(sec, title, quote, move |c| {
+            c.transport()?;
+            c.send_bytes(&bytes)?;
+            c.expect_close(status)
+        });
+    }
+    /// After the handshake, `bytes` must be ignored (the connection stays usable).
+    fn ignored(&mut self, sec: &str, title: &str, quote: &str, bytes: Vec<u8>) {
+        self.d(sec, title, quote, move |c| {
+            c.open()?;
+            c.send_bytes(&bytes)?;
+            c.alive()
+        });
+    }
+}
+
+fn e(f: Frame<'_>) -> Vec<u8> {
+    encode(&f)
+}
+
+fn call(id: u64, m: u32, p: &[u8]) -> Vec<u8> {
+    e(Frame::Call(req(id, m, p)))
+}
+
+fn expect_call(c: &mut Ctx) -> R<(u64, u32, u32, u64, Vec<u8>)> {
+    let o = c.expect("CALL from the implementation", T, |f| matches!(f, Frame::Call(_)))?;
+    if let Frame::Call(r) = o.frame() {
+        let p = match r.total_len {
+            Some(t) => c.reassemble(r.id, r.payload, t)?,
+            None => r.payload.to_vec(),
+        };
+        return Ok((r.id, r.module, r.method, r.budget_us, p));
+    }
+    unreachable!()
+}
+
+fn expect_open(c: &mut Ctx, what: &str, pred: impl Fn(&Frame<'_>) -> bool) -> R<(u64, u8)> {
+    let o = c.expect(what, T, pred)?;
+    match o.frame() {
+        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => Ok((r.id, r.flags)),
+        f => fail(what, describe(&f)),
+    }
+}
+
+fn status_is(what: &str, got: Status, want: Status) -> R {
+    if got == want {
+        Ok(())
+    } else {
+        fail(format!("{what} {want:?}"), format!("{got:?}"))
+    }
+}
+
+/// Reads the items and the terminal of the implementation's direction of stream `id`.
+fn drain_stream(c: &mut Ctx, id: u64, t: Duration) -> R<(Vec<Vec<u8>>, Frame<'static>)> {
+    let mut items = Vec::new();
+    loop {
+        let o = c.expect(&format!("STREAM_DATA or a terminal on stream {id}"), t, |f| match f {
+            Frame::StreamData { id: x, .. }
+            | Frame::StreamFin { id: x, .. }
+            | Frame::StreamReset { id: x, .. } => *x == id,
+            _ => false,
+        })?;
+        match o.frame() {
+            Frame::StreamData { total_len, payload, .. } => {
+                let p = match total_len {
+                    Some(t) => c.reassemble(id, payload, t)?,
+                    None => payload.to_vec(),
+                };
+                items.push(p);
+            }
+            Frame::StreamFin { id, status } => return Ok((items, Frame::StreamFin { id, status })),
+            Frame::StreamReset { id, status } => return Ok((items, Frame::StreamReset { id, status })),
+            _ => unreachable!(),
+        }
+    }
+}
+
+fn open_stream(c: &mut Ctx, m: u32, init: &[u8], fin: bool) -> R<u64> {
+    let id = c.id();
+    let mut r = req(id, m, init);
+    if fin {
+        r.flags = flags::FIN;
+    }
+    c.send_msg(ty::STREAM_OPEN, r)?;
+    Ok(id)
+}
+
+fn count_init(n: u32, size: Option<u32>) -> Vec<u8> {
+    let mut v = be(n);
+    if let Some(s) = size {
+        v.extend_from_slice(&be(s));
+    }
+    v
+}
+
+fn fin_ok(f: &Frame<'_>) -> R {
+    match f {
+        Frame::StreamFin { status: Status::OK, .. } => Ok(()),
+        f => fail("STREAM_FIN OK", describe(f)),
+    }
+}
+
+fn bigbuf(n: usize) -> Vec<u8> {
+    (0..n).map(|i| (i % 251) as u8).collect()
+}
+
+/// The handwritten scenarios, in SPEC.md order.
+pub fn handwritten() -> Vec<Case> {
+    let mut b = B { cases: Vec::new(), n: BTreeMap::new() };
+    sec4(&mut b);
+    sec5(&mut b);
+    listen_extra(&mut b);
+    listen_more(&mut b);
+    sec6(&mut b);
+    sec7(&mut b);
+    sec8_9(&mut b);
+    sec10_11(&mut b);
+    sec12_15(&mut b);
+    b.cases
+}
+
+fn sec4(b: &mut B) {
+    b.d(
+        "4.1",
+        "the HELLO example of the specification (no parameters) is accepted",
+        "A dialer offering version 1 only, no name, no auth, new session, all parameters at their defaults",
+        |c| {
+            c.transport()?;
+            c.send_bytes(&[0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00])?;
+            c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            Ok(())
+        },
+    );
+    b.d(
+        "4.1",
+        "the HELLO example named \"cli\" with two parameters is accepted",
+        "A dialer named \"cli\" announcing `max_frame_size` = 65536 and `keepalive_interval_ms` = 5000",
+        |c| {
+            c.transport()?;
+            c.send_bytes(&[
+                0x01, 0x16, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x00, 0x03, 0x63, 0x6c, 0x69, 0x00, 0x00,
+                0x02, 0x01, 0x80, 0x01, 0x00, 0x00, 0x08, 0x53, 0x88,
+            ])?;
+            c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            Ok(())
+        },
+    );
+    b.d(
+        "4.1",
+        "a HELLO with a 255-byte name and a 1024-byte auth is accepted",
+        "name `bytes(≤255)` ... auth `bytes(≤1024)`",
+        |c| {
+            c.transport()?;
+            let name = vec![b'n'; 255];
+            let auth = vec![0xa5; 1024];
+            let f = Frame::Hello(tandem_core::frame::Hello {
+                min_version: 1,
+                max_version: 1,
+                flags: 0,
+                name: &name,
+                auth: &auth,
+                session: b"",
+                params: tandem_core::frame::Params::EMPTY,
+            });
+            c.send(&[f])?;
+            c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            Ok(())
+        },
+    );
+    b.d(
+        "4.2",
+        "CLOSE(OK) from the runner ends the connection without a CLOSE in answer",
+        "A peer that receives CLOSE ... does not answer with a CLOSE of its own",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Close { status: Status::OK, message: b"" }])?;
+            c.expect_eof_without_close()
+        },
+    );
+    b.d(
+        "4.3",
+        "GOAWAY from the runner is accepted; calls still work below the bound",
+        "Every exchange the receiver opened with id **< bound** reached the sender and is processed normally",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(100)))?;
+            c.send(&[Frame::GoAway { bound: 1, status: Status::OK, message: b"" }])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)
+        },
+    );
+    b.d(
+        "4.4",
+        "PING is answered with PONG carrying the same 8 bytes",
+        "A peer that receives PING(data) MUST answer with PONG(data), with the same 8 bytes",
+        |c| {
+            c.open()?;
+            c.send_bytes(&[0x04, 0x08, 1, 2, 3, 4, 5, 6, 7, 8])?;
+            c.expect("PONG 01..08", T, |f| *f == Frame::Pong([1, 2, 3, 4, 5, 6, 7, 8]))?;
+            Ok(())
+        },
+    );
+    b.ignored(
+        "4.5",
+        "an unsolicited PONG is ignored",
+        "any other PONG is ignored",
+        vec![0x05, 0x08, 9, 9, 9, 9, 9, 9, 9, 9],
+    );
+    b.d(
+        "4.6",
+        "a well-formed ACK is accepted and ignored",
+        "A receiver that keeps no reply cache ... MUST accept and ignore a well-formed ACK",
+        |c| {
+            c.open()?;
+            c.call_ok(method::ECHO, b"x")?;
+            c.send_bytes(&[0x06, 0x03, 0x01, 0x00, 0x01])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "4.7",
+        "the CALL example: payload \"hi\" echoed",
+        "id 4, module 1, method 2, no deadline, payload \"hi\": `10 07 00 04 01 02 00 68 69`",
+        |c| {
+            c.open()?;
+            let p = c.call_ok(method::ECHO, b"hi")?;
+            if p == b"hi" {
+                Ok(())
+            } else {
+                fail("\"hi\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d("4.7", "a CALL with a 5 s budget is answered", "budget 5 s (5000000 µs)", |c| {
+        c.open()?;
+        let mut r = req(0, method::ECHO, b"hi");
+        r.budget_us = 5_000_000;
+        c.send(&[Frame::Call(r)])?;
+        let (s, _) = c.response(0)?;
+        status_is("RESPONSE", s, Status::OK)
+    });
+    b.d(
+        "4.8",
+        "NOTIFY is answered by a RESPONSE with an empty payload",
+        "A reliable notification is a NOTIFY answered by a RESPONSE whose payload is empty",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Notify(req(0, method::RECORD, b"n1"))])?;
+            let (s, p) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if !p.is_empty() {
+                return fail("an empty payload", format!("{p:02x?}"));
+            }
+            c.wait_recorded(b"n1")
+        },
+    );
+    b.d(
+        "4.9",
+        "SIGNAL is delivered and never answered",
+        "A SIGNAL has no id and no state. It is never answered",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Signal { module: MODULE, method: method::RECORD, payload: b"s1" }])?;
+            c.none("frame answering the SIGNAL", QUIET, |f| matches!(f, Frame::Response { .. }))?;
+            c.wait_recorded(b"s1")
+        },
+    );
+    b.d("4.10", "RESPONSE to a CALL carries the call's id", "the id of the call or notification", |c| {
+        c.open()?;
+        c.send_bytes(&call(6, method::ECHO, b"z"))?;
+        c.response(6)?;
+        Ok(())
+    });
+    b.d("4.11", "CANCEL of a running call yields RESPONSE(CANCELLED)", "cancel call 4: `14 01 04`", |c| {
+        c.open()?;
+        c.send_bytes(&call(4, method::SLEEP, &be(5000)))?;
+        std::thread::sleep(Duration::from_millis(50));
+        c.send_bytes(&[0x14, 0x01, 0x04])?;
+        let (s, p) = c.response(4)?;
+        status_is("RESPONSE", s, Status::CANCELLED)?;
+        if p.is_empty() {
+            Ok(())
+        } else {
+            fail("an empty payload", format!("{p:02x?}"))
+        }
+    });
+    b.d(
+        "4.12",
+        "STREAM_OPEN with FIN to COUNT: 3 items then STREAM_FIN OK",
+        "server-streaming is an opener that sets FIN on STREAM_OPEN",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::COUNT, &count_init(3, None), true)?;
+            let (items, end) = drain_stream(c, id, T)?;
+            let want: Vec<Vec<u8>> = (0..3u32).map(be).collect();
+            if items != want {
+                return fail(format!("items {want:02x?}"), format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "4.13",
+        "STREAM_DATA items are echoed in order by BIDI",
+        "Items are delivered in the order sent",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::BIDI, b"", false)?;
+            for p in [&b"a"[..], b"bc", b"def"] {
+                c.send(&[Frame::StreamData { flags: 0, id, total_len: None, payload: p }])?;
+            }
+            c.send(&[Frame::StreamFin { id, status: Status::OK }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items != vec![b"a".to_vec(), b"bc".to_vec(), b"def".to_vec()] {
+                return fail("a, bc, def", format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "4.14",
+        "STREAM_FIN from the opener ends its direction; the responder finishes",
+        "STREAM_FIN(status) ends the sender's direction after all items sent before it",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::BIDI, b"", false)?;
+            c.send(&[Frame::StreamFin { id, status: Status::OK }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if !items.is_empty() {
+                return fail("no items", format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "4.15",
+        "STREAM_RESET from the opener: the responder sees it and sends its terminal",
+        "STREAM_RESET(status) ends the sender's direction ... and asks the receiver to stop sending",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            std::thread::sleep(Duration::from_millis(50));
+            c.send(&[Frame::StreamReset { id, status: Status::CANCELLED }])?;
+            let (_, end) = drain_stream(c, id, T)?;
+            let _ = end;
+            c.wait_recorded(entry::HOLD_CANCELLED)
+        },
+    );
+    b.d(
+        "4.16",
+        "STREAM_CREDIT releases items held back by the item window",
+        "STREAM_CREDIT(id, msgs, bytes) ... adds `msgs` to the sender's item window",
+        |c| {
+            c.open_with(&[(5, 2)])?;
+            let id = open_stream(c, method::COUNT, &count_init(4, None), true)?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            c.none("STREAM_DATA beyond the item window of 2", QUIET, |f| {
+                matches!(f, Frame::StreamData { .. })
+            })?;
+            c.send(&[Frame::StreamCredit { id, msgs: 2, bytes: 8 }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items.len() != 2 {
+                return fail("the 2 remaining items", format!("{} items", items.len()));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "4.17",
+        "CONN_CREDIT releases items held back by the connection window",
+        "CONN_CREDIT(bytes) from the other peer adds to it",
+        |c| {
+            c.open_with(&[(6, 8), (7, 8)])?;
+            let id = open_stream(c, method::COUNT, &count_init(4, None), true)?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            c.send(&[Frame::StreamCredit { id, msgs: 10, bytes: 1000 }])?;
+            c.none("STREAM_DATA beyond the connection window of 8 bytes", QUIET, |f| {
+                matches!(f, Frame::StreamData { .. })
+            })?;
+            c.send(&[Frame::ConnCredit { bytes: 1000 }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items.len() != 2 {
+                return fail("the 2 remaining items", format!("{} items", items.len()));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.fatal(
+        "4.18",
+        "STREAM_RESUME outside a resumed connection",
+        "received outside a connection that resumed a session ... PROTOCOL_ERROR",
+        vec![0x1e, 0x02, 0x01, 0x03],
+        PE,
+    );
+    b.d(
+        "4.19",
+        "the fragmented CALL example (\"abc\" + \"def\") is reassembled",
+        "`10 09 01 00 01 01 00 06 61 62 63` followed by `20 05 00 00 64 65 66`",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Call(Request {
+                flags: flags::MORE,
+                total_len: Some(6),
+                ..req(0, method::ECHO, b"abc")
+            })])?;
+            c.send(&[Frame::Continuation { flags: 0, id: 0, payload: b"def" }])?;
+            let (s, p) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if p == b"abcdef" {
+                Ok(())
+            } else {
+                fail("\"abcdef\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.ignored(
+        "4.20",
+        "the extension frame example `80 02 01 02` is skipped",
+        "Example of a frame that every v1 receiver skips: `80 02 01 02`",
+        vec![0x80, 0x02, 0x01, 0x02],
+    );
+}
+
+fn sec5(b: &mut B) {
+    b.d(
+        "5.1",
+        "the acceptor sends nothing before the dialer's HELLO",
+        "The **acceptor** sends nothing until it has received the dialer's first frame",
+        |c| {
+            c.transport()?;
+            c.none("frame before the runner's HELLO", QUIET, |_| true)?;
+            let h = hello_bytes(1, 1, 0, c.name.as_bytes(), b"", &[]);
+            c.send_bytes(&h)?;
+            c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            Ok(())
+        },
+    );
+    b.d(
+        "5.1",
+        "the acceptor's HELLO states version 1..1, no RESUME",
+        "its HELLO carries min_version = max_version = v",
+        |c| {
+            c.transport()?;
+            let h = hello_bytes(1, 1, 0, c.name.as_bytes(), b"", &[]);
+            c.send_bytes(&h)?;
+            let o = c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            match o.frame() {
+                Frame::Hello(h) if h.min_version == 1 && h.max_version == 1 && h.flags == 0 => Ok(()),
+                f => fail("HELLO v1..1 flags=0", describe(&f)),
+            }
+        },
+    );
+    b.d(
+        "5.1",
+        "the acceptor's HELLO parameters are within their legal values",
+        "A known parameter whose value is outside its legal values is a PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let p = |i| c.p(i);
+            let ok = (4096..=16777216).contains(&p(1))
+                && p(2) >= 4096
+                && p(2) <= u32::MAX as u64
+                && p(5) >= 1
+                && p(5) <= u32::MAX as u64
+                && p(6) >= 1
+                && p(6) <= u32::MAX as u64
+                && p(7) >= p(6)
+                && p(7) <= u32::MAX as u64
+                && p(3) <= u32::MAX as u64
+                && p(4) <= u32::MAX as u64
+                && (p(10) == 0 || p(10) >= 1200);
+            if ok {
+                Ok(())
+            } else {
+                fail("legal parameter values", format!("{:?}", c.peer))
+            }
+        },
+    );
+    b.d(
+        "5.1",
+        "the acceptor is connected after its HELLO: a call right after the handshake works",
+        "The acceptor is **connected** as soon as it has sent its HELLO",
+        |c| {
+            c.transport()?;
+            let mut h = hello_bytes(1, 1, 0, c.name.as_bytes(), b"", &[]);
+            c.send_bytes(&h)?;
+            let o = c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.take_hello(&o)?;
+            h.clear();
+            c.call_ok(method::ECHO, b"1")?;
+            Ok(())
+        },
+    );
+    b.a(
+        "5.1",
+        "the dialer sends HELLO first, offering a range that contains version 1",
+        "Immediately after the transport connection is established, the **dialer** sends its HELLO",
+        |c| {
+            c.transport()?;
+            let o = c.expect("the dialer's HELLO", T, |_| true)?;
+            match o.frame() {
+                Frame::Hello(h)
+                    if h.min_version <= 1 && h.max_version >= 1 && h.flags == 0 && h.session.is_empty() =>
+                {
+                    Ok(())
+                }
+                f => fail("HELLO offering 1, RESUME clear, empty session", describe(&f)),
+            }
+        },
+    );
+    b.a("5.1", "the dialer sends nothing else before the acceptor's HELLO", "Between sending its HELLO and receiving the acceptor's HELLO, the dialer MUST NOT send any frame other than CLOSE", |c| {
+        c.transport()?;
+        c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+        c.none("frame before the acceptor's HELLO", QUIET, |_| true)
+    });
+    b.a("5.1", "frames sent by the acceptor right after its HELLO are processed", "It MAY send other frames immediately after its HELLO (in the same transport write), for example a CALL", |c| {
+        c.transport()?;
+        let o = c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+        c.take_hello(&o)?;
+        let mut bytes = hello_bytes(1, 1, 0, b"runner", b"", &[]);
+        bytes.extend(call(1, method::ECHO, b"hi"));
+        c.send_bytes(&bytes)?;
+        c.w().limit = 65536;
+        let (s, p) = c.response(1)?;
+        status_is("RESPONSE", s, Status::OK)?;
+        if p == b"hi" { Ok(()) } else { fail("\"hi\"", format!("{p:02x?}")) }
+    });
+    b.a(
+        "5.1",
+        "the dialer uses even ids, starting at 0",
+        "the **dialer** uses **even** ids: 0, 2, 4, …",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"x")?;
+            let (cid, ..) = expect_call(c)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.callback_result(id)?;
+            if cid % 2 == 0 {
+                Ok(())
+            } else {
+                fail("an even id", cid.to_string())
+            }
+        },
+    );
+
+    for (t, name, bytes) in [
+        (ty::PING, "PING", vec![0x04, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (ty::PONG, "PONG", vec![0x05, 0x08, 0, 0, 0, 0, 0, 0, 0, 0]),
+        (ty::CALL, "CALL", call(0, method::ECHO, b"")),
+        (ty::NOTIFY, "NOTIFY", e(Frame::Notify(req(0, method::RECORD, b"")))),
+        (ty::SIGNAL, "SIGNAL", vec![0x12, 0x03, 0x07, 0x01, 0x78]),
+        (ty::RESPONSE, "RESPONSE", vec![0x13, 0x03, 0x00, 0x01, 0x00]),
+        (ty::CANCEL, "CANCEL", vec![0x14, 0x01, 0x00]),
+        (ty::GOAWAY, "GOAWAY", vec![0x03, 0x03, 0x01, 0x00, 0x00]),
+        (ty::ACK, "ACK", vec![0x06, 0x03, 0x01, 0x00, 0x01]),
+        (ty::STREAM_OPEN, "STREAM_OPEN", e(Frame::StreamOpen(req(0, method::BIDI, b"")))),
+        (ty::STREAM_DATA, "STREAM_DATA", vec![0x19, 0x02, 0x00, 0x00]),
+        (ty::STREAM_FIN, "STREAM_FIN", vec![0x1a, 0x02, 0x00, 0x00]),
+        (ty::STREAM_RESET, "STREAM_RESET", vec![0x1b, 0x02, 0x00, 0x08]),
+        (ty::STREAM_CREDIT, "STREAM_CREDIT", vec![0x1c, 0x03, 0x00, 0x01, 0x01]),
+        (ty::CONN_CREDIT, "CONN_CREDIT", vec![0x1d, 0x01, 0x01]),
+        (ty::CONTINUATION, "CONTINUATION", vec![0x20, 0x02, 0x00, 0x00]),
+        (0x80, "extension frame 0x80", vec![0x80, 0x02, 0x01, 0x02]),
+    ] {
+        let _ = t;
+        b.first("5.2", &format!("{name} as the first frame"), "The first frame a peer receives MUST be HELLO or CLOSE. Any other frame type ... is a PROTOCOL_ERROR", bytes, PE);
+    }
+    b.d(
+        "5.2",
+        "CLOSE as the first frame ends the connection without an answer",
+        "A CLOSE received as the first frame ends the connection",
+        |c| {
+            c.transport()?;
+            c.send_bytes(&[0x02, 0x02, 0x00, 0x00])?;
+            c.expect_eof_without_close()
+        },
+    );
+    b.fatal(
+        "5.2",
+        "a second HELLO after the handshake",
+        "A second HELLO from the same peer, at any time, is a PROTOCOL_ERROR",
+        vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00],
+        PE,
+    );
+    b.d(
+        "5.2",
+        "an HTTP request instead of HELLO",
+        "an HTTP client's `GET ` (first byte `0x47`) is closed with PROTOCOL_ERROR immediately",
+        |c| {
+            c.transport()?;
+            // Only the request line: the implementation must not wait for a 1364-byte "frame".
+            c.send_bytes(b"GET / HTTP/1.1\r\n")?;
+            c.expect_close(PE)
+        },
+    );
+    b.first(
+        "5.2",
+        "an unassigned frame type (0x07) as the first frame is rejected from its first byte",
+        "the receiver MUST detect it from the **first byte alone**",
+        vec![0x07, 0x01, 0x00],
+        PE,
+    );
+    b.a(
+        "5.2",
+        "a PING from the acceptor before its HELLO",
+        "The first frame a peer receives MUST be HELLO or CLOSE",
+        |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.send_bytes(&[0x04, 0x08, 0, 0, 0, 0, 0, 0, 0, 0])?;
+            c.expect_close(PE)
+        },
+    );
+    b.a(
+        "5.2",
+        "a second HELLO from the acceptor",
+        "A second HELLO from the same peer, at any time, is a PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let h = hello_bytes(1, 1, 0, b"runner", b"", &[]);
+            c.send_bytes(&h)?;
+            c.expect_close(PE)
+        },
+    );
+
+    for (min, max, title) in
+        [(2, 3, "versions 2..3"), (3, 2, "min_version > max_version (3..2)"), (0, 0, "version 0 only")]
+    {
+        b.d(
+            "5.3",
+            &format!("a dialer offering {title} is refused"),
+            "No common version: the acceptor sends CLOSE(INCOMPATIBLE_VERSION)",
+            move |c| {
+                c.transport()?;
+                let h = hello_bytes(min, max, 0, c.name.as_bytes(), b"", &[]);
+                c.send_bytes(&h)?;
+                c.expect_close(Status::INCOMPATIBLE_VERSION)
+            },
+        );
+    }
+    for (min, max) in [(1, 5), (0, 1), (1, u32::MAX)] {
+        b.d(
+            "5.3",
+            &format!("a dialer offering {min}..{max} gets version 1"),
+            "Otherwise its HELLO carries min_version = max_version = v",
+            move |c| {
+                c.transport()?;
+                let h = hello_bytes(min, max, 0, c.name.as_bytes(), b"", &[]);
+                c.send_bytes(&h)?;
+                let o = c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+                match o.frame() {
+                    Frame::Hello(h) if h.min_version == 1 && h.max_version == 1 => Ok(()),
+                    f => fail("HELLO v1..1", describe(&f)),
+                }
+            },
+        );
+    }
+    b.first(
+        "5.3",
+        "a HELLO with bad magic",
+        "a HELLO whose body does not start with `54 4e 44 4d` is the decode error `BadMagic`",
+        vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4e, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00],
+        FEE,
+    );
+    for (min, max, title) in [(2, 2, "version 2"), (1, 2, "the range 1..2 (min ≠ max)"), (0, 0, "version 0")]
+    {
+        b.a("5.3", &format!("an acceptor HELLO choosing {title}"), "The acceptor's HELLO MUST have min_version = max_version = v with min_d ≤ v ≤ max_d. Otherwise the dialer closes the connection with PROTOCOL_ERROR", move |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.send_bytes(&hello_bytes(min, max, 0, b"runner", b"", &[]))?;
+            c.expect_close(PE)
+        });
+    }
+    b.a(
+        "5.3",
+        "CLOSE(INCOMPATIBLE_VERSION) from the acceptor ends the connection without an answer",
+        "A peer that receives CLOSE ... does not answer with a CLOSE of its own",
+        |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.send(&[Frame::Close {
+                status: Status::INCOMPATIBLE_VERSION,
+                message: b"supported protocol versions: 7..7",
+            }])?;
+            c.expect_eof_without_close()
+        },
+    );
+
+    for (pairs, title) in [
+        (vec![(13u64, 5u64)], "unknown parameter 13"),
+        (vec![(0, 1)], "reserved parameter 0"),
+        (vec![(16384, u64::MAX >> 2)], "extension parameter 16384 with value 2^62-1"),
+        (vec![(1, 16777216), (2, u32::MAX as u64)], "max_frame_size and max_message_size at their largest"),
+        (vec![(1, 4096), (2, 4096)], "max_frame_size and max_message_size at their smallest"),
+        (vec![(6, 1000), (7, 1000)], "conn_credit_bytes equal to stream_credit_bytes"),
+        (vec![(8, 0), (9, 0)], "keepalive and idle timeout off"),
+    ] {
+        b.d(
+            "5.4",
+            &format!("a HELLO with {title} is accepted"),
+            "A receiver MUST ignore parameters whose id it does not know, whatever their value",
+            move |c| {
+                c.open_with(&pairs)?;
+                c.call_ok(method::ECHO, b"p")?;
+                Ok(())
+            },
+        );
+    }
+    for (pairs, title) in [
+        (vec![(1u64, 4095u64)], "max_frame_size 4095"),
+        (vec![(1, 16777217)], "max_frame_size 16777217"),
+        (vec![(2, 4095)], "max_message_size 4095"),
+        (vec![(5, 0)], "stream_credit_msgs 0"),
+        (vec![(6, 0)], "stream_credit_bytes 0"),
+        (vec![(6, 2_000_000)], "stream_credit_bytes 2000000 with the default conn_credit_bytes"),
+        (vec![(6, 5000), (7, 4999)], "conn_credit_bytes below stream_credit_bytes"),
+        (vec![(2, 1 << 32)], "max_message_size 2^32"),
+        (vec![(3, 1 << 32)], "max_concurrent_calls 2^32"),
+    ] {
+        b.d(
+            "5.4",
+            &format!("a HELLO with {title} is refused"),
+            "A known parameter whose value is outside its legal values is a PROTOCOL_ERROR",
+            move |c| {
+                c.transport()?;
+                let h = hello_bytes(1, 1, 0, c.name.as_bytes(), b"", &pairs);
+                c.send_bytes(&h)?;
+                c.expect_close(PE)
+            },
+        );
+    }
+    b.a(
+        "5.4",
+        "an acceptor HELLO with max_frame_size 100 is refused",
+        "A known parameter whose value is outside its legal values is a PROTOCOL_ERROR",
+        |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.send_bytes(&hello_bytes(1, 1, 0, b"runner", b"", &[(1, 100)]))?;
+            c.expect_close(PE)
+        },
+    );
+    b.a(
+        "5.4",
+        "the dialer respects the acceptor's max_frame_size of 4096",
+        "A sender MUST NOT send a frame whose body exceeds the limit the receiver announced",
+        |c| {
+            c.open_with(&[(1, 4096)])?;
+            let big = bigbuf(9000);
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 3000, &big)?;
+            let (cid, _, _, _, p) = expect_call(c)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.callback_result(id)?;
+            if p == big {
+                Ok(())
+            } else {
+                fail("the 9000-byte request", format!("{} bytes", p.len()))
+            }
+        },
+    );
+
+    b.d(
+        "5.5",
+        "HELLO with RESUME and an empty session",
+        "A dialer HELLO with RESUME set and an empty session ... is a PROTOCOL_ERROR",
+        |c| {
+            c.transport()?;
+            let h = hello_bytes(1, 1, 1, c.name.as_bytes(), b"", &[]);
+            c.send_bytes(&h)?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "5.5",
+        "HELLO with a session token but RESUME clear",
+        "or with a non-empty session and RESUME clear, is a PROTOCOL_ERROR",
+        |c| {
+            c.transport()?;
+            let h = hello_bytes(1, 1, 0, c.name.as_bytes(), b"abcdefgh", &[]);
+            c.send_bytes(&h)?;
+            c.expect_close(PE)
+        },
+    );
+    b.d("5.5", "HELLO resuming an unknown session gets a new session or SESSION_EXPIRED", "An acceptor that cannot or will not resume the requested session replies with RESUME clear ... it MAY instead send CLOSE(SESSION_EXPIRED)", |c| {
+        c.transport()?;
+        let h = hello_bytes(1, 1, 1, c.name.as_bytes(), b"unknown-session", &[]);
+        c.send_bytes(&h)?;
+        let r = c.expect("HELLO with RESUME clear, or CLOSE(SESSION_EXPIRED)", T, |f| matches!(f, Frame::Hello(_)));
+        match r {
+            Ok(o) => match o.frame() {
+                Frame::Hello(h) if h.flags & 1 == 0 => Ok(()),
+                f => fail("HELLO with RESUME clear", describe(&f)),
+            },
+            Err(Fail::Failed { actual, .. }) if actual.contains("SESSION_EXPIRED") => Ok(()),
+            Err(e) => Err(e),
+        }
+    });
+    b.first(
+        "5.5",
+        "a HELLO with the reserved flag bit 0x02",
+        "A HELLO with a reserved flag bit set does not decode (`InvalidFlags`, §3.3): FRAME_ENCODING_ERROR",
+        vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00],
+        FEE,
+    );
+    b.a("5.5", "an acceptor HELLO with RESUME although none was requested", "The dialer closes the connection with PROTOCOL_ERROR if the acceptor's HELLO has RESUME set although the dialer did not request resumption", |c| {
+        c.transport()?;
+        c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+        c.send_bytes(&hello_bytes(1, 1, 1, b"runner", b"tok", &[]))?;
+        c.expect_close(PE)
+    });
+    b.d("5.6", "a HELLO name that is not UTF-8 is accepted", "The protocol attaches no meaning to it", |c| {
+        c.transport()?;
+        c.send_bytes(&hello_bytes(1, 1, 0, &[0xff, 0xfe, 0x00], b"", &[]))?;
+        c.expect("HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+        Ok(())
+    });
+    b.d("5.7", "a dialer that sends nothing is closed with HANDSHAKE_TIMEOUT", "If the peer is not connected (§5.1) when it expires, the peer closes the connection with HANDSHAKE_TIMEOUT", |c| {
+        c.transport()?;
+        c.expect_close_in(&[Status::HANDSHAKE_TIMEOUT], Duration::from_secs(12))
+    });
+    b.d(
+        "5.7",
+        "a dialer that sends half a HELLO is closed with HANDSHAKE_TIMEOUT",
+        "Each peer runs a local handshake timer, default **10 s**",
+        |c| {
+            c.transport()?;
+            c.send_bytes(&[0x01, 0x0b, 0x54, 0x4e])?;
+            if c.w().is_packet() {
+                // A datagram that ends inside a frame is `Truncated` (§3.7).
+                return c.expect_close(FEE);
+            }
+            c.expect_close_in(&[Status::HANDSHAKE_TIMEOUT], Duration::from_secs(12))
+        },
+    );
+    b.a("5.7", "an acceptor that never answers: the dialer gives up with HANDSHAKE_TIMEOUT", "If the peer is not connected (§5.1) when it expires, the peer closes the connection with HANDSHAKE_TIMEOUT", |c| {
+        c.transport()?;
+        c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+        c.expect_close_in(&[Status::HANDSHAKE_TIMEOUT], Duration::from_secs(12))
+    });
+}
+
+fn listen_extra(b: &mut B) {
+    b.a(
+        "5.6",
+        "an acceptor that rejects the dialer with CLOSE(UNAUTHENTICATED) after its HELLO",
+        "either peer's application MAY refuse the peer by closing the connection with CLOSE(UNAUTHENTICATED)",
+        |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            let mut bytes = hello_bytes(1, 1, 0, b"runner", b"", &[]);
+            bytes.extend(e(Frame::Close { status: Status::UNAUTHENTICATED, message: b"who are you" }));
+            c.send_bytes(&bytes)?;
+            c.expect_eof_without_close()
+        },
+    );
+    b.a(
+        "6.1",
+        "the acceptor (runner) calls the dialer with odd ids",
+        "the **acceptor** uses **odd** ids: 1, 3, 5, …",
+        |c| {
+            c.open()?;
+            let p = c.call_ok(method::ECHO, b"from the acceptor")?;
+            if p == b"from the acceptor" {
+                Ok(())
+            } else {
+                fail("the echo", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.a(
+        "6.1",
+        "a CALL with the dialer's parity from the acceptor",
+        "The id has the peer parity (the sender's own parity). Otherwise: PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::ECHO, b""))?;
+            c.expect_close(PE)
+        },
+    );
+    b.a(
+        "7.4",
+        "the acceptor opens a server-streaming COUNT on the dialer",
+        "Once connected the peers are equal: either may open exchanges of every kind",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::COUNT, &count_init(5, None), true)?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items.len() != 5 {
+                return fail("5 items", items.len().to_string());
+            }
+            fin_ok(&end)
+        },
+    );
+    b.a(
+        "7.7",
+        "GOAWAY from the acceptor: the dialer's calls below the bound still complete",
+        "Every exchange the receiver opened with id **< bound** reached the sender and is processed normally",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            c.send(&[Frame::GoAway { bound: cid + 2, status: Status::OK, message: b"" }])?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"fine",
+            }])?;
+            let (s, p) = c.callback_result(id)?;
+            status_is("inner status", s, Status::OK)?;
+            if p == b"fine" {
+                Ok(())
+            } else {
+                fail("\"fine\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.a(
+        "7.6",
+        "the dialer answers the acceptor's PING",
+        "A peer that receives PING(data) MUST answer with PONG(data)",
+        |c| {
+            c.open()?;
+            c.alive()
+        },
+    );
+}
+
+/// More cases in which the implementation dials (the runner plays the acceptor).
+fn listen_more(b: &mut B) {
+    fn bad_hello(b: &mut B, sec: &str, title: &str, quote: &str, bytes: Vec<u8>, status: Status) {
+        b.a(sec, title, quote, move |c| {
+            c.transport()?;
+            c.expect("the dialer's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
+            c.send_bytes(&bytes)?;
+            c.expect_close(status)
+        });
+    }
+    b.a(
+        "5.1",
+        "the dialer's HELLO parameters are within their legal values",
+        "A known parameter whose value is outside its legal values is a PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let p = |i| c.p(i);
+            let ok = (4096..=16777216).contains(&p(1))
+                && (4096..=u32::MAX as u64).contains(&p(2))
+                && (1..=u32::MAX as u64).contains(&p(5))
+                && (1..=u32::MAX as u64).contains(&p(6))
+                && p(7) >= p(6)
+                && p(7) <= u32::MAX as u64;
+            if ok {
+                Ok(())
+            } else {
+                fail("legal parameter values", format!("{:?}", c.peer))
+            }
+        },
+    );
+    bad_hello(b, "5.3", "an acceptor HELLO with bad magic", "a HELLO whose body does not start with `54 4e 44 4d` is the decode error `BadMagic` (CLOSE FRAME_ENCODING_ERROR)", vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x00, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00], FEE);
+    bad_hello(
+        b,
+        "5.5",
+        "an acceptor HELLO with the reserved flag bit 0x02",
+        "A HELLO with a reserved flag bit set does not decode (`InvalidFlags`, §3.3): FRAME_ENCODING_ERROR",
+        vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00],
+        FEE,
+    );
+    bad_hello(b, "5.4", "an acceptor HELLO with parameters out of order", "a HELLO whose ids are not strictly increasing ... is the decode error `ParamOrder` (CLOSE FRAME_ENCODING_ERROR)", vec![0x01, 0x0f, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x00, 0x00, 0x00, 0x00, 0x02, 0x05, 0x01, 0x03, 0x01], FEE);
+    bad_hello(
+        b,
+        "5.4",
+        "an acceptor HELLO with conn_credit_bytes below stream_credit_bytes",
+        "MUST be ≥ the (effective) stream_credit_bytes of the same HELLO",
+        hello_bytes(1, 1, 0, b"runner", b"", &[(6, 5000), (7, 4000)]),
+        PE,
+    );
+    b.a(
+        "5.4",
+        "an acceptor HELLO with unknown parameters is accepted",
+        "A receiver MUST ignore parameters whose id it does not know, whatever their value",
+        |c| {
+            c.open_with(&[(13, 1), (16384, 99)])?;
+            c.call_ok(method::ECHO, b"u")?;
+            Ok(())
+        },
+    );
+    b.a(
+        "6.4",
+        "a RESPONSE for an id the dialer never opened",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send_bytes(&[0x13, 0x03, 0x00, 0x08, 0x00])?;
+            c.expect_close(PE)
+        },
+    );
+    b.a(
+        "7.6",
+        "the dialer sends keepalive PINGs",
+        "A peer whose own `keepalive_interval_ms` K is not 0 sends a PING",
+        |c| {
+            c.open()?;
+            let k = c.p(8);
+            if k == 0 || k > 5000 {
+                return skip(format!("keepalive_interval_ms is {k} (needs 1..=5000)"));
+            }
+            c.auto_pong = false;
+            c.expect("a keepalive PING", Duration::from_millis(k + 1500), |f| matches!(f, Frame::Ping(_)))?;
+            Ok(())
+        },
+    );
+    b.a("7.6", "the dialer closes with IDLE_TIMEOUT when nothing arrives", "closes the connection with IDLE_TIMEOUT when I milliseconds have passed since it last received any bytes", |c| {
+        c.open()?;
+        let i = c.p(9);
+        if i == 0 || i > 5000 {
+            return skip(format!("idle_timeout_ms is {i} (needs 1..=5000)"));
+        }
+        c.auto_pong = false;
+        c.expect_close_in(&[Status::IDLE_TIMEOUT], Duration::from_millis(i + 1500))
+    });
+    b.a(
+        "7.8",
+        "CLOSE(OK) from the acceptor ends the connection without an answer",
+        "A peer that receives CLOSE ... does not answer with a CLOSE of its own",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Close { status: Status::OK, message: b"" }])?;
+            c.expect_eof_without_close()
+        },
+    );
+}
+
+fn sec6(b: &mut B) {
+    b.fatal(
+        "6.1",
+        "a CALL with the acceptor's parity from the dialer",
+        "The id has the peer parity (the sender's own parity). Otherwise: PROTOCOL_ERROR",
+        call(1, method::ECHO, b""),
+        PE,
+    );
+    b.fatal(
+        "6.1",
+        "a STREAM_OPEN with the acceptor's parity from the dialer",
+        "The id has the peer parity (the sender's own parity). Otherwise: PROTOCOL_ERROR",
+        e(Frame::StreamOpen(req(3, method::BIDI, b""))),
+        PE,
+    );
+    b.d(
+        "6.1",
+        "the acceptor uses odd ids, starting at 1",
+        "the **acceptor** uses **odd** ids: 1, 3, 5, …",
+        |c| {
+            c.open()?;
+            let mut ids = Vec::new();
+            for _ in 0..2 {
+                let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+                let (cid, ..) = expect_call(c)?;
+                ids.push(cid);
+                c.send(&[Frame::Response {
+                    flags: 0,
+                    id: cid,
+                    status: Status::OK,
+                    total_len: None,
+                    payload: b"",
+                }])?;
+                c.callback_result(id)?;
+            }
+            if ids[0] % 2 == 1 && ids[1] % 2 == 1 && ids[1] > ids[0] {
+                Ok(())
+            } else {
+                fail("odd, increasing ids", format!("{ids:?}"))
+            }
+        },
+    );
+    b.d(
+        "6.2",
+        "the implementation's ids increase across CALL, NOTIFY and STREAM_OPEN",
+        "A peer's opening ids MUST be strictly increasing in the order its opening frames are sent",
+        |c| {
+            c.open()?;
+            let a = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+            let (i1, ..) = expect_call(c)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: i1,
+                status: Status::OK,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.callback_result(a)?;
+            let n = c.callback(kind::NOTIFY, RUNNER_METHOD, 2000, b"")?;
+            let (i2, _) = expect_open(c, "NOTIFY", |f| matches!(f, Frame::Notify(_)))?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: i2,
+                status: Status::OK,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.callback_result(n)?;
+            let s = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let (i3, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[Frame::StreamFin { id: i3, status: Status::OK }])?;
+            c.callback_result(s)?;
+            if i1 < i2 && i2 < i3 {
+                Ok(())
+            } else {
+                fail("increasing ids", format!("{i1}, {i2}, {i3}"))
+            }
+        },
+    );
+    b.d("6.2", "gaps in the dialer's ids are allowed", "Gaps are permitted", |c| {
+        c.open()?;
+        c.send_bytes(&call(0, method::ECHO, b""))?;
+        c.response(0)?;
+        c.send_bytes(&call(10, method::ECHO, b""))?;
+        c.response(10)?;
+        Ok(())
+    });
+    b.d(
+        "6.3",
+        "a CALL reusing the id of a finished call",
+        "(\"id reuse\", including an id equal to a previous one ...): PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::ECHO, b""))?;
+            c.response(0)?;
+            c.send_bytes(&call(0, method::ECHO, b""))?;
+            c.expect_close(PE)
+        },
+    );
+    b.d("6.3", "an id that goes backwards", "an id that goes backwards: PROTOCOL_ERROR", |c| {
+        c.open()?;
+        c.send_bytes(&call(4, method::ECHO, b""))?;
+        c.response(4)?;
+        c.send_bytes(&call(2, method::ECHO, b""))?;
+        c.expect_close(PE)
+    });
+    b.d(
+        "6.3",
+        "a STREAM_OPEN reusing a CALL's id (one id space)",
+        "Each peer has one id space shared by its CALL, NOTIFY and STREAM_OPEN frames",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::ECHO, b""))?;
+            c.response(0)?;
+            c.send(&[Frame::StreamOpen(req(0, method::BIDI, b""))])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "6.3",
+        "a NOTIFY reusing the id of an open call",
+        "The id is greater than every id previously received in an opening frame",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(1000)))?;
+            c.send(&[Frame::Notify(req(0, method::RECORD, b""))])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "6.3",
+        "a skipped id is closed: CANCEL for it is ignored",
+        "Ids skipped by the sender (gaps) and ids of refused exchanges are *closed*",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(4, method::ECHO, b""))?;
+            c.response(4)?;
+            c.send_bytes(&[0x14, 0x01, 0x02])?;
+            c.alive()
+        },
+    );
+    b.fatal(
+        "6.4",
+        "RESPONSE for an id the implementation never opened",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        vec![0x13, 0x03, 0x00, 0x01, 0x00],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "RESPONSE with the dialer's own parity",
+        "RESPONSE | own parity ... A violation is a PROTOCOL_ERROR",
+        vec![0x13, 0x03, 0x00, 0x00, 0x00],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "CANCEL with the acceptor's parity",
+        "CANCEL | peer parity ... A violation is a PROTOCOL_ERROR",
+        vec![0x14, 0x01, 0x01],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "CANCEL for a call never opened",
+        "A peer cannot answer, cancel or send data on an exchange that has not been opened",
+        vec![0x14, 0x01, 0x08],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "STREAM_DATA for a stream never opened",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        vec![0x19, 0x03, 0x00, 0x06, 0x61],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "STREAM_FIN for a stream never opened",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        vec![0x1a, 0x02, 0x06, 0x00],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "STREAM_RESET for a stream never opened",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        vec![0x1b, 0x02, 0x06, 0x08],
+        PE,
+    );
+    b.fatal(
+        "6.4",
+        "STREAM_CREDIT for a stream never opened (acceptor parity)",
+        "X is not opened (\"never opened\") | PROTOCOL_ERROR",
+        vec![0x1c, 0x03, 0x05, 0x01, 0x01],
+        PE,
+    );
+    b.d(
+        "6.4",
+        "STREAM_DATA for an open call",
+        "a stream frame for a call or notification ... PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(1000)))?;
+            c.send_bytes(&[0x19, 0x03, 0x00, 0x00, 0x61])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d("6.4", "CANCEL for an open stream", "RESPONSE or CANCEL for a stream ... PROTOCOL_ERROR", |c| {
+        c.open()?;
+        open_stream(c, method::HOLD_STREAM, b"", false)?;
+        c.send_bytes(&[0x14, 0x01, 0x00])?;
+        c.expect_close(PE)
+    });
+    b.d(
+        "6.4",
+        "CANCEL for a finished call is ignored",
+        "X is opened but closed at the receiver ... ignore the frame silently",
+        |c| {
+            c.open()?;
+            c.call_ok(method::ECHO, b"")?;
+            c.send_bytes(&[0x14, 0x01, 0x00])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "6.4",
+        "STREAM_CREDIT and STREAM_RESET for a finished stream are ignored",
+        "a STREAM_CREDIT can cross the sender's STREAM_FIN",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::COUNT, &count_init(1, None), true)?;
+            let (_, end) = drain_stream(c, id, T)?;
+            fin_ok(&end)?;
+            c.send(&[
+                Frame::StreamCredit { id, msgs: 1, bytes: 4 },
+                Frame::StreamReset { id, status: Status::CANCELLED },
+            ])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "6.4",
+        "a RESPONSE for the implementation's cancelled call is ignored",
+        "a CANCEL can cross the RESPONSE it was meant to prevent",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 200, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            c.expect("CANCEL after the deadline", T, |f| matches!(f, Frame::Cancel { .. }))?;
+            c.callback_result(id)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"late",
+            }])?;
+            c.alive()
+        },
+    );
+    b.s(
+        "6.5",
+        "the dialer's last id 2^62-2 may be used once",
+        "The dialer's last id is 2^62-2, the acceptor's is 2^62-1",
+        "not observable from the wire within a test's time: exhausting an id space is local behaviour (§6.5)",
+    );
+    b.d(
+        "6.5",
+        "a CALL with the dialer's last id 2^62-2 is answered",
+        "The largest id is 2^62-1. The dialer's last id is 2^62-2",
+        |c| {
+            c.open()?;
+            let id = (1u64 << 62) - 2;
+            c.send(&[Frame::Call(req(id, method::ECHO, b"last"))])?;
+            let (s, _) = c.response(id)?;
+            status_is("RESPONSE", s, Status::OK)
+        },
+    );
+}
+
+fn sec7(b: &mut B) {
+    b.d(
+        "7.1",
+        "a CALL to an unknown module is answered UNKNOWN_MODULE",
+        "UNKNOWN_MODULE (3) | exchange | unknown module",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Call(Request { module: 99, ..req(0, 1, b"") })])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::UNKNOWN_MODULE)
+        },
+    );
+    b.d(
+        "7.1",
+        "a CALL to an unknown method is answered UNKNOWN_METHOD",
+        "UNKNOWN_METHOD (4) | exchange | unknown method",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, 99, b""))?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::UNKNOWN_METHOD)
+        },
+    );
+    b.d(
+        "7.1",
+        "concurrent calls are answered independently",
+        "either peer may, at any time and concurrently, open *exchanges*",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(300)))?;
+            c.send_bytes(&call(2, method::ECHO, b"fast"))?;
+            c.response(2)?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)
+        },
+    );
+    b.d(
+        "7.1",
+        "the implementation calls the runner and gets its response",
+        "Once connected the peers are equal: either may open exchanges of every kind",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"ping")?;
+            let (cid, m, me, _, p) = expect_call(c)?;
+            if (m, me) != (7, 1) || p != b"ping" {
+                return fail("CALL method 7/1 payload \"ping\"", format!("{m}/{me} {p:02x?}"));
+            }
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"pong",
+            }])?;
+            let (s, p) = c.callback_result(id)?;
+            status_is("inner status", s, Status::OK)?;
+            if p == b"pong" {
+                Ok(())
+            } else {
+                fail("\"pong\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "7.1",
+        "the implementation reassembles a fragmented RESPONSE",
+        "A message whose frame would exceed the receiver's frame limit ... is split",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 3000, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            let big = bigbuf(9000);
+            let r = Request {
+                flags: 0,
+                id: cid,
+                module: 0,
+                method: 0,
+                budget_us: 0,
+                total_len: None,
+                payload: &big,
+            };
+            // RESPONSE fragmented by hand: first frame + CONTINUATIONs
+            let max = c.peer_frame();
+            let first = 3000.min(max - 16);
+            let _ = r;
+            c.send(&[Frame::Response {
+                flags: flags::MORE,
+                id: cid,
+                status: Status::OK,
+                total_len: Some(9000),
+                payload: &big[..first],
+            }])?;
+            let mut at = first;
+            while at < 9000 {
+                let end = (at + 3000).min(9000);
+                c.send(&[Frame::Continuation {
+                    flags: if end < 9000 { flags::MORE } else { 0 },
+                    id: cid,
+                    payload: &big[at..end],
+                }])?;
+                at = end;
+            }
+            let (s, p) = c.callback_result(id)?;
+            status_is("inner status", s, Status::OK)?;
+            if p == big {
+                Ok(())
+            } else {
+                fail("the 9000 bytes", format!("{} bytes", p.len()))
+            }
+        },
+    );
+    b.d(
+        "7.1",
+        "the caller's local deadline sends CANCEL and resolves DEADLINE_EXCEEDED",
+        "OPEN | deadline timer expires | Resolve DEADLINE_EXCEEDED at once; send CANCEL(id)",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 200, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            c.expect(&format!("CANCEL id={cid}"), T, |f| *f == Frame::Cancel { id: cid })?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status::DEADLINE_EXCEEDED)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::CANCELLED,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "7.1",
+        "a CANCEL twice for the same call yields one RESPONSE",
+        "CANCELLED(r) | CANCEL received, or deadline expires | Nothing",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(5000)))?;
+            c.send_bytes(&[0x14, 0x01, 0x00, 0x14, 0x01, 0x00])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::CANCELLED)?;
+            c.none("a second RESPONSE", QUIET, |f| matches!(f, Frame::Response { .. }))
+        },
+    );
+    b.d(
+        "7.1",
+        "the handler observes the CANCEL",
+        "Tell the application the call was cancelled (status CANCELLED)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(5000)))?;
+            std::thread::sleep(Duration::from_millis(50));
+            c.send_bytes(&[0x14, 0x01, 0x00])?;
+            c.response(0)?;
+            c.wait_recorded(entry::SLEEP_CANCELLED)
+        },
+    );
+    b.d("7.1", "a CANCEL while the request is being reassembled", "If a CANCEL arrives while the request is still being reassembled, the responder tells the application about the cancellation right after delivering the request. It MAY instead answer RESPONSE(CANCELLED, empty)", |c| {
+        c.open()?;
+        c.send(&[Frame::Call(Request { flags: flags::MORE, total_len: Some(8), ..req(0, method::SLEEP, b"\x00\x00") })])?;
+        c.send_bytes(&[0x14, 0x01, 0x00])?;
+        c.send(&[Frame::Continuation { flags: 0, id: 0, payload: b"\x13\x88\x00\x00\x00\x00" }])?;
+        let (s, _) = c.response(0)?;
+        status_is("RESPONSE", s, Status::CANCELLED)
+    });
+    b.d(
+        "7.1",
+        "the responder slot rule: a cancelled call still completes with a RESPONSE",
+        "The responder MUST eventually send a RESPONSE for every call it accepted",
+        |c| {
+            c.open()?;
+            for id in [0u64, 2, 4] {
+                c.send_bytes(&call(id, method::SLEEP, &be(5000)))?;
+            }
+            c.send_bytes(&[0x14, 0x01, 0x00, 0x14, 0x01, 0x02, 0x14, 0x01, 0x04])?;
+            for id in [0u64, 2, 4] {
+                c.response(id)?;
+            }
+            Ok(())
+        },
+    );
+    b.d(
+        "7.1",
+        "the implementation's RESPONSE after its CANCEL frees the slot silently",
+        "CANCEL_SENT | RESPONSE received (first frame) | Free the slot. The response is not delivered",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 150, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            c.expect("CANCEL", T, |f| matches!(f, Frame::Cancel { .. }))?;
+            c.callback_result(id)?;
+            c.send(&[
+                Frame::Response {
+                    flags: flags::MORE,
+                    id: cid,
+                    status: Status::OK,
+                    total_len: Some(4),
+                    payload: b"ab",
+                },
+                Frame::Continuation { flags: 0, id: cid, payload: b"cd" },
+            ])?;
+            c.alive()
+        },
+    );
+
+    b.d(
+        "7.2",
+        "NOTIFY to an unknown method is answered UNKNOWN_METHOD with an empty payload",
+        "The status tells the notifier the outcome of delivery ... (UNKNOWN_MODULE, UNKNOWN_METHOD",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Notify(req(0, 99, b""))])?;
+            let (s, p) = c.response(0)?;
+            status_is("RESPONSE", s, Status::UNKNOWN_METHOD)?;
+            if p.is_empty() {
+                Ok(())
+            } else {
+                fail("an empty payload", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "7.2",
+        "the implementation sends NOTIFY and accepts ACCEPTED",
+        "OK (delivered and accepted by the application), ACCEPTED (accepted for later processing)",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::NOTIFY, RUNNER_METHOD, 2000, b"n")?;
+            let (nid, _) = expect_open(c, "NOTIFY", |f| matches!(f, Frame::Notify(_)))?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: nid,
+                status: Status::ACCEPTED,
+                total_len: None,
+                payload: b"",
+            }])?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status::ACCEPTED)
+        },
+    );
+    b.d("7.2", "a RESPONSE with a payload to the implementation's NOTIFY", "a RESPONSE to a NOTIFY with a non-empty payload, or with MORE set, is a PROTOCOL_ERROR at the notifier", |c| {
+        c.open()?;
+        c.callback(kind::NOTIFY, RUNNER_METHOD, 2000, b"n")?;
+        let (nid, _) = expect_open(c, "NOTIFY", |f| matches!(f, Frame::Notify(_)))?;
+        c.send(&[Frame::Response { flags: 0, id: nid, status: Status::OK, total_len: None, payload: b"x" }])?;
+        c.expect_close(PE)
+    });
+    b.d(
+        "7.2",
+        "a NOTIFY with a deadline that passes is answered DEADLINE_EXCEEDED",
+        "It follows the state machines of §7.1 exactly (… deadlines …)",
+        |c| {
+            c.open()?;
+            let mut r = req(0, method::SLEEP, &[0, 0, 0x13, 0x88]);
+            r.budget_us = 100_000;
+            c.send(&[Frame::Call(r)])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::DEADLINE_EXCEEDED)
+        },
+    );
+
+    b.d(
+        "7.3",
+        "SIGNAL to an unknown module is dropped silently",
+        "Dropping is not an error and is never reported to the sender",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Signal { module: 99, method: 1, payload: b"x" }])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "7.3",
+        "the implementation sends a SIGNAL",
+        "A peer MAY send SIGNAL at any time after it is connected",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::SIGNAL, RUNNER_METHOD, 0, b"sig")?;
+            let o = c.expect("SIGNAL", T, |f| matches!(f, Frame::Signal { .. }))?;
+            match o.frame() {
+                Frame::Signal { module: 7, method: 1, payload: b"sig" } => {}
+                f => return fail("SIGNAL 7/1 \"sig\"", describe(&f)),
+            }
+            c.callback_result(id)?;
+            Ok(())
+        },
+    );
+    b.d(
+        "7.3",
+        "SIGNAL after GOAWAY is still delivered",
+        "including after GOAWAY was sent or received",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::GoAway { bound: 1, status: Status::OK, message: b"" }])?;
+            c.send(&[Frame::Signal { module: MODULE, method: method::RECORD, payload: b"after-goaway" }])?;
+            c.wait_recorded(b"after-goaway")
+        },
+    );
+    b.d("7.3", "a SIGNAL payload above max_message_size", "A receiver that gets a SIGNAL payload larger than its `max_message_size` closes the connection with LIMIT_EXCEEDED", |c| {
+        c.open()?;
+        let (mf, mm) = (c.p(1) as usize, c.p(2) as usize);
+        if mm + 16 > mf {
+            return skip(format!("needs max_frame_size > max_message_size (announced {mf} and {mm})"));
+        }
+        let big = bigbuf(mm + 1);
+        c.send(&[Frame::Signal { module: MODULE, method: method::RECORD, payload: &big }])?;
+        c.expect_close(LIM)
+    });
+
+    b.d(
+        "7.4",
+        "COUNT with n = 0: STREAM_FIN OK at once",
+        "client-streaming is a responder that sends no items and ends with STREAM_FIN(result)",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::COUNT, &count_init(0, None), true)?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if !items.is_empty() {
+                return fail("no items", format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d("7.4", "a stream to an unknown method is reset with UNKNOWN_METHOD", "An application that does not handle the method ends the stream at once with STREAM_RESET(UNKNOWN_MODULE) or STREAM_RESET(UNKNOWN_METHOD)", |c| {
+        c.open()?;
+        let id = open_stream(c, 99, b"", true)?;
+        let (_, end) = drain_stream(c, id, T)?;
+        match end {
+            Frame::StreamReset { status: Status::UNKNOWN_METHOD, .. } | Frame::StreamFin { status: Status::UNKNOWN_METHOD, .. } => Ok(()),
+            f => fail("STREAM_RESET UNKNOWN_METHOD", describe(&f)),
+        }
+    });
+    b.d(
+        "7.4",
+        "a stream to an unknown module is reset with UNKNOWN_MODULE",
+        "ends the stream at once with STREAM_RESET(UNKNOWN_MODULE)",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::StreamOpen(Request { flags: flags::FIN, module: 99, ..req(0, 1, b"") })])?;
+            let (_, end) = drain_stream(c, 0, T)?;
+            match end {
+                Frame::StreamReset { status: Status::UNKNOWN_MODULE, .. }
+                | Frame::StreamFin { status: Status::UNKNOWN_MODULE, .. } => Ok(()),
+                f => fail("STREAM_RESET UNKNOWN_MODULE", describe(&f)),
+            }
+        },
+    );
+    b.d(
+        "7.4",
+        "STREAM_DATA after the opener's STREAM_FIN",
+        "R ≠ OPEN | STREAM_DATA received | Close the connection with PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[
+                Frame::StreamFin { id, status: Status::OK },
+                Frame::StreamData { flags: 0, id, total_len: None, payload: b"x" },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "7.4",
+        "STREAM_DATA after STREAM_OPEN with FIN",
+        "The FIN flag means the opener will send no items: its direction is ended from the start",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", true)?;
+            c.send(&[Frame::StreamData { flags: 0, id, total_len: None, payload: b"x" }])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "7.4",
+        "a second STREAM_FIN",
+        "R ≠ OPEN | STREAM_FIN received | Close the connection with PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[
+                Frame::StreamFin { id, status: Status::OK },
+                Frame::StreamFin { id, status: Status::OK },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "7.4",
+        "a second STREAM_RESET is ignored",
+        "R = RESET_RECEIVED | STREAM_RESET received | Ignore",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[
+                Frame::StreamReset { id, status: Status::CANCELLED },
+                Frame::StreamReset { id, status: Status::CANCELLED },
+            ])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "7.4",
+        "an opener STREAM_FIN with a non-OK status is not an error",
+        "a receiver MUST NOT treat another value as an error and delivers it unchanged",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::BIDI, b"", false)?;
+            c.send(&[Frame::StreamFin { id, status: Status::ABORTED }])?;
+            drain_stream(c, id, T)?;
+            c.alive()
+        },
+    );
+    b.d("7.4", "STREAM_DATA while an item of the same stream is being reassembled", "the sender of that message MUST NOT send STREAM_DATA or STREAM_FIN for the same stream; receiving either is a PROTOCOL_ERROR", |c| {
+        c.open()?;
+        let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+        c.send(&[Frame::StreamData { flags: flags::MORE, id, total_len: Some(10), payload: b"abc" }, Frame::StreamData { flags: 0, id, total_len: None, payload: b"x" }])?;
+        c.expect_close(PE)
+    });
+    b.d(
+        "7.4",
+        "STREAM_FIN while an item of the same stream is being reassembled",
+        "receiving either is a PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[
+                Frame::StreamData { flags: flags::MORE, id, total_len: Some(10), payload: b"abc" },
+                Frame::StreamFin { id, status: Status::OK },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d("7.4", "STREAM_RESET while an item is being reassembled, then the item completes", "STREAM_RESET may be sent meanwhile; the fragmented message is still completed (§9.3) and then discarded", |c| {
+        c.open()?;
+        let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+        c.send(&[Frame::StreamData { flags: flags::MORE, id, total_len: Some(6), payload: b"abc" }, Frame::StreamReset { id, status: Status::CANCELLED }, Frame::Continuation { flags: 0, id, payload: b"def" }])?;
+        c.alive()
+    });
+    b.d(
+        "7.4",
+        "the implementation opens a stream; the runner answers items and STREAM_FIN",
+        "Both directions are flow-controlled (§10)",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"init")?;
+            let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[
+                Frame::StreamData { flags: 0, id: sid, total_len: None, payload: b"i1" },
+                Frame::StreamData { flags: 0, id: sid, total_len: None, payload: b"i2" },
+                Frame::StreamFin { id: sid, status: Status::OK },
+            ])?;
+            let (s, p) = c.callback_result(id)?;
+            status_is("inner status", s, Status::OK)?;
+            let items = crate::service::parse_recorded(&p).unwrap_or_default();
+            if items == vec![b"i1".to_vec(), b"i2".to_vec()] {
+                Ok(())
+            } else {
+                fail("items i1, i2", format!("{items:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "7.4",
+        "the opener's direction of the implementation's stream ends (FIN flag or STREAM_FIN OK)",
+        "The opener's STREAM_FIN status MUST be OK",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let o = c.expect("STREAM_OPEN", T, |f| matches!(f, Frame::StreamOpen(_)))?;
+            let (sid, fin) = match o.frame() {
+                Frame::StreamOpen(r) => (r.id, r.flags & flags::FIN != 0),
+                _ => unreachable!(),
+            };
+            if !fin {
+                let o = c.expect(
+                    "STREAM_FIN from the opener",
+                    T,
+                    |f| matches!(f, Frame::StreamFin { id, .. } if *id == sid),
+                )?;
+                if !matches!(o.frame(), Frame::StreamFin { status: Status::OK, .. }) {
+                    return fail("STREAM_FIN OK", describe(&o.frame()));
+                }
+            }
+            c.send(&[Frame::StreamFin { id: sid, status: Status::OK }])?;
+            c.callback_result(id)?;
+            Ok(())
+        },
+    );
+    b.d(
+        "7.4",
+        "a responder STREAM_RESET reaches the implementation's application",
+        "deliver \"reset\" with st",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[Frame::StreamReset { id: sid, status: Status::ABORTED }])?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status::ABORTED)
+        },
+    );
+    b.d(
+        "7.4",
+        "a responder STREAM_FIN with an error status reaches the application",
+        "The responder's status is the stream's result (OK, or an error such as FAILED or INVALID_ARGUMENT)",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[Frame::StreamFin { id: sid, status: Status::INVALID_ARGUMENT }])?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status::INVALID_ARGUMENT)
+        },
+    );
+    b.d(
+        "7.4",
+        "STREAM_DATA from the responder after its STREAM_FIN",
+        "R ≠ OPEN | STREAM_DATA received | Close the connection with PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[
+                Frame::StreamFin { id: sid, status: Status::OK },
+                Frame::StreamData { flags: 0, id: sid, total_len: None, payload: b"x" },
+            ])?;
+            // The stream may already be freed at the implementation (both terminals exchanged):
+            // then the frame is for a closed id and ignored (§6.4); otherwise PROTOCOL_ERROR.
+            match c.quiet(QUIET) {
+                Ok(()) => c.alive(),
+                Err(_) => Ok(()),
+            }
+        },
+    );
+    b.d("7.4", "the implementation's stream deadline resets the stream", "opener, any | local deadline expires | ... send STREAM_RESET(DEADLINE_EXCEEDED)", |c| {
+        c.open()?;
+        let id = c.callback(kind::STREAM, RUNNER_METHOD, 200, b"")?;
+        let o = c.expect("STREAM_OPEN", T, |f| matches!(f, Frame::StreamOpen(_)))?;
+        let (sid, budget) = match o.frame() {
+            Frame::StreamOpen(r) => (r.id, r.budget_us),
+            _ => unreachable!(),
+        };
+        if budget == 0 {
+            c.send(&[Frame::StreamFin { id: sid, status: Status::OK }])?;
+            let _ = c.callback_result(id);
+            return skip("the implementation opened the stream without a deadline (budget_us 0): its API gives streams no deadline");
+        }
+        let r = c.expect("STREAM_RESET DEADLINE_EXCEEDED", T, |f| matches!(f, Frame::StreamReset { id, .. } if *id == sid));
+        match r {
+            Ok(o) => match o.frame() {
+                Frame::StreamReset { status: Status::DEADLINE_EXCEEDED, .. } => {}
+                f => return fail("STREAM_RESET DEADLINE_EXCEEDED", describe(&f)),
+            },
+            Err(e) => return Err(e),
+        }
+        c.callback_result(id)?;
+        Ok(())
+    });
+    b.d(
+        "7.4",
+        "the responder's deadline ends HOLD_STREAM",
+        "responder, any | responder deadline expires | Tell the application \"reset, DEADLINE_EXCEEDED\"",
+        |c| {
+            c.open()?;
+            let id = c.id();
+            let mut r = req(id, method::HOLD_STREAM, b"");
+            r.budget_us = 100_000;
+            c.send(&[Frame::StreamOpen(r)])?;
+            let (_, end) = drain_stream(c, id, T)?;
+            c.note(format!("terminal: {}", describe(&end)));
+            c.wait_recorded(entry::HOLD_CANCELLED)
+        },
+    );
+    b.d(
+        "7.4",
+        "the runner's STREAM_RESET of a stream it opened is answered with the responder's terminal",
+        "a responder when its application releases the stream",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::BIDI, b"", false)?;
+            c.send(&[Frame::StreamReset { id, status: Status::CANCELLED }])?;
+            drain_stream(c, id, T)?;
+            Ok(())
+        },
+    );
+    b.d("7.4", "an opener receiving STREAM_RESET while its direction is open answers STREAM_RESET(CANCELLED)", "If S = OPEN: an **opener** sends STREAM_RESET(CANCELLED) at once", |c| {
+        c.open()?;
+        // HOLD_STREAM as responder for a stream the implementation opens is not available:
+        // the implementation's CALLBACK stream finishes its direction at once, so S ≠ OPEN.
+        skip("the test service's streams toward the runner end their direction at once; no stream with S = OPEN at the implementation can be created")
+    });
+
+    b.d(
+        "7.5",
+        "the implementation's CALL carries budget_us within its timeout",
+        "A caller with an absolute local deadline D sends `budget_us` = D − (time of sending) ... at least 1",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+            let (cid, _, _, budget, _) = expect_call(c)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::OK,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.callback_result(id)?;
+            if (1..=2_000_000).contains(&budget) {
+                Ok(())
+            } else {
+                fail("1 ≤ budget_us ≤ 2000000", budget.to_string())
+            }
+        },
+    );
+    b.d("7.5", "a call without a timeout carries budget_us 0", "0 means \"no deadline\"", |c| {
+        c.open()?;
+        let id = c.callback(kind::CALL, RUNNER_METHOD, 0, b"")?;
+        let (cid, _, _, budget, _) = expect_call(c)?;
+        c.send(&[Frame::Response { flags: 0, id: cid, status: Status::OK, total_len: None, payload: b"" }])?;
+        c.callback_result(id)?;
+        if budget == 0 {
+            Ok(())
+        } else {
+            skip(format!("the implementation applies a default deadline (budget_us {budget})"))
+        }
+    });
+    b.d(
+        "7.5",
+        "the responder deadline replaces the response with DEADLINE_EXCEEDED",
+        "A call's or notification's later response is replaced by RESPONSE(DEADLINE_EXCEEDED, empty)",
+        |c| {
+            c.open()?;
+            let mut r = req(0, method::SLEEP, &[0, 0, 0x13, 0x88]);
+            r.budget_us = 100_000;
+            c.send(&[Frame::Call(r)])?;
+            let (s, p) = c.response(0)?;
+            status_is("RESPONSE", s, Status::DEADLINE_EXCEEDED)?;
+            if p.is_empty() {
+                Ok(())
+            } else {
+                fail("an empty payload", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d("7.5", "the handler observes the responder deadline", "On expiry at the responder: the application is told (status DEADLINE_EXCEEDED) so that it stops working", |c| {
+        c.open()?;
+        let mut r = req(0, method::SLEEP, &[0, 0, 0x13, 0x88]);
+        r.budget_us = 100_000;
+        c.send(&[Frame::Call(r)])?;
+        c.response(0)?;
+        c.wait_recorded(entry::SLEEP_CANCELLED)
+    });
+    b.d(
+        "7.5",
+        "a call that finishes within its budget is answered normally",
+        "0 = no deadline (§7.5)",
+        |c| {
+            c.open()?;
+            let p = be(20);
+            let mut r = req(0, method::SLEEP, &p);
+            r.budget_us = 2_000_000;
+            c.send(&[Frame::Call(r)])?;
+            let (s, p) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if p == [0] {
+                Ok(())
+            } else {
+                fail("payload 00 (not cancelled)", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "7.5",
+        "budget_us 1 (a deadline already passed) is answered DEADLINE_EXCEEDED",
+        "a deadline that has already passed is sent as 1",
+        |c| {
+            c.open()?;
+            let p = be(2000);
+            let mut r = req(0, method::SLEEP, &p);
+            r.budget_us = 1;
+            c.send(&[Frame::Call(r)])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::DEADLINE_EXCEEDED)
+        },
+    );
+
+    b.d("7.6", "many PINGs are each answered, or the peer is told to calm down", "If a PING arrives while `max_queued_pongs` ... PONGs are queued, the peer closes the connection with ENHANCE_YOUR_CALM", |c| {
+        c.open()?;
+        let mut bytes = Vec::new();
+        for i in 0..200u64 {
+            bytes.extend(e(Frame::Ping(i.to_be_bytes())));
+        }
+        c.send_bytes(&bytes)?;
+        let mut n = 0;
+        let end = Instant::now() + T;
+        while n < 200 {
+            match c.w().recv(end.saturating_duration_since(Instant::now())) {
+                Recv::Frame(o) => match o.frame() {
+                    Frame::Pong(_) => n += 1,
+                    Frame::Close { status: Status::ENHANCE_YOUR_CALM, .. } => return Ok(()),
+                    Frame::Close { .. } => return fail("PONGs or CLOSE ENHANCE_YOUR_CALM", describe(&o.frame())),
+                    _ => {}
+                },
+                r => return fail("200 PONGs", format!("{n} PONGs, then {r:?}")),
+            }
+        }
+        Ok(())
+    });
+    b.d("7.6", "the implementation sends a keepalive PING when the runner is silent", "A peer whose own `keepalive_interval_ms` K is not 0 sends a PING when K milliseconds have passed since it last received any bytes", |c| {
+        c.open()?;
+        let k = c.p(8);
+        if k == 0 || k > 5000 {
+            return skip(format!("keepalive_interval_ms is {k} (needs 1..=5000)"));
+        }
+        c.auto_pong = false;
+        c.expect("a keepalive PING", Duration::from_millis(k + 1500), |f| matches!(f, Frame::Ping(_)))?;
+        Ok(())
+    });
+    b.d(
+        "7.6",
+        "the implementation closes with IDLE_TIMEOUT when nothing arrives",
+        "A peer whose own `idle_timeout_ms` I is not 0 closes the connection with IDLE_TIMEOUT (in a resumable session it may instead just drop the transport: §13.2)",
+        |c| {
+            c.open()?;
+            let i = c.p(9);
+            if i == 0 || i > 5000 {
+                return skip(format!("idle_timeout_ms is {i} (needs 1..=5000)"));
+            }
+            c.auto_pong = false;
+            c.expect_idle_end(Duration::from_millis(i + 1500))
+        },
+    );
+    b.d("7.6", "answered keepalives keep an idle connection open past the idle timeout", "A peer SHOULD configure K < I ... so that its own keepalive PING gets an answer before its idle timer fires", |c| {
+        c.open()?;
+        let (k, i) = (c.p(8), c.p(9));
+        if i == 0 || i > 5000 || k == 0 || k >= i {
+            return skip(format!("needs 0 < keepalive ({k}) < idle timeout ({i}) ≤ 5000"));
+        }
+        c.quiet(Duration::from_millis(i + 500))?;
+        c.alive()
+    });
+    b.d(
+        "7.6",
+        "PING is answered while draining",
+        "PING and PONG may be sent only after the handshake (§5.2), including while draining (§7.7)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(500)))?;
+            c.send_bytes(&call(2, method::GOAWAY, b""))?;
+            c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+            c.alive()
+        },
+    );
+
+    b.d("7.7", "GOAWAY from the implementation: bound = highest received id + 2", "The sender sets `bound` to the highest id it has received in an opening frame from the receiver plus 2", |c| {
+        c.open()?;
+        c.send_bytes(&call(0, method::ECHO, b""))?;
+        c.response(0)?;
+        c.send_bytes(&call(2, method::GOAWAY, b""))?;
+        let o = c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+        match o.frame() {
+            Frame::GoAway { bound: 4, .. } => Ok(()),
+            f => fail("GOAWAY bound=4", describe(&f)),
+        }
+    });
+    b.d(
+        "7.7",
+        "after GOAWAY a new CALL is refused with RESPONSE(UNAVAILABLE)",
+        "a CALL or NOTIFY with RESPONSE(UNAVAILABLE, empty payload)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(500)))?;
+            c.send_bytes(&call(2, method::GOAWAY, b""))?;
+            c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+            c.send_bytes(&call(4, method::ECHO, b""))?;
+            let (s, _) = c.response(4)?;
+            status_is("RESPONSE", s, Status::UNAVAILABLE)
+        },
+    );
+    b.d(
+        "7.7",
+        "after GOAWAY a new STREAM_OPEN is refused with STREAM_RESET(UNAVAILABLE)",
+        "a STREAM_OPEN with STREAM_RESET(UNAVAILABLE)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(500)))?;
+            c.send_bytes(&call(2, method::GOAWAY, b""))?;
+            c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+            c.send(&[Frame::StreamOpen(Request { flags: flags::FIN, ..req(4, method::COUNT, &be(1)) })])?;
+            let o = c.expect("STREAM_RESET id=4", T, |f| {
+                matches!(
+                    f,
+                    Frame::StreamReset { id: 4, .. }
+                        | Frame::StreamData { id: 4, .. }
+                        | Frame::StreamFin { id: 4, .. }
+                )
+            })?;
+            match o.frame() {
+                Frame::StreamReset { status: Status::UNAVAILABLE, .. } => Ok(()),
+                f => fail("STREAM_RESET UNAVAILABLE", describe(&f)),
+            }
+        },
+    );
+    b.d(
+        "7.7",
+        "after GOAWAY the exchanges in flight finish, then CLOSE(OK)",
+        "When no exchange is open at it in either direction, sends CLOSE(OK, empty message)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(300)))?;
+            c.send_bytes(&call(2, method::GOAWAY, b""))?;
+            c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE to the call in flight", s, Status::OK)?;
+            c.expect_close(Status::OK)
+        },
+    );
+    b.d("7.7", "the drain timeout ends a GOAWAY with CLOSE(DEADLINE_EXCEEDED)", "If exchanges are still open when its **drain timeout** ... expires, closes the connection with CLOSE(DEADLINE_EXCEEDED)", |c| {
+        c.open()?;
+        c.send_bytes(&call(0, method::SLEEP, &be(60_000)))?;
+        c.send_bytes(&call(2, method::GOAWAY, b""))?;
+        c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+        c.expect_close_in(&[Status::DEADLINE_EXCEEDED], Duration::from_secs(35))
+    });
+    b.d(
+        "7.7",
+        "the implementation does not open exchanges after receiving GOAWAY",
+        "MUST NOT open new exchanges on this connection (local error \"going away\")",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::GoAway { bound: 1, status: Status::OK, message: b"" }])?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 500, b"")?;
+            let (st, p) = c.response(id)?;
+            c.note(format!("CALLBACK answered {st:?} {p:02x?}"));
+            c.none("CALL from the implementation", QUIET, |f| matches!(f, Frame::Call(_)))
+        },
+    );
+    b.d(
+        "7.7",
+        "GOAWAY refusing the implementation's open call resolves it UNAVAILABLE",
+        "Resolves every exchange it opened with id ≥ bound at once as UNAVAILABLE",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 3000, b"")?;
+            let (cid, ..) = expect_call(c)?;
+            c.send(&[Frame::GoAway { bound: cid, status: Status::OK, message: b"" }])?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status::UNAVAILABLE)?;
+            c.send(&[Frame::Response {
+                flags: 0,
+                id: cid,
+                status: Status::UNAVAILABLE,
+                total_len: None,
+                payload: b"",
+            }])?;
+            c.alive()
+        },
+    );
+    b.d("7.7", "a later GOAWAY with a greater bound", "A later GOAWAY MUST NOT carry a greater `bound` than an earlier one from the same peer; a receiver that sees a greater value closes the connection with PROTOCOL_ERROR", |c| {
+        c.open()?;
+        c.send(&[Frame::GoAway { bound: 1, status: Status::OK, message: b"" }, Frame::GoAway { bound: 5, status: Status::OK, message: b"" }])?;
+        c.expect_close(PE)
+    });
+    b.d(
+        "7.7",
+        "a later GOAWAY with the same bound is accepted",
+        "A peer MAY send GOAWAY more than once",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::GoAway { bound: 1, status: Status::OK, message: b"" },
+                Frame::GoAway { bound: 1, status: Status::ENHANCE_YOUR_CALM, message: b"again" },
+            ])?;
+            c.alive()
+        },
+    );
+    b.d(
+        "7.7",
+        "the implementation answers calls opened below the bound after receiving GOAWAY",
+        "Continues all other exchanges (ids < bound, and all exchanges opened by the GOAWAY sender) normally",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(200)))?;
+            c.send(&[Frame::GoAway { bound: 1, status: Status::OK, message: b"" }])?;
+            let (s, _) = c.response(0)?;
+            status_is("RESPONSE", s, Status::OK)
+        },
+    );
+
+    b.d(
+        "7.8",
+        "CLOSE with an unknown status ends the connection",
+        "An unknown status in CLOSE still ends the connection",
+        |c| {
+            c.open()?;
+            c.send(&[Frame::Close { status: Status(1000), message: b"" }])?;
+            c.expect_eof_without_close()
+        },
+    );
+    b.d(
+        "7.8",
+        "bytes after a CLOSE are ignored",
+        "ignores any bytes that follow the CLOSE, and closes the transport",
+        |c| {
+            c.open()?;
+            let mut bytes = e(Frame::Close { status: Status::OK, message: b"" });
+            bytes.extend_from_slice(&[0x07, 0x00, 0x00, 0x00]);
+            c.send_bytes(&bytes)?;
+            c.expect_eof_without_close()
+        },
+    );
+    b.d(
+        "7.8",
+        "after a connection error: CLOSE, then the transport ends",
+        "send CLOSE with the status given by this document ... close the transport",
+        |c| {
+            c.open()?;
+            c.send_bytes(&[0x07, 0x01, 0x00])?;
+            c.expect_close(FEE)?;
+            match c.w().recv(T) {
+                Recv::Eof | Recv::Failed(_) => Ok(()),
+                r => fail("the end of the transport after CLOSE", format!("{r:?}")),
+            }
+        },
+    );
+    b.d(
+        "7.8",
+        "frames after a fatal error in the same write are not acted upon",
+        "stop processing input from the connection (no later frame is acted upon)",
+        |c| {
+            c.open()?;
+            let mut bytes = vec![0x07, 0x01, 0x00];
+            bytes.extend(e(Frame::Signal {
+                module: MODULE,
+                method: method::RECORD,
+                payload: b"after-error",
+            }));
+            c.send_bytes(&bytes)?;
+            c.expect_close(FEE)?;
+            let mut c2 = Ctx::new(c.target.clone(), c.log.clone(), c.name.clone());
+            c2.open()?;
+            std::thread::sleep(Duration::from_millis(100));
+            let r = c2.recorded()?;
+            if r.iter().any(|x| x == b"after-error") {
+                fail("the SIGNAL after the error not delivered", "it was recorded")
+            } else {
+                Ok(())
+            }
+        },
+    );
+    b.d(
+        "7.8",
+        "the implementation's open calls resolve UNAVAILABLE when the runner closes",
+        "its own calls and notifications fail with UNAVAILABLE",
+        |c| {
+            c.open()?;
+            c.callback(kind::CALL, RUNNER_METHOD, 3000, b"")?;
+            expect_call(c)?;
+            c.send(&[Frame::Close { status: Status::UNAVAILABLE, message: b"runner closes" }])?;
+            c.expect_eof_without_close()
+        },
+    );
+}
+
+fn sec8_9(b: &mut B) {
+    for (st, title) in [
+        (13u32, "INVALID_ARGUMENT"),
+        (25, "REPLY_EVICTED"),
+        (26, "reserved 26"),
+        (65536, "application-defined 65536"),
+        (u32::MAX, "2^32-1"),
+    ] {
+        b.d(
+            "8.1",
+            &format!("the application's status {title} reaches the caller unchanged"),
+            "A receiver MUST accept any status value 0..=2^32-1",
+            move |c| {
+                c.open()?;
+                let (s, _) = c.call(method::STATUS, &be(st))?;
+                status_is("RESPONSE", s, Status(st))
+            },
+        );
+    }
+    for (st, title) in
+        [(64u32, "PROTOCOL_ERROR (64, a connection status)"), (127, "reserved connection status 127")]
+    {
+        b.d(
+            "8.2",
+            &format!("RESPONSE with {title} is not a connection error"),
+            "A receiver that gets one MUST NOT treat it as a connection error; it delivers it unchanged",
+            move |c| {
+                c.open()?;
+                let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+                let (cid, ..) = expect_call(c)?;
+                c.send(&[Frame::Response {
+                    flags: 0,
+                    id: cid,
+                    status: Status(st),
+                    total_len: None,
+                    payload: b"",
+                }])?;
+                let (s, _) = c.callback_result(id)?;
+                status_is("inner status", s, Status(st))
+            },
+        );
+    }
+    b.d("8.2", "STREAM_FIN with a connection status is delivered, not fatal", "RESPONSE, STREAM_FIN and STREAM_RESET carry exchange statuses ... MUST NOT treat it as a connection error", |c| {
+        c.open()?;
+        let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+        let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+        c.send(&[Frame::StreamFin { id: sid, status: Status::FLOW_CONTROL_ERROR }])?;
+        let (s, _) = c.callback_result(id)?;
+        status_is("inner status", s, Status::FLOW_CONTROL_ERROR)
+    });
+    for st in [100_000u32, 74] {
+        b.d(
+            "8.4",
+            &format!("an unknown status {st} in a RESPONSE is preserved"),
+            "A value it does not know MUST be preserved unchanged",
+            move |c| {
+                c.open()?;
+                let id = c.callback(kind::CALL, RUNNER_METHOD, 2000, b"")?;
+                let (cid, ..) = expect_call(c)?;
+                c.send(&[Frame::Response {
+                    flags: 0,
+                    id: cid,
+                    status: Status(st),
+                    total_len: None,
+                    payload: b"",
+                }])?;
+                let (s, _) = c.callback_result(id)?;
+                status_is("inner status", s, Status(st))
+            },
+        );
+    }
+    b.d(
+        "8.4",
+        "an unknown status in STREAM_RESET is preserved",
+        "A value it does not know MUST be preserved unchanged",
+        |c| {
+            c.open()?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 2000, b"")?;
+            let (sid, _) = expect_open(c, "STREAM_OPEN", |f| matches!(f, Frame::StreamOpen(_)))?;
+            c.send(&[Frame::StreamReset { id: sid, status: Status(70_000) }])?;
+            let (s, _) = c.callback_result(id)?;
+            status_is("inner status", s, Status(70_000))
+        },
+    );
+
+    b.d(
+        "9.1",
+        "the implementation fragments a response larger than the runner's max_frame_size",
+        "A sender MUST fragment a message whose single frame would exceed the receiver's frame limit",
+        |c| {
+            c.open_with(&[(1, 4096)])?;
+            let big = bigbuf(10_000);
+            let (s, p) = c.call(method::ECHO, &big)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if p == big {
+                Ok(())
+            } else {
+                fail("the 10000 bytes echoed", format!("{} bytes", p.len()))
+            }
+        },
+    );
+    b.d(
+        "9.1",
+        "a 64 KiB request in many CONTINUATIONs is reassembled",
+        "every frame respects the frame limit",
+        |c| {
+            c.open()?;
+            let n = (c.p(2) as usize).min(65536);
+            let big = bigbuf(n);
+            let (s, p) = c.call(method::ECHO, &big)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if p == big {
+                Ok(())
+            } else {
+                fail(format!("{n} bytes echoed"), format!("{} bytes", p.len()))
+            }
+        },
+    );
+    b.d("9.2", "a first frame whose total_len exceeds max_message_size", "A message larger than the receiver's `max_message_size` ... closes the connection with LIMIT_EXCEEDED, on the first frame, before buffering anything", |c| {
+        c.open()?;
+        let t = c.p(2) + 1;
+        c.send(&[Frame::Call(Request { flags: flags::MORE, total_len: Some(t), ..req(0, method::ECHO, b"abc") })])?;
+        c.expect_close(LIM)
+    });
+    b.d(
+        "9.2",
+        "a fragmented message with an empty first chunk",
+        "The first frame's payload MAY be empty",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request { flags: flags::MORE, total_len: Some(2), ..req(0, method::ECHO, b"") }),
+                Frame::Continuation { flags: 0, id: 0, payload: b"ok" },
+            ])?;
+            let (_, p) = c.response(0)?;
+            if p == b"ok" {
+                Ok(())
+            } else {
+                fail("\"ok\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "9.3",
+        "a first frame with MORE while another message is in progress",
+        "first frame with MORE | a message is already in progress | PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(2, method::ECHO, b"abc")
+                }),
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.fatal(
+        "9.3",
+        "CONTINUATION without a message in progress",
+        "CONTINUATION | no message in progress | PROTOCOL_ERROR",
+        vec![0x20, 0x02, 0x00, 0x00],
+        PE,
+    );
+    b.d(
+        "9.3",
+        "CONTINUATION with another id",
+        "CONTINUATION | its id differs from the message in progress | PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Continuation { flags: 0, id: 2, payload: b"def" },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "9.3",
+        "CONTINUATION chunks exceeding total_len",
+        "bytes received so far (including this chunk) > `total_len` | PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Continuation { flags: flags::MORE, id: 0, payload: b"defg" },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "9.3",
+        "a last CONTINUATION that leaves the message short",
+        "CONTINUATION with MORE clear | bytes received ≠ `total_len` | PROTOCOL_ERROR",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Continuation { flags: 0, id: 0, payload: b"d" },
+            ])?;
+            c.expect_close(PE)
+        },
+    );
+    b.d(
+        "9.3",
+        "empty CONTINUATION chunks with MORE are accepted",
+        "append; the message stays in progress (a chunk may be empty)",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(4),
+                    ..req(0, method::ECHO, b"ab")
+                }),
+                Frame::Continuation { flags: flags::MORE, id: 0, payload: b"" },
+                Frame::Continuation { flags: flags::MORE, id: 0, payload: b"" },
+                Frame::Continuation { flags: 0, id: 0, payload: b"cd" },
+            ])?;
+            let (_, p) = c.response(0)?;
+            if p == b"abcd" {
+                Ok(())
+            } else {
+                fail("\"abcd\"", format!("{p:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "9.3",
+        "unfragmented frames interleaved between CONTINUATIONs",
+        "Other frames MAY be interleaved between the CONTINUATIONs",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Call(req(2, method::ECHO, b"mid")),
+                Frame::Ping(*b"interlv!"),
+                Frame::Continuation { flags: 0, id: 0, payload: b"def" },
+            ])?;
+            let (_, p2) = c.response(2)?;
+            let (_, p0) = c.response(0)?;
+            if p2 == b"mid" && p0 == b"abcdef" {
+                Ok(())
+            } else {
+                fail("\"mid\" and \"abcdef\"", format!("{p2:02x?} {p0:02x?}"))
+            }
+        },
+    );
+    b.d(
+        "9.3",
+        "a fragmented request of a cancelled call is still completed",
+        "A fragmented message, once started, MUST be completed, even if its exchange is cancelled",
+        |c| {
+            c.open()?;
+            c.send(&[
+                Frame::Call(Request {
+                    flags: flags::MORE,
+                    total_len: Some(6),
+                    ..req(0, method::ECHO, b"abc")
+                }),
+                Frame::Cancel { id: 0 },
+                Frame::Continuation { flags: 0, id: 0, payload: b"def" },
+            ])?;
+            c.response(0)?;
+            c.alive()
+        },
+    );
+    b.d("9.3", "a fragmented message for a closed id is validated and discarded", "a message whose exchange ... was already closed when the first frame arrived (§6.4) is still in progress", |c| {
+        c.open()?;
+        let id = open_stream(c, method::COUNT, &count_init(0, None), true)?;
+        drain_stream(c, id, T)?;
+        c.send(&[Frame::StreamData { flags: flags::MORE, id, total_len: Some(4), payload: b"ab" }, Frame::Continuation { flags: 0, id, payload: b"cd" }])?;
+        c.alive()
+    });
+    b.d(
+        "9.3",
+        "a fragmented STREAM_OPEN initial payload and a fragmented item",
+        "Messages that may be fragmented: ... STREAM_OPEN initial payloads and STREAM_DATA items",
+        |c| {
+            c.open()?;
+            let id = c.id();
+            c.send(&[
+                Frame::StreamOpen(Request {
+                    flags: flags::MORE,
+                    total_len: Some(4),
+                    ..req(id, method::BIDI, b"in")
+                }),
+                Frame::Continuation { flags: 0, id, payload: b"it" },
+            ])?;
+            c.send(&[
+                Frame::StreamData { flags: flags::MORE, id, total_len: Some(5), payload: b"abc" },
+                Frame::Continuation { flags: 0, id, payload: b"de" },
+                Frame::StreamFin { id, status: Status::OK },
+            ])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items != vec![b"abcde".to_vec()] {
+                return fail("the item \"abcde\"", format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.fatal("9.2", "a first frame whose total_len does not exceed its payload", "It MUST be greater than the number of payload bytes in the first frame; otherwise the frame is the decode error `InvalidLength`", e(Frame::Call(Request { flags: flags::MORE, total_len: Some(2), ..req(0, method::ECHO, b"abc") })), FEE);
+}
+
+fn sec10_11(b: &mut B) {
+    b.d(
+        "10.2",
+        "the implementation respects the runner's per-stream item window",
+        "A sender MUST NOT send the first frame of an item unless item window ≥ 1",
+        |c| {
+            c.open_with(&[(5, 2)])?;
+            let id = open_stream(c, method::COUNT, &count_init(6, None), true)?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            c.none("a third item without credit", QUIET, |f| matches!(f, Frame::StreamData { .. }))?;
+            c.send(&[Frame::StreamCredit { id, msgs: 4, bytes: 100 }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items.len() != 4 {
+                return fail("4 more items", items.len().to_string());
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "10.2",
+        "the implementation respects the runner's per-stream byte window",
+        "byte window ≥ L",
+        |c| {
+            c.open_with(&[(6, 10), (7, 10000)])?;
+            let id = open_stream(c, method::COUNT, &count_init(6, None), true)?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            c.none("an item beyond the byte window of 10", QUIET, |f| matches!(f, Frame::StreamData { .. }))?;
+            c.send(&[Frame::StreamCredit { id, msgs: 0, bytes: 100 }])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items.len() != 4 {
+                return fail("4 more items", items.len().to_string());
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d(
+        "10.3",
+        "the implementation respects the runner's connection window across streams",
+        "connection window ≥ L",
+        |c| {
+            c.open_with(&[(6, 8), (7, 8)])?;
+            let a = open_stream(c, method::COUNT, &count_init(2, None), true)?;
+            let b2 = open_stream(c, method::COUNT, &count_init(2, None), true)?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            c.none("an item beyond the connection window of 8", QUIET, |f| {
+                matches!(f, Frame::StreamData { .. })
+            })?;
+            c.send(&[Frame::ConnCredit { bytes: 8 }])?;
+            for _ in 0..2 {
+                c.expect("STREAM_DATA", T, |f| matches!(f, Frame::StreamData { .. }))?;
+            }
+            let _ = (a, b2);
+            Ok(())
+        },
+    );
+    b.d("10.3", "connection credit of an item for a closed stream is returned", "Every STREAM_DATA item consumes connection credit, including items ... for a stream that is already closed at the receiver ... The receiver MUST return the connection credit of every discarded item", |c| {
+        c.open()?;
+        let id = open_stream(c, method::COUNT, &count_init(0, None), true)?;
+        let (_, end) = drain_stream(c, id, T)?;
+        fin_ok(&end)?;
+        let item = bigbuf(100);
+        c.send(&[Frame::StreamData { flags: 0, id, total_len: None, payload: &item }])?;
+        let mut got = 0u64;
+        while got < 100 {
+            let o = c.expect("CONN_CREDIT returning the 100 bytes", T, |f| matches!(f, Frame::ConnCredit { .. }))?;
+            if let Frame::ConnCredit { bytes } = o.frame() {
+                got += u64::from(bytes);
+            }
+        }
+        Ok(())
+    });
+    b.d(
+        "10.3",
+        "connection credit of an item for a stream refused by GOAWAY is returned",
+        "STREAM_DATA for it still consumes and returns connection credit (§10.3)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(0, method::SLEEP, &be(1000)))?;
+            c.send_bytes(&call(2, method::GOAWAY, b""))?;
+            c.expect("GOAWAY", T, |f| matches!(f, Frame::GoAway { .. }))?;
+            let item = bigbuf(50);
+            c.send(&[
+                Frame::StreamOpen(req(4, method::BIDI, b"")),
+                Frame::StreamData { flags: 0, id: 4, total_len: None, payload: &item },
+            ])?;
+            let mut got = 0u64;
+            while got < 50 {
+                let o = c.expect("CONN_CREDIT returning the 50 bytes", T, |f| {
+                    matches!(f, Frame::ConnCredit { .. })
+                })?;
+                if let Frame::ConnCredit { bytes } = o.frame() {
+                    got += u64::from(bytes);
+                }
+            }
+            Ok(())
+        },
+    );
+    b.d(
+        "10.4",
+        "an item beyond the implementation's item window",
+        "An item that exceeds the stream item window ... is a FLOW_CONTROL_ERROR",
+        |c| {
+            c.open()?;
+            let n = c.p(5);
+            if n > 1000 {
+                return skip(format!("stream_credit_msgs {n} is too large to exhaust"));
+            }
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            let mut bytes = Vec::new();
+            for _ in 0..=n {
+                bytes.extend(e(Frame::StreamData { flags: 0, id, total_len: None, payload: b"" }));
+            }
+            c.send_bytes(&bytes)?;
+            c.expect_close(FCE)
+        },
+    );
+    b.d(
+        "10.4",
+        "an item beyond the implementation's byte window",
+        "An item that exceeds ... the stream byte window ... is a FLOW_CONTROL_ERROR",
+        |c| {
+            c.open()?;
+            let n = c.p(6) as usize;
+            if n > 1 << 20 {
+                return skip(format!("stream_credit_bytes {n} is too large"));
+            }
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            let big = bigbuf(n + 1);
+            c.send_msg(
+                ty::STREAM_DATA,
+                Request { flags: 0, id, module: 0, method: 0, budget_us: 0, total_len: None, payload: &big },
+            )?;
+            c.expect_close(FCE)
+        },
+    );
+    b.d("10.4", "items beyond the implementation's connection window", "An item that exceeds ... the connection window is a FLOW_CONTROL_ERROR", |c| {
+        c.open()?;
+        let (sb, cb, ms) = (c.p(6) as usize, c.p(7) as usize, c.p(4) as usize);
+        let streams = cb / sb + 1;
+        if streams > ms || cb > 1 << 20 {
+            return skip(format!("needs conn_credit_bytes / stream_credit_bytes < max_concurrent_streams ({cb} / {sb}, {ms})"));
+        }
+        let item = bigbuf(sb);
+        for _ in 0..streams {
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send_msg(ty::STREAM_DATA, Request { flags: 0, id, module: 0, method: 0, budget_us: 0, total_len: None, payload: &item })?;
+        }
+        c.expect_close(FCE)
+    });
+    b.d(
+        "10.4",
+        "STREAM_CREDIT raising an item window above 2^32-1",
+        "if any window would then exceed **2^32-1**, it closes the connection with FLOW_CONTROL_ERROR",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[Frame::StreamCredit { id, msgs: u32::MAX, bytes: 0 }])?;
+            c.expect_close(FCE)
+        },
+    );
+    b.d(
+        "10.4",
+        "STREAM_CREDIT raising a byte window above 2^32-1",
+        "if any window would then exceed **2^32-1**",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+            c.send(&[Frame::StreamCredit { id, msgs: 0, bytes: u32::MAX }])?;
+            c.expect_close(FCE)
+        },
+    );
+    b.fatal(
+        "10.4",
+        "CONN_CREDIT raising the connection window above 2^32-1",
+        "On receiving STREAM_CREDIT or CONN_CREDIT ... if any window would then exceed **2^32-1**",
+        e(Frame::ConnCredit { bytes: u32::MAX }),
+        FCE,
+    );
+    b.d("10.4", "STREAM_CREDIT on a stream whose sending direction has ended is still checked", "This check is made for every STREAM_CREDIT on an open stream, even one whose sending direction has already ended", |c| {
+        c.open()?;
+        let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+        c.send(&[Frame::StreamFin { id, status: Status::OK }])?;
+        c.send(&[Frame::StreamCredit { id, msgs: u32::MAX, bytes: 0 }])?;
+        c.expect_close(FCE)
+    });
+    b.d("10.4", "items exactly filling the implementation's windows are accepted", "Every value that a peer announces is a promise: the peer MUST accept all traffic that stays within its announced limits", |c| {
+        c.open()?;
+        let n = c.p(5);
+        if n > 1000 {
+            return skip("stream_credit_msgs too large");
+        }
+        let id = open_stream(c, method::HOLD_STREAM, b"", false)?;
+        let mut bytes = Vec::new();
+        for _ in 0..n {
+            bytes.extend(e(Frame::StreamData { flags: 0, id, total_len: None, payload: b"" }));
+        }
+        c.send_bytes(&bytes)?;
+        c.alive()
+    });
+    b.d(
+        "10.4",
+        "an item of length 0 consumes one item and no bytes",
+        "An item of length 0 consumes 1 item and 0 bytes",
+        |c| {
+            c.open()?;
+            let id = open_stream(c, method::BIDI, b"", false)?;
+            c.send(&[
+                Frame::StreamData { flags: 0, id, total_len: None, payload: b"" },
+                Frame::StreamFin { id, status: Status::OK },
+            ])?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if items != vec![Vec::<u8>::new()] {
+                return fail("one empty item echoed", format!("{items:02x?}"));
+            }
+            fin_ok(&end)
+        },
+    );
+    b.d("10.5", "one call beyond max_concurrent_calls", "A responder that receives an opening frame while its count for that kind already equals its limit closes the connection with LIMIT_EXCEEDED", |c| {
+        c.open()?;
+        let n = c.p(3);
+        if n > 256 {
+            return skip(format!("max_concurrent_calls {n} is too large"));
+        }
+        let mut bytes = Vec::new();
+        for i in 0..=n {
+            bytes.extend(call(i * 2, method::SLEEP, &be(3000)));
+        }
+        c.send_bytes(&bytes)?;
+        c.expect_close(LIM)
+    });
+    b.d(
+        "10.5",
+        "exactly max_concurrent_calls calls are accepted",
+        "the peer MUST accept all traffic that stays within its announced limits",
+        |c| {
+            c.open()?;
+            let n = c.p(3);
+            if n > 256 {
+                return skip(format!("max_concurrent_calls {n} is too large"));
+            }
+            let mut bytes = Vec::new();
+            for i in 0..n {
+                bytes.extend(call(i * 2, method::SLEEP, &be(100)));
+            }
+            c.send_bytes(&bytes)?;
+            for i in 0..n {
+                c.response_in(i * 2, Duration::from_secs(10))?;
+            }
+            Ok(())
+        },
+    );
+    b.d(
+        "10.5",
+        "one stream beyond max_concurrent_streams",
+        "Beyond its `max_concurrent_streams` it closes the connection with LIMIT_EXCEEDED",
+        |c| {
+            c.open()?;
+            let n = c.p(4);
+            if n > 256 {
+                return skip(format!("max_concurrent_streams {n} is too large"));
+            }
+            let mut bytes = Vec::new();
+            for i in 0..=n {
+                bytes.extend(e(Frame::StreamOpen(req(i * 2, method::HOLD_STREAM, b""))));
+            }
+            c.send_bytes(&bytes)?;
+            c.expect_close(LIM)
+        },
+    );
+    b.d(
+        "10.5",
+        "notifications count against max_concurrent_calls",
+        "Calls plus reliable notifications the peer may have open toward it at once",
+        |c| {
+            c.open()?;
+            let n = c.p(3);
+            if n > 256 {
+                return skip(format!("max_concurrent_calls {n} is too large"));
+            }
+            let mut bytes = Vec::new();
+            for i in 0..n {
+                bytes.extend(call(i * 2, method::SLEEP, &be(3000)));
+            }
+            bytes.extend(e(Frame::Notify(req(n * 2, method::RECORD, b""))));
+            c.send_bytes(&bytes)?;
+            c.expect_close(LIM)
+        },
+    );
+    b.d(
+        "10.5",
+        "a stream finished in both directions frees its slot",
+        "A peer frees the stream ... when it has both sent and received a terminal",
+        |c| {
+            c.open()?;
+            let n = c.p(4);
+            if n > 64 {
+                return skip("max_concurrent_streams too large");
+            }
+            for _ in 0..n + 2 {
+                let id = open_stream(c, method::COUNT, &count_init(0, None), true)?;
+                drain_stream(c, id, T)?;
+            }
+            c.alive()
+        },
+    );
+    b.d(
+        "10.5",
+        "the implementation does not call a runner announcing max_concurrent_calls 0",
+        "0: the peer may not call it",
+        |c| {
+            c.open_with(&[(3, 0)])?;
+            let id = c.callback(kind::CALL, RUNNER_METHOD, 300, b"")?;
+            c.none("CALL toward a peer that allows none", Duration::from_millis(500), |f| {
+                matches!(f, Frame::Call(_))
+            })?;
+            let (s, _) = c.callback_result(id)?;
+            if s == Status::OK {
+                fail("a non-OK inner status", "OK")
+            } else {
+                Ok(())
+            }
+        },
+    );
+    b.d(
+        "10.5",
+        "the implementation does not open streams toward a runner announcing max_concurrent_streams 0",
+        "0: the peer may not open streams",
+        |c| {
+            c.open_with(&[(4, 0)])?;
+            let id = c.callback(kind::STREAM, RUNNER_METHOD, 300, b"")?;
+            c.none("STREAM_OPEN toward a peer that allows none", Duration::from_millis(500), |f| {
+                matches!(f, Frame::StreamOpen(_))
+            })?;
+            let (s, _) = c.callback_result(id)?;
+            if s == Status::OK {
+                fail("a non-OK inner status", "OK")
+            } else {
+                Ok(())
+            }
+        },
+    );
+    b.d(
+        "10.6",
+        "an item larger than the runner's stream_credit_bytes is refused locally",
+        "A sender MUST refuse such an item locally (TOO_LARGE)",
+        |c| {
+            c.open_with(&[(6, 16)])?;
+            let id = open_stream(c, method::COUNT, &count_init(1, Some(100)), true)?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if !items.is_empty() {
+                return fail("no item", format!("{} items", items.len()));
+            }
+            match end {
+                Frame::StreamFin { status: Status::OK, .. } => fail("a non-OK terminal", describe(&end)),
+                _ => Ok(()),
+            }
+        },
+    );
+    b.d(
+        "10.6",
+        "an item larger than the runner's max_message_size is refused locally",
+        "as well as an item longer than the receiver's `max_message_size`",
+        |c| {
+            c.open_with(&[(2, 4096), (6, 100_000), (7, 100_000)])?;
+            let id = open_stream(c, method::COUNT, &count_init(1, Some(5000)), true)?;
+            let (items, end) = drain_stream(c, id, T)?;
+            if !items.is_empty() {
+                return fail("no item", format!("{} items", items.len()));
+            }
+            match end {
+                Frame::StreamFin { status: Status::OK, .. } => fail("a non-OK terminal", describe(&end)),
+                _ => Ok(()),
+            }
+        },
+    );
+    b.d("10.7", "the implementation returns credit as BIDI consumes items", "When the application has consumed every item delivered on a stream, the receiver MUST send all credit pending", |c| {
+        c.open()?;
+        let n = c.p(5) as i64;
+        let id = open_stream(c, method::BIDI, b"", false)?;
+        let mut window = n;
+        let mut sent = 0;
+        let total = (3 * n).min(200);
+        let end = Instant::now() + Duration::from_secs(5);
+        while sent < total {
+            if window > 0 {
+                c.send(&[Frame::StreamData { flags: 0, id, total_len: None, payload: b"k" }])?;
+                window -= 1;
+                sent += 1;
+                continue;
+            }
+            if Instant::now() > end {
+                return fail(format!("credit for {total} items"), format!("{sent} items sent"));
+            }
+            let o = c.expect("STREAM_CREDIT", T, |f| matches!(f, Frame::StreamCredit { .. }))?;
+            if let Frame::StreamCredit { msgs, .. } = o.frame() {
+                window += i64::from(msgs);
+            }
+        }
+        c.send(&[Frame::StreamFin { id, status: Status::OK }])?;
+        let (items, _) = drain_stream(c, id, Duration::from_secs(5))?;
+        if items.len() as i64 == total { Ok(()) } else { fail(format!("{total} echoes"), items.len().to_string()) }
+    });
+    b.d("10.7", "the implementation returns connection credit for consumed items", "for each consumed item 1 item and L bytes on the stream (STREAM_CREDIT) and L bytes on the connection (CONN_CREDIT)", |c| {
+        c.open()?;
+        let cb = c.p(7) as usize;
+        if cb > 1 << 20 {
+            return skip("conn_credit_bytes too large");
+        }
+        let sb = (c.p(6) as usize).min(4000);
+        let id = open_stream(c, method::BIDI, b"", false)?;
+        let item = bigbuf(sb.min(c.peer_frame() - 16));
+        let mut conn = cb as i64;
+        let mut stream_b = c.p(6) as i64;
+        let mut stream_m = c.p(5) as i64;
+        let mut sent = 0usize;
+        let want = 2 * cb / item.len().max(1) + 1;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while sent < want {
+            let l = item.len() as i64;
+            if conn >= l && stream_b >= l && stream_m >= 1 {
+                c.send(&[Frame::StreamData { flags: 0, id, total_len: None, payload: &item }])?;
+                conn -= l;
+                stream_b -= l;
+                stream_m -= 1;
+                sent += 1;
+                continue;
+            }
+            if Instant::now() > deadline {
+                return fail("credit returned", format!("{sent} of {want} items sent"));
+            }
+            let o = c.expect("credit", T, |f| matches!(f, Frame::StreamCredit { .. } | Frame::ConnCredit { .. }))?;
+            match o.frame() {
+                Frame::StreamCredit { msgs, bytes, .. } => {
+                    stream_m += i64::from(msgs);
+                    stream_b += i64::from(bytes);
+                }
+                Frame::ConnCredit { bytes } => conn += i64::from(bytes),
+                _ => {}
+            }
+        }
+        c.send(&[Frame::StreamReset { id, status: Status::CANCELLED }])?;
+        c.alive()
+    });
+
+    b.d(
+        "11",
+        "a message of exactly max_message_size is accepted",
+        "the peer MUST accept all traffic that stays within its announced limits",
+        |c| {
+            c.open()?;
+            let n = c.p(2) as usize;
+            if n > 1 << 20 {
+                return skip(format!("max_message_size {n} is too large to send quickly"));
+            }
+            let big = bigbuf(n);
+            let (s, p) = c.call(method::ECHO, &big)?;
+            status_is("RESPONSE", s, Status::OK)?;
+            if p.len() == n {
+                Ok(())
+            } else {
+                fail(format!("{n} bytes"), p.len().to_string())
+            }
+        },
+    );
+    b.d("11", "a CLOSE message of 1024 bytes is accepted", "CLOSE / GOAWAY `message` | 1024 bytes", |c| {
+        c.open()?;
+        let m = vec![b'm'; 1024];
+        c.send(&[Frame::Close { status: Status::OK, message: &m }])?;
+        c.expect_eof_without_close()
+    });
+    b.fatal("11", "a CLOSE message of 1025 bytes", "CLOSE / GOAWAY `message` | 1024 bytes | fixed | decoder ... `FieldTooLong`, CLOSE FRAME_ENCODING_ERROR", {
+        let mut v = vec![0x02, 0x44, 0x04, 0x00, 0x44, 0x01];
+        v.extend(vec![b'm'; 1025]);
+        v
+    }, FEE);
+    b.first(
+        "11",
+        "a HELLO name of 256 bytes",
+        "HELLO `name` | 255 bytes | fixed | decoder (§4.1) | `FieldTooLong`",
+        {
+            let mut body = vec![0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x00, 0x41, 0x00];
+            body.extend(vec![b'n'; 256]);
+            body.extend_from_slice(&[0, 0, 0]);
+            let mut v = vec![0x01, 0x41, body.len() as u8];
+            v.extend(body);
+            v
+        },
+        FEE,
+    );
+    b.first(
+        "11",
+        "a HELLO session of 65 bytes",
+        "HELLO `session` | 64 bytes | fixed | decoder",
+        {
+            let mut body = vec![0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x01, 0x00, 0x00, 0x40, 0x41];
+            body.extend(vec![b's'; 65]);
+            body.push(0);
+            let mut v = vec![0x01, 0x40, body.len() as u8];
+            v.extend(body);
+            v
+        },
+        FEE,
+    );
+}
+
+fn sec12_15(b: &mut B) {
+    b.d(
+        "12.1",
+        "a fatal error closes with CLOSE naming the status and ends the transport",
+        "the detecting peer follows §7.8.2 (CLOSE with the status below, then close the transport)",
+        |c| {
+            c.open()?;
+            c.send_bytes(&call(1, method::ECHO, b""))?;
+            c.expect_close(PE)?;
+            match c.w().recv(T) {
+                Recv::Eof | Recv::Failed(_) => Ok(()),
+                r => fail("the end of the transport", format!("{r:?}")),
+            }
+        },
+    );
+    b.d(
+        "12.2",
+        "an exchange error does not end the connection",
+        "A receiver MUST NOT close the connection because of an exchange status, whatever its value",
+        |c| {
+            c.open()?;
+            let (s, _) = c.call(method::STATUS, &be(22))?;
+            status_is("RESPONSE", s, Status::INTERNAL)?;
+            c.call_ok(method::ECHO, b"still")?;
+            Ok(())
+        },
+    );
+    b.d(
+        "12.5",
+        "a thousand tiny extension frames are processed",
+        "every frame is processed in bounded time and memory",
+        |c| {
+            c.open()?;
+            let mut bytes = Vec::new();
+            for _ in 0..1000 {
+                bytes.extend_from_slice(&[0x80, 0x00]);
+            }
+            c.send_bytes(&bytes)?;
+            match c.alive() {
+                Ok(()) => Ok(()),
+                Err(Fail::Failed { actual, .. }) if actual.contains("ENHANCE_YOUR_CALM") => Ok(()),
+                Err(e) => Err(e),
+            }
+        },
+    );
+
+    sec13::sec13(b);
+    sec14::sec14(b);
+
+    for t in [0x00u8, 0x08, 0x0f, 0x15, 0x17, 0x1f, 0x21, 0x40, 0x7f] {
+        b.fatal("15.1", &format!("reserved frame type 0x{t:02x}"), "A v1 receiver treats every reserved type (0x00, 0x07..=0x0F, 0x15..=0x17, 0x1F, 0x21..=0x7F) as the decode error `UnknownFrameType`", vec![t, 0x01, 0x00], FEE);
+    }
+    for t in [0x81u8, 0xc0, 0xfe] {
+        b.ignored(
+            "15.1",
+            &format!("extension frame type 0x{t:02x} is skipped"),
+            "`0x80`..`0xFF` | extension frames: skipped by receivers that do not implement them",
+            vec![t, 0x03, 0x01, 0x02, 0x03],
+        );
+    }
+    for bit in [0x04u8, 0x08, 0x40, 0x80] {
+        b.fatal(
+            "15.2",
+            &format!("reserved flag bit 0x{bit:02x} on CALL"),
+            "`0x04`..`0x80` | reserved, MUST be 0 (`InvalidFlags`)",
+            vec![0x10, 0x05, bit, 0x00, 0x64, 0x01, 0x00],
+            FEE,
+        );
+    }
+    b.first(
+        "15.3",
+        "HELLO flags with bit 0x80",
+        "all other bits | reserved, MUST be 0 (`InvalidFlags`, FRAME_ENCODING_ERROR)",
+        vec![0x01, 0x0c, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x40, 0x80, 0x00, 0x00, 0x00, 0x00],
+        FEE,
+    );
+    for id in [12u64, 16383, 1 << 20] {
+        b.d(
+            "15.4",
+            &format!("unknown parameter id {id} is ignored"),
+            "Receivers ignore every parameter id they do not know",
+            move |c| {
+                c.open_with(&[(id, 7)])?;
+                c.call_ok(method::ECHO, b"")?;
+                Ok(())
+            },
+        );
+    }
+    b.d("15.6", "protocol version 2 alone is refused", "2..=2^32-1 | future versions", |c| {
+        c.transport()?;
+        let h = hello_bytes(2, 2, 0, c.name.as_bytes(), b"", &[]);
+        c.send_bytes(&h)?;
+        c.expect_close(Status::INCOMPATIBLE_VERSION)
+    });
+}
