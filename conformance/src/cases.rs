@@ -11,6 +11,7 @@ mod legacy;
 pub mod script;
 mod sec02_encoding;
 mod sec03_framing;
+mod sec04_frames;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -19,6 +20,7 @@ pub fn handwritten() -> Vec<Case> {
     let mut v = Vec::new();
     v.extend(sec02_encoding::cases());
     v.extend(sec03_framing::cases());
+    v.extend(sec04_frames::cases());
     v.extend(legacy::handwritten());
     v
 }

@@ -11,6 +11,9 @@ pub(crate) use crate::suite::{fail, hello_bytes, req, skip, Case, Ctx, Fail, QUI
 pub(crate) use crate::wire::{describe, encode, Recv};
 pub(crate) use tandem_core::frame::{flags::FIN, flags::MORE};
 
+/// [`QUIET`] in milliseconds: how long a script watches for something that must not happen.
+pub(crate) const Q: u64 = QUIET.as_millis() as u64;
+
 pub(crate) const OK: Status = Status::OK;
 pub(crate) const PE: Status = Status::PROTOCOL_ERROR;
 pub(crate) const FEE: Status = Status::FRAME_ENCODING_ERROR;
