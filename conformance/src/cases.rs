@@ -12,6 +12,7 @@ pub mod script;
 mod sec02_encoding;
 mod sec03_framing;
 mod sec04_frames;
+mod sec05_handshake;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -21,6 +22,7 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec02_encoding::cases());
     v.extend(sec03_framing::cases());
     v.extend(sec04_frames::cases());
+    v.extend(sec05_handshake::cases());
     v.extend(legacy::handwritten());
     v
 }

@@ -40,7 +40,7 @@ use crate::wire::describe;
 /// The runner's HELLO in a handshake it writes itself ([`Step::Hello`]); its name is the case's
 /// own unique name.
 #[derive(Clone, Copy, Debug)]
-pub struct Hello {
+pub struct Offer {
     /// `min_version`.
     pub min: u32,
     /// `max_version`.
@@ -54,7 +54,7 @@ pub struct Hello {
 }
 
 /// The plain HELLO: version 1 only, no flags, no session, no parameters.
-pub const V1: Hello = Hello { min: 1, max: 1, flags: 0, session: b"", params: &[] };
+pub const V1: Offer = Offer { min: 1, max: 1, flags: 0, session: b"", params: &[] };
 
 /// Which transports a case applies to, beyond the §14 rule of [`Case::udp_only`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,6 +91,9 @@ pub enum Want {
     Any,
     /// HELLO.
     Hello,
+    /// HELLO; it must choose this version (min_version = max_version = it) and, if given, have
+    /// exactly these flags.
+    Chosen(u32, Option<u64>),
     /// PONG with exactly these 8 bytes.
     Pong([u8; 8]),
     /// GOAWAY, any bound.
@@ -158,7 +161,7 @@ pub enum Step {
     /// Open the transport only: dial, or accept the implementation's connection.
     Connect,
     /// Send the runner's own HELLO (with the case's name).
-    Hello(Hello),
+    Hello(Offer),
     /// Wait for the implementation's HELLO and take its parameters.
     PeerHello,
     /// End the runner's sending direction (the implementation reads the end of the transport).
@@ -220,8 +223,10 @@ pub enum Step {
     /// The implementation opens an exchange of this kind (`service::kind`) toward the runner; its
     /// id is kept for [`Step::Answer`] and [`Want::Cancel`].
     Opened(u8),
-    /// The same; it must be for the runner's method 7/1 and carry exactly this payload.
+    /// The same; it must carry exactly this payload (reassembled).
     OpenedWith(u8, Vec<u8>),
+    /// The implementation calls the runner's method 7/1 with exactly this payload (reassembled).
+    OpenedCall(Vec<u8>),
     /// The RESPONSE to the last CALLBACK is OK and reports the inner exchange's outcome, any.
     CallbackAnswered,
     /// The same; the inner exchange ended with this status.
@@ -426,11 +431,16 @@ fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
             Ok(())
         }
         OpenedWith(k, want) => {
-            let (id, m, p) = opened(c, *k)?;
+            let (id, _, p) = opened(c, *k)?;
+            regs.peer = Some(id);
+            bigbuf_eq("the payload", &p, want)
+        }
+        OpenedCall(want) => {
+            let (id, m, p) = opened(c, crate::service::kind::CALL)?;
             regs.peer = Some(id);
             let rm = (RUNNER_METHOD.module, RUNNER_METHOD.method);
             if let Some((a, b)) = m.filter(|m| *m != rm) {
-                return fail(format!("an exchange for method {}/{}", rm.0, rm.1), format!("method {a}/{b}"));
+                return fail(format!("CALL method {}/{}", rm.0, rm.1), format!("CALL method {a}/{b}"));
             }
             bigbuf_eq("the payload", &p, want)
         }
@@ -553,7 +563,7 @@ impl Want {
     fn select(&self, f: &Frame<'_>, peer: Option<u64>) -> bool {
         match (self, f) {
             (Want::Any, _) => true,
-            (Want::Hello, Frame::Hello(_)) => true,
+            (Want::Hello | Want::Chosen(..), Frame::Hello(_)) => true,
             (Want::Pong(d), Frame::Pong(x)) => d == x,
             (Want::GoAway | Want::GoAwayBound(_), Frame::GoAway { .. }) => true,
             (Want::Cancel, Frame::Cancel { id }) => Some(*id) == peer,
@@ -577,6 +587,9 @@ impl Want {
     fn check(&self, f: &Frame<'_>, peer: Option<u64>) -> R {
         let ok = match (self, f) {
             (Want::GoAwayBound(b), Frame::GoAway { bound, .. }) => bound == b,
+            (Want::Chosen(v, fl), Frame::Hello(h)) => {
+                h.min_version == *v && h.max_version == *v && fl.map_or(true, |fl| fl == h.flags)
+            }
             (Want::Reset(_, s) | Want::ResetFirst(_, s), Frame::StreamReset { status, .. }) => status == s,
             (Want::Reset(..) | Want::ResetFirst(..), _) => false,
             (Want::Signal(m, me, p), Frame::Signal { module, method, payload }) => {
@@ -596,6 +609,8 @@ impl Want {
         match self {
             Want::Any => "a frame".into(),
             Want::Hello => "HELLO".into(),
+            Want::Chosen(v, None) => format!("HELLO v{v}..{v}"),
+            Want::Chosen(v, Some(fl)) => format!("HELLO v{v}..{v} flags={fl}"),
             Want::Pong(d) => format!("PONG {d:02x?}"),
             Want::GoAway => "GOAWAY".into(),
             Want::GoAwayBound(b) => format!("GOAWAY bound={b}"),
