@@ -13,6 +13,7 @@ mod sec02_encoding;
 mod sec03_framing;
 mod sec04_frames;
 mod sec05_handshake;
+mod sec06_ids;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -23,6 +24,7 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec03_framing::cases());
     v.extend(sec04_frames::cases());
     v.extend(sec05_handshake::cases());
+    v.extend(sec06_ids::cases());
     v.extend(legacy::handwritten());
     v
 }
