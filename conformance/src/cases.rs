@@ -14,6 +14,9 @@ mod sec03_framing;
 mod sec04_frames;
 mod sec05_handshake;
 mod sec06_ids;
+mod sec07_calls;
+mod sec07_connection;
+mod sec07_streams;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -25,6 +28,9 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec04_frames::cases());
     v.extend(sec05_handshake::cases());
     v.extend(sec06_ids::cases());
+    v.extend(sec07_calls::cases());
+    v.extend(sec07_streams::cases());
+    v.extend(sec07_connection::cases());
     v.extend(legacy::handwritten());
     v
 }

@@ -334,3 +334,8 @@ pub(crate) fn refused(c: &mut Ctx, token: &[u8]) -> R {
         Ok(_) => c.call_ok(method::ECHO, b"new session").map(drop),
     }
 }
+
+/// Entries as RECORDED (and CALLBACK of a stream) list them: u32 length and bytes, each.
+pub(crate) fn records(entries: &[&[u8]]) -> Vec<u8> {
+    entries.iter().flat_map(|e| [&(e.len() as u32).to_be_bytes()[..], e].concat()).collect()
+}
