@@ -17,6 +17,11 @@ mod sec06_ids;
 mod sec07_calls;
 mod sec07_connection;
 mod sec07_streams;
+mod sec08_status;
+mod sec09_fragmentation;
+mod sec10_flow;
+mod sec11_limits;
+mod sec12_errors;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -31,6 +36,11 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec07_calls::cases());
     v.extend(sec07_streams::cases());
     v.extend(sec07_connection::cases());
+    v.extend(sec08_status::cases());
+    v.extend(sec09_fragmentation::cases());
+    v.extend(sec10_flow::cases());
+    v.extend(sec11_limits::cases());
+    v.extend(sec12_errors::cases());
     v.extend(legacy::handwritten());
     v
 }

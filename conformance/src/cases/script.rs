@@ -214,6 +214,8 @@ pub enum Step {
     Reply(u64, Status),
     /// The RESPONSE to this id, with this status and exactly this payload.
     ReplyWith(u64, Status, Vec<u8>),
+    /// The RESPONSE to this id, with any status and exactly this payload.
+    RepliedWith(u64, Vec<u8>),
     /// A call of the test service (next id): its RESPONSE must be OK.
     CallOk(u32, Vec<u8>),
     /// A call of the test service (next id): its RESPONSE must have this status.
@@ -233,6 +235,8 @@ pub enum Step {
     CallbackAnswers(Status),
     /// The same; the inner exchange ended with this status and payload.
     CallbackAnswersWith(Status, Vec<u8>),
+    /// The same; the inner exchange did not succeed (any status but OK).
+    CallbackRefused,
     /// The items and the terminal of the implementation's direction of this stream.
     Stream(u64, Items, End),
     /// The test service recorded this entry for the runner's name (RECORDED, polled).
@@ -241,6 +245,8 @@ pub enum Step {
     RecordedTimes(Vec<u8>, usize),
     /// SINK ran exactly this many times for the runner's name (SINK_STATS).
     SinkCalls(u64),
+    /// CONN_CREDIT frames returning at least this many bytes in all.
+    ConnCreditBack(u64),
 
     // Applicability.
     /// The case applies to this kind of transport only; skipped with the reason otherwise.
@@ -417,6 +423,10 @@ fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
             status_is(&format!("RESPONSE id={id}"), got, *st)
         }
         ReplyWith(id, st, p) => expect_resp(c, *id, *st, p),
+        RepliedWith(id, p) => {
+            let (_, got) = c.response(*id)?;
+            bigbuf_eq(&format!("RESPONSE id={id} payload"), &got, p)
+        }
         CallOk(m, p) => c.call_ok(*m, p).map(drop),
         CallIs(m, p, st) => {
             let (got, _) = c.call(*m, p)?;
@@ -454,6 +464,13 @@ fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
             status_is("inner status", got, *st)?;
             bigbuf_eq("the inner payload", &back, p)
         }
+        CallbackRefused => {
+            let (got, _) = c.callback_result(regs.callback()?)?;
+            if got == Status::OK {
+                return fail("a non-OK inner status", "OK");
+            }
+            Ok(())
+        }
         Stream(id, items, end) => stream(c, *id, items, *end),
         Recorded(entry) => c.wait_recorded(entry),
         RecordedTimes(entry, n) => {
@@ -468,6 +485,17 @@ fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
             let got = sink_calls(c)?;
             if got != *n {
                 return fail(format!("SINK run {n} time(s)"), format!("{got} time(s)"));
+            }
+            Ok(())
+        }
+        ConnCreditBack(n) => {
+            let mut got = 0u64;
+            while got < *n {
+                let what = format!("CONN_CREDIT returning the {n} bytes");
+                let o = c.expect(&what, T, |f| matches!(f, Frame::ConnCredit { .. }))?;
+                if let Frame::ConnCredit { bytes } = o.frame() {
+                    got += u64::from(bytes);
+                }
             }
             Ok(())
         }

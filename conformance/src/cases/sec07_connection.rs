@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use super::kit::*;
 use super::script::Step::*;
-use super::script::{dial, dial_code, listen, listen_code, Ans, Want};
+use super::script::{dial, dial_code, listen, listen_code, Ans, Step, Want};
 
 const NO_ANSWER: &str = "A peer that receives CLOSE ... does not answer with a CLOSE of its own";
 const BELOW_BOUND: &str =
@@ -17,7 +17,7 @@ fn goaway(bound: u64) -> Vec<u8> {
 
 /// A call in flight (SLEEP `ms` as id 0), then the GOAWAY method (id 2): the implementation sends
 /// GOAWAY and drains.
-fn draining(ms: u32) -> Vec<super::script::Step> {
+fn draining(ms: u32) -> Vec<Step> {
     vec![Open, Send(sleep(0, ms)), Send(call(2, method::GOAWAY, b"")), Expect(Want::GoAway)]
 }
 

@@ -77,31 +77,6 @@ fn sleep(id: u64, ms: u32) -> Vec<u8> {
 }
 
 pub(super) fn sec14(b: &mut B) {
-    // §9.6: no fragmentation over UDP.
-    b.d(
-        "9.6",
-        "a CALL with MORE over UDP is a PROTOCOL_ERROR",
-        "A receiver that gets a frame with the MORE flag set, or a CONTINUATION, over UDP closes the connection with PROTOCOL_ERROR",
-        |c| {
-            c.open()?;
-            let mut r = req(0, method::ECHO, b"part");
-            r.flags = flags::MORE;
-            r.total_len = Some(8);
-            c.send(&[Frame::Call(r)])?;
-            c.expect_close(PE)
-        },
-    );
-    b.d(
-        "9.6",
-        "a CONTINUATION over UDP is a PROTOCOL_ERROR",
-        "A receiver that gets a frame with the MORE flag set, or a CONTINUATION, over UDP closes the connection with PROTOCOL_ERROR",
-        |c| {
-            c.open()?;
-            c.send(&[Frame::Continuation { flags: 0, id: 0, payload: b"rest" }])?;
-            c.expect_close(PE)
-        },
-    );
-
     // §14.1 associations
     b.d(
         "14.1",
