@@ -22,6 +22,7 @@ mod sec09_fragmentation;
 mod sec10_flow;
 mod sec11_limits;
 mod sec12_errors;
+mod sec15_registries;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
 
@@ -42,6 +43,7 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec11_limits::cases());
     v.extend(sec12_errors::cases());
     v.extend(legacy::handwritten());
+    v.extend(sec15_registries::cases());
     v
 }
 
