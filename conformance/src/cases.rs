@@ -7,7 +7,6 @@ use tandem_core::frame::{Decoded, Frame};
 use crate::suite::{skip, Case, Ctx, Role};
 
 mod kit;
-mod legacy;
 pub mod script;
 mod sec02_encoding;
 mod sec03_framing;
@@ -22,6 +21,8 @@ mod sec09_fragmentation;
 mod sec10_flow;
 mod sec11_limits;
 mod sec12_errors;
+mod sec13_resumption;
+mod sec14_datagram;
 mod sec15_registries;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
@@ -42,7 +43,8 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec10_flow::cases());
     v.extend(sec11_limits::cases());
     v.extend(sec12_errors::cases());
-    v.extend(legacy::handwritten());
+    v.extend(sec13_resumption::cases());
+    v.extend(sec14_datagram::cases());
     v.extend(sec15_registries::cases());
     v
 }

@@ -197,14 +197,6 @@ pub(crate) fn open_stream(c: &mut Ctx, m: u32, init: &[u8], fin: bool) -> R<u64>
     Ok(id)
 }
 
-/// Requires a STREAM_FIN(OK).
-pub(crate) fn fin_ok(f: &Frame<'_>) -> R {
-    match f {
-        Frame::StreamFin { status: Status::OK, .. } => Ok(()),
-        f => fail("STREAM_FIN OK", describe(f)),
-    }
-}
-
 /// The calls counted by SINK for this runner's name.
 pub(crate) fn sink_calls(c: &mut Ctx) -> R<u64> {
     let p = c.call_ok(method::SINK_STATS, b"")?;

@@ -114,6 +114,10 @@ pub enum Want {
     StreamOpen,
     /// Any STREAM_DATA.
     StreamData,
+    /// STREAM_DATA carrying exactly this payload.
+    Item(&'static [u8]),
+    /// STREAM_RESUME for this stream; its `received_items` must be this.
+    StreamResume(u64, u64),
     /// STREAM_DATA or a terminal (STREAM_FIN, STREAM_RESET) on this stream.
     OnStream(u64),
     /// STREAM_RESET on this stream; its status must be this.
@@ -601,6 +605,8 @@ impl Want {
             (Want::Call, Frame::Call(_)) => true,
             (Want::StreamOpen, Frame::StreamOpen(_)) => true,
             (Want::StreamData, Frame::StreamData { .. }) => true,
+            (Want::Item(p), Frame::StreamData { payload, .. }) => payload == p,
+            (Want::StreamResume(x, _), Frame::StreamResume { id, .. }) => id == x,
             (Want::Reset(x, _), Frame::StreamReset { id, .. }) => id == x,
             (
                 Want::OnStream(x) | Want::ResetFirst(x, _),
@@ -620,6 +626,7 @@ impl Want {
             }
             (Want::Reset(_, s) | Want::ResetFirst(_, s), Frame::StreamReset { status, .. }) => status == s,
             (Want::Reset(..) | Want::ResetFirst(..), _) => false,
+            (Want::StreamResume(_, k), Frame::StreamResume { received, .. }) => received == k,
             (Want::Signal(m, me, p), Frame::Signal { module, method, payload }) => {
                 (module, method, payload) == (m, me, p)
             }
@@ -649,6 +656,8 @@ impl Want {
             Want::Call => "CALL".into(),
             Want::StreamOpen => "STREAM_OPEN".into(),
             Want::StreamData => "STREAM_DATA".into(),
+            Want::Item(p) => format!("STREAM_DATA {:?}", String::from_utf8_lossy(p)),
+            Want::StreamResume(id, k) => format!("STREAM_RESUME id={id} received={k}"),
             Want::OnStream(id) => format!("STREAM_DATA or a terminal on stream {id}"),
             Want::Reset(id, s) | Want::ResetFirst(id, s) => format!("STREAM_RESET id={id} {s:?}"),
             Want::Signal(m, me, payload) => {
