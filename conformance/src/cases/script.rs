@@ -49,9 +49,12 @@ pub struct Offer {
     pub flags: u64,
     /// The session token.
     pub session: &'static [u8],
-    /// The parameters, in increasing id order.
-    pub params: &'static [(u64, u64)],
+    /// The parameters.
+    pub params: Params,
 }
+
+/// HELLO parameters `(id, value)`, in increasing id order.
+pub type Params = &'static [(u64, u64)];
 
 /// The plain HELLO: version 1 only, no flags, no session, no parameters.
 pub const V1: Offer = Offer { min: 1, max: 1, flags: 0, session: b"", params: &[] };
@@ -161,7 +164,7 @@ pub enum Step {
     /// Open the transport and complete the handshake; the runner announces no parameter.
     Open,
     /// Open the transport and complete the handshake announcing these parameters.
-    OpenWith(&'static [(u64, u64)]),
+    OpenWith(Params),
     /// Open the transport only: dial, or accept the implementation's connection.
     Connect,
     /// Send the runner's own HELLO (with the case's name).
@@ -514,8 +517,11 @@ fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
     }
 }
 
-/// Waits for the implementation's opening frame of kind `k`: (id, method of a CALL, payload).
-fn opened(c: &mut Ctx, k: u8) -> R<(u64, Option<(u32, u32)>, Vec<u8>)> {
+/// An exchange the implementation opened: its id, the method of a CALL, the payload of a CALL.
+type Opening = (u64, Option<(u32, u32)>, Vec<u8>);
+
+/// Waits for the implementation's opening frame of kind `k`.
+fn opened(c: &mut Ctx, k: u8) -> R<Opening> {
     use crate::service::kind;
     match k {
         kind::CALL => {

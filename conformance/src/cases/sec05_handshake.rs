@@ -3,7 +3,7 @@
 
 use super::kit::*;
 use super::script::Step::*;
-use super::script::{dial, dial_code, fatal, first, listen, listen_code, Ans, Offer, Want, V1};
+use super::script::{dial, dial_code, fatal, first, listen, listen_code, Ans, Offer, Params, Want, V1};
 
 const ILLEGAL: &str = "A known parameter whose value is outside its legal values is a PROTOCOL_ERROR";
 const IGNORE_UNKNOWN: &str =
@@ -226,7 +226,7 @@ pub(super) fn cases() -> Vec<Case> {
     ]);
 
     // §5.4 Parameters: legal HELLOs are accepted, illegal ones refused.
-    let accepted: [(&str, &str, &'static [(u64, u64)]); 7] = [
+    let accepted: [(&str, &str, Params); 7] = [
         ("5.4/1", "unknown parameter 13", &[(13, 5)]),
         ("5.4/2", "reserved parameter 0", &[(0, 1)]),
         ("5.4/3", "extension parameter 16384 with value 2^62-1", &[(16384, u64::MAX >> 2)]),
@@ -243,7 +243,7 @@ pub(super) fn cases() -> Vec<Case> {
         let steps = vec![OpenWith(params), CallOk(method::ECHO, b"p".into())];
         v.push(dial(id, &format!("a HELLO with {what} is accepted"), IGNORE_UNKNOWN, steps));
     }
-    let refused: [(&str, &str, &'static [(u64, u64)]); 9] = [
+    let refused: [(&str, &str, Params); 9] = [
         ("5.4/8", "max_frame_size 4095", &[(1, 4095)]),
         ("5.4/9", "max_frame_size 16777217", &[(1, 16777217)]),
         ("5.4/10", "max_message_size 4095", &[(2, 4095)]),

@@ -3,7 +3,7 @@
 
 use super::kit::*;
 use super::script::Step::*;
-use super::script::{dial, fatal, first, ignored, Offer, V1};
+use super::script::{dial, fatal, first, ignored, Offer, Params, V1};
 
 const RESERVED_TYPE: &str = "A v1 receiver treats every reserved type (0x00, 0x07..=0x0F, 0x15..=0x17, 0x1F, 0x21..=0x7F) as the decode error `UnknownFrameType`";
 const EXTENSION: &str = "`0x80`..`0xFF` | extension frames: skipped by receivers that do not implement them";
@@ -43,7 +43,7 @@ pub(super) fn cases() -> Vec<Case> {
         FEE,
     ));
     // §15.4 HELLO parameters
-    let unknown: [(&str, &'static [(u64, u64)]); 3] =
+    let unknown: [(&str, Params); 3] =
         [("15.4/1", &[(12, 7)]), ("15.4/2", &[(16383, 7)]), ("15.4/3", &[(1 << 20, 7)])];
     for (id, params) in unknown {
         let title = format!("unknown parameter id {} is ignored", params[0].0);
