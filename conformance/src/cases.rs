@@ -1,4 +1,12 @@
-//! The scenarios, one module per SPEC.md section.
+//! The scenarios, one module per SPEC.md section (`conformance/src/cases/secNN_*.rs`; the table
+//! of modules is in `CONFORMANCE.md`, section 6).
+//!
+//! Each module's `cases()` is a table with one row per case, in the order of their ids: the id
+//! (`SECTION/N`, stable forever), a title, the requirement quoted from SPEC.md and, for most cases,
+//! the [`script`] of steps that the runner plays; cases that must decide on values known only at
+//! run time name a function written below their module's table. [`from_vectors`] adds one case per
+//! invalid frame vector. `conformance/cases.txt` lists every case (`tests/manifest.rs` keeps it
+//! and the suite equal).
 
 use std::sync::Arc;
 

@@ -1,11 +1,11 @@
 //! Generation of the language-neutral frame vectors, `conformance/vectors/frames.json`.
 //!
-//! Every vector is produced by the reference codec itself: a valid vector is a [`Frame`] value
-//! written with [`Frame::encode`] (and read back with [`Frame::decode`]); an invalid vector is a
-//! byte string fed to [`Frame::decode`], whose error must be the one the vector intends. A codec
-//! change that alters any byte or any outcome therefore changes the generated document, and the
-//! test that compares it with the checked-in file fails until the file is regenerated with
-//! [`REGENERATE`] (and the change reviewed).
+//! Every vector is produced by the reference codec itself: a valid vector is a
+//! [`Frame`](tandem_core::frame::Frame) value written with `Frame::encode` (and read back with
+//! `Frame::decode`); an invalid vector is a byte string fed to `Frame::decode`, whose error must
+//! be the one the vector intends. A codec change that alters any byte or any outcome therefore
+//! changes the generated document, and the test that compares it with the checked-in file fails
+//! until the file is regenerated with [`REGENERATE`] (and the change reviewed).
 //!
 //! The format of the document is described in the crate documentation
 //! ([`crate`], section "Frame vectors").

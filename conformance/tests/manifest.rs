@@ -82,7 +82,11 @@ fn ids_are_unique_and_hand_written_cases_are_numbered_from_1_in_their_section() 
         if let Ok(n) = rest.parse::<u32>() {
             numbers.entry(section).or_default().push(n);
         } else {
-            assert!(rest.starts_with("invalid/"), "{}: SECTION/N, or SECTION/VECTOR-ID for a vector case", c.id);
+            assert!(
+                rest.starts_with("invalid/"),
+                "{}: SECTION/N, or SECTION/VECTOR-ID for a vector case",
+                c.id
+            );
         }
     }
     for (section, mut ns) in numbers {

@@ -13,7 +13,7 @@
 //!
 //! reads: dial the implementation and complete the handshake; send CALL id 4 (ECHO, empty
 //! payload) in one write; wait for the RESPONSE to id 4; send CALL id 2; the implementation must
-//! close the connection with CLOSE(PROTOCOL_ERROR) within [`T`](crate::suite::T).
+//! close the connection with CLOSE(PROTOCOL_ERROR) within [`T`].
 //!
 //! Cases that need a decision on values only known while they run (a loop up to a limit the
 //! implementation announced, a comparison between two of its ids) are written as code: a function
@@ -156,7 +156,7 @@ pub enum End {
 }
 
 /// One step of a scripted case. Each sending step is one transport write (one datagram on a packet
-/// transport); each waiting step waits at most [`T`](crate::suite::T) (5 s) unless it says
+/// transport); each waiting step waits at most [`T`] (5 s) unless it says
 /// otherwise.
 #[derive(Clone, Debug)]
 pub enum Step {
