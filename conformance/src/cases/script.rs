@@ -366,8 +366,23 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
+impl Step {
+    /// Whether the step needs an open connection (every step but those that open one, and the
+    /// ones that only wait or skip).
+    fn needs_connection(&self) -> bool {
+        !matches!(
+            self,
+            Step::Open | Step::OpenWith(_) | Step::Connect | Step::Resumable | Step::Pause(_) | Step::Skip(_)
+        )
+    }
+}
+
 fn step(c: &mut Ctx, regs: &mut Regs, s: &Step) -> R {
     use Step::*;
+    if s.needs_connection() && c.w.is_none() {
+        // A mistake in the case's table, reported as such rather than as a runner panic.
+        return fail(format!("a connection before the step {s:?}"), "none: the script must open one first");
+    }
     match s {
         Open => c.open(),
         OpenWith(p) => c.open_with(p),
@@ -670,5 +685,63 @@ impl Want {
                 format!("SIGNAL {m}/{me} {:?}", String::from_utf8_lossy(payload))
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+    use crate::suite::{Fail, Target};
+
+    #[test]
+    fn a_script_that_uses_a_connection_before_opening_one_fails_with_the_reason() {
+        let target = Target::Dial("tcp://127.0.0.1:9".parse().expect("address"));
+        let mut c = Ctx::new(target, Arc::new(Mutex::new(Vec::new())), "test".into());
+        match play(&mut c, &[Step::Alive]) {
+            Err(Fail::Failed { expected, .. }) => assert!(expected.contains("Alive"), "{expected}"),
+            r => panic!("{r:?}"),
+        }
+        assert_eq!(play(&mut c, &[Step::Skip("why")]), Err(Fail::Skipped("why".into())));
+    }
+
+    #[test]
+    fn wanted_frames_are_selected_by_kind_and_id_then_checked_for_their_content() {
+        let reset = Frame::StreamReset { id: 4, status: Status::UNAVAILABLE };
+        let data = Frame::StreamData { flags: 0, id: 4, total_len: None, payload: b"x" };
+        let other = Frame::StreamReset { id: 6, status: Status::UNAVAILABLE };
+        let w = Want::Reset(4, Status::UNAVAILABLE);
+        assert!(w.select(&reset, None) && !w.select(&data, None) && !w.select(&other, None));
+        assert!(w.check(&reset, None).is_ok());
+        assert!(Want::Reset(4, Status::CANCELLED).check(&reset, None).is_err());
+        let first = Want::ResetFirst(4, Status::UNAVAILABLE);
+        assert!(first.select(&data, None) && first.check(&data, None).is_err());
+        let cancel = Frame::Cancel { id: 3 };
+        assert!(Want::Cancel.select(&cancel, Some(3)) && !Want::Cancel.select(&cancel, Some(5)));
+        assert!(Want::AnyCancel.select(&cancel, None));
+        let goaway = Frame::GoAway { bound: 6, status: Status::OK, message: b"" };
+        assert!(
+            Want::GoAwayBound(4).select(&goaway, None) && Want::GoAwayBound(4).check(&goaway, None).is_err()
+        );
+    }
+
+    #[test]
+    fn a_chosen_version_is_checked_with_or_without_flags() {
+        let h = |flags| {
+            Frame::Hello(tandem_core::frame::Hello {
+                min_version: 1,
+                max_version: 1,
+                flags,
+                name: b"",
+                auth: b"",
+                session: b"",
+                params: tandem_core::frame::Params::EMPTY,
+            })
+        };
+        assert!(Want::Chosen(1, None).check(&h(1), None).is_ok());
+        assert!(Want::Chosen(1, Some(0)).check(&h(1), None).is_err());
+        assert!(Want::Chosen(1, Some(0)).check(&h(0), None).is_ok());
+        assert!(Want::Chosen(2, None).check(&h(0), None).is_err());
     }
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeSet;
 use tandem_core::frame::{self, Ack, DecodeError, Frame, Hello, Params, Request};
 use tandem_core::varint;
 
+use super::document::{InvalidVector, ValidVector, DEFAULT_MAX_FRAME_SIZE};
 use super::json::{decode_complete, error_name, frame_json, status_json, to_hex, unhex};
-use super::{InvalidVector, ValidVector, DEFAULT_MAX_FRAME_SIZE};
 
 // Byte helpers for hand-built (invalid) input.
 

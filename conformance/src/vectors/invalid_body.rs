@@ -4,9 +4,9 @@
 
 use tandem_core::frame::{ty, DecodeError};
 
+use super::document::DEFAULT_MAX_FRAME_SIZE;
 use super::generator::{cat, fr, pattern, v, vw, Gen, MAXV, U32P1};
 use super::invalid_hello::hello_body;
-use super::DEFAULT_MAX_FRAME_SIZE;
 
 pub(super) fn invalid_messages(g: &mut Gen) {
     use DecodeError::*;

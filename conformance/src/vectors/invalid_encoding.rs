@@ -5,9 +5,9 @@
 use tandem_core::frame::{flags, ty, DecodeError, Frame};
 use tandem_core::varint;
 
+use super::document::DEFAULT_MAX_FRAME_SIZE;
 use super::generator::{cat, fr, pattern, v, vw, Gen, MAXV, U32P1};
 use super::json::type_name;
-use super::DEFAULT_MAX_FRAME_SIZE;
 
 pub(super) fn invalid_header(g: &mut Gen) {
     use DecodeError::*;
