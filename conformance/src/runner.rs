@@ -157,35 +157,6 @@ pub fn counts(results: &[CaseResult]) -> (usize, usize, usize) {
     (p, f, results.len() - p - f)
 }
 
-/// The listing that `tandem-conformance list` prints: every case with its mode (`connect`: the
-/// runner dials, `listen`: the implementation dials), its title, when it applies, and the
-/// requirement it quotes; then the counts. `conformance/cases.txt` is this listing of the whole
-/// suite, checked in.
-pub fn listing(cases: &[&Case]) -> String {
-    let mut out = String::new();
-    for c in cases {
-        let role = match c.role {
-            Role::RunnerDials => "connect",
-            Role::RunnerAccepts => "listen",
-        };
-        let mut skip = c.skip.as_deref().map(|s| format!(" [skipped: {s}]")).unwrap_or_default();
-        if c.udp_only() {
-            skip.push_str(" [udp:// only]");
-        } else if c.section == "13" || c.section.starts_with("13.") {
-            skip.push_str(" [needs session resumption: a session token in the HELLO]");
-        }
-        let _ = writeln!(out, "{:<10} {:<8} {}{skip}\n           \"{}\"", c.id, role, c.title, c.requirement);
-    }
-    let udp = cases.iter().filter(|c| c.udp_only()).count();
-    let _ = writeln!(
-        out,
-        "{} cases ({} over byte streams and SEQPACKET, {udp} over udp:// only)",
-        cases.len(),
-        cases.len() - udp
-    );
-    out
-}
-
 /// The titles of SPEC.md's sections, by number.
 pub fn section_titles() -> BTreeMap<String, String> {
     let spec = include_str!("../../SPEC.md");

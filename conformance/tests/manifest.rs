@@ -2,8 +2,8 @@
 //!
 //! Implementers track cases by id (`5.3/2`): a case renamed, renumbered or lost breaks their
 //! tracking silently, so this test fails on any difference between the suite and the manifest —
-//! an id, a title, the requirement quoted, the mode (who dials), the transports, a fixed skip
-//! reason, or the counts. The manifest is the output of `tandem-conformance list` under a
+//! an id, its section, a title, the requirement quoted, the mode (who dials), the transports, a
+//! fixed skip reason, or the order. The manifest has one tab-separated line per case under a
 //! comment header. After a deliberate change (a new case, a requirement quoted anew), regenerate
 //! it and review the diff:
 //!
@@ -12,17 +12,20 @@
 //! ```
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::path::PathBuf;
 
 use tandem_conformance::cases;
-use tandem_conformance::runner;
+use tandem_conformance::suite::{Case, Role};
 
 const HEADER: &str = "\
-# The cases of the tandem conformance suite, as `tandem-conformance list` prints them: id, mode
-# (connect: the runner dials; listen: the implementation dials), title, when the case applies,
-# and the requirement it quotes from SPEC.md. conformance/tests/manifest.rs fails when the suite
-# differs from this file. Ids never change meaning: a new case takes the next number of its
-# section. Regenerate after a deliberate change, and review the diff:
+# The cases of the tandem conformance suite, one per line, in the order they run, tab-separated:
+# id, section, mode (connect: the runner dials; listen: the implementation dials), transports
+# (stream: TCP, Unix and SEQPACKET; udp: udp:// only; stream+session: needs session resumption),
+# title, the requirement quoted from SPEC.md, and (a 7th field) the reason a case is always skipped.
+# conformance/tests/manifest.rs fails when the suite differs from this file. Ids never change
+# meaning: a new case takes the next number of its section. Regenerate after a deliberate change,
+# and review the diff:
 #   TANDEM_UPDATE_MANIFEST=1 cargo test -p tandem-conformance --test manifest
 ";
 
@@ -30,17 +33,36 @@ fn path() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("cases.txt")
 }
 
-fn current() -> String {
-    let all = cases::all();
-    let refs: Vec<_> = all.iter().collect();
-    format!("{HEADER}{}", runner::listing(&refs))
+fn line(c: &Case) -> String {
+    let mode = match c.role {
+        Role::RunnerDials => "connect",
+        Role::RunnerAccepts => "listen",
+    };
+    let transports = if c.udp_only() {
+        "udp"
+    } else if c.section == "13" || c.section.starts_with("13.") {
+        "stream+session"
+    } else {
+        "stream"
+    };
+    let skip = c.skip.as_deref().map(|s| format!("\t{s}")).unwrap_or_default();
+    format!("{}\t{}\t{mode}\t{transports}\t{}\t{}{skip}", c.id, c.section, c.title, c.requirement)
 }
 
-/// The ids listed in a manifest (the first word of every line that starts a case).
+fn current() -> String {
+    let mut out = String::from(HEADER);
+    for c in cases::all() {
+        let _ = writeln!(out, "{}", line(&c));
+    }
+    out
+}
+
+/// The ids listed in a manifest.
 fn ids(text: &str) -> BTreeSet<String> {
     text.lines()
-        .filter(|l| !l.starts_with('#') && !l.starts_with(' '))
-        .filter_map(|l| l.split_whitespace().next().filter(|id| id.contains('/')).map(str::to_string))
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split('\t').next())
+        .map(str::to_string)
         .collect()
 }
 
@@ -68,6 +90,20 @@ fn the_cases_are_the_ones_of_the_manifest() {
         file.lines().nth(first).unwrap_or(""),
         now.lines().nth(first).unwrap_or("")
     );
+}
+
+#[test]
+fn the_counts_are_those_of_the_manifest() {
+    // 581 cases in all, 43 of them over udp:// only: the manifest pins the per-transport counts.
+    let file = std::fs::read_to_string(path()).expect("conformance/cases.txt");
+    let rows: Vec<Vec<&str>> =
+        file.lines().filter(|l| !l.starts_with('#')).map(|l| l.split('\t').collect()).collect();
+    let all = cases::all();
+    assert_eq!(rows.len(), all.len());
+    let udp = rows.iter().filter(|r| r[3] == "udp").count();
+    assert_eq!(udp, all.iter().filter(|c| c.udp_only()).count());
+    let listen = rows.iter().filter(|r| r[2] == "listen").count();
+    assert_eq!(listen, all.iter().filter(|c| c.role == Role::RunnerAccepts).count());
 }
 
 #[test]

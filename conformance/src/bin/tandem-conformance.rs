@@ -235,8 +235,26 @@ fn main() -> ExitCode {
             }
         }
         "list" => {
+            for c in all.iter().filter(|c| a.opts.selects(c)) {
+                let role = match c.role {
+                    Role::RunnerDials => "connect",
+                    Role::RunnerAccepts => "listen",
+                };
+                let mut skip = c.skip.as_deref().map(|s| format!(" [skipped: {s}]")).unwrap_or_default();
+                if c.udp_only() {
+                    skip.push_str(" [udp:// only]");
+                } else if c.section == "13" || c.section.starts_with("13.") {
+                    skip.push_str(" [needs session resumption: a session token in the HELLO]");
+                }
+                println!("{:<10} {:<8} {}{skip}\n           \"{}\"", c.id, role, c.title, c.requirement);
+            }
             let sel: Vec<_> = all.iter().filter(|c| a.opts.selects(c)).collect();
-            print!("{}", runner::listing(&sel));
+            let udp = sel.iter().filter(|c| c.udp_only()).count();
+            println!(
+                "{} cases ({} over byte streams and SEQPACKET, {udp} over udp:// only)",
+                sel.len(),
+                sel.len() - udp
+            );
             ExitCode::SUCCESS
         }
         _ => {
