@@ -146,7 +146,27 @@ pub(super) fn cases() -> Vec<Case> {
             "the receiver first processes every complete frame before that point, then treats the partial frame as `Truncated`",
             frames_before_a_cut_end,
         ),
+        dial_code(
+            "3.8/3",
+            "in a resumable session, an end inside a frame suspends the session: it can be resumed",
+            "In a resumable session (§13.2) an end inside a frame is a lost transport, not a decode error",
+            cut_inside_a_frame_suspends,
+        ),
     ]
+}
+
+/// 3.8/3: half a CALL, then the end of the transport: the session is suspended, not ended by a
+/// FRAME_ENCODING_ERROR, so the runner resumes it and calls again.
+fn cut_inside_a_frame_suspends(c: &mut Ctx) -> R {
+    let t = ropen(c)?;
+    if c.w().is_packet() {
+        return skip("byte streams only: on a packet transport a datagram holds whole frames (§3.7)");
+    }
+    c.call_ok(method::ECHO, b"before the cut")?;
+    let f = call(1000, method::ECHO, b"cut in the middle of this frame");
+    c.send_bytes(&f[..f.len() / 2])?;
+    resume(c, &t)?;
+    c.call_ok(method::ECHO, b"after the resumption").map(drop)
 }
 
 /// 3.2/1: byte streams only; every byte of a CALL in its own write, 2 ms apart.

@@ -338,6 +338,24 @@ pub(super) fn cases() -> Vec<Case> {
             vec![0x01, 0x0b, 0x54, 0x4e, 0x44, 0x4d, 0x01, 0x01, 0x02, 0x00, 0x00, 0x00, 0x00],
             FEE,
         ),
+        dial(
+            "5.5/7",
+            "no common version and an inconsistent RESUME flag: INCOMPATIBLE_VERSION comes first",
+            "Order of the HELLO checks ... 2. version negotiation (§5.3): the acceptor's INCOMPATIBLE_VERSION ... 3. the RESUME flag against the session token",
+            vec![Connect, Hello(Offer { min: 2, max: 2, flags: 1, ..V1 }), Close(Status::INCOMPATIBLE_VERSION)],
+        ),
+        dial(
+            "5.5/8",
+            "no common version and an illegal parameter: INCOMPATIBLE_VERSION comes first",
+            "Order of the HELLO checks ... 2. version negotiation (§5.3) ... 4. the parameters (§5.4): PROTOCOL_ERROR",
+            vec![Connect, Hello(Offer { min: 2, max: 3, params: &[(1, 10)], ..V1 }), Close(Status::INCOMPATIBLE_VERSION)],
+        ),
+        dial(
+            "5.5/9",
+            "an inconsistent RESUME flag and an illegal parameter: PROTOCOL_ERROR for the flag",
+            "Order of the HELLO checks ... 3. the RESUME flag against the session token (above): PROTOCOL_ERROR; 4. the parameters",
+            vec![Connect, Hello(Offer { flags: 1, params: &[(1, 10)], ..V1 }), Close(PE)],
+        ),
         // §5.6 Name, authentication and rejection by the application
         dial(
             "5.6/1",

@@ -72,6 +72,12 @@ pub(super) fn cases() -> Vec<Case> {
             "PING and PONG may be sent only after the handshake (§5.2), including while draining (§7.7)",
             [draining(500), vec![Alive]].concat(),
         ),
+        dial_code(
+            "7.6/9",
+            "100 PINGs in one write are all answered",
+            "a receiver MUST answer every PING of a burst of up to **1,000** PINGs, however they arrive (one write or many)",
+            a_burst_of_pings,
+        ),
         // §7.7 GOAWAY and drain
         listen(
             "7.7/1",
@@ -180,6 +186,12 @@ pub(super) fn cases() -> Vec<Case> {
             "Continues all other exchanges (ids < bound, and all exchanges opened by the GOAWAY sender) normally",
             vec![Open, Send(sleep(0, 200)), Send(goaway(1)), Reply(0, OK)],
         ),
+        dial(
+            "7.7/12",
+            "a GOAWAY bound of the receiver's wrong parity is not an error",
+            "A `bound` of the other parity is not an error: the receiver MUST NOT close the connection for it",
+            vec![Open, Send(sleep(0, 200)), Send(goaway(2)), Reply(0, OK), Alive],
+        ),
         // §7.8 CLOSE and connection errors
         listen(
             "7.8/1",
@@ -222,6 +234,36 @@ pub(super) fn cases() -> Vec<Case> {
                 Send(e(Frame::Close { status: Status::UNAVAILABLE, message: b"runner closes" })),
                 Eof,
             ],
+        ),
+        // §7.9 Dispatch: module, method and exchange kind
+        dial(
+            "7.9/1",
+            "STREAM_OPEN to a unary method is answered STREAM_RESET(UNIMPLEMENTED)",
+            "UNIMPLEMENTED (21): the method is served, but as another kind of exchange",
+            vec![
+                Open,
+                Send(stream(0, method::ECHO, b"", true)),
+                Expect(Want::Reset(0, Status::UNIMPLEMENTED)),
+                Alive,
+            ],
+        ),
+        dial(
+            "7.9/2",
+            "a CALL to a stream method is answered UNIMPLEMENTED",
+            "a CALL or NOTIFY to a method served as a stream",
+            vec![Open, Send(call(0, method::COUNT, &count_init(1, None))), Reply(0, Status::UNIMPLEMENTED), Alive],
+        ),
+        dial(
+            "7.9/3",
+            "a CALL to a method served as a notification is answered UNIMPLEMENTED",
+            "a CALL to a method served only as a notification (NOTIFY and SIGNAL)",
+            vec![Open, Send(call(0, method::RECORD, b"x")), Reply(0, Status::UNIMPLEMENTED), Alive],
+        ),
+        dial(
+            "7.9/4",
+            "a NOTIFY to a unary method is answered UNIMPLEMENTED",
+            "one served as a call accepts only CALL",
+            vec![Open, Send(notify(0, method::ECHO, b"")), Reply(0, Status::UNIMPLEMENTED), Alive],
         ),
     ]
 }
@@ -282,6 +324,29 @@ fn many_pings(c: &mut Ctx) -> R {
         }
     }
     Ok(())
+}
+
+/// 7.6/9: 100 PINGs in one write; every one is answered with its PONG, in order.
+fn a_burst_of_pings(c: &mut Ctx) -> R {
+    c.open()?;
+    let bytes: Vec<u8> = (0..100u64).flat_map(|i| e(Frame::Ping(i.to_be_bytes()))).collect();
+    c.send_bytes(&bytes)?;
+    let end = Instant::now() + T;
+    let mut next = 0u64;
+    while next < 100 {
+        match c.w().recv(end.saturating_duration_since(Instant::now())) {
+            Recv::Frame(o) => match o.frame() {
+                Frame::Pong(d) if d == next.to_be_bytes() => next += 1,
+                Frame::Pong(d) => {
+                    return fail(format!("PONG {next}"), format!("PONG {}", u64::from_be_bytes(d)))
+                }
+                f @ Frame::Close { .. } => return fail(format!("PONG {next} of 100"), describe(&f)),
+                _ => {}
+            },
+            r => return fail("100 PONGs", format!("{next} PONGs, then {r:?}")),
+        }
+    }
+    c.alive()
 }
 
 /// 7.6/7: the runner answers PINGs and sends nothing else for the idle timeout plus 0.5 s.

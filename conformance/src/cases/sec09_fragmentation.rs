@@ -154,6 +154,16 @@ pub(super) fn cases() -> Vec<Case> {
                 Stream(0, Items::Exactly(vec![b"abcde".into()]), End::FinOk),
             ],
         ),
+        dial(
+            "9.3/11",
+            "a second first frame with MORE and an oversized total_len during reassembly: LIMIT_EXCEEDED",
+            "A second first frame with MORE that arrives while another message is being reassembled and whose `total_len` exceeds `max_message_size` is therefore LIMIT_EXCEEDED",
+            vec![
+                Open,
+                Send(enc(&[call_first(0, method::ECHO, b"ab", 4), call_first(2, method::ECHO, b"cd", 1 << 30)])),
+                Close(LIM),
+            ],
+        ),
         // §9.6 Datagram mode
         fatal("9.6/1", "a CALL with MORE over UDP is a PROTOCOL_ERROR", UDP, e(call_first(0, method::ECHO, b"part", 8)), PE),
         fatal("9.6/2", "a CONTINUATION over UDP is a PROTOCOL_ERROR", UDP, e(cont(0, b"rest", false)), PE),

@@ -210,6 +210,17 @@ pub(super) fn cases() -> Vec<Case> {
                 CallbackRefused,
             ],
         ),
+        dial(
+            "10.5/8",
+            "CALLBACK with no deadline toward a runner announcing max_concurrent_calls 0 is answered at once",
+            "It MUST NOT wait for a slot that can never come — a limit of 0 — whatever `timeout_ms` ... it answers CALLBACK with OK, the inner status and an empty inner payload",
+            vec![
+                OpenWith(&[(3, 0)]),
+                Callback(kind::CALL, 0, vec![]),
+                Absent("CALL toward a peer that allows none", Want::Call, 300),
+                CallbackRefused,
+            ],
+        ),
         // §10.6 The largest item
         dial(
             "10.6/1",

@@ -13,6 +13,17 @@ pub(super) fn cases() -> Vec<Case> {
             vec![Open, Send(call(1, method::ECHO, b"")), Close(PE), Ended],
         ),
         dial(
+            "12.1/2",
+            "STREAM_DATA above both max_message_size and the stream credit: LIMIT_EXCEEDED",
+            "An item both above `max_message_size` and beyond the credit is therefore LIMIT_EXCEEDED",
+            vec![
+                Open,
+                Send(stream(0, method::BIDI, b"", false)),
+                Send(e(Frame::StreamData { flags: MORE, id: 0, total_len: Some(1 << 30), payload: b"x" })),
+                Close(LIM),
+            ],
+        ),
+        dial(
             "12.2/1",
             "an exchange error does not end the connection",
             "A receiver MUST NOT close the connection because of an exchange status, whatever its value",

@@ -130,6 +130,18 @@ pub(super) fn cases() -> Vec<Case> {
                 ReplyWith(0, OK, b"a".into()),
             ],
         ),
+        dial_code(
+            "13.4/4",
+            "a resuming HELLO with other parameters leaves the session suspended: a correct one still resumes it",
+            "an **acceptor** closes only the *new* connection: the suspended session is not affected ... and can still be resumed by a correct HELLO",
+            refused_parameters_leave_the_session,
+        ),
+        dial_code(
+            "13.4/5",
+            "a RESPONSE cut by the loss: the retransmitted CALL is answered whole from the cache",
+            "A call in RECEIVING (§7.1.1) whose RESPONSE was still being reassembled when the transport was lost goes back to OPEN ... and is retransmitted like any unanswered call",
+            cut_response_answered_again,
+        ),
         // §13.5 Retransmission of calls and notifications
         dial(
             "13.5/1",
@@ -430,6 +442,12 @@ pub(super) fn cases() -> Vec<Case> {
             ]
             .concat(),
         ),
+        dial_code(
+            "13.7/11",
+            "a terminal produced while suspended is held, then sent after STREAM_RESUME (never REPLY_EVICTED)",
+            "A terminal counts as **sent** when it has been handed to a transport ... the stream stays open (and its slot taken) until the held terminal goes out after the resumption",
+            held_terminal_sent_after_resume,
+        ),
         // §13.8 Example
         dial(
             "13.8/1",
@@ -504,6 +522,68 @@ fn other_parameters(c: &mut Ctx) -> R {
         Err(st) => fail("CLOSE PROTOCOL_ERROR", format!("CLOSE {st:?}")),
         Ok(_) => c.expect_close(PE),
     }
+}
+
+/// 13.4/4: a resuming HELLO with another `max_concurrent_calls` is refused with PROTOCOL_ERROR;
+/// the session stays suspended, and resuming it with the right parameters works.
+fn refused_parameters_leave_the_session(c: &mut Ctx) -> R {
+    let t = ropen(c)?;
+    c.call_ok(method::ECHO, b"x")?;
+    match resume_with(c, &t, &[(3, 5)], &[])? {
+        Err(PE) => {}
+        Err(st) => return fail("CLOSE PROTOCOL_ERROR", format!("CLOSE {st:?}")),
+        Ok(_) => c.expect_close(PE)?,
+    }
+    resume(c, &t)?;
+    c.call_ok(method::ECHO, b"still the same session").map(drop)
+}
+
+/// 13.4/5: the runner announces the smallest frame (4096) and calls ECHO with 6,000 bytes, so the
+/// RESPONSE comes in two frames; it loses the transport after the first, resumes, retransmits
+/// the CALL with its id and gets the whole RESPONSE (from the reply cache).
+fn cut_response_answered_again(c: &mut Ctx) -> R {
+    c.open_with(&[(1, 4096)])?;
+    let t = c.peer_session();
+    if t.is_empty() {
+        return skip(NO_TOKEN);
+    }
+    if c.p(11) == 0 || c.p(12) == 0 {
+        return skip("the implementation keeps no reply cache: exactly-once is not offered (SPEC.md §5.4)");
+    }
+    let payload: Vec<u8> = (0..6000u32).map(|i| (i % 251) as u8).collect();
+    let request =
+        enc(&[call_first(0, method::ECHO, &payload[..3000], 6000), cont(0, &payload[3000..], false)]);
+    c.send_bytes(&request)?;
+    c.expect(
+        "the first frame of the RESPONSE (MORE set)",
+        T,
+        |f| matches!(f, Frame::Response { id: 0, flags: fl, .. } if fl & MORE != 0),
+    )?;
+    resume(c, &t)?;
+    c.send_bytes(&request)?;
+    expect_resp(c, 0, OK, &payload)
+}
+
+/// 13.7/11: HOLD_STREAM with a 300 ms deadline; the transport is lost at once and the deadline
+/// passes while the session is suspended, so the implementation's terminal is produced then and
+/// held. After the resumption and the runner's STREAM_RESUME it arrives — never REPLY_EVICTED.
+fn held_terminal_sent_after_resume(c: &mut Ctx) -> R {
+    let t = ropen(c)?;
+    let open = e(Frame::StreamOpen(Request { budget_us: 300_000, ..req(0, method::HOLD_STREAM, b"") }));
+    c.send_bytes(&open)?;
+    c.call_ok(method::ECHO, b"the stream is open")?;
+    c.lose_transport();
+    std::thread::sleep(Duration::from_millis(800));
+    resume(c, &t)?;
+    c.send_bytes(&stream_resume(0, 0))?;
+    let o = c.expect("the implementation's terminal on stream 0", T, |f| {
+        matches!(f, Frame::StreamFin { id: 0, .. } | Frame::StreamReset { id: 0, .. })
+    })?;
+    if let Frame::StreamReset { status: Status::REPLY_EVICTED, .. } = o.frame() {
+        return fail("the held terminal (any status but REPLY_EVICTED)", describe(&o.frame()));
+    }
+    c.send_bytes(&e(Frame::StreamReset { id: 0, status: Status::CANCELLED }))?;
+    c.alive()
 }
 
 fn params_of(c: &Ctx) -> Vec<(u64, u64)> {
