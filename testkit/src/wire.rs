@@ -179,15 +179,7 @@ impl RawPeer {
     ) -> io::Result<()> {
         let mut pbuf = vec![0u8; 16 + params.len() * 20];
         let params = Params::encode_into(params, &mut pbuf).unwrap_or(Params::EMPTY);
-        self.send(&Frame::Hello(Hello {
-            min_version: 1,
-            max_version: 1,
-            flags,
-            name,
-            auth,
-            session,
-            params,
-        }))
+        self.send(&Frame::Hello(Hello { min_version: 1, max_version: 1, flags, name, auth, session, params }))
     }
 
     /// Waits for the other side's HELLO and returns the limits it announced.
@@ -196,9 +188,13 @@ impl RawPeer {
             Got::Frame(f) => match f.frame() {
                 Frame::Hello(h) => PeerLimits::from_params(h.params.iter())
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "HELLO parameter out of range")),
-                other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}"))),
+                other => {
+                    Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}")))
+                }
             },
-            other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}"))),
+            other => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}")))
+            }
         }
     }
 
