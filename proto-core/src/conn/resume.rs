@@ -64,6 +64,7 @@ impl Connection<'_> {
         self.eof = false;
         self.rx_error = None;
         self.tx.clear();
+        self.tx_head_left = 0;
         self.pongs_len = 0;
         self.ping_out = None;
         self.grant_retry = false;
@@ -112,6 +113,7 @@ impl Connection<'_> {
     pub(super) fn expire_session(&mut self) {
         self.session_ending = true;
         self.tx.clear();
+        self.tx_head_left = 0;
         self.enter_closed(ConnectionError::SessionExpired);
     }
 
