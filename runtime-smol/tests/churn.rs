@@ -155,9 +155,13 @@ fn reports() -> (Reports, Receiver<()>) {
 }
 
 fn fixture(addr: &str) -> Fixture {
+    fixture_with(addr, Options::new("server"))
+}
+
+fn fixture_with(addr: &str, server_options: Options) -> Fixture {
     let (sr, server_started) = reports();
     let (cr, client_started) = reports();
-    let server = Server::bind(addr, Options::new("server").config(config()).router(router(&sr))).unwrap();
+    let server = Server::bind(addr, server_options.config(config()).router(router(&sr))).unwrap();
     let addr = server.local_addr().to_string();
     let client = within(connect(&addr, Options::new("client").config(config()).router(router(&cr)))).unwrap();
     let back = within(server.wait_for_peer("client", T)).unwrap();
@@ -332,11 +336,16 @@ fn connect_handshake_and_drop() {
 fn resumable_session_suspended_and_expired() {
     let _serial = serial();
     let dir = tempfile::tempdir().unwrap();
-    let f = fixture(&format!("unix://{}", dir.path().join("s.sock").display()));
+    // Room for every session suspended within GRACE at the churn's pace (a few thousand a
+    // second in release builds), so that each one is suspended and then expires.
+    let opts = Options::new("server").max_suspended_sessions(100_000);
+    let f = fixture_with(&format!("unix://{}", dir.path().join("s.sock").display()), opts);
     // A raw peer: HELLO, a call whose answer it never reads, then the transport ends without
     // CLOSE. The server suspends the session (its answer in the reply cache) for GRACE, then
     // expires it.
+    let mut most_suspended = 0;
     let c = churn("smol session suspended + expired (unix)", 1, |i| {
+        most_suspended = most_suspended.max(f.server.suspended_sessions());
         let mut p = RawPeer::connect(&f.addr).unwrap();
         p.hello(&format!("r{}", i % 64), &[]).unwrap();
         p.expect_hello(T).unwrap();
@@ -350,7 +359,8 @@ fn resumable_session_suspended_and_expired() {
         }
         drop(p);
     });
-    assert!(c.cycles > 0);
+    println!("  (at most {most_suspended} sessions suspended at once during the churn)");
+    assert!(most_suspended > 0 && c.cycles > 0, "no session was ever suspended");
     within(async {
         while f.server.sessions() > 1 || f.server.suspended_sessions() > 0 {
             smol::Timer::after(Duration::from_millis(5)).await;
