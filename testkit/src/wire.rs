@@ -36,6 +36,13 @@ enum Sock {
 }
 
 impl Sock {
+    fn try_clone(&self) -> io::Result<Sock> {
+        Ok(match self {
+            Sock::Tcp(s) => Sock::Tcp(s.try_clone()?),
+            Sock::Unix(s) => Sock::Unix(s.try_clone()?),
+        })
+    }
+
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.set_read_timeout(t),
@@ -121,7 +128,9 @@ pub enum Got {
 /// One raw transport connection to an implementation under test.
 pub struct RawPeer {
     sock: Sock,
+    /// Received bytes; those before `start` are already returned as frames.
     buf: Vec<u8>,
+    start: usize,
     eof: bool,
 }
 
@@ -156,7 +165,13 @@ impl RawPeer {
         } else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("raw peer cannot dial {addr}")));
         };
-        Ok(RawPeer { sock, buf: Vec::new(), eof: false })
+        Ok(RawPeer { sock, buf: Vec::new(), start: 0, eof: false })
+    }
+
+    /// A second handle on the same transport, with its own (empty) receive buffer: one thread
+    /// can write through it (a flood) while another reads, or waits, on the original.
+    pub fn try_clone(&self) -> io::Result<RawPeer> {
+        Ok(RawPeer { sock: self.sock.try_clone()?, buf: Vec::new(), start: 0, eof: false })
     }
 
     /// Bounds how long a write may block on a peer that does not read (`None`: forever).
@@ -213,9 +228,19 @@ impl RawPeer {
     pub fn recv(&mut self, timeout: Duration) -> Got {
         let end = Instant::now() + timeout;
         loop {
-            match Frame::decode(&self.buf, MAX_BODY) {
+            match Frame::decode(&self.buf[self.start..], MAX_BODY) {
                 Ok(Decoded::Frame(_, n)) => {
-                    let bytes: Vec<u8> = self.buf.drain(..n).collect();
+                    let bytes = self.buf[self.start..self.start + n].to_vec();
+                    // Consumed bytes are dropped lazily, so that reading many small frames
+                    // from one large chunk stays linear.
+                    self.start += n;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    } else if self.start >= 64 * 1024 {
+                        self.buf.drain(..self.start);
+                        self.start = 0;
+                    }
                     return Got::Frame(OwnedFrame { bytes });
                 }
                 Ok(Decoded::Incomplete(_)) => {}

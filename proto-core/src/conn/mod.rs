@@ -344,6 +344,10 @@ pub struct Connection<'a> {
     partial: Option<Partial>,
     reasm_delivered: bool,
     tx: ByteQueue<'a>,
+    /// Bytes of the frame at the head of `tx` still to be handed to the transport when the
+    /// transport has taken only part of it (0: the head is at a frame boundary). A queue given
+    /// up for a CLOSE keeps them, so that the CLOSE does not land inside a half-sent frame.
+    tx_head_left: usize,
     slots: Table<'a, Slot>,
     pending_slots: usize,
 
@@ -577,6 +581,7 @@ impl<'a> Connection<'a> {
             partial: None,
             reasm_delivered: false,
             tx,
+            tx_head_left: 0,
             slots,
             pending_slots: 0,
             next_id: match role {
@@ -1030,7 +1035,7 @@ impl<'a> Connection<'a> {
             Transport::Datagram { .. } => self.dgram_datagram_len(data, buf.len()),
         };
         buf[..n].copy_from_slice(&data[..n]);
-        self.tx.consume(n);
+        self.consume_tx(n);
         self.stats.bytes_sent += n as u64;
         self.retry_grants();
         n
@@ -1045,9 +1050,36 @@ impl<'a> Connection<'a> {
     /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written.
     pub fn transmit_done(&mut self, n: usize) {
         let n = n.min(self.tx.len());
-        self.tx.consume(n);
+        self.consume_tx(n);
         self.stats.bytes_sent += n as u64;
         self.retry_grants();
+    }
+
+    /// Drops `n` transmitted bytes from the head of `tx`, following frame boundaries through
+    /// them (`tx_head_left`). The queue holds whole frames, so every header met is complete.
+    fn consume_tx(&mut self, n: usize) {
+        let data = self.tx.data();
+        let mut pos = self.tx_head_left.min(n);
+        let mut left = self.tx_head_left - pos;
+        while pos < n {
+            let len = match frame::Frame::peek_header(&data[pos..], usize::MAX) {
+                Ok(Some((_, body, hlen))) => hlen.saturating_add(body),
+                // Not a frame we queued: nothing to follow.
+                _ => n - pos,
+            };
+            let take = len.min(n - pos);
+            pos += take;
+            left = len - take;
+        }
+        self.tx_head_left = left;
+        self.tx.consume(n);
+    }
+
+    /// Drops every queued frame not yet begun on the transport; the rest of a frame the
+    /// transport has taken part of stays, so that what is queued next still starts at a frame
+    /// boundary on the wire.
+    pub(super) fn clear_tx(&mut self) {
+        self.tx.truncate(self.tx_head_left);
     }
 
     // ------------------------------------------------------------------ event plumbing
@@ -1269,6 +1301,7 @@ impl<'a> Connection<'a> {
             self.push_close(e.status(), msg);
         } else {
             self.tx.clear();
+            self.tx_head_left = 0;
         }
         self.enter_closed(e);
     }

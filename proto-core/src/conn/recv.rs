@@ -297,6 +297,7 @@ impl Connection<'_> {
             return Ok(None);
         }
         self.tx.clear();
+        self.tx_head_left = 0;
         self.enter_closed(ConnectionError::PeerClosed { status });
         Ok(None)
     }

@@ -65,6 +65,7 @@ impl Connection<'_> {
         self.eof = false;
         self.rx_error = None;
         self.tx.clear();
+        self.tx_head_left = 0;
         self.ping_out = None;
         self.grant_retry = false;
         self.resuming = false;
@@ -117,6 +118,7 @@ impl Connection<'_> {
     pub(super) fn expire_session(&mut self) {
         self.session_ending = true;
         self.tx.clear();
+        self.tx_head_left = 0;
         self.enter_closed(ConnectionError::SessionExpired);
     }
 

@@ -814,7 +814,9 @@ impl<'a> Connection<'a> {
         #[cfg(feature = "alloc")]
         self.dgram_note_close(&f);
         if self.push(&f, true).is_err() {
-            self.tx.clear();
+            // No room: give up what is queued, but finish the frame the transport has already
+            // taken part of, so that the CLOSE is read as a frame (SPEC.md §7.8).
+            self.clear_tx();
             let _ = self.push(&f, true);
         }
     }
