@@ -106,6 +106,8 @@ pub const DEFAULT_MAX_OUTBOUND_STREAMS: u32 = 100;
 pub const DEFAULT_MAX_TX_BUFFER: u32 = 8 * 1024 * 1024;
 /// Default `max_unproductive_frames`: 10,000 per second (a burst of as many is allowed).
 pub const DEFAULT_MAX_UNPRODUCTIVE_FRAMES: u32 = 10_000;
+/// Default `suspended_call_timeout`: 10 s.
+pub const DEFAULT_SUSPENDED_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `reply_cache_entries`: 1024 answers kept for the peer (resumption, datagram mode).
 pub const DEFAULT_REPLY_CACHE_ENTRIES: u32 = 1024;
 /// Default `reply_cache_bytes`: 4 MiB of answers kept for the peer.
@@ -168,6 +170,12 @@ pub struct Config {
     /// Local: how long a resumable session survives the loss of its transport, waiting for the
     /// dialer to resume it (SPEC.md §13.2). Default 30 s.
     pub session_grace: Duration,
+    /// Local: how long one of our calls, notifications or streams may wait on a suspended
+    /// session (SPEC.md §13.2) before it fails UNAVAILABLE, counted from the suspension (or from
+    /// its opening, if opened while suspended). The session itself lives on for
+    /// `session_grace`; a call given up this way is cancelled after the resumption and ran at
+    /// most once (§13.5). Zero: wait for the whole grace period. Default 10 s.
+    pub suspended_call_timeout: Duration,
     /// Local: request bytes we keep for retransmission until answered (resumable sessions and
     /// datagram mode); beyond it new requests are refused with
     /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
@@ -197,6 +205,7 @@ impl Default for Config {
             reply_cache_entries: DEFAULT_REPLY_CACHE_ENTRIES,
             reply_cache_bytes: DEFAULT_REPLY_CACHE_BYTES,
             session_grace: DEFAULT_SESSION_GRACE,
+            suspended_call_timeout: DEFAULT_SUSPENDED_CALL_TIMEOUT,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
             transport: Transport::Stream,
         }

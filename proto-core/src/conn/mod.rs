@@ -227,6 +227,9 @@ pub struct Slot {
     assembling: bool,
     /// Inbound, in a session: digest of the request, to recognise its retransmissions.
     digest: [u8; 16],
+    /// Outbound: `deadline` is the bound on waiting while suspended (SPEC.md §13.2,
+    /// `suspended_call_timeout`), so its expiry resolves UNAVAILABLE; undone at resumption.
+    suspend_wait: bool,
     s: StreamState,
 }
 
@@ -244,6 +247,7 @@ impl Slot {
             cancelled: None,
             assembling: false,
             digest: [0; 16],
+            suspend_wait: false,
             s: StreamState::default(),
         }
     }

@@ -56,6 +56,7 @@ impl Connection<'_> {
         }
         self.state = State::Suspended;
         self.reset_transport();
+        self.bound_suspended_wait(self.suspended_at);
     }
 
     /// Forgets everything tied to the transport (SPEC.md §13.4 "not carried over").
@@ -285,6 +286,7 @@ impl Connection<'_> {
     /// Both sides, once the resumed handshake completed: restart the windows, then retransmit
     /// (SPEC.md §13.4–§13.5).
     fn resumed_ok(&mut self, now: Instant) {
+        self.unbound_suspended_wait();
         self.state = State::Open;
         self.grace_deadline = Instant::MAX;
         self.last_recv = now;

@@ -181,6 +181,13 @@ impl<'a> Connection<'a> {
             self.out_calls += 1;
             self.stats.calls_opened += 1;
         }
+        if self.state == State::Suspended && !self.config.suspended_call_timeout.is_zero() {
+            let until = now + self.config.suspended_call_timeout;
+            if until < slot.deadline {
+                slot.deadline = until;
+                slot.suspend_wait = true;
+            }
+        }
         // Room was checked above, so this cannot fail.
         let _ = self.slots.insert(id, slot);
         #[cfg(feature = "alloc")]

@@ -301,6 +301,55 @@ fn evicting_a_suspended_session_ends_it_like_an_expiry() {
     assert!(p.b.conn.is_finished());
 }
 
+/// SPEC.md §13.2 `suspended_call_timeout`: a call waits on a suspended session at most this
+/// long (from the suspension, or from its opening if opened while suspended), then resolves
+/// UNAVAILABLE; its own shorter deadline still wins; after the resumption it is cancelled, and
+/// a call that survived the suspension gets its own (absent) deadline back.
+#[test]
+fn calls_wait_on_a_suspended_session_at_most_suspended_call_timeout() {
+    let cfg = Config { suspended_call_timeout: ms(1000), ..Config::default() };
+    let mut p = resumable_with(cfg.clone(), cfg);
+    let now = p.now;
+    let old = p.a.conn.call(now, ECHO, b"old", None).unwrap();
+    let short = p.a.conn.call(now, ECHO, b"short", Some(now + ms(300))).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 2);
+    lose_transport(&mut p);
+    p.advance(ms(500));
+    let young = p.a.conn.call(p.now, ECHO, b"young", None).unwrap();
+    p.advance(ms(501));
+    assert_eq!(
+        p.a.take(),
+        vec![
+            Ev::Failed { id: short, status: Status::DEADLINE_EXCEEDED },
+            Ev::Failed { id: old, status: Status::UNAVAILABLE }
+        ]
+    );
+    p.advance(ms(400));
+    assert_eq!(p.a.take(), vec![], "the young call has waited 901 ms only");
+    resume(&mut p);
+    // The old calls are retransmitted and cancelled; the young one goes out for the first time
+    // and, now that there is a transport, waits without a bound.
+    let fresh = p.b.requests();
+    assert_eq!(fresh.iter().map(|r| r.0).collect::<Vec<_>>(), vec![young], "only the young call is new");
+    let cancelled: Vec<u64> =
+        p.b.take()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Cancelled { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+    assert!(cancelled.contains(&old) && cancelled.contains(&short), "{cancelled:?}");
+    p.advance(ms(5000));
+    assert_eq!(p.a.take(), vec![]);
+    for id in [old, short, young] {
+        p.b.conn.respond(id, Status::OK, b"late").ok();
+    }
+    p.drive();
+    assert!(responses(&mut p.a).iter().any(|(id, st, _)| *id == young && *st == Status::OK));
+}
+
 #[test]
 fn the_grace_period_ends_the_session_and_resolves_everything_unavailable() {
     let cfg = Config { session_grace: ms(500), ..Config::default() };
