@@ -58,6 +58,8 @@ fn handle(shared: &Arc<Shared>, inner: &mut Inner, ev: Owned, deferred: &mut Vec
         Owned::Request { id, kind, method, deadline, payload } => {
             router::dispatch(shared, inner, id, kind, method, deadline, payload);
         }
+        // This runtime does not set `Config::authenticate` (yet): never raised.
+        Owned::AuthRequested { .. } => {}
         Owned::Signal { method, payload } => router::dispatch_signal(shared, inner, method, payload),
         Owned::Response { id, status, payload } => {
             let r = if status == Status::OK { Ok(payload) } else { Err(status) };

@@ -88,6 +88,11 @@ impl Connection<'_> {
             // We offer resumption: the application looks the token up (SPEC.md §13.3).
             return self.on_resume_request();
         }
+        if self.role == Role::Acceptor && self.config.authenticate {
+            // The application decides first; nothing but CLOSE goes out before (SPEC.md §5.6).
+            self.auth_request = true;
+            return Ok(Some(super::Raw::AuthRequested));
+        }
         if self.role == Role::Acceptor {
             // A new session (with our token, if we offer resumption).
             self.send_hello(version, version, false);
@@ -131,5 +136,22 @@ impl Connection<'_> {
         }
         self.goaway_event = Some((bound, status));
         Ok(None)
+    }
+
+    /// Acceptor with [`Config::authenticate`](crate::Config::authenticate), after
+    /// [`Event::AuthRequested`](crate::Event::AuthRequested): the application accepts the peer;
+    /// our HELLO goes out and [`Event::Connected`](crate::Event::Connected) follows. To refuse
+    /// it instead, [`close`](Self::close) with UNAUTHENTICATED or PERMISSION_DENIED and a message:
+    /// the peer receives that CLOSE and nothing else.
+    pub fn accept_peer(&mut self, now: Instant) -> Result<(), crate::ApiError> {
+        if !self.auth_request || self.state == State::Closed {
+            return Err(crate::ApiError::WrongState("accept_peer answers Event::AuthRequested, once"));
+        }
+        self.auth_request = false;
+        self.send_hello(self.version, self.version, false);
+        self.state = State::Open;
+        self.last_recv = now;
+        self.connected_event = true;
+        Ok(())
     }
 }

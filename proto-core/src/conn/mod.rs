@@ -319,6 +319,7 @@ enum Raw {
     StreamWritable { id: u64 },
     GoAway { bound: u64, status: Status },
     ResumeRequested,
+    AuthRequested,
     Closed(ConnectionError),
 }
 
@@ -413,6 +414,8 @@ pub struct Connection<'a> {
     resuming: bool,
     /// Acceptor: the dialer asked to resume; waiting for the application's decision.
     resume_request: bool,
+    /// Acceptor with `Config::authenticate`: the dialer's HELLO waits for the application.
+    auth_request: bool,
     /// This transport resumed a session: opening frames with old ids are retransmissions.
     resumed: bool,
     /// After a resumption: the next id of ours to retransmit (SPEC.md §13.5).

@@ -210,6 +210,7 @@ impl<'a> Connection<'a> {
             suspended_at: Instant::ZERO,
             resuming: false,
             resume_request: false,
+            auth_request: false,
             resumed: false,
             resend_from: None,
             cut_request: None,

@@ -128,6 +128,9 @@ impl Connection<'_> {
             Raw::StreamWritable { id } => Event::StreamWritable { id },
             Raw::GoAway { bound, status } => Event::GoAway { bound, status },
             Raw::ResumeRequested => Event::ResumeRequested { token: self.peer_session.get() },
+            Raw::AuthRequested => {
+                Event::AuthRequested { name: self.peer_name.get(), auth: self.peer_auth.get() }
+            }
             Raw::Closed(e) => Event::Closed(e),
         }
     }

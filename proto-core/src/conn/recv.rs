@@ -107,7 +107,7 @@ impl Connection<'_> {
     }
 
     pub(super) fn on_frame(&mut self, now: Instant, f: Frame<'_>, base: &[u8]) -> R {
-        if self.resume_request {
+        if self.resume_request || self.auth_request {
             // The application has not decided yet: the dialer must wait for our HELLO.
             return match f {
                 Frame::Close { status, message } => self.on_close(status, message),
