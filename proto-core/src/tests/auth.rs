@@ -2,7 +2,7 @@
 
 use super::pair::{ms, Ev, Pair, ECHO};
 use crate::frame::{Frame, Request};
-use crate::{ApiError, Config, ConnectionError, Event, State, Status};
+use crate::{ApiError, Config, ConnectionError, State, Status};
 
 fn auth_pair() -> Pair {
     let cb = Config { authenticate: true, handshake_timeout: ms(1000), ..Config::default() };
