@@ -91,5 +91,5 @@ fn an_application_that_never_decides_runs_into_the_handshake_timeout() {
     assert!(matches!(p.b.take()[..], [Ev::AuthRequested { .. }]));
     p.advance(ms(1001));
     assert!(matches!(p.b.take().last(), Some(Ev::Closed(ConnectionError::HandshakeTimeout))));
-    assert!(matches!(p.b.conn.poll_event(p.now), None::<Event<'_>>));
+    assert!(p.b.conn.poll_event(p.now).is_none());
 }
