@@ -454,3 +454,124 @@ fn unix_session_is_resumed(packet: bool) {
         server.shutdown(T).await;
     });
 }
+
+#[test]
+fn every_failed_reconnection_attempt_is_visible_in_the_link_state() {
+    run(T * 3, async {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (_release_tx, release_rx) = async_channel::unbounded();
+        let server =
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), gate_router(runs, release_rx))
+                .unwrap();
+        let proxy = Proxy::start(tcp_addr(&server));
+        let client = Client::connect(&proxy.url(), fast_client("client"), Handlers::new()).await.unwrap();
+        assert_eq!(client.state(), LinkState::Connected { resumed: false });
+        let mut watch = client.watch_state();
+        // An outage: every attempt is refused until three have failed.
+        proxy.block(true);
+        proxy.cut();
+        let mut seen = Vec::new();
+        loop {
+            let s = within(T, watch.changed()).await.expect("the connection stays open");
+            seen.push(s);
+            if let LinkState::Suspended { failures: 3.., .. } = s {
+                break;
+            }
+        }
+        proxy.block(false);
+        loop {
+            let s = within(T, watch.changed()).await.expect("the connection stays open");
+            seen.push(s);
+            if s == (LinkState::Connected { resumed: true }) {
+                break;
+            }
+        }
+        assert!(matches!(seen[0], LinkState::Suspended { failures: 0, next: Some(_), .. }), "{seen:?}");
+        // Failures counted one by one, each after an attempt.
+        let failures: Vec<u32> = seen
+            .iter()
+            .filter_map(
+                |s| if let LinkState::Suspended { failures, .. } = s { Some(*failures) } else { None },
+            )
+            .collect();
+        assert!(failures.windows(2).all(|w| w[1] >= w[0]), "{seen:?}");
+        assert!(seen.iter().any(|s| matches!(s, LinkState::Connecting { attempt: 2.. })), "{seen:?}");
+        assert_eq!(client.call(&ADD, &Add { a: 1, b: 1 }, T).await, Ok(2));
+        client.close();
+        assert!(matches!(within(T, watch.changed()).await, Some(LinkState::Closed(_))));
+        assert_eq!(watch.changed().await, None);
+        server.shutdown(T).await;
+    });
+}
+
+#[test]
+fn with_fresh_session_off_a_session_the_server_cannot_resume_closes() {
+    run(T * 3, async {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (_release_tx, release_rx) = async_channel::unbounded();
+        let first = Server::bind(
+            "tcp://127.0.0.1:0",
+            ServerConfig::new("server"),
+            gate_router(runs.clone(), release_rx.clone()),
+        )
+        .unwrap();
+        let proxy = Proxy::start(tcp_addr(&first));
+        let mut config = fast_client("client");
+        config.reconnect.fresh_session = false;
+        let client = Client::connect(&proxy.url(), config, Handlers::new()).await.unwrap();
+        let p = client.peer().clone();
+        let gated = smol::spawn(async move { p.call(&GATE, &1, Deadline::None).await });
+        wait_until(|| runs.load(Ordering::SeqCst) == 1).await;
+        // The server restarts: the new one declines the resumption.
+        proxy.block(true);
+        proxy.cut();
+        drop(first);
+        let second =
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), gate_router(runs, release_rx))
+                .unwrap();
+        *proxy.target.lock().unwrap() = tcp_addr(&second);
+        proxy.block(false);
+        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        let reason = within(T, client.closed()).await;
+        assert_eq!(reason.status(), Status::UNAVAILABLE, "{reason:?}");
+        assert!(matches!(client.state(), LinkState::Closed(_)));
+        second.shutdown(T).await;
+    });
+}
+
+#[test]
+fn calls_waiting_on_a_suspended_session_fail_after_the_suspended_call_timeout() {
+    run(T * 3, async {
+        let runs = Arc::new(AtomicUsize::new(0));
+        let (_release_tx, release_rx) = async_channel::unbounded();
+        let server = Server::bind(
+            "tcp://127.0.0.1:0",
+            ServerConfig::new("server"),
+            gate_router(runs.clone(), release_rx),
+        )
+        .unwrap();
+        let proxy = Proxy::start(tcp_addr(&server));
+        // The default 30 s grace period, but calls wait at most 400 ms on a suspended session.
+        let mut config = fast_client("client");
+        config.connection.suspended_call_timeout = Duration::from_millis(400);
+        assert_eq!(config.connection.session_grace, Duration::from_secs(30));
+        let client = Client::connect(&proxy.url(), config, Handlers::new()).await.unwrap();
+        let p = client.peer().clone();
+        let gated = smol::spawn(async move { p.call(&GATE, &1, Deadline::None).await });
+        wait_until(|| runs.load(Ordering::SeqCst) == 1).await;
+        // The server is gone for good (killed: nothing answers any more).
+        proxy.block(true);
+        proxy.cut();
+        drop(server);
+        let start = std::time::Instant::now();
+        // A call in flight, and one made while suspended: both UNAVAILABLE after ~400 ms.
+        let during = client.call(&ADD, &Add { a: 1, b: 2 }, Deadline::None);
+        assert_eq!(within(T, during).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
+        // The session itself is still suspended, still trying to reconnect.
+        assert!(matches!(client.state(), LinkState::Suspended { .. } | LinkState::Connecting { .. }));
+        assert!(!client.is_closed());
+    });
+}
