@@ -46,11 +46,14 @@ impl Redial {
     }
 }
 
+/// Where a UDP association hands a HELLO that superseded it (to start the next association).
+pub(crate) type Resubmit = Sender<(SocketAddr, Vec<u8>)>;
+
 /// Who decides about this connection beyond its own exchanges.
 pub(crate) enum Link {
     /// Accepted by a server: its endpoint decides. `udp`: the association's address, and where
     /// to hand a superseding HELLO.
-    Acceptor { hub: Arc<Hub>, id: ConnId, udp: Option<(SocketAddr, Sender<(SocketAddr, Vec<u8>)>)> },
+    Acceptor { hub: Arc<Hub>, id: ConnId, udp: Option<(SocketAddr, Resubmit)> },
     /// Dialed by a client: its dialer decides when to reconnect.
     Dialer(Box<Redial>),
 }
