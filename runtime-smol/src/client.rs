@@ -1,24 +1,19 @@
 //! [`Client`]: dials a server, completes the handshake and hands back the connection's
-//! [`Peer`]; its driver then reconnects by itself as the dialer decides. (Layer 9: imports
-//! `driver`, `session`, `config`, `peer`, `conn`, `transport`, `clock`, `error`, `handlers`.)
+//! [`Peer`]; its driver then reconnects by itself as the dialer decides. (Layer 3: imports
+//! `driver`, `config`, `handlers`, `transport`, `spawner`.)
 
-use core::sync::atomic::{AtomicU64, Ordering};
 use core::time::Duration;
 
 use async_io::Timer;
 use futures_lite::FutureExt;
-use tandem_core::addr::Address;
-use tandem_core::endpoint::Dialer;
-use tandem_core::{Connection, Identity, Role};
+use tandem_runtime::config::connection_config;
+use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::{open, peer, Error, Peer};
 
-use crate::clock::{self, now};
-use crate::config::{self, ClientConfig};
-use crate::conn::Shared;
-use crate::driver::{self, Start};
-use crate::error::Error;
+use crate::config::ClientConfig;
+use crate::driver::{self, Dialing};
 use crate::handlers::Handlers;
-use crate::peer::Peer;
-use crate::session::{Link, Redial};
+use crate::spawner::sleep_until;
 use crate::transport;
 
 /// A connection to a server. Dereferences to [`Peer`], the handle to call the server with; the
@@ -69,7 +64,7 @@ impl Client {
     /// Graceful shutdown: GOAWAY, lets exchanges in flight finish for up to `grace`, then
     /// closes what remains (those fail with UNAVAILABLE).
     pub async fn shutdown(self, grace: Duration) {
-        self.peer.shutdown(grace).await;
+        peer::shutdown(&self.peer, grace).await;
     }
 }
 
@@ -81,23 +76,14 @@ impl core::ops::Deref for Client {
 }
 
 async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
     let connection =
-        config::for_address(&config.connection, &address, config.max_datagram, config.udp_max_datagram);
-    connection.validate()?;
+        connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
     let socket = transport::connect(&address).await?;
-    let udp = socket.is_udp();
-    let me = Identity { name: config.name.as_bytes(), ..Identity::default() };
-    let conn = Connection::new(Role::Dialer, connection, me, now())?;
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let shared = Shared::new(conn, socket.remote_addr(), socket.credentials(), id);
-    tracing::debug!(conn = id, addr = %address, "transport connected");
-    let dialer = Dialer::new(config.reconnect.clone(), clock::seed());
-    // No resumption over UDP (SPEC.md §14.1).
-    let redial = Redial::new(dialer, address, config.resume && !udp, config.connect_timeout);
-    let peer = Peer::new(shared.clone());
-    let link = Link::Dialer(Box::new(redial));
-    driver::spawn(Start { socket, shared, link, handlers, spawner: config.spawner.clone() });
-    peer.connected().await.map_err(Error::Handshake)?;
+    let (conn, peer) =
+        open::dial(&config.name, connection, socket.info(), config.resume, config.reconnect, sleep_until)?;
+    tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
+    let dialing = Dialing::new(address, config.connect_timeout);
+    driver::spawn(conn, socket, Some(dialing), &handlers, config.spawner);
+    peer::connected(&peer).await.map_err(Error::Handshake)?;
     Ok(Client { peer })
 }

@@ -1,41 +1,37 @@
-//! [`Handlers`]: the methods one side serves, and the dispatch of inbound requests to handler
-//! tasks. (Layer 6: imports `ctx`, `peer`, `stream`, `conn`, `deadline`, `spawner`.)
-//!
-//! Unknown modules and methods, undecodable requests and unencodable responses are answered
-//! with their status (UNKNOWN_MODULE, UNKNOWN_METHOD, BAD_PAYLOAD, ENCODE_FAILED): a bad
-//! request never costs the connection.
+//! [`Handlers`]: the methods one side serves, as async functions, and how a started handler
+//! runs as a task. The registry's bookkeeping and the dispatch decisions are
+//! `tandem_runtime::handlers`'. (Layer 1: imports `spawner`.)
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
 use core::pin::Pin;
-use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use futures_lite::future::{self, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_core::typed::{encode_vec, Notification, Streaming, Unary};
-use tandem_core::{Instant, MethodId, RequestKind, Status};
+use tandem_runtime::deadline::Scoped;
+use tandem_runtime::handlers::{
+    encode_reply, status_of, typed_stream, Done, HandlerFns, Job, Registry, Started,
+};
+use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
+use tandem_runtime::tandem_core::{MethodId, Status};
+use tandem_runtime::{Ctx, InlineCtx, RawReceiver, RawSender, StreamReceiver, StreamSender};
 
-use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
-use crate::ctx::{Ctx, InlineCtx};
-use crate::deadline::Scoped;
-use crate::peer::Peer;
 use crate::spawner::Task;
-use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<(Status, Vec<u8>)> + Send + Sync;
 type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Status> + Send + Sync;
 type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Boxed<Status> + Send + Sync;
-type InlineFn = dyn Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync;
 
-#[derive(Clone)]
-enum Handler {
-    Unary(Arc<UnaryFn>),
-    Notify(Arc<NotifyFn>),
-    Stream(Arc<StreamFn>),
-    Inline(Arc<InlineFn>),
+/// This runtime's handler signatures: functions returning boxed futures.
+pub(crate) struct AsyncFns;
+
+impl HandlerFns for AsyncFns {
+    type Unary = Arc<UnaryFn>;
+    type Notify = Arc<NotifyFn>;
+    type Stream = Arc<StreamFn>;
 }
 
 /// The methods this side serves, by [`MethodId`]. Both ends of a connection may have some.
@@ -53,32 +49,18 @@ enum Handler {
 /// polled once more so that it can notice, then dropped at its next await, and its outcome is
 /// replaced by the cancellation. Calls a handler makes inherit its request's deadline
 /// ([`Deadline::Inherit`](crate::Deadline::Inherit)).
+///
+/// Each method may be registered once: registering a [`MethodId`] twice panics (two methods
+/// declared with the same id).
 #[derive(Clone, Default)]
 pub struct Handlers {
-    methods: Arc<HashMap<MethodId, Handler>>,
-    modules: Arc<HashSet<u32>>,
+    reg: Registry<AsyncFns>,
 }
 
 impl core::fmt::Debug for Handlers {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let mut ids: Vec<_> = self.methods.keys().collect();
-        ids.sort();
-        f.debug_struct("Handlers").field("methods", &ids).finish()
+        self.reg.fmt(f)
     }
-}
-
-fn encode_reply<T: Serialize>(r: Result<T, Status>) -> (Status, Vec<u8>) {
-    match r {
-        Ok(v) => match encode_vec(&v) {
-            Ok(b) => (Status::OK, b),
-            Err(_) => (Status::ENCODE_FAILED, Vec::new()),
-        },
-        Err(s) => (s, Vec::new()),
-    }
-}
-
-fn status_of(r: Result<(), Status>) -> Status {
-    r.err().unwrap_or(Status::OK)
 }
 
 impl Handlers {
@@ -87,10 +69,8 @@ impl Handlers {
         Handlers::default()
     }
 
-    fn insert(mut self, id: MethodId, h: Handler) -> Self {
-        Arc::make_mut(&mut self.modules).insert(id.module);
-        Arc::make_mut(&mut self.methods).insert(id, h);
-        self
+    pub(crate) fn registry(&self) -> &Registry<AsyncFns> {
+        &self.reg
     }
 
     /// Serves a unary method: `f(ctx, request)` returns the response or an error status.
@@ -111,7 +91,7 @@ impl Handlers {
                 Err(e) => Box::pin(future::ready((e.status(), Vec::new()))),
             }
         };
-        self.insert(m.id(), Handler::Unary(Arc::new(h)))
+        Handlers { reg: self.reg.unary(m.id(), Arc::new(h)) }
     }
 
     /// Serves a unary method on raw bytes.
@@ -124,23 +104,23 @@ impl Handlers {
             let fut = f(ctx, bytes);
             Box::pin(async move { fut.await.map_or_else(|s| (s, Vec::new()), |b| (Status::OK, b)) })
         };
-        self.insert(method, Handler::Unary(Arc::new(h)))
+        Handlers { reg: self.reg.unary(method, Arc::new(h)) }
     }
 
     /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver as
     /// soon as the request is read, and writes its response into the (empty) buffer it is
     /// given. No task is spawned, so this is the fast path for quick handlers; but while `f`
     /// runs the connection does nothing else (its lock is held), so `f` must not block. It gets
-    /// an [`InlineCtx`] (no [`Peer`] to call back on). A panic in `f` is answered INTERNAL.
+    /// an [`InlineCtx`] (no [`Peer`](crate::Peer) to call back on). A panic in `f` is answered INTERNAL.
     pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
     where
         F: Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
     {
-        self.insert(method, Handler::Inline(Arc::new(f)))
+        Handlers { reg: self.reg.inline(method, Arc::new(f)) }
     }
 
-    /// Serves a notification, reliable ([`Peer::notify`]: the returned status is the
-    /// acknowledgement) or unreliable ([`Peer::signal`]: the result is dropped).
+    /// Serves a notification, reliable ([`Peer::notify`](crate::Peer::notify): the returned status is the
+    /// acknowledgement) or unreliable ([`Peer::signal`](crate::Peer::signal): the result is dropped).
     pub fn notification<T, F, Fut>(self, method: &Notification<T>, f: F) -> Self
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -157,7 +137,7 @@ impl Handlers {
                 Err(e) => Box::pin(future::ready(e.status())),
             }
         };
-        self.insert(m.id(), Handler::Notify(Arc::new(h)))
+        Handlers { reg: self.reg.notification(m.id(), Arc::new(h)) }
     }
 
     /// Serves a notification on raw bytes.
@@ -170,7 +150,7 @@ impl Handlers {
             let fut = f(ctx, bytes);
             Box::pin(async move { status_of(fut.await) })
         };
-        self.insert(method, Handler::Notify(Arc::new(h)))
+        Handlers { reg: self.reg.notification(method, Arc::new(h)) }
     }
 
     /// Serves a streaming method: `f(ctx, init, items_from_opener, sender_to_opener)`. When it
@@ -187,13 +167,14 @@ impl Handlers {
         let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Status> {
             match m.decode_init(&bytes) {
                 Ok(init) => {
-                    let fut = f(ctx, init, StreamReceiver::new(rx), StreamSender::new(tx));
+                    let (rx, tx) = typed_stream(rx, tx);
+                    let fut = f(ctx, init, rx, tx);
                     Box::pin(async move { status_of(fut.await) })
                 }
                 Err(e) => Box::pin(future::ready(e.status())),
             }
         };
-        self.insert(m.id(), Handler::Stream(Arc::new(h)))
+        Handlers { reg: self.reg.streaming(m.id(), Arc::new(h)) }
     }
 
     /// Serves a streaming method on raw bytes.
@@ -206,171 +187,52 @@ impl Handlers {
             let fut = f(ctx, bytes, rx, tx);
             Box::pin(async move { status_of(fut.await) })
         };
-        self.insert(method, Handler::Stream(Arc::new(h)))
-    }
-
-    fn lookup(&self, m: MethodId) -> Result<&Handler, Status> {
-        match self.methods.get(&m) {
-            Some(h) => Ok(h),
-            None if self.modules.contains(&m.module) => Err(Status::UNKNOWN_METHOD),
-            None => Err(Status::UNKNOWN_MODULE),
-        }
+        Handlers { reg: self.reg.streaming(method, Arc::new(h)) }
     }
 }
 
 /// Runs the handler `start` returns, with its request's deadline current while it is polled,
 /// until it completes or the exchange is cancelled; a panic (starting or running) becomes
-/// `panicked`.
-async fn guarded<T: Send + 'static>(
-    start: impl FnOnce() -> Boxed<T> + Send + 'static,
-    token: &CancelToken,
-    deadline: Option<Instant>,
-    cancelled: T,
-    panicked: T,
-) -> T {
-    let run = Scoped::new(deadline, Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
+/// INTERNAL. Then delivers the outcome.
+async fn guarded<F, Fut>(start: F, done: Done)
+where
+    F: FnOnce() -> Fut + Send + 'static,
+    Fut: Future<Output = (Status, Vec<u8>)> + Send + 'static,
+{
+    let run =
+        Scoped::new(done.deadline(), Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
     let run = async {
         run.await.unwrap_or_else(|_| {
             tracing::error!("handler panicked: answering INTERNAL");
-            panicked
+            (Status::INTERNAL, Vec::new())
         })
     };
-    run.or(async {
-        token.cancelled().await;
-        cancelled
-    })
-    .await
+    let (status, body) = run
+        .or(async {
+            done.cancelled().await;
+            (Status::CANCELLED, Vec::new())
+        })
+        .await;
+    done.complete(status, body);
 }
 
-/// An inbound request, as the core reported it.
-pub(crate) struct Request {
-    pub(crate) id: u64,
-    pub(crate) kind: RequestKind,
-    pub(crate) method: MethodId,
-    pub(crate) deadline: Option<Instant>,
-    pub(crate) payload: Vec<u8>,
-}
-
-/// Starts the handler for an inbound request (called by the driver, lock held). The handler's
-/// task goes to `spawn`, which the driver hands to the spawner once the lock is released.
-pub(crate) fn dispatch(
-    handlers: &Handlers,
-    shared: &Arc<Shared>,
-    inner: &mut Inner,
-    req: Request,
-    spawn: &mut Vec<Task>,
-) {
-    let Request { id, kind, method, deadline, payload } = req;
-    let handler = match handlers.lookup(method) {
-        Ok(h) => h.clone(),
-        Err(status) => return refuse(inner, id, kind, method, status),
-    };
-    if let (Handler::Inline(f), RequestKind::Call) = (&handler, kind) {
-        // Runs here, in the driver: no task, no cancellation token.
-        let mut out = Vec::new();
-        let cx = InlineCtx { shared, remote: inner.remote, method, deadline };
-        let r =
-            std::panic::catch_unwind(AssertUnwindSafe(|| f(&cx, &payload, &mut out))).unwrap_or_else(|_| {
-                tracing::error!("inline handler panicked: answering INTERNAL");
-                Err(Status::INTERNAL)
-            });
-        match r {
-            Ok(()) => inner.respond(id, Status::OK, out),
-            Err(status) => inner.respond(id, status, Vec::new()),
+/// The task of a started handler.
+pub(crate) fn task(started: Started<AsyncFns>) -> Task {
+    match started {
+        Started::Unary(f, Job { ctx, payload, done }) => Box::pin(guarded(move || f(ctx, payload), done)),
+        Started::Notify(f, Job { ctx, payload, done }) => {
+            let start = move || {
+                let fut = f(ctx, payload);
+                async move { (fut.await, Vec::new()) }
+            };
+            Box::pin(guarded(start, done))
         }
-        return;
+        Started::Stream(f, Job { ctx, payload, done }, rx, tx) => {
+            let start = move || {
+                let fut = f(ctx, payload, rx, tx);
+                async move { (fut.await, Vec::new()) }
+            };
+            Box::pin(guarded(start, done))
+        }
     }
-    // Handles are created here but only dropped inside the tasks: dropping the last handle
-    // takes the connection's lock, which this function runs under.
-    let token = Arc::new(CancelToken::default());
-    let sh = shared.clone();
-    let ctx = || Ctx::new(Peer::new(shared.clone()), method, deadline, token.clone());
-    match (handler, kind) {
-        (Handler::Unary(f), RequestKind::Call) => {
-            inner.inbound.insert(id, token.clone());
-            let ctx = ctx();
-            spawn.push(Box::pin(async move {
-                let (cancelled, panicked) = ((Status::CANCELLED, Vec::new()), (Status::INTERNAL, Vec::new()));
-                let (status, body) =
-                    guarded(move || f(ctx, payload), &token, deadline, cancelled, panicked).await;
-                let mut inner = sh.lock();
-                inner.inbound.remove(&id);
-                inner.respond(id, status, body);
-            }));
-        }
-        (Handler::Notify(f), RequestKind::Notify) => {
-            inner.inbound.insert(id, token.clone());
-            let ctx = ctx();
-            spawn.push(Box::pin(async move {
-                let run = move || f(ctx, payload);
-                let status = guarded(run, &token, deadline, Status::CANCELLED, Status::INTERNAL).await;
-                let mut inner = sh.lock();
-                inner.inbound.remove(&id);
-                inner.respond(id, status, Vec::new());
-            }));
-        }
-        (Handler::Stream(f), RequestKind::Stream { half_closed }) => {
-            inner.inbound.insert(id, token.clone());
-            let mut entry = StreamEntry::new(true);
-            if half_closed {
-                entry.fin = Some(Status::OK);
-            }
-            inner.streams.insert(id, entry);
-            let ctx = ctx();
-            let rx = RawReceiver::new(Handle::new(shared.clone()), id);
-            let tx = RawSender::new(Handle::new(shared.clone()), id);
-            spawn.push(Box::pin(async move {
-                let run = move || f(ctx, payload, rx, tx);
-                let status = guarded(run, &token, deadline, Status::CANCELLED, Status::INTERNAL).await;
-                let mut inner = sh.lock();
-                inner.inbound.remove(&id);
-                inner.discard_items(id);
-                match inner.streams.remove(&id) {
-                    Some(e) if e.reset.is_some() => inner.reset_stream(id, Status::CANCELLED),
-                    Some(e) if e.sent_fin => {}
-                    _ => inner.finish_stream(id, status),
-                }
-            }));
-        }
-        (_, kind) => refuse(inner, id, kind, method, Status::UNIMPLEMENTED),
-    }
-}
-
-fn refuse(inner: &mut Inner, id: u64, kind: RequestKind, method: MethodId, status: Status) {
-    tracing::debug!(id, ?method, %status, "request refused");
-    match kind {
-        RequestKind::Stream { .. } => inner.reset_stream(id, status),
-        RequestKind::Call | RequestKind::Notify => inner.respond(id, status, Vec::new()),
-    }
-}
-
-/// Starts the handler for a signal (unreliable notification); drops the signal when
-/// `max_concurrent_calls` signal handlers already run.
-pub(crate) fn dispatch_signal(
-    handlers: &Handlers,
-    shared: &Arc<Shared>,
-    inner: &mut Inner,
-    method: MethodId,
-    payload: Vec<u8>,
-    spawn: &mut Vec<Task>,
-) {
-    let f = match handlers.lookup(method) {
-        Ok(Handler::Notify(f)) => f.clone(),
-        _ => {
-            tracing::debug!(?method, "signal for a method without a notification handler dropped");
-            return;
-        }
-    };
-    if inner.signal_tasks >= inner.conn.config().max_concurrent_calls as usize {
-        tracing::warn!(?method, "too many signal handlers running: signal dropped");
-        return;
-    }
-    inner.signal_tasks += 1;
-    let token = Arc::new(CancelToken::default());
-    let ctx = Ctx::new(Peer::new(shared.clone()), method, None, token.clone());
-    let sh = shared.clone();
-    spawn.push(Box::pin(async move {
-        let _ = guarded(move || f(ctx, payload), &token, None, Status::CANCELLED, Status::INTERNAL).await;
-        sh.lock().signal_tasks -= 1;
-    }));
 }

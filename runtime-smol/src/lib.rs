@@ -6,11 +6,15 @@
 //! [`Dialer`](tandem_core::endpoint::Dialer) (client) for every decision about many
 //! connections — admission, the name registry and replacement of a stale peer, session tokens
 //! and resumption, the session memory budget, UDP associations, the reconnection schedule.
-//! This crate only owns sockets, timers, wake-ups and tasks: per connection one driver task
-//! reads the socket into the core, acts on its events (starting handler tasks, completing calls
-//! and streams, reporting to the endpoint or dialer), writes what the core queued, and sleeps
-//! until the socket, an API call or a timeout wakes it. `RUNTIMES.md` lists its public API next
-//! to tandem-std's, which is the same except where blocking versus async forces a difference.
+//! Everything around them that is not I/O — each connection's shared state and the glue from
+//! the core's events to the API, the server hub, the dialer glue, handler dispatch, and the
+//! API types — is `tandem-runtime`'s, shared with tandem-std. This crate only owns sockets,
+//! timers, wake-ups and tasks: per connection one driver task reads the socket into the core,
+//! runs the shared engine's turn (which acts on the core's events: handler jobs, completed
+//! calls and streams, reports to the endpoint or dialer), spawns the handler tasks, writes what
+//! the core queued, and sleeps until the socket, an API call or a timeout wakes it. The types it
+//! re-exports from `tandem-runtime` are its own API: `RUNTIMES.md` lists it next to
+//! tandem-std's, which is the same except where blocking versus async forces a difference.
 //!
 //! * **Transports**: `tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` and
 //!   `udp://host:port` ([`Client::connect`], [`Server::bind`]). Over UDP (datagram mode, SPEC.md
@@ -45,20 +49,15 @@
 //!
 //! # Layering
 //!
-//! Each file imports only files of a lower layer (no import cycles):
+//! Each file imports only files of a lower layer (no import cycles), and anything of
+//! `tandem-runtime` (which has its own layering):
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `error`, `clock`, `spawner` |
-//! | 1 | `deadline` (clock), `transport` (error), `config` (spawner) |
-//! | 2 | `conn`: one connection's shared state, [`LinkState`], the counted handle (clock, transport) |
-//! | 3 | `stream` (conn, error), `hub`: the server's endpoint behind a mutex (conn, transport, clock) |
-//! | 4 | `peer` (conn, stream, deadline, clock, error, transport), `session`: link to the hub or dialer (hub, conn, transport, clock, error) |
-//! | 5 | `ctx` (peer, conn, clock, transport) |
-//! | 6 | `handlers` (ctx, peer, stream, conn, deadline, spawner) |
-//! | 7 | `events` (handlers, session, hub, conn, clock, spawner) |
-//! | 8 | `driver` (events, session, handlers, hub, conn, transport, clock, spawner) |
-//! | 9 | `server`, `client` (driver and everything below) |
+//! | 0 | `spawner` (the [`Spawner`] and the timer), `transport` (sockets) |
+//! | 1 | `config` (spawner), `handlers`: async signatures, handler tasks (spawner) |
+//! | 2 | `driver`: the driver task around the shared engine (handlers, transport, spawner) |
+//! | 3 | `server`, `client` (driver, handlers, config, transport, spawner) |
 //!
 //! # Example
 //!
@@ -103,39 +102,26 @@
 #![deny(missing_docs)]
 
 mod client;
-mod clock;
 mod config;
-mod conn;
-mod ctx;
-mod deadline;
 mod driver;
-mod error;
-mod events;
 mod handlers;
-mod hub;
-mod peer;
 mod server;
-mod session;
 mod spawner;
-mod stream;
 mod transport;
 
 pub use client::Client;
-pub use config::{
-    ClientConfig, ServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
-};
-pub use conn::LinkState;
-pub use ctx::{Ctx, InlineCtx};
-pub use deadline::Deadline;
-pub use error::{CallError, Error};
+pub use config::{ClientConfig, ServerConfig};
 pub use handlers::Handlers;
-pub use peer::{Peer, PendingCall, StateWatch};
-pub use server::{Server, ServerStats};
+pub use server::Server;
 pub use spawner::{SmolSpawner, Spawner, Task};
-pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
-pub use tandem_core;
-pub use tandem_core::addr::Address;
-pub use tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
-pub use tandem_core::typed::{Notification, Streaming, Unary};
-pub use tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
-pub use transport::PeerCredentials;
+pub use tandem_runtime::tandem_core;
+pub use tandem_runtime::tandem_core::addr::Address;
+pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
+pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
+pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+#[doc(inline)]
+pub use tandem_runtime::{
+    CallError, Ctx, Deadline, Error, InlineCtx, LinkState, Peer, PeerCredentials, PendingCall, RawReceiver,
+    RawSender, ServerStats, StateWatch, StreamReceiver, StreamSender, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+};

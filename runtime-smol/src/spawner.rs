@@ -1,4 +1,5 @@
-//! Where tasks run: the [`Spawner`] trait and its default, [`SmolSpawner`]. (Layer 0.)
+//! Where tasks run: the [`Spawner`] trait and its default, [`SmolSpawner`]; and the timer of the
+//! shared futures. (Layer 0.)
 
 use core::future::Future;
 use core::pin::Pin;
@@ -39,4 +40,12 @@ impl Spawner for SmolSpawner {
     fn spawn(&self, task: Task) {
         smol::spawn(task).detach();
     }
+}
+
+/// The timer of the shared futures (`tandem_runtime::clock::SleepUntil`): `async-io`'s, whose
+/// reactor runs on its own thread, so it works under any executor.
+pub(crate) fn sleep_until(at: std::time::Instant) -> tandem_runtime::clock::Sleep {
+    Box::pin(async move {
+        async_io::Timer::at(at).await;
+    })
 }

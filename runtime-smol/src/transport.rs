@@ -1,10 +1,8 @@
 //! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all driven
-//! through `async-io`'s reactor. No protocol logic here. (Layer 1: imports `error`.)
+//! through `async-io`'s reactor. No protocol logic here. (Layer 0.)
 
 use core::pin::Pin;
-use core::task::Waker;
 use core::task::{Context, Poll};
-use std::collections::VecDeque;
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -14,21 +12,11 @@ use std::sync::{Arc, Mutex};
 use async_io::Async;
 use futures_lite::{AsyncRead, AsyncWrite};
 use socket2::{Domain, SockAddr, Type};
-use tandem_core::addr::Address;
-
-use crate::error::Error;
-
-/// Credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken when
-/// the connection was made.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct PeerCredentials {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-    /// Process id.
-    pub pid: i32,
-}
+use tandem_runtime::error::io_error;
+use tandem_runtime::open::TransportInfo;
+use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::udp::Inbox;
+use tandem_runtime::{Error, PeerCredentials};
 
 /// A connected socket.
 pub(crate) enum Socket {
@@ -43,39 +31,6 @@ pub(crate) enum Socket {
     Assoc(Assoc),
 }
 
-/// Most datagrams queued for one association before its driver takes them; beyond, they are
-/// dropped (as the network may drop them: the protocol retransmits).
-const ASSOC_INBOX: usize = 256;
-
-/// Datagrams for one server-side UDP association, filled by the server's receive task.
-#[derive(Default)]
-pub(crate) struct Inbox {
-    pub(crate) queue: VecDeque<Vec<u8>>,
-    pub(crate) waker: Option<Waker>,
-    /// The association's driver has ended.
-    pub(crate) closed: bool,
-    /// The last datagram starting with HELLO, kept so that it can be handed to a new
-    /// association when this one is superseded (SPEC.md §14.3).
-    pub(crate) last_hello: Option<Vec<u8>>,
-    /// Datagrams dropped because the queue was full.
-    pub(crate) dropped: u64,
-}
-
-impl Inbox {
-    /// Queues a datagram; false (dropped) when the queue is full or the association is over.
-    pub(crate) fn push(&mut self, d: Vec<u8>) -> bool {
-        if self.closed || self.queue.len() >= ASSOC_INBOX {
-            self.dropped += 1;
-            return false;
-        }
-        self.queue.push_back(d);
-        if let Some(w) = self.waker.take() {
-            w.wake();
-        }
-        true
-    }
-}
-
 /// A server-side UDP association's end of the shared socket.
 pub(crate) struct Assoc {
     pub(crate) socket: Arc<Async<UdpSocket>>,
@@ -85,9 +40,7 @@ pub(crate) struct Assoc {
 
 impl Drop for Assoc {
     fn drop(&mut self) {
-        let mut inbox = self.inbox.lock().unwrap_or_else(|e| e.into_inner());
-        inbox.closed = true;
-        inbox.queue.clear();
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).close();
     }
 }
 
@@ -157,28 +110,7 @@ impl Socket {
             Socket::Unix(s) => Pin::new(&mut &*s).poll_read(cx, buf),
             Socket::Packet(s) => Pin::new(&mut &*s).poll_read(cx, buf),
             Socket::Udp(s) => poll_udp_recv(s, cx, buf),
-            Socket::Assoc(a) => {
-                let mut inbox = a.inbox.lock().unwrap_or_else(|e| e.into_inner());
-                loop {
-                    match inbox.queue.pop_front() {
-                        Some(d) => {
-                            // Larger than the buffer (or empty): not a datagram of ours; drop it.
-                            if d.len() > buf.len() || d.is_empty() {
-                                continue;
-                            }
-                            buf[..d.len()].copy_from_slice(&d);
-                            if d.first() == Some(&HELLO) {
-                                inbox.last_hello = Some(d.clone());
-                            }
-                            return Poll::Ready(Ok(d.len()));
-                        }
-                        None => {
-                            inbox.waker = Some(cx.waker().clone());
-                            return Poll::Pending;
-                        }
-                    }
-                }
-            }
+            Socket::Assoc(a) => a.inbox.lock().unwrap_or_else(|e| e.into_inner()).poll_read(cx, buf).map(Ok),
         }
     }
 
@@ -206,6 +138,11 @@ impl Socket {
         }
     }
 
+    /// What the socket tells about the other side.
+    pub(crate) fn info(&self) -> TransportInfo {
+        TransportInfo { remote: self.remote_addr(), creds: self.credentials(), udp: self.is_udp() }
+    }
+
     /// The remote IP address and port (TCP and UDP; `None` on Unix sockets).
     pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
         match self {
@@ -217,7 +154,7 @@ impl Socket {
     }
 
     /// The peer's credentials (Unix sockets on Linux/Android only).
-    pub(crate) fn credentials(&self) -> Option<PeerCredentials> {
+    fn credentials(&self) -> Option<PeerCredentials> {
         match self {
             Socket::Tcp(_) | Socket::Udp(_) | Socket::Assoc(_) => None,
             Socket::Unix(s) => peer_credentials(s.get_ref()),
@@ -247,33 +184,33 @@ pub(crate) async fn connect(addr: &Address) -> Result<Socket, Error> {
     let ctx = || format!("cannot connect to {addr}");
     match addr {
         Address::Tcp(host_port) => {
-            let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| Error::io(ctx(), e))?;
+            let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
             for a in addrs {
                 match Async::<TcpStream>::connect(a).await {
                     Ok(s) => {
-                        s.get_ref().set_nodelay(true).map_err(|e| Error::io(ctx(), e))?;
+                        s.get_ref().set_nodelay(true).map_err(|e| io_error(ctx(), e))?;
                         return Ok(Socket::Tcp(s));
                     }
                     Err(e) => last = e,
                 }
             }
-            Err(Error::io(ctx(), last))
+            Err(io_error(ctx(), last))
         }
         Address::Unix(path) => {
-            let s = Async::<UnixStream>::connect(path).await.map_err(|e| Error::io(ctx(), e))?;
+            let s = Async::<UnixStream>::connect(path).await.map_err(|e| io_error(ctx(), e))?;
             Ok(Socket::Unix(s))
         }
         Address::UnixSeqpacket(path) => {
             // Connecting a local socket does not wait on the network; do it blocking, then
             // hand the socket to the reactor (which makes it non-blocking).
-            let s = seqpacket_socket().map_err(|e| Error::io(ctx(), e))?;
-            let sa = SockAddr::unix(path).map_err(|e| Error::io(ctx(), e))?;
-            s.connect(&sa).map_err(|e| Error::io(ctx(), e))?;
-            Ok(Socket::Packet(Async::new(s).map_err(|e| Error::io(ctx(), e))?))
+            let s = seqpacket_socket().map_err(|e| io_error(ctx(), e))?;
+            let sa = SockAddr::unix(path).map_err(|e| io_error(ctx(), e))?;
+            s.connect(&sa).map_err(|e| io_error(ctx(), e))?;
+            Ok(Socket::Packet(Async::new(s).map_err(|e| io_error(ctx(), e))?))
         }
         Address::Udp(host_port) => {
-            let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| Error::io(ctx(), e))?;
+            let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
             for a in addrs {
                 let local: SocketAddr = if a.is_ipv4() {
@@ -293,13 +230,10 @@ pub(crate) async fn connect(addr: &Address) -> Result<Socket, Error> {
                     Err(e) => last = e,
                 }
             }
-            Err(Error::io(ctx(), last))
+            Err(io_error(ctx(), last))
         }
     }
 }
-
-/// First byte of a HELLO frame: a datagram starting with it may open an association.
-pub(crate) const HELLO: u8 = 0x01;
 
 /// A listening socket.
 pub(crate) enum Listener {
@@ -347,7 +281,7 @@ fn prepare_path(path: &Path, packet: bool, remove_stale: bool) -> Result<(), Err
     }
     tracing::info!(path = %path.display(), "removing stale socket file");
     std::fs::remove_file(path)
-        .map_err(|e| Error::io(format!("cannot remove stale socket {}", path.display()), e))
+        .map_err(|e| io_error(format!("cannot remove stale socket {}", path.display()), e))
 }
 
 impl Listener {
@@ -361,35 +295,35 @@ impl Listener {
         match addr {
             Address::Tcp(host_port) => {
                 let sa =
-                    host_port.to_socket_addrs().map_err(|e| Error::io(ctx(), e))?.next().ok_or_else(
-                        || Error::io(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address")),
-                    )?;
-                let l = Async::<TcpListener>::bind(sa).map_err(|e| Error::io(ctx(), e))?;
-                let local = l.get_ref().local_addr().map_err(|e| Error::io(ctx(), e))?;
+                    host_port.to_socket_addrs().map_err(|e| io_error(ctx(), e))?.next().ok_or_else(|| {
+                        io_error(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address"))
+                    })?;
+                let l = Async::<TcpListener>::bind(sa).map_err(|e| io_error(ctx(), e))?;
+                let local = l.get_ref().local_addr().map_err(|e| io_error(ctx(), e))?;
                 Ok((Listener::Tcp(l), Address::Tcp(local.to_string()), None))
             }
             Address::Unix(path) => {
                 prepare_path(path, false, remove_stale)?;
-                let l = Async::<UnixListener>::bind(path).map_err(|e| Error::io(ctx(), e))?;
+                let l = Async::<UnixListener>::bind(path).map_err(|e| io_error(ctx(), e))?;
                 Ok((Listener::Unix(l), addr.clone(), Some(PathGuard(path.clone()))))
             }
             Address::UnixSeqpacket(path) => {
                 prepare_path(path, true, remove_stale)?;
-                let s = seqpacket_socket().map_err(|e| Error::io(ctx(), e))?;
-                let sa = SockAddr::unix(path).map_err(|e| Error::io(ctx(), e))?;
-                s.bind(&sa).map_err(|e| Error::io(ctx(), e))?;
+                let s = seqpacket_socket().map_err(|e| io_error(ctx(), e))?;
+                let sa = SockAddr::unix(path).map_err(|e| io_error(ctx(), e))?;
+                s.bind(&sa).map_err(|e| io_error(ctx(), e))?;
                 let guard = PathGuard(path.clone());
-                s.listen(128).map_err(|e| Error::io(ctx(), e))?;
-                let l = Async::new(s).map_err(|e| Error::io(ctx(), e))?;
+                s.listen(128).map_err(|e| io_error(ctx(), e))?;
+                let l = Async::new(s).map_err(|e| io_error(ctx(), e))?;
                 Ok((Listener::Packet(l), addr.clone(), Some(guard)))
             }
             Address::Udp(host_port) => {
                 let sa =
-                    host_port.to_socket_addrs().map_err(|e| Error::io(ctx(), e))?.next().ok_or_else(
-                        || Error::io(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address")),
-                    )?;
-                let s = Async::<UdpSocket>::bind(sa).map_err(|e| Error::io(ctx(), e))?;
-                let local = s.get_ref().local_addr().map_err(|e| Error::io(ctx(), e))?;
+                    host_port.to_socket_addrs().map_err(|e| io_error(ctx(), e))?.next().ok_or_else(|| {
+                        io_error(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address"))
+                    })?;
+                let s = Async::<UdpSocket>::bind(sa).map_err(|e| io_error(ctx(), e))?;
+                let local = s.get_ref().local_addr().map_err(|e| io_error(ctx(), e))?;
                 Ok((Listener::Udp(Arc::new(s)), Address::Udp(local.to_string()), None))
             }
         }

@@ -1,6 +1,9 @@
-//! The runtime's clock (the core's [`Instant`] as microseconds since the first use) and its
-//! randomness (the operating system's CSPRNG through `getrandom`). (Layer 0.)
+//! The runtimes' clock (the core's [`Instant`] as microseconds since the first use), their
+//! randomness (the operating system's CSPRNG through `getrandom`), and the one thing this crate
+//! asks of a runtime's timers: [`SleepUntil`]. (Layer 0.)
 
+use core::future::Future;
+use core::pin::Pin;
 use core::time::Duration;
 use std::sync::OnceLock;
 
@@ -13,23 +16,23 @@ fn epoch() -> std::time::Instant {
 }
 
 /// Now, on the core's clock.
-pub(crate) fn now() -> Instant {
+pub fn now() -> Instant {
     from_std(std::time::Instant::now())
 }
 
 /// A std instant on the core's clock (instants before the clock's start are its start).
-pub(crate) fn from_std(t: std::time::Instant) -> Instant {
+pub fn from_std(t: std::time::Instant) -> Instant {
     Instant::from_micros(u64::try_from(t.saturating_duration_since(epoch()).as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The core instant `t` on the std clock (`None`: too far away to represent).
-pub(crate) fn to_std(t: Instant) -> Option<std::time::Instant> {
+pub fn to_std(t: Instant) -> Option<std::time::Instant> {
     epoch().checked_add(Duration::from_micros(t.as_micros()))
 }
 
 /// A new session token (SPEC.md §13.1): 16 bytes from the OS CSPRNG, `None` if it failed (the
 /// connection is then offered no resumption rather than a guessable token).
-pub(crate) fn token() -> Option<[u8; TOKEN_LEN]> {
+pub fn token() -> Option<[u8; TOKEN_LEN]> {
     let mut t = [0u8; TOKEN_LEN];
     match getrandom::fill(&mut t) {
         Ok(()) => Some(t),
@@ -41,10 +44,22 @@ pub(crate) fn token() -> Option<[u8; TOKEN_LEN]> {
 }
 
 /// A seed for the reconnection jitter (not a secret: the clock is a fine fallback).
-pub(crate) fn seed() -> u64 {
+pub fn seed() -> u64 {
     let mut b = [0u8; 8];
     if getrandom::fill(&mut b).is_err() {
         return now().as_micros() ^ u64::from(std::process::id()).rotate_left(32);
     }
     u64::from_le_bytes(b)
 }
+
+/// A runtime's timer: completes at (or soon after) the instant it was made for.
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// How the shared futures wait for an instant (an exchange's deadline while it waits for a
+/// slot, a shutdown's grace period, a server's wait for a peer): each runtime passes its own
+/// when it creates a connection or a hub. An async runtime returns its timer future
+/// (tandem-smol: `async_io::Timer::at`); a blocking runtime returns a future that its
+/// `block_on` understands, e.g. one that records its instant in a thread-local which
+/// `block_on` parks until (`std::thread::park_timeout`) and that is ready once it has passed.
+/// Only waits that have a time limit create one.
+pub type SleepUntil = fn(std::time::Instant) -> Sleep;

@@ -1,8 +1,11 @@
-//! One connection's state, shared by its driver task and its handles: the core connection
-//! behind a `std::sync::Mutex` (held briefly, never across an await), the tables of exchanges
-//! waiting on it, the link state its application watches, and [`Handle`], the counted
-//! reference that keeps it open. (Layer 2: imports `clock`, `transport`.)
+//! One connection's state, shared by its driver and its handles: the core connection behind a
+//! `std::sync::Mutex` ([`Shared`]; held briefly, never across an await or a blocking wait), the
+//! tables of exchanges waiting on it, the link state its application watches, and the counted
+//! reference that keeps it open. Everything that waits on it registers a `Waker`; the driver
+//! registers its own ([`Inner::set_driver`]) and is woken when an API call queued something.
+//! (Layer 1: imports `clock`, `state`.)
 
+use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use core::task::Waker;
 use std::collections::{HashMap, VecDeque};
@@ -12,41 +15,8 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use event_listener::Event;
 use tandem_core::{ApiError, Connection, ConnectionError, Status};
 
-use crate::clock::now;
-use crate::transport::{PeerCredentials, Socket};
-
-/// Where a connection's link is, as its application sees it ([`Peer::state`](crate::Peer::state),
-/// [`Peer::watch_state`](crate::Peer::watch_state)).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum LinkState {
-    /// Dialing and handshaking. `attempt` counts the attempts since the transport was lost
-    /// (1 for the first connection).
-    Connecting {
-        /// Attempt number, from 1.
-        attempt: u32,
-    },
-    /// Connected; `resumed` when the current transport resumed the session rather than
-    /// starting it.
-    Connected {
-        /// Whether the session was resumed on this transport.
-        resumed: bool,
-    },
-    /// The transport was lost at `since` and the session is suspended (SPEC.md §13): calls wait
-    /// (at most `Config::suspended_call_timeout`). On the client, `failures` reconnection
-    /// attempts have failed since and the next one starts at `next`; on the server, which waits
-    /// for its client, `failures` is 0 and `next` is `None`.
-    Suspended {
-        /// When the transport was lost.
-        since: std::time::Instant,
-        /// Failed reconnection attempts since then.
-        failures: u32,
-        /// When the next reconnection attempt starts.
-        next: Option<std::time::Instant>,
-    },
-    /// The connection ended, for this reason.
-    Closed(ConnectionError),
-}
+use crate::clock::{now, SleepUntil};
+use crate::state::{LinkState, PeerCredentials};
 
 /// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
 /// already: a task polls again whenever anything wakes it and the lists are emptied only when
@@ -155,6 +125,27 @@ pub(crate) enum Backlog {
     Reset { id: u64, status: Status },
 }
 
+/// A transport handed from one connection to another: a server-side session resumed on a new
+/// connection's socket. The runtime's socket travels type-erased (this crate knows no sockets);
+/// the runtime that put it there takes it back with `downcast`.
+pub struct Transport {
+    /// The runtime's socket.
+    pub io: Box<dyn Any + Send>,
+    /// Its remote address (TCP and UDP).
+    pub remote: Option<SocketAddr>,
+    /// Bytes already read from it that the core has not taken yet.
+    pub pending: Vec<u8>,
+}
+
+impl core::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Transport")
+            .field("remote", &self.remote)
+            .field("pending", &self.pending.len())
+            .finish()
+    }
+}
+
 /// What the server's endpoint asked of this connection (applied by its driver).
 #[derive(Default)]
 pub(crate) struct Requests {
@@ -166,9 +157,11 @@ pub(crate) struct Requests {
     pub(crate) shed: Option<usize>,
 }
 
-/// Everything behind the connection's lock.
-pub(crate) struct Inner {
-    pub(crate) conn: Connection<'static>,
+/// Everything behind the connection's lock. A runtime's driver works on [`conn`](Self::conn)
+/// directly (timers, input, output); the rest is this crate's bookkeeping.
+pub struct Inner {
+    /// The core connection.
+    pub conn: Connection<'static>,
     pub(crate) driver: Option<Waker>,
     pub(crate) calls: HashMap<u64, CallSlot>,
     pub(crate) streams: HashMap<u64, StreamEntry>,
@@ -180,17 +173,19 @@ pub(crate) struct Inner {
     /// Waiting for the handshake, a link state change or the end; one entry per task.
     pub(crate) state_waiters: Vec<Waker>,
     pub(crate) connected: bool,
-    pub(crate) closed: Option<ConnectionError>,
+    /// Why the connection ended, once it has (set when the core reports its end).
+    pub closed: Option<ConnectionError>,
     pub(crate) link: LinkState,
     /// Incremented on every change of `link`.
     pub(crate) link_version: u64,
-    pub(crate) remote: Option<SocketAddr>,
+    /// The peer's address on the current transport (TCP and UDP).
+    pub remote: Option<SocketAddr>,
     /// Signal (unreliable notification) handlers running now.
     pub(crate) signal_tasks: usize,
     pub(crate) requests: Requests,
-    /// Acceptor: the session was resumed on another connection's socket (and the bytes that
-    /// connection had read past what its core took); the driver switches to it.
-    pub(crate) new_socket: Option<(Socket, Vec<u8>)>,
+    /// Acceptor: the session was resumed on another connection's socket; the driver switches
+    /// to it.
+    pub(crate) new_transport: Option<Transport>,
 }
 
 impl Inner {
@@ -211,7 +206,7 @@ impl Inner {
             remote,
             signal_tasks: 0,
             requests: Requests::default(),
-            new_socket: None,
+            new_transport: None,
         }
     }
 
@@ -239,8 +234,17 @@ impl Inner {
         }
     }
 
+    /// Registers the driver's waker: woken whenever an API call queued something or an
+    /// endpoint action arrived. A driver calls it on every turn (it is cheap when unchanged).
+    pub fn set_driver(&mut self, w: &Waker) {
+        match &self.driver {
+            Some(d) if d.will_wake(w) => {}
+            _ => self.driver = Some(w.clone()),
+        }
+    }
+
     /// Asks the driver to run: something was queued for transmission or must be processed.
-    pub(crate) fn wake_driver(&mut self) {
+    pub fn wake_driver(&mut self) {
         if let Some(w) = self.driver.take() {
             w.wake();
         }
@@ -364,15 +368,23 @@ impl Inner {
 }
 
 /// One connection, shared by its driver, its handles and its running handlers.
-pub(crate) struct Shared {
-    pub(crate) inner: Mutex<Inner>,
+pub struct Shared {
+    inner: Mutex<Inner>,
     /// User-visible handles ([`Handle`]); the connection closes when the last goes.
     pub(crate) handles: AtomicUsize,
     /// The peer's name from its first HELLO.
     pub(crate) name: OnceLock<String>,
     pub(crate) creds: Option<PeerCredentials>,
     /// Connection number, for logs (the endpoint's id on a server).
-    pub(crate) id: u64,
+    pub id: u64,
+    /// The runtime's timer, for the waits of this connection's exchanges.
+    pub(crate) sleep: SleepUntil,
+}
+
+impl core::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Shared").field("id", &self.id).field("name", &self.name()).finish_non_exhaustive()
+    }
 }
 
 impl Shared {
@@ -381,6 +393,7 @@ impl Shared {
         remote: Option<SocketAddr>,
         creds: Option<PeerCredentials>,
         id: u64,
+        sleep: SleepUntil,
     ) -> Arc<Shared> {
         Arc::new(Shared {
             inner: Mutex::new(Inner::new(conn, remote)),
@@ -388,15 +401,18 @@ impl Shared {
             name: OnceLock::new(),
             creds,
             id,
+            sleep,
         })
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+    /// Locks the connection (a poisoned lock is taken over: every critical section leaves
+    /// `Inner` consistent, and a panicking handler must not take the connection down).
+    pub fn lock(&self) -> MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The peer's name (empty before the handshake).
-    pub(crate) fn name(&self) -> &str {
+    pub fn name(&self) -> &str {
         self.name.get().map_or("", String::as_str)
     }
 }

@@ -1,5 +1,7 @@
 //! Errors: [`Error`] for setting up servers and connections, [`CallError`] for one exchange.
 //! (Layer 0: imports no other file of the crate.)
+//!
+//! For runtimes: [`io_error`] builds [`Error::Io`].
 
 use core::fmt;
 use std::io;
@@ -33,18 +35,16 @@ pub enum Error {
     Config(ConfigError),
     /// The connection ended before the handshake completed.
     Handshake(ConnectionError),
-    /// Connecting (transport and handshake) took longer than
-    /// [`ClientConfig::connect_timeout`](crate::ClientConfig::connect_timeout).
+    /// Connecting (transport and handshake) took longer than `ClientConfig::connect_timeout`.
     Timeout {
         /// The address being connected to.
         addr: String,
     },
 }
 
-impl Error {
-    pub(crate) fn io(context: impl Into<String>, source: io::Error) -> Self {
-        Error::Io { context: context.into(), source }
-    }
+/// [`Error::Io`]: `context` says what was being done (e.g. `cannot connect to tcp://…`).
+pub fn io_error(context: impl Into<String>, source: io::Error) -> Error {
+    Error::Io { context: context.into(), source }
 }
 
 impl fmt::Display for Error {

@@ -1,6 +1,10 @@
 //! [`Peer`]: the handle to one connection, for calling, notifying and streaming toward the other
 //! side; [`PendingCall`], a call in flight; [`StateWatch`], the link state as it changes.
-//! (Layer 4: imports `conn`, `stream`, `deadline`, `clock`, `error`, `transport`.)
+//! (Layer 3: imports `conn`, `stream`, `deadline`, `clock`, `error`, `state`.)
+//!
+//! Every operation that waits is a future that waits through wakers only; a time limit (the
+//! exchange's deadline, a shutdown's grace period) is the runtime's [`Sleep`](crate::clock::Sleep).
+//! For runtimes: [`from_shared`], [`shared`], [`connected`] and [`shutdown`].
 
 use core::future::Future;
 use core::pin::Pin;
@@ -9,7 +13,6 @@ use core::time::Duration;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_io::Timer;
 use futures_core::Stream;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
@@ -18,17 +21,39 @@ use tandem_core::typed::{self, encode_vec, CodecError, Notification, Streaming, 
 use tandem_core::{ApiError, ConnectionError, MethodId, Stats, Status};
 
 use crate::clock::{now, to_std};
-use crate::conn::{wait_on, CallSlot, Handle, LinkState, Shared, StreamEntry};
+use crate::conn::{wait_on, CallSlot, Handle, Inner, Shared, StreamEntry};
 use crate::deadline::Deadline;
 use crate::error::CallError;
+use crate::state::{LinkState, PeerCredentials};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
-use crate::transport::PeerCredentials;
+
+/// A handle on the connection `shared` (counted: it keeps the connection open).
+pub fn from_shared(shared: Arc<Shared>) -> Peer {
+    Peer::new(shared)
+}
+
+/// The connection behind a handle.
+pub fn shared(peer: &Peer) -> &Arc<Shared> {
+    peer.shared()
+}
+
+/// Waits for the handshake; fails with the reason if the connection closes first.
+pub async fn connected(peer: &Peer) -> Result<(), ConnectionError> {
+    peer.connected().await
+}
+
+/// Graceful shutdown of one connection: GOAWAY, then waits up to `grace` for the exchanges in
+/// flight, then closes what remains (those fail with UNAVAILABLE). A suspended session has
+/// nothing to drain: it ends at once.
+pub async fn shutdown(peer: &Peer, grace: Duration) {
+    peer.shutdown(grace).await
+}
 
 /// A handle to one connection. Cheap to clone.
 ///
 /// Both sides are equal once connected: either may call, notify and open streams toward the
 /// other. The connection lives while any handle to it exists — `Peer`s (including those held
-/// by running handlers' [`Ctx`](crate::Ctx)), [`Client`](crate::Client)s, open stream handles,
+/// by running handlers' [`Ctx`](crate::Ctx)), the runtime's `Client`s, open stream handles,
 /// [`PendingCall`]s — or while a server tracks it. Dropping the last handle of a client
 /// connection shuts it down gracefully (GOAWAY, exchanges in flight finish, CLOSE(OK));
 /// [`close`](Self::close) ends it at once.
@@ -122,7 +147,7 @@ impl Peer {
     }
 
     /// Waits for the handshake; fails if the connection closes first.
-    pub(crate) async fn connected(&self) -> Result<(), ConnectionError> {
+    async fn connected(&self) -> Result<(), ConnectionError> {
         poll_fn(|cx| {
             let mut inner = self.shared().lock();
             if inner.connected {
@@ -162,17 +187,18 @@ impl Peer {
 
     /// GOAWAY, then waits up to `grace` for the exchanges in flight, then closes what remains
     /// (those fail with UNAVAILABLE). A suspended session has nothing to drain: it ends at once.
-    pub(crate) async fn shutdown(&self, grace: Duration) {
+    async fn shutdown(&self, grace: Duration) {
         if matches!(self.state(), LinkState::Suspended { .. }) {
             self.close_with(Status::UNAVAILABLE, "shutting down");
         }
         self.go_away();
+        let sleep = (self.shared().sleep)(std::time::Instant::now() + grace);
         let finished = async {
             self.closed().await;
             true
         }
         .or(async {
-            Timer::after(grace).await;
+            sleep.await;
             false
         })
         .await;
@@ -389,7 +415,7 @@ impl Peer {
     async fn when_room(
         &self,
         deadline: Option<tandem_core::Instant>,
-        mut open: impl FnMut(&mut crate::conn::Inner) -> Result<u64, ApiError>,
+        mut open: impl FnMut(&mut Inner) -> Result<u64, ApiError>,
     ) -> Result<u64, CallError> {
         let attempt = poll_fn(|cx| {
             let mut inner = self.shared().lock();
@@ -411,9 +437,11 @@ impl Peer {
         match deadline.and_then(to_std) {
             None => attempt.await,
             Some(at) => {
+                // Made only if the first attempt finds no room (no timer on the fast path).
+                let sleep = self.shared().sleep;
                 attempt
-                    .or(async {
-                        Timer::at(at).await;
+                    .or(async move {
+                        sleep(at).await;
                         Err(CallError::Status(Status::DEADLINE_EXCEEDED))
                     })
                     .await

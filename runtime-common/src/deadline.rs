@@ -1,10 +1,12 @@
 //! [`Deadline`]: when an exchange gives up, and the inherited deadline of a handler's calls.
 //! (Layer 1: imports `clock`.)
 //!
-//! While a handler's future is polled, the deadline of the request it serves is the "current
-//! deadline" of the thread (a scope set around each poll, as `tokio::task_local!` does), so a
-//! call made from the handler with [`Deadline::Inherit`] carries the remaining budget of the
-//! request being handled. Tasks the handler spawns itself run outside the scope.
+//! While a handler runs, the deadline of the request it serves is the "current deadline" of
+//! its thread, so a call made from the handler with [`Deadline::Inherit`] carries the remaining
+//! budget of the request being handled. An async runtime sets it around each poll of the
+//! handler's future ([`Scoped`], as `tokio::task_local!` does; tasks the handler spawns itself
+//! run outside the scope); a blocking runtime sets it for the handler's whole run on its pool
+//! thread ([`enter`]).
 
 use core::cell::Cell;
 use core::future::Future;
@@ -46,7 +48,7 @@ impl Deadline {
         Deadline::At(t)
     }
 
-    /// The deadline on the core's clock, resolved now.
+    /// The deadline on the core's clock, resolved now (on this thread, for `Inherit`).
     pub(crate) fn resolve(self) -> Option<Instant> {
         match self {
             Deadline::Inherit => CURRENT.with(Cell::get).flatten(),
@@ -69,24 +71,42 @@ thread_local! {
     static CURRENT: Cell<Option<Option<Instant>>> = const { Cell::new(None) };
 }
 
-/// Restores the previous current deadline, also when the poll panics.
-struct Restore(Option<Option<Instant>>);
+/// The scope of a handler's deadline on this thread ([`enter`]): restores the previous
+/// current deadline when dropped, also when the handler panics.
+#[must_use = "the deadline is current only until the guard is dropped"]
+pub struct Scope(Option<Option<Instant>>);
 
-impl Drop for Restore {
+impl Drop for Scope {
     fn drop(&mut self) {
         CURRENT.with(|c| c.set(self.0));
     }
 }
 
+impl core::fmt::Debug for Scope {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+/// Makes `deadline` (the deadline of the request a handler serves; `None`: it has none) the
+/// current deadline of this thread until the returned guard is dropped: exchanges opened with
+/// [`Deadline::Inherit`] meanwhile carry it. A blocking runtime enters it around each handler
+/// run; an async runtime wraps the handler's future in [`Scoped`].
+pub fn enter(deadline: Option<Instant>) -> Scope {
+    Scope(CURRENT.with(|c| c.replace(Some(deadline))))
+}
+
 /// A handler's future with the deadline of its request set as the current one while it is
 /// polled.
-pub(crate) struct Scoped<F> {
+#[derive(Debug)]
+pub struct Scoped<F> {
     deadline: Option<Instant>,
     fut: F,
 }
 
 impl<F> Scoped<F> {
-    pub(crate) fn new(deadline: Option<Instant>, fut: F) -> Self {
+    /// `fut`, polled with `deadline` current.
+    pub fn new(deadline: Option<Instant>, fut: F) -> Self {
         Scoped { deadline, fut }
     }
 }
@@ -94,7 +114,7 @@ impl<F> Scoped<F> {
 impl<F: Future + Unpin> Future for Scoped<F> {
     type Output = F::Output;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let _restore = Restore(CURRENT.with(|c| c.replace(Some(self.deadline))));
+        let _scope = enter(self.deadline);
         Pin::new(&mut self.fut).poll(cx)
     }
 }

@@ -1,6 +1,6 @@
 //! Stream handles: senders that wait for flow-control credit (also `futures_sink::Sink`s), and
 //! receivers that are `futures_core::Stream`s returning credit as items are taken. Each keeps
-//! its connection open. (Layer 3: imports `conn`, `error`.)
+//! its connection open. (Layer 2: imports `conn`, `error`.)
 
 use core::marker::PhantomData;
 use core::pin::Pin;

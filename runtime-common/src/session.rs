@@ -1,61 +1,68 @@
 //! A connection's link to the many-connection logic: on a server, its [`Hub`] (the core's
 //! `Endpoint`); on a client, the core's [`Dialer`]. This file turns what happens to the
 //! connection (connected, suspended, resumed, memory used) into reports to them, and their
-//! answers into actions: resuming a session onto a new transport, redialing when the dialer
-//! says so, publishing the [`LinkState`]. (Layer 4: imports `hub`, `conn`, `transport`,
-//! `clock`, `error`.)
+//! answers into actions: resuming a session onto a new transport, the steps of the
+//! reconnection schedule, publishing the [`LinkState`]. The runtime only dials and waits.
+//! (Layer 5: imports `hub`, `conn`, `state`, `clock`.)
 
-use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
-use core::time::Duration;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use async_io::Timer;
-use futures_lite::FutureExt;
-use smol::channel::Sender;
-use tandem_core::addr::Address;
 use tandem_core::endpoint::{ConnId, Dialer, LinkState as DialState};
-use tandem_core::{ConnectionError, Instant, SessionMemory, State, Status};
+use tandem_core::{ConnectionError, SessionMemory, State, Status};
 
 use crate::clock::{now, to_std};
-use crate::conn::{Inner, LinkState};
-use crate::error::Error;
+use crate::conn::{Inner, Transport};
 use crate::hub::{Actions, Hub};
-use crate::transport::{self, Socket};
-
-/// A reconnection attempt in progress: the transport, within the connect timeout.
-type Attempt = Pin<Box<dyn Future<Output = Result<Socket, Error>> + Send>>;
+use crate::state::LinkState;
 
 /// A client's reconnection state.
 pub(crate) struct Redial {
     pub(crate) dialer: Dialer,
-    pub(crate) addr: Address,
-    /// Resume the session when the transport is lost (`ClientConfig::resume`).
+    /// Resume the session when the transport is lost (`ClientConfig::resume`; never on UDP).
     pub(crate) resume: bool,
-    pub(crate) connect_timeout: Duration,
-    attempt: Option<Attempt>,
-    /// The wait for the next attempt, and when it ends.
-    timer: Option<(Instant, Timer)>,
+    /// The runtime is dialing an attempt's transport.
+    attempting: bool,
 }
 
 impl Redial {
-    pub(crate) fn new(dialer: Dialer, addr: Address, resume: bool, connect_timeout: Duration) -> Self {
-        Redial { dialer, addr, resume, connect_timeout, attempt: None, timer: None }
+    pub(crate) fn new(dialer: Dialer, resume: bool) -> Self {
+        Redial { dialer, resume, attempting: false }
     }
 }
 
-/// Where a UDP association hands a HELLO that superseded it (to start the next association).
-pub(crate) type Resubmit = Sender<(SocketAddr, Vec<u8>)>;
-
-/// Who decides about this connection beyond its own exchanges.
+/// Who decides about a connection beyond its own exchanges.
 pub(crate) enum Link {
-    /// Accepted by a server: its endpoint decides. `udp`: the association's address, and where
-    /// to hand a superseding HELLO.
-    Acceptor { hub: Arc<Hub>, id: ConnId, udp: Option<(SocketAddr, Resubmit)> },
+    /// Accepted by a server: its endpoint decides. `udp`: the association's address.
+    Acceptor { hub: Arc<Hub>, id: ConnId, udp: Option<SocketAddr> },
     /// Dialed by a client: its dialer decides when to reconnect.
     Dialer(Box<Redial>),
+}
+
+/// What the connection's transport needs, after [`Engine::track`](crate::engine::Engine::track).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Track {
+    /// The transport is fine (or there is none and nothing to do).
+    Keep,
+    /// The transport is lost: drop it. Nothing replaces it (a server waits for its client, or
+    /// the connection is closing).
+    Lost,
+    /// The transport is lost (or an attempt's died) and the client reconnects: drop it and
+    /// follow [`Engine::redial`](crate::engine::Engine::redial).
+    Redial,
+}
+
+/// The next step of the reconnection schedule ([`Engine::redial`](crate::engine::Engine::redial)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Redialing {
+    /// Dial a transport now (within `ClientConfig::connect_timeout`), then report it with
+    /// [`Engine::attempt_connected`](crate::engine::Engine::attempt_connected) or
+    /// [`Engine::attempt_failed`](crate::engine::Engine::attempt_failed).
+    Dial,
+    /// Wait until this instant, then ask again.
+    Wait(std::time::Instant),
+    /// Nothing to do: an attempt is under way, or the dialer gave up (the connection closes).
+    Idle,
 }
 
 /// The session bookkeeping of one connection's driver.
@@ -101,33 +108,32 @@ impl Session {
     }
 
     /// Acceptor: the dialer on this fresh connection asked to resume the session `token`.
-    /// Moves the transport into that session when the endpoint says so (returns true: this
-    /// connection is over), otherwise answers with a new session.
+    /// Moves the transport (`take_transport`) into that session when the endpoint says so
+    /// (this connection is then over), otherwise answers with a new session.
     pub(crate) fn resume_requested(
         &mut self,
         inner: &mut Inner,
         token: &[u8],
-        socket: &mut Option<Socket>,
-        pending: &mut Vec<u8>,
+        take_transport: impl FnOnce() -> Option<Transport>,
         actions: &mut Actions,
-    ) -> bool {
-        let Link::Acceptor { hub, id, .. } = &self.link else { return false };
+    ) {
+        let Link::Acceptor { hub, id, .. } = &self.link else { return };
         if let Some((sid, session)) = hub.resume_requested(*id, token) {
             // Lock order: a fresh connection, then the session (a session never locks a fresh
             // connection).
             let mut si = session.lock();
             match si.conn.resume_from(now(), &mut inner.conn) {
                 Ok(()) => {
-                    if let Some(s) = socket.take() {
-                        si.remote = s.remote_addr();
-                        si.new_socket = Some((s, core::mem::take(pending)));
+                    if let Some(t) = take_transport() {
+                        si.remote = t.remote;
+                        si.new_transport = Some(t);
                     }
                     si.wake_driver();
                     drop(si);
                     tracing::info!(conn = id.0, session = sid.0, "session resumed on a new transport");
                     actions.extend(hub.resumed(sid, *id));
                     inner.closed = Some(ConnectionError::LocallyClosed { status: Status::OK });
-                    return true;
+                    return;
                 }
                 Err(e) => {
                     tracing::info!(conn = id.0, session = sid.0, error = %e, "cannot resume: declining")
@@ -139,18 +145,10 @@ impl Session {
         if let Err(e) = inner.conn.decline_resume(now()) {
             tracing::debug!(conn = id.0, error = %e, "decline_resume refused");
         }
-        false
     }
 
-    /// Follows suspensions and resumptions (SPEC.md §13) and, on a client, redials when the
-    /// dialer says so. Returns a new transport to install.
-    pub(crate) fn track(
-        &mut self,
-        cx: &mut Context<'_>,
-        inner: &mut Inner,
-        socket: &mut Option<Socket>,
-        actions: &mut Actions,
-    ) -> Option<Socket> {
+    /// Follows suspensions and resumptions (SPEC.md §13) and says what the transport needs.
+    pub(crate) fn track(&mut self, inner: &mut Inner, actions: &mut Actions) -> Track {
         let state = inner.conn.state();
         let suspended = state == State::Suspended;
         if suspended != self.suspended {
@@ -180,28 +178,77 @@ impl Session {
             }
         }
         if !inner.conn.needs_transport() {
-            return None;
+            return Track::Keep;
         }
-        if socket.take().is_some() {
-            tracing::debug!("dropping the lost transport");
-        }
-        let Link::Dialer(r) = &mut self.link else { return None };
+        let Link::Dialer(r) = &mut self.link else { return Track::Lost };
         if !r.resume {
             tracing::info!("transport lost and resumption is off (ClientConfig::resume): closing");
             inner.conn.close(now(), Status::UNAVAILABLE, b"transport lost");
-            return None;
+            return Track::Lost;
         }
         match r.dialer.state() {
             DialState::Connected { .. } => {
                 r.dialer.lost(now());
             }
             // The attempt's transport was connected, then died during its handshake.
-            DialState::Connecting { .. } if r.attempt.is_none() => {
+            DialState::Connecting { .. } if !r.attempting => {
                 r.dialer.attempt_failed(now());
             }
             _ => {}
         }
-        redial(cx, inner, r)
+        Track::Redial
+    }
+
+    /// Client: publishes the dialer's state and says what to do next.
+    pub(crate) fn redial(&mut self, inner: &mut Inner) -> Redialing {
+        let Link::Dialer(r) = &mut self.link else { return Redialing::Idle };
+        publish(inner, r.dialer.state());
+        if r.dialer.state() == DialState::Closed {
+            if inner.closed.is_none() {
+                tracing::info!("giving up reconnecting (ReconnectPolicy::max_attempts): closing");
+                inner.conn.close(now(), Status::UNAVAILABLE, b"gave up reconnecting");
+            }
+            return Redialing::Idle;
+        }
+        if r.attempting {
+            return Redialing::Idle;
+        }
+        if r.dialer.attempt_due(now()) {
+            r.attempting = true;
+            tracing::info!(state = ?r.dialer.state(), "reconnecting");
+            publish(inner, r.dialer.state());
+            return Redialing::Dial;
+        }
+        match r.dialer.poll_timeout() {
+            Some(next) => Redialing::Wait(to_std(next).unwrap_or_else(std::time::Instant::now)),
+            None => Redialing::Idle,
+        }
+    }
+
+    /// Client: an attempt's transport is connected; the resuming handshake starts on it.
+    /// False when the session cannot resume (the attempt counts as failed).
+    pub(crate) fn attempt_connected(&mut self, inner: &mut Inner) -> bool {
+        let Link::Dialer(r) = &mut self.link else { return false };
+        r.attempting = false;
+        match inner.conn.reconnect(now()) {
+            Ok(()) => {
+                tracing::info!("transport reconnected: resuming the session");
+                true
+            }
+            Err(e) => {
+                tracing::info!(error = %e, "reconnection attempt failed: cannot resume the session");
+                r.dialer.attempt_failed(now());
+                false
+            }
+        }
+    }
+
+    /// Client: an attempt failed to connect its transport.
+    pub(crate) fn attempt_failed(&mut self, error: &dyn core::fmt::Display) {
+        let Link::Dialer(r) = &mut self.link else { return };
+        tracing::info!(error = %error, "reconnection attempt failed");
+        r.attempting = false;
+        r.dialer.attempt_failed(now());
     }
 
     /// Acceptor: applies a requested shed and reports the session memory when it changed.
@@ -229,8 +276,7 @@ impl Session {
     pub(crate) fn closed(&mut self) {
         if let Link::Dialer(r) = &mut self.link {
             r.dialer.closed();
-            r.attempt = None;
-            r.timer = None;
+            r.attempting = false;
         }
     }
 }
@@ -248,64 +294,4 @@ fn publish(inner: &mut Inner, s: DialState) {
         DialState::Closed => return,
     };
     inner.set_link(s);
-}
-
-/// Runs the reconnection schedule: waits for the next attempt, dials, and returns the new
-/// transport once one is connected (the resuming handshake then runs on it).
-fn redial(cx: &mut Context<'_>, inner: &mut Inner, r: &mut Redial) -> Option<Socket> {
-    for _ in 0..16 {
-        publish(inner, r.dialer.state());
-        if r.dialer.state() == DialState::Closed {
-            tracing::info!("giving up reconnecting (ReconnectPolicy::max_attempts): closing");
-            inner.conn.close(now(), Status::UNAVAILABLE, b"gave up reconnecting");
-            return None;
-        }
-        if let Some(attempt) = r.attempt.as_mut() {
-            let Poll::Ready(result) = attempt.as_mut().poll(cx) else { return None };
-            r.attempt = None;
-            let resumed = result.map_err(|e| e.to_string()).and_then(|s| {
-                inner.conn.reconnect(now()).map(|()| s).map_err(|e| format!("cannot resume the session: {e}"))
-            });
-            match resumed {
-                Ok(socket) => {
-                    tracing::info!(addr = %r.addr, "transport reconnected: resuming the session");
-                    return Some(socket);
-                }
-                Err(e) => {
-                    tracing::info!(addr = %r.addr, error = %e, "reconnection attempt failed");
-                    r.dialer.attempt_failed(now());
-                    continue;
-                }
-            }
-        }
-        if r.dialer.attempt_due(now()) {
-            r.timer = None;
-            let (addr, timeout) = (r.addr.clone(), r.connect_timeout);
-            tracing::info!(addr = %addr, state = ?r.dialer.state(), "reconnecting");
-            r.attempt = Some(Box::pin(async move {
-                let label = addr.to_string();
-                transport::connect(&addr)
-                    .or(async move {
-                        Timer::after(timeout).await;
-                        Err(Error::Timeout { addr: label })
-                    })
-                    .await
-            }));
-            continue;
-        }
-        let next = r.dialer.poll_timeout()?;
-        if !matches!(r.timer, Some((at, _)) if at == next) {
-            let at = to_std(next).unwrap_or_else(std::time::Instant::now);
-            r.timer = Some((next, Timer::at(at)));
-        }
-        let (_, timer) = r.timer.as_mut()?;
-        if Pin::new(timer).poll(cx).is_pending() {
-            return None;
-        }
-        // The wait is over: the attempt starts on the next round.
-        r.timer = None;
-    }
-    // Not settled after many rounds (attempts failing at once): come back after other tasks.
-    cx.waker().wake_by_ref();
-    None
 }

@@ -1,6 +1,6 @@
-//! Acting on the core's events: requests go to handler tasks, outcomes to the futures and
-//! streams waiting for them, lifecycle events to the session. (Layer 7: imports `handlers`,
-//! `session`, `hub`, `conn`, `clock`, `spawner`.)
+//! Acting on the core's events: requests go to handler jobs, outcomes to the futures and
+//! streams waiting for them, lifecycle events to the session. (Layer 6: imports `handlers`,
+//! `session`, `hub`, `conn`, `clock`.)
 
 use std::sync::Arc;
 
@@ -8,28 +8,27 @@ use tandem_core::{OwnedEvent as Owned, Role, Status};
 
 use crate::clock::now;
 use crate::conn::{Inner, Shared};
-use crate::handlers::{self, Handlers, Request};
+use crate::handlers::{HandlerFns, Registry, Request, Started};
 use crate::hub::Actions;
 use crate::session::Session;
-use crate::spawner::Task;
 
 /// Events handled per call of [`Turn::drain`] before the driver moves on to transmitting.
 const EVENTS: usize = 256;
 
 /// What a driver's turn works with, and what it leaves to do once the lock is released.
-pub(crate) struct Turn<'a> {
+pub(crate) struct Turn<'a, F: HandlerFns> {
     pub(crate) shared: &'a Arc<Shared>,
-    pub(crate) handlers: &'a Handlers,
+    pub(crate) handlers: &'a Registry<F>,
     pub(crate) session: &'a mut Session,
-    /// Handler tasks to hand to the spawner.
-    pub(crate) spawn: Vec<Task>,
+    /// Handler jobs for the runtime to start.
+    pub(crate) started: &'a mut Vec<Started<F>>,
     /// Endpoint actions for other connections.
-    pub(crate) actions: Actions,
+    pub(crate) actions: &'a mut Actions,
     /// Acceptor: the dialer asked to resume this session token.
     pub(crate) resume_token: Option<Vec<u8>>,
 }
 
-impl Turn<'_> {
+impl<F: HandlerFns> Turn<'_, F> {
     /// Drains up to [`EVENTS`] events. Returns whether there were any.
     pub(crate) fn drain(&mut self, inner: &mut Inner) -> bool {
         let mut n = 0;
@@ -51,17 +50,17 @@ impl Turn<'_> {
                 let _ = self.shared.name.set(text);
                 let first = !inner.connected;
                 inner.connected = true;
-                self.session.connected(inner, first, &name, &mut self.actions);
+                self.session.connected(inner, first, &name, self.actions);
                 inner.wake_state();
             }
             // This runtime does not set `Config::authenticate` (yet): never raised.
             Owned::AuthRequested { .. } => {}
             Owned::Request { id, kind, method, deadline, payload } => {
                 let req = Request { id, kind, method, deadline, payload };
-                handlers::dispatch(self.handlers, self.shared, inner, req, &mut self.spawn);
+                self.handlers.dispatch(self.shared, inner, req, self.started);
             }
             Owned::Signal { method, payload } => {
-                handlers::dispatch_signal(self.handlers, self.shared, inner, method, payload, &mut self.spawn)
+                self.handlers.dispatch_signal(self.shared, inner, method, payload, self.started)
             }
             Owned::Response { id, status, payload } => {
                 let r = if status == Status::OK { Ok(payload) } else { Err(status) };

@@ -1,5 +1,5 @@
 //! What a handler knows about the exchange it serves: [`Ctx`], and [`InlineCtx`] for inline
-//! handlers. (Layer 5: imports `peer`, `conn`, `clock`, `transport`.)
+//! handlers. (Layer 4: imports `peer`, `conn`, `clock`, `state`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -9,7 +9,7 @@ use tandem_core::{Instant, MethodId, Status};
 use crate::clock::to_std;
 use crate::conn::{CancelToken, Shared};
 use crate::peer::Peer;
-use crate::transport::PeerCredentials;
+use crate::state::PeerCredentials;
 
 /// The context of one inbound exchange, handed (owned) to its handler.
 pub struct Ctx {
@@ -76,7 +76,8 @@ impl Ctx {
     }
 
     /// Completes when the exchange is cancelled (see [`cancel_reason`](Self::cancel_reason)).
-    /// The handler's future is dropped at its next await after the cancellation.
+    /// An async runtime also drops the handler's future at its next await after the
+    /// cancellation; a blocking runtime waits on this in its own `cancelled()`.
     pub async fn cancelled(&self) {
         self.token.cancelled().await
     }
@@ -88,8 +89,7 @@ impl Ctx {
     }
 }
 
-/// What an inline unary handler ([`Handlers::raw_unary_inline`](crate::Handlers::raw_unary_inline))
-/// knows about the request. Unlike [`Ctx`] it offers no [`Peer`]: an inline handler runs in the
+/// What an inline unary handler (`Handlers::raw_unary_inline`) knows about the request. Unlike [`Ctx`] it offers no [`Peer`]: an inline handler runs in the
 /// connection's driver while it holds the connection, so it cannot call over it.
 pub struct InlineCtx<'a> {
     pub(crate) shared: &'a Shared,

@@ -1,0 +1,129 @@
+//! What the tandem runtimes share besides I/O. Not for applications: use `tandem-smol` (async)
+//! or `tandem-std` (blocking), which re-export the types here that are part of their API.
+//!
+//! The protocol lives in [`tandem_core`]: a sans-IO [`Connection`](tandem_core::Connection)
+//! per connection and a sans-IO [`Endpoint`](tandem_core::endpoint::Endpoint) /
+//! [`Dialer`](tandem_core::endpoint::Dialer) for every decision about many connections. This
+//! crate holds everything a runtime needs around them that is neither a socket, a timer, a
+//! thread nor a task: each connection's shared state behind its mutex and the glue that turns
+//! the core's events into API results ([`engine`]), the server hub around the endpoint
+//! ([`hub`], [`open`]), the client's dialer glue ([`session`]), the handler registry and its
+//! dispatch decisions ([`handlers`]), the byte pump between a socket and the core ([`pump`]),
+//! and the API types whose behaviour does not depend on the runtime. It uses no executor and
+//! no socket: every wait is a future that registers a `core::task::Waker`, and a time limit is
+//! a timer the runtime supplies ([`clock::SleepUntil`]). `RUNTIMES.md` says which crate
+//! implements which part of the public API.
+//!
+//! # The API types are async-first
+//!
+//! [`Peer`], [`PendingCall`], [`StateWatch`], [`Ctx`] and the stream handles wait through
+//! `async fn`s and `Future` / `Stream` / `Sink` impls, written once here. tandem-smol
+//! re-exports them as they are; a blocking runtime wraps each in a type of its own whose
+//! waiting methods `block_on` the future (same names, same semantics). The rest —
+//! [`Error`], [`CallError`], [`Deadline`], [`LinkState`], [`ServerStats`],
+//! [`PeerCredentials`], [`InlineCtx`], the config structs ([`configs!`]) and their defaults —
+//! is re-exported by both unchanged.
+//!
+//! # What a runtime provides
+//!
+//! * **Sockets**: connect, listen, accept; for each connection a socket the runtime reads and
+//!   writes without blocking, through [`pump::Pump`].
+//! * **A driver per connection**: the loop of [`engine::Engine`] (its module documentation
+//!   lists one turn), woken by the connection's waker ([`conn::Inner::set_driver`]: every API
+//!   call that queued something wakes it), by its socket's readiness, and by
+//!   [`Engine::next_timeout`](engine::Engine::next_timeout). After each turn it starts the
+//!   handler jobs ([`handlers::Started`]) and applies the endpoint's actions. On a client, it
+//!   dials reconnection attempts when [`Engine::redial`](engine::Engine::redial) says so.
+//! * **A server's accept loop**: [`open::accept`] for each transport (UDP: [`open::datagram`]
+//!   for each datagram, and [`hub::Hub::poll_resubmitted`]), until [`hub::Hub::stopped`].
+//! * **Handler execution**: its handler signatures as a [`handlers::HandlerFns`], registered
+//!   in a [`handlers::Registry`]; each [`Started`](handlers::Started) job runs the handler with
+//!   the request's deadline current ([`deadline::Scoped`] around each poll of a future,
+//!   [`deadline::enter`] around a blocking call), catches a panic (INTERNAL), and reports with
+//!   [`Done::complete`](handlers::Done::complete).
+//! * **A timer**: a [`clock::SleepUntil`], given to [`hub::Hub::new`] and [`open::dial`].
+//! * **The public types** that differ: `Client`, `Server`, `Handlers` (its signatures), and —
+//!   in a blocking runtime — the wrappers of the async-first types above.
+//!
+//! # How a blocking runtime uses this crate
+//!
+//! tandem-std (readiness-driven I/O threads on `polling`, a bounded handler pool) needs, on
+//! top of its sockets:
+//!
+//! 1. **`block_on`**: polls a future on the calling thread with a waker that unparks it;
+//!    between polls it spins briefly (a few µs of `std::hint::spin_loop` / `yield_now`, which
+//!    keeps a call's round trip low when the answer is already on its way), then parks. Its
+//!    [`SleepUntil`](clock::SleepUntil) returns a future that records its instant in a
+//!    thread-local that `block_on` reads after each poll to park with
+//!    `std::thread::park_timeout` until the earliest one, and is ready once it has passed —
+//!    no timer thread is needed, because every shared future that has a time limit is polled
+//!    by `block_on` on the waiting thread. (`futures_lite::future::block_on` also works, given
+//!    a timer that wakes wakers.)
+//! 2. **The I/O threads**: each owns some connections' sockets (registered with the poller)
+//!    and their [`engine::Engine`] and [`pump::Pump`]. A connection's driver waker (a
+//!    `Waker` from `std::task::Wake` on an `Arc` that marks the connection runnable and calls
+//!    `Poller::notify`) makes the thread run a turn for it; the thread's poll timeout is the
+//!    earliest [`Engine::next_timeout`](engine::Engine::next_timeout) of its connections. A
+//!    turn is the same sequence as tandem-smol's driver, with the pump's read and write
+//!    closures doing non-blocking socket calls that map `WouldBlock` to `Poll::Pending` (and
+//!    re-arming interest in readability or writability). Reconnection attempts: a non-blocking
+//!    connect registered with the poller, bounded by `connect_timeout`. When
+//!    [`Engine::finished`](engine::Engine::finished), shut the socket's write side down, drain
+//!    its input briefly, then [`Engine::end`](engine::Engine::end).
+//! 3. **The handler pool**: `Started` jobs go to the pool's queue; a pool thread runs the
+//!    handler under [`deadline::enter`] and `catch_unwind`, and calls `done.complete(..)`.
+//!    Cancellation stays a flag the handler polls (`ctx.is_cancelled()`), or blocks on
+//!    (`block_on(ctx.cancelled())`). Signals count against `max_concurrent_calls` as here.
+//! 4. **The public wrappers**: `Peer` (each waiting method is `block_on(self.0.method(..))`,
+//!    the others delegate), `PendingCall` (`wait(self) = block_on(self.0)`), `StateWatch`
+//!    (`changed()` blocks), `StreamSender`/`RawSender` (`send` blocks), `StreamReceiver` /
+//!    `RawReceiver` (`recv` blocks; `Iterator`), `Ctx` (holding its own `Peer`; `cancelled()`
+//!    blocks); `Client` and `Server` as tandem-smol's, with `hub::Hub`'s async operations in
+//!    `block_on`. `Error`, `CallError`, `Deadline`, `LinkState`, `ServerStats`,
+//!    `PeerCredentials`, `InlineCtx` are re-exported as they are; `ServerConfig` and
+//!    `ClientConfig` come from [`configs!`] with `workers` / `max_workers` as its fields.
+//!
+//! # Layering
+//!
+//! Each file imports only files of a lower layer (no import cycles):
+//!
+//! | layer | files |
+//! | --- | --- |
+//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `udp` |
+//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state) |
+//! | 2 | `stream` (conn, error), `pump` (conn, clock) |
+//! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
+//! | 4 | `ctx` (peer, conn, clock, state), `hub`: the server's endpoint and connections (peer, conn, udp, state, clock, deadline, error) |
+//! | 5 | `handlers` (ctx, peer, stream, conn), `session`: link to the hub or dialer (hub, conn, state, clock) |
+//! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
+//! | 7 | `engine` (open, events, session, handlers, hub, conn, clock) |
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+
+pub mod clock;
+pub mod config;
+pub mod conn;
+mod ctx;
+pub mod deadline;
+pub mod engine;
+pub mod error;
+mod events;
+pub mod handlers;
+pub mod hub;
+pub mod open;
+pub mod peer;
+pub mod pump;
+pub mod session;
+mod state;
+mod stream;
+pub mod udp;
+
+pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM};
+pub use ctx::{Ctx, InlineCtx};
+pub use deadline::Deadline;
+pub use error::{CallError, Error};
+pub use peer::{Peer, PendingCall, StateWatch};
+pub use state::{LinkState, PeerCredentials, ServerStats};
+pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
+pub use tandem_core;
