@@ -49,17 +49,26 @@ pub fn connection_config(
 /// must export `Client` and the `DEFAULT_*` constants at its root (the documentation links
 /// to them).
 ///
-/// ```ignore
-/// tandem_runtime::configs! {
-///     server {
-///         /// Where connection drivers, the accept loop and handlers run.
-///         spawner: Arc<dyn Spawner> = Arc::new(SmolSpawner),
-///     }
-///     client {
-///         /// Where the connection's driver and handlers run.
-///         spawner: Arc<dyn Spawner> = Arc::new(SmolSpawner),
+/// ```
+/// mod blocking {
+///     tandem_runtime::configs! {
+///         server {
+///             /// Handler pool threads.
+///             workers: usize = 4,
+///         }
+///         client {
+///             /// Handler pool threads.
+///             workers: usize = 1,
+///         }
 ///     }
 /// }
+/// use blocking::{ClientConfig, ServerConfig};
+///
+/// let server = ServerConfig { workers: 8, ..ServerConfig::new("server") };
+/// assert_eq!(server.max_datagram, tandem_runtime::DEFAULT_MAX_DATAGRAM);
+/// let client = ClientConfig::new("client");
+/// assert!(client.resume);
+/// assert_eq!((client.workers, client.connect_timeout), (1, tandem_runtime::DEFAULT_CONNECT_TIMEOUT));
 /// ```
 #[macro_export]
 macro_rules! configs {
@@ -186,4 +195,30 @@ macro_rules! configs {
             }
         }
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transport_follows_the_address_and_the_result_is_validated() {
+        let c = Config::default();
+        let tcp: Address = "tcp://127.0.0.1:1".parse().unwrap();
+        let unix: Address = "unix:///tmp/x.sock".parse().unwrap();
+        let seq: Address = "unix+seqpacket:///tmp/x.sock".parse().unwrap();
+        let udp: Address = "udp://127.0.0.1:1".parse().unwrap();
+        assert_eq!(connection_config(&c, &tcp, 9000, 1300).unwrap().transport, Transport::Stream);
+        assert_eq!(connection_config(&c, &unix, 9000, 1300).unwrap().transport, Transport::Stream);
+        assert_eq!(
+            connection_config(&c, &seq, 9000, 1300).unwrap().transport,
+            Transport::Packet { max_datagram: 9000 }
+        );
+        assert_eq!(
+            connection_config(&c, &udp, 9000, 1300).unwrap().transport,
+            Transport::Datagram { max_datagram: 1300 }
+        );
+        let bad = Config { max_frame_size: 10, ..Config::default() };
+        assert!(matches!(connection_config(&bad, &tcp, 9000, 1300), Err(Error::Config(_))));
+    }
 }

@@ -118,3 +118,66 @@ impl<F: Future + Unpin> Future for Scoped<F> {
         Pin::new(&mut self.fut).poll(cx)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready<F: Future + Unpin>(mut f: F) -> F::Output {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = std::task::Waker::from(std::sync::Arc::new(Noop));
+        match Pin::new(&mut f).poll(&mut Context::from_waker(&waker)) {
+            Poll::Ready(v) => v,
+            Poll::Pending => panic!("not ready"),
+        }
+    }
+
+    #[test]
+    fn inherit_is_none_outside_a_handler_and_the_scope_inside() {
+        assert_eq!(Deadline::Inherit.resolve(), None);
+        let d = clock::now() + Duration::from_secs(5);
+        {
+            let _s = enter(Some(d));
+            assert_eq!(Deadline::Inherit.resolve(), Some(d));
+            // An explicit choice overrides it.
+            assert_eq!(Deadline::None.resolve(), None);
+            {
+                // A nested handler scope (a handler run inline by another) wins, then restores.
+                let _inner = enter(None);
+                assert_eq!(Deadline::Inherit.resolve(), None);
+            }
+            assert_eq!(Deadline::Inherit.resolve(), Some(d));
+        }
+        assert_eq!(Deadline::Inherit.resolve(), None);
+    }
+
+    #[test]
+    fn a_scoped_future_sees_its_deadline_only_while_polled() {
+        let d = clock::now() + Duration::from_secs(1);
+        let seen = ready(Scoped::new(Some(d), Box::pin(async { Deadline::Inherit.resolve() })));
+        assert_eq!(seen, Some(d));
+        assert_eq!(Deadline::Inherit.resolve(), None);
+    }
+
+    #[test]
+    fn the_scope_is_restored_when_the_handler_panics() {
+        let r = std::panic::catch_unwind(|| {
+            let _s = enter(Some(clock::now()));
+            panic!("handler panicked");
+        });
+        assert!(r.is_err());
+        assert_eq!(Deadline::Inherit.resolve(), None);
+    }
+
+    #[test]
+    fn after_and_at_resolve_on_the_core_clock() {
+        let t = std::time::Instant::now() + Duration::from_millis(300);
+        assert_eq!(Deadline::at(t).resolve(), Some(clock::from_std(t)));
+        let before = clock::now();
+        let r = Deadline::from(Duration::from_millis(300)).resolve().unwrap();
+        assert!(r >= before + Duration::from_millis(300) && r <= clock::now() + Duration::from_millis(300));
+    }
+}

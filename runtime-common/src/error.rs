@@ -152,3 +152,28 @@ impl fmt::Display for CallError {
 }
 
 impl std::error::Error for CallError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_closed_or_draining_connection_is_unavailable_other_refusals_are_refused() {
+        for e in [ApiError::Closed, ApiError::GoingAway, ApiError::NotConnected] {
+            assert_eq!(CallError::api(e), CallError::Status(Status::UNAVAILABLE));
+        }
+        let e = ApiError::TooManyCalls { limit: 0 };
+        assert_eq!(CallError::api(e), CallError::Refused(e));
+        assert_eq!(CallError::api(e).status(), e.status());
+    }
+
+    #[test]
+    fn errors_say_what_to_do() {
+        let e = Error::PathInUse { path: "/tmp/s".into(), live: false };
+        assert!(e.to_string().contains("unlink_stale_socket"), "{e}");
+        let e = Error::Timeout { addr: "tcp://h:1".into() };
+        assert!(e.to_string().contains("connect_timeout"), "{e}");
+        let e = io_error("cannot connect to tcp://h:1", io::Error::from(io::ErrorKind::ConnectionRefused));
+        assert!(e.to_string().starts_with("cannot connect to tcp://h:1: "), "{e}");
+    }
+}

@@ -70,3 +70,42 @@ impl Inbox {
         self.dropped
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cx() -> Context<'static> {
+        struct Noop;
+        impl std::task::Wake for Noop {
+            fn wake(self: std::sync::Arc<Self>) {}
+        }
+        let waker = Box::leak(Box::new(Waker::from(std::sync::Arc::new(Noop))));
+        Context::from_waker(waker)
+    }
+
+    #[test]
+    fn an_inbox_is_bounded_drops_what_is_not_ours_and_keeps_the_last_hello() {
+        let mut inbox = Inbox::default();
+        let mut buf = [0u8; 8];
+        assert_eq!(inbox.poll_read(&mut cx(), &mut buf), Poll::Pending);
+        for i in 0..ASSOC_INBOX {
+            assert!(inbox.push(vec![2, i as u8]));
+        }
+        assert!(!inbox.push(vec![2]), "full");
+        assert_eq!(inbox.dropped(), 1);
+        for _ in 0..ASSOC_INBOX {
+            assert_eq!(inbox.poll_read(&mut cx(), &mut buf), Poll::Ready(2));
+        }
+        // Too large for the buffer, or empty: not a datagram of ours, skipped.
+        inbox.push(vec![3; 9]);
+        inbox.push(Vec::new());
+        inbox.push(vec![HELLO, 7]);
+        assert_eq!(inbox.poll_read(&mut cx(), &mut buf), Poll::Ready(2));
+        assert_eq!(&buf[..2], &[HELLO, 7]);
+        assert_eq!(inbox.last_hello.as_deref(), Some(&[HELLO, 7][..]));
+        inbox.close();
+        assert!(!inbox.push(vec![2]), "closed");
+        assert_eq!(inbox.poll_read(&mut cx(), &mut buf), Poll::Pending);
+    }
+}
