@@ -14,9 +14,12 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use tandem_core::{Instant, Role, State, Status};
 
-/// How long a closed connection may take to write its last bytes (CLOSE) before the socket is
-/// shut regardless.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// How long a connection that closed may take to say why: to write its last bytes (CLOSE),
+/// then, with its sending direction shut, to read (and drop) what the peer still sends until
+/// the peer closes too — closing a socket with unread input makes the kernel reset the
+/// connection, which can destroy the CLOSE before the peer reads it (SPEC.md §7.8.1). A peer
+/// that does not read, or keeps sending, is cut off when it passes.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
 /// Reads per wake-up before other work gets a turn.
 const READS_PER_WAKE: usize = 16;
 /// A connection with no socket activity for this long gives its buffers back
@@ -78,6 +81,8 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
     let mut eof = false;
     let mut gen = 0u64;
     let mut closed_at: Option<std::time::Instant> = None;
+    // Our sending direction is shut (after the CLOSE went out).
+    let mut wr_shut = false;
     // Last socket activity, or `None` once idle memory was released.
     let mut active_at = Some(std::time::Instant::now());
     let mut suspended = false;
@@ -92,6 +97,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
                 gen = g.sock_gen;
                 eof = g.socket.is_none();
                 closed_at = None;
+                wr_shut = false;
             }
             if shared.take_broken() && !eof {
                 eof = true;
@@ -146,10 +152,10 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
                 h(peer);
             }
         }
-        if finished {
+        shared.flush_out();
+        if finished && (sock.is_none() || shared.datagram) {
             break;
         }
-        shared.flush(false);
 
         let mut wait_ms = timeout.map(|t| clock::millis_until(clock::now(), t));
         if needs {
@@ -171,19 +177,39 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             // Refusals wait for transmit room that another thread may free.
             wait_ms = Some(wait_ms.map_or(5, |m| m.min(5)));
         }
-        if closed {
-            // Closed but the last bytes are not written yet: give them a moment.
-            let at = *closed_at.get_or_insert_with(std::time::Instant::now);
-            if at.elapsed() >= CLOSE_LINGER {
-                tracing::debug!(conn = shared.id, "peer does not take the last bytes; shutting the socket");
-                if let Some(s) = &sock {
-                    s.shutdown();
+        if closed && !shared.datagram {
+            if let Some(s) = &sock {
+                // Say why before going (SPEC.md §7.8.1): write everything up to the CLOSE, shut
+                // our sending direction, drain the peer's input until it closes too; all
+                // within CLOSE_LINGER.
+                let at = *closed_at.get_or_insert_with(std::time::Instant::now);
+                let left = CLOSE_LINGER.saturating_sub(at.elapsed());
+                let out = finished && shared.writer_idle();
+                if out && !wr_shut {
+                    s.shutdown_write();
+                    wr_shut = true;
                 }
-                eof = true;
-                shared.discard_transmit();
-                continue;
+                if out && eof {
+                    break;
+                }
+                if left.is_zero() {
+                    if out {
+                        tracing::debug!(
+                            conn = shared.id,
+                            "peer does not close after our CLOSE; closing the socket"
+                        );
+                    } else {
+                        tracing::debug!(
+                            conn = shared.id,
+                            "peer does not take our last bytes (CLOSE); closing the socket"
+                        );
+                        shared.discard_transmit();
+                    }
+                    break;
+                }
+                let ms = left.as_millis() as u64 + 1;
+                wait_ms = Some(wait_ms.map_or(ms, |m| m.min(ms)));
             }
-            wait_ms = Some(wait_ms.map_or(10, |m| m.min(10)));
         }
         if let Some(at) = active_at {
             let left = IDLE_RELEASE.saturating_sub(at.elapsed()).as_millis() as u64 + 1;
@@ -195,9 +221,9 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         let mut events = PollFlags::empty();
         if !eof && sock.as_ref().is_some_and(|s| s.is_readable()) {
             events |= PollFlags::POLLIN;
-            if shared.wants_out() {
-                events |= PollFlags::POLLOUT;
-            }
+        }
+        if shared.wants_out() && !wr_shut {
+            events |= PollFlags::POLLOUT;
         }
         let (sock_ready, wake) = {
             let waker = PollFd::new(shared.waker_rx.as_fd(), PollFlags::POLLIN);
@@ -229,7 +255,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             }
         }
         if let Some(s) = &sock {
-            if sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+            if !eof && sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
                 eof |= read_some(shared, s, gen, &mut buf);
             }
         }

@@ -67,9 +67,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod cancel;
 mod client;
 mod clock;
 mod conn;
+mod dispatch;
 mod driver;
 mod error;
 mod handlers;
@@ -80,11 +82,14 @@ mod stream;
 mod transport;
 
 pub use client::{Client, ClientConfig, Reconnect, DEFAULT_CLIENT_WORKERS, DEFAULT_MAX_DATAGRAM};
+pub use driver::CLOSE_LINGER;
 pub use error::{CallError, Error};
 pub use handlers::{Ctx, Handlers, InlineCtx};
 pub use peer::{Peer, PendingCall};
+pub use pool::{PoolStats, IDLE_THREAD_KEEPALIVE};
 pub use server::{
-    Server, ServerConfig, DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_SERVER_WORKERS,
+    Server, ServerConfig, DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_HANDLER_THREADS, DEFAULT_MAX_HANDSHAKING,
+    DEFAULT_MAX_QUEUED_SIGNALS, DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_SERVER_WORKERS,
     DEFAULT_UDP_MAX_DATAGRAM,
 };
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};

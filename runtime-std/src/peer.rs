@@ -97,7 +97,7 @@ pub(crate) fn start(
     register(&mut g, id);
     shared.check_timer(&g);
     drop(g);
-    shared.flush(true);
+    shared.flush();
     Ok(id)
 }
 
@@ -267,7 +267,7 @@ impl Peer {
             }
         }
         drop(g);
-        self.shared.flush(true);
+        self.shared.flush();
         Ok(())
     }
 
@@ -342,7 +342,7 @@ impl Peer {
         drop(g);
         // Never block here (a server closes stale connections from a driver thread): the
         // driver writes whatever the socket does not take now.
-        self.shared.flush(false);
+        self.shared.flush_out();
         self.shared.wake_driver();
     }
 
@@ -355,7 +355,7 @@ impl Peer {
         drop(g);
         // Never block here (a server closes stale connections from a driver thread): the
         // driver writes whatever the socket does not take now.
-        self.shared.flush(false);
+        self.shared.flush_out();
         self.shared.wake_driver();
     }
 
@@ -453,7 +453,9 @@ impl<R> PendingCall<R> {
                 }
                 continue;
             }
-            // Woken by the event that resolves this call (spurious wake-ups loop).
+            // Woken by the event that resolves this call (spurious wake-ups loop). A handler
+            // waiting here is parked: its worker runs other handlers meanwhile.
+            let _parked = crate::pool::parked();
             std::thread::park();
         }
     }
@@ -476,7 +478,7 @@ impl<R> PendingCall<R> {
         }
         drop(g);
         if unresolved {
-            self.shared.flush(true);
+            self.shared.flush();
         }
     }
 }
