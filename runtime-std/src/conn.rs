@@ -444,6 +444,13 @@ impl Shared {
         self.wake_driver();
     }
 
+    /// The driver is done: the writer lets go of its socket (so that the descriptor closes).
+    pub(crate) fn release_socket(&self) {
+        let mut w = lock(&self.writer);
+        w.sock = None;
+        w.pos = w.len;
+    }
+
     /// A new socket became current: forget that the old one broke.
     pub(crate) fn clear_broken(&self) {
         self.broken.store(false, Ordering::Release);

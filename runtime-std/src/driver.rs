@@ -54,6 +54,9 @@ fn drive(shared: Arc<Shared>, mut hooks: Hooks) {
     if let Some(s) = shared.lock().socket.take() {
         s.shutdown();
     }
+    // The writer's reference too: the descriptor closes now, not when the last `Peer` handle
+    // of this connection is dropped.
+    shared.release_socket();
     // The owner forgets the connection before anyone waiting for its end wakes up.
     if let Some(h) = hooks.on_finished.take() {
         h(&peer);
