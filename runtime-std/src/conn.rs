@@ -561,6 +561,11 @@ impl Shared {
                 return;
             }
         }
+        if g.cond_waiters > 0 {
+            // Input can free an exchange slot without an event (the peer's terminal for a
+            // stream we already reset): an opener waiting for a slot must look again now.
+            self.cond.notify_all();
+        }
     }
 
     /// Drains the core's events and acts on each: wakes callers, starts handlers.

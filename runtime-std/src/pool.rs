@@ -280,7 +280,7 @@ impl Drop for Lane {
         if let Some(l) = st.lanes.get_mut(&self.id) {
             l.closed = true;
             if l.idle() {
-                st.lanes.remove(&self.id);
+                st.forget(self.id);
             }
         }
     }
@@ -341,8 +341,21 @@ impl State {
         if let Some(l) = self.lanes.get_mut(&lane) {
             l.running -= 1;
             if l.closed && l.idle() {
-                self.lanes.remove(&lane);
+                self.forget(lane);
             }
+        }
+    }
+
+    /// Removes a lane, giving the tables' memory back once they are mostly empty (after a
+    /// burst of connections).
+    fn forget(&mut self, lane: u64) {
+        self.lanes.remove(&lane);
+        let (lanes, ready) = (self.lanes.len(), self.ready.len());
+        if self.lanes.capacity() > 64 && lanes * 4 < self.lanes.capacity() {
+            self.lanes.shrink_to(lanes * 2);
+        }
+        if self.ready.capacity() > 64 && ready * 4 < self.ready.capacity() {
+            self.ready.shrink_to(ready * 2);
         }
     }
 }

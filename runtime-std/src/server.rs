@@ -684,6 +684,7 @@ fn unregister(state: &State, peer: &Peer) {
         }
         // Dead entries (sessions already gone) do not accumulate.
         sessions.retain(|_, w| w.strong_count() > 0);
+        shrink_map(&mut sessions);
     }
     {
         let mut peers = lock(&state.peers);
@@ -691,10 +692,29 @@ fn unregister(state: &State, peer: &Peer) {
         if peers.get(&key).is_some_and(|p| p.same_connection(peer)) {
             peers.remove(&key);
         }
+        shrink_map(&mut peers);
     }
-    lock(&state.conns).retain(|p| !p.same_connection(peer));
+    {
+        let mut conns = lock(&state.conns);
+        conns.retain(|p| !p.same_connection(peer));
+        let n = conns.len();
+        if conns.capacity() > 64 && n * 4 < conns.capacity() {
+            conns.shrink_to(n * 2);
+        }
+    }
     if peer.shared().datagram {
-        lock(&state.assocs).retain(|_, p| !p.same_connection(peer));
+        let mut assocs = lock(&state.assocs);
+        assocs.retain(|_, p| !p.same_connection(peer));
+        shrink_map(&mut assocs);
     }
     state.changed.notify_all();
+}
+
+/// Gives a table's memory back once it is mostly empty, so that a burst of connections does
+/// not leave the server holding the tables' peak size for good.
+fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    let n = m.len();
+    if m.capacity() > 64 && n * 4 < m.capacity() {
+        m.shrink_to(n * 2);
+    }
 }
