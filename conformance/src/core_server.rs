@@ -23,7 +23,7 @@ use tandem_core::{
     ApiError, Config, Connection, Identity, Instant, MethodId, OwnedEvent, RequestKind, Role, Status,
 };
 
-use crate::service::{self, count_items, entry, method, MODULE, SERVER_NAME};
+use crate::service::{self, entry, method, Count, MODULE, SERVER_NAME};
 
 /// §13 cases that fail against the core server because of bugs in `tandem-core` (not in the
 /// server or the runner), with the reason. `tests/resumption.rs` requires every other §13 case to
@@ -111,7 +111,9 @@ fn token() -> Vec<u8> {
 /// What a responder stream still has to do.
 struct Out {
     items: VecDeque<Vec<u8>>,
-    /// Finish with OK once `items` is empty.
+    /// COUNT: the items still to produce, one at a time as credit allows.
+    count: Option<Count>,
+    /// Finish with OK once `items` (and `count`) are empty.
     finish: bool,
     /// The method (COUNT, BIDI, HOLD_STREAM).
     method: u32,
@@ -271,7 +273,15 @@ impl Session {
         let ids: Vec<u64> = self.streams.keys().copied().collect();
         for id in ids {
             let Some(o) = self.streams.get_mut(&id) else { continue };
-            while let Some(i) = o.items.front() {
+            loop {
+                if o.items.is_empty() {
+                    // COUNT: build the next item only now that it may be sent.
+                    match o.count.as_mut().and_then(Iterator::next) {
+                        Some(i) => o.items.push_back(i),
+                        None => break,
+                    }
+                }
+                let Some(i) = o.items.front() else { break };
                 match self.conn.stream_send(id, i) {
                     Ok(()) => {
                         o.items.pop_front();
@@ -279,6 +289,7 @@ impl Session {
                     Err(ApiError::NoCredit) | Err(ApiError::TxFull) => break,
                     Err(_) => {
                         o.items.clear();
+                        o.count = None;
                         o.finish = false;
                         break;
                     }
@@ -391,22 +402,22 @@ impl Session {
     fn request(&mut self, t: Instant, id: u64, kind: RequestKind, m: MethodId, p: &[u8]) {
         let name = self.name.clone();
         if let RequestKind::Stream { half_closed } = kind {
-            let out = |items: Vec<Vec<u8>>, finish| Out { items: items.into(), finish, method: m.method };
+            let out = |count, finish| Out { items: VecDeque::new(), count, finish, method: m.method };
             if m.module != MODULE {
                 let _ = self.conn.stream_reset(id, Status::UNKNOWN_MODULE);
                 return;
             }
             match m.method {
-                method::COUNT => match count_items(p) {
-                    Some(items) => {
-                        self.streams.insert(id, out(items, true));
+                method::COUNT => match Count::parse(p) {
+                    Ok(count) => {
+                        self.streams.insert(id, out(Some(count), true));
                     }
-                    None => {
-                        let _ = self.conn.stream_reset(id, Status::BAD_PAYLOAD);
+                    Err(status) => {
+                        let _ = self.conn.stream_reset(id, status);
                     }
                 },
                 method::BIDI => {
-                    self.streams.insert(id, out(Vec::new(), half_closed));
+                    self.streams.insert(id, out(None, half_closed));
                 }
                 method::HOLD_STREAM => {
                     self.holds.push((id, t + Duration::from_secs(10)));

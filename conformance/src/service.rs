@@ -5,8 +5,18 @@
 //! can expose the same service. State (sink counters, recorded notifications, observed
 //! cancellations) is kept per peer *name* (the `name` of the caller's HELLO): the runner gives
 //! every case a fresh name, so cases never see each other's state.
+//!
+//! This is code people copy, so it shows how a service facing hostile peers keeps its promises:
+//!
+//! * **Bounded state** ([`State`]): at most [`MAX_PEER_NAMES`] names, each with at most
+//!   [`MAX_RECORDS_PER_NAME`] records of at most [`MAX_RECORD_BYTES_PER_NAME`] bytes in all; the
+//!   oldest are forgotten first (SPEC.md A.1). A peer that churns names, or cancels a million
+//!   SLEEPs, cannot grow the service.
+//! * **Streams produced as credit allows** ([`Count`]): COUNT builds one item at a time, right
+//!   before sending it, so a peer that asks for a huge stream and never reads costs one item; the
+//!   handler stops as soon as the stream is reset or the connection is gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -102,49 +112,112 @@ pub fn config_for(addr: &str) -> Config {
 /// The HELLO name of the test service.
 pub const SERVER_NAME: &str = "tandem-conformance-service";
 
+/// Most peer names whose state [`State`] keeps: a new name beyond it evicts the name used least
+/// recently (its sink counters and records are forgotten). The conformance runner reads a case's
+/// state back within that case, long before 256 newer names have appeared.
+pub const MAX_PEER_NAMES: usize = 256;
+/// Most records kept per name; a new record beyond it evicts the oldest. No conformance case
+/// needs more than a handful.
+pub const MAX_RECORDS_PER_NAME: usize = 64;
+/// Most record bytes (payload lengths added up) kept per name; a new record beyond it evicts the
+/// oldest records until the rest fits (the newest record is always kept, and it is at most
+/// `max_message_size` = 64 KiB). With [`MAX_PEER_NAMES`], the service keeps at most about
+/// 256 × (16 KiB + 64 KiB + 64 records' overhead) ≈ 21 MiB however peers behave, and RECORDED's
+/// answer always fits a 64 KiB message when records are small.
+pub const MAX_RECORD_BYTES_PER_NAME: usize = 16 * 1024;
+
 #[derive(Default)]
 struct PeerState {
     calls: u64,
     bytes: u64,
-    records: Vec<Vec<u8>>,
+    records: VecDeque<Vec<u8>>,
+    /// Sum of the lengths of `records`.
+    record_bytes: usize,
+    /// When this name was last used ([`Names::clock`]), for eviction.
+    used: u64,
 }
 
-/// Per-peer-name state shared by the handlers of one service instance.
+#[derive(Default)]
+struct Names {
+    peers: HashMap<String, PeerState>,
+    /// Counts uses: a logical clock for "least recently used".
+    clock: u64,
+}
+
+impl Names {
+    /// The state of `peer`, created if new (evicting the least recently used name when
+    /// [`MAX_PEER_NAMES`] are kept already).
+    fn get(&mut self, peer: &str) -> &mut PeerState {
+        self.clock += 1;
+        let clock = self.clock;
+        if !self.peers.contains_key(peer) && self.peers.len() >= MAX_PEER_NAMES {
+            // O(names), but only when a new name arrives while the table is full.
+            if let Some(oldest) = self.peers.iter().min_by_key(|(_, s)| s.used).map(|(n, _)| n.clone()) {
+                self.peers.remove(&oldest);
+            }
+        }
+        let s = self.peers.entry(peer.to_string()).or_default();
+        s.used = clock;
+        s
+    }
+}
+
+/// Per-peer-name state shared by the handlers of one service instance, bounded by
+/// [`MAX_PEER_NAMES`], [`MAX_RECORDS_PER_NAME`] and [`MAX_RECORD_BYTES_PER_NAME`].
 #[derive(Default, Clone)]
 pub struct State {
-    peers: Arc<Mutex<HashMap<String, PeerState>>>,
+    names: Arc<Mutex<Names>>,
 }
 
 impl State {
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, PeerState>> {
-        self.peers.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Names> {
+        self.names.lock().unwrap_or_else(|e| e.into_inner())
     }
     pub(crate) fn sink(&self, peer: &str, n: usize) {
         let mut g = self.lock();
-        let s = g.entry(peer.to_string()).or_default();
+        let s = g.get(peer);
         s.calls += 1;
         s.bytes += n as u64;
     }
     pub(crate) fn stats(&self, peer: &str) -> Vec<u8> {
         let g = self.lock();
-        let (c, b) = g.get(peer).map(|s| (s.calls, s.bytes)).unwrap_or((0, 0));
+        let (c, b) = g.peers.get(peer).map(|s| (s.calls, s.bytes)).unwrap_or((0, 0));
         let mut out = c.to_be_bytes().to_vec();
         out.extend_from_slice(&b.to_be_bytes());
         out
     }
-    pub(crate) fn record(&self, peer: &str, bytes: &[u8]) {
-        self.lock().entry(peer.to_string()).or_default().records.push(bytes.to_vec());
+    /// Appends a record for `peer`, forgetting its oldest records beyond the bounds.
+    pub fn record(&self, peer: &str, bytes: &[u8]) {
+        let mut g = self.lock();
+        let s = g.get(peer);
+        s.records.push_back(bytes.to_vec());
+        s.record_bytes += bytes.len();
+        while s.records.len() > MAX_RECORDS_PER_NAME
+            || (s.record_bytes > MAX_RECORD_BYTES_PER_NAME && s.records.len() > 1)
+        {
+            let Some(old) = s.records.pop_front() else { break };
+            s.record_bytes -= old.len();
+        }
     }
-    pub(crate) fn recorded(&self, peer: &str) -> Vec<u8> {
+    /// Every record kept for `peer`, encoded as RECORDED answers them.
+    pub fn recorded(&self, peer: &str) -> Vec<u8> {
         let g = self.lock();
         let mut out = Vec::new();
-        if let Some(s) = g.get(peer) {
+        if let Some(s) = g.peers.get(peer) {
             for r in &s.records {
                 out.extend_from_slice(&(r.len() as u32).to_be_bytes());
                 out.extend_from_slice(r);
             }
         }
         out
+    }
+    /// Peer names kept now (at most [`MAX_PEER_NAMES`]).
+    pub fn names(&self) -> usize {
+        self.lock().peers.len()
+    }
+    /// Records kept now, over every name.
+    pub fn records(&self) -> usize {
+        self.lock().peers.values().map(|s| s.records.len()).sum()
     }
 }
 
@@ -215,21 +288,59 @@ fn items_blob(items: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// The items COUNT sends for its initial payload: `n` (u32) and optionally `size` (u32).
-pub fn count_items(init: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let n = u32_at(init, 0)?;
-    let size = if init.len() >= 8 { Some(u32_at(init, 4)? as usize) } else { None };
-    if init.len() != 4 && init.len() != 8 {
-        return None;
+/// The largest COUNT item the service produces: its own `max_message_size` (SPEC.md A.3). A
+/// larger `size` ends the stream with TOO_LARGE before anything is built, whatever limits the
+/// opener announced, so that one request cannot make the service allocate 4 GiB.
+pub const MAX_COUNT_ITEM: u32 = 65536;
+
+/// The items COUNT sends, produced one at a time (an iterator of `Vec<u8>`): the handler builds an
+/// item only when it is about to send it, so memory stays at one item however large `n` is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Count {
+    next: u32,
+    n: u32,
+    size: Option<u32>,
+}
+
+impl Count {
+    /// Parses COUNT's initial payload: `n` (u32) and optionally `size` (u32). `Err` is the
+    /// stream's terminal status: BAD_PAYLOAD for another layout, TOO_LARGE for a `size` above
+    /// [`MAX_COUNT_ITEM`].
+    pub fn parse(init: &[u8]) -> Result<Count, Status> {
+        if init.len() != 4 && init.len() != 8 {
+            return Err(Status::BAD_PAYLOAD);
+        }
+        let n = u32_at(init, 0).ok_or(Status::BAD_PAYLOAD)?;
+        let size = if init.len() == 8 { u32_at(init, 4) } else { None };
+        if size.is_some_and(|s| s > MAX_COUNT_ITEM) {
+            return Err(Status::TOO_LARGE);
+        }
+        Ok(Count { next: 0, n, size })
     }
-    Some(
-        (0..n)
-            .map(|i| match size {
-                None => i.to_be_bytes().to_vec(),
-                Some(s) => vec![(i % 256) as u8; s],
-            })
-            .collect(),
-    )
+
+    /// Item `i`: `u32` i without a size, otherwise `size` bytes of value i mod 256.
+    pub fn item(&self, i: u32) -> Vec<u8> {
+        match self.size {
+            None => i.to_be_bytes().to_vec(),
+            Some(s) => vec![(i % 256) as u8; s as usize],
+        }
+    }
+}
+
+impl Iterator for Count {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        if self.next >= self.n {
+            return None;
+        }
+        let item = self.item(self.next);
+        self.next += 1;
+        Some(item)
+    }
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        let left = (self.n - self.next) as usize;
+        (left, Some(left))
+    }
 }
 
 fn m(method: u32) -> MethodId {
@@ -248,10 +359,14 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
             Ok(Vec::new())
         })
         .raw_unary(m(method::SINK_STATS), move |ctx, _| Ok(s2.stats(ctx.peer_name())))
-        .raw_streaming(m(method::COUNT), |_, init, _rx, tx| {
-            let items = count_items(init).ok_or(Status::BAD_PAYLOAD)?;
-            for i in items {
-                tx.send(&i).map_err(|e| e.status())?;
+        .raw_streaming(m(method::COUNT), |ctx, init, _rx, tx| {
+            // One item at a time, built right before it is sent: `send` waits for credit, and
+            // fails once the stream is reset or the connection is gone.
+            for item in Count::parse(init)? {
+                if ctx.is_cancelled() {
+                    return Err(Status::CANCELLED);
+                }
+                tx.send(&item).map_err(|e| e.status())?;
             }
             Ok(())
         })
@@ -347,10 +462,14 @@ pub fn smol_service(state: &State) -> tandem_smol::Router {
             let r = s2.stats(ctx.peer_name());
             async move { Ok(r) }
         })
-        .raw_streaming(m(method::COUNT), |_, init, _rx, mut tx| async move {
-            let items = count_items(&init).ok_or(Status::BAD_PAYLOAD)?;
-            for i in items {
-                tx.send(&i).await.map_err(|e| e.status())?;
+        .raw_streaming(m(method::COUNT), |_, init, rx, mut tx| async move {
+            // The opener's items are dropped as they arrive (their credit goes straight back).
+            drop(rx);
+            // One item at a time, built right before it is sent: `send` waits for credit, and
+            // fails once the stream is reset or the connection is gone (and a cancelled handler
+            // is dropped at its next await anyway).
+            for item in Count::parse(&init)? {
+                tx.send(&item).await.map_err(|e| e.status())?;
             }
             tx.finish();
             Ok(())

@@ -41,11 +41,53 @@ fn callback_request_layout() {
 
 #[test]
 fn count_items_layout() {
-    assert_eq!(service::count_items(&2u32.to_be_bytes()), Some(vec![vec![0, 0, 0, 0], vec![0, 0, 0, 1]]));
+    let all = |init: &[u8]| service::Count::parse(init).map(|c| c.collect::<Vec<_>>());
+    assert_eq!(all(&2u32.to_be_bytes()), Ok(vec![vec![0, 0, 0, 0], vec![0, 0, 0, 1]]));
     let mut init = 2u32.to_be_bytes().to_vec();
     init.extend_from_slice(&3u32.to_be_bytes());
-    assert_eq!(service::count_items(&init), Some(vec![vec![0; 3], vec![1; 3]]));
-    assert_eq!(service::count_items(b"abc"), None);
+    assert_eq!(all(&init), Ok(vec![vec![0; 3], vec![1; 3]]));
+    assert_eq!(all(b"abc"), Err(Status::BAD_PAYLOAD));
+    // A size above the service's own message limit is refused before anything is built.
+    let mut huge = 1u32.to_be_bytes().to_vec();
+    huge.extend_from_slice(&u32::MAX.to_be_bytes());
+    assert_eq!(all(&huge), Err(Status::TOO_LARGE));
+    // Items are produced lazily: asking for 2^32-1 items of 64 KiB builds none up front.
+    let mut big = u32::MAX.to_be_bytes().to_vec();
+    big.extend_from_slice(&service::MAX_COUNT_ITEM.to_be_bytes());
+    let mut c = service::Count::parse(&big).unwrap();
+    assert_eq!(c.size_hint(), (u32::MAX as usize, Some(u32::MAX as usize)));
+    assert_eq!(c.nth(300).map(|i| (i.len(), i[0])), Some((65536, (300 % 256) as u8)));
+}
+
+#[test]
+fn state_is_bounded_per_name_and_in_names() {
+    let st = service::State::default();
+    // One name, many records: only the newest MAX_RECORDS_PER_NAME stay, in order.
+    for i in 0..1000u32 {
+        st.record("a", &i.to_be_bytes());
+    }
+    let kept = service::parse_recorded(&st.recorded("a")).unwrap();
+    assert_eq!(kept.len(), service::MAX_RECORDS_PER_NAME);
+    assert_eq!(kept.first().unwrap(), &(1000 - service::MAX_RECORDS_PER_NAME as u32).to_be_bytes());
+    assert_eq!(kept.last().unwrap(), &999u32.to_be_bytes());
+    // Large records: the byte bound holds, and the newest record is always kept.
+    for _ in 0..10 {
+        st.record("b", &[7u8; 5000]);
+    }
+    let kept = service::parse_recorded(&st.recorded("b")).unwrap();
+    assert!(kept.iter().map(Vec::len).sum::<usize>() <= service::MAX_RECORD_BYTES_PER_NAME);
+    st.record("b", &vec![1u8; 60_000]);
+    assert_eq!(service::parse_recorded(&st.recorded("b")).unwrap(), vec![vec![1u8; 60_000]]);
+    // Many names: only MAX_PEER_NAMES stay, the least recently used go first.
+    for i in 0..2000 {
+        st.record(&format!("peer-{i}"), b"x");
+        st.record("a", b"still here"); // "a" stays in use
+    }
+    assert_eq!(st.names(), service::MAX_PEER_NAMES);
+    assert!(!st.recorded("a").is_empty());
+    assert!(st.recorded("peer-0").is_empty());
+    assert!(!st.recorded("peer-1999").is_empty());
+    assert!(st.records() <= service::MAX_PEER_NAMES * service::MAX_RECORDS_PER_NAME);
 }
 
 #[test]

@@ -129,7 +129,7 @@ pub fn configs(i: usize) -> Config {
         idle_timeout: Duration::from_millis(3000),
         handshake_timeout: Duration::from_millis(2000),
         drain_timeout: Duration::from_millis(2000),
-        max_queued_pongs: 1,
+        max_unproductive_frames: 20,
         max_outbound_calls: 3,
         max_outbound_streams: 2,
         max_tx_buffer: 8192,
@@ -226,6 +226,9 @@ impl Watch {
 }
 
 fn check_bounds(c: &Connection<'_>, cfg: &Config) {
+    if let Err(e) = c.check_invariants() {
+        panic!("core invariant broken: {e}");
+    }
     assert!(c.open_exchanges() <= slot_capacity(cfg), "{} exchanges open", c.open_exchanges());
     assert!(c.pending_transmit() <= cfg.max_tx_buffer as usize, "{} bytes queued", c.pending_transmit());
     let fp = c.buffer_footprint();

@@ -257,6 +257,9 @@ pub fn run(input: &Input) {
 impl Harness {
     fn check(&mut self) {
         let c = &self.c;
+        if let Err(e) = c.check_invariants() {
+            panic!("core invariant broken: {e}");
+        }
         assert!(c.open_exchanges() <= slot_capacity(&self.cfg), "{} exchanges open", c.open_exchanges());
         assert!(
             c.pending_transmit() <= self.cfg.max_tx_buffer as usize,

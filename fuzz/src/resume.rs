@@ -184,6 +184,11 @@ impl World {
     }
 
     fn check_bounds(&self) {
+        for c in [&self.a, &self.b] {
+            if let Err(e) = c.check_invariants() {
+                panic!("core invariant broken: {e}");
+            }
+        }
         let (entries, bytes) = self.b.reply_cache_len();
         assert!(entries <= self.cfg.reply_cache_entries as usize, "reply cache at {entries} entries");
         assert!(bytes <= self.cfg.reply_cache_bytes as usize, "reply cache at {bytes} bytes");

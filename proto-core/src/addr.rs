@@ -16,7 +16,7 @@ pub enum Address {
     Unix(PathBuf),
     /// Unix SEQPACKET socket at a filesystem path (one message per packet).
     UnixSeqpacket(PathBuf),
-    /// UDP, `host:port` (datagram mode; not implemented by the runtimes yet).
+    /// UDP, `host:port` (datagram mode, SPEC.md §14; served by both runtimes).
     Udp(String),
 }
 

@@ -98,16 +98,16 @@ pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default drain timeout after GOAWAY: 30 s.
 pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
-/// Largest legal `max_queued_pongs`.
-pub const MAX_QUEUED_PONGS_CAP: usize = 64;
-/// Default cap on PONGs waiting to be transmitted (ping flood guard).
-pub const DEFAULT_MAX_QUEUED_PONGS: u32 = 8;
 /// Default cap on our own outbound calls open at once (also bounded by the peer's limit).
 pub const DEFAULT_MAX_OUTBOUND_CALLS: u32 = 256;
 /// Default cap on our own outbound streams open at once (also bounded by the peer's limit).
 pub const DEFAULT_MAX_OUTBOUND_STREAMS: u32 = 100;
 /// Default cap on bytes queued for transmission: 8 MiB.
 pub const DEFAULT_MAX_TX_BUFFER: u32 = 8 * 1024 * 1024;
+/// Default `max_unproductive_frames`: 10,000 per second (a burst of as many is allowed).
+pub const DEFAULT_MAX_UNPRODUCTIVE_FRAMES: u32 = 10_000;
+/// Default `suspended_call_timeout`: 10 s.
+pub const DEFAULT_SUSPENDED_CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default `reply_cache_entries`: 1024 answers kept for the peer (resumption, datagram mode).
 pub const DEFAULT_REPLY_CACHE_ENTRIES: u32 = 1024;
 /// Default `reply_cache_bytes`: 4 MiB of answers kept for the peer.
@@ -148,8 +148,12 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Local: after GOAWAY, in-flight work must finish within this time. Default 30 s.
     pub drain_timeout: Duration,
-    /// Local: PONGs queued but not yet transmitted before a PING flood is declared. Default 8.
-    pub max_queued_pongs: u32,
+    /// Local: frames per second that do nothing for the application — PING, a PONG that answers
+    /// nothing, extension frames, STREAM_CREDIT/CONN_CREDIT of zero, empty CONTINUATION — before
+    /// the peer is closed with ENHANCE_YOUR_CALM (SPEC.md §12.5; a tiny-frame flood costs CPU
+    /// and nothing else). A token bucket: bursts up to this many, refilled at this rate.
+    /// Default 10,000; 0 disables the check.
+    pub max_unproductive_frames: u32,
     /// Local: our own calls open at once. Default 256.
     pub max_outbound_calls: u32,
     /// Local: our own streams open at once. Default 100.
@@ -166,6 +170,12 @@ pub struct Config {
     /// Local: how long a resumable session survives the loss of its transport, waiting for the
     /// dialer to resume it (SPEC.md §13.2). Default 30 s.
     pub session_grace: Duration,
+    /// Local: how long one of our calls, notifications or streams may wait on a suspended
+    /// session (SPEC.md §13.2) before it fails UNAVAILABLE, counted from the suspension (or from
+    /// its opening, if opened while suspended). The session itself lives on for
+    /// `session_grace`; a call given up this way is cancelled after the resumption and ran at
+    /// most once (§13.5). Zero: wait for the whole grace period. Default 10 s.
+    pub suspended_call_timeout: Duration,
     /// Local: request bytes we keep for retransmission until answered (resumable sessions and
     /// datagram mode); beyond it new requests are refused with
     /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
@@ -188,13 +198,14 @@ impl Default for Config {
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            max_queued_pongs: DEFAULT_MAX_QUEUED_PONGS,
+            max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
             max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
             max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
             max_tx_buffer: DEFAULT_MAX_TX_BUFFER,
             reply_cache_entries: DEFAULT_REPLY_CACHE_ENTRIES,
             reply_cache_bytes: DEFAULT_REPLY_CACHE_BYTES,
             session_grace: DEFAULT_SESSION_GRACE,
+            suspended_call_timeout: DEFAULT_SUSPENDED_CALL_TIMEOUT,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
             transport: Transport::Stream,
         }
@@ -229,9 +240,6 @@ impl Config {
         }
         if self.max_message_size < MIN_MESSAGE_SIZE {
             return err("max_message_size", "at least 4096");
-        }
-        if self.max_queued_pongs == 0 || self.max_queued_pongs as usize > MAX_QUEUED_PONGS_CAP {
-            return err("max_queued_pongs", "between 1 and 64");
         }
         if self.stream_credit_msgs == 0 {
             return err("stream_credit_msgs", "at least 1");

@@ -63,6 +63,10 @@ pub enum ConnectionError {
     /// `Config::session_grace` (or the acceptor no longer knew it): its exchanges ended with
     /// UNAVAILABLE.
     SessionExpired,
+    /// A suspended session was ended before its grace period because the local memory budget
+    /// for session state was full and it was the oldest suspended session (SPEC.md §13.6): its
+    /// exchanges ended with UNAVAILABLE; to its peer it looks expired.
+    SessionEvicted,
     /// The local application called [`close`](crate::Connection::close), or a GOAWAY drain completed.
     LocallyClosed {
         /// The status we sent in CLOSE.
@@ -88,7 +92,7 @@ impl ConnectionError {
             | ConnectionError::SessionExpired
             | ConnectionError::DrainTimeout
             | ConnectionError::Superseded => Blame::Transport,
-            ConnectionError::LocallyClosed { .. } => Blame::Local,
+            ConnectionError::LocallyClosed { .. } | ConnectionError::SessionEvicted => Blame::Local,
         }
     }
 
@@ -103,7 +107,7 @@ impl ConnectionError {
             ConnectionError::IdleTimeout => Status::IDLE_TIMEOUT,
             ConnectionError::HandshakeTimeout => Status::HANDSHAKE_TIMEOUT,
             ConnectionError::DrainTimeout => Status::DEADLINE_EXCEEDED,
-            ConnectionError::SessionExpired => Status::SESSION_EXPIRED,
+            ConnectionError::SessionExpired | ConnectionError::SessionEvicted => Status::SESSION_EXPIRED,
         }
     }
 
@@ -140,6 +144,9 @@ impl fmt::Display for ConnectionError {
             }
             ConnectionError::SessionExpired => f.write_str(
                 "the session's transport was lost and the session was not resumed within Config::session_grace",
+            ),
+            ConnectionError::SessionEvicted => f.write_str(
+                "the suspended session was ended early to keep session memory within its budget (it was the oldest suspended one); raise the server's session memory budget or shorten Config::session_grace",
             ),
             ConnectionError::LocallyClosed { status } => write!(f, "connection closed locally: {status}"),
             ConnectionError::Superseded => f.write_str(

@@ -82,6 +82,8 @@
 //! No feature changes protocol behaviour.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+// docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 // Nothing in the core may reach for std by accident (tests may).
@@ -91,9 +93,16 @@
 extern crate alloc;
 
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub mod addr;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod budget;
 pub mod config;
 mod conn;
+#[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod frame;
@@ -102,13 +111,15 @@ pub mod status;
 mod storage;
 pub mod time;
 #[cfg(feature = "typed")]
+#[cfg_attr(docsrs, doc(cfg(feature = "typed")))]
 pub mod typed;
 pub mod varint;
 
 pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
-pub use conn::{Connection, Identity, Peer, Slot, State, Storage};
+pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use event::OwnedEvent;
 pub use event::{Event, MethodId, RequestKind};
 pub use stats::Stats;

@@ -50,4 +50,8 @@ pub struct Stats {
     /// Datagram mode: datagrams dropped whole (decode error, oversize, or before the peer's
     /// HELLO; SPEC.md §14.2–§14.3).
     pub datagrams_dropped: u64,
+    /// Answers dropped from the reply cache before the caller acknowledged them (its bounds, or
+    /// the local session memory budget; SPEC.md §13.6): a retransmission of one is answered
+    /// REPLY_EVICTED.
+    pub replies_evicted: u64,
 }

@@ -25,10 +25,16 @@ type Attempt = Pin<Box<dyn Future<Output = Result<Socket, Error>> + Send>>;
 const ROUNDS: usize = 16;
 /// Socket reads per round.
 const READS: usize = 8;
-/// How long a closed connection may take to flush its final frames.
-const LINGER: Duration = Duration::from_secs(2);
-/// How long a closed connection waits for the peer to close its side.
+/// How long a closed connection may take to hand its final frames (the CLOSE the core queued,
+/// and what was queued before it) to the socket; a peer that reads nothing for this long does
+/// not get them. The same bound as tandem-std's.
+const LINGER: Duration = Duration::from_secs(1);
+/// How long a closed connection waits for the peer to close its side once its final frames are
+/// written, reading and dropping what the peer still sends: closing a socket with unread input
+/// resets it, which may destroy our CLOSE before the peer has read it.
 const DRAIN_ON_CLOSE: Duration = Duration::from_millis(200);
+/// Most bytes read and dropped during [`DRAIN_ON_CLOSE`]: a peer that floods is not waited for.
+const DRAIN_BYTES: usize = 1 << 20;
 /// A connection with no socket activity for this long gives its buffers back
 /// (`Connection::release_memory`); they grow again on demand.
 const IDLE_RELEASE: Duration = Duration::from_millis(250);
@@ -135,20 +141,40 @@ impl Driver {
         if self.eof {
             return;
         }
-        // Small: this buffer lives in the driver task's state for the connection's whole life.
-        let mut buf = [0u8; 256];
-        let drain = async {
-            while let Ok(n) = poll_fn(|cx| socket.poll_read(cx, &mut buf)).await {
-                if n == 0 {
-                    break;
+        // On the heap, and only now: a buffer in the task's state would be kept for the
+        // connection's whole life.
+        let mut buf = vec![0u8; 4096];
+        let mut timer = Timer::after(DRAIN_ON_CLOSE);
+        let mut left = DRAIN_BYTES;
+        poll_fn(|cx| {
+            // A bounded number of reads per poll: a peer that never stops sending must not keep
+            // this task from yielding, nor from seeing its deadline.
+            for _ in 0..READS {
+                match socket.poll_read(cx, &mut buf) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(()),
+                    Poll::Ready(Ok(n)) => {
+                        left = left.saturating_sub(n);
+                        if left == 0 {
+                            return Poll::Ready(());
+                        }
+                    }
+                    Poll::Pending => {
+                        return if Pin::new(&mut timer).poll(cx).is_ready() {
+                            Poll::Ready(())
+                        } else {
+                            Poll::Pending
+                        };
+                    }
                 }
             }
-        };
-        drain
-            .or(async {
-                Timer::after(DRAIN_ON_CLOSE).await;
-            })
-            .await;
+            if Pin::new(&mut timer).poll(cx).is_ready() {
+                return Poll::Ready(());
+            }
+            // More is readable: come back after other tasks had their turn.
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        })
+        .await;
     }
 
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {

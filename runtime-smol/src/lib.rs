@@ -29,6 +29,13 @@
 //!   connection fails every pending call with UNAVAILABLE; [`Server::shutdown`] sends GOAWAY and
 //!   lets in-flight calls finish within a grace period.
 //!
+//! * **Closing says why**: when a connection ends for a reason this side detects (a protocol
+//!   violation, a limit, a flood, a timeout, a shutdown whose grace ran out), the peer receives
+//!   the CLOSE frame with that status before the transport ends (SPEC.md §7.8). Its driver gives
+//!   the final frames 1 s to reach the socket (a peer that reads nothing for that long does not
+//!   get them), then ends its sending direction and waits up to 200 ms, reading and dropping at
+//!   most 1 MiB, for the peer to close its own, so that closing does not reset the connection
+//!   under the CLOSE.
 //! * **Limits**: at most `Config::max_concurrent_calls` handlers (and as many signal handlers)
 //!   and `Config::max_concurrent_streams` stream handlers run per connection; callers beyond
 //!   the peer's limits wait for room instead of failing.

@@ -16,7 +16,7 @@ use tandem_core::typed::{encode_vec, Notification, Streaming, Unary};
 use tandem_core::{ApiError, ConnectionError, MethodId, Stats, Status};
 
 use crate::error::CallError;
-use crate::shared::{now, CallSlot, Shared, StreamEntry};
+use crate::shared::{now, wait_on, CallSlot, Shared, StreamEntry};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 use crate::transport::Credentials;
 
@@ -155,7 +155,7 @@ impl Peer {
             match inner.closed {
                 Some(e) => Poll::Ready(e),
                 None => {
-                    inner.state_waiters.push(cx.waker().clone());
+                    wait_on(&mut inner.state_waiters, cx);
                     Poll::Pending
                 }
             }
@@ -173,7 +173,7 @@ impl Peer {
             if let Some(e) = inner.closed {
                 return Poll::Ready(Err(e));
             }
-            inner.state_waiters.push(cx.waker().clone());
+            wait_on(&mut inner.state_waiters, cx);
             Poll::Pending
         })
         .await
@@ -351,7 +351,7 @@ impl Peer {
                     Poll::Ready(Ok(id))
                 }
                 Err(e) if e.is_backpressure() => {
-                    inner.capacity_waiters.push(cx.waker().clone());
+                    wait_on(&mut inner.capacity_waiters, cx);
                     Poll::Pending
                 }
                 Err(e) => Poll::Ready(Err(CallError::api(e))),
@@ -382,7 +382,7 @@ impl Peer {
                 }
                 // Wait for room: a call to finish, or the transmit queue to drain.
                 Err(e) if e.is_backpressure() && e != ApiError::NoCredit => {
-                    inner.capacity_waiters.push(cx.waker().clone());
+                    wait_on(&mut inner.capacity_waiters, cx);
                     Poll::Pending
                 }
                 Err(e) => Poll::Ready(Err(CallError::api(e))),

@@ -59,6 +59,17 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// Gives back most of a table's memory once it holds less than a quarter of what it has room
+/// for: a `HashMap` never shrinks by itself, so one burst of connections (or of suspended
+/// sessions) would otherwise size the server's tables for good. Halving only below a quarter
+/// keeps the cost amortized (no shrink/grow flapping around one size).
+fn shrink<K: Eq + core::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    const KEEP: usize = 64;
+    if m.capacity() > KEEP && m.len() < m.capacity() / 4 {
+        m.shrink_to((m.len() * 2).max(KEEP));
+    }
+}
+
 impl ServerShared {
     /// A connection completed its handshake: track it by name. Called by its driver with the
     /// connection's lock held (so that the peer is findable before the handshake answer goes
@@ -92,9 +103,16 @@ impl ServerShared {
 
     /// A connection ended: forget it.
     pub(crate) fn on_closed(&self, shared: &Arc<Shared>) {
-        lock(&self.conns).remove(&shared.id);
-        lock(&self.sessions)
-            .retain(|_, w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
+        {
+            let mut conns = lock(&self.conns);
+            conns.remove(&shared.id);
+            shrink(&mut conns);
+        }
+        {
+            let mut sessions = lock(&self.sessions);
+            sessions.retain(|_, w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
+            shrink(&mut sessions);
+        }
         let mut peers = lock(&self.peers);
         let name = shared.info.get().map(|i| i.name.clone());
         let ours = name.as_ref().and_then(|n| peers.get(n)).is_some_and(|p| Arc::ptr_eq(&p.shared, shared));
@@ -102,6 +120,7 @@ impl ServerShared {
             (true, Some(n)) => peers.remove(&n),
             _ => None,
         };
+        shrink(&mut peers);
         drop(peers);
         drop(removed);
     }

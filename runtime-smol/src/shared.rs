@@ -60,6 +60,18 @@ pub(crate) fn to_std(t: Instant) -> Option<std::time::Instant> {
     epoch().checked_add(Duration::from_micros(t.as_micros()))
 }
 
+/// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
+/// already. A task polls again whenever anything wakes it (a select loop re-creates its futures
+/// each round), and the lists are emptied only when their event happens (`state_waiters` at the
+/// handshake and at the end of the connection): pushing on every poll would keep one waker per
+/// poll for the connection's whole life. So a list holds at most one entry per waiting task.
+pub(crate) fn wait_on(list: &mut Vec<Waker>, cx: &core::task::Context<'_>) {
+    let w = cx.waker();
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
 /// Cancellation of one inbound exchange, observed by its handler.
 #[derive(Debug, Default)]
 pub(crate) struct CancelToken {
@@ -160,9 +172,10 @@ pub(crate) struct Inner {
     /// Exchanges the peer opened whose handler is running.
     pub(crate) inbound: HashMap<u64, Arc<CancelToken>>,
     pub(crate) backlog: VecDeque<Backlog>,
-    /// Waiting for room (transmit queue, call or stream slots).
+    /// Waiting for room (transmit queue, call or stream slots); one entry per task
+    /// ([`wait_on`]).
     pub(crate) capacity_waiters: Vec<Waker>,
-    /// Waiting for the handshake or the end of the connection.
+    /// Waiting for the handshake or the end of the connection; one entry per task ([`wait_on`]).
     pub(crate) state_waiters: Vec<Waker>,
     pub(crate) connected: bool,
     pub(crate) closed: Option<ConnectionError>,

@@ -14,6 +14,7 @@ use tandem_core::{ApiError, Status};
 
 use crate::error::CallError;
 use crate::peer::Peer;
+use crate::shared::wait_on;
 
 /// Sends raw items on one stream.
 #[derive(Debug)]
@@ -62,7 +63,7 @@ impl RawSender {
                     Poll::Pending
                 }
                 Err(ApiError::TxFull) => {
-                    inner.capacity_waiters.push(cx.waker().clone());
+                    wait_on(&mut inner.capacity_waiters, cx);
                     inner.wake_driver();
                     Poll::Pending
                 }

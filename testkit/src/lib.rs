@@ -4,7 +4,9 @@
 //! * [`heap`]: a counting global allocator that tracks the **live** heap (bytes allocated and not
 //!   yet freed), for churn tests that show memory back at its baseline after many cycles;
 //! * [`wire`]: a raw peer that opens a real socket and speaks frames directly with the core's
-//!   codec — a hostile peer for the attack suites.
+//!   codec — a hostile peer for the attack suites;
+//! * [`attacks`] and [`hostile`]: the hostile-peer suite — attacks, measurements, and the
+//!   [`hostile_suite!`] macro that both runtimes' `tests/hostile.rs` expand.
 //!
 //! A test binary installs the allocator with one line and no `unsafe` of its own:
 //!
@@ -20,5 +22,7 @@
 
 #![deny(missing_docs)]
 
+pub mod attacks;
 pub mod heap;
+pub mod hostile;
 pub mod wire;

@@ -36,10 +36,23 @@ enum Sock {
 }
 
 impl Sock {
+    fn try_clone(&self) -> io::Result<Sock> {
+        Ok(match self {
+            Sock::Tcp(s) => Sock::Tcp(s.try_clone()?),
+            Sock::Unix(s) => Sock::Unix(s.try_clone()?),
+        })
+    }
+
     fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
         match self {
             Sock::Tcp(s) => s.set_read_timeout(t),
             Sock::Unix(s) => s.set_read_timeout(t),
+        }
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        match self {
+            Sock::Tcp(s) => s.set_write_timeout(t),
+            Sock::Unix(s) => s.set_write_timeout(t),
         }
     }
 }
@@ -115,7 +128,9 @@ pub enum Got {
 /// One raw transport connection to an implementation under test.
 pub struct RawPeer {
     sock: Sock,
+    /// Received bytes; those before `start` are already returned as frames.
     buf: Vec<u8>,
+    start: usize,
     eof: bool,
 }
 
@@ -150,7 +165,18 @@ impl RawPeer {
         } else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("raw peer cannot dial {addr}")));
         };
-        Ok(RawPeer { sock, buf: Vec::new(), eof: false })
+        Ok(RawPeer { sock, buf: Vec::new(), start: 0, eof: false })
+    }
+
+    /// A second handle on the same transport, with its own (empty) receive buffer: one thread
+    /// can write through it (a flood) while another reads, or waits, on the original.
+    pub fn try_clone(&self) -> io::Result<RawPeer> {
+        Ok(RawPeer { sock: self.sock.try_clone()?, buf: Vec::new(), start: 0, eof: false })
+    }
+
+    /// Bounds how long a write may block on a peer that does not read (`None`: forever).
+    pub fn set_write_timeout(&mut self, t: Option<Duration>) -> io::Result<()> {
+        self.sock.set_write_timeout(t)
     }
 
     /// Writes raw bytes (any bytes: a hostile peer need not send valid frames).
@@ -179,15 +205,7 @@ impl RawPeer {
     ) -> io::Result<()> {
         let mut pbuf = vec![0u8; 16 + params.len() * 20];
         let params = Params::encode_into(params, &mut pbuf).unwrap_or(Params::EMPTY);
-        self.send(&Frame::Hello(Hello {
-            min_version: 1,
-            max_version: 1,
-            flags,
-            name,
-            auth,
-            session,
-            params,
-        }))
+        self.send(&Frame::Hello(Hello { min_version: 1, max_version: 1, flags, name, auth, session, params }))
     }
 
     /// Waits for the other side's HELLO and returns the limits it announced.
@@ -196,9 +214,13 @@ impl RawPeer {
             Got::Frame(f) => match f.frame() {
                 Frame::Hello(h) => PeerLimits::from_params(h.params.iter())
                     .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "HELLO parameter out of range")),
-                other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}"))),
+                other => {
+                    Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}")))
+                }
             },
-            other => Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}"))),
+            other => {
+                Err(io::Error::new(io::ErrorKind::InvalidData, format!("expected HELLO, got {other:?}")))
+            }
         }
     }
 
@@ -206,9 +228,19 @@ impl RawPeer {
     pub fn recv(&mut self, timeout: Duration) -> Got {
         let end = Instant::now() + timeout;
         loop {
-            match Frame::decode(&self.buf, MAX_BODY) {
+            match Frame::decode(&self.buf[self.start..], MAX_BODY) {
                 Ok(Decoded::Frame(_, n)) => {
-                    let bytes: Vec<u8> = self.buf.drain(..n).collect();
+                    let bytes = self.buf[self.start..self.start + n].to_vec();
+                    // Consumed bytes are dropped lazily, so that reading many small frames
+                    // from one large chunk stays linear.
+                    self.start += n;
+                    if self.start == self.buf.len() {
+                        self.buf.clear();
+                        self.start = 0;
+                    } else if self.start >= 64 * 1024 {
+                        self.buf.drain(..self.start);
+                        self.start = 0;
+                    }
                     return Got::Frame(OwnedFrame { bytes });
                 }
                 Ok(Decoded::Incomplete(_)) => {}

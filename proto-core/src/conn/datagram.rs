@@ -24,6 +24,7 @@ use crate::config::Transport;
 
 impl Connection<'_> {
     /// Whether this connection runs in datagram mode (SPEC.md §14).
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn is_datagram(&self) -> bool {
         matches!(self.config.transport, Transport::Datagram { .. })
     }

@@ -32,7 +32,7 @@ mod send;
 pub(crate) mod session;
 mod timers;
 
-use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE};
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
 use crate::error::ConnectionError;
 use crate::event::{Event, MethodId, RequestKind};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
@@ -51,6 +51,18 @@ pub struct Identity<'a> {
     /// Dialer: session token to resume (empty for a new session). Acceptor: the token of this
     /// session (≤ 64 bytes).
     pub session: &'a [u8],
+}
+
+/// Memory a connection holds for exactly-once delivery
+/// ([`Connection::session_memory`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SessionMemory {
+    /// Bytes held in all: reply cache, retained requests, unconfirmed stream items, spare
+    /// buffers.
+    pub held: usize,
+    /// Of those, bytes [`Connection::shed_session_memory`] can free (cached answers and spare
+    /// buffers).
+    pub sheddable: usize,
 }
 
 /// Fixed-capacity inline byte string.
@@ -215,6 +227,9 @@ pub struct Slot {
     assembling: bool,
     /// Inbound, in a session: digest of the request, to recognise its retransmissions.
     digest: [u8; 16],
+    /// Outbound: `deadline` is the bound on waiting while suspended (SPEC.md §13.2,
+    /// `suspended_call_timeout`), so its expiry resolves UNAVAILABLE; undone at resumption.
+    suspend_wait: bool,
     s: StreamState,
 }
 
@@ -232,6 +247,7 @@ impl Slot {
             cancelled: None,
             assembling: false,
             digest: [0; 16],
+            suspend_wait: false,
             s: StreamState::default(),
         }
     }
@@ -332,6 +348,10 @@ pub struct Connection<'a> {
     partial: Option<Partial>,
     reasm_delivered: bool,
     tx: ByteQueue<'a>,
+    /// Bytes of the frame at the head of `tx` still to be handed to the transport when the
+    /// transport has taken only part of it (0: the head is at a frame boundary). A queue given
+    /// up for a CLOSE keeps them, so that the CLOSE does not land inside a half-sent frame.
+    tx_head_left: usize,
     slots: Table<'a, Slot>,
     pending_slots: usize,
 
@@ -358,9 +378,10 @@ pub struct Connection<'a> {
     /// A credit grant could not be queued (transmit queue full): retry after transmitting.
     grant_retry: bool,
     ping_seq: u64,
-    /// End offsets (in `tx_queued`) of PONGs not yet handed to the transport.
-    pongs: [u64; MAX_QUEUED_PONGS_CAP],
-    pongs_len: usize,
+    /// Unproductive-frame budget (SPEC.md §12.5): tokens in millionths of a frame, and when
+    /// they were last refilled.
+    flood_tokens: u64,
+    flood_at: Instant,
     /// Total bytes ever queued for transmission.
     tx_queued: u64,
     drain_deadline: Instant,
@@ -381,6 +402,8 @@ pub struct Connection<'a> {
     session_ending: bool,
     /// Suspended: when the session is dropped if not resumed.
     grace_deadline: Instant,
+    /// Suspended: when the grace period started (the first loss).
+    suspended_at: Instant,
     /// Dialer: a resuming HELLO was sent on a new transport; waiting for the acceptor's.
     resuming: bool,
     /// Acceptor: the dialer asked to resume; waiting for the application's decision.
@@ -412,6 +435,7 @@ impl<'a> Connection<'a> {
     ///
     /// A dialer queues its HELLO at once; drain it with `poll_transmit`.
     #[cfg(feature = "alloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn new(
         role: Role,
         config: Config,
@@ -540,6 +564,7 @@ impl<'a> Connection<'a> {
         ident.1.set(me.auth);
         ident.2.set(me.session);
         let conn_recv = config.conn_credit_bytes.into();
+        let flood = u64::from(config.max_unproductive_frames) * 1_000_000;
         let mut c = Connection {
             role,
             config,
@@ -560,6 +585,7 @@ impl<'a> Connection<'a> {
             partial: None,
             reasm_delivered: false,
             tx,
+            tx_head_left: 0,
             slots,
             pending_slots: 0,
             next_id: match role {
@@ -581,8 +607,8 @@ impl<'a> Connection<'a> {
             ping_blocked: Instant::ZERO,
             grant_retry: false,
             ping_seq: 0,
-            pongs: [0; MAX_QUEUED_PONGS_CAP],
-            pongs_len: 0,
+            flood_tokens: flood,
+            flood_at: now,
             tx_queued: 0,
             drain_deadline: Instant::MAX,
             goaway_sent: false,
@@ -597,6 +623,7 @@ impl<'a> Connection<'a> {
             sess: None,
             session_ending: false,
             grace_deadline: Instant::MAX,
+            suspended_at: Instant::ZERO,
             resuming: false,
             resume_request: false,
             resumed: false,
@@ -652,6 +679,10 @@ impl<'a> Connection<'a> {
         s.calls_open_inbound = self.in_calls;
         s.streams_open_outbound = self.out_streams;
         s.streams_open_inbound = self.in_streams;
+        #[cfg(feature = "alloc")]
+        if let Some(sess) = &self.sess {
+            s.replies_evicted = sess.cache.evicted;
+        }
         s
     }
 
@@ -686,6 +717,37 @@ impl<'a> Connection<'a> {
     #[doc(hidden)]
     pub fn debug_slot(&self, id: u64) -> Option<&Slot> {
         self.slots.find(id, |s| s.id == id).and_then(|i| self.slots.get(i))
+    }
+
+    /// Checks the connection's internal bookkeeping (counters against the exchange table), for
+    /// test harnesses and fuzzers: `Err` names the broken invariant. A broken invariant is a
+    /// bug in the core, never the peer's doing; the connection itself never panics on one.
+    #[doc(hidden)]
+    pub fn check_invariants(&self) -> Result<(), &'static str> {
+        let pending = (0..self.slots.capacity_hint())
+            .filter_map(|i| self.slots.get(i))
+            .filter(|s| s.pending != Pending::None)
+            .count();
+        if pending != self.pending_slots {
+            return Err("pending_slots counter differs from the slots with a pending event");
+        }
+        let count = |k: Kind, out: bool| {
+            (0..self.slots.capacity_hint())
+                .filter_map(|i| self.slots.get(i))
+                .filter(|s| (s.kind == Kind::Stream) == (k == Kind::Stream) && s.outbound == out)
+                .count()
+        };
+        if self.out_streams as usize != count(Kind::Stream, true)
+            || self.in_streams as usize != count(Kind::Stream, false)
+        {
+            return Err("stream counters differ from the exchange table");
+        }
+        if self.in_calls as usize > count(Kind::Call, false)
+            || self.out_calls as usize > count(Kind::Call, true)
+        {
+            return Err("call counters above the exchange table");
+        }
+        Ok(())
     }
 
     /// Whether the session is suspended and waits for a transport: a dialer calls
@@ -728,6 +790,54 @@ impl<'a> Connection<'a> {
         (0, 0)
     }
 
+    /// Bytes of memory held for exactly-once delivery (SPEC.md §13, §14): the reply cache, the
+    /// retained requests, unconfirmed stream items and their spare buffers; 0 when the session is
+    /// not resumable and not in datagram mode. What a server-wide session budget
+    /// ([`MemoryBudget`](crate::budget::MemoryBudget)) counts.
+    pub fn session_memory(&self) -> SessionMemory {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &self.sess {
+            return SessionMemory {
+                held: s.footprint() + core::mem::size_of::<session::SessionState>(),
+                sheddable: s.sheddable(),
+            };
+        }
+        SessionMemory::default()
+    }
+
+    /// Frees at least `want` bytes of session memory if it can without breaking a promise:
+    /// spare buffers first, then the oldest answers of the reply cache, exactly as if its byte
+    /// bound had been reached (a retransmission of an evicted request is answered
+    /// REPLY_EVICTED, SPEC.md §13.6). Retained requests and unconfirmed stream items belong to
+    /// open exchanges and are kept. Returns the bytes freed (possibly fewer than `want`).
+    pub fn shed_session_memory(&mut self, want: usize) -> usize {
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &mut self.sess {
+            return s.shed(want);
+        }
+        let _ = want;
+        0
+    }
+
+    /// Ends a suspended session before its grace period (the local memory budget needs its
+    /// memory, SPEC.md §13.6): every exchange resolves UNAVAILABLE, [`Event::Closed`] reports
+    /// [`ConnectionError::SessionEvicted`], nothing is sent (there is no transport). Returns
+    /// false, and does nothing, unless the session is suspended.
+    pub fn evict_suspended_session(&mut self) -> bool {
+        if self.state != State::Suspended {
+            return false;
+        }
+        self.session_ending = true;
+        self.tx.clear();
+        self.enter_closed(ConnectionError::SessionEvicted);
+        true
+    }
+
+    /// When the session was suspended (its grace period started), if it is suspended now.
+    pub fn suspended_since(&self) -> Option<Instant> {
+        (self.state == State::Suspended).then_some(self.suspended_at)
+    }
+
     /// Number of exchanges (calls, notifications, streams, both directions) still tracked.
     pub fn open_exchanges(&self) -> usize {
         self.slots.len()
@@ -757,6 +867,11 @@ impl<'a> Connection<'a> {
             self.reasm.release_memory();
         }
         self.slots.release_memory();
+        #[cfg(feature = "alloc")]
+        if let Some(s) = &mut self.sess {
+            // Spare buffers only: no cached answer is dropped.
+            s.shed(0);
+        }
     }
 
     /// Remaining send credit of one of our streams `(items, bytes)`, limited by the connection
@@ -924,7 +1039,7 @@ impl<'a> Connection<'a> {
             Transport::Datagram { .. } => self.dgram_datagram_len(data, buf.len()),
         };
         buf[..n].copy_from_slice(&data[..n]);
-        self.tx.consume(n);
+        self.consume_tx(n);
         self.stats.bytes_sent += n as u64;
         self.retry_grants();
         n
@@ -939,9 +1054,36 @@ impl<'a> Connection<'a> {
     /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written.
     pub fn transmit_done(&mut self, n: usize) {
         let n = n.min(self.tx.len());
-        self.tx.consume(n);
+        self.consume_tx(n);
         self.stats.bytes_sent += n as u64;
         self.retry_grants();
+    }
+
+    /// Drops `n` transmitted bytes from the head of `tx`, following frame boundaries through
+    /// them (`tx_head_left`). The queue holds whole frames, so every header met is complete.
+    fn consume_tx(&mut self, n: usize) {
+        let data = self.tx.data();
+        let mut pos = self.tx_head_left.min(n);
+        let mut left = self.tx_head_left - pos;
+        while pos < n {
+            let len = match frame::Frame::peek_header(&data[pos..], usize::MAX) {
+                Ok(Some((_, body, hlen))) => hlen.saturating_add(body),
+                // Not a frame we queued: nothing to follow.
+                _ => n - pos,
+            };
+            let take = len.min(n - pos);
+            pos += take;
+            left = len - take;
+        }
+        self.tx_head_left = left;
+        self.tx.consume(n);
+    }
+
+    /// Drops every queued frame not yet begun on the transport; the rest of a frame the
+    /// transport has taken part of stays, so that what is queued next still starts at a frame
+    /// boundary on the wire.
+    pub(super) fn clear_tx(&mut self) {
+        self.tx.truncate(self.tx_head_left);
     }
 
     // ------------------------------------------------------------------ event plumbing
@@ -1002,7 +1144,9 @@ impl<'a> Connection<'a> {
         }
         if self.pending_slots > 0 {
             let Some(i) = self.slots.position(|s| s.pending != Pending::None) else {
-                debug_assert!(false, "pending_slots counter out of sync");
+                // The counter is out of sync with the table: a bug, never a reason to panic on
+                // input. Recover; the fuzz and property harnesses catch the desync itself
+                // through `check_invariants`.
                 self.pending_slots = 0;
                 return self.take_pending();
             };
@@ -1161,6 +1305,7 @@ impl<'a> Connection<'a> {
             self.push_close(e.status(), msg);
         } else {
             self.tx.clear();
+            self.tx_head_left = 0;
         }
         self.enter_closed(e);
     }

@@ -1,7 +1,7 @@
 //! Inbound frames: validation against the state machines and limits (SPEC.md §5–§10).
 
 use super::{Connection, Kind, Partial, Pending, Raw, Slot, Src, State};
-use crate::config::{PeerLimits, Role, MAX_CREDIT, MAX_QUEUED_PONGS_CAP, MIN_FRAME_SIZE, VERSION};
+use crate::config::{PeerLimits, Role, MAX_CREDIT, MIN_FRAME_SIZE, VERSION};
 use crate::error::ConnectionError;
 use crate::event::{MethodId, RequestKind};
 use crate::frame::{self, flags, ty, Decoded, Frame, Hello, Request};
@@ -134,31 +134,20 @@ impl Connection<'_> {
             Frame::Close { status, message } => self.on_close(status, message),
             Frame::GoAway { bound, status, .. } => self.on_goaway(bound, status),
             Frame::Ping(d) => {
-                // Forget PONGs already handed to the transport; the rest are still queued.
-                let sent = self.stats.bytes_sent;
-                let live = self.pongs_len;
-                let mut kept = 0;
-                for k in 0..live {
-                    if self.pongs[k] > sent {
-                        self.pongs[kept] = self.pongs[k];
-                        kept += 1;
-                    }
-                }
-                self.pongs_len = kept;
-                if kept >= (self.config.max_queued_pongs as usize).min(MAX_QUEUED_PONGS_CAP) {
-                    return Err(violation(Status::ENHANCE_YOUR_CALM, "PING flood: too many PONGs queued"));
-                }
+                // Every PING is answered (SPEC.md §7.6). A flood is bounded by the
+                // unproductive-frame budget, and a peer that does not read what it caused by the
+                // transmit queue (ENHANCE_YOUR_CALM either way).
+                self.unproductive(now)?;
                 self.push_control(&Frame::Pong(d))?;
-                self.pongs[kept] = self.tx_queued;
-                self.pongs_len = kept + 1;
                 Ok(None)
             }
             Frame::Pong(d) => {
-                if let Some((seq, sent)) = self.ping_out {
-                    if seq.to_be_bytes() == d {
+                match self.ping_out {
+                    Some((seq, sent)) if seq.to_be_bytes() == d => {
                         self.ping_out = None;
                         self.record_rtt(now.saturating_duration_since(sent));
                     }
+                    _ => self.unproductive(now)?,
                 }
                 Ok(None)
             }
@@ -181,8 +170,16 @@ impl Connection<'_> {
             }
             Frame::StreamFin { id, status } => self.on_stream_end(id, status, false),
             Frame::StreamReset { id, status } => self.on_stream_end(id, status, true),
-            Frame::StreamCredit { id, msgs, bytes } => self.on_stream_credit(id, msgs, bytes),
+            Frame::StreamCredit { id, msgs, bytes } => {
+                if msgs == 0 && bytes == 0 {
+                    self.unproductive(now)?;
+                }
+                self.on_stream_credit(id, msgs, bytes)
+            }
             Frame::ConnCredit { bytes } => {
+                if bytes == 0 {
+                    self.unproductive(now)?;
+                }
                 self.conn_send += u64::from(bytes);
                 if self.conn_send > MAX_CREDIT {
                     return Err(violation(Status::FLOW_CONTROL_ERROR, "connection credit above 2^32-1"));
@@ -194,9 +191,38 @@ impl Connection<'_> {
             Frame::StreamResume { id, received } => self.on_stream_resume(id, received),
             #[cfg(not(feature = "alloc"))]
             Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
-            Frame::Continuation { flags, id, payload } => self.on_continuation(flags, id, payload),
-            Frame::Extension { .. } => Ok(None),
+            Frame::Continuation { flags, id, payload } => {
+                if payload.is_empty() {
+                    self.unproductive(now)?;
+                }
+                self.on_continuation(flags, id, payload)
+            }
+            Frame::Extension { .. } => {
+                self.unproductive(now)?;
+                Ok(None)
+            }
         }
+    }
+
+    /// Counts a frame that does nothing for the application against the unproductive-frame
+    /// budget (SPEC.md §12.5): a token bucket of `max_unproductive_frames` frames, refilled at
+    /// that many per second.
+    fn unproductive(&mut self, now: Instant) -> Result<(), ConnectionError> {
+        let rate = u64::from(self.config.max_unproductive_frames);
+        if rate == 0 {
+            return Ok(());
+        }
+        let us = now.saturating_duration_since(self.flood_at).as_micros().min(u128::from(u64::MAX)) as u64;
+        self.flood_at = self.flood_at.max(now);
+        self.flood_tokens = self.flood_tokens.saturating_add(us.saturating_mul(rate)).min(rate * 1_000_000);
+        if self.flood_tokens < 1_000_000 {
+            return Err(violation(
+                Status::ENHANCE_YOUR_CALM,
+                "flood of frames that do nothing (PING, extension, zero credit, empty CONTINUATION)",
+            ));
+        }
+        self.flood_tokens -= 1_000_000;
+        Ok(())
     }
 
     fn record_rtt(&mut self, rtt: Duration) {
@@ -271,6 +297,7 @@ impl Connection<'_> {
             return Ok(None);
         }
         self.tx.clear();
+        self.tx_head_left = 0;
         self.enter_closed(ConnectionError::PeerClosed { status });
         Ok(None)
     }

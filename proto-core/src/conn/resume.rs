@@ -51,10 +51,12 @@ impl Connection<'_> {
     fn suspend(&mut self, now: Instant) {
         if self.state != State::Suspended {
             self.grace_deadline = now + self.config.session_grace;
+            self.suspended_at = now;
             self.stats.suspensions += 1;
         }
         self.state = State::Suspended;
         self.reset_transport();
+        self.bound_suspended_wait(self.suspended_at);
     }
 
     /// Forgets everything tied to the transport (SPEC.md §13.4 "not carried over").
@@ -64,7 +66,7 @@ impl Connection<'_> {
         self.eof = false;
         self.rx_error = None;
         self.tx.clear();
-        self.pongs_len = 0;
+        self.tx_head_left = 0;
         self.ping_out = None;
         self.grant_retry = false;
         self.resuming = false;
@@ -76,6 +78,11 @@ impl Connection<'_> {
             self.cut_partial(p);
         }
         self.reasm.clear();
+        // No transport, nothing to buffer: a suspended session holds no transport buffers
+        // (they grow again on demand after a resumption).
+        self.rx.release_memory();
+        self.tx.release_memory();
+        self.reasm.release_memory();
     }
 
     /// A fragmented message cut by the loss is not received; it will be retransmitted whole.
@@ -112,6 +119,7 @@ impl Connection<'_> {
     pub(super) fn expire_session(&mut self) {
         self.session_ending = true;
         self.tx.clear();
+        self.tx_head_left = 0;
         self.enter_closed(ConnectionError::SessionExpired);
     }
 
@@ -124,6 +132,7 @@ impl Connection<'_> {
     /// Allowed while [`State::Suspended`] (after `handle_eof` on a resumable session), and
     /// while open when the driver has decided the old transport is dead. Errors: not a dialer,
     /// the session is not resumable (the acceptor gave no token) or is ending.
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn reconnect(&mut self, now: Instant) -> Result<(), ApiError> {
         if self.role != Role::Dialer {
             return Err(ApiError::WrongState("only the dialer resumes a session"));
@@ -208,6 +217,7 @@ impl Connection<'_> {
     ///
     /// Refused (`fresh` is then closed with PROTOCOL_ERROR when the dialer broke §13.4) if the
     /// token differs, the session is over or ending, or the dialer's parameters changed.
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn resume_from(&mut self, now: Instant, fresh: &mut Connection<'_>) -> Result<(), ApiError> {
         if self.role != Role::Acceptor || fresh.role != Role::Acceptor || !fresh.resume_request {
             return Err(ApiError::WrongState(
@@ -254,6 +264,7 @@ impl Connection<'_> {
     /// Acceptor: answers a resumption request with a new session (SPEC.md §13.3 step 3): the
     /// dialer resolves its old exchanges UNAVAILABLE. `fresh` then continues as a normal new
     /// connection ([`Event::Connected`](crate::Event::Connected) follows).
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
     pub fn decline_resume(&mut self, now: Instant) -> Result<(), ApiError> {
         if !self.resume_request {
             return Err(ApiError::WrongState("no resumption was requested on this connection"));
@@ -275,6 +286,7 @@ impl Connection<'_> {
     /// Both sides, once the resumed handshake completed: restart the windows, then retransmit
     /// (SPEC.md §13.4–§13.5).
     fn resumed_ok(&mut self, now: Instant) {
+        self.unbound_suspended_wait();
         self.state = State::Open;
         self.grace_deadline = Instant::MAX;
         self.last_recv = now;
@@ -453,13 +465,16 @@ impl Connection<'_> {
         self.stats.retransmissions_received += 1;
         let method = MethodId { module: r.module, method: r.method };
         if r.flags & frame::flags::MORE != 0 {
-            let total = r.total_len.unwrap_or(0) as usize;
-            if total > self.reasm_max {
+            // Compared in u64 before any conversion: on a 32-bit target a peer-supplied length
+            // above 4 GiB would otherwise wrap into a small, accepted one.
+            let total = r.total_len.unwrap_or(0);
+            if total > self.reasm_max as u64 {
                 return Err(ConnectionError::Violation {
                     status: Status::LIMIT_EXCEEDED,
                     reason: "message larger than max_message_size",
                 });
             }
+            let total = total as usize;
             let p = super::Partial {
                 ty: t,
                 id: r.id,

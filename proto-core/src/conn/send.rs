@@ -181,6 +181,13 @@ impl<'a> Connection<'a> {
             self.out_calls += 1;
             self.stats.calls_opened += 1;
         }
+        if self.state == State::Suspended && !self.config.suspended_call_timeout.is_zero() {
+            let until = now + self.config.suspended_call_timeout;
+            if until < slot.deadline {
+                slot.deadline = until;
+                slot.suspend_wait = true;
+            }
+        }
         // Room was checked above, so this cannot fail.
         let _ = self.slots.insert(id, slot);
         #[cfg(feature = "alloc")]
@@ -814,7 +821,9 @@ impl<'a> Connection<'a> {
         #[cfg(feature = "alloc")]
         self.dgram_note_close(&f);
         if self.push(&f, true).is_err() {
-            self.tx.clear();
+            // No room: give up what is queued, but finish the frame the transport has already
+            // taken part of, so that the CLOSE is read as a frame (SPEC.md §7.8).
+            self.clear_tx();
             let _ = self.push(&f, true);
         }
     }

@@ -56,6 +56,17 @@ impl Pool {
             self.spare.push(v);
         }
     }
+    /// Bytes held by spare buffers.
+    pub fn held(&self) -> usize {
+        self.spare.iter().map(Vec::capacity).sum::<usize>()
+            + self.spare.capacity() * core::mem::size_of::<Vec<u8>>()
+    }
+    /// Frees every spare buffer; returns the bytes freed.
+    pub fn clear(&mut self) -> usize {
+        let held = self.held();
+        self.spare = Vec::new();
+        held
+    }
 }
 
 /// One cached answer.
@@ -104,6 +115,31 @@ impl ReplyCache {
     /// Total payload bytes cached.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Memory the cache holds: payloads, per-entry bookkeeping, and spare buffers.
+    pub fn footprint(&self) -> usize {
+        self.bytes + self.queue.capacity() * core::mem::size_of::<CachedReply>() + self.pool.held()
+    }
+
+    /// Frees at least `want` bytes if it can: spare buffers first, then the oldest answers
+    /// (evicted as if the byte bound had been reached, SPEC.md §13.6). Returns the bytes freed.
+    pub fn shed(&mut self, want: usize) -> usize {
+        let mut freed = self.pool.clear();
+        while freed < want && self.live > 0 {
+            let before = self.bytes;
+            self.trim_front();
+            let Some(e) = self.queue.pop_front() else { break };
+            self.bytes -= e.payload.len();
+            self.live -= 1;
+            self.evicted += 1;
+            freed += (before - self.bytes) + core::mem::size_of::<CachedReply>();
+        }
+        if self.live == 0 {
+            freed += self.queue.capacity() * core::mem::size_of::<CachedReply>();
+            self.queue = VecDeque::new();
+        }
+        freed
     }
 
     /// Caches an answer, evicting the oldest entries until it fits. Returns `false` when it is
@@ -205,6 +241,28 @@ pub(crate) struct SessionState {
 }
 
 impl SessionState {
+    /// Memory held for exactly-once delivery: reply cache, retained requests, unconfirmed
+    /// stream items and spare buffers (what a server-wide session budget counts).
+    pub fn footprint(&self) -> usize {
+        self.cache.footprint()
+            + self.outbox.footprint()
+            + self.items.values().flat_map(|q| q.iter()).map(Vec::capacity).sum::<usize>()
+            + self.item_pool.held()
+    }
+
+    /// What [`shed`](Self::shed) could free at most.
+    pub fn sheddable(&self) -> usize {
+        self.cache.footprint() + self.item_pool.held() + self.outbox.pool.held()
+    }
+
+    /// Frees at least `want` bytes if it can without breaking a promise: spare buffers, then
+    /// the oldest cached answers. Retained requests and unconfirmed stream items are kept (the
+    /// exchanges they belong to are still open). Returns the bytes freed.
+    pub fn shed(&mut self, want: usize) -> usize {
+        let freed = self.item_pool.clear() + self.outbox.pool.clear();
+        freed + self.cache.shed(want.saturating_sub(freed))
+    }
+
     /// Empty state sized by our configuration.
     pub fn new(config: &crate::Config) -> Self {
         SessionState {
@@ -238,7 +296,7 @@ pub(crate) struct Outbox {
     queue: VecDeque<(u64, Retained)>,
     bytes: usize,
     max_bytes: usize,
-    pool: Pool,
+    pub pool: Pool,
 }
 
 impl Outbox {
@@ -303,6 +361,13 @@ impl Outbox {
     /// Total payload bytes retained.
     pub fn bytes(&self) -> usize {
         self.bytes
+    }
+
+    /// Memory held: payload capacity, bookkeeping and spare buffers.
+    pub fn footprint(&self) -> usize {
+        self.queue.iter().map(|(_, r)| r.payload.capacity()).sum::<usize>()
+            + self.queue.capacity() * core::mem::size_of::<(u64, Retained)>()
+            + self.pool.held()
     }
 }
 
@@ -437,6 +502,30 @@ mod tests {
         }
         assert_eq!(c.len(), 0);
         assert!(c.queue.len() <= 18, "queue grew to {}", c.queue.len());
+    }
+
+    #[test]
+    fn shedding_frees_spare_buffers_then_the_oldest_answers() {
+        let mut c = ReplyCache::new(100, 1 << 20);
+        for id in 0..10u64 {
+            assert!(c.insert(2 * id, [0; 16], Status::OK, &[7; 1000]));
+        }
+        // Acknowledged answers leave their buffers in the pool: memory, but no answer lost.
+        c.remove(0);
+        c.remove(2);
+        let before = c.footprint();
+        assert!(before >= 10_000);
+        let freed = c.shed(1);
+        assert!(freed >= 2000, "the two spare buffers go first: {freed}");
+        assert_eq!(c.len(), 8, "no answer evicted while spare buffers covered the request");
+        let freed = c.shed(2500);
+        assert!(freed >= 2500);
+        assert_eq!(c.len(), 5, "the three oldest answers evicted");
+        assert!(c.get(4).is_none() && c.get(8).is_none() && c.get(10).is_some());
+        assert_eq!(c.evicted, 3);
+        c.shed(usize::MAX);
+        assert_eq!((c.len(), c.bytes()), (0, 0));
+        assert_eq!(c.footprint(), 0, "nothing held once everything is shed");
     }
 
     #[test]

@@ -117,11 +117,50 @@ impl Connection<'_> {
         }
     }
 
+    #[cfg(feature = "alloc")]
+    /// While suspended, bounds how long our open exchanges wait (`suspended_call_timeout`):
+    /// each one's deadline becomes the earlier of its own and `from + timeout`.
+    pub(super) fn bound_suspended_wait(&mut self, from: Instant) {
+        let t = self.config.suspended_call_timeout;
+        if t.is_zero() {
+            return;
+        }
+        let until = from + t;
+        for i in 0..self.slots.capacity_hint() {
+            if let Some(s) = self.slots.get_mut(i) {
+                if s.outbound && !s.resolved && !s.s.we_reset && until < s.deadline {
+                    s.deadline = until;
+                    s.suspend_wait = true;
+                }
+            }
+        }
+    }
+
+    #[cfg(feature = "alloc")]
+    /// After a resumption: exchanges that were only waiting get their own deadline back.
+    pub(super) fn unbound_suspended_wait(&mut self) {
+        for i in 0..self.slots.capacity_hint() {
+            if let Some(s) = self.slots.get_mut(i) {
+                if s.suspend_wait {
+                    s.suspend_wait = false;
+                    if !s.resolved && !s.s.we_reset {
+                        s.deadline = s.opened_deadline;
+                    }
+                }
+            }
+        }
+    }
+
     fn expire(&mut self, i: usize) -> Result<(), ConnectionError> {
         let Some(s) = self.slots.get_mut(i) else { return Ok(()) };
         s.deadline = Instant::MAX;
         let (id, kind, outbound) = (s.id, s.kind, s.outbound);
-        const DL: Status = Status::DEADLINE_EXCEEDED;
+        // Waiting too long on a suspended session is UNAVAILABLE, not a deadline (SPEC.md §13.2).
+        let dl: Status = if core::mem::take(&mut s.suspend_wait) {
+            Status::UNAVAILABLE
+        } else {
+            Status::DEADLINE_EXCEEDED
+        };
         match (kind, outbound) {
             (Kind::Stream, true) => {
                 if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
@@ -140,30 +179,30 @@ impl Connection<'_> {
                 // consumed later.
                 self.return_unconsumed(returned, no_grant);
                 if send {
-                    self.send_terminal(i, true, DL).map_err(|_| ConnectionError::Violation {
+                    self.send_terminal(i, true, dl).map_err(|_| ConnectionError::Violation {
                         status: Status::ENHANCE_YOUR_CALM,
                         reason: "peer does not read: transmit queue full",
                     })?;
                 }
-                self.set_pending(i, Pending::Reset(DL));
+                self.set_pending(i, Pending::Reset(dl));
                 self.settle(i);
             }
-            (Kind::Stream, false) if s.assembling => s.cancelled = Some(DL),
-            (Kind::Stream, false) => self.set_pending(i, Pending::Reset(DL)),
+            (Kind::Stream, false) if s.assembling => s.cancelled = Some(dl),
+            (Kind::Stream, false) => self.set_pending(i, Pending::Reset(dl)),
             (_, true) => {
                 if !s.resolved {
                     s.resolved = true;
                     if s.s.on_wire {
                         self.push_control(&Frame::Cancel { id })?;
                     }
-                    self.set_pending(i, Pending::Failed(DL));
+                    self.set_pending(i, Pending::Failed(dl));
                 }
             }
             (_, false) => {
                 if s.cancelled.is_none() {
-                    s.cancelled = Some(DL);
+                    s.cancelled = Some(dl);
                     if !s.assembling {
-                        self.set_pending(i, Pending::Cancelled(DL));
+                        self.set_pending(i, Pending::Cancelled(dl));
                     }
                 }
             }

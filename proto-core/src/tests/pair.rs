@@ -214,6 +214,11 @@ impl Pair {
             );
             moved |= self.a.poll(self.now) > 0;
             moved |= self.b.poll(self.now) > 0;
+            for c in [&self.a.conn, &self.b.conn] {
+                if let Err(e) = c.check_invariants() {
+                    panic!("core invariant broken (seed {}): {e}", self.seed);
+                }
+            }
             if !moved {
                 return;
             }

@@ -209,7 +209,7 @@ impl Script {
                 }
             }
             63..=64 => Frame::ConnCredit { bytes: self.rng.below(100_000) as u32 },
-            65..=67 if self.pings < self.cfg.max_queued_pongs => {
+            65..=67 if self.pings < 8 => {
                 self.pings += 1;
                 Frame::Ping(self.rng.next().to_be_bytes())
             }

@@ -240,6 +240,116 @@ fn an_evicted_reply_is_reported_as_such_and_the_handler_is_not_run_again() {
     assert!(p.b.requests().is_empty());
 }
 
+/// The memory budget's second resort (SPEC.md §13.6): answers shed from a live session's cache
+/// are REPLY_EVICTED on retransmission, the newest are kept, and the handler never runs again.
+#[test]
+fn shedding_session_memory_evicts_the_oldest_answers_only() {
+    let mut p = resumable();
+    let now = p.now;
+    let ids: Vec<u64> = (0..4u8).map(|i| p.a.conn.call(now, ECHO, &[i; 1], None).unwrap()).collect();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 4);
+    for (i, &id) in ids.iter().enumerate() {
+        p.b.conn.respond(id, Status::OK, &vec![i as u8; 1000]).unwrap();
+    }
+    lose_transport(&mut p);
+    let mem = p.b.conn.session_memory();
+    assert!(mem.held >= 4000 && mem.sheddable >= 4000 && mem.sheddable <= mem.held, "{mem:?}");
+    // Ask for a bit more than two answers: the two oldest go.
+    let freed = p.b.conn.shed_session_memory(1500);
+    assert!(freed >= 1500, "freed {freed}");
+    assert_eq!(p.b.conn.reply_cache_len().0, 2);
+    assert_eq!(p.b.conn.stats().replies_evicted, 2);
+    assert!(p.b.conn.session_memory().held < mem.held);
+    resume(&mut p);
+    let mut got = responses(&mut p.a);
+    got.sort();
+    assert_eq!(
+        got,
+        vec![
+            (ids[0], Status::REPLY_EVICTED, vec![]),
+            (ids[1], Status::REPLY_EVICTED, vec![]),
+            (ids[2], Status::OK, vec![2; 1000]),
+            (ids[3], Status::OK, vec![3; 1000]),
+        ]
+    );
+    assert!(p.b.requests().is_empty(), "no handler ran twice");
+}
+
+/// The memory budget's first resort (SPEC.md §13.6): a suspended session is ended early; its
+/// exchanges resolve UNAVAILABLE, nothing is sent, and only a suspended session can be evicted.
+#[test]
+fn evicting_a_suspended_session_ends_it_like_an_expiry() {
+    let mut p = resumable();
+    let now = p.now;
+    assert!(!p.b.conn.evict_suspended_session(), "an open session is not evicted");
+    assert_eq!(p.b.conn.suspended_since(), None);
+    let id = p.a.conn.call(now, ECHO, b"x", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    lose_transport(&mut p);
+    assert_eq!(p.b.conn.suspended_since(), Some(now));
+    assert!(p.b.conn.evict_suspended_session());
+    p.b.poll(now);
+    assert_eq!(
+        p.b.take(),
+        vec![Ev::Cancelled { id, status: Status::UNAVAILABLE }, Ev::Closed(ConnectionError::SessionEvicted)]
+    );
+    assert_eq!(ConnectionError::SessionEvicted.status(), Status::SESSION_EXPIRED);
+    let mut buf = vec![0u8; 4096];
+    assert_eq!(p.b.conn.poll_transmit(now, &mut buf), 0, "nothing to send: there is no transport");
+    assert!(p.b.conn.is_finished());
+}
+
+/// SPEC.md §13.2 `suspended_call_timeout`: a call waits on a suspended session at most this
+/// long (from the suspension, or from its opening if opened while suspended), then resolves
+/// UNAVAILABLE; its own shorter deadline still wins; after the resumption it is cancelled, and
+/// a call that survived the suspension gets its own (absent) deadline back.
+#[test]
+fn calls_wait_on_a_suspended_session_at_most_suspended_call_timeout() {
+    let cfg = Config { suspended_call_timeout: ms(1000), ..Config::default() };
+    let mut p = resumable_with(cfg.clone(), cfg);
+    let now = p.now;
+    let old = p.a.conn.call(now, ECHO, b"old", None).unwrap();
+    let short = p.a.conn.call(now, ECHO, b"short", Some(now + ms(300))).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 2);
+    lose_transport(&mut p);
+    p.advance(ms(500));
+    let young = p.a.conn.call(p.now, ECHO, b"young", None).unwrap();
+    p.advance(ms(501));
+    assert_eq!(
+        p.a.take(),
+        vec![
+            Ev::Failed { id: short, status: Status::DEADLINE_EXCEEDED },
+            Ev::Failed { id: old, status: Status::UNAVAILABLE }
+        ]
+    );
+    p.advance(ms(400));
+    assert_eq!(p.a.take(), vec![], "the young call has waited 901 ms only");
+    resume(&mut p);
+    // The old calls are retransmitted and cancelled; the young one goes out for the first time
+    // and, now that there is a transport, waits without a bound.
+    let fresh = p.b.requests();
+    assert_eq!(fresh.iter().map(|r| r.0).collect::<Vec<_>>(), vec![young], "only the young call is new");
+    let cancelled: Vec<u64> =
+        p.b.take()
+            .into_iter()
+            .filter_map(|e| match e {
+                Ev::Cancelled { id, .. } => Some(id),
+                _ => None,
+            })
+            .collect();
+    assert!(cancelled.contains(&old) && cancelled.contains(&short), "{cancelled:?}");
+    p.advance(ms(5000));
+    assert_eq!(p.a.take(), vec![]);
+    for id in [old, short, young] {
+        p.b.conn.respond(id, Status::OK, b"late").ok();
+    }
+    p.drive();
+    assert!(responses(&mut p.a).iter().any(|(id, st, _)| *id == young && *st == Status::OK));
+}
+
 #[test]
 fn the_grace_period_ends_the_session_and_resolves_everything_unavailable() {
     let cfg = Config { session_grace: ms(500), ..Config::default() };
@@ -363,6 +473,41 @@ fn a_retransmission_with_another_body_is_a_protocol_error_never_a_replay() {
     );
     let n = p.b.conn.poll_transmit(now, &mut buf);
     assert!(!buf[..n].windows(6).any(|w| w == b"secret"), "the cached reply is never sent to the forger");
+}
+
+/// A retransmitted fragmented request announcing a `total_len` beyond the message limit is
+/// LIMIT_EXCEEDED, however large: the length is compared as the u64 it is on the wire. (On a
+/// 32-bit target, 2^32 + 5 converted to `usize` first would have wrapped to 5 and been
+/// accepted; CI runs this test on i686.)
+#[test]
+fn a_retransmission_announcing_a_length_past_4_gib_is_refused_on_every_target() {
+    let mut p = resumable();
+    let now = p.now;
+    let id = p.a.conn.call(now, ECHO, b"original", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    lose_transport(&mut p);
+    resume(&mut p);
+    let forged = Frame::Call(Request {
+        flags: crate::frame::flags::MORE,
+        id,
+        module: ECHO.module,
+        method: ECHO.method,
+        budget_us: 0,
+        total_len: Some((1u64 << 32) + 5),
+        payload: b"abc",
+    });
+    let mut buf = vec![0u8; 4096];
+    while p.b.conn.poll_transmit(now, &mut buf) > 0 {}
+    let _ = p.b.conn.handle_input(now, &frame_bytes(&forged));
+    let evs: Vec<Ev> = core::iter::from_fn(|| p.b.conn.poll_event(now).map(Ev::from)).collect();
+    assert!(
+        matches!(
+            evs.last(),
+            Some(Ev::Closed(ConnectionError::Violation { status: Status::LIMIT_EXCEEDED, .. }))
+        ),
+        "{evs:?}"
+    );
 }
 
 #[test]

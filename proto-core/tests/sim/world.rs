@@ -775,6 +775,9 @@ impl Sim {
         if open > e.open_bound {
             msgs.push(format!("pair {p} side {side}: open_exchanges {open} > bound {}", e.open_bound));
         }
+        if let Err(why) = e.conn.check_invariants() {
+            msgs.push(format!("pair {p} side {side}: core invariant broken: {why}"));
+        }
         let fp = e.conn.buffer_footprint();
         if fp > e.footprint_bound {
             msgs.push(format!("pair {p} side {side}: buffer_footprint {fp} > bound {}", e.footprint_bound));
