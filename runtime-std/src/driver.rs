@@ -14,12 +14,16 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use tandem_core::{Instant, Role, State, Status};
 
-/// How long a connection that closed may take to say why: to write its last bytes (CLOSE),
-/// then, with its sending direction shut, to read (and drop) what the peer still sends until
-/// the peer closes too — closing a socket with unread input makes the kernel reset the
-/// connection, which can destroy the CLOSE before the peer reads it (SPEC.md §7.8.1). A peer
-/// that does not read, or keeps sending, is cut off when it passes.
+/// How long a connection that closed may take to write its last bytes, its CLOSE included
+/// (SPEC.md §7.8.1): a peer that reads nothing for that long is cut off without it.
 pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Once the CLOSE is written and the sending direction shut, how long the driver still reads
+/// (and drops) what the peer sends, waiting for it to close too: closing a socket with unread
+/// input makes the kernel reset the connection, which can destroy the CLOSE before the peer
+/// has read it.
+pub const CLOSE_DRAIN: Duration = Duration::from_millis(200);
+/// Most bytes read and dropped during [`CLOSE_DRAIN`]: a peer that floods is not waited for.
+const CLOSE_DRAIN_BYTES: usize = 1 << 20;
 /// Reads per wake-up before other work gets a turn.
 const READS_PER_WAKE: usize = 16;
 /// A connection with no socket activity for this long gives its buffers back
@@ -84,8 +88,10 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
     let mut eof = false;
     let mut gen = 0u64;
     let mut closed_at: Option<std::time::Instant> = None;
-    // Our sending direction is shut (after the CLOSE went out).
-    let mut wr_shut = false;
+    // Once the CLOSE is out and our sending direction shut: until when we drain the peer's
+    // input, and how much of it we have read since.
+    let mut drain_until: Option<std::time::Instant> = None;
+    let mut drained = 0usize;
     // Last socket activity, or `None` once idle memory was released.
     let mut active_at = Some(std::time::Instant::now());
     let mut suspended = false;
@@ -100,7 +106,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
                 gen = g.sock_gen;
                 eof = g.socket.is_none();
                 closed_at = None;
-                wr_shut = false;
+                drain_until = None;
             }
             if shared.take_broken() && !eof {
                 eof = true;
@@ -182,35 +188,34 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         }
         if closed && !shared.datagram {
             if let Some(s) = &sock {
-                // Say why before going (SPEC.md §7.8.1): write everything up to the CLOSE, shut
-                // our sending direction, drain the peer's input until it closes too; all
-                // within CLOSE_LINGER.
-                let at = *closed_at.get_or_insert_with(std::time::Instant::now);
-                let left = CLOSE_LINGER.saturating_sub(at.elapsed());
-                let out = finished && shared.writer_idle();
-                if out && !wr_shut {
+                // Say why before going (SPEC.md §7.8.1): write everything up to the CLOSE
+                // (within CLOSE_LINGER), shut our sending direction, then drain the peer's input
+                // until it closes too (within CLOSE_DRAIN and CLOSE_DRAIN_BYTES).
+                let now = std::time::Instant::now();
+                let at = *closed_at.get_or_insert(now);
+                if drain_until.is_none() && finished && shared.writer_idle() {
                     s.shutdown_write();
-                    wr_shut = true;
+                    drain_until = Some(now + CLOSE_DRAIN);
+                    drained = 0;
                 }
-                if out && eof {
-                    break;
-                }
-                if left.is_zero() {
-                    if out {
-                        tracing::debug!(
-                            conn = shared.id,
-                            "peer does not close after our CLOSE; closing the socket"
-                        );
-                    } else {
+                let until = match drain_until {
+                    Some(until) => {
+                        if eof || now >= until || drained >= CLOSE_DRAIN_BYTES {
+                            break;
+                        }
+                        until
+                    }
+                    None if now >= at + CLOSE_LINGER => {
                         tracing::debug!(
                             conn = shared.id,
                             "peer does not take our last bytes (CLOSE); closing the socket"
                         );
                         shared.discard_transmit();
+                        break;
                     }
-                    break;
-                }
-                let ms = left.as_millis() as u64 + 1;
+                    None => at + CLOSE_LINGER,
+                };
+                let ms = until.saturating_duration_since(now).as_millis() as u64 + 1;
                 wait_ms = Some(wait_ms.map_or(ms, |m| m.min(ms)));
             }
         }
@@ -225,7 +230,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         if !eof && sock.as_ref().is_some_and(|s| s.is_readable()) {
             events |= PollFlags::POLLIN;
         }
-        if shared.wants_out() && !wr_shut {
+        if shared.wants_out() && drain_until.is_none() {
             events |= PollFlags::POLLOUT;
         }
         let (sock_ready, wake) = {
@@ -259,7 +264,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         }
         if let Some(s) = &sock {
             if !eof && sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                eof |= read_some(shared, s, gen, &mut buf);
+                eof |= read_some(shared, s, gen, &mut buf, &mut drained);
             }
         }
     }
@@ -350,7 +355,8 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// Reads what the socket has (bounded), feeding the core. Returns true at end of file.
-fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8]) -> bool {
+/// `read` counts the bytes read.
+fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8], read: &mut usize) -> bool {
     let packet = shared.packet;
     for _ in 0..READS_PER_WAKE {
         match sock.read(buf) {
@@ -364,6 +370,7 @@ fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8]) -> bool {
                 return true;
             }
             Ok(n) => {
+                *read = read.saturating_add(n);
                 let mut g = shared.lock();
                 if g.sock_gen != gen {
                     return true;

@@ -243,9 +243,9 @@ fn ping_flood_while_not_reading_is_enhance_your_calm() {
                 if p.send_bytes(&batch).is_err() {
                     break;
                 }
-                // The flooder does not notice the close at once: it goes on for a while (well
-                // within CLOSE_LINGER), and only then reads. Input arriving after the close
-                // must not make the server's socket reset the connection, destroying the CLOSE.
+                // The flooder does not notice the close at once: it goes on for a while, and
+                // only then reads. Input arriving after the close must not make the server's
+                // socket reset the connection before the CLOSE is out.
                 if closed_at.is_none() && closed_at_server(server, "flooder") {
                     closed_at = Some(Instant::now());
                 }
