@@ -79,6 +79,11 @@ pub(crate) fn start(
         let now = clock::now();
         match open(&mut g.conn, now, deadline) {
             Ok(id) => break id,
+            // A limit of 0 (the peer allows no such exchange): no slot can ever free up, so
+            // refuse at once rather than wait (SPEC.md §10.5).
+            Err(ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 }) => {
+                return Err(CallError::Status(Status::RESOURCE_EXHAUSTED));
+            }
             Err(e) if e.is_backpressure() => {
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(CallError::Status(Status::DEADLINE_EXCEEDED));

@@ -129,3 +129,26 @@ fn announced_limits_fit_the_thread_cap() {
         server.shutdown(Duration::from_secs(1));
     });
 }
+
+#[test]
+fn exchanges_toward_a_zero_limit_are_refused_at_once() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    bounded(60, || {
+        let mut config = ServerConfig::new("closed-door");
+        config.connection.max_concurrent_calls = 0;
+        config.connection.max_concurrent_streams = 0;
+        let server = Server::bind("tcp://127.0.0.1:0", config, handlers()).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("c"), Handlers::new())
+                .unwrap();
+        // No slot can ever free up (SPEC.md §10.5): refused at once, not after the timeout.
+        let start = Instant::now();
+        let call = client.call_raw(ECHO, b"x", Duration::from_secs(30));
+        assert_eq!(call.unwrap_err().status(), tandem_std::Status::RESOURCE_EXHAUSTED);
+        let stream = client.open_stream_raw(ECHO, b"x", None);
+        assert_eq!(stream.unwrap_err().status(), tandem_std::Status::RESOURCE_EXHAUSTED);
+        assert!(start.elapsed() < Duration::from_secs(5));
+        client.shutdown(Duration::from_secs(1));
+        server.shutdown(Duration::from_secs(1));
+    });
+}
