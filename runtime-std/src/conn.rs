@@ -177,6 +177,9 @@ pub(crate) struct Shared {
     want_out: AtomicBool,
     /// A write failed: the transport is gone.
     broken: AtomicBool,
+    /// The connection has closed (`Inner::closed` is set): the driver is writing its last
+    /// bytes and must hear when another thread wrote them.
+    closing: AtomicBool,
     /// Counts batches of events dispatched ([`Shared::pump`]): a caller about to park spins
     /// briefly on it instead (see `PendingCall::wait`).
     pub(crate) pumped: AtomicU64,
@@ -277,6 +280,7 @@ impl Shared {
             writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0, sock: None }),
             want_out: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             pumped: AtomicU64::new(0),
             packet,
             datagram,
@@ -342,7 +346,8 @@ impl Shared {
     /// socket becomes writable (it is woken for that). Never blocks: a peer that does not read
     /// must not hold the thread of a caller or a handler.
     pub(crate) fn flush(&self) {
-        if !self.flush_out() {
+        // Closing: the driver waits for the last bytes (CLOSE) to leave; tell it when they did.
+        if !self.flush_out() || self.closing.load(Ordering::Acquire) {
             self.wake_driver();
         }
     }
@@ -665,6 +670,7 @@ impl Shared {
                         c.set();
                     }
                     g.closed = Some(e);
+                    self.closing.store(true, Ordering::Release);
                 }
             }
         }
