@@ -305,6 +305,8 @@ impl Session {
     /// Handles one event; false when the connection was handed to another session's thread.
     fn event(&mut self, t: Instant, ev: OwnedEvent) -> bool {
         match ev {
+            // This server does not set `Config::authenticate`: never raised.
+            OwnedEvent::AuthRequested { .. } => {}
             OwnedEvent::ResumeRequested { token } => {
                 let target = self.table.lock().unwrap_or_else(|e| e.into_inner()).get(&token).cloned();
                 if let Some(tx) = target {

@@ -69,12 +69,13 @@ impl Server {
                     .map_err(|e| e.to_string())
             }
             Runtime::Smol => {
-                let opts = tandem_smol::Options::new(SERVER_NAME)
-                    .config(service::config_for(addr))
-                    .resumption(resumption)
-                    .remove_stale_socket(true)
-                    .router(service::smol_service(&state));
-                tandem_smol::Server::bind(addr, opts).map(Server::Smol).map_err(|e| e.to_string())
+                let mut cfg = tandem_smol::ServerConfig::new(SERVER_NAME);
+                cfg.endpoint.resume = resumption;
+                cfg.connection = service::config_for(addr);
+                cfg.unlink_stale_socket = true;
+                tandem_smol::Server::bind(addr, cfg, service::smol_service(&state))
+                    .map(Server::Smol)
+                    .map_err(|e| e.to_string())
             }
         }
     }
@@ -149,10 +150,9 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
         }
         Runtime::Smol => smol::block_on(async {
             while !stop.load(Ordering::SeqCst) {
-                let opts = tandem_smol::Options::new("tandem-conformance-dialer")
-                    .config(service::config_for(addr))
-                    .router(service::smol_service(&state));
-                match tandem_smol::connect(addr, opts).await {
+                let mut cfg = tandem_smol::ClientConfig::new("tandem-conformance-dialer");
+                cfg.connection = service::config_for(addr);
+                match tandem_smol::Client::connect(addr, cfg, service::smol_service(&state)).await {
                     Ok(p) => {
                         while !p.is_closed() && !stop.load(Ordering::SeqCst) {
                             smol::Timer::after(tick).await;

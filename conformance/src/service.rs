@@ -448,11 +448,11 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
 }
 
 /// The test service on the async runtime.
-pub fn smol_service(state: &State) -> tandem_smol::Router {
-    use tandem_smol::{CallError, Router};
+pub fn smol_service(state: &State) -> tandem_smol::Handlers {
+    use tandem_smol::{CallError, Deadline, Handlers};
     let (s1, s2, s3, s4, s5, s6) =
         (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
-    Router::new()
+    Handlers::new()
         .raw_unary(m(method::ECHO), |_, b| async move { Ok(b) })
         .raw_unary(m(method::SINK), move |ctx, b| {
             s1.sink(ctx.peer_name(), b.len());
@@ -471,8 +471,7 @@ pub fn smol_service(state: &State) -> tandem_smol::Router {
             for item in Count::parse(&init)? {
                 tx.send(&item).await.map_err(|e| e.status())?;
             }
-            tx.finish();
-            Ok(())
+            tx.finish().map_err(|e| e.status())
         })
         .raw_notification(m(method::RECORD), move |ctx, b| {
             s3.record(ctx.peer_name(), &b);
@@ -506,17 +505,18 @@ pub fn smol_service(state: &State) -> tandem_smol::Router {
             let cb = Callback::decode(&b).ok_or(Status::BAD_PAYLOAD)?;
             let p = ctx.peer().clone();
             let st = |r: Result<(), CallError>| r.err().map(|e| e.status()).unwrap_or(Status::OK);
+            // The callback's own timeout, not the inherited deadline of this request.
+            let deadline = cb.timeout().map_or(Deadline::None, Deadline::after);
             Ok(match cb.kind {
-                kind::CALL => match p.call_raw(cb.method, &cb.payload, cb.timeout()).await {
+                kind::CALL => match p.call_raw(cb.method, &cb.payload, deadline).await {
                     Ok(v) => callback_reply(Status::OK, &v),
                     Err(e) => callback_reply(e.status(), &[]),
                 },
-                kind::NOTIFY => {
-                    callback_reply(st(p.notify_raw(cb.method, &cb.payload, cb.timeout()).await), &[])
-                }
-                kind::SIGNAL => callback_reply(st(p.signal_raw(cb.method, &cb.payload)), &[]),
+                kind::NOTIFY => callback_reply(st(p.notify_raw(cb.method, &cb.payload, deadline).await), &[]),
+                kind::SIGNAL => callback_reply(st(p.signal_raw(cb.method, &cb.payload).await), &[]),
                 kind::STREAM => {
-                    let opened = p.open_stream_raw(cb.method, &cb.payload);
+                    // The timeout bounds the opening only (waiting for a stream slot).
+                    let opened = p.open_stream_raw(cb.method, &cb.payload, Deadline::None);
                     let r = match cb.timeout() {
                         Some(t) => {
                             futures_lite::future::or(opened, async {
@@ -530,13 +530,13 @@ pub fn smol_service(state: &State) -> tandem_smol::Router {
                     match r {
                         Err(e) => callback_reply(e.status(), &[]),
                         Ok((mut tx, mut rx)) => {
-                            tx.finish();
+                            let _ = tx.finish();
                             let mut items = Vec::new();
                             let status = loop {
                                 match rx.recv().await {
-                                    Some(Ok(i)) => items.push(i),
-                                    None => break Status::OK,
-                                    Some(Err(e)) => break e.status(),
+                                    Ok(Some(i)) => items.push(i),
+                                    Ok(None) => break Status::OK,
+                                    Err(e) => break e.status(),
                                 }
                             };
                             callback_reply(status, &items_blob(&items))
@@ -547,12 +547,10 @@ pub fn smol_service(state: &State) -> tandem_smol::Router {
             })
         })
         .raw_streaming(m(method::BIDI), |_, _init, mut rx, mut tx| async move {
-            while let Some(i) = rx.recv().await {
-                let i = i.map_err(|e| e.status())?;
+            while let Some(i) = rx.recv().await.map_err(|e| e.status())? {
                 tx.send(&i).await.map_err(|e| e.status())?;
             }
-            tx.finish();
-            Ok(())
+            tx.finish().map_err(|e| e.status())
         })
         .raw_unary(m(method::GOAWAY), |ctx, _| {
             ctx.peer().go_away();

@@ -82,7 +82,7 @@ pub struct ServerEnd {
 
 enum ClientKind {
     Std(tandem_std::Client),
-    Smol(tandem_smol::Peer),
+    Smol(tandem_smol::Client),
 }
 
 /// A client of either runtime connected to a server, serving the whole protocol too.
@@ -110,9 +110,11 @@ impl ServerEnd {
                 ServerKind::Std(tandem_std::Server::bind(addr, config, handlers).map_err(|e| e.to_string())?)
             }
             Runtime::Smol => {
-                let options =
-                    tandem_smol::Options::new(SERVER_NAME).router(smol_end::router(SERVER_NAME, &journal));
-                ServerKind::Smol(tandem_smol::Server::bind(addr, options).map_err(|e| e.to_string())?)
+                let handlers = smol_end::router(SERVER_NAME, &journal);
+                let config = tandem_smol::ServerConfig::new(SERVER_NAME);
+                ServerKind::Smol(
+                    tandem_smol::Server::bind(addr, config, handlers).map_err(|e| e.to_string())?,
+                )
             }
         };
         let addr = match &server {
@@ -142,12 +144,10 @@ impl ServerEnd {
                 ClientKind::Std(c.map_err(|e| e.to_string())?)
             }
             Runtime::Smol => {
-                let options = tandem_smol::Options::new(name)
-                    .router(smol_end::router(name, &journal))
-                    .connect_timeout(T);
-                ClientKind::Smol(
-                    smol::block_on(tandem_smol::connect(addr, options)).map_err(|e| e.to_string())?,
-                )
+                let config =
+                    tandem_smol::ClientConfig { connect_timeout: T, ..tandem_smol::ClientConfig::new(name) };
+                let connect = tandem_smol::Client::connect(addr, config, smol_end::router(name, &journal));
+                ClientKind::Smol(smol::block_on(connect).map_err(|e| e.to_string())?)
             }
         };
         let client = ClientEnd { runtime, name: name.to_string(), journal, client };
@@ -167,7 +167,7 @@ impl ServerEnd {
     pub fn peer_names(&self) -> Vec<String> {
         match &self.server {
             ServerKind::Std(s) => s.peers().into_iter().map(|(name, _)| name).collect(),
-            ServerKind::Smol(s) => s.peer_names(),
+            ServerKind::Smol(s) => s.peers().iter().map(|p| p.name().to_string()).collect(),
         }
     }
 
@@ -199,7 +199,7 @@ impl ServerEnd {
             }
             ServerKind::Smol(s) => {
                 let p = s.peer(name).ok_or(Status::NOT_FOUND)?;
-                smol::block_on(p.call(&WHO, &(), Some(T))).map_err(|e| e.status())
+                smol::block_on(p.call(&WHO, &(), T)).map_err(|e| e.status())
             }
         }
     }
@@ -212,7 +212,7 @@ impl ServerEnd {
             }
             ServerKind::Smol(s) => {
                 let p = s.peer(name).ok_or(Status::NOT_FOUND)?;
-                smol::block_on(p.call(&HOLD, hold, Some(timeout))).map_err(|e| e.status())
+                smol::block_on(p.call(&HOLD, hold, timeout)).map_err(|e| e.status())
             }
         }
     }
@@ -223,9 +223,9 @@ impl ServerEnd {
             ServerKind::Std(s) => {
                 s.call_all(&WHO, &(), T).into_iter().map(|(n, r)| (n, r.map_err(|e| e.status()))).collect()
             }
-            ServerKind::Smol(s) => smol::block_on(s.call_all(&WHO, &(), Some(T)))
+            ServerKind::Smol(s) => smol::block_on(s.call_all(&WHO, &(), T))
                 .into_iter()
-                .map(|(n, r)| (n, r.map_err(|e| e.status())))
+                .map(|(p, r)| (p.name().to_string(), r.map_err(|e| e.status())))
                 .collect::<Vec<_>>(),
         };
         let mut all = all;
@@ -256,7 +256,7 @@ impl ClientEnd {
     pub fn call_who(&self) -> Result<Who, Status> {
         match &self.client {
             ClientKind::Std(c) => c.call(&WHO, &(), T).map_err(|e| e.status()),
-            ClientKind::Smol(p) => smol::block_on(p.call(&WHO, &(), Some(T))).map_err(|e| e.status()),
+            ClientKind::Smol(p) => smol::block_on(p.call(&WHO, &(), T)).map_err(|e| e.status()),
         }
     }
 
@@ -264,7 +264,7 @@ impl ClientEnd {
     pub fn call_hold(&self, hold: &Hold, timeout: Duration) -> Result<(), Status> {
         match &self.client {
             ClientKind::Std(c) => c.call(&HOLD, hold, timeout).map_err(|e| e.status()),
-            ClientKind::Smol(p) => smol::block_on(p.call(&HOLD, hold, Some(timeout))).map_err(|e| e.status()),
+            ClientKind::Smol(p) => smol::block_on(p.call(&HOLD, hold, timeout)).map_err(|e| e.status()),
         }
     }
 

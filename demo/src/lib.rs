@@ -18,9 +18,10 @@
 //!
 //! // … and an async client calls them with the same declarations.
 //! smol::block_on(async {
-//!     let peer = tandem_smol::connect(&addr, tandem_smol::Options::new("me")).await?;
-//!     assert_eq!(peer.call(&PING, &7, None).await?, 7);
-//!     assert_eq!(peer.call(&WHO, &(), None).await?.runtime, "std");
+//!     let config = tandem_smol::ClientConfig::new("me");
+//!     let client = tandem_smol::Client::connect(&addr, config, tandem_smol::Handlers::new()).await?;
+//!     assert_eq!(client.call(&PING, &7, tandem_smol::Deadline::None).await?, 7);
+//!     assert_eq!(client.call(&WHO, &(), std::time::Duration::from_secs(5)).await?.runtime, "std");
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //! server.shutdown(std::time::Duration::from_secs(1));

@@ -9,7 +9,7 @@ use futures_lite::future::{self, FutureExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem_smol::{CallError, Ctx, Peer, Router, Status};
+use tandem_smol::{CallError, Ctx, Deadline, Handlers, Peer, Status};
 
 /// Awaits `f` for at most `limit`; `None` when it took longer.
 pub async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
@@ -35,10 +35,10 @@ async fn hold(ctx: &Ctx, millis: u64) -> bool {
 }
 
 /// Every method of the protocol, served by the endpoint `name`, recording into `journal`.
-pub fn router(name: &str, journal: &Arc<Journal>) -> Router {
+pub fn router(name: &str, journal: &Arc<Journal>) -> Handlers {
     let who = Who { name: name.to_string(), runtime: "smol".into() };
     let (j1, j2, j3) = (Arc::clone(journal), Arc::clone(journal), Arc::clone(journal));
-    Router::new()
+    Handlers::new()
         .unary(&PING, |_, n| async move { Ok(n) })
         .unary(&WHO, move |_, ()| future::ready(Ok(who.clone())))
         .unary(&ECHO, |_, bytes| async move { Ok(bytes) })
@@ -65,15 +65,15 @@ pub fn router(name: &str, journal: &Arc<Journal>) -> Router {
         })
         .streaming(&SUM, |_, (), mut up, mut down| async move {
             let mut sum = 0u64;
-            while let Some(x) = up.recv().await {
-                sum += u64::from(x.map_err(|e| e.status())?);
+            while let Some(x) = up.recv().await.map_err(|e| e.status())? {
+                sum += u64::from(x);
             }
             down.send(&sum).await.map_err(|e| e.status())
         })
         .streaming(&RUNNING, |_, start, mut up, mut down| async move {
             let mut total = start;
-            while let Some(x) = up.recv().await {
-                total += x.map_err(|e| e.status())?;
+            while let Some(x) = up.recv().await.map_err(|e| e.status())? {
+                total += x;
                 down.send(&total).await.map_err(|e| e.status())?;
             }
             Ok(())
@@ -106,7 +106,7 @@ async fn saw_cancel(remote: &Journal, tag: &str) -> Outcome {
 
 /// Unary call with a deadline.
 pub async fn unary(p: &Peer) -> Outcome {
-    let n = p.call(&PING, &42, Some(T)).await.map_err(failed)?;
+    let n = p.call(&PING, &42, T).await.map_err(failed)?;
     ensure(n == 42, || format!("PING answered {n}"))
 }
 
@@ -115,7 +115,7 @@ pub async fn round_trip(p: &Peer) -> Result<Duration, String> {
     let mut samples = Vec::with_capacity(RTT_SAMPLES);
     for i in 0..RTT_SAMPLES as u64 {
         let t = Instant::now();
-        let n = p.call(&PING, &i, Some(T)).await.map_err(failed)?;
+        let n = p.call(&PING, &i, T).await.map_err(failed)?;
         samples.push(t.elapsed());
         ensure(n == i, || format!("PING {i} answered {n}"))?;
     }
@@ -126,7 +126,7 @@ pub async fn round_trip(p: &Peer) -> Result<Duration, String> {
 pub async fn deadline(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("deadline");
     let hold = Hold { tag: tag.clone(), millis: 10_000 };
-    let r = p.call(&HOLD, &hold, Some(Duration::from_millis(50))).await;
+    let r = p.call(&HOLD, &hold, Duration::from_millis(50)).await;
     ensure(r == Err(CallError::Status(Status::DEADLINE_EXCEEDED)), || format!("got {r:?}"))?;
     saw_cancel(remote, &tag).await
 }
@@ -137,9 +137,8 @@ pub async fn cancel(p: &Peer, remote: &Journal) -> Outcome {
     let hold = Hold { tag: tag.clone(), millis: 10_000 };
     // Whichever finishes first: the call (a failure), or the handler starting, after which
     // the call's future is dropped, which cancels it.
-    let call = async {
-        Err(format!("the call ended before it was cancelled: {:?}", p.call(&HOLD, &hold, Some(T)).await))
-    };
+    let call =
+        async { Err(format!("the call ended before it was cancelled: {:?}", p.call(&HOLD, &hold, T).await)) };
     call.or(started(remote, &tag)).await?;
     saw_cancel(remote, &tag).await
 }
@@ -147,44 +146,44 @@ pub async fn cancel(p: &Peer, remote: &Journal) -> Outcome {
 /// A reliable notification is acknowledged once the handler ran.
 pub async fn notify(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("note");
-    p.notify(&NOTE, &tag, Some(T)).await.map_err(failed)?;
+    p.notify(&NOTE, &tag, T).await.map_err(failed)?;
     ensure(remote.contains(&tag), || "acknowledged before the handler ran".into())
 }
 
 /// A signal reaches the handler (nobody acknowledges it).
 pub async fn signal(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("signal");
-    p.signal(&NOTE, &tag).map_err(failed)?;
+    p.signal(&NOTE, &tag).await.map_err(failed)?;
     ensure(remote.recorded(&tag, T).await, || "the signal never arrived".into())
 }
 
 /// Server-streaming beyond the credit window.
 pub async fn server_stream(p: &Peer) -> Outcome {
-    let mut down = p.subscribe(&COUNT, &STREAM_ITEMS).await.map_err(failed)?;
+    let mut down = p.subscribe(&COUNT, &STREAM_ITEMS, Deadline::None).await.map_err(failed)?;
     let mut got = Vec::new();
-    while let Some(item) = down.recv().await {
-        got.push(item.map_err(failed)?);
+    while let Some(item) = down.recv().await.map_err(failed)? {
+        got.push(item);
     }
     ensure(got == (0..STREAM_ITEMS).collect::<Vec<_>>(), || format!("got {} items, not 0..n", got.len()))
 }
 
 /// Client-streaming beyond the credit window.
 pub async fn client_stream(p: &Peer) -> Outcome {
-    let (mut up, mut down) = p.open_stream(&SUM, &()).await.map_err(failed)?;
+    let (mut up, mut down) = p.open_stream(&SUM, &(), Deadline::None).await.map_err(failed)?;
     for i in 0..STREAM_ITEMS {
         up.send(&i).await.map_err(failed)?;
     }
-    up.finish();
-    let sum = down.recv().await.transpose().map_err(failed)?;
+    up.finish().map_err(failed)?;
+    let sum = down.recv().await.map_err(failed)?;
     let want = u64::from(STREAM_ITEMS) * u64::from(STREAM_ITEMS - 1) / 2;
     ensure(sum == Some(want), || format!("sum {sum:?}, want {want}"))?;
     let end = down.recv().await;
-    ensure(end.is_none(), || format!("unexpected {end:?} after the sum"))
+    ensure(end == Ok(None), || format!("unexpected {end:?} after the sum"))
 }
 
 /// Both directions beyond the credit window at once (sending and receiving concurrently).
 pub async fn bidi(p: &Peer) -> Outcome {
-    let (mut up, mut down) = p.open_stream(&RUNNING, &1000).await.map_err(failed)?;
+    let (mut up, mut down) = p.open_stream(&RUNNING, &1000, Deadline::None).await.map_err(failed)?;
     let send = async move {
         for i in 0..u64::from(STREAM_ITEMS) {
             up.send(&i).await?;
@@ -193,8 +192,8 @@ pub async fn bidi(p: &Peer) -> Outcome {
     };
     let receive = async {
         let mut totals = Vec::new();
-        while let Some(t) = down.recv().await {
-            totals.push(t?);
+        while let Some(t) = down.recv().await? {
+            totals.push(t);
         }
         Ok::<_, CallError>(totals)
     };
@@ -210,15 +209,17 @@ pub async fn bidi(p: &Peer) -> Outcome {
 /// A message larger than a frame and a SEQPACKET packet.
 pub async fn fragmented(p: &Peer) -> Outcome {
     let big = big_message();
-    let back = p.call(&ECHO, &big, Some(T)).await.map_err(failed)?;
+    let back = p.call(&ECHO, &big, T).await.map_err(failed)?;
     ensure(back == big, || format!("echo of {} bytes came back as {} different bytes", big.len(), back.len()))
 }
 
 /// A stream abandoned by its opener (both handles dropped): the handler sees the cancellation.
 pub async fn stream_cancel(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("stream-cancel");
-    let handles =
-        p.open_stream(&HOLD_STREAM, &Hold { tag: tag.clone(), millis: 10_000 }).await.map_err(failed)?;
+    let handles = p
+        .open_stream(&HOLD_STREAM, &Hold { tag: tag.clone(), millis: 10_000 }, Deadline::None)
+        .await
+        .map_err(failed)?;
     started(remote, &tag).await?;
     drop(handles);
     saw_cancel(remote, &tag).await

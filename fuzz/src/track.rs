@@ -190,6 +190,7 @@ impl Tracker {
                 let _ = (bound, status);
                 assert!(self.connected, "GoAway before Connected");
             }
+            Event::AuthRequested { .. } => panic!("AuthRequested without Config::authenticate"),
             Event::ResumeRequested { token } => {
                 // Only an acceptor that offers resumption reports it, before Connected.
                 let _ = token;

@@ -45,7 +45,7 @@ fn own(e: Event<'_>) -> Ev {
         Event::StreamReset { id, status } => Ev::Reset { id, status },
         Event::StreamWritable { id } => Ev::Writable { id },
         Event::GoAway { .. } => Ev::GoAway,
-        Event::ResumeRequested { .. } => Ev::ResumeRequested,
+        Event::ResumeRequested { .. } | Event::AuthRequested { .. } => Ev::ResumeRequested,
         Event::Closed(e) => Ev::Closed(e),
     }
 }

@@ -148,6 +148,15 @@ pub struct Config {
     pub handshake_timeout: Duration,
     /// Local: after GOAWAY, in-flight work must finish within this time. Default 30 s.
     pub drain_timeout: Duration,
+    /// Acceptor, local: hold our HELLO until the application has decided on the dialer's
+    /// credentials ([`Event::AuthRequested`](crate::Event::AuthRequested), then
+    /// [`Connection::accept_peer`](crate::Connection::accept_peer) or
+    /// [`Connection::close`](crate::Connection::close) with UNAUTHENTICATED or
+    /// PERMISSION_DENIED), so that a refused peer gets nothing but CLOSE (SPEC.md §5.6). The
+    /// handshake timeout keeps running meanwhile. A resuming HELLO already waits for the
+    /// application ([`Event::ResumeRequested`](crate::Event::ResumeRequested)). Default false:
+    /// the HELLO goes out at once and the peer is unauthenticated.
+    pub authenticate: bool,
     /// Local: frames per second that do nothing for the application — PING, a PONG that answers
     /// nothing, extension frames, STREAM_CREDIT/CONN_CREDIT of zero, empty CONTINUATION — before
     /// the peer is closed with ENHANCE_YOUR_CALM (SPEC.md §12.5; a tiny-frame flood costs CPU
@@ -199,6 +208,7 @@ impl Default for Config {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             drain_timeout: DEFAULT_DRAIN_TIMEOUT,
             max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
+            authenticate: false,
             max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
             max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
             max_tx_buffer: DEFAULT_MAX_TX_BUFFER,

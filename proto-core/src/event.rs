@@ -149,6 +149,17 @@ pub enum Event<'a> {
         /// The session token the dialer presented.
         token: &'a [u8],
     },
+    /// Acceptor with [`Config::authenticate`](crate::Config::authenticate): the dialer's HELLO
+    /// arrived and our HELLO waits for the application's decision on its credentials —
+    /// [`Connection::accept_peer`](crate::Connection::accept_peer), or
+    /// [`Connection::close`](crate::Connection::close) with UNAUTHENTICATED or PERMISSION_DENIED
+    /// (SPEC.md §5.6). [`Connection::peer`](crate::Connection::peer) has everything the HELLO said.
+    AuthRequested {
+        /// The name the peer claims.
+        name: &'a [u8],
+        /// Its `auth` bytes.
+        auth: &'a [u8],
+    },
     /// The connection ended. This is the last event; all exchanges were resolved before it.
     Closed(ConnectionError),
 }
@@ -171,6 +182,7 @@ pub enum OwnedEvent {
     StreamWritable { id: u64 },
     GoAway { bound: u64, status: Status },
     ResumeRequested { token: Vec<u8> },
+    AuthRequested { name: Vec<u8>, auth: Vec<u8> },
     Closed(ConnectionError),
 }
 
@@ -197,6 +209,9 @@ impl From<Event<'_>> for OwnedEvent {
             Event::StreamWritable { id } => OwnedEvent::StreamWritable { id },
             Event::GoAway { bound, status } => OwnedEvent::GoAway { bound, status },
             Event::ResumeRequested { token } => OwnedEvent::ResumeRequested { token: token.to_vec() },
+            Event::AuthRequested { name, auth } => {
+                OwnedEvent::AuthRequested { name: name.to_vec(), auth: auth.to_vec() }
+            }
             Event::Closed(e) => OwnedEvent::Closed(e),
         }
     }

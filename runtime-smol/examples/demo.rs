@@ -10,7 +10,7 @@ use core::time::Duration;
 use futures_lite::StreamExt;
 use serde::{Deserialize, Serialize};
 use tandem_smol::tandem_core::typed::{Streaming, Unary};
-use tandem_smol::{connect, Options, Router, Server};
+use tandem_smol::{Client, ClientConfig, Deadline, Handlers, Server, ServerConfig};
 
 /// A greeting request.
 #[derive(Serialize, Deserialize, Debug)]
@@ -28,7 +28,7 @@ const TICKS: Streaming<u32, (), u64> = Streaming::new(1, 2);
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let addr = std::env::args().nth(1).unwrap_or_else(|| "tcp://127.0.0.1:0".into());
     smol::block_on(async {
-        let server_router = Router::new()
+        let server_router = Handlers::new()
             .unary(&GREET, |ctx, h: Hello| async move {
                 Ok(format!("hello {}, I see you as {:?}", h.from, ctx.peer_name()))
             })
@@ -38,28 +38,25 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
                 Ok(())
             });
-        let server = Server::bind(&addr, Options::new("demo-server").router(server_router))?;
+        let server = Server::bind(&addr, ServerConfig::new("demo-server"), server_router)?;
         let addr = server.local_addr().to_string();
         println!("listening on {addr}");
 
         let mut clients = Vec::new();
         for (name, load) in [("alice", 3u32), ("bob", 7)] {
-            let router = Router::new().unary(&LOAD, move |_ctx, ()| async move { Ok(load) });
-            clients.push(connect(&addr, Options::new(name).router(router)).await?);
+            let router = Handlers::new().unary(&LOAD, move |_ctx, ()| async move { Ok(load) });
+            clients.push(Client::connect(&addr, ClientConfig::new(name), router).await?);
         }
 
         let alice = &clients[0];
-        println!(
-            "{}",
-            alice.call(&GREET, &Hello { from: "alice".into() }, Some(Duration::from_secs(1))).await?
-        );
+        println!("{}", alice.call(&GREET, &Hello { from: "alice".into() }, Duration::from_secs(1)).await?);
         let ticks: Vec<u64> =
-            alice.subscribe(&TICKS, &5).await?.map(|t| t.unwrap_or(u64::MAX)).collect().await;
+            alice.subscribe(&TICKS, &5, Deadline::None).await?.map(|t| t.unwrap_or(u64::MAX)).collect().await;
         println!("ticks: {ticks:?}");
 
         // Both sides are equal: the server calls its clients.
-        for (peer, load) in server.call_all(&LOAD, &(), Some(Duration::from_secs(1))).await {
-            println!("{peer} reports load {}", load?);
+        for (peer, load) in server.call_all(&LOAD, &(), Duration::from_secs(1)).await {
+            println!("{} reports load {}", peer.name(), load?);
         }
         println!("server stats for bob: {:?}", server.peer("bob").map(|p| p.stats().calls_opened));
 

@@ -1,104 +1,443 @@
-//! Starting connections: the core connection, its shared state and its driver task.
+//! One connection's state, shared by its driver task and its handles: the core connection
+//! behind a `std::sync::Mutex` (held briefly, never across an await), the tables of exchanges
+//! waiting on it, the link state its application watches, and [`Handle`], the counted
+//! reference that keeps it open. (Layer 2: imports `clock`, `transport`.)
 
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use core::task::Waker;
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
-use async_io::Timer;
-use futures_lite::FutureExt;
-use tandem_core::addr::Address;
-use tandem_core::{Connection, Identity, Role, Transport};
+use event_listener::Event;
+use tandem_core::{ApiError, Connection, ConnectionError, Status};
 
-use crate::driver::Driver;
-use crate::error::Error;
-use crate::options::Options;
-use crate::peer::Peer;
-use crate::server::ServerShared;
-use crate::shared::{now, session_token, Dial, Inner, Shared};
-use crate::transport::{self, Socket};
+use crate::clock::now;
+use crate::transport::{PeerCredentials, Socket};
 
-/// Creates the connection for `socket` and spawns its driver. The returned handle keeps it
-/// open; with `keep`, the driver holds a handle too (server side: the connection lives until
-/// it is closed, not until handles are dropped).
-pub(crate) fn start(
-    socket: Socket,
-    role: Role,
-    options: &Options,
-    server: Option<Arc<ServerShared>>,
-    dial: Option<Dial>,
-    label: &str,
-) -> Result<Peer, Error> {
-    static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let mut config = options.config.clone();
-    config.transport = if socket.is_udp() {
-        Transport::Datagram { max_datagram: options.datagram_size(true) }
-    } else if socket.is_packet() {
-        Transport::Packet { max_datagram: options.datagram_size(false) }
-    } else {
-        Transport::Stream
-    };
-    // An acceptor offers resumption by giving the session a token (never over UDP, §14.1).
-    let token = if role == Role::Acceptor && options.resumption && !socket.is_udp() {
-        session_token()
-    } else {
-        Vec::new()
-    };
-    let me = Identity { name: options.name.as_bytes(), session: &token, ..Identity::default() };
-    let conn = Connection::new(role, config, me, now())?;
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    let creds = socket.credentials();
-    let shared = Arc::new(Shared {
-        inner: Mutex::new(Inner::new(conn)),
-        router: options.router.clone(),
-        handles: AtomicUsize::new(0),
-        info: OnceLock::new(),
-        creds,
-        id,
-        server,
-        dial,
-    });
-    if let Some(server) = &shared.server {
-        server.register(&shared, &token);
-    }
-    tracing::debug!(conn = id, ?role, remote = label, ?creds, "transport connected");
-    let peer = Peer::from_shared(shared.clone());
-    let keep = (role == Role::Acceptor).then(|| peer.clone());
-    let driver = Driver::new(shared, socket);
-    smol::spawn(async move {
-        driver.run().await;
-        drop(keep);
-    })
-    .detach();
-    Ok(peer)
+/// Where a connection's link is, as its application sees it ([`Peer::state`](crate::Peer::state),
+/// [`Peer::watch_state`](crate::Peer::watch_state)).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LinkState {
+    /// Dialing and handshaking. `attempt` counts the attempts since the transport was lost
+    /// (1 for the first connection).
+    Connecting {
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// Connected; `resumed` when the current transport resumed the session rather than
+    /// starting it.
+    Connected {
+        /// Whether the session was resumed on this transport.
+        resumed: bool,
+    },
+    /// The transport was lost at `since` and the session is suspended (SPEC.md §13): calls wait
+    /// (at most `Config::suspended_call_timeout`). On the client, `failures` reconnection
+    /// attempts have failed since and the next one starts at `next`; on the server, which waits
+    /// for its client, `failures` is 0 and `next` is `None`.
+    Suspended {
+        /// When the transport was lost.
+        since: std::time::Instant,
+        /// Failed reconnection attempts since then.
+        failures: u32,
+        /// When the next reconnection attempt starts.
+        next: Option<std::time::Instant>,
+    },
+    /// The connection ended, for this reason.
+    Closed(ConnectionError),
 }
 
-/// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` or
-/// `udp://host:port`) and completes the handshake. The returned [`Peer`] calls the server;
-/// `options.router` serves the server's calls to this side.
-///
-/// When the server offers session resumption (stream and SEQPACKET transports, see
-/// [`Options::resumption`]) and the transport is lost, the connection reconnects by itself
-/// with backoff ([`Options::reconnect_backoff`]); calls in flight complete exactly once after
-/// the resumption. If the server no longer knows the session, or it is not resumed within
-/// `Config::session_grace`, they fail with UNAVAILABLE.
-pub async fn connect(addr: &str, options: Options) -> Result<Peer, Error> {
-    let address: Address = addr.parse()?;
-    let attempt = async {
-        let socket = transport::connect(&address).await?;
-        let dial = Dial {
-            addr: address.clone(),
-            resumption: options.resumption,
-            backoff: options.backoff,
-            connect_timeout: options.connect_timeout,
-        };
-        let peer = start(socket, Role::Dialer, &options, None, Some(dial), addr)?;
-        peer.connected().await.map_err(Error::Handshake)?;
-        Ok(peer)
-    };
-    let timeout = options.connect_timeout;
-    attempt
-        .or(async {
-            Timer::after(timeout).await;
-            Err(Error::Timeout { addr: address.to_string() })
+/// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
+/// already: a task polls again whenever anything wakes it and the lists are emptied only when
+/// their event happens, so pushing on every poll would keep one waker per poll.
+pub(crate) fn wait_on(list: &mut Vec<Waker>, cx: &core::task::Context<'_>) {
+    let w = cx.waker();
+    if !list.iter().any(|x| x.will_wake(w)) {
+        list.push(w.clone());
+    }
+}
+
+/// Cancellation of one inbound exchange, observed by its handler.
+#[derive(Debug, Default)]
+pub(crate) struct CancelToken {
+    flag: AtomicBool,
+    reason: OnceLock<Status>,
+    event: Event,
+}
+
+impl CancelToken {
+    pub(crate) fn cancel(&self, reason: Status) {
+        let _ = self.reason.set(reason);
+        self.flag.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
+    }
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.flag.load(Ordering::SeqCst)
+    }
+
+    pub(crate) fn reason(&self) -> Option<Status> {
+        self.reason.get().copied()
+    }
+
+    pub(crate) async fn cancelled(&self) {
+        loop {
+            if self.is_cancelled() {
+                return;
+            }
+            let listener = self.event.listen();
+            if self.is_cancelled() {
+                return;
+            }
+            listener.await;
+        }
+    }
+}
+
+/// One outbound call or reliable notification waiting for its outcome.
+#[derive(Default)]
+pub(crate) struct CallSlot {
+    pub(crate) result: Option<Result<Vec<u8>, Status>>,
+    pub(crate) waker: Option<Waker>,
+}
+
+/// One stream, either direction of opening.
+pub(crate) struct StreamEntry {
+    /// The peer opened it (we are the responder).
+    pub(crate) inbound: bool,
+    /// Items received and not yet taken by the receiver.
+    pub(crate) items: VecDeque<Vec<u8>>,
+    /// The peer finished its direction with this status.
+    pub(crate) fin: Option<Status>,
+    /// The stream ended abruptly (peer reset, deadline, connection lost, local reset).
+    pub(crate) reset: Option<Status>,
+    pub(crate) rx_waker: Option<Waker>,
+    pub(crate) tx_waker: Option<Waker>,
+    pub(crate) rx_alive: bool,
+    pub(crate) tx_alive: bool,
+    /// This side ended its direction.
+    pub(crate) sent_fin: bool,
+    /// The receiver has reported the end.
+    pub(crate) rx_done: bool,
+}
+
+impl StreamEntry {
+    pub(crate) fn new(inbound: bool) -> Self {
+        StreamEntry {
+            inbound,
+            items: VecDeque::new(),
+            fin: None,
+            reset: None,
+            rx_waker: None,
+            tx_waker: None,
+            rx_alive: true,
+            tx_alive: true,
+            sent_fin: false,
+            rx_done: false,
+        }
+    }
+
+    pub(crate) fn wake(&mut self) {
+        if let Some(w) = self.rx_waker.take() {
+            w.wake();
+        }
+        if let Some(w) = self.tx_waker.take() {
+            w.wake();
+        }
+    }
+}
+
+/// An answer that did not fit the transmit queue; the driver retries it after transmitting.
+pub(crate) enum Backlog {
+    Respond { id: u64, status: Status, payload: Vec<u8> },
+    Finish { id: u64, status: Status },
+    Reset { id: u64, status: Status },
+}
+
+/// What the server's endpoint asked of this connection (applied by its driver).
+#[derive(Default)]
+pub(crate) struct Requests {
+    /// Close with this status and reason (replaced by a newer connection).
+    pub(crate) close: Option<(Status, &'static str)>,
+    /// End the suspended session (memory budget, too many suspended sessions).
+    pub(crate) evict: bool,
+    /// Free this many bytes of cached answers, then report the session memory.
+    pub(crate) shed: Option<usize>,
+}
+
+/// Everything behind the connection's lock.
+pub(crate) struct Inner {
+    pub(crate) conn: Connection<'static>,
+    pub(crate) driver: Option<Waker>,
+    pub(crate) calls: HashMap<u64, CallSlot>,
+    pub(crate) streams: HashMap<u64, StreamEntry>,
+    /// Exchanges the peer opened whose handler is running.
+    pub(crate) inbound: HashMap<u64, Arc<CancelToken>>,
+    pub(crate) backlog: VecDeque<Backlog>,
+    /// Waiting for room (transmit queue, call or stream slots); one entry per task.
+    pub(crate) capacity_waiters: Vec<Waker>,
+    /// Waiting for the handshake, a link state change or the end; one entry per task.
+    pub(crate) state_waiters: Vec<Waker>,
+    pub(crate) connected: bool,
+    pub(crate) closed: Option<ConnectionError>,
+    pub(crate) link: LinkState,
+    /// Incremented on every change of `link`.
+    pub(crate) link_version: u64,
+    pub(crate) remote: Option<SocketAddr>,
+    /// Signal (unreliable notification) handlers running now.
+    pub(crate) signal_tasks: usize,
+    pub(crate) requests: Requests,
+    /// Acceptor: the session was resumed on another connection's socket (and the bytes that
+    /// connection had read past what its core took); the driver switches to it.
+    pub(crate) new_socket: Option<(Socket, Vec<u8>)>,
+}
+
+impl Inner {
+    pub(crate) fn new(conn: Connection<'static>, remote: Option<SocketAddr>) -> Self {
+        Inner {
+            conn,
+            driver: None,
+            calls: HashMap::new(),
+            streams: HashMap::new(),
+            inbound: HashMap::new(),
+            backlog: VecDeque::new(),
+            capacity_waiters: Vec::new(),
+            state_waiters: Vec::new(),
+            connected: false,
+            closed: None,
+            link: LinkState::Connecting { attempt: 1 },
+            link_version: 0,
+            remote,
+            signal_tasks: 0,
+            requests: Requests::default(),
+            new_socket: None,
+        }
+    }
+
+    /// Returns an idle connection's memory: the core's empty buffers and tables, and the
+    /// capacity of the runtime's empty tables.
+    pub(crate) fn release_memory(&mut self) {
+        self.conn.release_memory();
+        if self.calls.is_empty() {
+            self.calls = HashMap::new();
+        }
+        if self.streams.is_empty() {
+            self.streams = HashMap::new();
+        }
+        if self.inbound.is_empty() {
+            self.inbound = HashMap::new();
+        }
+        if self.backlog.is_empty() {
+            self.backlog = VecDeque::new();
+        }
+        if self.capacity_waiters.is_empty() {
+            self.capacity_waiters = Vec::new();
+        }
+        if self.state_waiters.is_empty() {
+            self.state_waiters = Vec::new();
+        }
+    }
+
+    /// Asks the driver to run: something was queued for transmission or must be processed.
+    pub(crate) fn wake_driver(&mut self) {
+        if let Some(w) = self.driver.take() {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_capacity(&mut self) {
+        for w in self.capacity_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    pub(crate) fn wake_state(&mut self) {
+        for w in self.state_waiters.drain(..) {
+            w.wake();
+        }
+    }
+
+    /// Publishes a new link state (a no-op when unchanged; nothing follows `Closed`).
+    pub(crate) fn set_link(&mut self, s: LinkState) {
+        if s != self.link && !matches!(self.link, LinkState::Closed(_)) {
+            tracing::debug!(state = ?s, "link state");
+            self.link = s;
+            self.link_version += 1;
+            self.wake_state();
+        }
+    }
+
+    /// Answers an inbound call; keeps it for later when the transmit queue is full.
+    pub(crate) fn respond(&mut self, id: u64, status: Status, payload: Vec<u8>) {
+        match self.conn.respond(id, status, &payload) {
+            Ok(()) => {}
+            Err(ApiError::TxFull) => self.backlog.push_back(Backlog::Respond { id, status, payload }),
+            Err(ApiError::TooLarge { size, limit }) => {
+                tracing::warn!(id, size, limit, "response too large for the peer: answering TOO_LARGE");
+                self.respond(id, Status::TOO_LARGE, Vec::new());
+            }
+            Err(e) => tracing::debug!(id, error = %e, "response not sent"),
+        }
+        self.wake_driver();
+    }
+
+    /// Ends this side of a stream (status = the stream's result, for a responder).
+    pub(crate) fn finish_stream(&mut self, id: u64, status: Status) {
+        match self.conn.stream_finish(id, status) {
+            Ok(()) => {}
+            Err(ApiError::TxFull) => self.backlog.push_back(Backlog::Finish { id, status }),
+            Err(e) => tracing::debug!(id, error = %e, "stream finish not sent"),
+        }
+        self.wake_driver();
+    }
+
+    pub(crate) fn reset_stream(&mut self, id: u64, status: Status) {
+        match self.conn.stream_reset(id, status) {
+            Ok(()) => {}
+            Err(ApiError::TxFull) => self.backlog.push_back(Backlog::Reset { id, status }),
+            Err(e) => tracing::debug!(id, error = %e, "stream reset not sent"),
+        }
+        self.wake_driver();
+    }
+
+    /// Retries answers kept for lack of transmit room. Returns whether any went out.
+    pub(crate) fn retry_backlog(&mut self) -> bool {
+        let mut progress = false;
+        while let Some(b) = self.backlog.pop_front() {
+            let r = match &b {
+                Backlog::Respond { id, status, payload } => self.conn.respond(*id, *status, payload),
+                Backlog::Finish { id, status } => self.conn.stream_finish(*id, *status),
+                Backlog::Reset { id, status } => self.conn.stream_reset(*id, *status),
+            };
+            match r {
+                Err(ApiError::TxFull) => {
+                    self.backlog.push_front(b);
+                    break;
+                }
+                _ => progress = true,
+            }
+        }
+        progress
+    }
+
+    /// Hands the items a receiver will never take back to flow control.
+    pub(crate) fn discard_items(&mut self, id: u64) {
+        let Some(e) = self.streams.get_mut(&id) else { return };
+        let items: Vec<Vec<u8>> = e.items.drain(..).collect();
+        for it in items {
+            let _ = self.conn.stream_consumed(id, 1, it.len() as u32);
+        }
+        self.wake_driver();
+    }
+
+    /// The connection ended: resolve everything still waiting on it.
+    pub(crate) fn on_closed(&mut self, e: ConnectionError) {
+        if e.is_graceful() {
+            tracing::info!(reason = %e, "connection closed");
+        } else {
+            tracing::warn!(reason = %e, "connection closed");
+        }
+        self.closed = Some(e);
+        for slot in self.calls.values_mut() {
+            if slot.result.is_none() {
+                slot.result = Some(Err(Status::UNAVAILABLE));
+            }
+            if let Some(w) = slot.waker.take() {
+                w.wake();
+            }
+        }
+        for s in self.streams.values_mut() {
+            if s.reset.is_none() && (s.fin.is_none() || !s.sent_fin) {
+                s.reset = Some(Status::UNAVAILABLE);
+            }
+            s.wake();
+        }
+        for t in self.inbound.values() {
+            t.cancel(Status::UNAVAILABLE);
+        }
+        self.backlog.clear();
+        self.set_link(LinkState::Closed(e));
+        self.wake_state();
+        self.wake_capacity();
+    }
+}
+
+/// One connection, shared by its driver, its handles and its running handlers.
+pub(crate) struct Shared {
+    pub(crate) inner: Mutex<Inner>,
+    /// User-visible handles ([`Handle`]); the connection closes when the last goes.
+    pub(crate) handles: AtomicUsize,
+    /// The peer's name from its first HELLO.
+    pub(crate) name: OnceLock<String>,
+    pub(crate) creds: Option<PeerCredentials>,
+    /// Connection number, for logs (the endpoint's id on a server).
+    pub(crate) id: u64,
+}
+
+impl Shared {
+    pub(crate) fn new(
+        conn: Connection<'static>,
+        remote: Option<SocketAddr>,
+        creds: Option<PeerCredentials>,
+        id: u64,
+    ) -> Arc<Shared> {
+        Arc::new(Shared {
+            inner: Mutex::new(Inner::new(conn, remote)),
+            handles: AtomicUsize::new(0),
+            name: OnceLock::new(),
+            creds,
+            id,
         })
-        .await
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The peer's name (empty before the handshake).
+    pub(crate) fn name(&self) -> &str {
+        self.name.get().map_or("", String::as_str)
+    }
+}
+
+/// A counted reference that keeps the connection open: held by [`Peer`](crate::Peer)s,
+/// stream handles and pending calls. When the last one goes, the connection shuts down
+/// gracefully (GOAWAY: exchanges in flight finish, then CLOSE(OK)). Never dropped while the
+/// connection's lock is held.
+pub(crate) struct Handle(Arc<Shared>);
+
+impl Handle {
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        shared.handles.fetch_add(1, Ordering::AcqRel);
+        Handle(shared)
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        &self.0
+    }
+}
+
+impl Clone for Handle {
+    fn clone(&self) -> Self {
+        Handle::new(self.0.clone())
+    }
+}
+
+impl Drop for Handle {
+    fn drop(&mut self) {
+        if self.0.handles.fetch_sub(1, Ordering::AcqRel) != 1 {
+            return;
+        }
+        let mut inner = self.0.lock();
+        if inner.closed.is_some() {
+            return;
+        }
+        tracing::debug!(conn = self.0.id, "last handle dropped: shutting down gracefully");
+        if inner.conn.go_away(now(), Status::OK, b"last handle dropped").is_err() {
+            // Suspended, or still in the handshake: nothing to drain on.
+            inner.conn.close(now(), Status::OK, b"last handle dropped");
+        }
+        inner.wake_driver();
+    }
 }

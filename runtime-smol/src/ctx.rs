@@ -1,14 +1,17 @@
-//! What a handler knows about the exchange it serves.
+//! What a handler knows about the exchange it serves: [`Ctx`], and [`InlineCtx`] for inline
+//! handlers. (Layer 5: imports `peer`, `conn`, `clock`, `transport`.)
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
-use tandem_core::{Instant, MethodId};
+use tandem_core::{Instant, MethodId, Status};
 
+use crate::clock::to_std;
+use crate::conn::{CancelToken, Shared};
 use crate::peer::Peer;
-use crate::shared::{to_std, CancelToken};
-use crate::transport::Credentials;
+use crate::transport::PeerCredentials;
 
-/// The context of one inbound exchange, handed to its handler.
+/// The context of one inbound exchange, handed (owned) to its handler.
 pub struct Ctx {
     peer: Peer,
     method: MethodId,
@@ -21,7 +24,7 @@ impl core::fmt::Debug for Ctx {
         f.debug_struct("Ctx")
             .field("peer", &self.peer.name())
             .field("method", &self.method)
-            .field("cancelled", &self.is_cancelled())
+            .field("cancelled", &self.cancel_reason())
             .finish()
     }
 }
@@ -47,8 +50,74 @@ impl Ctx {
     }
 
     /// The peer process's credentials, on Unix sockets.
-    pub fn credentials(&self) -> Option<Credentials> {
+    pub fn credentials(&self) -> Option<PeerCredentials> {
         self.peer.credentials()
+    }
+
+    /// The peer's IP address and port (TCP and UDP).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.peer.remote_addr()
+    }
+
+    /// The method being served.
+    pub fn method(&self) -> MethodId {
+        self.method
+    }
+
+    /// When the caller stops waiting, if it set a deadline. Calls this handler makes carry the
+    /// remaining budget by default ([`Deadline::Inherit`](crate::Deadline::Inherit)).
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        self.deadline.and_then(to_std)
+    }
+
+    /// Whether the exchange was cancelled: the result will not be delivered.
+    pub fn is_cancelled(&self) -> bool {
+        self.token.is_cancelled()
+    }
+
+    /// Completes when the exchange is cancelled (see [`cancel_reason`](Self::cancel_reason)).
+    /// The handler's future is dropped at its next await after the cancellation.
+    pub async fn cancelled(&self) {
+        self.token.cancelled().await
+    }
+
+    /// Why the exchange was cancelled, once it is: CANCELLED (the caller cancelled),
+    /// DEADLINE_EXCEEDED (its deadline passed) or UNAVAILABLE (the connection ended).
+    pub fn cancel_reason(&self) -> Option<Status> {
+        self.token.reason()
+    }
+}
+
+/// What an inline unary handler ([`Handlers::raw_unary_inline`](crate::Handlers::raw_unary_inline))
+/// knows about the request. Unlike [`Ctx`] it offers no [`Peer`]: an inline handler runs in the
+/// connection's driver while it holds the connection, so it cannot call over it.
+pub struct InlineCtx<'a> {
+    pub(crate) shared: &'a Shared,
+    pub(crate) remote: Option<SocketAddr>,
+    pub(crate) method: MethodId,
+    pub(crate) deadline: Option<Instant>,
+}
+
+impl core::fmt::Debug for InlineCtx<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("InlineCtx").field("peer", &self.peer_name()).field("method", &self.method).finish()
+    }
+}
+
+impl InlineCtx<'_> {
+    /// The peer's name from its HELLO.
+    pub fn peer_name(&self) -> &str {
+        self.shared.name()
+    }
+
+    /// The peer process's credentials, on Unix sockets.
+    pub fn credentials(&self) -> Option<PeerCredentials> {
+        self.shared.creds
+    }
+
+    /// The peer's IP address and port (TCP and UDP).
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.remote
     }
 
     /// The method being served.
@@ -59,16 +128,5 @@ impl Ctx {
     /// When the caller stops waiting, if it set a deadline.
     pub fn deadline(&self) -> Option<std::time::Instant> {
         self.deadline.and_then(to_std)
-    }
-
-    /// Whether the caller cancelled, the deadline passed or the connection was lost: the
-    /// result will not be delivered.
-    pub fn is_cancelled(&self) -> bool {
-        self.token.is_cancelled()
-    }
-
-    /// Completes when the exchange is cancelled (see [`is_cancelled`](Self::is_cancelled)).
-    pub async fn cancelled(&self) {
-        self.token.cancelled().await
     }
 }

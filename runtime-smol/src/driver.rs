@@ -1,6 +1,8 @@
-//! The per-connection driver task: the only owner of the socket. Each wake-up it loops
-//! timers → inbound → events → transmit, a bounded number of rounds, then sleeps until the
-//! socket, an API call (which wakes it) or the core's next timeout.
+//! The per-connection driver task: the only owner of the socket. Each wake-up it applies what
+//! the endpoint asked, then loops timers → inbound → events → transmit a bounded number of
+//! rounds, follows the session (suspension, resumption, redialing), reports its session memory,
+//! and sleeps until the socket, an API call (which wakes it) or the next timeout. (Layer 8:
+//! imports `events`, `session`, `handlers`, `hub`, `conn`, `transport`, `clock`, `spawner`.)
 
 use core::future::Future;
 use core::pin::Pin;
@@ -10,16 +12,17 @@ use std::io;
 use std::sync::Arc;
 
 use async_io::Timer;
-use futures_lite::future::{poll_fn, FutureExt};
-use tandem_core::{ConnectionError, Role, State, Status, Transport};
+use futures_lite::future::poll_fn;
+use tandem_core::{ConnectionError, State, Transport};
 
-use crate::error::Error;
-use crate::events::{self, Deferred};
-use crate::shared::{now, random_unit, to_std, Inner, Shared};
-use crate::transport::{self, Socket};
-
-/// A reconnection attempt in progress: the backoff wait, then the transport.
-type Attempt = Pin<Box<dyn Future<Output = Result<Socket, Error>> + Send>>;
+use crate::clock::{now, to_std};
+use crate::conn::{Handle, Inner, Shared};
+use crate::events::Turn;
+use crate::handlers::Handlers;
+use crate::hub;
+use crate::session::{Link, Session};
+use crate::spawner::Spawner;
+use crate::transport::Socket;
 
 /// Rounds of timers → inbound → events → transmit per wake-up before yielding.
 const ROUNDS: usize = 16;
@@ -43,17 +46,174 @@ const IDLE_RELEASE: Duration = Duration::from_millis(250);
 /// that read fills it (more is coming) does the driver read straight into the core's buffer.
 const SMALL_READ: usize = 1024;
 
-pub(crate) struct Driver {
+/// What a driver needs to start.
+pub(crate) struct Start {
+    pub(crate) socket: Socket,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) link: Link,
+    pub(crate) handlers: Handlers,
+    pub(crate) spawner: Arc<dyn Spawner>,
+}
+
+/// Spawns the driver of a new connection. A server's connection (`Link::Acceptor`) keeps a
+/// handle of its own: it lives until it ends, not until its handles are dropped.
+pub(crate) fn spawn(s: Start) {
+    let max_datagram = match s.shared.lock().conn.config().transport {
+        Transport::Stream => 0,
+        Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => max_datagram as usize,
+    };
+    let keep = matches!(s.link, Link::Acceptor { .. }).then(|| Handle::new(s.shared.clone()));
+    let driver = Driver {
+        io: Io::new(s.shared.id, s.socket, max_datagram),
+        shared: s.shared,
+        handlers: s.handlers,
+        spawner: s.spawner.clone(),
+        session: Session::new(s.link),
+        keep,
+    };
+    s.spawner.spawn(Box::pin(driver.run()));
+}
+
+struct Driver {
     shared: Arc<Shared>,
+    handlers: Handlers,
+    spawner: Arc<dyn Spawner>,
+    session: Session,
+    io: Io,
+    keep: Option<Handle>,
+}
+
+impl Driver {
+    /// Runs the connection until it is finished.
+    async fn run(mut self) {
+        poll_fn(|cx| self.poll(cx)).await;
+        self.io.close_socket().await;
+        let (reason, stats) = {
+            let mut inner = self.shared.lock();
+            if inner.closed.is_none() {
+                inner.on_closed(ConnectionError::TransportClosed);
+            }
+            (inner.closed, inner.conn.stats())
+        };
+        if let Link::Acceptor { hub, id, udp } = &self.session.link {
+            let addr = udp.as_ref().map(|(a, _)| *a);
+            hub::apply(hub.closed(*id, addr));
+            // Superseded: a new HELLO from the same address starts a new association.
+            if let (Some((a, ctl)), Some(Socket::Assoc(assoc))) = (udp, &self.io.socket) {
+                let hello = assoc.inbox.lock().unwrap_or_else(|e| e.into_inner()).last_hello.take();
+                if let (Some(ConnectionError::Superseded), Some(h)) = (reason, hello) {
+                    tracing::debug!(peer = %a, "association superseded by a new HELLO");
+                    let _ = ctl.try_send((*a, h));
+                }
+            }
+        }
+        tracing::debug!(conn = self.shared.id, ?reason, ?stats, "driver finished");
+        drop(self.keep.take());
+    }
+
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        let shared = self.shared.clone();
+        let mut inner = shared.lock();
+        match &inner.driver {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => inner.driver = Some(cx.waker().clone()),
+        }
+        self.apply_requests(&mut inner);
+        if let Some((socket, pending)) = inner.new_socket.take() {
+            // This session was resumed on a new connection (server side): speak on its socket;
+            // the old one, if any, is dropped (closed) here.
+            self.io.install(socket, pending);
+        }
+        let mut turn = Turn {
+            shared: &shared,
+            handlers: &self.handlers,
+            session: &mut self.session,
+            spawn: Vec::new(),
+            actions: Vec::new(),
+            resume_token: None,
+        };
+        let mut busy = true;
+        let mut worked = false;
+        for _ in 0..ROUNDS {
+            let mut progress = false;
+            let t = now();
+            if let Some(due) = inner.conn.poll_timeout().filter(|d| *d <= t) {
+                inner.conn.handle_timeout(t);
+                // A timer the core could not act on yet (e.g. a keepalive PING that does not
+                // fit a full transmit queue) is not progress.
+                progress |= inner.conn.poll_timeout() != Some(due);
+            }
+            progress |= self.io.poll_inbound(cx, &mut inner);
+            progress |= turn.drain(&mut inner);
+            if let Some(token) = turn.resume_token.take() {
+                let io = &mut self.io;
+                turn.session.resume_requested(
+                    &mut inner,
+                    &token,
+                    &mut io.socket,
+                    &mut io.pending,
+                    &mut turn.actions,
+                );
+                progress = true;
+            }
+            progress |= inner.retry_backlog();
+            progress |= self.io.poll_outbound(cx, &mut inner);
+            if !progress {
+                busy = false;
+                break;
+            }
+            worked = true;
+        }
+        if let Some(socket) = turn.session.track(cx, &mut inner, &mut self.io.socket, &mut turn.actions) {
+            inner.remote = socket.remote_addr();
+            self.io.install(socket, Vec::new());
+            busy = true;
+        }
+        turn.session.report_memory(&mut inner, &mut turn.actions);
+        self.io.release_when_idle(&mut inner, worked);
+        if busy {
+            // Work remains: yield to other tasks, then come back.
+            cx.waker().wake_by_ref();
+        }
+        inner.wake_capacity();
+        let finished = self.io.finished(&mut inner);
+        if !finished {
+            self.io.arm_timer(cx, &inner);
+        }
+        drop(inner);
+        let (spawn, actions) = (turn.spawn, turn.actions);
+        for task in spawn {
+            self.spawner.spawn(task);
+        }
+        hub::apply(actions);
+        if finished {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+
+    /// Applies what the server's endpoint asked of this connection.
+    fn apply_requests(&mut self, inner: &mut Inner) {
+        if let Some((status, reason)) = inner.requests.close.take() {
+            inner.conn.close(now(), status, reason.as_bytes());
+        }
+        if core::mem::take(&mut inner.requests.evict) && !inner.conn.evict_suspended_session() {
+            tracing::debug!(
+                conn = self.shared.id,
+                "eviction requested, but the session is no longer suspended"
+            );
+            self.session.report_again();
+        }
+    }
+}
+
+/// The socket and its I/O state.
+struct Io {
+    id: u64,
     /// `None` while a suspended session waits for a transport (SPEC.md §13), and once the
     /// socket was handed to the session it resumed.
     socket: Option<Socket>,
-    /// The session is suspended (counted by the server while so).
-    suspended: bool,
-    /// Dialer: reconnection attempts made since the session was suspended.
-    attempts: u32,
-    /// Dialer: the reconnection attempt in progress.
-    attempt: Option<Attempt>,
     timer: Timer,
     armed: Option<std::time::Instant>,
     /// Packet transports: the datagram being sent, and its length (0: none).
@@ -74,20 +234,11 @@ pub(crate) struct Driver {
     pending: Vec<u8>,
 }
 
-impl Driver {
-    pub(crate) fn new(shared: Arc<Shared>, socket: Socket) -> Self {
-        let max_datagram = match shared.lock().conn.config().transport {
-            Transport::Stream => 0,
-            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
-                max_datagram as usize
-            }
-        };
-        Driver {
-            shared,
+impl Io {
+    fn new(id: u64, socket: Socket, max_datagram: usize) -> Self {
+        Io {
+            id,
             socket: Some(socket),
-            suspended: false,
-            attempts: 0,
-            attempt: None,
             timer: Timer::never(),
             armed: None,
             datagram: vec![0; max_datagram],
@@ -100,34 +251,6 @@ impl Driver {
             idle_check: Some(std::time::Instant::now() + IDLE_RELEASE),
             pending: Vec::new(),
         }
-    }
-
-    /// Runs the connection until it is finished.
-    pub(crate) async fn run(mut self) {
-        let id = self.shared.id;
-        poll_fn(|cx| self.poll(cx)).await;
-        self.close_socket().await;
-        if let (Some(Socket::Assoc(a)), Some(server)) = (&self.socket, &self.shared.server) {
-            // Superseded: a new association from the same address; its HELLO starts it.
-            let superseded = self.shared.lock().closed == Some(ConnectionError::Superseded);
-            server.assoc_finished(a, superseded);
-        }
-        if self.suspended {
-            if let Some(server) = &self.shared.server {
-                server.unsuspended();
-            }
-        }
-        let (reason, stats) = {
-            let mut inner = self.shared.lock();
-            if inner.closed.is_none() {
-                events::on_closed(&mut inner, ConnectionError::TransportClosed);
-            }
-            (inner.closed, inner.conn.stats())
-        };
-        if let Some(server) = &self.shared.server {
-            server.on_closed(&self.shared);
-        }
-        tracing::debug!(conn = id, ?reason, ?stats, "driver finished");
     }
 
     /// Closes the socket so that the peer still receives our final frames: a socket closed
@@ -177,63 +300,6 @@ impl Driver {
         .await;
     }
 
-    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let shared = self.shared.clone();
-        let mut deferred = Vec::new();
-        let mut inner = shared.lock();
-        match &inner.driver {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => inner.driver = Some(cx.waker().clone()),
-        }
-        if let Some((socket, pending)) = inner.new_socket.take() {
-            // This session was resumed on a new connection (server side): speak on its socket;
-            // the old one, if any, is dropped (closed) here.
-            self.install(socket, pending);
-        }
-        let mut busy = true;
-        let mut worked = false;
-        for _ in 0..ROUNDS {
-            let mut progress = false;
-            let t = now();
-            if let Some(due) = inner.conn.poll_timeout().filter(|d| *d <= t) {
-                inner.conn.handle_timeout(t);
-                // A timer the core could not act on yet (e.g. a keepalive PING that does not
-                // fit a full transmit queue) is not progress.
-                progress |= inner.conn.poll_timeout() != Some(due);
-            }
-            progress |= self.poll_inbound(cx, &mut inner);
-            progress |= events::drain(&shared, &mut inner, &mut deferred);
-            progress |= self.resume_requested(&mut inner);
-            progress |= inner.retry_backlog();
-            progress |= self.poll_outbound(cx, &mut inner);
-            if !progress {
-                busy = false;
-                break;
-            }
-            worked = true;
-        }
-        self.track_session(cx, &mut inner);
-        self.release_when_idle(&mut inner, worked);
-        if busy {
-            // Work remains: yield to other tasks, then come back.
-            cx.waker().wake_by_ref();
-        }
-        inner.wake_capacity();
-        let finished = self.finished(&mut inner);
-        if !finished {
-            self.arm_timer(cx, &inner);
-        }
-        drop(inner);
-        for d in deferred {
-            d.run();
-        }
-        if finished {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
-        }
-    }
-
     fn finished(&mut self, inner: &mut Inner) -> bool {
         if inner.conn.is_finished() {
             return true;
@@ -244,7 +310,7 @@ impl Driver {
             }
             let deadline = *self.linger.get_or_insert_with(|| std::time::Instant::now() + LINGER);
             if std::time::Instant::now() >= deadline {
-                tracing::debug!(conn = self.shared.id, "final frames not flushed within the linger time");
+                tracing::debug!(conn = self.id, "final frames not flushed within the linger time");
                 return true;
             }
         }
@@ -329,7 +395,7 @@ impl Driver {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => return true,
                 Poll::Ready(Err(e)) => {
-                    tracing::debug!(conn = self.shared.id, error = %e, "read failed: treating as end of stream");
+                    tracing::debug!(conn = self.id, error = %e, "read failed: treating as end of stream");
                     self.eof = true;
                     inner.conn.handle_eof(now());
                     return true;
@@ -359,7 +425,7 @@ impl Driver {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(Err(e)) => {
-                    tracing::debug!(conn = self.shared.id, error = %e, "read failed: treating as end of stream");
+                    tracing::debug!(conn = self.id, error = %e, "read failed: treating as end of stream");
                     self.eof = true;
                     inner.conn.handle_eof(now());
                     return true;
@@ -405,7 +471,7 @@ impl Driver {
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(r) => {
                     let e = r.err().map(|e| e.to_string()).unwrap_or_else(|| "wrote 0 bytes".into());
-                    tracing::debug!(conn = self.shared.id, error = %e, "write failed: peer gone");
+                    tracing::debug!(conn = self.id, error = %e, "write failed: peer gone");
                     self.broken = true;
                     if !self.eof {
                         self.eof = true;
@@ -417,13 +483,10 @@ impl Driver {
             }
         }
     }
-}
-
-impl Driver {
     /// Takes a new transport for this connection: a resumed session's new socket.
     fn install(&mut self, socket: Socket, pending: Vec<u8>) {
         if self.socket.is_some() {
-            tracing::debug!(conn = self.shared.id, "closing the session's previous socket");
+            tracing::debug!(conn = self.id, "closing the session's previous socket");
         }
         self.socket = Some(socket);
         self.eof = false;
@@ -432,145 +495,5 @@ impl Driver {
         self.datagram_len = 0;
         self.linger = None;
         self.idle_check.get_or_insert(std::time::Instant::now() + IDLE_RELEASE);
-    }
-
-    /// Acceptor: this fresh connection's dialer asked to resume a session. Moves this socket
-    /// into that session when the server knows it, otherwise declines (a new session).
-    fn resume_requested(&mut self, inner: &mut Inner) -> bool {
-        let Some(token) = inner.resume_token.take() else { return false };
-        let id = self.shared.id;
-        let session = self.shared.server.as_ref().and_then(|s| s.session(&token));
-        if let Some(session) = session.filter(|s| !Arc::ptr_eq(s, &self.shared)) {
-            // Lock order: a fresh connection, then the session (a session never locks a
-            // fresh connection).
-            let mut si = session.lock();
-            match si.conn.resume_from(now(), &mut inner.conn) {
-                Ok(()) => {
-                    if let Some(socket) = self.socket.take() {
-                        si.new_socket = Some((socket, core::mem::take(&mut self.pending)));
-                    }
-                    si.wake_driver();
-                    drop(si);
-                    tracing::info!(conn = id, session = session.id, "session resumed on a new transport");
-                    // This connection is over without having been one: nothing to report.
-                    inner.closed = Some(ConnectionError::LocallyClosed { status: Status::OK });
-                    return true;
-                }
-                Err(e) => {
-                    tracing::info!(conn = id, session = session.id, error = %e, "cannot resume the session: declining");
-                }
-            }
-        } else {
-            tracing::info!(
-                conn = id,
-                "unknown or expired session: declining resumption (the client's old calls fail UNAVAILABLE)"
-            );
-        }
-        if let Err(e) = inner.conn.decline_resume(now()) {
-            tracing::debug!(conn = id, error = %e, "decline_resume refused");
-        }
-        true
-    }
-
-    /// Follows the session's suspensions and resumptions (SPEC.md §13): drops a lost socket,
-    /// counts suspended sessions at the server, and on the dialer reconnects with backoff.
-    fn track_session(&mut self, cx: &mut Context<'_>, inner: &mut Inner) {
-        let id = self.shared.id;
-        let suspended = inner.conn.state() == State::Suspended;
-        if suspended != self.suspended {
-            self.suspended = suspended;
-            if suspended {
-                tracing::info!(conn = id, grace = ?inner.conn.config().session_grace, "transport lost: session suspended");
-                if let Some(server) = &self.shared.server {
-                    if !server.suspended() {
-                        tracing::warn!(
-                            conn = id,
-                            limit = server.max_suspended,
-                            "too many suspended sessions (Options::max_suspended_sessions): ending this one; its client will get a new session"
-                        );
-                        inner.conn.close(now(), Status::RESOURCE_EXHAUSTED, b"too many suspended sessions");
-                    }
-                }
-            } else {
-                if let Some(server) = &self.shared.server {
-                    server.unsuspended();
-                }
-                if inner.conn.state() != State::Closed {
-                    tracing::info!(conn = id, attempts = self.attempts, "session resumed");
-                }
-                self.attempts = 0;
-                self.attempt = None;
-            }
-        }
-        if !inner.conn.needs_transport() {
-            return;
-        }
-        if self.socket.take().is_some() {
-            tracing::debug!(conn = id, "dropping the lost transport");
-        }
-        if inner.conn.role() != Role::Dialer {
-            return;
-        }
-        let Some(dial) = &self.shared.dial else { return };
-        if !dial.resumption {
-            tracing::info!(conn = id, "transport lost and resumption is off (Options::resumption): closing");
-            inner.conn.close(now(), Status::UNAVAILABLE, b"transport lost");
-            return;
-        }
-        loop {
-            if self.attempt.is_none() {
-                let delay = dial.backoff.delay(self.attempts, random_unit());
-                self.attempts = self.attempts.saturating_add(1);
-                tracing::info!(conn = id, attempt = self.attempts, ?delay, addr = %dial.addr, "reconnecting");
-                let addr = dial.addr.clone();
-                let timeout = dial.connect_timeout;
-                self.attempt = Some(Box::pin(async move {
-                    Timer::after(delay).await;
-                    let label = addr.to_string();
-                    transport::connect(&addr)
-                        .or(async move {
-                            Timer::after(timeout).await;
-                            Err(Error::Timeout { addr: label })
-                        })
-                        .await
-                }));
-            }
-            let Some(attempt) = self.attempt.as_mut() else { return };
-            match attempt.as_mut().poll(cx) {
-                Poll::Pending => return,
-                Poll::Ready(Err(e)) => {
-                    tracing::info!(conn = id, attempt = self.attempts, error = %e, "reconnection attempt failed");
-                    self.attempt = None;
-                }
-                Poll::Ready(Ok(socket)) => {
-                    self.attempt = None;
-                    match inner.conn.reconnect(now()) {
-                        Ok(()) => {
-                            tracing::info!(
-                                conn = id,
-                                attempt = self.attempts,
-                                "transport reconnected: resuming the session"
-                            );
-                            self.install(socket, Vec::new());
-                            inner.wake_driver();
-                            cx.waker().wake_by_ref();
-                        }
-                        Err(e) => tracing::info!(conn = id, error = %e, "cannot resume the session"),
-                    }
-                    return;
-                }
-            }
-        }
-    }
-}
-
-/// A deferred action is run after the connection's lock is released.
-impl Deferred {
-    fn run(self) {
-        match self {
-            Deferred::CloseStale(old) => {
-                old.close_with(Status::UNAVAILABLE, "replaced by a newer connection from the same peer");
-            }
-        }
     }
 }

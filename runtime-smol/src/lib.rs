@@ -1,54 +1,71 @@
-//! Async runtime for the tandem protocol on `smol` and `async-io`.
+//! Async runtime for the tandem protocol, on `async-io` sockets and timers and any executor
+//! (smol's by default).
 //!
-//! The protocol itself lives in [`tandem_core`], a sans-IO state machine; this crate only
-//! owns sockets, timers and tasks. Per connection one driver task reads the socket into the
-//! core, acts on its events (starting handler tasks, completing calls and streams), writes
-//! what the core queued and sleeps until the socket, an API call or the core's next timeout
-//! wakes it.
+//! The protocol lives in [`tandem_core`]: a sans-IO [`Connection`](tandem_core::Connection) per
+//! connection, and the sans-IO [`Endpoint`](tandem_core::endpoint::Endpoint) (server) and
+//! [`Dialer`](tandem_core::endpoint::Dialer) (client) for every decision about many
+//! connections — admission, the name registry and replacement of a stale peer, session tokens
+//! and resumption, the session memory budget, UDP associations, the reconnection schedule.
+//! This crate only owns sockets, timers, wake-ups and tasks: per connection one driver task
+//! reads the socket into the core, acts on its events (starting handler tasks, completing calls
+//! and streams, reporting to the endpoint or dialer), writes what the core queued, and sleeps
+//! until the socket, an API call or a timeout wakes it. `RUNTIMES.md` lists its public API next
+//! to tandem-std's, which is the same except where blocking versus async forces a difference.
 //!
 //! * **Transports**: `tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` and
-//!   `udp://host:port` ([`connect`], [`Server::bind`]). Over UDP (datagram mode, SPEC.md §14)
-//!   the core retransmits calls and notifications until answered and drops duplicates; a UDP
-//!   server demultiplexes one socket into associations by source address
-//!   ([`Options::max_associations`]); streams are refused (UNIMPLEMENTED).
-//! * **Session resumption** (SPEC.md §13), on by default on the other transports
-//!   ([`Options::resumption`]): a client whose transport is lost reconnects by itself with
-//!   capped, jittered exponential backoff ([`Options::reconnect_backoff`]) and its calls in
-//!   flight complete exactly once; the server keeps the suspended session for
-//!   `Config::session_grace` ([`Options::max_suspended_sessions`]). A session that expires or
-//!   that the server no longer knows fails its pending calls with UNAVAILABLE.
+//!   `udp://host:port` ([`Client::connect`], [`Server::bind`]). Over UDP (datagram mode, SPEC.md
+//!   §14) the core retransmits calls and notifications until answered and drops duplicates;
+//!   streams are refused (UNIMPLEMENTED).
+//! * **Sessions** (SPEC.md §13), on by default on the other transports: a client whose transport
+//!   is lost reconnects by itself ([`ReconnectPolicy`]) and its calls in flight complete exactly
+//!   once; calls waiting on a suspended session fail UNAVAILABLE after
+//!   `Config::suspended_call_timeout`; the server keeps a suspended session for
+//!   `Config::session_grace`, within `EndpointConfig::session_memory_budget` over all sessions.
+//!   [`Peer::watch_state`] reports each step as a [`LinkState`].
 //! * **Typed API**: methods are declared once with [`typed`](tandem_core::typed) types and
-//!   shared by both ends; a [`Router`] serves them with async handlers, a [`Peer`] calls them
-//!   ([`Peer::call`], [`Peer::notify`], [`Peer::signal`], [`Peer::open_stream`],
-//!   [`Peer::subscribe`]). Stream senders wait for flow-control credit; receivers are
+//!   shared by both ends; [`Handlers`] serve them with async handlers, a [`Peer`] calls them.
+//!   Stream senders wait for flow-control credit (and are `futures_sink::Sink`s); receivers are
 //!   `futures_core::Stream`s that return credit as items are taken.
-//! * **Both directions**: after the handshake client and server are equal; each may register
-//!   handlers and call the other. A [`Server`] tracks its peers by name and can call one or
-//!   all of them ([`Server::call_all`]).
-//! * **Failure**: dropping a call's future cancels it at the peer ([`Ctx::cancelled`]); a lost
-//!   connection fails every pending call with UNAVAILABLE; [`Server::shutdown`] sends GOAWAY and
-//!   lets in-flight calls finish within a grace period.
-//!
-//! * **Closing says why**: when a connection ends for a reason this side detects (a protocol
-//!   violation, a limit, a flood, a timeout, a shutdown whose grace ran out), the peer receives
-//!   the CLOSE frame with that status before the transport ends (SPEC.md §7.8). Its driver gives
-//!   the final frames 1 s to reach the socket (a peer that reads nothing for that long does not
-//!   get them), then ends its sending direction and waits up to 200 ms, reading and dropping at
-//!   most 1 MiB, for the peer to close its own, so that closing does not reset the connection
-//!   under the CLOSE.
-//! * **Limits**: at most `Config::max_concurrent_calls` handlers (and as many signal handlers)
-//!   and `Config::max_concurrent_streams` stream handlers run per connection; callers beyond
-//!   the peer's limits wait for room instead of failing.
+//! * **Deadlines**: every exchange takes a [`Deadline`]; by default a call made from a handler
+//!   carries the remaining budget of the request being handled. A handler tells a cancellation
+//!   from an expired deadline with [`Ctx::cancel_reason`].
+//! * **Executors**: drivers, accept loops and handlers run on a [`Spawner`]
+//!   ([`SmolSpawner`] by default); a tokio application passes its own, and its handlers may use
+//!   tokio's timers and I/O. The crate does not depend on tokio.
+//! * **Lifetime**: a connection lives while any handle to it exists ([`Client`], [`Peer`],
+//!   stream handles, [`PendingCall`]s) or while its server tracks it; dropping the last handle
+//!   shuts it down gracefully.
+//! * **Closing says why**: when a connection ends for a reason this side detects, the peer
+//!   receives the CLOSE frame with that status before the transport ends (SPEC.md §7.8): its
+//!   driver gives the final frames 1 s to reach the socket, then ends its sending direction and
+//!   waits up to 200 ms, reading and dropping at most 1 MiB, for the peer to close its own.
 //!
 //! Lifecycle events are logged with `tracing` (silent unless a subscriber is installed);
-//! [`Peer::stats`] returns the connection's counters.
+//! [`Peer::stats`] and [`Server::stats`] return counters.
+//!
+//! # Layering
+//!
+//! Each file imports only files of a lower layer (no import cycles):
+//!
+//! | layer | files |
+//! | --- | --- |
+//! | 0 | `error`, `clock`, `spawner` |
+//! | 1 | `deadline` (clock), `transport` (error), `config` (spawner) |
+//! | 2 | `conn`: one connection's shared state, [`LinkState`], the counted handle (clock, transport) |
+//! | 3 | `stream` (conn, error), `hub`: the server's endpoint behind a mutex (conn, transport, clock) |
+//! | 4 | `peer` (conn, stream, deadline, clock, error, transport), `session`: link to the hub or dialer (hub, conn, transport, clock, error) |
+//! | 5 | `ctx` (peer, conn, clock, transport) |
+//! | 6 | `handlers` (ctx, peer, stream, conn, deadline, spawner) |
+//! | 7 | `events` (handlers, session, hub, conn, clock, spawner) |
+//! | 8 | `driver` (events, session, handlers, hub, conn, transport, clock, spawner) |
+//! | 9 | `server`, `client` (driver and everything below) |
 //!
 //! # Example
 //!
 //! ```
 //! use serde::{Deserialize, Serialize};
-//! use tandem_smol::{connect, Options, Router, Server};
-//! use tandem_smol::tandem_core::typed::Unary;
+//! use std::time::Duration;
+//! use tandem_smol::{Client, ClientConfig, Handlers, Server, ServerConfig, Unary};
 //!
 //! #[derive(Serialize, Deserialize)]
 //! struct Add { a: u32, b: u32 }
@@ -57,59 +74,68 @@
 //! const ADD: Unary<Add, u32> = Unary::new(1, 1);
 //!
 //! smol::block_on(async {
-//!     let router = Router::new().unary(&ADD, |_ctx, req: Add| async move { Ok(req.a + req.b) });
-//!     let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router))?;
+//!     let handlers = Handlers::new().unary(&ADD, |_ctx, req: Add| async move { Ok(req.a + req.b) });
+//!     let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers)?;
 //!
 //!     let addr = server.local_addr().to_string();
-//!     let peer = connect(&addr, Options::new("client")).await?;
-//!     let sum = peer.call(&ADD, &Add { a: 2, b: 3 }, None).await?;
+//!     let client = Client::connect(&addr, ClientConfig::new("client"), Handlers::new()).await?;
+//!     let sum = client.call(&ADD, &Add { a: 2, b: 3 }, Duration::from_secs(1)).await?;
 //!     assert_eq!(sum, 5);
 //!
-//!     server.shutdown(std::time::Duration::from_secs(1)).await;
+//!     server.shutdown(Duration::from_secs(1)).await;
 //!     Ok::<_, Box<dyn std::error::Error>>(())
 //! })?;
 //! # Ok::<_, Box<dyn std::error::Error>>(())
 //! ```
-
+//!
 //! A method's types are checked at compile time: calling `ADD` with anything but its request
 //! type does not compile.
 //!
 //! ```compile_fail
-//! # use tandem_smol::tandem_core::typed::Unary;
+//! # use tandem_smol::{Deadline, Unary};
 //! # const ADD: Unary<(u32, u32), u32> = Unary::new(1, 1);
 //! # async fn f(peer: tandem_smol::Peer) {
-//! let sum: u32 = peer.call(&ADD, &"two and three", None).await.unwrap();
+//! let sum: u32 = peer.call(&ADD, &"two and three", Deadline::None).await.unwrap();
 //! # }
 //! ```
 
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod client;
+mod clock;
+mod config;
 mod conn;
 mod ctx;
+mod deadline;
 mod driver;
 mod error;
 mod events;
-mod options;
+mod handlers;
+mod hub;
 mod peer;
-mod router;
 mod server;
-mod shared;
+mod session;
+mod spawner;
 mod stream;
 mod transport;
 
-pub use conn::connect;
-pub use ctx::Ctx;
-pub use error::{CallError, Error};
-pub use options::{
-    Options, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_ASSOCIATIONS, DEFAULT_MAX_DATAGRAM,
-    DEFAULT_MAX_SUSPENDED_SESSIONS, DEFAULT_MAX_UDP_DATAGRAM, DEFAULT_RECONNECT_INITIAL,
-    DEFAULT_RECONNECT_JITTER, DEFAULT_RECONNECT_MAX, DEFAULT_RECONNECT_MULTIPLIER,
+pub use client::Client;
+pub use config::{
+    ClientConfig, ServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };
-pub use peer::Peer;
-pub use router::Router;
-pub use server::Server;
+pub use conn::LinkState;
+pub use ctx::{Ctx, InlineCtx};
+pub use deadline::Deadline;
+pub use error::{CallError, Error};
+pub use handlers::Handlers;
+pub use peer::{Peer, PendingCall, StateWatch};
+pub use server::{Server, ServerStats};
+pub use spawner::{SmolSpawner, Spawner, Task};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;
+pub use tandem_core::addr::Address;
+pub use tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
+pub use tandem_core::typed::{Notification, Streaming, Unary};
 pub use tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
-pub use transport::Credentials;
+pub use transport::PeerCredentials;

@@ -1,157 +1,115 @@
-//! [`Peer`]: the handle to one connection, for calling, notifying and streaming toward the
-//! other side.
+//! [`Peer`]: the handle to one connection, for calling, notifying and streaming toward the other
+//! side; [`PendingCall`], a call in flight; [`StateWatch`], the link state as it changes.
+//! (Layer 4: imports `conn`, `stream`, `deadline`, `clock`, `error`, `transport`.)
 
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::Ordering;
 use core::task::{Context, Poll};
 use core::time::Duration;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use async_io::Timer;
+use futures_core::Stream;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_core::typed::{encode_vec, Notification, Streaming, Unary};
+use tandem_core::typed::{self, encode_vec, CodecError, Notification, Streaming, Unary};
 use tandem_core::{ApiError, ConnectionError, MethodId, Stats, Status};
 
+use crate::clock::{now, to_std};
+use crate::conn::{wait_on, CallSlot, Handle, LinkState, Shared, StreamEntry};
+use crate::deadline::Deadline;
 use crate::error::CallError;
-use crate::shared::{now, wait_on, CallSlot, Shared, StreamEntry};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
-use crate::transport::Credentials;
+use crate::transport::PeerCredentials;
 
-/// A handle to one connection with a peer. Cheap to clone.
+/// A handle to one connection. Cheap to clone.
 ///
 /// Both sides are equal once connected: either may call, notify and open streams toward the
-/// other. The connection closes when the peer closes it, on [`close`](Self::close) or
-/// [`shutdown`](Self::shutdown), or when the last handle (including those held by running
-/// handlers and open streams) is dropped. A server keeps a handle for every connected peer.
+/// other. The connection lives while any handle to it exists — `Peer`s (including those held
+/// by running handlers' [`Ctx`](crate::Ctx)), [`Client`](crate::Client)s, open stream handles,
+/// [`PendingCall`]s — or while a server tracks it. Dropping the last handle of a client
+/// connection shuts it down gracefully (GOAWAY, exchanges in flight finish, CLOSE(OK));
+/// [`close`](Self::close) ends it at once.
+#[derive(Clone)]
 pub struct Peer {
-    pub(crate) shared: Arc<Shared>,
+    h: Handle,
 }
 
 impl core::fmt::Debug for Peer {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Peer").field("conn", &self.shared.id).field("name", &self.name()).finish()
+        f.debug_struct("Peer").field("conn", &self.shared().id).field("name", &self.name()).finish()
     }
 }
 
-impl Clone for Peer {
-    fn clone(&self) -> Self {
-        Peer::from_shared(self.shared.clone())
-    }
-}
-
-impl Drop for Peer {
-    fn drop(&mut self) {
-        if self.shared.handles.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let mut inner = self.shared.lock();
-            if inner.closed.is_none() {
-                tracing::debug!(conn = self.shared.id, "last handle dropped: closing");
-                inner.conn.close(now(), Status::OK, b"");
-                inner.wake_driver();
-            }
-        }
-    }
-}
-
-/// Kind of request-response exchange.
 #[derive(Clone, Copy)]
 enum Kind {
     Call,
     Notify,
 }
 
-/// An outbound call waiting for its outcome; dropping it cancels the call.
-struct PendingCall<'a> {
-    peer: &'a Peer,
-    id: u64,
-    done: bool,
-}
-
-impl Future for PendingCall<'_> {
-    type Output = Result<Vec<u8>, CallError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let id = self.id;
-        let mut inner = self.peer.shared.lock();
-        let out = match inner.calls.get_mut(&id) {
-            Some(slot) => match slot.result.take() {
-                Some(r) => Some(r.map_err(CallError::Status)),
-                None => {
-                    slot.waker = Some(cx.waker().clone());
-                    None
-                }
-            },
-            None => Some(Err(CallError::Status(Status::UNAVAILABLE))),
-        };
-        match out {
-            Some(r) => {
-                inner.calls.remove(&id);
-                drop(inner);
-                self.done = true;
-                Poll::Ready(r)
-            }
-            None => Poll::Pending,
-        }
-    }
-}
-
-impl Drop for PendingCall<'_> {
-    fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut inner = self.peer.shared.lock();
-        inner.calls.remove(&self.id);
-        if inner.conn.cancel(self.id).is_ok() {
-            tracing::debug!(conn = self.peer.shared.id, id = self.id, "call dropped: cancelled");
-            inner.wake_driver();
-        }
-    }
-}
-
 impl Peer {
-    pub(crate) fn from_shared(shared: Arc<Shared>) -> Self {
-        shared.handles.fetch_add(1, Ordering::AcqRel);
-        Peer { shared }
+    pub(crate) fn new(shared: Arc<Shared>) -> Self {
+        Peer { h: Handle::new(shared) }
+    }
+
+    pub(crate) fn shared(&self) -> &Arc<Shared> {
+        self.h.shared()
     }
 
     /// The peer's name from its HELLO (a server tracks peers by it).
     pub fn name(&self) -> &str {
-        self.shared.info.get().map_or("", |i| i.name.as_str())
+        self.shared().name()
     }
 
-    /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP.
-    pub fn credentials(&self) -> Option<Credentials> {
-        self.shared.creds
+    /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP and UDP.
+    pub fn credentials(&self) -> Option<PeerCredentials> {
+        self.shared().creds
+    }
+
+    /// The peer's IP address and port (TCP and UDP; `None` on Unix sockets). It changes when a
+    /// session is resumed over a new transport.
+    pub fn remote_addr(&self) -> Option<SocketAddr> {
+        self.shared().lock().remote
     }
 
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
-        self.shared.lock().conn.stats()
+        self.shared().lock().conn.stats()
+    }
+
+    /// Where the link is now.
+    pub fn state(&self) -> LinkState {
+        self.shared().lock().link
+    }
+
+    /// A watch of the link state: [`StateWatch::changed`] reports each change (connecting,
+    /// connected, suspended, every failed reconnection attempt, resumed, closed with reason).
+    pub fn watch_state(&self) -> StateWatch {
+        let seen = self.shared().lock().link_version;
+        StateWatch { shared: self.shared().clone(), seen, done: false }
     }
 
     /// Whether the connection has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed.is_some()
+        self.close_reason().is_some()
     }
 
-    /// Whether the connection's session is suspended: its transport was lost and it waits
-    /// (for at most `Config::session_grace`) for the client to reconnect (SPEC.md §13). Calls
-    /// made meanwhile are sent after the resumption.
-    pub fn is_suspended(&self) -> bool {
-        self.shared.lock().conn.state() == tandem_core::State::Suspended
+    /// Why the connection ended, once it has.
+    pub fn close_reason(&self) -> Option<ConnectionError> {
+        self.shared().lock().closed
     }
 
     /// Whether the two handles refer to the same connection.
     pub fn same_connection(&self, other: &Peer) -> bool {
-        Arc::ptr_eq(&self.shared, &other.shared)
+        Arc::ptr_eq(self.shared(), other.shared())
     }
 
     /// Waits until the connection has ended and returns why.
     pub async fn closed(&self) -> ConnectionError {
         poll_fn(|cx| {
-            let mut inner = self.shared.lock();
+            let mut inner = self.shared().lock();
             match inner.closed {
                 Some(e) => Poll::Ready(e),
                 None => {
@@ -166,7 +124,7 @@ impl Peer {
     /// Waits for the handshake; fails if the connection closes first.
     pub(crate) async fn connected(&self) -> Result<(), ConnectionError> {
         poll_fn(|cx| {
-            let mut inner = self.shared.lock();
+            let mut inner = self.shared().lock();
             if inner.connected {
                 return Poll::Ready(Ok(()));
             }
@@ -179,13 +137,15 @@ impl Peer {
         .await
     }
 
-    /// Closes the connection at once: exchanges in flight fail with UNAVAILABLE on both sides.
+    /// Closes the connection at once with CLOSE(OK): exchanges in flight fail with UNAVAILABLE
+    /// on both sides.
     pub fn close(&self) {
         self.close_with(Status::OK, "closed by the application");
     }
 
-    pub(crate) fn close_with(&self, status: Status, message: &str) {
-        let mut inner = self.shared.lock();
+    /// Closes the connection at once with CLOSE(`status`, `message`).
+    pub fn close_with(&self, status: Status, message: &str) {
+        let mut inner = self.shared().lock();
         inner.conn.close(now(), status, message.as_bytes());
         inner.wake_driver();
     }
@@ -193,16 +153,19 @@ impl Peer {
     /// Starts a graceful shutdown (GOAWAY) without waiting: the peer may open nothing new,
     /// exchanges in flight finish, then the connection closes.
     pub fn go_away(&self) {
-        let mut inner = self.shared.lock();
+        let mut inner = self.shared().lock();
         if let Err(e) = inner.conn.go_away(now(), Status::OK, b"shutting down") {
-            tracing::debug!(conn = self.shared.id, error = %e, "go_away not sent");
+            tracing::debug!(conn = self.shared().id, error = %e, "go_away not sent");
         }
         inner.wake_driver();
     }
 
-    /// Graceful shutdown: sends GOAWAY, lets exchanges in flight finish for up to `grace`, then
-    /// closes whatever remains (those fail with UNAVAILABLE).
-    pub async fn shutdown(&self, grace: Duration) {
+    /// GOAWAY, then waits up to `grace` for the exchanges in flight, then closes what remains
+    /// (those fail with UNAVAILABLE). A suspended session has nothing to drain: it ends at once.
+    pub(crate) async fn shutdown(&self, grace: Duration) {
+        if matches!(self.state(), LinkState::Suspended { .. }) {
+            self.close_with(Status::UNAVAILABLE, "shutting down");
+        }
         self.go_away();
         let finished = async {
             self.closed().await;
@@ -214,27 +177,42 @@ impl Peer {
         })
         .await;
         if !finished {
-            tracing::info!(conn = self.shared.id, "grace period over: closing");
+            tracing::info!(conn = self.shared().id, "grace period over: closing");
             self.close_with(Status::UNAVAILABLE, "shutdown grace period over");
         }
     }
 
-    /// Calls a unary method and waits for its response. `timeout` travels with the request as
-    /// its deadline; when it passes, the call fails with DEADLINE_EXCEEDED and the remote
-    /// handler is cancelled. Dropping the returned future cancels the call.
+    /// Calls a unary method and waits for its response. The deadline travels with the request;
+    /// when it passes, the call fails with DEADLINE_EXCEEDED and the remote handler is
+    /// cancelled. Dropping the returned future cancels the call.
     pub async fn call<Req, Resp>(
         &self,
         method: &Unary<Req, Resp>,
         req: &Req,
-        timeout: Option<Duration>,
+        deadline: impl Into<Deadline>,
     ) -> Result<Resp, CallError>
     where
         Req: Serialize + DeserializeOwned,
         Resp: Serialize + DeserializeOwned,
     {
+        self.start_call(method, req, deadline).await?.await
+    }
+
+    /// Sends a call and returns once it is sent (after waiting for a slot if the peer's limit
+    /// is reached); await the [`PendingCall`] for the response, or cancel it.
+    pub async fn start_call<Req, Resp>(
+        &self,
+        method: &Unary<Req, Resp>,
+        req: &Req,
+        deadline: impl Into<Deadline>,
+    ) -> Result<PendingCall<Resp>, CallError>
+    where
+        Req: Serialize + DeserializeOwned,
+        Resp: Serialize + DeserializeOwned,
+    {
         let payload = encode_vec(req).map_err(CallError::Encode)?;
-        let bytes = self.exchange(Kind::Call, method.id(), &payload, timeout).await?;
-        method.decode_response(&bytes).map_err(CallError::Decode)
+        let id = self.open(Kind::Call, method.id(), &payload, deadline.into()).await?;
+        Ok(PendingCall { h: self.h.clone(), id, done: false, decode: |b| typed::decode(&b) })
     }
 
     /// [`call`](Self::call) on raw bytes.
@@ -242,9 +220,20 @@ impl Peer {
         &self,
         method: MethodId,
         payload: &[u8],
-        timeout: Option<Duration>,
+        deadline: impl Into<Deadline>,
     ) -> Result<Vec<u8>, CallError> {
-        self.exchange(Kind::Call, method, payload, timeout).await
+        self.start_call_raw(method, payload, deadline).await?.await
+    }
+
+    /// [`start_call`](Self::start_call) on raw bytes.
+    pub async fn start_call_raw(
+        &self,
+        method: MethodId,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<PendingCall<Vec<u8>>, CallError> {
+        let id = self.open(Kind::Call, method, payload, deadline.into()).await?;
+        Ok(PendingCall { h: self.h.clone(), id, done: false, decode: Ok })
     }
 
     /// Sends a reliable notification and waits for the peer's acknowledgement: `Ok(())` when its
@@ -253,13 +242,13 @@ impl Peer {
         &self,
         method: &Notification<T>,
         value: &T,
-        timeout: Option<Duration>,
+        deadline: impl Into<Deadline>,
     ) -> Result<(), CallError>
     where
         T: Serialize + DeserializeOwned,
     {
         let payload = encode_vec(value).map_err(CallError::Encode)?;
-        self.exchange(Kind::Notify, method.id(), &payload, timeout).await.map(drop)
+        self.notify_raw(method.id(), &payload, deadline).await
     }
 
     /// [`notify`](Self::notify) on raw bytes.
@@ -267,36 +256,53 @@ impl Peer {
         &self,
         method: MethodId,
         payload: &[u8],
-        timeout: Option<Duration>,
+        deadline: impl Into<Deadline>,
     ) -> Result<(), CallError> {
-        self.exchange(Kind::Notify, method, payload, timeout).await.map(drop)
+        let id = self.open(Kind::Notify, method, payload, deadline.into()).await?;
+        let pending: PendingCall<()> = PendingCall { h: self.h.clone(), id, done: false, decode: |_| Ok(()) };
+        pending.await
     }
 
-    /// Sends an unreliable notification (SIGNAL): queued once, never acknowledged, never
-    /// retransmitted. It must fit in one frame.
-    pub fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
+    /// Sends an unreliable notification (SIGNAL): queued once (waiting for room in the transmit
+    /// queue), never acknowledged, never retransmitted. It must fit in one frame.
+    pub async fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
     where
         T: Serialize + DeserializeOwned,
     {
         let payload = encode_vec(value).map_err(CallError::Encode)?;
-        self.signal_raw(method.id(), &payload)
+        self.signal_raw(method.id(), &payload).await
     }
 
     /// [`signal`](Self::signal) on raw bytes.
-    pub fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
-        let mut inner = self.shared.lock();
-        inner.conn.signal(method, payload).map_err(CallError::api)?;
-        inner.wake_driver();
-        Ok(())
+    pub async fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
+        poll_fn(|cx| {
+            let mut inner = self.shared().lock();
+            match inner.conn.signal(method, payload) {
+                Ok(()) => {
+                    inner.wake_driver();
+                    Poll::Ready(Ok(()))
+                }
+                Err(ApiError::TxFull) => {
+                    wait_on(&mut inner.capacity_waiters, cx);
+                    inner.wake_driver();
+                    Poll::Pending
+                }
+                Err(e) => Poll::Ready(Err(CallError::api(e))),
+            }
+        })
+        .await
     }
 
     /// Opens a stream with its initial value. Returns the sender of `Up` items (dropping it or
     /// calling [`StreamSender::finish`] ends this direction) and the receiver of `Down` items,
-    /// which ends with the responder's status. Dropping both resets the stream.
+    /// which ends with the responder's status. Dropping both resets the stream. The deadline
+    /// bounds the whole stream.
+    #[allow(clippy::type_complexity)]
     pub async fn open_stream<Init, Up, Down>(
         &self,
         method: &Streaming<Init, Up, Down>,
         init: &Init,
+        deadline: impl Into<Deadline>,
     ) -> Result<(StreamSender<Up>, StreamReceiver<Down>), CallError>
     where
         Init: Serialize + DeserializeOwned,
@@ -304,7 +310,7 @@ impl Peer {
         Down: Serialize + DeserializeOwned,
     {
         let payload = encode_vec(init).map_err(CallError::Encode)?;
-        let (tx, rx) = self.open_stream_raw(method.id(), &payload).await?;
+        let (tx, rx) = self.open_stream_raw(method.id(), &payload, deadline).await?;
         Ok((StreamSender::new(tx), StreamReceiver::new(rx)))
     }
 
@@ -314,6 +320,7 @@ impl Peer {
         &self,
         method: &Streaming<Init, Up, Down>,
         init: &Init,
+        deadline: impl Into<Deadline>,
     ) -> Result<StreamReceiver<Down>, CallError>
     where
         Init: Serialize + DeserializeOwned,
@@ -321,8 +328,8 @@ impl Peer {
         Down: Serialize + DeserializeOwned,
     {
         let payload = encode_vec(init).map_err(CallError::Encode)?;
-        let id = self.open(method.id(), &payload, true).await?;
-        Ok(StreamReceiver::new(RawReceiver::new(self.clone(), id)))
+        let id = self.open_stream_id(method.id(), &payload, true, deadline.into()).await?;
+        Ok(StreamReceiver::new(RawReceiver::new(self.h.clone(), id)))
     }
 
     /// [`open_stream`](Self::open_stream) on raw bytes.
@@ -330,57 +337,70 @@ impl Peer {
         &self,
         method: MethodId,
         init: &[u8],
+        deadline: impl Into<Deadline>,
     ) -> Result<(RawSender, RawReceiver), CallError> {
-        let id = self.open(method, init, false).await?;
-        Ok((RawSender::new(self.clone(), id), RawReceiver::new(self.clone(), id)))
+        let id = self.open_stream_id(method, init, false, deadline.into()).await?;
+        Ok((RawSender::new(self.h.clone(), id), RawReceiver::new(self.h.clone(), id)))
     }
 
-    /// Opens a stream once there is room for it.
-    async fn open(&self, method: MethodId, init: &[u8], half_close: bool) -> Result<u64, CallError> {
-        poll_fn(|cx| {
-            let mut inner = self.shared.lock();
-            match inner.conn.open_stream(now(), method, init, None, half_close) {
-                Ok(id) => {
-                    let mut entry = StreamEntry::new(false);
-                    if half_close {
-                        entry.sent_fin = true;
-                        entry.tx_alive = false;
-                    }
-                    inner.streams.insert(id, entry);
-                    inner.wake_driver();
-                    Poll::Ready(Ok(id))
-                }
-                Err(e) if e.is_backpressure() => {
-                    wait_on(&mut inner.capacity_waiters, cx);
-                    Poll::Pending
-                }
-                Err(e) => Poll::Ready(Err(CallError::api(e))),
+    async fn open_stream_id(
+        &self,
+        method: MethodId,
+        init: &[u8],
+        half_close: bool,
+        deadline: Deadline,
+    ) -> Result<u64, CallError> {
+        let deadline = deadline.resolve();
+        let opened = self.when_room(deadline, |inner| {
+            let id = inner.conn.open_stream(now(), method, init, deadline, half_close)?;
+            let mut entry = StreamEntry::new(false);
+            if half_close {
+                entry.sent_fin = true;
+                entry.tx_alive = false;
             }
-        })
-        .await
+            inner.streams.insert(id, entry);
+            Ok(id)
+        });
+        opened.await
     }
 
-    async fn exchange(
+    async fn open(
         &self,
         kind: Kind,
         method: MethodId,
         payload: &[u8],
-        timeout: Option<Duration>,
-    ) -> Result<Vec<u8>, CallError> {
-        let deadline = timeout.map(|d| now() + d);
-        let open = poll_fn(|cx| {
-            let mut inner = self.shared.lock();
-            let r = match kind {
-                Kind::Call => inner.conn.call(now(), method, payload, deadline),
-                Kind::Notify => inner.conn.notify(now(), method, payload, deadline),
+        deadline: Deadline,
+    ) -> Result<u64, CallError> {
+        let deadline = deadline.resolve();
+        self.when_room(deadline, |inner| {
+            let id = match kind {
+                Kind::Call => inner.conn.call(now(), method, payload, deadline)?,
+                Kind::Notify => inner.conn.notify(now(), method, payload, deadline)?,
             };
-            match r {
+            inner.calls.insert(id, CallSlot::default());
+            Ok(id)
+        })
+        .await
+    }
+
+    /// Runs `open` once the connection has room for it (a slot under the peer's limit, space
+    /// in the transmit queue), at the latest until `deadline`. A peer that allows no exchange
+    /// of the kind at all (limit 0) is refused at once.
+    async fn when_room(
+        &self,
+        deadline: Option<tandem_core::Instant>,
+        mut open: impl FnMut(&mut crate::conn::Inner) -> Result<u64, ApiError>,
+    ) -> Result<u64, CallError> {
+        let attempt = poll_fn(|cx| {
+            let mut inner = self.shared().lock();
+            match open(&mut inner) {
                 Ok(id) => {
-                    inner.calls.insert(id, CallSlot::default());
                     inner.wake_driver();
                     Poll::Ready(Ok(id))
                 }
-                // Wait for room: a call to finish, or the transmit queue to drain.
+                Err(e @ (ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 })) => {
+                    Poll::Ready(Err(CallError::Refused(e)))
+                }
                 Err(e) if e.is_backpressure() && e != ApiError::NoCredit => {
                     wait_on(&mut inner.capacity_waiters, cx);
                     Poll::Pending
@@ -388,16 +408,136 @@ impl Peer {
                 Err(e) => Poll::Ready(Err(CallError::api(e))),
             }
         });
-        let id = match timeout {
-            None => open.await?,
-            Some(d) => {
-                open.or(async {
-                    Timer::after(d).await;
-                    Err(CallError::Status(Status::DEADLINE_EXCEEDED))
-                })
-                .await?
+        match deadline.and_then(to_std) {
+            None => attempt.await,
+            Some(at) => {
+                attempt
+                    .or(async {
+                        Timer::at(at).await;
+                        Err(CallError::Status(Status::DEADLINE_EXCEEDED))
+                    })
+                    .await
             }
+        }
+    }
+}
+
+/// An outbound call (or reliable notification) in flight: await it for the outcome. Dropping
+/// it, or [`cancel`](Self::cancel), cancels the call at the peer. Keeps the connection open.
+pub struct PendingCall<R> {
+    h: Handle,
+    id: u64,
+    done: bool,
+    decode: fn(Vec<u8>) -> Result<R, CodecError>,
+}
+
+impl<R> core::fmt::Debug for PendingCall<R> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("PendingCall").field("conn", &self.h.shared().id).field("id", &self.id).finish()
+    }
+}
+
+impl<R> PendingCall<R> {
+    /// The exchange's id on this connection.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Cancels the call: CANCEL goes to the peer, whose handler sees it.
+    pub fn cancel(self) {}
+}
+
+impl<R> Future for PendingCall<R> {
+    type Output = Result<R, CallError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        if self.done {
+            return Poll::Ready(Err(CallError::Status(Status::UNAVAILABLE)));
+        }
+        let id = self.id;
+        let mut inner = self.h.shared().lock();
+        let out = match inner.calls.get_mut(&id) {
+            Some(slot) => match slot.result.take() {
+                Some(r) => r,
+                None => {
+                    slot.waker = Some(cx.waker().clone());
+                    return Poll::Pending;
+                }
+            },
+            None => Err(Status::UNAVAILABLE),
         };
-        PendingCall { peer: self, id, done: false }.await
+        inner.calls.remove(&id);
+        drop(inner);
+        self.done = true;
+        Poll::Ready(out.map_err(CallError::Status).and_then(|b| (self.decode)(b).map_err(CallError::Decode)))
+    }
+}
+
+impl<R> Drop for PendingCall<R> {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut inner = self.h.shared().lock();
+        inner.calls.remove(&self.id);
+        if inner.conn.cancel(self.id).is_ok() {
+            tracing::debug!(conn = self.h.shared().id, id = self.id, "call dropped: cancelled");
+            inner.wake_driver();
+        }
+    }
+}
+
+/// The link state of a connection as it changes ([`Peer::watch_state`]); also a
+/// `futures_core::Stream` of the changes, ending after `Closed`.
+///
+/// A watch, not a log: a reader that falls behind sees the latest state (the `failures` count
+/// of [`LinkState::Suspended`] still counts every failed attempt). It does not keep the
+/// connection open.
+pub struct StateWatch {
+    shared: Arc<Shared>,
+    seen: u64,
+    done: bool,
+}
+
+impl core::fmt::Debug for StateWatch {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("StateWatch").field("conn", &self.shared.id).field("state", &self.current()).finish()
+    }
+}
+
+impl StateWatch {
+    /// The state now.
+    pub fn current(&self) -> LinkState {
+        self.shared.lock().link
+    }
+
+    /// Waits for the next change (since the watch was made or the last change it returned) and
+    /// returns the new state; `None` once `Closed` was returned.
+    pub async fn changed(&mut self) -> Option<LinkState> {
+        poll_fn(|cx| self.poll_change(cx)).await
+    }
+
+    fn poll_change(&mut self, cx: &mut Context<'_>) -> Poll<Option<LinkState>> {
+        if self.done {
+            return Poll::Ready(None);
+        }
+        let mut inner = self.shared.lock();
+        if inner.link_version == self.seen {
+            if matches!(inner.link, LinkState::Closed(_)) {
+                self.done = true;
+                return Poll::Ready(None);
+            }
+            wait_on(&mut inner.state_waiters, cx);
+            return Poll::Pending;
+        }
+        self.seen = inner.link_version;
+        self.done = matches!(inner.link, LinkState::Closed(_));
+        Poll::Ready(Some(inner.link))
+    }
+}
+
+impl Stream for StateWatch {
+    type Item = LinkState;
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkState>> {
+        self.get_mut().poll_change(cx)
     }
 }

@@ -1,241 +1,188 @@
-//! [`Server`]: accepts connections, tracks connected peers by their HELLO name, and calls one
-//! or all of them.
+//! [`Server`]: listens, hands every accepted transport (or UDP association) to the endpoint and
+//! a driver, and calls one or all of its peers. (Layer 9: imports `driver`, `hub`, `session`,
+//! `handlers`, `peer`, `config`, `transport`, `conn`, `clock`, `deadline`, `error`, `spawner`.)
 
 use core::future::Future;
 use core::pin::Pin;
-use core::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, Ordering};
 use core::task::Poll;
 use core::time::Duration;
-use std::collections::HashMap;
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Mutex};
 
-use async_io::Async;
-use smol::channel::{Receiver, Sender};
-
-use async_io::Timer;
+use async_io::{Async, Timer};
+use event_listener::Event;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use smol::Task;
+use smol::channel::{Receiver, Sender};
 use tandem_core::addr::Address;
+use tandem_core::endpoint::{ConnId, EndpointStats, Route, TOKEN_LEN};
 use tandem_core::typed::Unary;
-use tandem_core::{Role, Status, Transport};
+use tandem_core::{Config, Connection, Identity, Role, Status};
 
-use crate::conn;
+use crate::clock::now;
+use crate::config::{self, ServerConfig};
+use crate::conn::Shared;
+use crate::deadline::Deadline;
+use crate::driver::{self, Start};
 use crate::error::{CallError, Error};
-use crate::options::Options;
+use crate::handlers::Handlers;
+use crate::hub::Hub;
 use crate::peer::Peer;
-use crate::shared::Shared;
+use crate::session::Link;
+use crate::spawner::Spawner;
 use crate::transport::{Assoc, Inbox, Listener, PathGuard, Socket, HELLO};
 
-/// Messages from UDP associations to the server's receive loop.
-pub(crate) enum UdpCtl {
-    /// A different HELLO superseded the association at this address: start a new one with it.
-    Resubmit(SocketAddr, Vec<u8>),
-    /// The association at this address has ended: forget it.
-    Finished(SocketAddr),
+/// A server's gauges and the counters of its endpoint's decisions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ServerStats {
+    /// Connections tracked now: in their handshake, open or suspended (UDP associations too).
+    pub connections: usize,
+    /// Of those, in their handshake.
+    pub handshaking: usize,
+    /// Sessions suspended now, waiting for their client to come back.
+    pub suspended_sessions: usize,
+    /// UDP associations now.
+    pub associations: usize,
+    /// Bytes of session state (reply caches, retained requests, unconfirmed stream items) held
+    /// over all sessions, as last reported against `EndpointConfig::session_memory_budget`.
+    pub session_memory: usize,
+    /// What the endpoint decided so far: refused connections and handshakes, resumptions,
+    /// declined resumptions, sessions evicted (`evicted_count` for `max_suspended_sessions`,
+    /// `evicted_memory` for the memory budget), sheds, replaced peers, dropped UDP HELLOs.
+    pub endpoint: EndpointStats,
 }
 
-/// Server state shared with its connections.
-pub(crate) struct ServerShared {
-    /// Connected peers by name.
-    peers: Mutex<HashMap<String, Peer>>,
-    /// Every live connection, named or still in its handshake.
-    conns: Mutex<HashMap<u64, Weak<Shared>>>,
-    /// Resumable sessions by token (SPEC.md §13).
-    sessions: Mutex<HashMap<Vec<u8>, Weak<Shared>>>,
-    /// Sessions suspended now.
-    suspended: AtomicUsize,
-    pub(crate) max_suspended: usize,
-    sessions_dropped: AtomicU64,
-    hellos_dropped: AtomicU64,
-    /// UDP: the receive loop's control channel.
-    udp_ctl: Option<Sender<UdpCtl>>,
+/// Stops the accept loop.
+#[derive(Default)]
+struct Stop {
+    flag: AtomicBool,
+    event: Event,
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Gives back most of a table's memory once it holds less than a quarter of what it has room
-/// for: a `HashMap` never shrinks by itself, so one burst of connections (or of suspended
-/// sessions) would otherwise size the server's tables for good. Halving only below a quarter
-/// keeps the cost amortized (no shrink/grow flapping around one size).
-fn shrink<K: Eq + core::hash::Hash, V>(m: &mut HashMap<K, V>) {
-    const KEEP: usize = 64;
-    if m.capacity() > KEEP && m.len() < m.capacity() / 4 {
-        m.shrink_to((m.len() * 2).max(KEEP));
+impl Stop {
+    fn set(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        self.event.notify(usize::MAX);
     }
-}
 
-impl ServerShared {
-    /// A connection completed its handshake: track it by name. Called by its driver with the
-    /// connection's lock held (so that the peer is findable before the handshake answer goes
-    /// out); returns the stale connection from the same peer, which the caller closes once
-    /// the lock is released.
-    /// Peers with an empty name are served but not tracked (they would replace each other).
-    pub(crate) fn on_connected(&self, shared: &Arc<Shared>) -> Option<Peer> {
-        let name = shared.info.get().map(|i| i.name.clone()).unwrap_or_default();
-        if name.is_empty() {
-            tracing::debug!(conn = shared.id, "anonymous peer: not tracked by name");
-            return None;
-        }
-        let peer = Peer::from_shared(shared.clone());
-        let old = lock(&self.peers).insert(name.clone(), peer);
-        // A suspended session is not stale: its client may still resume it (SPEC.md §13.3: a
-        // new session does not end it). It stays reachable through its handles and ends by
-        // itself when its grace period expires.
-        let old = old.filter(|o| !Arc::ptr_eq(&o.shared, shared));
-        if let Some(o) = &old {
-            if o.shared.lock().conn.state() == tandem_core::State::Suspended {
-                tracing::info!(peer = %name, old = o.shared.id, new = shared.id, "peer started a new session while its old one is suspended: keeping the old one until it expires");
-                drop(old);
-                return None;
+    async fn wait(&self) {
+        loop {
+            if self.flag.load(Ordering::SeqCst) {
+                return;
             }
+            let l = self.event.listen();
+            if self.flag.load(Ordering::SeqCst) {
+                return;
+            }
+            l.await;
         }
-        if let Some(old) = &old {
-            tracing::info!(peer = %name, old = old.shared.id, new = shared.id, "peer reconnected: closing its stale connection");
-        }
-        old
-    }
-
-    /// A connection ended: forget it.
-    pub(crate) fn on_closed(&self, shared: &Arc<Shared>) {
-        {
-            let mut conns = lock(&self.conns);
-            conns.remove(&shared.id);
-            shrink(&mut conns);
-        }
-        {
-            let mut sessions = lock(&self.sessions);
-            sessions.retain(|_, w| w.strong_count() > 0 && !core::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
-            shrink(&mut sessions);
-        }
-        let mut peers = lock(&self.peers);
-        let name = shared.info.get().map(|i| i.name.clone());
-        let ours = name.as_ref().and_then(|n| peers.get(n)).is_some_and(|p| Arc::ptr_eq(&p.shared, shared));
-        let removed = match (ours, name) {
-            (true, Some(n)) => peers.remove(&n),
-            _ => None,
-        };
-        shrink(&mut peers);
-        drop(peers);
-        drop(removed);
-    }
-
-    /// Tracks a new connection (before its driver runs), and its session when resumable.
-    pub(crate) fn register(&self, shared: &Arc<Shared>, token: &[u8]) {
-        lock(&self.conns).insert(shared.id, Arc::downgrade(shared));
-        if !token.is_empty() {
-            lock(&self.sessions).insert(token.to_vec(), Arc::downgrade(shared));
-        }
-    }
-
-    /// The live session with this token.
-    pub(crate) fn session(&self, token: &[u8]) -> Option<Arc<Shared>> {
-        lock(&self.sessions).get(token).and_then(Weak::upgrade)
-    }
-
-    /// A session was suspended. False (and counted as dropped) when that exceeds
-    /// `Options::max_suspended_sessions`: the caller ends it.
-    pub(crate) fn suspended(&self) -> bool {
-        let n = self.suspended.fetch_add(1, Ordering::AcqRel) + 1;
-        if n > self.max_suspended {
-            self.sessions_dropped.fetch_add(1, Ordering::Relaxed);
-            return false;
-        }
-        true
-    }
-
-    /// A suspended session was resumed or ended.
-    pub(crate) fn unsuspended(&self) {
-        let _ = self.suspended.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
-    }
-
-    /// A UDP association ended; when superseded, its last HELLO starts the new association.
-    pub(crate) fn assoc_finished(&self, a: &Assoc, superseded: bool) {
-        let hello = {
-            let mut inbox = lock(&a.inbox);
-            inbox.closed = true;
-            inbox.queue.clear();
-            inbox.last_hello.take()
-        };
-        let Some(ctl) = &self.udp_ctl else { return };
-        if let (true, Some(h)) = (superseded, hello) {
-            tracing::debug!(peer = %a.peer, "association superseded by a new HELLO");
-            let _ = ctl.try_send(UdpCtl::Resubmit(a.peer, h));
-        }
-        let _ = ctl.try_send(UdpCtl::Finished(a.peer));
-    }
-
-    fn live(&self) -> Vec<Arc<Shared>> {
-        lock(&self.conns).values().filter_map(Weak::upgrade).collect()
     }
 }
 
-/// A listening endpoint. Every accepted connection is served by the [`Router`](crate::Router)
-/// of its [`Options`], and is equal to the client once connected: the server may call it too.
+/// What starting a server-side connection takes.
+struct Serve {
+    hub: Arc<Hub>,
+    handlers: Handlers,
+    spawner: Arc<dyn Spawner>,
+    name: String,
+    connection: Config,
+    stop: Arc<Stop>,
+}
+
+impl Serve {
+    /// Creates the connection of an admitted transport and spawns its driver.
+    fn start(&self, socket: Socket, id: ConnId, token: Option<[u8; TOKEN_LEN]>, udp: Option<UdpLink>) {
+        let session = token.as_ref().map_or(&[][..], |t| &t[..]);
+        let me = Identity { name: self.name.as_bytes(), session, ..Identity::default() };
+        let conn = match Connection::new(Role::Acceptor, self.connection.clone(), me, now()) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot start a connection");
+                crate::hub::apply(self.hub.closed(id, udp.as_ref().map(|u| u.addr)));
+                return;
+            }
+        };
+        let shared = Shared::new(conn, socket.remote_addr(), socket.credentials(), id.0);
+        tracing::debug!(conn = id.0, remote = ?shared.lock().remote, "transport accepted");
+        let (udp, inbox) = match udp {
+            Some(u) => (Some((u.addr, u.ctl)), Some(u.inbox)),
+            None => (None, None),
+        };
+        self.hub.register(id, shared.clone(), inbox);
+        let link = Link::Acceptor { hub: self.hub.clone(), id, udp };
+        driver::spawn(Start {
+            socket,
+            shared,
+            link,
+            handlers: self.handlers.clone(),
+            spawner: self.spawner.clone(),
+        });
+    }
+}
+
+struct UdpLink {
+    addr: SocketAddr,
+    ctl: Sender<(SocketAddr, Vec<u8>)>,
+    inbox: Arc<Mutex<Inbox>>,
+}
+
+/// A listening server. Every accepted connection is served by its [`Handlers`] and is equal to
+/// the client once connected: the server may call it too.
 ///
 /// Dropping the server stops accepting and closes every connection; prefer
 /// [`shutdown`](Self::shutdown), which lets in-flight calls finish.
 pub struct Server {
-    shared: Arc<ServerShared>,
-    accept: Option<Task<()>>,
+    hub: Arc<Hub>,
+    stop: Arc<Stop>,
     local: Address,
     path: Option<PathGuard>,
 }
 
 impl core::fmt::Debug for Server {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Server").field("local", &self.local).field("peers", &self.peer_names()).finish()
+        f.debug_struct("Server").field("local", &self.local).field("stats", &self.stats()).finish()
     }
 }
 
 impl Server {
     /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `unix:///path`,
-    /// `unix+seqpacket:///path` or `udp://host:port`) and starts accepting.
+    /// `unix+seqpacket:///path` or `udp://host:port`) and starts accepting on
+    /// `config.spawner`. Not async: binding does not wait.
     ///
-    /// On `udp://` one socket serves every client: datagrams are demultiplexed by source
-    /// address into associations (SPEC.md §14), one created per address whose first datagram
-    /// is a HELLO, at most [`Options::max_associations`] at once.
+    /// On `udp://` one socket serves every client: the endpoint routes datagrams by source
+    /// address into associations (SPEC.md §14), one per address whose first datagram is a
+    /// HELLO, at most `config.endpoint.max_associations` at once. On the other transports every
+    /// connection is offered session resumption unless `config.endpoint.resume` is off.
     ///
-    /// On the other transports every connection is offered session resumption unless
-    /// [`Options::resumption`] is off: a client that loses its transport may come back within
-    /// `Config::session_grace` and its calls complete exactly once. Must be called within a `smol` context
-    /// or with the global executor available (the default).
-    ///
-    /// A Unix socket path that already exists is refused unless
-    /// [`Options::remove_stale_socket`] is set; the socket file is removed when the server stops.
-    pub fn bind(addr: &str, options: Options) -> Result<Server, Error> {
+    /// A Unix socket path that already exists is refused ([`Error::PathInUse`]) unless
+    /// `config.unlink_stale_socket` is set and nothing answers on it; the socket file is
+    /// removed when the server stops.
+    pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
         let address: Address = addr.parse()?;
-        let mut config = options.config.clone();
-        config.transport = match &address {
-            Address::Udp(_) => Transport::Datagram { max_datagram: options.datagram_size(true) },
-            Address::UnixSeqpacket(_) => Transport::Packet { max_datagram: options.datagram_size(false) },
-            _ => Transport::Stream,
+        let connection =
+            config::for_address(&config.connection, &address, config.max_datagram, config.udp_max_datagram);
+        connection.validate()?;
+        let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
+        tracing::info!(addr = %local, name = %config.name, "listening");
+        let hub = Arc::new(Hub::new(config.endpoint.clone()));
+        let stop = Arc::new(Stop::default());
+        let serve = Serve {
+            hub: hub.clone(),
+            handlers,
+            spawner: config.spawner.clone(),
+            name: config.name,
+            connection,
+            stop: stop.clone(),
         };
-        config.validate()?;
-        let (listener, local, path) = Listener::bind(&address, options.remove_stale_socket)?;
-        tracing::info!(addr = %local, name = %options.name, "listening");
-        let (ctl_tx, ctl_rx) = smol::channel::unbounded();
-        let udp = matches!(listener, Listener::Udp(_));
-        let shared = Arc::new(ServerShared {
-            peers: Mutex::new(HashMap::new()),
-            conns: Mutex::new(HashMap::new()),
-            sessions: Mutex::new(HashMap::new()),
-            suspended: AtomicUsize::new(0),
-            max_suspended: options.max_suspended_sessions,
-            sessions_dropped: AtomicU64::new(0),
-            hellos_dropped: AtomicU64::new(0),
-            udp_ctl: udp.then_some(ctl_tx),
-        });
-        let accept = match listener {
-            Listener::Udp(socket) => smol::spawn(udp_loop(socket, options, Arc::downgrade(&shared), ctl_rx)),
-            listener => smol::spawn(accept_loop(listener, options, Arc::downgrade(&shared))),
-        };
-        Ok(Server { shared, accept: Some(accept), local, path })
+        match listener {
+            Listener::Udp(socket) => config.spawner.spawn(Box::pin(udp_loop(socket, serve))),
+            listener => config.spawner.spawn(Box::pin(accept_loop(listener, serve))),
+        }
+        Ok(Server { hub, stop, local, path })
     }
 
     /// The address actually listened on (with the real port for `tcp://…:0` and `udp://…:0`).
@@ -243,44 +190,28 @@ impl Server {
         &self.local
     }
 
-    /// Resumable sessions this server keeps now (connected or suspended).
-    pub fn sessions(&self) -> usize {
-        lock(&self.shared.sessions).values().filter(|w| w.strong_count() > 0).count()
-    }
-
-    /// Sessions suspended now, waiting for their client to reconnect.
-    pub fn suspended_sessions(&self) -> usize {
-        self.shared.suspended.load(Ordering::Acquire)
-    }
-
-    /// Sessions ended at once because suspending them would have exceeded
-    /// [`Options::max_suspended_sessions`].
-    pub fn sessions_dropped(&self) -> u64 {
-        self.shared.sessions_dropped.load(Ordering::Relaxed)
-    }
-
-    /// `udp://`: HELLOs from new addresses dropped because [`Options::max_associations`]
-    /// associations were already served.
-    pub fn hellos_dropped(&self) -> u64 {
-        self.shared.hellos_dropped.load(Ordering::Relaxed)
+    /// The gauges and the endpoint's counters.
+    pub fn stats(&self) -> ServerStats {
+        let s = self.hub.snapshot();
+        ServerStats {
+            connections: s.connections,
+            handshaking: s.handshaking,
+            suspended_sessions: s.suspended,
+            associations: s.associations,
+            session_memory: s.session_memory,
+            endpoint: s.stats,
+        }
     }
 
     /// The connected peer with this HELLO name. Peers that announced an empty name are served
     /// but not tracked.
     pub fn peer(&self, name: &str) -> Option<Peer> {
-        lock(&self.shared.peers).get(name).cloned()
+        self.hub.peer(name).map(Peer::new)
     }
 
-    /// Every connected peer, sorted by name.
+    /// Every connected (or suspended) peer with a name, sorted by name.
     pub fn peers(&self) -> Vec<Peer> {
-        let mut v: Vec<Peer> = lock(&self.shared.peers).values().cloned().collect();
-        v.sort_by(|a, b| a.name().cmp(b.name()));
-        v
-    }
-
-    /// Names of the connected peers, sorted.
-    pub fn peer_names(&self) -> Vec<String> {
-        self.peers().iter().map(|p| p.name().to_owned()).collect()
+        self.hub.peers().into_iter().map(Peer::new).collect()
     }
 
     /// Waits until a peer named `name` is connected, for at most `timeout`.
@@ -297,42 +228,38 @@ impl Server {
         }
     }
 
-    /// Calls `method` on every connected peer at once; one result per peer, sorted by name.
+    /// Calls `method` on every peer at once; one result per peer, sorted by name.
     pub async fn call_all<Req, Resp>(
         &self,
         method: &Unary<Req, Resp>,
         req: &Req,
-        timeout: Option<Duration>,
-    ) -> Vec<(String, Result<Resp, CallError>)>
+        deadline: impl Into<Deadline>,
+    ) -> Vec<(Peer, Result<Resp, CallError>)>
     where
         Req: Serialize + DeserializeOwned,
         Resp: Serialize + DeserializeOwned,
     {
-        let peers = self.peers();
-        let calls =
-            peers.iter().map(|p| async move { (p.name().to_owned(), p.call(method, req, timeout).await) });
+        let deadline = deadline.into();
+        let calls = self.peers().into_iter().map(|p| async move {
+            let r = p.call(method, req, deadline).await;
+            (p, r)
+        });
         join_all(calls.collect()).await
     }
 
-    /// Graceful shutdown: stops accepting, sends GOAWAY on every connection, lets in-flight
-    /// calls finish for up to `grace`, then closes what remains (those fail with UNAVAILABLE).
+    /// Graceful shutdown: stops accepting, sends GOAWAY on every connection (suspended sessions
+    /// end at once), lets in-flight exchanges finish for up to `grace`, then closes what
+    /// remains (those fail with UNAVAILABLE).
     pub async fn shutdown(mut self, grace: Duration) {
         tracing::info!(addr = %self.local, "shutting down");
-        if let Some(t) = self.accept.take() {
-            t.cancel().await;
-        }
+        self.stop.set();
         self.path.take();
-        let conns: Vec<Peer> = self.shared.live().into_iter().map(Peer::from_shared).collect();
-        for p in &conns {
-            // A suspended session has no transport to drain on: end it now.
-            if p.shared.lock().conn.state() == tandem_core::State::Suspended {
-                p.close_with(Status::UNAVAILABLE, "server shutting down");
-            }
-        }
+        let conns: Vec<Peer> = self.hub.live().into_iter().map(Peer::new).collect();
         join_all(conns.iter().map(|p| p.shutdown(grace)).collect()).await;
+        drop(conns);
         // Let the drivers flush their final frames.
         let idle = async {
-            while !self.shared.live().is_empty() {
+            while !self.hub.live().is_empty() {
                 Timer::after(Duration::from_millis(5)).await;
             }
         };
@@ -345,27 +272,28 @@ impl Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        self.accept.take();
-        for s in self.shared.live() {
-            Peer::from_shared(s).close_with(Status::UNAVAILABLE, "server stopped");
+        self.stop.set();
+        for s in self.hub.live() {
+            let mut inner = s.lock();
+            inner.conn.close(now(), Status::UNAVAILABLE, b"server stopped");
+            inner.wake_driver();
         }
-        // Dropped outside the map's lock: dropping a handle may take its connection's lock.
-        let peers = core::mem::take(&mut *lock(&self.shared.peers));
-        drop(peers);
     }
 }
 
-async fn accept_loop(listener: Listener, options: Options, server: Weak<ServerShared>) {
+async fn accept_loop(listener: Listener, serve: Serve) {
     loop {
-        match listener.accept().await {
-            Ok((socket, label)) => {
-                let Some(srv) = server.upgrade() else { return };
-                match conn::start(socket, Role::Acceptor, &options, Some(srv.clone()), None, &label) {
-                    Ok(peer) => drop(peer),
-                    Err(e) => tracing::error!(error = %e, "cannot start connection"),
-                }
-            }
-            Err(e) => {
+        let next = async { Some(listener.accept().await) }.or(async {
+            serve.stop.wait().await;
+            None
+        });
+        match next.await {
+            None => return,
+            Some(Ok((socket, label))) => match serve.hub.accept() {
+                Ok(a) => serve.start(socket, a.id, a.token, None),
+                Err(refusal) => tracing::warn!(remote = %label, "{refusal}"),
+            },
+            Some(Err(e)) => {
                 // Out of file descriptors and the like: back off instead of spinning.
                 tracing::warn!(error = %e, "accept failed");
                 Timer::after(Duration::from_millis(50)).await;
@@ -374,31 +302,36 @@ async fn accept_loop(listener: Listener, options: Options, server: Weak<ServerSh
     }
 }
 
-/// UDP server: receives every datagram on the one socket and hands it to the association of
-/// its source address, creating one for a HELLO from a new address.
-async fn udp_loop(
-    socket: Arc<Async<UdpSocket>>,
-    options: Options,
-    server: Weak<ServerShared>,
-    ctl: Receiver<UdpCtl>,
-) {
+/// UDP server: receives every datagram on the one socket and hands it to the association the
+/// endpoint routes it to, creating one for a HELLO from a new address.
+async fn udp_loop(socket: Arc<Async<UdpSocket>>, serve: Serve) {
     enum In {
         Datagram(io::Result<(usize, SocketAddr)>),
-        Ctl(UdpCtl),
+        Resubmit(SocketAddr, Vec<u8>),
+        Stop,
     }
-    let mut table: HashMap<SocketAddr, Arc<Mutex<Inbox>>> = HashMap::new();
+    let (ctl, resubmitted): (Sender<_>, Receiver<_>) = smol::channel::unbounded();
     // Larger than any datagram we accept, so that oversized ones are seen whole and dropped.
-    let mut buf = vec![0u8; options.datagram_size(true) as usize + 1];
+    let size = match serve.connection.transport {
+        tandem_core::Transport::Datagram { max_datagram } => max_datagram as usize + 1,
+        _ => 65536,
+    };
+    let mut buf = vec![0u8; size];
     loop {
         let input = async { In::Datagram(socket.recv_from(&mut buf).await) }
             .or(async {
-                match ctl.recv().await {
-                    Ok(c) => In::Ctl(c),
+                match resubmitted.recv().await {
+                    Ok((a, d)) => In::Resubmit(a, d),
                     Err(_) => core::future::pending().await,
                 }
             })
+            .or(async {
+                serve.stop.wait().await;
+                In::Stop
+            })
             .await;
         let (from, data) = match input {
+            In::Stop => return,
             In::Datagram(Ok((n, from))) => (from, buf[..n].to_vec()),
             In::Datagram(Err(e)) => {
                 if !matches!(
@@ -412,52 +345,33 @@ async fn udp_loop(
                 }
                 continue;
             }
-            In::Ctl(UdpCtl::Finished(from)) => {
-                if table.get(&from).is_some_and(|i| lock(i).closed) {
-                    table.remove(&from);
-                }
-                continue;
-            }
-            In::Ctl(UdpCtl::Resubmit(from, data)) => (from, data),
+            In::Resubmit(from, data) => (from, data),
         };
-        if let Some(inbox) = table.get(&from) {
-            let mut inbox = lock(inbox);
-            if !inbox.closed {
-                inbox.push(data);
-                continue;
+        let is_hello = data.first() == Some(&HELLO);
+        match serve.hub.route(from, is_hello) {
+            (Route::Existing(_), Some(inbox)) => {
+                inbox.lock().unwrap_or_else(|e| e.into_inner()).push(data);
             }
-        }
-        table.remove(&from);
-        if data.first() != Some(&HELLO) {
-            tracing::trace!(%from, "datagram from an unknown address does not start with HELLO: dropped");
-            continue;
-        }
-        let Some(srv) = server.upgrade() else { return };
-        if table.len() >= options.max_associations {
-            table.retain(|_, i| !lock(i).closed);
-        }
-        if table.len() >= options.max_associations {
-            srv.hellos_dropped.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(
+            (Route::Existing(_), None) => {}
+            (Route::New(id), _) => {
+                let inbox = Arc::new(Mutex::new(Inbox::default()));
+                inbox.lock().unwrap_or_else(|e| e.into_inner()).push(data);
+                let assoc = Socket::Assoc(Assoc { socket: socket.clone(), peer: from, inbox: inbox.clone() });
+                serve.start(assoc, id, None, Some(UdpLink { addr: from, ctl: ctl.clone(), inbox }));
+            }
+            (Route::Drop, _) => {
+                tracing::trace!(%from, "datagram from an unknown address is not a HELLO: dropped")
+            }
+            (Route::Full, _) => tracing::warn!(
                 %from,
-                limit = options.max_associations,
-                "too many UDP associations (Options::max_associations): HELLO dropped"
-            );
-            continue;
-        }
-        let inbox = Arc::new(Mutex::new(Inbox::default()));
-        lock(&inbox).push(data);
-        table.insert(from, inbox.clone());
-        let assoc = Socket::Assoc(Assoc { socket: socket.clone(), peer: from, inbox });
-        match conn::start(assoc, Role::Acceptor, &options, Some(srv), None, &from.to_string()) {
-            Ok(peer) => drop(peer),
-            Err(e) => tracing::error!(error = %e, "cannot start association"),
+                "too many UDP associations (EndpointConfig::max_associations) or connections: HELLO dropped"
+            ),
         }
     }
 }
 
 /// Polls all futures concurrently; outputs in input order.
-pub(crate) async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     poll_fn(|cx| {

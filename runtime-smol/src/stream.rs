@@ -1,31 +1,39 @@
-//! Stream handles: a sender that waits for flow-control credit, and a receiver that is a
-//! `futures_core::Stream` returning credit as items are taken.
+//! Stream handles: senders that wait for flow-control credit (also `futures_sink::Sink`s), and
+//! receivers that are `futures_core::Stream`s returning credit as items are taken. Each keeps
+//! its connection open. (Layer 3: imports `conn`, `error`.)
 
 use core::marker::PhantomData;
 use core::pin::Pin;
-use core::task::{Context, Poll};
+use core::task::{ready, Context, Poll};
 
 use futures_core::Stream;
 use futures_lite::future::poll_fn;
+use futures_sink::Sink;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_core::typed::{decode, encode_vec};
 use tandem_core::{ApiError, Status};
 
+use crate::conn::{wait_on, Handle};
 use crate::error::CallError;
-use crate::peer::Peer;
-use crate::shared::wait_on;
 
 /// Sends raw items on one stream.
-#[derive(Debug)]
 pub struct RawSender {
-    peer: Peer,
+    h: Handle,
     id: u64,
+    /// An item accepted by [`Sink::start_send`] and not yet taken by the connection.
+    pending: Option<Vec<u8>>,
+}
+
+impl core::fmt::Debug for RawSender {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawSender").field("conn", &self.h.shared().id).field("id", &self.id).finish()
+    }
 }
 
 impl RawSender {
-    pub(crate) fn new(peer: Peer, id: u64) -> Self {
-        RawSender { peer, id }
+    pub(crate) fn new(h: Handle, id: u64) -> Self {
+        RawSender { h, id, pending: None }
     }
 
     /// The stream's id on this connection.
@@ -36,59 +44,115 @@ impl RawSender {
     /// Sends one item, waiting while the peer has granted no credit for it. Fails with the
     /// stream's status once it was reset (CANCELLED, DEADLINE_EXCEEDED, UNAVAILABLE, …).
     pub async fn send(&mut self, item: &[u8]) -> Result<(), CallError> {
-        let id = self.id;
         poll_fn(|cx| {
-            let mut inner = self.peer.shared.lock();
-            let Some(e) = inner.streams.get(&id) else {
-                return Poll::Ready(Err(CallError::Status(Status::CANCELLED)));
-            };
-            if let Some(st) = e.reset {
-                return Poll::Ready(Err(CallError::Status(st)));
-            }
-            if e.sent_fin {
-                return Poll::Ready(Err(CallError::Rejected(ApiError::WrongState(
-                    "stream already finished",
-                ))));
-            }
-            match inner.conn.stream_send(id, item) {
-                Ok(()) => {
-                    inner.wake_driver();
-                    Poll::Ready(Ok(()))
-                }
-                Err(ApiError::NoCredit) => {
-                    if let Some(e) = inner.streams.get_mut(&id) {
-                        e.tx_waker = Some(cx.waker().clone());
-                    }
-                    // Woken by Event::StreamWritable once the peer grants credit.
-                    Poll::Pending
-                }
-                Err(ApiError::TxFull) => {
-                    wait_on(&mut inner.capacity_waiters, cx);
-                    inner.wake_driver();
-                    Poll::Pending
-                }
-                Err(e) => Poll::Ready(Err(CallError::api(e))),
-            }
+            ready!(self.poll_pending(cx))?;
+            self.poll_send(cx, item)
         })
         .await
     }
 
-    /// Ends this direction of the stream (with OK). Also done when the sender is dropped by
-    /// the opener; for a responder, the handler's return ends it with the returned status.
-    pub fn finish(&mut self) {
-        let mut inner = self.peer.shared.lock();
+    /// Hands the item kept by the `Sink` to the connection.
+    fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        let Some(item) = self.pending.take() else { return Poll::Ready(Ok(())) };
+        let r = self.poll_send(cx, &item);
+        if r.is_pending() {
+            self.pending = Some(item);
+        }
+        r
+    }
+
+    fn poll_send(&self, cx: &mut Context<'_>, item: &[u8]) -> Poll<Result<(), CallError>> {
+        let id = self.id;
+        let mut inner = self.h.shared().lock();
+        let Some(e) = inner.streams.get(&id) else {
+            return Poll::Ready(Err(CallError::Status(Status::CANCELLED)));
+        };
+        if let Some(st) = e.reset {
+            return Poll::Ready(Err(CallError::Status(st)));
+        }
+        if e.sent_fin {
+            return Poll::Ready(Err(CallError::Refused(ApiError::WrongState("stream already finished"))));
+        }
+        match inner.conn.stream_send(id, item) {
+            Ok(()) => {
+                inner.wake_driver();
+                Poll::Ready(Ok(()))
+            }
+            Err(ApiError::NoCredit) => {
+                if let Some(e) = inner.streams.get_mut(&id) {
+                    // Woken by Event::StreamWritable once the peer grants credit.
+                    e.tx_waker = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            Err(ApiError::TxFull) => {
+                wait_on(&mut inner.capacity_waiters, cx);
+                inner.wake_driver();
+                Poll::Pending
+            }
+            Err(e) => Poll::Ready(Err(CallError::api(e))),
+        }
+    }
+
+    /// Ends this direction of the stream with OK (also done when the opener's sender is
+    /// dropped; a responder's direction ends with the handler's result when it returns).
+    /// Finishing twice is a no-op; a stream already reset reports its status.
+    pub fn finish(&mut self) -> Result<(), CallError> {
+        let mut inner = self.h.shared().lock();
+        let Some(e) = inner.streams.get_mut(&self.id) else {
+            return Err(CallError::Status(Status::UNAVAILABLE));
+        };
+        if let Some(st) = e.reset {
+            return Err(CallError::Status(st));
+        }
+        if !e.sent_fin {
+            e.sent_fin = true;
+            inner.finish_stream(self.id, Status::OK);
+        }
+        Ok(())
+    }
+
+    /// Ends the whole stream abruptly with `status` (STREAM_RESET): the peer's receiver reports
+    /// it, its handler (if it opened toward us) is cancelled.
+    pub fn reset(&mut self, status: Status) {
+        let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get_mut(&self.id) else { return };
-        if e.sent_fin || e.reset.is_some() {
+        if e.reset.is_some() {
             return;
         }
-        e.sent_fin = true;
-        inner.finish_stream(self.id, Status::OK);
+        e.reset = Some(status);
+        e.items.clear();
+        e.wake();
+        inner.reset_stream(self.id, status);
+    }
+}
+
+impl Sink<Vec<u8>> for RawSender {
+    type Error = CallError;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.get_mut().poll_pending(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: Vec<u8>) -> Result<(), CallError> {
+        let this = self.get_mut();
+        if this.pending.is_some() {
+            return Err(CallError::Refused(ApiError::WrongState("Sink::start_send before poll_ready")));
+        }
+        this.pending = Some(item);
+        Ok(())
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        self.get_mut().poll_pending(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        let this = self.get_mut();
+        ready!(this.poll_pending(cx))?;
+        Poll::Ready(this.finish())
     }
 }
 
 impl Drop for RawSender {
     fn drop(&mut self) {
-        let mut inner = self.peer.shared.lock();
+        let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get_mut(&self.id) else { return };
         e.tx_alive = false;
         let (inbound, rx_alive, sent_fin, reset, fin) = (e.inbound, e.rx_alive, e.sent_fin, e.reset, e.fin);
@@ -115,17 +179,22 @@ impl Drop for RawSender {
 
 /// Receives raw items from one stream; a `futures_core::Stream` of `Result<Vec<u8>, CallError>`.
 ///
-/// It ends (`None`) when the other side finishes its direction with OK; a non-OK finish or a
-/// reset is reported as one `Err` item first.
-#[derive(Debug)]
+/// It ends when the other side finishes its direction with OK; a non-OK finish or a reset is
+/// reported as one error first.
 pub struct RawReceiver {
-    peer: Peer,
+    h: Handle,
     id: u64,
 }
 
+impl core::fmt::Debug for RawReceiver {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("RawReceiver").field("conn", &self.h.shared().id).field("id", &self.id).finish()
+    }
+}
+
 impl RawReceiver {
-    pub(crate) fn new(peer: Peer, id: u64) -> Self {
-        RawReceiver { peer, id }
+    pub(crate) fn new(h: Handle, id: u64) -> Self {
+        RawReceiver { h, id }
     }
 
     /// The stream's id on this connection.
@@ -133,14 +202,27 @@ impl RawReceiver {
         self.id
     }
 
-    /// The next item; `None` at the end of the stream.
-    pub async fn recv(&mut self) -> Option<Result<Vec<u8>, CallError>> {
-        poll_fn(|cx| self.poll_item(cx)).await
+    /// The next item; `Ok(None)` at the end of the stream (the sender finished with OK), an
+    /// error once if it ended otherwise (`Ok(None)` after that).
+    pub async fn recv(&mut self) -> Result<Option<Vec<u8>>, CallError> {
+        poll_fn(|cx| self.poll_item(cx)).await.transpose()
+    }
+
+    /// Stops receiving: the stream is reset (CANCELLED) toward the peer, whose handler (if it
+    /// serves this stream) is cancelled.
+    pub fn cancel(self) {
+        let mut inner = self.h.shared().lock();
+        let Some(e) = inner.streams.get_mut(&self.id) else { return };
+        if e.reset.is_none() && !(e.fin.is_some() && e.sent_fin) {
+            e.reset = Some(Status::CANCELLED);
+            e.wake();
+            inner.reset_stream(self.id, Status::CANCELLED);
+        }
     }
 
     fn poll_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<Vec<u8>, CallError>>> {
         let id = self.id;
-        let mut inner = self.peer.shared.lock();
+        let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get_mut(&id) else { return Poll::Ready(None) };
         if let Some(item) = e.items.pop_front() {
             let _ = inner.conn.stream_consumed(id, 1, item.len() as u32);
@@ -171,7 +253,7 @@ impl Stream for RawReceiver {
 
 impl Drop for RawReceiver {
     fn drop(&mut self) {
-        let mut inner = self.peer.shared.lock();
+        let mut inner = self.h.shared().lock();
         inner.discard_items(self.id);
         let Some(e) = inner.streams.get_mut(&self.id) else { return };
         e.rx_alive = false;
@@ -187,16 +269,26 @@ impl Drop for RawReceiver {
     }
 }
 
-/// Sends typed `T` items on a stream (see [`RawSender`]).
-#[derive(Debug)]
+/// Sends typed `T` items on a stream (see [`RawSender`]); also a `futures_sink::Sink<T>`.
 pub struct StreamSender<T> {
     raw: RawSender,
     _t: PhantomData<fn(T)>,
 }
 
-impl<T: Serialize + DeserializeOwned> StreamSender<T> {
+impl<T> core::fmt::Debug for StreamSender<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.raw.fmt(f)
+    }
+}
+
+impl<T: Serialize> StreamSender<T> {
     pub(crate) fn new(raw: RawSender) -> Self {
         StreamSender { raw, _t: PhantomData }
+    }
+
+    /// The stream's id on this connection.
+    pub fn id(&self) -> u64 {
+        self.raw.id
     }
 
     /// Sends one item, waiting for flow-control credit.
@@ -205,22 +297,44 @@ impl<T: Serialize + DeserializeOwned> StreamSender<T> {
         self.raw.send(&bytes).await
     }
 
-    /// Ends this direction of the stream.
-    pub fn finish(&mut self) {
+    /// Ends this direction of the stream (see [`RawSender::finish`]).
+    pub fn finish(&mut self) -> Result<(), CallError> {
         self.raw.finish()
     }
 
-    /// The untyped sender.
-    pub fn into_raw(self) -> RawSender {
-        self.raw
+    /// Resets the stream (see [`RawSender::reset`]).
+    pub fn reset(&mut self, status: Status) {
+        self.raw.reset(status)
+    }
+}
+
+impl<T: Serialize> Sink<T> for StreamSender<T> {
+    type Error = CallError;
+    fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        Pin::new(&mut self.get_mut().raw).poll_ready(cx)
+    }
+    fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), CallError> {
+        let bytes = encode_vec(&item).map_err(CallError::Encode)?;
+        Pin::new(&mut self.get_mut().raw).start_send(bytes)
+    }
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        Pin::new(&mut self.get_mut().raw).poll_flush(cx)
+    }
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
+        Pin::new(&mut self.get_mut().raw).poll_close(cx)
     }
 }
 
 /// Receives typed `T` items from a stream (see [`RawReceiver`]); a `futures_core::Stream`.
-#[derive(Debug)]
 pub struct StreamReceiver<T> {
     raw: RawReceiver,
     _t: PhantomData<fn() -> T>,
+}
+
+impl<T> core::fmt::Debug for StreamReceiver<T> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        self.raw.fmt(f)
+    }
 }
 
 impl<T: DeserializeOwned> StreamReceiver<T> {
@@ -228,18 +342,23 @@ impl<T: DeserializeOwned> StreamReceiver<T> {
         StreamReceiver { raw, _t: PhantomData }
     }
 
-    /// The next item; `None` at the end of the stream.
-    pub async fn recv(&mut self) -> Option<Result<T, CallError>> {
-        poll_fn(|cx| self.poll_typed(cx)).await
+    /// The stream's id on this connection.
+    pub fn id(&self) -> u64 {
+        self.raw.id
+    }
+
+    /// The next item; `Ok(None)` at the end of the stream (see [`RawReceiver::recv`]).
+    pub async fn recv(&mut self) -> Result<Option<T>, CallError> {
+        poll_fn(|cx| self.poll_typed(cx)).await.transpose()
+    }
+
+    /// Stops receiving (see [`RawReceiver::cancel`]).
+    pub fn cancel(self) {
+        self.raw.cancel()
     }
 
     fn poll_typed(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, CallError>>> {
         self.raw.poll_item(cx).map(|o| o.map(|r| r.and_then(|b| decode(&b).map_err(CallError::Decode))))
-    }
-
-    /// The untyped receiver.
-    pub fn into_raw(self) -> RawReceiver {
-        self.raw
     }
 }
 

@@ -1,5 +1,5 @@
 //! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all driven
-//! through `async-io`'s reactor. No protocol logic here.
+//! through `async-io`'s reactor. No protocol logic here. (Layer 1: imports `error`.)
 
 use core::pin::Pin;
 use core::task::Waker;
@@ -21,7 +21,7 @@ use crate::error::Error;
 /// Credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken when
 /// the connection was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Credentials {
+pub struct PeerCredentials {
     /// User id.
     pub uid: u32,
     /// Group id.
@@ -146,10 +146,6 @@ fn poll_udp_send(
 }
 
 impl Socket {
-    pub(crate) fn is_packet(&self) -> bool {
-        matches!(self, Socket::Packet(_))
-    }
-
     /// Whether this is a UDP socket (datagram mode, SPEC.md §14).
     pub(crate) fn is_udp(&self) -> bool {
         matches!(self, Socket::Udp(_) | Socket::Assoc(_))
@@ -210,8 +206,18 @@ impl Socket {
         }
     }
 
+    /// The remote IP address and port (TCP and UDP; `None` on Unix sockets).
+    pub(crate) fn remote_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.get_ref().peer_addr().ok(),
+            Socket::Udp(s) => s.get_ref().peer_addr().ok(),
+            Socket::Assoc(a) => Some(a.peer),
+            Socket::Unix(_) | Socket::Packet(_) => None,
+        }
+    }
+
     /// The peer's credentials (Unix sockets on Linux/Android only).
-    pub(crate) fn credentials(&self) -> Option<Credentials> {
+    pub(crate) fn credentials(&self) -> Option<PeerCredentials> {
         match self {
             Socket::Tcp(_) | Socket::Udp(_) | Socket::Assoc(_) => None,
             Socket::Unix(s) => peer_credentials(s.get_ref()),
@@ -221,14 +227,14 @@ impl Socket {
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
-fn peer_credentials<F: std::os::fd::AsFd>(fd: &F) -> Option<Credentials> {
-    use nix::sys::socket::{getsockopt, sockopt::PeerCredentials};
-    let c = getsockopt(fd, PeerCredentials).ok()?;
-    Some(Credentials { uid: c.uid(), gid: c.gid(), pid: c.pid() })
+fn peer_credentials<F: std::os::fd::AsFd>(fd: &F) -> Option<PeerCredentials> {
+    use nix::sys::socket::{getsockopt, sockopt};
+    let c = getsockopt(fd, sockopt::PeerCredentials).ok()?;
+    Some(PeerCredentials { uid: c.uid(), gid: c.gid(), pid: c.pid() })
 }
 
 #[cfg(not(any(target_os = "linux", target_os = "android")))]
-fn peer_credentials<F: std::os::fd::AsFd>(_fd: &F) -> Option<Credentials> {
+fn peer_credentials<F: std::os::fd::AsFd>(_fd: &F) -> Option<PeerCredentials> {
     None
 }
 

@@ -27,7 +27,9 @@ use async_channel::{Receiver, Sender};
 use futures_lite::future;
 use tandem_smol::tandem_core::frame::Frame;
 use tandem_smol::tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_smol::{connect, Config, Options, Peer, Router, Server, Status};
+use tandem_smol::{
+    Client, ClientConfig, Config, Deadline, EndpointConfig, Handlers, Peer, Server, ServerConfig, Status,
+};
 use tandem_testkit::heap::{self, Churn};
 use tandem_testkit::wire::{call, RawPeer};
 
@@ -98,9 +100,9 @@ struct Reports {
     notes: Arc<AtomicU64>,
 }
 
-fn router(r: &Reports) -> Router {
+fn router(r: &Reports) -> Handlers {
     let (s1, s2, n) = (r.started.clone(), r.started.clone(), r.notes.clone());
-    Router::new()
+    Handlers::new()
         .unary(&SLOW, move |ctx, _: u32| {
             let started = s1.clone();
             async move {
@@ -125,8 +127,8 @@ fn router(r: &Reports) -> Router {
         })
         .streaming(&SUM, |_ctx, (), mut rx, mut tx| async move {
             let mut sum = 0u64;
-            while let Some(item) = rx.recv().await {
-                sum += u64::from(item.map_err(|e| e.status())?);
+            while let Some(item) = rx.recv().await.map_err(|e| e.status())? {
+                sum += u64::from(item);
             }
             tx.send(&sum).await.map_err(|e| e.status())?;
             Ok(())
@@ -141,7 +143,7 @@ fn router(r: &Reports) -> Router {
 struct Fixture {
     server: Server,
     addr: String,
-    client: Peer,
+    client: Client,
     /// The client as the server sees it.
     back: Peer,
     server_started: Receiver<()>,
@@ -155,15 +157,21 @@ fn reports() -> (Reports, Receiver<()>) {
 }
 
 fn fixture(addr: &str) -> Fixture {
-    fixture_with(addr, Options::new("server"))
+    fixture_with(addr, ServerConfig::new("server"))
 }
 
-fn fixture_with(addr: &str, server_options: Options) -> Fixture {
+fn fixture_with(addr: &str, server_config: ServerConfig) -> Fixture {
     let (sr, server_started) = reports();
     let (cr, client_started) = reports();
-    let server = Server::bind(addr, server_options.config(config()).router(router(&sr))).unwrap();
+    let server =
+        Server::bind(addr, ServerConfig { connection: config(), ..server_config }, router(&sr)).unwrap();
     let addr = server.local_addr().to_string();
-    let client = within(connect(&addr, Options::new("client").config(config()).router(router(&cr)))).unwrap();
+    let client = within(Client::connect(
+        &addr,
+        ClientConfig { connection: config(), ..ClientConfig::new("client") },
+        router(&cr),
+    ))
+    .unwrap();
     let back = within(server.wait_for_peer("client", T)).unwrap();
     Fixture { server, addr, client, back, server_started, client_started, notes: sr.notes }
 }
@@ -200,7 +208,7 @@ fn call_then_cancel() {
     let f = fixture("tcp://127.0.0.1:0");
     churn("smol call + CANCEL (tcp)", 1, |_| {
         within(async {
-            let call = f.client.call(&SLOW, &1, None);
+            let call = f.client.call(&SLOW, &1, Deadline::None);
             // Once the handler runs, the call's future is dropped: CANCEL.
             let r = future::or(async { Some(call.await) }, async {
                 f.server_started.recv().await.unwrap();
@@ -214,7 +222,7 @@ fn call_then_cancel() {
     churn("smol call + CANCEL racing the answer (tcp)", 1, |i| {
         within(async {
             let v = i as u32;
-            let call = f.client.call(&ECHO, &v, None);
+            let call = f.client.call(&ECHO, &v, Deadline::None);
             let _ = future::or(async { Some(call.await) }, async {
                 future::yield_now().await;
                 None
@@ -229,7 +237,7 @@ fn call_then_cancel() {
                 .map(|j| {
                     let c = f.client.clone();
                     let v = (i + j) as u32;
-                    smol::spawn(async move { c.call(&WAIT, &v, Some(Duration::from_millis(1))).await })
+                    smol::spawn(async move { c.call(&WAIT, &v, Duration::from_millis(1)).await })
                 })
                 .collect();
             for call in calls {
@@ -252,7 +260,7 @@ fn stream_open_then_reset_by_either_side() {
     let f = fixture("tcp://127.0.0.1:0");
     churn("smol stream open + reset by opener (tcp)", 1, |_| {
         within(async {
-            let (tx, rx) = f.client.open_stream(&HOLD, &()).await.unwrap();
+            let (tx, rx) = f.client.open_stream(&HOLD, &(), Deadline::None).await.unwrap();
             f.server_started.recv().await.unwrap();
             // Dropping both halves resets the stream.
             drop((tx, rx));
@@ -260,7 +268,7 @@ fn stream_open_then_reset_by_either_side() {
     });
     churn("smol stream opened by server + reset (tcp)", 1, |_| {
         within(async {
-            let (tx, rx) = f.back.open_stream(&HOLD, &()).await.unwrap();
+            let (tx, rx) = f.back.open_stream(&HOLD, &(), Deadline::None).await.unwrap();
             f.client_started.recv().await.unwrap();
             drop((tx, rx));
         })
@@ -268,8 +276,8 @@ fn stream_open_then_reset_by_either_side() {
     churn("smol stream refused: responder resets (tcp)", 1, |_| {
         within(async {
             let missing: Streaming<(), u32, u32> = Streaming::new(2, 99);
-            let (_tx, mut rx) = f.client.open_stream(&missing, &()).await.unwrap();
-            let end = rx.recv().await.unwrap().unwrap_err();
+            let (_tx, mut rx) = f.client.open_stream(&missing, &(), Deadline::None).await.unwrap();
+            let end = rx.recv().await.unwrap_err();
             assert_eq!(end.status(), Status::UNKNOWN_METHOD);
         })
     });
@@ -282,12 +290,12 @@ fn stream_open_half_close_and_finish() {
     let f = fixture("tcp://127.0.0.1:0");
     churn("smol stream open + half-close + finish (tcp)", 1, |i| {
         within(async {
-            let (mut tx, mut rx) = f.client.open_stream(&SUM, &()).await.unwrap();
+            let (mut tx, mut rx) = f.client.open_stream(&SUM, &(), Deadline::None).await.unwrap();
             tx.send(&(i as u32)).await.unwrap();
             tx.send(&1).await.unwrap();
-            tx.finish();
-            assert_eq!(rx.recv().await.unwrap().unwrap(), i + 1);
-            assert!(rx.recv().await.is_none());
+            tx.finish().unwrap();
+            assert_eq!(rx.recv().await.unwrap(), Some(i + 1));
+            assert_eq!(rx.recv().await.unwrap(), None);
         })
     });
     drop(f);
@@ -299,8 +307,8 @@ fn notification_and_signal() {
     let f = fixture("tcp://127.0.0.1:0");
     let c = churn("smol notification + signal (tcp)", 1, |i| {
         within(async {
-            f.client.notify(&NOTE, &(i as u32), None).await.unwrap();
-            f.client.signal(&NOTE, &(i as u32)).unwrap();
+            f.client.notify(&NOTE, &(i as u32), Deadline::None).await.unwrap();
+            f.client.signal(&NOTE, &(i as u32)).await.unwrap();
         })
     });
     // Signals may be dropped when too many handlers run; notifications never are.
@@ -317,15 +325,21 @@ fn connect_handshake_and_drop() {
     let f = fixture(&format!("unix://{}", dir.path().join("c.sock").display()));
     churn("smol connect + handshake + drop (unix)", 1, |i| {
         within(async {
-            let p = connect(&f.addr, Options::new(format!("c{}", i % 64)).config(config())).await.unwrap();
-            assert_eq!(p.call(&ECHO, &7, None).await.unwrap(), 7);
+            let p = Client::connect(
+                &f.addr,
+                ClientConfig { connection: config(), ..ClientConfig::new(format!("c{}", i % 64)) },
+                Handlers::new(),
+            )
+            .await
+            .unwrap();
+            assert_eq!(p.call(&ECHO, &7, Deadline::None).await.unwrap(), 7);
             // The last handle: CLOSE(OK), the session ends.
             drop(p);
         })
     });
     // Every connection ended at the server.
     within(async {
-        while f.server.sessions() > 1 {
+        while f.server.stats().connections > 1 {
             smol::Timer::after(Duration::from_millis(2)).await;
         }
     });
@@ -338,14 +352,15 @@ fn resumable_session_suspended_and_expired() {
     let dir = tempfile::tempdir().unwrap();
     // Room for every session suspended within GRACE at the churn's pace (a few thousand a
     // second in release builds), so that each one is suspended and then expires.
-    let opts = Options::new("server").max_suspended_sessions(100_000);
+    let endpoint = EndpointConfig { max_suspended_sessions: 100_000, ..EndpointConfig::default() };
+    let opts = ServerConfig { endpoint, ..ServerConfig::new("server") };
     let f = fixture_with(&format!("unix://{}", dir.path().join("s.sock").display()), opts);
     // A raw peer: HELLO, a call whose answer it never reads, then the transport ends without
     // CLOSE. The server suspends the session (its answer in the reply cache) for GRACE, then
     // expires it.
     let mut most_suspended = 0;
     let c = churn("smol session suspended + expired (unix)", 1, |i| {
-        most_suspended = most_suspended.max(f.server.suspended_sessions());
+        most_suspended = most_suspended.max(f.server.stats().suspended_sessions);
         let mut p = RawPeer::connect(&f.addr).unwrap();
         p.hello(&format!("r{}", i % 64), &[]).unwrap();
         p.expect_hello(T).unwrap();
@@ -362,11 +377,15 @@ fn resumable_session_suspended_and_expired() {
     println!("  (at most {most_suspended} sessions suspended at once during the churn)");
     assert!(most_suspended > 0 && c.cycles > 0, "no session was ever suspended");
     within(async {
-        while f.server.sessions() > 1 || f.server.suspended_sessions() > 0 {
+        while f.server.stats().connections > 1 || f.server.stats().suspended_sessions > 0 {
             smol::Timer::after(Duration::from_millis(5)).await;
         }
     });
-    assert_eq!(f.server.sessions_dropped(), 0, "the suspended sessions expired; none was refused");
+    assert_eq!(
+        f.server.stats().endpoint.evicted_count,
+        0,
+        "the suspended sessions expired; none was refused"
+    );
     drop(f);
 }
 

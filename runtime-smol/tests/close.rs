@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tandem_smol::tandem_core::frame::{Decoded, Frame, Hello, Params};
-use tandem_smol::{Config, MethodId, Options, Router, Server, Status};
+use tandem_smol::{Config, EndpointConfig, Handlers, MethodId, Server, ServerConfig, Status};
 use tandem_testkit::wire::{call, encode, stream_open, Got, RawPeer};
 
 const T: Duration = Duration::from_secs(10);
@@ -26,8 +26,8 @@ fn m(method: u32) -> MethodId {
     MethodId::new(MODULE, method)
 }
 
-fn router() -> Router {
-    Router::new()
+fn router() -> Handlers {
+    Handlers::new()
         .raw_unary(m(ECHO), |_ctx, b| async move { Ok(b) })
         .raw_unary(m(WAIT), |ctx, _| async move {
             ctx.cancelled().await;
@@ -82,8 +82,9 @@ fn serve(transport: &str, config: Config, resumption: bool) -> Srv {
             (format!("unix://{}", dir.path().join("s.sock").display()), Some(dir))
         }
     };
-    let opts = Options::new("server").config(config).router(router()).resumption(resumption);
-    let server = Server::bind(&url, opts).unwrap();
+    let endpoint = EndpointConfig { resume: resumption, ..EndpointConfig::default() };
+    let config = ServerConfig { connection: config, endpoint, ..ServerConfig::new("server") };
+    let server = Server::bind(&url, config, router()).unwrap();
     let addr = server.local_addr().to_string();
     Srv { server: Some(server), addr, _dir: dir }
 }
@@ -222,7 +223,7 @@ fn idle_timeout_with_resumption_suspends_and_says_nothing() {
             Got::Eof | Got::Failed(_) => {}
             other => panic!("idle peer with a resumable session ({transport}): {other:?}"),
         }
-        assert_eq!(srv.server.as_ref().unwrap().suspended_sessions(), 1);
+        assert_eq!(srv.server.as_ref().unwrap().stats().suspended_sessions, 1);
     }
 }
 
@@ -433,8 +434,9 @@ impl Packets {
 fn seqpacket_violations_and_timeouts_say_why() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("unix+seqpacket://{}", dir.path().join("p.sock").display());
-    let opts = Options::new("server").config(config()).router(router());
-    let server = Server::bind(&url, opts).unwrap();
+    let server =
+        Server::bind(&url, ServerConfig { connection: config(), ..ServerConfig::new("server") }, router())
+            .unwrap();
     // A frame of an unassigned type after the handshake.
     let p = Packets::connect(&url);
     let mut hello = Vec::new();

@@ -2,22 +2,23 @@
 
 mod common;
 use common::*;
-use tandem_smol::{connect, Options, Server};
+use tandem_smol::{Client, ClientConfig, Server, ServerConfig};
 
 fn both_directions(transport: usize) {
-    both_directions_with(transport, Options::new("server"));
+    both_directions_with(transport, ServerConfig::new("server"));
 }
 
-fn both_directions_with(transport: usize, server_options: Options) {
+fn both_directions_with(transport: usize, server_config: ServerConfig) {
     run(T * 3, async move {
         let dir = tempfile::tempdir().unwrap();
         let addr = addresses(dir.path())[transport].clone();
         let (slog, slog_rx) = async_channel::unbounded();
         let (clog, clog_rx) = async_channel::unbounded();
-        let server = Server::bind(&addr, server_options.router(router(slog))).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client").router(router(clog)))
-            .await
-            .unwrap();
+        let server = Server::bind(&addr, server_config, router(slog)).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), router(clog))
+                .await
+                .unwrap();
         assert_eq!(client.name(), "server");
         // Client → server.
         exercise(&client, &slog_rx, "client").await;
@@ -48,5 +49,5 @@ fn every_exchange_both_directions_seqpacket() {
 #[test]
 fn every_exchange_both_directions_seqpacket_small_datagrams() {
     // The server announces 4 KiB datagrams: large messages cross in many packets each way.
-    both_directions_with(2, Options::new("server").max_datagram(4096));
+    both_directions_with(2, ServerConfig { max_datagram: 4096, ..ServerConfig::new("server") });
 }

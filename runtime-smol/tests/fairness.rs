@@ -9,7 +9,7 @@
 use std::time::{Duration, Instant};
 
 use tandem_smol::tandem_core::typed::Unary;
-use tandem_smol::{connect, Config, MethodId, Options, Router, Server, Status};
+use tandem_smol::{Client, ClientConfig, Config, Handlers, MethodId, Server, ServerConfig, Status};
 use tandem_testkit::wire::{call, stream_open, RawPeer};
 
 const MODULE: u32 = 5;
@@ -26,8 +26,8 @@ const STREAMS: u32 = 8;
 const SAMPLES: usize = 500;
 const T: Duration = Duration::from_secs(10);
 
-fn router() -> Router {
-    Router::new()
+fn router() -> Handlers {
+    Handlers::new()
         .raw_unary(MethodId::new(MODULE, SLOW), |ctx, _| async move {
             let sleep = async {
                 smol::Timer::after(Duration::from_secs(60)).await;
@@ -57,13 +57,18 @@ fn attackers_within_their_limits_do_not_starve_another_client() {
         session_grace: Duration::from_secs(2),
         ..Config::default()
     };
-    let server =
-        Server::bind("tcp://127.0.0.1:0", Options::new("server").config(config).router(router())).unwrap();
+    let server = Server::bind(
+        "tcp://127.0.0.1:0",
+        ServerConfig { connection: config, ..ServerConfig::new("server") },
+        router(),
+    )
+    .unwrap();
     let addr = server.local_addr().to_string();
-    let client = smol::block_on(connect(&addr, Options::new("client"))).unwrap();
+    let client =
+        smol::block_on(Client::connect(&addr, ClientConfig::new("client"), Handlers::new())).unwrap();
     // Warm up the client's connection.
     for i in 0..20 {
-        smol::block_on(client.call(&ECHO, &i, Some(T))).unwrap();
+        smol::block_on(client.call(&ECHO, &i, T)).unwrap();
     }
 
     // Every attacker holds all its call slots and all its stream slots.
@@ -100,7 +105,7 @@ fn attackers_within_their_limits_do_not_starve_another_client() {
     let mut lat = Vec::with_capacity(SAMPLES);
     for i in 0..SAMPLES as u64 {
         let t = Instant::now();
-        assert_eq!(smol::block_on(client.call(&ECHO, &i, Some(T))).unwrap(), i);
+        assert_eq!(smol::block_on(client.call(&ECHO, &i, T)).unwrap(), i);
         lat.push(t.elapsed());
     }
     let p = p99(lat.clone());
@@ -120,10 +125,11 @@ fn attackers_within_their_limits_do_not_starve_another_client() {
     // at once.
     drop(attackers);
     let t = Instant::now();
-    smol::block_on(client.call(&ECHO, &7, Some(T))).unwrap();
+    smol::block_on(client.call(&ECHO, &7, T)).unwrap();
     let first = t.elapsed();
-    let fresh = smol::block_on(connect(&addr, Options::new("newcomer"))).unwrap();
-    smol::block_on(fresh.call(&ECHO, &8, Some(T))).unwrap();
+    let fresh =
+        smol::block_on(Client::connect(&addr, ClientConfig::new("newcomer"), Handlers::new())).unwrap();
+    smol::block_on(fresh.call(&ECHO, &8, T)).unwrap();
     let newcomer = t.elapsed();
     println!("fairness (smol): after the attackers left: next call {first:?}, new client's first call {newcomer:?}");
     assert!(newcomer < Duration::from_secs(1), "{newcomer:?} to serve a new client after the attack");

@@ -9,11 +9,13 @@ use common::*;
 use futures_lite::FutureExt;
 use tandem_smol::tandem_core::typed::Unary;
 use tandem_smol::tandem_core::{Config, Connection, Identity, Instant, Role};
-use tandem_smol::{connect, CallError, ConnectionError, Options, Router, Server, Status};
+use tandem_smol::{
+    CallError, Client, ClientConfig, ConnectionError, Deadline, Handlers, Server, ServerConfig, Status,
+};
 
 /// SLOW reports on `seen` when its handler observes cancellation.
-fn slow_router(seen: async_channel::Sender<&'static str>) -> Router {
-    Router::new().unary(&SLOW, move |ctx, v: u64| {
+fn slow_router(seen: async_channel::Sender<&'static str>) -> Handlers {
+    Handlers::new().unary(&SLOW, move |ctx, v: u64| {
         let seen = seen.clone();
         async move {
             if v == 0 {
@@ -34,17 +36,18 @@ fn dropping_a_call_future_cancels_the_remote_handler_both_directions() {
     run(T, async {
         let (seen, seen_rx) = async_channel::unbounded();
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(slow_router(seen.clone())))
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), slow_router(seen.clone()))
                 .unwrap();
-        let client = connect(
+        let client = Client::connect(
             &server.local_addr().to_string(),
-            Options::new("client").router(slow_router(seen.clone())),
+            ClientConfig::new("client"),
+            slow_router(seen.clone()),
         )
         .await
         .unwrap();
         let back = server.peer("client").unwrap();
-        for (caller, callee) in [(&client, &back), (&back, &client)] {
-            let call = caller.call(&SLOW, &0, None);
+        for (caller, callee) in [(client.peer(), &back), (&back, client.peer())] {
+            let call = caller.call(&SLOW, &0, Deadline::None);
             let r = call
                 .or(async {
                     // Once the handler runs, give up on the call: its future is dropped.
@@ -66,7 +69,7 @@ fn dropping_a_call_future_cancels_the_remote_handler_both_directions() {
             })
             .await;
             // The connection is fine.
-            assert_eq!(caller.call(&SLOW, &1, Some(T)).await, Ok(1));
+            assert_eq!(caller.call(&SLOW, &1, T).await, Ok(1));
         }
         drop(back);
         server.shutdown(T).await;
@@ -78,10 +81,13 @@ fn deadline_fails_the_call_and_cancels_the_handler() {
     run(T, async {
         let (seen, seen_rx) = async_channel::unbounded();
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(slow_router(seen))).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), slow_router(seen)).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
         let start = std::time::Instant::now();
-        let r = client.call(&SLOW, &0, Some(Duration::from_millis(100))).await;
+        let r = client.call(&SLOW, &0, Duration::from_millis(100)).await;
         assert_eq!(r, Err(CallError::Status(Status::DEADLINE_EXCEEDED)));
         assert!(start.elapsed() >= Duration::from_millis(90));
         assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
@@ -94,9 +100,12 @@ fn graceful_shutdown_lets_in_flight_calls_finish() {
     run(T, async {
         let (seen, _seen_rx) = async_channel::unbounded();
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(slow_router(seen))).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        let in_flight = client.call(&SLOW, &300, None);
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), slow_router(seen)).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let in_flight = client.call(&SLOW, &300, Deadline::None);
         let stop = async {
             wait_until(|| server.peer("client").is_some_and(|p| p.stats().calls_open_inbound == 1)).await;
             server.shutdown(Duration::from_secs(3)).await;
@@ -105,7 +114,7 @@ fn graceful_shutdown_lets_in_flight_calls_finish() {
         assert_eq!(r, Ok(300));
         assert!(client.closed().await.is_graceful());
         // After GOAWAY nothing new can start.
-        assert_eq!(client.call(&SLOW, &1, None).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(client.call(&SLOW, &1, Deadline::None).await, Err(CallError::Status(Status::UNAVAILABLE)));
     });
 }
 
@@ -114,9 +123,12 @@ fn shutdown_grace_period_ends_stuck_calls_with_unavailable() {
     run(T, async {
         let (seen, seen_rx) = async_channel::unbounded();
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(slow_router(seen))).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        let stuck = client.call(&SLOW, &0, None);
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), slow_router(seen)).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let stuck = client.call(&SLOW, &0, Deadline::None);
         let stop = async {
             wait_until(|| server.peer("client").is_some_and(|p| p.stats().calls_open_inbound == 1)).await;
             let t = std::time::Instant::now();
@@ -159,11 +171,14 @@ fn connection_loss_fails_every_pending_call_with_unavailable() {
             }
             // Dropping the socket without CLOSE: the connection is lost.
         });
-        let peer = connect(&addr, Options::new("client")).await.unwrap();
+        let peer = Client::connect(&addr, ClientConfig::new("client"), Handlers::new()).await.unwrap();
         let (a, n) = ("a".to_string(), "n".to_string());
         let calls = futures_lite::future::zip(
-            futures_lite::future::zip(peer.call(&ADD, &Add { a: 1, b: 1 }, None), peer.call(&ECHO, &a, None)),
-            peer.notify(&LOG, &n, None),
+            futures_lite::future::zip(
+                peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None),
+                peer.call(&ECHO, &a, Deadline::None),
+            ),
+            peer.notify(&LOG, &n, Deadline::None),
         );
         let ((a, b), c) = within(T, futures_lite::future::zip(calls, fake)).await.0;
         let unavailable = CallError::Status(Status::UNAVAILABLE);
@@ -177,20 +192,25 @@ fn stream_sender_waits_for_credit_and_slow_reader_bounds_memory() {
     run(T, async {
         let (log, _log_rx) = async_channel::unbounded();
         let config = Config { stream_credit_msgs: 4, ..Config::default() };
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router(log))).unwrap();
-        let client =
-            connect(&server.local_addr().to_string(), Options::new("client").config(config)).await.unwrap();
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router(log)).unwrap();
+        let client = Client::connect(
+            &server.local_addr().to_string(),
+            ClientConfig { connection: config, ..ClientConfig::new("client") },
+            Handlers::new(),
+        )
+        .await
+        .unwrap();
         // Server-streaming: this side sends nothing, so the stream opens half-closed.
-        let mut rx = client.subscribe(&COUNT, &(0, 200)).await.unwrap();
+        let mut rx = client.subscribe(&COUNT, &(0, 200), Deadline::None).await.unwrap();
         // Read slowly: the server must stall on credit rather than buffer.
         let srv = server.peer("client").unwrap();
         wait_until(|| srv.stats().credit_stalls > 0).await;
         // Stalled on credit: only the granted items were sent.
         assert!(srv.stats().bytes_sent < 1000, "{:?}", srv.stats());
         for i in 0..200u32 {
-            assert_eq!(within(T, rx.recv()).await, Some(Ok(i)));
+            assert_eq!(within(T, rx.recv()).await, Ok(Some(i)));
         }
-        assert_eq!(within(T, rx.recv()).await, None);
+        assert_eq!(within(T, rx.recv()).await, Ok(None));
         drop(srv);
         server.shutdown(T).await;
     });
@@ -202,7 +222,7 @@ fn dropping_stream_handles_resets_the_stream() {
         let (seen, seen_rx) = async_channel::unbounded();
         let forever: tandem_smol::tandem_core::typed::Streaming<(), u32, u32> =
             tandem_smol::tandem_core::typed::Streaming::new(9, 9);
-        let router = Router::new().streaming(&forever, move |ctx, (), _rx, mut tx| {
+        let router = Handlers::new().streaming(&forever, move |ctx, (), _rx, mut tx| {
             let seen = seen.clone();
             async move {
                 let mut i = 0;
@@ -215,10 +235,13 @@ fn dropping_stream_handles_resets_the_stream() {
                 }
             }
         });
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        let (tx, mut rx) = client.open_stream(&forever, &()).await.unwrap();
-        assert_eq!(within(T, rx.recv()).await, Some(Ok(0)));
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let (tx, mut rx) = client.open_stream(&forever, &(), Deadline::None).await.unwrap();
+        assert_eq!(within(T, rx.recv()).await, Ok(Some(0)));
         drop((tx, rx));
         assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "stopped");
         let srv = server.peer("client").unwrap();
@@ -236,17 +259,20 @@ fn dropping_stream_handles_resets_the_stream() {
 #[test]
 fn handler_panic_answers_internal_and_the_connection_survives() {
     run(T, async {
-        let router = Router::new().unary(&ADD, |_ctx, r: Add| async move {
+        let router = Handlers::new().unary(&ADD, |_ctx, r: Add| async move {
             if r.a == 0 {
                 panic!("handler bug (expected by the test)");
             }
             Ok(r.a + r.b)
         });
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        let r = client.call(&ADD, &Add { a: 0, b: 1 }, None).await;
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let r = client.call(&ADD, &Add { a: 0, b: 1 }, Deadline::None).await;
         assert_eq!(r, Err(CallError::Status(Status::INTERNAL)));
-        assert_eq!(client.call(&ADD, &Add { a: 1, b: 1 }, None).await, Ok(2));
+        assert_eq!(client.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None).await, Ok(2));
         server.shutdown(T).await;
     });
 }
@@ -254,8 +280,11 @@ fn handler_panic_answers_internal_and_the_connection_survives() {
 #[test]
 fn dropping_the_last_handle_closes_the_connection() {
     run(T, async {
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server")).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), Handlers::new()).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
         let srv = server.peer("client").unwrap();
         let other = client.clone();
         drop(client);
@@ -272,15 +301,21 @@ const CREDS: Unary<(), Option<(u32, u32, i32)>> = Unary::new(5, 1);
 fn unix_peers_see_each_others_credentials() {
     run(T, async {
         let dir = tempfile::tempdir().unwrap();
-        let router = Router::new()
+        let router = Handlers::new()
             .unary(&CREDS, |ctx, ()| async move { Ok(ctx.credentials().map(|c| (c.uid, c.gid, c.pid))) });
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         let pid = std::process::id() as i32;
         for (i, addr) in addresses(dir.path()).into_iter().enumerate() {
-            let server = Server::bind(&addr, Options::new("server").router(router.clone())).unwrap();
-            let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-            let seen = client.call(&CREDS, &(), None).await.unwrap();
+            let server = Server::bind(&addr, ServerConfig::new("server"), router.clone()).unwrap();
+            let client = Client::connect(
+                &server.local_addr().to_string(),
+                ClientConfig::new("client"),
+                Handlers::new(),
+            )
+            .await
+            .unwrap();
+            let seen = client.call(&CREDS, &(), Deadline::None).await.unwrap();
             if i == 0 {
                 assert_eq!(seen, None, "TCP has no peer credentials");
                 assert_eq!(client.credentials(), None);
@@ -300,13 +335,19 @@ fn many_concurrent_calls_wait_for_room_instead_of_failing() {
         let (log, _log_rx) = async_channel::unbounded();
         // The server runs at most 4 handlers at once for this client; 300 calls are pipelined.
         let config = Config { max_concurrent_calls: 4, ..Config::default() };
-        let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").config(config).router(router(log)))
+        let server = Server::bind(
+            "tcp://127.0.0.1:0",
+            ServerConfig { connection: config, ..ServerConfig::new("server") },
+            router(log),
+        )
+        .unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
                 .unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
         let calls = (0..300u32).map(|i| {
             let client = &client;
-            async move { client.call(&ADD, &Add { a: i, b: i }, Some(T)).await }
+            async move { client.call(&ADD, &Add { a: i, b: i }, T).await }
         });
         let mut pending: Vec<_> = calls.map(Box::pin).collect();
         let results = within(T, async {
@@ -348,15 +389,16 @@ fn a_handler_can_call_back_the_caller() {
     run(T, async {
         let (log, _log_rx) = async_channel::unbounded();
         // The server's handler asks the client to add, over the same connection.
-        let srv_router = Router::new().unary(&CALLBACK, |ctx, x: u32| async move {
-            let sum = ctx.peer().call(&ADD, &Add { a: x, b: 100 }, Some(T)).await.map_err(|e| e.status())?;
+        let srv_router = Handlers::new().unary(&CALLBACK, |ctx, x: u32| async move {
+            let sum = ctx.peer().call(&ADD, &Add { a: x, b: 100 }, T).await.map_err(|e| e.status())?;
             Ok(sum * 2)
         });
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(srv_router)).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client").router(router(log)))
-            .await
-            .unwrap();
-        assert_eq!(client.call(&CALLBACK, &1, Some(T)).await, Ok(202));
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), srv_router).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), router(log))
+                .await
+                .unwrap();
+        assert_eq!(client.call(&CALLBACK, &1, T).await, Ok(202));
         server.shutdown(T).await;
     });
 }
@@ -376,14 +418,17 @@ const UNENCODABLE: Unary<u32, Unencodable> = Unary::new(7, 1);
 #[test]
 fn unencodable_response_answers_encode_failed() {
     run(T, async {
-        let router = Router::new().unary(&UNENCODABLE, |_ctx, _x: u32| async move { Ok(Unencodable) });
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        let err = client.call(&UNENCODABLE, &1, None).await.unwrap_err();
+        let router = Handlers::new().unary(&UNENCODABLE, |_ctx, _x: u32| async move { Ok(Unencodable) });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let err = client.call(&UNENCODABLE, &1, Deadline::None).await.unwrap_err();
         assert_eq!(err, CallError::Status(Status::ENCODE_FAILED));
         // Encoding fails on the caller's side too, before anything is sent.
         let echo: Unary<Unencodable, u32> = Unary::new(7, 2);
-        let err = client.call(&echo, &Unencodable, None).await.unwrap_err();
+        let err = client.call(&echo, &Unencodable, Deadline::None).await.unwrap_err();
         assert!(matches!(err, CallError::Encode(_)) && err.status() == Status::ENCODE_FAILED, "{err:?}");
         assert!(!client.is_closed());
         server.shutdown(T).await;
@@ -395,7 +440,7 @@ fn inline_unary_handlers_answer_and_a_panic_answers_internal() {
     use tandem_smol::tandem_core::MethodId;
     const ECHO: MethodId = MethodId::new(9, 1);
     run(T, async {
-        let router = Router::new().raw_unary_inline(ECHO, |req, out| {
+        let router = Handlers::new().raw_unary_inline(ECHO, |_ctx, req, out| {
             match req {
                 b"panic" => panic!("inline handler bug (expected by the test)"),
                 b"fail" => return Err(Status::FAILED),
@@ -403,13 +448,22 @@ fn inline_unary_handlers_answer_and_a_panic_answers_internal() {
             }
             Ok(())
         });
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
-        let client = connect(&server.local_addr().to_string(), Options::new("client")).await.unwrap();
-        assert_eq!(client.call_raw(ECHO, b"hello", None).await, Ok(b"hello".to_vec()));
-        assert_eq!(client.call_raw(ECHO, b"fail", None).await, Err(CallError::Status(Status::FAILED)));
-        assert_eq!(client.call_raw(ECHO, b"panic", None).await, Err(CallError::Status(Status::INTERNAL)));
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        assert_eq!(client.call_raw(ECHO, b"hello", Deadline::None).await, Ok(b"hello".to_vec()));
+        assert_eq!(
+            client.call_raw(ECHO, b"fail", Deadline::None).await,
+            Err(CallError::Status(Status::FAILED))
+        );
+        assert_eq!(
+            client.call_raw(ECHO, b"panic", Deadline::None).await,
+            Err(CallError::Status(Status::INTERNAL))
+        );
         // The connection survived the panic.
-        assert_eq!(client.call_raw(ECHO, b"again", None).await, Ok(b"again".to_vec()));
+        assert_eq!(client.call_raw(ECHO, b"again", Deadline::None).await, Ok(b"again".to_vec()));
         server.shutdown(T).await;
     });
 }

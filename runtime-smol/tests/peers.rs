@@ -8,7 +8,10 @@ use std::net::TcpStream;
 
 use common::*;
 use tandem_smol::tandem_core::{Config, Connection, Event, Identity, Instant, Role};
-use tandem_smol::{connect, CallError, ConnectionError, Options, Server, Status};
+use tandem_smol::{
+    CallError, Client, ClientConfig, ConnectionError, Deadline, EndpointConfig, Handlers, Server,
+    ServerConfig, Status,
+};
 
 #[test]
 fn many_peers_call_one_and_call_all() {
@@ -16,29 +19,31 @@ fn many_peers_call_one_and_call_all() {
         let dir = tempfile::tempdir().unwrap();
         for addr in addresses(dir.path()) {
             let (log, _log_rx) = async_channel::unbounded();
-            let server = Server::bind(&addr, Options::new("server").router(router(log.clone()))).unwrap();
+            let server = Server::bind(&addr, ServerConfig::new("server"), router(log.clone())).unwrap();
             let addr = server.local_addr().to_string();
             let mut clients = Vec::new();
             for i in 0..8 {
                 let name = format!("node-{i}");
-                clients.push(connect(&addr, Options::new(name).router(router(log.clone()))).await.unwrap());
+                clients.push(
+                    Client::connect(&addr, ClientConfig::new(name), router(log.clone())).await.unwrap(),
+                );
             }
             // Anonymous peers are served but not tracked (nor replaced by each other).
-            let anon1 = connect(&addr, Options::new("")).await.unwrap();
-            let anon2 = connect(&addr, Options::new("")).await.unwrap();
-            assert_eq!(anon1.call(&ECHO, &"a".into(), None).await.unwrap(), ":a");
+            let anon1 = Client::connect(&addr, ClientConfig::new(""), Handlers::new()).await.unwrap();
+            let anon2 = Client::connect(&addr, ClientConfig::new(""), Handlers::new()).await.unwrap();
+            assert_eq!(anon1.call(&ECHO, &"a".into(), Deadline::None).await.unwrap(), ":a");
             assert!(!anon1.is_closed() && !anon2.is_closed());
             let names: Vec<String> = (0..8).map(|i| format!("node-{i}")).collect();
-            assert_eq!(server.peer_names(), names);
+            assert_eq!(server.peers().iter().map(|p| p.name().to_string()).collect::<Vec<_>>(), names);
             // Call one by name.
             let p = server.peer("node-3").unwrap();
-            assert_eq!(p.call(&ECHO, &"x".into(), None).await.unwrap(), "server:x");
+            assert_eq!(p.call(&ECHO, &"x".into(), Deadline::None).await.unwrap(), "server:x");
             assert!(server.peer("nobody").is_none());
             // Call all: one result per peer.
-            let results = server.call_all(&ADD, &Add { a: 1, b: 1 }, Some(T)).await;
+            let results = server.call_all(&ADD, &Add { a: 1, b: 1 }, T).await;
             assert_eq!(results.len(), 8);
-            for ((name, r), want) in results.into_iter().zip(&names) {
-                assert_eq!(&name, want);
+            for ((peer, r), want) in results.into_iter().zip(&names) {
+                assert_eq!(peer.name(), want);
                 assert_eq!(r, Ok(2));
             }
             // One peer leaves: call_all reports the rest.
@@ -49,9 +54,9 @@ fn many_peers_call_one_and_call_all() {
                 }
             })
             .await;
-            let results = server.call_all(&ECHO, &"y".into(), None).await;
+            let results = server.call_all(&ECHO, &"y".into(), Deadline::None).await;
             assert_eq!(results.len(), 7);
-            assert!(results.iter().all(|(n, r)| r.as_deref() == Ok("server:y") && n != "node-0"));
+            assert!(results.iter().all(|(n, r)| r.as_deref() == Ok("server:y") && n.name() != "node-0"));
             server.shutdown(T).await;
         }
     });
@@ -62,22 +67,22 @@ fn reconnecting_peer_replaces_its_stale_connection() {
     run(T, async {
         let (log, _log_rx) = async_channel::unbounded();
         let server =
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router(log.clone()))).unwrap();
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router(log.clone())).unwrap();
         let addr = server.local_addr().to_string();
-        let old = connect(&addr, Options::new("twin").router(router(log.clone()))).await.unwrap();
+        let old = Client::connect(&addr, ClientConfig::new("twin"), router(log.clone())).await.unwrap();
         let old_handle = server.peer("twin").unwrap();
         // A call pending on the old connection (the handler waits until cancelled).
-        let slow = tandem_smol::Router::new().unary(&SLOW, |ctx, v: u64| async move {
+        let slow = tandem_smol::Handlers::new().unary(&SLOW, |ctx, v: u64| async move {
             ctx.cancelled().await;
             Ok(v)
         });
         drop(old);
-        let old = connect(&addr, Options::new("twin").router(slow.clone())).await.unwrap();
+        let old = Client::connect(&addr, ClientConfig::new("twin"), slow.clone()).await.unwrap();
         let stale = server.peer("twin").unwrap();
-        let pending = stale.call(&SLOW, &1, None);
+        let pending = stale.call(&SLOW, &1, Deadline::None);
         let new = async {
             async_io::Timer::after(Duration::from_millis(50)).await;
-            connect(&addr, Options::new("twin").router(router(log.clone()))).await.unwrap()
+            Client::connect(&addr, ClientConfig::new("twin"), router(log.clone())).await.unwrap()
         };
         let (result, new) = futures_lite::future::zip(pending, new).await;
         assert_eq!(result, Err(CallError::Status(Status::UNAVAILABLE)));
@@ -85,8 +90,11 @@ fn reconnecting_peer_replaces_its_stale_connection() {
         assert!(old_handle.is_closed() && stale.is_closed());
         let current = server.peer("twin").unwrap();
         assert!(!current.same_connection(&stale));
-        assert_eq!(current.call(&ADD, &Add { a: 1, b: 2 }, None).await, Ok(3));
-        assert_eq!(server.peer_names(), vec!["twin".to_string()]);
+        assert_eq!(current.call(&ADD, &Add { a: 1, b: 2 }, Deadline::None).await, Ok(3));
+        assert_eq!(
+            server.peers().iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
+            vec!["twin".to_string()]
+        );
         drop(new);
         server.shutdown(T).await;
     });
@@ -131,12 +139,18 @@ fn silent_peer_is_detected_by_the_idle_timeout() {
         let server =
             // Without resumption: a resumable session would be suspended, not ended (see
             // tests/resume.rs).
-            Server::bind("tcp://127.0.0.1:0", Options::new("server").config(config.clone()).resumption(false))
+            Server::bind("tcp://127.0.0.1:0", ServerConfig { connection: config.clone(), endpoint: EndpointConfig { resume: false, ..EndpointConfig::default() }, ..ServerConfig::new("server") }, Handlers::new())
                 .unwrap();
         let addr = server.local_addr().to_string();
         let sock_addr = addr.trim_start_matches("tcp://").to_string();
         // A live client answers keepalives and stays.
-        let live = connect(&addr, Options::new("live").config(config.clone())).await.unwrap();
+        let live = Client::connect(
+            &addr,
+            ClientConfig { connection: config.clone(), ..ClientConfig::new("live") },
+            Handlers::new(),
+        )
+        .await
+        .unwrap();
         // A zombie says HELLO, then never reads or writes again.
         let zombie = blocking::unblock(move || {
             let mut s = TcpStream::connect(sock_addr).unwrap();
@@ -189,14 +203,20 @@ fn client_detects_dead_server_and_fails_pending_calls() {
             idle_timeout: Duration::from_millis(250),
             ..Config::default()
         };
-        let peer = connect(&addr, Options::new("client").config(config)).await.unwrap();
+        let peer = Client::connect(
+            &addr,
+            ClientConfig { connection: config, ..ClientConfig::new("client") },
+            Handlers::new(),
+        )
+        .await
+        .unwrap();
         let _fake = fake.await;
-        let r = within(T, peer.call(&ADD, &Add { a: 1, b: 1 }, None)).await;
+        let r = within(T, peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None)).await;
         assert_eq!(r, Err(CallError::Status(Status::UNAVAILABLE)));
         assert_eq!(peer.closed().await, ConnectionError::IdleTimeout);
         // New calls fail at once.
         assert_eq!(
-            peer.call(&ADD, &Add { a: 1, b: 1 }, None).await,
+            peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None).await,
             Err(CallError::Status(Status::UNAVAILABLE))
         );
     });
@@ -206,9 +226,9 @@ fn client_detects_dead_server_and_fails_pending_calls() {
 fn garbage_peer_is_disconnected_without_disturbing_others() {
     run(T, async {
         let (log, _log_rx) = async_channel::unbounded();
-        let server = Server::bind("tcp://127.0.0.1:0", Options::new("server").router(router(log))).unwrap();
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router(log)).unwrap();
         let addr = server.local_addr().to_string();
-        let good = connect(&addr, Options::new("good")).await.unwrap();
+        let good = Client::connect(&addr, ClientConfig::new("good"), Handlers::new()).await.unwrap();
         let sock_addr = addr.trim_start_matches("tcp://").to_string();
         let a2 = sock_addr.clone();
         // Garbage before any HELLO.
@@ -227,12 +247,15 @@ fn garbage_peer_is_disconnected_without_disturbing_others() {
         });
         let calls = async {
             for i in 0..50u32 {
-                assert_eq!(good.call(&ADD, &Add { a: i, b: 1 }, Some(T)).await, Ok(i + 1));
+                assert_eq!(good.call(&ADD, &Add { a: i, b: 1 }, T).await, Ok(i + 1));
             }
         };
         futures_lite::future::zip(futures_lite::future::zip(g1, g2), calls).await;
         assert!(server.peer("evil").is_none());
-        assert_eq!(server.peer_names(), vec!["good".to_string()]);
+        assert_eq!(
+            server.peers().iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
+            vec!["good".to_string()]
+        );
         assert!(!good.is_closed());
         server.shutdown(T).await;
     });

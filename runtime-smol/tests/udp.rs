@@ -11,7 +11,9 @@ use async_io::Async;
 use common::{router, run, within, Add, ADD, COUNT, ECHO, LOG, T};
 use futures_lite::FutureExt;
 use tandem_smol::tandem_core::typed::Unary;
-use tandem_smol::{connect, CallError, Error, Options, Server, Status};
+use tandem_smol::{
+    CallError, Client, ClientConfig, Deadline, EndpointConfig, Error, Handlers, Server, ServerConfig, Status,
+};
 
 /// Counts how often it ran per request value, answers the value doubled.
 const COUNTED: Unary<u32, u32> = Unary::new(9, 1);
@@ -21,49 +23,50 @@ fn every_exchange_but_streams_works_both_ways() {
     run(T, async {
         let (log_tx, log) = async_channel::unbounded();
         let server =
-            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx.clone()))).unwrap();
+            Server::bind("udp://127.0.0.1:0", ServerConfig::new("server"), router(log_tx.clone())).unwrap();
         let addr = server.local_addr().to_string();
         assert!(addr.starts_with("udp://127.0.0.1:"), "{addr}");
         let (client_log_tx, client_log) = async_channel::unbounded();
-        let peer = connect(&addr, Options::new("client").router(router(client_log_tx))).await.unwrap();
+        let peer = Client::connect(&addr, ClientConfig::new("client"), router(client_log_tx)).await.unwrap();
 
         // Unary, errors, reliable and unreliable notifications toward the server.
-        assert_eq!(peer.call(&ADD, &Add { a: 20, b: 22 }, Some(T)).await, Ok(42));
-        assert_eq!(peer.call(&ECHO, &"hi".to_string(), None).await, Ok("client:hi".to_string()));
+        assert_eq!(peer.call(&ADD, &Add { a: 20, b: 22 }, T).await, Ok(42));
+        assert_eq!(peer.call(&ECHO, &"hi".to_string(), Deadline::None).await, Ok("client:hi".to_string()));
         assert_eq!(
-            peer.call(&common::FAIL, &Status::NOT_FOUND.0, None).await,
+            peer.call(&common::FAIL, &Status::NOT_FOUND.0, Deadline::None).await,
             Err(CallError::Status(Status::NOT_FOUND))
         );
         assert_eq!(
-            peer.call(&common::MISSING_METHOD, &1, None).await,
+            peer.call(&common::MISSING_METHOD, &1, Deadline::None).await,
             Err(CallError::Status(Status::UNKNOWN_METHOD))
         );
-        peer.notify(&LOG, &"note".to_string(), Some(T)).await.unwrap();
+        peer.notify(&LOG, &"note".to_string(), T).await.unwrap();
         assert_eq!(within(T, log.recv()).await.unwrap(), "note");
         assert_eq!(
-            peer.notify(&LOG, &"reject".to_string(), None).await,
+            peer.notify(&LOG, &"reject".to_string(), Deadline::None).await,
             Err(CallError::Status(Status::INVALID_ARGUMENT))
         );
-        peer.signal(&LOG, &"signal".to_string()).unwrap();
+        peer.signal(&LOG, &"signal".to_string()).await.unwrap();
         assert_eq!(within(T, log.recv()).await.unwrap(), "signal");
 
         // The server calls back.
         let back = server.wait_for_peer("client", T).await.unwrap();
-        assert_eq!(back.call(&ECHO, &"back".to_string(), Some(T)).await, Ok("server:back".to_string()));
-        back.notify(&LOG, &"to client".to_string(), Some(T)).await.unwrap();
+        assert_eq!(back.call(&ECHO, &"back".to_string(), T).await, Ok("server:back".to_string()));
+        back.notify(&LOG, &"to client".to_string(), T).await.unwrap();
         assert_eq!(within(T, client_log.recv()).await.unwrap(), "to client");
-        back.signal(&LOG, &"signal to client".to_string()).unwrap();
+        back.signal(&LOG, &"signal to client".to_string()).await.unwrap();
         assert_eq!(within(T, client_log.recv()).await.unwrap(), "signal to client");
 
         // Streams are refused locally over UDP, either way.
-        let e = peer.open_stream(&COUNT, &(0, 3)).await.unwrap_err();
+        let e = peer.open_stream(&COUNT, &(0, 3), Deadline::None).await.unwrap_err();
         assert_eq!(e.status(), Status::UNIMPLEMENTED, "{e}");
-        assert!(matches!(e, CallError::Rejected(_)), "{e:?}");
-        let e = back.subscribe(&COUNT, &(0, 3)).await.unwrap_err();
+        assert!(matches!(e, CallError::Refused(_)), "{e:?}");
+        let e = back.subscribe(&COUNT, &(0, 3), Deadline::None).await.unwrap_err();
         assert_eq!(e.status(), Status::UNIMPLEMENTED, "{e}");
 
-        // No session resumption over UDP.
-        assert_eq!(server.sessions(), 0);
+        // One association, and no session resumption over UDP (no token, nothing resumed).
+        let stats = server.stats();
+        assert_eq!((stats.associations, stats.connections, stats.endpoint.resumptions), (1, 1, 0));
         server.shutdown(T).await;
         let _ = log_tx;
     });
@@ -73,19 +76,19 @@ fn every_exchange_but_streams_works_both_ways() {
 fn several_clients_share_the_server_socket() {
     run(T, async {
         let (log_tx, _log) = async_channel::unbounded();
-        let server =
-            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
+        let server = Server::bind("udp://127.0.0.1:0", ServerConfig::new("server"), router(log_tx)).unwrap();
         let addr = server.local_addr().to_string();
         let mut tasks = Vec::new();
         for c in 0..4u32 {
             let addr = addr.clone();
             tasks.push(smol::spawn(async move {
                 let (tx, _rx) = async_channel::unbounded();
-                let peer = connect(&addr, Options::new(format!("c{c}")).router(router(tx))).await.unwrap();
+                let peer =
+                    Client::connect(&addr, ClientConfig::new(format!("c{c}")), router(tx)).await.unwrap();
                 for i in 0..50u32 {
-                    assert_eq!(peer.call(&ADD, &Add { a: c, b: i }, Some(T)).await, Ok(c + i));
+                    assert_eq!(peer.call(&ADD, &Add { a: c, b: i }, T).await, Ok(c + i));
                 }
-                assert_eq!(peer.call(&ECHO, &"x".to_string(), Some(T)).await, Ok(format!("c{c}:x")));
+                assert_eq!(peer.call(&ECHO, &"x".to_string(), T).await, Ok(format!("c{c}:x")));
                 peer
             }));
         }
@@ -93,8 +96,11 @@ fn several_clients_share_the_server_socket() {
         for t in tasks {
             peers.push(within(T, t).await);
         }
-        assert_eq!(server.peer_names(), vec!["c0", "c1", "c2", "c3"]);
-        let all = server.call_all(&ECHO, &"all".to_string(), Some(T)).await;
+        assert_eq!(
+            server.peers().iter().map(|p| p.name().to_string()).collect::<Vec<_>>(),
+            vec!["c0", "c1", "c2", "c3"]
+        );
+        let all = server.call_all(&ECHO, &"all".to_string(), T).await;
         assert_eq!(all.len(), 4);
         assert!(all.iter().all(|(_, r)| r.is_ok()), "{all:?}");
         // A client that closes is forgotten.
@@ -112,16 +118,21 @@ fn associations_beyond_the_limit_are_dropped_and_counted() {
         let (log_tx, _log) = async_channel::unbounded();
         let server = Server::bind(
             "udp://127.0.0.1:0",
-            Options::new("server").max_associations(1).router(router(log_tx)),
+            ServerConfig {
+                endpoint: EndpointConfig { max_associations: 1, ..EndpointConfig::default() },
+                ..ServerConfig::new("server")
+            },
+            router(log_tx),
         )
         .unwrap();
         let addr = server.local_addr().to_string();
-        let first = connect(&addr, Options::new("first")).await.unwrap();
-        let opts = Options::new("second").connect_timeout(Duration::from_millis(400));
-        let e = connect(&addr, opts).await.unwrap_err();
+        let first = Client::connect(&addr, ClientConfig::new("first"), Handlers::new()).await.unwrap();
+        let config =
+            ClientConfig { connect_timeout: Duration::from_millis(400), ..ClientConfig::new("second") };
+        let e = Client::connect(&addr, config, Handlers::new()).await.unwrap_err();
         assert!(matches!(e, Error::Timeout { .. }), "{e}");
-        assert!(server.hellos_dropped() >= 1);
-        assert_eq!(first.call(&ADD, &Add { a: 1, b: 1 }, Some(T)).await, Ok(2));
+        assert!(server.stats().endpoint.dropped_hellos >= 1);
+        assert_eq!(first.call(&ADD, &Add { a: 1, b: 1 }, T).await, Ok(2));
         server.shutdown(T).await;
     });
 }
@@ -130,15 +141,15 @@ fn associations_beyond_the_limit_are_dropped_and_counted() {
 fn a_new_client_from_the_same_address_supersedes_the_old_association() {
     run(T, async {
         let (log_tx, _log) = async_channel::unbounded();
-        let server =
-            Server::bind("udp://127.0.0.1:0", Options::new("server").router(router(log_tx))).unwrap();
+        let server = Server::bind("udp://127.0.0.1:0", ServerConfig::new("server"), router(log_tx)).unwrap();
         let addr = server.local_addr().to_string();
         // Both clients reach the server from the same address, through a proxy socket.
         let proxy = LossyProxy::start(server_addr(&server), 0, 0.0);
-        let first = connect(&proxy.url(), Options::new("first")).await.unwrap();
-        assert_eq!(first.call(&ADD, &Add { a: 1, b: 1 }, Some(T)).await, Ok(2));
-        let second = connect(&proxy.url(), Options::new("second")).await.unwrap();
-        assert_eq!(second.call(&ECHO, &"x".to_string(), Some(T)).await, Ok("second:x".to_string()));
+        let first = Client::connect(&proxy.url(), ClientConfig::new("first"), Handlers::new()).await.unwrap();
+        assert_eq!(first.call(&ADD, &Add { a: 1, b: 1 }, T).await, Ok(2));
+        let second =
+            Client::connect(&proxy.url(), ClientConfig::new("second"), Handlers::new()).await.unwrap();
+        assert_eq!(second.call(&ECHO, &"x".to_string(), T).await, Ok("second:x".to_string()));
         common::wait_until(|| server.peer("first").is_none()).await;
         assert!(server.peer("second").is_some());
         let _ = addr;
@@ -241,21 +252,24 @@ fn lossy_network_every_call_completes_exactly_once() {
                 Ok(x * 2)
             }
         });
-        let server = Server::bind("udp://127.0.0.1:0", Options::new("server").router(router)).unwrap();
+        let server = Server::bind("udp://127.0.0.1:0", ServerConfig::new("server"), router).unwrap();
         for seed in [1u64, 2, 3] {
             let proxy = LossyProxy::start(server_addr(&server), seed, 0.1);
-            let peer = connect(&proxy.url(), Options::new(format!("lossy{seed}"))).await.unwrap();
+            let peer =
+                Client::connect(&proxy.url(), ClientConfig::new(format!("lossy{seed}")), Handlers::new())
+                    .await
+                    .unwrap();
             let base = seed as u32 * 1000;
             let mut calls = Vec::new();
             for i in 0..100u32 {
                 let p = peer.clone();
-                calls.push(smol::spawn(async move { p.call(&COUNTED, &(base + i), Some(T * 2)).await }));
+                calls.push(smol::spawn(async move { p.call(&COUNTED, &(base + i), T * 2).await }));
             }
             for (i, c) in calls.into_iter().enumerate() {
                 assert_eq!(within(T * 3, c).await, Ok((base + i as u32) * 2), "seed {seed} call {i}");
             }
             for i in 0..20u32 {
-                peer.notify(&LOG, &format!("n{seed}-{i}"), Some(T * 2)).await.unwrap();
+                peer.notify(&LOG, &format!("n{seed}-{i}"), T * 2).await.unwrap();
             }
             let stats = peer.stats();
             assert!(stats.calls_opened >= 100, "{stats:?}");
@@ -281,10 +295,21 @@ fn lossy_network_every_call_completes_exactly_once() {
 #[test]
 fn udp_datagram_size_is_validated() {
     run(T, async {
-        let e = Server::bind("udp://127.0.0.1:0", Options::new("s").max_datagram(100)).unwrap_err();
+        let e = Server::bind(
+            "udp://127.0.0.1:0",
+            ServerConfig { max_datagram: 100, udp_max_datagram: 100, ..ServerConfig::new("s") },
+            Handlers::new(),
+        )
+        .unwrap_err();
         assert!(matches!(e, Error::Config(_)), "{e}");
         assert!(e.to_string().contains("max_datagram"), "{e}");
-        let e = connect("udp://127.0.0.1:9", Options::new("c").max_datagram(100)).await.unwrap_err();
+        let e = Client::connect(
+            "udp://127.0.0.1:9",
+            ClientConfig { max_datagram: 100, udp_max_datagram: 100, ..ClientConfig::new("c") },
+            Handlers::new(),
+        )
+        .await
+        .unwrap_err();
         assert!(e.to_string().contains("max_datagram"), "{e}");
     });
 }

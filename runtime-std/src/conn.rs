@@ -579,6 +579,8 @@ impl Shared {
         while let Some(ev) = g.conn.poll_event(now) {
             any = true;
             match ev {
+                // This runtime does not set `Config::authenticate` (yet): never raised.
+                Event::AuthRequested { .. } => {}
                 Event::Connected if g.connected => {
                     tracing::warn!(
                         conn = self.id,

@@ -1,5 +1,6 @@
 //! Whole-connection tests: two cores wired together in memory with a fake clock.
 
+mod auth;
 mod close_tx;
 #[cfg(feature = "alloc")]
 mod datagram;

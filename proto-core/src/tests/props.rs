@@ -1059,7 +1059,11 @@ impl World {
                 }
             }
             Ev::StreamWritable { .. } => {}
-            ev @ (Ev::Connected | Ev::GoAway { .. } | Ev::ResumeRequested { .. } | Ev::Closed(_)) => {
+            ev @ (Ev::Connected
+            | Ev::GoAway { .. }
+            | Ev::ResumeRequested { .. }
+            | Ev::AuthRequested { .. }
+            | Ev::Closed(_)) => {
                 panic!("seed {seed}: unexpected {ev:?} between two correct peers")
             }
         }

@@ -73,6 +73,7 @@ impl Trace for Ev {
             Ev::StreamWritable { id } => [10, *id, 0, 0],
             Ev::GoAway { bound, status } => [11, *bound, st(status), 0],
             Ev::ResumeRequested { token } => [13, 0, 0, digest(token)],
+            Ev::AuthRequested { name, auth } => [14, 0, digest(name), digest(auth)],
             Ev::Closed(e) => [12, u64::from(e.status().0), 0, digest(format!("{e:?}").as_bytes())],
         }
     }
@@ -715,6 +716,7 @@ impl Sim {
                     Ev::StreamWritable { .. } => "ev stream writable",
                     Ev::GoAway { .. } => "ev goaway",
                     Ev::ResumeRequested { .. } => "ev resume requested",
+                    Ev::AuthRequested { .. } => "ev auth requested",
                     Ev::Closed(ConnectionError::TransportClosed) => "ev closed transport",
                     Ev::Closed(ConnectionError::Malformed(_)) => "ev closed truncated",
                     Ev::Closed(ConnectionError::IdleTimeout) => "ev closed idle",
@@ -1587,6 +1589,9 @@ impl Sim {
                 if let Some(sa) = live.ends[side].streams.get_mut(&id) {
                     sa.blocked = false;
                 }
+            }
+            Ev::AuthRequested { .. } => {
+                self.violation(format!("{tag}: AuthRequested without Config::authenticate"));
             }
             Ev::ResumeRequested { .. } => {
                 self.violation(format!("{tag}: ResumeRequested on a connection that offers no resumption"));

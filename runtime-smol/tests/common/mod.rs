@@ -9,7 +9,7 @@ use async_io::Timer;
 use futures_lite::FutureExt;
 use serde::{Deserialize, Serialize};
 use tandem_smol::tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_smol::{Router, Status};
+use tandem_smol::{Handlers, Status};
 
 /// ADD's request.
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
@@ -50,8 +50,8 @@ pub const DOUBLE: Streaming<(), u32, u32> = Streaming::new(3, 3);
 
 /// The router both sides use in tests: ADD, ECHO, FAIL, LOG (forwarded to `log`), COUNT, SUM,
 /// DOUBLE.
-pub fn router(log: async_channel::Sender<String>) -> Router {
-    Router::new()
+pub fn router(log: async_channel::Sender<String>) -> Handlers {
+    Handlers::new()
         .unary(&ADD, |_ctx, r: Add| async move { Ok(r.a + r.b) })
         .unary(&ECHO, |ctx, s: String| async move { Ok(format!("{}:{s}", ctx.peer_name())) })
         .unary(&FAIL, |_ctx, code: u32| async move { Err::<(), _>(Status(code)) })
@@ -77,15 +77,14 @@ pub fn router(log: async_channel::Sender<String>) -> Router {
         })
         .streaming(&SUM, |_ctx, (), mut rx, mut tx| async move {
             let mut sum = 0u64;
-            while let Some(item) = rx.recv().await {
-                sum += u64::from(item.map_err(|e| e.status())?);
+            while let Some(item) = rx.recv().await.map_err(|e| e.status())? {
+                sum += u64::from(item);
             }
             tx.send(&sum).await.map_err(|e| e.status())?;
             Ok(())
         })
         .streaming(&DOUBLE, |_ctx, (), mut rx, mut tx| async move {
-            while let Some(item) = rx.recv().await {
-                let v: u32 = item.map_err(|e| e.status())?;
+            while let Some(v) = rx.recv().await.map_err(|e| e.status())? {
                 tx.send(&(v * 2)).await.map_err(|e| e.status())?;
             }
             Ok(())
@@ -135,62 +134,68 @@ pub const T: Duration = Duration::from_secs(5);
 /// notifications arrive on `log`. `me` is the caller's name as the callee sees it.
 pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<String>, me: &str) {
     use futures_lite::StreamExt;
-    use tandem_smol::CallError;
+    use tandem_smol::{CallError, Deadline};
 
     // Unary: success, handler error, unknown module/method, undecodable request and response.
-    assert_eq!(peer.call(&ADD, &Add { a: 20, b: 22 }, Some(T)).await, Ok(42));
-    assert_eq!(peer.call(&ECHO, &"hi".to_string(), None).await, Ok(format!("{me}:hi")));
-    let err = peer.call(&FAIL, &Status::NOT_FOUND.0, None).await.unwrap_err();
+    assert_eq!(peer.call(&ADD, &Add { a: 20, b: 22 }, T).await, Ok(42));
+    assert_eq!(peer.call(&ECHO, &"hi".to_string(), Deadline::None).await, Ok(format!("{me}:hi")));
+    let err = peer.call(&FAIL, &Status::NOT_FOUND.0, Deadline::None).await.unwrap_err();
     assert_eq!(err, CallError::Status(Status::NOT_FOUND));
-    assert_eq!(peer.call(&MISSING_METHOD, &1, None).await, Err(CallError::Status(Status::UNKNOWN_METHOD)));
-    assert_eq!(peer.call(&MISSING_MODULE, &1, None).await, Err(CallError::Status(Status::UNKNOWN_MODULE)));
-    let err = peer.call(&ECHO_AS_ADD, &vec![u64::MAX; 3], None).await.unwrap_err();
+    assert_eq!(
+        peer.call(&MISSING_METHOD, &1, Deadline::None).await,
+        Err(CallError::Status(Status::UNKNOWN_METHOD))
+    );
+    assert_eq!(
+        peer.call(&MISSING_MODULE, &1, Deadline::None).await,
+        Err(CallError::Status(Status::UNKNOWN_MODULE))
+    );
+    let err = peer.call(&ECHO_AS_ADD, &vec![u64::MAX; 3], Deadline::None).await.unwrap_err();
     assert_eq!(err.status(), Status::BAD_PAYLOAD);
-    let err = peer.call(&ADD_AS_STRING, &Add { a: 1, b: 2 }, None).await.unwrap_err();
+    let err = peer.call(&ADD_AS_STRING, &Add { a: 1, b: 2 }, Deadline::None).await.unwrap_err();
     assert!(matches!(err, CallError::Decode(_)), "{err:?}");
     // A large message (split into frames; several datagrams on SEQPACKET).
     let big = "x".repeat(300_000);
-    assert_eq!(peer.call(&ECHO, &big, None).await.unwrap().len(), big.len() + me.len() + 1);
+    assert_eq!(peer.call(&ECHO, &big, Deadline::None).await.unwrap().len(), big.len() + me.len() + 1);
 
     // Reliable notification: acknowledged, or refused with the handler's status.
-    peer.notify(&LOG, &"note".to_string(), Some(T)).await.unwrap();
+    peer.notify(&LOG, &"note".to_string(), T).await.unwrap();
     assert_eq!(within(T, log.recv()).await.unwrap(), "note");
-    let err = peer.notify(&LOG, &"reject".to_string(), None).await.unwrap_err();
+    let err = peer.notify(&LOG, &"reject".to_string(), Deadline::None).await.unwrap_err();
     assert_eq!(err, CallError::Status(Status::INVALID_ARGUMENT));
     // Unreliable notification.
-    peer.signal(&LOG, &"signal".to_string()).unwrap();
+    peer.signal(&LOG, &"signal".to_string()).await.unwrap();
     assert_eq!(within(T, log.recv()).await.unwrap(), "signal");
 
     // Server-streaming, long enough to run out of credit several times.
-    let (_tx, rx) = peer.open_stream(&COUNT, &(10, 500)).await.unwrap();
+    let (_tx, rx) = peer.open_stream(&COUNT, &(10, 500), Deadline::None).await.unwrap();
     let got: Vec<u32> = within(T, rx.map(|r| r.unwrap()).collect::<Vec<_>>()).await;
     assert_eq!(got, (10..510).collect::<Vec<_>>());
     // The same with a half-closed open, and one that ends with an error status.
-    let rx = peer.subscribe(&COUNT, &(0, 3)).await.unwrap();
+    let rx = peer.subscribe(&COUNT, &(0, 3), Deadline::None).await.unwrap();
     assert_eq!(within(T, rx.collect::<Vec<_>>()).await, vec![Ok(0), Ok(1), Ok(2)]);
-    let rx = peer.subscribe(&BROKEN, &()).await.unwrap();
+    let rx = peer.subscribe(&BROKEN, &(), Deadline::None).await.unwrap();
     let got = within(T, rx.collect::<Vec<_>>()).await;
     assert_eq!(got, vec![Ok(1), Ok(2), Err(CallError::Status(Status::DATA_LOSS))]);
     // Client-streaming.
-    let (mut tx, mut rx) = peer.open_stream(&SUM, &()).await.unwrap();
+    let (mut tx, mut rx) = peer.open_stream(&SUM, &(), Deadline::None).await.unwrap();
     for i in 1..=300u32 {
         tx.send(&i).await.unwrap();
     }
-    tx.finish();
-    assert_eq!(within(T, rx.recv()).await, Some(Ok(45150)));
-    assert_eq!(within(T, rx.recv()).await, None);
+    tx.finish().unwrap();
+    assert_eq!(within(T, rx.recv()).await, Ok(Some(45150)));
+    assert_eq!(within(T, rx.recv()).await, Ok(None));
     // Bidirectional, in lock step.
-    let (mut tx, mut rx) = peer.open_stream(&DOUBLE, &()).await.unwrap();
+    let (mut tx, mut rx) = peer.open_stream(&DOUBLE, &(), Deadline::None).await.unwrap();
     for i in 0..50u32 {
         tx.send(&i).await.unwrap();
-        assert_eq!(within(T, rx.recv()).await, Some(Ok(i * 2)));
+        assert_eq!(within(T, rx.recv()).await, Ok(Some(i * 2)));
     }
     drop(tx);
-    assert_eq!(within(T, rx.recv()).await, None);
+    assert_eq!(within(T, rx.recv()).await, Ok(None));
     // A stream to a method that is not a stream.
     let bad: Streaming<(), (), ()> = Streaming::new(1, 1);
-    let (_tx, mut rx) = peer.open_stream(&bad, &()).await.unwrap();
-    assert_eq!(within(T, rx.recv()).await, Some(Err(CallError::Status(Status::UNIMPLEMENTED))));
+    let (_tx, mut rx) = peer.open_stream(&bad, &(), Deadline::None).await.unwrap();
+    assert_eq!(within(T, rx.recv()).await, Err(CallError::Status(Status::UNIMPLEMENTED)));
     let stats = peer.stats();
     assert!(stats.calls_opened >= 8 && stats.streams_opened >= 4, "{stats:?}");
 }

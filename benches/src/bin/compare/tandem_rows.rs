@@ -145,26 +145,25 @@ impl Idle for StdIdle {
 
 fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
     // The echo runs inline in the driver task (no task spawned per request).
-    let router = tandem_smol::Router::new()
-        .raw_unary_inline(ECHO, |b, out| {
+    let handlers = tandem_smol::Handlers::new()
+        .raw_unary_inline(ECHO, |_ctx, b, out| {
             out.extend_from_slice(b);
             Ok(())
         })
         .raw_streaming(SINK, |_, _, mut rx, _tx| async move {
-            while let Some(r) = rx.recv().await {
-                r.map_err(|e| e.status())?;
-            }
+            while rx.recv().await.map_err(|e| e.status())?.is_some() {}
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
-    let opts = tandem_smol::Options::new("bench-server").config(config()).router(router);
-    tandem_smol::Server::bind(&addr, opts).expect("bind")
+    let cfg =
+        tandem_smol::ServerConfig { connection: config(), ..tandem_smol::ServerConfig::new("bench-server") };
+    tandem_smol::Server::bind(&addr, cfg, handlers).expect("bind")
 }
 
-/// tandem-smol: [`tandem_smol::Server`] and one peer from [`tandem_smol::connect`].
+/// tandem-smol: [`tandem_smol::Server`] and one [`tandem_smol::Client`].
 pub struct SmolRow {
     _server: tandem_smol::Server,
-    peer: tandem_smol::Peer,
+    peer: tandem_smol::Client,
     msg: Vec<u8>,
     item: Vec<u8>,
 }
@@ -174,15 +173,20 @@ impl SmolRow {
     pub fn new(t: Transport) -> SmolRow {
         let server = smol_server(t, "smol");
         let addr = server.local_addr().to_string();
-        let opts = tandem_smol::Options::new("bench-client").config(config());
-        let peer = smol::block_on(tandem_smol::connect(&addr, opts)).expect("connect");
+        let cfg = tandem_smol::ClientConfig {
+            connection: config(),
+            ..tandem_smol::ClientConfig::new("bench-client")
+        };
+        let peer = smol::block_on(tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new()))
+            .expect("connect");
         SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM] }
     }
 }
 
 impl Row for SmolRow {
     fn call(&mut self) {
-        let back = smol::block_on(self.peer.call_raw(ECHO, &self.msg, None)).expect("call");
+        let back =
+            smol::block_on(self.peer.call_raw(ECHO, &self.msg, tandem_smol::Deadline::None)).expect("call");
         debug_assert_eq!(back.len(), MSG);
     }
 
@@ -195,7 +199,7 @@ impl Row for SmolRow {
                 let (peer, msg, n) = (self.peer.clone(), self.msg.clone(), Rc::clone(&n));
                 ex.spawn(async move {
                     while start.elapsed() < time {
-                        peer.call_raw(ECHO, &msg, None).await.expect("call");
+                        peer.call_raw(ECHO, &msg, tandem_smol::Deadline::None).await.expect("call");
                         n.set(n.get() + 1);
                     }
                 })
@@ -212,14 +216,13 @@ impl Row for SmolRow {
     fn stream(&mut self, items: usize) -> Option<Duration> {
         let start = Instant::now();
         smol::block_on(async {
-            let (mut tx, mut rx) = self.peer.open_stream_raw(SINK, b"").await.expect("open");
+            let (mut tx, mut rx) =
+                self.peer.open_stream_raw(SINK, b"", tandem_smol::Deadline::None).await.expect("open");
             for _ in 0..items {
                 tx.send(&self.item).await.expect("send");
             }
-            tx.finish();
-            while let Some(r) = rx.recv().await {
-                r.expect("recv");
-            }
+            tx.finish().expect("finish");
+            while rx.recv().await.expect("recv").is_some() {}
         });
         Some(start.elapsed())
     }
@@ -228,7 +231,7 @@ impl Row for SmolRow {
 /// Idle tandem-smol connections.
 pub struct SmolIdle {
     server: tandem_smol::Server,
-    peers: Vec<tandem_smol::Peer>,
+    peers: Vec<tandem_smol::Client>,
 }
 
 impl SmolIdle {
@@ -244,9 +247,9 @@ impl Idle for SmolIdle {
         smol::block_on(async {
             for _ in 0..n {
                 let name = format!("idle-{}", self.peers.len());
-                self.peers.push(
-                    tandem_smol::connect(&addr, tandem_smol::Options::new(name)).await.expect("connect"),
-                );
+                let cfg = tandem_smol::ClientConfig::new(name);
+                let c = tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new());
+                self.peers.push(c.await.expect("connect"));
             }
         });
         let end = Instant::now() + Duration::from_secs(60);

@@ -1,4 +1,5 @@
-//! Handlers registered per method, and the dispatch of inbound requests to handler tasks.
+//! [`Handlers`]: the methods one side serves, and the dispatch of inbound requests to handler
+//! tasks. (Layer 6: imports `ctx`, `peer`, `stream`, `conn`, `deadline`, `spawner`.)
 //!
 //! Unknown modules and methods, undecodable requests and unencodable responses are answered
 //! with their status (UNKNOWN_MODULE, UNKNOWN_METHOD, BAD_PAYLOAD, ENCODE_FAILED): a bad
@@ -6,24 +7,28 @@
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
+use core::pin::Pin;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use futures_lite::future::{self, Boxed, FutureExt};
+use futures_lite::future::{self, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_core::typed::{encode_vec, Notification, Streaming, Unary};
 use tandem_core::{Instant, MethodId, RequestKind, Status};
 
-use crate::ctx::Ctx;
+use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
+use crate::ctx::{Ctx, InlineCtx};
+use crate::deadline::Scoped;
 use crate::peer::Peer;
-use crate::shared::{CancelToken, Inner, Shared, StreamEntry};
+use crate::spawner::Task;
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
+type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<(Status, Vec<u8>)> + Send + Sync;
 type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Status> + Send + Sync;
 type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Boxed<Status> + Send + Sync;
-type InlineFn = dyn Fn(&[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync;
+type InlineFn = dyn Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync;
 
 #[derive(Clone)]
 enum Handler {
@@ -33,29 +38,32 @@ enum Handler {
     Inline(Arc<InlineFn>),
 }
 
-/// The methods this side serves, by [`MethodId`]. Both ends of a connection may have one.
+/// The methods this side serves, by [`MethodId`]. Both ends of a connection may have some.
+/// Cheap to clone.
 ///
-/// Handlers are async functions; each inbound exchange runs in its own task on the `smol`
-/// executor, except for quick unary handlers registered with
-/// [`raw_unary_inline`](Router::raw_unary_inline), which run in the connection's driver task. At most `Config::max_concurrent_calls` calls and notifications and
+/// Handlers are async functions; each inbound exchange runs in its own task on the
+/// [`Spawner`](crate::Spawner), except for quick unary handlers registered with
+/// [`raw_unary_inline`](Handlers::raw_unary_inline), which run in the connection's driver. At
+/// most `Config::max_concurrent_calls` calls and notifications and
 /// `Config::max_concurrent_streams` streams run at once per connection (the core enforces the
 /// limits it announces), and at most `max_concurrent_calls` signal handlers.
 ///
-/// When the caller cancels (or its deadline passes, or the connection is lost) the handler's
-/// [`Ctx::is_cancelled`] becomes true and [`Ctx::cancelled`] completes; the handler is polled
-/// once more so that it can notice, then dropped at its next await point.
+/// When the exchange is cancelled (the caller cancelled, its deadline passed, or the connection
+/// ended) [`Ctx::is_cancelled`] becomes true and [`Ctx::cancelled`] completes; the handler is
+/// polled once more so that it can notice, then dropped at its next await, and its outcome is
+/// replaced by the cancellation. Calls a handler makes inherit its request's deadline
+/// ([`Deadline::Inherit`](crate::Deadline::Inherit)).
 #[derive(Clone, Default)]
-pub struct Router {
-    // Shared by every connection the router serves; copied only while it is being built.
+pub struct Handlers {
     methods: Arc<HashMap<MethodId, Handler>>,
     modules: Arc<HashSet<u32>>,
 }
 
-impl core::fmt::Debug for Router {
+impl core::fmt::Debug for Handlers {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut ids: Vec<_> = self.methods.keys().collect();
         ids.sort();
-        f.debug_struct("Router").field("methods", &ids).finish()
+        f.debug_struct("Handlers").field("methods", &ids).finish()
     }
 }
 
@@ -69,10 +77,14 @@ fn encode_reply<T: Serialize>(r: Result<T, Status>) -> (Status, Vec<u8>) {
     }
 }
 
-impl Router {
-    /// An empty router: every request is answered UNKNOWN_MODULE.
+fn status_of(r: Result<(), Status>) -> Status {
+    r.err().unwrap_or(Status::OK)
+}
+
+impl Handlers {
+    /// No handlers: every request is answered UNKNOWN_MODULE.
     pub fn new() -> Self {
-        Router::default()
+        Handlers::default()
     }
 
     fn insert(mut self, id: MethodId, h: Handler) -> Self {
@@ -110,30 +122,25 @@ impl Router {
     {
         let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<(Status, Vec<u8>)> {
             let fut = f(ctx, bytes);
-            Box::pin(async move {
-                match fut.await {
-                    Ok(b) => (Status::OK, b),
-                    Err(s) => (s, Vec::new()),
-                }
-            })
+            Box::pin(async move { fut.await.map_or_else(|s| (s, Vec::new()), |b| (Status::OK, b)) })
         };
         self.insert(method, Handler::Unary(Arc::new(h)))
     }
 
-    /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver task
-    /// as soon as the request is read, and writes its response into the (empty) buffer it is
-    /// given. No task is spawned and no thread is crossed, so this is the fast path for quick
-    /// handlers; but while `f` runs the connection does nothing else (its lock is held), so
-    /// `f` must not block. A panic in `f` is answered INTERNAL.
+    /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver as
+    /// soon as the request is read, and writes its response into the (empty) buffer it is
+    /// given. No task is spawned, so this is the fast path for quick handlers; but while `f`
+    /// runs the connection does nothing else (its lock is held), so `f` must not block. It gets
+    /// an [`InlineCtx`] (no [`Peer`] to call back on). A panic in `f` is answered INTERNAL.
     pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
     where
-        F: Fn(&[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
+        F: Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
     {
         self.insert(method, Handler::Inline(Arc::new(f)))
     }
 
-    /// Serves a notification, reliable (the returned status is the acknowledgement) or
-    /// unreliable (a signal: the result is dropped).
+    /// Serves a notification, reliable ([`Peer::notify`]: the returned status is the
+    /// acknowledgement) or unreliable ([`Peer::signal`]: the result is dropped).
     pub fn notification<T, F, Fut>(self, method: &Notification<T>, f: F) -> Self
     where
         T: Serialize + DeserializeOwned + Send + 'static,
@@ -145,7 +152,7 @@ impl Router {
             match m.decode(&bytes) {
                 Ok(v) => {
                     let fut = f(ctx, v);
-                    Box::pin(async move { fut.await.err().unwrap_or(Status::OK) })
+                    Box::pin(async move { status_of(fut.await) })
                 }
                 Err(e) => Box::pin(future::ready(e.status())),
             }
@@ -161,7 +168,7 @@ impl Router {
     {
         let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Status> {
             let fut = f(ctx, bytes);
-            Box::pin(async move { fut.await.err().unwrap_or(Status::OK) })
+            Box::pin(async move { status_of(fut.await) })
         };
         self.insert(method, Handler::Notify(Arc::new(h)))
     }
@@ -181,7 +188,7 @@ impl Router {
             match m.decode_init(&bytes) {
                 Ok(init) => {
                     let fut = f(ctx, init, StreamReceiver::new(rx), StreamSender::new(tx));
-                    Box::pin(async move { fut.await.err().unwrap_or(Status::OK) })
+                    Box::pin(async move { status_of(fut.await) })
                 }
                 Err(e) => Box::pin(future::ready(e.status())),
             }
@@ -197,7 +204,7 @@ impl Router {
     {
         let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Status> {
             let fut = f(ctx, bytes, rx, tx);
-            Box::pin(async move { fut.await.err().unwrap_or(Status::OK) })
+            Box::pin(async move { status_of(fut.await) })
         };
         self.insert(method, Handler::Stream(Arc::new(h)))
     }
@@ -211,18 +218,22 @@ impl Router {
     }
 }
 
-/// Runs the handler `start` returns until it completes or the exchange is cancelled; a panic
-/// (while starting or running) becomes `panicked`.
-async fn guarded<T>(start: impl FnOnce() -> Boxed<T>, token: &CancelToken, cancelled: T, panicked: T) -> T {
+/// Runs the handler `start` returns, with its request's deadline current while it is polled,
+/// until it completes or the exchange is cancelled; a panic (starting or running) becomes
+/// `panicked`.
+async fn guarded<T: Send + 'static>(
+    start: impl FnOnce() -> Boxed<T> + Send + 'static,
+    token: &CancelToken,
+    deadline: Option<Instant>,
+    cancelled: T,
+    panicked: T,
+) -> T {
+    let run = Scoped::new(deadline, Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
     let run = async {
-        let fut = async move { start().await };
-        match AssertUnwindSafe(fut).catch_unwind().await {
-            Ok(v) => v,
-            Err(_) => {
-                tracing::error!("handler panicked: answering INTERNAL");
-                panicked
-            }
-        }
+        run.await.unwrap_or_else(|_| {
+            tracing::error!("handler panicked: answering INTERNAL");
+            panicked
+        })
     };
     run.or(async {
         token.cancelled().await;
@@ -231,62 +242,72 @@ async fn guarded<T>(start: impl FnOnce() -> Boxed<T>, token: &CancelToken, cance
     .await
 }
 
-/// Starts the handler for an inbound request (called by the driver, lock held).
+/// An inbound request, as the core reported it.
+pub(crate) struct Request {
+    pub(crate) id: u64,
+    pub(crate) kind: RequestKind,
+    pub(crate) method: MethodId,
+    pub(crate) deadline: Option<Instant>,
+    pub(crate) payload: Vec<u8>,
+}
+
+/// Starts the handler for an inbound request (called by the driver, lock held). The handler's
+/// task goes to `spawn`, which the driver hands to the spawner once the lock is released.
 pub(crate) fn dispatch(
+    handlers: &Handlers,
     shared: &Arc<Shared>,
     inner: &mut Inner,
-    id: u64,
-    kind: RequestKind,
-    method: MethodId,
-    deadline: Option<Instant>,
-    payload: Vec<u8>,
+    req: Request,
+    spawn: &mut Vec<Task>,
 ) {
-    let handler = match shared.router.lookup(method) {
+    let Request { id, kind, method, deadline, payload } = req;
+    let handler = match handlers.lookup(method) {
         Ok(h) => h.clone(),
         Err(status) => return refuse(inner, id, kind, method, status),
     };
     if let (Handler::Inline(f), RequestKind::Call) = (&handler, kind) {
-        // Runs here, in the driver task: no task, no cancellation token, no thread crossing.
+        // Runs here, in the driver: no task, no cancellation token.
         let mut out = Vec::new();
-        let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&payload, &mut out))).unwrap_or_else(|_| {
-            tracing::error!("handler panicked: answering INTERNAL");
-            Err(Status::INTERNAL)
-        });
+        let cx = InlineCtx { shared, remote: inner.remote, method, deadline };
+        let r =
+            std::panic::catch_unwind(AssertUnwindSafe(|| f(&cx, &payload, &mut out))).unwrap_or_else(|_| {
+                tracing::error!("inline handler panicked: answering INTERNAL");
+                Err(Status::INTERNAL)
+            });
         match r {
             Ok(()) => inner.respond(id, Status::OK, out),
             Err(status) => inner.respond(id, status, Vec::new()),
         }
         return;
     }
-    // Handles (`Peer`s) are created here but only dropped inside the tasks: dropping the last
-    // handle closes the connection, which takes the lock this function runs under.
+    // Handles are created here but only dropped inside the tasks: dropping the last handle
+    // takes the connection's lock, which this function runs under.
     let token = Arc::new(CancelToken::default());
     let sh = shared.clone();
-    let ctx = || Ctx::new(Peer::from_shared(shared.clone()), method, deadline, token.clone());
+    let ctx = || Ctx::new(Peer::new(shared.clone()), method, deadline, token.clone());
     match (handler, kind) {
         (Handler::Unary(f), RequestKind::Call) => {
             inner.inbound.insert(id, token.clone());
             let ctx = ctx();
-            smol::spawn(async move {
-                let cancelled = (Status::CANCELLED, Vec::new());
-                let panicked = (Status::INTERNAL, Vec::new());
-                let (status, body) = guarded(|| f(ctx, payload), &token, cancelled, panicked).await;
+            spawn.push(Box::pin(async move {
+                let (cancelled, panicked) = ((Status::CANCELLED, Vec::new()), (Status::INTERNAL, Vec::new()));
+                let (status, body) =
+                    guarded(move || f(ctx, payload), &token, deadline, cancelled, panicked).await;
                 let mut inner = sh.lock();
                 inner.inbound.remove(&id);
                 inner.respond(id, status, body);
-            })
-            .detach();
+            }));
         }
         (Handler::Notify(f), RequestKind::Notify) => {
             inner.inbound.insert(id, token.clone());
             let ctx = ctx();
-            smol::spawn(async move {
-                let status = guarded(|| f(ctx, payload), &token, Status::CANCELLED, Status::INTERNAL).await;
+            spawn.push(Box::pin(async move {
+                let run = move || f(ctx, payload);
+                let status = guarded(run, &token, deadline, Status::CANCELLED, Status::INTERNAL).await;
                 let mut inner = sh.lock();
                 inner.inbound.remove(&id);
                 inner.respond(id, status, Vec::new());
-            })
-            .detach();
+            }));
         }
         (Handler::Stream(f), RequestKind::Stream { half_closed }) => {
             inner.inbound.insert(id, token.clone());
@@ -296,11 +317,11 @@ pub(crate) fn dispatch(
             }
             inner.streams.insert(id, entry);
             let ctx = ctx();
-            let rx = RawReceiver::new(Peer::from_shared(shared.clone()), id);
-            let tx = RawSender::new(Peer::from_shared(shared.clone()), id);
-            smol::spawn(async move {
-                let run = || f(ctx, payload, rx, tx);
-                let status = guarded(run, &token, Status::CANCELLED, Status::INTERNAL).await;
+            let rx = RawReceiver::new(Handle::new(shared.clone()), id);
+            let tx = RawSender::new(Handle::new(shared.clone()), id);
+            spawn.push(Box::pin(async move {
+                let run = move || f(ctx, payload, rx, tx);
+                let status = guarded(run, &token, deadline, Status::CANCELLED, Status::INTERNAL).await;
                 let mut inner = sh.lock();
                 inner.inbound.remove(&id);
                 inner.discard_items(id);
@@ -309,8 +330,7 @@ pub(crate) fn dispatch(
                     Some(e) if e.sent_fin => {}
                     _ => inner.finish_stream(id, status),
                 }
-            })
-            .detach();
+            }));
         }
         (_, kind) => refuse(inner, id, kind, method, Status::UNIMPLEMENTED),
     }
@@ -324,9 +344,17 @@ fn refuse(inner: &mut Inner, id: u64, kind: RequestKind, method: MethodId, statu
     }
 }
 
-/// Starts the handler for a signal (unreliable notification); drops it when too many run.
-pub(crate) fn dispatch_signal(shared: &Arc<Shared>, inner: &mut Inner, method: MethodId, payload: Vec<u8>) {
-    let f = match shared.router.lookup(method) {
+/// Starts the handler for a signal (unreliable notification); drops the signal when
+/// `max_concurrent_calls` signal handlers already run.
+pub(crate) fn dispatch_signal(
+    handlers: &Handlers,
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    method: MethodId,
+    payload: Vec<u8>,
+    spawn: &mut Vec<Task>,
+) {
+    let f = match handlers.lookup(method) {
         Ok(Handler::Notify(f)) => f.clone(),
         _ => {
             tracing::debug!(?method, "signal for a method without a notification handler dropped");
@@ -339,11 +367,10 @@ pub(crate) fn dispatch_signal(shared: &Arc<Shared>, inner: &mut Inner, method: M
     }
     inner.signal_tasks += 1;
     let token = Arc::new(CancelToken::default());
-    let ctx = Ctx::new(Peer::from_shared(shared.clone()), method, None, token.clone());
+    let ctx = Ctx::new(Peer::new(shared.clone()), method, None, token.clone());
     let sh = shared.clone();
-    smol::spawn(async move {
-        let _ = guarded(|| f(ctx, payload), &token, Status::CANCELLED, Status::INTERNAL).await;
+    spawn.push(Box::pin(async move {
+        let _ = guarded(move || f(ctx, payload), &token, None, Status::CANCELLED, Status::INTERNAL).await;
         sh.lock().signal_tasks -= 1;
-    })
-    .detach();
+    }));
 }

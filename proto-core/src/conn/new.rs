@@ -1,0 +1,230 @@
+//! Constructing a connection: growable buffers bounded by the configuration (`alloc`), or the
+//! caller's own storage (no allocator).
+
+use super::{Connection, Identity, Inline, Slot, State, Storage};
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
+use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
+use crate::stats::Stats;
+use crate::storage::{ByteQueue, Store, Table};
+use crate::time::Instant;
+
+/// `Store` for owned memory, or the borrowed slice.
+#[cfg(feature = "alloc")]
+fn owned<T>() -> Store<'static, T> {
+    Store::Owned(alloc::vec::Vec::new())
+}
+
+impl<'a> Connection<'a> {
+    /// A connection whose buffers grow on demand up to the bounds in `config`.
+    ///
+    /// A dialer queues its HELLO at once; drain it with `poll_transmit`.
+    #[cfg(feature = "alloc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    pub fn new(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        now: Instant,
+    ) -> Result<Connection<'static>, ConfigError> {
+        config.validate()?;
+        let rx_max = config.max_frame_size as usize + frame::MAX_HEADER_LEN;
+        // On a packet transport the receive buffer must hold one whole datagram.
+        let rx_max = match config.transport {
+            Transport::Packet { max_datagram } => rx_max.max(max_datagram as usize),
+            Transport::Datagram { max_datagram } => rx_max.max(max_datagram as usize),
+            Transport::Stream => rx_max,
+        };
+        let tx_max = config.max_tx_buffer as usize;
+        let reasm_max = config.max_message_size as usize;
+        let slots = (config.max_concurrent_calls as usize)
+            .saturating_add(config.max_concurrent_streams as usize)
+            .saturating_add(config.max_outbound_calls as usize)
+            .saturating_add(config.max_outbound_streams as usize);
+        Connection::build(
+            role,
+            config,
+            me,
+            now,
+            ByteQueue::new(owned(), rx_max),
+            ByteQueue::new(owned(), tx_max),
+            ByteQueue::new(owned(), reasm_max),
+            reasm_max,
+            Table::new(owned(), slots),
+        )
+    }
+
+    /// A connection working only in the caller's `storage` (no allocator needed).
+    ///
+    /// Fails if `storage.rx` cannot hold one frame of `config.max_frame_size`.
+    pub fn with_storage(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        storage: Storage<'a>,
+        now: Instant,
+    ) -> Result<Self, ConfigError> {
+        config.validate()?;
+        let dgram = match config.transport {
+            Transport::Packet { max_datagram } => max_datagram as usize,
+            Transport::Datagram { max_datagram } => max_datagram as usize,
+            Transport::Stream => 0,
+        };
+        if storage.rx.len() < (config.max_frame_size as usize + frame::MAX_HEADER_LEN).max(dgram) {
+            return Err(ConfigError {
+                field: "storage.rx",
+                requirement: "at least max_frame_size + 9 bytes long (and max_datagram on packet transports)",
+            });
+        }
+        if storage.reassembly.len() < crate::config::MIN_MESSAGE_SIZE as usize {
+            return Err(ConfigError { field: "storage.reassembly", requirement: "at least 4096 bytes long" });
+        }
+        if storage.tx.len() < 2 * MIN_FRAME_SIZE as usize {
+            return Err(ConfigError { field: "storage.tx", requirement: "at least 8192 bytes long" });
+        }
+        // Announce only what the reassembly buffer can hold.
+        let mut config = config;
+        config.max_message_size =
+            config.max_message_size.min(u32::try_from(storage.reassembly.len()).unwrap_or(u32::MAX));
+        let reasm_max = storage.reassembly.len().min(config.max_message_size as usize);
+        let (rx_len, tx_len, re_len, n) =
+            (storage.rx.len(), storage.tx.len(), storage.reassembly.len(), storage.slots.len());
+        Connection::build(
+            role,
+            config,
+            me,
+            now,
+            ByteQueue::new(Store::Borrowed(storage.rx), rx_len),
+            ByteQueue::new(Store::Borrowed(storage.tx), tx_len),
+            ByteQueue::new(Store::Borrowed(storage.reassembly), re_len),
+            reasm_max,
+            Table::new(Store::Borrowed(storage.slots), n),
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn build(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        now: Instant,
+        rx: ByteQueue<'a>,
+        tx: ByteQueue<'a>,
+        reasm: ByteQueue<'a>,
+        reasm_max: usize,
+        slots: Table<'a, Slot>,
+    ) -> Result<Self, ConfigError> {
+        if me.name.len() > MAX_NAME_LEN {
+            return Err(ConfigError { field: "identity.name", requirement: "at most 255 bytes" });
+        }
+        if me.auth.len() > MAX_AUTH_LEN {
+            return Err(ConfigError { field: "identity.auth", requirement: "at most 1024 bytes" });
+        }
+        if me.session.len() > MAX_SESSION_LEN {
+            return Err(ConfigError { field: "identity.session", requirement: "at most 64 bytes" });
+        }
+        if let Transport::Packet { .. } | Transport::Datagram { .. } = config.transport {
+            // SPEC.md §4.1: on packet transports HELLO must fit 1200 bytes.
+            let mut pbuf = [0u8; 128];
+            let (params, n) = config.hello_params();
+            let params = frame::Params::encode_into(&params[..n], &mut pbuf).unwrap_or(frame::Params::EMPTY);
+            let hello = frame::Frame::Hello(frame::Hello {
+                min_version: crate::config::VERSION,
+                max_version: crate::config::VERSION,
+                flags: frame::Hello::RESUME,
+                name: me.name,
+                auth: me.auth,
+                session: me.session,
+                params,
+            });
+            if hello.encoded_len() > 1200 {
+                return Err(ConfigError {
+                    field: "identity",
+                    requirement: "short enough for HELLO to fit 1200 bytes on a packet transport",
+                });
+            }
+        }
+        let mut ident = (Inline::new(), Inline::new(), Inline::new());
+        ident.0.set(me.name);
+        ident.1.set(me.auth);
+        ident.2.set(me.session);
+        let conn_recv = config.conn_credit_bytes.into();
+        let flood = u64::from(config.max_unproductive_frames) * 1_000_000;
+        let mut c = Connection {
+            role,
+            config,
+            state: State::Handshake,
+            me: ident,
+            peer_name: Inline::new(),
+            peer_auth: Inline::new(),
+            peer_session: Inline::new(),
+            peer_resume: false,
+            version: 0,
+            peer: PeerLimits::default(),
+            rx,
+            rx_release: 0,
+            eof: false,
+            rx_error: None,
+            reasm,
+            reasm_max,
+            partial: None,
+            reasm_delivered: false,
+            tx,
+            tx_head_left: 0,
+            slots,
+            pending_slots: 0,
+            next_id: match role {
+                Role::Dialer => 0,
+                Role::Acceptor => 1,
+            },
+            peer_high: None,
+            out_calls: 0,
+            in_calls: 0,
+            out_streams: 0,
+            in_streams: 0,
+            conn_send: 0,
+            conn_recv,
+            conn_grant: 0,
+            conn_unconsumed: 0,
+            started: now,
+            last_recv: now,
+            ping_out: None,
+            ping_blocked: Instant::ZERO,
+            grant_retry: false,
+            ping_seq: 0,
+            flood_tokens: flood,
+            flood_at: now,
+            tx_queued: 0,
+            drain_deadline: Instant::MAX,
+            goaway_sent: false,
+            goaway_recv: None,
+            connected_event: false,
+            goaway_event: None,
+            closed_event: None,
+            closed_delivered: false,
+            close_msg: Inline::new(),
+            stats: Stats::default(),
+            #[cfg(feature = "alloc")]
+            sess: None,
+            session_ending: false,
+            grace_deadline: Instant::MAX,
+            suspended_at: Instant::ZERO,
+            resuming: false,
+            resume_request: false,
+            auth_request: false,
+            resumed: false,
+            resend_from: None,
+            cut_request: None,
+            conn_no_grant: 0,
+            resend_streams: false,
+            #[cfg(feature = "alloc")]
+            dgram: None,
+        };
+        if role == Role::Dialer {
+            c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
+        }
+        // --- datagram mode (SPEC.md §14)
+        #[cfg(feature = "alloc")]
+        c.dgram_init(now);
+        Ok(c)
+    }
+}
