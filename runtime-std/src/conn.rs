@@ -19,8 +19,13 @@ use std::time::Duration;
 use tandem_core::{Config, Connection, ConnectionError, Event, Identity, Instant};
 use tandem_core::{RequestKind, Role, Status, Transport};
 
-/// Largest read on a byte-stream socket.
+/// Largest read and write buffer on a byte-stream socket.
 const STREAM_READ: usize = 64 * 1024;
+/// The read and write buffers of a byte-stream connection start at this size and grow to
+/// [`STREAM_READ`] only while traffic needs it (a read or a write fills them); an idle
+/// connection shrinks them back. So a connection in the handshake, idle or suspended holds a
+/// few KiB of buffers, not 128 KiB.
+pub(crate) const IO_MIN: usize = 4096;
 /// Response and stream-item buffers kept for reuse ([`Inner::spare`]): at most this many
 /// bytes of capacity in all ...
 const SPARE_BYTES: usize = 256 * 1024;
@@ -236,7 +241,7 @@ impl Shared {
         let (io_buf, read_size) = if socket.is_packet() {
             (max_datagram as usize, max_datagram as usize + 1)
         } else {
-            (STREAM_READ, STREAM_READ)
+            (IO_MIN, STREAM_READ)
         };
         let me = Identity { name: name.as_bytes(), session: session_token, ..Identity::default() };
         let conn = Connection::new(role, config, me, clock::now())?;
@@ -415,6 +420,10 @@ impl Shared {
             }
             let n = {
                 let mut g = self.lock();
+                if !self.packet && w.buf.len() < STREAM_READ && g.conn.pending_transmit() > w.buf.len() {
+                    // More is queued than one write takes: write in larger pieces.
+                    w.buf.resize(STREAM_READ, 0);
+                }
                 let same = match (&w.sock, &g.socket) {
                     (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                     (None, None) => true,
@@ -447,6 +456,19 @@ impl Shared {
         tracing::debug!(conn = self.id, peer = self.name(), "write failed: {e}");
         self.broken.store(true, Ordering::Release);
         self.wake_driver();
+    }
+
+    /// An idle connection gives back the writer's grown buffer (byte streams).
+    pub(crate) fn shrink_writer(&self) {
+        if self.packet {
+            return;
+        }
+        if let Ok(mut w) = self.writer.try_lock() {
+            if w.pos >= w.len && w.buf.len() > IO_MIN {
+                w.buf = vec![0; IO_MIN];
+                (w.pos, w.len) = (0, 0);
+            }
+        }
     }
 
     /// The driver is done: the writer lets go of its socket (so that the descriptor closes).

@@ -3,7 +3,7 @@
 //! socket is full it waits for writability in the same `poll(2)` as for input.
 
 use crate::clock;
-use crate::conn::{Redial, Shared};
+use crate::conn::{Redial, Shared, IO_MIN};
 use crate::peer::Peer;
 use crate::transport::{self, Socket};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -84,7 +84,8 @@ struct Redialing {
 
 /// The loop proper; returns once the connection is finished.
 fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
-    let mut buf = vec![0u8; shared.read_size];
+    // Byte streams: small until reads fill it (see `conn::IO_MIN`); packets: one whole datagram.
+    let mut buf = vec![0u8; if shared.packet { shared.read_size } else { IO_MIN.min(shared.read_size) }];
     let mut eof = false;
     let mut gen = 0u64;
     let mut closed_at: Option<std::time::Instant> = None;
@@ -254,6 +255,13 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         if wake || !sock_ready.is_empty() {
             active_at = Some(std::time::Instant::now());
         } else if active_at.is_some_and(|at| at.elapsed() >= IDLE_RELEASE) {
+            // No traffic for a while: the I/O buffers go back to their small size in any case
+            // (a suspended session or one with slow exchanges keeps few bytes), the rest only
+            // once nothing is open.
+            if !shared.packet && buf.len() > IO_MIN {
+                buf = vec![0u8; IO_MIN];
+            }
+            shared.shrink_writer();
             let mut g = shared.lock();
             if g.calls.is_empty() && g.streams.is_empty() && g.inbound.is_empty() {
                 g.release_memory();
@@ -264,7 +272,12 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         }
         if let Some(s) = &sock {
             if !eof && sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                eof |= read_some(shared, s, gen, &mut buf, &mut drained);
+                let mut filled = false;
+                eof |= read_some(shared, s, gen, &mut buf, &mut drained, &mut filled);
+                if filled && !shared.packet && buf.len() < shared.read_size {
+                    // A read filled the buffer: more is coming, read in larger pieces.
+                    buf.resize(shared.read_size, 0);
+                }
             }
         }
     }
@@ -355,8 +368,15 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// Reads what the socket has (bounded), feeding the core. Returns true at end of file.
-/// `read` counts the bytes read.
-fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8], read: &mut usize) -> bool {
+/// `read` counts the bytes read; `filled` is set when a read filled `buf`.
+fn read_some(
+    shared: &Shared,
+    sock: &Socket,
+    gen: u64,
+    buf: &mut [u8],
+    read: &mut usize,
+    filled: &mut bool,
+) -> bool {
     let packet = shared.packet;
     for _ in 0..READS_PER_WAKE {
         match sock.read(buf) {
@@ -371,6 +391,7 @@ fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8], read: &mu
             }
             Ok(n) => {
                 *read = read.saturating_add(n);
+                *filled |= n == buf.len();
                 let mut g = shared.lock();
                 if g.sock_gen != gen {
                     return true;

@@ -11,6 +11,9 @@ use tandem_core::{Config, MethodId};
 use tandem_std::{Client, ClientConfig, Handlers, Server, ServerConfig};
 use tandem_testkit::wire::RawPeer;
 
+#[global_allocator]
+static HEAP: tandem_testkit::heap::Counting = tandem_testkit::heap::Counting;
+
 const ECHO: MethodId = MethodId::new(1, 1);
 const SLOW_LOG: MethodId = MethodId::new(1, 2);
 
@@ -149,6 +152,29 @@ fn exchanges_toward_a_zero_limit_are_refused_at_once() {
         assert_eq!(stream.unwrap_err().status(), tandem_std::Status::RESOURCE_EXHAUSTED);
         assert!(start.elapsed() < Duration::from_secs(5));
         client.shutdown(Duration::from_secs(1));
+        server.shutdown(Duration::from_secs(1));
+    });
+}
+
+#[test]
+fn connections_in_the_handshake_hold_little_memory() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    bounded(60, || {
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("frugal"), handlers()).unwrap();
+        let addr = server.local_addr().to_string();
+        let base = tandem_testkit::heap::settled(256, Duration::from_secs(2));
+        let stuck: Vec<_> = (0..100).map(|_| RawPeer::connect(&addr).unwrap()).collect();
+        let end = Instant::now() + Duration::from_secs(10);
+        while server.handshaking() < 100 {
+            assert!(Instant::now() < end, "only {} connections in the handshake", server.handshaking());
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let per = (tandem_testkit::heap::settled(256, Duration::from_secs(2)) - base) / 100;
+        println!("live heap per connection in the handshake: {per} B");
+        // I/O buffers start small (4 KiB each way) and grow only with traffic; before, each
+        // connection held 128 KiB of them from the start.
+        assert!(per < 24 * 1024, "{per} bytes per connection in the handshake");
+        drop(stuck);
         server.shutdown(Duration::from_secs(1));
     });
 }
