@@ -63,7 +63,6 @@ impl Server {
                 cfg.resume = resumption;
                 cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
-                cfg.workers = 64;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
                     .map(Server::Std)
                     .map_err(|e| e.to_string())

@@ -18,7 +18,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tandem_core::{Config, MethodId, Status};
 
@@ -377,11 +377,8 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
         .raw_unary(m(method::RECORDED), move |ctx, _| Ok(s4.recorded(ctx.peer_name())))
         .raw_unary(m(method::SLEEP), move |ctx, b| {
             let ms = u32_at(b, 0).ok_or(Status::BAD_PAYLOAD)?;
-            let end = Instant::now() + Duration::from_millis(u64::from(ms));
-            while Instant::now() < end && !ctx.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let cancelled = ctx.is_cancelled();
+            // Waiting parks the handler: its pool worker serves other requests meanwhile.
+            let cancelled = ctx.wait_cancelled(Duration::from_millis(u64::from(ms)));
             s5.record(ctx.peer_name(), if cancelled { entry::SLEEP_CANCELLED } else { entry::SLEEP_DONE });
             Ok(vec![u8::from(cancelled)])
         })
@@ -433,11 +430,7 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
             }
         })
         .raw_streaming(m(method::HOLD_STREAM), move |ctx, _init, _rx, _tx| {
-            let end = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < end && !ctx.is_cancelled() {
-                std::thread::sleep(Duration::from_millis(2));
-            }
-            let cancelled = ctx.is_cancelled();
+            let cancelled = ctx.wait_cancelled(Duration::from_secs(10));
             s6.record(ctx.peer_name(), if cancelled { entry::HOLD_CANCELLED } else { entry::HOLD_DONE });
             if cancelled {
                 Err(Status::CANCELLED)

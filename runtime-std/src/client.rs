@@ -5,7 +5,7 @@ use crate::driver::{self, Hooks};
 use crate::error::Error;
 use crate::handlers::Handlers;
 use crate::peer::Peer;
-use crate::pool::Pool;
+use crate::pool::{self, Pool, PoolStats};
 use crate::transport;
 use core::time::Duration;
 use std::sync::Arc;
@@ -25,9 +25,18 @@ pub struct ClientConfig {
     /// Protocol limits and timers (keepalive, idle and handshake timeouts, …). The transport
     /// field is set from the address.
     pub connection: Config,
-    /// Threads that run handlers for requests the server sends (at least 1; see
-    /// [`ServerConfig::workers`](crate::ServerConfig::workers)). Default 4.
+    /// Handlers running at once for requests the server sends (at least 1; parked handlers
+    /// do not count: see [`ServerConfig::workers`](crate::ServerConfig::workers)). Default 4.
     pub workers: usize,
+    /// Hard cap on the threads of the client's handler pool (see
+    /// [`ServerConfig::max_handler_threads`](crate::ServerConfig::max_handler_threads)); if the
+    /// server could hold more parked handlers than fit, the client announces less.
+    /// Default 1024.
+    pub max_handler_threads: usize,
+    /// Signals from the server queued while the client's handlers are busy; beyond it further
+    /// signals are dropped (see [`ServerConfig::max_queued_signals`](crate::ServerConfig::max_queued_signals)).
+    /// Default 256.
+    pub max_queued_signals: usize,
     /// Largest packet on a SEQPACKET socket. Default 64 KiB.
     pub max_datagram: u32,
     /// Resume the session when the transport is lost (SPEC.md §13), if the server offers it:
@@ -78,6 +87,8 @@ impl ClientConfig {
             name: name.into(),
             connection: Config::default(),
             workers: DEFAULT_CLIENT_WORKERS,
+            max_handler_threads: crate::server::DEFAULT_MAX_HANDLER_THREADS,
+            max_queued_signals: crate::server::DEFAULT_MAX_QUEUED_SIGNALS,
             max_datagram: DEFAULT_MAX_DATAGRAM,
             resume: true,
             reconnect: Reconnect::default(),
@@ -92,7 +103,7 @@ impl ClientConfig {
 /// Dropping the client closes the connection at once; [`Client::shutdown`] does it gracefully.
 pub struct Client {
     peer: Peer,
-    pool: Arc<Pool>,
+    pool: Pool,
 }
 
 impl core::fmt::Debug for Client {
@@ -116,10 +127,18 @@ impl Client {
     }
 
     /// Connects to a parsed address.
-    pub fn connect_to(addr: &Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
+    pub fn connect_to(addr: &Address, mut config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
+        // Connecting blocks: from a handler, let the pool run others meanwhile.
+        let _parked = pool::parked();
         let socket = transport::connect(addr)?;
         let datagram = socket.is_datagram();
-        let pool = Pool::new(config.workers, "tandem-client");
+        let limits = pool::PoolLimits {
+            workers: config.workers,
+            max_threads: config.max_handler_threads,
+            max_queued_signals: config.max_queued_signals,
+        };
+        pool::fit_announced(&mut config.connection, limits, "ClientConfig");
+        let pool = Pool::new(limits, "tandem-client");
         let shared = Shared::new(
             socket,
             Role::Dialer,
@@ -141,7 +160,7 @@ impl Client {
                 jitter: config.reconnect.jitter.clamp(0.0, 1.0),
             }),
             Arc::new(handlers),
-            Arc::clone(&pool),
+            &pool,
         );
         let shared = match shared {
             Ok(s) => s,
@@ -173,6 +192,11 @@ impl Client {
     /// The handle on the connection (also reachable through `Deref`).
     pub fn peer(&self) -> &Peer {
         &self.peer
+    }
+
+    /// The counters of the pool that runs this client's handlers.
+    pub fn handler_pool(&self) -> PoolStats {
+        self.pool.stats()
     }
 
     /// Graceful shutdown: GOAWAY, let open exchanges finish for up to `grace`, then close.

@@ -5,9 +5,10 @@
 //! Locking: `writer` may be held while taking `inner`, never the reverse; nothing blocks while
 //! holding `inner` except on its own condition variable.
 
+use crate::cancel::Cancel;
 use crate::clock;
 use crate::handlers::{Handler, Handlers};
-use crate::pool::Pool;
+use crate::pool::{self, Lane, Pool};
 use crate::transport::{PeerCredentials, Socket};
 use std::collections::{HashMap, VecDeque};
 use std::io::{self, Read, Write};
@@ -15,17 +16,22 @@ use std::os::unix::net::UnixStream;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
-use tandem_core::{ApiError, Config, Connection, ConnectionError, Event, Identity, Instant, MethodId};
+use tandem_core::{Config, Connection, ConnectionError, Event, Identity, Instant};
 use tandem_core::{RequestKind, Role, Status, Transport};
 
-/// Largest read on a byte-stream socket.
+/// Largest read and write buffer on a byte-stream socket.
 const STREAM_READ: usize = 64 * 1024;
+/// The read and write buffers of a byte-stream connection start at this size and grow to
+/// [`STREAM_READ`] only while traffic needs it (a read or a write fills them); an idle
+/// connection shrinks them back. So a connection in the handshake, idle or suspended holds a
+/// few KiB of buffers, not 128 KiB.
+pub(crate) const IO_MIN: usize = 4096;
 /// Response and stream-item buffers kept for reuse ([`Inner::spare`]): at most this many
 /// bytes of capacity in all ...
 const SPARE_BYTES: usize = 256 * 1024;
 /// ... and at most this capacity each; larger ones go back to the allocator. The inline
 /// handlers' request and response buffers are bounded the same way.
-const SPARE_CAPACITY: usize = 64 * 1024;
+pub(crate) const SPARE_CAPACITY: usize = 64 * 1024;
 
 /// An outbound stream's or an inbound stream's receive side, as the handles see it.
 #[derive(Debug, Default)]
@@ -43,7 +49,7 @@ pub(crate) struct StreamSlot {
     /// Handles alive (opener: sender + receiver).
     pub(crate) handles: u8,
     /// Responder: the handler's cancellation flag.
-    pub(crate) cancel: Option<Arc<AtomicBool>>,
+    pub(crate) cancel: Option<Arc<Cancel>>,
 }
 
 /// One of our calls or reliable notifications, until its caller takes the outcome.
@@ -72,7 +78,7 @@ pub(crate) struct Inner {
     /// Streams with live handles or a running handler.
     pub(crate) streams: HashMap<u64, StreamSlot>,
     /// The peer's calls and notifications being handled: their cancellation flags.
-    pub(crate) inbound: HashMap<u64, Arc<AtomicBool>>,
+    pub(crate) inbound: HashMap<u64, Arc<Cancel>>,
     pub(crate) connected: bool,
     /// The peer's HELLO was processed and the on-connect hook has not run yet.
     pub(crate) just_connected: bool,
@@ -102,8 +108,8 @@ pub(crate) struct Inner {
     /// Sum of the capacities in `spare`.
     spare_bytes: usize,
     /// Inline handlers: the request being served and the response being built (reused).
-    inline_req: Vec<u8>,
-    inline_resp: Vec<u8>,
+    pub(crate) inline_req: Vec<u8>,
+    pub(crate) inline_resp: Vec<u8>,
 }
 
 impl Inner {
@@ -118,7 +124,7 @@ impl Inner {
     }
 
     /// A buffer holding `payload`: a spare one if any (then no allocation).
-    fn take_spare(spare: &mut Vec<Vec<u8>>, spare_bytes: &mut usize, payload: &[u8]) -> Vec<u8> {
+    pub(crate) fn take_spare(spare: &mut Vec<Vec<u8>>, spare_bytes: &mut usize, payload: &[u8]) -> Vec<u8> {
         let mut v = spare.pop().unwrap_or_default();
         *spare_bytes -= v.capacity();
         v.extend_from_slice(payload);
@@ -176,6 +182,9 @@ pub(crate) struct Shared {
     want_out: AtomicBool,
     /// A write failed: the transport is gone.
     broken: AtomicBool,
+    /// The connection has closed (`Inner::closed` is set): the driver is writing its last
+    /// bytes and must hear when another thread wrote them.
+    closing: AtomicBool,
     /// Counts batches of events dispatched ([`Shared::pump`]): a caller about to park spins
     /// briefly on it instead (see `PendingCall::wait`).
     pub(crate) pumped: AtomicU64,
@@ -190,7 +199,8 @@ pub(crate) struct Shared {
     waker_tx: UnixStream,
     pub(crate) waker_rx: UnixStream,
     pub(crate) handlers: Arc<Handlers>,
-    pub(crate) pool: Arc<Pool>,
+    /// This connection's queue in the handler pool.
+    pub(crate) lane: Lane,
     pub(crate) creds: Option<PeerCredentials>,
     pub(crate) peer_name: OnceLock<String>,
     /// Connection number, for logs.
@@ -216,7 +226,7 @@ impl Shared {
         session_token: &[u8],
         redial: Option<Redial>,
         handlers: Arc<Handlers>,
-        pool: Arc<Pool>,
+        pool: &Pool,
     ) -> Result<Arc<Shared>, crate::Error> {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         config.transport = if socket.is_datagram() {
@@ -231,7 +241,7 @@ impl Shared {
         let (io_buf, read_size) = if socket.is_packet() {
             (max_datagram as usize, max_datagram as usize + 1)
         } else {
-            (STREAM_READ, STREAM_READ)
+            (IO_MIN, STREAM_READ)
         };
         let me = Identity { name: name.as_bytes(), session: session_token, ..Identity::default() };
         let conn = Connection::new(role, config, me, clock::now())?;
@@ -275,6 +285,7 @@ impl Shared {
             writer: Mutex::new(Writer { buf: vec![0; io_buf], pos: 0, len: 0, sock: None }),
             want_out: AtomicBool::new(false),
             broken: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             pumped: AtomicU64::new(0),
             packet,
             datagram,
@@ -283,7 +294,7 @@ impl Shared {
             waker_tx,
             waker_rx,
             handlers,
-            pool,
+            lane: pool.lane(),
             creds,
             peer_name: OnceLock::new(),
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -336,23 +347,42 @@ impl Shared {
 
     // ------------------------------------------------------------------ output
 
-    /// Writes everything queued. `blocking`: wait for the socket (callers and handlers);
-    /// otherwise stop at the first `WouldBlock` and let the driver wait for writability.
+    /// Writes what the socket takes now; if it is full, the driver writes the rest when the
+    /// socket becomes writable (it is woken for that). Never blocks: a peer that does not read
+    /// must not hold the thread of a caller or a handler.
+    pub(crate) fn flush(&self) {
+        // Closing: the driver waits for the last bytes (CLOSE) to leave; tell it when they did.
+        if !self.flush_out() || self.closing.load(Ordering::Acquire) {
+            self.wake_driver();
+        }
+    }
+
+    /// Writes everything queued up to the first `WouldBlock`; false if bytes are left for the
+    /// driver to write once the socket is writable (it then waits for `POLLOUT`).
     ///
     /// If another thread is writing, returns at once: that thread re-checks the queue after it
     /// lets go of the writer, so nothing queued before this call is left behind.
-    pub(crate) fn flush(&self, blocking: bool) {
+    pub(crate) fn flush_out(&self) -> bool {
         loop {
-            let Ok(mut w) = self.writer.try_lock() else { return };
-            let complete = self.write_out(&mut w, blocking);
+            let Ok(mut w) = self.writer.try_lock() else { return true };
+            let complete = self.write_out(&mut w);
             drop(w);
-            if !complete || self.lock().conn.pending_transmit() == 0 {
-                return;
+            if !complete {
+                return false;
+            }
+            if self.lock().conn.pending_transmit() == 0 {
+                return true;
             }
         }
     }
 
-    fn write_out(&self, w: &mut Writer, blocking: bool) -> bool {
+    /// Whether nothing produced by the core waits in the writer (the last bytes reached the
+    /// socket); false while another thread is writing.
+    pub(crate) fn writer_idle(&self) -> bool {
+        self.writer.try_lock().is_ok_and(|w| w.pos >= w.len)
+    }
+
+    fn write_out(&self, w: &mut Writer) -> bool {
         let packet = self.packet;
         loop {
             while w.pos < w.len {
@@ -369,11 +399,8 @@ impl Shared {
                     Ok(0) => self.write_failed(sock, io::ErrorKind::WriteZero.into()),
                     Ok(n) => w.pos = if packet { w.len } else { w.pos + n },
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                        if !blocking {
-                            self.want_out.store(true, Ordering::Release);
-                            return false;
-                        }
-                        sock.wait_writable();
+                        self.want_out.store(true, Ordering::Release);
+                        return false;
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     Err(e) if self.datagram => {
@@ -393,6 +420,10 @@ impl Shared {
             }
             let n = {
                 let mut g = self.lock();
+                if !self.packet && w.buf.len() < STREAM_READ && g.conn.pending_transmit() > w.buf.len() {
+                    // More is queued than one write takes: write in larger pieces.
+                    w.buf.resize(STREAM_READ, 0);
+                }
                 let same = match (&w.sock, &g.socket) {
                     (Some(a), Some(b)) => Arc::ptr_eq(a, b),
                     (None, None) => true,
@@ -427,6 +458,26 @@ impl Shared {
         self.wake_driver();
     }
 
+    /// An idle connection gives back the writer's grown buffer (byte streams).
+    pub(crate) fn shrink_writer(&self) {
+        if self.packet {
+            return;
+        }
+        if let Ok(mut w) = self.writer.try_lock() {
+            if w.pos >= w.len && w.buf.len() > IO_MIN {
+                w.buf = vec![0; IO_MIN];
+                (w.pos, w.len) = (0, 0);
+            }
+        }
+    }
+
+    /// The driver is done: the writer lets go of its socket (so that the descriptor closes).
+    pub(crate) fn release_socket(&self) {
+        let mut w = lock(&self.writer);
+        w.sock = None;
+        w.pos = w.len;
+    }
+
     /// A new socket became current: forget that the old one broke.
     pub(crate) fn clear_broken(&self) {
         self.broken.store(false, Ordering::Release);
@@ -443,11 +494,11 @@ impl Shared {
         for s in g.streams.values_mut() {
             s.reset.get_or_insert(Status::INTERNAL);
             if let Some(c) = &s.cancel {
-                c.store(true, Ordering::Release);
+                c.set();
             }
         }
         for c in g.inbound.values() {
-            c.store(true, Ordering::Release);
+            c.set();
         }
         g.closed.get_or_insert(ConnectionError::LocallyClosed { status: Status::INTERNAL });
         self.cond.notify_all();
@@ -456,7 +507,7 @@ impl Shared {
     /// The transport is gone: drop whatever is queued.
     pub(crate) fn discard_transmit(&self) {
         self.broken.store(true, Ordering::Release);
-        self.flush(false);
+        self.flush_out();
     }
 
     /// Waits for room in the transmit queue after `ApiError::TxFull`.
@@ -464,7 +515,7 @@ impl Shared {
         g.tx_waiters += 1;
         tracing::trace!(conn = self.id, "transmit queue full; waiting");
         drop(g);
-        self.flush(true);
+        self.flush();
         let mut g = self.lock();
         if g.conn.pending_transmit() > 0 && g.closed.is_none() {
             g = self.wait_timeout(g, Duration::from_millis(5));
@@ -473,10 +524,13 @@ impl Shared {
         g
     }
 
-    /// Waits on the condition variable (any event, or transmit progress).
+    /// Waits on the condition variable (any event, or transmit progress). A handler waiting
+    /// here is parked: its worker runs other handlers meanwhile (see `pool`).
     pub(crate) fn wait<'a>(&'a self, mut g: MutexGuard<'a, Inner>) -> MutexGuard<'a, Inner> {
         g.cond_waiters += 1;
+        let parked = pool::parked();
         let mut g = self.cond.wait(g).unwrap_or_else(|e| e.into_inner());
+        drop(parked);
         g.cond_waiters -= 1;
         g
     }
@@ -488,7 +542,9 @@ impl Shared {
         d: Duration,
     ) -> MutexGuard<'a, Inner> {
         g.cond_waiters += 1;
+        let parked = pool::parked();
         let mut g = self.cond.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner()).0;
+        drop(parked);
         g.cond_waiters -= 1;
         g
     }
@@ -531,6 +587,11 @@ impl Shared {
                 self.pump(g, now);
                 return;
             }
+        }
+        if g.cond_waiters > 0 {
+            // Input can free an exchange slot without an event (the peer's terminal for a
+            // stream we already reset): an opener waiting for a slot must look again now.
+            self.cond.notify_all();
         }
     }
 
@@ -592,7 +653,7 @@ impl Shared {
                 Event::Cancelled { id, status } => {
                     tracing::debug!(conn = self.id, id, %status, "inbound call cancelled");
                     if let Some(c) = g.inbound.get(&id) {
-                        c.store(true, Ordering::Release);
+                        c.set();
                     }
                 }
                 Event::StreamData { id, payload } => {
@@ -630,9 +691,10 @@ impl Shared {
                         tracing::warn!(conn = self.id, peer = self.name(), "closed: {e}");
                     }
                     for c in g.inbound.values() {
-                        c.store(true, Ordering::Release);
+                        c.set();
                     }
                     g.closed = Some(e);
+                    self.closing.store(true, Ordering::Release);
                 }
             }
         }
@@ -695,170 +757,8 @@ impl Shared {
         };
         s.reset = Some(status);
         if let Some(c) = &s.cancel {
-            c.store(true, Ordering::Release);
+            c.set();
         }
-    }
-
-    /// Answers a request the runtime itself refuses (unknown method, …). Events are handled
-    /// without blocking, so when the transmit queue is full the answer waits in
-    /// `Inner::refusals` for the driver's next turn.
-    fn refuse(&self, g: &mut Inner, id: u64, kind: RequestKind, status: Status) {
-        tracing::debug!(conn = self.id, id, %status, "request refused");
-        let r = match kind {
-            RequestKind::Stream { .. } => g.conn.stream_reset(id, status),
-            _ => g.conn.respond(id, status, &[]),
-        };
-        match r {
-            Err(ApiError::TxFull) => g.refusals.push((id, kind, status)),
-            Err(e) => tracing::debug!(conn = self.id, id, "cannot refuse request: {e}"),
-            Ok(()) => {}
-        }
-    }
-
-    /// Retries refusals that found the transmit queue full (driver only).
-    pub(crate) fn retry_refusals(&self, g: &mut Inner) {
-        for (id, kind, status) in core::mem::take(&mut g.refusals) {
-            self.refuse(g, id, kind, status);
-        }
-    }
-
-    fn on_request(
-        &self,
-        g: &mut Inner,
-        id: u64,
-        kind: RequestKind,
-        method: MethodId,
-        deadline: Option<Instant>,
-        payload: Vec<u8>,
-    ) {
-        tracing::trace!(conn = self.id, id, ?method, ?kind, "request");
-        let fits = match self.handlers.lookup(method) {
-            Err(status) => return self.refuse(g, id, kind, status),
-            Ok(h) => matches!(
-                (h, kind),
-                (Handler::Unary(_) | Handler::Inline(_), RequestKind::Call)
-                    | (Handler::Notify(_), RequestKind::Notify)
-                    | (Handler::Stream(_), RequestKind::Stream { .. })
-            ),
-        };
-        if !fits {
-            return self.refuse(g, id, kind, Status::UNIMPLEMENTED);
-        }
-        let Some(me) = self.arc() else { return };
-        let cancel = Arc::new(AtomicBool::new(false));
-        if let RequestKind::Stream { half_closed } = kind {
-            let slot = StreamSlot {
-                fin: half_closed.then_some(Status::OK),
-                cancel: Some(Arc::clone(&cancel)),
-                handles: 1,
-                ..StreamSlot::default()
-            };
-            g.streams.insert(id, slot);
-        } else {
-            g.inbound.insert(id, Arc::clone(&cancel));
-        }
-        let job = Box::new(move || crate::handlers::run(&me, id, method, deadline, payload, cancel));
-        if !self.pool.submit(job) {
-            g.streams.remove(&id);
-            g.inbound.remove(&id);
-            self.refuse(g, id, kind, Status::UNAVAILABLE);
-        }
-    }
-
-    /// Runs an inline unary handler on the request in `g.inline_req` and queues its response.
-    fn on_inline(&self, g: &mut Inner, id: u64, method: MethodId, deadline: Option<Instant>) {
-        let Ok(Handler::Inline(f)) = self.handlers.lookup(method) else { return };
-        tracing::trace!(conn = self.id, id, ?method, "inline request");
-        let req = core::mem::take(&mut g.inline_req);
-        let mut out = core::mem::take(&mut g.inline_resp);
-        let r = crate::handlers::run_inline(self, f, method, deadline, &req, &mut out);
-        let (status, body): (Status, &[u8]) = match &r {
-            Ok(()) => (Status::OK, &out),
-            Err(status) => (*status, &[]),
-        };
-        match g.conn.respond(id, status, body) {
-            Err(ApiError::TxFull) => {
-                // No room now: a worker waits for it (the only allocating path).
-                let body = body.to_vec();
-                let me = self.arc();
-                let queued =
-                    me.is_some_and(|me| self.pool.submit(Box::new(move || me.respond(id, status, &body))));
-                if !queued {
-                    g.refusals.push((id, RequestKind::Call, Status::UNAVAILABLE));
-                }
-            }
-            Err(ApiError::TooLarge { size, limit }) => {
-                tracing::warn!(conn = self.id, id, size, limit, "response too large");
-                let _ = g.conn.respond(id, Status::TOO_LARGE, &[]);
-            }
-            Err(e) => tracing::debug!(conn = self.id, id, "response not sent: {e}"),
-            Ok(()) => {}
-        }
-        if req.capacity() <= SPARE_CAPACITY {
-            g.inline_req = req;
-        }
-        if out.capacity() <= SPARE_CAPACITY {
-            g.inline_resp = out;
-        }
-    }
-
-    fn on_signal(&self, method: MethodId, payload: Vec<u8>) {
-        if !matches!(self.handlers.lookup(method), Ok(Handler::Notify(_))) {
-            tracing::debug!(conn = self.id, ?method, "signal for an unknown method dropped");
-            return;
-        }
-        let Some(me) = self.arc() else { return };
-        let job = Box::new(move || crate::handlers::run_signal(&me, method, payload));
-        let _ = self.pool.submit(job);
-    }
-
-    // ------------------------------------------------------------------ answering
-
-    /// A handler finished a call or notification: respond (the core substitutes the
-    /// cancellation status if the call was cancelled meanwhile).
-    pub(crate) fn respond(&self, id: u64, status: Status, body: &[u8]) {
-        let mut g = self.lock();
-        g.inbound.remove(&id);
-        loop {
-            match g.conn.respond(id, status, body) {
-                Err(ApiError::TxFull) if g.closed.is_none() => g = self.wait_tx(g),
-                Err(ApiError::TooLarge { size, limit }) => {
-                    tracing::warn!(conn = self.id, id, size, limit, "response too large");
-                    let _ = g.conn.respond(id, Status::TOO_LARGE, &[]);
-                    break;
-                }
-                Err(e) => {
-                    tracing::debug!(conn = self.id, id, "response not sent: {e}");
-                    break;
-                }
-                Ok(()) => break,
-            }
-        }
-        drop(g);
-        self.flush(true);
-    }
-
-    /// A stream handler returned: end our direction with its result and release the stream.
-    pub(crate) fn end_stream(&self, id: u64, result: Status) {
-        let mut g = self.lock();
-        if let Some(slot) = g.streams.remove(&id) {
-            for item in &slot.items {
-                let _ = g.conn.stream_consumed(id, 1, item.len() as u32);
-            }
-            let r = if slot.reset.is_some() {
-                g.conn.stream_reset(id, Status::CANCELLED)
-            } else if !slot.sent_end {
-                g.conn.stream_finish(id, result)
-            } else {
-                Ok(())
-            };
-            if let Err(e) = r {
-                tracing::debug!(conn = self.id, id, "stream end not sent: {e}");
-            }
-        }
-        self.pump_now(&mut g);
-        drop(g);
-        self.flush(true);
     }
 
     /// Dispatches events produced by a local action (e.g. a closed connection).

@@ -3,7 +3,7 @@
 //! socket is full it waits for writability in the same `poll(2)` as for input.
 
 use crate::clock;
-use crate::conn::{Redial, Shared};
+use crate::conn::{Redial, Shared, IO_MIN};
 use crate::peer::Peer;
 use crate::transport::{self, Socket};
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -14,9 +14,16 @@ use std::thread::{self, JoinHandle};
 use std::time::Duration;
 use tandem_core::{Instant, Role, State, Status};
 
-/// How long a closed connection may take to write its last bytes (CLOSE) before the socket is
-/// shut regardless.
-const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// How long a connection that closed may take to write its last bytes, its CLOSE included
+/// (SPEC.md §7.8.1): a peer that reads nothing for that long is cut off without it.
+pub const CLOSE_LINGER: Duration = Duration::from_secs(1);
+/// Once the CLOSE is written and the sending direction shut, how long the driver still reads
+/// (and drops) what the peer sends, waiting for it to close too: closing a socket with unread
+/// input makes the kernel reset the connection, which can destroy the CLOSE before the peer
+/// has read it.
+pub const CLOSE_DRAIN: Duration = Duration::from_millis(200);
+/// Most bytes read and dropped during [`CLOSE_DRAIN`]: a peer that floods is not waited for.
+const CLOSE_DRAIN_BYTES: usize = 1 << 20;
 /// Reads per wake-up before other work gets a turn.
 const READS_PER_WAKE: usize = 16;
 /// A connection with no socket activity for this long gives its buffers back
@@ -51,6 +58,9 @@ fn drive(shared: Arc<Shared>, mut hooks: Hooks) {
     if let Some(s) = shared.lock().socket.take() {
         s.shutdown();
     }
+    // The writer's reference too: the descriptor closes now, not when the last `Peer` handle
+    // of this connection is dropped.
+    shared.release_socket();
     // The owner forgets the connection before anyone waiting for its end wakes up.
     if let Some(h) = hooks.on_finished.take() {
         h(&peer);
@@ -74,10 +84,15 @@ struct Redialing {
 
 /// The loop proper; returns once the connection is finished.
 fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
-    let mut buf = vec![0u8; shared.read_size];
+    // Byte streams: small until reads fill it (see `conn::IO_MIN`); packets: one whole datagram.
+    let mut buf = vec![0u8; if shared.packet { shared.read_size } else { IO_MIN.min(shared.read_size) }];
     let mut eof = false;
     let mut gen = 0u64;
     let mut closed_at: Option<std::time::Instant> = None;
+    // Once the CLOSE is out and our sending direction shut: until when we drain the peer's
+    // input, and how much of it we have read since.
+    let mut drain_until: Option<std::time::Instant> = None;
+    let mut drained = 0usize;
     // Last socket activity, or `None` once idle memory was released.
     let mut active_at = Some(std::time::Instant::now());
     let mut suspended = false;
@@ -92,6 +107,7 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
                 gen = g.sock_gen;
                 eof = g.socket.is_none();
                 closed_at = None;
+                drain_until = None;
             }
             if shared.take_broken() && !eof {
                 eof = true;
@@ -146,10 +162,10 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
                 h(peer);
             }
         }
-        if finished {
+        shared.flush_out();
+        if finished && (sock.is_none() || shared.datagram) {
             break;
         }
-        shared.flush(false);
 
         let mut wait_ms = timeout.map(|t| clock::millis_until(clock::now(), t));
         if needs {
@@ -171,19 +187,38 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             // Refusals wait for transmit room that another thread may free.
             wait_ms = Some(wait_ms.map_or(5, |m| m.min(5)));
         }
-        if closed {
-            // Closed but the last bytes are not written yet: give them a moment.
-            let at = *closed_at.get_or_insert_with(std::time::Instant::now);
-            if at.elapsed() >= CLOSE_LINGER {
-                tracing::debug!(conn = shared.id, "peer does not take the last bytes; shutting the socket");
-                if let Some(s) = &sock {
-                    s.shutdown();
+        if closed && !shared.datagram {
+            if let Some(s) = &sock {
+                // Say why before going (SPEC.md §7.8.1): write everything up to the CLOSE
+                // (within CLOSE_LINGER), shut our sending direction, then drain the peer's input
+                // until it closes too (within CLOSE_DRAIN and CLOSE_DRAIN_BYTES).
+                let now = std::time::Instant::now();
+                let at = *closed_at.get_or_insert(now);
+                if drain_until.is_none() && finished && shared.writer_idle() {
+                    s.shutdown_write();
+                    drain_until = Some(now + CLOSE_DRAIN);
+                    drained = 0;
                 }
-                eof = true;
-                shared.discard_transmit();
-                continue;
+                let until = match drain_until {
+                    Some(until) => {
+                        if eof || now >= until || drained >= CLOSE_DRAIN_BYTES {
+                            break;
+                        }
+                        until
+                    }
+                    None if now >= at + CLOSE_LINGER => {
+                        tracing::debug!(
+                            conn = shared.id,
+                            "peer does not take our last bytes (CLOSE); closing the socket"
+                        );
+                        shared.discard_transmit();
+                        break;
+                    }
+                    None => at + CLOSE_LINGER,
+                };
+                let ms = until.saturating_duration_since(now).as_millis() as u64 + 1;
+                wait_ms = Some(wait_ms.map_or(ms, |m| m.min(ms)));
             }
-            wait_ms = Some(wait_ms.map_or(10, |m| m.min(10)));
         }
         if let Some(at) = active_at {
             let left = IDLE_RELEASE.saturating_sub(at.elapsed()).as_millis() as u64 + 1;
@@ -195,9 +230,9 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         let mut events = PollFlags::empty();
         if !eof && sock.as_ref().is_some_and(|s| s.is_readable()) {
             events |= PollFlags::POLLIN;
-            if shared.wants_out() {
-                events |= PollFlags::POLLOUT;
-            }
+        }
+        if shared.wants_out() && drain_until.is_none() {
+            events |= PollFlags::POLLOUT;
         }
         let (sock_ready, wake) = {
             let waker = PollFd::new(shared.waker_rx.as_fd(), PollFlags::POLLIN);
@@ -220,6 +255,13 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
         if wake || !sock_ready.is_empty() {
             active_at = Some(std::time::Instant::now());
         } else if active_at.is_some_and(|at| at.elapsed() >= IDLE_RELEASE) {
+            // No traffic for a while: the I/O buffers go back to their small size in any case
+            // (a suspended session or one with slow exchanges keeps few bytes), the rest only
+            // once nothing is open.
+            if !shared.packet && buf.len() > IO_MIN {
+                buf = vec![0u8; IO_MIN];
+            }
+            shared.shrink_writer();
             let mut g = shared.lock();
             if g.calls.is_empty() && g.streams.is_empty() && g.inbound.is_empty() {
                 g.release_memory();
@@ -229,8 +271,13 @@ fn run(shared: &Arc<Shared>, peer: &Peer, hooks: &mut Hooks) {
             }
         }
         if let Some(s) = &sock {
-            if sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
-                eof |= read_some(shared, s, gen, &mut buf);
+            if !eof && sock_ready.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR) {
+                let mut filled = false;
+                eof |= read_some(shared, s, gen, &mut buf, &mut drained, &mut filled);
+                if filled && !shared.packet && buf.len() < shared.read_size {
+                    // A read filled the buffer: more is coming, read in larger pieces.
+                    buf.resize(shared.read_size, 0);
+                }
             }
         }
     }
@@ -321,7 +368,15 @@ pub(crate) fn random_u64() -> u64 {
 }
 
 /// Reads what the socket has (bounded), feeding the core. Returns true at end of file.
-fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8]) -> bool {
+/// `read` counts the bytes read; `filled` is set when a read filled `buf`.
+fn read_some(
+    shared: &Shared,
+    sock: &Socket,
+    gen: u64,
+    buf: &mut [u8],
+    read: &mut usize,
+    filled: &mut bool,
+) -> bool {
     let packet = shared.packet;
     for _ in 0..READS_PER_WAKE {
         match sock.read(buf) {
@@ -335,6 +390,8 @@ fn read_some(shared: &Shared, sock: &Socket, gen: u64, buf: &mut [u8]) -> bool {
                 return true;
             }
             Ok(n) => {
+                *read = read.saturating_add(n);
+                *filled |= n == buf.len();
                 let mut g = shared.lock();
                 if g.sock_gen != gen {
                     return true;

@@ -1,6 +1,7 @@
 //! The handler registry ([`Handlers`]), the context a handler receives ([`Ctx`]), and running a
 //! handler on a worker.
 
+use crate::cancel::Cancel;
 use crate::clock;
 use crate::conn::Shared;
 use crate::peer::Peer;
@@ -9,8 +10,8 @@ use crate::transport::PeerCredentials;
 use serde::{de::DeserializeOwned, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 use tandem_core::typed::{self, Notification, Streaming, Unary};
 use tandem_core::{Instant, MethodId, Status};
 
@@ -33,7 +34,7 @@ pub struct Ctx {
     peer: Peer,
     method: MethodId,
     deadline: Option<Instant>,
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<Cancel>,
 }
 
 impl Ctx {
@@ -67,7 +68,38 @@ impl Ctx {
     /// Notifications sent unreliably cannot be cancelled.
     pub fn is_cancelled(&self) -> bool {
         // The core reports a passed deadline as a cancellation (it owns the timers).
-        self.cancelled.load(Ordering::Acquire)
+        self.cancelled.is_set()
+    }
+
+    /// Waits until the request is cancelled (as [`is_cancelled`](Self::is_cancelled) says) or
+    /// `timeout` has passed, and returns whether it was cancelled. This is how a handler
+    /// sleeps or holds a request open: unlike `thread::sleep`, it wakes at once on
+    /// cancellation, and meanwhile its worker is released to run other handlers (the handler
+    /// is *parked*, see [`ServerConfig::workers`](crate::ServerConfig::workers)).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # use tandem_std::{Handlers, Status, Unary};
+    /// const SLEEP: Unary<u64, bool> = Unary::new(1, 1);
+    /// let handlers = Handlers::new().unary(&SLEEP, |ctx, ms| {
+    ///     // Sleep `ms` unless the caller cancels first; answer whether it did.
+    ///     Ok(ctx.wait_cancelled(Duration::from_millis(ms)))
+    /// });
+    /// ```
+    pub fn wait_cancelled(&self, timeout: Duration) -> bool {
+        self.cancelled.wait(timeout)
+    }
+
+    /// Runs `f`, which blocks outside the runtime (file or database I/O, `thread::sleep`, a
+    /// lock held by a slow thread, a call into another library that waits), with the handler
+    /// parked meanwhile: the pool runs other handlers on other threads while `f` waits, so
+    /// one slow dependency does not stall every request. Waits inside the runtime (stream
+    /// `send`/`recv`, calls on a [`Peer`], [`wait_cancelled`](Self::wait_cancelled)) park by
+    /// themselves; `blocking` is for everything else. Do not use it around CPU-bound work:
+    /// a parked handler no longer counts against [`ServerConfig::workers`](crate::ServerConfig::workers).
+    pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
+        let _parked = crate::pool::parked();
+        f()
     }
 }
 
@@ -172,7 +204,9 @@ impl Handlers {
 
     /// Serves a streaming method: `f` gets the initial value, a receiver of the opener's items
     /// and a sender for its own; the stream ends (FIN with the returned status) when `f` returns.
-    /// `f` occupies a worker for the stream's whole life.
+    /// `f` runs on a thread of the handler pool for the stream's whole life, but while it
+    /// waits for credit (`send`) or for an item (`recv`) it is parked and does not count
+    /// against [`ServerConfig::workers`](crate::ServerConfig::workers).
     pub fn streaming<I, U, D, F>(self, method: &Streaming<I, U, D>, f: F) -> Self
     where
         I: Serialize + DeserializeOwned + 'static,
@@ -267,7 +301,7 @@ pub(crate) fn run(
     method: MethodId,
     deadline: Option<Instant>,
     payload: Vec<u8>,
-    cancelled: Arc<AtomicBool>,
+    cancelled: Arc<Cancel>,
 ) {
     let ctx = Ctx { peer: Peer::from_shared(Arc::clone(shared)), method, deadline, cancelled };
     let Ok(h) = shared.handlers.lookup(method) else { return };
@@ -300,7 +334,7 @@ pub(crate) fn run_signal(shared: &Arc<Shared>, method: MethodId, payload: Vec<u8
         peer: Peer::from_shared(Arc::clone(shared)),
         method,
         deadline: None,
-        cancelled: Arc::new(AtomicBool::new(false)),
+        cancelled: Arc::new(Cancel::default()),
     };
     if let Ok(Handler::Notify(f)) = shared.handlers.lookup(method) {
         if let Err(status) = guarded(|| f(&ctx, &payload)) {

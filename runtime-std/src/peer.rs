@@ -79,6 +79,11 @@ pub(crate) fn start(
         let now = clock::now();
         match open(&mut g.conn, now, deadline) {
             Ok(id) => break id,
+            // A limit of 0 (the peer allows no such exchange): no slot can ever free up, so
+            // refuse at once rather than wait (SPEC.md §10.5).
+            Err(ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 }) => {
+                return Err(CallError::Status(Status::RESOURCE_EXHAUSTED));
+            }
             Err(e) if e.is_backpressure() => {
                 if deadline.is_some_and(|d| now >= d) {
                     return Err(CallError::Status(Status::DEADLINE_EXCEEDED));
@@ -97,7 +102,7 @@ pub(crate) fn start(
     register(&mut g, id);
     shared.check_timer(&g);
     drop(g);
-    shared.flush(true);
+    shared.flush();
     Ok(id)
 }
 
@@ -267,7 +272,7 @@ impl Peer {
             }
         }
         drop(g);
-        self.shared.flush(true);
+        self.shared.flush();
         Ok(())
     }
 
@@ -342,7 +347,7 @@ impl Peer {
         drop(g);
         // Never block here (a server closes stale connections from a driver thread): the
         // driver writes whatever the socket does not take now.
-        self.shared.flush(false);
+        self.shared.flush_out();
         self.shared.wake_driver();
     }
 
@@ -355,7 +360,7 @@ impl Peer {
         drop(g);
         // Never block here (a server closes stale connections from a driver thread): the
         // driver writes whatever the socket does not take now.
-        self.shared.flush(false);
+        self.shared.flush_out();
         self.shared.wake_driver();
     }
 
@@ -453,7 +458,9 @@ impl<R> PendingCall<R> {
                 }
                 continue;
             }
-            // Woken by the event that resolves this call (spurious wake-ups loop).
+            // Woken by the event that resolves this call (spurious wake-ups loop). A handler
+            // waiting here is parked: its worker runs other handlers meanwhile.
+            let _parked = crate::pool::parked();
             std::thread::park();
         }
     }
@@ -476,7 +483,7 @@ impl<R> PendingCall<R> {
         }
         drop(g);
         if unresolved {
-            self.shared.flush(true);
+            self.shared.flush();
         }
     }
 }

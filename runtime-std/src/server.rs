@@ -7,7 +7,7 @@ use crate::driver::{self, Hooks};
 use crate::error::{CallError, Error};
 use crate::handlers::Handlers;
 use crate::peer::{Peer, PendingCall};
-use crate::pool::Pool;
+use crate::pool::{self, Pool, PoolStats};
 use crate::transport::{self, Listener, Socket};
 use core::time::Duration;
 use nix::poll::{PollFd, PollFlags, PollTimeout};
@@ -36,11 +36,33 @@ pub struct ServerConfig {
     /// Protocol limits and timers for every connection (keepalive, idle timeout, …). The
     /// transport field is set from the address.
     pub connection: Config,
-    /// Threads that run handlers, shared by all connections (at least 1). Requests beyond
-    /// them wait in a queue bounded by the connections' concurrency limits. A streaming
-    /// handler holds its thread for the stream's life, and a handler that calls its peer and
-    /// waits holds it until the answer comes: size the pool for both. Default 16.
+    /// Handlers running at once, shared by all connections (at least 1): about the number of
+    /// cores the handlers may keep busy. A handler waiting inside the runtime (stream credit
+    /// or items, the answer to a call it made, [`Ctx::wait_cancelled`](crate::Ctx::wait_cancelled),
+    /// [`Ctx::blocking`](crate::Ctx::blocking)) is *parked* and does not count: the pool runs
+    /// another handler meanwhile, on another thread (up to [`max_handler_threads`](Self::max_handler_threads)).
+    /// Requests beyond it wait in per-connection queues served round-robin, and a connection
+    /// with no handler running is served at once even when all `workers` are busy, so no peer
+    /// can make another wait for its handlers. Default 16.
     pub workers: usize,
+    /// Hard cap on the threads of the handler pool: `workers` plus those running in place of
+    /// parked handlers. At the cap, new requests wait (round-robin) until a handler finishes;
+    /// the first time a warning is logged, and every time is counted
+    /// ([`Server::handler_pool`]). The pool can serve every peer holding all its announced
+    /// slots (`max_concurrent_calls + max_concurrent_streams`) with parked handlers for
+    /// `(max_handler_threads − workers) / slots` peers at once; if not even one peer's slots
+    /// fit, the server announces less (logged). Default 1024.
+    pub max_handler_threads: usize,
+    /// Signals (unreliable notifications) queued per connection while its handlers are busy;
+    /// beyond it further signals are dropped, as a lost datagram would be (logged once,
+    /// counted in [`Server::handler_pool`]). Default 256.
+    pub max_queued_signals: usize,
+    /// Most connections in the handshake at once (accepted, HELLO not yet completed; each
+    /// holds a thread). At the limit the server stops accepting until a handshake completes
+    /// or times out (`connection.handshake_timeout`): new clients wait in the listen backlog
+    /// (logged, counted by [`Server::accept_pauses`]). UDP associations are bounded by
+    /// [`max_associations`](Self::max_associations) instead. Default 256.
+    pub max_handshaking: usize,
     /// A Unix listener whose socket path exists refuses to start; with this set, a stale
     /// socket there (one nobody listens on) is removed first. Default false.
     pub unlink_stale_socket: bool,
@@ -72,6 +94,14 @@ pub const DEFAULT_UDP_MAX_DATAGRAM: u32 = 1200;
 
 /// Default [`ServerConfig::max_suspended_sessions`].
 pub const DEFAULT_MAX_SUSPENDED_SESSIONS: usize = 1024;
+/// Default [`ServerConfig::max_handler_threads`] (and
+/// [`ClientConfig::max_handler_threads`](crate::ClientConfig::max_handler_threads)).
+pub const DEFAULT_MAX_HANDLER_THREADS: usize = 1024;
+/// Default [`ServerConfig::max_queued_signals`] (and
+/// [`ClientConfig::max_queued_signals`](crate::ClientConfig::max_queued_signals)).
+pub const DEFAULT_MAX_QUEUED_SIGNALS: usize = 256;
+/// Default [`ServerConfig::max_handshaking`].
+pub const DEFAULT_MAX_HANDSHAKING: usize = 256;
 
 impl ServerConfig {
     /// Defaults, with the given name.
@@ -80,6 +110,9 @@ impl ServerConfig {
             name: name.into(),
             connection: Config::default(),
             workers: DEFAULT_SERVER_WORKERS,
+            max_handler_threads: DEFAULT_MAX_HANDLER_THREADS,
+            max_queued_signals: DEFAULT_MAX_QUEUED_SIGNALS,
+            max_handshaking: DEFAULT_MAX_HANDSHAKING,
             unlink_stale_socket: false,
             max_datagram: DEFAULT_MAX_DATAGRAM,
             resume: true,
@@ -93,7 +126,7 @@ impl ServerConfig {
 struct State {
     config: ServerConfig,
     handlers: Arc<Handlers>,
-    pool: Arc<Pool>,
+    pool: Pool,
     /// Connected peers by the name from their HELLO.
     peers: Mutex<HashMap<String, Peer>>,
     /// Every live connection, handshaking or not.
@@ -109,6 +142,10 @@ struct State {
     assocs: Mutex<HashMap<SocketAddr, Peer>>,
     /// UDP HELLOs dropped because `max_associations` was reached.
     dropped_hellos: AtomicU64,
+    /// Connections accepted whose handshake has not completed (not UDP).
+    handshaking: AtomicUsize,
+    /// Times accepting paused because `max_handshaking` was reached.
+    accept_pauses: AtomicU64,
     stop: AtomicBool,
     waker_tx: UnixStream,
 }
@@ -154,8 +191,14 @@ impl Server {
     }
 
     /// Listens on a parsed address.
-    pub fn bind_to(addr: &Address, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
+    pub fn bind_to(addr: &Address, mut config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
         config.connection.validate()?;
+        let limits = pool::PoolLimits {
+            workers: config.workers,
+            max_threads: config.max_handler_threads,
+            max_queued_signals: config.max_queued_signals,
+        };
+        pool::fit_announced(&mut config.connection, limits, "ServerConfig");
         let (listener, local) = if let Address::Udp(_) = addr {
             let udp = transport::bind_udp(addr)?;
             let local = Address::Udp(udp.local_addr().map(|a| a.to_string()).unwrap_or_default());
@@ -173,7 +216,7 @@ impl Server {
         let (waker_tx, waker_rx) = UnixStream::pair().map_err(io_err)?;
         waker_tx.set_nonblocking(true).map_err(io_err)?;
         waker_rx.set_nonblocking(true).map_err(io_err)?;
-        let pool = Pool::new(config.workers, "tandem-server");
+        let pool = Pool::new(limits, "tandem-server");
         let state = Arc::new(State {
             config,
             handlers: Arc::new(handlers),
@@ -186,6 +229,8 @@ impl Server {
             dropped: AtomicU64::new(0),
             assocs: Mutex::new(HashMap::new()),
             dropped_hellos: AtomicU64::new(0),
+            handshaking: AtomicUsize::new(0),
+            accept_pauses: AtomicU64::new(0),
             stop: AtomicBool::new(false),
             waker_tx,
         });
@@ -248,6 +293,23 @@ impl Server {
     /// Sessions closed because [`ServerConfig::max_suspended_sessions`] was reached.
     pub fn dropped_sessions(&self) -> u64 {
         self.state.dropped.load(Ordering::Acquire)
+    }
+
+    /// Connections in the handshake now (accepted, HELLO exchange not complete; not UDP).
+    pub fn handshaking(&self) -> usize {
+        self.state.handshaking.load(Ordering::Acquire)
+    }
+
+    /// Times the server stopped accepting because [`ServerConfig::max_handshaking`]
+    /// handshakes were in progress.
+    pub fn accept_pauses(&self) -> u64 {
+        self.state.accept_pauses.load(Ordering::Acquire)
+    }
+
+    /// The handler pool's counters: threads, running and parked handlers, queued requests,
+    /// thread-cap hits, dropped signals.
+    pub fn handler_pool(&self) -> PoolStats {
+        self.state.pool.stats()
     }
 
     /// Every connected peer, by name (unnamed peers appear as `#N`).
@@ -323,13 +385,17 @@ impl Drop for Server {
 }
 
 fn accept_loop(listener: Listener, waker: UnixStream, state: Weak<State>) {
+    let mut paused = false;
     loop {
         {
-            let mut fds = [
-                PollFd::new(listener.as_fd(), PollFlags::POLLIN),
-                PollFd::new(waker.as_fd(), PollFlags::POLLIN),
-            ];
-            let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
+            let waker = PollFd::new(waker.as_fd(), PollFlags::POLLIN);
+            if paused {
+                // At `max_handshaking`: a finished handshake wakes us through the waker.
+                let _ = nix::poll::poll(&mut [waker], PollTimeout::NONE);
+            } else {
+                let mut fds = [PollFd::new(listener.as_fd(), PollFlags::POLLIN), waker];
+                let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
+            }
         }
         let mut b = [0u8; 16];
         while matches!((&waker).read(&mut b), Ok(n) if n > 0) {}
@@ -338,6 +404,24 @@ fn accept_loop(listener: Listener, waker: UnixStream, state: Weak<State>) {
             return;
         }
         loop {
+            let max = state.config.max_handshaking.max(1);
+            let n = state.handshaking.load(Ordering::Acquire);
+            if n >= max {
+                if !paused {
+                    paused = true;
+                    let pauses = state.accept_pauses.fetch_add(1, Ordering::AcqRel) + 1;
+                    tracing::warn!(
+                        handshaking = n,
+                        max,
+                        pauses,
+                        "too many connections in the handshake: not accepting until one completes or times out \
+                         (new clients wait in the listen backlog; raise ServerConfig::max_handshaking or \
+                         shorten Config::handshake_timeout)"
+                    );
+                }
+                break;
+            }
+            paused = false;
             match listener.accept() {
                 Ok(socket) => {
                     start_connection(&state, socket);
@@ -371,7 +455,7 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) -> Opt
         token,
         None,
         Arc::clone(&state.handlers),
-        Arc::clone(&state.pool),
+        &state.pool,
     ) {
         Ok(s) => s,
         Err(e) => {
@@ -426,21 +510,30 @@ fn start_connection(state: &Arc<State>, socket: crate::transport::Socket) -> Opt
     }
     let peer = Peer::from_shared(Arc::clone(&shared));
     lock(&state.conns).push(peer);
+    // Counts against `max_handshaking` until the handshake completes or the connection ends.
+    let in_handshake = Arc::new(AtomicBool::new(!shared.datagram));
+    if !shared.datagram {
+        state.handshaking.fetch_add(1, Ordering::AcqRel);
+    }
     let (w1, w2) = (Arc::downgrade(state), Arc::downgrade(state));
+    let (hs, hs_failed) = (Arc::clone(&in_handshake), Arc::clone(&in_handshake));
     let hooks = Hooks {
         on_connected: Some(Box::new(move |p: &Peer| {
             if let Some(s) = w1.upgrade() {
+                handshake_done(&s, &hs);
                 register(&s, p);
             }
         })),
         on_finished: Some(Box::new(move |p: &Peer| {
             if let Some(s) = w2.upgrade() {
+                handshake_done(&s, &in_handshake);
                 unregister(&s, p);
             }
         })),
     };
     if let Err(e) = driver::spawn(Arc::clone(&shared), hooks) {
         tracing::warn!("cannot start a connection thread: {e}");
+        handshake_done(state, &hs_failed);
         let p = Peer::from_shared(Arc::clone(&shared));
         lock(&state.conns).retain(|q| !q.same_connection(&p));
         return None;
@@ -500,7 +593,7 @@ fn on_datagram(state: &Arc<State>, sock: &Arc<UdpSocket>, from: SocketAddr, data
                 g.closed == Some(ConnectionError::Superseded)
             }
         };
-        sh.flush(false);
+        sh.flush_out();
         sh.wake_driver();
         if !replace {
             return;
@@ -531,7 +624,7 @@ fn on_datagram(state: &Arc<State>, sock: &Arc<UdpSocket>, from: SocketAddr, data
         let mut g = shared.lock();
         shared.feed(&mut g, clock::now(), data);
     }
-    shared.flush(false);
+    shared.flush_out();
     shared.wake_driver();
 }
 
@@ -542,6 +635,18 @@ fn session_token() -> [u8; 16] {
     t[..8].copy_from_slice(&driver::random_u64().to_le_bytes());
     t[8..].copy_from_slice(&driver::random_u64().to_le_bytes());
     t
+}
+
+/// A connection left the handshake (completed it, or ended): it no longer counts against
+/// `max_handshaking`; wake the accept loop if it paused at the limit.
+fn handshake_done(state: &State, in_handshake: &AtomicBool) {
+    if !in_handshake.swap(false, Ordering::AcqRel) {
+        return;
+    }
+    let before = state.handshaking.fetch_sub(1, Ordering::AcqRel);
+    if before >= state.config.max_handshaking.max(1) {
+        let _ = (&state.waker_tx).write(&[1]);
+    }
 }
 
 fn register(state: &State, peer: &Peer) {
@@ -579,6 +684,7 @@ fn unregister(state: &State, peer: &Peer) {
         }
         // Dead entries (sessions already gone) do not accumulate.
         sessions.retain(|_, w| w.strong_count() > 0);
+        shrink_map(&mut sessions);
     }
     {
         let mut peers = lock(&state.peers);
@@ -586,10 +692,29 @@ fn unregister(state: &State, peer: &Peer) {
         if peers.get(&key).is_some_and(|p| p.same_connection(peer)) {
             peers.remove(&key);
         }
+        shrink_map(&mut peers);
     }
-    lock(&state.conns).retain(|p| !p.same_connection(peer));
+    {
+        let mut conns = lock(&state.conns);
+        conns.retain(|p| !p.same_connection(peer));
+        let n = conns.len();
+        if conns.capacity() > 64 && n * 4 < conns.capacity() {
+            conns.shrink_to(n * 2);
+        }
+    }
     if peer.shared().datagram {
-        lock(&state.assocs).retain(|_, p| !p.same_connection(peer));
+        let mut assocs = lock(&state.assocs);
+        assocs.retain(|_, p| !p.same_connection(peer));
+        shrink_map(&mut assocs);
     }
     state.changed.notify_all();
+}
+
+/// Gives a table's memory back once it is mostly empty, so that a burst of connections does
+/// not leave the server holding the tables' peak size for good.
+fn shrink_map<K: Eq + std::hash::Hash, V>(m: &mut HashMap<K, V>) {
+    let n = m.len();
+    if m.capacity() > 64 && n * 4 < m.capacity() {
+        m.shrink_to(n * 2);
+    }
 }

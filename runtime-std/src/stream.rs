@@ -32,7 +32,7 @@ fn release(shared: &Shared, id: u64) {
         let _ = g.conn.stream_reset(id, Status::CANCELLED);
     }
     drop(g);
-    shared.flush(true);
+    shared.flush();
 }
 
 /// Sends raw items on a stream. See [`StreamSender`] for the typed version.
@@ -83,7 +83,7 @@ impl RawSender {
             }
         }
         drop(g);
-        shared.flush(true);
+        shared.flush();
         Ok(())
     }
 
@@ -100,7 +100,7 @@ impl RawSender {
         }
         let r = g.conn.stream_finish(self.id, Status::OK);
         drop(g);
-        self.shared.flush(true);
+        self.shared.flush();
         r.map_err(CallError::Refused)
     }
 }
@@ -154,7 +154,7 @@ impl RawReceiver {
                 let credit = g.conn.pending_transmit() > 0;
                 drop(g);
                 if credit {
-                    shared.flush(true);
+                    shared.flush();
                 }
                 return Ok(Some(item));
             }
@@ -197,7 +197,7 @@ impl RawReceiver {
         }
         let _ = g.conn.stream_reset(self.id, Status::CANCELLED);
         drop(g);
-        self.shared.flush(true);
+        self.shared.flush();
     }
 }
 

@@ -1,10 +1,9 @@
 //! Sockets: connecting to and listening on an [`Address`]. Nothing here knows the protocol.
 //!
-//! Every socket is non-blocking; the driver waits with `poll(2)` and callers that must write
-//! wait for writability the same way.
+//! Every socket is non-blocking; the driver waits with `poll(2)` for input and, when a write
+//! did not complete, for writability (no other thread ever waits on a socket).
 
 use crate::error::Error;
-use nix::poll::{PollFd, PollFlags, PollTimeout};
 use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
@@ -89,6 +88,17 @@ impl Socket {
         };
     }
 
+    /// Shuts the sending direction (the peer reads end of file after what was sent); errors
+    /// are ignored. Nothing to do for UDP.
+    pub(crate) fn shutdown_write(&self) {
+        let _ = match self {
+            Socket::Tcp(s) => s.shutdown(Shutdown::Write),
+            Socket::Unix(s) => s.shutdown(Shutdown::Write),
+            Socket::Packet(s) => s.shutdown(Shutdown::Write),
+            Socket::Udp(_) | Socket::UdpPeer(..) => Ok(()),
+        };
+    }
+
     fn set_nonblocking(&self) -> io::Result<()> {
         match self {
             Socket::Tcp(s) => s.set_nonblocking(true),
@@ -108,12 +118,6 @@ impl Socket {
         };
         let c = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials).ok()?;
         Some(PeerCredentials { uid: c.uid(), gid: c.gid(), pid: c.pid() })
-    }
-
-    /// Waits until the socket is writable (or broken), for a blocking write.
-    pub(crate) fn wait_writable(&self) {
-        let mut fds = [PollFd::new(self.as_fd(), PollFlags::POLLOUT)];
-        let _ = nix::poll::poll(&mut fds, PollTimeout::NONE);
     }
 }
 

@@ -90,10 +90,10 @@ fn calls_survive_connection_kills_exactly_once() {
     kill_test(15, 250, false);
 }
 
-/// The same, also requiring every reply cache to empty once quiet. Fails today: an ACK that
-/// was queued or in flight when the transport died is lost, and SPEC.md §13.6 does not
-/// retransmit ACKs ("a lost ACK only delays eviction"), so some replies stay cached until
-/// evicted. Needs a core change (re-acknowledge after resumption).
+/// The same, also requiring every reply cache to empty once quiet. An ACK that was queued or
+/// in flight when the transport died is lost with it (SPEC.md §13.6 does not retransmit ACKs),
+/// so this holds only because the core acknowledges again after every resumption: a lost ACK
+/// delays eviction until the next resumption or ACK, it does not leave replies cached for good.
 #[test]
 fn reply_caches_empty_after_connection_kills() {
     kill_test(15, 250, true);

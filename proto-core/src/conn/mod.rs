@@ -230,6 +230,10 @@ pub struct Slot {
     cancelled: Option<Status>,
     /// Inbound: the request event has not been delivered yet (message still arriving).
     assembling: bool,
+    /// Outbound call: no longer counted against the peer's `max_concurrent_calls` (the first
+    /// frame of its RESPONSE arrived, SPEC.md §7.1.1); stays so if that RESPONSE is cut by a
+    /// transport loss and retransmitted (§13.4).
+    uncounted: bool,
     /// Inbound, in a session: digest of the request, to recognise its retransmissions.
     digest: [u8; 16],
     /// Outbound: `deadline` is the bound on waiting while suspended (SPEC.md §13.2,
@@ -251,6 +255,7 @@ impl Slot {
             resolved: false,
             cancelled: None,
             assembling: false,
+            uncounted: false,
             digest: [0; 16],
             suspend_wait: false,
             s: StreamState::default(),

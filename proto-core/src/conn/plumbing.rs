@@ -185,7 +185,7 @@ impl Connection<'_> {
             (Kind::Stream, true) => self.out_streams = self.out_streams.saturating_sub(1),
             (Kind::Stream, false) => self.in_streams = self.in_streams.saturating_sub(1),
             // A call whose response is arriving was already uncounted at its first frame.
-            (_, true) if !s.assembling => self.out_calls = self.out_calls.saturating_sub(1),
+            (_, true) if !s.uncounted => self.out_calls = self.out_calls.saturating_sub(1),
             (_, true) => {}
             (_, false) => self.in_calls = self.in_calls.saturating_sub(1),
         }

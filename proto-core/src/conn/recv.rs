@@ -389,13 +389,17 @@ impl Connection<'_> {
             // The call stays open (and resolvable, e.g. by a closing connection) until the whole
             // response has arrived.
             partial.deliver = true;
+            let mut counted = false;
             if let Some(s) = self.slots.get_mut(i) {
                 // SPEC.md §7.1.1: the first RESPONSE frame stops the deadline and frees the
                 // concurrency slot; the exchange stays tracked until the message is complete.
                 s.assembling = true;
                 s.deadline = Instant::MAX;
+                counted = !core::mem::replace(&mut s.uncounted, true);
             }
-            self.out_calls = self.out_calls.saturating_sub(1);
+            if counted {
+                self.out_calls = self.out_calls.saturating_sub(1);
+            }
             self.begin_partial(partial, payload)?;
             return Ok(None);
         }

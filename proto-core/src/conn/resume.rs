@@ -95,14 +95,15 @@ impl Connection<'_> {
                 self.cut_request = Some(p.id);
             }
             ty::RESPONSE if p.deliver => {
-                // The response will come again: the call is back to waiting for it.
+                // The response will come again: the call is back to waiting for it, still
+                // uncounted (SPEC.md §13.4: the responder does not count its retransmission,
+                // so neither side counts it; counting it again could exceed the peer's limit).
                 if let Some(s) = self.slots.get_mut(i) {
                     s.assembling = false;
                     if !s.resolved {
                         s.deadline = s.opened_deadline;
                     }
                 }
-                self.out_calls += 1;
             }
             ty::STREAM_DATA if p.deliver => {
                 if let Some(s) = self.slots.get_mut(i) {

@@ -154,6 +154,13 @@ impl Connection<'_> {
     fn expire(&mut self, i: usize) -> Result<(), ConnectionError> {
         let Some(s) = self.slots.get_mut(i) else { return Ok(()) };
         s.deadline = Instant::MAX;
+        if s.kind == Kind::Stream && s.s.sent_terminal && s.s.recv_terminal {
+            // Both directions are over: the stream has its outcome (SPEC.md §7.4.3 row 13) and
+            // is kept only for resumption's bookkeeping (a held terminal, STREAM_RESUME owed).
+            // A deadline can no longer change it; reporting one would resolve it twice.
+            s.suspend_wait = false;
+            return Ok(());
+        }
         let (id, kind, outbound) = (s.id, s.kind, s.outbound);
         // Waiting too long on a suspended session is UNAVAILABLE, not a deadline (SPEC.md §13.2).
         let dl: Status = if core::mem::take(&mut s.suspend_wait) {

@@ -350,6 +350,78 @@ fn calls_wait_on_a_suspended_session_at_most_suspended_call_timeout() {
     assert!(responses(&mut p.a).iter().any(|(id, st, _)| *id == young && *st == Status::OK));
 }
 
+/// A call whose fragmented RESPONSE was cut by the loss is not counted again (SPEC.md §13.4):
+/// another call took the freed slot meanwhile, and the caller must stay within the peer's
+/// `max_concurrent_calls` (found by the 1,000,000-scenario soak, seed 188844).
+#[test]
+fn a_response_cut_by_the_loss_does_not_take_its_slot_again() {
+    let ca = Config { max_frame_size: 4096, ..Config::default() };
+    let cb = Config { max_concurrent_calls: 1, ..Config::default() };
+    let mut p = resumable_with(ca, cb);
+    let now = p.now;
+    let big = p.a.conn.call(now, ECHO, b"big", None).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    p.b.conn.respond(big, Status::OK, &[7u8; 10_000]).unwrap();
+    // Only the first frame of the RESPONSE reaches the caller.
+    let mut buf = vec![0u8; 1 << 16];
+    let n = p.b.conn.poll_transmit(now, &mut buf);
+    let mut off = 0;
+    loop {
+        let (t, body, hlen) = Frame::peek_header(&buf[off..n], usize::MAX).unwrap().unwrap();
+        off += hlen + body;
+        if t == crate::frame::ty::RESPONSE {
+            break;
+        }
+    }
+    assert!(off < n, "the RESPONSE is fragmented");
+    let mut fed = 0;
+    while fed < off {
+        fed += p.a.conn.handle_input(now, &buf[fed..off]);
+        p.a.poll(now);
+    }
+    assert_eq!(p.a.conn.stats().calls_open_outbound, 0, "the first frame freed the slot");
+    let other = p.a.conn.call(now, ECHO, b"other", None).unwrap();
+    assert_eq!(p.a.conn.stats().calls_open_outbound, 1);
+    lose_transport(&mut p);
+    assert_eq!(p.a.conn.stats().calls_open_outbound, 1, "never above the peer's limit of 1");
+    resume(&mut p);
+    p.drive();
+    for (id, _, _) in p.b.requests() {
+        p.b.conn.respond(id, Status::OK, b"o").unwrap();
+    }
+    p.drive();
+    let mut got = responses(&mut p.a);
+    got.sort();
+    assert_eq!(got, vec![(big, Status::OK, vec![7u8; 10_000]), (other, Status::OK, b"o".to_vec())]);
+    assert_eq!(p.a.conn.stats().calls_open_outbound, 0);
+    p.assert_quiet();
+}
+
+/// Both directions of a stream are over, but its terminal is held for the resumption (SPEC.md
+/// §7.4.6, §13.7): its deadline passing meanwhile changes nothing — no second outcome (found by
+/// the soak, seed 367969).
+#[test]
+fn a_deadline_after_both_terminals_reports_nothing() {
+    let mut p = resumable();
+    let now = p.now;
+    let id = p.a.conn.open_stream(now, crate::MethodId::new(4, 3), b"s", Some(now + ms(300)), false).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    p.b.conn.stream_finish(id, Status::OK).unwrap();
+    p.drive();
+    assert!(p.a.take().contains(&Ev::StreamFin { id, status: Status::OK }));
+    lose_transport(&mut p);
+    // Our direction ends while suspended: the FIN is held until after STREAM_RESUME.
+    p.a.conn.stream_finish(id, Status::OK).unwrap();
+    p.advance(ms(400));
+    assert_eq!(p.a.take(), vec![], "no StreamReset(DEADLINE_EXCEEDED) after the stream's outcome");
+    resume(&mut p);
+    p.drive();
+    assert_eq!(p.a.take(), vec![]);
+    assert_eq!(p.a.conn.open_exchanges(), 0, "freed once the held FIN went out");
+}
+
 #[test]
 fn the_grace_period_ends_the_session_and_resolves_everything_unavailable() {
     let cfg = Config { session_grace: ms(500), ..Config::default() };

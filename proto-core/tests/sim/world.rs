@@ -912,6 +912,14 @@ impl Sim {
     /// fresh connection that will hand the transport over to the session.
     fn start_resumption(&mut self, p: usize, live: &mut Live) {
         let ep = live.epoch;
+        // The acceptor's old transport ends (the dialer closed its side of it). Whatever the
+        // acceptor writes in answer (a CLOSE after a session-ending error, say) goes to the old
+        // transport, which is gone: never onto the new links.
+        if matches!(live.ends[1].conn.state(), State::Open | State::Draining) {
+            live.ends[1].conn.handle_eof(self.now);
+            self.pump(p, live, 1);
+        }
+        while live.ends[1].conn.poll_transmit(self.now, &mut self.buf) > 0 {}
         live.gen += 1;
         live.links = [0, 1].map(|i| {
             let r = self.rng.fork();
@@ -919,12 +927,6 @@ impl Sim {
         });
         for e in live.ends.iter_mut() {
             e.transport_closed = false;
-        }
-        // The acceptor's old transport ends (the dialer closed its side of it).
-        if matches!(live.ends[1].conn.state(), State::Open | State::Draining) {
-            live.ends[1].conn.handle_eof(self.now);
-            self.pump(p, live, 1);
-            live.ends[1].transport_closed = false;
         }
         let cfg = self.epochs[ep].cfg[1].clone();
         let id = Identity { name: b"server", auth: b"sim", session: b"fresh-token-for-a-new-session" };
