@@ -1,7 +1,7 @@
 //! runtime-std's fast path does not allocate in steady state: after warm-up, a sequential unary
 //! call over a real socket (a [`tandem_std::Client`] calling a [`tandem_std::Server`] in this
 //! process, through `call_raw_into` to a `raw_unary_inline` echo handler) performs zero heap
-//! allocations, counted on **every thread** (caller, both drivers, workers), both ends.
+//! allocations, counted on **every thread** (caller, the I/O threads, workers), both ends.
 //!
 //! Its own test binary (one test, nothing else running in the process while it counts), since
 //! the counter here is process-wide rather than per thread as in `alloc.rs`. Only allocation
@@ -47,7 +47,7 @@ fn std_steady_state_unary_calls_do_not_allocate() {
         let mut back = Vec::new();
         let mut calls = |n: usize| {
             for _ in 0..n {
-                client.call_raw_into(ECHO, &req, None::<Duration>, &mut back).expect("call");
+                client.call_raw_into(ECHO, &req, tandem_std::Deadline::None, &mut back).expect("call");
                 assert_eq!(back, req);
             }
         };

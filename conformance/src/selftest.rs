@@ -60,7 +60,7 @@ impl Server {
         match rt {
             Runtime::Std => {
                 let mut cfg = tandem_std::ServerConfig::new(SERVER_NAME);
-                cfg.resume = resumption;
+                cfg.endpoint.resume = resumption;
                 cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
@@ -140,8 +140,10 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
                 cfg.workers = 16;
                 match tandem_std::Client::connect(addr, cfg, service::std_service(&state)) {
                     Ok(c) => {
-                        while !c.peer().wait_closed(tick) && !stop.load(Ordering::SeqCst) {}
-                        drop(c);
+                        while !c.is_closed() && !stop.load(Ordering::SeqCst) {
+                            std::thread::sleep(tick);
+                        }
+                        c.close();
                     }
                     Err(_) => std::thread::sleep(tick),
                 }

@@ -349,51 +349,57 @@ fn m(method: u32) -> MethodId {
 
 /// The test service on the blocking runtime.
 pub fn std_service(state: &State) -> tandem_std::Handlers {
-    use tandem_std::{CallError, Handlers};
+    use tandem_std::{CallError, Deadline, Handlers};
     let (s1, s2, s3, s4, s5, s6) =
         (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
     Handlers::new()
-        .raw_unary(m(method::ECHO), |_, b| Ok(b.to_vec()))
+        .raw_unary(m(method::ECHO), |_, b| Ok(b))
         .raw_unary(m(method::SINK), move |ctx, b| {
             s1.sink(ctx.peer_name(), b.len());
             Ok(Vec::new())
         })
         .raw_unary(m(method::SINK_STATS), move |ctx, _| Ok(s2.stats(ctx.peer_name())))
-        .raw_streaming(m(method::COUNT), |ctx, init, _rx, tx| {
-            // One item at a time, built right before it is sent: `send` waits for credit, and
-            // fails once the stream is reset or the connection is gone.
-            for item in Count::parse(init)? {
+        .raw_streaming(m(method::COUNT), |ctx, init, rx, mut tx| {
+            // The opener's items are dropped as they arrive (their credit goes straight back).
+            drop(rx);
+            // One item at a time, built right before it is sent: `send` waits for credit (the
+            // handler is parked meanwhile), and fails once the stream is reset or the
+            // connection is gone.
+            for item in Count::parse(&init)? {
                 if ctx.is_cancelled() {
                     return Err(Status::CANCELLED);
                 }
                 tx.send(&item).map_err(|e| e.status())?;
             }
-            Ok(())
+            tx.finish().map_err(|e| e.status())
         })
         .raw_notification(m(method::RECORD), move |ctx, b| {
-            s3.record(ctx.peer_name(), b);
+            s3.record(ctx.peer_name(), &b);
             Ok(())
         })
         .raw_unary(m(method::RECORDED), move |ctx, _| Ok(s4.recorded(ctx.peer_name())))
         .raw_unary(m(method::SLEEP), move |ctx, b| {
-            let ms = u32_at(b, 0).ok_or(Status::BAD_PAYLOAD)?;
+            let ms = u32_at(&b, 0).ok_or(Status::BAD_PAYLOAD)?;
             // Waiting parks the handler: its pool worker serves other requests meanwhile.
             let cancelled = ctx.wait_cancelled(Duration::from_millis(u64::from(ms)));
             s5.record(ctx.peer_name(), if cancelled { entry::SLEEP_CANCELLED } else { entry::SLEEP_DONE });
             Ok(vec![u8::from(cancelled)])
         })
         .raw_unary(m(method::CALLBACK), |ctx, b| {
-            let cb = Callback::decode(b).ok_or(Status::BAD_PAYLOAD)?;
+            let cb = Callback::decode(&b).ok_or(Status::BAD_PAYLOAD)?;
             let p = ctx.peer();
             let st = |r: Result<(), CallError>| r.err().map(|e| e.status()).unwrap_or(Status::OK);
+            // The callback's own timeout, not the inherited deadline of this request.
+            let deadline = cb.timeout().map_or(Deadline::None, Deadline::after);
             Ok(match cb.kind {
-                kind::CALL => match p.call_raw(cb.method, &cb.payload, cb.timeout()) {
+                kind::CALL => match p.call_raw(cb.method, &cb.payload, deadline) {
                     Ok(v) => callback_reply(Status::OK, &v),
                     Err(e) => callback_reply(e.status(), &[]),
                 },
-                kind::NOTIFY => callback_reply(st(p.notify_raw(cb.method, &cb.payload, cb.timeout())), &[]),
+                kind::NOTIFY => callback_reply(st(p.notify_raw(cb.method, &cb.payload, deadline)), &[]),
                 kind::SIGNAL => callback_reply(st(p.signal_raw(cb.method, &cb.payload)), &[]),
-                kind::STREAM => match p.open_stream_raw(cb.method, &cb.payload, cb.timeout()) {
+                // The timeout bounds the whole stream.
+                kind::STREAM => match p.open_stream_raw(cb.method, &cb.payload, deadline) {
                     Err(e) => callback_reply(e.status(), &[]),
                     Ok((mut tx, mut rx)) => {
                         let _ = tx.finish();
@@ -411,25 +417,27 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
                 _ => return Err(Status::BAD_PAYLOAD),
             })
         })
-        .raw_streaming(m(method::BIDI), |_, _init, rx, tx| {
+        .raw_streaming(m(method::BIDI), |_, _init, mut rx, mut tx| {
             while let Some(i) = rx.recv().map_err(|e| e.status())? {
                 tx.send(&i).map_err(|e| e.status())?;
             }
-            Ok(())
+            tx.finish().map_err(|e| e.status())
         })
         .raw_unary(m(method::GOAWAY), |ctx, _| {
             ctx.peer().go_away();
             Ok(Vec::new())
         })
         .raw_unary(m(method::STATUS), |_, b| {
-            let st = u32_at(b, 0).ok_or(Status::BAD_PAYLOAD)?;
+            let st = u32_at(&b, 0).ok_or(Status::BAD_PAYLOAD)?;
             if st == 0 {
                 Ok(Vec::new())
             } else {
                 Err(Status(st))
             }
         })
-        .raw_streaming(m(method::HOLD_STREAM), move |ctx, _init, _rx, _tx| {
+        .raw_streaming(m(method::HOLD_STREAM), move |ctx, _init, rx, tx| {
+            // Keep both halves alive: items are neither read nor discarded.
+            let _keep = (rx, tx);
             let cancelled = ctx.wait_cancelled(Duration::from_secs(10));
             s6.record(ctx.peer_name(), if cancelled { entry::HOLD_CANCELLED } else { entry::HOLD_DONE });
             if cancelled {

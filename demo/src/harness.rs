@@ -166,7 +166,7 @@ impl ServerEnd {
     /// The names of the connected peers, sorted.
     pub fn peer_names(&self) -> Vec<String> {
         match &self.server {
-            ServerKind::Std(s) => s.peers().into_iter().map(|(name, _)| name).collect(),
+            ServerKind::Std(s) => s.peers().iter().map(|p| p.name().to_string()).collect(),
             ServerKind::Smol(s) => s.peers().iter().map(|p| p.name().to_string()).collect(),
         }
     }
@@ -220,9 +220,11 @@ impl ServerEnd {
     /// Calls [`WHO`] on every connected peer at once: one result per peer, by name.
     pub fn call_all_who(&self) -> Vec<(String, Result<Who, Status>)> {
         let all = match &self.server {
-            ServerKind::Std(s) => {
-                s.call_all(&WHO, &(), T).into_iter().map(|(n, r)| (n, r.map_err(|e| e.status()))).collect()
-            }
+            ServerKind::Std(s) => s
+                .call_all(&WHO, &(), T)
+                .into_iter()
+                .map(|(p, r)| (p.name().to_string(), r.map_err(|e| e.status())))
+                .collect(),
             ServerKind::Smol(s) => smol::block_on(s.call_all(&WHO, &(), T))
                 .into_iter()
                 .map(|(p, r)| (p.name().to_string(), r.map_err(|e| e.status())))
@@ -272,7 +274,10 @@ impl ClientEnd {
     pub fn wait_closed(&self, timeout: Duration) -> Option<ConnectionError> {
         match &self.client {
             ClientKind::Std(c) => {
-                c.wait_closed(timeout);
+                let end = Instant::now() + timeout;
+                while !c.is_closed() && Instant::now() < end {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
                 c.close_reason()
             }
             ClientKind::Smol(p) => smol::block_on(smol_end::within(timeout, p.closed())),

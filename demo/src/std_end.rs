@@ -9,16 +9,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem_std::{CallError, Ctx, Handlers, Peer, Status};
 
-/// Waits until the exchange is cancelled or `millis` pass; true when cancelled.
+/// Waits until the exchange is cancelled or `millis` pass (parked: the handler's pool worker
+/// serves others meanwhile); true when cancelled.
 fn hold(ctx: &Ctx, millis: u64) -> bool {
-    let end = Instant::now() + Duration::from_millis(millis);
-    while Instant::now() < end {
-        if ctx.is_cancelled() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    ctx.is_cancelled()
+    ctx.wait_cancelled(Duration::from_millis(millis))
 }
 
 /// Every method of the protocol, served by the endpoint `name`, recording into `journal`.
@@ -31,7 +25,7 @@ pub fn handlers(name: &str, journal: &Arc<Journal>) -> Handlers {
         .unary(&ECHO, |_, bytes| Ok(bytes))
         .unary(&HOLD, move |ctx, h: Hold| {
             j1.record(format!("started:{}", h.tag));
-            if hold(ctx, h.millis) {
+            if hold(&ctx, h.millis) {
                 j1.record(format!("cancelled:{}", h.tag));
                 return Err(Status::CANCELLED);
             }
@@ -41,20 +35,20 @@ pub fn handlers(name: &str, journal: &Arc<Journal>) -> Handlers {
             j2.record(note);
             Ok(())
         })
-        .streaming(&COUNT, |_, n, _up, down| {
+        .streaming(&COUNT, |_, n, _up, mut down| {
             for i in 0..n {
                 down.send(&i).map_err(|e| e.status())?;
             }
             Ok(())
         })
-        .streaming(&SUM, |_, (), up, down| {
+        .streaming(&SUM, |_, (), mut up, mut down| {
             let mut sum = 0u64;
             while let Some(x) = up.recv().map_err(|e| e.status())? {
                 sum += u64::from(x);
             }
             down.send(&sum).map_err(|e| e.status())
         })
-        .streaming(&RUNNING, |_, start, up, down| {
+        .streaming(&RUNNING, |_, start, mut up, mut down| {
             let mut total = start;
             while let Some(x) = up.recv().map_err(|e| e.status())? {
                 total += x;
@@ -64,7 +58,7 @@ pub fn handlers(name: &str, journal: &Arc<Journal>) -> Handlers {
         })
         .streaming(&HOLD_STREAM, move |ctx, h: Hold, _up, _down| {
             j3.record(format!("started:{}", h.tag));
-            if hold(ctx, h.millis) {
+            if hold(&ctx, h.millis) {
                 j3.record(format!("cancelled:{}", h.tag));
             }
             Ok(())

@@ -54,4 +54,6 @@ pub struct Stats {
     /// the local session memory budget; SPEC.md §13.6): a retransmission of one is answered
     /// REPLY_EVICTED.
     pub replies_evicted: u64,
+    /// Answers kept in the reply cache now, until the caller acknowledges them (SPEC.md §13.6).
+    pub replies_cached: u32,
 }

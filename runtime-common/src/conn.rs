@@ -186,7 +186,19 @@ pub struct Inner {
     /// Acceptor: the session was resumed on another connection's socket; the driver switches
     /// to it.
     pub(crate) new_transport: Option<Transport>,
+    /// Buffers given back by `*_into` receivers (`Peer::call_raw_into`,
+    /// `RawReceiver::recv_into`), reused for the next responses and stream items: with them, a
+    /// steady flow of calls or items allocates nothing.
+    pub(crate) spare: Vec<Vec<u8>>,
+    /// An inline handler's request and response, reused from call to call.
+    pub(crate) inline_req: Vec<u8>,
+    pub(crate) inline_resp: Vec<u8>,
 }
+
+/// Most buffers kept in [`Inner::spare`].
+const SPARES: usize = 4;
+/// Buffers with more capacity than this are not kept as spares.
+const SPARE_MAX: usize = 64 * 1024;
 
 impl Inner {
     pub(crate) fn new(conn: Connection<'static>, remote: Option<SocketAddr>) -> Self {
@@ -207,6 +219,16 @@ impl Inner {
             signal_tasks: 0,
             requests: Requests::default(),
             new_transport: None,
+            spare: Vec::new(),
+            inline_req: Vec::new(),
+            inline_resp: Vec::new(),
+        }
+    }
+
+    /// Keeps `buf` for a later response or item (if there is room and it is not too large).
+    pub(crate) fn give_spare(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < SPARES && buf.capacity() > 0 && buf.capacity() <= SPARE_MAX {
+            self.spare.push(buf);
         }
     }
 
@@ -232,6 +254,9 @@ impl Inner {
         if self.state_waiters.is_empty() {
             self.state_waiters = Vec::new();
         }
+        self.spare = Vec::new();
+        self.inline_req = Vec::new();
+        self.inline_resp = Vec::new();
     }
 
     /// Registers the driver's waker: woken whenever an API call queued something or an

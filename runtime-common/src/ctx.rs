@@ -82,6 +82,30 @@ impl Ctx {
         self.token.cancelled().await
     }
 
+    /// Waits until the exchange is cancelled or `timeout` has passed, and returns whether it
+    /// was cancelled: how a handler sleeps, or holds a request open, while staying responsive
+    /// to cancellation (a blocking runtime also releases the handler's pool worker meanwhile).
+    pub async fn wait_cancelled(&self, timeout: core::time::Duration) -> bool {
+        if self.is_cancelled() {
+            return true;
+        }
+        let Some(at) = std::time::Instant::now().checked_add(timeout) else {
+            self.cancelled().await;
+            return true;
+        };
+        let sleep = (self.peer.shared().sleep)(at);
+        let cancelled = async {
+            self.cancelled().await;
+            true
+        };
+        futures_lite::future::or(cancelled, async {
+            sleep.await;
+            false
+        })
+        .await
+            || self.is_cancelled()
+    }
+
     /// Why the exchange was cancelled, once it is: CANCELLED (the caller cancelled),
     /// DEADLINE_EXCEEDED (its deadline passed) or UNAVAILABLE (the connection ended).
     pub fn cancel_reason(&self) -> Option<Status> {

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tandem_core::{OwnedEvent as Owned, Role, Status};
+use tandem_core::{Event, OwnedEvent as Owned, RequestKind, Role, Status};
 
 use crate::clock::now;
 use crate::conn::{Inner, Shared};
@@ -30,14 +30,73 @@ pub(crate) struct Turn<'a, F: HandlerFns> {
 
 impl<F: HandlerFns> Turn<'_, F> {
     /// Drains up to [`EVENTS`] events. Returns whether there were any.
+    ///
+    /// Responses and stream items are copied into spare buffers (`Inner::spare`),
+    /// and calls to inline handlers run on the borrowed request: the steady-state fast path
+    /// allocates nothing.
     pub(crate) fn drain(&mut self, inner: &mut Inner) -> bool {
         let mut n = 0;
         while n < EVENTS {
-            let Some(ev) = inner.conn.poll_event(now()).map(Owned::from) else { break };
+            let Some(ev) = inner.conn.poll_event(now()) else { break };
             n += 1;
+            let ev = match ev {
+                Event::Response { id, status, payload } => {
+                    let r = if status == Status::OK {
+                        let mut b = inner.spare.pop().unwrap_or_default();
+                        b.clear();
+                        b.extend_from_slice(payload);
+                        Ok(b)
+                    } else {
+                        Err(status)
+                    };
+                    complete(inner, id, r);
+                    continue;
+                }
+                Event::StreamData { id, payload } => {
+                    let mut b = inner.spare.pop().unwrap_or_default();
+                    b.clear();
+                    b.extend_from_slice(payload);
+                    self.stream_data(inner, id, b);
+                    continue;
+                }
+                Event::Request { id, kind: RequestKind::Call, method, deadline, payload } => {
+                    match self.handlers.inline_handler(method) {
+                        Some(f) => {
+                            inner.inline_req.clear();
+                            inner.inline_req.extend_from_slice(payload);
+                            Registry::<F>::run_inline(&*f, self.shared, inner, id, method, deadline);
+                            continue;
+                        }
+                        None => Owned::Request {
+                            id,
+                            kind: RequestKind::Call,
+                            method,
+                            deadline,
+                            payload: payload.to_vec(),
+                        },
+                    }
+                }
+                ev => Owned::from(ev),
+            };
             self.handle(inner, ev);
         }
         n > 0
+    }
+
+    fn stream_data(&mut self, inner: &mut Inner, id: u64, payload: Vec<u8>) {
+        match inner.streams.get_mut(&id) {
+            Some(e) if e.rx_alive && e.reset.is_none() => {
+                e.items.push_back(payload);
+                if let Some(w) = e.rx_waker.take() {
+                    w.wake();
+                }
+            }
+            // Nobody will read it: give the credit back at once.
+            _ => {
+                let _ = inner.conn.stream_consumed(id, 1, payload.len() as u32);
+                inner.give_spare(payload);
+            }
+        }
     }
 
     fn handle(&mut self, inner: &mut Inner, ev: Owned) {
@@ -75,18 +134,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                     None => inner.respond(id, status, Vec::new()),
                 }
             }
-            Owned::StreamData { id, payload } => match inner.streams.get_mut(&id) {
-                Some(e) if e.rx_alive && e.reset.is_none() => {
-                    e.items.push_back(payload);
-                    if let Some(w) = e.rx_waker.take() {
-                        w.wake();
-                    }
-                }
-                // Nobody will read it: give the credit back at once.
-                _ => {
-                    let _ = inner.conn.stream_consumed(id, 1, payload.len() as u32);
-                }
-            },
+            Owned::StreamData { id, payload } => self.stream_data(inner, id, payload),
             Owned::StreamFin { id, status } => {
                 if let Some(e) = inner.streams.get_mut(&id) {
                     e.fin = Some(status);

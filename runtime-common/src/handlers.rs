@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 use tandem_core::typed::encode_vec;
-use tandem_core::{Instant, MethodId, RequestKind, Status};
+use tandem_core::{ApiError, Instant, MethodId, RequestKind, Status};
 
 use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
 use crate::ctx::{Ctx, InlineCtx};
@@ -124,9 +124,51 @@ impl<F: HandlerFns> Registry<F> {
         }
     }
 
-    /// Starts the handler for an inbound request (driver, lock held): an inline handler runs
-    /// now; the others come back as a job in `out`, which the runtime starts once the lock is
-    /// released.
+    /// The inline handler of `method`, if it has one.
+    pub(crate) fn inline_handler(&self, method: MethodId) -> Option<Arc<InlineFn>> {
+        match self.methods.get(&method) {
+            Some(Entry::Inline(f)) => Some(f.clone()),
+            _ => None,
+        }
+    }
+
+    /// Runs an inline handler on a call (driver, lock held), on the request the driver copied
+    /// into `inner.inline_req`, writing its response into the reused `inner.inline_resp`: no
+    /// job, no cancellation token, and no allocation once the buffers have grown. A panic
+    /// answers INTERNAL.
+    pub(crate) fn run_inline(
+        f: &InlineFn,
+        shared: &Shared,
+        inner: &mut Inner,
+        id: u64,
+        method: MethodId,
+        deadline: Option<Instant>,
+    ) {
+        let req = core::mem::take(&mut inner.inline_req);
+        let mut out = core::mem::take(&mut inner.inline_resp);
+        out.clear();
+        let cx = InlineCtx { shared, remote: inner.remote, method, deadline };
+        let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&cx, &req, &mut out))).unwrap_or_else(|_| {
+            tracing::error!("inline handler panicked: answering INTERNAL");
+            Err(Status::INTERNAL)
+        });
+        let (status, body) = match r {
+            Ok(()) => (Status::OK, &out[..]),
+            Err(status) => (status, &[][..]),
+        };
+        match inner.conn.respond(id, status, body) {
+            Ok(()) => inner.wake_driver(),
+            // Kept for later (allocates: rare), or answered TOO_LARGE (logged there).
+            Err(ApiError::TxFull | ApiError::TooLarge { .. }) => inner.respond(id, status, body.to_vec()),
+            Err(e) => tracing::debug!(id, error = %e, "inline response not sent"),
+        }
+        inner.inline_req = req;
+        inner.inline_resp = out;
+    }
+
+    /// Starts the handler for an inbound request (driver, lock held): it comes back as a job in
+    /// `out`, which the runtime starts once the lock is released. (Calls to inline handlers
+    /// take [`run_inline`](Self::run_inline) instead.)
     pub(crate) fn dispatch(
         &self,
         shared: &Arc<Shared>,
@@ -139,22 +181,6 @@ impl<F: HandlerFns> Registry<F> {
             Ok(h) => h.clone(),
             Err(status) => return refuse(inner, id, kind, method, status),
         };
-        if let (Entry::Inline(f), RequestKind::Call) = (&entry, kind) {
-            // Runs here, in the driver: no job, no cancellation token.
-            let mut out = Vec::new();
-            let cx = InlineCtx { shared, remote: inner.remote, method, deadline };
-            let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&cx, &payload, &mut out))).unwrap_or_else(
-                |_| {
-                    tracing::error!("inline handler panicked: answering INTERNAL");
-                    Err(Status::INTERNAL)
-                },
-            );
-            match r {
-                Ok(()) => inner.respond(id, Status::OK, out),
-                Err(status) => inner.respond(id, status, Vec::new()),
-            }
-            return;
-        }
         // Handles are created here but only dropped by the jobs: dropping the last handle takes
         // the connection's lock, which this function runs under.
         let token = Arc::new(CancelToken::default());

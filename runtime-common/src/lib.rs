@@ -90,7 +90,7 @@
 //! | layer | files |
 //! | --- | --- |
 //! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `udp` |
-//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state) |
+//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state), `unix`: socket files and credentials (error, state) |
 //! | 2 | `stream` (conn, error), `pump` (conn, clock) |
 //! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
 //! | 4 | `ctx` (peer, conn, clock, state), `hub`: the server's endpoint and connections (peer, conn, udp, state, clock, deadline, error) |
@@ -118,6 +118,7 @@ pub mod session;
 mod state;
 mod stream;
 pub mod udp;
+pub mod unix;
 
 pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM};
 pub use ctx::{Ctx, InlineCtx};

@@ -251,6 +251,20 @@ impl Peer {
         self.start_call_raw(method, payload, deadline).await?.await
     }
 
+    /// [`call_raw`](Self::call_raw) with the response written into `out` (replacing its
+    /// contents; emptied on an error). The buffer `out` held goes back to the connection to
+    /// receive a later response, so reusing `out` from call to call makes steady-state calls
+    /// allocation-free (with an inline handler at the other end, on both sides).
+    pub async fn call_raw_into(
+        &self,
+        method: MethodId,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), CallError> {
+        self.start_call_raw(method, payload, deadline).await?.wait_into(out).await
+    }
+
     /// [`start_call`](Self::start_call) on raw bytes.
     pub async fn start_call_raw(
         &self,
@@ -475,11 +489,11 @@ impl<R> PendingCall<R> {
     pub fn cancel(self) {}
 }
 
-impl<R> Future for PendingCall<R> {
-    type Output = Result<R, CallError>;
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+impl<R> PendingCall<R> {
+    /// The outcome once it is there (`Pending`: the waker is kept); the call is over then.
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Status>> {
         if self.done {
-            return Poll::Ready(Err(CallError::Status(Status::UNAVAILABLE)));
+            return Poll::Ready(Err(Status::UNAVAILABLE));
         }
         let id = self.id;
         let mut inner = self.h.shared().lock();
@@ -487,7 +501,10 @@ impl<R> Future for PendingCall<R> {
             Some(slot) => match slot.result.take() {
                 Some(r) => r,
                 None => {
-                    slot.waker = Some(cx.waker().clone());
+                    match &slot.waker {
+                        Some(w) if w.will_wake(cx.waker()) => {}
+                        _ => slot.waker = Some(cx.waker().clone()),
+                    }
                     return Poll::Pending;
                 }
             },
@@ -496,6 +513,33 @@ impl<R> Future for PendingCall<R> {
         inner.calls.remove(&id);
         drop(inner);
         self.done = true;
+        Poll::Ready(out)
+    }
+}
+
+impl PendingCall<Vec<u8>> {
+    /// Waits for the outcome like awaiting the call, but writes the response into `out`
+    /// (replacing its contents; emptied on an error). The buffer `out` held goes back to the
+    /// connection for a later response (see [`Peer::call_raw_into`]).
+    pub async fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError> {
+        match poll_fn(|cx| self.poll_outcome(cx)).await {
+            Ok(mut body) => {
+                core::mem::swap(out, &mut body);
+                self.h.shared().lock().give_spare(body);
+                Ok(())
+            }
+            Err(status) => {
+                out.clear();
+                Err(CallError::Status(status))
+            }
+        }
+    }
+}
+
+impl<R> Future for PendingCall<R> {
+    type Output = Result<R, CallError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let out = core::task::ready!(self.poll_outcome(cx));
         Poll::Ready(out.map_err(CallError::Status).and_then(|b| (self.decode)(b).map_err(CallError::Decode)))
     }
 }

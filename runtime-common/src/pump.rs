@@ -7,7 +7,8 @@
 //! for input reserves nothing in the core (an idle connection keeps no receive buffer); only
 //! when that read fills it (more is coming) does the pump read straight into the core's buffer.
 //! On packet transports (SEQPACKET, UDP) every read is one whole packet, at most one per round
-//! (its frames are drained before the next). End of stream and read errors end the input.
+//! (its frames are drained before the next); a read may return a packet's real length when it
+//! did not fit (`MSG_TRUNC`), which the core then refuses as too large. End of stream and read errors end the input.
 //! Writing: what the core queued, until the socket would block; a failed write means the peer
 //! is gone and everything queued from then on is dropped.
 
@@ -141,9 +142,17 @@ impl Pump {
             if buf.is_empty() || buf.len() < self.max_datagram {
                 break;
             }
+            let room = buf.len();
             match read(buf) {
                 Poll::Ready(Ok(0)) => {
                     self.end_input(inner);
+                    return true;
+                }
+                Poll::Ready(Ok(n)) if n > room => {
+                    // A packet larger than the buffer (the transport reports a packet's real
+                    // length, `MSG_TRUNC`): the core refuses it (LIMIT_EXCEEDED on SEQPACKET).
+                    let oversized = vec![0u8; n.min(self.max_datagram + 1)];
+                    let _ = inner.conn.handle_input(now(), &oversized);
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {

@@ -208,6 +208,27 @@ impl RawReceiver {
         poll_fn(|cx| self.poll_item(cx)).await.transpose()
     }
 
+    /// [`recv`](Self::recv) into `out` (replacing its contents): `Ok(true)` with an item,
+    /// `Ok(false)` at the end. The buffer `out` held goes back to the connection for a later
+    /// item, so reusing `out` makes a steady flow of items allocation-free.
+    pub async fn recv_into(&mut self, out: &mut Vec<u8>) -> Result<bool, CallError> {
+        match poll_fn(|cx| self.poll_item(cx)).await {
+            Some(Ok(mut item)) => {
+                core::mem::swap(out, &mut item);
+                self.h.shared().lock().give_spare(item);
+                Ok(true)
+            }
+            Some(Err(e)) => {
+                out.clear();
+                Err(e)
+            }
+            None => {
+                out.clear();
+                Ok(false)
+            }
+        }
+    }
+
     /// Stops receiving: the stream is reset (CANCELLED) toward the peer, whose handler (if it
     /// serves this stream) is cancelled.
     pub fn cancel(self) {

@@ -70,6 +70,29 @@ fn poll_udp_recv(s: &Async<UdpSocket>, cx: &mut Context<'_>, buf: &mut [u8]) -> 
     }
 }
 
+/// One SEQPACKET packet; its real length when it did not fit (`MSG_TRUNC`), so that the core
+/// refuses it as too large instead of reading it truncated.
+fn poll_packet_recv(
+    s: &Async<socket2::Socket>,
+    cx: &mut Context<'_>,
+    buf: &mut [u8],
+) -> Poll<io::Result<usize>> {
+    use nix::errno::Errno;
+    use std::os::fd::AsRawFd;
+    loop {
+        match nix::sys::socket::recv(s.get_ref().as_raw_fd(), buf, nix::sys::socket::MsgFlags::MSG_TRUNC) {
+            Ok(n) => return Poll::Ready(Ok(n)),
+            Err(Errno::EAGAIN) => match s.poll_readable(cx) {
+                Poll::Ready(Ok(())) => continue,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            },
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Poll::Ready(Err(e.into())),
+        }
+    }
+}
+
 fn poll_udp_send(
     s: &Async<UdpSocket>,
     to: Option<SocketAddr>,
@@ -108,7 +131,7 @@ impl Socket {
         match self {
             Socket::Tcp(s) => Pin::new(&mut &*s).poll_read(cx, buf),
             Socket::Unix(s) => Pin::new(&mut &*s).poll_read(cx, buf),
-            Socket::Packet(s) => Pin::new(&mut &*s).poll_read(cx, buf),
+            Socket::Packet(s) => poll_packet_recv(s, cx, buf),
             Socket::Udp(s) => poll_udp_recv(s, cx, buf),
             Socket::Assoc(a) => a.inbox.lock().unwrap_or_else(|e| e.into_inner()).poll_read(cx, buf).map(Ok),
         }

@@ -46,7 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             println!("server: {} reports {} = {} °C", ctx.peer_name(), r.sensor, r.celsius);
             Ok(())
         })
-        .streaming(&TOTALS, |_, (), up, down| {
+        .streaming(&TOTALS, |_, (), mut up, mut down| {
             let mut total = 0;
             while let Some(x) = up.recv().map_err(|e| e.status())? {
                 total += x;
@@ -89,8 +89,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // The server calls its clients: one by name, then all at once.
     let garage = server.wait_for_peer("garage", T).ok_or("garage did not connect")?;
     println!("garage says: {}", garage.call(&STATUS, &(), T)?);
-    for (name, status) in server.call_all(&STATUS, &(), T) {
-        println!("{name} says: {}", status?);
+    for (peer, status) in server.call_all(&STATUS, &(), T) {
+        println!("{} says: {}", peer.name(), status?);
     }
     println!("kitchen connection: {:?}", kitchen.stats());
 

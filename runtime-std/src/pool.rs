@@ -1,5 +1,5 @@
 //! The handler pool: threads that run request handlers, shared by every connection of a server
-//! (or by a client's one connection), scheduled fairly between connections.
+//! (or by a client's one connection), scheduled fairly between connections. (Layer 0.)
 //!
 //! # Design
 //!
@@ -14,8 +14,8 @@
 //!    whole backlog.
 //! 2. **Waiting releases the worker (managed blocking).** `workers` bounds the handlers
 //!    *running*. A handler that waits inside the runtime — for stream credit or an item, for
-//!    the answer to a call it made, for transmit-queue room, in
-//!    [`Ctx::wait_cancelled`](crate::Ctx::wait_cancelled) or
+//!    the answer to a call it made, for transmit-queue room, anything that waits through
+//!    `block_on`, [`Ctx::wait_cancelled`](crate::Ctx::wait_cancelled) or
 //!    [`Ctx::blocking`](crate::Ctx::blocking) — is *parked*: it stops counting as running, and
 //!    the pool starts the next job on another thread (an idle one, or a new one). When it stops
 //!    waiting it runs on; the running count may then exceed `workers` briefly, which only stops
@@ -26,17 +26,16 @@
 //!    So no set of peers can make another peer's request wait for their handlers to finish.
 //!
 //! Threads are bounded: the pool never has more than `max_threads` (a hard cap; see
-//! [`ServerConfig::max_handler_threads`](crate::ServerConfig::max_handler_threads)), and the
-//! handlers of one connection are bounded by the limits the server announces to it
-//! (`max_concurrent_calls + max_concurrent_streams`, enforced by the core), plus its queued
-//! signals (bounded here). At the cap, jobs wait in their lanes (still round-robin); the first
-//! time the pool hits it a warning is logged, and every time is counted
-//! ([`PoolStats::cap_hits`]). Threads beyond `workers` that stay idle for
-//! [`IDLE_THREAD_KEEPALIVE`] exit.
+//! [`ServerConfig::max_workers`](crate::ServerConfig::max_workers)), and the handlers of one
+//! connection are bounded by the limits the server announces to it
+//! (`max_concurrent_calls + max_concurrent_streams`, enforced by the core), plus its running
+//! signal handlers (at most `max_concurrent_calls`, `tandem_runtime::handlers`). At the cap,
+//! jobs wait in their lanes (still round-robin); the first time the pool hits it a warning is
+//! logged, and every time is counted ([`PoolStats::cap_hits`]). Threads beyond `workers` that
+//! stay idle for [`IDLE_THREAD_KEEPALIVE`] (1 s) exit.
 //!
-//! Nothing here knows sockets or the protocol: a lane is a queue of closures, so the pool
-//! works the same when connections are driven by a few readiness-driven I/O threads instead
-//! of one thread each.
+//! Nothing here knows sockets or the protocol: a lane is a queue of closures, filled by the
+//! I/O threads that drive the connections.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
@@ -44,13 +43,16 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread;
 use std::time::Duration;
 
-/// A unit of work: one handler run (or one deferred response).
-pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+/// A unit of work: one handler run. Called with `true` when the pool refuses it (shut down):
+/// the job must then only report that it did not run.
+pub(crate) type Job = Box<dyn FnOnce(bool) + Send + 'static>;
 
 /// How long a thread beyond `workers` stays idle before it exits.
-pub const IDLE_THREAD_KEEPALIVE: Duration = Duration::from_secs(1);
+pub(crate) const IDLE_THREAD_KEEPALIVE: Duration = Duration::from_secs(1);
 
-/// A snapshot of a handler pool's counters ([`Server::handler_pool`](crate::Server::handler_pool)).
+/// A snapshot of a handler pool's counters ([`Server::handler_pool`](crate::Server::handler_pool),
+/// [`Client::handler_pool`](crate::Client::handler_pool)). tandem-std only: tandem-smol runs
+/// handlers on the executor its application chose.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PoolStats {
@@ -66,9 +68,6 @@ pub struct PoolStats {
     pub peak_threads: usize,
     /// Times a job could not start because the pool was at its thread cap.
     pub cap_hits: u64,
-    /// Signals (unreliable notifications) dropped because their connection already had
-    /// `max_queued_signals` waiting.
-    pub dropped_signals: u64,
 }
 
 /// Limits of one pool.
@@ -78,15 +77,13 @@ pub(crate) struct PoolLimits {
     pub(crate) workers: usize,
     /// Hard cap on threads; at least `workers`.
     pub(crate) max_threads: usize,
-    /// Signals queued per connection before further ones are dropped; at least 1.
-    pub(crate) max_queued_signals: usize,
 }
 
 /// Makes the limits announced to every peer ones the pool can honour: a peer holding all its
 /// slots (`max_concurrent_calls + max_concurrent_streams`) with parked handlers must fit under
 /// the thread cap next to the `workers` that serve everyone else. If it does not, the server
 /// (or client) announces less: both limits are lowered in proportion, and a warning says so.
-pub(crate) fn fit_announced(config: &mut tandem_core::Config, limits: PoolLimits, who: &str) {
+pub(crate) fn fit_announced(config: &mut tandem_runtime::tandem_core::Config, limits: PoolLimits, who: &str) {
     let workers = limits.workers.max(1);
     let room = u64::try_from(limits.max_threads.max(workers) - workers).unwrap_or(u64::MAX).max(1);
     let (calls, streams) = (u64::from(config.max_concurrent_calls), u64::from(config.max_concurrent_streams));
@@ -97,15 +94,15 @@ pub(crate) fn fit_announced(config: &mut tandem_core::Config, limits: PoolLimits
     let new_calls = if calls == 0 { 0 } else { (calls * room / slots).max(1) };
     let new_streams = (streams * room / slots).min(room - new_calls.min(room));
     tracing::warn!(
-        max_handler_threads = limits.max_threads,
+        max_workers = limits.max_threads,
         workers,
         calls,
         streams,
         new_calls,
         new_streams,
         "{who}: the handler pool cannot hold one peer's announced max_concurrent_calls + \
-         max_concurrent_streams next to its workers; announcing less (raise max_handler_threads \
-         to announce the configured limits)"
+         max_concurrent_streams next to its workers; announcing less (raise max_workers to \
+         announce the configured limits)"
     );
     config.max_concurrent_calls = u32::try_from(new_calls).unwrap_or(u32::MAX);
     config.max_concurrent_streams = u32::try_from(new_streams).unwrap_or(u32::MAX);
@@ -113,6 +110,7 @@ pub(crate) fn fit_announced(config: &mut tandem_core::Config, limits: PoolLimits
 
 /// The pool's owner handle (a server or a client); dropping it does not stop the pool,
 /// [`Pool::shutdown`] does.
+#[derive(Clone)]
 pub(crate) struct Pool {
     inner: Arc<Inner>,
 }
@@ -153,16 +151,12 @@ struct State {
     peak_threads: usize,
     cap_hits: u64,
     cap_warned: bool,
-    dropped_signals: u64,
-    signal_warned: bool,
     shutdown: bool,
 }
 
 #[derive(Default)]
 struct LaneState {
-    /// Queued jobs; `true` marks a signal.
-    queue: VecDeque<(Job, bool)>,
-    signals: usize,
+    queue: VecDeque<Job>,
     running: usize,
     parked: usize,
     /// Listed in `State::ready`.
@@ -192,7 +186,6 @@ impl Pool {
         let limits = PoolLimits {
             workers: limits.workers.max(1),
             max_threads: limits.max_threads.max(limits.workers.max(1)),
-            max_queued_signals: limits.max_queued_signals.max(1),
         };
         let inner = Inner { st: Mutex::default(), work: Condvar::new(), name: name.to_string(), limits };
         Pool { inner: Arc::new(inner) }
@@ -223,46 +216,22 @@ impl Pool {
             queued: st.queued,
             peak_threads: st.peak_threads,
             cap_hits: st.cap_hits,
-            dropped_signals: st.dropped_signals,
         }
     }
 }
 
 impl Lane {
-    /// Queues a job; false if the pool is shut down.
-    pub(crate) fn submit(&self, job: Job) -> bool {
-        self.push(job, false)
-    }
-
-    /// Queues a signal's job, unless the lane already holds `max_queued_signals` of them (a
-    /// signal is unreliable: dropping it is what a lost datagram would do). False if dropped.
-    pub(crate) fn submit_signal(&self, job: Job) -> bool {
-        self.push(job, true)
-    }
-
-    fn push(&self, job: Job, signal: bool) -> bool {
+    /// Queues a job; once the pool is shut down, the job is called with `true` (refused) at
+    /// once instead.
+    pub(crate) fn submit(&self, job: Job) {
         let inner = &self.inner;
         let mut st = lock(inner);
-        if st.shutdown {
-            return false;
-        }
-        let max_signals = inner.limits.max_queued_signals;
-        let Some(l) = st.lanes.get_mut(&self.id) else { return false };
-        if signal && l.signals >= max_signals {
-            st.dropped_signals += 1;
-            if !st.signal_warned {
-                st.signal_warned = true;
-                tracing::warn!(
-                    pool = %inner.name,
-                    max = max_signals,
-                    "a peer sends signals faster than its handlers take them: dropping signals \
-                     beyond max_queued_signals per connection (logged once; counted in PoolStats)"
-                );
-            }
-            return false;
-        }
-        l.queue.push_back((job, signal));
-        l.signals += usize::from(signal);
+        let shutdown = st.shutdown;
+        let Some(l) = st.lanes.get_mut(&self.id).filter(|_| !shutdown) else {
+            drop(st);
+            return job(true);
+        };
+        l.queue.push_back(job);
         let list = !l.listed;
         l.listed = true;
         if list {
@@ -270,7 +239,6 @@ impl Lane {
         }
         st.queued += 1;
         inner.kick(&mut st);
-        true
     }
 }
 
@@ -310,8 +278,7 @@ impl State {
                 continue;
             }
             let l = self.lanes.get_mut(&id)?;
-            let (job, signal) = l.queue.pop_front()?;
-            l.signals -= usize::from(signal);
+            let job = l.queue.pop_front()?;
             l.running += 1;
             if l.queue.is_empty() {
                 l.listed = false;
@@ -385,7 +352,7 @@ impl Inner {
                     parked = st.parked,
                     queued = st.queued,
                     "handler pool at its thread cap: new requests wait for a handler to finish \
-                     (raise ServerConfig::max_handler_threads, or lower the announced \
+                     (raise ServerConfig::max_workers, or lower the announced \
                      max_concurrent_calls/max_concurrent_streams); logged once, counted in PoolStats"
                 );
             }
@@ -415,7 +382,7 @@ impl Inner {
                 drop(st);
                 CURRENT.with(|c| *c.borrow_mut() = Some((Arc::clone(&self), lane, false)));
                 // Handlers are wrapped in catch_unwind by the caller; this is a second line.
-                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(false)));
                 CURRENT.with(|c| *c.borrow_mut() = None);
                 st = lock(&self);
                 st.job_done(lane);
@@ -512,7 +479,7 @@ mod tests {
     use std::time::Instant;
 
     fn pool(workers: usize, max_threads: usize) -> Pool {
-        Pool::new(PoolLimits { workers, max_threads, max_queued_signals: 4 }, "test")
+        Pool::new(PoolLimits { workers, max_threads }, "test")
     }
 
     #[test]
@@ -523,18 +490,18 @@ mod tests {
         // Hold the only worker until both lanes have queued their jobs.
         let (go_tx, go_rx) = channel::<()>();
         let (started_tx, started_rx) = channel::<()>();
-        assert!(a.submit(Box::new(move || {
+        a.submit(Box::new(move |_| {
             started_tx.send(()).unwrap();
             let _ = go_rx.recv();
-        })));
+        }));
         started_rx.recv().unwrap();
         for i in 0..3 {
             let tx = tx.clone();
-            assert!(a.submit(Box::new(move || tx.send(("a", i)).unwrap())));
+            a.submit(Box::new(move |_| tx.send(("a", i)).unwrap()));
         }
         for i in 0..3 {
             let tx = tx.clone();
-            assert!(b.submit(Box::new(move || tx.send(("b", i)).unwrap())));
+            b.submit(Box::new(move |_| tx.send(("b", i)).unwrap()));
         }
         go_tx.send(()).unwrap();
         let order: Vec<_> = (0..6).map(|_| rx.recv().unwrap().0).collect();
@@ -549,15 +516,15 @@ mod tests {
         let (release_tx, release_rx) = channel::<()>();
         let release_rx = Arc::new(Mutex::new(release_rx));
         let r = Arc::clone(&release_rx);
-        a.submit(Box::new(move || {
+        a.submit(Box::new(move |_| {
             let _ = r.lock().unwrap().recv();
         }));
         // A second job of `a` must wait (the pool is full and `a` has one running) ...
         let (tx, rx) = channel();
         let t = tx.clone();
-        a.submit(Box::new(move || t.send("a2").unwrap()));
+        a.submit(Box::new(move |_| t.send("a2").unwrap()));
         // ... while `b`, with nothing running, starts at once on an extra thread.
-        b.submit(Box::new(move || tx.send("b").unwrap()));
+        b.submit(Box::new(move |_| tx.send("b").unwrap()));
         assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), "b");
         assert!(rx.recv_timeout(Duration::from_millis(100)).is_err(), "a2 waits for a's first job");
         release_tx.send(()).unwrap();
@@ -574,7 +541,7 @@ mod tests {
         let release_rx = Arc::new(Mutex::new(release_rx));
         for _ in 0..8 {
             let (s, r) = (Arc::clone(&started), Arc::clone(&release_rx));
-            lane.submit(Box::new(move || {
+            lane.submit(Box::new(move |_| {
                 s.fetch_add(1, Ordering::SeqCst);
                 let _p = parked();
                 let _ = r.lock().unwrap().recv();
@@ -601,18 +568,13 @@ mod tests {
     }
 
     #[test]
-    fn signals_beyond_the_bound_are_dropped() {
+    fn a_shut_down_pool_refuses_jobs_at_once() {
         let p = pool(1, 1);
         let lane = p.lane();
-        let (go_tx, go_rx) = channel::<()>();
-        lane.submit(Box::new(move || {
-            let _ = go_rx.recv();
-        }));
-        let accepted = (0..10).filter(|_| lane.submit_signal(Box::new(|| {}))).count();
-        assert_eq!(accepted, 4);
-        assert_eq!(p.stats().dropped_signals, 6);
-        go_tx.send(()).unwrap();
         p.shutdown();
+        let (tx, rx) = channel();
+        lane.submit(Box::new(move |refused| tx.send(refused).unwrap()));
+        assert_eq!(rx.try_recv(), Ok(true), "called at once, refused");
     }
 
     #[test]
@@ -623,7 +585,7 @@ mod tests {
         let release_rx = Arc::new(Mutex::new(release_rx));
         for l in &lanes {
             let r = Arc::clone(&release_rx);
-            l.submit(Box::new(move || {
+            l.submit(Box::new(move |_| {
                 let _ = r.lock().unwrap().recv();
             }));
         }

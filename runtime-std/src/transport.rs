@@ -1,326 +1,436 @@
-//! Sockets: connecting to and listening on an [`Address`]. Nothing here knows the protocol.
-//!
-//! Every socket is non-blocking; the driver waits with `poll(2)` for input and, when a write
-//! did not complete, for writability (no other thread ever waits on a socket).
+//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all
+//! non-blocking, and the [`Transport`] trait through which a connection's driver reads and
+//! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0.)
 
-use crate::error::Error;
-use socket2::{Domain, SockAddr, Socket as RawSocket, Type};
+use core::task::{Context, Poll, Waker};
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tandem_core::addr::Address;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
-/// The credentials of the process at the other end of a Unix socket (`SO_PEERCRED`), taken
-/// when the connection was established.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct PeerCredentials {
-    /// User id.
-    pub uid: u32,
-    /// Group id.
-    pub gid: u32,
-    /// Process id.
-    pub pid: i32,
+use nix::sys::socket::{recv, MsgFlags};
+use socket2::{Domain, SockAddr, Type};
+use tandem_runtime::error::io_error;
+use tandem_runtime::open::TransportInfo;
+use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::udp::Inbox;
+use tandem_runtime::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
+use tandem_runtime::Error;
+
+/// Readiness a transport waits for.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Interest {
+    pub(crate) read: bool,
+    pub(crate) write: bool,
 }
 
-/// A connected socket of any supported kind.
-#[derive(Debug)]
+impl core::ops::BitOrAssign for Interest {
+    fn bitor_assign(&mut self, o: Interest) {
+        self.read |= o.read;
+        self.write |= o.write;
+    }
+}
+
+/// A connected transport as a connection's driver uses it: reads and writes that never block
+/// (`WouldBlock` instead), one whole packet per call on packet transports.
+///
+/// The I/O loop knows transports only through this trait, so that a TLS session (rustls)
+/// can wrap a [`Socket`] later without touching it: such a wrapper reads and writes records on
+/// the socket inside `read`/`write`, and says through [`blocked`](Self::blocked) which readiness
+/// it waits for when that is not the direction of the call (a read that must first flush a
+/// record waits for writability).
+pub(crate) trait Transport: Send + 'static {
+    /// Reads what is there; `Ok(0)` at the end of the stream; `WouldBlock` when nothing is.
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Writes what fits; `WouldBlock` when nothing does.
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// After `read` (`reading`) or `write` returned `WouldBlock`: the readiness to wait for.
+    fn blocked(&self, reading: bool) -> Interest {
+        Interest { read: reading, write: !reading }
+    }
+    /// Ends our sending direction (after what was written).
+    fn shutdown_write(&mut self);
+    /// The descriptor whose readiness to wait for (`None`: a UDP association, whose datagrams
+    /// arrive through its inbox and wake the waker given to [`attach`](Self::attach)).
+    fn fd(&self) -> Option<BorrowedFd<'_>>;
+    /// The waker of the connection's driver (once it runs on an I/O thread).
+    fn attach(&mut self, _waker: &Waker) {}
+    /// The remote IP address and port (TCP and UDP).
+    fn remote_addr(&self) -> Option<SocketAddr>;
+    /// Whether this is UDP (datagram mode: nothing to shut down or drain when closing).
+    fn is_udp(&self) -> bool;
+}
+
+/// A connected socket.
 pub(crate) enum Socket {
     Tcp(TcpStream),
     Unix(UnixStream),
-    /// Unix SEQPACKET: one read or write is one packet.
-    Packet(RawSocket),
-    /// A connected UDP socket (dialer): one read or write is one datagram.
+    /// Unix SEQPACKET: every read and write is one whole packet.
+    Packet(socket2::Socket),
+    /// A connected UDP socket (dialer): every read and write is one datagram.
     Udp(UdpSocket),
-    /// One association on a server's shared UDP socket: writes go to `peer`; reads never
-    /// happen here (the server's receive thread demultiplexes datagrams by source address).
-    UdpPeer(Arc<UdpSocket>, SocketAddr),
+    /// One association of a UDP server: datagrams from `peer` arrive through `inbox` (the
+    /// server's receive task demultiplexes them); writes go out on the shared socket.
+    Assoc(Assoc),
 }
 
-impl Socket {
-    /// Whether each read/write is one datagram.
-    pub(crate) fn is_packet(&self) -> bool {
-        !matches!(self, Socket::Tcp(_) | Socket::Unix(_))
-    }
+/// A server-side UDP association's end of the shared socket.
+pub(crate) struct Assoc {
+    pub(crate) socket: Arc<UdpSocket>,
+    pub(crate) peer: SocketAddr,
+    pub(crate) inbox: Arc<Mutex<Inbox>>,
+    pub(crate) waker: Option<Waker>,
+}
 
-    /// Whether this is UDP (datagram mode, SPEC.md §14).
-    pub(crate) fn is_datagram(&self) -> bool {
-        matches!(self, Socket::Udp(_) | Socket::UdpPeer(..))
+impl Drop for Assoc {
+    fn drop(&mut self) {
+        self.inbox.lock().unwrap_or_else(|e| e.into_inner()).close();
     }
+}
 
-    /// Whether the driver reads this socket itself (not a server's UDP association).
-    pub(crate) fn is_readable(&self) -> bool {
-        !matches!(self, Socket::UdpPeer(..))
+/// A UDP send: a datagram the socket cannot take now is dropped, as the network may drop it
+/// (the protocol retransmits); only a hard error breaks the transport.
+fn udp_send(s: &UdpSocket, to: Option<SocketAddr>, buf: &[u8]) -> io::Result<usize> {
+    let r = match to {
+        Some(a) => s.send_to(buf, a),
+        None => s.send(buf),
+    };
+    match r {
+        Ok(_) => Ok(buf.len().max(1)),
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock || transient_udp(&e) => {
+            tracing::trace!(error = %e, "UDP send failed: datagram dropped");
+            Ok(buf.len().max(1))
+        }
+        Err(e) => Err(e),
     }
+}
 
-    /// Reads once (one datagram on a packet socket).
-    pub(crate) fn read(&self, buf: &mut [u8]) -> io::Result<usize> {
+impl Transport for Socket {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
-            Socket::Tcp(s) => (&*s).read(buf),
-            Socket::Unix(s) => (&*s).read(buf),
-            Socket::Packet(s) => (&*s).read(buf),
-            Socket::Udp(s) => s.recv(buf),
-            Socket::UdpPeer(..) => Err(io::ErrorKind::WouldBlock.into()),
+            Socket::Tcp(s) => s.read(buf),
+            Socket::Unix(s) => s.read(buf),
+            // The real length of a packet that did not fit, so that it is refused as too large
+            // rather than read truncated.
+            Socket::Packet(s) => Ok(recv(s.as_fd().as_raw_fd(), buf, MsgFlags::MSG_TRUNC)?),
+            Socket::Udp(s) => loop {
+                match s.recv(buf) {
+                    // An empty datagram is not an end of stream: UDP has none.
+                    Ok(0) => continue,
+                    Err(e) if transient_udp(&e) => continue,
+                    r => return r,
+                }
+            },
+            Socket::Assoc(a) => {
+                let Some(w) = &a.waker else { return Err(io::ErrorKind::WouldBlock.into()) };
+                match a
+                    .inbox
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .poll_read(&mut Context::from_waker(w), buf)
+                {
+                    Poll::Ready(n) => Ok(n),
+                    Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
+                }
+            }
         }
     }
 
-    /// Writes once (one whole datagram on a packet socket).
-    pub(crate) fn write(&self, buf: &[u8]) -> io::Result<usize> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         match self {
-            Socket::Tcp(s) => (&*s).write(buf),
-            Socket::Unix(s) => (&*s).write(buf),
-            Socket::Packet(s) => (&*s).write(buf),
-            Socket::Udp(s) => s.send(buf),
-            Socket::UdpPeer(s, to) => s.send_to(buf, to),
+            Socket::Tcp(s) => s.write(buf),
+            Socket::Unix(s) => s.write(buf),
+            Socket::Packet(s) => s.write(buf),
+            Socket::Udp(s) => udp_send(s, None, buf),
+            Socket::Assoc(a) => udp_send(&a.socket, Some(a.peer), buf),
         }
     }
 
-    /// Shuts the socket down in both directions; errors (already closed) are ignored.
-    pub(crate) fn shutdown(&self) {
-        let _ = match self {
-            Socket::Tcp(s) => s.shutdown(Shutdown::Both),
-            Socket::Unix(s) => s.shutdown(Shutdown::Both),
-            Socket::Packet(s) => s.shutdown(Shutdown::Both),
-            // UDP has nothing to shut; a server association must leave the shared socket alone.
-            Socket::Udp(_) | Socket::UdpPeer(..) => Ok(()),
-        };
-    }
-
-    /// Shuts the sending direction (the peer reads end of file after what was sent); errors
-    /// are ignored. Nothing to do for UDP.
-    pub(crate) fn shutdown_write(&self) {
-        let _ = match self {
+    fn shutdown_write(&mut self) {
+        let r = match self {
             Socket::Tcp(s) => s.shutdown(Shutdown::Write),
             Socket::Unix(s) => s.shutdown(Shutdown::Write),
             Socket::Packet(s) => s.shutdown(Shutdown::Write),
-            Socket::Udp(_) | Socket::UdpPeer(..) => Ok(()),
+            Socket::Udp(_) | Socket::Assoc(_) => Ok(()),
         };
-    }
-
-    fn set_nonblocking(&self) -> io::Result<()> {
-        match self {
-            Socket::Tcp(s) => s.set_nonblocking(true),
-            Socket::Unix(s) => s.set_nonblocking(true),
-            Socket::Packet(s) => s.set_nonblocking(true),
-            Socket::Udp(s) => s.set_nonblocking(true),
-            Socket::UdpPeer(..) => Ok(()),
+        if let Err(e) = r {
+            tracing::trace!(error = %e, "shutdown(write) failed");
         }
     }
 
-    /// The peer's credentials, on Unix sockets.
-    pub(crate) fn peer_credentials(&self) -> Option<PeerCredentials> {
-        let fd = match self {
-            Socket::Tcp(_) | Socket::Udp(_) | Socket::UdpPeer(..) => return None,
-            Socket::Unix(s) => s.as_fd(),
-            Socket::Packet(s) => s.as_fd(),
-        };
-        let c = nix::sys::socket::getsockopt(&fd, nix::sys::socket::sockopt::PeerCredentials).ok()?;
-        Some(PeerCredentials { uid: c.uid(), gid: c.gid(), pid: c.pid() })
-    }
-}
-
-impl AsFd for Socket {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        match self {
+    fn fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(match self {
             Socket::Tcp(s) => s.as_fd(),
             Socket::Unix(s) => s.as_fd(),
             Socket::Packet(s) => s.as_fd(),
             Socket::Udp(s) => s.as_fd(),
-            Socket::UdpPeer(s, _) => s.as_fd(),
+            Socket::Assoc(_) => return None,
+        })
+    }
+
+    fn attach(&mut self, waker: &Waker) {
+        if let Socket::Assoc(a) = self {
+            a.waker = Some(waker.clone());
         }
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        match self {
+            Socket::Tcp(s) => s.peer_addr().ok(),
+            Socket::Udp(s) => s.peer_addr().ok(),
+            Socket::Assoc(a) => Some(a.peer),
+            Socket::Unix(_) | Socket::Packet(_) => None,
+        }
+    }
+
+    fn is_udp(&self) -> bool {
+        matches!(self, Socket::Udp(_) | Socket::Assoc(_))
     }
 }
 
-fn io_err(what: String) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Io { context: what, source }
+impl Socket {
+    /// What the socket tells about the other side.
+    pub(crate) fn info(&self) -> TransportInfo {
+        let creds = match self {
+            Socket::Unix(s) => peer_credentials(s),
+            Socket::Packet(s) => peer_credentials(s),
+            _ => None,
+        };
+        TransportInfo { remote: self.remote_addr(), creds, udp: self.is_udp() }
+    }
+
+    fn nonblocking(self) -> io::Result<Socket> {
+        match &self {
+            Socket::Tcp(s) => s.set_nonblocking(true)?,
+            Socket::Unix(s) => s.set_nonblocking(true)?,
+            Socket::Packet(s) => s.set_nonblocking(true)?,
+            Socket::Udp(s) => s.set_nonblocking(true)?,
+            Socket::Assoc(_) => {}
+        }
+        Ok(self)
+    }
 }
 
-/// Resolves `host:port` to its first socket address.
-pub(crate) fn resolve(hp: &str, addr: &Address) -> Result<SocketAddr, Error> {
-    hp.to_socket_addrs().map_err(io_err(format!("cannot resolve {addr}")))?.next().ok_or_else(|| Error::Io {
-        context: format!("cannot resolve {addr}"),
-        source: io::ErrorKind::NotFound.into(),
-    })
+/// The socket addresses of a `host:port`.
+pub(crate) fn resolve(host_port: &str) -> io::Result<Vec<SocketAddr>> {
+    let v: Vec<_> = host_port.to_socket_addrs()?.collect();
+    if v.is_empty() {
+        return Err(io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address"));
+    }
+    Ok(v)
 }
 
-/// Binds the server's UDP socket.
-pub(crate) fn bind_udp(addr: &Address) -> Result<UdpSocket, Error> {
-    let Address::Udp(hp) = addr else { return Err(Error::Unsupported("not a udp:// address")) };
-    let sa = resolve(hp, addr)?;
-    let s = UdpSocket::bind(sa).map_err(io_err(format!("cannot listen on {addr}")))?;
-    s.set_nonblocking(true).map_err(io_err(format!("cannot make the socket on {addr} non-blocking")))?;
+fn udp_for(to: SocketAddr) -> io::Result<UdpSocket> {
+    let any: SocketAddr = if to.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = UdpSocket::bind(any)?;
+    s.connect(to)?;
     Ok(s)
 }
 
-/// Connects to `addr` (TCP with `TCP_NODELAY`).
-pub(crate) fn connect(addr: &Address) -> Result<Socket, Error> {
-    connect_timeout(addr, None)
-}
-
-/// Connects to `addr`, giving up on a TCP connection attempt after `timeout`.
-pub(crate) fn connect_timeout(
-    addr: &Address,
-    timeout: impl Into<Option<std::time::Duration>>,
-) -> Result<Socket, Error> {
-    let timeout = timeout.into();
-    let s = match addr {
-        Address::Tcp(hp) => {
-            let s = match timeout {
-                None => TcpStream::connect(hp.as_str()),
-                Some(t) => hp.to_socket_addrs().and_then(|mut it| {
-                    let mut last = io::Error::from(io::ErrorKind::NotFound);
-                    for sa in it.by_ref() {
-                        match TcpStream::connect_timeout(&sa, t) {
-                            Ok(s) => return Ok(s),
-                            Err(e) => last = e,
-                        }
+/// Connects to `addr` (blocking, on the caller's thread, by `deadline`); returns the socket,
+/// non-blocking, and the addresses `addr` resolved to (where reconnection attempts go).
+pub(crate) fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketAddr>), Error> {
+    let ctx = || format!("cannot connect to {addr}");
+    let timeout = || Error::Timeout { addr: addr.to_string() };
+    let (socket, addrs) = match addr {
+        Address::Tcp(host_port) | Address::Udp(host_port) => {
+            let addrs = resolve(host_port).map_err(|e| io_error(ctx(), e))?;
+            let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
+            let mut socket = None;
+            for a in &addrs {
+                let left = deadline
+                    .checked_duration_since(Instant::now())
+                    .filter(|d| !d.is_zero())
+                    .ok_or_else(timeout)?;
+                let r = match addr {
+                    Address::Tcp(_) => TcpStream::connect_timeout(a, left).and_then(|s| {
+                        s.set_nodelay(true)?;
+                        Ok(Socket::Tcp(s))
+                    }),
+                    _ => udp_for(*a).map(Socket::Udp),
+                };
+                match r {
+                    Ok(s) => {
+                        socket = Some(s);
+                        break;
                     }
-                    Err(last)
-                }),
+                    Err(e) if e.kind() == io::ErrorKind::TimedOut => return Err(timeout()),
+                    Err(e) => last = e,
+                }
             }
-            .map_err(io_err(format!("cannot connect to {addr}")))?;
-            s.set_nodelay(true).map_err(io_err(format!("cannot set TCP_NODELAY on {addr}")))?;
-            Socket::Tcp(s)
+            (socket.ok_or_else(|| io_error(ctx(), last))?, addrs)
         }
-        Address::Unix(p) => {
-            Socket::Unix(UnixStream::connect(p).map_err(io_err(format!("cannot connect to {addr}")))?)
+        Address::Unix(path) => {
+            (Socket::Unix(UnixStream::connect(path).map_err(|e| io_error(ctx(), e))?), Vec::new())
         }
-        Address::UnixSeqpacket(p) => {
-            let s = seqpacket(addr)?;
-            let sa = SockAddr::unix(p).map_err(io_err(format!("bad socket path in {addr}")))?;
-            s.connect(&sa).map_err(io_err(format!("cannot connect to {addr}")))?;
-            Socket::Packet(s)
-        }
-        Address::Udp(hp) => {
-            let to = resolve(hp, addr)?;
-            let any: SocketAddr = if to.is_ipv4() { ([0, 0, 0, 0], 0).into() } else { ([0u16; 8], 0).into() };
-            let s = UdpSocket::bind(any).map_err(io_err(format!("cannot create a UDP socket for {addr}")))?;
-            s.connect(to).map_err(io_err(format!("cannot connect to {addr}")))?;
-            Socket::Udp(s)
+        Address::UnixSeqpacket(path) => {
+            let s = seqpacket_socket().map_err(|e| io_error(ctx(), e))?;
+            let sa = SockAddr::unix(path).map_err(|e| io_error(ctx(), e))?;
+            s.connect(&sa).map_err(|e| io_error(ctx(), e))?;
+            (Socket::Packet(s), Vec::new())
         }
     };
-    s.set_nonblocking().map_err(io_err(format!("cannot make the socket to {addr} non-blocking")))?;
-    Ok(s)
+    Ok((socket.nonblocking().map_err(|e| io_error(ctx(), e))?, addrs))
 }
 
-fn seqpacket(addr: &Address) -> Result<RawSocket, Error> {
-    RawSocket::new(Domain::UNIX, Type::SEQPACKET, None)
-        .map_err(io_err(format!("cannot create a SEQPACKET socket for {addr}")))
+/// A reconnection attempt's transport: a non-blocking connect, complete once its socket is
+/// writable.
+pub(crate) struct Connecting {
+    socket: socket2::Socket,
+    kind: Kind,
 }
 
-/// A listening socket of any supported kind.
-#[derive(Debug)]
-pub(crate) enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
-    Packet(RawSocket, PathBuf),
+#[derive(Clone, Copy)]
+enum Kind {
+    Tcp,
+    Unix,
+    Packet,
+    Udp,
 }
 
-impl Listener {
-    /// Binds `addr`. A Unix socket path that exists is refused unless `unlink_stale` is set and
-    /// the path is a socket nobody listens on.
-    pub(crate) fn bind(addr: &Address, unlink_stale: bool) -> Result<Listener, Error> {
-        let l = match addr {
-            Address::Tcp(hp) => {
-                let sa = hp
-                    .to_socket_addrs()
-                    .map_err(io_err(format!("cannot resolve {addr}")))?
-                    .next()
-                    .ok_or_else(|| Error::Io {
-                        context: format!("cannot resolve {addr}"),
-                        source: io::ErrorKind::NotFound.into(),
-                    })?;
-                Listener::Tcp(TcpListener::bind(sa).map_err(io_err(format!("cannot listen on {addr}")))?)
-            }
-            Address::Unix(p) => {
-                prepare_path(p, addr, unlink_stale)?;
-                let l = UnixListener::bind(p).map_err(io_err(format!("cannot listen on {addr}")))?;
-                Listener::Unix(l, p.clone())
-            }
-            Address::UnixSeqpacket(p) => {
-                prepare_path(p, addr, unlink_stale)?;
-                let s = seqpacket(addr)?;
-                let sa = SockAddr::unix(p).map_err(io_err(format!("bad socket path in {addr}")))?;
-                s.bind(&sa).map_err(io_err(format!("cannot listen on {addr}")))?;
-                s.listen(128).map_err(io_err(format!("cannot listen on {addr}")))?;
-                Listener::Packet(s, p.clone())
-            }
-            Address::Udp(_) => return Err(Error::Unsupported("a UDP server has no listener (bind_udp)")),
-        };
-        let nb = match &l {
-            Listener::Tcp(s) => s.set_nonblocking(true),
-            Listener::Unix(s, _) => s.set_nonblocking(true),
-            Listener::Packet(s, _) => s.set_nonblocking(true),
-        };
-        nb.map_err(io_err(format!("cannot make the listener on {addr} non-blocking")))?;
-        Ok(l)
+/// Starts connecting to `addr` (at `to`, one of the addresses it resolved to, for TCP and UDP)
+/// without blocking.
+pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Result<Connecting> {
+    let no_addr = || io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
+    let (domain, ty, kind, sa) = match addr {
+        Address::Tcp(_) => {
+            let to = to.ok_or_else(no_addr)?;
+            (Domain::for_address(to), Type::STREAM, Kind::Tcp, SockAddr::from(to))
+        }
+        Address::Udp(_) => {
+            let s = udp_for(to.ok_or_else(no_addr)?)?;
+            s.set_nonblocking(true)?;
+            return Ok(Connecting { socket: socket2::Socket::from(s), kind: Kind::Udp });
+        }
+        Address::Unix(p) => (Domain::UNIX, Type::STREAM, Kind::Unix, SockAddr::unix(p)?),
+        Address::UnixSeqpacket(p) => (Domain::UNIX, Type::SEQPACKET, Kind::Packet, SockAddr::unix(p)?),
+    };
+    let socket = socket2::Socket::new(domain, ty, None)?;
+    socket.set_nonblocking(true)?;
+    match socket.connect(&sa) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(nix::errno::Errno::EINPROGRESS as i32) => {}
+        Err(e) => return Err(e),
     }
+    Ok(Connecting { socket, kind })
+}
 
-    /// The address actually bound (the real port for `tcp://…:0`).
-    pub(crate) fn local_addr(&self) -> Address {
-        match self {
-            Listener::Tcp(s) => Address::Tcp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
-            Listener::Unix(_, p) => Address::Unix(p.clone()),
-            Listener::Packet(_, p) => Address::UnixSeqpacket(p.clone()),
+impl Connecting {
+    /// Whether the connection is made (`Pending`: not yet; wait for writability).
+    pub(crate) fn poll_done(&self) -> Poll<io::Result<()>> {
+        if let Some(e) = self.socket.take_error()? {
+            return Poll::Ready(Err(e));
+        }
+        match self.socket.peer_addr() {
+            Ok(_) => Poll::Ready(Ok(())),
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => Poll::Pending,
+            Err(e) => Poll::Ready(Err(e)),
         }
     }
 
-    /// Accepts one connection; `WouldBlock` when none is waiting.
-    pub(crate) fn accept(&self) -> io::Result<Socket> {
-        let s = match self {
-            Listener::Tcp(l) => {
-                let (s, _) = l.accept()?;
+    /// The connected socket.
+    pub(crate) fn into_socket(self) -> io::Result<Socket> {
+        Ok(match self.kind {
+            Kind::Tcp => {
+                let s = TcpStream::from(self.socket);
                 s.set_nodelay(true)?;
                 Socket::Tcp(s)
             }
-            Listener::Unix(l, _) => Socket::Unix(l.accept()?.0),
-            Listener::Packet(l, _) => Socket::Packet(l.accept()?.0),
-        };
-        s.set_nonblocking()?;
-        Ok(s)
+            Kind::Unix => Socket::Unix(UnixStream::from(self.socket)),
+            Kind::Packet => Socket::Packet(self.socket),
+            Kind::Udp => Socket::Udp(UdpSocket::from(self.socket)),
+        })
     }
 
-    /// The socket file to remove on shutdown.
-    pub(crate) fn path(&self) -> Option<&Path> {
-        match self {
-            Listener::Tcp(_) => None,
-            Listener::Unix(_, p) | Listener::Packet(_, p) => Some(p),
-        }
+    /// The socket, to wait for its writability.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 }
 
-impl AsFd for Listener {
-    fn as_fd(&self) -> BorrowedFd<'_> {
+/// A listening socket (non-blocking).
+pub(crate) enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+    Packet(socket2::Socket),
+    /// UDP: one socket for every association, demultiplexed by the server.
+    Udp(UdpSocket),
+}
+
+impl Listener {
+    /// Binds and listens. Returns the listener, its actual address (with the real port for
+    /// `tcp://host:0`) and, for Unix sockets, the guard that removes the socket file.
+    pub(crate) fn bind(
+        addr: &Address,
+        remove_stale: bool,
+    ) -> Result<(Self, Address, Option<PathGuard>), Error> {
+        let ctx = || format!("cannot listen on {addr}");
+        let first = |hp: &str| resolve(hp).map(|v| v[0]).map_err(|e| io_error(ctx(), e));
+        let io = |e| io_error(ctx(), e);
+        let (l, local, guard) = match addr {
+            Address::Tcp(hp) => {
+                let l = TcpListener::bind(first(hp)?).map_err(io)?;
+                let local = l.local_addr().map_err(io)?;
+                (Listener::Tcp(l), Address::Tcp(local.to_string()), None)
+            }
+            Address::Unix(path) => {
+                prepare_path(path, false, remove_stale)?;
+                let l = UnixListener::bind(path).map_err(io)?;
+                (Listener::Unix(l), addr.clone(), Some(PathGuard(path.clone())))
+            }
+            Address::UnixSeqpacket(path) => {
+                prepare_path(path, true, remove_stale)?;
+                let s = seqpacket_socket().map_err(io)?;
+                s.bind(&SockAddr::unix(path).map_err(io)?).map_err(io)?;
+                let guard = PathGuard(path.clone());
+                s.listen(128).map_err(io)?;
+                (Listener::Packet(s), addr.clone(), Some(guard))
+            }
+            Address::Udp(hp) => {
+                let s = UdpSocket::bind(first(hp)?).map_err(io)?;
+                let local = s.local_addr().map_err(io)?;
+                (Listener::Udp(s), Address::Udp(local.to_string()), None)
+            }
+        };
+        match &l {
+            Listener::Tcp(s) => s.set_nonblocking(true),
+            Listener::Unix(s) => s.set_nonblocking(true),
+            Listener::Packet(s) => s.set_nonblocking(true),
+            Listener::Udp(s) => s.set_nonblocking(true),
+        }
+        .map_err(io)?;
+        Ok((l, local, guard))
+    }
+
+    /// The next connection (non-blocking), with a label (the remote address) for logs;
+    /// `WouldBlock` when none is waiting.
+    pub(crate) fn accept(&self) -> io::Result<(Socket, String)> {
+        let (s, label) = match self {
+            Listener::Tcp(l) => {
+                let (s, a) = l.accept()?;
+                s.set_nodelay(true)?;
+                (Socket::Tcp(s), a.to_string())
+            }
+            Listener::Unix(l) => (Socket::Unix(l.accept()?.0), "unix".into()),
+            Listener::Packet(l) => (Socket::Packet(l.accept()?.0), "unix+seqpacket".into()),
+            Listener::Udp(_) => return Err(io::ErrorKind::Unsupported.into()),
+        };
+        Ok((s.nonblocking()?, label))
+    }
+
+    /// The listening descriptor.
+    pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match self {
             Listener::Tcp(s) => s.as_fd(),
-            Listener::Unix(s, _) => s.as_fd(),
-            Listener::Packet(s, _) => s.as_fd(),
+            Listener::Unix(s) => s.as_fd(),
+            Listener::Packet(s) => s.as_fd(),
+            Listener::Udp(s) => s.as_fd(),
         }
     }
-}
-
-/// Refuses an existing path, or removes it when it is a stale socket and `unlink_stale` is set.
-fn prepare_path(p: &Path, addr: &Address, unlink_stale: bool) -> Result<(), Error> {
-    use std::os::unix::fs::FileTypeExt;
-    let Ok(meta) = std::fs::symlink_metadata(p) else { return Ok(()) };
-    if !unlink_stale || !meta.file_type().is_socket() {
-        return Err(Error::PathInUse { path: p.to_path_buf(), is_socket: meta.file_type().is_socket() });
-    }
-    // Still live? Then it is not stale: refuse rather than steal another server's path.
-    let live = match addr {
-        Address::UnixSeqpacket(_) => seqpacket(addr)
-            .ok()
-            .and_then(|s| SockAddr::unix(p).ok().map(|a| s.connect(&a).is_ok()))
-            .unwrap_or(false),
-        _ => UnixStream::connect(p).is_ok(),
-    };
-    if live {
-        return Err(Error::Io {
-            context: format!("cannot listen on {addr}: another server is listening on that socket"),
-            source: io::ErrorKind::AddrInUse.into(),
-        });
-    }
-    std::fs::remove_file(p).map_err(io_err(format!("cannot remove the stale socket {}", p.display())))
 }

@@ -12,8 +12,7 @@ mod common;
 use common::bounded;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tandem_core::MethodId;
-use tandem_std::{Client, ClientConfig, Handlers, Server, ServerConfig};
+use tandem_std::{Client, ClientConfig, Handlers, MethodId, Server, ServerConfig};
 use tandem_testkit::heap::{self, Churn};
 use tandem_testkit::wire::RawPeer;
 
@@ -53,7 +52,7 @@ fn handlers() -> Handlers {
             ctx.wait_cancelled(Duration::from_secs(10));
             Ok(())
         })
-        .raw_streaming(ECHO_STREAM, |_, _, rx, tx| {
+        .raw_streaming(ECHO_STREAM, |_, _, mut rx, mut tx| {
             while let Some(item) = rx.recv().map_err(|e| e.status())? {
                 tx.send(&item).map_err(|e| e.status())?;
             }
@@ -84,27 +83,23 @@ fn rig() -> Rig {
 }
 
 /// Waits until nothing is in flight and idle memory has been given back: connections release
-/// their buffers after 250 ms without traffic, pool threads beyond `workers` exit after
-/// `IDLE_THREAD_KEEPALIVE`, suspended sessions expire after `GRACE`. Returns the settled heap.
+/// their buffers after 250 ms without traffic, pool threads beyond `workers` exit after 1 s
+/// idle, suspended sessions expire after `GRACE`. Returns the settled heap.
 fn quiet(rig: &Rig) -> i64 {
     let end = Instant::now() + Duration::from_secs(30);
     loop {
-        let conns = rig.server.connections();
-        let busy = conns.len() > 1
-            || conns.iter().any(|p| p.open_exchanges() > 0)
-            || rig.client.open_exchanges() > 0;
+        let conns = rig.server.stats().connections;
+        let busy = conns > 1
+            || rig.server.peers().iter().any(|p| common::open_exchanges(p) > 0)
+            || common::open_exchanges(&rig.client) > 0;
         let pools = [rig.server.handler_pool(), rig.client.handler_pool()];
         if !busy && pools.iter().all(|s| s.running + s.parked + s.queued == 0) {
             break;
         }
-        assert!(
-            Instant::now() < end,
-            "the churn does not wind down: {} connections, pools {pools:?}",
-            conns.len()
-        );
+        assert!(Instant::now() < end, "the churn does not wind down: {conns} connections, pools {pools:?}");
         std::thread::sleep(Duration::from_millis(10));
     }
-    std::thread::sleep(tandem_std::IDLE_THREAD_KEEPALIVE + Duration::from_millis(400));
+    std::thread::sleep(Duration::from_millis(1400));
     heap::settled(64, Duration::from_secs(5))
 }
 
@@ -200,7 +195,7 @@ fn session_suspended_and_expired() {
             p.expect_hello(Duration::from_secs(5)).unwrap();
             drop(p);
             // Pace the churn so that suspended sessions stay below the server's bound.
-            while rig.server.suspended_sessions() > 256 {
+            while rig.server.stats().suspended_sessions > 256 {
                 std::thread::sleep(Duration::from_millis(1));
             }
         });

@@ -2,15 +2,14 @@
 //! raw peer over TCP and over a Unix socket receives the CLOSE frame with the status SPEC.md
 //! names (§7.8, §12.1), then end of file — never a bare end of file or a reset, even when it
 //! read nothing for a while before (slow reader, ping flood), as long as it starts reading
-//! within `CLOSE_LINGER`.
+//! within [`CLOSE_LINGER`].
 
 mod common;
 
 use common::bounded;
 use std::time::{Duration, Instant};
-use tandem_core::frame::{flags, Frame, Hello, Params, Request};
-use tandem_core::{Config, MethodId, Status};
-use tandem_std::{Handlers, Peer, Server, ServerConfig};
+use tandem_std::tandem_core::frame::{flags, Frame, Hello, Params, Request};
+use tandem_std::{Config, Handlers, MethodId, Peer, Server, ServerConfig, Status};
 use tandem_testkit::wire::{self, Got, RawPeer};
 
 /// Answers with as many bytes as the request's first four bytes (little endian) say.
@@ -22,6 +21,9 @@ const HOLD_STREAM: MethodId = MethodId::new(1, 3);
 
 /// Long enough for any CLOSE in these tests (timers are at most a few hundred ms).
 const WAIT: Duration = Duration::from_secs(5);
+/// How long a closed connection may take to hand its final frames to the socket (SPEC.md
+/// §7.8.1; `tandem_runtime::engine`).
+const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
 fn handlers() -> Handlers {
     Handlers::new()
@@ -103,7 +105,7 @@ fn expect_close_then(p: &mut RawPeer, want: Status, flooded: bool) -> String {
 fn server_side(server: &Server, name: &str) -> Peer {
     let end = Instant::now() + WAIT;
     loop {
-        if let Some(p) = server.connections().into_iter().find(|p| p.name() == name) {
+        if let Some(p) = server.peer(name) {
             return p;
         }
         assert!(Instant::now() < end, "the server never saw {name}");
@@ -114,7 +116,7 @@ fn server_side(server: &Server, name: &str) -> Peer {
 /// Whether the server has closed its connection to `name` (holding no handle on it: a
 /// handle would keep the connection's descriptor open).
 fn closed_at_server(server: &Server, name: &str) -> bool {
-    server.connections().iter().filter(|p| p.name() == name).all(Peer::is_closed)
+    server.peer(name).as_ref().map_or(true, Peer::is_closed)
 }
 
 fn request(id: u64, m: MethodId, payload: &[u8]) -> Request<'_> {
@@ -152,7 +154,7 @@ fn oversized_frame_before_the_handshake_is_frame_too_large() {
             // A HELLO claiming a 5000-byte body: above the 4096 limit before the handshake.
             let mut frame = vec![0x01];
             let mut len = [0u8; 8];
-            let n = tandem_core::varint::encode(5000, &mut len);
+            let n = tandem_std::tandem_core::varint::encode(5000, &mut len);
             frame.extend_from_slice(&len[..n]);
             frame.extend_from_slice(&[0u8; 16]);
             p.send_bytes(&frame).unwrap();
@@ -277,11 +279,12 @@ fn slow_reader_exceeding_its_calls_is_told_limit_exceeded() {
         each_transport("slow reader", cfg, |server, addr| {
             // Frames of at most 4 KiB, so that reading one frame frees little room.
             let mut p = RawPeer::connect(addr).unwrap();
-            p.hello("slow-reader", &[(tandem_core::config::param::MAX_FRAME_SIZE, 4096)]).unwrap();
+            p.hello("slow-reader", &[(tandem_std::tandem_core::config::param::MAX_FRAME_SIZE, 4096)])
+                .unwrap();
             p.expect_hello(WAIT).unwrap();
             // Rounds of four calls with 200 KiB answers while the peer reads nothing, until the
-            // socket buffers are full and the server's handlers wait for transmit room (parked):
-            // their calls then stay open at the server.
+            // socket buffers and the transmit queue are full: the answers that do not fit wait
+            // at the server, their calls still open.
             let mut id = 0;
             let end = Instant::now() + Duration::from_secs(30);
             let conn = server_side(server, "slow-reader");
@@ -290,9 +293,9 @@ fn slow_reader_exceeding_its_calls_is_told_limit_exceeded() {
                     p.send(&Frame::Call(request(id, BIG, &(200u32 << 10).to_le_bytes()))).unwrap();
                     id += 2;
                 }
-                // A handler has long answered unless it waits for room.
+                // A handler has long answered: its call is open only while its answer waits.
                 std::thread::sleep(Duration::from_millis(300));
-                if conn.open_exchanges() > 0 && server.handler_pool().parked > 0 {
+                if common::open_exchanges(&conn) > 0 {
                     break;
                 }
                 assert!(Instant::now() < end, "the answers never filled the transport");
@@ -310,7 +313,7 @@ fn slow_reader_exceeding_its_calls_is_told_limit_exceeded() {
             }
             // Now the peer reads, slowly (a pause after every frame): everything queued before
             // the CLOSE, then the CLOSE. Slow reading keeps the server's socket full to the end,
-            // so its CLOSE meets a full socket too and must wait for room (it did not:
+            // so its CLOSE meets a full socket too and must wait for room (it once did not:
             // runtime-std shut the socket as soon as the core had handed the CLOSE over).
             let end = Instant::now() + WAIT;
             loop {
@@ -348,7 +351,7 @@ fn silence_after_the_handshake_is_idle_timeout() {
         // Without resumption: a resumable session would be suspended instead (SPEC.md §13.2).
         let cfg = || {
             let mut c = server_config();
-            c.resume = false;
+            c.endpoint.resume = false;
             c.connection.keepalive_interval = Duration::from_millis(100);
             c.connection.idle_timeout = Duration::from_millis(300);
             c
@@ -369,7 +372,7 @@ fn exchange_held_past_the_drain_is_deadline_exceeded() {
             p.send(&Frame::StreamOpen(request(0, HOLD_STREAM, b""))).unwrap();
             let conn = server_side(server, "lingerer");
             let end = Instant::now() + WAIT;
-            while conn.open_exchanges() == 0 {
+            while common::open_exchanges(&conn) == 0 {
                 assert!(Instant::now() < end, "stream never opened");
                 std::thread::sleep(Duration::from_millis(2));
             }
@@ -432,11 +435,11 @@ fn closed_connection_lets_go_of_its_socket_while_handles_remain() {
             // server's descriptor is closed, so these writes fail instead of blocking forever
             // on a socket nobody reads (it stayed open while a `Peer` handle existed).
             let junk = vec![0x04u8; 64 * 1024];
-            let end = Instant::now() + WAIT + tandem_std::CLOSE_LINGER;
+            let end = Instant::now() + WAIT + CLOSE_LINGER;
             while p.send_bytes(&junk).is_ok() {
                 assert!(Instant::now() < end, "the closed connection's socket still takes input");
             }
-            assert!(conn.wait_closed(WAIT));
+            assert!(conn.is_closed());
         });
     });
 }

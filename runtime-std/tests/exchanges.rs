@@ -24,8 +24,11 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     assert_eq!(p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T), st(Status::BAD_PAYLOAD));
     assert_eq!(p.call(&UNENCODABLE, &(), T).unwrap_err(), CallError::Status(Status::ENCODE_FAILED));
     assert_eq!(p.notify_raw(ADD.id(), b"", T), st(Status::UNIMPLEMENTED));
-    let raw = tandem_core::typed::encode_vec(&(40u32, 2u32)).unwrap();
-    assert_eq!(p.call_raw(ADD.id(), &raw, T), Ok(tandem_core::typed::encode_vec(&42u32).unwrap()));
+    let raw = tandem_std::tandem_core::typed::encode_vec(&(40u32, 2u32)).unwrap();
+    assert_eq!(
+        p.call_raw(ADD.id(), &raw, T),
+        Ok(tandem_std::tandem_core::typed::encode_vec(&42u32).unwrap())
+    );
     // A panicking handler is answered INTERNAL; the connection and the worker survive.
     assert_eq!(p.call(&PANIC, &(), T), st(Status::INTERNAL));
     // The handler calls back over the same connection while the call is open.
@@ -116,7 +119,7 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     }
 
     // Everything ended: the connection tracks nothing any more.
-    eventually("no exchange left open", || p.open_exchanges() == 0);
+    eventually("no exchange left open", || open_exchanges(p) == 0);
     let stats = p.stats();
     assert!(stats.calls_opened >= 10 && stats.streams_opened >= 5, "{stats:?}");
     assert!(stats.bytes_sent > 300_000 && stats.bytes_received > 300_000, "{stats:?}");
@@ -231,7 +234,7 @@ fn inline_unary_handlers_and_buffer_reusing_calls() {
                 }
                 Ok(())
             })
-            .raw_streaming(SINK, |_, _, rx, tx| {
+            .raw_streaming(SINK, |_, _, mut rx, mut tx| {
                 // Echoes the total length of what it received, read with a reused buffer.
                 let (mut item, mut total) = (Vec::new(), 0u64);
                 while rx.recv_into(&mut item).map_err(|e| e.status())? {

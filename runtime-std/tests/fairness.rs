@@ -15,9 +15,8 @@ mod common;
 
 use common::bounded;
 use std::time::{Duration, Instant};
-use tandem_core::frame::{Frame, Request};
-use tandem_core::{Config, MethodId};
-use tandem_std::{Client, ClientConfig, Handlers, PoolStats, Server, ServerConfig};
+use tandem_std::tandem_core::frame::{Frame, Request};
+use tandem_std::{Client, ClientConfig, Config, Handlers, MethodId, PoolStats, Server, ServerConfig};
 use tandem_testkit::wire::RawPeer;
 
 /// Echo, run on the handler pool (not inline: the pool is what is under test).
@@ -42,7 +41,7 @@ const RECOVERY: Duration = Duration::from_secs(1);
 
 fn handlers() -> Handlers {
     Handlers::new()
-        .raw_unary(ECHO, |_, b| Ok(b.to_vec()))
+        .raw_unary(ECHO, |_, b| Ok(b))
         .raw_unary(SLEEP, |ctx, _| {
             ctx.wait_cancelled(Duration::from_secs(10));
             Ok(Vec::new())
@@ -51,13 +50,13 @@ fn handlers() -> Handlers {
             std::thread::sleep(Duration::from_secs(5));
             Ok(Vec::new())
         })
-        .raw_streaming(PRODUCE, |ctx, _, _rx, tx| {
+        .raw_streaming(PRODUCE, |ctx, _, _rx, mut tx| {
             while !ctx.is_cancelled() {
                 tx.send(&[7u8; 64]).map_err(|e| e.status())?;
             }
             Ok(())
         })
-        .raw_streaming(CONSUME, |_, _, rx, _tx| {
+        .raw_streaming(CONSUME, |_, _, mut rx, _tx| {
             while rx.recv().map_err(|e| e.status())?.is_some() {}
             Ok(())
         })
@@ -148,7 +147,7 @@ fn scenario(
          pool during the attack: {during:?}"
     );
     assert!(p99 < P99, "{what}: the unrelated client's p99 is {p99:?} (bound {P99:?}); pool {during:?}");
-    assert!(during.threads <= tandem_std::DEFAULT_MAX_HANDLER_THREADS);
+    assert!(during.threads <= ServerConfig::new("").max_workers);
     drop(peers);
     let took = recovery(&addr);
     eprintln!("{what}: a new client was answered {took:?} after the attackers left");

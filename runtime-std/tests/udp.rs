@@ -49,7 +49,7 @@ fn udp_unary_notifications_signals_and_callbacks() {
         let r = peer.open_stream(&COUNT, &3, T).map(|_| ());
         assert_eq!(r.map_err(|e| e.status()), Err(Status::UNIMPLEMENTED));
         client.shutdown(Duration::from_secs(1));
-        eventually("association removed", || server.connections().is_empty());
+        eventually("association removed", || server.stats().associations == 0);
         server.shutdown(Duration::from_secs(1));
     });
 }
@@ -76,7 +76,7 @@ fn udp_many_clients() {
         for t in threads {
             t.join().unwrap();
         }
-        eventually("associations removed", || server.connections().is_empty());
+        eventually("associations removed", || server.stats().associations == 0);
         server.shutdown(Duration::from_secs(1));
     });
 }
@@ -86,7 +86,7 @@ fn udp_associations_are_bounded() {
     bounded(30, || {
         let (seen, _log) = Seen::new();
         let mut cfg = ServerConfig::new("hub");
-        cfg.max_associations = 1;
+        cfg.endpoint.max_associations = 1;
         let server = Server::bind("udp://127.0.0.1:0", cfg, handlers("hub", &seen)).unwrap();
         let addr = server.local_addr().to_string();
         let first = Client::connect(&addr, ClientConfig::new("first"), Handlers::new()).unwrap();
@@ -94,7 +94,7 @@ fn udp_associations_are_bounded() {
         cfg.connection.handshake_timeout = Duration::from_millis(300);
         let second = Client::connect(&addr, cfg, Handlers::new());
         assert!(second.is_err(), "a second association was admitted");
-        assert!(server.dropped_hellos() > 0);
+        assert!(server.stats().endpoint.dropped_hellos > 0);
         assert_eq!(first.call(&ADD, &(1, 1), T), Ok(2));
         server.shutdown(Duration::from_secs(1));
     });

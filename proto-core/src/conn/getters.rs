@@ -47,6 +47,7 @@ impl Connection<'_> {
         #[cfg(feature = "alloc")]
         if let Some(sess) = &self.sess {
             s.replies_evicted = sess.cache.evicted;
+            s.replies_cached = u32::try_from(sess.cache.len()).unwrap_or(u32::MAX);
         }
         s
     }

@@ -8,8 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Sender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_std::{Ctx, Handlers, Status};
+use tandem_std::{Ctx, Handlers, Notification, Status, Streaming, Unary};
 
 /// Generous bound for one exchange; tests normally finish in milliseconds.
 pub const T: Duration = Duration::from_secs(5);
@@ -98,7 +97,7 @@ pub fn handlers(name: &str, seen: &Arc<Seen>) -> Handlers {
         .unary(&RELAY, |ctx, req| ctx.peer().call(&ADD, &req, T).map_err(|e| e.status()))
         .unary(&WAIT_CANCEL, move |ctx, ()| {
             s1.note("started");
-            if wait_until_cancelled(ctx) {
+            if wait_until_cancelled(&ctx) {
                 s1.cancelled.store(true, Ordering::SeqCst);
             }
             Ok(())
@@ -118,7 +117,7 @@ pub fn handlers(name: &str, seen: &Arc<Seen>) -> Handlers {
             s2.note(&msg);
             Ok(())
         })
-        .streaming(&SUM, |_, start, rx, tx| {
+        .streaming(&SUM, |_, start, mut rx, mut tx| {
             let mut sum = start;
             while let Some(x) = rx.recv().map_err(|e| e.status())? {
                 sum += x;
@@ -126,7 +125,7 @@ pub fn handlers(name: &str, seen: &Arc<Seen>) -> Handlers {
             }
             Ok(())
         })
-        .streaming(&COUNT, |_, n, _rx, tx| {
+        .streaming(&COUNT, |_, n, _rx, mut tx| {
             for i in 0..n {
                 tx.send(&i).map_err(|e| e.status())?;
             }
@@ -134,7 +133,7 @@ pub fn handlers(name: &str, seen: &Arc<Seen>) -> Handlers {
         })
         .streaming(&STREAM_WAIT, move |ctx, (), _rx, _tx| {
             s3.note("stream started");
-            if wait_until_cancelled(ctx) {
+            if wait_until_cancelled(&ctx) {
                 s3.stream_cancelled.store(true, Ordering::SeqCst);
             }
             Ok(())
@@ -158,6 +157,12 @@ pub fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
         }
         Err(_) => panic!("test did not finish within {secs} s (hung?)"),
     }
+}
+
+/// Exchanges open on the connection, either way.
+pub fn open_exchanges(p: &tandem_std::Peer) -> u32 {
+    let s = p.stats();
+    s.calls_open_inbound + s.calls_open_outbound + s.streams_open_inbound + s.streams_open_outbound
 }
 
 /// Polls `cond` until it holds or `T` passes.

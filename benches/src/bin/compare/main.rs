@@ -10,7 +10,7 @@
 //! **Layout.** The parent process only orchestrates. Every measurement runs in a child process
 //! (this binary re-executed with `--child ROW MODE KIND`), one row at a time, and every child
 //! has the same layout: client and server in the same process, the server on its own thread
-//! (raw, tandem-std's driver thread, tokio runtime for the peers) or executor (smol's global
+//! (raw, tandem-std's I/O threads, tokio runtime for the peers) or executor (smol's global
 //! executor), one connection. Rows run round-robin, `--rounds` times, alternating the unpinned
 //! and the pinned mode (the child re-executed under `taskset -c 0`, so the whole process and all
 //! its threads share CPU 0), so that machine drift hits every row alike; the figures reported are
@@ -494,14 +494,9 @@ fn make_idle(lib: &str, t: Transport) -> Box<dyn Idle> {
     }
 }
 
-/// Connection counts of the idle figure; tandem-std has two threads per connection (one per
-/// end) and stops at the first.
-fn idle_counts(lib: &str) -> &'static [usize] {
-    if lib == "tandem-std" {
-        &[1_000]
-    } else {
-        &[1_000, 10_000]
-    }
+/// Connection counts of the idle figure.
+fn idle_counts(_lib: &str) -> &'static [usize] {
+    &[1_000, 10_000]
 }
 
 // ------------------------------------------------------------------ measurements (child)
@@ -684,6 +679,13 @@ fn print_usage() {
     eprintln!(
         "usage: compare [--quick] [--rounds N] [--json FILE] [--markdown FILE] [--from-json FILE]\n\
          \x20              [--firmware] [--only SUBSTRING] [--no-pin] [--no-idle]\n\
+         \n\
+         --only SUBSTRING  only the rows whose `lib/transport` contains it, e.g. `--only tandem-std`\n\
+         \x20                 (both transports of tandem-std) or `--only tandem-std/tcp`\n\
+         --no-pin          only unpinned runs (by default every row also runs under `taskset -c 0`)\n\
+         --no-idle         skip the idle-connection memory figure\n\
+         --quick           fewer samples, one round\n\
+         \n\
          (see BENCHMARKS.md and the module documentation of benches/src/bin/compare/main.rs)"
     );
 }

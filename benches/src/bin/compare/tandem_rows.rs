@@ -1,5 +1,6 @@
-//! The tandem rows: runtime-std (blocking, a driver thread per connection end) and runtime-smol
-//! (driver tasks on smol's global executor; the caller's futures run on the main thread).
+//! The tandem rows: runtime-std (blocking: every connection end driven by the process's few I/O
+//! threads, the caller blocking on its own thread) and runtime-smol (driver tasks on smol's
+//! global executor; the caller's futures run on the main thread).
 
 use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
 use std::cell::Cell;
@@ -32,13 +33,13 @@ fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
 // ------------------------------------------------------------------ tandem-std
 
 fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
-    // The echo runs inline on the driver thread (the zero-allocation, no-hand-off fast path).
+    // The echo runs inline on the I/O thread (the zero-allocation, no-hand-off fast path).
     let handlers = tandem_std::Handlers::new()
         .raw_unary_inline(ECHO, |_, b, out| {
             out.extend_from_slice(b);
             Ok(())
         })
-        .raw_streaming(SINK, |_, _, rx, _tx| {
+        .raw_streaming(SINK, |_, _, mut rx, _tx| {
             let mut item = Vec::new();
             while rx.recv_into(&mut item).map_err(|e| e.status())? {}
             Ok(())
@@ -75,7 +76,7 @@ impl StdRow {
 
 impl Row for StdRow {
     fn call(&mut self) {
-        self.client.call_raw_into(ECHO, &self.msg, None::<Duration>, &mut self.back).expect("call");
+        self.client.call_raw_into(ECHO, &self.msg, tandem_std::Deadline::None, &mut self.back).expect("call");
         debug_assert_eq!(self.back.len(), MSG);
     }
 
@@ -84,13 +85,17 @@ impl Row for StdRow {
         let mut q = VecDeque::with_capacity(depth);
         let mut n = 0u64;
         for _ in 0..depth {
-            q.push_back(self.client.start_call_raw(ECHO, &self.msg, None::<Duration>).expect("start"));
+            q.push_back(
+                self.client.start_call_raw(ECHO, &self.msg, tandem_std::Deadline::None).expect("start"),
+            );
         }
         while start.elapsed() < time {
             for _ in 0..64 {
                 q.pop_front().expect("pending").wait_into(&mut self.back).expect("call");
                 n += 1;
-                q.push_back(self.client.start_call_raw(ECHO, &self.msg, None::<Duration>).expect("start"));
+                q.push_back(
+                    self.client.start_call_raw(ECHO, &self.msg, tandem_std::Deadline::None).expect("start"),
+                );
             }
         }
         for p in q {
@@ -102,7 +107,8 @@ impl Row for StdRow {
 
     fn stream(&mut self, items: usize) -> Option<Duration> {
         let start = Instant::now();
-        let (mut tx, mut rx) = self.client.open_stream_raw(SINK, b"", None::<Duration>).expect("open");
+        let (mut tx, mut rx) =
+            self.client.open_stream_raw(SINK, b"", tandem_std::Deadline::None).expect("open");
         for _ in 0..items {
             tx.send(&self.item).expect("send");
         }
