@@ -116,6 +116,12 @@ impl StreamEntry {
             w.wake();
         }
     }
+
+    /// Moves both wakers to `out` (woken once the connection's lock is released).
+    pub(crate) fn wake_later(&mut self, out: &mut Vec<Waker>) {
+        out.extend(self.rx_waker.take());
+        out.extend(self.tx_waker.take());
+    }
 }
 
 /// An answer that did not fit the transmit queue; the driver retries it after transmitting.
@@ -193,6 +199,9 @@ pub struct Inner {
     /// An inline handler's request and response, reused from call to call.
     pub(crate) inline_req: Vec<u8>,
     pub(crate) inline_resp: Vec<u8>,
+    /// Waiters the driver's turn resolved, woken once it has released the lock (a waiter woken
+    /// under the lock would run only to block on it).
+    pub(crate) wakes: Vec<Waker>,
 }
 
 /// Most buffers kept in [`Inner::spare`].
@@ -222,6 +231,7 @@ impl Inner {
             spare: Vec::new(),
             inline_req: Vec::new(),
             inline_resp: Vec::new(),
+            wakes: Vec::new(),
         }
     }
 
@@ -257,6 +267,9 @@ impl Inner {
         self.spare = Vec::new();
         self.inline_req = Vec::new();
         self.inline_resp = Vec::new();
+        if self.wakes.is_empty() {
+            self.wakes = Vec::new();
+        }
     }
 
     /// Registers the driver's waker: woken whenever an API call queued something or an

@@ -12,7 +12,9 @@
 //! [`track`](Engine::track) (and [`redial`](Engine::redial) on a client),
 //! [`end_turn`](Engine::end_turn), [`finished`](Engine::finished) or
 //! [`next_timeout`](Engine::next_timeout); then, lock released, start the
-//! [`started`](Engine::started) handler jobs and [`apply_actions`](Engine::apply_actions).
+//! [`started`](Engine::started) handler jobs and [`apply_actions`](Engine::apply_actions)
+//! (which also wakes the waiters the turn resolved: a waiter woken under the lock would only
+//! block on it).
 
 use core::time::Duration;
 use std::net::SocketAddr;
@@ -46,6 +48,8 @@ pub struct Engine<F: HandlerFns> {
     keep: Option<Handle>,
     started: Vec<Started<F>>,
     actions: Actions,
+    /// Waiters this turn resolved, to wake once the lock is released.
+    wakes: Vec<core::task::Waker>,
     linger: Option<std::time::Instant>,
     /// Last turn that did any work.
     active_at: std::time::Instant,
@@ -73,6 +77,7 @@ impl<F: HandlerFns> Engine<F> {
             keep,
             started: Vec::new(),
             actions: Vec::new(),
+            wakes: Vec::new(),
             linger: None,
             active_at: now,
             idle_check: Some(now + IDLE_RELEASE),
@@ -172,12 +177,15 @@ impl<F: HandlerFns> Engine<F> {
     }
 
     /// Ends a turn: applies a requested shed and reports the session memory, gives an idle
-    /// connection's buffers back (`worked`: this turn moved anything), wakes exchanges waiting
-    /// for room.
+    /// connection's buffers back (`worked`: this turn moved anything), and takes the waiters
+    /// the turn resolved and those waiting for room, for [`apply_actions`](Self::apply_actions)
+    /// to wake once the lock is released.
     pub fn end_turn(&mut self, inner: &mut Inner, worked: bool) {
         self.session.report_memory(inner, &mut self.actions);
         self.release_when_idle(inner, worked);
-        inner.wake_capacity();
+        let (wakes, waiters) = (&mut inner.wakes, &mut inner.capacity_waiters);
+        wakes.append(waiters);
+        core::mem::swap(&mut self.wakes, &mut inner.wakes);
     }
 
     fn release_when_idle(&mut self, inner: &mut Inner, worked: bool) {
@@ -236,8 +244,12 @@ impl<F: HandlerFns> Engine<F> {
         self.started.drain(..)
     }
 
-    /// Delivers the endpoint's actions for other connections. Call with no lock held.
+    /// Wakes the waiters the turn resolved (completed calls, stream items, room to send) and
+    /// delivers the endpoint's actions for other connections. Call with no lock held.
     pub fn apply_actions(&mut self) {
+        for w in self.wakes.drain(..) {
+            w.wake();
+        }
         if !self.actions.is_empty() {
             hub::apply(core::mem::take(&mut self.actions));
         }

@@ -87,9 +87,7 @@ impl<F: HandlerFns> Turn<'_, F> {
         match inner.streams.get_mut(&id) {
             Some(e) if e.rx_alive && e.reset.is_none() => {
                 e.items.push_back(payload);
-                if let Some(w) = e.rx_waker.take() {
-                    w.wake();
-                }
+                inner.wakes.extend(e.rx_waker.take());
             }
             // Nobody will read it: give the credit back at once.
             _ => {
@@ -138,7 +136,7 @@ impl<F: HandlerFns> Turn<'_, F> {
             Owned::StreamFin { id, status } => {
                 if let Some(e) = inner.streams.get_mut(&id) {
                     e.fin = Some(status);
-                    e.wake();
+                    e.wake_later(&mut inner.wakes);
                 }
             }
             Owned::StreamReset { id, status } => {
@@ -147,7 +145,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                     Some(e) => {
                         e.reset = Some(status);
                         e.items.clear();
-                        e.wake();
+                        e.wake_later(&mut inner.wakes);
                         e.inbound
                     }
                     // The handler already returned: release the stream.
@@ -162,7 +160,7 @@ impl<F: HandlerFns> Turn<'_, F> {
             }
             Owned::StreamWritable { id } => {
                 if let Some(w) = inner.streams.get_mut(&id).and_then(|e| e.tx_waker.take()) {
-                    w.wake();
+                    inner.wakes.push(w);
                 }
             }
             // The driver asks the endpoint and resumes or declines (it owns the socket).
@@ -185,9 +183,7 @@ impl<F: HandlerFns> Turn<'_, F> {
 fn complete(inner: &mut Inner, id: u64, result: Result<Vec<u8>, Status>) {
     if let Some(slot) = inner.calls.get_mut(&id) {
         slot.result = Some(result);
-        if let Some(w) = slot.waker.take() {
-            w.wake();
-        }
+        inner.wakes.extend(slot.waker.take());
     }
 }
 

@@ -16,16 +16,17 @@
 //! (like a runtime's reactor). A new task goes to the thread with the fewest tasks.
 
 use core::task::Waker;
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::io;
 use std::os::fd::BorrowedFd;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Wake;
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, Poller};
+use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
 use crate::transport::Interest;
@@ -33,7 +34,9 @@ use crate::transport::Interest;
 /// Work the I/O threads run: a connection's driver, a listener, a UDP server socket.
 pub(crate) trait Task: Send {
     /// One turn. `cx.fired`: a readiness event arrived for the task's registered descriptor
-    /// since its last turn (oneshot: that descriptor is disarmed until re-armed).
+    /// since its last turn (oneshot mode: that descriptor is disarmed until re-armed). With
+    /// edge-triggered readiness a turn must go on until the operation it waits for would
+    /// block (or return [`Next::Again`]).
     fn turn(&mut self, cx: &Cx<'_>) -> Next;
 }
 
@@ -64,8 +67,12 @@ pub(crate) struct Io {
 
 #[derive(Default)]
 struct Inbox {
+    /// Tasks woken (or run by a helper) since the thread last looked.
     woken: Vec<usize>,
     new: Vec<Box<dyn Task>>,
+    /// `Some(until)` while the thread waits in the poller (`until`: its timeout, `None`: none);
+    /// only then does a wake-up need `Poller::notify`.
+    sleeping: Option<Option<Instant>>,
 }
 
 fn threads() -> &'static [Arc<Io>] {
@@ -100,61 +107,215 @@ pub(crate) fn spawn(task: Box<dyn Task>) {
     let _ = io.poller.notify();
 }
 
-fn lock(m: &Mutex<Inbox>) -> std::sync::MutexGuard<'_, Inbox> {
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-thread_local! {
-    /// The I/O thread this thread is (its address), to skip the notification of a wake-up
-    /// from its own loop.
-    static CURRENT: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+impl Io {
+    /// Tells the thread to look at task `key`: woken, or run by a helper whose next timeout is
+    /// `at`. Notifies the poller only if the thread sleeps and must wake earlier than it would.
+    fn tell(&self, key: usize, at: Option<Option<Instant>>) {
+        let mut ib = lock(&self.inbox);
+        ib.woken.push(key);
+        let notify = match (ib.sleeping, at) {
+            (None, _) => false,
+            (Some(_), None) => true,
+            (Some(until), Some(at)) => at.is_some_and(|a| until.map_or(true, |u| a < u)),
+        };
+        drop(ib);
+        if notify {
+            let _ = self.poller.notify();
+        }
+    }
 }
 
-/// Wakes one task: queues its key on its thread and notifies the poller (unless the thread
-/// wakes its own task, which it sees before it polls again).
-struct TaskWaker {
+const IDLE: u8 = 0;
+const QUEUED: u8 = 1;
+const RUNNING: u8 = 2;
+/// Running, and woken meanwhile: it runs again after this turn.
+const REWOKEN: u8 = 3;
+const DONE: u8 = 4;
+
+/// A task as every thread reaches it: its I/O thread runs its turns, and so may a thread that
+/// woke it and is about to block ([`help`]), whichever claims it first.
+struct Cell {
     io: Arc<Io>,
     key: usize,
-    queued: AtomicBool,
+    state: AtomicU8,
+    /// A readiness event arrived since the last turn.
+    fired: AtomicBool,
+    task: Mutex<Option<Box<dyn Task>>>,
+    /// The timeout a helper's turn asked for, for the I/O thread's timers.
+    helped: Mutex<Option<Option<Instant>>>,
 }
 
-impl Wake for TaskWaker {
+thread_local! {
+    /// The I/O thread this thread is (its address; 0: none).
+    static CURRENT: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+    /// Tasks this (non-I/O) thread woke and may run itself before it blocks.
+    static HELP: RefCell<Vec<Arc<Cell>>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most tasks a thread remembers to help.
+const HELP_MAX: usize = 4;
+
+impl Wake for Cell {
     fn wake(self: Arc<Self>) {
         self.wake_by_ref();
     }
     fn wake_by_ref(self: &Arc<Self>) {
-        if self.queued.swap(true, Ordering::AcqRel) {
+        if !self.mark() {
             return;
         }
-        lock(&self.io.inbox).woken.push(self.key);
-        if CURRENT.with(|c| c.get()) != Arc::as_ptr(&self.io) as usize {
-            let _ = self.io.poller.notify();
+        // (A wake-up from the task's own I/O thread notifies nothing: that thread is awake.)
+        self.io.tell(self.key, None);
+        if CURRENT.with(|c| c.get()) == 0 {
+            HELP.with(|h| {
+                let mut h = h.borrow_mut();
+                if h.len() < HELP_MAX && !h.iter().any(|c| Arc::ptr_eq(c, self)) {
+                    h.push(self.clone());
+                }
+            });
         }
     }
 }
 
+/// What a turn asked for, once the task's state moved on.
+struct Ran {
+    /// The task wants a turn again now (it is queued).
+    again: bool,
+    done: bool,
+    at: Option<Instant>,
+}
+
+impl Cell {
+    /// Marks the task queued; true if it was idle (someone must now run it).
+    fn mark(&self) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            let next = match s {
+                IDLE => QUEUED,
+                RUNNING => REWOKEN,
+                _ => return false,
+            };
+            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return s == IDLE,
+                Err(x) => s = x,
+            }
+        }
+    }
+
+    /// Runs one turn if the task is queued and nobody else claimed it.
+    fn run(self: &Arc<Self>) -> Option<Ran> {
+        self.state.compare_exchange(QUEUED, RUNNING, Ordering::AcqRel, Ordering::Acquire).ok()?;
+        let waker = Waker::from(self.clone());
+        let mut task = lock(&self.task);
+        let next = match task.as_mut() {
+            None => Next::Done,
+            Some(t) => {
+                let cx = Cx {
+                    io: &self.io,
+                    key: self.key,
+                    waker: &waker,
+                    fired: self.fired.swap(false, Ordering::AcqRel),
+                };
+                std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.turn(&cx))).unwrap_or_else(|_| {
+                    tracing::error!(key = self.key, "an I/O task panicked (a bug): dropping it");
+                    Next::Done
+                })
+            }
+        };
+        if let Next::Done = next {
+            *task = None;
+            drop(task);
+            self.state.store(DONE, Ordering::Release);
+            return Some(Ran { again: false, done: true, at: None });
+        }
+        drop(task);
+        let at = match next {
+            Next::Wait(at) => at,
+            _ => None,
+        };
+        let again = matches!(next, Next::Again)
+            || self.state.compare_exchange(RUNNING, IDLE, Ordering::AcqRel, Ordering::Acquire).is_err();
+        if again {
+            self.state.store(QUEUED, Ordering::Release);
+        }
+        Some(Ran { again, done: false, at })
+    }
+}
+
+/// Runs the turns of the tasks this thread woke, if their I/O threads have not yet: called by
+/// a thread about to block waiting for them (a caller that just queued a request writes it
+/// itself instead of waiting for the I/O thread to wake up). Never on an I/O thread.
+pub(crate) fn help() {
+    if HELP.with(|h| h.borrow().is_empty()) {
+        return;
+    }
+    let mut cells = HELP.with(|h| core::mem::take(&mut *h.borrow_mut()));
+    for cell in cells.drain(..) {
+        if let Some(r) = cell.run() {
+            // The I/O thread keeps the timers and the table: tell it what the turn asked for.
+            let at = if r.again || r.done { None } else { Some(r.at) };
+            if at.is_some() {
+                *lock(&cell.helped) = at;
+            }
+            cell.io.tell(cell.key, at);
+        }
+    }
+    HELP.with(|h| {
+        let mut h = h.borrow_mut();
+        if h.is_empty() {
+            *h = cells;
+        }
+    });
+}
+
 struct Slot {
-    task: Box<dyn Task>,
-    waker: Arc<TaskWaker>,
-    as_waker: Waker,
+    cell: Arc<Cell>,
     deadline: Option<Instant>,
-    fired: bool,
     scheduled: bool,
+}
+
+impl Slot {
+    fn set_deadline(
+        &mut self,
+        at: Option<Instant>,
+        key: usize,
+        timers: &mut BinaryHeap<Reverse<(Instant, usize)>>,
+    ) {
+        if at != self.deadline {
+            self.deadline = at;
+            if let Some(t) = at {
+                timers.push(Reverse((t, key)));
+            }
+        }
+    }
 }
 
 impl Io {
     fn run(self: Arc<Self>) {
         CURRENT.with(|c| c.set(Arc::as_ptr(&self) as usize));
-        let mut tasks: Slab<Slot> = Slab::new();
+        let mut slots: Slab<Slot> = Slab::new();
         let mut timers: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
         let mut events = Events::new();
         let (mut ready, mut again, mut inbox) = (Vec::new(), Vec::new(), Inbox::default());
+        let schedule = |slot: &mut Slot, key: usize, ready: &mut Vec<usize>| {
+            if !core::mem::replace(&mut slot.scheduled, true) {
+                ready.push(key);
+            }
+        };
         loop {
-            let timeout = if ready.is_empty() {
-                timers.peek().map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()))
-            } else {
-                Some(Duration::ZERO)
-            };
+            let mut timeout =
+                timers.peek().map(|Reverse((t, _))| t.saturating_duration_since(Instant::now()));
+            {
+                let mut ib = lock(&self.inbox);
+                if ready.is_empty() && ib.woken.is_empty() && ib.new.is_empty() {
+                    ib.sleeping = Some(timers.peek().map(|Reverse((t, _))| *t));
+                } else {
+                    timeout = Some(Duration::ZERO);
+                }
+            }
             events.clear();
             if let Err(e) = self.poller.wait(&mut events, timeout) {
                 if e.kind() != io::ErrorKind::Interrupted {
@@ -162,34 +323,47 @@ impl Io {
                     std::thread::sleep(Duration::from_millis(10));
                 }
             }
-            let schedule = |slot: &mut Slot, key: usize, ready: &mut Vec<usize>| {
-                if !core::mem::replace(&mut slot.scheduled, true) {
-                    ready.push(key);
-                }
-            };
-            for ev in events.iter() {
-                if let Some(slot) = tasks.get_mut(ev.key) {
-                    slot.fired = true;
-                    schedule(slot, ev.key, &mut ready);
-                }
-            }
             {
-                let mut shared = lock(&self.inbox);
-                core::mem::swap(&mut inbox.woken, &mut shared.woken);
-                core::mem::swap(&mut inbox.new, &mut shared.new);
+                let mut ib = lock(&self.inbox);
+                ib.sleeping = None;
+                core::mem::swap(&mut inbox.woken, &mut ib.woken);
+                core::mem::swap(&mut inbox.new, &mut ib.new);
+            }
+            for ev in events.iter() {
+                if let Some(slot) = slots.get_mut(ev.key) {
+                    slot.cell.fired.store(true, Ordering::Release);
+                    if slot.cell.mark() || slot.cell.state.load(Ordering::Acquire) == QUEUED {
+                        schedule(slot, ev.key, &mut ready);
+                    }
+                }
             }
             for key in inbox.woken.drain(..) {
-                if let Some(slot) = tasks.get_mut(key) {
-                    slot.waker.queued.store(false, Ordering::Release);
-                    schedule(slot, key, &mut ready);
+                let Some(slot) = slots.get_mut(key) else { continue };
+                let helped = lock(&slot.cell.helped).take();
+                if let Some(at) = helped {
+                    slot.set_deadline(at, key, &mut timers);
+                }
+                match slot.cell.state.load(Ordering::Acquire) {
+                    QUEUED => schedule(slot, key, &mut ready),
+                    DONE => {
+                        slots.remove(key);
+                        self.tasks.fetch_sub(1, Ordering::Relaxed);
+                    }
+                    _ => {}
                 }
             }
             for task in inbox.new.drain(..) {
-                let entry = tasks.vacant_entry();
+                let entry = slots.vacant_entry();
                 let key = entry.key();
-                let waker = Arc::new(TaskWaker { io: self.clone(), key, queued: AtomicBool::new(false) });
-                let as_waker = Waker::from(waker.clone());
-                entry.insert(Slot { task, waker, as_waker, deadline: None, fired: false, scheduled: true });
+                let cell = Arc::new(Cell {
+                    io: self.clone(),
+                    key,
+                    state: AtomicU8::new(QUEUED),
+                    fired: AtomicBool::new(false),
+                    task: Mutex::new(Some(task)),
+                    helped: Mutex::new(None),
+                });
+                entry.insert(Slot { cell, deadline: None, scheduled: true });
                 ready.push(key);
             }
             let now = Instant::now();
@@ -198,48 +372,35 @@ impl Io {
                     break;
                 }
                 timers.pop();
-                if let Some(slot) = tasks.get_mut(key).filter(|s| s.deadline == Some(t)) {
+                if let Some(slot) = slots.get_mut(key).filter(|s| s.deadline == Some(t)) {
                     slot.deadline = None;
-                    schedule(slot, key, &mut ready);
+                    if slot.cell.mark() || slot.cell.state.load(Ordering::Acquire) == QUEUED {
+                        schedule(slot, key, &mut ready);
+                    }
                 }
             }
             for key in ready.drain(..) {
-                let Some(slot) = tasks.get_mut(key) else { continue };
+                let Some(slot) = slots.get_mut(key) else { continue };
                 slot.scheduled = false;
-                let cx =
-                    Cx { io: &self, key, waker: &slot.as_waker, fired: core::mem::take(&mut slot.fired) };
-                let task = &mut slot.task;
-                let next = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.turn(&cx)))
-                    .unwrap_or_else(|_| {
-                        tracing::error!(key, "an I/O task panicked (a bug): dropping it");
-                        Next::Done
-                    });
-                match next {
-                    Next::Done => {
-                        drop(tasks.remove(key));
-                        self.tasks.fetch_sub(1, Ordering::Relaxed);
-                    }
-                    Next::Again => {
-                        slot.scheduled = true;
-                        again.push(key);
-                    }
-                    Next::Wait(at) => {
-                        if at != slot.deadline {
-                            slot.deadline = at;
-                            if let Some(t) = at {
-                                timers.push(Reverse((t, key)));
-                            }
-                        }
-                    }
+                let Some(ran) = slot.cell.run() else { continue };
+                if ran.done {
+                    slots.remove(key);
+                    self.tasks.fetch_sub(1, Ordering::Relaxed);
+                    continue;
+                }
+                slot.set_deadline(ran.at, key, &mut timers);
+                if ran.again {
+                    slot.scheduled = true;
+                    again.push(key);
                 }
             }
             core::mem::swap(&mut ready, &mut again);
-            if timers.len() > 2 * tasks.len() + 64 {
+            if timers.len() > 2 * slots.len() + 64 {
                 // Entries of timeouts that moved since: drop them.
-                timers.retain(|Reverse((t, key))| tasks.get(*key).is_some_and(|s| s.deadline == Some(*t)));
+                timers.retain(|Reverse((t, key))| slots.get(*key).is_some_and(|s| s.deadline == Some(*t)));
             }
-            if tasks.is_empty() && tasks.capacity() > 64 {
-                tasks.shrink_to_fit();
+            if slots.is_empty() && slots.capacity() > 64 {
+                slots.shrink_to_fit();
             }
         }
     }
@@ -257,12 +418,17 @@ pub(crate) struct Registered<S: Source> {
     source: Option<S>,
     io: Arc<Io>,
     key: usize,
+    /// Edge-triggered (epoll, kqueue): every readiness change is reported, nothing to re-arm.
+    /// Otherwise oneshot: `armed` is what waits now.
+    edge: bool,
     armed: Interest,
 }
 
 impl<S: Source> Registered<S> {
-    /// Registers `source` for the task of `cx` (no readiness armed yet).
+    /// Registers `source` for the task of `cx`: edge-triggered for both directions where the
+    /// poller supports it, else oneshot with nothing armed yet.
     pub(crate) fn new(source: S, cx: &Cx<'_>) -> io::Result<Self> {
+        let edge = cx.io.poller.supports_edge();
         if let Some(fd) = source.source_fd() {
             // SAFETY: `Poller::add` requires that the descriptor be removed from the poller
             // before it is closed. `source` owns the descriptor and closes it only when
@@ -272,10 +438,20 @@ impl<S: Source> Registered<S> {
             // `source` lives.
             #[allow(unsafe_code)]
             unsafe {
-                cx.io.poller.add(&fd, Event::none(cx.key))?;
+                if edge {
+                    cx.io.poller.add_with_mode(&fd, Event::all(cx.key), PollMode::Edge)?;
+                } else {
+                    cx.io.poller.add(&fd, Event::none(cx.key))?;
+                }
             }
         }
-        Ok(Registered { source: Some(source), io: cx.io.clone(), key: cx.key, armed: Interest::default() })
+        Ok(Registered {
+            source: Some(source),
+            io: cx.io.clone(),
+            key: cx.key,
+            edge,
+            armed: Interest::default(),
+        })
     }
 
     pub(crate) fn get(&self) -> &S {
@@ -295,7 +471,7 @@ impl<S: Source> Registered<S> {
     /// descriptor only when that adds anything).
     pub(crate) fn arm(&mut self, mut want: Interest) {
         want |= self.armed;
-        if want == self.armed {
+        if self.edge || want == self.armed {
             return;
         }
         let Some(fd) = self.source.as_ref().and_then(S::source_fd) else { return };
