@@ -514,7 +514,7 @@ pub fn smol_service(state: &State) -> tandem_smol::Handlers {
                         Some(t) => {
                             futures_lite::future::or(opened, async {
                                 smol::Timer::after(t).await;
-                                Err(CallError::Status(Status::DEADLINE_EXCEEDED))
+                                Err(CallError::from(Status::DEADLINE_EXCEEDED))
                             })
                             .await
                         }

@@ -127,7 +127,7 @@ pub async fn deadline(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("deadline");
     let hold = Hold { tag: tag.clone(), millis: 10_000 };
     let r = p.call(&HOLD, &hold, Duration::from_millis(50)).await;
-    ensure(r == Err(CallError::Status(Status::DEADLINE_EXCEEDED)), || format!("got {r:?}"))?;
+    ensure(r == Err(CallError::from(Status::DEADLINE_EXCEEDED)), || format!("got {r:?}"))?;
     saw_cancel(remote, &tag).await
 }
 

@@ -123,7 +123,7 @@ pub use error::{ApiError, Blame, ConnectionError};
 pub use event::OwnedEvent;
 pub use event::{Event, MethodId, RequestKind, SchemaKey};
 pub use stats::Stats;
-pub use status::Status;
+pub use status::{Status, StatusBody};
 pub use time::Instant;
 
 #[cfg(test)]

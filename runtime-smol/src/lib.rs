@@ -117,11 +117,13 @@ pub use spawner::{SmolSpawner, Spawner, Task};
 pub use tandem_runtime::tandem_core;
 pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
-pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+pub use tandem_runtime::tandem_core::service;
+pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
+pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
-    CallError, Ctx, Deadline, Error, InlineCtx, LinkState, Peer, PeerCredentials, PendingCall, RawReceiver,
-    RawSender, ServerStats, StateWatch, StreamReceiver, StreamSender, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    Async, CallError, Ctx, Deadline, Error, ErrorKind, HandlerError, InlineCtx, LinkState, Peer, PeerCredentials,
+    PendingCall, RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch, StreamReceiver,
+    StreamSender, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

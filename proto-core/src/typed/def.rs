@@ -6,7 +6,7 @@
 use core::fmt;
 
 use postcard_schema::key::Key;
-use postcard_schema::schema::{DataModelType, NamedType};
+use postcard_schema::schema::{DataModelType, DataModelVariant, NamedType, NamedVariant};
 use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,20 @@ pub enum MethodKind {
     ClientStream,
     /// A stream with items both ways.
     Bidi,
+}
+
+impl Schema for MethodKind {
+    const SCHEMA: &'static NamedType = &NamedType {
+        name: "MethodKind",
+        ty: &DataModelType::Enum(&[
+            &NamedVariant { name: "Unary", ty: &DataModelVariant::UnitVariant },
+            &NamedVariant { name: "Notify", ty: &DataModelVariant::UnitVariant },
+            &NamedVariant { name: "Signal", ty: &DataModelVariant::UnitVariant },
+            &NamedVariant { name: "ServerStream", ty: &DataModelVariant::UnitVariant },
+            &NamedVariant { name: "ClientStream", ty: &DataModelVariant::UnitVariant },
+            &NamedVariant { name: "Bidi", ty: &DataModelVariant::UnitVariant },
+        ]),
+    };
 }
 
 impl MethodKind {
