@@ -274,9 +274,9 @@ fn dec(ty: &T, r: &mut &[u8]) -> Result<Value, DynError> {
             }
             Value::Map(kv)
         }
-        T::Struct(fields) => {
-            Value::Struct(fields.iter().map(|f| Ok((f.name.clone(), dec(&f.ty.ty, r)?))).collect::<Result<_, _>>()?)
-        }
+        T::Struct(fields) => Value::Struct(
+            fields.iter().map(|f| Ok((f.name.clone(), dec(&f.ty.ty, r)?))).collect::<Result<_, _>>()?,
+        ),
         T::Enum(variants) => {
             let i = usize::try_from(get_varint(r)?).unwrap_or(usize::MAX);
             let Some(v) = variants.get(i) else { return err(format!("no variant {i}")) };

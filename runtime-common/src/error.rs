@@ -318,7 +318,9 @@ impl<E: fmt::Debug> fmt::Display for CallError<E> {
             write!(f, ": {m}")?;
         }
         if self.kind == ErrorKind::Status(Status::SCHEMA_MISMATCH) && self.message().is_none() {
-            f.write_str(" (the two ends declare this method with different types; use the same declaration)")?;
+            f.write_str(
+                " (the two ends declare this method with different types; use the same declaration)",
+            )?;
         }
         Ok(())
     }
@@ -346,7 +348,10 @@ mod tests {
         let e = CallError::<NoError>::from(Status::NOT_FOUND)
             .with_context(m, "fleet-server")
             .with_body(Some("no vehicle 7".into()), vec![]);
-        assert_eq!(e.to_string(), "fleet.set_speed on \"fleet-server\": NOT_FOUND (14): not found: no vehicle 7");
+        assert_eq!(
+            e.to_string(),
+            "fleet.set_speed on \"fleet-server\": NOT_FOUND (14): not found: no vehicle 7"
+        );
         assert_eq!(e, CallError::from(Status::NOT_FOUND).with_body(Some("no vehicle 7".into()), vec![]));
         let raw = MethodLabel::id(tandem_core::MethodId::new(42, 1));
         let e = CallError::<NoError>::from(Status::UNAVAILABLE).with_context(raw, "p");

@@ -314,7 +314,10 @@ impl<F: HandlerFns> Registry<F> {
         out: &mut Vec<Started<F>>,
     ) {
         let Request { id, kind, method, deadline, key, payload } = req;
-        if method.module == crate::introspect::MODULE && self.introspection && !self.methods.contains_key(&method) {
+        if method.module == crate::introspect::MODULE
+            && self.introspection
+            && !self.methods.contains_key(&method)
+        {
             let o = crate::introspect::answer(&self.services, method, kind, key, &payload);
             return refuse_or_answer(inner, id, kind, method, o);
         }
@@ -363,7 +366,14 @@ impl<F: HandlerFns> Registry<F> {
         let job = |what| Job {
             ctx: Ctx::new(Peer::new(shared.clone()), method, deadline, token.clone()),
             payload,
-            done: Done { shared: shared.clone(), id, what, token: token.clone(), deadline, label: meta.label },
+            done: Done {
+                shared: shared.clone(),
+                id,
+                what,
+                token: token.clone(),
+                deadline,
+                label: meta.label,
+            },
         };
         inner.inbound.insert(id, token.clone());
         match (entry, kind) {
@@ -418,7 +428,14 @@ impl<F: HandlerFns> Registry<F> {
         let job = Job {
             ctx: Ctx::new(Peer::new(shared.clone()), method, None, token.clone()),
             payload,
-            done: Done { shared: shared.clone(), id: 0, what: What::Signal, token, deadline: None, label: meta.label },
+            done: Done {
+                shared: shared.clone(),
+                id: 0,
+                what: What::Signal,
+                token,
+                deadline: None,
+                label: meta.label,
+            },
         };
         out.push(Started::Notify(f, job));
     }
@@ -498,7 +515,8 @@ impl Outcome {
         if self.status == Status::OK {
             return self.body;
         }
-        if !features.contains(Features::ERROR_DETAILS) || (self.message.is_none() && self.details.is_empty()) {
+        if !features.contains(Features::ERROR_DETAILS) || (self.message.is_none() && self.details.is_empty())
+        {
             return Vec::new();
         }
         let message = StatusBody::fit(self.message.as_deref().unwrap_or(""));

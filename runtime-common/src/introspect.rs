@@ -97,16 +97,27 @@ pub(crate) fn answer(
     payload: &[u8],
 ) -> Outcome {
     let Some(def) = introspection::DEF.method(method.method) else {
-        return Outcome::failed(Status::UNKNOWN_METHOD, format!("introspection has no method {}", method.method), vec![]);
+        return Outcome::failed(
+            Status::UNKNOWN_METHOD,
+            format!("introspection has no method {}", method.method),
+            vec![],
+        );
     };
     if kind != RequestKind::Call {
         return Outcome::failed(Status::UNIMPLEMENTED, format!("{} is a unary method", def.path), vec![]);
     }
     if let Some(k) = key.filter(|k| *k != def.key) {
-        let msg = format!("schema mismatch for {}: the caller's key is {k}, this side's is {}", def.path, def.key);
+        let msg =
+            format!("schema mismatch for {}: the caller's key is {k}, this side's is {}", def.path, def.key);
         return Outcome::failed(Status::SCHEMA_MISMATCH, msg, vec![]);
     }
-    let bad = || Outcome::failed(Status::BAD_PAYLOAD, format!("the request does not decode as the request of {}", def.path), vec![]);
+    let bad = || {
+        Outcome::failed(
+            Status::BAD_PAYLOAD,
+            format!("the request does not decode as the request of {}", def.path),
+            vec![],
+        )
+    };
     let reply = |r: Result<Vec<u8>, _>| match r {
         Ok(b) => Outcome::ok(b),
         Err(_) => Outcome::failed(Status::ENCODE_FAILED, "the answer does not encode", vec![]),
@@ -125,14 +136,22 @@ pub(crate) fn answer(
             let Ok(module) = decode::<u32>(payload) else { return bad() };
             match all(services).find(|s| s.module == module) {
                 Some(s) => reply(encode_vec(&s.methods.iter().map(method_info).collect::<Vec<_>>())),
-                None => Outcome::failed(Status::NOT_FOUND, format!("no service is described on module {module}"), vec![]),
+                None => Outcome::failed(
+                    Status::NOT_FOUND,
+                    format!("no service is described on module {module}"),
+                    vec![],
+                ),
             }
         }
         _ => {
             let Ok((module, id)) = decode::<(u32, u32)>(payload) else { return bad() };
             match all(services).find(|s| s.module == module).and_then(|s| s.method(id)) {
                 Some(m) => reply(encode_vec(&method_schema(m))),
-                None => Outcome::failed(Status::NOT_FOUND, format!("no method {module}/{id} is described"), vec![]),
+                None => Outcome::failed(
+                    Status::NOT_FOUND,
+                    format!("no method {module}/{id} is described"),
+                    vec![],
+                ),
             }
         }
     }

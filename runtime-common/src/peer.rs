@@ -17,7 +17,9 @@ use futures_core::Stream;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_core::typed::{self, encode_vec, CodecError, MethodLabel, NoError, Notification, Streaming, Unary};
+use tandem_core::typed::{
+    self, encode_vec, CodecError, MethodLabel, NoError, Notification, Streaming, Unary,
+};
 use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, Stats, Status, StatusBody};
 
 use crate::clock::{now, to_std};
@@ -263,6 +265,23 @@ impl Peer {
         self.start_call_raw(method, payload, deadline).await?.await
     }
 
+    /// [`call_raw`](Self::call_raw) carrying a schema key (SPEC.md §7.10): for a tool that
+    /// learned the method's key and schema from introspection (SPEC.md Appendix B) and encodes
+    /// the request itself ([`dynamic`](crate::dynamic)).
+    pub async fn call_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Vec<u8>, CallError> {
+        let label = MethodLabel::id(method);
+        let id = self.open(Kind::Call, method, Some(key), label, payload, deadline.into()).await?;
+        let pending =
+            PendingCall { h: self.h.clone(), id, label, done: false, decode: Ok, decode_app: |_| None };
+        pending.await
+    }
+
     /// [`start_call`](Self::start_call) on raw bytes.
     pub async fn start_call_raw(
         &self,
@@ -310,8 +329,14 @@ impl Peer {
         deadline: Deadline,
     ) -> Result<(), CallError> {
         let id = self.open(Kind::Notify, method, key, label, payload, deadline).await?;
-        let pending: PendingCall<()> =
-            PendingCall { h: self.h.clone(), id, label, done: false, decode: |_| Ok(()), decode_app: |_| None };
+        let pending: PendingCall<()> = PendingCall {
+            h: self.h.clone(),
+            id,
+            label,
+            done: false,
+            decode: |_| Ok(()),
+            decode_app: |_| None,
+        };
         pending.await
     }
 
@@ -376,7 +401,8 @@ impl Peer {
         let payload = encode_vec(init).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
         let open = self.open_stream_id(method.id(), method.key(), label, &payload, false, deadline.into());
         let id = open.await?;
-        let (tx, rx) = (RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label));
+        let (tx, rx) =
+            (RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label));
         Ok((StreamSender::new(tx), StreamReceiver::new(rx)))
     }
 
@@ -394,7 +420,8 @@ impl Peer {
     {
         let label = method.label();
         let payload = encode_vec(init).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
-        let id = self.open_stream_id(method.id(), method.key(), label, &payload, true, deadline.into()).await?;
+        let id =
+            self.open_stream_id(method.id(), method.key(), label, &payload, true, deadline.into()).await?;
         Ok(StreamReceiver::new(RawReceiver::new(self.h.clone(), id, label)))
     }
 
@@ -555,7 +582,9 @@ impl<R, E> Future for PendingCall<R, E> {
     type Output = Result<R, CallError<E>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         if self.done {
-            return Poll::Ready(Err(CallError::from(Status::UNAVAILABLE).with_context(self.label, self.h.shared().name())));
+            return Poll::Ready(Err(
+                CallError::from(Status::UNAVAILABLE).with_context(self.label, self.h.shared().name())
+            ));
         }
         let id = self.id;
         let mut inner = self.h.shared().lock();

@@ -71,7 +71,9 @@ impl<E: Serialize> HandlerError<E> {
         match self {
             HandlerError::App(e) => match encode_vec(&e) {
                 Ok(details) => Outcome::failed(Status::APPLICATION_ERROR, String::new(), details),
-                Err(_) => Outcome::failed(Status::ENCODE_FAILED, "the application error does not encode", vec![]),
+                Err(_) => {
+                    Outcome::failed(Status::ENCODE_FAILED, "the application error does not encode", vec![])
+                }
             },
             HandlerError::Status { status, message, details } => Outcome::failed(status, message, details),
         }
@@ -150,7 +152,11 @@ impl AsyncRuntime for Async {
         incoming.method
     }
 
-    async fn unary<Req, Resp, E, F, Fut>(incoming: Incoming, method: &'static Unary<Req, Resp, E>, f: F) -> Outcome
+    async fn unary<Req, Resp, E, F, Fut>(
+        incoming: Incoming,
+        method: &'static Unary<Req, Resp, E>,
+        f: F,
+    ) -> Outcome
     where
         Req: DeserializeOwned + Send + 'static,
         Resp: Serialize + Send + 'static,
@@ -238,7 +244,11 @@ impl AsyncRuntime for Async {
         }
     }
 
-    async fn bidi<Init, Up, Down, F, Fut>(mut incoming: Incoming, method: &'static Streaming<Init, Up, Down>, f: F) -> Outcome
+    async fn bidi<Init, Up, Down, F, Fut>(
+        mut incoming: Incoming,
+        method: &'static Streaming<Init, Up, Down>,
+        f: F,
+    ) -> Outcome
     where
         Init: DeserializeOwned + Send + 'static,
         Up: DeserializeOwned + Send + 'static,
@@ -260,7 +270,11 @@ impl AsyncRuntime for Async {
     }
 
     fn unimplemented(incoming: Incoming) -> Outcome {
-        Outcome::failed(Status::UNIMPLEMENTED, format!("method {} is not served here", incoming.method), vec![])
+        Outcome::failed(
+            Status::UNIMPLEMENTED,
+            format!("method {} is not served here", incoming.method),
+            vec![],
+        )
     }
 }
 

@@ -150,7 +150,9 @@ impl Sink<Vec<u8>> for RawSender {
     fn start_send(self: Pin<&mut Self>, item: Vec<u8>) -> Result<(), CallError> {
         let this = self.get_mut();
         if this.pending.is_some() {
-            return Err(this.err(ErrorKind::Refused(ApiError::WrongState("Sink::start_send before poll_ready"))));
+            return Err(
+                this.err(ErrorKind::Refused(ApiError::WrongState("Sink::start_send before poll_ready")))
+            );
         }
         this.pending = Some(item);
         Ok(())
@@ -382,7 +384,8 @@ impl<T: DeserializeOwned> StreamReceiver<T> {
 
     fn poll_typed(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, CallError>>> {
         let raw = &mut self.raw;
-        raw.poll_item(cx).map(|o| o.map(|r| r.and_then(|b| decode(&b).map_err(|e| raw.err(ErrorKind::Decode(e))))))
+        raw.poll_item(cx)
+            .map(|o| o.map(|r| r.and_then(|b| decode(&b).map_err(|e| raw.err(ErrorKind::Decode(e))))))
     }
 }
 

@@ -12,14 +12,16 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::deadline::Scoped;
 use tandem_runtime::handlers::{
-    bad_payload, encode_reply, status_of, typed_stream, Done, Handler, HandlerFns, Job, Meta, Outcome, Registry,
-    Started,
+    bad_payload, encode_reply, status_of, typed_stream, Done, Handler, HandlerFns, Job, Meta, Outcome,
+    Registry, Started,
 };
 use tandem_runtime::service::Incoming;
 use tandem_runtime::tandem_core::typed::rt::AsyncService;
 use tandem_runtime::tandem_core::typed::{MethodKind, Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{MethodId, SchemaKey, Status};
-use tandem_runtime::{Async, Ctx, InlineCtx, RawReceiver, RawSender, RegistrationError, StreamReceiver, StreamSender};
+use tandem_runtime::{
+    Async, Ctx, InlineCtx, RawReceiver, RawSender, RegistrationError, StreamReceiver, StreamSender,
+};
 
 use crate::spawner::Task;
 
@@ -180,7 +182,9 @@ impl Handlers {
                 Err(_) => Box::pin(future::ready(bad_payload(m.label(), core::any::type_name::<Req>()))),
             }
         };
-        Handlers { reg: self.reg.unary_declared(m.id(), Arc::new(h), Meta { label: m.label(), key: m.key() }) }
+        Handlers {
+            reg: self.reg.unary_declared(m.id(), Arc::new(h), Meta { label: m.label(), key: m.key() }),
+        }
     }
 
     /// Serves a unary method on raw bytes.

@@ -430,7 +430,10 @@ fn unencodable_response_answers_encode_failed() {
         // Encoding fails on the caller's side too, before anything is sent.
         let echo: Unary<Unencodable, u32> = Unary::new(7, 2);
         let err = client.call(&echo, &Unencodable, Deadline::None).await.unwrap_err();
-        assert!(matches!(err.kind(), tandem_smol::ErrorKind::Encode(_)) && err.status() == Status::ENCODE_FAILED, "{err:?}");
+        assert!(
+            matches!(err.kind(), tandem_smol::ErrorKind::Encode(_)) && err.status() == Status::ENCODE_FAILED,
+            "{err:?}"
+        );
         assert!(!client.is_closed());
         server.shutdown(T).await;
     });

@@ -145,7 +145,10 @@ pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<St
     let err = peer.call(&MISSING_METHOD, &1, Deadline::None).await.unwrap_err();
     assert_eq!((err.status(), err.message()), (Status::UNKNOWN_METHOD, Some("module 1 has no method 99")));
     assert_eq!(err.peer(), Some(peer.name()));
-    assert_eq!(err.to_string(), format!("1/99 on {:?}: UNKNOWN_METHOD (4): unknown method: module 1 has no method 99", peer.name()));
+    assert_eq!(
+        err.to_string(),
+        format!("1/99 on {:?}: UNKNOWN_METHOD (4): unknown method: module 1 has no method 99", peer.name())
+    );
     let err = peer.call(&MISSING_MODULE, &1, Deadline::None).await.unwrap_err();
     assert_eq!(err.status(), Status::UNKNOWN_MODULE);
     let err = peer.call(&ECHO_AS_ADD, &vec![u64::MAX; 3], Deadline::None).await.unwrap_err();
