@@ -23,6 +23,7 @@ mod sec05_handshake;
 mod sec06_ids;
 mod sec07_calls;
 mod sec07_connection;
+mod sec07_keys;
 mod sec07_streams;
 mod sec08_status;
 mod sec09_fragmentation;
@@ -42,11 +43,14 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec03_framing::cases());
     v.extend(sec04_frames::cases());
     v.extend(sec05_handshake::cases());
+    v.extend(sec07_keys::handshake_cases());
     v.extend(sec06_ids::cases());
     v.extend(sec07_calls::cases());
     v.extend(sec07_streams::cases());
     v.extend(sec07_connection::cases());
+    v.extend(sec07_keys::cases());
     v.extend(sec08_status::cases());
+    v.extend(sec07_keys::status_cases());
     v.extend(sec09_fragmentation::cases());
     v.extend(sec10_flow::cases());
     v.extend(sec11_limits::cases());
@@ -54,6 +58,7 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec13_resumption::cases());
     v.extend(sec14_datagram::cases());
     v.extend(sec15_registries::cases());
+    v.extend(sec07_keys::registry_cases());
     v
 }
 

@@ -200,6 +200,29 @@ impl Handlers {
         Handlers { reg: self.reg.unary(method, Arc::new(h)) }
     }
 
+    /// Serves a unary method on raw bytes, answering with a full [`Outcome`]: a failure may
+    /// carry a message and details (a status body, SPEC.md §8.7, sent when the peer negotiated
+    /// `error_details`).
+    pub fn raw_unary_outcome<F, Fut>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> { Box::pin(f(ctx, bytes)) };
+        Handlers { reg: self.reg.unary(method, Arc::new(h)) }
+    }
+
+    /// Serves a notification on raw bytes, answering with a full [`Outcome`] (see
+    /// [`raw_unary_outcome`](Self::raw_unary_outcome); its body is dropped).
+    pub fn raw_notification_outcome<F, Fut>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> { Box::pin(f(ctx, bytes)) };
+        Handlers { reg: self.reg.notification(method, Arc::new(h)) }
+    }
+
     /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver as
     /// soon as the request is read, and writes its response into the (empty) buffer it is
     /// given. No task is spawned, so this is the fast path for quick handlers; but while `f`
