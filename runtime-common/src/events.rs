@@ -142,7 +142,7 @@ impl<F: HandlerFns> Turn<'_, F> {
     }
 }
 
-fn complete(inner: &mut Inner, id: u64, result: Result<Vec<u8>, (Status, Vec<u8>)>) {
+fn complete(inner: &mut Inner, id: u64, result: crate::conn::CallResult) {
     if let Some(slot) = inner.calls.get_mut(&id) {
         slot.result = Some(result);
         if let Some(w) = slot.waker.take() {

@@ -325,12 +325,12 @@ impl<F: HandlerFns> Registry<F> {
             Ok((e, m)) => (e.clone(), *m),
             Err((status, msg)) => return refuse(inner, id, kind, method, status, msg),
         };
-        let fits = match (&entry, kind) {
-            (Entry::Unary(_) | Entry::Inline(_), RequestKind::Call) => true,
-            (Entry::Notify(_), RequestKind::Notify) => true,
-            (Entry::Stream(_), RequestKind::Stream { .. }) => true,
-            _ => false,
-        };
+        let fits = matches!(
+            (&entry, kind),
+            (Entry::Unary(_) | Entry::Inline(_), RequestKind::Call)
+                | (Entry::Notify(_), RequestKind::Notify)
+                | (Entry::Stream(_), RequestKind::Stream { .. })
+        );
         if !fits {
             let served = match entry {
                 Entry::Unary(_) | Entry::Inline(_) => "a unary method",

@@ -5,7 +5,7 @@
 //!
 //! tandem-smol re-exports these as they are. A blocking runtime implements
 //! `tandem_core::typed::rt::BlockingRuntime` and `BlockingCaller` for its own types the same
-//! way, with [`HandlerError`] and [`Outcome`](crate::handlers::Outcome) as they are here.
+//! way, with [`HandlerError`] and [`Outcome`] as they are here.
 
 use core::fmt;
 use core::future::Future;

@@ -162,13 +162,7 @@ impl ServiceDef {
 pub const fn error_schema<T: Schema + ?Sized>() -> Option<&'static NamedType> {
     let s = T::SCHEMA;
     match s.ty {
-        DataModelType::Enum(v) if v.is_empty() => {
-            if is_no_error(s.name) {
-                None
-            } else {
-                Some(s)
-            }
-        }
+        DataModelType::Enum([]) if is_no_error(s.name) => None,
         _ => Some(s),
     }
 }

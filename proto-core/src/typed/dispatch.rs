@@ -69,16 +69,10 @@ pub trait CoreService {
     fn serve(&mut self, req: &mut Dispatched<'_, '_, '_>);
 }
 
-/// Serves one declared service on a [`Connection`] with caller-provided buffers.
-///
-/// ```ignore
-/// let mut d = Dispatcher::new(&mut REQUEST_BUF, &mut REPLY_BUF);
-/// loop {
-///     // … feed input …
-///     d.drive(&mut conn, now, &mut fleet::Serve(MyFleet), |other| { /* responses, stream data of our own exchanges */ });
-///     // … transmit …
-/// }
-/// ```
+/// Serves one declared service on a [`Connection`] with caller-provided buffers: in the driver
+/// loop, after feeding input, call [`drive`](Self::drive) instead of draining
+/// [`Connection::poll_event`] yourself. `benches/firmware-size/src/bin/with_service.rs` is a
+/// complete firmware image built this way (no allocator, static buffers).
 pub struct Dispatcher<'b> {
     request: &'b mut [u8],
     reply: &'b mut [u8],

@@ -30,14 +30,17 @@
 ///     }
 /// }
 ///
-/// assert_eq!(fleet::MODULE, 42);
-/// assert_eq!(fleet::set_speed.path(), "fleet.set_speed");
-/// assert!(fleet::set_speed.key().is_some());
-/// assert_eq!(fleet::DEF.methods.len(), 6);
+/// fn main() {
+///     assert_eq!(fleet::MODULE, 42);
+///     assert_eq!(fleet::set_speed.path(), "fleet.set_speed");
+///     assert!(fleet::set_speed.key().is_some());
+///     assert_eq!(fleet::DEF.methods.len(), 6);
+/// }
 /// ```
 ///
 /// It generates a module (`fleet` above) holding, with `use super::*` so the types of the
-/// declaration resolve as they do where it is written:
+/// declaration resolve as they do where it is written (declare the service at module level,
+/// next to its types, not inside a function body):
 ///
 /// * `MODULE`, `NAME`, and one constant per method (`fleet::set_speed`: a
 ///   [`Unary`](crate::typed::Unary), [`Notification`](crate::typed::Notification) or
