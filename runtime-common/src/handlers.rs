@@ -1,7 +1,7 @@
 //! The handler registry's bookkeeping and the dispatch of inbound requests, for any handler
 //! signature: a runtime stores its own handler functions ([`HandlerFns`]) in a [`Registry`],
 //! and the driver hands it back each request to run as a [`Started`] job (a task, a pool job),
-//! with a [`Done`] that delivers the outcome. (Layer 5: imports `ctx`, `peer`, `stream`, `conn`.)
+//! with a [`Done`] that delivers the outcome. (Layer 5: imports `ctx`, `peer`, `stream`, `conn`, `outcome`, `introspect`.)
 //!
 //! Decided here, for every runtime: unknown modules and methods are answered UNKNOWN_MODULE /
 //! UNKNOWN_METHOD, a request of the wrong kind for its method (a call to a notification, a
@@ -17,11 +17,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tandem_core::typed::{encode_vec, MethodDef, MethodKind, MethodLabel, ServiceDef};
-use tandem_core::{Features, Instant, MethodId, RequestKind, SchemaKey, Status, StatusBody};
+use tandem_core::typed::{encode_vec, MethodDef, MethodLabel, ServiceDef};
+use tandem_core::{Instant, MethodId, RequestKind, SchemaKey, Status};
 
 use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
 use crate::ctx::{Ctx, InlineCtx};
+pub use crate::outcome::{bad_payload, Outcome};
 use crate::peer::Peer;
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
@@ -472,62 +473,6 @@ fn refuse_or_answer(inner: &mut Inner, id: u64, kind: RequestKind, method: Metho
     }
 }
 
-/// A handler's answer: its status, the response (OK), and for a failure a message and details
-/// for the caller (SPEC.md §8.7).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Outcome {
-    /// The status.
-    pub status: Status,
-    /// A unary method's response (OK only).
-    pub body: Vec<u8>,
-    /// A failure's message.
-    pub message: Option<String>,
-    /// A failure's details (an application error's encoding).
-    pub details: Vec<u8>,
-}
-
-impl Default for Outcome {
-    fn default() -> Self {
-        Outcome { status: Status::OK, body: Vec::new(), message: None, details: Vec::new() }
-    }
-}
-
-impl Outcome {
-    /// Success with `body`.
-    pub fn ok(body: Vec<u8>) -> Self {
-        Outcome { status: Status::OK, body, ..Outcome::default() }
-    }
-
-    /// A failure with a message and details.
-    pub fn failed(status: Status, message: impl Into<String>, details: Vec<u8>) -> Self {
-        let message = message.into();
-        Outcome { status, body: Vec::new(), message: (!message.is_empty()).then_some(message), details }
-    }
-
-    /// A bare status (and, for OK, the response `body`).
-    pub fn status(status: Status, body: Vec<u8>) -> Self {
-        Outcome { status, body, ..Outcome::default() }
-    }
-
-    /// The payload of its RESPONSE: the body for OK; for a failure, its status body if the peer
-    /// negotiated `error_details` and there is something to say, else nothing.
-    pub fn wire_body(self, features: Features) -> Vec<u8> {
-        if self.status == Status::OK {
-            return self.body;
-        }
-        if !features.contains(Features::ERROR_DETAILS) || (self.message.is_none() && self.details.is_empty())
-        {
-            return Vec::new();
-        }
-        let message = StatusBody::fit(self.message.as_deref().unwrap_or(""));
-        let b = StatusBody { message: message.as_bytes(), details: &self.details };
-        let mut out = vec![0; b.encoded_len()];
-        let n = b.encode(&mut out).unwrap_or(0);
-        out.truncate(n);
-        out
-    }
-}
-
 /// An inbound request, as the core reported it.
 pub(crate) struct Request {
     pub(crate) id: u64,
@@ -664,25 +609,6 @@ pub fn encode_reply<T: Serialize>(r: Result<T, Status>) -> (Status, Vec<u8>) {
             Err(_) => (Status::ENCODE_FAILED, Vec::new()),
         },
         Err(s) => (s, Vec::new()),
-    }
-}
-
-/// The answer to a request whose payload does not decode as its method's type.
-pub fn bad_payload(method: MethodLabel, ty: &str) -> Outcome {
-    Outcome::failed(
-        Status::BAD_PAYLOAD,
-        format!("the request does not decode as {ty}, the request type of {method} here"),
-        Vec::new(),
-    )
-}
-
-/// The kind of a registered method's handler, as the [`MethodKind`] of its declaration
-/// (notifications and signals share one).
-pub fn handler_kind(kind: MethodKind) -> &'static str {
-    match kind {
-        MethodKind::Unary => "unary",
-        MethodKind::Notify | MethodKind::Signal => "notification",
-        _ => "stream",
     }
 }
 

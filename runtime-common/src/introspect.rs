@@ -1,6 +1,6 @@
 //! The introspection service (SPEC.md Appendix B): its declaration, its messages, and the
 //! answers a [`Registry`](crate::handlers::Registry) gives from the services registered in it.
-//! (Layer 0: imports no other file of the crate besides `handlers`' [`Outcome`].)
+//! (Layer 1: imports `outcome`.)
 
 use postcard_schema::schema::owned::OwnedNamedType;
 use postcard_schema::Schema;
@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use tandem_core::typed::{decode, encode_vec, MethodDef, MethodKind, ServiceDef};
 use tandem_core::{MethodId, RequestKind, SchemaKey, Status};
 
-use crate::handlers::Outcome;
+use crate::outcome::Outcome;
 
 /// One service a peer describes.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, Schema)]

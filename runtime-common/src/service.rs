@@ -1,7 +1,7 @@
 //! Declared services on an async runtime: [`Async`], the runtime flavor the code of
 //! `tandem_core::service!` runs on ([`AsyncRuntime`]), with its [`Incoming`] requests and
 //! [`HandlerError`]; and [`Peer`] as the caller of the generated clients ([`AsyncCaller`]).
-//! (Layer 5: imports `handlers`, `ctx`, `peer`, `stream`, `error`.)
+//! (Layer 5: imports `outcome`, `ctx`, `peer`, `stream`, `error`, `deadline`.)
 //!
 //! tandem-smol re-exports these as they are. A blocking runtime implements
 //! `tandem_core::typed::rt::BlockingRuntime` and `BlockingCaller` for its own types the same
@@ -19,7 +19,7 @@ use tandem_core::Status;
 use crate::ctx::Ctx;
 use crate::deadline::Deadline;
 use crate::error::CallError;
-use crate::handlers::{bad_payload, Outcome};
+use crate::outcome::{bad_payload, Outcome};
 use crate::peer::Peer;
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
