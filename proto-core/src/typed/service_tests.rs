@@ -355,3 +355,147 @@ fn the_dispatcher_hands_other_events_to_the_application() {
     assert_eq!(seen, [crate::OwnedEvent::Response { id, status: Status::OK, payload: b"y".to_vec() }]);
     let _ = Frame::decode(&[], 0).map(|d| matches!(d, Decoded::Incomplete(_)));
 }
+
+// ---- the blocking flavor, on a stand-in runtime ------------------------------------------------
+
+/// A blocking runtime reduced to what the generated code calls: requests are (method, bytes),
+/// outcomes (status, bytes); stream methods are not exercised here.
+struct Mock;
+
+impl super::rt::BlockingRuntime for Mock {
+    type Ctx = ();
+    type Receiver<T: serde::de::DeserializeOwned + Send + 'static> = Vec<T>;
+    type Sender<T: Serialize + Send + 'static> = Vec<T>;
+    type Error<E: Send + 'static> = CoreError<E>;
+    type Incoming = (u32, Vec<u8>);
+    type Outcome = (Status, Vec<u8>);
+
+    fn method(incoming: &(u32, Vec<u8>)) -> u32 {
+        incoming.0
+    }
+    fn unary<Req, Resp, E, F>(
+        incoming: (u32, Vec<u8>),
+        _: &'static super::Unary<Req, Resp, E>,
+        f: F,
+    ) -> (Status, Vec<u8>)
+    where
+        Req: serde::de::DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        E: Serialize + Send + 'static,
+        F: FnOnce((), Req) -> Result<Resp, CoreError<E>>,
+    {
+        match decode::<Req>(&incoming.1) {
+            Ok(r) => match f((), r) {
+                Ok(v) => (Status::OK, super::encode_vec(&v).unwrap()),
+                Err(CoreError::App(e)) => (Status::APPLICATION_ERROR, super::encode_vec(&e).unwrap()),
+                Err(CoreError::Status { status, .. }) => (status, Vec::new()),
+            },
+            Err(_) => (Status::BAD_PAYLOAD, Vec::new()),
+        }
+    }
+    fn notify<T, F>(incoming: (u32, Vec<u8>), _: &'static super::Notification<T>, f: F) -> (Status, Vec<u8>)
+    where
+        T: serde::de::DeserializeOwned + Send + 'static,
+        F: FnOnce((), T) -> Result<(), CoreError<NoError>>,
+    {
+        match decode::<T>(&incoming.1).map(|v| f((), v)) {
+            Ok(Ok(())) => (Status::OK, Vec::new()),
+            _ => (Status::FAILED, Vec::new()),
+        }
+    }
+    fn server_stream<Init, Down, F>(
+        i: (u32, Vec<u8>),
+        _: &'static super::Streaming<Init, (), Down>,
+        _: F,
+    ) -> (Status, Vec<u8>)
+    where
+        Init: serde::de::DeserializeOwned + Send + 'static,
+        Down: Serialize + Send + 'static,
+        F: FnOnce((), Init, Vec<Down>) -> Result<(), CoreError<NoError>>,
+    {
+        Self::unimplemented(i)
+    }
+    fn client_stream<Init, Up, Resp, F>(
+        i: (u32, Vec<u8>),
+        _: &'static super::Streaming<Init, Up, Resp>,
+        _: F,
+    ) -> (Status, Vec<u8>)
+    where
+        Init: serde::de::DeserializeOwned + Send + 'static,
+        Up: serde::de::DeserializeOwned + Send + 'static,
+        Resp: Serialize + Send + 'static,
+        F: FnOnce((), Init, Vec<Up>) -> Result<Resp, CoreError<NoError>>,
+    {
+        Self::unimplemented(i)
+    }
+    fn bidi<Init, Up, Down, F>(
+        i: (u32, Vec<u8>),
+        _: &'static super::Streaming<Init, Up, Down>,
+        _: F,
+    ) -> (Status, Vec<u8>)
+    where
+        Init: serde::de::DeserializeOwned + Send + 'static,
+        Up: serde::de::DeserializeOwned + Send + 'static,
+        Down: Serialize + Send + 'static,
+        F: FnOnce((), Init, Vec<Up>, Vec<Down>) -> Result<(), CoreError<NoError>>,
+    {
+        Self::unimplemented(i)
+    }
+    fn unimplemented(_: (u32, Vec<u8>)) -> (Status, Vec<u8>) {
+        (Status::UNIMPLEMENTED, Vec::new())
+    }
+}
+
+struct BlockingArm;
+
+impl arm::BlockingServer<Mock> for BlockingArm {
+    fn double(&self, _: (), x: i64) -> Result<i64, CoreError> {
+        Ok(x * 2)
+    }
+    fn go(&self, _: (), m: Move) -> Result<Move, CoreError<ArmError>> {
+        if m.x > 100 {
+            return Err(CoreError::App(ArmError::Busy));
+        }
+        Ok(m)
+    }
+    fn log(&self, _: (), _: String) -> Result<(), CoreError> {
+        Ok(())
+    }
+    fn beep(&self, _: (), _: u8) -> Result<(), CoreError> {
+        Err(Status::FAILED.into())
+    }
+    fn count(&self, _: (), _: u32, _: Vec<u32>) -> Result<(), CoreError> {
+        Ok(())
+    }
+    fn sum(&self, _: (), _: (), _: Vec<u64>) -> Result<u64, CoreError> {
+        Ok(0)
+    }
+    fn echo(&self, _: (), _: (), _: Vec<String>, _: Vec<String>) -> Result<(), CoreError> {
+        Ok(())
+    }
+}
+
+#[test]
+fn the_blocking_flavor_dispatches_every_method_of_the_declaration() {
+    use super::rt::BlockingService;
+    let s = arm::Serve(BlockingArm);
+    let enc = |v: &dyn erased::Enc| v.enc();
+    assert_eq!(s.serve((1, enc(&-4i64))), (Status::OK, enc(&-8i64)));
+    assert_eq!(s.serve((2, enc(&Move { x: 500, y: 0 }))), (Status::APPLICATION_ERROR, enc(&ArmError::Busy)));
+    assert_eq!(s.serve((3, enc(&String::from("x")))), (Status::OK, Vec::new()));
+    assert_eq!(s.serve((4, std::vec![1])), (Status::FAILED, Vec::new()));
+    assert_eq!(s.serve((1, std::vec![])).0, Status::BAD_PAYLOAD);
+    assert_eq!(s.serve((99, std::vec![])).0, Status::UNIMPLEMENTED);
+    assert_eq!(<arm::Serve<BlockingArm> as BlockingService<Mock>>::DEF.name, "arm");
+}
+
+mod erased {
+    pub trait Enc {
+        fn enc(&self) -> std::vec::Vec<u8>;
+    }
+    impl<T: serde::Serialize> Enc for T {
+        fn enc(&self) -> std::vec::Vec<u8> {
+            crate::typed::encode_vec(self).unwrap()
+        }
+    }
+}
