@@ -26,6 +26,7 @@ use tandem_core::frame::DecodeError;
 use tandem_core::varint;
 
 mod document;
+mod features;
 mod generator;
 mod invalid_body;
 mod invalid_encoding;
@@ -68,10 +69,12 @@ pub fn generate() -> Document {
     let mut g = Gen { ids: BTreeSet::new(), valid: Vec::new(), invalid: Vec::new() };
     valid_connection::valid_connection_frames(&mut g);
     valid_exchange::valid_exchange_frames(&mut g);
+    features::valid_feature_frames(&mut g);
     valid_stream::valid_stream_frames(&mut g);
     valid_stream::valid_lengths(&mut g);
     invalid_encoding::invalid_header(&mut g);
     invalid_encoding::invalid_fields(&mut g);
+    features::invalid_feature_frames(&mut g);
     invalid_hello::invalid_hello(&mut g);
     invalid_body::invalid_messages(&mut g);
     invalid_body::invalid_consumption(&mut g);

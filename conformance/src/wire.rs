@@ -111,6 +111,9 @@ fn fl(flags: u8) -> String {
     if flags & 2 != 0 {
         v.push("FIN");
     }
+    if flags & 4 != 0 {
+        v.push("KEY");
+    }
     if v.is_empty() {
         String::new()
     } else {
@@ -155,8 +158,25 @@ pub fn describe(f: &Frame<'_>) -> String {
             r.budget_us,
             payload(r.payload, r.total_len)
         ),
+        Frame::Keyed { ty, key, req: r } => format!(
+            "{} id={}{} method={}/{} key={key} budget_us={}{}",
+            match *ty {
+                tandem_core::frame::ty::CALL => "CALL",
+                tandem_core::frame::ty::NOTIFY => "NOTIFY",
+                _ => "STREAM_OPEN",
+            },
+            r.id,
+            fl(r.flags | 4),
+            r.module,
+            r.method,
+            r.budget_us,
+            payload(r.payload, r.total_len)
+        ),
         Frame::Signal { module, method, payload: p } => {
             format!("SIGNAL method={module}/{method}{}", payload(p, None))
+        }
+        Frame::SignalKeyed { module, method, key, payload: p } => {
+            format!("SIGNAL_KEYED method={module}/{method} key={key}{}", payload(p, None))
         }
         Frame::Response { flags, id, status, total_len, payload: p } => {
             format!("RESPONSE id={id}{} {}{}", fl(*flags), st(*status), payload(p, *total_len))

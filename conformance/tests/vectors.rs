@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use tandem_conformance::vectors;
 use tandem_core::frame::{Ack, DecodeError, Decoded, Frame, Hello, Params, Request};
-use tandem_core::{varint, Status};
+use tandem_core::{varint, SchemaKey, Status};
 
 fn load() -> Value {
     let path = vectors::checked_in_path();
@@ -93,6 +93,7 @@ fn keys_of(ty: &str) -> &'static [&'static str] {
         "ACK" => &["count", "ranges"],
         "CALL" | "NOTIFY" | "STREAM_OPEN" => MSG,
         "SIGNAL" => &["module", "method", "payload"],
+        "SIGNAL_KEYED" => &["module", "method", "key", "payload"],
         "RESPONSE" => &["flags", "flag_names", "id", "status", "total_len", "payload"],
         "CANCEL" => &["id"],
         "STREAM_DATA" => &["flags", "flag_names", "id", "total_len", "payload"],
@@ -119,6 +120,7 @@ const TYPES: &[(u8, &str)] = &[
     (0x12, "SIGNAL"),
     (0x13, "RESPONSE"),
     (0x14, "CANCEL"),
+    (0x15, "SIGNAL_KEYED"),
     (0x18, "STREAM_OPEN"),
     (0x19, "STREAM_DATA"),
     (0x1A, "STREAM_FIN"),
@@ -143,6 +145,7 @@ const PARAMS: &[&str] = &[
     "max_datagram_size",
     "reply_cache_entries",
     "reply_cache_bytes",
+    "features",
 ];
 
 /// Builds the frame that `j` describes, then checks decode and encode against `wire`.
@@ -155,13 +158,18 @@ fn check_valid(id: &str, j: &Value, wire: &[u8]) {
     }
     let mut want: Vec<&str> = vec!["type", "type_code"];
     want.extend(keys_of(ty));
+    // A keyed opening frame (SPEC.md §4.7) has one field more, after `method`.
+    let keyed = matches!(ty, "CALL" | "NOTIFY" | "STREAM_OPEN") && u(j, "flags") & 4 != 0;
+    if keyed {
+        want.push("key");
+    }
     let got: Vec<&str> = j.as_object().unwrap().keys().map(String::as_str).collect();
     let (mut want_sorted, mut got_sorted) = (want.clone(), got.clone());
     want_sorted.sort_unstable();
     got_sorted.sort_unstable();
     assert_eq!(got_sorted, want_sorted, "{id}: fields of {ty}");
 
-    let msg_flags = [(1, "MORE"), (2, "FIN")];
+    let msg_flags = [(1, "MORE"), (2, "FIN"), (4, "KEY")];
     // Owned byte strings the frame borrows; each is assigned in the arm that uses it.
     let payload: Vec<u8>;
     let (name, auth, session, message): (Vec<u8>, Vec<u8>, Vec<u8>, Vec<u8>);
@@ -236,16 +244,44 @@ fn check_valid(id: &str, j: &Value, wire: &[u8]) {
             check_flag_names(j, &msg_flags);
             payload = bytes(j, "payload");
             let (flags, xid, module, method, budget_us, total_len) = request(j);
-            let r = Request { flags, id: xid, module, method, budget_us, total_len, payload: &payload };
-            match ty {
-                "CALL" => Frame::Call(r),
-                "NOTIFY" => Frame::Notify(r),
-                _ => Frame::StreamOpen(r),
+            let r = Request {
+                flags: flags & !4,
+                id: xid,
+                module,
+                method,
+                budget_us,
+                total_len,
+                payload: &payload,
+            };
+            let code = match ty {
+                "CALL" => 0x10,
+                "NOTIFY" => 0x11,
+                _ => 0x18,
+            };
+            if keyed {
+                let key = SchemaKey(bytes(j, "key").try_into().expect("an 8-byte key"));
+                Frame::Keyed { ty: code, key, req: r }
+            } else {
+                match ty {
+                    "CALL" => Frame::Call(r),
+                    "NOTIFY" => Frame::Notify(r),
+                    _ => Frame::StreamOpen(r),
+                }
             }
         }
         "SIGNAL" => {
             payload = bytes(j, "payload");
             Frame::Signal { module: u32f(j, "module"), method: u32f(j, "method"), payload: &payload }
+        }
+        "SIGNAL_KEYED" => {
+            payload = bytes(j, "payload");
+            let key = SchemaKey(bytes(j, "key").try_into().expect("an 8-byte key"));
+            Frame::SignalKeyed {
+                module: u32f(j, "module"),
+                method: u32f(j, "method"),
+                key,
+                payload: &payload,
+            }
         }
         "RESPONSE" => {
             check_flag_names(j, &msg_flags);

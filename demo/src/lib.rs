@@ -35,6 +35,7 @@
 
 #![forbid(unsafe_code)]
 
+use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -48,7 +49,7 @@ pub mod smol_end;
 pub mod std_end;
 
 /// The answer to [`WHO`]: which endpoint and which runtime served the call.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Schema, Clone, Debug, PartialEq, Eq)]
 pub struct Who {
     /// The endpoint's name (the one it announced in HELLO).
     pub name: String,
@@ -57,7 +58,7 @@ pub struct Who {
 }
 
 /// The request of [`HOLD`] and the initial value of [`HOLD_STREAM`].
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Schema, Clone, Debug, PartialEq, Eq)]
 pub struct Hold {
     /// Names this exchange in the handler's [`Journal`] (`started:TAG`, `cancelled:TAG`).
     pub tag: String,
@@ -68,27 +69,56 @@ pub struct Hold {
 /// The module all the demo's methods live in.
 pub const MODULE: u32 = 40;
 
+tandem_core::service! {
+    /// The demo's protocol: every kind of exchange, declared once for every end (tandem-smol's
+    /// router implements `demo::Server<Async>` and calls through `demo::Client`; tandem-std
+    /// serves and calls the same constants by hand).
+    pub service demo = 40 {
+        /// Answers its argument (round-trip time measurements).
+        unary ping(u64) -> u64 = 1;
+        /// Who served the call.
+        unary who(()) -> Who = 2;
+        /// Answers its argument; a large one is fragmented into many frames (and packets).
+        unary echo(Vec<u8>) -> Vec<u8> = 3;
+        /// Records `started:TAG`, works for `millis` and answers, or records `cancelled:TAG` as
+        /// soon as it sees the call cancelled (by the caller, its deadline or a lost connection).
+        unary hold(Hold) -> () = 4;
+        /// The handler records the string (sent reliably, or as a signal).
+        notify note(String) = 5;
+        /// The responder sends `0..n`.
+        server_stream count(u32) -> u32 = 6;
+        /// The opener sends numbers, the responder answers their sum once at the end.
+        client_stream sum((), u32) -> u64 = 7;
+        /// Every number from the opener is answered with the running total (starting from the
+        /// initial value).
+        bidi running(u64, u64) -> u64 = 8;
+        /// Records `started:TAG`, then waits until the stream is cancelled and records
+        /// `cancelled:TAG`.
+        bidi hold_stream(Hold, ()) -> () = 9;
+    }
+}
+
 /// Unary: answers its argument (round-trip time measurements).
-pub const PING: Unary<u64, u64> = Unary::new(MODULE, 1);
+pub const PING: Unary<u64, u64> = demo::ping;
 /// Unary: who served the call.
-pub const WHO: Unary<(), Who> = Unary::new(MODULE, 2);
+pub const WHO: Unary<(), Who> = demo::who;
 /// Unary: answers its argument; a large one is fragmented into many frames (and packets).
-pub const ECHO: Unary<Vec<u8>, Vec<u8>> = Unary::new(MODULE, 3);
+pub const ECHO: Unary<Vec<u8>, Vec<u8>> = demo::echo;
 /// Unary: records `started:TAG`, works for `millis` and answers, or records `cancelled:TAG`
 /// as soon as it sees the call cancelled (by the caller, its deadline or a lost connection).
-pub const HOLD: Unary<Hold, ()> = Unary::new(MODULE, 4);
+pub const HOLD: Unary<Hold, ()> = demo::hold;
 /// Notification: the handler records the string (sent reliably or as a signal).
-pub const NOTE: Notification<String> = Notification::new(MODULE, 5);
+pub const NOTE: Notification<String> = demo::note;
 /// Server-streaming: the responder sends `0..n`.
-pub const COUNT: Streaming<u32, (), u32> = Streaming::new(MODULE, 6);
+pub const COUNT: Streaming<u32, (), u32> = demo::count;
 /// Client-streaming: the opener sends numbers, the responder answers their sum once at the end.
-pub const SUM: Streaming<(), u32, u64> = Streaming::new(MODULE, 7);
+pub const SUM: Streaming<(), u32, u64> = demo::sum;
 /// Bidirectional: every number from the opener is answered with the running total (starting
 /// from the initial value).
-pub const RUNNING: Streaming<u64, u64, u64> = Streaming::new(MODULE, 8);
+pub const RUNNING: Streaming<u64, u64, u64> = demo::running;
 /// Streaming: records `started:TAG`, then waits until the stream is cancelled and records
 /// `cancelled:TAG`.
-pub const HOLD_STREAM: Streaming<Hold, (), ()> = Streaming::new(MODULE, 9);
+pub const HOLD_STREAM: Streaming<Hold, (), ()> = demo::hold_stream;
 
 /// Items per stream in the checks: several times the default credit window (64 items), so
 /// that senders run out of credit and wait for the receiver.

@@ -2,14 +2,16 @@
 //! of every exchange type.
 
 use crate::{
-    big_message, ensure, fresh_tag, median, CallerReport, Exchange, Hold, Journal, Outcome, Who, COUNT, ECHO,
-    HOLD, HOLD_STREAM, NOTE, PING, RTT_SAMPLES, RUNNING, STREAM_ITEMS, SUM, T, WHO,
+    big_message, demo, ensure, fresh_tag, median, CallerReport, Exchange, Hold, Journal, Outcome, Who, NOTE,
+    RTT_SAMPLES, STREAM_ITEMS, T,
 };
 use futures_lite::future::{self, FutureExt};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tandem_smol::{CallError, Ctx, Deadline, Handlers, Peer, Status};
+use tandem_smol::{
+    Async, CallError, Ctx, Deadline, HandlerError, Handlers, Peer, Status, StreamReceiver, StreamSender,
+};
 
 /// Awaits `f` for at most `limit`; `None` when it took longer.
 pub async fn within<F: Future>(limit: Duration, f: F) -> Option<F::Output> {
@@ -34,60 +36,94 @@ async fn hold(ctx: &Ctx, millis: u64) -> bool {
     .await
 }
 
-/// Every method of the protocol, served by the endpoint `name`, recording into `journal`.
+/// The demo's service on tandem-smol: every handler, recording into the journal.
+struct Demo {
+    who: Who,
+    journal: Arc<Journal>,
+}
+
+impl demo::Server<Async> for Demo {
+    async fn ping(&self, _: Ctx, n: u64) -> Result<u64, HandlerError> {
+        Ok(n)
+    }
+
+    async fn who(&self, _: Ctx, (): ()) -> Result<Who, HandlerError> {
+        Ok(self.who.clone())
+    }
+
+    async fn echo(&self, _: Ctx, bytes: Vec<u8>) -> Result<Vec<u8>, HandlerError> {
+        Ok(bytes)
+    }
+
+    async fn hold(&self, ctx: Ctx, h: Hold) -> Result<(), HandlerError> {
+        self.journal.record(format!("started:{}", h.tag));
+        if hold(&ctx, h.millis).await {
+            self.journal.record(format!("cancelled:{}", h.tag));
+            return Err(Status::CANCELLED.into());
+        }
+        Ok(())
+    }
+
+    async fn note(&self, _: Ctx, note: String) -> Result<(), HandlerError> {
+        self.journal.record(note);
+        Ok(())
+    }
+
+    async fn count(&self, _: Ctx, n: u32, mut down: StreamSender<u32>) -> Result<(), HandlerError> {
+        for i in 0..n {
+            down.send(&i).await?;
+        }
+        Ok(())
+    }
+
+    async fn sum(&self, _: Ctx, (): (), mut up: StreamReceiver<u32>) -> Result<u64, HandlerError> {
+        let mut sum = 0u64;
+        while let Some(x) = up.recv().await? {
+            sum += u64::from(x);
+        }
+        Ok(sum)
+    }
+
+    async fn running(
+        &self,
+        _: Ctx,
+        start: u64,
+        mut up: StreamReceiver<u64>,
+        mut down: StreamSender<u64>,
+    ) -> Result<(), HandlerError> {
+        let mut total = start;
+        while let Some(x) = up.recv().await? {
+            total += x;
+            down.send(&total).await?;
+        }
+        Ok(())
+    }
+
+    async fn hold_stream(
+        &self,
+        ctx: Ctx,
+        h: Hold,
+        _up: StreamReceiver<()>,
+        _down: StreamSender<()>,
+    ) -> Result<(), HandlerError> {
+        self.journal.record(format!("started:{}", h.tag));
+        if hold(&ctx, h.millis).await {
+            self.journal.record(format!("cancelled:{}", h.tag));
+        }
+        Ok(())
+    }
+}
+
+/// Every method of the protocol, served by the endpoint `name`, recording into `journal`: the
+/// declared service registered in one call.
 pub fn router(name: &str, journal: &Arc<Journal>) -> Handlers {
     let who = Who { name: name.to_string(), runtime: "smol".into() };
-    let (j1, j2, j3) = (Arc::clone(journal), Arc::clone(journal), Arc::clone(journal));
-    Handlers::new()
-        .unary(&PING, |_, n| async move { Ok(n) })
-        .unary(&WHO, move |_, ()| future::ready(Ok(who.clone())))
-        .unary(&ECHO, |_, bytes| async move { Ok(bytes) })
-        .unary(&HOLD, move |ctx, h: Hold| {
-            let journal = Arc::clone(&j1);
-            async move {
-                journal.record(format!("started:{}", h.tag));
-                if hold(&ctx, h.millis).await {
-                    journal.record(format!("cancelled:{}", h.tag));
-                    return Err(Status::CANCELLED);
-                }
-                Ok(())
-            }
-        })
-        .notification(&NOTE, move |_, note| {
-            j2.record(note);
-            future::ready(Ok(()))
-        })
-        .streaming(&COUNT, |_, n, _up, mut down| async move {
-            for i in 0..n {
-                down.send(&i).await.map_err(|e| e.status())?;
-            }
-            Ok(())
-        })
-        .streaming(&SUM, |_, (), mut up, mut down| async move {
-            let mut sum = 0u64;
-            while let Some(x) = up.recv().await.map_err(|e| e.status())? {
-                sum += u64::from(x);
-            }
-            down.send(&sum).await.map_err(|e| e.status())
-        })
-        .streaming(&RUNNING, |_, start, mut up, mut down| async move {
-            let mut total = start;
-            while let Some(x) = up.recv().await.map_err(|e| e.status())? {
-                total += x;
-                down.send(&total).await.map_err(|e| e.status())?;
-            }
-            Ok(())
-        })
-        .streaming(&HOLD_STREAM, move |ctx, h: Hold, _up, _down| {
-            let journal = Arc::clone(&j3);
-            async move {
-                journal.record(format!("started:{}", h.tag));
-                if hold(&ctx, h.millis).await {
-                    journal.record(format!("cancelled:{}", h.tag));
-                }
-                Ok(())
-            }
-        })
+    Handlers::new().serve(demo::Serve(Demo { who, journal: Arc::clone(journal) }))
+}
+
+/// The typed client of the demo's service on `p`.
+fn client(p: &Peer) -> demo::Client<Peer> {
+    demo::Client::new(p.clone())
 }
 
 fn failed(e: CallError) -> String {
@@ -106,7 +142,7 @@ async fn saw_cancel(remote: &Journal, tag: &str) -> Outcome {
 
 /// Unary call with a deadline.
 pub async fn unary(p: &Peer) -> Outcome {
-    let n = p.call(&PING, &42, T).await.map_err(failed)?;
+    let n = client(p).with_deadline(T).ping(&42).await.map_err(failed)?;
     ensure(n == 42, || format!("PING answered {n}"))
 }
 
@@ -115,7 +151,7 @@ pub async fn round_trip(p: &Peer) -> Result<Duration, String> {
     let mut samples = Vec::with_capacity(RTT_SAMPLES);
     for i in 0..RTT_SAMPLES as u64 {
         let t = Instant::now();
-        let n = p.call(&PING, &i, T).await.map_err(failed)?;
+        let n = p.call(&demo::ping, &i, T).await.map_err(failed)?;
         samples.push(t.elapsed());
         ensure(n == i, || format!("PING {i} answered {n}"))?;
     }
@@ -126,8 +162,8 @@ pub async fn round_trip(p: &Peer) -> Result<Duration, String> {
 pub async fn deadline(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("deadline");
     let hold = Hold { tag: tag.clone(), millis: 10_000 };
-    let r = p.call(&HOLD, &hold, Duration::from_millis(50)).await;
-    ensure(r == Err(CallError::Status(Status::DEADLINE_EXCEEDED)), || format!("got {r:?}"))?;
+    let r = client(p).with_deadline(Duration::from_millis(50)).hold(&hold).await;
+    ensure(r.as_ref().is_err_and(|e| e.status() == Status::DEADLINE_EXCEEDED), || format!("got {r:?}"))?;
     saw_cancel(remote, &tag).await
 }
 
@@ -137,8 +173,12 @@ pub async fn cancel(p: &Peer, remote: &Journal) -> Outcome {
     let hold = Hold { tag: tag.clone(), millis: 10_000 };
     // Whichever finishes first: the call (a failure), or the handler starting, after which
     // the call's future is dropped, which cancels it.
-    let call =
-        async { Err(format!("the call ended before it was cancelled: {:?}", p.call(&HOLD, &hold, T).await)) };
+    let call = async {
+        Err(format!(
+            "the call ended before it was cancelled: {:?}",
+            client(p).with_deadline(T).hold(&hold).await
+        ))
+    };
     call.or(started(remote, &tag)).await?;
     saw_cancel(remote, &tag).await
 }
@@ -146,7 +186,7 @@ pub async fn cancel(p: &Peer, remote: &Journal) -> Outcome {
 /// A reliable notification is acknowledged once the handler ran.
 pub async fn notify(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("note");
-    p.notify(&NOTE, &tag, T).await.map_err(failed)?;
+    client(p).with_deadline(T).note(&tag).await.map_err(failed)?;
     ensure(remote.contains(&tag), || "acknowledged before the handler ran".into())
 }
 
@@ -159,7 +199,7 @@ pub async fn signal(p: &Peer, remote: &Journal) -> Outcome {
 
 /// Server-streaming beyond the credit window.
 pub async fn server_stream(p: &Peer) -> Outcome {
-    let mut down = p.subscribe(&COUNT, &STREAM_ITEMS, Deadline::None).await.map_err(failed)?;
+    let mut down = client(p).count(&STREAM_ITEMS).await.map_err(failed)?;
     let mut got = Vec::new();
     while let Some(item) = down.recv().await.map_err(failed)? {
         got.push(item);
@@ -169,7 +209,7 @@ pub async fn server_stream(p: &Peer) -> Outcome {
 
 /// Client-streaming beyond the credit window.
 pub async fn client_stream(p: &Peer) -> Outcome {
-    let (mut up, mut down) = p.open_stream(&SUM, &(), Deadline::None).await.map_err(failed)?;
+    let (mut up, mut down) = client(p).sum(&()).await.map_err(failed)?;
     for i in 0..STREAM_ITEMS {
         up.send(&i).await.map_err(failed)?;
     }
@@ -183,7 +223,7 @@ pub async fn client_stream(p: &Peer) -> Outcome {
 
 /// Both directions beyond the credit window at once (sending and receiving concurrently).
 pub async fn bidi(p: &Peer) -> Outcome {
-    let (mut up, mut down) = p.open_stream(&RUNNING, &1000, Deadline::None).await.map_err(failed)?;
+    let (mut up, mut down) = client(p).with_deadline(Deadline::None).running(&1000).await.map_err(failed)?;
     let send = async move {
         for i in 0..u64::from(STREAM_ITEMS) {
             up.send(&i).await?;
@@ -209,17 +249,14 @@ pub async fn bidi(p: &Peer) -> Outcome {
 /// A message larger than a frame and a SEQPACKET packet.
 pub async fn fragmented(p: &Peer) -> Outcome {
     let big = big_message();
-    let back = p.call(&ECHO, &big, T).await.map_err(failed)?;
+    let back = client(p).with_deadline(T).echo(&big).await.map_err(failed)?;
     ensure(back == big, || format!("echo of {} bytes came back as {} different bytes", big.len(), back.len()))
 }
 
 /// A stream abandoned by its opener (both handles dropped): the handler sees the cancellation.
 pub async fn stream_cancel(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("stream-cancel");
-    let handles = p
-        .open_stream(&HOLD_STREAM, &Hold { tag: tag.clone(), millis: 10_000 }, Deadline::None)
-        .await
-        .map_err(failed)?;
+    let handles = client(p).hold_stream(&Hold { tag: tag.clone(), millis: 10_000 }).await.map_err(failed)?;
     started(remote, &tag).await?;
     drop(handles);
     saw_cancel(remote, &tag).await

@@ -101,7 +101,7 @@ pub fn round_trip(p: &Peer) -> Result<Duration, String> {
 pub fn deadline(p: &Peer, remote: &Journal) -> Outcome {
     let tag = fresh_tag("deadline");
     let r = p.call(&HOLD, &Hold { tag: tag.clone(), millis: 10_000 }, Duration::from_millis(50));
-    ensure(r == Err(CallError::Status(Status::DEADLINE_EXCEEDED)), || format!("got {r:?}"))?;
+    ensure(r.as_ref().is_err_and(|e| e.status() == Status::DEADLINE_EXCEEDED), || format!("got {r:?}"))?;
     saw_cancel(remote, &tag)
 }
 
@@ -156,7 +156,7 @@ pub fn bidi(p: &Peer) -> Outcome {
     let (sent, totals) = std::thread::scope(|s| {
         let sender = s.spawn(move || (0..u64::from(STREAM_ITEMS)).try_for_each(|i| up.send(&i)));
         let totals = down.collect::<Result<Vec<u64>, _>>();
-        (sender.join().unwrap_or(Err(CallError::Status(Status::INTERNAL))), totals)
+        (sender.join().unwrap_or(Err(CallError::from(Status::INTERNAL))), totals)
     });
     sent.map_err(failed)?;
     let totals = totals.map_err(failed)?;

@@ -63,6 +63,59 @@ pub mod param {
     pub const REPLY_CACHE_ENTRIES: u64 = 11;
     /// Resumption: reply cache bytes kept for the peer.
     pub const REPLY_CACHE_BYTES: u64 = 12;
+    /// Optional features the sender supports (a bit mask, [`Features`](super::Features)).
+    pub const FEATURES: u64 = 13;
+}
+
+/// Optional protocol features, announced as a bit mask in HELLO parameter 13 (SPEC.md §5.8). A
+/// peer uses a feature toward the other only when both announced it
+/// ([`Connection::features`](crate::Connection::features)); unknown bits are ignored.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub struct Features(pub u64);
+
+impl Features {
+    /// No optional feature: exactly the behaviour of a peer that does not know parameter 13.
+    pub const NONE: Features = Features(0);
+    /// Bit 0: opening frames may carry the method's schema key (SPEC.md §7.10).
+    pub const SCHEMA_KEYS: Features = Features(1);
+    /// Bit 1: a non-OK RESPONSE may carry a status body: a message and details (SPEC.md §8.7).
+    pub const ERROR_DETAILS: Features = Features(2);
+    /// Every feature this build implements.
+    pub const ALL: Features = Features(Self::SCHEMA_KEYS.0 | Self::ERROR_DETAILS.0);
+
+    /// Whether every bit of `other` is set.
+    pub const fn contains(self, other: Features) -> bool {
+        self.0 & other.0 == other.0
+    }
+
+    /// The features both sets have.
+    pub const fn intersect(self, other: Features) -> Features {
+        Features(self.0 & other.0)
+    }
+}
+
+impl core::ops::BitOr for Features {
+    type Output = Features;
+    fn bitor(self, rhs: Features) -> Features {
+        Features(self.0 | rhs.0)
+    }
+}
+
+impl core::fmt::Debug for Features {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let mut l = f.debug_set();
+        if self.contains(Features::SCHEMA_KEYS) {
+            l.entry(&"schema_keys");
+        }
+        if self.contains(Features::ERROR_DETAILS) {
+            l.entry(&"error_details");
+        }
+        let other = self.0 & !Features::ALL.0;
+        if other != 0 {
+            l.entry(&format_args!("{other:#x}"));
+        }
+        l.finish()
+    }
 }
 
 /// Smallest legal `max_frame_size` (also the limit before the handshake completes).
@@ -189,6 +242,11 @@ pub struct Config {
     /// datagram mode); beyond it new requests are refused with
     /// [`ApiError::TxFull`](crate::ApiError::TxFull). Default 8 MiB.
     pub max_retained_bytes: u32,
+    /// Announced: the optional features this side supports (HELLO parameter 13, SPEC.md §5.8):
+    /// schema keys on opening frames (§7.10) and status bodies on failed responses (§8.7).
+    /// Each is used only when both peers announce it. Default [`Features::ALL`];
+    /// [`Features::NONE`] behaves exactly as a peer that predates them.
+    pub features: Features,
     /// The transport's framing.
     pub transport: Transport,
 }
@@ -217,6 +275,7 @@ impl Default for Config {
             session_grace: DEFAULT_SESSION_GRACE,
             suspended_call_timeout: DEFAULT_SUSPENDED_CALL_TIMEOUT,
             max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+            features: Features::ALL,
             transport: Transport::Stream,
         }
     }
@@ -308,11 +367,11 @@ impl Config {
         ]
     }
 
-    /// Every parameter this configuration announces in HELLO, in id order: 1–10 always, and
-    /// the reply-cache parameters 11–12 when they differ from their defaults. Returns the array
-    /// and how many entries are used.
-    pub fn hello_params(&self) -> ([(u64, u64); 12], usize) {
-        let mut out = [(0, 0); 12];
+    /// Every parameter this configuration announces in HELLO, in id order: 1–10 always, the
+    /// reply-cache parameters 11–12 when they differ from their defaults, and `features` (13)
+    /// when not empty. Returns the array and how many entries are used.
+    pub fn hello_params(&self) -> ([(u64, u64); 13], usize) {
+        let mut out = [(0, 0); 13];
         out[..10].copy_from_slice(&self.params());
         let mut n = 10;
         if self.reply_cache_entries != DEFAULT_REPLY_CACHE_ENTRIES
@@ -321,6 +380,10 @@ impl Config {
             out[10] = (param::REPLY_CACHE_ENTRIES, self.reply_cache_entries.into());
             out[11] = (param::REPLY_CACHE_BYTES, self.reply_cache_bytes.into());
             n = 12;
+        }
+        if self.features != Features::NONE {
+            out[n] = (param::FEATURES, self.features.0);
+            n += 1;
         }
         (out, n)
     }
@@ -353,6 +416,8 @@ pub struct PeerLimits {
     pub reply_cache_entries: u32,
     /// Payload bytes of those answers.
     pub reply_cache_bytes: u32,
+    /// The optional features the peer announced (all bits, known or not; 0 when absent).
+    pub features: Features,
 }
 
 impl Default for PeerLimits {
@@ -371,6 +436,7 @@ impl Default for PeerLimits {
             max_datagram_size: 0,
             reply_cache_entries: c.reply_cache_entries,
             reply_cache_bytes: c.reply_cache_bytes,
+            features: Features::NONE,
         }
     }
 }
@@ -429,6 +495,8 @@ impl PeerLimits {
                 }
                 param::REPLY_CACHE_ENTRIES => l.reply_cache_entries = u32v()?,
                 param::REPLY_CACHE_BYTES => l.reply_cache_bytes = u32v()?,
+                // Every value is legal: unknown bits are ignored (SPEC.md §5.8).
+                param::FEATURES => l.features = Features(value),
                 _ => {}
             }
         }

@@ -21,6 +21,34 @@ impl MethodId {
     }
 }
 
+/// A method's schema key (SPEC.md §7.10): 8 bytes computed from the method's path and the
+/// schemas of its types, carried by keyed opening frames ([`Frame::Keyed`](crate::frame::Frame::Keyed),
+/// [`Frame::SignalKeyed`](crate::frame::Frame::SignalKeyed)) so that the responder can refuse a
+/// request whose declaration differs from its own before decoding it. Displayed as 16 hex
+/// digits, in wire order.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SchemaKey(pub [u8; 8]);
+
+impl SchemaKey {
+    /// Bytes of a key on the wire.
+    pub const LEN: usize = 8;
+}
+
+impl core::fmt::Display for SchemaKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl core::fmt::Debug for SchemaKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        write!(f, "SchemaKey({self})")
+    }
+}
+
 /// What kind of exchange the peer opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RequestKind {

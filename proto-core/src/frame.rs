@@ -7,6 +7,7 @@
 //! [`Frame::encode`] writes the canonical encoding; `decode(encode(f)) == f` and, for any input
 //! that decodes, `encode(decode(b)) == b`.
 
+use crate::event::SchemaKey;
 use crate::status::Status;
 use crate::varint;
 use core::fmt;
@@ -35,6 +36,8 @@ pub mod ty {
     pub const RESPONSE: u8 = 0x13;
     /// Cancellation of a call or reliable notification by its caller.
     pub const CANCEL: u8 = 0x14;
+    /// Unreliable notification carrying the method's schema key (SPEC.md §4.21).
+    pub const SIGNAL_KEYED: u8 = 0x15;
     /// Open a stream with an initial payload.
     pub const STREAM_OPEN: u8 = 0x18;
     /// One stream item.
@@ -61,6 +64,12 @@ pub mod flags {
     pub const MORE: u8 = 0x01;
     /// STREAM_OPEN only: the opener sends nothing beyond the initial payload.
     pub const FIN: u8 = 0x02;
+    /// CALL, NOTIFY and STREAM_OPEN: the frame carries the method's schema key after `method`
+    /// (SPEC.md §4.7, §7.10). Only when both peers announced `schema_keys` (§5.8).
+    ///
+    /// In [`Frame`](super::Frame) a keyed opening frame is [`Frame::Keyed`](super::Frame::Keyed):
+    /// the flags of its [`Request`](super::Request) never contain this bit.
+    pub const KEY: u8 = 0x04;
 }
 
 /// The magic bytes that open every HELLO body.
@@ -275,7 +284,8 @@ impl Hello<'_> {
 /// The common body of CALL, NOTIFY and STREAM_OPEN.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Request<'a> {
-    /// Flag bits ([`flags::MORE`]; [`flags::FIN`] on STREAM_OPEN only).
+    /// Flag bits ([`flags::MORE`]; [`flags::FIN`] on STREAM_OPEN only). Never [`flags::KEY`]:
+    /// a keyed opening frame is [`Frame::Keyed`].
     pub flags: u8,
     /// Exchange id.
     pub id: u64,
@@ -331,6 +341,28 @@ pub enum Frame<'a> {
         method: u32,
         /// Payload.
         payload: &'a [u8],
+    },
+    /// 0x15 unreliable notification with the method's schema key (SPEC.md §4.21).
+    SignalKeyed {
+        /// Module id.
+        module: u32,
+        /// Method id.
+        method: u32,
+        /// The method's schema key, as the sender declared it.
+        key: SchemaKey,
+        /// Payload.
+        payload: &'a [u8],
+    },
+    /// CALL (0x10), NOTIFY (0x11) or STREAM_OPEN (0x18), given by `ty`, with the
+    /// [`flags::KEY`] flag: the opening frame carries the schema key of the method it addresses
+    /// (SPEC.md §4.7). `req.flags` holds the other flag bits only.
+    Keyed {
+        /// [`ty::CALL`], [`ty::NOTIFY`] or [`ty::STREAM_OPEN`].
+        ty: u8,
+        /// The method's schema key, as the opener declared it.
+        key: SchemaKey,
+        /// The rest of the frame.
+        req: Request<'a>,
     },
     /// 0x13 response.
     Response {
@@ -525,14 +557,22 @@ impl<'a> Reader<'a> {
         }
         Ok((total, payload))
     }
-    fn request(&mut self, allowed: u8) -> Result<Request<'a>, DecodeError> {
-        let flags = self.flags(allowed)?;
+    /// An opening frame (CALL, NOTIFY, STREAM_OPEN of type `t`), keyed or not.
+    fn opening(&mut self, t: u8, allowed: u8) -> Result<Frame<'a>, DecodeError> {
+        let fl = self.flags(allowed | flags::KEY)?;
         let id = self.varint()?;
         let module = self.u32()?;
         let method = self.u32()?;
+        let key = if fl & flags::KEY != 0 { Some(self.key()?) } else { None };
         let budget_us = self.varint()?;
-        let (total_len, payload) = self.message(flags)?;
-        Ok(Request { flags, id, module, method, budget_us, total_len, payload })
+        let (total_len, payload) = self.message(fl)?;
+        let req = Request { flags: fl & !flags::KEY, id, module, method, budget_us, total_len, payload };
+        Ok(Frame::open(t, key, req))
+    }
+    fn key(&mut self) -> Result<SchemaKey, DecodeError> {
+        let mut k = [0u8; SchemaKey::LEN];
+        k.copy_from_slice(self.take(SchemaKey::LEN)?);
+        Ok(SchemaKey(k))
     }
     fn finish(&self) -> Result<(), DecodeError> {
         if self.buf.is_empty() {
@@ -565,6 +605,21 @@ impl Writer<'_> {
         self.varint(b.len() as u64);
         self.raw(b);
     }
+    fn request(&mut self, r: &Request<'_>, key: Option<&SchemaKey>) {
+        // The KEY bit comes from the variant (`Frame::Keyed`), never from `r.flags`.
+        self.u8((r.flags & !flags::KEY) | if key.is_some() { flags::KEY } else { 0 });
+        self.varint(r.id);
+        self.varint(r.module.into());
+        self.varint(r.method.into());
+        if let Some(k) = key {
+            self.raw(&k.0);
+        }
+        self.varint(r.budget_us);
+        if let Some(t) = r.total_len {
+            self.varint(t);
+        }
+        self.raw(r.payload);
+    }
 }
 
 fn blen(b: &[u8]) -> usize {
@@ -593,6 +648,29 @@ pub enum Decoded<'a> {
 }
 
 impl<'a> Frame<'a> {
+    /// The opening frame of type `ty` ([`ty::CALL`], [`ty::NOTIFY`] or [`ty::STREAM_OPEN`]),
+    /// keyed ([`Frame::Keyed`]) when `key` is given.
+    pub fn open(ty: u8, key: Option<SchemaKey>, req: Request<'a>) -> Frame<'a> {
+        match (key, ty) {
+            (Some(key), ty) => Frame::Keyed { ty, key, req },
+            (None, ty::CALL) => Frame::Call(req),
+            (None, ty::NOTIFY) => Frame::Notify(req),
+            (None, _) => Frame::StreamOpen(req),
+        }
+    }
+
+    /// For an opening frame (CALL, NOTIFY, STREAM_OPEN, keyed or not): its type, schema key and
+    /// request.
+    pub fn opening(&self) -> Option<(u8, Option<SchemaKey>, Request<'a>)> {
+        match *self {
+            Frame::Call(r) => Some((ty::CALL, None, r)),
+            Frame::Notify(r) => Some((ty::NOTIFY, None, r)),
+            Frame::StreamOpen(r) => Some((ty::STREAM_OPEN, None, r)),
+            Frame::Keyed { ty, key, req } => Some((ty, Some(key), req)),
+            _ => None,
+        }
+    }
+
     /// The type code of this frame.
     pub fn ty(&self) -> u8 {
         match self {
@@ -605,6 +683,8 @@ impl<'a> Frame<'a> {
             Frame::Call(_) => ty::CALL,
             Frame::Notify(_) => ty::NOTIFY,
             Frame::Signal { .. } => ty::SIGNAL,
+            Frame::SignalKeyed { .. } => ty::SIGNAL_KEYED,
+            Frame::Keyed { ty, .. } => *ty,
             Frame::Response { .. } => ty::RESPONSE,
             Frame::Cancel { .. } => ty::CANCEL,
             Frame::StreamOpen(_) => ty::STREAM_OPEN,
@@ -642,6 +722,10 @@ impl<'a> Frame<'a> {
             Frame::Signal { module, method, payload } => {
                 varint::len((*module).into()) + varint::len((*method).into()) + payload.len()
             }
+            Frame::SignalKeyed { module, method, payload, .. } => {
+                varint::len((*module).into()) + varint::len((*method).into()) + SchemaKey::LEN + payload.len()
+            }
+            Frame::Keyed { req, .. } => req_len(req) + SchemaKey::LEN,
             Frame::Response { id, status, total_len, payload, .. } => {
                 1 + varint::len(*id) + varint::len(status.0.into()) + msg_len(*total_len, payload)
             }
@@ -708,20 +792,17 @@ impl<'a> Frame<'a> {
                 w.varint(a.count as u64);
                 w.raw(a.raw);
             }
-            Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => {
-                w.u8(r.flags);
-                w.varint(r.id);
-                w.varint(r.module.into());
-                w.varint(r.method.into());
-                w.varint(r.budget_us);
-                if let Some(t) = r.total_len {
-                    w.varint(t);
-                }
-                w.raw(r.payload);
-            }
+            Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => w.request(r, None),
+            Frame::Keyed { key, req, .. } => w.request(req, Some(key)),
             Frame::Signal { module, method, payload } => {
                 w.varint((*module).into());
                 w.varint((*method).into());
+                w.raw(payload);
+            }
+            Frame::SignalKeyed { module, method, key, payload } => {
+                w.varint((*module).into());
+                w.varint((*method).into());
+                w.raw(&key.0);
                 w.raw(payload);
             }
             Frame::Response { flags, id, status, total_len, payload } => {
@@ -855,10 +936,12 @@ impl<'a> Frame<'a> {
                 let used = start.len() - r.buf.len();
                 Frame::Ack(Ack { count: count as usize, raw: &start[..used] })
             }
-            ty::CALL => Frame::Call(r.request(flags::MORE)?),
-            ty::NOTIFY => Frame::Notify(r.request(flags::MORE)?),
-            ty::STREAM_OPEN => Frame::StreamOpen(r.request(flags::MORE | flags::FIN)?),
+            ty::CALL | ty::NOTIFY => r.opening(t, flags::MORE)?,
+            ty::STREAM_OPEN => r.opening(t, flags::MORE | flags::FIN)?,
             ty::SIGNAL => Frame::Signal { module: r.u32()?, method: r.u32()?, payload: r.rest() },
+            ty::SIGNAL_KEYED => {
+                Frame::SignalKeyed { module: r.u32()?, method: r.u32()?, key: r.key()?, payload: r.rest() }
+            }
             ty::RESPONSE => {
                 let flags = r.flags(flags::MORE)?;
                 let id = r.varint()?;

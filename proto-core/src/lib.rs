@@ -115,15 +115,15 @@ pub mod time;
 pub mod typed;
 pub mod varint;
 
-pub use config::{Config, ConfigError, PeerLimits, Role, Transport};
+pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
 pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
 pub use event::OwnedEvent;
-pub use event::{Event, MethodId, RequestKind};
+pub use event::{Event, MethodId, RequestKind, SchemaKey};
 pub use stats::Stats;
-pub use status::Status;
+pub use status::{Status, StatusBody};
 pub use time::Instant;
 
 #[cfg(test)]

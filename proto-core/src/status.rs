@@ -86,6 +86,12 @@ status_table! {
     /// Resumption: the reply was evicted from the reply cache before it was acknowledged; the
     /// handler is not run again, so the outcome is lost.
     REPLY_EVICTED = 25, Exchange, "reply evicted from the reply cache";
+    /// The request's schema key differs from the key of the responder's declaration of the
+    /// method: the two ends disagree on its types (SPEC.md §7.10). Nothing was decoded.
+    SCHEMA_MISMATCH = 26, Exchange, "schema key mismatch";
+    /// The handler failed with the method's typed application error, carried as the status
+    /// body's details (SPEC.md §8.7).
+    APPLICATION_ERROR = 27, Exchange, "application error";
     /// The peer violated the protocol (a state rule, a bad ID, a bad handshake).
     PROTOCOL_ERROR = 64, Connection, "protocol error";
     /// The peer sent bytes that do not decode as a frame.
@@ -149,9 +155,91 @@ impl fmt::Display for Status {
     }
 }
 
+/// A status body (SPEC.md §8.7): what the payload of a RESPONSE with a status other than OK
+/// carries when both peers announced `error_details` — a human-readable message and opaque
+/// details (for APPLICATION_ERROR, the method's application error in its declared encoding).
+///
+/// Layout: `message bytes(≤1024)` then `details rest`. An empty payload is the empty body.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StatusBody<'a> {
+    /// The message, UTF-8 (≤ [`StatusBody::MAX_MESSAGE`] bytes).
+    pub message: &'a [u8],
+    /// The details.
+    pub details: &'a [u8],
+}
+
+impl<'a> StatusBody<'a> {
+    /// Longest message: 1024 bytes.
+    pub const MAX_MESSAGE: usize = crate::frame::MAX_REASON_LEN;
+
+    /// Parses a status body; `None` when it is malformed (its message length is not a canonical
+    /// varint, exceeds 1024 or the payload): a receiver then reports the status alone (§8.7).
+    pub fn decode(payload: &'a [u8]) -> Option<Self> {
+        if payload.is_empty() {
+            return Some(StatusBody::default());
+        }
+        let (len, n) = crate::varint::decode(payload).ok()?;
+        if len > Self::MAX_MESSAGE as u64 {
+            return None;
+        }
+        let rest = &payload[n..];
+        let len = len as usize;
+        if rest.len() < len {
+            return None;
+        }
+        Some(StatusBody { message: &rest[..len], details: &rest[len..] })
+    }
+
+    /// Bytes [`encode`](Self::encode) writes.
+    pub fn encoded_len(&self) -> usize {
+        crate::varint::len(self.message.len() as u64) + self.message.len() + self.details.len()
+    }
+
+    /// Writes the body at the start of `out`; `None` if it does not fit or the message is longer
+    /// than 1024 bytes.
+    pub fn encode(&self, out: &mut [u8]) -> Option<usize> {
+        if self.message.len() > Self::MAX_MESSAGE || out.len() < self.encoded_len() {
+            return None;
+        }
+        let n = crate::varint::encode(self.message.len() as u64, out);
+        out[n..n + self.message.len()].copy_from_slice(self.message);
+        let m = n + self.message.len();
+        out[m..m + self.details.len()].copy_from_slice(self.details);
+        Some(m + self.details.len())
+    }
+
+    /// The longest prefix of `message` that fits a status body and ends on a character
+    /// boundary.
+    pub fn fit(message: &str) -> &str {
+        let mut n = message.len().min(Self::MAX_MESSAGE);
+        while !message.is_char_boundary(n) {
+            n -= 1;
+        }
+        &message[..n]
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_bodies() {
+        let b = StatusBody { message: b"no vehicle 7", details: &[1, 2] };
+        let mut out = [0u8; 32];
+        let n = b.encode(&mut out).unwrap();
+        assert_eq!(&out[..n], b"\x0cno vehicle 7\x01\x02");
+        assert_eq!(StatusBody::decode(&out[..n]), Some(b));
+        assert_eq!(StatusBody::decode(&[]), Some(StatusBody::default()));
+        assert_eq!(StatusBody::decode(&[0x05, b'a']), None, "message past the end");
+        assert_eq!(StatusBody::decode(&[0x40, 0x05, b'a']), None, "non-canonical length");
+        let long = [b'x'; 1025];
+        assert_eq!(StatusBody { message: &long, details: &[] }.encode(&mut [0; 2000]), None);
+        let mut big = std::vec![0x44, 0x01];
+        big.extend_from_slice(&[b'x'; 1025]);
+        assert_eq!(StatusBody::decode(&big), None, "message above 1024 bytes");
+        assert_eq!(StatusBody::fit(&"é".repeat(600)).len(), 1024);
+    }
 
     #[test]
     fn table_sorted_and_unique() {

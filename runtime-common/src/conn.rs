@@ -65,10 +65,15 @@ impl CancelToken {
     }
 }
 
+/// A call's outcome as the driver delivers it: the response, or the status with its status body.
+pub(crate) type CallResult = Result<Vec<u8>, (Status, Vec<u8>)>;
+
 /// One outbound call or reliable notification waiting for its outcome.
 #[derive(Default)]
 pub(crate) struct CallSlot {
-    pub(crate) result: Option<Result<Vec<u8>, Status>>,
+    /// The response, or the failure's status with its status body (SPEC.md §8.7; empty when
+    /// none was sent or error details were not negotiated).
+    pub(crate) result: Option<CallResult>,
     pub(crate) waker: Option<Waker>,
 }
 
@@ -383,7 +388,7 @@ impl Inner {
         self.closed = Some(e);
         for slot in self.calls.values_mut() {
             if slot.result.is_none() {
-                slot.result = Some(Err(Status::UNAVAILABLE));
+                slot.result = Some(Err((Status::UNAVAILABLE, Vec::new())));
             }
             if let Some(w) = slot.waker.take() {
                 w.wake();

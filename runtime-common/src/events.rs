@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use tandem_core::{Event, OwnedEvent as Owned, RequestKind, Role, Status};
+use tandem_core::{Event, Features, OwnedEvent as Owned, RequestKind, Role, Status};
 
 use crate::clock::now;
 use crate::conn::{Inner, Shared};
@@ -40,16 +40,11 @@ impl<F: HandlerFns> Turn<'_, F> {
             let Some(ev) = inner.conn.poll_event(now()) else { break };
             n += 1;
             let ev = match ev {
-                Event::Response { id, status, payload } => {
-                    let r = if status == Status::OK {
-                        let mut b = inner.spare.pop().unwrap_or_default();
-                        b.clear();
-                        b.extend_from_slice(payload);
-                        Ok(b)
-                    } else {
-                        Err(status)
-                    };
-                    complete(inner, id, r);
+                Event::Response { id, status: Status::OK, payload } => {
+                    let mut b = inner.spare.pop().unwrap_or_default();
+                    b.clear();
+                    b.extend_from_slice(payload);
+                    complete(inner, id, Ok(b));
                     continue;
                 }
                 Event::StreamData { id, payload } => {
@@ -113,17 +108,25 @@ impl<F: HandlerFns> Turn<'_, F> {
             // This runtime does not set `Config::authenticate` (yet): never raised.
             Owned::AuthRequested { .. } => {}
             Owned::Request { id, kind, method, deadline, payload } => {
-                let req = Request { id, kind, method, deadline, payload };
+                let key = inner.conn.request_key();
+                let req = Request { id, kind, method, deadline, key, payload };
                 self.handlers.dispatch(self.shared, inner, req, self.started);
             }
             Owned::Signal { method, payload } => {
-                self.handlers.dispatch_signal(self.shared, inner, method, payload, self.started)
+                let key = inner.conn.request_key();
+                self.handlers.dispatch_signal(self.shared, inner, method, key, payload, self.started)
             }
             Owned::Response { id, status, payload } => {
-                let r = if status == Status::OK { Ok(payload) } else { Err(status) };
+                let r = if status == Status::OK {
+                    Ok(payload)
+                } else if inner.conn.features().contains(Features::ERROR_DETAILS) {
+                    Err((status, payload))
+                } else {
+                    Err((status, Vec::new()))
+                };
                 complete(inner, id, r);
             }
-            Owned::Failed { id, status } => complete(inner, id, Err(status)),
+            Owned::Failed { id, status } => complete(inner, id, Err((status, Vec::new()))),
             Owned::Cancelled { id, status } => {
                 tracing::debug!(conn, id, %status, "inbound exchange cancelled");
                 match inner.inbound.get(&id) {
@@ -180,7 +183,7 @@ impl<F: HandlerFns> Turn<'_, F> {
     }
 }
 
-fn complete(inner: &mut Inner, id: u64, result: Result<Vec<u8>, Status>) {
+fn complete(inner: &mut Inner, id: u64, result: crate::conn::CallResult) {
     if let Some(slot) = inner.calls.get_mut(&id) {
         slot.result = Some(result);
         inner.wakes.extend(slot.waker.take());

@@ -1,7 +1,7 @@
 //! The handler registry's bookkeeping and the dispatch of inbound requests, for any handler
 //! signature: a runtime stores its own handler functions ([`HandlerFns`]) in a [`Registry`],
 //! and the driver hands it back each request to run as a [`Started`] job (a task, a pool job),
-//! with a [`Done`] that delivers the outcome. (Layer 5: imports `ctx`, `peer`, `stream`, `conn`.)
+//! with a [`Done`] that delivers the outcome. (Layer 5: imports `ctx`, `peer`, `stream`, `conn`, `outcome`, `introspect`.)
 //!
 //! Decided here, for every runtime: unknown modules and methods are answered UNKNOWN_MODULE /
 //! UNKNOWN_METHOD, a request of the wrong kind for its method (a call to a notification, a
@@ -11,16 +11,18 @@
 //! helpers ([`encode_reply`], [`status_of`]) turn a handler's result into the answer: an
 //! unencodable response is ENCODE_FAILED. A bad request never costs the connection.
 
+use core::fmt;
 use core::panic::AssertUnwindSafe;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::Serialize;
-use tandem_core::typed::encode_vec;
-use tandem_core::{ApiError, Instant, MethodId, RequestKind, Status};
+use tandem_core::typed::{encode_vec, MethodDef, MethodLabel, ServiceDef};
+use tandem_core::{ApiError, Instant, MethodId, RequestKind, SchemaKey, Status};
 
 use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
 use crate::ctx::{Ctx, InlineCtx};
+pub use crate::outcome::{bad_payload, Outcome};
 use crate::peer::Peer;
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
@@ -57,21 +59,107 @@ impl<F: HandlerFns> Clone for Entry<F> {
     }
 }
 
+/// How a registered method is declared: the name errors and logs give it, and its schema key
+/// (checked against every keyed request before its payload is decoded, SPEC.md §7.10.2).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Meta {
+    /// `service.method`, or the ids of a method registered without a declaration.
+    pub label: MethodLabel,
+    /// The method's schema key; `None` for raw methods (nothing is checked).
+    pub key: Option<SchemaKey>,
+}
+
+impl Meta {
+    /// A method registered on raw bytes, without a declaration.
+    pub fn raw(id: MethodId) -> Self {
+        Meta { label: MethodLabel::id(id), key: None }
+    }
+
+    /// The declaration of a service method.
+    pub fn of(m: &MethodDef) -> Self {
+        Meta { label: MethodLabel { id: m.id, path: m.path }, key: Some(m.key) }
+    }
+}
+
+/// Two registrations collide: the handler set refuses the second, naming both.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RegistrationError {
+    /// Two handlers for one method id.
+    Method {
+        /// The method id.
+        id: MethodId,
+        /// What was registered first.
+        first: String,
+        /// What was registered second.
+        second: String,
+    },
+    /// Two services on one module id.
+    Module {
+        /// The module id.
+        module: u32,
+        /// The service registered first.
+        first: &'static str,
+        /// The service registered second.
+        second: &'static str,
+    },
+}
+
+impl fmt::Display for RegistrationError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RegistrationError::Method { id, first, second } => write!(
+                f,
+                "method {}/{} is registered twice: {first} and {second}; every method of a side needs its own id \
+                 (are two methods declared with the same id?)",
+                id.module, id.method
+            ),
+            RegistrationError::Module { module, first, second } => write!(
+                f,
+                "module {module} is served by two services: {first} and {second}; give each service its own module id"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RegistrationError {}
+
+fn describe(meta: &Meta, raw: &str) -> String {
+    if meta.label.path.is_empty() {
+        format!("a {raw} handler")
+    } else {
+        format!("`{}`", meta.label.path)
+    }
+}
+
 /// The methods one side serves, by [`MethodId`]. Cheap to clone (shared tables).
 pub struct Registry<F: HandlerFns> {
-    methods: Arc<HashMap<MethodId, Entry<F>>>,
-    modules: Arc<HashSet<u32>>,
+    methods: Arc<HashMap<MethodId, (Entry<F>, Meta)>>,
+    /// Every module with a handler, and the service that declares it, if any.
+    modules: Arc<HashMap<u32, Option<&'static str>>>,
+    /// The declared services, for introspection (SPEC.md Appendix B).
+    services: Arc<Vec<&'static ServiceDef>>,
+    introspection: bool,
 }
 
 impl<F: HandlerFns> Clone for Registry<F> {
     fn clone(&self) -> Self {
-        Registry { methods: self.methods.clone(), modules: self.modules.clone() }
+        Registry {
+            methods: self.methods.clone(),
+            modules: self.modules.clone(),
+            services: self.services.clone(),
+            introspection: self.introspection,
+        }
     }
 }
 
 impl<F: HandlerFns> Default for Registry<F> {
     fn default() -> Self {
-        Registry { methods: Arc::default(), modules: Arc::default() }
+        Registry {
+            methods: Arc::default(),
+            modules: Arc::default(),
+            services: Arc::default(),
+            introspection: true,
+        }
     }
 }
 
@@ -79,55 +167,148 @@ impl<F: HandlerFns> core::fmt::Debug for Registry<F> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let mut ids: Vec<_> = self.methods.keys().collect();
         ids.sort();
-        f.debug_struct("Handlers").field("methods", &ids).finish()
+        let services: Vec<_> = self.services.iter().map(|s| s.name).collect();
+        f.debug_struct("Handlers").field("methods", &ids).field("services", &services).finish()
     }
 }
 
+/// A handler of one of the kinds a [`Registry`] holds.
+pub enum Handler<F: HandlerFns> {
+    /// A unary method.
+    Unary(F::Unary),
+    /// A notification (reliable or signal).
+    Notify(F::Notify),
+    /// A stream.
+    Stream(F::Stream),
+}
+
 impl<F: HandlerFns> Registry<F> {
-    fn insert(mut self, id: MethodId, e: Entry<F>) -> Self {
-        if self.methods.contains_key(&id) {
-            panic!(
-                "a handler for method {id:?} is already registered: every method of a side needs its own \
-                 MethodId (is the same id declared for two methods?)"
-            );
+    fn try_insert(mut self, id: MethodId, e: Entry<F>, meta: Meta) -> Result<Self, RegistrationError> {
+        if let Some((old, first)) = self.methods.get(&id) {
+            let kind = |e: &Entry<F>| match e {
+                Entry::Unary(_) | Entry::Inline(_) => "unary",
+                Entry::Notify(_) => "notification",
+                Entry::Stream(_) => "stream",
+            };
+            return Err(RegistrationError::Method {
+                id,
+                first: describe(first, kind(old)),
+                second: describe(&meta, kind(&e)),
+            });
         }
-        Arc::make_mut(&mut self.modules).insert(id.module);
-        Arc::make_mut(&mut self.methods).insert(id, e);
+        Arc::make_mut(&mut self.modules).entry(id.module).or_insert(None);
+        Arc::make_mut(&mut self.methods).insert(id, (e, meta));
+        Ok(self)
+    }
+
+    fn insert(self, id: MethodId, e: Entry<F>, meta: Meta) -> Self {
+        self.try_insert(id, e, meta).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Adds a handler for `id`, declared by `meta`.
+    pub fn try_add(self, id: MethodId, h: Handler<F>, meta: Meta) -> Result<Self, RegistrationError> {
+        let e = match h {
+            Handler::Unary(f) => Entry::Unary(f),
+            Handler::Notify(f) => Entry::Notify(f),
+            Handler::Stream(f) => Entry::Stream(f),
+        };
+        self.try_insert(id, e, meta)
+    }
+
+    /// Adds every method of a declared service, with the handler `handler` gives for each;
+    /// refuses a module another service already serves, or a method id already registered.
+    pub fn try_service(
+        mut self,
+        def: &'static ServiceDef,
+        mut handler: impl FnMut(&'static MethodDef) -> Handler<F>,
+    ) -> Result<Self, RegistrationError> {
+        if let Some(Some(first)) = self.modules.get(&def.module) {
+            return Err(RegistrationError::Module { module: def.module, first, second: def.name });
+        }
+        for m in def.methods {
+            self = self.try_add(m.id, handler(m), Meta::of(m))?;
+        }
+        Arc::make_mut(&mut self.modules).insert(def.module, Some(def.name));
+        let services = Arc::make_mut(&mut self.services);
+        services.push(def);
+        services.sort_by_key(|s| s.module);
+        Ok(self)
+    }
+
+    /// Serves the introspection service (SPEC.md Appendix B) or not. On by default.
+    pub fn introspection(mut self, on: bool) -> Self {
+        self.introspection = on;
         self
+    }
+
+    /// The declared services registered, in module order.
+    pub fn services(&self) -> &[&'static ServiceDef] {
+        &self.services
     }
 
     /// Adds a unary handler. Panics if `id` already has a handler.
     pub fn unary(self, id: MethodId, f: F::Unary) -> Self {
-        self.insert(id, Entry::Unary(f))
+        self.insert(id, Entry::Unary(f), Meta::raw(id))
+    }
+
+    /// Adds a unary handler declared by `meta`. Panics if `id` already has a handler.
+    pub fn unary_declared(self, id: MethodId, f: F::Unary, meta: Meta) -> Self {
+        self.insert(id, Entry::Unary(f), meta)
     }
 
     /// Adds a notification handler. Panics if `id` already has a handler.
     pub fn notification(self, id: MethodId, f: F::Notify) -> Self {
-        self.insert(id, Entry::Notify(f))
+        self.insert(id, Entry::Notify(f), Meta::raw(id))
+    }
+
+    /// Adds a notification handler declared by `meta`. Panics if `id` already has a handler.
+    pub fn notification_declared(self, id: MethodId, f: F::Notify, meta: Meta) -> Self {
+        self.insert(id, Entry::Notify(f), meta)
     }
 
     /// Adds a stream handler. Panics if `id` already has a handler.
     pub fn streaming(self, id: MethodId, f: F::Stream) -> Self {
-        self.insert(id, Entry::Stream(f))
+        self.insert(id, Entry::Stream(f), Meta::raw(id))
+    }
+
+    /// Adds a stream handler declared by `meta`. Panics if `id` already has a handler.
+    pub fn streaming_declared(self, id: MethodId, f: F::Stream, meta: Meta) -> Self {
+        self.insert(id, Entry::Stream(f), meta)
     }
 
     /// Adds an inline unary handler. Panics if `id` already has a handler.
     pub fn inline(self, id: MethodId, f: Arc<InlineFn>) -> Self {
-        self.insert(id, Entry::Inline(f))
+        self.insert(id, Entry::Inline(f), Meta::raw(id))
     }
 
-    fn lookup(&self, m: MethodId) -> Result<&Entry<F>, Status> {
+    /// Gives the raw method `id` a schema key: keyed requests with another key are refused
+    /// with SCHEMA_MISMATCH (SPEC.md §7.10.2). Panics if `id` has no handler.
+    pub fn with_key(mut self, id: MethodId, key: SchemaKey) -> Self {
+        match Arc::make_mut(&mut self.methods).get_mut(&id) {
+            Some((_, meta)) => meta.key = Some(key),
+            None => panic!("with_key: method {}/{} has no handler to give a key to", id.module, id.method),
+        }
+        self
+    }
+
+    fn lookup(&self, m: MethodId) -> Result<&(Entry<F>, Meta), (Status, String)> {
         match self.methods.get(&m) {
             Some(h) => Ok(h),
-            None if self.modules.contains(&m.module) => Err(Status::UNKNOWN_METHOD),
-            None => Err(Status::UNKNOWN_MODULE),
+            None => match self.modules.get(&m.module) {
+                Some(service) => {
+                    let name = service.map_or_else(|| format!("module {}", m.module), str::to_owned);
+                    Err((Status::UNKNOWN_METHOD, format!("{name} has no method {}", m.method)))
+                }
+                None => Err((Status::UNKNOWN_MODULE, format!("no module {} is served here", m.module))),
+            },
         }
     }
 
-    /// The inline handler of `method`, if it has one.
+    /// The inline handler of `method`, if it has one and declares no schema key: a keyed
+    /// method's calls take the slow path ([`dispatch`](Self::dispatch)), which checks the key.
     pub(crate) fn inline_handler(&self, method: MethodId) -> Option<Arc<InlineFn>> {
         match self.methods.get(&method) {
-            Some(Entry::Inline(f)) => Some(f.clone()),
+            Some((Entry::Inline(f), meta)) if meta.key.is_none() => Some(f.clone()),
             _ => None,
         }
     }
@@ -176,40 +357,75 @@ impl<F: HandlerFns> Registry<F> {
         req: Request,
         out: &mut Vec<Started<F>>,
     ) {
-        let Request { id, kind, method, deadline, payload } = req;
-        let entry = match self.lookup(method) {
-            Ok(h) => h.clone(),
-            Err(status) => return refuse(inner, id, kind, method, status),
+        let Request { id, kind, method, deadline, key, payload } = req;
+        if method.module == crate::introspect::MODULE
+            && self.introspection
+            && !self.methods.contains_key(&method)
+        {
+            let o = crate::introspect::answer(&self.services, method, kind, key, &payload);
+            return refuse_or_answer(inner, id, kind, method, o);
+        }
+        let (entry, meta) = match self.lookup(method) {
+            Ok((e, m)) => (e.clone(), *m),
+            Err((status, msg)) => return refuse(inner, id, kind, method, status, msg),
         };
+        let fits = matches!(
+            (&entry, kind),
+            (Entry::Unary(_) | Entry::Inline(_), RequestKind::Call)
+                | (Entry::Notify(_), RequestKind::Notify)
+                | (Entry::Stream(_), RequestKind::Stream { .. })
+        );
+        if !fits {
+            let served = match entry {
+                Entry::Unary(_) | Entry::Inline(_) => "a unary method",
+                Entry::Notify(_) => "a notification",
+                Entry::Stream(_) => "a stream",
+            };
+            let msg = format!("{} is served here as {served}", meta.label);
+            return refuse(inner, id, kind, method, Status::UNIMPLEMENTED, msg);
+        }
+        if let Some(msg) = key_mismatch(&meta, key) {
+            tracing::warn!(id, %msg, "request refused");
+            return refuse(inner, id, kind, method, Status::SCHEMA_MISMATCH, msg);
+        }
+        if let Entry::Inline(f) = &entry {
+            // Calls to inline handlers normally take the driver's fast path; this one did not.
+            inner.inline_req = payload;
+            return Registry::<F>::run_inline(&**f, shared, inner, id, method, deadline);
+        }
         // Handles are created here but only dropped by the jobs: dropping the last handle takes
         // the connection's lock, which this function runs under.
         let token = Arc::new(CancelToken::default());
         let job = |what| Job {
             ctx: Ctx::new(Peer::new(shared.clone()), method, deadline, token.clone()),
             payload,
-            done: Done { shared: shared.clone(), id, what, token: token.clone(), deadline },
+            done: Done {
+                shared: shared.clone(),
+                id,
+                what,
+                token: token.clone(),
+                deadline,
+                label: meta.label,
+            },
         };
+        inner.inbound.insert(id, token.clone());
         match (entry, kind) {
-            (Entry::Unary(f), RequestKind::Call) => {
-                inner.inbound.insert(id, token.clone());
-                out.push(Started::Unary(f, job(What::Call)));
-            }
-            (Entry::Notify(f), RequestKind::Notify) => {
-                inner.inbound.insert(id, token.clone());
-                out.push(Started::Notify(f, job(What::Notify)));
-            }
+            (Entry::Unary(f), _) => out.push(Started::Unary(f, job(What::Call))),
+            (Entry::Notify(f), _) => out.push(Started::Notify(f, job(What::Notify))),
             (Entry::Stream(f), RequestKind::Stream { half_closed }) => {
-                inner.inbound.insert(id, token.clone());
                 let mut entry = StreamEntry::new(true);
                 if half_closed {
                     entry.fin = Some(Status::OK);
                 }
                 inner.streams.insert(id, entry);
-                let rx = RawReceiver::new(Handle::new(shared.clone()), id);
-                let tx = RawSender::new(Handle::new(shared.clone()), id);
+                let rx = RawReceiver::new(Handle::new(shared.clone()), id, meta.label);
+                let tx = RawSender::new(Handle::new(shared.clone()), id, meta.label);
                 out.push(Started::Stream(f, job(What::Stream), rx, tx));
             }
-            (_, kind) => refuse(inner, id, kind, method, Status::UNIMPLEMENTED),
+            // `fits` above rules the other pairs out.
+            (Entry::Stream(_) | Entry::Inline(_), _) => {
+                inner.inbound.remove(&id);
+            }
         }
     }
 
@@ -220,16 +436,22 @@ impl<F: HandlerFns> Registry<F> {
         shared: &Arc<Shared>,
         inner: &mut Inner,
         method: MethodId,
+        key: Option<SchemaKey>,
         payload: Vec<u8>,
         out: &mut Vec<Started<F>>,
     ) {
-        let f = match self.lookup(method) {
-            Ok(Entry::Notify(f)) => f.clone(),
+        let (f, meta) = match self.lookup(method) {
+            Ok((Entry::Notify(f), meta)) => (f.clone(), *meta),
             _ => {
                 tracing::debug!(?method, "signal for a method without a notification handler dropped");
                 return;
             }
         };
+        if let Some(msg) = key_mismatch(&meta, key) {
+            // SPEC.md §7.10.2: a signal cannot be answered; it is dropped, and said so here.
+            tracing::warn!(%msg, "signal dropped");
+            return;
+        }
         if inner.signal_tasks >= inner.conn.config().max_concurrent_calls as usize {
             tracing::warn!(?method, "too many signal handlers running: signal dropped");
             return;
@@ -239,17 +461,47 @@ impl<F: HandlerFns> Registry<F> {
         let job = Job {
             ctx: Ctx::new(Peer::new(shared.clone()), method, None, token.clone()),
             payload,
-            done: Done { shared: shared.clone(), id: 0, what: What::Signal, token, deadline: None },
+            done: Done {
+                shared: shared.clone(),
+                id: 0,
+                what: What::Signal,
+                token,
+                deadline: None,
+                label: meta.label,
+            },
         };
         out.push(Started::Notify(f, job));
     }
 }
 
-fn refuse(inner: &mut Inner, id: u64, kind: RequestKind, method: MethodId, status: Status) {
-    tracing::debug!(id, ?method, %status, "request refused");
+/// SCHEMA_MISMATCH's message when the request's key is not the handler's (SPEC.md §7.10.2).
+fn key_mismatch(meta: &Meta, key: Option<SchemaKey>) -> Option<String> {
+    match (meta.key, key) {
+        (Some(ours), Some(theirs)) if ours != theirs => Some(format!(
+            "schema mismatch for {}: the caller's key is {theirs}, this side's is {ours}; both ends must use the \
+             same declaration of the method",
+            meta.label
+        )),
+        _ => None,
+    }
+}
+
+fn refuse(inner: &mut Inner, id: u64, kind: RequestKind, method: MethodId, status: Status, message: String) {
+    tracing::debug!(id, ?method, %status, %message, "request refused");
+    refuse_or_answer(inner, id, kind, method, Outcome::failed(status, message, Vec::new()));
+}
+
+/// Answers a request the registry handles itself (a refusal, introspection).
+fn refuse_or_answer(inner: &mut Inner, id: u64, kind: RequestKind, method: MethodId, o: Outcome) {
+    let _ = method;
     match kind {
-        RequestKind::Stream { .. } => inner.reset_stream(id, status),
-        RequestKind::Call | RequestKind::Notify => inner.respond(id, status, Vec::new()),
+        RequestKind::Stream { .. } if o.status == Status::OK => inner.reset_stream(id, Status::UNIMPLEMENTED),
+        RequestKind::Stream { .. } => inner.reset_stream(id, o.status),
+        RequestKind::Call | RequestKind::Notify => {
+            let status = o.status;
+            let body = o.wire_body(inner.conn.features());
+            inner.respond(id, status, body)
+        }
     }
 }
 
@@ -259,6 +511,7 @@ pub(crate) struct Request {
     pub(crate) kind: RequestKind,
     pub(crate) method: MethodId,
     pub(crate) deadline: Option<Instant>,
+    pub(crate) key: Option<SchemaKey>,
     pub(crate) payload: Vec<u8>,
 }
 
@@ -315,6 +568,7 @@ pub struct Done {
     what: What,
     token: Arc<CancelToken>,
     deadline: Option<Instant>,
+    label: MethodLabel,
 }
 
 impl Done {
@@ -334,14 +588,34 @@ impl Done {
         self.token.cancelled().await
     }
 
+    /// The method being served.
+    pub fn method(&self) -> MethodLabel {
+        self.label
+    }
+
     /// Delivers the outcome (`body`: a unary handler's response; ignored otherwise). Call with
     /// no lock held, after the handler's context and stream handles were dropped.
     pub fn complete(self, status: Status, body: Vec<u8>) {
+        self.finish(Outcome::status(status, body))
+    }
+
+    /// Delivers the outcome, with its message and details when the handler failed (sent as a
+    /// status body if the peer negotiated `error_details`, SPEC.md §8.7; a stream's terminal
+    /// carries the status only, the message is logged). Call with no lock held, after the
+    /// handler's context and stream handles were dropped.
+    pub fn finish(self, outcome: Outcome) {
         let id = self.id;
+        if outcome.status != Status::OK {
+            if let Some(m) = &outcome.message {
+                tracing::debug!(id, method = %self.label, status = %outcome.status, message = %m, "handler failed");
+            }
+        }
+        let status = outcome.status;
         let mut inner = self.shared.lock();
         match self.what {
             What::Call | What::Notify => {
                 inner.inbound.remove(&id);
+                let body = outcome.wire_body(inner.conn.features());
                 inner.respond(id, status, body);
             }
             What::Stream => {

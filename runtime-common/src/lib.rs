@@ -89,12 +89,12 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `udp` |
-//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state), `unix`: socket files and credentials (error, state) |
+//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
+//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state), `unix`: socket files and credentials (error, state), `introspect`: the introspection service (outcome) |
 //! | 2 | `stream` (conn, error), `pump` (conn, clock) |
 //! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
 //! | 4 | `ctx` (peer, conn, clock, state), `hub`: the server's endpoint and connections (peer, conn, udp, state, clock, deadline, error) |
-//! | 5 | `handlers` (ctx, peer, stream, conn), `session`: link to the hub or dialer (hub, conn, state, clock) |
+//! | 5 | `handlers` (ctx, peer, stream, conn, outcome, introspect), `service`: the [`Async`] flavor of declared services and [`Peer`] as their caller (outcome, ctx, peer, stream, error, deadline), `session`: link to the hub or dialer (hub, conn, state, clock) |
 //! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
 //! | 7 | `engine` (open, events, session, handlers, hub, conn, clock) |
 
@@ -106,14 +106,18 @@ pub mod config;
 pub mod conn;
 mod ctx;
 pub mod deadline;
+pub mod dynamic;
 pub mod engine;
 pub mod error;
 mod events;
 pub mod handlers;
 pub mod hub;
+pub mod introspect;
 pub mod open;
+mod outcome;
 pub mod peer;
 pub mod pump;
+pub mod service;
 pub mod session;
 mod state;
 mod stream;
@@ -123,8 +127,11 @@ pub mod unix;
 pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM};
 pub use ctx::{Ctx, InlineCtx};
 pub use deadline::Deadline;
-pub use error::{CallError, Error};
+pub use error::{CallError, Error, ErrorKind};
+pub use handlers::RegistrationError;
+pub use outcome::Outcome;
 pub use peer::{Peer, PendingCall, StateWatch};
+pub use service::{Async, HandlerError};
 pub use state::{LinkState, PeerCredentials, ServerStats};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;

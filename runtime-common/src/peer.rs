@@ -17,13 +17,15 @@ use futures_core::Stream;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_core::typed::{self, encode_vec, CodecError, Notification, Streaming, Unary};
-use tandem_core::{ApiError, ConnectionError, MethodId, Stats, Status};
+use tandem_core::typed::{
+    self, encode_vec, CodecError, MethodLabel, NoError, Notification, Streaming, Unary,
+};
+use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, Stats, Status, StatusBody};
 
 use crate::clock::{now, to_std};
-use crate::conn::{wait_on, CallSlot, Handle, Inner, Shared, StreamEntry};
+use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Shared, StreamEntry};
 use crate::deadline::Deadline;
-use crate::error::CallError;
+use crate::error::{CallError, ErrorKind};
 use crate::state::{LinkState, PeerCredentials};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
@@ -210,35 +212,47 @@ impl Peer {
 
     /// Calls a unary method and waits for its response. The deadline travels with the request;
     /// when it passes, the call fails with DEADLINE_EXCEEDED and the remote handler is
-    /// cancelled. Dropping the returned future cancels the call.
-    pub async fn call<Req, Resp>(
+    /// cancelled. Dropping the returned future cancels the call. The method's schema key goes
+    /// with the request (SPEC.md §7.10); a failure names the method and this peer, carries the
+    /// handler's message and details, and its application error `E` if it failed with one.
+    pub async fn call<Req, Resp, E>(
         &self,
-        method: &Unary<Req, Resp>,
+        method: &Unary<Req, Resp, E>,
         req: &Req,
         deadline: impl Into<Deadline>,
-    ) -> Result<Resp, CallError>
+    ) -> Result<Resp, CallError<E>>
     where
-        Req: Serialize + DeserializeOwned,
-        Resp: Serialize + DeserializeOwned,
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
     {
         self.start_call(method, req, deadline).await?.await
     }
 
     /// Sends a call and returns once it is sent (after waiting for a slot if the peer's limit
     /// is reached); await the [`PendingCall`] for the response, or cancel it.
-    pub async fn start_call<Req, Resp>(
+    pub async fn start_call<Req, Resp, E>(
         &self,
-        method: &Unary<Req, Resp>,
+        method: &Unary<Req, Resp, E>,
         req: &Req,
         deadline: impl Into<Deadline>,
-    ) -> Result<PendingCall<Resp>, CallError>
+    ) -> Result<PendingCall<Resp, E>, CallError<E>>
     where
-        Req: Serialize + DeserializeOwned,
-        Resp: Serialize + DeserializeOwned,
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
     {
-        let payload = encode_vec(req).map_err(CallError::Encode)?;
-        let id = self.open(Kind::Call, method.id(), &payload, deadline.into()).await?;
-        Ok(PendingCall { h: self.h.clone(), id, done: false, decode: |b| typed::decode(&b) })
+        let label = method.label();
+        let payload = encode_vec(req).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
+        let id = self.open(Kind::Call, method.id(), method.key(), label, &payload, deadline.into()).await?;
+        Ok(PendingCall {
+            h: self.h.clone(),
+            id,
+            label,
+            done: false,
+            decode: |b| typed::decode(&b),
+            decode_app: |b| typed::decode(b).ok(),
+        })
     }
 
     /// [`call`](Self::call) on raw bytes.
@@ -265,6 +279,23 @@ impl Peer {
         self.start_call_raw(method, payload, deadline).await?.wait_into(out).await
     }
 
+    /// [`call_raw`](Self::call_raw) carrying a schema key (SPEC.md §7.10): for a tool that
+    /// learned the method's key and schema from introspection (SPEC.md Appendix B) and encodes
+    /// the request itself ([`dynamic`](crate::dynamic)).
+    pub async fn call_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Vec<u8>, CallError> {
+        let label = MethodLabel::id(method);
+        let id = self.open(Kind::Call, method, Some(key), label, payload, deadline.into()).await?;
+        let pending =
+            PendingCall { h: self.h.clone(), id, label, done: false, decode: Ok, decode_app: |_| None };
+        pending.await
+    }
+
     /// [`start_call`](Self::start_call) on raw bytes.
     pub async fn start_call_raw(
         &self,
@@ -272,8 +303,9 @@ impl Peer {
         payload: &[u8],
         deadline: impl Into<Deadline>,
     ) -> Result<PendingCall<Vec<u8>>, CallError> {
-        let id = self.open(Kind::Call, method, payload, deadline.into()).await?;
-        Ok(PendingCall { h: self.h.clone(), id, done: false, decode: Ok })
+        let label = MethodLabel::id(method);
+        let id = self.open(Kind::Call, method, None, label, payload, deadline.into()).await?;
+        Ok(PendingCall { h: self.h.clone(), id, label, done: false, decode: Ok, decode_app: |_| None })
     }
 
     /// Sends a reliable notification and waits for the peer's acknowledgement: `Ok(())` when its
@@ -285,10 +317,11 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(), CallError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize,
     {
-        let payload = encode_vec(value).map_err(CallError::Encode)?;
-        self.notify_raw(method.id(), &payload, deadline).await
+        let label = method.label();
+        let payload = encode_vec(value).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
+        self.notify_keyed(method.id(), method.key(), label, &payload, deadline.into()).await
     }
 
     /// [`notify`](Self::notify) on raw bytes.
@@ -298,8 +331,26 @@ impl Peer {
         payload: &[u8],
         deadline: impl Into<Deadline>,
     ) -> Result<(), CallError> {
-        let id = self.open(Kind::Notify, method, payload, deadline.into()).await?;
-        let pending: PendingCall<()> = PendingCall { h: self.h.clone(), id, done: false, decode: |_| Ok(()) };
+        self.notify_keyed(method, None, MethodLabel::id(method), payload, deadline.into()).await
+    }
+
+    async fn notify_keyed(
+        &self,
+        method: MethodId,
+        key: Option<SchemaKey>,
+        label: MethodLabel,
+        payload: &[u8],
+        deadline: Deadline,
+    ) -> Result<(), CallError> {
+        let id = self.open(Kind::Notify, method, key, label, payload, deadline).await?;
+        let pending: PendingCall<()> = PendingCall {
+            h: self.h.clone(),
+            id,
+            label,
+            done: false,
+            decode: |_| Ok(()),
+            decode_app: |_| None,
+        };
         pending.await
     }
 
@@ -307,17 +358,28 @@ impl Peer {
     /// queue), never acknowledged, never retransmitted. It must fit in one frame.
     pub async fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize,
     {
-        let payload = encode_vec(value).map_err(CallError::Encode)?;
-        self.signal_raw(method.id(), &payload).await
+        let label = method.label();
+        let payload = encode_vec(value).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
+        self.signal_keyed(method.id(), method.key(), label, &payload).await
     }
 
     /// [`signal`](Self::signal) on raw bytes.
     pub async fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
+        self.signal_keyed(method, None, MethodLabel::id(method), payload).await
+    }
+
+    async fn signal_keyed(
+        &self,
+        method: MethodId,
+        key: Option<SchemaKey>,
+        label: MethodLabel,
+        payload: &[u8],
+    ) -> Result<(), CallError> {
         poll_fn(|cx| {
             let mut inner = self.shared().lock();
-            match inner.conn.signal(method, payload) {
+            match inner.conn.signal_keyed(method, key, payload) {
                 Ok(()) => {
                     inner.wake_driver();
                     Poll::Ready(Ok(()))
@@ -327,7 +389,7 @@ impl Peer {
                     inner.wake_driver();
                     Poll::Pending
                 }
-                Err(e) => Poll::Ready(Err(CallError::api(e))),
+                Err(e) => Poll::Ready(Err(CallError::api(e).with_context(label, self.name()))),
             }
         })
         .await
@@ -345,12 +407,16 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(StreamSender<Up>, StreamReceiver<Down>), CallError>
     where
-        Init: Serialize + DeserializeOwned,
-        Up: Serialize + DeserializeOwned,
-        Down: Serialize + DeserializeOwned,
+        Init: Serialize,
+        Up: Serialize,
+        Down: DeserializeOwned,
     {
-        let payload = encode_vec(init).map_err(CallError::Encode)?;
-        let (tx, rx) = self.open_stream_raw(method.id(), &payload, deadline).await?;
+        let label = method.label();
+        let payload = encode_vec(init).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
+        let open = self.open_stream_id(method.id(), method.key(), label, &payload, false, deadline.into());
+        let id = open.await?;
+        let (tx, rx) =
+            (RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label));
         Ok((StreamSender::new(tx), StreamReceiver::new(rx)))
     }
 
@@ -363,13 +429,14 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<StreamReceiver<Down>, CallError>
     where
-        Init: Serialize + DeserializeOwned,
-        Up: Serialize + DeserializeOwned,
-        Down: Serialize + DeserializeOwned,
+        Init: Serialize,
+        Down: DeserializeOwned,
     {
-        let payload = encode_vec(init).map_err(CallError::Encode)?;
-        let id = self.open_stream_id(method.id(), &payload, true, deadline.into()).await?;
-        Ok(StreamReceiver::new(RawReceiver::new(self.h.clone(), id)))
+        let label = method.label();
+        let payload = encode_vec(init).map_err(|e| self.error(label, ErrorKind::Encode(e)))?;
+        let id =
+            self.open_stream_id(method.id(), method.key(), label, &payload, true, deadline.into()).await?;
+        Ok(StreamReceiver::new(RawReceiver::new(self.h.clone(), id, label)))
     }
 
     /// [`open_stream`](Self::open_stream) on raw bytes.
@@ -379,20 +446,29 @@ impl Peer {
         init: &[u8],
         deadline: impl Into<Deadline>,
     ) -> Result<(RawSender, RawReceiver), CallError> {
-        let id = self.open_stream_id(method, init, false, deadline.into()).await?;
-        Ok((RawSender::new(self.h.clone(), id), RawReceiver::new(self.h.clone(), id)))
+        let label = MethodLabel::id(method);
+        let id = self.open_stream_id(method, None, label, init, false, deadline.into()).await?;
+        Ok((RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label)))
     }
 
-    async fn open_stream_id(
+    /// An error about `method` on this connection.
+    fn error<E>(&self, method: MethodLabel, kind: ErrorKind) -> CallError<E> {
+        CallError::new(kind).with_context(method, self.name())
+    }
+
+    async fn open_stream_id<E>(
         &self,
         method: MethodId,
+        key: Option<SchemaKey>,
+        label: MethodLabel,
         init: &[u8],
         half_close: bool,
         deadline: Deadline,
-    ) -> Result<u64, CallError> {
+    ) -> Result<u64, CallError<E>> {
         let deadline = deadline.resolve();
+        let kind = RequestKind::Stream { half_closed: half_close };
         let opened = self.when_room(deadline, |inner| {
-            let id = inner.conn.open_stream(now(), method, init, deadline, half_close)?;
+            let id = inner.conn.open_keyed(now(), kind, method, key, init, deadline)?;
             let mut entry = StreamEntry::new(false);
             if half_close {
                 entry.sent_fin = true;
@@ -401,36 +477,40 @@ impl Peer {
             inner.streams.insert(id, entry);
             Ok(id)
         });
-        opened.await
+        opened.await.map_err(|e| e.with_context(label, self.name()))
     }
 
-    async fn open(
+    async fn open<E>(
         &self,
         kind: Kind,
         method: MethodId,
+        key: Option<SchemaKey>,
+        label: MethodLabel,
         payload: &[u8],
         deadline: Deadline,
-    ) -> Result<u64, CallError> {
+    ) -> Result<u64, CallError<E>> {
         let deadline = deadline.resolve();
+        let kind = match kind {
+            Kind::Call => RequestKind::Call,
+            Kind::Notify => RequestKind::Notify,
+        };
         self.when_room(deadline, |inner| {
-            let id = match kind {
-                Kind::Call => inner.conn.call(now(), method, payload, deadline)?,
-                Kind::Notify => inner.conn.notify(now(), method, payload, deadline)?,
-            };
+            let id = inner.conn.open_keyed(now(), kind, method, key, payload, deadline)?;
             inner.calls.insert(id, CallSlot::default());
             Ok(id)
         })
         .await
+        .map_err(|e| e.with_context(label, self.name()))
     }
 
     /// Runs `open` once the connection has room for it (a slot under the peer's limit, space
     /// in the transmit queue), at the latest until `deadline`. A peer that allows no exchange
     /// of the kind at all (limit 0) is refused at once.
-    async fn when_room(
+    async fn when_room<E>(
         &self,
         deadline: Option<tandem_core::Instant>,
         mut open: impl FnMut(&mut Inner) -> Result<u64, ApiError>,
-    ) -> Result<u64, CallError> {
+    ) -> Result<u64, CallError<E>> {
         let attempt = poll_fn(|cx| {
             let mut inner = self.shared().lock();
             match open(&mut inner) {
@@ -439,7 +519,7 @@ impl Peer {
                     Poll::Ready(Ok(id))
                 }
                 Err(e @ (ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 })) => {
-                    Poll::Ready(Err(CallError::Refused(e)))
+                    Poll::Ready(Err(CallError::new(ErrorKind::Refused(e))))
                 }
                 Err(e) if e.is_backpressure() && e != ApiError::NoCredit => {
                     wait_on(&mut inner.capacity_waiters, cx);
@@ -456,7 +536,7 @@ impl Peer {
                 attempt
                     .or(async move {
                         sleep(at).await;
-                        Err(CallError::Status(Status::DEADLINE_EXCEEDED))
+                        Err(CallError::from(Status::DEADLINE_EXCEEDED))
                     })
                     .await
             }
@@ -466,20 +546,26 @@ impl Peer {
 
 /// An outbound call (or reliable notification) in flight: await it for the outcome. Dropping
 /// it, or [`cancel`](Self::cancel), cancels the call at the peer. Keeps the connection open.
-pub struct PendingCall<R> {
+pub struct PendingCall<R, E = NoError> {
     h: Handle,
     id: u64,
+    label: MethodLabel,
     done: bool,
     decode: fn(Vec<u8>) -> Result<R, CodecError>,
+    decode_app: fn(&[u8]) -> Option<E>,
 }
 
-impl<R> core::fmt::Debug for PendingCall<R> {
+impl<R, E> core::fmt::Debug for PendingCall<R, E> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("PendingCall").field("conn", &self.h.shared().id).field("id", &self.id).finish()
+        f.debug_struct("PendingCall")
+            .field("conn", &self.h.shared().id)
+            .field("id", &self.id)
+            .field("method", &format_args!("{}", self.label))
+            .finish()
     }
 }
 
-impl<R> PendingCall<R> {
+impl<R, E> PendingCall<R, E> {
     /// The exchange's id on this connection.
     pub fn id(&self) -> u64 {
         self.id
@@ -487,13 +573,28 @@ impl<R> PendingCall<R> {
 
     /// Cancels the call: CANCEL goes to the peer, whose handler sees it.
     pub fn cancel(self) {}
+
+    /// The error for a failed exchange: its status, the status body's message and details,
+    /// and the application error they carry (APPLICATION_ERROR).
+    fn failure(&self, status: Status, body: &[u8]) -> CallError<E> {
+        let e = CallError::from(status).with_context(self.label, self.h.shared().name());
+        let Some(b) = StatusBody::decode(body) else {
+            if !body.is_empty() {
+                tracing::debug!(method = %self.label, "status body does not parse: ignored (SPEC.md §8.7)");
+            }
+            return e;
+        };
+        let message = (!b.message.is_empty()).then(|| String::from_utf8_lossy(b.message).into_owned());
+        let app = if status == Status::APPLICATION_ERROR { (self.decode_app)(b.details) } else { None };
+        e.with_body(message, b.details.to_vec()).with_app(app)
+    }
 }
 
-impl<R> PendingCall<R> {
+impl<R, E> PendingCall<R, E> {
     /// The outcome once it is there (`Pending`: the waker is kept); the call is over then.
-    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<Result<Vec<u8>, Status>> {
+    fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<CallResult> {
         if self.done {
-            return Poll::Ready(Err(Status::UNAVAILABLE));
+            return Poll::Ready(Err((Status::UNAVAILABLE, Vec::new())));
         }
         let id = self.id;
         let mut inner = self.h.shared().lock();
@@ -508,7 +609,7 @@ impl<R> PendingCall<R> {
                     return Poll::Pending;
                 }
             },
-            None => Err(Status::UNAVAILABLE),
+            None => Err((Status::UNAVAILABLE, Vec::new())),
         };
         inner.calls.remove(&id);
         drop(inner);
@@ -517,34 +618,41 @@ impl<R> PendingCall<R> {
     }
 }
 
-impl PendingCall<Vec<u8>> {
+impl<E> PendingCall<Vec<u8>, E> {
     /// Waits for the outcome like awaiting the call, but writes the response into `out`
     /// (replacing its contents; emptied on an error). The buffer `out` held goes back to the
     /// connection for a later response (see [`Peer::call_raw_into`]).
-    pub async fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError> {
+    pub async fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError<E>> {
         match poll_fn(|cx| self.poll_outcome(cx)).await {
             Ok(mut body) => {
                 core::mem::swap(out, &mut body);
                 self.h.shared().lock().give_spare(body);
                 Ok(())
             }
-            Err(status) => {
+            Err((status, body)) => {
                 out.clear();
-                Err(CallError::Status(status))
+                Err(self.failure(status, &body))
             }
         }
     }
 }
 
-impl<R> Future for PendingCall<R> {
-    type Output = Result<R, CallError>;
+impl<R, E> Unpin for PendingCall<R, E> {}
+
+impl<R, E> Future for PendingCall<R, E> {
+    type Output = Result<R, CallError<E>>;
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let out = core::task::ready!(self.poll_outcome(cx));
-        Poll::Ready(out.map_err(CallError::Status).and_then(|b| (self.decode)(b).map_err(CallError::Decode)))
+        Poll::Ready(match out {
+            Ok(b) => (self.decode)(b).map_err(|e| {
+                CallError::new(ErrorKind::Decode(e)).with_context(self.label, self.h.shared().name())
+            }),
+            Err((status, body)) => Err(self.failure(status, &body)),
+        })
     }
 }
 
-impl<R> Drop for PendingCall<R> {
+impl<R, E> Drop for PendingCall<R, E> {
     fn drop(&mut self) {
         if self.done {
             return;

@@ -11,16 +11,17 @@ use futures_lite::future::poll_fn;
 use futures_sink::Sink;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_core::typed::{decode, encode_vec};
+use tandem_core::typed::{decode, encode_vec, MethodLabel};
 use tandem_core::{ApiError, Status};
 
 use crate::conn::{wait_on, Handle};
-use crate::error::CallError;
+use crate::error::{CallError, ErrorKind};
 
 /// Sends raw items on one stream.
 pub struct RawSender {
     h: Handle,
     id: u64,
+    label: MethodLabel,
     /// An item accepted by [`Sink::start_send`] and not yet taken by the connection.
     pending: Option<Vec<u8>>,
 }
@@ -32,8 +33,13 @@ impl core::fmt::Debug for RawSender {
 }
 
 impl RawSender {
-    pub(crate) fn new(h: Handle, id: u64) -> Self {
-        RawSender { h, id, pending: None }
+    pub(crate) fn new(h: Handle, id: u64, label: MethodLabel) -> Self {
+        RawSender { h, id, label, pending: None }
+    }
+
+    /// An error of this stream, naming its method and peer.
+    fn err(&self, kind: ErrorKind) -> CallError {
+        CallError::new(kind).with_context(self.label, self.h.shared().name())
     }
 
     /// The stream's id on this connection.
@@ -65,13 +71,17 @@ impl RawSender {
         let id = self.id;
         let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get(&id) else {
-            return Poll::Ready(Err(CallError::Status(Status::CANCELLED)));
+            drop(inner);
+            return Poll::Ready(Err(self.err(ErrorKind::Status(Status::CANCELLED))));
         };
         if let Some(st) = e.reset {
-            return Poll::Ready(Err(CallError::Status(st)));
+            drop(inner);
+            return Poll::Ready(Err(self.err(ErrorKind::Status(st))));
         }
         if e.sent_fin {
-            return Poll::Ready(Err(CallError::Refused(ApiError::WrongState("stream already finished"))));
+            drop(inner);
+            let e = ApiError::WrongState("stream already finished");
+            return Poll::Ready(Err(self.err(ErrorKind::Refused(e))));
         }
         match inner.conn.stream_send(id, item) {
             Ok(()) => {
@@ -90,7 +100,10 @@ impl RawSender {
                 inner.wake_driver();
                 Poll::Pending
             }
-            Err(e) => Poll::Ready(Err(CallError::api(e))),
+            Err(e) => {
+                drop(inner);
+                Poll::Ready(Err(CallError::api(e).with_context(self.label, self.h.shared().name())))
+            }
         }
     }
 
@@ -100,10 +113,12 @@ impl RawSender {
     pub fn finish(&mut self) -> Result<(), CallError> {
         let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get_mut(&self.id) else {
-            return Err(CallError::Status(Status::UNAVAILABLE));
+            drop(inner);
+            return Err(self.err(ErrorKind::Status(Status::UNAVAILABLE)));
         };
         if let Some(st) = e.reset {
-            return Err(CallError::Status(st));
+            drop(inner);
+            return Err(self.err(ErrorKind::Status(st)));
         }
         if !e.sent_fin {
             e.sent_fin = true;
@@ -135,7 +150,9 @@ impl Sink<Vec<u8>> for RawSender {
     fn start_send(self: Pin<&mut Self>, item: Vec<u8>) -> Result<(), CallError> {
         let this = self.get_mut();
         if this.pending.is_some() {
-            return Err(CallError::Refused(ApiError::WrongState("Sink::start_send before poll_ready")));
+            return Err(
+                this.err(ErrorKind::Refused(ApiError::WrongState("Sink::start_send before poll_ready")))
+            );
         }
         this.pending = Some(item);
         Ok(())
@@ -184,6 +201,7 @@ impl Drop for RawSender {
 pub struct RawReceiver {
     h: Handle,
     id: u64,
+    label: MethodLabel,
 }
 
 impl core::fmt::Debug for RawReceiver {
@@ -193,8 +211,13 @@ impl core::fmt::Debug for RawReceiver {
 }
 
 impl RawReceiver {
-    pub(crate) fn new(h: Handle, id: u64) -> Self {
-        RawReceiver { h, id }
+    pub(crate) fn new(h: Handle, id: u64, label: MethodLabel) -> Self {
+        RawReceiver { h, id, label }
+    }
+
+    /// An error of this stream, naming its method and peer.
+    fn err(&self, kind: ErrorKind) -> CallError {
+        CallError::new(kind).with_context(self.label, self.h.shared().name())
     }
 
     /// The stream's id on this connection.
@@ -261,7 +284,8 @@ impl RawReceiver {
             }
         };
         e.rx_done = true;
-        Poll::Ready(if end.is_ok() { None } else { Some(Err(CallError::Status(end))) })
+        drop(inner);
+        Poll::Ready(if end.is_ok() { None } else { Some(Err(self.err(ErrorKind::Status(end)))) })
     }
 }
 
@@ -314,7 +338,7 @@ impl<T: Serialize> StreamSender<T> {
 
     /// Sends one item, waiting for flow-control credit.
     pub async fn send(&mut self, item: &T) -> Result<(), CallError> {
-        let bytes = encode_vec(item).map_err(CallError::Encode)?;
+        let bytes = encode_vec(item).map_err(|e| self.raw.err(ErrorKind::Encode(e)))?;
         self.raw.send(&bytes).await
     }
 
@@ -335,8 +359,9 @@ impl<T: Serialize> Sink<T> for StreamSender<T> {
         Pin::new(&mut self.get_mut().raw).poll_ready(cx)
     }
     fn start_send(self: Pin<&mut Self>, item: T) -> Result<(), CallError> {
-        let bytes = encode_vec(&item).map_err(CallError::Encode)?;
-        Pin::new(&mut self.get_mut().raw).start_send(bytes)
+        let this = self.get_mut();
+        let bytes = encode_vec(&item).map_err(|e| this.raw.err(ErrorKind::Encode(e)))?;
+        Pin::new(&mut this.raw).start_send(bytes)
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
         Pin::new(&mut self.get_mut().raw).poll_flush(cx)
@@ -379,7 +404,9 @@ impl<T: DeserializeOwned> StreamReceiver<T> {
     }
 
     fn poll_typed(&mut self, cx: &mut Context<'_>) -> Poll<Option<Result<T, CallError>>> {
-        self.raw.poll_item(cx).map(|o| o.map(|r| r.and_then(|b| decode(&b).map_err(CallError::Decode))))
+        let raw = &mut self.raw;
+        raw.poll_item(cx)
+            .map(|o| o.map(|r| r.and_then(|b| decode(&b).map_err(|e| raw.err(ErrorKind::Decode(e))))))
     }
 }
 

@@ -262,16 +262,16 @@ fn dispatch_decisions_are_the_registrys() {
     assert_eq!(status(w.until(peer.call(&AS_CALL, &1, Deadline::None))), Status::UNIMPLEMENTED);
     assert_eq!(status(w.until(peer.call(&FAILS, &(), Deadline::None))), Status::NOT_FOUND);
     let r = w.until(peer.call_raw(PANICS, b"", Deadline::None));
-    assert_eq!(r, Err(CallError::Status(Status::INTERNAL)));
+    assert_eq!(r, Err(CallError::from(Status::INTERNAL)));
     // Undecodable request.
     let r = w.until(peer.call_raw(ADD.id(), b"\xff", Deadline::None));
-    assert_eq!(r, Err(CallError::Status(Status::BAD_PAYLOAD)));
+    assert_eq!(r, Err(CallError::from(Status::BAD_PAYLOAD)));
     // The connection survived all of it.
     assert_eq!(w.until(peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None)), Ok(2));
 }
 
 #[test]
-#[should_panic(expected = "already registered")]
+#[should_panic(expected = "method 1/1 is registered twice")]
 fn a_method_registered_twice_is_refused() {
     let _ = Registry::<SyncFns>::default()
         .unary(ADD.id(), unary(|_, _| Ok(Vec::new())))
@@ -344,7 +344,7 @@ fn closing_one_end_closes_both_and_the_hub_forgets_it() {
     assert!(w.hub.peer("client").is_none());
     assert_eq!(
         w.until(peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None)),
-        Err(CallError::Status(Status::UNAVAILABLE))
+        Err(CallError::from(Status::UNAVAILABLE))
     );
 }
 

@@ -12,18 +12,23 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::deadline::Scoped;
 use tandem_runtime::handlers::{
-    encode_reply, status_of, typed_stream, Done, HandlerFns, Job, Registry, Started,
+    bad_payload, encode_reply, status_of, typed_stream, Done, Handler, HandlerFns, Job, Meta, Outcome,
+    Registry, Started,
 };
-use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_runtime::tandem_core::{MethodId, Status};
-use tandem_runtime::{Ctx, InlineCtx, RawReceiver, RawSender, StreamReceiver, StreamSender};
+use tandem_runtime::service::Incoming;
+use tandem_runtime::tandem_core::typed::rt::AsyncService;
+use tandem_runtime::tandem_core::typed::{MethodKind, Notification, Streaming, Unary};
+use tandem_runtime::tandem_core::{MethodId, SchemaKey, Status};
+use tandem_runtime::{
+    Async, Ctx, InlineCtx, RawReceiver, RawSender, RegistrationError, StreamReceiver, StreamSender,
+};
 
 use crate::spawner::Task;
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
-type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<(Status, Vec<u8>)> + Send + Sync;
-type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Status> + Send + Sync;
-type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Boxed<Status> + Send + Sync;
+type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Outcome> + Send + Sync;
+type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Outcome> + Send + Sync;
+type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Boxed<Outcome> + Send + Sync;
 
 /// This runtime's handler signatures: functions returning boxed futures.
 pub(crate) struct AsyncFns;
@@ -50,8 +55,15 @@ impl HandlerFns for AsyncFns {
 /// replaced by the cancellation. Calls a handler makes inherit its request's deadline
 /// ([`Deadline::Inherit`](crate::Deadline::Inherit)).
 ///
-/// Each method may be registered once: registering a [`MethodId`] twice panics (two methods
-/// declared with the same id).
+/// Each method may be registered once: registering a [`MethodId`] twice panics, and so does
+/// serving two services on one module; the message names both ([`try_serve`](Self::try_serve)
+/// returns the error instead).
+///
+/// A declared service (`tandem_core::service!`) is registered in one call,
+/// [`serve`](Self::serve), with an implementation of its async `Server<Async>` trait; its
+/// requests are checked against the methods' schema keys before they are decoded (SPEC.md
+/// §7.10), and the service is listed by the introspection service (SPEC.md Appendix B), which
+/// [`introspection`](Self::introspection) turns off.
 #[derive(Clone, Default)]
 pub struct Handlers {
     reg: Registry<AsyncFns>,
@@ -73,8 +85,84 @@ impl Handlers {
         &self.reg
     }
 
-    /// Serves a unary method: `f(ctx, request)` returns the response or an error status.
-    pub fn unary<Req, Resp, F, Fut>(self, method: &Unary<Req, Resp>, f: F) -> Self
+    /// Serves a declared service: `service` is its `Serve` wrapper around an implementation of
+    /// its `Server<Async>` trait. Panics, naming both, if one of its methods or its module is
+    /// already served.
+    ///
+    /// ```
+    /// use tandem_smol::{Async, Ctx, Handlers, HandlerError};
+    ///
+    /// tandem_smol::service! {
+    ///     /// Arithmetic.
+    ///     pub service calc = 9 {
+    ///         /// Doubles.
+    ///         unary double(i64) -> i64 = 1;
+    ///     }
+    /// }
+    ///
+    /// struct Calc;
+    /// impl calc::Server<Async> for Calc {
+    ///     async fn double(&self, _ctx: Ctx, x: i64) -> Result<i64, HandlerError> {
+    ///         x.checked_mul(2).ok_or(HandlerError::new(tandem_smol::Status::OUT_OF_RANGE, "overflow"))
+    ///     }
+    /// }
+    ///
+    /// let handlers = Handlers::new().serve(calc::Serve(Calc));
+    /// ```
+    pub fn serve<S: AsyncService<Async>>(self, service: S) -> Self {
+        self.try_serve(service).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`serve`](Self::serve), returning the collision instead of panicking.
+    pub fn try_serve<S: AsyncService<Async>>(self, service: S) -> Result<Self, RegistrationError> {
+        let svc = Arc::new(service);
+        let reg = self.reg.try_service(S::DEF, |m| {
+            let (svc, method) = (svc.clone(), m.id.method);
+            match m.kind {
+                MethodKind::Unary => {
+                    let f: Arc<UnaryFn> = Arc::new(move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
+                        let svc = svc.clone();
+                        Box::pin(async move { svc.serve(Incoming::new(method, ctx, bytes, None)).await })
+                    });
+                    Handler::Unary(f)
+                }
+                MethodKind::Notify | MethodKind::Signal => {
+                    let f: Arc<NotifyFn> = Arc::new(move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
+                        let svc = svc.clone();
+                        Box::pin(async move { svc.serve(Incoming::new(method, ctx, bytes, None)).await })
+                    });
+                    Handler::Notify(f)
+                }
+                _ => {
+                    let f: Arc<StreamFn> = Arc::new(
+                        move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Outcome> {
+                            let svc = svc.clone();
+                            let incoming = Incoming::new(method, ctx, bytes, Some((rx, tx)));
+                            Box::pin(async move { svc.serve(incoming).await })
+                        },
+                    );
+                    Handler::Stream(f)
+                }
+            }
+        })?;
+        Ok(Handlers { reg })
+    }
+
+    /// Serves the introspection service (SPEC.md Appendix B: the declared services, their
+    /// methods, keys, doc strings and schemas) or not. On by default.
+    pub fn introspection(self, on: bool) -> Self {
+        Handlers { reg: self.reg.introspection(on) }
+    }
+
+    /// Gives the raw method `method` a schema key (SPEC.md §7.10): keyed requests with another
+    /// key are refused with SCHEMA_MISMATCH. Panics if `method` has no handler.
+    pub fn with_key(self, method: MethodId, key: SchemaKey) -> Self {
+        Handlers { reg: self.reg.with_key(method, key) }
+    }
+
+    /// Serves a unary method: `f(ctx, request)` returns the response or an error status. The
+    /// declaration's schema key, if it has one, is checked on every keyed request.
+    pub fn unary<Req, Resp, E: 'static, F, Fut>(self, method: &Unary<Req, Resp, E>, f: F) -> Self
     where
         Req: Serialize + DeserializeOwned + Send + 'static,
         Resp: Serialize + DeserializeOwned + Send + 'static,
@@ -82,16 +170,21 @@ impl Handlers {
         Fut: Future<Output = Result<Resp, Status>> + Send + 'static,
     {
         let m = *method;
-        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<(Status, Vec<u8>)> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
             match m.decode_request(&bytes) {
                 Ok(req) => {
                     let fut = f(ctx, req);
-                    Box::pin(async move { encode_reply(fut.await) })
+                    Box::pin(async move {
+                        let (status, body) = encode_reply(fut.await);
+                        Outcome::status(status, body)
+                    })
                 }
-                Err(e) => Box::pin(future::ready((e.status(), Vec::new()))),
+                Err(_) => Box::pin(future::ready(bad_payload(m.label(), core::any::type_name::<Req>()))),
             }
         };
-        Handlers { reg: self.reg.unary(m.id(), Arc::new(h)) }
+        Handlers {
+            reg: self.reg.unary_declared(m.id(), Arc::new(h), Meta { label: m.label(), key: m.key() }),
+        }
     }
 
     /// Serves a unary method on raw bytes.
@@ -100,11 +193,34 @@ impl Handlers {
         F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Vec<u8>, Status>> + Send + 'static,
     {
-        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<(Status, Vec<u8>)> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
             let fut = f(ctx, bytes);
-            Box::pin(async move { fut.await.map_or_else(|s| (s, Vec::new()), |b| (Status::OK, b)) })
+            Box::pin(async move { fut.await.map_or_else(|s| Outcome::status(s, Vec::new()), Outcome::ok) })
         };
         Handlers { reg: self.reg.unary(method, Arc::new(h)) }
+    }
+
+    /// Serves a unary method on raw bytes, answering with a full [`Outcome`]: a failure may
+    /// carry a message and details (a status body, SPEC.md §8.7, sent when the peer negotiated
+    /// `error_details`).
+    pub fn raw_unary_outcome<F, Fut>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> { Box::pin(f(ctx, bytes)) };
+        Handlers { reg: self.reg.unary(method, Arc::new(h)) }
+    }
+
+    /// Serves a notification on raw bytes, answering with a full [`Outcome`] (see
+    /// [`raw_unary_outcome`](Self::raw_unary_outcome); its body is dropped).
+    pub fn raw_notification_outcome<F, Fut>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send + 'static,
+    {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> { Box::pin(f(ctx, bytes)) };
+        Handlers { reg: self.reg.notification(method, Arc::new(h)) }
     }
 
     /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver as
@@ -128,16 +244,17 @@ impl Handlers {
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         let m = *method;
-        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Status> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
             match m.decode(&bytes) {
                 Ok(v) => {
                     let fut = f(ctx, v);
-                    Box::pin(async move { status_of(fut.await) })
+                    Box::pin(async move { Outcome::status(status_of(fut.await), Vec::new()) })
                 }
-                Err(e) => Box::pin(future::ready(e.status())),
+                Err(_) => Box::pin(future::ready(bad_payload(m.label(), core::any::type_name::<T>()))),
             }
         };
-        Handlers { reg: self.reg.notification(m.id(), Arc::new(h)) }
+        let meta = Meta { label: m.label(), key: m.key() };
+        Handlers { reg: self.reg.notification_declared(m.id(), Arc::new(h), meta) }
     }
 
     /// Serves a notification on raw bytes.
@@ -146,9 +263,9 @@ impl Handlers {
         F: Fn(Ctx, Vec<u8>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Status> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>| -> Boxed<Outcome> {
             let fut = f(ctx, bytes);
-            Box::pin(async move { status_of(fut.await) })
+            Box::pin(async move { Outcome::status(status_of(fut.await), Vec::new()) })
         };
         Handlers { reg: self.reg.notification(method, Arc::new(h)) }
     }
@@ -164,17 +281,18 @@ impl Handlers {
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
         let m = *method;
-        let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Status> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Outcome> {
             match m.decode_init(&bytes) {
                 Ok(init) => {
                     let (rx, tx) = typed_stream(rx, tx);
                     let fut = f(ctx, init, rx, tx);
-                    Box::pin(async move { status_of(fut.await) })
+                    Box::pin(async move { Outcome::status(status_of(fut.await), Vec::new()) })
                 }
-                Err(e) => Box::pin(future::ready(e.status())),
+                Err(_) => Box::pin(future::ready(bad_payload(m.label(), core::any::type_name::<Init>()))),
             }
         };
-        Handlers { reg: self.reg.streaming(m.id(), Arc::new(h)) }
+        let meta = Meta { label: m.label(), key: m.key() };
+        Handlers { reg: self.reg.streaming_declared(m.id(), Arc::new(h), meta) }
     }
 
     /// Serves a streaming method on raw bytes.
@@ -183,9 +301,9 @@ impl Handlers {
         F: Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<(), Status>> + Send + 'static,
     {
-        let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Status> {
+        let h = move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| -> Boxed<Outcome> {
             let fut = f(ctx, bytes, rx, tx);
-            Box::pin(async move { status_of(fut.await) })
+            Box::pin(async move { Outcome::status(status_of(fut.await), Vec::new()) })
         };
         Handlers { reg: self.reg.streaming(method, Arc::new(h)) }
     }
@@ -197,42 +315,32 @@ impl Handlers {
 async fn guarded<F, Fut>(start: F, done: Done)
 where
     F: FnOnce() -> Fut + Send + 'static,
-    Fut: Future<Output = (Status, Vec<u8>)> + Send + 'static,
+    Fut: Future<Output = Outcome> + Send + 'static,
 {
     let run =
         Scoped::new(done.deadline(), Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
     let run = async {
         run.await.unwrap_or_else(|_| {
-            tracing::error!("handler panicked: answering INTERNAL");
-            (Status::INTERNAL, Vec::new())
+            tracing::error!(method = %done.method(), "handler panicked: answering INTERNAL");
+            Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
         })
     };
-    let (status, body) = run
+    let outcome = run
         .or(async {
             done.cancelled().await;
-            (Status::CANCELLED, Vec::new())
+            Outcome::status(Status::CANCELLED, Vec::new())
         })
         .await;
-    done.complete(status, body);
+    done.finish(outcome);
 }
 
 /// The task of a started handler.
 pub(crate) fn task(started: Started<AsyncFns>) -> Task {
     match started {
         Started::Unary(f, Job { ctx, payload, done }) => Box::pin(guarded(move || f(ctx, payload), done)),
-        Started::Notify(f, Job { ctx, payload, done }) => {
-            let start = move || {
-                let fut = f(ctx, payload);
-                async move { (fut.await, Vec::new()) }
-            };
-            Box::pin(guarded(start, done))
-        }
+        Started::Notify(f, Job { ctx, payload, done }) => Box::pin(guarded(move || f(ctx, payload), done)),
         Started::Stream(f, Job { ctx, payload, done }, rx, tx) => {
-            let start = move || {
-                let fut = f(ctx, payload, rx, tx);
-                async move { (fut.await, Vec::new()) }
-            };
-            Box::pin(guarded(start, done))
+            Box::pin(guarded(move || f(ctx, payload, rx, tx), done))
         }
     }
 }

@@ -61,33 +61,99 @@
 //!
 //! # Example
 //!
+//! A service is declared once (`service!`, from `tandem_core`), in a crate both ends depend on:
+//! its module id, its methods of every kind, their types (serde and postcard-schema's
+//! `Schema`) and doc comments. The server implements the generated `Server<Async>` trait and
+//! registers it in one call; the client calls through the generated `Client`. Every request
+//! carries its method's schema key, and a server whose declaration differs refuses it with
+//! SCHEMA_MISMATCH before decoding anything (SPEC.md §7.10).
+//!
 //! ```
+//! use postcard_schema::Schema;
 //! use serde::{Deserialize, Serialize};
 //! use std::time::Duration;
-//! use tandem_smol::{Client, ClientConfig, Handlers, Server, ServerConfig, Unary};
+//! use tandem_smol::{Async, Client, ClientConfig, Ctx, HandlerError, Handlers, Server, ServerConfig, Status};
 //!
-//! #[derive(Serialize, Deserialize)]
-//! struct Add { a: u32, b: u32 }
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Add { pub a: u32, pub b: u32 }
 //!
-//! /// Declared once, shared by both ends.
-//! const ADD: Unary<Add, u32> = Unary::new(1, 1);
+//! #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+//! pub enum CalcError { Overflow }
 //!
-//! smol::block_on(async {
-//!     let handlers = Handlers::new().unary(&ADD, |_ctx, req: Add| async move { Ok(req.a + req.b) });
-//!     let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers)?;
+//! tandem_smol::service! {
+//!     /// A calculator.
+//!     pub service calc = 1 {
+//!         /// Adds two numbers.
+//!         unary add(Add) -> u32 | CalcError = 1;
+//!     }
+//! }
 //!
-//!     let addr = server.local_addr().to_string();
-//!     let client = Client::connect(&addr, ClientConfig::new("client"), Handlers::new()).await?;
-//!     let sum = client.call(&ADD, &Add { a: 2, b: 3 }, Duration::from_secs(1)).await?;
-//!     assert_eq!(sum, 5);
+//! struct Calc;
 //!
-//!     server.shutdown(Duration::from_secs(1)).await;
-//!     Ok::<_, Box<dyn std::error::Error>>(())
-//! })?;
-//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! impl calc::Server<Async> for Calc {
+//!     async fn add(&self, _ctx: Ctx, req: Add) -> Result<u32, HandlerError<CalcError>> {
+//!         req.a.checked_add(req.b).ok_or(HandlerError::App(CalcError::Overflow))
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     smol::block_on(async {
+//!         let handlers = Handlers::new().serve(calc::Serve(Calc));
+//!         let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers)?;
+//!
+//!         let addr = server.local_addr().to_string();
+//!         let client = Client::connect(&addr, ClientConfig::new("client"), Handlers::new()).await?;
+//!         let calc = calc::Client::new(client.peer().clone()).with_deadline(Duration::from_secs(1));
+//!         assert_eq!(calc.add(&Add { a: 2, b: 3 }).await?, 5);
+//!         // The application error arrives as the declared type.
+//!         let e = calc.add(&Add { a: u32::MAX, b: 1 }).await.unwrap_err();
+//!         assert_eq!((e.status(), e.app()), (Status::APPLICATION_ERROR, Some(&CalcError::Overflow)));
+//!
+//!         server.shutdown(Duration::from_secs(1)).await;
+//!         Ok(())
+//!     })
+//! }
 //! ```
 //!
-//! A method's types are checked at compile time: calling `ADD` with anything but its request
+//! A method declared but not implemented does not compile:
+//!
+//! ```compile_fail
+//! # use tandem_smol::{Async, Ctx, HandlerError};
+//! tandem_smol::service! {
+//!     /// Two methods.
+//!     pub service two = 2 {
+//!         /// One.
+//!         unary one(u32) -> u32 = 1;
+//!         /// Two.
+//!         unary two(u32) -> u32 = 2;
+//!     }
+//! }
+//! struct OnlyOne;
+//! impl two::Server<Async> for OnlyOne {
+//!     async fn one(&self, _: Ctx, x: u32) -> Result<u32, HandlerError> { Ok(x) }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Nor do two methods with the same id (the error names both):
+//!
+//! ```compile_fail
+//! tandem_smol::service! {
+//!     /// Clashing ids.
+//!     pub service clash = 3 {
+//!         /// One.
+//!         unary one(u32) -> u32 = 1;
+//!         /// Also one.
+//!         unary uno(u32) -> u32 = 1;
+//!     }
+//! }
+//! # fn main() {}
+//! ```
+//!
+//! Methods can also be declared by hand (`Unary::new(module, method)`, `Notification`,
+//! `Streaming`) and served one by one (`Handlers::unary`, …) or on raw bytes: such a
+//! declaration carries no schema key unless made with `Unary::keyed`, and is not checked.
+//! A method's types are checked at compile time: calling it with anything but its request
 //! type does not compile.
 //!
 //! ```compile_fail
@@ -117,11 +183,13 @@ pub use spawner::{SmolSpawner, Spawner, Task};
 pub use tandem_runtime::tandem_core;
 pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
-pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+pub use tandem_runtime::tandem_core::service;
+pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
+pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
-    CallError, Ctx, Deadline, Error, InlineCtx, LinkState, Peer, PeerCredentials, PendingCall, RawReceiver,
-    RawSender, ServerStats, StateWatch, StreamReceiver, StreamSender, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    Async, CallError, Ctx, Deadline, Error, ErrorKind, HandlerError, InlineCtx, LinkState, Outcome, Peer,
+    PeerCredentials, PendingCall, RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch,
+    StreamReceiver, StreamSender, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -90,7 +90,7 @@ fn a_handler_tells_an_expired_deadline_from_a_cancellation() {
         // inherited them) fails DEADLINE_EXCEEDED and its handler learns why.
         let start = std::time::Instant::now();
         let r = client.call(&RELAY_WAIT, &(), Duration::from_millis(300)).await;
-        assert_eq!(r, Err(CallError::Status(Status::DEADLINE_EXCEEDED)));
+        assert_eq!(r, Err(CallError::from(Status::DEADLINE_EXCEEDED)));
         assert!(start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
         assert_eq!(within(T, reasons_rx.recv()).await.unwrap(), Some(Status::DEADLINE_EXCEEDED));
         // A call the caller gives up on: the handler sees CANCELLED.

@@ -52,12 +52,12 @@ fn dropping_a_call_future_cancels_the_remote_handler_both_directions() {
                 .or(async {
                     // Once the handler runs, give up on the call: its future is dropped.
                     wait_until(|| callee.stats().calls_open_inbound == 1).await;
-                    Err(CallError::Status(Status::UNKNOWN))
+                    Err(CallError::from(Status::UNKNOWN))
                 })
                 .await;
             assert_eq!(
                 r,
-                Err(CallError::Status(Status::UNKNOWN)),
+                Err(CallError::from(Status::UNKNOWN)),
                 "the timer won; the call future was dropped"
             );
             assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
@@ -88,7 +88,7 @@ fn deadline_fails_the_call_and_cancels_the_handler() {
                 .unwrap();
         let start = std::time::Instant::now();
         let r = client.call(&SLOW, &0, Duration::from_millis(100)).await;
-        assert_eq!(r, Err(CallError::Status(Status::DEADLINE_EXCEEDED)));
+        assert_eq!(r, Err(CallError::from(Status::DEADLINE_EXCEEDED)));
         assert!(start.elapsed() >= Duration::from_millis(90));
         assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
         server.shutdown(T).await;
@@ -114,7 +114,7 @@ fn graceful_shutdown_lets_in_flight_calls_finish() {
         assert_eq!(r, Ok(300));
         assert!(client.closed().await.is_graceful());
         // After GOAWAY nothing new can start.
-        assert_eq!(client.call(&SLOW, &1, Deadline::None).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(client.call(&SLOW, &1, Deadline::None).await, Err(CallError::from(Status::UNAVAILABLE)));
     });
 }
 
@@ -136,7 +136,7 @@ fn shutdown_grace_period_ends_stuck_calls_with_unavailable() {
             t.elapsed()
         };
         let (r, took) = futures_lite::future::zip(stuck, stop).await;
-        assert_eq!(r, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(r, Err(CallError::from(Status::UNAVAILABLE)));
         assert!(took < Duration::from_secs(2), "{took:?}");
         // The stuck handler was told.
         assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
@@ -181,8 +181,8 @@ fn connection_loss_fails_every_pending_call_with_unavailable() {
             peer.notify(&LOG, &n, Deadline::None),
         );
         let ((a, b), c) = within(T, futures_lite::future::zip(calls, fake)).await.0;
-        let unavailable = CallError::Status(Status::UNAVAILABLE);
-        assert_eq!((a, b, c), (Err(unavailable), Err(unavailable), Err(unavailable)));
+        let unavailable = CallError::from(Status::UNAVAILABLE);
+        assert_eq!((a, b, c), (Err(unavailable.clone()), Err(unavailable.clone()), Err(unavailable)));
         assert_eq!(peer.closed().await, ConnectionError::TransportClosed);
     });
 }
@@ -271,7 +271,8 @@ fn handler_panic_answers_internal_and_the_connection_survives() {
                 .await
                 .unwrap();
         let r = client.call(&ADD, &Add { a: 0, b: 1 }, Deadline::None).await;
-        assert_eq!(r, Err(CallError::Status(Status::INTERNAL)));
+        let e = r.unwrap_err();
+        assert_eq!((e.status(), e.message()), (Status::INTERNAL, Some("the handler panicked")));
         assert_eq!(client.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None).await, Ok(2));
         server.shutdown(T).await;
     });
@@ -425,11 +426,14 @@ fn unencodable_response_answers_encode_failed() {
                 .await
                 .unwrap();
         let err = client.call(&UNENCODABLE, &1, Deadline::None).await.unwrap_err();
-        assert_eq!(err, CallError::Status(Status::ENCODE_FAILED));
+        assert_eq!(err, CallError::from(Status::ENCODE_FAILED));
         // Encoding fails on the caller's side too, before anything is sent.
         let echo: Unary<Unencodable, u32> = Unary::new(7, 2);
         let err = client.call(&echo, &Unencodable, Deadline::None).await.unwrap_err();
-        assert!(matches!(err, CallError::Encode(_)) && err.status() == Status::ENCODE_FAILED, "{err:?}");
+        assert!(
+            matches!(err.kind(), tandem_smol::ErrorKind::Encode(_)) && err.status() == Status::ENCODE_FAILED,
+            "{err:?}"
+        );
         assert!(!client.is_closed());
         server.shutdown(T).await;
     });
@@ -456,11 +460,11 @@ fn inline_unary_handlers_answer_and_a_panic_answers_internal() {
         assert_eq!(client.call_raw(ECHO, b"hello", Deadline::None).await, Ok(b"hello".to_vec()));
         assert_eq!(
             client.call_raw(ECHO, b"fail", Deadline::None).await,
-            Err(CallError::Status(Status::FAILED))
+            Err(CallError::from(Status::FAILED))
         );
         assert_eq!(
             client.call_raw(ECHO, b"panic", Deadline::None).await,
-            Err(CallError::Status(Status::INTERNAL))
+            Err(CallError::from(Status::INTERNAL))
         );
         // The connection survived the panic.
         assert_eq!(client.call_raw(ECHO, b"again", Deadline::None).await, Ok(b"again".to_vec()));

@@ -85,7 +85,7 @@ fn reconnecting_peer_replaces_its_stale_connection() {
             Client::connect(&addr, ClientConfig::new("twin"), router(log.clone())).await.unwrap()
         };
         let (result, new) = futures_lite::future::zip(pending, new).await;
-        assert_eq!(result, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(result, Err(CallError::from(Status::UNAVAILABLE)));
         assert_eq!(within(T, old.closed()).await.status(), Status::UNAVAILABLE);
         assert!(old_handle.is_closed() && stale.is_closed());
         let current = server.peer("twin").unwrap();
@@ -212,12 +212,12 @@ fn client_detects_dead_server_and_fails_pending_calls() {
         .unwrap();
         let _fake = fake.await;
         let r = within(T, peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None)).await;
-        assert_eq!(r, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(r, Err(CallError::from(Status::UNAVAILABLE)));
         assert_eq!(peer.closed().await, ConnectionError::IdleTimeout);
         // New calls fail at once.
         assert_eq!(
             peer.call(&ADD, &Add { a: 1, b: 1 }, Deadline::None).await,
-            Err(CallError::Status(Status::UNAVAILABLE))
+            Err(CallError::from(Status::UNAVAILABLE))
         );
     });
 }

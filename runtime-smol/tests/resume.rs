@@ -316,7 +316,7 @@ fn session_whose_client_never_returns_expires_and_is_freed() {
         proxy.block(true);
         proxy.cut();
         // The client gives up after its own grace period: UNAVAILABLE, session expired.
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         assert_eq!(within(T, peer.closed()).await, ConnectionError::SessionExpired);
         // The server forgets the session.
         wait_until(|| server.stats().connections == 0 && server.stats().suspended_sessions == 0).await;
@@ -354,7 +354,7 @@ fn server_that_no_longer_knows_the_session_fails_pending_calls_unavailable() {
         .unwrap();
         *proxy.target.lock().unwrap() = tcp_addr(&second);
         proxy.block(false);
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         // The connection goes on as a new session.
         assert_eq!(within(T, peer.call(&ADD, &Add { a: 3, b: 4 }, T)).await, Ok(7));
         assert!(!peer.is_closed());
@@ -383,7 +383,7 @@ fn too_many_suspended_sessions_evict_the_oldest() {
         let gated = smol::spawn(async move { p.call(&GATE, &1, Deadline::None).await });
         wait_until(|| runs.load(Ordering::SeqCst) == 1).await;
         proxy.cut();
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         assert_eq!(server.stats().endpoint.evicted_count, 1);
         assert_eq!(within(T, peer.call(&ADD, &Add { a: 1, b: 2 }, T)).await, Ok(3));
         server.shutdown(T).await;
@@ -411,7 +411,7 @@ fn resumption_off_fails_calls_when_the_transport_is_lost() {
         let gated = smol::spawn(async move { p.call(&GATE, &1, Deadline::None).await });
         wait_until(|| runs.load(Ordering::SeqCst) == 1).await;
         proxy.cut();
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         assert!(within(T, peer.closed()).await == ConnectionError::TransportClosed);
         server.shutdown(T).await;
     });
@@ -531,7 +531,7 @@ fn with_fresh_session_off_a_session_the_server_cannot_resume_closes() {
                 .unwrap();
         *proxy.target.lock().unwrap() = tcp_addr(&second);
         proxy.block(false);
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         let reason = within(T, client.closed()).await;
         assert_eq!(reason.status(), Status::UNAVAILABLE, "{reason:?}");
         assert!(matches!(client.state(), LinkState::Closed(_)));
@@ -566,8 +566,8 @@ fn calls_waiting_on_a_suspended_session_fail_after_the_suspended_call_timeout() 
         let start = std::time::Instant::now();
         // A call in flight, and one made while suspended: both UNAVAILABLE after ~400 ms.
         let during = client.call(&ADD, &Add { a: 1, b: 2 }, Deadline::None);
-        assert_eq!(within(T, during).await, Err(CallError::Status(Status::UNAVAILABLE)));
-        assert_eq!(within(T, gated).await, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(within(T, during).await, Err(CallError::from(Status::UNAVAILABLE)));
+        assert_eq!(within(T, gated).await, Err(CallError::from(Status::UNAVAILABLE)));
         let took = start.elapsed();
         assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(5), "{took:?}");
         // The session itself is still suspended, still trying to reconnect.

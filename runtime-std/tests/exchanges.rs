@@ -11,7 +11,7 @@ use tandem_std::{CallError, Client, ClientConfig, MethodId, Peer, Server, Server
 
 /// Runs every check from `p` toward a side whose handlers record into `remote`/`log`.
 fn st<T>(s: Status) -> Result<T, CallError> {
-    Err(CallError::Status(s))
+    Err(CallError::from(s))
 }
 
 fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid: Option<u32>) {
@@ -22,7 +22,7 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     assert_eq!(p.call_raw(MethodId::new(99, 1), b"", T), st(Status::UNKNOWN_MODULE));
     assert_eq!(p.call_raw(MethodId::new(1, 99), b"", T), st(Status::UNKNOWN_METHOD));
     assert_eq!(p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T), st(Status::BAD_PAYLOAD));
-    assert_eq!(p.call(&UNENCODABLE, &(), T).unwrap_err(), CallError::Status(Status::ENCODE_FAILED));
+    assert_eq!(p.call(&UNENCODABLE, &(), T).unwrap_err(), CallError::from(Status::ENCODE_FAILED));
     assert_eq!(p.notify_raw(ADD.id(), b"", T), st(Status::UNIMPLEMENTED));
     let raw = tandem_std::tandem_core::typed::encode_vec(&(40u32, 2u32)).unwrap();
     assert_eq!(
@@ -107,7 +107,7 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     remote.stream_cancelled.store(false, Ordering::SeqCst);
     let (_tx, mut rx) = p.open_stream(&STREAM_WAIT, &(), Duration::from_millis(50)).unwrap();
     assert_eq!(log.recv_timeout(T).unwrap(), "stream started");
-    assert_eq!(rx.recv(), Err(CallError::Status(Status::DEADLINE_EXCEEDED)));
+    assert_eq!(rx.recv(), Err(CallError::from(Status::DEADLINE_EXCEEDED)));
     eventually("stream handler sees the deadline", || remote.stream_cancelled.load(Ordering::SeqCst));
 
     // Who is calling: name from HELLO, credentials on Unix sockets.

@@ -42,7 +42,7 @@ fn many_peers_call_one_and_call_all() {
         }
         // Per-peer failures are reported per peer.
         for (_, r) in server.call_all(&MISSING, &"k".to_string(), T) {
-            assert_eq!(r, Err(CallError::Status(Status::NOT_FOUND)));
+            assert_eq!(r, Err(CallError::from(Status::NOT_FOUND)));
         }
 
         // A peer that leaves is forgotten.
@@ -68,7 +68,7 @@ fn reconnect_under_same_name_replaces_stale_connection() {
             server.peer("dup").is_some_and(|p| !p.same_connection(&old_peer))
         });
         // The stale connection is closed and its pending call fails with UNAVAILABLE.
-        assert_eq!(pending.wait(), Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(pending.wait(), Err(CallError::from(Status::UNAVAILABLE)));
         eventually("the old connection closes", || old_peer.is_closed());
         eventually("the old client sees the close", || old.is_closed());
         assert_eq!(old.call(&ADD, &(1, 2), T).unwrap_err().status(), Status::UNAVAILABLE);
@@ -117,7 +117,7 @@ fn dead_peer_is_detected_and_its_calls_fail() {
         let z = server.wait_for_peer("zombie", T).unwrap();
         let started = std::time::Instant::now();
         let r = z.call(&ADD, &(1, 1), T);
-        assert_eq!(r, Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(r, Err(CallError::from(Status::UNAVAILABLE)));
         assert!(started.elapsed() < Duration::from_secs(2), "detected after {:?}", started.elapsed());
         assert_eq!(z.close_reason(), Some(tandem_std::ConnectionError::IdleTimeout));
         eventually("zombie removed", || server.peer("zombie").is_none());
@@ -238,7 +238,7 @@ fn connection_loss_fails_pending_calls_with_unavailable() {
         let pending = c.start_call(&WAIT_CANCEL, &(), T).unwrap();
         let stream = c.open_stream(&STREAM_WAIT, &(), T).unwrap();
         server.wait_for_peer("c", T).unwrap().close_with(Status::UNAVAILABLE, "test kills it");
-        assert_eq!(pending.wait(), Err(CallError::Status(Status::UNAVAILABLE)));
+        assert_eq!(pending.wait(), Err(CallError::from(Status::UNAVAILABLE)));
         let (_tx, mut rx) = stream;
         assert_eq!(rx.recv().unwrap_err().status(), Status::UNAVAILABLE);
         eventually("the client sees the close", || c.is_closed());
@@ -254,6 +254,6 @@ fn client_without_handlers_answers_unknown_module() {
             Client::connect(&server.local_addr().to_string(), ClientConfig::new("bare"), Handlers::new())
                 .unwrap();
         let p = server.wait_for_peer("bare", T).unwrap();
-        assert_eq!(p.call(&ADD, &(1, 1), T), Err(CallError::Status(Status::UNKNOWN_MODULE)));
+        assert_eq!(p.call(&ADD, &(1, 1), T), Err(CallError::from(Status::UNKNOWN_MODULE)));
     });
 }

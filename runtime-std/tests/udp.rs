@@ -26,14 +26,14 @@ fn udp_unary_notifications_signals_and_callbacks() {
         let client = Client::connect(&addr, ClientConfig::new("c"), handlers("c", &client_seen)).unwrap();
         // Unary, with handler and runtime statuses.
         assert_eq!(client.call(&ADD, &(2, 3), T), Ok(5));
-        assert_eq!(client.call(&MISSING, &"x".into(), T), Err(CallError::Status(Status::NOT_FOUND)));
+        assert_eq!(client.call(&MISSING, &"x".into(), T), Err(CallError::from(Status::NOT_FOUND)));
         assert_eq!(client.call(&ECHO, &vec![7u8; 300], T), Ok(vec![7u8; 300]));
         // Reliable notification (acknowledged) and its refusal; unreliable signal.
         assert_eq!(client.notify(&LOG, &"hello".to_string(), T), Ok(()));
         assert_eq!(server_log.recv_timeout(T).unwrap(), "hello");
         assert_eq!(
             client.notify(&LOG, &"reject".to_string(), T),
-            Err(CallError::Status(Status::INVALID_ARGUMENT))
+            Err(CallError::from(Status::INVALID_ARGUMENT))
         );
         client.signal(&LOG, &"signal".to_string()).unwrap();
         assert_eq!(server_log.recv_timeout(T).unwrap(), "signal");

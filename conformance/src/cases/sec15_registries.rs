@@ -3,11 +3,11 @@
 
 use super::kit::*;
 use super::script::Step::*;
-use super::script::{dial, fatal, first, ignored, Offer, Params, V1};
+use super::script::{dial, fatal, first, ignored, never, Offer, Params, V1};
 
-const RESERVED_TYPE: &str = "A v1 receiver treats every reserved type (0x00, 0x07..=0x0F, 0x15..=0x17, 0x1F, 0x21..=0x7F) as the decode error `UnknownFrameType`";
+const RESERVED_TYPE: &str = "A v1 receiver treats every reserved type (0x00, 0x07..=0x0F, 0x16..=0x17, 0x1F, 0x21..=0x7F) as the decode error `UnknownFrameType`";
 const EXTENSION: &str = "`0x80`..`0xFF` | extension frames: skipped by receivers that do not implement them";
-const RESERVED_BIT: &str = "`0x04`..`0x80` | reserved, MUST be 0 (`InvalidFlags`)";
+const RESERVED_BIT: &str = "`0x08`..`0x80` | reserved, MUST be 0 (`InvalidFlags`)";
 
 pub(super) fn cases() -> Vec<Case> {
     let mut v = Vec::new();
@@ -16,7 +16,6 @@ pub(super) fn cases() -> Vec<Case> {
         ("15.1/1", 0x00u8),
         ("15.1/2", 0x08),
         ("15.1/3", 0x0f),
-        ("15.1/4", 0x15),
         ("15.1/5", 0x17),
         ("15.1/6", 0x1f),
         ("15.1/7", 0x21),
@@ -29,8 +28,24 @@ pub(super) fn cases() -> Vec<Case> {
         let title = format!("extension frame type 0x{t:02x} is skipped");
         v.push(ignored(id, &title, EXTENSION, vec![t, 0x03, 0x01, 0x02, 0x03]));
     }
+    v.insert(
+        3,
+        never(
+            "15.1/4",
+            "reserved frame type 0x15",
+            RESERVED_TYPE,
+            "type 0x15 is SIGNAL_KEYED since schema keys were added (SPEC.md §4.21); 15.1/13 checks 0x16",
+        ),
+    );
+    v.push(fatal("15.1/13", "reserved frame type 0x16", RESERVED_TYPE, vec![0x16, 0x01, 0x00], FEE));
     // §15.2 Message frame flag bits
-    for (id, bit) in [("15.2/1", 0x04u8), ("15.2/2", 0x08), ("15.2/3", 0x40), ("15.2/4", 0x80)] {
+    v.push(never(
+        "15.2/1",
+        "reserved flag bit 0x04 on CALL",
+        RESERVED_BIT,
+        "bit 0x04 is KEY since schema keys were added (SPEC.md §2.5, §4.7); 15.2/2 checks 0x08",
+    ));
+    for (id, bit) in [("15.2/2", 0x08u8), ("15.2/3", 0x40), ("15.2/4", 0x80)] {
         let title = format!("reserved flag bit 0x{bit:02x} on CALL");
         v.push(fatal(id, &title, RESERVED_BIT, vec![0x10, 0x05, bit, 0x00, 0x64, 0x01, 0x00], FEE));
     }

@@ -369,9 +369,9 @@ pub(super) fn invalid_order(g: &mut Gen) {
     g.bad(
         "invalid/order/unknown-type-before-body",
         "3.3",
-        "Reserved type 0x15 whose body is a non-canonical varint: the body of an unknown type is never parsed.",
-        fr(0x15, &vw(1, 2)),
-        UnknownFrameType(0x15),
+        "Reserved type 0x16 whose body is a non-canonical varint: the body of an unknown type is never parsed.",
+        fr(0x16, &vw(1, 2)),
+        UnknownFrameType(0x16),
     );
     g.bad(
         "invalid/order/flags-before-id",

@@ -73,7 +73,7 @@ pub(super) fn invalid_header(g: &mut Gen) {
         FrameTooLarge { len: 8, max: 7 },
     );
     // UnknownFrameType.
-    for t in [0x00u8, 0x07, 0x0f, 0x15, 0x17, 0x1f, 0x21, 0x7f] {
+    for t in [0x00u8, 0x07, 0x0f, 0x16, 0x17, 0x1f, 0x21, 0x7f] {
         let id = format!("invalid/header/unknown-type-0x{t:02x}");
         let desc = format!("Reserved type 0x{t:02x} with an empty body.");
         g.bad(&id, "3.5", &desc, fr(t, b""), UnknownFrameType(t));
@@ -272,15 +272,22 @@ pub(super) fn invalid_fields(g: &mut Gen) {
         ty::CALL,
         vec![2, 4, 1, 2, 0],
     );
-    fl(g, "invalid/call/bit-0x04", "CALL with reserved bit 0x04.", ty::CALL, vec![4, 4, 1, 2, 0]);
+    fl(g, "invalid/call/bit-0x08", "CALL with reserved bit 0x08.", ty::CALL, vec![8, 4, 1, 2, 0]);
+    fl(
+        g,
+        "invalid/notify/fin-key",
+        "NOTIFY with FIN and KEY (0x06): FIN is allowed on STREAM_OPEN only.",
+        ty::NOTIFY,
+        vec![6, 2, 5, 1, 0],
+    );
     fl(g, "invalid/notify/bit-0x80", "NOTIFY with reserved bit 0x80.", ty::NOTIFY, vec![0x80, 2, 5, 1, 0]);
     fl(g, "invalid/response/fin", "RESPONSE with FIN.", ty::RESPONSE, vec![2, 4, 0]);
     fl(
         g,
-        "invalid/stream-open/bit-0x04",
-        "STREAM_OPEN with MORE|FIN|0x04 (0x07).",
+        "invalid/stream-open/bit-0x08",
+        "STREAM_OPEN with MORE|FIN|KEY|0x08 (0x0f).",
         ty::STREAM_OPEN,
-        vec![7, 1, 2, 3, 0, 5],
+        vec![0x0f, 1, 2, 3, 0, 5],
     );
     fl(
         g,

@@ -92,6 +92,7 @@ pub fn type_name(code: u8) -> Option<&'static str> {
         ty::SIGNAL => "SIGNAL",
         ty::RESPONSE => "RESPONSE",
         ty::CANCEL => "CANCEL",
+        ty::SIGNAL_KEYED => "SIGNAL_KEYED",
         ty::STREAM_OPEN => "STREAM_OPEN",
         ty::STREAM_DATA => "STREAM_DATA",
         ty::STREAM_FIN => "STREAM_FIN",
@@ -120,6 +121,7 @@ pub fn param_name(id: u64) -> Option<&'static str> {
         param::MAX_DATAGRAM_SIZE => "max_datagram_size",
         param::REPLY_CACHE_ENTRIES => "reply_cache_entries",
         param::REPLY_CACHE_BYTES => "reply_cache_bytes",
+        param::FEATURES => "features",
         _ => return None,
     })
 }
@@ -165,6 +167,9 @@ pub(super) fn flag_names(f: u8) -> Json {
     if f & flags::FIN != 0 {
         names.push(Json::Str("FIN".into()));
     }
+    if f & flags::KEY != 0 {
+        names.push(Json::Str("KEY".into()));
+    }
     Json::Arr(names)
 }
 
@@ -180,12 +185,16 @@ pub(super) fn frame_json(f: &Frame<'_>) -> Json {
         ("type_code", Json::Num(code.into())),
     ];
     let n = Json::Num;
-    let request = |o: &mut Vec<(&'static str, Json)>, r: &Request<'_>| {
-        o.push(("flags", n(r.flags.into())));
-        o.push(("flag_names", flag_names(r.flags)));
+    let request = |o: &mut Vec<(&'static str, Json)>, r: &Request<'_>, key: Option<&[u8]>| {
+        let fl = r.flags | if key.is_some() { flags::KEY } else { 0 };
+        o.push(("flags", n(fl.into())));
+        o.push(("flag_names", flag_names(fl)));
         o.push(("id", n(r.id)));
         o.push(("module", n(r.module.into())));
         o.push(("method", n(r.method.into())));
+        if let Some(k) = key {
+            o.push(("key", hex_json(k)));
+        }
         o.push(("budget_us", n(r.budget_us)));
         o.push(("total_len", opt(r.total_len)));
         o.push(("payload", hex_json(r.payload)));
@@ -233,10 +242,17 @@ pub(super) fn frame_json(f: &Frame<'_>) -> Json {
                 .collect();
             o.push(("ranges", Json::Arr(ranges)));
         }
-        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => request(&mut o, r),
+        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => request(&mut o, r, None),
+        Frame::Keyed { key, req, .. } => request(&mut o, req, Some(&key.0)),
         Frame::Signal { module, method, payload } => {
             o.push(("module", n((*module).into())));
             o.push(("method", n((*method).into())));
+            o.push(("payload", hex_json(payload)));
+        }
+        Frame::SignalKeyed { module, method, key, payload } => {
+            o.push(("module", n((*module).into())));
+            o.push(("method", n((*method).into())));
+            o.push(("key", hex_json(&key.0)));
             o.push(("payload", hex_json(payload)));
         }
         Frame::Response { flags, id, status, total_len, payload } => {

@@ -74,9 +74,9 @@ pub(super) fn valid_connection_frames(g: &mut Gen) {
     g.hello(
         "frame/hello/unknown-parameters",
         "5.4",
-        "HELLO with parameter ids v1 does not assign (0, 13, 16383, 16384, 2^62-1) around a known one: they decode and are kept; receivers ignore them.",
+        "HELLO with parameter ids v1 does not assign (0, 14, 16383, 16384, 2^62-1) around a known one: they decode and are kept; receivers ignore them.",
         HelloSpec {
-            params: &[(0, 7), (param::MAX_FRAME_SIZE, 4096), (13, 0), (16383, 64), (16384, 16383), (MAXV, MAXV)],
+            params: &[(0, 7), (param::MAX_FRAME_SIZE, 4096), (14, 0), (16383, 64), (16384, 16383), (MAXV, MAXV)],
             ..HELLO_DEFAULT
         },
         None,

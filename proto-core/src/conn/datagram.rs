@@ -84,7 +84,7 @@ mod imp {
     use super::super::{Connection, Kind, Raw, State};
     use crate::config::{Role, Transport, VERSION};
     use crate::error::{ApiError, ConnectionError};
-    use crate::event::MethodId;
+    use crate::event::{MethodId, SchemaKey};
     use crate::frame::{flags, ty, Ack, Decoded, Frame, Hello, Request};
     use crate::status::Status;
     use crate::time::Instant;
@@ -410,7 +410,9 @@ mod imp {
                 Frame::Continuation { .. } => {
                     Some(Err(protocol("CONTINUATION in datagram mode: fragmentation is forbidden over UDP")))
                 }
-                Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) if r.flags & flags::MORE != 0 => {
+                Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) | Frame::Keyed { req: r, .. }
+                    if r.flags & flags::MORE != 0 =>
+                {
                     Some(Err(protocol(
                         "fragmented message in datagram mode: fragmentation is forbidden over UDP",
                     )))
@@ -418,9 +420,14 @@ mod imp {
                 Frame::Response { flags: fl, .. } if fl & flags::MORE != 0 => Some(Err(protocol(
                     "fragmented message in datagram mode: fragmentation is forbidden over UDP",
                 ))),
-                Frame::Call(r) => Some(self.dgram_request(now, ty::CALL, r, base)),
-                Frame::Notify(r) => Some(self.dgram_request(now, ty::NOTIFY, r, base)),
+                Frame::Call(r) => Some(self.dgram_request(now, ty::CALL, r, None, base)),
+                Frame::Notify(r) => Some(self.dgram_request(now, ty::NOTIFY, r, None, base)),
                 Frame::StreamOpen(r) => Some(self.dgram_stream_open(r)),
+                Frame::Keyed { ty: t, key, req } => Some(match self.check_keys_negotiated() {
+                    Err(e) => Err(e),
+                    Ok(()) if t == ty::STREAM_OPEN => self.dgram_stream_open(req),
+                    Ok(()) => self.dgram_request(now, t, req, Some(key), base),
+                }),
                 Frame::StreamData { .. }
                 | Frame::StreamFin { .. }
                 | Frame::StreamReset { .. }
@@ -440,7 +447,8 @@ mod imp {
                     }
                     None
                 }
-                Frame::Signal { module, method, payload } => {
+                Frame::Signal { module, method, payload }
+                | Frame::SignalKeyed { module, method, payload, .. } => {
                     let dg = request_digest(ty::SIGNAL, MethodId { module, method }, payload);
                     let d = self.dgram.as_mut()?;
                     let fresh = d.rtt.rto() * 3;
@@ -508,7 +516,14 @@ mod imp {
         }
 
         /// An opening CALL/NOTIFY in datagram mode: the rows of SPEC.md §14.5.
-        fn dgram_request(&mut self, now: Instant, t: u8, r: Request<'_>, base: &[u8]) -> R {
+        fn dgram_request(
+            &mut self,
+            now: Instant,
+            t: u8,
+            r: Request<'_>,
+            key: Option<SchemaKey>,
+            base: &[u8],
+        ) -> R {
             if r.id % 2 != self.dgram_peer_parity() {
                 return Err(protocol("exchange id has the opener's wrong parity"));
             }
@@ -531,7 +546,7 @@ mod imp {
                 // The common path opens the exchange; its strict-increase check is replaced by
                 // the window (§14.4), so it runs with H hidden and H restored afterwards.
                 self.peer_high = None;
-                let out = self.on_request(now, t, r, base);
+                let out = self.on_request(now, t, r, key, base);
                 self.peer_high = high;
                 return out;
             }
@@ -816,7 +831,8 @@ mod imp {
                     total_len: None,
                     payload: &r.payload,
                 };
-                let f = if r.ty == ty::NOTIFY { Frame::Notify(req) } else { Frame::Call(req) };
+                let t = if r.ty == ty::NOTIFY { ty::NOTIFY } else { ty::CALL };
+                let f = Frame::open(t, self.key_to_send(r.key), req);
                 self.push(&f, true).is_ok()
             };
             let Some(t) = self.dgram.as_mut().and_then(|d| d.retx.get_mut(&id)) else { return };

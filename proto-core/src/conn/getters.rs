@@ -2,8 +2,9 @@
 //! views (`check_invariants`, `debug_slot`).
 
 use super::{Connection, Kind, Peer, Pending, Role, SessionMemory, Slot, State};
-use crate::config::Config;
+use crate::config::{Config, Features};
 use crate::error::ConnectionError;
+use crate::event::SchemaKey;
 use crate::stats::Stats;
 use crate::time::Instant;
 
@@ -35,6 +36,25 @@ impl Connection<'_> {
             resume: self.peer_resume,
             limits: self.peer,
         })
+    }
+
+    /// The optional features both peers announced (SPEC.md §5.8): what this connection may
+    /// use toward the peer. Empty until the peer's HELLO has arrived.
+    pub fn features(&self) -> Features {
+        if self.version == 0 {
+            return Features::NONE;
+        }
+        self.config.features.intersect(self.peer.features).intersect(Features::ALL)
+    }
+
+    /// The schema key that came with the request or signal the last
+    /// [`poll_event`](Self::poll_event) returned ([`Event::Request`](crate::Event::Request),
+    /// [`Event::Signal`](crate::Event::Signal)): `None` when it carried none (or the last event
+    /// was of another kind). Read it once the event's payload is no longer borrowed; a
+    /// dispatcher compares it with the key of the handler it would run before decoding the
+    /// payload (SPEC.md §7.10).
+    pub fn request_key(&self) -> Option<SchemaKey> {
+        self.event_key
     }
 
     /// Counters for monitoring.

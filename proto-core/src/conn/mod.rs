@@ -39,7 +39,7 @@ mod timers;
 
 use crate::config::{Config, PeerLimits, Role, Transport};
 use crate::error::ConnectionError;
-use crate::event::{Event, MethodId, RequestKind};
+use crate::event::{Event, MethodId, RequestKind, SchemaKey};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
 use crate::stats::Stats;
 use crate::status::Status;
@@ -297,6 +297,8 @@ struct Partial {
     status: Status,
     /// A retransmitted request (resumed session): answered when complete, never delivered.
     retx: bool,
+    /// A request's schema key, delivered with it.
+    key: Option<SchemaKey>,
 }
 
 /// Where an event's payload lives.
@@ -313,16 +315,51 @@ enum Src {
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Connected,
-    Request { id: u64, kind: RequestKind, method: MethodId, deadline: Option<Instant>, src: Src },
-    Signal { method: MethodId, src: Src },
-    Response { id: u64, status: Status, src: Src },
-    Failed { id: u64, status: Status },
-    Cancelled { id: u64, status: Status },
-    StreamData { id: u64, src: Src },
-    StreamFin { id: u64, status: Status },
-    StreamReset { id: u64, status: Status },
-    StreamWritable { id: u64 },
-    GoAway { bound: u64, status: Status },
+    Request {
+        id: u64,
+        kind: RequestKind,
+        method: MethodId,
+        deadline: Option<Instant>,
+        key: Option<SchemaKey>,
+        src: Src,
+    },
+    Signal {
+        method: MethodId,
+        key: Option<SchemaKey>,
+        src: Src,
+    },
+    Response {
+        id: u64,
+        status: Status,
+        src: Src,
+    },
+    Failed {
+        id: u64,
+        status: Status,
+    },
+    Cancelled {
+        id: u64,
+        status: Status,
+    },
+    StreamData {
+        id: u64,
+        src: Src,
+    },
+    StreamFin {
+        id: u64,
+        status: Status,
+    },
+    StreamReset {
+        id: u64,
+        status: Status,
+    },
+    StreamWritable {
+        id: u64,
+    },
+    GoAway {
+        bound: u64,
+        status: Status,
+    },
     ResumeRequested,
     AuthRequested,
     Closed(ConnectionError),
@@ -432,6 +469,8 @@ pub struct Connection<'a> {
     /// Some stream is retransmitting after STREAM_RESUME, or answers to retransmissions wait
     /// for room in the transmit queue.
     resend_streams: bool,
+    /// The schema key of the request or signal last returned by `poll_event`.
+    event_key: Option<SchemaKey>,
     /// Datagram mode (SPEC.md §14): window, RTO, retransmission timers; `None` otherwise.
     #[cfg(feature = "alloc")]
     dgram: Option<alloc::boxed::Box<datagram::DgramState>>,
@@ -558,6 +597,10 @@ impl<'a> Connection<'a> {
     pub fn poll_event(&mut self, now: Instant) -> Option<Event<'_>> {
         self.release_rx();
         let raw = self.next_raw(now)?;
+        self.event_key = match raw {
+            Raw::Request { key, .. } | Raw::Signal { key, .. } => key,
+            _ => None,
+        };
         Some(self.materialize(raw))
     }
 

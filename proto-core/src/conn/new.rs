@@ -216,6 +216,7 @@ impl<'a> Connection<'a> {
             cut_request: None,
             conn_no_grant: 0,
             resend_streams: false,
+            event_key: None,
             #[cfg(feature = "alloc")]
             dgram: None,
         };

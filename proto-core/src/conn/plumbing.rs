@@ -115,10 +115,10 @@ impl Connection<'_> {
         };
         match raw {
             Raw::Connected => Event::Connected,
-            Raw::Request { id, kind, method, deadline, src: s } => {
+            Raw::Request { id, kind, method, deadline, src: s, .. } => {
                 Event::Request { id, kind, method, deadline, payload: src(s) }
             }
-            Raw::Signal { method, src: s } => Event::Signal { method, payload: src(s) },
+            Raw::Signal { method, src: s, .. } => Event::Signal { method, payload: src(s) },
             Raw::Response { id, status, src: s } => Event::Response { id, status, payload: src(s) },
             Raw::Failed { id, status } => Event::Failed { id, status },
             Raw::Cancelled { id, status } => Event::Cancelled { id, status },

@@ -1,9 +1,10 @@
 //! Inbound frames: validation against the state machines and limits (SPEC.md §5–§10).
 
 use super::{Connection, Kind, Partial, Pending, Raw, Slot, Src, State};
+use crate::config::Features;
 use crate::config::{Role, MAX_CREDIT, MIN_FRAME_SIZE};
 use crate::error::ConnectionError;
-use crate::event::{MethodId, RequestKind};
+use crate::event::{MethodId, RequestKind, SchemaKey};
 use crate::frame::{self, flags, ty, Decoded, Frame, Request};
 use crate::status::Status;
 use crate::time::Instant;
@@ -152,14 +153,17 @@ impl Connection<'_> {
                 Ok(None)
             }
             Frame::Ack(a) => self.on_ack(a),
-            Frame::Call(r) => self.on_request(now, ty::CALL, r, base),
-            Frame::Notify(r) => self.on_request(now, ty::NOTIFY, r, base),
-            Frame::StreamOpen(r) => self.on_request(now, ty::STREAM_OPEN, r, base),
-            Frame::Signal { module, method, payload } => {
-                if payload.len() > self.config.max_message_size as usize {
-                    return Err(violation(Status::LIMIT_EXCEEDED, "SIGNAL larger than max_message_size"));
-                }
-                Ok(Some(Raw::Signal { method: MethodId { module, method }, src: range_in(base, payload) }))
+            Frame::Call(r) => self.on_request(now, ty::CALL, r, None, base),
+            Frame::Notify(r) => self.on_request(now, ty::NOTIFY, r, None, base),
+            Frame::StreamOpen(r) => self.on_request(now, ty::STREAM_OPEN, r, None, base),
+            Frame::Keyed { ty, key, req } => {
+                self.check_keys_negotiated()?;
+                self.on_request(now, ty, req, Some(key), base)
+            }
+            Frame::Signal { module, method, payload } => self.on_signal(module, method, None, payload, base),
+            Frame::SignalKeyed { module, method, key, payload } => {
+                self.check_keys_negotiated()?;
+                self.on_signal(module, method, Some(key), payload, base)
             }
             Frame::Response { flags, id, status, total_len, payload } => {
                 self.on_response(flags, id, status, total_len, payload, base)
@@ -204,6 +208,30 @@ impl Connection<'_> {
         }
     }
 
+    /// A schema key (KEY flag, SIGNAL_KEYED) is allowed only when both peers announced
+    /// `schema_keys` (SPEC.md §5.8).
+    pub(super) fn check_keys_negotiated(&self) -> Result<(), ConnectionError> {
+        if self.features().contains(Features::SCHEMA_KEYS) {
+            Ok(())
+        } else {
+            Err(protocol("schema key sent although schema_keys was not negotiated"))
+        }
+    }
+
+    fn on_signal(
+        &mut self,
+        module: u32,
+        method: u32,
+        key: Option<SchemaKey>,
+        payload: &[u8],
+        base: &[u8],
+    ) -> R {
+        if payload.len() > self.config.max_message_size as usize {
+            return Err(violation(Status::LIMIT_EXCEEDED, "SIGNAL larger than max_message_size"));
+        }
+        Ok(Some(Raw::Signal { method: MethodId { module, method }, key, src: range_in(base, payload) }))
+    }
+
     fn peer_parity(&self) -> u64 {
         match self.role {
             Role::Dialer => 1,
@@ -231,7 +259,14 @@ impl Connection<'_> {
         Ok(Some(i))
     }
 
-    pub(super) fn on_request(&mut self, now: Instant, t: u8, r: Request<'_>, base: &[u8]) -> R {
+    pub(super) fn on_request(
+        &mut self,
+        now: Instant,
+        t: u8,
+        r: Request<'_>,
+        key: Option<SchemaKey>,
+        base: &[u8],
+    ) -> R {
         if r.id % 2 != self.peer_parity() {
             return Err(protocol("exchange id has the opener's wrong parity"));
         }
@@ -270,6 +305,7 @@ impl Connection<'_> {
             status: Status::OK,
             deliver,
             retx: false,
+            key,
         };
         let refuse = |c: &mut Self, status: Status| -> R {
             #[cfg(feature = "alloc")]
@@ -343,6 +379,7 @@ impl Connection<'_> {
             kind: request_kind(kind, r.flags),
             method,
             deadline: (deadline != Instant::MAX).then_some(deadline),
+            key,
             src: range_in(base, r.payload),
         }))
     }
@@ -371,6 +408,7 @@ impl Connection<'_> {
             status,
             deliver: false,
             retx: false,
+            key: None,
         };
         if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
             return Err(violation(Status::LIMIT_EXCEEDED, "message larger than max_message_size"));
@@ -382,7 +420,8 @@ impl Connection<'_> {
             return Ok(None);
         };
         let (kind, resolved) = self.slots.get(i).map(|s| (s.kind, s.resolved)).unwrap_or((Kind::Call, true));
-        if kind == Kind::Notify && size != 0 {
+        // SPEC.md §7.2, §8.7: a notification's answer carries nothing but a status body.
+        if kind == Kind::Notify && size != 0 && !self.status_body_allowed(status) {
             return Err(protocol("RESPONSE to a notification carries a payload"));
         }
         if more {
@@ -470,6 +509,7 @@ impl Connection<'_> {
             status: Status::OK,
             deliver: false,
             retx: false,
+            key: None,
         };
         if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
             return Err(violation(Status::LIMIT_EXCEEDED, "stream item larger than max_message_size"));
@@ -766,6 +806,7 @@ impl Connection<'_> {
                     kind: request_kind(kind, p.flags),
                     method: p.method,
                     deadline,
+                    key: p.key,
                     src: Src::Reasm,
                 }
             }

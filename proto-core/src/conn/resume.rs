@@ -401,7 +401,7 @@ impl Connection<'_> {
         };
         let fin = if r.fin { frame::flags::FIN } else { 0 };
         let method: MethodId = r.method;
-        let rty = r.ty;
+        let (rty, key) = (r.ty, self.key_to_send(r.key));
         let res = self.push_message(id, &r.payload, |more, total_len, chunk| {
             let q = Request {
                 flags: more | fin,
@@ -412,11 +412,7 @@ impl Connection<'_> {
                 total_len,
                 payload: chunk,
             };
-            match rty {
-                ty::CALL => Frame::Call(q),
-                ty::NOTIFY => Frame::Notify(q),
-                _ => Frame::StreamOpen(q),
-            }
+            Frame::open(rty, key, q)
         });
         match res {
             Ok(()) => {}
@@ -486,6 +482,7 @@ impl Connection<'_> {
                 status: Status::OK,
                 deliver: true,
                 retx: true,
+                key: None,
             };
             self.begin_partial(p, r.payload)?;
             return Ok(None);

@@ -2,9 +2,9 @@
 //! `poll_transmit` (SPEC.md §7, §9, §10).
 
 use super::{Connection, Kind, Pending, Slot, State};
-use crate::config::Transport;
+use crate::config::{Features, Transport};
 use crate::error::{ApiError, ConnectionError};
-use crate::event::MethodId;
+use crate::event::{MethodId, RequestKind, SchemaKey};
 use crate::frame::{self, flags, Frame, Hello, Params, Request, MAX_REASON_LEN};
 use crate::status::Status;
 use crate::time::Instant;
@@ -32,7 +32,7 @@ impl<'a> Connection<'a> {
         payload: &[u8],
         deadline: Option<Instant>,
     ) -> Result<u64, ApiError> {
-        self.open(now, Kind::Call, method, payload, deadline, false)
+        self.open(now, Kind::Call, method, None, payload, deadline, false)
     }
 
     /// Sends a reliable notification: the peer acknowledges it with a status
@@ -44,7 +44,7 @@ impl<'a> Connection<'a> {
         payload: &[u8],
         deadline: Option<Instant>,
     ) -> Result<u64, ApiError> {
-        self.open(now, Kind::Notify, method, payload, deadline, false)
+        self.open(now, Kind::Notify, method, None, payload, deadline, false)
     }
 
     /// Opens a stream with an initial payload and returns its id. With `half_close`, this side
@@ -57,13 +57,50 @@ impl<'a> Connection<'a> {
         deadline: Option<Instant>,
         half_close: bool,
     ) -> Result<u64, ApiError> {
-        self.open(now, Kind::Stream, method, payload, deadline, half_close)
+        self.open(now, Kind::Stream, method, None, payload, deadline, half_close)
+    }
+
+    /// Opens an exchange of any kind — [`call`](Self::call), [`notify`](Self::notify) or
+    /// [`open_stream`](Self::open_stream) (`half_closed`: the opener sends no items) — carrying
+    /// the method's schema `key` (SPEC.md §7.10). The key is sent only when both peers
+    /// announced `schema_keys` ([`features`](Self::features)); otherwise this is the unkeyed
+    /// opening.
+    pub fn open_keyed(
+        &mut self,
+        now: Instant,
+        kind: RequestKind,
+        method: MethodId,
+        key: Option<SchemaKey>,
+        payload: &[u8],
+        deadline: Option<Instant>,
+    ) -> Result<u64, ApiError> {
+        let (k, half) = match kind {
+            RequestKind::Call => (Kind::Call, false),
+            RequestKind::Notify => (Kind::Notify, false),
+            RequestKind::Stream { half_closed } => (Kind::Stream, half_closed),
+        };
+        self.open(now, k, method, key, payload, deadline, half)
     }
 
     /// Sends an unreliable notification (SIGNAL): once, never acknowledged. It must fit one frame.
     pub fn signal(&mut self, method: MethodId, payload: &[u8]) -> Result<(), ApiError> {
+        self.signal_keyed(method, None, payload)
+    }
+
+    /// [`signal`](Self::signal) carrying the method's schema `key` (a SIGNAL_KEYED frame, SPEC.md
+    /// §4.21) when both peers announced `schema_keys`; otherwise a plain SIGNAL.
+    pub fn signal_keyed(
+        &mut self,
+        method: MethodId,
+        key: Option<SchemaKey>,
+        payload: &[u8],
+    ) -> Result<(), ApiError> {
         self.check_open(true)?;
-        let f = Frame::Signal { module: method.module, method: method.method, payload };
+        let (module, m) = (method.module, method.method);
+        let f = match self.key_to_send(key) {
+            Some(key) => Frame::SignalKeyed { module, method: m, key, payload },
+            None => Frame::Signal { module, method: m, payload },
+        };
         let limit = self.send_frame_limit();
         if f.body_len() > limit {
             return Err(ApiError::TooLarge {
@@ -86,11 +123,23 @@ impl<'a> Connection<'a> {
         }
     }
 
+    /// The key an opening carries: only when `schema_keys` was negotiated (SPEC.md §5.8).
+    pub(super) fn key_to_send(&self, key: Option<SchemaKey>) -> Option<SchemaKey> {
+        key.filter(|_| self.features().contains(Features::SCHEMA_KEYS))
+    }
+
+    /// Whether a RESPONSE with `status` may carry a status body (SPEC.md §8.7).
+    pub(super) fn status_body_allowed(&self, status: Status) -> bool {
+        status != Status::OK && self.features().contains(Features::ERROR_DETAILS)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn open(
         &mut self,
         now: Instant,
         kind: Kind,
         method: MethodId,
+        key: Option<SchemaKey>,
         payload: &[u8],
         deadline: Option<Instant>,
         half_close: bool,
@@ -138,14 +187,17 @@ impl<'a> Connection<'a> {
         // Suspended, or still retransmitting after a resumption: the opening goes out later, in
         // id order, from the retained copy (SPEC.md §13.5).
         let deferred = self.state == State::Suspended || self.resend_from.is_some();
+        let ty = match kind {
+            Kind::Call => frame::ty::CALL,
+            Kind::Notify => frame::ty::NOTIFY,
+            Kind::Stream => frame::ty::STREAM_OPEN,
+        };
+        // While suspended the peer's features are those of the session (SPEC.md §13.4).
+        let wire_key = self.key_to_send(key);
         let make = |more, total_len, chunk| {
             let r =
                 Request { flags: more | fin, id, module, method: m, budget_us, total_len, payload: chunk };
-            match kind {
-                Kind::Call => Frame::Call(r),
-                Kind::Notify => Frame::Notify(r),
-                Kind::Stream => Frame::StreamOpen(r),
-            }
+            Frame::open(ty, wire_key, r)
         };
         if deferred {
             // It will be sent later: it must be sendable then.
@@ -192,12 +244,7 @@ impl<'a> Connection<'a> {
         let _ = self.slots.insert(id, slot);
         #[cfg(feature = "alloc")]
         if let Some(sess) = self.sess.as_mut() {
-            let ty = match kind {
-                Kind::Call => frame::ty::CALL,
-                Kind::Notify => frame::ty::NOTIFY,
-                Kind::Stream => frame::ty::STREAM_OPEN,
-            };
-            sess.outbox.insert(id, ty, method, fin != 0, payload);
+            sess.outbox.insert(id, ty, method, fin != 0, key, payload);
         }
         // --- datagram mode: retransmit until answered (SPEC.md §14.4)
         #[cfg(feature = "alloc")]
@@ -217,8 +264,10 @@ impl<'a> Connection<'a> {
     // ------------------------------------------------------------------ answering
 
     /// Answers a call or reliable notification the peer opened. A notification's payload must be
-    /// empty. If the peer cancelled the call or its deadline passed, the status is replaced by
-    /// CANCELLED / DEADLINE_EXCEEDED and the payload dropped. Releases the exchange.
+    /// empty, except a status body (SPEC.md §8.7) with a non-OK status when `error_details` was
+    /// negotiated ([`features`](Self::features)). If the peer cancelled the call or its deadline
+    /// passed, the status is replaced by CANCELLED / DEADLINE_EXCEEDED and the payload dropped.
+    /// Releases the exchange.
     pub fn respond(&mut self, id: u64, status: Status, payload: &[u8]) -> Result<(), ApiError> {
         if self.state == State::Closed {
             return Err(ApiError::Closed);
@@ -238,7 +287,7 @@ impl<'a> Connection<'a> {
             Some(st) => (st, &[][..]),
             None => (status, payload),
         };
-        if s.kind == Kind::Notify && !payload.is_empty() {
+        if s.kind == Kind::Notify && !payload.is_empty() && !self.status_body_allowed(status) {
             return Err(ApiError::WrongState("a notification's acknowledgement carries no payload"));
         }
         self.check_message_size(payload.len())?;

@@ -285,6 +285,8 @@ pub(crate) struct Retained {
     pub method: MethodId,
     /// FIN flag of a STREAM_OPEN (the only flag that survives a retransmission).
     pub fin: bool,
+    /// The schema key it was opened with (a retransmission carries it again, SPEC.md §7.10).
+    pub key: Option<crate::event::SchemaKey>,
     /// The request payload.
     pub payload: Vec<u8>,
 }
@@ -320,11 +322,19 @@ impl Outbox {
     }
 
     /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).
-    pub fn insert(&mut self, id: u64, ty: u8, method: MethodId, fin: bool, payload: &[u8]) {
+    pub fn insert(
+        &mut self,
+        id: u64,
+        ty: u8,
+        method: MethodId,
+        fin: bool,
+        key: Option<crate::event::SchemaKey>,
+        payload: &[u8],
+    ) {
         self.remove(id);
         let payload = self.pool.copy(payload);
         self.bytes += payload.len();
-        let r = Retained { ty, method, fin, payload };
+        let r = Retained { ty, method, fin, key, payload };
         match self.position(id) {
             Ok(i) | Err(i) => self.queue.insert(i, (id, r)),
         }

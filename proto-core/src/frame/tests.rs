@@ -127,6 +127,17 @@ pub(crate) enum OwnedFrame {
         method: u32,
         payload: Vec<u8>,
     },
+    SignalKeyed {
+        module: u32,
+        method: u32,
+        key: [u8; 8],
+        payload: Vec<u8>,
+    },
+    Keyed {
+        ty: u8,
+        key: [u8; 8],
+        req: OwnedRequest,
+    },
     Response {
         flags: u8,
         id: u64,
@@ -202,6 +213,12 @@ impl OwnedFrame {
             OwnedFrame::Signal { module, method, payload } => {
                 Frame::Signal { module: *module, method: *method, payload }
             }
+            OwnedFrame::SignalKeyed { module, method, key, payload } => {
+                Frame::SignalKeyed { module: *module, method: *method, key: SchemaKey(*key), payload }
+            }
+            OwnedFrame::Keyed { ty, key, req } => {
+                Frame::Keyed { ty: *ty, key: SchemaKey(*key), req: req.view() }
+            }
             OwnedFrame::Response { flags, id, status, total_len, payload } => {
                 Frame::Response { flags: *flags, id: *id, status: *status, total_len: *total_len, payload }
             }
@@ -248,6 +265,12 @@ impl OwnedFrame {
             Frame::Signal { module, method, payload } => {
                 OwnedFrame::Signal { module, method, payload: payload.to_vec() }
             }
+            Frame::SignalKeyed { module, method, key, payload } => {
+                OwnedFrame::SignalKeyed { module, method, key: key.0, payload: payload.to_vec() }
+            }
+            Frame::Keyed { ty, key, req } => {
+                OwnedFrame::Keyed { ty, key: key.0, req: OwnedRequest::from_view(&req) }
+            }
             Frame::Response { flags, id, status, total_len, payload } => {
                 OwnedFrame::Response { flags, id, status, total_len, payload: payload.to_vec() }
             }
@@ -281,8 +304,12 @@ impl OwnedFrame {
     /// The "rest of body" byte string (payload or extension body), if the type has one.
     fn rest_mut(&mut self) -> Option<&mut Vec<u8>> {
         match self {
-            OwnedFrame::Call(r) | OwnedFrame::Notify(r) | OwnedFrame::StreamOpen(r) => Some(&mut r.payload),
+            OwnedFrame::Call(r)
+            | OwnedFrame::Notify(r)
+            | OwnedFrame::StreamOpen(r)
+            | OwnedFrame::Keyed { req: r, .. } => Some(&mut r.payload),
             OwnedFrame::Signal { payload, .. }
+            | OwnedFrame::SignalKeyed { payload, .. }
             | OwnedFrame::Response { payload, .. }
             | OwnedFrame::StreamData { payload, .. }
             | OwnedFrame::Continuation { payload, .. } => Some(payload),
@@ -299,7 +326,10 @@ impl OwnedFrame {
     /// total_len when MORE is set.
     fn total_len(&self) -> Option<u64> {
         match self {
-            OwnedFrame::Call(r) | OwnedFrame::Notify(r) | OwnedFrame::StreamOpen(r) => r.total_len,
+            OwnedFrame::Call(r)
+            | OwnedFrame::Notify(r)
+            | OwnedFrame::StreamOpen(r)
+            | OwnedFrame::Keyed { req: r, .. } => r.total_len,
             OwnedFrame::Response { total_len, .. } | OwnedFrame::StreamData { total_len, .. } => *total_len,
             _ => None,
         }
@@ -312,11 +342,12 @@ impl OwnedFrame {
             f.push(var(b.len() as u64));
             f.push(Field::Raw(b.to_vec()));
         }
-        fn request(f: &mut Vec<Field>, r: &OwnedRequest) {
-            f.push(Field::U8(r.flags));
+        fn request(f: &mut Vec<Field>, r: &OwnedRequest, key: Option<&[u8; 8]>) {
+            f.push(Field::U8(r.flags | if key.is_some() { flags::KEY } else { 0 }));
             f.push(var(r.id));
             f.push(var32(r.module));
             f.push(var32(r.method));
+            f.extend(key.map(|k| Field::Raw(k.to_vec())));
             f.push(var(r.budget_us));
             f.extend(r.total_len.map(var));
             f.push(Field::Raw(r.payload.clone()));
@@ -353,10 +384,19 @@ impl OwnedFrame {
                     f.push(var(n));
                 }
             }
-            OwnedFrame::Call(r) | OwnedFrame::Notify(r) | OwnedFrame::StreamOpen(r) => request(&mut f, r),
+            OwnedFrame::Call(r) | OwnedFrame::Notify(r) | OwnedFrame::StreamOpen(r) => {
+                request(&mut f, r, None)
+            }
+            OwnedFrame::Keyed { key, req, .. } => request(&mut f, req, Some(key)),
             OwnedFrame::Signal { module, method, payload } => {
                 f.push(var32(*module));
                 f.push(var32(*method));
+                f.push(Field::Raw(payload.clone()));
+            }
+            OwnedFrame::SignalKeyed { module, method, key, payload } => {
+                f.push(var32(*module));
+                f.push(var32(*method));
+                f.push(Field::Raw(key.to_vec()));
                 f.push(Field::Raw(payload.clone()));
             }
             OwnedFrame::Response { flags, id, status, total_len, payload } => {
@@ -580,7 +620,7 @@ fn gen_opaque8(g: &mut Gen) -> [u8; 8] {
 
 impl Arbitrary for OwnedFrame {
     fn arbitrary(g: &mut Gen) -> Self {
-        match below(g, 20) {
+        match below(g, 23) {
             0 => OwnedFrame::Hello {
                 min_version: gen_u32(g),
                 max_version: gen_u32(g),
@@ -624,6 +664,17 @@ impl Arbitrary for OwnedFrame {
             18 => {
                 let (flags, _, payload) = gen_msg(g, flags::MORE);
                 OwnedFrame::Continuation { flags, id: gen_varint(g), payload }
+            }
+            19 => OwnedFrame::SignalKeyed {
+                module: gen_u32(g),
+                method: gen_u32(g),
+                key: gen_opaque8(g),
+                payload: gen_bytes(g, MAX_GEN_PAYLOAD),
+            },
+            20 | 21 => {
+                let t = pick(g, &[ty::CALL, ty::NOTIFY, ty::STREAM_OPEN]);
+                let allowed = if t == ty::STREAM_OPEN { flags::MORE | flags::FIN } else { flags::MORE };
+                OwnedFrame::Keyed { ty: t, key: gen_opaque8(g), req: gen_request(g, allowed) }
             }
             _ => OwnedFrame::Extension {
                 ty: match below(g, 3) {
@@ -756,6 +807,10 @@ fn with_rest<'a>(f: Frame<'a>, p: &'a [u8]) -> Frame<'a> {
         Frame::Notify(r) => Frame::Notify(Request { payload: p, ..r }),
         Frame::StreamOpen(r) => Frame::StreamOpen(Request { payload: p, ..r }),
         Frame::Signal { module, method, .. } => Frame::Signal { module, method, payload: p },
+        Frame::SignalKeyed { module, method, key, .. } => {
+            Frame::SignalKeyed { module, method, key, payload: p }
+        }
+        Frame::Keyed { ty, key, req } => Frame::Keyed { ty, key, req: Request { payload: p, ..req } },
         Frame::Response { flags, id, status, total_len, .. } => {
             Frame::Response { flags, id, status, total_len, payload: p }
         }
@@ -770,8 +825,11 @@ fn with_rest<'a>(f: Frame<'a>, p: &'a [u8]) -> Frame<'a> {
 
 fn rest_of<'a>(f: &Frame<'a>) -> Option<&'a [u8]> {
     match *f {
-        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => Some(r.payload),
+        Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) | Frame::Keyed { req: r, .. } => {
+            Some(r.payload)
+        }
         Frame::Signal { payload, .. }
+        | Frame::SignalKeyed { payload, .. }
         | Frame::Response { payload, .. }
         | Frame::StreamData { payload, .. }
         | Frame::Continuation { payload, .. } => Some(payload),
@@ -1019,9 +1077,9 @@ const MAX62: u64 = (1 << 62) - 1;
 const FF8: [u8; 8] = [0xFF; 8];
 
 /// Every type code v1 defines.
-const KNOWN_TYPES: [u8; 19] = [
-    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x14, 0x18, 0x19, 0x1A, 0x1B, 0x1C, 0x1D,
-    0x1E, 0x20,
+const KNOWN_TYPES: [u8; 20] = [
+    0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x18, 0x19, 0x1A, 0x1B, 0x1C,
+    0x1D, 0x1E, 0x20,
 ];
 
 fn cat(parts: &[&[u8]]) -> Vec<u8> {
@@ -1046,6 +1104,7 @@ fn type_codes_match_the_table() {
         ty::SIGNAL,
         ty::RESPONSE,
         ty::CANCEL,
+        ty::SIGNAL_KEYED,
         ty::STREAM_OPEN,
         ty::STREAM_DATA,
         ty::STREAM_FIN,
@@ -1057,7 +1116,7 @@ fn type_codes_match_the_table() {
     ];
     assert_eq!(types, KNOWN_TYPES);
     assert_eq!(ty::EXTENSION_MIN, 0x80);
-    assert_eq!((flags::MORE, flags::FIN), (0x01, 0x02));
+    assert_eq!((flags::MORE, flags::FIN, flags::KEY), (0x01, 0x02, 0x04));
     assert_eq!(MAGIC, [0x54, 0x4E, 0x44, 0x4D]);
     assert_eq!(
         (MAX_NAME_LEN, MAX_AUTH_LEN, MAX_SESSION_LEN, MAX_REASON_LEN, MAX_PARAMS, MAX_ACK_RANGES),
@@ -1759,9 +1818,9 @@ fn unknown_types_rejected_extensions_skipped() {
 #[test]
 fn undefined_flag_bits_rejected() {
     let cases: [(u8, u8, &[u8]); 6] = [
-        (ty::CALL, flags::MORE, &[0x02, 0x07, 0x01, 0x00]),
-        (ty::NOTIFY, flags::MORE, &[0x02, 0x07, 0x01, 0x00]),
-        (ty::STREAM_OPEN, flags::MORE | flags::FIN, &[0x02, 0x07, 0x01, 0x00]),
+        (ty::CALL, flags::MORE | flags::KEY, &[0x02, 0x07, 0x01, 0x00]),
+        (ty::NOTIFY, flags::MORE | flags::KEY, &[0x02, 0x07, 0x01, 0x00]),
+        (ty::STREAM_OPEN, flags::MORE | flags::FIN | flags::KEY, &[0x02, 0x07, 0x01, 0x00]),
         (ty::RESPONSE, flags::MORE, &[0x02, 0x00]),
         (ty::STREAM_DATA, flags::MORE, &[0x02]),
         (ty::CONTINUATION, flags::MORE, &[0x02]),
@@ -1769,7 +1828,14 @@ fn undefined_flag_bits_rejected() {
     for (t, allowed, fixed) in cases {
         for b in 0..=255u8 {
             let mut body = vec![b];
-            body.extend_from_slice(fixed);
+            if allowed & flags::KEY != 0 && b & flags::KEY != 0 && b & !allowed == 0 {
+                // id, module, method, then the 8-byte key, then budget_us.
+                body.extend_from_slice(&fixed[..3]);
+                body.extend_from_slice(&[0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7]);
+                body.extend_from_slice(&fixed[3..]);
+            } else {
+                body.extend_from_slice(fixed);
+            }
             if t != ty::CONTINUATION && b & flags::MORE != 0 {
                 body.push(0x05); // total_len 5 > payload 2
             }
@@ -1782,6 +1848,10 @@ fn undefined_flag_bits_rejected() {
                 assert_eq!(enc(&f), frame_bytes(t, &body));
                 let fl = match f {
                     Frame::Call(r) | Frame::Notify(r) | Frame::StreamOpen(r) => r.flags,
+                    Frame::Keyed { req, key, .. } => {
+                        assert_eq!(key.0, [0xA0, 0xA1, 0xA2, 0xA3, 0xA4, 0xA5, 0xA6, 0xA7]);
+                        req.flags | flags::KEY
+                    }
                     Frame::Response { flags, .. }
                     | Frame::StreamData { flags, .. }
                     | Frame::Continuation { flags, .. } => flags,
@@ -2389,4 +2459,78 @@ fn prop_decode_body_canonical_on_arbitrary_bodies() {
         true
     }
     qc(3000).quickcheck(prop as fn(u8, Vec<u8>) -> bool);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema keys (SPEC.md §4.7, §4.21): the KEY flag and SIGNAL_KEYED
+// ---------------------------------------------------------------------------------------------
+
+const K8: [u8; 8] = [0x01, 0x23, 0x45, 0x67, 0x89, 0xab, 0xcd, 0xef];
+
+#[test]
+fn keyed_opening_frames_exact_bytes() {
+    // CALL id 4, module 1, method 2, key, no deadline, payload "hi" (SPEC.md §4.7 example).
+    let r = req(0, 4, 1, 2, 0, None, b"hi");
+    check_exact(
+        &OwnedFrame::Keyed { ty: ty::CALL, key: K8, req: r.clone() },
+        &cat(&[&[0x10, 0x0F, 0x04, 0x04, 0x01, 0x02], &K8, &[0x00, 0x68, 0x69]]),
+    );
+    check_exact(
+        &OwnedFrame::Keyed { ty: ty::NOTIFY, key: K8, req: req(0, 2, 5, 1, 0, None, &[0x2A]) },
+        &cat(&[&[0x11, 0x0E, 0x04, 0x02, 0x05, 0x01], &K8, &[0x00, 0x2A]]),
+    );
+    // STREAM_OPEN with FIN and KEY, fragmented first frame (MORE, total_len 3, chunk "q").
+    check_exact(
+        &OwnedFrame::Keyed {
+            ty: ty::STREAM_OPEN,
+            key: K8,
+            req: req(flags::MORE | flags::FIN, 1, 2, 3, 0, Some(3), b"q"),
+        },
+        &cat(&[&[0x18, 0x0F, 0x07, 0x01, 0x02, 0x03], &K8, &[0x00, 0x03, 0x71]]),
+    );
+    // SIGNAL_KEYED: module 7, method 1, key, payload "x".
+    check_exact(
+        &OwnedFrame::SignalKeyed { module: 7, method: 1, key: K8, payload: b"x".to_vec() },
+        &cat(&[&[0x15, 0x0B, 0x07, 0x01], &K8, &[0x78]]),
+    );
+    check_all(&OwnedFrame::Keyed {
+        ty: ty::CALL,
+        key: K8,
+        req: req(0, MAX62, u32::MAX, u32::MAX, MAX62, None, b""),
+    });
+    check_all(&OwnedFrame::SignalKeyed { module: u32::MAX, method: 0, key: FF8, payload: vec![] });
+}
+
+#[test]
+fn keyed_frames_reject_short_keys_and_keep_the_field_order() {
+    // The key is read after `method`: 7 of its 8 bytes and nothing else is Truncated.
+    let body = cat(&[&[flags::KEY, 0x00, 0x01, 0x01], &K8[..7]]);
+    assert_eq!(Frame::decode_body(ty::CALL, &body), Err(DecodeError::Truncated));
+    assert_eq!(Frame::decode_body(ty::SIGNAL_KEYED, &[0x01, 0x01, 1, 2, 3]), Err(DecodeError::Truncated));
+    // KEY is not a RESPONSE, STREAM_DATA or CONTINUATION flag.
+    for t in [ty::RESPONSE, ty::STREAM_DATA, ty::CONTINUATION] {
+        let r = Frame::decode_body(t, &[flags::KEY, 0x00, 0x00]);
+        assert_eq!(r, Err(DecodeError::InvalidFlags(0x04)), "{t:#04x}");
+    }
+    // The first reserved bit after KEY is still refused on every opening frame.
+    for t in [ty::CALL, ty::NOTIFY, ty::STREAM_OPEN] {
+        let r = Frame::decode_body(t, &[0x08, 0x00, 0x01, 0x01, 0x00]);
+        assert_eq!(r, Err(DecodeError::InvalidFlags(0x08)), "{t:#04x}");
+    }
+    // total_len is compared with the payload, never with the key.
+    let body = cat(&[&[flags::KEY | flags::MORE, 0x00, 0x01, 0x01], &K8, &[0x00, 0x02, 0x61, 0x62]]);
+    assert_eq!(Frame::decode_body(ty::CALL, &body), Err(DecodeError::InvalidLength));
+}
+
+#[test]
+fn open_and_opening_are_inverse() {
+    let r = Request { flags: 0, id: 2, module: 1, method: 1, budget_us: 0, total_len: None, payload: b"x" };
+    for t in [ty::CALL, ty::NOTIFY, ty::STREAM_OPEN] {
+        for key in [None, Some(SchemaKey(K8))] {
+            let f = Frame::open(t, key, r);
+            assert_eq!(f.ty(), t);
+            assert_eq!(f.opening(), Some((t, key, r)));
+        }
+    }
+    assert_eq!(Frame::Cancel { id: 1 }.opening(), None);
 }

@@ -888,3 +888,24 @@ fn a_retransmitted_request_during_the_handler_is_ignored_then_answered_from_the_
     n.run_until(10_000, |n| !n.ev_a.is_empty());
     assert_eq!(n.ev_a, vec![Ev::Response { id, status: Status::OK, payload: b"done".to_vec() }]);
 }
+
+#[test]
+fn a_keyed_call_is_retransmitted_keyed() {
+    let mut n = Net::new(5, 0, 0, 10);
+    n.connect();
+    let t0 = n.now;
+    let key = crate::SchemaKey([3; 8]);
+    let id = n.a.open_keyed(t0, crate::RequestKind::Call, M, Some(key), b"k", None).expect("call");
+    let first = out(&mut n.a, t0);
+    let Ok(Decoded::Frame(Frame::Keyed { key: k1, req, .. }, _)) = Frame::decode(&first[0], 1 << 20) else {
+        panic!("a keyed CALL")
+    };
+    assert_eq!((k1, req.id), (key, id));
+    let t1 = n.a.poll_timeout().expect("retransmission timer");
+    n.a.handle_timeout(t1);
+    let again = out(&mut n.a, t1);
+    let Ok(Decoded::Frame(Frame::Keyed { key: k2, .. }, _)) = Frame::decode(&again[0], 1 << 20) else {
+        panic!("the retransmission is keyed too")
+    };
+    assert_eq!(k2, key);
+}

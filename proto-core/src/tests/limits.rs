@@ -406,6 +406,7 @@ fn every_undefined_core_type_is_malformed() {
         ty::SIGNAL,
         ty::RESPONSE,
         ty::CANCEL,
+        ty::SIGNAL_KEYED,
         ty::STREAM_OPEN,
         ty::STREAM_DATA,
         ty::STREAM_FIN,

@@ -9,3 +9,4 @@ pub(crate) mod pair;
 mod props;
 mod resume;
 mod scenarios;
+mod typed_wire;

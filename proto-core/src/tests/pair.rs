@@ -2,7 +2,7 @@
 //! clock and seeded re-chunking of the byte stream. `drive` moves bytes and collects events until
 //! nothing changes, and panics (printing the seed) if that never happens: livelock is a bug.
 
-use crate::{Config, Connection, Identity, Instant, MethodId, RequestKind, Role, Status};
+use crate::{Config, Connection, Identity, Instant, MethodId, RequestKind, Role, SchemaKey, Status};
 use core::time::Duration;
 use std::vec::Vec;
 
@@ -40,6 +40,9 @@ pub(crate) struct Node {
     pub(crate) wire: Vec<u8>,
     /// Echo every call and acknowledge every notification as it arrives.
     pub(crate) echo: bool,
+    /// The schema key of every request and signal received, in order
+    /// ([`Connection::request_key`]).
+    pub(crate) keys: Vec<Option<SchemaKey>>,
 }
 
 impl Node {
@@ -55,6 +58,7 @@ impl Node {
             events: Vec::new(),
             wire: Vec::new(),
             echo: false,
+            keys: Vec::new(),
         }
     }
 
@@ -83,6 +87,9 @@ impl Node {
         while let Some(e) = self.conn.poll_event(now) {
             n += 1;
             let ev = Ev::from(e);
+            if let Ev::Request { .. } | Ev::Signal { .. } = ev {
+                self.keys.push(self.conn.request_key());
+            }
             if self.echo {
                 if let Ev::Request { id, kind: RequestKind::Call, payload, .. } = &ev {
                     answers.push((*id, payload.clone()));

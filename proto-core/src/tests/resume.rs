@@ -831,3 +831,18 @@ fn a_close_with_idle_timeout_suspends_the_session_instead_of_ending_it() {
     resume(&mut p);
     assert_eq!(responses(&mut p.a), vec![(id, Status::OK, b"y".to_vec())]);
 }
+
+#[test]
+fn a_keyed_request_is_retransmitted_with_its_key() {
+    let mut p = resumable();
+    let now = p.now;
+    let key = crate::SchemaKey([9; 8]);
+    let id = p.a.conn.open_keyed(now, RequestKind::Call, ECHO, Some(key), b"lost", None).unwrap();
+    lose_transport(&mut p);
+    resume(&mut p);
+    assert_eq!(p.b.requests(), vec![(id, RequestKind::Call, b"lost".to_vec())]);
+    assert_eq!(p.b.keys, vec![Some(key)], "SPEC.md §7.10: a retransmission carries the key again");
+    p.b.conn.respond(id, Status::OK, b"ok").unwrap();
+    p.drive();
+    assert_eq!(responses(&mut p.a), vec![(id, Status::OK, b"ok".to_vec())]);
+}

@@ -140,19 +140,22 @@ pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<St
     assert_eq!(peer.call(&ADD, &Add { a: 20, b: 22 }, T).await, Ok(42));
     assert_eq!(peer.call(&ECHO, &"hi".to_string(), Deadline::None).await, Ok(format!("{me}:hi")));
     let err = peer.call(&FAIL, &Status::NOT_FOUND.0, Deadline::None).await.unwrap_err();
-    assert_eq!(err, CallError::Status(Status::NOT_FOUND));
+    assert_eq!(err, CallError::from(Status::NOT_FOUND));
+    // Refusals say what was refused (SPEC.md §7.9, §8.7) and name the method and the peer.
+    let err = peer.call(&MISSING_METHOD, &1, Deadline::None).await.unwrap_err();
+    assert_eq!((err.status(), err.message()), (Status::UNKNOWN_METHOD, Some("module 1 has no method 99")));
+    assert_eq!(err.peer(), Some(peer.name()));
     assert_eq!(
-        peer.call(&MISSING_METHOD, &1, Deadline::None).await,
-        Err(CallError::Status(Status::UNKNOWN_METHOD))
+        err.to_string(),
+        format!("1/99 on {:?}: UNKNOWN_METHOD (4): unknown method: module 1 has no method 99", peer.name())
     );
-    assert_eq!(
-        peer.call(&MISSING_MODULE, &1, Deadline::None).await,
-        Err(CallError::Status(Status::UNKNOWN_MODULE))
-    );
+    let err = peer.call(&MISSING_MODULE, &1, Deadline::None).await.unwrap_err();
+    assert_eq!(err.status(), Status::UNKNOWN_MODULE);
     let err = peer.call(&ECHO_AS_ADD, &vec![u64::MAX; 3], Deadline::None).await.unwrap_err();
     assert_eq!(err.status(), Status::BAD_PAYLOAD);
+    assert!(err.message().is_some_and(|m| m.contains("does not decode")), "{err}");
     let err = peer.call(&ADD_AS_STRING, &Add { a: 1, b: 2 }, Deadline::None).await.unwrap_err();
-    assert!(matches!(err, CallError::Decode(_)), "{err:?}");
+    assert!(matches!(err.kind(), tandem_smol::ErrorKind::Decode(_)), "{err:?}");
     // A large message (split into frames; several datagrams on SEQPACKET).
     let big = "x".repeat(300_000);
     assert_eq!(peer.call(&ECHO, &big, Deadline::None).await.unwrap().len(), big.len() + me.len() + 1);
@@ -161,7 +164,7 @@ pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<St
     peer.notify(&LOG, &"note".to_string(), T).await.unwrap();
     assert_eq!(within(T, log.recv()).await.unwrap(), "note");
     let err = peer.notify(&LOG, &"reject".to_string(), Deadline::None).await.unwrap_err();
-    assert_eq!(err, CallError::Status(Status::INVALID_ARGUMENT));
+    assert_eq!(err, CallError::from(Status::INVALID_ARGUMENT));
     // Unreliable notification.
     peer.signal(&LOG, &"signal".to_string()).await.unwrap();
     assert_eq!(within(T, log.recv()).await.unwrap(), "signal");
@@ -175,7 +178,7 @@ pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<St
     assert_eq!(within(T, rx.collect::<Vec<_>>()).await, vec![Ok(0), Ok(1), Ok(2)]);
     let rx = peer.subscribe(&BROKEN, &(), Deadline::None).await.unwrap();
     let got = within(T, rx.collect::<Vec<_>>()).await;
-    assert_eq!(got, vec![Ok(1), Ok(2), Err(CallError::Status(Status::DATA_LOSS))]);
+    assert_eq!(got, vec![Ok(1), Ok(2), Err(CallError::from(Status::DATA_LOSS))]);
     // Client-streaming.
     let (mut tx, mut rx) = peer.open_stream(&SUM, &(), Deadline::None).await.unwrap();
     for i in 1..=300u32 {
@@ -195,7 +198,7 @@ pub async fn exercise(peer: &tandem_smol::Peer, log: &async_channel::Receiver<St
     // A stream to a method that is not a stream.
     let bad: Streaming<(), (), ()> = Streaming::new(1, 1);
     let (_tx, mut rx) = peer.open_stream(&bad, &(), Deadline::None).await.unwrap();
-    assert_eq!(within(T, rx.recv()).await, Err(CallError::Status(Status::UNIMPLEMENTED)));
+    assert_eq!(within(T, rx.recv()).await, Err(CallError::from(Status::UNIMPLEMENTED)));
     let stats = peer.stats();
     assert!(stats.calls_opened >= 8 && stats.streams_opened >= 4, "{stats:?}");
 }

@@ -23,11 +23,30 @@
 //! Decoding failures map to the statuses of SPEC.md §8: a request that does not decode is
 //! answered with BAD_PAYLOAD, a reply that cannot be encoded with ENCODE_FAILED.
 
-use crate::event::MethodId;
+use crate::event::{MethodId, SchemaKey};
 use crate::status::Status;
 use core::fmt;
 use core::marker::PhantomData;
 use serde::{de::DeserializeOwned, Serialize};
+
+mod def;
+mod dispatch;
+pub mod rt;
+mod service;
+
+pub use def::{method_key, MethodDef, MethodKind, NoError, ServiceDef};
+pub use dispatch::{CoreCtx, CoreError, CoreService, Dispatched, Dispatcher, ItemSink};
+/// The schema trait of [postcard-schema](https://docs.rs/postcard-schema), which every type of a
+/// declared method implements (`#[derive(Schema)]`, with `postcard-schema` as a dependency).
+pub use postcard_schema::Schema;
+
+#[doc(hidden)]
+pub mod __private {
+    pub use super::def::error_schema;
+    pub use core::future::Future;
+    pub use core::marker::Send;
+    pub use postcard_schema;
+}
 
 /// A payload could not be encoded or decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -93,21 +112,48 @@ pub fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CodecError> {
 }
 
 macro_rules! method_type {
-    ($(#[$doc:meta])* $name:ident < $($p:ident),* >) => {
+    ($(#[$doc:meta])* $name:ident < $($p:ident $(= $default:ty)?),* > key $sig:ty) => {
         $(#[$doc])*
-        pub struct $name<$($p),*> {
+        pub struct $name<$($p $(= $default)?),*> {
             id: MethodId,
+            key: Option<SchemaKey>,
+            path: &'static str,
             _types: PhantomData<fn($($p),*)>,
         }
 
         impl<$($p),*> $name<$($p),*> {
-            /// Declares the method at `module`/`method`.
+            /// Declares the method at `module`/`method`, without a schema key: requests are not
+            /// checked against the responder's declaration (SPEC.md §7.10), and errors name the
+            /// method by its ids. [`service!`](crate::service) declares methods with keys.
             pub const fn new(module: u32, method: u32) -> Self {
-                $name { id: MethodId::new(module, method), _types: PhantomData }
+                $name { id: MethodId::new(module, method), key: None, path: "", _types: PhantomData }
+            }
+            /// Declares the method at `module`/`method` with its `path` (`"service.method"`) and
+            /// the schema key computed from the path and the schemas of its types (SPEC.md
+            /// §7.10.3), at compile time when used in a `const`. This is what
+            /// [`service!`](crate::service) generates.
+            pub const fn keyed(module: u32, method: u32, path: &'static str) -> Self
+            where
+                $sig: Schema,
+            {
+                let key = method_key::<$sig>(path);
+                $name { id: MethodId::new(module, method), key: Some(key), path, _types: PhantomData }
             }
             /// Its address on the wire.
             pub const fn id(&self) -> MethodId {
                 self.id
+            }
+            /// Its schema key, if declared with one.
+            pub const fn key(&self) -> Option<SchemaKey> {
+                self.key
+            }
+            /// Its path (`"service.method"`), or `""` when declared with [`new`](Self::new).
+            pub const fn path(&self) -> &'static str {
+                self.path
+            }
+            /// How errors name it: its path, or `module/method` without one.
+            pub fn label(&self) -> MethodLabel {
+                MethodLabel { id: self.id, path: self.path }
             }
         }
 
@@ -119,27 +165,65 @@ macro_rules! method_type {
         impl<$($p),*> Copy for $name<$($p),*> {}
         impl<$($p),*> fmt::Debug for $name<$($p),*> {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, "{}({}/{})", stringify!($name), self.id.module, self.id.method)
+                match self.key {
+                    None => write!(f, "{}({}/{})", stringify!($name), self.id.module, self.id.method),
+                    Some(k) => write!(
+                        f,
+                        "{}({} {}/{} key {k})",
+                        stringify!($name),
+                        self.path,
+                        self.id.module,
+                        self.id.method
+                    ),
+                }
             }
         }
     };
 }
 
 method_type! {
-    /// A unary method: one `Req`, answered by one `Resp`.
-    Unary<Req, Resp>
+    /// A unary method: one `Req`, answered by one `Resp`, or by the typed application error
+    /// `E` ([`NoError`] when the method declares none; SPEC.md §8.7).
+    Unary<Req, Resp, E = NoError> key (Req, Resp, E)
 }
 method_type! {
     /// A notification carrying `T`, sent reliably (acknowledged) or unreliably.
-    Notification<T>
+    Notification<T> key (T,)
 }
 method_type! {
     /// A streaming method: opened with `Init`; the opener sends `Up` items and the responder
     /// sends `Down` items (either may send none).
-    Streaming<Init, Up, Down>
+    Streaming<Init, Up, Down> key (Init, Up, Down)
 }
 
-impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned> Unary<Req, Resp> {
+/// How a method is named in errors and logs: `"fleet.set_speed"` when declared with a path,
+/// `"42/1"` (module/method) otherwise.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MethodLabel {
+    /// Its address.
+    pub id: MethodId,
+    /// Its path, or `""`.
+    pub path: &'static str,
+}
+
+impl MethodLabel {
+    /// A method known only by its address.
+    pub const fn id(id: MethodId) -> Self {
+        MethodLabel { id, path: "" }
+    }
+}
+
+impl fmt::Display for MethodLabel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.path.is_empty() {
+            write!(f, "{}/{}", self.id.module, self.id.method)
+        } else {
+            f.write_str(self.path)
+        }
+    }
+}
+
+impl<Req: Serialize + DeserializeOwned, Resp: Serialize + DeserializeOwned, E> Unary<Req, Resp, E> {
     /// Encodes a request.
     pub fn encode_request<'b>(&self, req: &Req, buf: &'b mut [u8]) -> Result<&'b mut [u8], CodecError> {
         encode(req, buf)
@@ -223,3 +307,6 @@ mod tests {
         assert_eq!(format!("{M:?}"), "Unary(1/2)");
     }
 }
+
+#[cfg(test)]
+mod service_tests;
