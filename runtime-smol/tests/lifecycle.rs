@@ -471,3 +471,55 @@ fn inline_unary_handlers_answer_and_a_panic_answers_internal() {
         server.shutdown(T).await;
     });
 }
+
+/// A reliable notification is cancelled like a call (SPEC.md §7.3): dropping its future, or its
+/// deadline passing, reaches the remote handler, in both directions.
+#[test]
+fn a_reliable_notification_is_cancelled_at_the_remote_handler() {
+    use tandem_smol::tandem_core::typed::Notification;
+    const WAIT: Notification<u64> = Notification::new(9, 1);
+    fn router(seen: async_channel::Sender<&'static str>) -> Handlers {
+        Handlers::new().notification(&WAIT, move |ctx, _: u64| {
+            let seen = seen.clone();
+            async move {
+                // Runs until cancelled, then reports how it ended.
+                ctx.cancelled().await;
+                let deadline = ctx.cancel_reason() == Some(Status::DEADLINE_EXCEEDED);
+                let _ = seen.try_send(if deadline { "deadline" } else { "cancelled" });
+                Err(Status::CANCELLED)
+            }
+        })
+    }
+    run(T, async {
+        let (seen, seen_rx) = async_channel::unbounded();
+        let server =
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router(seen.clone())).unwrap();
+        let client = Client::connect(
+            &server.local_addr().to_string(),
+            ClientConfig::new("client"),
+            router(seen.clone()),
+        )
+        .await
+        .unwrap();
+        let back = server.peer("client").unwrap();
+        for (caller, callee) in [(client.peer(), &back), (&back, client.peer())] {
+            // Dropped once the handler runs.
+            let r = caller
+                .notify(&WAIT, &0, Deadline::None)
+                .or(async {
+                    wait_until(|| callee.stats().calls_open_inbound == 1).await;
+                    Err(CallError::from(Status::UNKNOWN))
+                })
+                .await;
+            assert_eq!(r, Err(CallError::from(Status::UNKNOWN)));
+            assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
+            // Its deadline passes: the caller sees DEADLINE_EXCEEDED, the handler its deadline.
+            let r = caller.notify(&WAIT, &0, Duration::from_millis(100)).await;
+            assert_eq!(r.unwrap_err().status(), Status::DEADLINE_EXCEEDED);
+            assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "deadline");
+            wait_until(|| callee.stats().calls_open_inbound == 0).await;
+        }
+        drop(back);
+        server.shutdown(T).await;
+    });
+}

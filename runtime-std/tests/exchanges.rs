@@ -278,3 +278,47 @@ fn inline_unary_handlers_and_buffer_reusing_calls() {
         server.shutdown(T);
     });
 }
+
+/// A reliable notification is cancelled like a call (SPEC.md §7.3): its deadline passing fails
+/// the notify with DEADLINE_EXCEEDED and reaches the remote handler, in both directions. (A
+/// blocking `notify` cannot be dropped midway; tandem-smol's test also drops the future.)
+#[test]
+fn a_reliable_notification_is_cancelled_at_the_remote_handler() {
+    use tandem_std::tandem_core::typed::Notification;
+    use tandem_std::Handlers;
+    const WAIT: Notification<u64> = Notification::new(9, 1);
+    let router = |tx: std::sync::mpsc::Sender<Option<Status>>| {
+        let tx = std::sync::Mutex::new(tx);
+        Handlers::new().notification(&WAIT, move |ctx, _: u64| {
+            // Runs until cancelled, then reports why.
+            ctx.wait_cancelled(T);
+            let _ = tx.lock().unwrap().send(ctx.cancel_reason());
+            Err(Status::CANCELLED)
+        })
+    };
+    bounded(60, move || {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<Status>>();
+        let server =
+            Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), router(tx.clone())).unwrap();
+        let client = Client::connect(
+            &server.local_addr().to_string(),
+            ClientConfig::new("client"),
+            router(tx.clone()),
+        )
+        .unwrap();
+        let back = server.peer("client").unwrap();
+        let front = client.peer().clone();
+        for (caller, callee) in [(&front, &back), (&back, &front)] {
+            let r = caller.notify(&WAIT, &0, Duration::from_millis(100));
+            assert_eq!(r.unwrap_err().status(), Status::DEADLINE_EXCEEDED);
+            assert_eq!(rx.recv_timeout(T).unwrap(), Some(Status::DEADLINE_EXCEEDED));
+            let end = std::time::Instant::now() + T;
+            while callee.stats().calls_open_inbound != 0 {
+                assert!(std::time::Instant::now() < end, "the notification's slot was not released");
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        drop((front, back));
+        server.shutdown(T);
+    });
+}

@@ -10,6 +10,10 @@ use crate::status::Status;
 use crate::time::Instant;
 use core::time::Duration;
 
+/// A CANCEL received less than this (or the smoothed RTT, if larger) before the exchange's
+/// deadline is reported as DEADLINE_EXCEEDED (SPEC.md §7.5).
+const DEADLINE_CANCEL_MARGIN: Duration = Duration::from_millis(10);
+
 /// Result of parsing one frame from the receive buffer.
 pub(super) enum Outcome {
     /// No complete frame buffered.
@@ -168,7 +172,7 @@ impl Connection<'_> {
             Frame::Response { flags, id, status, total_len, payload } => {
                 self.on_response(flags, id, status, total_len, payload, base)
             }
-            Frame::Cancel { id } => self.on_cancel(id),
+            Frame::Cancel { id } => self.on_cancel(now, id),
             Frame::StreamData { flags, id, total_len, payload } => {
                 self.on_stream_data(flags, id, total_len, payload, base)
             }
@@ -480,17 +484,28 @@ impl Connection<'_> {
         Ok(None)
     }
 
-    fn on_cancel(&mut self, id: u64) -> R {
+    fn on_cancel(&mut self, now: Instant, id: u64) -> R {
         if id % 2 != self.peer_parity() {
             return Err(protocol("CANCEL for an exchange this side opened"));
         }
+        // CANCEL carries no reason. One that arrives when this side's deadline is about to pass
+        // was driven by the caller's deadline, which passes first by the one-way delay
+        // (SPEC.md §7.5): the application is told DEADLINE_EXCEEDED, as if this side's timer
+        // had fired first.
+        let margin = self.stats.srtt.unwrap_or_default().max(DEADLINE_CANCEL_MARGIN);
         let Some(i) = self.lookup(id, false)? else { return Ok(None) };
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.cancelled.is_none() {
-            s.cancelled = Some(Status::CANCELLED);
+            let reason = if s.deadline != Instant::MAX && s.deadline.saturating_duration_since(now) <= margin
+            {
+                Status::DEADLINE_EXCEEDED
+            } else {
+                Status::CANCELLED
+            };
+            s.cancelled = Some(reason);
             s.deadline = Instant::MAX;
             if !s.assembling {
-                self.set_pending(i, Pending::Cancelled(Status::CANCELLED));
+                self.set_pending(i, Pending::Cancelled(reason));
             }
         }
         Ok(None)
