@@ -468,5 +468,4 @@ impl Sim {
             self.violation(format!("{tag}: stream {id} resolved twice ({h:?})"));
         }
     }
-
 }

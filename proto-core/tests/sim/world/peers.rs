@@ -176,6 +176,7 @@ impl Sim {
             }
             Some(_) => {
                 self.violation(format!("pair {p}: the dialer dialed while its connection is up"));
+                self.ep_dirty = true;
                 self.ep.closed(id);
             }
             None => self.connect(p, id, &token),
@@ -313,7 +314,11 @@ impl Sim {
         live.resuming = false;
         let resumed = c.stats().resumptions > live.resumptions;
         if self.verbose {
-            println!("{:>10} pair {p}: resumption answered: resumed {resumed} ({:?})", us(self.now), c.stats().resumptions);
+            println!(
+                "{:>10} pair {p}: resumption answered: resumed {resumed} ({:?})",
+                us(self.now),
+                c.stats().resumptions
+            );
         }
         let slot = &mut self.pairs[p];
         if resumed {
@@ -322,7 +327,11 @@ impl Sim {
             return;
         }
         let fresh_session = slot.dialer.not_resumed();
-        c.close(self.now, Status::UNAVAILABLE, b"session not resumed and ReconnectPolicy::fresh_session is off");
+        c.close(
+            self.now,
+            Status::UNAVAILABLE,
+            b"session not resumed and ReconnectPolicy::fresh_session is off",
+        );
         self.epochs[live.epoch].declined = true;
         self.count("client saw the resumption declined");
         if fresh_session {
@@ -350,6 +359,7 @@ impl Sim {
         // goes with it: that transport is dead.
         if let Some(f) = live.fresh.take() {
             if !f.told.gone {
+                self.ep_dirty = true;
                 self.ep.closed(f.id);
                 self.count("fresh dropped with its transport");
             }

@@ -19,6 +19,7 @@ impl Sim {
             c.copy_from_slice(&self.rng.next().to_le_bytes());
         }
         let offer = self.pairs[p].resumable.then_some(token);
+        self.ep_dirty = true;
         match self.ep.accept_with(self.now, offer) {
             Ok(a) => Some((a.id, a.token.map(|t| t.to_vec()).unwrap_or_default())),
             Err(Refusal::TooManyConnections { .. }) => {
@@ -42,6 +43,7 @@ impl Sim {
         }
         if e.closed {
             e.told.gone = true;
+            self.ep_dirty = true;
             self.ep.closed(id);
             return;
         }
@@ -51,6 +53,7 @@ impl Sim {
             if name != self.pairs[p].name {
                 self.violation(format!("pair {p}: the server sees the client's name as {name:?}"));
             }
+            self.ep_dirty = true;
             self.ep.connected(id, &name, None);
             self.newcomers.push(id);
         }
@@ -59,9 +62,11 @@ impl Sim {
         if state == State::Suspended && !e.told.suspended {
             e.told.suspended = true;
             let since = e.conn.suspended_since().unwrap_or(self.now);
+            self.ep_dirty = true;
             self.ep.suspended(id, since);
         } else if state != State::Suspended && e.told.suspended {
             e.told.suspended = false;
+            self.ep_dirty = true;
             self.ep.unsuspended(id);
         }
         let e = &mut live.ends[1];
@@ -106,6 +111,7 @@ impl Sim {
                     let f = live.fresh.as_mut().expect("fresh");
                     f.told.connected = true;
                     let (id, name) = (f.id, f.conn.peer().map(|x| x.name.to_vec()).unwrap_or_default());
+                    self.ep_dirty = true;
                     self.ep.connected(id, &name, None);
                     self.newcomers.push(id);
                 }
@@ -113,6 +119,7 @@ impl Sim {
                     let f = live.fresh.as_mut().expect("fresh");
                     f.told.gone = true;
                     let id = f.id;
+                    self.ep_dirty = true;
                     self.ep.closed(id);
                     // A fresh connection ends with its transport, or with the dialer's CLOSE
                     // after a declined resumption; never with a protocol error.
@@ -136,6 +143,7 @@ impl Sim {
         let suspended = f.conn.state() == State::Suspended;
         if !f.told.gone && suspended != f.told.suspended {
             f.told.suspended = suspended;
+            self.ep_dirty = true;
             match f.conn.suspended_since() {
                 Some(since) => self.ep.suspended(f.id, since),
                 None => self.ep.unsuspended(f.id),
@@ -144,6 +152,7 @@ impl Sim {
         if f.conn.is_finished() {
             if !f.told.gone {
                 self.violation(format!("pair {p}: fresh connection finished without Closed"));
+                self.ep_dirty = true;
                 self.ep.closed(f.id);
             }
             live.links[1].close(now);
@@ -158,6 +167,7 @@ impl Sim {
         let fid = live.fresh.as_ref().expect("fresh").id;
         let session = live.ends[1].id;
         let own = live.ends[1].conn.session_token() == token;
+        self.ep_dirty = true;
         match self.ep.resume_requested(fid, token, None) {
             Resume::Into(sid) => {
                 if Some(sid) != session || !own {
@@ -169,6 +179,7 @@ impl Sim {
                 let mut fresh = live.fresh.take().expect("fresh");
                 match live.ends[1].conn.resume_from(now, &mut fresh.conn) {
                     Ok(()) => {
+                        self.ep_dirty = true;
                         self.ep.resumed(sid, fid);
                         let gen = live.gen;
                         let end = &mut live.ends[1];
@@ -180,8 +191,8 @@ impl Sim {
                         // no longer counts against them.
                         for x in ep.ex.values_mut() {
                             for dir in x.dirs.iter_mut() {
-                                dir.slack_items +=
-                                    (dir.sent.len() as u64).saturating_sub(dir.consumed_items + dir.slack_items);
+                                dir.slack_items += (dir.sent.len() as u64)
+                                    .saturating_sub(dir.consumed_items + dir.slack_items);
                                 dir.slack_bytes +=
                                     dir.sent_bytes.saturating_sub(dir.consumed_bytes + dir.slack_bytes);
                             }
@@ -222,6 +233,7 @@ impl Sim {
     pub(super) fn apply_actions(&mut self) {
         let mut n = 0;
         while let Some(a) = self.ep.poll_action() {
+            self.ep_dirty = true;
             n += 1;
             if n > MAX_ACTIONS_PER_STEP {
                 self.violation(format!("livelock: the endpoint keeps asking ({a:?})"));
@@ -300,6 +312,9 @@ impl Sim {
 
     /// The endpoint's view agrees with the server's connections, after every step.
     pub(super) fn check_endpoint(&mut self) {
+        if !std::mem::take(&mut self.ep_dirty) {
+            return;
+        }
         let cfg = self.ep.config().clone();
         let (mut conns, mut handshaking, mut suspended) = (0usize, 0usize, 0usize);
         let mut open: BTreeMap<Vec<u8>, Vec<ConnId>> = BTreeMap::new();
@@ -338,7 +353,9 @@ impl Sim {
                 ep.suspended_sessions()
             ));
         }
-        if conns > cfg.max_connections || handshaking > cfg.max_handshaking || suspended > cfg.max_suspended_sessions
+        if conns > cfg.max_connections
+            || handshaking > cfg.max_handshaking
+            || suspended > cfg.max_suspended_sessions
         {
             msgs.push(format!(
                 "{conns}/{handshaking}/{suspended} connections/handshaking/suspended above the endpoint's limits"
@@ -347,14 +364,17 @@ impl Sim {
         // The registry names only connections that are there, under the name they announced.
         for (name, id) in ep.peers() {
             if names.get(&id).map(Vec::as_slice) != Some(name) {
-                msgs.push(format!("registry: {name:?} names {id:?}, which is gone or announced another name"));
+                msgs.push(format!(
+                    "registry: {name:?} names {id:?}, which is gone or announced another name"
+                ));
             }
         }
         // After a newcomer registered (and the endpoint's closes were carried out), it is the
         // only live connection under its name.
         for id in std::mem::take(&mut self.newcomers) {
             let Some(name) = names.get(&id).filter(|n| !n.is_empty()) else { continue };
-            let others: Vec<ConnId> = open.get(name).into_iter().flatten().copied().filter(|&o| o != id).collect();
+            let others: Vec<ConnId> =
+                open.get(name).into_iter().flatten().copied().filter(|&o| o != id).collect();
             if !others.is_empty() && open.get(name).is_some_and(|v| v.contains(&id)) {
                 msgs.push(format!("name {name:?}: {id:?} registered, yet {others:?} still live under it"));
             }
@@ -374,7 +394,10 @@ impl Sim {
     /// At quiescence: every session is either in the endpoint's table (and up) or resolved.
     pub(super) fn final_endpoint_check(&self, v: &mut Vec<String>) {
         if self.ep.suspended_sessions() != 0 {
-            v.push(format!("endpoint: {} sessions still suspended at quiescence", self.ep.suspended_sessions()));
+            v.push(format!(
+                "endpoint: {} sessions still suspended at quiescence",
+                self.ep.suspended_sessions()
+            ));
         }
         let up = self.pairs.iter().flat_map(|s| &s.lives).filter(|l| !l.ends[1].told.gone).count();
         if self.ep.connections() != up {
