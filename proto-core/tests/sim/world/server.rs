@@ -408,5 +408,19 @@ impl Sim {
         if s.resumptions != u64::from(resumed) {
             v.push(format!("endpoint: {} resumptions counted, {resumed} happened", s.resumptions));
         }
+        let n = |k: &str| self.counts.get(k).copied().unwrap_or(0);
+        if s.replaced != n("replaced by a newer connection") {
+            v.push(format!(
+                "endpoint: {} replacements counted, {} carried out",
+                s.replaced,
+                n("replaced by a newer connection")
+            ));
+        }
+        if s.evicted_count + s.evicted_memory < n("suspended session evicted") {
+            v.push(format!(
+                "endpoint: {} evictions counted, more carried out",
+                s.evicted_count + s.evicted_memory
+            ));
+        }
     }
 }
