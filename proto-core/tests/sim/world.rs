@@ -1,7 +1,11 @@
-//! The simulated world: one server endpoint, 2–3 client endpoints, one byte-stream connection per
-//! client, a fake clock, seeded links and faults, and an application on each end of each
-//! connection. The driver always advances to whichever source is due first: a scheduled
-//! application or fault action, a link delivery, or a connection timer.
+//! The simulated world: one server (its connections admitted, resumed, replaced and evicted by
+//! the core's `Endpoint`), 2–3 clients (each reconnecting on its `Dialer`'s timers), byte-stream
+//! connections over seeded links with faults, a fake clock, and an application on each end of
+//! each connection. The driver always advances to whichever source is due first: a scheduled
+//! application or fault action, a link delivery, a connection timer, or a dialer timer.
+//! `app.rs`: the applications; `events.rs`: their events checked against the ledger;
+//! `transport.rs`: delivery and the pump; `peers.rs`: faults and the dialer; `server.rs`: the
+//! endpoint and its invariants.
 
 use super::ledger::{Epoch, Ex, XKind};
 use super::link::{Link, LinkParams};
