@@ -124,8 +124,16 @@ impl Sim {
     pub(super) fn redial(&mut self, p: usize) {
         let now = self.now;
         let d = &mut self.pairs[p].dialer;
-        if !d.attempt_due(now) {
-            let st = d.state();
+        let failures = match d.state() {
+            LinkState::Suspended { failures, .. } => failures,
+            _ => u32::MAX,
+        };
+        let due = d.attempt_due(now);
+        let st = d.state();
+        if due && st != (LinkState::Connecting { attempt: failures.wrapping_add(1) }) {
+            self.violation(format!("pair {p}: after {failures} failed attempts the dialer is {st:?}"));
+        }
+        if !due {
             self.violation(format!("pair {p}: the dialer's timer fired but no attempt is due ({st:?})"));
             self.pairs[p].dialer.closed();
             return;
@@ -235,6 +243,9 @@ impl Sim {
             ));
         }
         self.hash.words(&[us(self.now), 160, p as u64, gap]);
+        if gap > 0 && self.pairs[p].dialer.attempt_due(self.now) {
+            self.violation(format!("pair {p}: the dialer's attempt is due before its timer"));
+        }
     }
 
     /// A client whose dialer closed starts anew (a new dialer, a new connection).
