@@ -1,12 +1,21 @@
-//! Deterministic, seeded network simulation of tandem connections (issue 4, item 3).
+//! Deterministic, seeded network simulation of tandem connections (issues 4 and 12).
 //!
-//! One server endpoint and 2–3 clients, each client–server pair a byte-stream connection, one fake
-//! clock and a seeded PRNG. Links delay (latency + jitter), re-chunk the byte stream at random
-//! boundaries, limit bandwidth, partition for a while (bytes held, then delivered in order) and kill
-//! connections mid-exchange (both ends get EOF, bytes in flight are lost). A killed connection must
-//! resolve everything with UNAVAILABLE; the pair then connects again and work continues on the new
-//! connection. Applications on both ends mix every exchange type in both directions. The driver
-//! advances to whichever source is due first (scheduled action, delivery, or timer).
+//! One server and 2–3 clients over byte-stream connections, one fake clock and a seeded PRNG.
+//! The server's many-connection logic is the core's real `endpoint::Endpoint` (admission with
+//! tight limits in a third of the scenarios, the session table that resumes or declines, the name
+//! registry and its replacement rule, eviction of suspended sessions and sheds under a memory
+//! budget); each client reconnects on the timers of the core's real `endpoint::Dialer` (capped,
+//! jittered backoff seeded from the scenario, `max_attempts`, a declined resumption closing the
+//! connection per `fresh_session: false`, after which the application starts a new client).
+//! Links delay (latency + jitter), re-chunk the byte stream at random boundaries, limit
+//! bandwidth, partition for a while (bytes held, then delivered in order), refuse connects, and
+//! kill connections mid-exchange (both ends get EOF, bytes in flight are lost; a quarter of the
+//! kills are half-open: only the client is told, the server learns from its timers, a
+//! replacement or a resumption). A killed connection must resolve everything with UNAVAILABLE
+//! unless its session resumes. Some scenarios give all clients one name (newcomers replace each
+//! other) or none. Applications on both ends mix every exchange type in both directions. The
+//! driver advances to whichever source is due first (scheduled action, delivery, connection
+//! timer, or dialer timer).
 //!
 //! Invariants, checked while running (after every input, action and timer) and at quiescence:
 //!
@@ -25,11 +34,25 @@
 //! * `open_exchanges()` ≤ the table bound, `buffer_footprint()` ≤ the configured buffer bounds,
 //!   open inbound/outbound counts ≤ the announced/configured limits, at every step;
 //! * a connection ends only for a reason the scenario caused (kill → TransportClosed or a
-//!   truncated frame; GOAWAY → CLOSE(OK); a partition longer than the idle timeout → IDLE_TIMEOUT);
+//!   truncated frame; GOAWAY → CLOSE(OK); a partition longer than the idle timeout → IDLE_TIMEOUT;
+//!   a half-open kill → the server's idle or handshake timeout; the endpoint's replacement →
+//!   CLOSE(UNAVAILABLE); its eviction → SessionEvicted; a declined resumption or a dialer that gave
+//!   up → the client's CLOSE(UNAVAILABLE); REPLY_EVICTED only after the endpoint had answers shed);
 //!   Closed is the last event and leaves no exchange tracked or unresolved;
 //! * after faults stop, everything drains within 60 s of simulated time and every table is empty;
 //!   the driver never livelocks (bounded steps per instant and per scenario);
-//! * the same seed gives the same trace hash (every event and every delivered byte count).
+//! * the same seed gives the same trace hash (every event and every delivered byte count);
+//! * endpoint, after every step it was told something: its connection, handshake and suspended
+//!   counts equal the server's (within its limits); the registry names only connections that are
+//!   up under that name; after a newcomer registers (and the endpoint's closes are carried out) it
+//!   is the only live connection under its name; a live connection's name stays registered; a
+//!   resumption goes into the session whose token was sent, and is declined only when that
+//!   session is gone; an action names a connection the server holds, and a replacement only an
+//!   open one whose name moved on; at quiescence no session is suspended, every session is in the
+//!   table or resolved, and its counters (resumptions, replacements, evictions) match;
+//! * dialer: every delay it chooses is within its policy (the current backoff, growing by
+//!   `multiplier` per failed attempt up to `max`, with at most `jitter` either way, never under
+//!   1 ms); an attempt is due only when its timer fires; a dial happens only while connecting.
 //!
 //! * `simulate_many_scenarios`: 10,000 seeds (or `SIM_SCENARIOS`), one summary line.
 //! * `replay`: `SIM_SEED=1234 cargo test -p tandem-core --test sim replay -- --nocapture`.

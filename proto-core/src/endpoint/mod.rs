@@ -367,9 +367,16 @@ impl Endpoint {
         if name.is_empty() {
             return;
         }
-        if let Some(old) = self.names.insert(name, id) {
-            let stale = self.conns.get(&old).is_some_and(|o| o.phase == Phase::Open);
+        self.names.insert(name, id);
+        // Every live connection under the name from the same identity goes, not only the one
+        // that answered to it: a resumed session may have taken the name back from another.
+        for old in self.names.others(name, id) {
+            let stale = self
+                .conns
+                .get(&old)
+                .is_some_and(|o| o.phase == Phase::Open && o.identity.as_deref() == identity);
             if stale {
+                self.names.remove(name, old);
                 self.stats.replaced += 1;
                 self.actions.push_back(Action::Close {
                     id: old,
@@ -423,10 +430,9 @@ impl Endpoint {
             Some(e) if !e.name.is_empty() => e.name.clone(),
             _ => return,
         };
-        if let Some(old) = self.names.insert(&name, session) {
-            // Whoever took the name meanwhile keeps running; the resumed session answers to it.
-            let _ = old;
-        }
+        // Whoever took the name meanwhile keeps running (and answers to it again when the
+        // resumed session ends); the resumed session answers to it now.
+        self.names.insert(&name, session);
     }
 
     /// `id`'s session was suspended at `since` (its transport was lost). May evict the oldest

@@ -93,6 +93,71 @@ fn a_suspended_session_is_not_replaced_and_takes_its_name_back_when_resumed() {
     assert_eq!(ep.connections(), 2, "the fresh transport is retired");
 }
 
+/// Found by the simulator: a resumed session took its name back from the live connection that
+/// had registered it meanwhile; when the session ended, the name answered nothing although that
+/// connection was still up, and a newcomer replaced only the session, leaving the other one live.
+#[test]
+fn a_name_falls_back_to_the_live_connection_a_resumed_session_took_it_from() {
+    let mut ep = Endpoint::new(EndpointConfig::default());
+    let a = ep.accept(ms(0), tok(1)).unwrap().id;
+    ep.connected(a, b"sensor", None);
+    ep.suspended(a, ms(10));
+    let b = ep.accept(ms(20), tok(2)).unwrap().id;
+    ep.connected(b, b"sensor", None);
+    let c = ep.accept(ms(30), tok(3)).unwrap().id;
+    assert_eq!(ep.resume_requested(c, &tok(1), None), Resume::Into(a));
+    ep.resumed(a, c);
+    assert_eq!(ep.peer(b"sensor"), Some(a));
+    ep.closed(a);
+    assert_eq!(ep.peer(b"sensor"), Some(b), "b is still up under the name");
+    assert_eq!(ep.peers().collect::<Vec<_>>(), vec![(&b"sensor"[..], b)]);
+}
+
+#[test]
+fn a_newcomer_replaces_every_live_connection_under_its_name() {
+    let mut ep = Endpoint::new(EndpointConfig::default());
+    let a = ep.accept(ms(0), tok(1)).unwrap().id;
+    ep.connected(a, b"sensor", None);
+    ep.suspended(a, ms(10));
+    let b = ep.accept(ms(20), tok(2)).unwrap().id;
+    ep.connected(b, b"sensor", None);
+    let c = ep.accept(ms(30), tok(3)).unwrap().id;
+    ep.resume_requested(c, &tok(1), None);
+    ep.resumed(a, c);
+    assert_eq!(actions(&mut ep), vec![], "a resumption replaces nobody");
+    let d = ep.accept(ms(40), tok(4)).unwrap().id;
+    ep.connected(d, b"sensor", None);
+    let mut closed: Vec<ConnId> = actions(&mut ep)
+        .into_iter()
+        .map(|x| match x {
+            Action::Close { id, .. } => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    closed.sort();
+    assert_eq!(closed, vec![a, b], "both live connections under the name go");
+    ep.closed(a);
+    ep.closed(b);
+    assert_eq!(ep.peer(b"sensor"), Some(d));
+    assert_eq!(ep.stats().replaced, 2);
+}
+
+#[test]
+fn a_connection_of_another_identity_under_the_same_name_is_not_replaced() {
+    let mut ep = Endpoint::new(EndpointConfig::default());
+    let a = ep.accept(ms(0), tok(1)).unwrap().id;
+    ep.connected(a, b"sensor", Some(b"alice"));
+    let b = ep.accept(ms(0), tok(2)).unwrap().id;
+    ep.connected(b, b"sensor", Some(b"mallory"));
+    assert_eq!(actions(&mut ep), vec![], "mallory cannot close alice's connection by taking her name");
+    assert_eq!(ep.peer(b"sensor"), Some(b));
+    ep.closed(b);
+    assert_eq!(ep.peer(b"sensor"), Some(a));
+    let c = ep.accept(ms(0), tok(3)).unwrap().id;
+    ep.connected(c, b"sensor", Some(b"alice"));
+    assert!(matches!(actions(&mut ep)[..], [Action::Close { id, .. }] if id == a));
+}
+
 #[test]
 fn anonymous_peers_are_served_but_not_registered() {
     let mut ep = Endpoint::new(EndpointConfig::default());

@@ -111,6 +111,18 @@ pub struct Epoch {
     pub lost: bool,
     /// Times the session was resumed on a new transport.
     pub resumed: u32,
+    /// The client asked to resume the session and was offered a new one (then closed).
+    pub declined: bool,
+    /// The server's endpoint closed the server's end: a newer connection took its name.
+    pub replaced: bool,
+    /// The server's endpoint evicted the suspended session (too many, or the memory budget).
+    pub evicted: bool,
+    /// The server's endpoint had cached answers shed (the memory budget).
+    pub shed: bool,
+    /// A transport was killed half-open (only the client was told).
+    pub half_open: bool,
+    /// The client's dialer gave up reconnecting and closed the connection.
+    pub gave_up: bool,
     pub goaway: bool,
     /// Closed for any reason before the scenario ended.
     pub ended: bool,
@@ -136,6 +148,12 @@ impl Epoch {
             killed: false,
             lost: false,
             resumed: 0,
+            declined: false,
+            replaced: false,
+            evicted: false,
+            shed: false,
+            half_open: false,
+            gave_up: false,
             goaway: false,
             ended: false,
             connected: [false; 2],
@@ -206,7 +224,8 @@ impl Epoch {
             }
         }
         for &(side, id) in &self.unavail {
-            let ok = self.goaway_bound[side].is_some_and(|b| id >= b);
+            // A declined resumption ends the old session's exchanges UNAVAILABLE (SPEC.md §13.3).
+            let ok = self.goaway_bound[side].is_some_and(|b| id >= b) || (side == 0 && self.declined);
             if !ok {
                 out.push(format!(
                     "{tag}: side {side} exchange {id} resolved UNAVAILABLE while open, without a GOAWAY excluding it"
