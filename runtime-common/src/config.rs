@@ -102,6 +102,15 @@ macro_rules! configs {
             /// Largest datagram on `udp://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
+            /// Decides who may connect (SPEC.md §5.6): sees each peer's name, HELLO `auth`
+            /// bytes, Unix credentials and address, and accepts it as a
+            /// [`PeerIdentity`](crate::PeerIdentity) or refuses it (the peer gets that CLOSE and
+            /// nothing else). With one, a name belongs to an identity: another identity's
+            /// connection under a live or suspended peer's name is refused (PERMISSION_DENIED)
+            /// and a session resumes only under the identity that opened it. `None` (the
+            /// default): every peer is accepted **unauthenticated** — its name is a claim and a
+            /// newcomer under a live peer's name replaces it.
+            pub authenticator: ::core::option::Option<::std::sync::Arc<dyn $crate::Authenticator>>,
             $( $(#[$sm])* pub $sf: $st, )*
         }
 
@@ -115,6 +124,7 @@ macro_rules! configs {
                     unlink_stale_socket: false,
                     max_datagram: $crate::config::DEFAULT_MAX_DATAGRAM,
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
+                    authenticator: ::core::option::Option::None,
                     $( $sf: $sd, )*
                 }
             }
@@ -129,6 +139,7 @@ macro_rules! configs {
                     .field("unlink_stale_socket", &self.unlink_stale_socket)
                     .field("max_datagram", &self.max_datagram)
                     .field("udp_max_datagram", &self.udp_max_datagram)
+                    .field("authenticator", &self.authenticator.as_ref().map(|_| ".."))
                     .finish_non_exhaustive()
             }
         }
@@ -162,6 +173,10 @@ macro_rules! configs {
             /// Largest datagram on `udp://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
+            /// The HELLO's `auth` bytes for the server's authenticator (SPEC.md §5.6): a static
+            /// token or a function called once per `connect`. Default none. Sent in clear on
+            /// plain TCP: use it across machines only on a trusted network.
+            pub auth: $crate::Credentials,
             $( $(#[$cm])* pub $cf: $ct, )*
         }
 
@@ -176,6 +191,7 @@ macro_rules! configs {
                     connect_timeout: $crate::config::DEFAULT_CONNECT_TIMEOUT,
                     max_datagram: $crate::config::DEFAULT_MAX_DATAGRAM,
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
+                    auth: $crate::Credentials::None,
                     $( $cf: $cd, )*
                 }
             }
@@ -191,6 +207,7 @@ macro_rules! configs {
                     .field("connect_timeout", &self.connect_timeout)
                     .field("max_datagram", &self.max_datagram)
                     .field("udp_max_datagram", &self.udp_max_datagram)
+                    .field("auth", &self.auth)
                     .finish_non_exhaustive()
             }
         }

@@ -15,6 +15,7 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use event_listener::Event;
 use tandem_core::{ApiError, Connection, ConnectionError, Status};
 
+use crate::auth::PeerIdentity;
 use crate::clock::{now, SleepUntil};
 use crate::state::{LinkState, PeerCredentials};
 
@@ -417,6 +418,8 @@ pub struct Shared {
     pub(crate) handles: AtomicUsize,
     /// The peer's name from its first HELLO.
     pub(crate) name: OnceLock<String>,
+    /// The identity the server's authenticator gave the peer (SPEC.md §5.6).
+    pub(crate) identity: OnceLock<PeerIdentity>,
     pub(crate) creds: Option<PeerCredentials>,
     /// Connection number, for logs (the endpoint's id on a server).
     pub id: u64,
@@ -442,6 +445,7 @@ impl Shared {
             inner: Mutex::new(Inner::new(conn, remote)),
             handles: AtomicUsize::new(0),
             name: OnceLock::new(),
+            identity: OnceLock::new(),
             creds,
             id,
             sleep,
@@ -457,6 +461,12 @@ impl Shared {
     /// The peer's name (empty before the handshake).
     pub fn name(&self) -> &str {
         self.name.get().map_or("", String::as_str)
+    }
+
+    /// The identity the server's authenticator gave the peer (`None`: no authenticator, or
+    /// the client side).
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.identity.get()
     }
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use tandem_core::{Instant, MethodId, Status};
 
+use crate::auth::PeerIdentity;
 use crate::clock::to_std;
 use crate::conn::{CancelToken, Shared};
 use crate::peer::Peer;
@@ -44,9 +45,16 @@ impl Ctx {
         &self.peer
     }
 
-    /// The peer's name from its HELLO.
+    /// The peer's name from its HELLO: a claim, unless the server has an authenticator (then
+    /// the name belongs to [`identity`](Self::identity), SPEC.md §5.6).
     pub fn peer_name(&self) -> &str {
         self.peer.name()
+    }
+
+    /// The identity the server's authenticator gave the peer; `None` without an authenticator
+    /// (the peer is unauthenticated) and on the client side.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.peer.identity()
     }
 
     /// The peer process's credentials, on Unix sockets.
@@ -129,9 +137,14 @@ impl core::fmt::Debug for InlineCtx<'_> {
 }
 
 impl InlineCtx<'_> {
-    /// The peer's name from its HELLO.
+    /// The peer's name from its HELLO (a claim unless the server authenticates its peers).
     pub fn peer_name(&self) -> &str {
         self.shared.name()
+    }
+
+    /// The identity the server's authenticator gave the peer (see [`Ctx::identity`]).
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.shared.identity()
     }
 
     /// The peer process's credentials, on Unix sockets.

@@ -141,7 +141,7 @@ impl<F: HandlerFns> Engine<F> {
         };
         let mut progress = turn.drain(inner);
         if let Some(token) = turn.resume_token.take() {
-            self.session.resume_requested(inner, &token, take_transport, &mut self.actions);
+            self.session.resume_requested(&self.shared, inner, &token, take_transport, &mut self.actions);
             progress = true;
         }
         progress | inner.retry_backlog()

@@ -35,6 +35,15 @@ pub enum Error {
     Config(ConfigError),
     /// The connection ended before the handshake completed.
     Handshake(ConnectionError),
+    /// The server refused this client during the handshake (SPEC.md §5.6): UNAUTHENTICATED
+    /// (credentials missing or wrong: see `ClientConfig::auth`) or PERMISSION_DENIED (not
+    /// allowed, or the name belongs to another identity), with the server's message.
+    Refused {
+        /// UNAUTHENTICATED or PERMISSION_DENIED.
+        status: Status,
+        /// What the server said.
+        message: String,
+    },
     /// Connecting (transport and handshake) took longer than `ClientConfig::connect_timeout`.
     Timeout {
         /// The address being connected to.
@@ -65,6 +74,7 @@ impl fmt::Display for Error {
             Error::Io { context, source } => write!(f, "{context}: {source}"),
             Error::Config(e) => e.fmt(f),
             Error::Handshake(e) => write!(f, "connection closed during the handshake: {e}"),
+            Error::Refused { status, message } => write!(f, "the server refused this client ({status}): {message}"),
             Error::Timeout { addr } => write!(
                 f,
                 "connecting to {addr} timed out (ClientConfig::connect_timeout): is a tandem server listening there?"

@@ -102,11 +102,17 @@ impl<F: HandlerFns> Turn<'_, F> {
                 let _ = self.shared.name.set(text);
                 let first = !inner.connected;
                 inner.connected = true;
-                self.session.connected(inner, first, &name, self.actions);
+                self.session.connected(inner, first, &name, self.shared.identity.get(), self.actions);
                 inner.wake_state();
             }
-            // This runtime does not set `Config::authenticate` (yet): never raised.
-            Owned::AuthRequested { .. } => {}
+            // The server's authenticator decides before the HELLO is answered (SPEC.md §5.6).
+            Owned::AuthRequested { .. } => {
+                if self.session.authenticate(self.shared, inner, false).is_ok() {
+                    if let Err(e) = inner.conn.accept_peer(now()) {
+                        tracing::debug!(conn, error = %e, "accept_peer refused");
+                    }
+                }
+            }
             Owned::Request { id, kind, method, deadline, payload } => {
                 let key = inner.conn.request_key();
                 let req = Request { id, kind, method, deadline, key, payload };

@@ -27,6 +27,7 @@ use tandem_core::endpoint::{
 use tandem_core::typed::Unary;
 use tandem_core::{Config, Instant, SessionMemory, Status};
 
+use crate::auth::Authenticator;
 use crate::clock::{self, now, SleepUntil};
 use crate::conn::Shared;
 use crate::deadline::Deadline;
@@ -57,6 +58,8 @@ pub struct Hub {
     /// Every connection's configuration (transport set, validated).
     pub(crate) connection: Config,
     pub(crate) sleep: SleepUntil,
+    /// Decides who may connect (`ServerConfig::authenticator`).
+    pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     stopped: AtomicBool,
     stop_event: Event,
 }
@@ -70,8 +73,16 @@ impl core::fmt::Debug for Hub {
 impl Hub {
     /// A server named `name` whose connections use `connection` (see
     /// [`connection_config`](crate::config::connection_config)), deciding with an endpoint of
-    /// `endpoint`; its waits use the runtime's `sleep`.
-    pub fn new(name: String, connection: Config, endpoint: EndpointConfig, sleep: SleepUntil) -> Arc<Hub> {
+    /// `endpoint`; its waits use the runtime's `sleep`. With an `authenticator`, every peer's
+    /// HELLO waits for its decision (SPEC.md §5.6).
+    pub fn new(
+        name: String,
+        mut connection: Config,
+        endpoint: EndpointConfig,
+        sleep: SleepUntil,
+        authenticator: Option<Arc<dyn Authenticator>>,
+    ) -> Arc<Hub> {
+        connection.authenticate = authenticator.is_some();
         let state = State {
             ep: Endpoint::new(endpoint),
             conns: HashMap::new(),
@@ -84,6 +95,7 @@ impl Hub {
             name,
             connection,
             sleep,
+            authenticator,
             stopped: AtomicBool::new(false),
             stop_event: Event::new(),
         })
@@ -132,14 +144,31 @@ impl Hub {
         }
     }
 
-    pub(crate) fn connected(&self, id: ConnId, name: &[u8]) -> Actions {
-        self.with(|ep| ep.connected(id, name, None)).1
+    pub(crate) fn connected(&self, id: ConnId, name: &[u8], identity: Option<&[u8]>) -> Actions {
+        self.with(|ep| ep.connected(id, name, identity)).1
     }
 
-    /// A resuming HELLO on `fresh`: the session to resume it into, if any.
-    pub(crate) fn resume_requested(&self, fresh: ConnId, token: &[u8]) -> Option<(ConnId, Arc<Shared>)> {
+    /// Whether a peer of `identity` connecting on `id` may take `name` (SPEC.md §5.6); counts a
+    /// refusal.
+    pub(crate) fn claim_name(&self, id: ConnId, name: &[u8], identity: Option<&[u8]>) -> bool {
         let mut s = self.lock();
-        match s.ep.resume_requested(fresh, token, None) {
+        let ok = name.is_empty() || s.ep.name_available(name, identity, Some(id));
+        if !ok {
+            s.ep.name_conflict();
+        }
+        ok
+    }
+
+    /// A resuming HELLO on `fresh` from a peer of `identity`: the session to resume it into, if
+    /// any (only a session of the same identity).
+    pub(crate) fn resume_requested(
+        &self,
+        fresh: ConnId,
+        token: &[u8],
+        identity: Option<&[u8]>,
+    ) -> Option<(ConnId, Arc<Shared>)> {
+        let mut s = self.lock();
+        match s.ep.resume_requested(fresh, token, identity) {
             Resume::Into(id) => s.conns.get(&id).map(|c| (id, c.clone())),
             Resume::Decline => None,
         }

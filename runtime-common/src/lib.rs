@@ -89,7 +89,7 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
+//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `auth` (state), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
 //! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state), `unix`: socket files and credentials (error, state), `introspect`: the introspection service (outcome) |
 //! | 2 | `stream` (conn, error), `pump` (conn, clock) |
 //! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
@@ -101,6 +101,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod auth;
 pub mod clock;
 pub mod config;
 pub mod conn;
@@ -124,6 +125,7 @@ mod stream;
 pub mod udp;
 pub mod unix;
 
+pub use auth::{AuthRefusal, AuthRequest, Authenticator, Credentials, PeerIdentity};
 pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM};
 pub use ctx::{Ctx, InlineCtx};
 pub use deadline::Deadline;

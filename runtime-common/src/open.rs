@@ -122,13 +122,15 @@ fn start(
     Some(NewConnection { shared, link: Link::Acceptor { hub: hub.clone(), id, udp: addr } })
 }
 
-/// Client: a transport to the server is connected. Creates the connection named `name` with
+/// Client: a transport to the server is connected. Creates the connection named `name`
+/// (presenting `auth` in its HELLO, SPEC.md §5.6) with
 /// `connection` (see [`connection_config`](crate::config::connection_config)), reconnecting
 /// per `reconnect` when `resume` is on (never over UDP, which has no sessions); its waits use
 /// the runtime's `sleep`. Returns it and the first handle on it; once the driver runs,
 /// [`peer::connected`] waits for the handshake.
 pub fn dial(
     name: &str,
+    auth: &[u8],
     connection: Config,
     transport: TransportInfo,
     resume: bool,
@@ -137,7 +139,7 @@ pub fn dial(
 ) -> Result<(NewConnection, Peer), Error> {
     let TransportInfo { remote, creds, udp } = transport;
     static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-    let me = Identity { name: name.as_bytes(), ..Identity::default() };
+    let me = Identity { name: name.as_bytes(), auth, ..Identity::default() };
     let conn = Connection::new(Role::Dialer, connection, me, now())?;
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let shared = Shared::new(conn, remote, creds, id, sleep);

@@ -22,10 +22,11 @@ use tandem_core::typed::{
 };
 use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, Stats, Status, StatusBody};
 
+use crate::auth::PeerIdentity;
 use crate::clock::{now, to_std};
 use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Shared, StreamEntry};
 use crate::deadline::Deadline;
-use crate::error::{CallError, ErrorKind};
+use crate::error::{CallError, Error, ErrorKind};
 use crate::state::{LinkState, PeerCredentials};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
@@ -39,9 +40,19 @@ pub fn shared(peer: &Peer) -> &Arc<Shared> {
     peer.shared()
 }
 
-/// Waits for the handshake; fails with the reason if the connection closes first.
-pub async fn connected(peer: &Peer) -> Result<(), ConnectionError> {
-    peer.connected().await
+/// Waits for the handshake; fails with the reason if the connection closes first
+/// ([`Error::Refused`] with the server's message when it refused this client, SPEC.md §5.6).
+pub async fn connected(peer: &Peer) -> Result<(), Error> {
+    match peer.connected().await {
+        Ok(()) => Ok(()),
+        Err(ConnectionError::PeerClosed { status })
+            if status == Status::UNAUTHENTICATED || status == Status::PERMISSION_DENIED =>
+        {
+            let message = String::from_utf8_lossy(peer.shared().lock().conn.close_message()).into_owned();
+            Err(Error::Refused { status, message })
+        }
+        Err(e) => Err(Error::Handshake(e)),
+    }
 }
 
 /// Graceful shutdown of one connection: GOAWAY, then waits up to `grace` for the exchanges in
@@ -88,6 +99,12 @@ impl Peer {
     /// The peer's name from its HELLO (a server tracks peers by it).
     pub fn name(&self) -> &str {
         self.shared().name()
+    }
+
+    /// The identity the server's authenticator gave this peer (SPEC.md §5.6); `None` without
+    /// an authenticator and on the client side.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.shared().identity()
     }
 
     /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP and UDP.

@@ -3,7 +3,7 @@
 //! connection (connected, suspended, resumed, memory used) into reports to them, and their
 //! answers into actions: resuming a session onto a new transport, the steps of the
 //! reconnection schedule, publishing the [`LinkState`]. The runtime only dials and waits.
-//! (Layer 5: imports `hub`, `conn`, `state`, `clock`.)
+//! (Layer 5: imports `hub`, `conn`, `state`, `clock`, `auth`.)
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,8 +11,9 @@ use std::sync::Arc;
 use tandem_core::endpoint::{ConnId, Dialer, LinkState as DialState};
 use tandem_core::{ConnectionError, SessionMemory, State, Status};
 
+use crate::auth::{AuthRefusal, AuthRequest, PeerIdentity};
 use crate::clock::{now, to_std};
-use crate::conn::{Inner, Transport};
+use crate::conn::{Inner, Shared, Transport};
 use crate::hub::{Actions, Hub};
 use crate::state::LinkState;
 
@@ -79,11 +80,70 @@ impl Session {
         Session { link, suspended: false, resumptions: 0, reported: None, force_report: false }
     }
 
+    /// Acceptor with an authenticator: the peer's HELLO arrived (`resuming`: it asks to resume a
+    /// session). Runs the authenticator and, for a new session, checks that the name is free
+    /// for the identity; stores the identity in `shared`. `Err(())`: the peer was refused, its
+    /// CLOSE is queued (SPEC.md §5.6). `Ok(None)`: no authenticator.
+    pub(crate) fn authenticate(
+        &mut self,
+        shared: &Shared,
+        inner: &mut Inner,
+        resuming: bool,
+    ) -> Result<Option<PeerIdentity>, ()> {
+        let Link::Acceptor { hub, id, .. } = &self.link else { return Ok(None) };
+        let Some(authenticator) = hub.authenticator.clone() else { return Ok(None) };
+        let (name, auth) = match inner.conn.peer() {
+            Some(p) => (String::from_utf8_lossy(p.name).into_owned(), p.auth.to_vec()),
+            None => return Ok(None),
+        };
+        let request = AuthRequest {
+            name: &name,
+            auth: &auth,
+            credentials: shared.creds,
+            remote_addr: inner.remote,
+            resuming,
+        };
+        let decision =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| authenticator.authenticate(&request)))
+                .unwrap_or_else(|_| {
+                    tracing::error!(conn = id.0, "the authenticator panicked: refusing the peer");
+                    Err(AuthRefusal {
+                        status: Status::INTERNAL,
+                        message: "the server could not authenticate".into(),
+                    })
+                });
+        let refusal = match decision {
+            Ok(identity)
+                if resuming || hub.claim_name(*id, name.as_bytes(), Some(identity.as_str().as_bytes())) =>
+            {
+                tracing::debug!(conn = id.0, peer = %name, %identity, "peer authenticated");
+                let _ = shared.identity.set(identity.clone());
+                return Ok(Some(identity));
+            }
+            Ok(identity) => AuthRefusal::permission_denied(format!(
+                "the name {name:?} belongs to another identity's connection (this peer is {identity})"
+            )),
+            Err(r) => r,
+        };
+        tracing::info!(conn = id.0, peer = %name, status = %refusal.status, message = %refusal.message, "peer refused");
+        let mut message = refusal.message.into_bytes();
+        message.truncate(1024);
+        inner.conn.close(now(), refusal.status, &message);
+        Err(())
+    }
+
     /// The handshake completed (`first`), or a resumption was answered with a new session.
-    pub(crate) fn connected(&mut self, inner: &mut Inner, first: bool, name: &[u8], actions: &mut Actions) {
+    pub(crate) fn connected(
+        &mut self,
+        inner: &mut Inner,
+        first: bool,
+        name: &[u8],
+        identity: Option<&PeerIdentity>,
+        actions: &mut Actions,
+    ) {
         match &mut self.link {
             Link::Acceptor { hub, id, .. } => {
-                actions.extend(hub.connected(*id, name));
+                actions.extend(hub.connected(*id, name, identity.map(|i| i.as_str().as_bytes())));
                 inner.set_link(LinkState::Connected { resumed: false });
             }
             Link::Dialer(r) if first => {
@@ -112,13 +172,17 @@ impl Session {
     /// (this connection is then over), otherwise answers with a new session.
     pub(crate) fn resume_requested(
         &mut self,
+        shared: &Shared,
         inner: &mut Inner,
         token: &[u8],
         take_transport: impl FnOnce() -> Option<Transport>,
         actions: &mut Actions,
     ) {
+        // The resuming HELLO is authenticated again; only the session's identity resumes it.
+        let Ok(identity) = self.authenticate(shared, inner, true) else { return };
         let Link::Acceptor { hub, id, .. } = &self.link else { return };
-        if let Some((sid, session)) = hub.resume_requested(*id, token) {
+        let who = identity.as_ref().map(|i| i.as_str().as_bytes());
+        if let Some((sid, session)) = hub.resume_requested(*id, token, who) {
             // Lock order: a fresh connection, then the session (a session never locks a fresh
             // connection).
             let mut si = session.lock();
@@ -141,6 +205,21 @@ impl Session {
             }
         } else {
             tracing::info!(conn = id.0, "unknown, ended or foreign session: declining resumption");
+        }
+        // Declined, the peer continues with a fresh session under its name: refused if the name
+        // belongs to another identity (SPEC.md §5.6), before it is answered.
+        let name = inner.conn.peer().map(|p| p.name.to_vec()).unwrap_or_default();
+        if identity.is_some() && !hub.claim_name(*id, &name, who) {
+            tracing::info!(
+                conn = id.0,
+                "resumption declined and the name belongs to another identity: refused"
+            );
+            inner.conn.close(
+                now(),
+                Status::PERMISSION_DENIED,
+                b"this name belongs to another identity's connection",
+            );
+            return;
         }
         if let Err(e) = inner.conn.decline_resume(now()) {
             tracing::debug!(conn = id.0, error = %e, "decline_resume refused");

@@ -156,12 +156,19 @@ impl World {
     fn new(server: Registry<SyncFns>, client: Registry<SyncFns>) -> World {
         let addr = "tcp://127.0.0.1:1".parse().unwrap();
         let config = connection_config(&Config::default(), &addr, 0, 1200).unwrap();
-        let hub = Hub::new("server".into(), config.clone(), EndpointConfig::default(), never);
+        let hub = Hub::new("server".into(), config.clone(), EndpointConfig::default(), never, None);
         let (up, down): (Pipe, Pipe) = Default::default();
         let accepted = open::accept(&hub, TransportInfo::default(), "memory").expect("admitted");
-        let (dialed, peer) =
-            open::dial("client", config, TransportInfo::default(), true, ReconnectPolicy::default(), never)
-                .unwrap();
+        let (dialed, peer) = open::dial(
+            "client",
+            b"",
+            config,
+            TransportInfo::default(),
+            true,
+            ReconnectPolicy::default(),
+            never,
+        )
+        .unwrap();
         let ends = [End::new(accepted, server, up.clone(), down.clone()), End::new(dialed, client, down, up)];
         let mut w = World { hub, ends, client: peer.clone() };
         w.until(peer::connected(&peer)).expect("handshake");

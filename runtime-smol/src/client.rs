@@ -79,11 +79,18 @@ async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> 
     let connection =
         connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
     let socket = transport::connect(&address).await?;
-    let (conn, peer) =
-        open::dial(&config.name, connection, socket.info(), config.resume, config.reconnect, sleep_until)?;
+    let (conn, peer) = open::dial(
+        &config.name,
+        &config.auth.bytes(),
+        connection,
+        socket.info(),
+        config.resume,
+        config.reconnect,
+        sleep_until,
+    )?;
     tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
     let dialing = Dialing::new(address, config.connect_timeout);
     driver::spawn(conn, socket, Some(dialing), &handlers, config.spawner);
-    peer::connected(&peer).await.map_err(Error::Handshake)?;
+    peer::connected(&peer).await?;
     Ok(Client { peer })
 }

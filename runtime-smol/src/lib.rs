@@ -189,7 +189,8 @@ pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaK
 pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
-    Async, CallError, Ctx, Deadline, Error, ErrorKind, HandlerError, InlineCtx, LinkState, Outcome, Peer,
-    PeerCredentials, PendingCall, RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch,
-    StreamReceiver, StreamSender, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    Async, AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Ctx, Deadline, Error, ErrorKind,
+    HandlerError, InlineCtx, LinkState, Outcome, Peer, PeerCredentials, PeerIdentity, PendingCall,
+    RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch, StreamReceiver, StreamSender,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

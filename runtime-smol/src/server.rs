@@ -68,7 +68,7 @@ impl Server {
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
-        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until);
+        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
         let serve = Serve { hub: hub.clone(), handlers, spawner: config.spawner.clone() };
         match listener {
             Listener::Udp(socket) => config.spawner.spawn(Box::pin(udp_loop(socket, serve))),

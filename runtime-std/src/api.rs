@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{ConnectionError, MethodId, Stats, Status};
-use tandem_runtime::{peer, CallError, Deadline, LinkState, PeerCredentials};
+use tandem_runtime::{peer, CallError, Deadline, LinkState, PeerCredentials, PeerIdentity};
 
 use crate::block::block_on;
 
@@ -30,6 +30,12 @@ impl Peer {
     /// The peer's name from its HELLO (a server tracks peers by it).
     pub fn name(&self) -> &str {
         self.0.name()
+    }
+
+    /// The identity the server's authenticator gave this peer; `None` without an authenticator
+    /// and on the client side.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.0.identity()
     }
 
     /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP and UDP.

@@ -60,6 +60,7 @@ impl Client {
         let (socket, addrs) = transport::connect(&address, deadline)?;
         let (conn, peer) = open::dial(
             &config.name,
+            &config.auth.bytes(),
             connection,
             socket.info(),
             config.resume,
@@ -80,7 +81,7 @@ impl Client {
         };
         match block_on(connected) {
             Some(Ok(())) => Ok(Client { peer: Peer(peer), pool }),
-            Some(Err(e)) => Err(Error::Handshake(e)),
+            Some(Err(e)) => Err(e),
             None => Err(Error::Timeout { addr: address.to_string() }),
         }
     }

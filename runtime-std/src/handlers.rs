@@ -13,7 +13,7 @@ use serde::Serialize;
 use tandem_runtime::handlers::{encode_reply, status_of, typed_stream, HandlerFns, Job, Registry, Started};
 use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{MethodId, Status};
-use tandem_runtime::{deadline, InlineCtx, PeerCredentials};
+use tandem_runtime::{deadline, InlineCtx, PeerCredentials, PeerIdentity};
 
 use crate::api::{Peer, RawReceiver, RawSender, StreamReceiver, StreamSender};
 use crate::block::block_on;
@@ -64,6 +64,12 @@ impl Ctx {
     /// The peer's name from its HELLO.
     pub fn peer_name(&self) -> &str {
         self.inner.peer_name()
+    }
+
+    /// The identity the server's authenticator gave the peer; `None` without an authenticator
+    /// (the peer is unauthenticated) and on the client side.
+    pub fn identity(&self) -> Option<&PeerIdentity> {
+        self.inner.identity()
     }
 
     /// The peer process's credentials, on Unix sockets.

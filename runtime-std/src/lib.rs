@@ -166,6 +166,7 @@ pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
 pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
 #[doc(inline)]
 pub use tandem_runtime::{
-    CallError, Deadline, Error, InlineCtx, LinkState, PeerCredentials, ServerStats, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, InlineCtx, LinkState,
+    PeerCredentials, PeerIdentity, ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
+    DEFAULT_UDP_MAX_DATAGRAM,
 };

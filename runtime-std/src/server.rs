@@ -80,7 +80,7 @@ impl Server {
         fit_announced(&mut connection, limits, "ServerConfig");
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
-        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until);
+        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
         let pool = Pool::new(limits, "tandem-server");
         let waker = Arc::new(Mutex::new(None));
         let serve = Serve {

@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod attacks;
+pub mod auth;
 pub mod heap;
 pub mod hostile;
 pub mod wire;

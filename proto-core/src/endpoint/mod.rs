@@ -244,6 +244,9 @@ pub struct EndpointStats {
     pub replaced: u64,
     /// UDP HELLOs dropped because of `max_associations`.
     pub dropped_hellos: u64,
+    /// Connections refused because their name belongs to another identity's live or
+    /// suspended connection ([`Endpoint::name_available`]).
+    pub name_conflicts: u64,
 }
 
 /// The server side of the many-connection logic. See the [module docs](self).
@@ -353,7 +356,22 @@ impl Endpoint {
     /// registered: it now answers [`peer`](Self::peer). A live connection already under that
     /// name from the same identity is replaced ([`Action::Close`] for it); a suspended one is
     /// kept until it is resumed or expires (SPEC.md §13.3).
+    ///
+    /// When the name belongs to another identity's live or suspended connection
+    /// ([`name_available`](Self::name_available) is false), the newcomer is not registered and
+    /// is closed instead ([`Action::Close`] with PERMISSION_DENIED, SPEC.md §5.6); the other
+    /// connection is untouched. A runtime checks `name_available` before accepting the peer,
+    /// so that the refusal is the newcomer's only answer; this is the safety net.
     pub fn connected(&mut self, id: ConnId, name: &[u8], identity: Option<&[u8]>) {
+        if !name.is_empty() && !self.name_available(name, identity, Some(id)) {
+            self.stats.name_conflicts += 1;
+            self.actions.push_back(Action::Close {
+                id,
+                status: Status::PERMISSION_DENIED,
+                reason: "this name belongs to another identity's connection",
+            });
+            return;
+        }
         let Some(e) = self.conns.get_mut(&id) else { return };
         if e.phase == Phase::Handshake {
             self.handshaking -= 1;
@@ -385,6 +403,23 @@ impl Endpoint {
                 });
             }
         }
+    }
+
+    /// Whether a peer authenticated as `identity` may take `name`: no live or suspended
+    /// connection (other than `except`) holds it under another identity (SPEC.md §5.6: names
+    /// belong to identities; without an authenticator every identity is `None`, so any peer
+    /// may take any name and replaces its holder).
+    pub fn name_available(&self, name: &[u8], identity: Option<&[u8]>, except: Option<ConnId>) -> bool {
+        self.names.others(name, except.unwrap_or(ConnId(u64::MAX))).iter().all(|o| {
+            self.conns
+                .get(o)
+                .map_or(true, |e| e.phase == Phase::Handshake || e.identity.as_deref() == identity)
+        })
+    }
+
+    /// Counts a connection refused because of [`name_available`](Self::name_available).
+    pub fn name_conflict(&mut self) {
+        self.stats.name_conflicts += 1;
     }
 
     /// The connection registered under `name`, if any.

@@ -143,19 +143,38 @@ fn a_newcomer_replaces_every_live_connection_under_its_name() {
 }
 
 #[test]
-fn a_connection_of_another_identity_under_the_same_name_is_not_replaced() {
+fn a_name_belongs_to_its_identity_another_is_refused_and_the_holder_untouched() {
     let mut ep = Endpoint::new(EndpointConfig::default());
     let a = ep.accept(ms(0), tok(1)).unwrap().id;
     ep.connected(a, b"sensor", Some(b"alice"));
     let b = ep.accept(ms(0), tok(2)).unwrap().id;
+    // The runtime asks before accepting the peer…
+    assert!(!ep.name_available(b"sensor", Some(b"mallory"), Some(b)));
+    assert!(ep.name_available(b"sensor", Some(b"alice"), Some(b)));
+    assert!(ep.name_available(b"other", Some(b"mallory"), Some(b)));
+    // …and the endpoint refuses anyway if it did not.
     ep.connected(b, b"sensor", Some(b"mallory"));
-    assert_eq!(actions(&mut ep), vec![], "mallory cannot close alice's connection by taking her name");
-    assert_eq!(ep.peer(b"sensor"), Some(b));
+    assert!(
+        matches!(actions(&mut ep)[..], [Action::Close { id, status: Status::PERMISSION_DENIED, .. }] if id == b),
+        "mallory is refused; alice's connection is untouched"
+    );
+    assert_eq!(ep.peer(b"sensor"), Some(a));
+    assert_eq!(ep.stats().name_conflicts, 1);
     ep.closed(b);
     assert_eq!(ep.peer(b"sensor"), Some(a));
+    // A suspended holder keeps its name from other identities too.
+    ep.suspended(a, ms(1));
+    assert!(!ep.name_available(b"sensor", Some(b"mallory"), None));
+    ep.unsuspended(a);
+    // The same identity replaces its own connection.
     let c = ep.accept(ms(0), tok(3)).unwrap().id;
     ep.connected(c, b"sensor", Some(b"alice"));
     assert!(matches!(actions(&mut ep)[..], [Action::Close { id, .. }] if id == a));
+    assert_eq!(ep.peer(b"sensor"), Some(c));
+    // Once the holder is gone, the name is free for anyone.
+    ep.closed(a);
+    ep.closed(c);
+    assert!(ep.name_available(b"sensor", Some(b"mallory"), None));
 }
 
 #[test]
