@@ -118,7 +118,7 @@ fn methods(files: &[String], types: &[&str]) -> BTreeSet<String> {
             let indent = line.len() - t.len();
             let rest = t.strip_prefix("pub async fn ").or_else(|| t.strip_prefix("pub fn "));
             if let (4, Some(rest)) = (indent, rest) {
-                let name = rest.split(|c: char| c == '(' || c == '<').next().unwrap();
+                let name = rest.split(['(', '<']).next().unwrap();
                 out.insert(format!("{ty}::{name}"));
             }
         }

@@ -158,8 +158,13 @@ impl Clients {
             if line.ends_with("READY") {
                 return Clients(child, out);
             }
-            assert!(!line.starts_with("SKIPPED") && !line.contains("FAILED"), "client process: {line}");
+            if line.starts_with("SKIPPED") || line.contains("FAILED") {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("client process: {line}");
+            }
         }
+        let _ = child.wait();
         panic!("the client process ended before its connections were up");
     }
 }

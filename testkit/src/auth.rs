@@ -11,14 +11,12 @@ use crate::wire::{Got, RawPeer};
 
 const T: Duration = Duration::from_secs(5);
 
-/// Sends a HELLO and returns the server's answer: `Ok((session token, resumed))` for a HELLO,
+/// The server's answer to a HELLO: `Ok((session token, resumed))` for its HELLO,
 /// `Err((status, message))` for a CLOSE.
-pub fn hello(
-    addr: &str,
-    name: &str,
-    auth: &[u8],
-    resume: Option<&[u8]>,
-) -> (RawPeer, Result<(Vec<u8>, bool), (Status, String)>) {
+pub type Answer = Result<(Vec<u8>, bool), (Status, String)>;
+
+/// Sends a HELLO and returns the connection and the server's answer.
+pub fn hello(addr: &str, name: &str, auth: &[u8], resume: Option<&[u8]>) -> (RawPeer, Answer) {
     let mut p = RawPeer::connect(addr).expect("connect");
     let (session, flags) = match resume {
         Some(t) => (t, Hello::RESUME),
