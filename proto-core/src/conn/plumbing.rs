@@ -264,6 +264,11 @@ impl Connection<'_> {
             // The application never saw this request: nothing to report.
             (_, false) if s.assembling => Pending::None,
             (Kind::Stream, _) if s.s.reported || s.s.we_reset => Pending::None,
+            // Both directions are over (SPEC.md §7.4.3 row 13): the application has the peer's
+            // terminal and ended its own direction, so the stream has its outcome. It is kept
+            // only for resumption's bookkeeping (a held terminal, STREAM_RESUME owed); the end
+            // of the session changes nothing (row 17 is for streams still open).
+            (Kind::Stream, _) if s.s.sent_terminal && s.s.recv_terminal => Pending::None,
             (Kind::Stream, _) => Pending::Reset(status),
             (_, true) if s.resolved => Pending::None,
             (_, true) => Pending::Failed(status),

@@ -422,6 +422,58 @@ fn a_deadline_after_both_terminals_reports_nothing() {
     assert_eq!(p.a.conn.open_exchanges(), 0, "freed once the held FIN went out");
 }
 
+/// Both directions of a stream are over at the opener, its FIN held for the resumption (SPEC.md
+/// §7.4.6): when the session then ends, the stream already has its outcome — no
+/// StreamReset(UNAVAILABLE) after its StreamFin (found by the soak, seed 66454). The responder,
+/// which never received the held FIN, still learns the stream is lost.
+#[test]
+fn a_session_ending_after_both_terminals_reports_nothing_more_to_the_opener() {
+    let cfg = Config { session_grace: ms(500), ..Config::default() };
+    let mut p = resumable_with(cfg.clone(), cfg);
+    let now = p.now;
+    let id = p.a.conn.open_stream(now, crate::MethodId::new(4, 3), b"s", None, false).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    p.b.conn.stream_finish(id, Status::OK).unwrap();
+    p.drive();
+    assert_eq!(p.a.take(), vec![Ev::StreamFin { id, status: Status::OK }]);
+    lose_transport(&mut p);
+    p.a.conn.stream_finish(id, Status::OK).unwrap();
+    assert_eq!(p.a.conn.open_exchanges(), 1, "kept: its FIN is held");
+    p.advance(ms(501));
+    assert_eq!(p.a.take(), vec![Ev::Closed(ConnectionError::SessionExpired)]);
+    assert_eq!(
+        p.b.take(),
+        vec![Ev::StreamReset { id, status: Status::UNAVAILABLE }, Ev::Closed(ConnectionError::SessionExpired)]
+    );
+    assert_eq!(p.a.conn.open_exchanges(), 0);
+    p.assert_quiet();
+}
+
+/// The same at the responder: the opener's direction ended with the FIN flag of STREAM_OPEN and
+/// the responder's FIN is held when the session ends. The responder's application has both
+/// terminals and gets nothing more; the opener, which never got the result, gets UNAVAILABLE.
+#[test]
+fn a_session_ending_after_both_terminals_reports_nothing_more_to_the_responder() {
+    let cfg = Config { session_grace: ms(500), ..Config::default() };
+    let mut p = resumable_with(cfg.clone(), cfg);
+    let now = p.now;
+    let id = p.a.conn.open_stream(now, crate::MethodId::new(4, 3), b"s", None, true).unwrap();
+    p.drive();
+    assert_eq!(p.b.requests().len(), 1);
+    lose_transport(&mut p);
+    p.b.conn.stream_finish(id, Status::OK).unwrap();
+    assert_eq!(p.b.conn.open_exchanges(), 1, "kept: its FIN is held");
+    p.advance(ms(501));
+    assert_eq!(p.b.take(), vec![Ev::Closed(ConnectionError::SessionExpired)]);
+    assert_eq!(
+        p.a.take(),
+        vec![Ev::StreamReset { id, status: Status::UNAVAILABLE }, Ev::Closed(ConnectionError::SessionExpired)]
+    );
+    assert_eq!(p.b.conn.open_exchanges(), 0);
+    p.assert_quiet();
+}
+
 #[test]
 fn the_grace_period_ends_the_session_and_resolves_everything_unavailable() {
     let cfg = Config { session_grace: ms(500), ..Config::default() };
