@@ -286,9 +286,12 @@ impl Connection<'_> {
         }
     }
 
-    /// After GOAWAY: once nothing is open, close gracefully.
+    /// After GOAWAY: once nothing is open, close gracefully. A request cut by a transport loss
+    /// counts as open until its retransmission arrives: the GOAWAY's bound covers it (SPEC.md
+    /// §7.7.2 item 4, §13.5); the drain timeout bounds the wait.
     pub(super) fn check_drained(&mut self) {
-        if self.state == State::Draining && self.goaway_sent && self.slots.len() == 0 {
+        let idle = self.slots.len() == 0 && self.cut_request.is_none();
+        if self.state == State::Draining && self.goaway_sent && idle {
             self.push_close(Status::OK, b"");
             self.enter_closed(ConnectionError::LocallyClosed { status: Status::OK });
         }
