@@ -264,6 +264,11 @@ impl Connection<'_> {
             // The application never saw this request: nothing to report.
             (_, false) if s.assembling => Pending::None,
             (Kind::Stream, _) if s.s.reported || s.s.we_reset => Pending::None,
+            // Both directions are over (SPEC.md §7.4.3 row 13): the application has the peer's
+            // terminal and ended its own direction, so the stream has its outcome. It is kept
+            // only for resumption's bookkeeping (a held terminal, STREAM_RESUME owed); the end
+            // of the session changes nothing (row 17 is for streams still open).
+            (Kind::Stream, _) if s.s.sent_terminal && s.s.recv_terminal => Pending::None,
             (Kind::Stream, _) => Pending::Reset(status),
             (_, true) if s.resolved => Pending::None,
             (_, true) => Pending::Failed(status),
@@ -281,9 +286,12 @@ impl Connection<'_> {
         }
     }
 
-    /// After GOAWAY: once nothing is open, close gracefully.
+    /// After GOAWAY: once nothing is open, close gracefully. A request cut by a transport loss
+    /// counts as open until its retransmission arrives: the GOAWAY's bound covers it (SPEC.md
+    /// §7.7.2 item 4, §13.5); the drain timeout bounds the wait.
     pub(super) fn check_drained(&mut self) {
-        if self.state == State::Draining && self.goaway_sent && self.slots.len() == 0 {
+        let idle = self.slots.len() == 0 && self.cut_request.is_none();
+        if self.state == State::Draining && self.goaway_sent && idle {
             self.push_close(Status::OK, b"");
             self.enter_closed(ConnectionError::LocallyClosed { status: Status::OK });
         }

@@ -331,9 +331,15 @@ impl Connection<'_> {
             if more {
                 c.begin_partial(partial(false), r.payload)?;
             }
+            // A refused retransmission of a request cut by the loss may be the last thing a
+            // drain waited for.
+            c.check_drained();
             Ok(None)
         };
-        if self.goaway_sent {
+        // A request cut by the loss is below the bound of any GOAWAY we sent since (its id was
+        // the highest received, SPEC.md §7.7.1): we promised to process it, so its
+        // retransmission is not refused (§13.5).
+        if self.goaway_sent && !cut {
             return refuse(self, Status::UNAVAILABLE);
         }
         let (count, limit) = if kind == Kind::Stream {

@@ -8,5 +8,6 @@ mod limits;
 pub(crate) mod pair;
 mod props;
 mod resume;
+mod resume_soak;
 mod scenarios;
 mod typed_wire;
