@@ -134,9 +134,11 @@
 //! | 0 | `pool` (the handler pool), `transport` (sockets, the `Transport` trait), `config` |
 //! | 1 | `block` (`block_on`, the timer; pool), `io` (the I/O threads; transport) |
 //! | 2 | `api`: the blocking API types (block) |
-//! | 3 | `handlers`: blocking signatures, `Ctx`, handler jobs (api, block, pool) |
-//! | 4 | `driver`: a connection's task (io, transport, handlers, pool, block) |
-//! | 5 | `server`, `client` (driver, io, handlers, pool, config, transport, api, block) |
+//! | 3 | `ctx`: a handler's [`Ctx`] (api, block, pool) |
+//! | 4 | `service`: the [`Blocking`] flavor of declared services, [`Peer`] as their caller (ctx, api) |
+//! | 5 | `handlers`: blocking signatures, [`Handlers::serve`], handler jobs (service, ctx, api, pool) |
+//! | 6 | `driver`: a connection's task (io, transport, handlers, pool, block) |
+//! | 7 | `server`, `client` (driver, io, handlers, pool, config, transport, api, block) |
 
 #![deny(missing_docs)]
 // `unsafe` only in `io.rs`: registering a descriptor with the poller (see `Registered::new`).
@@ -146,26 +148,32 @@ mod api;
 mod block;
 mod client;
 mod config;
+mod ctx;
 mod driver;
 mod handlers;
 mod io;
 mod pool;
 mod server;
+mod service;
 mod transport;
 
 pub use api::{Peer, PendingCall, RawReceiver, RawSender, StateWatch, StreamReceiver, StreamSender};
 pub use client::Client;
 pub use config::{ClientConfig, ServerConfig};
-pub use handlers::{Ctx, Handlers};
+pub use ctx::Ctx;
+pub use handlers::Handlers;
 pub use pool::PoolStats;
 pub use server::Server;
+pub use service::Blocking;
 pub use tandem_runtime::tandem_core;
 pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
-pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+pub use tandem_runtime::tandem_core::service;
+pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
+pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
-    CallError, Deadline, Error, InlineCtx, LinkState, PeerCredentials, ServerStats, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    CallError, Deadline, Error, ErrorKind, HandlerError, InlineCtx, LinkState, Outcome, PeerCredentials,
+    RegistrationError, ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };
