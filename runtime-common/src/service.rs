@@ -7,7 +7,7 @@
 //! `tandem_core::typed::rt::BlockingRuntime` and `BlockingCaller` for its own types the same
 //! way (tandem-std: `Blocking`), with [`Incoming`] ([`Incoming::into_parts`]), [`HandlerError`]
 //! and [`Outcome`] as they are here, and the steps that do not depend on blocking versus async
-//! shared: [`decode_request`], [`finish`], [`response_item`], [`send_failed`], [`unimplemented`].
+//! shared: [`decode_request`], [`finish`], [`response_item`], [`send_failed`], [`unimplemented()`].
 
 use core::fmt;
 use core::future::Future;
