@@ -68,7 +68,7 @@ impl Server {
             Runtime::Std => {
                 let mut cfg = tandem_std::ServerConfig::new(SERVER_NAME);
                 cfg.endpoint.resume = resumption;
-                cfg.connection = service::std_config_for(addr);
+                cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
                 cfg.authenticator = authenticator;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
@@ -145,7 +145,7 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
         Runtime::Std => {
             while !stop.load(Ordering::SeqCst) {
                 let mut cfg = tandem_std::ClientConfig::new("tandem-conformance-dialer");
-                cfg.connection = service::std_config_for(addr);
+                cfg.connection = service::config_for(addr);
                 cfg.workers = 16;
                 match tandem_std::Client::connect(addr, cfg, service::std_service(&state)) {
                     Ok(c) => {

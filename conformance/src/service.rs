@@ -119,14 +119,6 @@ pub fn config_for(addr: &str) -> Config {
     c
 }
 
-/// [`config_for`] for tandem-std, which does not check schema keys nor send status bodies
-/// yet (it has not adopted tandem-runtime's handler registry): it announces no optional feature
-/// (SPEC.md §5.8), so the runner skips the §7.10 and §8.7 cases against it instead of finding
-/// a feature announced and not honoured.
-pub fn std_config_for(addr: &str) -> Config {
-    Config { features: tandem_core::Features::NONE, ..config_for(addr) }
-}
-
 /// The HELLO name of the test service.
 pub const SERVER_NAME: &str = "tandem-conformance-service";
 
@@ -384,21 +376,28 @@ fn m(method: u32) -> MethodId {
     MethodId::new(MODULE, method)
 }
 
+/// FAIL and FAIL_NOTIFY (SPEC.md A.2): the status of the request, its message, the status's
+/// bytes as details. (The two runtimes' `Outcome` is one type, tandem-runtime's.)
+fn fail_outcome(b: &[u8]) -> tandem_std::Outcome {
+    match u32_at(b, 0) {
+        Some(st) if st != 0 => {
+            let message = String::from_utf8_lossy(&b[4..]).into_owned();
+            tandem_std::Outcome::failed(Status(st), message, b[..4].to_vec())
+        }
+        _ => tandem_std::Outcome::status(Status::BAD_PAYLOAD, Vec::new()),
+    }
+}
+
 /// The test service on the blocking runtime.
 pub fn std_service(state: &State) -> tandem_std::Handlers {
     use tandem_std::{CallError, Deadline, Handlers};
     let (s1, s2, s3, s4, s5, s6) =
         (state.clone(), state.clone(), state.clone(), state.clone(), state.clone(), state.clone());
-    // tandem-std cannot check keys or send status bodies yet (it announces no feature,
-    // `std_config_for`): KEYED echoes, FAIL and FAIL_NOTIFY answer their status alone.
-    let fail = |b: &[u8]| match u32_at(b, 0) {
-        Some(st) if st != 0 => Status(st),
-        _ => Status::BAD_PAYLOAD,
-    };
     Handlers::new()
         .raw_unary(m(method::KEYED), |_, b| Ok(b))
-        .raw_unary(m(method::FAIL), move |_, b| Err(fail(&b)))
-        .raw_notification(m(method::FAIL_NOTIFY), move |_, b| Err(fail(&b)))
+        .with_key(m(method::KEYED), KEYED_KEY)
+        .raw_unary_outcome(m(method::FAIL), |_, b| fail_outcome(&b))
+        .raw_notification_outcome(m(method::FAIL_NOTIFY), |_, b| fail_outcome(&b))
         .raw_unary(m(method::ECHO), |_, b| Ok(b))
         .raw_unary(m(method::SINK), move |ctx, b| {
             s1.sink(ctx.peer_name(), b.len());
@@ -492,18 +491,6 @@ pub fn std_service(state: &State) -> tandem_std::Handlers {
                 Ok(())
             }
         })
-}
-
-/// FAIL and FAIL_NOTIFY (SPEC.md A.2): the status of the request, its message, the status's
-/// bytes as details.
-fn fail_outcome(b: &[u8]) -> tandem_smol::Outcome {
-    match u32_at(b, 0) {
-        Some(st) if st != 0 => {
-            let message = String::from_utf8_lossy(&b[4..]).into_owned();
-            tandem_smol::Outcome::failed(Status(st), message, b[..4].to_vec())
-        }
-        _ => tandem_smol::Outcome::status(Status::BAD_PAYLOAD, Vec::new()),
-    }
 }
 
 /// The test service on the async runtime.

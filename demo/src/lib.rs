@@ -71,8 +71,8 @@ pub const MODULE: u32 = 40;
 
 tandem_core::service! {
     /// The demo's protocol: every kind of exchange, declared once for every end (tandem-smol's
-    /// router implements `demo::Server<Async>` and calls through `demo::Client`; tandem-std
-    /// serves and calls the same constants by hand).
+    /// end implements `demo::Server<Async>` and calls through `demo::Client`; tandem-std's
+    /// implements `demo::BlockingServer<Blocking>` and calls through `demo::BlockingClient`).
     pub service demo = 40 {
         /// Answers its argument (round-trip time measurements).
         unary ping(u64) -> u64 = 1;

@@ -653,6 +653,12 @@ where
     (StreamReceiver::new(rx), StreamSender::new(tx))
 }
 
+/// A stream's raw receiving half as a typed one (a client-streaming handler sends its response
+/// on the raw sending half).
+pub fn typed_receiver<Up: serde::de::DeserializeOwned>(rx: RawReceiver) -> StreamReceiver<Up> {
+    StreamReceiver::new(rx)
+}
+
 /// A notification or stream handler's result as its status.
 pub fn status_of(r: Result<(), Status>) -> Status {
     r.err().unwrap_or(Status::OK)

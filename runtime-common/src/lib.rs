@@ -39,8 +39,8 @@
 //! * **Handler execution**: its handler signatures as a [`handlers::HandlerFns`], registered
 //!   in a [`handlers::Registry`]; each [`Started`](handlers::Started) job runs the handler with
 //!   the request's deadline current ([`deadline::Scoped`] around each poll of a future,
-//!   [`deadline::enter`] around a blocking call), catches a panic (INTERNAL), and reports with
-//!   [`Done::complete`](handlers::Done::complete).
+//!   [`deadline::enter`] around a blocking call), catches a panic (INTERNAL), and reports its
+//!   [`Outcome`] with [`Done::finish`](handlers::Done::finish) (status bodies when negotiated).
 //! * **A timer**: a [`clock::SleepUntil`], given to [`hub::Hub::new`] and [`open::dial`].
 //! * **The public types** that differ: `Client`, `Server`, `Handlers` (its signatures), and —
 //!   in a blocking runtime — the wrappers of the async-first types above.
@@ -71,7 +71,7 @@
 //!    [`Engine::finished`](engine::Engine::finished), shut the socket's write side down, drain
 //!    its input briefly, then [`Engine::end`](engine::Engine::end).
 //! 3. **The handler pool**: `Started` jobs go to the pool's queue; a pool thread runs the
-//!    handler under [`deadline::enter`] and `catch_unwind`, and calls `done.complete(..)`.
+//!    handler under [`deadline::enter`] and `catch_unwind`, and calls `done.finish(outcome)`.
 //!    Cancellation stays a flag the handler polls (`ctx.is_cancelled()`), or blocks on
 //!    (`block_on(ctx.cancelled())`). Signals count against `max_concurrent_calls` as here.
 //! 4. **The public wrappers**: `Peer` (each waiting method is `block_on(self.0.method(..))`,
@@ -82,6 +82,12 @@
 //!    `block_on`. `Error`, `CallError`, `Deadline`, `LinkState`, `ServerStats`,
 //!    `PeerCredentials`, `InlineCtx` are re-exported as they are; `ServerConfig` and
 //!    `ClientConfig` come from [`configs!`] with `workers` / `max_workers` as its fields.
+//! 5. **Declared services**: a flavor implementing `tandem_core::typed::rt::BlockingRuntime`
+//!    with its own `Ctx` and stream wrappers, [`service::Incoming`], [`HandlerError`] and
+//!    [`Outcome`] (each helper: [`service::decode_request`], run the handler,
+//!    [`service::finish`]), `Handlers::serve` through [`handlers::Registry::try_service`], and
+//!    `BlockingCaller` for its `Peer` (each operation `block_on` of the shared one). tandem-std
+//!    does all of this (`Blocking`).
 //!
 //! # Layering
 //!

@@ -5,7 +5,9 @@
 //!
 //! tandem-smol re-exports these as they are. A blocking runtime implements
 //! `tandem_core::typed::rt::BlockingRuntime` and `BlockingCaller` for its own types the same
-//! way, with [`HandlerError`] and [`Outcome`] as they are here.
+//! way (tandem-std: `Blocking`), with [`Incoming`] ([`Incoming::into_parts`]), [`HandlerError`]
+//! and [`Outcome`] as they are here, and the steps that do not depend on blocking versus async
+//! shared: [`decode_request`], [`finish`], [`response_item`], [`send_failed`], [`unimplemented()`].
 
 use core::fmt;
 use core::future::Future;
@@ -13,7 +15,7 @@ use core::future::Future;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_core::typed::rt::{AsyncCaller, AsyncRuntime};
-use tandem_core::typed::{decode, encode_vec, NoError, Notification, Streaming, Unary};
+use tandem_core::typed::{decode, encode_vec, MethodLabel, NoError, Notification, Streaming, Unary};
 use tandem_core::Status;
 
 use crate::ctx::Ctx;
@@ -125,12 +127,34 @@ impl Incoming {
         Incoming { method, ctx, payload, stream }
     }
 
+    /// The method id the request addresses.
+    pub fn method(&self) -> u32 {
+        self.method
+    }
+
+    /// Its parts: the method id, the context, the payload and, for a stream, its handles (a
+    /// blocking flavor wraps them in its own types).
+    pub fn into_parts(self) -> (u32, Ctx, Vec<u8>, Option<(RawReceiver, RawSender)>) {
+        (self.method, self.ctx, self.payload, self.stream)
+    }
+
     fn streams(&mut self) -> Result<(RawReceiver, RawSender), Outcome> {
-        self.stream.take().ok_or_else(|| Outcome::failed(Status::UNIMPLEMENTED, "not a stream", vec![]))
+        self.stream.take().ok_or_else(not_a_stream)
     }
 }
 
-fn finish<T: Serialize, E: Serialize>(r: Result<T, HandlerError<E>>) -> Outcome {
+// The steps of a flavor's helpers that do not depend on blocking versus async: [`Async`] uses
+// them, and so does a blocking flavor (tandem-std's `Blocking`), so both answer alike.
+
+/// The request (or a stream's initial value) of `method` decoded as `T`, or the answer to a
+/// payload that does not decode (BAD_PAYLOAD, naming the method and the type).
+pub fn decode_request<T: DeserializeOwned>(payload: &[u8], method: MethodLabel) -> Result<T, Outcome> {
+    decode::<T>(payload).map_err(|_| bad_payload(method, core::any::type_name::<T>()))
+}
+
+/// A handler's result as the outcome: OK with the encoded response (ENCODE_FAILED if it does not
+/// encode), or [`HandlerError::into_outcome`].
+pub fn finish<T: Serialize, E: Serialize>(r: Result<T, HandlerError<E>>) -> Outcome {
     match r {
         Ok(v) => match encode_vec(&v) {
             Ok(b) => Outcome::ok(b),
@@ -138,6 +162,30 @@ fn finish<T: Serialize, E: Serialize>(r: Result<T, HandlerError<E>>) -> Outcome 
         },
         Err(e) => e.into_outcome(),
     }
+}
+
+/// A client-streaming handler's response, encoded as the stream's one item (SPEC.md §7.4), or
+/// the outcome when it does not encode.
+pub fn response_item<T: Serialize>(resp: &T) -> Result<Vec<u8>, Outcome> {
+    encode_vec(resp)
+        .map_err(|_| Outcome::failed(Status::ENCODE_FAILED, "the response does not encode", vec![]))
+}
+
+/// The outcome of a client stream whose response item could not be sent.
+pub fn send_failed(e: &CallError) -> Outcome {
+    Outcome::failed(e.status(), e.to_string(), vec![])
+}
+
+/// The answer to a stream helper called for a request that is not a stream (never reached for
+/// registered methods: the registry checks the kind first).
+pub fn not_a_stream() -> Outcome {
+    Outcome::failed(Status::UNIMPLEMENTED, "not a stream", vec![])
+}
+
+/// The answer to a method id a service does not serve (see
+/// `tandem_core::typed::rt::AsyncRuntime::unimplemented`).
+pub fn unimplemented(method: u32) -> Outcome {
+    Outcome::failed(Status::UNIMPLEMENTED, format!("method {method} is not served here"), vec![])
 }
 
 impl AsyncRuntime for Async {
@@ -164,8 +212,9 @@ impl AsyncRuntime for Async {
         F: FnOnce(Ctx, Req) -> Fut + Send,
         Fut: Future<Output = Result<Resp, HandlerError<E>>> + Send,
     {
-        let Ok(req) = decode::<Req>(&incoming.payload) else {
-            return bad_payload(method.label(), core::any::type_name::<Req>());
+        let req = match decode_request::<Req>(&incoming.payload, method.label()) {
+            Ok(v) => v,
+            Err(o) => return o,
         };
         finish(f(incoming.ctx, req).await)
     }
@@ -176,13 +225,11 @@ impl AsyncRuntime for Async {
         F: FnOnce(Ctx, T) -> Fut + Send,
         Fut: Future<Output = Result<(), HandlerError<NoError>>> + Send,
     {
-        let Ok(v) = decode::<T>(&incoming.payload) else {
-            return bad_payload(method.label(), core::any::type_name::<T>());
+        let v = match decode_request::<T>(&incoming.payload, method.label()) {
+            Ok(v) => v,
+            Err(o) => return o,
         };
-        match f(incoming.ctx, v).await {
-            Ok(()) => Outcome::ok(Vec::new()),
-            Err(e) => e.into_outcome(),
-        }
+        finish(f(incoming.ctx, v).await)
     }
 
     async fn server_stream<Init, Down, F, Fut>(
@@ -196,17 +243,15 @@ impl AsyncRuntime for Async {
         F: FnOnce(Ctx, Init, StreamSender<Down>) -> Fut + Send,
         Fut: Future<Output = Result<(), HandlerError<NoError>>> + Send,
     {
-        let Ok(init) = decode::<Init>(&incoming.payload) else {
-            return bad_payload(method.label(), core::any::type_name::<Init>());
+        let init = match decode_request::<Init>(&incoming.payload, method.label()) {
+            Ok(v) => v,
+            Err(o) => return o,
         };
         let (_rx, tx) = match incoming.streams() {
             Ok(s) => s,
             Err(o) => return o,
         };
-        match f(incoming.ctx, init, StreamSender::new(tx)).await {
-            Ok(()) => Outcome::ok(Vec::new()),
-            Err(e) => e.into_outcome(),
-        }
+        finish(f(incoming.ctx, init, StreamSender::new(tx)).await)
     }
 
     async fn client_stream<Init, Up, Resp, F, Fut>(
@@ -221,8 +266,9 @@ impl AsyncRuntime for Async {
         F: FnOnce(Ctx, Init, StreamReceiver<Up>) -> Fut + Send,
         Fut: Future<Output = Result<Resp, HandlerError<NoError>>> + Send,
     {
-        let Ok(init) = decode::<Init>(&incoming.payload) else {
-            return bad_payload(method.label(), core::any::type_name::<Init>());
+        let init = match decode_request::<Init>(&incoming.payload, method.label()) {
+            Ok(v) => v,
+            Err(o) => return o,
         };
         let (rx, tx) = match incoming.streams() {
             Ok(s) => s,
@@ -231,13 +277,14 @@ impl AsyncRuntime for Async {
         match f(incoming.ctx, init, StreamReceiver::new(rx)).await {
             // The response is the stream's one item, before its end (SPEC.md §7.4).
             Ok(resp) => {
-                let Ok(bytes) = encode_vec(&resp) else {
-                    return Outcome::failed(Status::ENCODE_FAILED, "the response does not encode", vec![]);
+                let bytes = match response_item(&resp) {
+                    Ok(b) => b,
+                    Err(o) => return o,
                 };
                 let mut tx = tx;
                 match tx.send(&bytes).await {
                     Ok(()) => Outcome::ok(Vec::new()),
-                    Err(e) => Outcome::failed(e.status(), e.to_string(), vec![]),
+                    Err(e) => send_failed(&e),
                 }
             }
             Err(e) => e.into_outcome(),
@@ -256,25 +303,19 @@ impl AsyncRuntime for Async {
         F: FnOnce(Ctx, Init, StreamReceiver<Up>, StreamSender<Down>) -> Fut + Send,
         Fut: Future<Output = Result<(), HandlerError<NoError>>> + Send,
     {
-        let Ok(init) = decode::<Init>(&incoming.payload) else {
-            return bad_payload(method.label(), core::any::type_name::<Init>());
+        let init = match decode_request::<Init>(&incoming.payload, method.label()) {
+            Ok(v) => v,
+            Err(o) => return o,
         };
         let (rx, tx) = match incoming.streams() {
             Ok(s) => s,
             Err(o) => return o,
         };
-        match f(incoming.ctx, init, StreamReceiver::new(rx), StreamSender::new(tx)).await {
-            Ok(()) => Outcome::ok(Vec::new()),
-            Err(e) => e.into_outcome(),
-        }
+        finish(f(incoming.ctx, init, StreamReceiver::new(rx), StreamSender::new(tx)).await)
     }
 
     fn unimplemented(incoming: Incoming) -> Outcome {
-        Outcome::failed(
-            Status::UNIMPLEMENTED,
-            format!("method {} is not served here", incoming.method),
-            vec![],
-        )
+        unimplemented(incoming.method)
     }
 }
 

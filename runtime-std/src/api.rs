@@ -8,8 +8,8 @@ use std::net::SocketAddr;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_runtime::tandem_core::{ConnectionError, MethodId, Stats, Status};
+use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
+use tandem_runtime::tandem_core::{ConnectionError, MethodId, SchemaKey, Stats, Status};
 use tandem_runtime::{peer, CallError, Deadline, LinkState, PeerCredentials, PeerIdentity};
 
 use crate::block::block_on;
@@ -103,31 +103,35 @@ impl Peer {
 
     /// Calls a unary method and waits for its response. The deadline travels with the request;
     /// when it passes, the call fails with DEADLINE_EXCEEDED and the remote handler is
-    /// cancelled.
-    pub fn call<Req, Resp>(
+    /// cancelled. The method's schema key goes with the request (SPEC.md §7.10); a failure
+    /// names the method and this peer, carries the handler's message and details, and its
+    /// application error `E` if it failed with one.
+    pub fn call<Req, Resp, E>(
         &self,
-        method: &Unary<Req, Resp>,
+        method: &Unary<Req, Resp, E>,
         req: &Req,
         deadline: impl Into<Deadline>,
-    ) -> Result<Resp, CallError>
+    ) -> Result<Resp, CallError<E>>
     where
-        Req: Serialize + DeserializeOwned,
-        Resp: Serialize + DeserializeOwned,
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
     {
         block_on(self.0.call(method, req, deadline))
     }
 
     /// Sends a call and returns once it is sent (after waiting for a slot if the peer's limit
     /// is reached); [`wait`](PendingCall::wait) for the response, or cancel it.
-    pub fn start_call<Req, Resp>(
+    pub fn start_call<Req, Resp, E>(
         &self,
-        method: &Unary<Req, Resp>,
+        method: &Unary<Req, Resp, E>,
         req: &Req,
         deadline: impl Into<Deadline>,
-    ) -> Result<PendingCall<Resp>, CallError>
+    ) -> Result<PendingCall<Resp, E>, CallError<E>>
     where
-        Req: Serialize + DeserializeOwned,
-        Resp: Serialize + DeserializeOwned,
+        Req: Serialize,
+        Resp: DeserializeOwned,
+        E: DeserializeOwned,
     {
         block_on(self.0.start_call(method, req, deadline)).map(PendingCall)
     }
@@ -155,6 +159,19 @@ impl Peer {
         block_on(self.0.call_raw_into(method, payload, deadline, out))
     }
 
+    /// [`call_raw`](Self::call_raw) carrying a schema key (SPEC.md §7.10): for a tool that
+    /// learned the method's key and schema from introspection (SPEC.md Appendix B) and encodes
+    /// the request itself ([`dynamic`](crate::dynamic)).
+    pub fn call_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<Vec<u8>, CallError> {
+        block_on(self.0.call_raw_keyed(method, key, payload, deadline))
+    }
+
     /// [`start_call`](Self::start_call) on raw bytes.
     pub fn start_call_raw(
         &self,
@@ -174,7 +191,7 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(), CallError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize,
     {
         block_on(self.0.notify(method, value, deadline))
     }
@@ -193,7 +210,7 @@ impl Peer {
     /// transmit queue), never acknowledged, never retransmitted.
     pub fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
     where
-        T: Serialize + DeserializeOwned,
+        T: Serialize,
     {
         block_on(self.0.signal(method, value))
     }
@@ -215,9 +232,9 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(StreamSender<Up>, StreamReceiver<Down>), CallError>
     where
-        Init: Serialize + DeserializeOwned,
-        Up: Serialize + DeserializeOwned,
-        Down: Serialize + DeserializeOwned,
+        Init: Serialize,
+        Up: Serialize,
+        Down: DeserializeOwned,
     {
         block_on(self.0.open_stream(method, init, deadline))
             .map(|(tx, rx)| (StreamSender(tx), StreamReceiver(rx)))
@@ -243,9 +260,8 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<StreamReceiver<Down>, CallError>
     where
-        Init: Serialize + DeserializeOwned,
-        Up: Serialize + DeserializeOwned,
-        Down: Serialize + DeserializeOwned,
+        Init: Serialize,
+        Down: DeserializeOwned,
     {
         block_on(self.0.subscribe(method, init, deadline)).map(StreamReceiver)
     }
@@ -261,16 +277,16 @@ impl Peer {
 /// dropping it cancels it too (the peer's handler sees the cancellation). Keeps the connection
 /// open.
 #[derive(Debug)]
-pub struct PendingCall<R>(tandem_runtime::PendingCall<R>);
+pub struct PendingCall<R, E = NoError>(tandem_runtime::PendingCall<R, E>);
 
-impl<R> PendingCall<R> {
+impl<R, E> PendingCall<R, E> {
     /// The exchange's id on this connection.
     pub fn id(&self) -> u64 {
         self.0.id()
     }
 
     /// Blocks until the outcome: the decoded response, or why the call failed.
-    pub fn wait(self) -> Result<R, CallError> {
+    pub fn wait(self) -> Result<R, CallError<E>> {
         block_on(self.0)
     }
 
@@ -280,9 +296,9 @@ impl<R> PendingCall<R> {
     }
 }
 
-impl PendingCall<Vec<u8>> {
+impl<E> PendingCall<Vec<u8>, E> {
     /// [`wait`](Self::wait), writing the response into `out` (see [`Peer::call_raw_into`]).
-    pub fn wait_into(self, out: &mut Vec<u8>) -> Result<(), CallError> {
+    pub fn wait_into(self, out: &mut Vec<u8>) -> Result<(), CallError<E>> {
         block_on(self.0.wait_into(out))
     }
 }

@@ -1,29 +1,32 @@
-//! [`Handlers`]: the methods one side serves, as blocking functions; [`Ctx`], what a handler
-//! knows about its exchange; and how a started handler runs as a pool job. The registry's
-//! bookkeeping and the dispatch decisions are `tandem_runtime::handlers`'. (Layer 3: imports
-//! `api`, `block`, `pool`.)
+//! [`Handlers`]: the methods one side serves, as blocking functions, and how a started
+//! handler runs as a pool job. The registry's bookkeeping and the dispatch decisions are
+//! `tandem_runtime::handlers`'. (Layer 5: imports `service`, `ctx`, `api`, `pool`.)
 
 use core::panic::AssertUnwindSafe;
-use core::time::Duration;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use tandem_runtime::handlers::{encode_reply, status_of, typed_stream, HandlerFns, Job, Registry, Started};
-use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-use tandem_runtime::tandem_core::{MethodId, Status};
-use tandem_runtime::{deadline, InlineCtx, PeerCredentials, PeerIdentity};
+use tandem_runtime::handlers::{
+    bad_payload, encode_reply, status_of, typed_stream, Handler, HandlerFns, Job, Meta, Outcome, Registry,
+    Started,
+};
+use tandem_runtime::service::Incoming;
+use tandem_runtime::tandem_core::typed::rt::BlockingService;
+use tandem_runtime::tandem_core::typed::{MethodKind, Notification, Streaming, Unary};
+use tandem_runtime::tandem_core::{MethodId, SchemaKey, Status};
+use tandem_runtime::{deadline, InlineCtx, RegistrationError};
 
-use crate::api::{Peer, RawReceiver, RawSender, StreamReceiver, StreamSender};
-use crate::block::block_on;
+use crate::api::{RawReceiver, RawSender, StreamReceiver, StreamSender};
+use crate::ctx::Ctx;
 use crate::pool;
+use crate::service::Blocking;
 
-type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> (Status, Vec<u8>) + Send + Sync;
-type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Status + Send + Sync;
-type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Status + Send + Sync;
+type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Outcome + Send + Sync;
+type NotifyFn = dyn Fn(Ctx, Vec<u8>) -> Outcome + Send + Sync;
+type StreamFn = dyn Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Outcome + Send + Sync;
 /// A started handler, ready to run on its context and request.
-type Run = Box<dyn FnOnce(Ctx, Vec<u8>) -> (Status, Vec<u8>)>;
+type Run = Box<dyn FnOnce(Ctx, Vec<u8>) -> Outcome>;
 
 /// This runtime's handler signatures: blocking functions.
 pub(crate) struct SyncFns;
@@ -32,112 +35,6 @@ impl HandlerFns for SyncFns {
     type Unary = Arc<UnaryFn>;
     type Notify = Arc<NotifyFn>;
     type Stream = Arc<StreamFn>;
-}
-
-/// The context of one inbound exchange, handed (owned) to its handler.
-///
-/// A blocking handler cannot be interrupted: when its exchange is cancelled (the caller
-/// cancelled, its deadline passed, or the connection ended) [`is_cancelled`](Self::is_cancelled)
-/// becomes true and [`cancelled`](Self::cancelled) and [`wait_cancelled`](Self::wait_cancelled)
-/// return; a handler that never checks runs to its end and its answer is discarded.
-pub struct Ctx {
-    inner: tandem_runtime::Ctx,
-    peer: Peer,
-}
-
-impl core::fmt::Debug for Ctx {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        self.inner.fmt(f)
-    }
-}
-
-impl Ctx {
-    fn new(inner: tandem_runtime::Ctx) -> Self {
-        Ctx { peer: Peer(inner.peer().clone()), inner }
-    }
-
-    /// The connection the request came from: the handler may call the peer back over it.
-    pub fn peer(&self) -> &Peer {
-        &self.peer
-    }
-
-    /// The peer's name from its HELLO.
-    pub fn peer_name(&self) -> &str {
-        self.inner.peer_name()
-    }
-
-    /// The identity the server's authenticator gave the peer; `None` without an authenticator
-    /// (the peer is unauthenticated) and on the client side.
-    pub fn identity(&self) -> Option<&PeerIdentity> {
-        self.inner.identity()
-    }
-
-    /// The peer process's credentials, on Unix sockets.
-    pub fn credentials(&self) -> Option<PeerCredentials> {
-        self.inner.credentials()
-    }
-
-    /// The peer's IP address and port (TCP and UDP).
-    pub fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.remote_addr()
-    }
-
-    /// The method being served.
-    pub fn method(&self) -> MethodId {
-        self.inner.method()
-    }
-
-    /// When the caller stops waiting, if it set a deadline. Calls this handler makes carry the
-    /// remaining budget by default ([`Deadline::Inherit`](crate::Deadline::Inherit)).
-    pub fn deadline(&self) -> Option<std::time::Instant> {
-        self.inner.deadline()
-    }
-
-    /// Whether the exchange was cancelled: stop working, the result will not be delivered.
-    pub fn is_cancelled(&self) -> bool {
-        self.inner.is_cancelled()
-    }
-
-    /// Blocks until the exchange is cancelled (the handler is parked meanwhile).
-    pub fn cancelled(&self) {
-        block_on(self.inner.cancelled())
-    }
-
-    /// Why the exchange was cancelled, once it is: CANCELLED (the caller cancelled),
-    /// DEADLINE_EXCEEDED (its deadline passed) or UNAVAILABLE (the connection ended).
-    pub fn cancel_reason(&self) -> Option<Status> {
-        self.inner.cancel_reason()
-    }
-
-    /// Blocks until the exchange is cancelled or `timeout` has passed, and returns whether it
-    /// was cancelled. This is how a handler sleeps or holds a request open: unlike
-    /// `thread::sleep` it returns at once on cancellation, and meanwhile the handler is parked:
-    /// its pool worker serves other requests.
-    ///
-    /// ```
-    /// # use std::time::Duration;
-    /// # use tandem_std::{Handlers, Unary};
-    /// const SLEEP: Unary<u64, bool> = Unary::new(1, 1);
-    /// let handlers = Handlers::new().unary(&SLEEP, |ctx, ms| {
-    ///     // Sleep `ms` unless the caller cancels first; answer whether it did.
-    ///     Ok(ctx.wait_cancelled(Duration::from_millis(ms)))
-    /// });
-    /// ```
-    pub fn wait_cancelled(&self, timeout: Duration) -> bool {
-        block_on(self.inner.wait_cancelled(timeout))
-    }
-
-    /// Runs `f`, which blocks outside the runtime (file or database I/O, `thread::sleep`, a
-    /// lock held by a slow thread, another library that waits), with the handler parked
-    /// meanwhile: the pool runs other handlers on other threads while `f` waits, so one slow
-    /// dependency does not stall every request. Waits inside the runtime park by themselves;
-    /// do not wrap CPU-bound work (a parked handler no longer counts against
-    /// [`ServerConfig::workers`](crate::ServerConfig::workers)). tandem-std only: an async
-    /// handler hands blocking work to its executor's blocking pool instead.
-    pub fn blocking<R>(&self, f: impl FnOnce() -> R) -> R {
-        let _parked = pool::parked();
-        f()
-    }
 }
 
 /// The methods this side serves, by [`MethodId`]. Both ends of a connection may have some.
@@ -151,7 +48,15 @@ impl Ctx {
 /// Calls a handler makes inherit its request's deadline
 /// ([`Deadline::Inherit`](crate::Deadline::Inherit)). A panicking handler is answered INTERNAL.
 ///
-/// Each method may be registered once: registering a [`MethodId`] twice panics.
+/// Each method may be registered once: registering a [`MethodId`] twice panics, and so does
+/// serving two services on one module; the message names both ([`try_serve`](Self::try_serve)
+/// returns the error instead).
+///
+/// A declared service (`tandem_core::service!`) is registered in one call,
+/// [`serve`](Self::serve), with an implementation of its `BlockingServer<Blocking>` trait; its
+/// requests are checked against the methods' schema keys before they are decoded (SPEC.md
+/// §7.10), and the service is listed by the introspection service (SPEC.md Appendix B), which
+/// [`introspection`](Self::introspection) turns off.
 #[derive(Clone, Default)]
 pub struct Handlers {
     reg: Registry<SyncFns>,
@@ -173,8 +78,79 @@ impl Handlers {
         &self.reg
     }
 
-    /// Serves a unary method: `f(ctx, request)` returns the response or an error status.
-    pub fn unary<Req, Resp, F>(self, method: &Unary<Req, Resp>, f: F) -> Self
+    /// Serves a declared service: `service` is its `Serve` wrapper around an implementation of
+    /// its `BlockingServer<Blocking>` trait. Panics, naming both, if one of its methods or its
+    /// module is already served.
+    ///
+    /// ```
+    /// use tandem_std::{Blocking, Ctx, HandlerError, Handlers, Status};
+    ///
+    /// tandem_std::service! {
+    ///     /// Arithmetic.
+    ///     pub service calc = 9 {
+    ///         /// Doubles.
+    ///         unary double(i64) -> i64 = 1;
+    ///     }
+    /// }
+    ///
+    /// struct Calc;
+    /// impl calc::BlockingServer<Blocking> for Calc {
+    ///     fn double(&self, _ctx: Ctx, x: i64) -> Result<i64, HandlerError> {
+    ///         x.checked_mul(2).ok_or(HandlerError::new(Status::OUT_OF_RANGE, "overflow"))
+    ///     }
+    /// }
+    ///
+    /// let handlers = Handlers::new().serve(calc::Serve(Calc));
+    /// ```
+    pub fn serve<S: BlockingService<Blocking>>(self, service: S) -> Self {
+        self.try_serve(service).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`serve`](Self::serve), returning the collision instead of panicking.
+    pub fn try_serve<S: BlockingService<Blocking>>(self, service: S) -> Result<Self, RegistrationError> {
+        let svc = Arc::new(service);
+        let reg = self.reg.try_service(S::DEF, |m| {
+            let (svc, method) = (svc.clone(), m.id.method);
+            match m.kind {
+                MethodKind::Unary => {
+                    let f: Arc<UnaryFn> = Arc::new(move |ctx: Ctx, bytes: Vec<u8>| {
+                        svc.serve(Incoming::new(method, ctx.into_inner(), bytes, None))
+                    });
+                    Handler::Unary(f)
+                }
+                MethodKind::Notify | MethodKind::Signal => {
+                    let f: Arc<NotifyFn> = Arc::new(move |ctx: Ctx, bytes: Vec<u8>| {
+                        svc.serve(Incoming::new(method, ctx.into_inner(), bytes, None))
+                    });
+                    Handler::Notify(f)
+                }
+                _ => {
+                    let f: Arc<StreamFn> =
+                        Arc::new(move |ctx: Ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| {
+                            svc.serve(Incoming::new(method, ctx.into_inner(), bytes, Some((rx.0, tx.0))))
+                        });
+                    Handler::Stream(f)
+                }
+            }
+        })?;
+        Ok(Handlers { reg })
+    }
+
+    /// Serves the introspection service (SPEC.md Appendix B: the declared services, their
+    /// methods, keys, doc strings and schemas) or not. On by default.
+    pub fn introspection(self, on: bool) -> Self {
+        Handlers { reg: self.reg.introspection(on) }
+    }
+
+    /// Gives the raw method `method` a schema key (SPEC.md §7.10): keyed requests with another
+    /// key are refused with SCHEMA_MISMATCH. Panics if `method` has no handler.
+    pub fn with_key(self, method: MethodId, key: SchemaKey) -> Self {
+        Handlers { reg: self.reg.with_key(method, key) }
+    }
+
+    /// Serves a unary method: `f(ctx, request)` returns the response or an error status. The
+    /// declaration's schema key, if it has one, is checked on every keyed request.
+    pub fn unary<Req, Resp, E: 'static, F>(self, method: &Unary<Req, Resp, E>, f: F) -> Self
     where
         Req: Serialize + DeserializeOwned + 'static,
         Resp: Serialize + DeserializeOwned + 'static,
@@ -182,10 +158,14 @@ impl Handlers {
     {
         let m = *method;
         let h = move |ctx, bytes: Vec<u8>| match m.decode_request(&bytes) {
-            Ok(req) => encode_reply(f(ctx, req)),
-            Err(e) => (e.status(), Vec::new()),
+            Ok(req) => {
+                let (status, body) = encode_reply(f(ctx, req));
+                Outcome::status(status, body)
+            }
+            Err(_) => bad_payload(m.label(), core::any::type_name::<Req>()),
         };
-        Handlers { reg: self.reg.unary(m.id(), Arc::new(h)) }
+        let meta = Meta { label: m.label(), key: m.key() };
+        Handlers { reg: self.reg.unary_declared(m.id(), Arc::new(h), meta) }
     }
 
     /// Serves a unary method on raw bytes.
@@ -193,8 +173,27 @@ impl Handlers {
     where
         F: Fn(Ctx, Vec<u8>) -> Result<Vec<u8>, Status> + Send + Sync + 'static,
     {
-        let h = move |ctx, bytes| f(ctx, bytes).map_or_else(|s| (s, Vec::new()), |b| (Status::OK, b));
+        let h = move |ctx, bytes| f(ctx, bytes).map_or_else(|s| Outcome::status(s, Vec::new()), Outcome::ok);
         Handlers { reg: self.reg.unary(method, Arc::new(h)) }
+    }
+
+    /// Serves a unary method on raw bytes, answering with a full [`Outcome`]: a failure may
+    /// carry a message and details (a status body, SPEC.md §8.7, sent when the peer negotiated
+    /// `error_details`).
+    pub fn raw_unary_outcome<F>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Outcome + Send + Sync + 'static,
+    {
+        Handlers { reg: self.reg.unary(method, Arc::new(f)) }
+    }
+
+    /// Serves a notification on raw bytes, answering with a full [`Outcome`] (see
+    /// [`raw_unary_outcome`](Self::raw_unary_outcome); its body is dropped).
+    pub fn raw_notification_outcome<F>(self, method: MethodId, f: F) -> Self
+    where
+        F: Fn(Ctx, Vec<u8>) -> Outcome + Send + Sync + 'static,
+    {
+        Handlers { reg: self.reg.notification(method, Arc::new(f)) }
     }
 
     /// Serves a unary method on raw bytes **inline**: `f` runs on the connection's I/O thread
@@ -202,7 +201,8 @@ impl Handlers {
     /// given. No hand-off to the pool and no allocation per call (buffers are reused): the fast
     /// path for quick handlers. But while `f` runs, its I/O thread serves no other connection
     /// (and the connection's lock is held), so `f` must be quick and must not block. It gets an
-    /// [`InlineCtx`] (no [`Peer`] to call back on). A panic in `f` is answered INTERNAL.
+    /// [`InlineCtx`] (no [`Peer`](crate::Peer) to call back on). A panic in `f` is answered
+    /// INTERNAL.
     pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
     where
         F: Fn(&InlineCtx<'_>, &[u8], &mut Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
@@ -210,8 +210,9 @@ impl Handlers {
         Handlers { reg: self.reg.inline(method, Arc::new(f)) }
     }
 
-    /// Serves a notification, reliable ([`Peer::notify`]: the result is the acknowledgement)
-    /// or unreliable ([`Peer::signal`]: the result is dropped).
+    /// Serves a notification, reliable ([`Peer::notify`](crate::Peer::notify): the result is
+    /// the acknowledgement) or unreliable ([`Peer::signal`](crate::Peer::signal): the result is
+    /// dropped). The declaration's schema key, if it has one, is checked.
     pub fn notification<T, F>(self, method: &Notification<T>, f: F) -> Self
     where
         T: Serialize + DeserializeOwned + 'static,
@@ -219,10 +220,11 @@ impl Handlers {
     {
         let m = *method;
         let h = move |ctx, bytes: Vec<u8>| match m.decode(&bytes) {
-            Ok(v) => status_of(f(ctx, v)),
-            Err(e) => e.status(),
+            Ok(v) => Outcome::status(status_of(f(ctx, v)), Vec::new()),
+            Err(_) => bad_payload(m.label(), core::any::type_name::<T>()),
         };
-        Handlers { reg: self.reg.notification(m.id(), Arc::new(h)) }
+        let meta = Meta { label: m.label(), key: m.key() };
+        Handlers { reg: self.reg.notification_declared(m.id(), Arc::new(h), meta) }
     }
 
     /// Serves a notification on raw bytes.
@@ -230,13 +232,14 @@ impl Handlers {
     where
         F: Fn(Ctx, Vec<u8>) -> Result<(), Status> + Send + Sync + 'static,
     {
-        let h = move |ctx, bytes| status_of(f(ctx, bytes));
+        let h = move |ctx, bytes| Outcome::status(status_of(f(ctx, bytes)), Vec::new());
         Handlers { reg: self.reg.notification(method, Arc::new(h)) }
     }
 
     /// Serves a streaming method: `f(ctx, init, items_from_opener, sender_to_opener)`. When it
     /// returns, this direction of the stream ends with OK or the returned status. While it
     /// waits for credit (`send`) or an item (`recv`) it is parked: streams do not pin workers.
+    /// The declaration's schema key, if it has one, is checked.
     pub fn streaming<Init, Up, Down, F>(self, method: &Streaming<Init, Up, Down>, f: F) -> Self
     where
         Init: Serialize + DeserializeOwned + 'static,
@@ -251,11 +254,12 @@ impl Handlers {
         let h = move |ctx, bytes: Vec<u8>, rx: RawReceiver, tx: RawSender| match m.decode_init(&bytes) {
             Ok(init) => {
                 let (rx, tx) = typed_stream(rx.0, tx.0);
-                status_of(f(ctx, init, StreamReceiver(rx), StreamSender(tx)))
+                Outcome::status(status_of(f(ctx, init, StreamReceiver(rx), StreamSender(tx))), Vec::new())
             }
-            Err(e) => e.status(),
+            Err(_) => bad_payload(m.label(), core::any::type_name::<Init>()),
         };
-        Handlers { reg: self.reg.streaming(m.id(), Arc::new(h)) }
+        let meta = Meta { label: m.label(), key: m.key() };
+        Handlers { reg: self.reg.streaming_declared(m.id(), Arc::new(h), meta) }
     }
 
     /// Serves a streaming method on raw bytes.
@@ -263,7 +267,7 @@ impl Handlers {
     where
         F: Fn(Ctx, Vec<u8>, RawReceiver, RawSender) -> Result<(), Status> + Send + Sync + 'static,
     {
-        let h = move |ctx, bytes, rx, tx| status_of(f(ctx, bytes, rx, tx));
+        let h = move |ctx, bytes, rx, tx| Outcome::status(status_of(f(ctx, bytes, rx, tx)), Vec::new());
         Handlers { reg: self.reg.streaming(method, Arc::new(h)) }
     }
 }
@@ -275,24 +279,28 @@ pub(crate) fn job(started: Started<SyncFns>) -> pool::Job {
     Box::new(move |refused| {
         let (job, run): (Job, Run) = match started {
             Started::Unary(f, job) => (job, Box::new(move |c, p| f(c, p))),
-            Started::Notify(f, job) => (job, Box::new(move |c, p| (f(c, p), Vec::new()))),
+            Started::Notify(f, job) => (job, Box::new(move |c, p| f(c, p))),
             Started::Stream(f, job, rx, tx) => {
-                (job, Box::new(move |c, p| (f(c, p, RawReceiver(rx), RawSender(tx)), Vec::new())))
+                (job, Box::new(move |c, p| f(c, p, RawReceiver(rx), RawSender(tx))))
             }
         };
         let Job { ctx, payload, done } = job;
-        let (status, body) = if refused || done.is_cancelled() {
+        let outcome = if refused || done.is_cancelled() {
             // The context and stream handles go before the outcome is delivered.
             drop((run, ctx, payload));
-            (if refused { Status::UNAVAILABLE } else { Status::CANCELLED }, Vec::new())
+            Outcome::status(if refused { Status::UNAVAILABLE } else { Status::CANCELLED }, Vec::new())
         } else {
             let _scope = deadline::enter(done.deadline());
             std::panic::catch_unwind(AssertUnwindSafe(|| run(Ctx::new(ctx), payload))).unwrap_or_else(|_| {
-                tracing::error!("handler panicked: answering INTERNAL");
-                (Status::INTERNAL, Vec::new())
+                tracing::error!(method = %done.method(), "handler panicked: answering INTERNAL");
+                Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
             })
         };
-        let status = if !refused && done.is_cancelled() { Status::CANCELLED } else { status };
-        done.complete(status, body);
+        let outcome = if !refused && done.is_cancelled() {
+            Outcome::status(Status::CANCELLED, Vec::new())
+        } else {
+            outcome
+        };
+        done.finish(outcome);
     })
 }

@@ -20,9 +20,14 @@
 //!   once; the server keeps a suspended session for `Config::session_grace`, within
 //!   `EndpointConfig::session_memory_budget` over all sessions. [`Peer::watch_state`] reports
 //!   each step as a [`LinkState`].
-//! * **Typed API**: methods are declared once with [`typed`](tandem_core::typed) types and
-//!   shared by both ends; [`Handlers`] serve them with blocking functions, a [`Peer`] calls
-//!   them. Stream senders block for flow-control credit; receivers are also `Iterator`s.
+//! * **Typed API**: a service is declared once ([`service!`]) and shared by both ends; the
+//!   server implements its `BlockingServer<`[`Blocking`]`>` trait and registers it in one call
+//!   ([`Handlers::serve`]), the client calls through its `BlockingClient`. Every request carries
+//!   its method's schema key, checked before decoding (SPEC.md §7.10); handlers fail with a
+//!   message or the method's typed application error ([`HandlerError`]); the introspection
+//!   service lists what is served. Methods can also be declared and served one by one
+//!   ([`Unary`], [`Handlers::unary`], raw bytes). Stream senders block for flow-control credit;
+//!   receivers are also `Iterator`s.
 //! * **Deadlines**: every exchange takes a [`Deadline`]; by default a call made from a handler
 //!   carries the remaining budget of the request being handled.
 //! * **Lifetime**: a connection lives while any handle to it exists ([`Client`], [`Peer`],
@@ -101,27 +106,49 @@
 //! # Example
 //!
 //! ```
+//! use postcard_schema::Schema;
 //! use serde::{Deserialize, Serialize};
 //! use std::time::Duration;
-//! use tandem_std::{Client, ClientConfig, Handlers, Server, ServerConfig, Unary};
+//! use tandem_std::{Blocking, Client, ClientConfig, Ctx, HandlerError, Handlers, Server, ServerConfig, Status};
 //!
-//! #[derive(Serialize, Deserialize)]
-//! struct Add { a: u32, b: u32 }
+//! #[derive(Serialize, Deserialize, Schema)]
+//! pub struct Add { pub a: u32, pub b: u32 }
 //!
-//! /// Declared once, shared by both ends.
-//! const ADD: Unary<Add, u32> = Unary::new(1, 1);
+//! #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+//! pub enum CalcError { Overflow }
 //!
-//! let handlers = Handlers::new().unary(&ADD, |_ctx, req: Add| Ok(req.a + req.b));
-//! let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers)?;
+//! tandem_std::service! {
+//!     /// A calculator, declared once for both ends.
+//!     pub service calc = 1 {
+//!         /// Adds two numbers.
+//!         unary add(Add) -> u32 | CalcError = 1;
+//!     }
+//! }
 //!
-//! let addr = server.local_addr().to_string();
-//! let client = Client::connect(&addr, ClientConfig::new("client"), Handlers::new())?;
-//! let sum = client.call(&ADD, &Add { a: 2, b: 3 }, Duration::from_secs(1))?;
-//! assert_eq!(sum, 5);
+//! struct Calc;
 //!
-//! client.shutdown(Duration::from_secs(1));
-//! server.shutdown(Duration::from_secs(1));
-//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! impl calc::BlockingServer<Blocking> for Calc {
+//!     fn add(&self, _ctx: Ctx, req: Add) -> Result<u32, HandlerError<CalcError>> {
+//!         req.a.checked_add(req.b).ok_or(HandlerError::App(CalcError::Overflow))
+//!     }
+//! }
+//!
+//! fn main() -> Result<(), Box<dyn std::error::Error>> {
+//!     let handlers = Handlers::new().serve(calc::Serve(Calc));
+//!     let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers)?;
+//!
+//!     let addr = server.local_addr().to_string();
+//!     let client = Client::connect(&addr, ClientConfig::new("client"), Handlers::new())?;
+//!     let calc = calc::BlockingClient::new(client.peer().clone()).with_deadline(Duration::from_secs(1));
+//!     assert_eq!(calc.add(&Add { a: 2, b: 3 })?, 5);
+//!     // The application error arrives as the declared type.
+//!     let e = calc.add(&Add { a: u32::MAX, b: 1 }).unwrap_err();
+//!     assert_eq!((e.status(), e.app()), (Status::APPLICATION_ERROR, Some(&CalcError::Overflow)));
+//!
+//!     client.shutdown(Duration::from_secs(1));
+//!     server.shutdown(Duration::from_secs(1));
+//!     Ok(())
+//! }
 //! ```
 //!
 //! # Layering
@@ -134,9 +161,11 @@
 //! | 0 | `pool` (the handler pool), `transport` (sockets, the `Transport` trait), `config` |
 //! | 1 | `block` (`block_on`, the timer; pool), `io` (the I/O threads; transport) |
 //! | 2 | `api`: the blocking API types (block) |
-//! | 3 | `handlers`: blocking signatures, `Ctx`, handler jobs (api, block, pool) |
-//! | 4 | `driver`: a connection's task (io, transport, handlers, pool, block) |
-//! | 5 | `server`, `client` (driver, io, handlers, pool, config, transport, api, block) |
+//! | 3 | `ctx`: a handler's [`Ctx`] (api, block, pool) |
+//! | 4 | `service`: the [`Blocking`] flavor of declared services, [`Peer`] as their caller (ctx, api) |
+//! | 5 | `handlers`: blocking signatures, [`Handlers::serve`], handler jobs (service, ctx, api, pool) |
+//! | 6 | `driver`: a connection's task (io, transport, handlers, pool, block) |
+//! | 7 | `server`, `client` (driver, io, handlers, pool, config, transport, api, block) |
 
 #![deny(missing_docs)]
 // `unsafe` only in `io.rs`: registering a descriptor with the poller (see `Registered::new`).
@@ -146,27 +175,33 @@ mod api;
 mod block;
 mod client;
 mod config;
+mod ctx;
 mod driver;
 mod handlers;
 mod io;
 mod pool;
 mod server;
+mod service;
 mod transport;
 
 pub use api::{Peer, PendingCall, RawReceiver, RawSender, StateWatch, StreamReceiver, StreamSender};
 pub use client::Client;
 pub use config::{ClientConfig, ServerConfig};
-pub use handlers::{Ctx, Handlers};
+pub use ctx::Ctx;
+pub use handlers::Handlers;
 pub use pool::PoolStats;
 pub use server::Server;
+pub use service::Blocking;
 pub use tandem_runtime::tandem_core;
 pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
-pub use tandem_runtime::tandem_core::typed::{Notification, Streaming, Unary};
-pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, Status};
+pub use tandem_runtime::tandem_core::service;
+pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
+pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
-    AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, InlineCtx, LinkState,
-    PeerCredentials, PeerIdentity, ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
-    DEFAULT_UDP_MAX_DATAGRAM,
+    AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, ErrorKind,
+    HandlerError, InlineCtx, LinkState, Outcome, PeerCredentials, PeerIdentity, RegistrationError,
+    ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -9,28 +9,32 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 use tandem_std::{CallError, Client, ClientConfig, MethodId, Peer, Server, ServerConfig, Status};
 
-/// Runs every check from `p` toward a side whose handlers record into `remote`/`log`.
-fn st<T>(s: Status) -> Result<T, CallError> {
-    Err(CallError::from(s))
+/// `r` with its error reduced to the status (refusals and panics also carry a message).
+fn st<T>(r: Result<T, CallError>) -> Result<T, Status> {
+    r.map_err(|e| e.status())
 }
 
+/// Runs every check from `p` toward a side whose handlers record into `remote`/`log`.
 fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid: Option<u32>) {
     // Unary: success, handler statuses, runtime statuses.
     assert_eq!(p.call(&ADD, &(2, 3), T), Ok(5));
-    assert_eq!(p.call(&ADD, &(u32::MAX, 1), T), st(Status::OUT_OF_RANGE));
-    assert_eq!(p.call(&MISSING, &"x".to_string(), T), st(Status::NOT_FOUND));
-    assert_eq!(p.call_raw(MethodId::new(99, 1), b"", T), st(Status::UNKNOWN_MODULE));
-    assert_eq!(p.call_raw(MethodId::new(1, 99), b"", T), st(Status::UNKNOWN_METHOD));
-    assert_eq!(p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T), st(Status::BAD_PAYLOAD));
+    assert_eq!(st(p.call(&ADD, &(u32::MAX, 1), T)), Err(Status::OUT_OF_RANGE));
+    assert_eq!(st(p.call(&MISSING, &"x".to_string(), T)), Err(Status::NOT_FOUND));
+    assert_eq!(st(p.call_raw(MethodId::new(99, 1), b"", T)), Err(Status::UNKNOWN_MODULE));
+    assert_eq!(st(p.call_raw(MethodId::new(1, 99), b"", T)), Err(Status::UNKNOWN_METHOD));
+    assert_eq!(st(p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T)), Err(Status::BAD_PAYLOAD));
+    // Refusals say why (a status body: both ends negotiate `error_details` by default).
+    let e = p.call_raw(ADD.id(), &[0xff, 0xff, 0xff], T).unwrap_err();
+    assert_eq!(e.message(), Some("the request does not decode as (u32, u32), the request type of 1/1 here"));
     assert_eq!(p.call(&UNENCODABLE, &(), T).unwrap_err(), CallError::from(Status::ENCODE_FAILED));
-    assert_eq!(p.notify_raw(ADD.id(), b"", T), st(Status::UNIMPLEMENTED));
+    assert_eq!(st(p.notify_raw(ADD.id(), b"", T)), Err(Status::UNIMPLEMENTED));
     let raw = tandem_std::tandem_core::typed::encode_vec(&(40u32, 2u32)).unwrap();
     assert_eq!(
         p.call_raw(ADD.id(), &raw, T),
         Ok(tandem_std::tandem_core::typed::encode_vec(&42u32).unwrap())
     );
     // A panicking handler is answered INTERNAL; the connection and the worker survive.
-    assert_eq!(p.call(&PANIC, &(), T), st(Status::INTERNAL));
+    assert_eq!(st(p.call(&PANIC, &(), T)), Err(Status::INTERNAL));
     // The handler calls back over the same connection while the call is open.
     assert_eq!(p.call(&RELAY, &(20, 22), T), Ok(42));
     // A message larger than a frame (and than a SEQPACKET packet) is fragmented.
@@ -40,7 +44,7 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     // Notifications: reliable (acknowledged with the handler's status) and unreliable.
     assert_eq!(p.notify(&LOG, &"hello".to_string(), T), Ok(()));
     assert_eq!(log.recv_timeout(T).unwrap(), "hello");
-    assert_eq!(p.notify(&LOG, &"reject".to_string(), T), st(Status::INVALID_ARGUMENT));
+    assert_eq!(st(p.notify(&LOG, &"reject".to_string(), T)), Err(Status::INVALID_ARGUMENT));
     p.signal(&LOG, &"fire and forget".to_string()).unwrap();
     assert_eq!(log.recv_timeout(T).unwrap(), "fire and forget");
 
@@ -86,7 +90,7 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
 
     // A timeout fails the call and reaches the remote handler too.
     remote.cancelled.store(false, Ordering::SeqCst);
-    assert_eq!(p.call(&WAIT_CANCEL, &(), Duration::from_millis(50)), st(Status::DEADLINE_EXCEEDED));
+    assert_eq!(st(p.call(&WAIT_CANCEL, &(), Duration::from_millis(50))), Err(Status::DEADLINE_EXCEEDED));
     assert_eq!(log.recv_timeout(T).unwrap(), "started");
     eventually("remote handler sees the deadline", || remote.cancelled.load(Ordering::SeqCst));
 
@@ -255,11 +259,11 @@ fn inline_unary_handlers_and_buffer_reusing_calls() {
             client.call_raw_into(ECHO, &req, T, &mut out).unwrap();
             assert_eq!(out, req);
         }
-        assert_eq!(client.call_raw_into(ECHO, b"fail", T, &mut out), st(Status::FAILED));
+        assert_eq!(st(client.call_raw_into(ECHO, b"fail", T, &mut out)), Err(Status::FAILED));
         assert!(out.is_empty());
-        assert_eq!(client.call_raw_into(ECHO, b"panic", T, &mut out), st(Status::INTERNAL));
+        assert_eq!(st(client.call_raw_into(ECHO, b"panic", T, &mut out)), Err(Status::INTERNAL));
         // A notification to an inline unary method is the wrong exchange type.
-        assert_eq!(client.notify_raw(ECHO, b"x", T), st(Status::UNIMPLEMENTED));
+        assert_eq!(st(client.notify_raw(ECHO, b"x", T)), Err(Status::UNIMPLEMENTED));
         let pending: Vec<_> = (0..32u8).map(|i| client.start_call_raw(ECHO, &[i; 40], T).unwrap()).collect();
         for (i, p) in pending.into_iter().enumerate() {
             p.wait_into(&mut out).unwrap();

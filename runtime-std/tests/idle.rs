@@ -147,24 +147,21 @@ impl Clients {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        let mut out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        // From here on `Drop` ends and reaps the child, should this function panic.
+        let mut clients = Clients(child, out);
         let mut line = String::new();
         while {
             line.clear();
-            out.read_line(&mut line).unwrap() > 0
+            clients.1.read_line(&mut line).unwrap() > 0
         } {
             let line = line.trim_end();
             // libtest prints the test's name on the same line first.
             if line.ends_with("READY") {
-                return Clients(child, out);
+                return clients;
             }
-            if line.starts_with("SKIPPED") || line.contains("FAILED") {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("client process: {line}");
-            }
+            assert!(!line.starts_with("SKIPPED") && !line.contains("FAILED"), "client process: {line}");
         }
-        let _ = child.wait();
         panic!("the client process ended before its connections were up");
     }
 }

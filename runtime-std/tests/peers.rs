@@ -254,6 +254,6 @@ fn client_without_handlers_answers_unknown_module() {
             Client::connect(&server.local_addr().to_string(), ClientConfig::new("bare"), Handlers::new())
                 .unwrap();
         let p = server.wait_for_peer("bare", T).unwrap();
-        assert_eq!(p.call(&ADD, &(1, 1), T), Err(CallError::from(Status::UNKNOWN_MODULE)));
+        assert_eq!(p.call(&ADD, &(1, 1), T).map_err(|e| e.status()), Err(Status::UNKNOWN_MODULE));
     });
 }
