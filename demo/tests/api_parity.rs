@@ -18,11 +18,13 @@ const ONLY_STD: &[(&str, &str)] = &[
     ("Server::handler_pool", "the std handler pool's gauges"),
     ("Client::handler_pool", "the std handler pool's gauges"),
     ("PendingCall::wait", "blocks for the outcome (smol: PendingCall is a Future, awaited)"),
+    ("Blocking", "the flavor of declared services with blocking handlers (smol: Async)"),
 ];
 const ONLY_SMOL: &[(&str, &str)] = &[
     ("Spawner", "async handlers run on an executor the user chooses"),
     ("SmolSpawner", "the default executor"),
     ("Task", "what a Spawner runs"),
+    ("Async", "the flavor of declared services with async handlers (std: Blocking)"),
 ];
 
 /// The API types whose methods both runtimes must share.
