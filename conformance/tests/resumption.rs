@@ -24,8 +24,14 @@ fn every_section_13_case_passes_against_the_core_server() {
     println!("{}", runner::text(&results, false));
     assert_eq!(results.len(), n);
     let known = |id: &str| KNOWN_CORE_FAILURES.iter().any(|(k, _)| *k == id);
-    let bad: Vec<_> =
-        results.iter().filter(|r| r.outcome != Outcome::Passed && !known(&r.id)).cloned().collect();
+    // The authentication cases need the test service's authenticating mode, which the core
+    // server does not have (tests/auth.rs runs them against both runtimes).
+    let auth = |id: &str| cases::AUTH_CASES.contains(&id);
+    let bad: Vec<_> = results
+        .iter()
+        .filter(|r| r.outcome != Outcome::Passed && !known(&r.id) && !auth(&r.id))
+        .cloned()
+        .collect();
     assert!(bad.is_empty(), "{} of {n} §13 cases did not pass:\n{}", bad.len(), runner::text(&bad, false));
     for (id, why) in KNOWN_CORE_FAILURES {
         let r = results.iter().find(|r| r.id == *id).expect("known failure is a §13 case");
