@@ -57,6 +57,8 @@ impl Client {
         let mut connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         fit_announced(&mut connection, limits, "ClientConfig");
+        let tls = config.tls.connector(&address)?;
+        let session = tls.as_ref().map(|c| c.session()).transpose()?.map(Box::new);
         let (socket, addrs) = transport::connect(&address, deadline)?;
         let (conn, peer) = open::dial(
             &config.name,
@@ -69,10 +71,10 @@ impl Client {
         )?;
         tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
         let pool = Pool::new(limits, "tandem-client");
-        let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout);
-        driver::spawn(conn, socket, Some(dialing), handlers.registry(), pool.lane(), Some(pool.clone()));
+        let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
+        driver::spawn(conn, socket, session, Some(dialing), handlers.registry(), pool.lane(), Some(pool.clone()));
         let connected = async {
-            let handshake = async { Some(peer::connected(&peer).await) };
+            let handshake = async { Some(peer::connected(&peer, &address).await) };
             futures_lite::future::or(handshake, async {
                 sleep_until(deadline).await;
                 None
