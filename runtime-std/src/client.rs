@@ -39,9 +39,9 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` or
-    /// `udp://host:port`) and completes the handshake within `config.connect_timeout`,
-    /// blocking. A failure of this first attempt is returned at once (it is not retried).
+    /// Connects to `addr` (`tcp://host:port`, `tls://host:port` (trusting what `config.tls`
+    /// says), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and completes the
+    /// handshake (TLS's, then tandem's) within `config.connect_timeout`, blocking. A failure of this first attempt is returned at once (it is not retried).
     ///
     /// When the server offers session resumption (TCP, Unix stream and SEQPACKET by default)
     /// and the transport is lost later, the client reconnects by itself as `config.reconnect`

@@ -167,6 +167,7 @@ pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, 
 #[doc(inline)]
 pub use tandem_runtime::{
     AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, InlineCtx, LinkState,
-    PeerCredentials, PeerIdentity, ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
+    PeerCredentials, PeerIdentity, ServerStats, TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_DATAGRAM,
     DEFAULT_UDP_MAX_DATAGRAM,
 };
