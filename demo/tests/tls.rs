@@ -47,12 +47,11 @@ macro_rules! server_parts {
                 .require_client_certs($p.ca.pem.as_bytes())
                 .unwrap(),
         );
-        config.authenticator = Some(Arc::new(move |r: &$rt::AuthRequest<'_>| {
-            match r.peer_certificates.first() {
+        config.authenticator =
+            Some(Arc::new(move |r: &$rt::AuthRequest<'_>| match r.peer_certificates.first() {
                 Some(c) if *c == der => Ok($rt::PeerIdentity::new("cn:alice")),
                 _ => Err($rt::AuthRefusal::permission_denied("unknown certificate")),
-            }
-        }));
+            }));
         config
     }};
 }
@@ -79,7 +78,8 @@ fn std_client_smol_server_over_mutual_tls() {
     let p = pki(&["localhost"]);
     let handlers = tandem_smol::Handlers::new()
         .unary(&WHOAMI, |ctx, ()| async move { Ok(ctx.identity().map(|i| i.to_string())) });
-    let server = tandem_smol::Server::bind("tls://127.0.0.1:0", server_parts!(tandem_smol, p), handlers).unwrap();
+    let server =
+        tandem_smol::Server::bind("tls://127.0.0.1:0", server_parts!(tandem_smol, p), handlers).unwrap();
     let addr = format!("tls://localhost:{}", port(&server.local_addr().to_string()));
     let client_handlers = tandem_std::Handlers::new().unary(&PING, |_, n| Ok(n + 1));
     let client = tandem_std::Client::connect(&addr, client_config!(tandem_std, p), client_handlers).unwrap();
@@ -93,9 +93,11 @@ fn std_client_smol_server_over_mutual_tls() {
     // is told so.
     let other = format!("tls://127.0.0.1:{}", port(&server.local_addr().to_string()));
     let e = tandem_std::Client::connect(&other, client_config!(tandem_std, p), tandem_std::Handlers::new())
-        .err()
-        .unwrap();
-    assert!(matches!(e, tandem_std::Error::Tls { .. }) && e.to_string().contains("not valid for name"), "{e}");
+        .expect_err("must fail");
+    assert!(
+        matches!(e, tandem_std::Error::Tls { .. }) && e.to_string().contains("not valid for name"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -103,23 +105,31 @@ fn smol_client_std_server_over_mutual_tls() {
     let p = pki(&["localhost"]);
     let handlers =
         tandem_std::Handlers::new().unary(&WHOAMI, |ctx, ()| Ok(ctx.identity().map(|i| i.to_string())));
-    let server = tandem_std::Server::bind("tls://127.0.0.1:0", server_parts!(tandem_std, p), handlers).unwrap();
+    let server =
+        tandem_std::Server::bind("tls://127.0.0.1:0", server_parts!(tandem_std, p), handlers).unwrap();
     let addr = format!("tls://localhost:{}", port(&server.local_addr().to_string()));
     smol::block_on(async {
         let client_handlers = tandem_smol::Handlers::new().unary(&PING, |_, n| async move { Ok(n + 1) });
-        let client =
-            tandem_smol::Client::connect(&addr, client_config!(tandem_smol, p), client_handlers).await.unwrap();
+        let client = tandem_smol::Client::connect(&addr, client_config!(tandem_smol, p), client_handlers)
+            .await
+            .unwrap();
         assert_eq!(client.call(&WHOAMI, &(), T).await, Ok(Some("cn:alice".to_string())));
         let peer = blocking_wait(&server);
         assert_eq!(peer.identity().map(|i| i.as_str().to_string()), Some("cn:alice".to_string()));
         let answer = smol::unblock(move || peer.call(&PING, &41, T)).await;
         assert_eq!(answer, Ok(42));
         let other = format!("tls://127.0.0.1:{}", port(&server.local_addr().to_string()));
-        let e = tandem_smol::Client::connect(&other, client_config!(tandem_smol, p), tandem_smol::Handlers::new())
-            .await
-            .err()
-            .unwrap();
-        assert!(matches!(e, tandem_smol::Error::Tls { .. }) && e.to_string().contains("not valid for name"), "{e}");
+        let e = tandem_smol::Client::connect(
+            &other,
+            client_config!(tandem_smol, p),
+            tandem_smol::Handlers::new(),
+        )
+        .await
+        .expect_err("must fail");
+        assert!(
+            matches!(e, tandem_smol::Error::Tls { .. }) && e.to_string().contains("not valid for name"),
+            "{e}"
+        );
     });
 }
 

@@ -138,5 +138,5 @@ pub use peer::{Peer, PendingCall, StateWatch};
 pub use service::{Async, HandlerError};
 pub use state::{LinkState, PeerCredentials, ServerStats};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
-pub use tls::{TlsClientConfig, TlsServerConfig};
 pub use tandem_core;
+pub use tls::{TlsClientConfig, TlsServerConfig};

@@ -50,7 +50,9 @@ pub async fn connected(peer: &Peer, addr: &tandem_core::addr::Address) -> Result
         let failure = peer.shared().lock().transport_failure.clone();
         match failure {
             Some(TransportFailure::Tls(reason)) => return Err(Error::Tls { addr: addr.to_string(), reason }),
-            Some(TransportFailure::PeerSpeaksTls) => return Err(Error::PeerSpeaksTls { addr: addr.to_string() }),
+            Some(TransportFailure::PeerSpeaksTls) => {
+                return Err(Error::PeerSpeaksTls { addr: addr.to_string() })
+            }
             None => {}
         }
     }

@@ -126,7 +126,11 @@ impl Pump {
 
     /// Reads what the socket has into the core (through TLS on `tls://`). Returns whether
     /// anything happened.
-    pub fn read(&mut self, inner: &mut Inner, mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>) -> bool {
+    pub fn read(
+        &mut self,
+        inner: &mut Inner,
+        mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> bool {
         let Some(mut tls) = self.tls.take() else { return self.read_from(inner, read, true) };
         let progress = self.read_from(inner, |buf| tls.read(&mut read, buf), false);
         if let Some(certs) = tls.handshake_done() {
@@ -235,7 +239,11 @@ impl Pump {
     /// Writes what the core has queued (one whole datagram per write on packet transports;
     /// through TLS on `tls://`, whose own records are flushed too). Returns whether anything
     /// was written.
-    pub fn write(&mut self, inner: &mut Inner, mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>) -> bool {
+    pub fn write(
+        &mut self,
+        inner: &mut Inner,
+        mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>,
+    ) -> bool {
         let Some(mut tls) = self.tls.take() else { return self.write_to(inner, write) };
         let mut progress = self.write_to(inner, |data| tls.write(&mut write, data));
         if !self.broken {
@@ -256,7 +264,11 @@ impl Pump {
         progress
     }
 
-    fn write_to(&mut self, inner: &mut Inner, mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>) -> bool {
+    fn write_to(
+        &mut self,
+        inner: &mut Inner,
+        mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>,
+    ) -> bool {
         let mut progress = false;
         loop {
             if self.broken {

@@ -164,7 +164,10 @@ impl fmt::Debug for TlsServerConfig {
         // Never the key.
         f.debug_struct("TlsServerConfig")
             .field("chain", &self.chain.len())
-            .field("client_certs", &self.clients.as_ref().map(|(_, req)| if *req { "required" } else { "optional" }))
+            .field(
+                "client_certs",
+                &self.clients.as_ref().map(|(_, req)| if *req { "required" } else { "optional" }),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -172,7 +175,10 @@ impl fmt::Debug for TlsServerConfig {
 /// The server's TLS settings for `address`: `Some` for `tls://` (which needs
 /// `ServerConfig::tls`), `None` otherwise (where `ServerConfig::tls` must be unset, so that a
 /// server meant to speak TLS never serves in clear by mistake).
-pub fn server_tls(address: &Address, tls: Option<&TlsServerConfig>) -> Result<Option<TlsServerConfig>, Error> {
+pub fn server_tls(
+    address: &Address,
+    tls: Option<&TlsServerConfig>,
+) -> Result<Option<TlsServerConfig>, Error> {
     match (address, tls) {
         (Address::Tls(_), Some(t)) => Ok(Some(t.clone())),
         (Address::Tls(_), None) => Err(config_error(format!(
@@ -253,7 +259,11 @@ impl TlsClientConfig {
     }
 
     /// [`client_cert_pem`](Self::client_cert_pem) from PEM files.
-    pub fn client_cert_pem_files(self, cert_chain: impl AsRef<Path>, key: impl AsRef<Path>) -> Result<Self, Error> {
+    pub fn client_cert_pem_files(
+        self,
+        cert_chain: impl AsRef<Path>,
+        key: impl AsRef<Path>,
+    ) -> Result<Self, Error> {
         let chain = read_file(cert_chain.as_ref(), "client certificate chain")?;
         let key = read_file(key.as_ref(), "client private key")?;
         self.client_cert_pem(&chain, &key)
@@ -337,7 +347,8 @@ impl fmt::Debug for TlsConnector {
 impl TlsConnector {
     /// A new client-side session (its ClientHello is written on the pump's first write).
     pub fn session(&self) -> Result<TlsSession, Error> {
-        let c = rustls::ClientConnection::new(self.config.clone(), self.name.clone()).map_err(config_error)?;
+        let c =
+            rustls::ClientConnection::new(self.config.clone(), self.name.clone()).map_err(config_error)?;
         Ok(TlsSession::new(c.into()))
     }
 }
@@ -452,7 +463,11 @@ impl TlsSession {
                 Err(e) => return Poll::Ready(Err(e)),
             }
             if let Err(e) = self.conn.process_new_packets() {
-                let reason = describe(&e, self.conn.is_handshaking(), matches!(self.conn, rustls::Connection::Client(_)));
+                let reason = describe(
+                    &e,
+                    self.conn.is_handshaking(),
+                    matches!(self.conn, rustls::Connection::Client(_)),
+                );
                 return Poll::Ready(Err(self.fail(reason)));
             }
         }
@@ -519,11 +534,9 @@ fn describe(e: &rustls::Error, handshaking: bool, client: bool) -> String {
         E::AlertReceived(A::CertificateRequired) if client => {
             "; the server requires a client certificate: set one with TlsClientConfig::client_cert_pem"
         }
-        E::AlertReceived(A::BadCertificate | A::UnknownCA | A::CertificateExpired | A::CertificateUnknown)
-            if client =>
-        {
-            "; the server did not accept this client's certificate"
-        }
+        E::AlertReceived(
+            A::BadCertificate | A::UnknownCA | A::CertificateExpired | A::CertificateUnknown,
+        ) if client => "; the server did not accept this client's certificate",
         E::InvalidCertificate(_) if client => {
             "; the server's certificate is not trusted for this host name (see TlsClientConfig::trust_ca_pem)"
         }

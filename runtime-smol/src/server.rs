@@ -14,10 +14,10 @@ use serde::Serialize;
 use tandem_runtime::config::connection_config;
 use tandem_runtime::hub::Hub;
 use tandem_runtime::open;
-use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::tandem_core::Transport;
+use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::{CallError, Deadline, Error, Peer, ServerStats};
 
 use crate::config::ServerConfig;

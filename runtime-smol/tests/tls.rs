@@ -46,7 +46,10 @@ fn server_tls(leaf: &Leaf) -> TlsServerConfig {
 
 /// Maps a verified client certificate to an identity (here by its DER; a real authenticator
 /// parses the subject), and records what it saw.
-fn by_certificate(known: Vec<(Vec<u8>, &'static str)>, seen: Arc<Mutex<Vec<String>>>) -> Arc<dyn tandem_smol::Authenticator> {
+fn by_certificate(
+    known: Vec<(Vec<u8>, &'static str)>,
+    seen: Arc<Mutex<Vec<String>>>,
+) -> Arc<dyn tandem_smol::Authenticator> {
     Arc::new(move |r: &AuthRequest<'_>| {
         seen.lock().unwrap().push(format!(
             "certs={} auth={} resuming={}",
@@ -65,7 +68,7 @@ fn by_certificate(known: Vec<(Vec<u8>, &'static str)>, seen: Arc<Mutex<Vec<Strin
 }
 
 async fn connect_err(addr: &str, config: ClientConfig) -> Error {
-    Client::connect(addr, config, Handlers::new()).await.err().expect("the connection must fail")
+    Client::connect(addr, config, Handlers::new()).await.expect_err("the connection must fail")
 }
 
 #[test]
@@ -176,18 +179,23 @@ fn plaintext_and_tls_do_not_mix_and_say_so() {
 fn tls_settings_that_cannot_work_are_refused_up_front() {
     let ca = Ca::new("test CA");
     let leaf = ca.server(&["localhost"]);
-    let e = Server::bind("tls://127.0.0.1:0", ServerConfig::new("s"), Handlers::new()).err().unwrap();
+    let e =
+        Server::bind("tls://127.0.0.1:0", ServerConfig::new("s"), Handlers::new()).expect_err("must fail");
     assert!(e.to_string().contains("ServerConfig::tls"), "{e}");
     let mut config = ServerConfig::new("s");
     config.tls = Some(server_tls(&leaf));
-    let e = Server::bind("tcp://127.0.0.1:0", config, Handlers::new()).err().unwrap();
+    let e = Server::bind("tcp://127.0.0.1:0", config, Handlers::new()).expect_err("must fail");
     assert!(e.to_string().contains("not a tls:// address"), "{e}");
-    let e = TlsServerConfig::from_pem(b"not pem", leaf.key_pem.as_bytes()).err().unwrap();
+    let e = TlsServerConfig::from_pem(b"not pem", leaf.key_pem.as_bytes()).expect_err("must fail");
     assert!(e.to_string().contains("no CERTIFICATE"), "{e}");
     let other = ca.server(&["localhost"]);
-    let e = TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), other.key_pem.as_bytes()).err().unwrap();
+    let e =
+        TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), other.key_pem.as_bytes()).expect_err("must fail");
     assert!(e.to_string().contains("server certificate and key"), "{e}");
-    let e = TlsClientConfig::new().without_system_roots().connector(&"tls://h:1".parse().unwrap()).err().unwrap();
+    let e = TlsClientConfig::new()
+        .without_system_roots()
+        .connector(&"tls://h:1".parse().unwrap())
+        .expect_err("must fail");
     assert!(e.to_string().contains("trust_ca_pem"), "{e}");
 }
 
@@ -203,8 +211,9 @@ fn a_session_resumes_on_a_new_tls_connection() {
         let proxy = TcpProxy::start(format!("127.0.0.1:{}", port(&s)).parse().unwrap());
         let mut c = client_config(&ca);
         c.tls = c.tls.client_cert_pem(alice.cert_pem.as_bytes(), alice.key_pem.as_bytes()).unwrap();
-        let client =
-            Client::connect(&format!("tls://localhost:{}", proxy.addr().port()), c, Handlers::new()).await.unwrap();
+        let client = Client::connect(&format!("tls://localhost:{}", proxy.addr().port()), c, Handlers::new())
+            .await
+            .unwrap();
         assert_eq!(client.call(&WHOAMI, &(), T).await, Ok(Some("cn:alice".to_string())));
         proxy.cut();
         wait_until(|| matches!(client.state(), LinkState::Connected { resumed: true })).await;

@@ -72,7 +72,15 @@ impl Client {
         tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
         let pool = Pool::new(limits, "tandem-client");
         let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
-        driver::spawn(conn, socket, session, Some(dialing), handlers.registry(), pool.lane(), Some(pool.clone()));
+        driver::spawn(
+            conn,
+            socket,
+            session,
+            Some(dialing),
+            handlers.registry(),
+            pool.lane(),
+            Some(pool.clone()),
+        );
         let connected = async {
             let handshake = async { Some(peer::connected(&peer, &address).await) };
             futures_lite::future::or(handshake, async {

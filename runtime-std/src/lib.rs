@@ -168,6 +168,5 @@ pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, Stats, 
 pub use tandem_runtime::{
     AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, InlineCtx, LinkState,
     PeerCredentials, PeerIdentity, ServerStats, TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DATAGRAM,
-    DEFAULT_UDP_MAX_DATAGRAM,
+    DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -17,10 +17,10 @@ use tandem_runtime::config::connection_config;
 use tandem_runtime::handlers::Registry;
 use tandem_runtime::hub::Hub;
 use tandem_runtime::open;
-use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::tandem_core::Transport as Framing;
+use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::unix::PathGuard;
 use tandem_runtime::{CallError, Deadline, Error, ServerStats};
 

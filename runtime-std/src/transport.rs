@@ -377,7 +377,8 @@ impl Listener {
             Address::Tcp(hp) | Address::Tls(hp) => {
                 let l = TcpListener::bind(first(hp)?).map_err(io)?;
                 let local = l.local_addr().map_err(io)?.to_string();
-                let local = if matches!(addr, Address::Tls(_)) { Address::Tls(local) } else { Address::Tcp(local) };
+                let local =
+                    if matches!(addr, Address::Tls(_)) { Address::Tls(local) } else { Address::Tcp(local) };
                 (Listener::Tcp(l), local, None)
             }
             Address::Unix(path) => {
