@@ -172,7 +172,9 @@ impl Pump {
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {
-                    if core::mem::take(&mut self.first) && plain && looks_like_tls(&small[..n]) {
+                    // Only before the handshake: a connected session's frames are not looked at.
+                    let first = core::mem::take(&mut self.first) && !inner.connected;
+                    if first && plain && looks_like_tls(&small[..n]) {
                         tracing::info!(conn = self.id, remote = ?inner.remote, "the peer sent a TLS record on a plaintext connection: it expects tls://");
                         inner.transport_failure = Some(TransportFailure::PeerSpeaksTls);
                     }

@@ -227,3 +227,41 @@ fn a_session_resumes_on_a_new_tls_connection() {
         s.shutdown(T).await;
     });
 }
+
+#[test]
+fn a_silent_or_garbage_sending_tls_client_holds_nothing() {
+    run(T * 2, async {
+        use std::io::{Read, Write};
+        let ca = Ca::new("test CA");
+        let mut config = ServerConfig::new("server");
+        config.tls = Some(server_tls(&ca.server(&["localhost"])));
+        config.connection.handshake_timeout = std::time::Duration::from_millis(300);
+        let s = Server::bind("tls://127.0.0.1:0", config, handlers()).unwrap();
+        let at = format!("127.0.0.1:{}", port(&s));
+        // Silent: closed by the handshake timeout, which bounds TLS's handshake too.
+        let mut silent = std::net::TcpStream::connect(&at).unwrap();
+        // Garbage that is not TLS: refused at once, with an alert.
+        let mut garbage = std::net::TcpStream::connect(&at).unwrap();
+        garbage.write_all(&[0x16, 0x03, 0x03, 0xff, 0xff, 0, 0, 0]).unwrap();
+        garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        wait_until(|| s.stats().connections == 2 || s.stats().connections == 0).await;
+        let ended = blocking::unblock(move || {
+            silent.set_read_timeout(Some(T)).unwrap();
+            garbage.set_read_timeout(Some(T)).unwrap();
+            // The silent client sees its connection end, with at most a TLS alert (never the
+            // tandem CLOSE in clear: TLS holds it until a handshake that never comes).
+            let mut heard = Vec::new();
+            let silent_end = silent.read_to_end(&mut heard).map(|_| heard);
+            let mut got = Vec::new();
+            let _ = garbage.read_to_end(&mut got);
+            (silent_end, got)
+        })
+        .await;
+        match ended.0 {
+            Ok(heard) => assert!(heard.is_empty() || heard[0] == 0x15, "only an alert: {heard:?}"),
+            Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not disconnected"),
+        }
+        assert_eq!(ended.1.first(), Some(&0x15), "a TLS alert record: {:?}", ended.1);
+        wait_until(|| s.stats().connections == 0).await;
+    });
+}

@@ -234,3 +234,35 @@ fn a_session_resumes_on_a_new_tls_connection() {
         s.shutdown(T);
     });
 }
+
+#[test]
+fn a_silent_or_garbage_sending_tls_client_holds_nothing() {
+    bounded(20, || {
+        use std::io::{Read, Write};
+        let ca = Ca::new("test CA");
+        let mut config = ServerConfig::new("server");
+        config.tls = Some(server_tls(&ca.server(&["localhost"])));
+        config.connection.handshake_timeout = std::time::Duration::from_millis(300);
+        let s = Server::bind("tls://127.0.0.1:0", config, handlers()).unwrap();
+        let at = format!("127.0.0.1:{}", port(&s));
+        // Silent: closed by the handshake timeout, which bounds TLS's handshake too.
+        let mut silent = std::net::TcpStream::connect(&at).unwrap();
+        // Garbage that is not TLS: refused at once, with an alert.
+        let mut garbage = std::net::TcpStream::connect(&at).unwrap();
+        garbage.write_all(&[0x16, 0x03, 0x03, 0xff, 0xff, 0, 0, 0]).unwrap();
+        garbage.write_all(b"GET / HTTP/1.1\r\n\r\n").unwrap();
+        silent.set_read_timeout(Some(T)).unwrap();
+        garbage.set_read_timeout(Some(T)).unwrap();
+        // The silent client sees its connection end, with at most a TLS alert (never the tandem
+        // CLOSE in clear: TLS holds it until a handshake that never comes).
+        let mut heard = Vec::new();
+        match silent.read_to_end(&mut heard) {
+            Ok(_) => assert!(heard.is_empty() || heard[0] == 0x15, "only an alert: {heard:?}"),
+            Err(e) => assert_ne!(e.kind(), std::io::ErrorKind::WouldBlock, "not disconnected"),
+        }
+        let mut got = Vec::new();
+        let _ = garbage.read_to_end(&mut got);
+        assert_eq!(got.first(), Some(&0x15), "a TLS alert record: {got:?}");
+        wait_until(|| s.stats().connections == 0);
+    });
+}
