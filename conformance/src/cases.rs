@@ -19,6 +19,7 @@ pub mod script;
 mod sec02_encoding;
 mod sec03_framing;
 mod sec04_frames;
+mod sec05_auth;
 mod sec05_handshake;
 mod sec06_ids;
 mod sec07_calls;
@@ -35,6 +36,7 @@ mod sec14_datagram;
 mod sec15_registries;
 
 pub use kit::{NEEDS_STREAM, NEEDS_UDP, NO_TOKEN};
+pub use sec05_auth::{AUTH_CASES, NEEDS_AUTH, NOT_IN_AUTH_MODE};
 
 /// The hand-written scenarios, in SPEC.md order.
 pub fn handwritten() -> Vec<Case> {
@@ -42,7 +44,7 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec02_encoding::cases());
     v.extend(sec03_framing::cases());
     v.extend(sec04_frames::cases());
-    v.extend(sec05_handshake::cases());
+    v.extend(spliced(sec05_handshake::cases(), "5.7", sec05_auth::cases()));
     v.extend(sec07_keys::handshake_cases());
     v.extend(sec06_ids::cases());
     v.extend(sec07_calls::cases());
@@ -55,11 +57,21 @@ pub fn handwritten() -> Vec<Case> {
     v.extend(sec10_flow::cases());
     v.extend(sec11_limits::cases());
     v.extend(sec12_errors::cases());
-    v.extend(sec13_resumption::cases());
+    v.extend(spliced(sec13_resumption::cases(), "13.4", sec05_auth::resumption_cases()));
     v.extend(sec14_datagram::cases());
     v.extend(sec15_registries::cases());
     v.extend(sec07_keys::registry_cases());
     v
+}
+
+/// `cases` with `more` inserted before the first case of section `before` (keeping SPEC order).
+fn spliced(mut cases: Vec<Case>, before: &str, more: Vec<Case>) -> Vec<Case> {
+    let at = cases
+        .iter()
+        .position(|c| c.section == before || c.section.starts_with(&format!("{before}.")))
+        .unwrap_or(cases.len());
+    cases.splice(at..at, more);
+    cases
 }
 
 /// Scenarios generated from the invalid frame vectors (`vectors/frames.json`): each input is

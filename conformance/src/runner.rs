@@ -56,11 +56,14 @@ pub struct Options {
     pub sections: Vec<String>,
     /// Per-case time limit.
     pub timeout: Duration,
+    /// The implementation runs the test service in authenticating mode (SPEC.md Appendix A.5):
+    /// only the authentication cases run, the runner presenting the service's credentials.
+    pub auth: bool,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cases: Vec::new(), sections: Vec::new(), timeout: Duration::from_secs(40) }
+        Options { cases: Vec::new(), sections: Vec::new(), timeout: Duration::from_secs(40), auth: false }
     }
 }
 
@@ -98,7 +101,7 @@ pub fn run(addr: &Address, role: Role, cases: &[Case], opts: &Options) -> Vec<Ca
 
 /// Runs cases against an already prepared target.
 pub fn run_target(target: &Target, selected: &[&Case], opts: &Options) -> Vec<CaseResult> {
-    selected.iter().map(|c| run_one(target, c, opts.timeout)).collect()
+    selected.iter().map(|c| run_one(target, c, opts)).collect()
 }
 
 fn result(c: &Case, outcome: Outcome, log: Vec<String>, duration: Duration) -> CaseResult {
@@ -113,9 +116,15 @@ fn result(c: &Case, outcome: Outcome, log: Vec<String>, duration: Duration) -> C
     }
 }
 
-fn run_one(target: &Target, c: &Case, timeout: Duration) -> CaseResult {
+fn run_one(target: &Target, c: &Case, opts: &Options) -> CaseResult {
+    let timeout = opts.timeout;
     if let Some(reason) = &c.skip {
         return result(c, Outcome::Skipped(reason.clone()), Vec::new(), Duration::ZERO);
+    }
+    let auth_case = crate::cases::AUTH_CASES.contains(&c.id.as_str());
+    if auth_case != opts.auth {
+        let why = if opts.auth { crate::cases::NOT_IN_AUTH_MODE } else { crate::cases::NEEDS_AUTH };
+        return result(c, Outcome::Skipped(why.into()), Vec::new(), Duration::ZERO);
     }
     let udp = target.is_udp();
     if c.udp_only() != udp {
@@ -126,6 +135,7 @@ fn run_one(target: &Target, c: &Case, timeout: Duration) -> CaseResult {
     let (tx, rx) = mpsc::channel();
     let body = c.body.clone();
     let mut ctx = Ctx::new(target.clone(), log.clone(), fresh_name());
+    ctx.auth_mode = opts.auth;
     let start = Instant::now();
     let spawned = std::thread::Builder::new().name(format!("case {}", c.id)).spawn(move || {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| body(&mut ctx)));

@@ -56,6 +56,13 @@ impl Server {
     /// Like [`start`](Self::start); with `resumption` false the server offers no session token
     /// (its runtimes offer one by default), so the §13 cases are skipped against it.
     pub fn start_with(rt: Runtime, addr: &str, resumption: bool) -> Result<Server, String> {
+        Server::start_opts(rt, addr, resumption, false)
+    }
+
+    /// Like [`start_with`](Self::start_with); with `auth` the service runs in authenticating
+    /// mode (SPEC.md Appendix A.5, [`service::authenticator`]).
+    pub fn start_opts(rt: Runtime, addr: &str, resumption: bool, auth: bool) -> Result<Server, String> {
+        let authenticator = auth.then(service::authenticator);
         let state = State::default();
         match rt {
             Runtime::Std => {
@@ -63,6 +70,7 @@ impl Server {
                 cfg.endpoint.resume = resumption;
                 cfg.connection = service::std_config_for(addr);
                 cfg.unlink_stale_socket = true;
+                cfg.authenticator = authenticator;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
                     .map(Server::Std)
                     .map_err(|e| e.to_string())
@@ -72,6 +80,7 @@ impl Server {
                 cfg.endpoint.resume = resumption;
                 cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
+                cfg.authenticator = authenticator;
                 tandem_smol::Server::bind(addr, cfg, service::smol_service(&state))
                     .map(Server::Smol)
                     .map_err(|e| e.to_string())
@@ -190,7 +199,8 @@ pub const TRANSPORTS: [&str; 4] = ["tcp", "unix", "unix+seqpacket", "udp"];
 
 static DIRS: AtomicU64 = AtomicU64::new(0);
 
-fn temp_addr(transport: &str, what: &str) -> String {
+/// A fresh address of `transport` for a test server (`what` names its socket file).
+pub fn temp_addr(transport: &str, what: &str) -> String {
     let n = DIRS.fetch_add(1, Ordering::Relaxed);
     let dir = std::env::temp_dir();
     let path = dir.join(format!("tandem-conf-{}-{n}-{what}.sock", std::process::id()));

@@ -361,6 +361,25 @@ impl Iterator for Count {
     }
 }
 
+/// The `auth` bytes the test service accepts in authenticating mode (SPEC.md Appendix A.5), as
+/// identity `alice`.
+pub const AUTH_ALICE: &[u8] = b"conformance-alice";
+/// The `auth` bytes the test service accepts in authenticating mode, as identity `bob`.
+pub const AUTH_BOB: &[u8] = b"conformance-bob";
+
+/// The test service's authenticator in authenticating mode (SPEC.md Appendix A.5): `alice` and
+/// `bob` by their tokens; anything else UNAUTHENTICATED.
+pub fn authenticator() -> std::sync::Arc<dyn tandem_smol::Authenticator> {
+    use tandem_smol::{AuthRefusal, AuthRequest, PeerIdentity};
+    std::sync::Arc::new(|r: &AuthRequest<'_>| match r.auth {
+        AUTH_ALICE => Ok(PeerIdentity::new("alice")),
+        AUTH_BOB => Ok(PeerIdentity::new("bob")),
+        _ => Err(AuthRefusal::unauthenticated(
+            "unknown credentials (the test service accepts conformance-alice and conformance-bob)",
+        )),
+    })
+}
+
 fn m(method: u32) -> MethodId {
     MethodId::new(MODULE, method)
 }

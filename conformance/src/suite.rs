@@ -152,6 +152,9 @@ pub struct Ctx {
     stash: Vec<Owned>,
     /// The implementation's last HELLO.
     pub peer_hello: Option<Owned>,
+    /// The implementation runs the test service in authenticating mode (SPEC.md Appendix A.5):
+    /// the runner's HELLOs carry alice's credentials.
+    pub auth_mode: bool,
 }
 
 /// A request (CALL, NOTIFY or STREAM_OPEN) with defaults.
@@ -177,6 +180,19 @@ pub fn params_bytes(pairs: &[(u64, u64)]) -> Vec<u8> {
     let n = Params::encode_into(pairs, &mut buf).map(|p| p.raw().len()).unwrap_or(0);
     buf.truncate(n);
     buf
+}
+
+/// Encodes a dialer's HELLO for version 1 carrying `auth` (SPEC.md §5.6).
+pub fn hello_auth_bytes(name: &[u8], auth: &[u8], session: &[u8], flags: u64) -> Vec<u8> {
+    crate::wire::encode(&Frame::Hello(Hello {
+        min_version: 1,
+        max_version: 1,
+        flags,
+        name,
+        auth,
+        session,
+        params: Params::EMPTY,
+    }))
 }
 
 /// Encodes a complete HELLO frame from parts (bypassing checks, for malformed variants).
@@ -213,6 +229,7 @@ impl Ctx {
             auto_pong: true,
             stash: Vec::new(),
             peer_hello: None,
+            auth_mode: false,
         }
     }
 
@@ -268,6 +285,22 @@ impl Ctx {
                     Err(e) => return Err(e),
                 }
             };
+            self.take_hello(&f)?;
+        } else if self.dialer && self.auth_mode {
+            let mut buf = vec![0u8; 8 + params.len() * 16];
+            let p = Params::encode_into(params, &mut buf).expect("params encode");
+            let auth = crate::service::AUTH_ALICE;
+            let hello = Hello {
+                min_version: 1,
+                max_version: 1,
+                flags: 0,
+                name: self.name.as_bytes(),
+                auth,
+                session: b"",
+                params: p,
+            };
+            self.send_bytes(&crate::wire::encode(&Frame::Hello(hello)))?;
+            let f = self.expect("the acceptor's HELLO", T, |f| matches!(f, Frame::Hello(_)))?;
             self.take_hello(&f)?;
         } else if self.dialer {
             let h = hello_bytes(1, 1, 0, self.name.as_bytes(), b"", params);

@@ -94,7 +94,7 @@ fn the_cases_are_the_ones_of_the_manifest() {
 
 #[test]
 fn the_counts_are_those_of_the_manifest() {
-    // 581 cases in all, 43 of them over udp:// only: the manifest pins the per-transport counts.
+    // 628 cases in all, 43 of them over udp:// only: the manifest pins the per-transport counts.
     let file = std::fs::read_to_string(path()).expect("conformance/cases.txt");
     let rows: Vec<Vec<&str>> =
         file.lines().filter(|l| !l.starts_with('#')).map(|l| l.split('\t').collect()).collect();

@@ -10,6 +10,8 @@
 //!
 //! options: --case ID (repeatable)  --section N (repeatable)  --timeout SECS (per case, default 40)
 //!          --json FILE  --junit FILE  --verbose (print the frames of passing cases too)
+//!          --auth (run: the implementation serves the test service in authenticating mode,
+//!          SPEC.md Appendix A.5, and only the authentication cases run; serve: serve it so)
 //! ```
 //!
 //! ADDR is `tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or `udp://HOST:PORT`. Over
@@ -31,9 +33,9 @@ use tandem_conformance::suite::Role;
 use tandem_core::addr::Address;
 
 const USAGE: &str = "usage:
-  tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--json FILE] [--junit FILE] [--verbose]
+  tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--auth] [--json FILE] [--junit FILE] [--verbose]
   tandem-conformance self-test [--case ID]... [--section N]... [--json FILE] [--junit FILE] [--verbose]
-  tandem-conformance serve --runtime std|smol ADDR
+  tandem-conformance serve --runtime std|smol [--auth] ADDR
   tandem-conformance serve --runtime core tcp://HOST:PORT     (session resumption, §13 subset of the service)
   tandem-conformance serve --runtime std|smol --connect ADDR
   tandem-conformance list
@@ -76,6 +78,7 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--json" => a.json = Some(val("--json")?),
             "--junit" => a.junit = Some(val("--junit")?),
             "--verbose" | "-v" => a.verbose = true,
+            "--auth" => a.opts.auth = true,
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => a.positional.push(x),
         }
@@ -221,7 +224,7 @@ fn main() -> ExitCode {
                 eprintln!("serve needs ADDR\n{USAGE}");
                 return ExitCode::from(2);
             };
-            match selftest::Server::start(rt, addr) {
+            match selftest::Server::start_opts(rt, addr, true, a.opts.auth) {
                 Ok(s) => {
                     println!("serving the test service ({}) on {}; Ctrl-C to stop", rt.name(), s.addr());
                     loop {
