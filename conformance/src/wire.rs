@@ -245,6 +245,15 @@ pub enum Listener {
     Udp(UdpSocket),
 }
 
+/// The runner speaks frames on plain sockets only: test a TLS server's protocol over its
+/// `tcp://` twin (TLS changes nothing above the byte stream, SPEC.md §3.9).
+fn no_tls() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "the conformance runner does not speak TLS: run it against a tcp:// listener (tls:// adds nothing above the byte stream, SPEC.md §3.9)",
+    )
+}
+
 impl Listener {
     /// Binds `addr` (a stale Unix socket file is removed first).
     pub fn bind(addr: &Address) -> io::Result<Listener> {
@@ -262,6 +271,7 @@ impl Listener {
                 Ok(Listener::Seq(s, p.clone()))
             }
             Address::Udp(a) => Ok(Listener::Udp(UdpSocket::bind(a)?)),
+            Address::Tls(_) => Err(no_tls()),
         }
     }
 
@@ -390,6 +400,7 @@ impl Wire {
                 s.connect(to)?;
                 Sock::Udp(s, None)
             }
+            Address::Tls(_) => return Err(no_tls()),
         };
         Ok(Wire::new(sock, log))
     }

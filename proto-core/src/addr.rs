@@ -1,6 +1,6 @@
-//! Transport addresses as users write them: `tcp://127.0.0.1:7400`, `unix:///run/app.sock`,
-//! `unix+seqpacket:///run/app.sock`, `udp://127.0.0.1:7400`. Parsing only; the runtimes open
-//! the sockets.
+//! Transport addresses as users write them: `tcp://127.0.0.1:7400`, `tls://example.com:7400`,
+//! `unix:///run/app.sock`, `unix+seqpacket:///run/app.sock`, `udp://127.0.0.1:7400`. Parsing
+//! only; the runtimes open the sockets.
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -18,6 +18,23 @@ pub enum Address {
     UnixSeqpacket(PathBuf),
     /// UDP, `host:port` (datagram mode, SPEC.md §14; served by both runtimes).
     Udp(String),
+    /// TLS 1.3 over TCP, `host:port` (SPEC.md §3.9): a client checks the server's certificate
+    /// against `host` and sends it as the TLS server name (SNI) when it is a DNS name.
+    Tls(String),
+}
+
+impl Address {
+    /// The host of a `tcp://`, `tls://` or `udp://` address, without brackets around an IPv6
+    /// address (`None` on Unix sockets).
+    pub fn host(&self) -> Option<&str> {
+        match self {
+            Address::Tcp(hp) | Address::Udp(hp) | Address::Tls(hp) => {
+                let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
+                Some(host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host))
+            }
+            Address::Unix(_) | Address::UnixSeqpacket(_) => None,
+        }
+    }
 }
 
 /// An address string could not be parsed.
@@ -31,7 +48,7 @@ impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid address {:?}: {}; expected tcp://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT",
+            "invalid address {:?}: {}; expected tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT",
             self.input, self.reason
         )
     }
@@ -61,6 +78,7 @@ impl FromStr for Address {
         match scheme {
             "tcp" => Ok(Address::Tcp(host_port(rest)?)),
             "udp" => Ok(Address::Udp(host_port(rest)?)),
+            "tls" => Ok(Address::Tls(host_port(rest)?)),
             "unix" => Ok(Address::Unix(path(rest)?)),
             "unix+seqpacket" => Ok(Address::UnixSeqpacket(path(rest)?)),
             _ => Err(err("unknown scheme")),
@@ -73,6 +91,7 @@ impl fmt::Display for Address {
         match self {
             Address::Tcp(a) => write!(f, "tcp://{a}"),
             Address::Udp(a) => write!(f, "udp://{a}"),
+            Address::Tls(a) => write!(f, "tls://{a}"),
             Address::Unix(p) => write!(f, "unix://{}", p.display()),
             Address::UnixSeqpacket(p) => write!(f, "unix+seqpacket://{}", p.display()),
         }
@@ -91,10 +110,21 @@ mod tests {
             "unix:///run/app.sock",
             "unix+seqpacket:///tmp/x",
             "udp://localhost:9",
+            "tls://example.com:7400",
+            "tls://[::1]:7400",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
         }
+    }
+
+    #[test]
+    fn hosts_lose_their_port_and_brackets() {
+        let host = |s: &str| s.parse::<Address>().unwrap().host().map(str::to_string);
+        assert_eq!(host("tls://example.com:7400").as_deref(), Some("example.com"));
+        assert_eq!(host("tls://[::1]:7400").as_deref(), Some("::1"));
+        assert_eq!(host("tcp://127.0.0.1:1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(host("unix:///x"), None);
     }
 
     #[test]
@@ -104,5 +134,6 @@ mod tests {
         assert!("tcp://host:99999".parse::<Address>().unwrap_err().to_string().contains("port"));
         assert!("sctp://x:1".parse::<Address>().unwrap_err().to_string().contains("unknown scheme"));
         assert!("unix://".parse::<Address>().unwrap_err().to_string().contains("path"));
+        assert!("tls://host".parse::<Address>().unwrap_err().to_string().contains("missing :PORT"));
     }
 }

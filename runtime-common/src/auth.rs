@@ -57,6 +57,13 @@ pub struct AuthRequest<'a> {
     /// The HELLO asks to resume a session: the identity must be the session's (or the
     /// resumption is declined and a fresh session starts under this identity).
     pub resuming: bool,
+    /// On `tls://` with client certificates (`TlsServerConfig::require_client_certs` or
+    /// `accept_client_certs`): the chain the client presented, DER-encoded, its own
+    /// certificate first. rustls has already verified it against the configured CA (chain,
+    /// validity dates, key usage), so the authenticator only maps it to an identity: by its
+    /// subject or a SAN (parse the DER with an X.509 parser such as `x509-parser`), or by a
+    /// fingerprint of the DER. Empty when the client presented none, and on other transports.
+    pub peer_certificates: &'a [Vec<u8>],
 }
 
 /// Why an [`Authenticator`] refused a peer: the status and message of the CLOSE the peer
@@ -153,8 +160,14 @@ mod tests {
                 Err(AuthRefusal::unauthenticated("wrong token"))
             }
         });
-        let req =
-            |auth| AuthRequest { name: "n", auth, credentials: None, remote_addr: None, resuming: false };
+        let req = |auth| AuthRequest {
+            name: "n",
+            auth,
+            credentials: None,
+            remote_addr: None,
+            resuming: false,
+            peer_certificates: &[],
+        };
         assert_eq!(a.authenticate(&req(b"s3cret")).unwrap().as_str(), "user:n");
         assert_eq!(a.authenticate(&req(b"x")).unwrap_err().status, Status::UNAUTHENTICATED);
         let c = Credentials::token("s3cret");

@@ -111,6 +111,11 @@ macro_rules! configs {
             /// default): every peer is accepted **unauthenticated** — its name is a claim and a
             /// newcomer under a live peer's name replaces it.
             pub authenticator: ::core::option::Option<::std::sync::Arc<dyn $crate::Authenticator>>,
+            /// TLS on `tls://` (required there, refused elsewhere): the certificate chain and
+            /// key, and the clients' CA for mutual TLS, whose certificates the authenticator
+            /// sees ([`AuthRequest::peer_certificates`](crate::AuthRequest::peer_certificates)).
+            /// Default `None`.
+            pub tls: ::core::option::Option<$crate::TlsServerConfig>,
             $( $(#[$sm])* pub $sf: $st, )*
         }
 
@@ -125,6 +130,7 @@ macro_rules! configs {
                     max_datagram: $crate::config::DEFAULT_MAX_DATAGRAM,
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
                     authenticator: ::core::option::Option::None,
+                    tls: ::core::option::Option::None,
                     $( $sf: $sd, )*
                 }
             }
@@ -140,6 +146,7 @@ macro_rules! configs {
                     .field("max_datagram", &self.max_datagram)
                     .field("udp_max_datagram", &self.udp_max_datagram)
                     .field("authenticator", &self.authenticator.as_ref().map(|_| ".."))
+                    .field("tls", &self.tls)
                     .finish_non_exhaustive()
             }
         }
@@ -175,8 +182,12 @@ macro_rules! configs {
             pub udp_max_datagram: u32,
             /// The HELLO's `auth` bytes for the server's authenticator (SPEC.md §5.6): a static
             /// token or a function called once per `connect`. Default none. Sent in clear on
-            /// plain TCP: use it across machines only on a trusted network.
+            /// plain TCP: across machines, use `tls://` (or a trusted network).
             pub auth: $crate::Credentials,
+            /// TLS on `tls://` addresses: whom to trust (default: the system's root
+            /// certificates) and the client certificate for mutual TLS (default none). Ignored
+            /// by the other transports.
+            pub tls: $crate::TlsClientConfig,
             $( $(#[$cm])* pub $cf: $ct, )*
         }
 
@@ -192,6 +203,7 @@ macro_rules! configs {
                     max_datagram: $crate::config::DEFAULT_MAX_DATAGRAM,
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
                     auth: $crate::Credentials::None,
+                    tls: $crate::TlsClientConfig::default(),
                     $( $cf: $cd, )*
                 }
             }
@@ -208,6 +220,7 @@ macro_rules! configs {
                     .field("max_datagram", &self.max_datagram)
                     .field("udp_max_datagram", &self.udp_max_datagram)
                     .field("auth", &self.auth)
+                    .field("tls", &self.tls)
                     .finish_non_exhaustive()
             }
         }

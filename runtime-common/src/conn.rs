@@ -17,7 +17,7 @@ use tandem_core::{ApiError, Connection, ConnectionError, Status};
 
 use crate::auth::PeerIdentity;
 use crate::clock::{now, SleepUntil};
-use crate::state::{LinkState, PeerCredentials};
+use crate::state::{LinkState, PeerCredentials, TransportFailure};
 
 /// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
 /// already: a task polls again whenever anything wakes it and the lists are emptied only when
@@ -192,6 +192,11 @@ pub struct Inner {
     pub(crate) link_version: u64,
     /// The peer's address on the current transport (TCP and UDP).
     pub remote: Option<SocketAddr>,
+    /// The certificate chain the peer presented in its TLS handshake (DER, its own first;
+    /// empty: none), once the handshake completed (`tls://` only).
+    pub(crate) peer_certificates: Option<Arc<[Vec<u8>]>>,
+    /// Why the transport failed, if more is known than that it closed.
+    pub(crate) transport_failure: Option<TransportFailure>,
     /// Signal (unreliable notification) handlers running now.
     pub(crate) signal_tasks: usize,
     pub(crate) requests: Requests,
@@ -231,6 +236,8 @@ impl Inner {
             link: LinkState::Connecting { attempt: 1 },
             link_version: 0,
             remote,
+            peer_certificates: None,
+            transport_failure: None,
             signal_tasks: 0,
             requests: Requests::default(),
             new_transport: None,

@@ -49,6 +49,26 @@ pub enum Error {
         /// The address being connected to.
         addr: String,
     },
+    /// The TLS settings are unusable (a PEM that does not parse, a key that does not match its
+    /// certificate, no trusted CA, a `tls://` address without `ServerConfig::tls`, …).
+    TlsConfig {
+        /// What is wrong, and what to do.
+        reason: String,
+    },
+    /// The TLS handshake with a `tls://` server failed (an untrusted, expired or misnamed
+    /// certificate, a client certificate the server requires or refused, a server that does
+    /// not speak TLS).
+    Tls {
+        /// The address being connected to.
+        addr: String,
+        /// rustls' reason, with a hint.
+        reason: String,
+    },
+    /// A plaintext (`tcp://`) client reached a server that speaks TLS.
+    PeerSpeaksTls {
+        /// The address being connected to.
+        addr: String,
+    },
 }
 
 /// [`Error::Io`]: `context` says what was being done (e.g. `cannot connect to tcp://…`).
@@ -78,6 +98,12 @@ impl fmt::Display for Error {
             Error::Timeout { addr } => write!(
                 f,
                 "connecting to {addr} timed out (ClientConfig::connect_timeout): is a tandem server listening there?"
+            ),
+            Error::TlsConfig { reason } => write!(f, "invalid TLS configuration: {reason}"),
+            Error::Tls { addr, reason } => write!(f, "TLS handshake with {addr} failed: {reason}"),
+            Error::PeerSpeaksTls { addr } => write!(
+                f,
+                "the server at {addr} speaks TLS (it answered with a TLS record): connect with tls:// and a ClientConfig::tls that trusts its certificate"
             ),
         }
     }

@@ -9,6 +9,7 @@
 //! the core's events into API results ([`engine`]), the server hub around the endpoint
 //! ([`hub`], [`open`]), the client's dialer glue ([`session`]), the handler registry and its
 //! dispatch decisions ([`handlers`]), the byte pump between a socket and the core ([`pump`]),
+//! TLS for `tls://`, written once as a sans-IO layer inside the pump ([`tls`]),
 //! and the API types whose behaviour does not depend on the runtime. It uses no executor and
 //! no socket: every wait is a future that registers a `core::task::Waker`, and a time limit is
 //! a timer the runtime supplies ([`clock::SleepUntil`]). `RUNTIMES.md` says which crate
@@ -95,9 +96,9 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`]), `auth` (state), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
-//! | 1 | `deadline` (clock), `config` (error), `conn`: one connection's shared state (clock, state), `unix`: socket files and credentials (error, state), `introspect`: the introspection service (outcome) |
-//! | 2 | `stream` (conn, error), `pump` (conn, clock) |
+//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`], why a transport failed), `auth` (state), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
+//! | 1 | `deadline` (clock), `config` (error), `tls`: TLS configurations and the sans-IO session (error), `conn`: one connection's shared state (clock, state, auth), `unix`: socket files and credentials (error, state), `introspect`: the introspection service (outcome) |
+//! | 2 | `stream` (conn, error), `pump` (conn, clock, tls, state) |
 //! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
 //! | 4 | `ctx` (peer, conn, clock, state), `hub`: the server's endpoint and connections (peer, conn, udp, state, clock, deadline, error) |
 //! | 5 | `handlers` (ctx, peer, stream, conn, outcome, introspect), `service`: the [`Async`] flavor of declared services and [`Peer`] as their caller (outcome, ctx, peer, stream, error, deadline), `session`: link to the hub or dialer (hub, conn, state, clock) |
@@ -128,6 +129,7 @@ pub mod service;
 pub mod session;
 mod state;
 mod stream;
+pub mod tls;
 pub mod udp;
 pub mod unix;
 
@@ -143,3 +145,4 @@ pub use service::{Async, HandlerError};
 pub use state::{LinkState, PeerCredentials, ServerStats};
 pub use stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use tandem_core;
+pub use tls::{TlsClientConfig, TlsServerConfig};

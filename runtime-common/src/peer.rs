@@ -27,7 +27,7 @@ use crate::clock::{now, to_std};
 use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Shared, StreamEntry};
 use crate::deadline::Deadline;
 use crate::error::{CallError, Error, ErrorKind};
-use crate::state::{LinkState, PeerCredentials};
+use crate::state::{LinkState, PeerCredentials, TransportFailure};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
 /// A handle on the connection `shared` (counted: it keeps the connection open).
@@ -40,10 +40,23 @@ pub fn shared(peer: &Peer) -> &Arc<Shared> {
     peer.shared()
 }
 
-/// Waits for the handshake; fails with the reason if the connection closes first
-/// ([`Error::Refused`] with the server's message when it refused this client, SPEC.md §5.6).
-pub async fn connected(peer: &Peer) -> Result<(), Error> {
-    match peer.connected().await {
+/// Waits for the handshake with `addr`; fails with the reason if the connection closes first
+/// ([`Error::Refused`] with the server's message when it refused this client, SPEC.md §5.6;
+/// [`Error::Tls`] when the TLS session failed; [`Error::PeerSpeaksTls`] when a plaintext
+/// connection met a TLS server).
+pub async fn connected(peer: &Peer, addr: &tandem_core::addr::Address) -> Result<(), Error> {
+    let result = peer.connected().await;
+    if result.is_err() {
+        let failure = peer.shared().lock().transport_failure.clone();
+        match failure {
+            Some(TransportFailure::Tls(reason)) => return Err(Error::Tls { addr: addr.to_string(), reason }),
+            Some(TransportFailure::PeerSpeaksTls) => {
+                return Err(Error::PeerSpeaksTls { addr: addr.to_string() })
+            }
+            None => {}
+        }
+    }
+    match result {
         Ok(()) => Ok(()),
         Err(ConnectionError::PeerClosed { status })
             if status == Status::UNAUTHENTICATED || status == Status::PERMISSION_DENIED =>

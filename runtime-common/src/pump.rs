@@ -1,7 +1,7 @@
 //! Moving bytes between a transport and the core, for any socket API: the runtime passes a
 //! non-blocking read or write as a closure returning `Poll` (`Pending`: it would block; an
 //! async runtime's `poll_read`, or a blocking runtime's non-blocking socket with `WouldBlock`
-//! mapped to `Pending`). (Layer 2: imports `conn`, `clock`.)
+//! mapped to `Pending`).
 //!
 //! Reading: on a byte stream, each turn first reads into a small stack buffer, so that waiting
 //! for input reserves nothing in the core (an idle connection keeps no receive buffer); only
@@ -11,6 +11,14 @@
 //! did not fit (`MSG_TRUNC`), which the core then refuses as too large. End of stream and read errors end the input.
 //! Writing: what the core queued, until the socket would block; a failed write means the peer
 //! is gone and everything queued from then on is dropped.
+//!
+//! TLS (`tls://`): the connection's [`TlsSession`] sits between the socket closures and the
+//! above, which then moves plaintext; every write also flushes what TLS has to send even when
+//! the core has nothing (handshake messages, alerts). When the handshake completes the pump
+//! records the peer's certificates for the authenticator; a TLS failure ends the input and is
+//! recorded for `peer::connected`'s error. On a plaintext byte stream, a first read that is a
+//! TLS record is recorded as such (the peer expects TLS).
+//! (Layer 2: imports `conn`, `clock`, `tls`, `state`.)
 
 use core::task::Poll;
 use std::io;
@@ -19,6 +27,8 @@ use tandem_core::Transport;
 
 use crate::clock::now;
 use crate::conn::Inner;
+use crate::state::TransportFailure;
+use crate::tls::TlsSession;
 
 /// Socket reads per round (on a byte stream, after the small read).
 const READS: usize = 8;
@@ -39,6 +49,10 @@ pub struct Pump {
     /// Bytes read that the core's receive buffer had no room for yet (rare: it was full of
     /// unprocessed frames); offered again before anything else is read.
     pending: Vec<u8>,
+    /// `tls://`: the TLS session between the socket and the core.
+    tls: Option<Box<TlsSession>>,
+    /// Nothing was read from this transport yet.
+    first: bool,
 }
 
 impl Pump {
@@ -58,6 +72,8 @@ impl Pump {
             eof: false,
             broken: false,
             pending: Vec::new(),
+            tls: None,
+            first: true,
         }
     }
 
@@ -71,13 +87,31 @@ impl Pump {
         self.broken
     }
 
-    /// A new transport replaces the old one (a resumed session): `pending` are bytes already
-    /// read from it.
-    pub fn install(&mut self, pending: Vec<u8>) {
+    /// A new transport replaces the old one (a resumed session, or a client's reconnection):
+    /// `pending` are bytes already read from it, `tls` its TLS session on `tls://`.
+    pub fn install(&mut self, pending: Vec<u8>, tls: Option<Box<TlsSession>>) {
         self.eof = false;
         self.broken = false;
+        self.first = pending.is_empty();
         self.pending = pending;
         self.datagram_len = 0;
+        self.tls = tls;
+    }
+
+    /// The TLS session, handed over with the transport.
+    pub fn take_tls(&mut self) -> Option<Box<TlsSession>> {
+        self.tls.take()
+    }
+
+    /// The connection has ended: on TLS, sends close_notify (one non-blocking attempt: the
+    /// socket is closed next either way).
+    pub fn finish(&mut self, mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>) {
+        if let Some(tls) = self.tls.as_mut() {
+            if !self.broken {
+                tls.close();
+                let _ = tls.flush(&mut write);
+            }
+        }
     }
 
     /// The bytes read and not yet taken by the core (handed over with the transport).
@@ -90,11 +124,32 @@ impl Pump {
         inner.conn.handle_eof(now());
     }
 
-    /// Reads what the socket has into the core. Returns whether anything happened.
+    /// Reads what the socket has into the core (through TLS on `tls://`). Returns whether
+    /// anything happened.
     pub fn read(
         &mut self,
         inner: &mut Inner,
         mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> bool {
+        let Some(mut tls) = self.tls.take() else { return self.read_from(inner, read, true) };
+        let progress = self.read_from(inner, |buf| tls.read(&mut read, buf), false);
+        if let Some(certs) = tls.handshake_done() {
+            tracing::debug!(conn = self.id, certificates = certs.len(), "TLS handshake done");
+            inner.peer_certificates = Some(certs.into());
+        }
+        if let (Some(f), None) = (tls.failure(), &inner.transport_failure) {
+            tracing::info!(conn = self.id, remote = ?inner.remote, "TLS failed: {f}");
+            inner.transport_failure = Some(TransportFailure::Tls(f.to_string()));
+        }
+        self.tls = Some(tls);
+        progress
+    }
+
+    fn read_from(
+        &mut self,
+        inner: &mut Inner,
+        mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+        plain: bool,
     ) -> bool {
         if self.eof || inner.conn.state() == tandem_core::State::Closed || inner.conn.needs_transport() {
             return false;
@@ -117,6 +172,12 @@ impl Pump {
                     return true;
                 }
                 Poll::Ready(Ok(n)) => {
+                    // Only before the handshake: a connected session's frames are not looked at.
+                    let first = core::mem::take(&mut self.first) && !inner.connected;
+                    if first && plain && looks_like_tls(&small[..n]) {
+                        tracing::info!(conn = self.id, remote = ?inner.remote, "the peer sent a TLS record on a plaintext connection: it expects tls://");
+                        inner.transport_failure = Some(TransportFailure::PeerSpeaksTls);
+                    }
                     let taken = inner.conn.handle_input(now(), &small[..n]);
                     if taken < n {
                         self.pending.extend_from_slice(&small[taken..n]);
@@ -163,7 +224,9 @@ impl Pump {
                         break;
                     }
                 }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                // Interrupted, or TLS records without plaintext: another round reads on (the
+                // socket has not said it would block, so nothing else would wake the driver).
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => progress = true,
                 Poll::Ready(Err(e)) => {
                     tracing::debug!(conn = self.id, error = %e, "read failed: treating as end of stream");
                     self.end_input(inner);
@@ -175,9 +238,35 @@ impl Pump {
         progress
     }
 
-    /// Writes what the core has queued (one whole datagram per write on packet transports).
-    /// Returns whether anything was written.
+    /// Writes what the core has queued (one whole datagram per write on packet transports;
+    /// through TLS on `tls://`, whose own records are flushed too). Returns whether anything
+    /// was written.
     pub fn write(
+        &mut self,
+        inner: &mut Inner,
+        mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>,
+    ) -> bool {
+        let Some(mut tls) = self.tls.take() else { return self.write_to(inner, write) };
+        let mut progress = self.write_to(inner, |data| tls.write(&mut write, data));
+        if !self.broken {
+            match tls.flush(&mut write) {
+                Poll::Ready(Ok(wrote)) => progress |= wrote,
+                Poll::Ready(Err(e)) if e.kind() != io::ErrorKind::Interrupted => {
+                    tracing::debug!(conn = self.id, error = %e, "write failed: peer gone");
+                    self.broken = true;
+                    if !self.eof {
+                        self.end_input(inner);
+                    }
+                    progress = true;
+                }
+                _ => {}
+            }
+        }
+        self.tls = Some(tls);
+        progress
+    }
+
+    fn write_to(
         &mut self,
         inner: &mut Inner,
         mut write: impl FnMut(&[u8]) -> Poll<io::Result<usize>>,
@@ -224,4 +313,10 @@ impl Pump {
             }
         }
     }
+}
+
+/// Whether `data` starts like a TLS record (handshake or alert, TLS 1.0–1.3 record versions):
+/// never the first bytes of a tandem peer, whose first frame is HELLO (0x01) or CLOSE (0x02).
+fn looks_like_tls(data: &[u8]) -> bool {
+    matches!(data, [0x15 | 0x16, 0x03, 0x01..=0x04, ..])
 }

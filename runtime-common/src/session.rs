@@ -96,12 +96,14 @@ impl Session {
             Some(p) => (String::from_utf8_lossy(p.name).into_owned(), p.auth.to_vec()),
             None => return Ok(None),
         };
+        let certificates = inner.peer_certificates.clone();
         let request = AuthRequest {
             name: &name,
             auth: &auth,
             credentials: shared.creds,
             remote_addr: inner.remote,
             resuming,
+            peer_certificates: certificates.as_deref().unwrap_or(&[]),
         };
         let decision =
             std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| authenticator.authenticate(&request)))

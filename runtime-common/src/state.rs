@@ -1,4 +1,5 @@
-//! Plain data the API reports: [`LinkState`], [`PeerCredentials`], [`ServerStats`].
+//! Plain data the API reports: [`LinkState`], [`PeerCredentials`], [`ServerStats`]; and why a
+//! transport failed before the handshake (`TransportFailure`).
 //! (Layer 0: imports no other file of the crate.)
 
 use tandem_core::endpoint::EndpointStats;
@@ -68,4 +69,14 @@ pub struct ServerStats {
     /// declined resumptions, sessions evicted (`evicted_count` for `max_suspended_sessions`,
     /// `evicted_memory` for the memory budget), sheds, replaced peers, dropped UDP HELLOs.
     pub endpoint: EndpointStats,
+}
+
+/// Why a connection's transport failed, when it is more than "closed": what
+/// `peer::connected` reports instead of the handshake's error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TransportFailure {
+    /// The TLS session failed (rustls' reason, with a hint).
+    Tls(String),
+    /// A plaintext connection received a TLS record: the peer expects TLS.
+    PeerSpeaksTls,
 }

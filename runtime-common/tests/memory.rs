@@ -171,7 +171,8 @@ impl World {
         .unwrap();
         let ends = [End::new(accepted, server, up.clone(), down.clone()), End::new(dialed, client, down, up)];
         let mut w = World { hub, ends, client: peer.clone() };
-        w.until(peer::connected(&peer)).expect("handshake");
+        let memory = tandem_runtime::tandem_core::addr::Address::Tcp("memory:0".into());
+        w.until(peer::connected(&peer, &memory)).expect("handshake");
         w
     }
 

@@ -33,9 +33,10 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` or
-    /// `udp://host:port`) and completes the handshake within `config.connect_timeout`. A
-    /// failure of this first attempt is returned at once (it is not retried).
+    /// Connects to `addr` (`tcp://host:port`, `tls://host:port` (trusting what `config.tls`
+    /// says), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and completes the
+    /// handshake (TLS's, then tandem's) within `config.connect_timeout`. A failure of this
+    /// first attempt is returned at once (it is not retried).
     ///
     /// When the server offers session resumption (TCP, Unix stream and SEQPACKET by default)
     /// and the transport is lost later, the client reconnects by itself as
@@ -78,6 +79,8 @@ impl core::ops::Deref for Client {
 async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
     let connection =
         connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
+    let tls = config.tls.connector(&address)?;
+    let session = tls.as_ref().map(|c| c.session()).transpose()?.map(Box::new);
     let socket = transport::connect(&address).await?;
     let (conn, peer) = open::dial(
         &config.name,
@@ -89,8 +92,8 @@ async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> 
         sleep_until,
     )?;
     tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
-    let dialing = Dialing::new(address, config.connect_timeout);
-    driver::spawn(conn, socket, Some(dialing), &handlers, config.spawner);
-    peer::connected(&peer).await?;
+    let dialing = Dialing::new(address.clone(), config.connect_timeout, tls);
+    driver::spawn(conn, socket, session, Some(dialing), &handlers, config.spawner);
+    peer::connected(&peer, &address).await?;
     Ok(Client { peer })
 }

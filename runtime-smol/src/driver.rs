@@ -18,6 +18,7 @@ use tandem_runtime::open::NewConnection;
 use tandem_runtime::pump::Pump;
 use tandem_runtime::session::{Redialing, Track};
 use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::tls::{TlsConnector, TlsSession};
 use tandem_runtime::Error;
 
 use crate::handlers::{self, AsyncFns, Handlers};
@@ -42,25 +43,32 @@ type Attempt = Pin<Box<dyn Future<Output = Result<Socket, Error>> + Send>>;
 pub(crate) struct Dialing {
     pub(crate) addr: Address,
     pub(crate) connect_timeout: Duration,
+    /// `tls://`: each new transport gets a new TLS session.
+    tls: Option<TlsConnector>,
     attempt: Option<Attempt>,
     timer: Option<(std::time::Instant, Timer)>,
 }
 
 impl Dialing {
-    pub(crate) fn new(addr: Address, connect_timeout: Duration) -> Self {
-        Dialing { addr, connect_timeout, attempt: None, timer: None }
+    pub(crate) fn new(addr: Address, connect_timeout: Duration, tls: Option<TlsConnector>) -> Self {
+        Dialing { addr, connect_timeout, tls, attempt: None, timer: None }
     }
 }
+
+/// What a resumed session's socket travels with from one driver to another.
+type Handover = (Socket, Option<Box<TlsSession>>);
 
 /// Spawns the driver of a new connection on `spawner`; its handlers run there too.
 pub(crate) fn spawn(
     conn: NewConnection,
     socket: Socket,
+    tls: Option<Box<TlsSession>>,
     dialing: Option<Dialing>,
     handlers: &Handlers,
     spawner: Arc<dyn Spawner>,
 ) {
-    let pump = Pump::new(conn.shared.id, &conn.shared.lock());
+    let mut pump = Pump::new(conn.shared.id, &conn.shared.lock());
+    pump.install(Vec::new(), tls);
     let driver = Driver {
         engine: Engine::new(conn, handlers.registry().clone()),
         pump,
@@ -90,6 +98,11 @@ impl Driver {
     async fn run(mut self) {
         poll_fn(|cx| self.poll(cx)).await;
         if let Some(socket) = self.socket.take() {
+            poll_fn(|cx| {
+                self.pump.finish(|data| socket.poll_write(cx, data));
+                Poll::Ready(())
+            })
+            .await;
             if !self.pump.broken() {
                 close_socket(socket, self.pump.eof()).await;
             }
@@ -115,7 +128,9 @@ impl Driver {
             let (socket, pump) = (&mut self.socket, &mut self.pump);
             progress |= self.engine.process(&mut inner, || {
                 let s = socket.take()?;
-                Some(Transport { remote: s.remote_addr(), io: Box::new(s), pending: pump.take_pending() })
+                let remote = s.remote_addr();
+                let handover: Handover = (s, pump.take_tls());
+                Some(Transport { remote, io: Box::new(handover), pending: pump.take_pending() })
             });
             if let Some(s) = &self.socket {
                 progress |= self.pump.write(&mut inner, |data| s.poll_write(cx, data));
@@ -131,9 +146,9 @@ impl Driver {
             Track::Lost => self.drop_socket(),
             Track::Redial => {
                 self.drop_socket();
-                if let Some(socket) = self.redial(cx, &mut inner) {
+                if let Some((socket, tls)) = self.redial(cx, &mut inner) {
                     self.socket = Some(socket);
-                    self.pump.install(Vec::new());
+                    self.pump.install(Vec::new(), tls);
                     busy = true;
                 }
             }
@@ -161,13 +176,14 @@ impl Driver {
     }
 
     fn install(&mut self, t: Transport) {
-        match t.io.downcast::<Socket>() {
-            Ok(socket) => {
+        match t.io.downcast::<Handover>() {
+            Ok(handover) => {
                 if self.socket.is_some() {
                     tracing::debug!(conn = self.engine.shared().id, "closing the session's previous socket");
                 }
-                self.socket = Some(*socket);
-                self.pump.install(t.pending);
+                let (socket, tls) = *handover;
+                self.socket = Some(socket);
+                self.pump.install(t.pending, tls);
             }
             // Only this runtime's drivers hand transports to its connections.
             Err(_) => tracing::error!("a transport of another runtime was handed over: ignored"),
@@ -181,17 +197,28 @@ impl Driver {
     }
 
     /// Follows the reconnection schedule: waits for the next attempt, dials, and returns the
-    /// new transport once one is connected (the resuming handshake then runs on it).
-    fn redial(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> Option<Socket> {
+    /// new transport once one is connected (the resuming handshake then runs on it), with its
+    /// TLS session on `tls://`.
+    fn redial(&mut self, cx: &mut Context<'_>, inner: &mut Inner) -> Option<Handover> {
         let d = self.dialing.as_mut()?;
         for _ in 0..16 {
             if let Some(attempt) = d.attempt.as_mut() {
                 let Poll::Ready(result) = attempt.as_mut().poll(cx) else { return None };
                 d.attempt = None;
+                let tls = match (&result, &d.tls) {
+                    (Ok(_), Some(c)) => match c.session() {
+                        Ok(s) => Some(Box::new(s)),
+                        Err(e) => {
+                            self.engine.attempt_failed(&e);
+                            continue;
+                        }
+                    },
+                    _ => None,
+                };
                 match result {
                     Ok(socket) if self.engine.attempt_connected(inner, socket.remote_addr()) => {
                         tracing::info!(addr = %d.addr, "transport reconnected");
-                        return Some(socket);
+                        return Some((socket, tls));
                     }
                     Ok(_) => {}
                     Err(e) => self.engine.attempt_failed(&e),

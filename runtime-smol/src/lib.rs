@@ -192,5 +192,6 @@ pub use tandem_runtime::{
     Async, AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Ctx, Deadline, Error, ErrorKind,
     HandlerError, InlineCtx, LinkState, Outcome, Peer, PeerCredentials, PeerIdentity, PendingCall,
     RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch, StreamReceiver, StreamSender,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
+    DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -17,6 +17,7 @@ use tandem_runtime::open;
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::tandem_core::Transport;
+use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::{CallError, Deadline, Error, Peer, ServerStats};
 
 use crate::config::ServerConfig;
@@ -47,12 +48,14 @@ struct Serve {
     hub: Arc<Hub>,
     handlers: Handlers,
     spawner: Arc<dyn Spawner>,
+    /// `tls://`: each accepted connection gets a TLS session of this configuration.
+    tls: Option<TlsServerConfig>,
 }
 
 impl Server {
-    /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `unix:///path`,
-    /// `unix+seqpacket:///path` or `udp://host:port`) and starts accepting on
-    /// `config.spawner`. Not async: binding does not wait.
+    /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `tls://host:port`
+    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and
+    /// starts accepting on `config.spawner`. Not async: binding does not wait.
     ///
     /// On `udp://` one socket serves every client: the endpoint routes datagrams by source
     /// address into associations (SPEC.md §14), one per address whose first datagram is a
@@ -66,10 +69,11 @@ impl Server {
         let address: Address = addr.parse()?;
         let connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
+        let tls = tls::server_tls(&address, config.tls.as_ref())?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
         let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
-        let serve = Serve { hub: hub.clone(), handlers, spawner: config.spawner.clone() };
+        let serve = Serve { hub: hub.clone(), handlers, spawner: config.spawner.clone(), tls };
         match listener {
             Listener::Udp(socket) => config.spawner.spawn(Box::pin(udp_loop(socket, serve))),
             listener => config.spawner.spawn(Box::pin(accept_loop(listener, serve))),
@@ -135,8 +139,8 @@ impl Drop for Server {
 }
 
 impl Serve {
-    fn start(&self, conn: open::NewConnection, socket: Socket) {
-        driver::spawn(conn, socket, None, &self.handlers, self.spawner.clone());
+    fn start(&self, conn: open::NewConnection, socket: Socket, tls: Option<Box<TlsSession>>) {
+        driver::spawn(conn, socket, tls, None, &self.handlers, self.spawner.clone());
     }
 }
 
@@ -149,8 +153,15 @@ async fn accept_loop(listener: Listener, serve: Serve) {
         match next.await {
             None => return,
             Some(Ok((socket, label))) => {
+                let tls = match serve.tls.as_ref().map(|t| t.session()).transpose() {
+                    Ok(tls) => tls.map(Box::new),
+                    Err(e) => {
+                        tracing::error!(remote = %label, error = %e, "cannot start a TLS session: connection dropped");
+                        continue;
+                    }
+                };
                 if let Some(conn) = open::accept(&serve.hub, socket.info(), &label) {
-                    serve.start(conn, socket);
+                    serve.start(conn, socket, tls);
                 }
             }
             Some(Err(e)) => {
@@ -205,7 +216,7 @@ async fn udp_loop(socket: Arc<Async<UdpSocket>>, serve: Serve) {
             In::Resubmit(from, data) => (from, data),
         };
         if let Some((conn, inbox)) = open::datagram(&serve.hub, from, data) {
-            serve.start(conn, Socket::Assoc(Assoc { socket: socket.clone(), peer: from, inbox }));
+            serve.start(conn, Socket::Assoc(Assoc { socket: socket.clone(), peer: from, inbox }), None);
         }
     }
 }

@@ -1,4 +1,4 @@
-//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all driven
+//! Sockets: TCP (also under `tls://`: TLS runs in the pump), Unix stream, Unix SEQPACKET and UDP, connected or listening, all driven
 //! through `async-io`'s reactor. No protocol logic here. (Layer 0.)
 
 use core::pin::Pin;
@@ -206,7 +206,7 @@ fn seqpacket_socket() -> io::Result<socket2::Socket> {
 pub(crate) async fn connect(addr: &Address) -> Result<Socket, Error> {
     let ctx = || format!("cannot connect to {addr}");
     match addr {
-        Address::Tcp(host_port) => {
+        Address::Tcp(host_port) | Address::Tls(host_port) => {
             let addrs = smol::net::resolve(host_port.as_str()).await.map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "host name resolved to no address");
             for a in addrs {
@@ -316,14 +316,18 @@ impl Listener {
     ) -> Result<(Self, Address, Option<PathGuard>), Error> {
         let ctx = || format!("cannot listen on {addr}");
         match addr {
-            Address::Tcp(host_port) => {
+            Address::Tcp(host_port) | Address::Tls(host_port) => {
                 let sa =
                     host_port.to_socket_addrs().map_err(|e| io_error(ctx(), e))?.next().ok_or_else(|| {
                         io_error(ctx(), io::Error::new(io::ErrorKind::NotFound, "no address"))
                     })?;
                 let l = Async::<TcpListener>::bind(sa).map_err(|e| io_error(ctx(), e))?;
                 let local = l.get_ref().local_addr().map_err(|e| io_error(ctx(), e))?;
-                Ok((Listener::Tcp(l), Address::Tcp(local.to_string()), None))
+                let local = match addr {
+                    Address::Tls(_) => Address::Tls(local.to_string()),
+                    _ => Address::Tcp(local.to_string()),
+                };
+                Ok((Listener::Tcp(l), local, None))
             }
             Address::Unix(path) => {
                 prepare_path(path, false, remove_stale)?;

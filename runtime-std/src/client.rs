@@ -39,9 +39,9 @@ impl core::fmt::Debug for Client {
 }
 
 impl Client {
-    /// Connects to `addr` (`tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` or
-    /// `udp://host:port`) and completes the handshake within `config.connect_timeout`,
-    /// blocking. A failure of this first attempt is returned at once (it is not retried).
+    /// Connects to `addr` (`tcp://host:port`, `tls://host:port` (trusting what `config.tls`
+    /// says), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and completes the
+    /// handshake (TLS's, then tandem's) within `config.connect_timeout`, blocking. A failure of this first attempt is returned at once (it is not retried).
     ///
     /// When the server offers session resumption (TCP, Unix stream and SEQPACKET by default)
     /// and the transport is lost later, the client reconnects by itself as `config.reconnect`
@@ -57,6 +57,8 @@ impl Client {
         let mut connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         fit_announced(&mut connection, limits, "ClientConfig");
+        let tls = config.tls.connector(&address)?;
+        let session = tls.as_ref().map(|c| c.session()).transpose()?.map(Box::new);
         let (socket, addrs) = transport::connect(&address, deadline)?;
         let (conn, peer) = open::dial(
             &config.name,
@@ -69,10 +71,18 @@ impl Client {
         )?;
         tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
         let pool = Pool::new(limits, "tandem-client");
-        let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout);
-        driver::spawn(conn, socket, Some(dialing), handlers.registry(), pool.lane(), Some(pool.clone()));
+        let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
+        driver::spawn(
+            conn,
+            socket,
+            session,
+            Some(dialing),
+            handlers.registry(),
+            pool.lane(),
+            Some(pool.clone()),
+        );
         let connected = async {
-            let handshake = async { Some(peer::connected(&peer).await) };
+            let handshake = async { Some(peer::connected(&peer, &address).await) };
             futures_lite::future::or(handshake, async {
                 sleep_until(deadline).await;
                 None

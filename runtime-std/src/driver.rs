@@ -20,6 +20,7 @@ use tandem_runtime::open::NewConnection;
 use tandem_runtime::pump::Pump;
 use tandem_runtime::session::{Redialing, Track};
 use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::tls::{TlsConnector, TlsSession};
 
 use crate::block::noop_waker;
 use crate::handlers::{self, SyncFns};
@@ -40,6 +41,9 @@ const DRAIN_READS: usize = 8;
 
 type Conn = Box<dyn Transport>;
 
+/// What a resumed session's socket travels with from one driver to another.
+type Handover = (Conn, Option<Box<TlsSession>>);
+
 impl Source for Conn {
     fn source_fd(&self) -> Option<BorrowedFd<'_>> {
         self.fd()
@@ -59,13 +63,20 @@ pub(crate) struct Dialing {
     /// there, in order, without resolving again on an I/O thread.
     addrs: Vec<SocketAddr>,
     connect_timeout: Duration,
+    /// `tls://`: each new transport gets a new TLS session.
+    tls: Option<TlsConnector>,
     /// The non-blocking connect under way, its deadline, and the index of its address.
     attempt: Option<(Registered<Connecting>, Instant, usize)>,
 }
 
 impl Dialing {
-    pub(crate) fn new(addr: Address, addrs: Vec<SocketAddr>, connect_timeout: Duration) -> Self {
-        Dialing { addr, addrs, connect_timeout, attempt: None }
+    pub(crate) fn new(
+        addr: Address,
+        addrs: Vec<SocketAddr>,
+        connect_timeout: Duration,
+        tls: Option<TlsConnector>,
+    ) -> Self {
+        Dialing { addr, addrs, connect_timeout, tls, attempt: None }
     }
 }
 
@@ -73,8 +84,9 @@ struct Driver {
     engine: Option<Engine<SyncFns>>,
     pump: Pump,
     socket: Option<Registered<Conn>>,
-    /// The first socket, registered on the first turn (on the I/O thread).
-    fresh: Option<Conn>,
+    /// The first socket (and its TLS session), registered on the first turn (on the I/O
+    /// thread).
+    fresh: Option<Handover>,
     dialing: Option<Dialing>,
     lane: Lane,
     /// A client's pool: shut down when its connection ends.
@@ -87,6 +99,7 @@ struct Driver {
 pub(crate) fn spawn(
     conn: NewConnection,
     socket: Socket,
+    tls: Option<Box<TlsSession>>,
     dialing: Option<Dialing>,
     handlers: &Registry<SyncFns>,
     lane: Lane,
@@ -97,7 +110,7 @@ pub(crate) fn spawn(
         engine: Some(Engine::new(conn, handlers.clone())),
         pump,
         socket: None,
-        fresh: Some(Box::new(socket)),
+        fresh: Some((Box::new(socket), tls)),
         dialing,
         lane,
         pool,
@@ -124,8 +137,8 @@ fn op(
 
 impl Task for Driver {
     fn turn(&mut self, cx: &Cx<'_>) -> Next {
-        if let Some(t) = self.fresh.take() {
-            self.install(t, Vec::new(), cx);
+        if let Some((t, tls)) = self.fresh.take() {
+            self.install(t, Vec::new(), tls, cx);
         }
         if cx.fired {
             self.socket.as_mut().map(Registered::fired);
@@ -144,8 +157,11 @@ impl Task for Driver {
         if let Some(t) = engine.begin(&mut inner) {
             // This session was resumed on another connection's socket (server side): speak on
             // it; the old one, if any, is dropped (closed) here.
-            match t.io.downcast::<Conn>() {
-                Ok(conn) => self.install(*conn, t.pending, cx),
+            match t.io.downcast::<Handover>() {
+                Ok(handover) => {
+                    let (conn, tls) = *handover;
+                    self.install(conn, t.pending, tls, cx)
+                }
                 Err(_) => tracing::error!("a transport of another runtime was handed over: ignored"),
             }
         }
@@ -165,7 +181,8 @@ impl Task for Driver {
             progress |= engine.process(&mut inner, || {
                 let s = socket.take()?;
                 let remote = s.get().remote_addr();
-                Some(Handed { remote, io: Box::new(s.into_inner()), pending: pump.take_pending() })
+                let handover: Handover = (s.into_inner(), pump.take_tls());
+                Some(Handed { remote, io: Box::new(handover), pending: pump.take_pending() })
             });
             if let Some(s) = socket.as_mut() {
                 let t = s.get_mut();
@@ -219,13 +236,14 @@ impl Task for Driver {
 }
 
 impl Driver {
-    /// Speaks on `conn` from now on (`pending`: bytes already read from it).
-    fn install(&mut self, mut conn: Conn, pending: Vec<u8>, cx: &Cx<'_>) {
+    /// Speaks on `conn` from now on (`pending`: bytes already read from it; `tls`: its TLS
+    /// session on `tls://`).
+    fn install(&mut self, mut conn: Conn, pending: Vec<u8>, tls: Option<Box<TlsSession>>, cx: &Cx<'_>) {
         conn.attach(cx.waker);
         match Registered::new(conn, cx) {
             Ok(r) => {
                 self.socket = Some(r);
-                self.pump.install(pending);
+                self.pump.install(pending, tls);
             }
             Err(e) => tracing::warn!(error = %e, "cannot wait on the connection's socket: dropping it"),
         }
@@ -252,10 +270,17 @@ impl Driver {
                     }
                     Poll::Ready(Ok(())) => {
                         let (a, ..) = d.attempt.take().expect("just matched");
+                        let tls = match d.tls.as_ref().map(|c| c.session()).transpose() {
+                            Ok(tls) => tls.map(Box::new),
+                            Err(e) => {
+                                engine.attempt_failed(&e);
+                                continue;
+                            }
+                        };
                         match a.into_inner().into_socket() {
                             Ok(s) if engine.attempt_connected(inner, s.remote_addr()) => {
                                 tracing::info!(addr = %d.addr, "transport reconnected");
-                                self.install(Box::new(s), Vec::new(), cx);
+                                self.install(Box::new(s), Vec::new(), tls, cx);
                                 return None;
                             }
                             Ok(_) => {}
@@ -287,6 +312,11 @@ impl Driver {
     /// then drains its input briefly before closing (not over UDP, nor after a failed write).
     fn close(&mut self) -> Next {
         if let Some(s) = self.socket.as_mut() {
+            let t = s.get_mut();
+            self.pump.finish(|data| match t.write(data) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            });
             if !self.pump.broken() && !s.get().is_udp() {
                 s.get_mut().shutdown_write();
                 if !self.pump.eof() {

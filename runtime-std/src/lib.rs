@@ -203,5 +203,6 @@ pub use tandem_runtime::{dynamic, introspect};
 pub use tandem_runtime::{
     AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, ErrorKind,
     HandlerError, InlineCtx, LinkState, Outcome, PeerCredentials, PeerIdentity, RegistrationError,
-    ServerStats, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    ServerStats, TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
+    DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -20,6 +20,7 @@ use tandem_runtime::open;
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::tandem_core::Transport as Framing;
+use tandem_runtime::tls::{self, TlsServerConfig, TlsSession};
 use tandem_runtime::unix::PathGuard;
 use tandem_runtime::{CallError, Deadline, Error, ServerStats};
 
@@ -59,8 +60,9 @@ impl Source for Listener {
 }
 
 impl Server {
-    /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `unix:///path`,
-    /// `unix+seqpacket:///path` or `udp://host:port`) and starts accepting on an I/O thread.
+    /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `tls://host:port`
+    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and
+    /// starts accepting on an I/O thread.
     ///
     /// On `udp://` one socket serves every client: the endpoint routes datagrams by source
     /// address into associations (SPEC.md §14), one per address whose first datagram is a
@@ -78,6 +80,7 @@ impl Server {
         let mut connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         fit_announced(&mut connection, limits, "ServerConfig");
+        let tls = tls::server_tls(&address, config.tls.as_ref())?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
         let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
@@ -88,6 +91,7 @@ impl Server {
             handlers: handlers.registry().clone(),
             pool: pool.clone(),
             waker: waker.clone(),
+            tls,
         };
         match listener {
             Listener::Udp(socket) => {
@@ -177,11 +181,13 @@ struct Serve {
     handlers: Registry<SyncFns>,
     pool: Pool,
     waker: Arc<Mutex<Option<Waker>>>,
+    /// `tls://`: each accepted connection gets a TLS session of this configuration.
+    tls: Option<TlsServerConfig>,
 }
 
 impl Serve {
-    fn start(&self, conn: open::NewConnection, socket: Socket) {
-        driver::spawn(conn, socket, None, &self.handlers, self.pool.lane(), None);
+    fn start(&self, conn: open::NewConnection, socket: Socket, tls: Option<Box<TlsSession>>) {
+        driver::spawn(conn, socket, tls, None, &self.handlers, self.pool.lane(), None);
     }
 
     /// Keeps the task's waker for [`Server::stop`]; whether the server has stopped.
@@ -228,8 +234,15 @@ impl Task for AcceptTask {
         for _ in 0..64 {
             match reg.get().accept() {
                 Ok((socket, label)) => {
+                    let tls = match self.serve.tls.as_ref().map(|t| t.session()).transpose() {
+                        Ok(tls) => tls.map(Box::new),
+                        Err(e) => {
+                            tracing::error!(remote = %label, error = %e, "cannot start a TLS session: connection dropped");
+                            continue;
+                        }
+                    };
                     if let Some(conn) = open::accept(&self.serve.hub, socket.info(), &label) {
-                        self.serve.start(conn, socket);
+                        self.serve.start(conn, socket, tls);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
@@ -311,7 +324,7 @@ impl Task for UdpTask {
             };
             if let Some((conn, inbox)) = open::datagram(&self.serve.hub, from, data) {
                 let assoc = Assoc { socket: self.socket.clone(), peer: from, inbox, waker: None };
-                self.serve.start(conn, Socket::Assoc(assoc));
+                self.serve.start(conn, Socket::Assoc(assoc), None);
             }
         }
         Next::Again

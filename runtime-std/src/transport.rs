@@ -239,7 +239,7 @@ pub(crate) fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<
     let ctx = || format!("cannot connect to {addr}");
     let timeout = || Error::Timeout { addr: addr.to_string() };
     let (socket, addrs) = match addr {
-        Address::Tcp(host_port) | Address::Udp(host_port) => {
+        Address::Tcp(host_port) | Address::Tls(host_port) | Address::Udp(host_port) => {
             let addrs = resolve(host_port).map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
             let mut socket = None;
@@ -249,7 +249,7 @@ pub(crate) fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<
                     .filter(|d| !d.is_zero())
                     .ok_or_else(timeout)?;
                 let r = match addr {
-                    Address::Tcp(_) => TcpStream::connect_timeout(a, left).and_then(|s| {
+                    Address::Tcp(_) | Address::Tls(_) => TcpStream::connect_timeout(a, left).and_then(|s| {
                         s.set_nodelay(true)?;
                         Ok(Socket::Tcp(s))
                     }),
@@ -299,7 +299,7 @@ enum Kind {
 pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Result<Connecting> {
     let no_addr = || io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
     let (domain, ty, kind, sa) = match addr {
-        Address::Tcp(_) => {
+        Address::Tcp(_) | Address::Tls(_) => {
             let to = to.ok_or_else(no_addr)?;
             (Domain::for_address(to), Type::STREAM, Kind::Tcp, SockAddr::from(to))
         }
@@ -374,10 +374,12 @@ impl Listener {
         let first = |hp: &str| resolve(hp).map(|v| v[0]).map_err(|e| io_error(ctx(), e));
         let io = |e| io_error(ctx(), e);
         let (l, local, guard) = match addr {
-            Address::Tcp(hp) => {
+            Address::Tcp(hp) | Address::Tls(hp) => {
                 let l = TcpListener::bind(first(hp)?).map_err(io)?;
-                let local = l.local_addr().map_err(io)?;
-                (Listener::Tcp(l), Address::Tcp(local.to_string()), None)
+                let local = l.local_addr().map_err(io)?.to_string();
+                let local =
+                    if matches!(addr, Address::Tls(_)) { Address::Tls(local) } else { Address::Tcp(local) };
+                (Listener::Tcp(l), local, None)
             }
             Address::Unix(path) => {
                 prepare_path(path, false, remove_stale)?;

@@ -6,7 +6,9 @@
 //! * [`wire`]: a raw peer that opens a real socket and speaks frames directly with the core's
 //!   codec — a hostile peer for the attack suites;
 //! * [`attacks`] and [`hostile`]: the hostile-peer suite — attacks, measurements, and the
-//!   [`hostile_suite!`] macro that both runtimes' `tests/hostile.rs` expand.
+//!   [`hostile_suite!`] macro that both runtimes' `tests/hostile.rs` expand;
+//! * [`pki`]: certificate authorities and certificates made at test time (TLS tests);
+//! * [`proxy`]: a loopback TCP proxy that can cut its connections (resumption over TLS).
 //!
 //! A test binary installs the allocator with one line and no `unsafe` of its own:
 //!
@@ -26,4 +28,6 @@ pub mod attacks;
 pub mod auth;
 pub mod heap;
 pub mod hostile;
+pub mod pki;
+pub mod proxy;
 pub mod wire;
