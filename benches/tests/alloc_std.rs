@@ -53,11 +53,25 @@ fn std_steady_state_unary_calls_do_not_allocate() {
         };
         // Warm-up: buffers, tables and spare response buffers reach their working size.
         calls(1000);
-        COUNTING.store(true, Ordering::SeqCst);
-        calls(2000);
-        COUNTING.store(false, Ordering::SeqCst);
-        let n = ALLOCATIONS.swap(0, Ordering::SeqCst);
-        assert_eq!(n, 0, "{addr}: {n} allocations in 2000 calls after warm-up (all threads, both ends)");
+        // A connection idle for 250 ms gives its buffers back (an idle connection holds little
+        // memory), so a round during which a loaded machine deschedules the test that long
+        // allocates them again: such a round is measured again (at most three rounds), and one
+        // round must be clean.
+        let mut counts = Vec::new();
+        for _ in 0..3 {
+            COUNTING.store(true, Ordering::SeqCst);
+            calls(2000);
+            COUNTING.store(false, Ordering::SeqCst);
+            counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
+            if counts.last() == Some(&0) {
+                break;
+            }
+        }
+        assert_eq!(
+            counts.last(),
+            Some(&0),
+            "{addr}: allocations in rounds of 2000 calls after warm-up (all threads, both ends): {counts:?}"
+        );
         client.shutdown(Duration::from_secs(1));
         server.shutdown(Duration::from_secs(1));
     }
