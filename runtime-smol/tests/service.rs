@@ -6,8 +6,6 @@ mod common;
 
 use common::{run, within, T};
 use futures_lite::StreamExt;
-use postcard_schema::Schema;
-use serde::{Deserialize, Serialize};
 use tandem_smol::dynamic::{self, Value};
 use tandem_smol::introspect::{introspection, MethodSchema};
 use tandem_smol::tandem_core::typed::MethodKind;
@@ -16,65 +14,7 @@ use tandem_smol::{
     StreamReceiver, StreamSender,
 };
 
-/// Where to move.
-#[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
-pub struct Move {
-    /// Horizontal.
-    pub x: i32,
-    /// Vertical.
-    pub y: i32,
-}
-
-/// Why the arm did not move.
-#[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
-pub enum ArmError {
-    /// Something is in the way.
-    Blocked {
-        /// Where.
-        at: i32,
-    },
-    /// Moving already.
-    Busy,
-}
-
-tandem_smol::service! {
-    /// A robot arm, declared once for both ends.
-    pub service arm = 70 {
-        /// Doubles a number.
-        unary double(i64) -> i64 = 1;
-        /// Moves the arm; refuses beyond x = 100.
-        unary go(Move) -> Move | ArmError = 2;
-        /// A log line, acknowledged.
-        notify log(String) = 3;
-        /// A beep, best effort.
-        signal beep(u8) = 4;
-        /// Counts from 0 to n - 1.
-        server_stream count(u32) -> u32 = 5;
-        /// Sums what it is sent.
-        client_stream sum(u64, u64) -> u64 = 6;
-        /// Echoes every line, upper-cased.
-        bidi shout((), String) -> String = 7;
-    }
-}
-
-/// The arm as another build declared it: `double` on `u64`, and `Move`'s `y` renamed `z`.
-mod drifted {
-    use super::*;
-
-    #[derive(Serialize, Deserialize, Schema, Debug, Clone, PartialEq)]
-    pub struct Move {
-        pub x: i32,
-        pub z: i32,
-    }
-
-    tandem_smol::service! {
-        pub service arm = 70 {
-            unary double(u64) -> u64 = 1;
-            unary go(Move) -> Move | ArmError = 2;
-            signal beep(u16) = 4;
-        }
-    }
-}
+use tandem_testkit::arm::{arm, drifted, ArmError, Move};
 
 /// Serves the arm; every log line and beep goes to `events`.
 struct Arm {

@@ -24,6 +24,7 @@
 
 #![deny(missing_docs)]
 
+pub mod arm;
 pub mod attacks;
 pub mod auth;
 pub mod heap;
