@@ -5,11 +5,17 @@
 //! against the CA alone. Every case that is not skipped must pass (a failing case is retried
 //! once, alone), as in `tests/self_test.rs`; the UDP-only cases (§14, §9.6) are skipped.
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_conformance::cases;
 use tandem_conformance::runner::{self, Options, Outcome};
 use tandem_conformance::selftest::{self, Runtime, TlsPems};
+use tandem_conformance::suite::{Ctx, Role};
+use tandem_conformance::tls::TlsSettings;
+use tandem_conformance::wire::{Log, Recv};
+use tandem_core::addr::Address;
+use tandem_core::frame::Frame;
 use tandem_testkit::pki::Ca;
 
 fn pems() -> TlsPems {
@@ -72,4 +78,109 @@ fn the_suite_passes_over_tls_against_both_runtimes() {
     }
     assert!(unexpected.is_empty(), "{} cases failed:\n{}", unexpected.len(), unexpected.join("\n"));
     println!("the suite over tls took {:?}", start.elapsed());
+}
+
+fn tls_server(rt: Runtime, p: &TlsPems, require_client_cert: bool) -> selftest::Server {
+    let mut tls = tandem_std::TlsServerConfig::from_pem(&p.server_cert, &p.server_key).expect("server TLS");
+    if require_client_cert {
+        tls = tls.require_client_certs(&p.ca).expect("client CA");
+    }
+    selftest::Server::start_tls(rt, "tls://127.0.0.1:0", true, false, Some(tls)).expect("server")
+}
+
+fn settings(ca: &[u8], client: Option<(&[u8], &[u8])>) -> TlsSettings {
+    TlsSettings {
+        ca: Some(ca.to_vec()),
+        cert: client.map(|(c, _)| c.to_vec()),
+        key: client.map(|(_, k)| k.to_vec()),
+    }
+}
+
+fn log() -> Log {
+    Arc::new(Mutex::new(Vec::new()))
+}
+
+/// A read that times out leaves the TLS stream usable (a partial record stays buffered in
+/// rustls); the next exchange works.
+#[test]
+fn a_timed_out_read_over_tls_leaves_the_connection_usable() {
+    let p = pems();
+    for rt in [Runtime::Std, Runtime::Smol] {
+        let server = tls_server(rt, &p, false);
+        let addr = server.addr();
+        let target = runner::target(&addr, Role::RunnerDials, &settings(&p.ca, None)).expect("target");
+        let mut c = Ctx::new(target, log(), format!("tls-timeout-{}", rt.name()));
+        c.open().unwrap_or_else(|e| panic!("{}: handshake over TLS: {e:?}", rt.name()));
+        let w = c.w();
+        // Whatever the implementation sends right after the handshake (credit, …), then silence.
+        let mut quiet = false;
+        for _ in 0..20 {
+            if let Recv::Timeout = w.recv(Duration::from_millis(150)) {
+                quiet = true;
+                break;
+            }
+        }
+        assert!(quiet, "{}: the read timed out", rt.name());
+        w.send(&[Frame::Ping(*b"tls-ping")]).expect("send");
+        let end = Instant::now() + Duration::from_secs(10);
+        let pong = loop {
+            match w.recv(end.saturating_duration_since(Instant::now())) {
+                Recv::Frame(o) if matches!(o.frame(), Frame::Pong(_)) => {
+                    break o.frame() == Frame::Pong(*b"tls-ping")
+                }
+                Recv::Frame(_) => {}
+                r => panic!("{}: expected PONG, got {r:?}", rt.name()),
+            }
+        };
+        assert!(pong, "{}: the PONG echoes the PING", rt.name());
+        server.stop();
+    }
+}
+
+fn first_failure(addr: &Address, tls: &TlsSettings) -> String {
+    let all = cases::all();
+    let opts = Options { cases: vec!["5.1/1".into()], tls: tls.clone(), ..Options::default() };
+    let results = runner::run(addr, Role::RunnerDials, &all, &opts);
+    assert_eq!(results.len(), 1, "case 5.1/1 exists and runs against the runner-dials role");
+    match &results[0].outcome {
+        Outcome::Failed { expected, actual } => {
+            format!("expected {expected}; actual {actual}; {:?}", results[0].log)
+        }
+        o => panic!("expected a failure, got {o:?}"),
+    }
+}
+
+fn refused(addr: &Address, role: Role, tls: &TlsSettings) -> String {
+    match runner::target(addr, role, tls) {
+        Ok(_) => panic!("{addr} with {tls:?}: accepted"),
+        Err(e) => e.to_string(),
+    }
+}
+
+/// The TLS failures a user can meet are reported, saying what went wrong.
+#[test]
+fn tls_mistakes_fail_the_cases_with_the_reason() {
+    let p = pems();
+    let server = tls_server(Runtime::Std, &p, true);
+    let addr = server.addr();
+    // No --tls-ca.
+    let e = refused(&addr, Role::RunnerDials, &TlsSettings::default());
+    assert!(e.to_string().contains("--tls-ca"), "{e}");
+    // Half a client certificate.
+    let half = TlsSettings { cert: Some(p.client_cert.clone()), ..settings(&p.ca, None) };
+    let e = refused(&addr, Role::RunnerDials, &half);
+    assert!(e.to_string().contains("--tls-key"), "{e}");
+    // Listening on tls:// without a server certificate.
+    let listen: Address = "tls://127.0.0.1:0".parse().expect("address");
+    let e = refused(&listen, Role::RunnerAccepts, &settings(&p.ca, None));
+    assert!(e.to_string().contains("--tls-cert"), "{e}");
+    // A server certificate from another CA.
+    let stranger = Ca::new("someone else");
+    let f = first_failure(&addr, &settings(stranger.pem.as_bytes(), None));
+    assert!(f.contains("TLS handshake failed") && f.contains("UnknownIssuer"), "{f}");
+    // No client certificate for a server that requires one: TLS 1.3 reports it after the
+    // client's handshake, on the first read.
+    let f = first_failure(&addr, &settings(&p.ca, None));
+    assert!(f.contains("CertificateRequired"), "{f}");
+    server.stop();
 }

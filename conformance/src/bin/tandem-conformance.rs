@@ -196,6 +196,22 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if a.opts.tls.is_set() && !matches!(addr, Address::Tls(_)) {
+                eprintln!(
+                    "--tls-ca/--tls-cert/--tls-key apply to tls:// addresses only, not {addr}\n{USAGE}"
+                );
+                return ExitCode::from(2);
+            }
+            if matches!(addr, Address::Tls(_)) {
+                let usable = match role {
+                    Role::RunnerDials => a.opts.tls.client(&addr).map(drop),
+                    Role::RunnerAccepts => a.opts.tls.server().map(drop),
+                };
+                if let Err(e) = usable {
+                    eprintln!("{e}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            }
             if role == Role::RunnerAccepts {
                 println!(
                     "listening on {addr}: the implementation must connect (and reconnect after every case)\n"
