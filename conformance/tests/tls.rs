@@ -184,3 +184,32 @@ fn tls_mistakes_fail_the_cases_with_the_reason() {
     assert!(f.contains("CertificateRequired"), "{f}");
     server.stop();
 }
+
+/// RFC 8446 §6.1: each party sends close_notify before closing its write side. When the
+/// runner ends its direction (close_notify) without CLOSE, the runtime suspends the session
+/// (SPEC.md §13) and closes the transport: with its own close_notify, not a bare TCP close.
+#[test]
+fn a_runtime_closing_a_lost_tls_transport_sends_close_notify() {
+    let p = pems();
+    for rt in [Runtime::Std, Runtime::Smol] {
+        let server = tls_server(rt, &p, false);
+        let target =
+            runner::target(&server.addr(), Role::RunnerDials, &settings(&p.ca, None)).expect("target");
+        let log = log();
+        let mut c = Ctx::new(target, log.clone(), format!("tls-close-notify-{}", rt.name()));
+        c.open().unwrap_or_else(|e| panic!("{}: handshake over TLS: {e:?}", rt.name()));
+        let w = c.w();
+        w.shutdown_write();
+        let end = Instant::now() + Duration::from_secs(10);
+        loop {
+            match w.recv(end.saturating_duration_since(Instant::now())) {
+                Recv::Frame(_) => {}
+                Recv::Eof => break,
+                r => panic!("{}: expected the end of the transport, got {r:?}", rt.name()),
+            }
+        }
+        let lines = log.lock().expect("log").join("\n");
+        assert!(!lines.contains("without TLS close_notify"), "{}: {lines}", rt.name());
+        server.stop();
+    }
+}
