@@ -313,9 +313,9 @@ impl Listener {
                             s.set_nodelay(true)?;
                             // A failed handshake is reported, not retried: the implementation
                             // must see the runner's certificate (or the case fails saying why).
-                            TlsStream::accept(config, s).map(|t| Sock::Tls(Box::new(t))).map_err(|e| {
-                                io::Error::new(io::ErrorKind::Other, format!("accepting over TLS: {e}"))
-                            })
+                            TlsStream::accept(config, s)
+                                .map(|t| Sock::Tls(Box::new(t)))
+                                .map_err(|e| io::Error::other(format!("accepting over TLS: {e}")))
                         }
                         Err(e) => Err(e),
                     }
