@@ -143,5 +143,6 @@ pub mod runner;
 pub mod selftest;
 pub mod service;
 pub mod suite;
+pub mod tls;
 pub mod vectors;
 pub mod wire;

@@ -10,6 +10,7 @@ use tandem_core::addr::Address;
 
 use crate::cases::{NEEDS_STREAM, NEEDS_UDP};
 use crate::suite::{Case, Ctx, Fail, Role, Target};
+use crate::tls::TlsSettings;
 use crate::wire::Listener;
 
 /// The outcome of one case.
@@ -59,11 +60,20 @@ pub struct Options {
     /// The implementation runs the test service in authenticating mode (SPEC.md Appendix A.5):
     /// only the authentication cases run, the runner presenting the service's credentials.
     pub auth: bool,
+    /// The runner's TLS settings, for `tls://` addresses (`--tls-ca`, `--tls-cert`,
+    /// `--tls-key`; see [`TlsSettings`]).
+    pub tls: TlsSettings,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { cases: Vec::new(), sections: Vec::new(), timeout: Duration::from_secs(40), auth: false }
+        Options {
+            cases: Vec::new(),
+            sections: Vec::new(),
+            timeout: Duration::from_secs(40),
+            auth: false,
+            tls: TlsSettings::default(),
+        }
     }
 }
 
@@ -86,17 +96,28 @@ fn fresh_name() -> String {
 /// Runs the cases of `role` that `opts` selects against `addr` (dialed, or listened on).
 pub fn run(addr: &Address, role: Role, cases: &[Case], opts: &Options) -> Vec<CaseResult> {
     let selected: Vec<&Case> = cases.iter().filter(|c| c.role == role && opts.selects(c)).collect();
-    let target = match role {
-        Role::RunnerDials => Target::Dial(addr.clone()),
-        Role::RunnerAccepts => match Listener::bind(addr) {
-            Ok(l) => Target::Listen(Arc::new(l)),
-            Err(e) => {
-                let o = Outcome::Failed { expected: format!("to listen on {addr}"), actual: e.to_string() };
-                return selected.iter().map(|c| result(c, o.clone(), Vec::new(), Duration::ZERO)).collect();
-            }
-        },
-    };
-    run_target(&target, &selected, opts)
+    match target(addr, role, &opts.tls) {
+        Ok(target) => run_target(&target, &selected, opts),
+        Err(e) => {
+            let what = match role {
+                Role::RunnerDials => format!("to dial {addr}"),
+                Role::RunnerAccepts => format!("to listen on {addr}"),
+            };
+            let o = Outcome::Failed { expected: what, actual: e.to_string() };
+            selected.iter().map(|c| result(c, o.clone(), Vec::new(), Duration::ZERO)).collect()
+        }
+    }
+}
+
+/// The target for `addr` in `role`: the address to dial (with its TLS configuration over
+/// `tls://`), or a bound listener. Fails on a TLS setting that is missing or unusable, or when
+/// the address cannot be bound.
+pub fn target(addr: &Address, role: Role, tls: &TlsSettings) -> std::io::Result<Target> {
+    match (role, addr) {
+        (Role::RunnerDials, Address::Tls(_)) => Ok(Target::DialTls(addr.clone(), tls.client(addr)?)),
+        (Role::RunnerDials, _) => Ok(Target::Dial(addr.clone())),
+        (Role::RunnerAccepts, _) => Ok(Target::Listen(Arc::new(Listener::bind_with(addr, tls)?))),
+    }
 }
 
 /// Runs cases against an already prepared target.

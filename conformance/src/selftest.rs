@@ -10,6 +10,7 @@ use tandem_core::addr::Address;
 use crate::runner::{self, CaseResult, Options, Outcome};
 use crate::service::{self, State, SERVER_NAME};
 use crate::suite::{Case, Role, Target};
+use crate::tls::TlsSettings;
 use crate::wire::Listener;
 
 /// The two runtimes of this repository.
@@ -62,6 +63,18 @@ impl Server {
     /// Like [`start_with`](Self::start_with); with `auth` the service runs in authenticating
     /// mode (SPEC.md Appendix A.5, [`service::authenticator`]).
     pub fn start_opts(rt: Runtime, addr: &str, resumption: bool, auth: bool) -> Result<Server, String> {
+        Server::start_tls(rt, addr, resumption, auth, None)
+    }
+
+    /// Like [`start_opts`](Self::start_opts); `tls` is the server's TLS configuration, required
+    /// by a `tls://` address.
+    pub fn start_tls(
+        rt: Runtime,
+        addr: &str,
+        resumption: bool,
+        auth: bool,
+        tls: Option<tandem_std::TlsServerConfig>,
+    ) -> Result<Server, String> {
         let authenticator = auth.then(service::authenticator);
         let state = State::default();
         match rt {
@@ -71,6 +84,7 @@ impl Server {
                 cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
                 cfg.authenticator = authenticator;
+                cfg.tls = tls;
                 tandem_std::Server::bind(addr, cfg, service::std_service(&state))
                     .map(Server::Std)
                     .map_err(|e| e.to_string())
@@ -81,6 +95,7 @@ impl Server {
                 cfg.connection = service::config_for(addr);
                 cfg.unlink_stale_socket = true;
                 cfg.authenticator = authenticator;
+                cfg.tls = tls;
                 tandem_smol::Server::bind(addr, cfg, service::smol_service(&state))
                     .map(Server::Smol)
                     .map_err(|e| e.to_string())
@@ -115,10 +130,15 @@ pub struct Dialer {
 impl Dialer {
     /// Starts dialing `addr` with runtime `rt`.
     pub fn start(rt: Runtime, addr: &str) -> Dialer {
+        Dialer::start_tls(rt, addr, tandem_std::TlsClientConfig::default())
+    }
+
+    /// Starts dialing `addr` with runtime `rt` and, over `tls://`, the TLS configuration `tls`.
+    pub fn start_tls(rt: Runtime, addr: &str, tls: tandem_std::TlsClientConfig) -> Dialer {
         let stop = Arc::new(AtomicBool::new(false));
         let s = stop.clone();
         let addr = addr.to_string();
-        let thread = std::thread::spawn(move || dial_loop(rt, &addr, &s));
+        let thread = std::thread::spawn(move || dial_loop_tls(rt, &addr, tls, &s));
         Dialer { stop, thread: Some(thread) }
     }
 
@@ -139,6 +159,11 @@ impl Drop for Dialer {
 
 /// Dials `addr` again and again until `stop` is set.
 pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
+    dial_loop_tls(rt, addr, tandem_std::TlsClientConfig::default(), stop)
+}
+
+/// [`dial_loop`] with a TLS configuration for a `tls://` address.
+pub fn dial_loop_tls(rt: Runtime, addr: &str, tls: tandem_std::TlsClientConfig, stop: &AtomicBool) {
     let state = State::default();
     let tick = Duration::from_millis(20);
     match rt {
@@ -147,6 +172,7 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
                 let mut cfg = tandem_std::ClientConfig::new("tandem-conformance-dialer");
                 cfg.connection = service::config_for(addr);
                 cfg.workers = 16;
+                cfg.tls = tls.clone();
                 match tandem_std::Client::connect(addr, cfg, service::std_service(&state)) {
                     Ok(c) => {
                         while !c.is_closed() && !stop.load(Ordering::SeqCst) {
@@ -162,6 +188,7 @@ pub fn dial_loop(rt: Runtime, addr: &str, stop: &AtomicBool) {
             while !stop.load(Ordering::SeqCst) {
                 let mut cfg = tandem_smol::ClientConfig::new("tandem-conformance-dialer");
                 cfg.connection = service::config_for(addr);
+                cfg.tls = tls.clone();
                 match tandem_smol::Client::connect(addr, cfg, service::smol_service(&state)).await {
                     Ok(p) => {
                         while !p.is_closed() && !stop.load(Ordering::SeqCst) {
@@ -197,6 +224,23 @@ fn skipped(c: &Case, o: Outcome) -> CaseResult {
 /// The transports of the self-test matrix.
 pub const TRANSPORTS: [&str; 4] = ["tcp", "unix", "unix+seqpacket", "udp"];
 
+/// Certificates for a `tls` cell of the self-test (PEM; `tandem_testkit::pki` makes them in
+/// the tests): one CA, a server certificate for `127.0.0.1` (used by the runtimes' servers and
+/// by the runner when it listens), and a client certificate the runner presents.
+#[derive(Clone)]
+pub struct TlsPems {
+    /// The CA certificate.
+    pub ca: Vec<u8>,
+    /// A server certificate for 127.0.0.1 issued by `ca`.
+    pub server_cert: Vec<u8>,
+    /// Its key.
+    pub server_key: Vec<u8>,
+    /// A client certificate issued by `ca`.
+    pub client_cert: Vec<u8>,
+    /// Its key.
+    pub client_key: Vec<u8>,
+}
+
 static DIRS: AtomicU64 = AtomicU64::new(0);
 
 /// A fresh address of `transport` for a test server (`what` names its socket file).
@@ -206,6 +250,7 @@ pub fn temp_addr(transport: &str, what: &str) -> String {
     let path = dir.join(format!("tandem-conf-{}-{n}-{what}.sock", std::process::id()));
     match transport {
         "tcp" => "tcp://127.0.0.1:0".into(),
+        "tls" => "tls://127.0.0.1:0".into(),
         "udp" => "udp://127.0.0.1:0".into(),
         t => format!("{t}://{}", path.display()),
     }
@@ -223,37 +268,79 @@ pub struct Cell {
 
 /// Runs the suite against one runtime over one transport.
 pub fn run_cell(rt: Runtime, transport: &'static str, cases: &[Case], opts: &Options) -> Cell {
+    run_cell_with(rt, transport, cases, opts, None)
+}
+
+fn setup_failed(rt: Runtime, transport: &'static str, what: &str, e: String) -> Cell {
+    Cell {
+        runtime: rt,
+        transport,
+        results: vec![CaseResult {
+            id: "setup".into(),
+            section: "0".into(),
+            title: what.into(),
+            requirement: String::new(),
+            outcome: runner::Outcome::Failed { expected: what.into(), actual: e },
+            log: Vec::new(),
+            duration: Duration::ZERO,
+        }],
+    }
+}
+
+/// Runs the suite against one runtime over one transport; transport `"tls"` needs `tls`: the
+/// runtime's server requires a client certificate of the CA (mutual TLS) and the runner
+/// presents one; when the runtime dials, it trusts the CA only and the runner serves the
+/// server certificate.
+pub fn run_cell_with(
+    rt: Runtime,
+    transport: &'static str,
+    cases: &[Case],
+    opts: &Options,
+    tls: Option<&TlsPems>,
+) -> Cell {
     let mut results = Vec::new();
-    match Server::start(rt, &temp_addr(transport, "srv")) {
+    let (server_tls, dial_opts, listen_opts, dialer_tls) = match (transport, tls) {
+        ("tls", None) => return setup_failed(rt, transport, "certificates for tls://", "none given".into()),
+        ("tls", Some(p)) => {
+            let server = tandem_std::TlsServerConfig::from_pem(&p.server_cert, &p.server_key)
+                .and_then(|c| c.require_client_certs(&p.ca));
+            let client =
+                tandem_std::TlsClientConfig::new().trust_ca_pem(&p.ca).map(|c| c.without_system_roots());
+            let (server, client) = match (server, client) {
+                (Ok(s), Ok(c)) => (s, c),
+                (Err(e), _) | (_, Err(e)) => {
+                    return setup_failed(rt, transport, "TLS configurations", e.to_string())
+                }
+            };
+            let mut d = opts.clone();
+            d.tls = TlsSettings {
+                ca: Some(p.ca.clone()),
+                cert: Some(p.client_cert.clone()),
+                key: Some(p.client_key.clone()),
+            };
+            let mut l = opts.clone();
+            l.tls =
+                TlsSettings { ca: None, cert: Some(p.server_cert.clone()), key: Some(p.server_key.clone()) };
+            (Some(server), d, l, client)
+        }
+        _ => (None, opts.clone(), opts.clone(), tandem_std::TlsClientConfig::default()),
+    };
+    match Server::start_tls(rt, &temp_addr(transport, "srv"), true, false, server_tls) {
         Ok(server) => {
-            results.extend(runner::run(&server.addr(), Role::RunnerDials, cases, opts));
+            results.extend(runner::run(&server.addr(), Role::RunnerDials, cases, &dial_opts));
             server.stop();
         }
-        Err(e) => {
-            return Cell {
-                runtime: rt,
-                transport,
-                results: vec![CaseResult {
-                    id: "setup".into(),
-                    section: "0".into(),
-                    title: "start the server".into(),
-                    requirement: String::new(),
-                    outcome: runner::Outcome::Failed { expected: "a server".into(), actual: e },
-                    log: Vec::new(),
-                    duration: Duration::ZERO,
-                }],
-            }
-        }
+        Err(e) => return setup_failed(rt, transport, "start the server", e),
     }
     let listen: Address = temp_addr(transport, "run").parse().expect("valid address");
     let selected: Vec<&Case> =
         cases.iter().filter(|c| c.role == Role::RunnerAccepts && opts.selects(c)).collect();
     if !selected.is_empty() {
-        match Listener::bind(&listen) {
+        match Listener::bind_with(&listen, &listen_opts.tls) {
             Ok(l) => {
                 let addr = l.local_addr().to_string();
-                let dialer = Dialer::start(rt, &addr);
-                results.extend(runner::run_target(&Target::Listen(Arc::new(l)), &selected, opts));
+                let dialer = Dialer::start_tls(rt, &addr, dialer_tls);
+                results.extend(runner::run_target(&Target::Listen(Arc::new(l)), &selected, &listen_opts));
                 dialer.stop();
             }
             Err(e) => eprintln!("cannot listen on {listen}: {e}"),

@@ -87,6 +87,8 @@ impl Case {
 pub enum Target {
     /// The runner dials this address.
     Dial(Address),
+    /// The runner dials this `tls://` address with this TLS configuration.
+    DialTls(Address, crate::tls::TlsClient),
     /// The runner accepts connections here.
     Listen(Arc<Listener>),
 }
@@ -96,6 +98,7 @@ impl Target {
     pub fn is_udp(&self) -> bool {
         match self {
             Target::Dial(a) => matches!(a, Address::Udp(_)),
+            Target::DialTls(..) => false,
             Target::Listen(l) => matches!(l.local_addr(), Address::Udp(_)),
         }
     }
@@ -216,7 +219,7 @@ fn io<T>(r: std::io::Result<T>) -> R<T> {
 impl Ctx {
     /// A context for one case.
     pub fn new(target: Target, log: Log, name: String) -> Ctx {
-        let dialer = matches!(target, Target::Dial(_));
+        let dialer = matches!(target, Target::Dial(_) | Target::DialTls(..));
         Ctx {
             target,
             log,
@@ -242,6 +245,7 @@ impl Ctx {
     pub fn transport(&mut self) -> R {
         let w = match &self.target {
             Target::Dial(a) => Wire::connect(a, self.log.clone()),
+            Target::DialTls(a, tls) => Wire::connect_tls(a, tls, self.log.clone()),
             Target::Listen(l) => l.accept(Duration::from_secs(5), self.log.clone()),
         };
         match w {

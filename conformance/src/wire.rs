@@ -14,6 +14,8 @@ use tandem_core::addr::Address;
 use tandem_core::frame::{DecodeError, Decoded, Frame};
 use tandem_core::Status;
 
+use crate::tls::{TlsClient, TlsSettings, TlsStream};
+
 /// Largest SEQPACKET datagram the runner reads.
 const MAX_PACKET: usize = 1 << 20;
 
@@ -25,6 +27,8 @@ enum Sock {
     /// the peer (datagrams from other sources are ignored; the socket itself stays unconnected so
     /// that the next association can come from another address).
     Udp(UdpSocket, Option<std::net::SocketAddr>),
+    /// TLS on TCP (`tls://`, SPEC.md §3.9), either side.
+    Tls(Box<TlsStream>),
 }
 
 /// What reading produced.
@@ -243,20 +247,19 @@ pub enum Listener {
     /// UDP (datagram mode, SPEC.md §14): one socket; each accepted "connection" is an association
     /// with the source address of the next datagram.
     Udp(UdpSocket),
-}
-
-/// The runner speaks frames on plain sockets only: test a TLS server's protocol over its
-/// `tcp://` twin (TLS changes nothing above the byte stream, SPEC.md §3.9).
-fn no_tls() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "the conformance runner does not speak TLS: run it against a tcp:// listener (tls:// adds nothing above the byte stream, SPEC.md §3.9)",
-    )
+    /// TLS on TCP: each accepted connection does the TLS handshake (server side) first.
+    Tls(TcpListener, Arc<rustls::ServerConfig>),
 }
 
 impl Listener {
-    /// Binds `addr` (a stale Unix socket file is removed first).
+    /// Binds `addr` (a stale Unix socket file is removed first). A `tls://` address needs the
+    /// runner's server certificate: see [`bind_with`](Self::bind_with).
     pub fn bind(addr: &Address) -> io::Result<Listener> {
+        Listener::bind_with(addr, &TlsSettings::default())
+    }
+
+    /// Binds `addr`; over `tls://` the runner serves TLS with `tls`'s certificate and key.
+    pub fn bind_with(addr: &Address, tls: &TlsSettings) -> io::Result<Listener> {
         match addr {
             Address::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a)?)),
             Address::Unix(p) => {
@@ -271,7 +274,10 @@ impl Listener {
                 Ok(Listener::Seq(s, p.clone()))
             }
             Address::Udp(a) => Ok(Listener::Udp(UdpSocket::bind(a)?)),
-            Address::Tls(_) => Err(no_tls()),
+            Address::Tls(a) => {
+                let config = tls.server()?;
+                Ok(Listener::Tls(TcpListener::bind(a)?, config))
+            }
         }
     }
 
@@ -282,6 +288,7 @@ impl Listener {
             Listener::Unix(_, p) => Address::Unix(p.clone()),
             Listener::Seq(_, p) => Address::UnixSeqpacket(p.clone()),
             Listener::Udp(s) => Address::Udp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            Listener::Tls(l, _) => Address::Tls(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
         }
     }
 
@@ -297,6 +304,21 @@ impl Listener {
                         let _ = s.set_nodelay(true);
                         Sock::Tcp(s)
                     })
+                }
+                Listener::Tls(l, config) => {
+                    l.set_nonblocking(true)?;
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            s.set_nonblocking(false)?;
+                            s.set_nodelay(true)?;
+                            // A failed handshake is reported, not retried: the implementation
+                            // must see the runner's certificate (or the case fails saying why).
+                            TlsStream::accept(config, s)
+                                .map(|t| Sock::Tls(Box::new(t)))
+                                .map_err(|e| io::Error::other(format!("accepting over TLS: {e}")))
+                        }
+                        Err(e) => Err(e),
+                    }
                 }
                 Listener::Unix(l, _) => {
                     l.set_nonblocking(true)?;
@@ -356,7 +378,7 @@ impl Drop for Listener {
             Listener::Unix(_, p) | Listener::Seq(_, p) => {
                 let _ = std::fs::remove_file(p);
             }
-            Listener::Tcp(_) | Listener::Udp(_) => {}
+            Listener::Tcp(_) | Listener::Udp(_) | Listener::Tls(..) => {}
         }
     }
 }
@@ -377,7 +399,21 @@ impl Wire {
         Wire { sock, buf: Vec::new(), limit: 4096, log, start: Instant::now(), eof: false }
     }
 
-    /// Connects to `addr`.
+    /// Connects to `addr` over TLS (a `tls://` address): TCP, then the TLS handshake.
+    pub fn connect_tls(addr: &Address, tls: &TlsClient, log: Log) -> io::Result<Wire> {
+        let Address::Tls(a) = addr else {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr} is not a tls:// address"),
+            ));
+        };
+        let s = TcpStream::connect(a)?;
+        s.set_nodelay(true)?;
+        let t = TlsStream::connect(tls, s)?;
+        Ok(Wire::new(Sock::Tls(Box::new(t)), log))
+    }
+
+    /// Connects to `addr` (`tls://` needs [`connect_tls`](Self::connect_tls)).
     pub fn connect(addr: &Address, log: Log) -> io::Result<Wire> {
         let sock = match addr {
             Address::Tcp(a) => {
@@ -400,7 +436,12 @@ impl Wire {
                 s.connect(to)?;
                 Sock::Udp(s, None)
             }
-            Address::Tls(_) => return Err(no_tls()),
+            Address::Tls(_) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("{addr}: dialing tls:// needs the runner's TLS settings (--tls-ca)"),
+                ))
+            }
         };
         Ok(Wire::new(sock, log))
     }
@@ -428,6 +469,7 @@ impl Wire {
         let r = match &mut self.sock {
             Sock::Tcp(s) => s.write_all(b),
             Sock::Unix(s) => s.write_all(b),
+            Sock::Tls(s) => s.write_all(b).and_then(|()| s.flush()),
             Sock::Seq(s) => s.send(b).map(drop),
             Sock::Udp(s, None) => s.send(b).map(drop),
             Sock::Udp(s, Some(to)) => s.send_to(b, *to).map(drop),
@@ -450,9 +492,10 @@ impl Wire {
     /// Shuts down the runner's sending direction (byte streams) or closes (SEQPACKET).
     pub fn shutdown_write(&mut self) {
         self.note("→ (end of transport)");
-        let _ = match &self.sock {
+        let _ = match &mut self.sock {
             Sock::Tcp(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Tls(s) => s.shutdown_write(),
             Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Udp(..) => Ok(()),
         };
@@ -472,6 +515,22 @@ impl Wire {
                 s.set_read_timeout(t)?;
                 let mut b = [0u8; 65536];
                 let n = s.read(&mut b)?;
+                self.buf.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            Sock::Tls(s) => {
+                s.tcp().set_read_timeout(t)?;
+                let mut b = [0u8; 65536];
+                let n = match s.read(&mut b) {
+                    Ok(n) => n,
+                    // The TCP connection ended without TLS close_notify: still the end of the
+                    // transport (the log says how it ended).
+                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                        self.note("← (TCP closed without TLS close_notify)");
+                        return Ok(0);
+                    }
+                    Err(e) => return Err(e),
+                };
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }

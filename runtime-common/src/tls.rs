@@ -518,9 +518,13 @@ impl TlsSession {
         Poll::Ready(Ok(wrote))
     }
 
-    /// Queues a close_notify alert (the connection ends); the next flush sends it.
+    /// Queues a close_notify alert (the connection ends); the next flush sends it. Not after a
+    /// TLS failure: rustls has queued the fatal alert that ends the session then (RFC 8446
+    /// §6.1: close_notify is owed unless an error alert was sent).
     pub fn close(&mut self) {
-        self.conn.send_close_notify();
+        if self.failure.is_none() {
+            self.conn.send_close_notify();
+        }
     }
 }
 

@@ -143,9 +143,9 @@ impl Driver {
         }
         match self.engine.track(&mut inner) {
             Track::Keep => {}
-            Track::Lost => self.drop_socket(),
+            Track::Lost => self.drop_socket(cx),
             Track::Redial => {
-                self.drop_socket();
+                self.drop_socket(cx);
                 if let Some((socket, tls)) = self.redial(cx, &mut inner) {
                     self.socket = Some(socket);
                     self.pump.install(Vec::new(), tls);
@@ -190,9 +190,12 @@ impl Driver {
         }
     }
 
-    fn drop_socket(&mut self) {
-        if self.socket.take().is_some() {
+    /// Closes the lost transport (the session is suspended, or redials); on TLS with
+    /// close_notify first (RFC 8446 §6.1; one non-blocking attempt, as on close).
+    fn drop_socket(&mut self, cx: &mut Context<'_>) {
+        if let Some(socket) = self.socket.take() {
             tracing::debug!(conn = self.engine.shared().id, "dropping the lost transport");
+            self.pump.finish(|data| socket.poll_write(cx, data));
         }
     }
 

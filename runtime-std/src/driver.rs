@@ -200,9 +200,9 @@ impl Task for Driver {
         let mut dial_at = None;
         match engine.track(&mut inner) {
             Track::Keep => {}
-            Track::Lost => *socket = None,
+            Track::Lost => Self::drop_socket(socket, pump),
             Track::Redial => {
-                *socket = None;
+                Self::drop_socket(socket, pump);
                 dial_at = self.redial(cx, &mut inner);
                 busy |= self.socket.is_some();
             }
@@ -306,6 +306,18 @@ impl Driver {
         }
         // Not settled after many rounds (attempts failing at once): look again soon.
         Some(Instant::now() + Duration::from_millis(1))
+    }
+
+    /// Closes the lost transport (the session is suspended, or redials); on TLS with
+    /// close_notify first (RFC 8446 §6.1; one non-blocking attempt, as on close).
+    fn drop_socket(socket: &mut Option<Registered<Conn>>, pump: &mut Pump) {
+        if let Some(mut s) = socket.take() {
+            let t = s.get_mut();
+            pump.finish(|data| match t.write(data) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => Poll::Pending,
+                r => Poll::Ready(r),
+            });
+        }
     }
 
     /// The connection has ended: ends our direction so that the peer reads our last frames,

@@ -12,9 +12,17 @@
 //!          --json FILE  --junit FILE  --verbose (print the frames of passing cases too)
 //!          --auth (run: the implementation serves the test service in authenticating mode,
 //!          SPEC.md Appendix A.5, and only the authentication cases run; serve: serve it so)
+//!          --tls-ca FILE  --tls-cert FILE  --tls-key FILE (PEM; for tls:// addresses, below)
 //! ```
 //!
-//! ADDR is `tcp://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or `udp://HOST:PORT`. Over
+//! ADDR is `tcp://HOST:PORT`, `tls://HOST:PORT`, `unix:///PATH`, `unix+seqpacket:///PATH` or
+//! `udp://HOST:PORT`. Over `tls://` (TLS 1.3, ALPN `tandem/1`, SPEC.md §3.9): `run --connect`
+//! needs `--tls-ca` (the CA of the implementation's certificate; the server name checked is
+//! the address's host) and presents `--tls-cert`/`--tls-key` as its client certificate if
+//! given; `run --listen` needs `--tls-cert`/`--tls-key` (the runner's server certificate) and,
+//! with `--tls-ca`, accepts client certificates of that CA; `serve` needs
+//! `--tls-cert`/`--tls-key` and, with `--tls-ca`, requires client certificates of that CA;
+//! `serve --connect` trusts `--tls-ca` and presents `--tls-cert`/`--tls-key` if given. Over
 //! `udp://` only the datagram-mode cases (§14 and §9.6) run; on every other transport they are
 //! skipped. §13 cases are skipped when the implementation's HELLO carries no session token.
 //! `serve --runtime core tcp://ADDR` serves the §13 subset of the test service from a server
@@ -30,16 +38,22 @@ use tandem_conformance::cases;
 use tandem_conformance::runner::{self, CaseResult, Options};
 use tandem_conformance::selftest::{self, Runtime};
 use tandem_conformance::suite::Role;
+use tandem_conformance::tls::TlsSettings;
 use tandem_core::addr::Address;
 
 const USAGE: &str = "usage:
-  tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--auth] [--json FILE] [--junit FILE] [--verbose]
+  tandem-conformance run (--connect ADDR | --listen ADDR) [--case ID]... [--section N]... [--timeout SECS] [--auth] [TLS] [--json FILE] [--junit FILE] [--verbose]
   tandem-conformance self-test [--case ID]... [--section N]... [--json FILE] [--junit FILE] [--verbose]
-  tandem-conformance serve --runtime std|smol [--auth] ADDR
+  tandem-conformance serve --runtime std|smol [--auth] [TLS] ADDR
   tandem-conformance serve --runtime core tcp://HOST:PORT     (session resumption, §13 subset of the service)
-  tandem-conformance serve --runtime std|smol --connect ADDR
+  tandem-conformance serve --runtime std|smol [TLS] --connect ADDR
   tandem-conformance list
-ADDR: tcp://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT";
+ADDR: tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH or udp://HOST:PORT
+TLS (PEM files, for tls:// addresses): --tls-ca FILE  --tls-cert FILE --tls-key FILE
+  run --connect tls://…: --tls-ca required (the CA of the implementation's certificate); --tls-cert/--tls-key: client certificate
+  run --listen tls://…: --tls-cert/--tls-key required (the runner's server certificate); --tls-ca: accept client certificates of it
+  serve tls://…: --tls-cert/--tls-key required; --tls-ca: require client certificates of it (mutual TLS)
+  serve --connect tls://…: --tls-ca required; --tls-cert/--tls-key: client certificate";
 
 struct Args {
     connect: Option<String>,
@@ -50,6 +64,9 @@ struct Args {
     json: Option<String>,
     junit: Option<String>,
     verbose: bool,
+    tls_ca: Option<String>,
+    tls_cert: Option<String>,
+    tls_key: Option<String>,
 }
 
 fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
@@ -62,6 +79,9 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
         json: None,
         junit: None,
         verbose: false,
+        tls_ca: None,
+        tls_cert: None,
+        tls_key: None,
     };
     while let Some(x) = it.next() {
         let mut val = |name: &str| it.next().ok_or(format!("{name} needs a value"));
@@ -79,11 +99,54 @@ fn parse(mut it: impl Iterator<Item = String>) -> Result<Args, String> {
             "--junit" => a.junit = Some(val("--junit")?),
             "--verbose" | "-v" => a.verbose = true,
             "--auth" => a.opts.auth = true,
+            "--tls-ca" => a.tls_ca = Some(val("--tls-ca")?),
+            "--tls-cert" => a.tls_cert = Some(val("--tls-cert")?),
+            "--tls-key" => a.tls_key = Some(val("--tls-key")?),
             s if s.starts_with('-') => return Err(format!("unknown option {s}")),
             _ => a.positional.push(x),
         }
     }
+    a.opts.tls = TlsSettings::from_files(a.tls_ca.as_deref(), a.tls_cert.as_deref(), a.tls_key.as_deref())
+        .map_err(|e| e.to_string())?;
     Ok(a)
+}
+
+/// The TLS configuration `serve` gives the runtime's server on a `tls://` address.
+fn serve_tls(a: &Args, addr: &str) -> Result<Option<tandem_std::TlsServerConfig>, String> {
+    if !addr.starts_with("tls://") {
+        if a.opts.tls.is_set() {
+            return Err(format!("--tls-ca/--tls-cert/--tls-key apply to tls:// addresses only, not {addr}"));
+        }
+        return Ok(None);
+    }
+    let (Some(cert), Some(key)) = (&a.opts.tls.cert, &a.opts.tls.key) else {
+        return Err(format!(
+            "serving {addr} needs the server's certificate: --tls-cert FILE --tls-key FILE (PEM)"
+        ));
+    };
+    let mut tls = tandem_std::TlsServerConfig::from_pem(cert, key).map_err(|e| e.to_string())?;
+    if let Some(ca) = &a.opts.tls.ca {
+        tls = tls.require_client_certs(ca).map_err(|e| e.to_string())?;
+    }
+    Ok(Some(tls))
+}
+
+/// The TLS configuration `serve --connect` dials a `tls://` address with.
+fn dial_tls(a: &Args, addr: &str) -> Result<tandem_std::TlsClientConfig, String> {
+    let mut tls = tandem_std::TlsClientConfig::new();
+    if !addr.starts_with("tls://") {
+        return Ok(tls);
+    }
+    let Some(ca) = &a.opts.tls.ca else {
+        return Err(format!("dialing {addr} needs --tls-ca FILE (the CA of the runner's certificate, PEM)"));
+    };
+    tls = tls.trust_ca_pem(ca).map_err(|e| e.to_string())?.without_system_roots();
+    match (&a.opts.tls.cert, &a.opts.tls.key) {
+        (Some(c), Some(k)) => tls = tls.client_cert_pem(c, k).map_err(|e| e.to_string())?,
+        (None, None) => {}
+        _ => return Err("--tls-cert and --tls-key go together".into()),
+    }
+    Ok(tls)
 }
 
 fn reports(a: &Args, results: &[CaseResult], name: &str) -> Result<(), String> {
@@ -133,6 +196,22 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
+            if a.opts.tls.is_set() && !matches!(addr, Address::Tls(_)) {
+                eprintln!(
+                    "--tls-ca/--tls-cert/--tls-key apply to tls:// addresses only, not {addr}\n{USAGE}"
+                );
+                return ExitCode::from(2);
+            }
+            if matches!(addr, Address::Tls(_)) {
+                let usable = match role {
+                    Role::RunnerDials => a.opts.tls.client(&addr).map(drop),
+                    Role::RunnerAccepts => a.opts.tls.server().map(drop),
+                };
+                if let Err(e) = usable {
+                    eprintln!("{e}\n{USAGE}");
+                    return ExitCode::from(2);
+                }
+            }
             if role == Role::RunnerAccepts {
                 println!(
                     "listening on {addr}: the implementation must connect (and reconnect after every case)\n"
@@ -216,15 +295,29 @@ fn main() -> ExitCode {
                     "serving the test service ({}) by dialing {addr} repeatedly; Ctrl-C to stop",
                     rt.name()
                 );
+                let tls = match dial_tls(&a, addr) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        return ExitCode::from(2);
+                    }
+                };
                 let stop = std::sync::atomic::AtomicBool::new(false);
-                selftest::dial_loop(rt, addr, &stop);
+                selftest::dial_loop_tls(rt, addr, tls, &stop);
                 return ExitCode::SUCCESS;
             }
             let [addr] = a.positional.as_slice() else {
                 eprintln!("serve needs ADDR\n{USAGE}");
                 return ExitCode::from(2);
             };
-            match selftest::Server::start_opts(rt, addr, true, a.opts.auth) {
+            let tls = match serve_tls(&a, addr) {
+                Ok(t) => t,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return ExitCode::from(2);
+                }
+            };
+            match selftest::Server::start_tls(rt, addr, true, a.opts.auth, tls) {
                 Ok(s) => {
                     println!("serving the test service ({}) on {}; Ctrl-C to stop", rt.name(), s.addr());
                     loop {
