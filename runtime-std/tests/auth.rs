@@ -5,7 +5,7 @@
 mod common;
 use std::sync::Arc;
 
-use common::{bounded, T};
+use common::{bounded, wait_until, T};
 use tandem_std::tandem_core::typed::Unary;
 use tandem_std::{
     AuthRefusal, AuthRequest, Authenticator, Client, ClientConfig, Credentials, Error, Handlers,
@@ -114,12 +114,4 @@ fn without_an_authenticator_peers_are_unauthenticated() {
         assert_eq!(c.call(&WHOAMI, &(), T), Ok(None));
         server.shutdown(T);
     });
-}
-
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let end = std::time::Instant::now() + T;
-    while !cond() {
-        assert!(std::time::Instant::now() < end, "timed out");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }

@@ -5,15 +5,15 @@
 //! new TLS connection. The blocking twin of tandem-smol's `tests/tls.rs`.
 
 mod common;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
-use common::{bounded, T};
+use common::{bounded, wait_until, T};
 use tandem_std::tandem_core::typed::Unary;
 use tandem_std::{
-    AuthRefusal, AuthRequest, Client, ClientConfig, Credentials, Error, Handlers, LinkState, PeerIdentity,
-    Server, ServerConfig, TlsClientConfig, TlsServerConfig,
+    Client, ClientConfig, Credentials, Error, Handlers, LinkState, Server, ServerConfig, TlsClientConfig,
+    TlsServerConfig,
 };
-use tandem_testkit::pki::{Ca, Leaf};
+use tandem_testkit::pki::{by_certificate, Ca, Leaf};
 use tandem_testkit::proxy::TcpProxy;
 
 /// Answers the caller's identity as the server's authenticator gave it.
@@ -44,39 +44,8 @@ fn server_tls(leaf: &Leaf) -> TlsServerConfig {
     TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap()
 }
 
-/// Maps a verified client certificate to an identity (here by its DER; a real authenticator
-/// parses the subject), and records what it saw.
-fn by_certificate(
-    known: Vec<(Vec<u8>, &'static str)>,
-    seen: Arc<Mutex<Vec<String>>>,
-) -> Arc<dyn tandem_std::Authenticator> {
-    Arc::new(move |r: &AuthRequest<'_>| {
-        seen.lock().unwrap().push(format!(
-            "certs={} auth={} resuming={}",
-            r.peer_certificates.len(),
-            String::from_utf8_lossy(r.auth),
-            r.resuming
-        ));
-        let Some(cert) = r.peer_certificates.first() else {
-            return Err(AuthRefusal::unauthenticated("a client certificate is required"));
-        };
-        match known.iter().find(|(der, _)| der == cert) {
-            Some((_, who)) => Ok(PeerIdentity::new(*who)),
-            None => Err(AuthRefusal::permission_denied("unknown certificate")),
-        }
-    })
-}
-
 fn connect_err(addr: &str, config: ClientConfig) -> Error {
     Client::connect(addr, config, Handlers::new()).expect_err("the connection must fail")
-}
-
-fn wait_until(mut cond: impl FnMut() -> bool) {
-    let end = std::time::Instant::now() + T;
-    while !cond() {
-        assert!(std::time::Instant::now() < end, "timed out");
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
 }
 
 #[test]

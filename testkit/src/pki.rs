@@ -72,3 +72,28 @@ impl Ca {
         self.issue(params, cn)
     }
 }
+
+/// An authenticator for the TLS tests: maps a verified client certificate to an identity by its
+/// DER (a real authenticator parses the subject), refuses a peer without one (UNAUTHENTICATED)
+/// or with an unknown one (PERMISSION_DENIED), and records what it saw in `seen`.
+pub fn by_certificate(
+    known: Vec<(Vec<u8>, &'static str)>,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+) -> std::sync::Arc<dyn tandem_runtime::Authenticator> {
+    use tandem_runtime::{AuthRefusal, AuthRequest, PeerIdentity};
+    std::sync::Arc::new(move |r: &AuthRequest<'_>| {
+        seen.lock().unwrap().push(format!(
+            "certs={} auth={} resuming={}",
+            r.peer_certificates.len(),
+            String::from_utf8_lossy(r.auth),
+            r.resuming
+        ));
+        let Some(cert) = r.peer_certificates.first() else {
+            return Err(AuthRefusal::unauthenticated("a client certificate is required"));
+        };
+        match known.iter().find(|(der, _)| der == cert) {
+            Some((_, who)) => Ok(PeerIdentity::new(*who)),
+            None => Err(AuthRefusal::permission_denied("unknown certificate")),
+        }
+    })
+}

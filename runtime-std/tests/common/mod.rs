@@ -140,6 +140,16 @@ pub fn handlers(name: &str, seen: &Arc<Seen>) -> Handlers {
         })
 }
 
+/// Waits (at most [`T`]) until `cond` holds.
+#[allow(dead_code)] // not every test file uses it
+pub fn wait_until(mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + T;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Runs `f` on a thread and fails the test if it takes longer than `secs`.
 pub fn bounded<F: FnOnce() + Send + 'static>(secs: u64, f: F) {
     let (tx, rx) = channel();
