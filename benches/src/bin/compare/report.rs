@@ -106,10 +106,18 @@ impl<T> OptExt<T> for Option<T> {
 /// The figures table, one line per row and mode (markdown when `md`).
 fn figures(result: &Value, md: bool) -> String {
     let mut out = String::new();
-    let mut head = vec!["row", "mode", "RTT p50 µs", "p99", "p99.9", "×floor p50"];
+    let mut head = vec!["row", "mode", "RTT p50 µs", "p99", "p99.9", "×floor p50", "CPU µs/call"];
     let depth_heads: Vec<String> = DEPTHS.iter().map(|d| format!("calls/s @{d}")).collect();
     head.extend(depth_heads.iter().map(String::as_str));
-    head.extend(["stream GB/s", "×floor bulk", "allocs/call", "idle KiB/conn @1k", "@10k"]);
+    head.extend([
+        "CPU µs/call @64",
+        "stream GB/s",
+        "×floor bulk",
+        "CPU s/GB",
+        "allocs/call",
+        "idle KiB/conn @1k",
+        "@10k",
+    ]);
     let mut table = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for r in rows(result) {
         let p = r.get("perf").cloned().unwrap_or(Value::Null);
@@ -120,12 +128,15 @@ fn figures(result: &Value, md: bool) -> String {
             f(num(&p, &["rtt", "p99_us"]), 1),
             f(num(&p, &["rtt", "p999_us"]), 1),
             rx(floor_ratio(&p, "rtt_p50", &["rtt", "p50_us"])),
+            f(num(&p, &["rtt", "cpu_us_per_call"]), 1),
         ];
         for d in DEPTHS {
             line.push(kilo(num(&p, &["pipelined", &d.to_string()])));
         }
+        line.push(f(num(&p, &["pipelined", "cpu_us_64"]), 2));
         line.push(f(num(&p, &["stream_gbps"]), 2));
         line.push(rx(floor_ratio(&p, "stream", &["stream_gbps"])));
+        line.push(f(num(&p, &["stream_cpu_s_per_gb"]), 2));
         line.push(f(num(&p, &["allocs_per_call"]), 1));
         line.push(idle(r, "1000"));
         line.push(idle(r, "10000"));
@@ -218,6 +229,10 @@ fn goals(result: &Value, md: bool) -> String {
     let yes = |b: bool| if b { "yes" } else { "**no**" }.to_string();
     for r in rows(result) {
         let (lib, t, mode) = (s(r, "lib"), s(r, "transport"), s(r, "mode"));
+        if t == "tls" {
+            // The goals are about plaintext transports; TLS rows are reported, not judged.
+            continue;
+        }
         let p = r.get("perf").cloned().unwrap_or(Value::Null);
         let name = format!("{lib}/{t} {mode}");
         if lib == "tandem-std" {
@@ -239,6 +254,34 @@ fn goals(result: &Value, md: bool) -> String {
             }
         }
         if lib.starts_with("tandem") {
+            let tarpc_cpu =
+                find(result, "tarpc", t, mode).and_then(|x| num(x, &["perf", "rtt", "cpu_us_per_call"]));
+            if let Some(x) = ratio(num(&p, &["rtt", "cpu_us_per_call"]), tarpc_cpu) {
+                table.push(vec![
+                    "CPU per sequential call ≤ tarpc's".into(),
+                    name.clone(),
+                    format!("{x:.2}×"),
+                    yes(x <= 1.0),
+                ]);
+            }
+            if lib == "tandem-smol" {
+                if let Some(x) = floor_ratio(&p, "rtt_p50", &["rtt", "p50_us"]) {
+                    table.push(vec![
+                        "unary RTT p50 ≤ 1.15× raw".into(),
+                        name.clone(),
+                        format!("{x:.2}×"),
+                        yes(x <= 1.15),
+                    ]);
+                }
+                if let Some(x) = num(&p, &["allocs_per_call"]) {
+                    table.push(vec![
+                        "0 allocations per unary call (both ends)".into(),
+                        name.clone(),
+                        format!("{x:.1}"),
+                        yes(x == 0.0),
+                    ]);
+                }
+            }
             let tarpc = find(result, "tarpc", t, mode).and_then(|x| num(x, &["perf", "pipelined", "64"]));
             if let Some(x) = ratio(num(&p, &["pipelined", "64"]), tarpc) {
                 table.push(vec![
@@ -257,7 +300,7 @@ fn goals(result: &Value, md: bool) -> String {
                 ]);
             }
         }
-        if lib == "tandem-smol" {
+        if lib.starts_with("tandem") {
             if let Some(x) = r.get("idle_bytes_per_conn").and_then(|v| v.get("10000")).and_then(Value::as_f64)
             {
                 table.push(vec![

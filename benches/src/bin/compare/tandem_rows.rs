@@ -23,11 +23,30 @@ fn config() -> Config {
 fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
     match t {
         Transport::Tcp => ("tcp://127.0.0.1:0".to_string(), None),
+        Transport::Tls => ("tls://127.0.0.1:0".to_string(), None),
         Transport::Unix => {
             let p = unix_path(tag);
             (format!("unix://{}", p.display()), Some(p))
         }
     }
+}
+
+/// For TLS rows, trust in the rows' CA only; the default (unused) otherwise.
+fn std_trust(t: Transport) -> tandem_std::TlsClientConfig {
+    if t != Transport::Tls {
+        return tandem_std::TlsClientConfig::default();
+    }
+    let ca = crate::tls::pki().ca_pem.as_bytes();
+    tandem_std::TlsClientConfig::new().trust_ca_pem(ca).expect("ca").without_system_roots()
+}
+
+/// [`std_trust`] for tandem-smol.
+fn smol_trust(t: Transport) -> tandem_smol::TlsClientConfig {
+    if t != Transport::Tls {
+        return tandem_smol::TlsClientConfig::default();
+    }
+    let ca = crate::tls::pki().ca_pem.as_bytes();
+    tandem_smol::TlsClientConfig::new().trust_ca_pem(ca).expect("ca").without_system_roots()
 }
 
 // ------------------------------------------------------------------ tandem-std
@@ -45,8 +64,14 @@ fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
-    let cfg =
-        tandem_std::ServerConfig { connection: config(), ..tandem_std::ServerConfig::new("bench-server") };
+    let cfg = tandem_std::ServerConfig {
+        connection: config(),
+        tls: (t == Transport::Tls).then(|| {
+            let p = crate::tls::pki();
+            tandem_std::TlsServerConfig::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).expect("tls")
+        }),
+        ..tandem_std::ServerConfig::new("bench-server")
+    };
     tandem_std::Server::bind(&addr, cfg, handlers).expect("bind")
 }
 
@@ -67,6 +92,7 @@ impl StdRow {
         let addr = server.local_addr().to_string();
         let cfg = tandem_std::ClientConfig {
             connection: config(),
+            tls: std_trust(t),
             ..tandem_std::ClientConfig::new("bench-client")
         };
         let client = tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect");
@@ -120,6 +146,7 @@ impl Row for StdRow {
 
 /// Idle tandem-std connections (clients with one handler worker each).
 pub struct StdIdle {
+    t: Transport,
     server: tandem_std::Server,
     clients: Vec<tandem_std::Client>,
 }
@@ -127,7 +154,7 @@ pub struct StdIdle {
 impl StdIdle {
     /// The server.
     pub fn new(t: Transport) -> StdIdle {
-        StdIdle { server: std_server(t, "std-idle"), clients: Vec::new() }
+        StdIdle { t, server: std_server(t, "std-idle"), clients: Vec::new() }
     }
 }
 
@@ -136,7 +163,11 @@ impl Idle for StdIdle {
         let addr = self.server.local_addr().to_string();
         for _ in 0..n {
             let name = format!("idle-{}", self.clients.len());
-            let cfg = tandem_std::ClientConfig { workers: 1, ..tandem_std::ClientConfig::new(name) };
+            let cfg = tandem_std::ClientConfig {
+                workers: 1,
+                tls: std_trust(self.t),
+                ..tandem_std::ClientConfig::new(name)
+            };
             self.clients
                 .push(tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect"));
         }
@@ -161,8 +192,14 @@ fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
-    let cfg =
-        tandem_smol::ServerConfig { connection: config(), ..tandem_smol::ServerConfig::new("bench-server") };
+    let cfg = tandem_smol::ServerConfig {
+        connection: config(),
+        tls: (t == Transport::Tls).then(|| {
+            let p = crate::tls::pki();
+            tandem_smol::TlsServerConfig::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).expect("tls")
+        }),
+        ..tandem_smol::ServerConfig::new("bench-server")
+    };
     tandem_smol::Server::bind(&addr, cfg, handlers).expect("bind")
 }
 
@@ -181,6 +218,7 @@ impl SmolRow {
         let addr = server.local_addr().to_string();
         let cfg = tandem_smol::ClientConfig {
             connection: config(),
+            tls: smol_trust(t),
             ..tandem_smol::ClientConfig::new("bench-client")
         };
         let peer = smol::block_on(tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new()))
@@ -236,6 +274,7 @@ impl Row for SmolRow {
 
 /// Idle tandem-smol connections.
 pub struct SmolIdle {
+    t: Transport,
     server: tandem_smol::Server,
     peers: Vec<tandem_smol::Client>,
 }
@@ -243,7 +282,7 @@ pub struct SmolIdle {
 impl SmolIdle {
     /// The server.
     pub fn new(t: Transport) -> SmolIdle {
-        SmolIdle { server: smol_server(t, "smol-idle"), peers: Vec::new() }
+        SmolIdle { t, server: smol_server(t, "smol-idle"), peers: Vec::new() }
     }
 }
 
@@ -253,7 +292,10 @@ impl Idle for SmolIdle {
         smol::block_on(async {
             for _ in 0..n {
                 let name = format!("idle-{}", self.peers.len());
-                let cfg = tandem_smol::ClientConfig::new(name);
+                let cfg = tandem_smol::ClientConfig {
+                    tls: smol_trust(self.t),
+                    ..tandem_smol::ClientConfig::new(name)
+                };
                 let c = tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new());
                 self.peers.push(c.await.expect("connect"));
             }
