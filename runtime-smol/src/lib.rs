@@ -167,6 +167,7 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+mod alarm;
 mod client;
 mod config;
 mod driver;

@@ -209,6 +209,8 @@ pub struct SmolRow {
     peer: tandem_smol::Client,
     msg: Vec<u8>,
     item: Vec<u8>,
+    /// Responses land here, reused call after call (`call_raw_into`), as in [`StdRow`].
+    back: Vec<u8>,
 }
 
 impl SmolRow {
@@ -223,15 +225,15 @@ impl SmolRow {
         };
         let peer = smol::block_on(tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new()))
             .expect("connect");
-        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM] }
+        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM], back: Vec::new() }
     }
 }
 
 impl Row for SmolRow {
     fn call(&mut self) {
-        let back =
-            smol::block_on(self.peer.call_raw(ECHO, &self.msg, tandem_smol::Deadline::None)).expect("call");
-        debug_assert_eq!(back.len(), MSG);
+        smol::block_on(self.peer.call_raw_into(ECHO, &self.msg, tandem_smol::Deadline::None, &mut self.back))
+            .expect("call");
+        debug_assert_eq!(self.back.len(), MSG);
     }
 
     fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
