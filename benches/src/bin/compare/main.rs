@@ -25,7 +25,9 @@
 //! busy-waiting unseen; heap
 //! allocations per call in steady state (a counting global allocator, all threads); resident
 //! memory per idle connection (RSS delta from `/proc/self/statm` over 1,000 and 10,000
-//! connections, both ends in the process, so the figure covers one client end and one server end).
+//! connections, both ends in the process, so the figure covers one client end and one server end);
+//! many connections (1,000 connections, one call in flight on each: calls/s, p50/p99, CPU per
+//! call; `--no-many` skips it).
 //!
 //! The peer libraries (tarpc on tokio with its bincode serde transport, tonic gRPC with hand-written
 //! prost messages and service) are compiled only with the `peers` cargo feature.
@@ -200,6 +202,18 @@ pub trait Row {
     fn stream(&mut self, items: usize) -> Option<Duration>;
 }
 
+/// Many connections to one server, one call in flight on each.
+pub trait Many {
+    /// Opens `n` connections.
+    fn open(&mut self, n: usize);
+    /// Keeps one sequential 32-byte echo call in flight on every connection for `time`;
+    /// returns the latency of every call completed.
+    fn run(&mut self, time: Duration) -> Vec<Duration>;
+}
+
+/// Connections of the many-connections figure.
+pub const MANY: usize = 1_000;
+
 /// Resident idle connections of one row, opened on demand.
 pub trait Idle {
     /// Opens `n` more connections and waits until both ends are set up.
@@ -255,6 +269,23 @@ fn make_idle(lib: &str, t: Transport) -> Box<dyn Idle> {
         "tonic" => Box::new(peers::TonicIdle::new(t)),
         other => panic!("unknown row {other} (peers need `--features peers`)"),
     }
+}
+
+fn make_many(lib: &str, t: Transport) -> Box<dyn Many> {
+    match lib {
+        "tandem-std" => Box::new(tandem_rows::StdMany::new(t)),
+        "tandem-smol" => Box::new(tandem_rows::SmolMany::new(t)),
+        #[cfg(feature = "peers")]
+        "tarpc" => Box::new(peers::TarpcMany::new(t)),
+        #[cfg(feature = "peers")]
+        "tonic" => Box::new(peers::TonicMany::new(t)),
+        other => panic!("no many-connections row for {other} (peers need `--features peers`)"),
+    }
+}
+
+/// Whether a row has the many-connections figure (the RPC libraries on TCP and Unix).
+fn has_many(lib: &str, t: Transport) -> bool {
+    lib != "raw" && t != Transport::Tls
 }
 
 /// Connection counts of the idle figure.
@@ -451,6 +482,27 @@ fn child_idle(lib: &str, t: Transport) -> Value {
     Value::Object(out)
 }
 
+/// The many-connections figure: [`MANY`] connections, one call in flight on each; calls per
+/// second, latency percentiles, CPU per call.
+fn child_many(lib: &str, t: Transport, quick: bool) -> Value {
+    raise_nofile(2 * MANY as u64 + 1_000);
+    let mut many = make_many(lib, t);
+    many.open(MANY);
+    let time = Duration::from_millis(if quick { 500 } else { 2_000 });
+    many.run(time / 4); // warm-up
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let lat = many.run(time);
+    let elapsed = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu);
+    let n = lat.len().max(1);
+    let mut v = percentiles(lat);
+    v["connections"] = json!(MANY);
+    v["calls_per_s"] = json!(n as f64 / elapsed.as_secs_f64());
+    v["cpu_us_per_call"] = json!(cpu.as_secs_f64() * 1e6 / n as f64);
+    v
+}
+
 // ------------------------------------------------------------------ orchestration (parent)
 
 struct Args {
@@ -463,6 +515,7 @@ struct Args {
     only: Option<String>,
     no_pin: bool,
     no_idle: bool,
+    no_many: bool,
 }
 
 fn usage() -> ! {
@@ -473,12 +526,13 @@ fn usage() -> ! {
 fn print_usage() {
     eprintln!(
         "usage: compare [--quick] [--rounds N] [--json FILE] [--markdown FILE] [--from-json FILE]\n\
-         \x20              [--firmware] [--only SUBSTRING] [--no-pin] [--no-idle]\n\
+         \x20              [--firmware] [--only SUBSTRING] [--no-pin] [--no-idle] [--no-many]\n\
          \n\
          --only SUBSTRING  only the rows whose `lib/transport` contains it, e.g. `--only tandem-std`\n\
          \x20                 (both transports of tandem-std) or `--only tandem-std/tcp`\n\
          --no-pin          only unpinned runs (by default every row also runs under `taskset -c 0`)\n\
          --no-idle         skip the idle-connection memory figure\n\
+         --no-many         skip the many-connections figure (1,000 connections, a call in flight on each)\n\
          --quick           fewer samples, one round\n\
          \n\
          (see BENCHMARKS.md and the module documentation of benches/src/bin/compare/main.rs)"
@@ -496,6 +550,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Args {
         only: None,
         no_pin: false,
         no_idle: false,
+        no_many: false,
     };
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -508,6 +563,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Args {
             "--only" => a.only = Some(it.next().unwrap_or_else(|| usage())),
             "--no-pin" => a.no_pin = true,
             "--no-idle" => a.no_idle = true,
+            "--no-many" => a.no_many = true,
             "--help" | "-h" => {
                 print_usage();
                 std::process::exit(0)
@@ -631,6 +687,7 @@ fn main() {
         let v = match kind.as_str() {
             "perf" => child_perf(&lib, t, sizes),
             "idle" => child_idle(&lib, t),
+            "many" => child_many(&lib, t, sizes.rtt_samples < 20_000),
             _ => usage(),
         };
         println!("{v}");
@@ -716,6 +773,24 @@ fn measure(args: &Args) -> Value {
                     Err(e) => {
                         eprintln!("FAILED: {e}");
                         errors.push(format!("{lib}/{} {} idle: {e}", t.name(), mode_name(pinned)));
+                    }
+                }
+            }
+            if !args.no_many && has_many(lib, *t) {
+                eprint!(
+                    "[{:>5.0}s] many {lib}/{} {} … ",
+                    started.elapsed().as_secs_f64(),
+                    t.name(),
+                    mode_name(pinned)
+                );
+                match run_child(lib, *t, pinned, "many", args.quick) {
+                    Ok(v) => {
+                        eprintln!("ok");
+                        r.insert("many".into(), v);
+                    }
+                    Err(e) => {
+                        eprintln!("FAILED: {e}");
+                        errors.push(format!("{lib}/{} {} many: {e}", t.name(), mode_name(pinned)));
                     }
                 }
             }

@@ -4,7 +4,7 @@
 //! Layout, as for every row: the server runs on its own thread (a current-thread tokio runtime),
 //! the client on a current-thread tokio runtime driven by the main thread; one connection.
 
-use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
+use crate::{unix_path, Idle, Many, Row, Transport, ITEM, MSG};
 use futures::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -490,5 +490,111 @@ impl Idle for TonicIdle {
                 self.clients.push(g);
             }
         });
+    }
+}
+
+// ------------------------------------------------------------------ many connections
+
+/// tarpc with many connections: one client each, a task per client on one current-thread
+/// runtime.
+pub struct TarpcMany {
+    addr: Addr,
+    rt: Runtime,
+    clients: Vec<BenchClient>,
+}
+
+impl TarpcMany {
+    /// The server.
+    pub fn new(t: Transport) -> TarpcMany {
+        TarpcMany { addr: tarpc_server(t), rt: current_thread(), clients: Vec::new() }
+    }
+}
+
+impl Many for TarpcMany {
+    fn open(&mut self, n: usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.clients.push(tarpc_client(&self.addr).await);
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        self.rt.block_on(async {
+            let tasks: Vec<_> = self
+                .clients
+                .iter()
+                .map(|c| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        while start.elapsed() < time {
+                            let t = Instant::now();
+                            c.echo(long_context(), vec![7u8; MSG]).await.expect("call");
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("task"));
+            }
+            all
+        })
+    }
+}
+
+/// tonic with many connections: one channel (one HTTP/2 connection) each, a task per channel
+/// on one current-thread runtime.
+pub struct TonicMany {
+    addr: Addr,
+    rt: Runtime,
+    clients: Vec<Grpc>,
+}
+
+impl TonicMany {
+    /// The server.
+    pub fn new(t: Transport) -> TonicMany {
+        TonicMany { addr: tonic_server(t), rt: current_thread(), clients: Vec::new() }
+    }
+}
+
+impl Many for TonicMany {
+    fn open(&mut self, n: usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.clients.push(tonic_client(&self.addr).await);
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        self.rt.block_on(async {
+            let tasks: Vec<_> = self
+                .clients
+                .iter()
+                .map(|g| {
+                    let mut g = g.clone();
+                    tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        while start.elapsed() < time {
+                            let t = Instant::now();
+                            tonic_echo(&mut g, vec![7u8; MSG]).await;
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("task"));
+            }
+            all
+        })
     }
 }

@@ -291,6 +291,19 @@ fn goals(result: &Value, md: bool) -> String {
                     yes(x >= 3.0),
                 ]);
             }
+            let tarpc_many = find(result, "tarpc", t, mode).and_then(|x| x.get("many").cloned());
+            if let (Some(mine), Some(theirs)) = (r.get("many"), tarpc_many) {
+                let calls = ratio(num(mine, &["calls_per_s"]), num(&theirs, &["calls_per_s"]));
+                let p99 = ratio(num(mine, &["p99_us"]), num(&theirs, &["p99_us"]));
+                if let (Some(c), Some(l)) = (calls, p99) {
+                    table.push(vec![
+                        "1,000 connections: calls/s ≥ 2× tarpc, lower p99".into(),
+                        name.clone(),
+                        format!("{c:.2}× calls/s, {l:.2}× p99"),
+                        yes(c >= 2.0 && l < 1.0),
+                    ]);
+                }
+            }
             if let Some(x) = floor_ratio(&p, "stream", &["stream_gbps"]) {
                 table.push(vec![
                     "stream ≥ 0.90× raw bulk".into(),
@@ -319,6 +332,45 @@ fn goals(result: &Value, md: bool) -> String {
             "firmware-size".into(),
             format!("{} B flash", f(added, 0)),
             "(reported)".into(),
+        ]);
+    }
+    let mut out = String::new();
+    render(&mut out, &table, md);
+    out
+}
+
+/// Many connections: calls per second, latency and CPU per call with a call in flight on each
+/// of 1,000 connections, and (tandem rows) the ratio to tarpc's calls per second.
+fn many(result: &Value, md: bool) -> String {
+    let mut table = vec![[
+        "row",
+        "mode",
+        "connections",
+        "calls/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs/call",
+        "calls/s ×tarpc",
+        "p99 ×tarpc",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect::<Vec<_>>()];
+    for r in rows(result) {
+        let Some(m) = r.get("many").filter(|v| !v.is_null()) else { continue };
+        let (lib, t, mode) = (s(r, "lib"), s(r, "transport"), s(r, "mode"));
+        let tarpc = find(result, "tarpc", t, mode).and_then(|x| x.get("many"));
+        let vs = |k: &[&str]| rx(ratio(num(m, k), tarpc.and_then(|x| num(x, k))));
+        table.push(vec![
+            format!("{lib}/{t}"),
+            mode.to_string(),
+            f(num(m, &["connections"]), 0),
+            kilo(num(m, &["calls_per_s"])),
+            f(num(m, &["p50_us"]), 0),
+            f(num(m, &["p99_us"]), 0),
+            f(num(m, &["cpu_us_per_call"]), 2),
+            if lib.starts_with("tandem") { vs(&["calls_per_s"]) } else { String::new() },
+            if lib.starts_with("tandem") { vs(&["p99_us"]) } else { String::new() },
         ]);
     }
     let mut out = String::new();
@@ -411,6 +463,8 @@ pub fn text(result: &Value) -> String {
     out.push_str(&figures(result, false));
     let _ = writeln!(out, "\n== tandem ratios");
     out.push_str(&ratios(result, false));
+    let _ = writeln!(out, "\n== many connections");
+    out.push_str(&many(result, false));
     let _ = writeln!(out, "\n== goals");
     out.push_str(&goals(result, false));
     if result.get("firmware").is_some_and(|v| !v.is_null()) {
@@ -455,12 +509,24 @@ fn markdown(result: &Value) -> String {
         out,
         "RTT: sequential 32-byte echo; ×floor: the raw ping-pong of the same transport measured in the same process. \
          calls/s @N: N calls in flight. stream: 64 KiB items, ×floor bulk: raw 64 KiB writes in the same process. \
+         CPU µs/call, CPU µs/call @64, CPU s/GB: user + system CPU time of the whole process (every thread: client, \
+         server, I/O threads, executors; `getrusage`) per sequential call, per call at 64 in flight, per GB streamed, \
+         so that no latency is bought with busy-waiting unseen. TLS rows: TLS 1.3 (rustls, ring), server-authenticated, \
+         their floor is raw TCP without encryption. \
          allocs/call: heap allocations (all threads, both ends) per sequential call after warm-up. \
          idle: RSS delta per connection, both ends in the process (`skip`: not attempted, see below).\n"
     );
     out.push_str(&figures(result, true));
     let _ = writeln!(out, "\n### Ratios of the tandem rows\n");
     out.push_str(&ratios(result, true));
+    let _ = writeln!(out, "\n### Many connections\n");
+    let _ = writeln!(
+        out,
+        "1,000 connections to one server, each with one 32-byte echo call in flight at all times (tandem-std: a caller \
+         thread per connection; tandem-smol, tarpc, tonic: a task per connection on one executor thread); calls/s over \
+         all connections, latency percentiles over every call, CPU time (whole process) per call.\n"
+    );
+    out.push_str(&many(result, true));
     let _ = writeln!(out, "\n### Goals\n");
     out.push_str(&goals(result, true));
     let _ = writeln!(out, "\n### Idle connections\n");

@@ -2,7 +2,7 @@
 //! threads, the caller blocking on its own thread) and runtime-smol (driver tasks on smol's
 //! global executor; the caller's futures run on the main thread).
 
-use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
+use crate::{unix_path, Idle, Many, Row, Transport, ITEM, MSG};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -306,5 +306,123 @@ impl Idle for SmolIdle {
         while self.server.peers().len() < self.peers.len() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+// ------------------------------------------------------------------ many connections
+
+/// tandem-std with many connections: one client each, a thread per client making sequential
+/// calls (the blocking API's way to keep one call in flight per connection).
+pub struct StdMany {
+    t: Transport,
+    server: tandem_std::Server,
+    clients: Vec<tandem_std::Client>,
+}
+
+impl StdMany {
+    /// The server.
+    pub fn new(t: Transport) -> StdMany {
+        StdMany { t, server: std_server(t, "std-many"), clients: Vec::new() }
+    }
+}
+
+impl Many for StdMany {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        for i in 0..n {
+            let cfg = tandem_std::ClientConfig {
+                workers: 1,
+                tls: std_trust(self.t),
+                ..tandem_std::ClientConfig::new(format!("many-{i}"))
+            };
+            self.clients
+                .push(tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect"));
+        }
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            let threads: Vec<_> = self
+                .clients
+                .iter()
+                .map(|c| {
+                    std::thread::Builder::new()
+                        .stack_size(256 * 1024)
+                        .spawn_scoped(s, move || {
+                            let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
+                            while start.elapsed() < time {
+                                let t = Instant::now();
+                                c.call_raw_into(ECHO, &msg, tandem_std::Deadline::None, &mut back)
+                                    .expect("call");
+                                lat.push(t.elapsed());
+                            }
+                            lat
+                        })
+                        .expect("spawn a caller thread")
+                })
+                .collect();
+            threads.into_iter().flat_map(|h| h.join().expect("caller thread")).collect()
+        })
+    }
+}
+
+/// tandem-smol with many connections: one client each, a task per client on one executor.
+pub struct SmolMany {
+    t: Transport,
+    server: tandem_smol::Server,
+    clients: Vec<tandem_smol::Client>,
+}
+
+impl SmolMany {
+    /// The server.
+    pub fn new(t: Transport) -> SmolMany {
+        SmolMany { t, server: smol_server(t, "smol-many"), clients: Vec::new() }
+    }
+}
+
+impl Many for SmolMany {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        smol::block_on(async {
+            for i in 0..n {
+                let cfg = tandem_smol::ClientConfig {
+                    tls: smol_trust(self.t),
+                    ..tandem_smol::ClientConfig::new(format!("many-{i}"))
+                };
+                let c = tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new());
+                self.clients.push(c.await.expect("connect"));
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let ex = smol::LocalExecutor::new();
+        let start = Instant::now();
+        let tasks: Vec<_> = self
+            .clients
+            .iter()
+            .map(|c| {
+                let c = c.peer().clone();
+                ex.spawn(async move {
+                    let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
+                    while start.elapsed() < time {
+                        let t = Instant::now();
+                        c.call_raw_into(ECHO, &msg, tandem_smol::Deadline::None, &mut back)
+                            .await
+                            .expect("call");
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        smol::block_on(ex.run(async {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await);
+            }
+            all
+        }))
     }
 }
