@@ -116,7 +116,9 @@ pub mod typed;
 pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
-pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
+pub use conn::{
+    Connection, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer, StorageError,
+};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
