@@ -75,8 +75,11 @@ fn frames_are_textbook_cobs_of_the_datagram_and_its_crc() {
     let lens = (1..=600).chain([1016, 1200, 4096]);
     for len in lens {
         for zeros in [false, true] {
-            let d: Vec<u8> =
-                if zeros { random_datagram(&mut rng, len) } else { (0..len).map(|i| (i % 255) as u8 + 1).collect() };
+            let d: Vec<u8> = if zeros {
+                random_datagram(&mut rng, len)
+            } else {
+                (0..len).map(|i| (i % 255) as u8 + 1).collect()
+            };
             let wire = frame(&d);
             let mut body = d.clone();
             body.extend_from_slice(&crc(&d).to_le_bytes());
@@ -132,7 +135,10 @@ fn a_corrupted_byte_drops_the_frame_and_the_next_one_arrives() {
     let mut wire = bad;
     wire.extend(frame(b"next"));
     assert_eq!(feed(&mut dec, &wire, &mut rng), vec![b"next".to_vec()]);
-    assert_eq!(dec.stats(), SerialStats { frames: 1, bad_crc: 1, bytes: wire.len() as u64, ..SerialStats::default() });
+    assert_eq!(
+        dec.stats(),
+        SerialStats { frames: 1, bad_crc: 1, bytes: wire.len() as u64, ..SerialStats::default() }
+    );
 }
 
 #[test]
