@@ -161,7 +161,7 @@ impl Sim {
         let mut rng = Rng::new(seed);
         let now = Instant::from_millis(0);
         let clean = rng.chance(1, 8);
-        let mut line = |rng: &mut Rng| {
+        let line = |rng: &mut Rng| {
             let mut p = |hi: u64| if clean { 0 } else { rng.range(0, hi) };
             let p = Damage {
                 flip: p(30),
