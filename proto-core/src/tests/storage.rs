@@ -119,12 +119,54 @@ fn each_undersized_buffer_is_refused_with_its_name_and_sizes() {
     assert!(matches!(err, StorageError::Config(e) if e.field == "max_frame_size"), "{err}");
 }
 
+/// Datagram mode in exactly its sizes: no reassembly buffer, no stream slots; a handshake and
+/// calls in both directions work.
 #[test]
 fn datagram_mode_needs_no_reassembly_buffer() {
     let g = Config { transport: Transport::Datagram { max_datagram: DEFAULT_MAX_DATAGRAM }, ..SMALL };
-    let mut b = Bufs::exact(&g);
-    assert_eq!(b.re.len(), 0);
-    assert!(b.connect(Role::Dialer, &g).is_ok());
+    let (mut ba, mut bb) = (Bufs::exact(&g), Bufs::exact(&g));
+    assert_eq!((ba.re.len(), ba.slots.len()), (0, 4));
+    let mut a = ba.connect(Role::Dialer, &g).unwrap();
+    let mut b = bb.connect(Role::Acceptor, &g).unwrap();
+    let now = Instant::ZERO;
+    let mut answers = 0;
+    for _ in 0..3 {
+        answers += pass(&mut a, &mut b, now) + pass(&mut b, &mut a, now);
+    }
+    assert_eq!((a.state(), b.state()), (State::Open, State::Open));
+    a.call(now, ECHO, b"ping", None).unwrap();
+    b.call(now, ECHO, b"ping", None).unwrap();
+    for _ in 0..3 {
+        answers += pass(&mut a, &mut b, now) + pass(&mut b, &mut a, now);
+    }
+    assert_eq!(answers, 2);
+}
+
+/// Moves every datagram `from` has queued to `to`, echoing requests; returns the OK responses
+/// `to` received.
+fn pass(from: &mut Connection, to: &mut Connection, now: Instant) -> usize {
+    let mut buf = [0u8; 1200];
+    let mut answers = 0;
+    loop {
+        let n = from.poll_transmit(now, &mut buf);
+        if n == 0 {
+            return answers;
+        }
+        assert_eq!(to.handle_input(now, &buf[..n]), n);
+        while let Some(e) = to.poll_event(now) {
+            match e {
+                Event::Request { id, payload, .. } => {
+                    let body = payload.to_vec();
+                    to.respond(id, Status::OK, &body).unwrap();
+                }
+                Event::Response { status, payload, .. } => {
+                    assert_eq!((status, payload), (Status::OK, &b"ping"[..]));
+                    answers += 1;
+                }
+                _ => {}
+            }
+        }
+    }
 }
 
 /// Two connections in exactly the computed sizes: handshake, a fragmented call, the announced
