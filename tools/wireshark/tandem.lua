@@ -615,6 +615,7 @@ local function track_fragments(pinfo, fkey, state, dir, ty, ctx, item)
             local total = ctx.total_len
             local keep = total <= UInt64.new(tandem.prefs.max_reassembly)
             state.progress[dir] = {
+                ty = ty, status = ctx.status,
                 id = ctx.id, total = total, got = ctx.payload_len, first_in = pinfo.number,
                 data = (keep and ctx.payload) and ctx.payload:bytes() or ByteArray.new(), keep = keep,
             }
@@ -638,7 +639,7 @@ local function track_fragments(pinfo, fkey, state, dir, ty, ctx, item)
                         res.violation = "the last chunk ends the message at " .. cur.got ..
                             " bytes, total_len is " .. tostring(cur.total) .. " (SPEC.md §9.3)"
                     elseif cur.keep then
-                        res.done = cur.data
+                        res.done, res.ty, res.status = cur.data, cur.ty, cur.status
                     end
                     state.progress[dir] = nil
                 end
@@ -658,7 +659,7 @@ local function track_fragments(pinfo, fkey, state, dir, ty, ctx, item)
         item:add(F.reassembled_len, rtvb(), UInt64.new(rtvb:len())):set_generated()
         item:add(F.reassembled_first, res.part_of):set_generated()
         item:add_proto_expert_info(E.reassembled, "message of " .. rtvb:len() .. " bytes reassembled")
-        return rtvb
+        return rtvb, res.ty, res.status
     end
 end
 
@@ -737,11 +738,13 @@ local function dissect_frame(tvb, pinfo, root, off, hlen, blen, udp)
     end
     if ctx.total_len then tree:append_text(", first of a fragmented message") end
 
-    local rtvb = track_fragments(pinfo, fkey, state, dir, ty, ctx, tree)
-    if ty == 0x13 and ctx.status ~= 0 and negotiated(state, 2) then
-        if rtvb then
+    local rtvb, first_ty, first_status = track_fragments(pinfo, fkey, state, dir, ty, ctx, tree)
+    -- A non-OK RESPONSE carries a status body when error_details was negotiated (§8.7); a
+    -- fragmented one is parsed once reassembled, on its last CONTINUATION.
+    if negotiated(state, 2) then
+        if rtvb and first_ty == 0x13 and first_status ~= 0 then
             status_body(tree, rtvb, pinfo)
-        elseif ctx.payload and not ctx.total_len then
+        elseif ty == 0x13 and ctx.status ~= 0 and ctx.payload and not ctx.total_len then
             status_body(tree, ctx.payload:tvb(), pinfo)
         end
     end

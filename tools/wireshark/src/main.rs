@@ -1,0 +1,121 @@
+//! Checks the Wireshark dissector `tools/wireshark/tandem.lua` against real traffic; driven by
+//! `tools/wireshark/test.sh`, which captures loopback with dumpcap and decodes with tshark.
+//!
+//! ```text
+//! tandem-wireshark-check traffic --log LOG --ports PORTS --go GO
+//!     Binds a tandem-std server over TCP and one over UDP (datagram mode), each behind a
+//!     recording relay; writes the ports to capture to PORTS ("tcp 1234" lines); waits until
+//!     the file GO exists (the capture is running); runs the exchanges (unary, failing with a
+//!     status body, keyed, notifications, a signal, a cancelled call, a fragmented message,
+//!     streams with credit, FIN and RESET, a call from the server) and writes every frame
+//!     each side sent to LOG (JSON lines).
+//! tandem-wireshark-check compare --log LOG --tshark JSON
+//!     Compares tshark's `-T json --no-duplicate-keys` output with LOG field by field; exits 1
+//!     with a readable list of differences.
+//! ```
+
+mod compare;
+mod expect;
+mod log;
+mod relay;
+mod traffic;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+const USAGE: &str = "usage:\n  tandem-wireshark-check traffic --log LOG --ports PORTS --go GO\n  tandem-wireshark-check compare --log LOG --tshark JSON";
+
+fn arg(args: &[String], name: &str) -> Result<PathBuf, String> {
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .map(PathBuf::from)
+        .ok_or_else(|| format!("missing {name}\n{USAGE}"))
+}
+
+fn write_atomically(path: &Path, text: &str) -> Result<(), String> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| format!("{}: {e}", tmp.display()))?;
+    std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn traffic(args: &[String]) -> Result<(), String> {
+    let (log_path, ports_path, go) = (arg(args, "--log")?, arg(args, "--ports")?, arg(args, "--go")?);
+    let prepared = traffic::Prepared::bind()?;
+    let ports: String = prepared.ports()?.iter().map(|(t, p)| format!("{t} {p}\n")).collect();
+    write_atomically(&ports_path, &ports)?;
+    traffic::wait_for(&go, Duration::from_secs(60))?;
+    let (tcp, udp) = prepared.run()?;
+    let mut lines = log::tcp_lines(0, &tcp)?;
+    lines.extend(log::udp_lines(1, &udp)?);
+    let mut text = String::new();
+    for l in &lines {
+        text += &l.to_string();
+        text.push('\n');
+    }
+    write_atomically(&log_path, &text)?;
+    let frames = lines.iter().filter(|l| l["kind"] == "frame").count();
+    println!(
+        "logged {frames} frames (TCP: {} + {} bytes, UDP: {} + {} datagrams)",
+        tcp.c2s.len(),
+        tcp.s2c.len(),
+        udp.c2s.len(),
+        udp.s2c.len()
+    );
+    Ok(())
+}
+
+fn compare(args: &[String]) -> Result<bool, String> {
+    let (log_path, json_path) = (arg(args, "--log")?, arg(args, "--tshark")?);
+    let log_text = std::fs::read_to_string(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let log: Vec<serde_json::Value> = log_text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(serde_json::from_str)
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", log_path.display()))?;
+    let json_text =
+        std::fs::read_to_string(&json_path).map_err(|e| format!("{}: {e}", json_path.display()))?;
+    let tshark: serde_json::Value = serde_json::from_str(&json_text)
+        .map_err(|e| format!("{}: not tshark JSON: {e}", json_path.display()))?;
+    let report = compare::compare(&log, &tshark);
+    let types: Vec<String> = report.types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
+    println!("frame types logged: {}", types.join(" "));
+    let mut out = std::io::stdout().lock();
+    if report.problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "ok: {} frames and {} fields decoded by tshark as the senders logged them",
+            report.frames, report.fields
+        );
+        return Ok(true);
+    }
+    let _ =
+        writeln!(out, "MISMATCH: {} differences ({} frames compared):", report.problems.len(), report.frames);
+    for p in report.problems.iter().take(60) {
+        let _ = writeln!(out, "  {p}");
+    }
+    if report.problems.len() > 60 {
+        let _ = writeln!(out, "  … and {} more", report.problems.len() - 60);
+    }
+    Ok(false)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let result = match args.first().map(String::as_str) {
+        Some("traffic") => traffic(&args).map(|()| true),
+        Some("compare") => compare(&args),
+        _ => Err(USAGE.to_string()),
+    };
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("tandem-wireshark-check: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
