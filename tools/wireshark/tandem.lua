@@ -175,11 +175,14 @@ local conv = {}
 -- results[frame key] = { done = ByteArray, first_in = n } or { part_of = n }
 local results = {}
 local info_packet, info_list = -1, {}
+-- Stream directions whose framing was lost (a bad Length): dead[dir] = the packet where.
+local dead = {}
 
 function tandem.init()
     conv = {}
     results = {}
     info_packet, info_list = -1, {}
+    dead = {}
 end
 
 local function endpoints(pinfo)
@@ -429,7 +432,9 @@ BODY[0x01] = function(tree, c, ctx) -- HELLO §4.1
         if prev ~= nil and not (id > prev) then fail("ParamOrder") end
         prev = id
         if id == UInt64.new(13) then hello.features = v:band(UInt64.new(3)):tonumber() end
-        if id == UInt64.new(1) and v <= UInt64.new(16777216) then hello.max_frame_size = v:tonumber() end
+        if id == UInt64.new(1) then
+            hello.max_frame_size = (v <= UInt64.new(16777216)) and v:tonumber() or 16777216
+        end
     end
     ctx.hello = hello
     ctx.info = string.format("HELLO %sv%d..%d", name ~= "" and ("name=" .. name .. " ") or "", minv, maxv)
@@ -678,15 +683,8 @@ local function dissect_frame(tvb, pinfo, root, off, hlen, blen, udp)
     tree:add(F.length, tvb(off + 1, hlen - 1), UInt64.new(blen))
     tree:set_text("tandem " .. type_name(ty) .. " (" .. flen .. " bytes)")
 
-    local state, dir, other = endpoints(pinfo)
+    local state, dir = endpoints(pinfo)
     local fkey = pinfo.number .. ":" .. tvb:len() .. ":" .. off
-    -- The receiver's frame size limit (§3.4): its own HELLO's max_frame_size, 4096 before it.
-    local recv_hello = state.hellos[other]
-    local limit = recv_hello and recv_hello.max_frame_size or MIN_FRAME_SIZE
-    if ty ~= 0x01 and ty ~= 0x02 and blen > limit then
-        tree:add_proto_expert_info(E.malformed, "FrameTooLarge: body of " .. blen ..
-            " bytes, the receiver announced max_frame_size " .. limit .. " (SPEC.md §3.4)")
-    end
 
     local body = BODY[ty]
     local ctx = {}
@@ -773,6 +771,18 @@ local function header_at(tvb, off, stop)
     return 1 + n, len
 end
 
+-- The receiver's frame size limit (§3.4) as far as the capture tells: the max_frame_size of
+-- its HELLO; 4096 if the sender's HELLO was seen but not yet the receiver's (the receiver has
+-- not received a HELLO either); otherwise (capture started mid-connection) the largest legal
+-- value, 16777216.
+local function receiver_limit(pinfo)
+    local state, dir, other = endpoints(pinfo)
+    local h = state.hellos[other]
+    if h then return h.max_frame_size, "the receiver announced max_frame_size " .. h.max_frame_size end
+    if state.hellos[dir] then return MIN_FRAME_SIZE, "the receiver has not sent its HELLO: the limit is 4096" end
+    return 16777216, "the largest max_frame_size is 16777216"
+end
+
 local function bad_rest(tvb, pinfo, root, off, err, udp)
     local t = root:add(tandem, tvb(off))
     t:set_text("tandem: undecodable bytes")
@@ -783,7 +793,15 @@ local function bad_rest(tvb, pinfo, root, off, err, udp)
 end
 
 -- A byte stream (TCP, TLS plaintext): frames back to back, reassembled across segments.
+
 local function dissect_stream(tvb, pinfo, root)
+    local _, dir = endpoints(pinfo)
+    if dead[dir] and pinfo.number > dead[dir] then
+        local t = root:add(tandem, tvb())
+        t:set_text("tandem: bytes after a lost frame boundary (not decoded)")
+        add_info(pinfo, "[not decoded: framing lost in frame " .. dead[dir] .. "]")
+        return tvb:len()
+    end
     local off, stop = 0, tvb:len()
     while off < stop do
         local hlen, blen = header_at(tvb, off, stop)
@@ -792,14 +810,16 @@ local function dissect_stream(tvb, pinfo, root)
             pinfo.desegment_len = DESEGMENT_ONE_MORE_SEGMENT
             return stop
         elseif hlen == false then
+            -- Without a Length there is no next frame (§3.2): the receiver closes.
             bad_rest(tvb, pinfo, root, off, blen, false)
+            if not pinfo.visited then dead[dir] = pinfo.number end
             return stop
         end
-        -- A body of 2^62 bytes cannot be waited for: report it (the receiver would close with
-        -- FRAME_TOO_LARGE on its header alone, §3.3).
-        if blen > UInt64.new(16777216) then
-            bad_rest(tvb, pinfo, root, off, "FrameTooLarge: Length " .. tostring(blen) ..
-                " exceeds the largest max_frame_size (16777216)", false)
+        -- A Length above the receiver's limit is refused from the header alone (§3.3 step 2).
+        local limit, why = receiver_limit(pinfo)
+        if blen > UInt64.new(limit) then
+            bad_rest(tvb, pinfo, root, off, "FrameTooLarge: Length " .. tostring(blen) .. "; " .. why, false)
+            if not pinfo.visited then dead[dir] = pinfo.number end
             return stop
         end
         local b = blen:tonumber()
@@ -824,6 +844,11 @@ local function dissect_datagram(tvb, pinfo, root)
             return stop
         elseif hlen == false then
             bad_rest(tvb, pinfo, root, off, blen, true)
+            return stop
+        end
+        local limit, why = receiver_limit(pinfo)
+        if blen > UInt64.new(limit) then
+            bad_rest(tvb, pinfo, root, off, "FrameTooLarge: Length " .. tostring(blen) .. "; " .. why, true)
             return stop
         end
         if UInt64.new(stop - off - hlen) < blen then

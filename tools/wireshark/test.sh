@@ -6,7 +6,10 @@
 #   3. the exchanges run (the program logs every frame each side sent);
 #   4. tshark decodes the capture with tandem.lua, twice: found by the HELLO heuristic, then
 #      by the port preferences with the heuristic off;
-#   5. tandem-wireshark-check compares tshark's fields with the log and fails with a diff.
+#   5. tandem-wireshark-check compares tshark's fields with the log and fails with a diff;
+#   6. the conformance frame vectors (conformance/vectors/frames.json) are written as a capture
+#      and tshark must decode the valid ones field by field and report each invalid one as
+#      malformed with its SPEC.md §3.3 error.
 #
 # Needs tshark and dumpcap (Debian: apt-get install tshark) and the right to capture on `lo`
 # (root, or dumpcap's capabilities). Fails, never skips, when it cannot capture.
@@ -121,7 +124,7 @@ decode() {
     tshark -X "lua_script:$here/tandem.lua" -r "$work/capture.pcapng" -T json --no-duplicate-keys \
         -J "frame tcp udp tandem" "$@" >"$work/$out.json" 2>"$work/$out.err" ||
         fail "tshark failed: $(cat "$work/$out.err")"
-    if grep -q "Lua Error\|lua_script" "$work/$out.err"; then fail "tshark: $(cat "$work/$out.err")"; fi
+    if grep -q "Lua" "$work/$out.err"; then fail "tshark: $(cat "$work/$out.err")"; fi
     echo "== tshark ($out): $*"
     "$bin" compare --log "$work/log.jsonl" --tshark "$work/$out.json" || fail "tshark's decoding ($out) differs from the sender log"
 }
@@ -129,4 +132,14 @@ decode heuristic -o tcp.try_heuristic_first:TRUE -o udp.try_heuristic_first:TRUE
 tcp_range="$(IFS=,; echo "${tcp_ports[*]}")"
 udp_range="$(IFS=,; echo "${udp_ports[*]}")"
 decode ports -o tandem.heuristic:FALSE -o "tandem.tcp_ports:$tcp_range" -o "tandem.udp_ports:$udp_range"
+
+# 6. The conformance frame vectors (valid and invalid), one UDP datagram each.
+vectors="$root/conformance/vectors/frames.json"
+"$bin" vectors-pcap --vectors "$vectors" --out "$work/vectors.pcap"
+tshark -X "lua_script:$here/tandem.lua" -r "$work/vectors.pcap" -o udp.try_heuristic_first:TRUE -T json \
+    --no-duplicate-keys -J "udp tandem" >"$work/vectors.json" 2>"$work/vectors.err" ||
+    fail "tshark failed on the vectors: $(cat "$work/vectors.err")"
+if grep -q "Lua" "$work/vectors.err"; then fail "tshark: $(cat "$work/vectors.err")"; fi
+echo "== tshark (conformance vectors)"
+"$bin" vectors-check --vectors "$vectors" --tshark "$work/vectors.json" || fail "tshark's decoding of the conformance vectors is wrong"
 echo "wireshark test: ok"

@@ -12,6 +12,11 @@
 //! tandem-wireshark-check compare --log LOG --tshark JSON
 //!     Compares tshark's `-T json --no-duplicate-keys` output with LOG field by field; exits 1
 //!     with a readable list of differences.
+//! tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP
+//!     Writes the conformance frame vectors as a capture (one UDP datagram each).
+//! tandem-wireshark-check vectors-check --vectors FRAMES.json --tshark JSON
+//!     Checks tshark's decoding of that capture: valid vectors with their fields and no
+//!     malformed expert info, invalid ones reported malformed with their §3.3 error.
 //! ```
 
 mod compare;
@@ -19,13 +24,43 @@ mod expect;
 mod log;
 mod relay;
 mod traffic;
+mod vectors;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage:\n  tandem-wireshark-check traffic --log LOG --ports PORTS --go GO\n  tandem-wireshark-check compare --log LOG --tshark JSON";
+const USAGE: &str = "usage:\n  tandem-wireshark-check traffic --log LOG --ports PORTS --go GO\n  tandem-wireshark-check compare --log LOG --tshark JSON\n  tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP\n  tandem-wireshark-check vectors-check --vectors FRAMES.json --tshark JSON";
+
+fn read_json(path: &Path) -> Result<serde_json::Value, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| format!("{}: not JSON: {e}", path.display()))
+}
+
+fn vectors_pcap(args: &[String]) -> Result<(), String> {
+    let (vectors, out) = (read_json(&arg(args, "--vectors")?)?, arg(args, "--out")?);
+    let pcap = vectors::write_pcap(&vectors)?;
+    std::fs::write(&out, pcap).map_err(|e| format!("{}: {e}", out.display()))
+}
+
+fn vectors_check(args: &[String]) -> Result<bool, String> {
+    let (vectors, tshark) = (read_json(&arg(args, "--vectors")?)?, read_json(&arg(args, "--tshark")?)?);
+    let (n, problems) = vectors::check(&vectors, &tshark);
+    if problems.is_empty() {
+        let _ = writeln!(
+            std::io::stdout(),
+            "ok: {n} conformance frame vectors decoded as specified (valid ones field by field, invalid ones with their decode error)"
+        );
+        return Ok(true);
+    }
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "MISMATCH: {} of {n} vectors:", problems.len());
+    for p in &problems {
+        let _ = writeln!(out, "  {p}");
+    }
+    Ok(false)
+}
 
 fn arg(args: &[String], name: &str) -> Result<PathBuf, String> {
     args.iter()
@@ -57,7 +92,8 @@ fn traffic(args: &[String]) -> Result<(), String> {
     }
     write_atomically(&log_path, &text)?;
     let frames = lines.iter().filter(|l| l["kind"] == "frame").count();
-    println!(
+    let _ = writeln!(
+        std::io::stdout(),
         "logged {frames} frames (TCP: {} + {} bytes, UDP: {} + {} datagrams)",
         tcp.c2s.len(),
         tcp.s2c.len(),
@@ -82,8 +118,8 @@ fn compare(args: &[String]) -> Result<bool, String> {
         .map_err(|e| format!("{}: not tshark JSON: {e}", json_path.display()))?;
     let report = compare::compare(&log, &tshark);
     let types: Vec<String> = report.types.iter().map(|(t, n)| format!("{t}×{n}")).collect();
-    println!("frame types logged: {}", types.join(" "));
     let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "frame types logged: {}", types.join(" "));
     if report.problems.is_empty() {
         let _ = writeln!(
             out,
@@ -108,6 +144,8 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("traffic") => traffic(&args).map(|()| true),
         Some("compare") => compare(&args),
+        Some("vectors-pcap") => vectors_pcap(&args).map(|()| true),
+        Some("vectors-check") => vectors_check(&args),
         _ => Err(USAGE.to_string()),
     };
     match result {
