@@ -4,12 +4,14 @@
 #      mode), each behind a recording relay, and writes the ports to capture;
 #   2. dumpcap captures those ports on the loopback interface;
 #   3. the exchanges run (the program logs every frame each side sent);
-#   4. tshark decodes the capture with tandem.lua, twice: found by the HELLO heuristic, then
-#      by the port preferences with the heuristic off;
+#   4. tshark decodes the capture with tandem.lua three times: found by the HELLO heuristic,
+#      by the port preferences with the heuristic off, and in two passes (as the GUI does);
 #   5. tandem-wireshark-check compares tshark's fields with the log and fails with a diff;
 #   6. the conformance frame vectors (conformance/vectors/frames.json) are written as a capture
 #      and tshark must decode the valid ones field by field and report each invalid one as
-#      malformed with its SPEC.md §3.3 error.
+#      malformed with its SPEC.md §3.3 error;
+#   7. mutants of the vectors (cut, bytes inverted), over UDP and over TCP in segments of
+#      every size, must not make the dissector fail (no Lua error).
 #
 # Needs tshark and dumpcap (Debian: apt-get install tshark) and the right to capture on `lo`
 # (root, or dumpcap's capabilities). Fails, never skips, when it cannot capture.
@@ -132,14 +134,28 @@ decode heuristic -o tcp.try_heuristic_first:TRUE -o udp.try_heuristic_first:TRUE
 tcp_range="$(IFS=,; echo "${tcp_ports[*]}")"
 udp_range="$(IFS=,; echo "${udp_ports[*]}")"
 decode ports -o tandem.heuristic:FALSE -o "tandem.tcp_ports:$tcp_range" -o "tandem.udp_ports:$udp_range"
+# Two passes, as Wireshark's GUI re-dissects: the state kept from the first pass must give the
+# same fields.
+decode two-pass -2 -o tcp.try_heuristic_first:TRUE -o udp.try_heuristic_first:TRUE
 
 # 6. The conformance frame vectors (valid and invalid), one UDP datagram each.
 vectors="$root/conformance/vectors/frames.json"
-"$bin" vectors-pcap --vectors "$vectors" --out "$work/vectors.pcap"
+"$bin" vectors-pcap --vectors "$vectors" --out "$work/vectors.pcap" --fuzz-out "$work/mutants.pcap"
 tshark -X "lua_script:$here/tandem.lua" -r "$work/vectors.pcap" -o udp.try_heuristic_first:TRUE -T json \
     --no-duplicate-keys -J "udp tandem" >"$work/vectors.json" 2>"$work/vectors.err" ||
     fail "tshark failed on the vectors: $(cat "$work/vectors.err")"
 if grep -q "Lua" "$work/vectors.err"; then fail "tshark: $(cat "$work/vectors.err")"; fi
 echo "== tshark (conformance vectors)"
 "$bin" vectors-check --vectors "$vectors" --tshark "$work/vectors.json" || fail "tshark's decoding of the conformance vectors is wrong"
+
+# 7. Hostile input: the vectors' mutants (cut, bytes inverted) over UDP and over TCP in
+# segments of every size. Any Lua error is reported by tshark as an expert info.
+tshark -X "lua_script:$here/tandem.lua" -r "$work/mutants.pcap" -o udp.try_heuristic_first:TRUE \
+    -o tcp.try_heuristic_first:TRUE -q -z expert,error >"$work/mutants.txt" 2>"$work/mutants.err" ||
+    fail "tshark failed on the mutants: $(cat "$work/mutants.err")"
+if grep -q "Lua" "$work/mutants.err" "$work/mutants.txt"; then
+    fail "the dissector failed on hostile input: $(grep -h "Lua" "$work/mutants.err" "$work/mutants.txt" | head -20)"
+fi
+grep -q "TANDEM" "$work/mutants.txt" || fail "tshark did not decode the mutants as tandem (no tandem expert info at all)"
+echo "== tshark (mutants): $(grep -c "TANDEM" "$work/mutants.txt") kinds of malformed frames reported, no Lua error"
 echo "wireshark test: ok"

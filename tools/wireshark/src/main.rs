@@ -12,8 +12,9 @@
 //! tandem-wireshark-check compare --log LOG --tshark JSON
 //!     Compares tshark's `-T json --no-duplicate-keys` output with LOG field by field; exits 1
 //!     with a readable list of differences.
-//! tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP
-//!     Writes the conformance frame vectors as a capture (one UDP datagram each).
+//! tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP --fuzz-out PCAP
+//!     Writes the conformance frame vectors as a capture (one UDP datagram each), and a
+//!     capture of their mutants over UDP and TCP (hostile input: tshark must show no Lua error).
 //! tandem-wireshark-check vectors-check --vectors FRAMES.json --tshark JSON
 //!     Checks tshark's decoding of that capture: valid vectors with their fields and no
 //!     malformed expert info, invalid ones reported malformed with their §3.3 error.
@@ -31,7 +32,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-const USAGE: &str = "usage:\n  tandem-wireshark-check traffic --log LOG --ports PORTS --go GO\n  tandem-wireshark-check compare --log LOG --tshark JSON\n  tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP\n  tandem-wireshark-check vectors-check --vectors FRAMES.json --tshark JSON";
+const USAGE: &str = "usage:\n  tandem-wireshark-check traffic --log LOG --ports PORTS --go GO\n  tandem-wireshark-check compare --log LOG --tshark JSON\n  tandem-wireshark-check vectors-pcap --vectors FRAMES.json --out PCAP --fuzz-out PCAP\n  tandem-wireshark-check vectors-check --vectors FRAMES.json --tshark JSON";
 
 fn read_json(path: &Path) -> Result<serde_json::Value, String> {
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -41,7 +42,10 @@ fn read_json(path: &Path) -> Result<serde_json::Value, String> {
 fn vectors_pcap(args: &[String]) -> Result<(), String> {
     let (vectors, out) = (read_json(&arg(args, "--vectors")?)?, arg(args, "--out")?);
     let pcap = vectors::write_pcap(&vectors)?;
-    std::fs::write(&out, pcap).map_err(|e| format!("{}: {e}", out.display()))
+    std::fs::write(&out, pcap).map_err(|e| format!("{}: {e}", out.display()))?;
+    let fuzz = arg(args, "--fuzz-out")?;
+    let pcap = vectors::write_fuzz_pcap(&vectors)?;
+    std::fs::write(&fuzz, pcap).map_err(|e| format!("{}: {e}", fuzz.display()))
 }
 
 fn vectors_check(args: &[String]) -> Result<bool, String> {

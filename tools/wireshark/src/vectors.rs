@@ -64,45 +64,50 @@ impl Pcap {
     }
 
     fn udp(&mut self, n: u32, src: u16, dst: u16, payload: &[u8]) {
-        let total = 20 + 8 + payload.len();
-        let mut ip = vec![
-            0x45,
-            0,
-            (total >> 8) as u8,
-            total as u8,
-            0,
-            0,
-            0x40,
-            0,
-            64,
-            17,
-            0,
-            0,
-            127,
-            0,
-            0,
-            1,
-            127,
-            0,
-            0,
-            1,
-        ];
+        let mut udp = Vec::with_capacity(8 + payload.len());
+        udp.extend_from_slice(&src.to_be_bytes());
+        udp.extend_from_slice(&dst.to_be_bytes());
+        udp.extend_from_slice(&((8 + payload.len()) as u16).to_be_bytes());
+        udp.extend_from_slice(&[0, 0]); // no checksum
+        udp.extend_from_slice(payload);
+        self.ip(n, 17, &udp);
+    }
+
+    /// A TCP segment (PSH, ACK) at sequence number `seq`; checksum left zero (tshark does not
+    /// verify it by default).
+    fn tcp(&mut self, n: u32, src: u16, dst: u16, seq: u32, payload: &[u8]) {
+        let mut tcp = Vec::with_capacity(20 + payload.len());
+        tcp.extend_from_slice(&src.to_be_bytes());
+        tcp.extend_from_slice(&dst.to_be_bytes());
+        tcp.extend_from_slice(&seq.to_be_bytes());
+        tcp.extend_from_slice(&1u32.to_be_bytes());
+        tcp.extend_from_slice(&[0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
+        tcp.extend_from_slice(payload);
+        self.ip(n, 6, &tcp);
+    }
+
+    /// An IPv4 packet from and to 127.0.0.1, at second `n` of the capture.
+    fn ip(&mut self, n: u32, proto: u8, transport: &[u8]) {
+        let total = (20 + transport.len()) as u16;
+        let mut ip = [0u8; 20];
+        ip[0] = 0x45;
+        ip[2..4].copy_from_slice(&total.to_be_bytes());
+        ip[6] = 0x40; // don't fragment
+        ip[8] = 64; // TTL
+        ip[9] = proto;
+        ip[12..16].copy_from_slice(&[127, 0, 0, 1]);
+        ip[16..20].copy_from_slice(&[127, 0, 0, 1]);
         let sum = ip.chunks(2).map(|c| u32::from(u16::from_be_bytes([c[0], c[1]]))).sum::<u32>();
         let sum = (sum & 0xffff) + (sum >> 16);
         let sum = !((sum & 0xffff) + (sum >> 16)) as u16;
         ip[10..12].copy_from_slice(&sum.to_be_bytes());
-        let udp_len = (8 + payload.len()) as u16;
-        let mut pkt = ip;
-        pkt.extend_from_slice(&src.to_be_bytes());
-        pkt.extend_from_slice(&dst.to_be_bytes());
-        pkt.extend_from_slice(&udp_len.to_be_bytes());
-        pkt.extend_from_slice(&[0, 0]); // no checksum
-        pkt.extend_from_slice(payload);
-        self.0.extend_from_slice(&n.to_le_bytes()); // one second apart
+        let len = (20 + transport.len()) as u32;
+        self.0.extend_from_slice(&n.to_le_bytes());
         self.0.extend_from_slice(&0u32.to_le_bytes());
-        self.0.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
-        self.0.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
-        self.0.extend_from_slice(&pkt);
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self.0.extend_from_slice(&len.to_le_bytes());
+        self.0.extend_from_slice(&ip);
+        self.0.extend_from_slice(transport);
     }
 }
 
@@ -130,6 +135,49 @@ pub fn write_pcap(vectors: &Value) -> Result<Vec<u8>, String> {
         }
         pcap.udp(n + 1, port, RECEIVER_PORT, &bytes);
         n += 2;
+    }
+    Ok(pcap.0)
+}
+
+/// Hostile input for the dissector (the check is only that tshark reports no Lua error): every
+/// vector (its first 256 bytes), valid or invalid, cut at every length and with each byte
+/// inverted (of the first 64), one UDP datagram each after both HELLOs; and every vector on its own TCP connection
+/// after a HELLO, followed by the same mutants back to back (so that frame boundaries fall
+/// anywhere), cut into segments of 1, 2, 3, … 97 bytes.
+pub fn write_fuzz_pcap(vectors: &Value) -> Result<Vec<u8>, String> {
+    let mut pcap = Pcap::new();
+    let mut n = 0u32;
+    for (i, (_, v)) in all(vectors).into_iter().enumerate() {
+        let mut bytes = hex_decode(v["hex"].as_str().unwrap_or(""))?;
+        // The large vectors (fragments of §9.4) add time, not cases: their first 256 bytes.
+        bytes.truncate(256);
+        let head = bytes.len().min(64);
+        let mut mutants: Vec<Vec<u8>> = (1..head).map(|k| bytes[..k].to_vec()).collect();
+        for k in 0..head {
+            let mut m = bytes.clone();
+            m[k] ^= 0xff;
+            mutants.push(m);
+        }
+        let (uport, tport) = (FIRST_PORT + 1000 + i as u16, FIRST_PORT + 2000 + i as u16);
+        pcap.udp(n, uport, RECEIVER_PORT, &hello(65536));
+        pcap.udp(n, RECEIVER_PORT, uport, &hello(65536));
+        for m in &mutants {
+            pcap.udp(n, uport, RECEIVER_PORT, m);
+        }
+        let mut stream = hello(65536);
+        stream.extend_from_slice(&bytes);
+        for m in &mutants {
+            stream.extend_from_slice(m);
+        }
+        let (mut seq, mut size, mut at) = (2u32, 1usize, 0usize);
+        while at < stream.len() {
+            let end = (at + size).min(stream.len());
+            pcap.tcp(n, tport, RECEIVER_PORT, seq, &stream[at..end]);
+            seq = seq.wrapping_add((end - at) as u32);
+            at = end;
+            size = size % 97 + 1;
+        }
+        n += 1;
     }
     Ok(pcap.0)
 }
