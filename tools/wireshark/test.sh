@@ -115,7 +115,11 @@ kill -INT "$dumpcap_pid"
 wait "$dumpcap_pid" || true
 dumpcap_pid=""
 [ -s "$work/capture.pcapng" ] || fail "dumpcap wrote no capture"
-if [ -n "$sample" ]; then cp "$work/capture.pcapng" "$sample"; fi
+if [ -n "$sample" ]; then
+    # The client↔relay leg of each connection, without the probes.
+    tshark -r "$work/capture.pcapng" -w "$sample" -Y "tcp.port == ${tcp_ports[0]} or udp.port == ${udp_ports[0]}" 2>/dev/null ||
+        fail "cannot write $sample"
+fi
 
 # 4 and 5. Decode and compare: once found by the heuristic (tried before any port-based
 # dissector, so that an ephemeral port registered to another protocol cannot take the
@@ -158,4 +162,13 @@ if grep -q "Lua" "$work/mutants.err" "$work/mutants.txt"; then
 fi
 grep -q "TANDEM" "$work/mutants.txt" || fail "tshark did not decode the mutants as tandem (no tandem expert info at all)"
 echo "== tshark (mutants): $(grep -c "TANDEM" "$work/mutants.txt") kinds of malformed frames reported, no Lua error"
+# 8. The committed sample capture still decodes without any error.
+tshark -X "lua_script:$here/tandem.lua" -r "$here/sample.pcapng" -q -z expert,error >"$work/sample.txt" 2>"$work/sample.err" ||
+    fail "tshark failed on sample.pcapng: $(cat "$work/sample.err")"
+if grep -q "Lua" "$work/sample.err" || grep -q "Malformed\|Undecoded" "$work/sample.txt"; then
+    fail "sample.pcapng decodes with errors: $(cat "$work/sample.txt" "$work/sample.err")"
+fi
+frames="$(tshark -X "lua_script:$here/tandem.lua" -r "$here/sample.pcapng" -T fields -e tandem.type 2>/dev/null | tr ',' '\n' | grep -c .)" || true
+[ "$frames" -gt 0 ] || fail "sample.pcapng holds no tandem frame"
+echo "== tshark (sample.pcapng): $frames frames, no error"
 echo "wireshark test: ok"

@@ -146,8 +146,8 @@ pub fn write_pcap(vectors: &Value) -> Result<Vec<u8>, String> {
 /// anywhere), cut into segments of 1, 2, 3, … 97 bytes.
 pub fn write_fuzz_pcap(vectors: &Value) -> Result<Vec<u8>, String> {
     let mut pcap = Pcap::new();
-    let mut n = 0u32;
     for (i, (_, v)) in all(vectors).into_iter().enumerate() {
+        let n = i as u32;
         let mut bytes = hex_decode(v["hex"].as_str().unwrap_or(""))?;
         // The large vectors (fragments of §9.4) add time, not cases: their first 256 bytes.
         bytes.truncate(256);
@@ -177,7 +177,6 @@ pub fn write_fuzz_pcap(vectors: &Value) -> Result<Vec<u8>, String> {
             at = end;
             size = size % 97 + 1;
         }
-        n += 1;
     }
     Ok(pcap.0)
 }
