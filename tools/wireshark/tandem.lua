@@ -64,6 +64,20 @@ local ALLOWED_FLAGS = {
     [0x19] = MORE, [0x20] = MORE,
 }
 
+-- Bitwise AND of two small non-negative integers, without the bit32 library (absent from the
+-- Lua 5.4 of newer Wireshark builds) or Lua 5.3 operators (absent from Lua 5.2).
+local function band(a, b)
+    local r, bitv = 0, 1
+    while a > 0 and b > 0 do
+        if a % 2 == 1 and b % 2 == 1 then r = r + bitv end
+        a, b, bitv = math.floor(a / 2), math.floor(b / 2), bitv * 2
+    end
+    return r
+end
+
+-- Encoded length of a varint from the two top bits of its first byte (§2.1).
+local VARINT_LEN = { 1, 2, 4, 8 }
+
 -- The human-readable name of a status value (§8.1, ranges of §15.5).
 local function status_name(v)
     local n = STATUSES[v]
@@ -224,7 +238,7 @@ local MASK62 = UInt64.new(0xFFFFFFFF, 0x3FFFFFFF)
 local function varint_at(tvb, off, stop)
     if off >= stop then return nil, "Truncated" end
     local b0 = tvb(off, 1):uint()
-    local n = 2 ^ math.floor(b0 / 64)
+    local n = VARINT_LEN[math.floor(b0 / 64) + 1]
     if off + n > stop then return nil, "Truncated" end
     local v
     if n == 1 then
@@ -351,11 +365,11 @@ local function add_flags(tree, c, ty)
     if ty == 0x18 then item:add(F.flag_fin, r) end
     if ty == 0x10 or ty == 0x11 or ty == 0x18 then item:add(F.flag_key, r) end
     local names = {}
-    if bit32.band(f, MORE) ~= 0 then names[#names + 1] = "MORE" end
-    if bit32.band(f, FIN) ~= 0 then names[#names + 1] = "FIN" end
-    if bit32.band(f, KEY) ~= 0 then names[#names + 1] = "KEY" end
+    if band(f, MORE) ~= 0 then names[#names + 1] = "MORE" end
+    if band(f, FIN) ~= 0 then names[#names + 1] = "FIN" end
+    if band(f, KEY) ~= 0 then names[#names + 1] = "KEY" end
     if #names > 0 then item:append_text(" (" .. table.concat(names, ", ") .. ")") end
-    if bit32.band(f, bit32.bnot(ALLOWED_FLAGS[ty])) ~= 0 then
+    if band(f, 0xFF - ALLOWED_FLAGS[ty]) ~= 0 then
         item:add(F.flag_reserved, r)
         fail("InvalidFlags")
     end
@@ -383,11 +397,11 @@ local function body_request(tree, c, ty, ctx)
     ctx.flags = f
     ctx.id = add_u64(tree, F.id, c)
     add_method(tree, c, ctx)
-    if bit32.band(f, KEY) ~= 0 then
+    if band(f, KEY) ~= 0 then
         tree:add(F.key, need(c:fixed(8), "Truncated"))
     end
     add_u64(tree, F.budget_us, c)
-    if bit32.band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
+    if band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
     add_payload(tree, c, ctx)
     ctx.info = string.format("%s id=%s %d.%d", type_name(ty), tostring(ctx.id), ctx.module, ctx.method)
 end
@@ -513,7 +527,7 @@ BODY[0x13] = function(tree, c, ctx) -- RESPONSE §4.10
     ctx.flags = f
     ctx.id = add_u64(tree, F.id, c)
     local s = add_status(tree, c, ctx)
-    if bit32.band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
+    if band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
     add_payload(tree, c, ctx)
     ctx.info = "RESPONSE id=" .. tostring(ctx.id) .. " " .. status_name(s)
 end
@@ -527,7 +541,7 @@ BODY[0x19] = function(tree, c, ctx) -- STREAM_DATA §4.13
     local f = add_flags(tree, c, 0x19)
     ctx.flags = f
     ctx.id = add_u64(tree, F.id, c)
-    if bit32.band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
+    if band(f, MORE) ~= 0 then ctx.total_len = add_u64(tree, F.total_len, c) end
     add_payload(tree, c, ctx)
     ctx.info = "STREAM_DATA id=" .. tostring(ctx.id)
 end
@@ -567,7 +581,7 @@ BODY[0x20] = function(tree, c, ctx) -- CONTINUATION §4.19
     ctx.flags = f
     ctx.id = add_u64(tree, F.id, c)
     add_payload(tree, c, ctx)
-    ctx.info = "CONTINUATION id=" .. tostring(ctx.id) .. (bit32.band(f, MORE) ~= 0 and " MORE" or "")
+    ctx.info = "CONTINUATION id=" .. tostring(ctx.id) .. (band(f, MORE) ~= 0 and " MORE" or "")
 end
 
 -- Frames whose last field is not `rest` must consume their body exactly (§3.6).
@@ -600,7 +614,7 @@ local function negotiated(state, bit)
     local both = true
     for _, h in pairs(state.hellos) do
         n = n + 1
-        if bit32.band(h.features, bit) == 0 then both = false end
+        if band(h.features, bit) == 0 then both = false end
     end
     return n == 2 and both
 end
@@ -609,7 +623,7 @@ end
 local function track_fragments(pinfo, fkey, state, dir, ty, ctx, item)
     local res = results[fkey]
     if not pinfo.visited and res == nil and tandem.prefs.reassemble then
-        local more = ctx.flags and bit32.band(ctx.flags, MORE) ~= 0
+        local more = ctx.flags and band(ctx.flags, MORE) ~= 0
         local cur = state.progress[dir]
         if FRAGMENTABLE[ty] and more then
             res = {}
@@ -730,7 +744,7 @@ local function dissect_frame(tvb, pinfo, root, off, hlen, blen, udp)
     if ty == 0x01 then
         if state.hellos[dir] == nil or not pinfo.visited then state.hellos[dir] = ctx.hello end
     end
-    if udp and ((ctx.flags and bit32.band(ctx.flags, MORE) ~= 0) or ty == 0x20) then
+    if udp and ((ctx.flags and band(ctx.flags, MORE) ~= 0) or ty == 0x20) then
         tree:add_proto_expert_info(E.protocol,
             "fragmentation over UDP: the receiver closes with PROTOCOL_ERROR (SPEC.md §9.6)")
     end
