@@ -114,7 +114,6 @@ local F = {
     budget_us = ProtoField.uint64("tandem.budget_us", "budget_us", base.DEC),
     total_len = ProtoField.uint64("tandem.total_len", "total_len", base.DEC),
     payload = ProtoField.bytes("tandem.payload", "payload"),
-    payload_len = ProtoField.uint32("tandem.payload_len", "payload length", base.DEC),
     status = ProtoField.uint32("tandem.status", "status", base.DEC, STATUSES),
     status_name = ProtoField.string("tandem.status_name", "status name"),
     message = ProtoField.string("tandem.message", "message"),
@@ -188,14 +187,14 @@ tandem.prefs.max_reassembly = Pref.uint("Largest message to reassemble", 1677721
 local conv = {}
 -- results[frame key] = { done = ByteArray, first_in = n } or { part_of = n }
 local results = {}
-local info_packet, info_list = -1, {}
+local info_packet, info_text = -1, nil
 -- Stream directions whose framing was lost (a bad Length): dead[dir] = the packet where.
 local dead = {}
 
 function tandem.init()
     conv = {}
     results = {}
-    info_packet, info_list = -1, {}
+    info_packet, info_text = -1, nil
     dead = {}
 end
 
@@ -212,16 +211,18 @@ local function endpoints(pinfo)
 end
 
 local function add_info(pinfo, text)
-    -- The TCP dissector may call us several times for one packet and fences the column
-    -- between calls: the first frame of a packet sets it, later ones append.
+    -- One packet may hold many frames, and the TCP dissector may call us several times for
+    -- one packet, fencing the column between calls: the first frame of a packet's dissection
+    -- sets the column, later ones append. A later call of the same dissection finds the column
+    -- exactly as we left it (a new dissection of the packet starts with TCP's or UDP's text).
     pinfo.cols.protocol = "tandem"
-    if info_packet ~= pinfo.number then
-        info_packet, info_list = pinfo.number, {}
-        pinfo.cols.info:set(text)
-    else
+    local cur = tostring(pinfo.cols.info)
+    if info_packet == pinfo.number and cur == info_text then
         pinfo.cols.info:append(", " .. text)
+    else
+        pinfo.cols.info:set(text)
     end
-    info_list[#info_list + 1] = text
+    info_packet, info_text = pinfo.number, tostring(pinfo.cols.info)
 end
 
 ----------------------------------------------------------------------------------------------
