@@ -86,7 +86,13 @@ done <"$work/ports"
 # 2. The capture. dumpcap announces "Capturing on" a little before packets are really
 # captured, so datagrams are sent to the probe port until one shows up in the capture (written
 # to a pipe, dumpcap flushes as it goes); only then do the exchanges start.
-dumpcap -q -i lo -f "$filter" -w - >"$work/capture.pcapng" 2>"$work/dumpcap.err" &
+# Capturing needs root (or dumpcap's capabilities): a CI user that is not root captures
+# through sudo, as .ci/run installs packages.
+capture=(dumpcap)
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    capture=(sudo -n dumpcap)
+fi
+"${capture[@]}" -q -i lo -f "$filter" -w - >"$work/capture.pcapng" 2>"$work/dumpcap.err" &
 dumpcap_pid=$!
 header_size=""
 for i in $(seq 200); do
