@@ -20,7 +20,9 @@ use serde::Serialize;
 use tandem_core::typed::{
     self, encode_vec, CodecError, MethodLabel, NoError, Notification, Streaming, Unary,
 };
-use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, Stats, Status, StatusBody};
+use tandem_core::{
+    ApiError, ConnectionError, MethodId, PeerLimits, RequestKind, SchemaKey, Stats, Status, StatusBody,
+};
 
 use crate::auth::PeerIdentity;
 use crate::clock::{now, to_std};
@@ -134,6 +136,13 @@ impl Peer {
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
         self.shared().lock().conn.stats()
+    }
+
+    /// What the peer announced in its HELLO (SPEC.md §5.4): its limits, timers and optional
+    /// features, with defaults for the parameters it left out; `None` before its HELLO has
+    /// arrived (never, once connected).
+    pub fn peer_limits(&self) -> Option<PeerLimits> {
+        self.shared().lock().conn.peer().map(|p| p.limits)
     }
 
     /// Where the link is now.

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
-use tandem_runtime::tandem_core::{ConnectionError, MethodId, SchemaKey, Stats, Status};
+use tandem_runtime::tandem_core::{ConnectionError, MethodId, PeerLimits, SchemaKey, Stats, Status};
 use tandem_runtime::{peer, CallError, Deadline, LinkState, PeerCredentials, PeerIdentity};
 
 use crate::block::block_on;
@@ -52,6 +52,13 @@ impl Peer {
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
         self.0.stats()
+    }
+
+    /// What the peer announced in its HELLO (SPEC.md §5.4): its limits, timers and optional
+    /// features, with defaults for the parameters it left out; `None` before its HELLO has
+    /// arrived (never, once connected).
+    pub fn peer_limits(&self) -> Option<PeerLimits> {
+        self.0.peer_limits()
     }
 
     /// Where the link is now.
