@@ -250,7 +250,7 @@ pub fn decode_answer(r: &Resolved, bytes: &[u8]) -> Outcome<String> {
 
 /// A failed typed call, with its application error decoded when the method declares one.
 fn typed_failure(peer: &Peer, r: &Resolved, e: &CallError) -> Failure {
-    let mut f = fail::call(peer, e);
+    let mut f = named(Some(r), fail::call(peer, e));
     if e.status() == Status::APPLICATION_ERROR {
         if let Some(Ok(app)) = r.schema.error.as_ref().map(|s| decode_json(Some(s), e.details(), "error")) {
             f.message = format!("{}: {app}", f.message);
@@ -269,6 +269,14 @@ fn wrong_kind(r: &Resolved, wanted: &str) -> Failure {
         command_for(r.method.kind),
         r.path()
     ))
+}
+
+/// `f` naming the method it was about.
+fn named(r: Option<&Resolved>, mut f: Failure) -> Failure {
+    if let Some(r) = r {
+        f.message = format!("{}: {}", r.path(), f.message);
+    }
+    f
 }
 
 fn raw_failure(peer: &Peer, e: &CallError) -> Failure {
@@ -312,20 +320,21 @@ pub fn notify(c: &ConnArgs, a: &CallArgs, signal: bool) -> Outcome {
     let (client, _) = conn::connect(c, &a.addr)?;
     let peer = client.peer();
     let d = conn::call_deadline(c);
-    let (id, payload, signal) = if a.raw {
-        (parse_ids(&a.method)?, parse_hex(a.arg.as_deref().unwrap_or(""))?, signal)
+    let (id, payload, signal, r) = if a.raw {
+        (parse_ids(&a.method)?, parse_hex(a.arg.as_deref().unwrap_or(""))?, signal, None)
     } else {
         let r = schema::resolve(peer, &a.method, d)?;
         if !matches!(r.method.kind, MethodKind::Notify | MethodKind::Signal) {
             return Err(wrong_kind(&r, "notify"));
         }
-        (r.id(), encode_arg(&r, a.arg.as_deref())?, signal || r.method.kind == MethodKind::Signal)
+        let signal = signal || r.method.kind == MethodKind::Signal;
+        (r.id(), encode_arg(&r, a.arg.as_deref())?, signal, Some(r))
     };
     if signal {
-        peer.signal_raw(id, &payload).map_err(|e| raw_failure(peer, &e))?;
+        peer.signal_raw(id, &payload).map_err(|e| named(r.as_ref(), raw_failure(peer, &e)))?;
         print_line("sent (a signal: not acknowledged)")?;
     } else {
-        peer.notify_raw(id, &payload, d).map_err(|e| raw_failure(peer, &e))?;
+        peer.notify_raw(id, &payload, d).map_err(|e| named(r.as_ref(), raw_failure(peer, &e)))?;
         print_line("acknowledged")?;
     }
     // Graceful: a signal queued just now still goes out before CLOSE.
@@ -399,8 +408,13 @@ pub fn stream(c: &ConnArgs, a: &CallArgs) -> Outcome {
         let init = encode_arg(&r, a.arg.as_deref())?;
         (r.id(), init, Items::Typed(Box::new(r)), up)
     };
-    let (mut tx, rx) =
-        peer.open_stream_raw(id, &init, conn::stream_deadline(c)).map_err(|e| raw_failure(peer, &e))?;
+    let resolved = match &items {
+        Items::Typed(r) => Some(r.as_ref()),
+        Items::Raw => None,
+    };
+    let (mut tx, rx) = peer
+        .open_stream_raw(id, &init, conn::stream_deadline(c))
+        .map_err(|e| named(resolved, raw_failure(peer, &e)))?;
     let (failed_tx, failed) = mpsc::channel();
     if reads_stdin {
         let items = items.clone();
@@ -409,7 +423,7 @@ pub fn stream(c: &ConnArgs, a: &CallArgs) -> Outcome {
         let _ = tx.finish();
         drop(failed_tx);
     }
-    let result = print_items(peer, rx, &items);
+    let result = print_items(peer, rx, &items).map_err(|f| named(resolved, f));
     // A bad input line is why the stream was reset: report it rather than the reset.
     if let Ok(f) = failed.try_recv() {
         return Err(f);

@@ -115,6 +115,7 @@ pub struct CallArgs {
     pub method: String,
     /// The request (stream: the initial value) as JSON; with --raw, as hex. Omitted: null
     /// (for methods taking `()`), or empty with --raw.
+    #[arg(allow_hyphen_values = true)]
     pub arg: Option<String>,
     /// No introspection: the method is module.method, the request and the answer are hex
     /// bytes (stream items: hex lines).
