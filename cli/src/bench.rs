@@ -162,7 +162,7 @@ pub fn run(c: &ConnArgs, a: &BenchArgs) -> Outcome {
     let peer = client.peer().clone();
     let deadline = conn::call_deadline(c);
     let (target, check, label) = if a.call.raw {
-        let key = a.call.key.as_deref().map(parse_key).transpose()?;
+        let key = a.call.schema_key.as_deref().map(parse_key).transpose()?;
         let payload = parse_hex(a.call.arg.as_deref().unwrap_or(""))?;
         let t = Target {
             peer: peer.clone(),

@@ -295,7 +295,7 @@ pub fn call(c: &ConnArgs, a: &CallArgs) -> Outcome {
     if a.raw {
         let id = parse_ids(&a.method)?;
         let payload = parse_hex(a.arg.as_deref().unwrap_or(""))?;
-        let answer = match &a.key {
+        let answer = match &a.schema_key {
             Some(k) => peer.call_raw_keyed(id, parse_key(k)?, &payload, d),
             None => peer.call_raw(id, &payload, d),
         };

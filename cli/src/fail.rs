@@ -136,6 +136,12 @@ pub fn connect(addr: &str, e: Error) -> Failure {
             status.0,
             if message.is_empty() { String::new() } else { format!(": {message}") }
         ),
+        (Error::PeerSpeaksTls { .. }, _) => format!(
+            "{addr} speaks TLS (it answered with a TLS record): use tls://HOST:PORT, with --ca FILE if a private CA signed its certificate"
+        ),
+        (Error::Tls { .. }, _) => format!(
+            "{e} (tandem options: --ca FILE to trust a private CA, --cert FILE --key FILE for a client certificate)"
+        ),
         (Error::Timeout { .. }, _) => {
             format!("no tandem handshake from {addr} within --timeout: is a tandem server listening there?")
         }

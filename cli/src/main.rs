@@ -123,7 +123,7 @@ pub struct CallArgs {
     pub raw: bool,
     /// With --raw: send this schema key (16 hex digits) with the request (SPEC.md §7.10).
     #[arg(long, value_name = "HEX", requires = "raw")]
-    pub key: Option<String>,
+    pub schema_key: Option<String>,
 }
 
 /// `tandem notify`.

@@ -254,7 +254,7 @@ pub fn serve(rt: Rt, service: Service, transport: &str, opts: Opts) -> Served {
                 Service::Conformance => {
                     config.name = "conformance".into();
                     config.connection = tandem_conformance::service::config_for(&bind);
-                    tandem_conformance::service::std_service(&state)
+                    tandem_conformance::service::std_service(&state).introspection(false)
                 }
             };
             (config.tls, config.authenticator) = (tls, authenticator);
@@ -269,7 +269,7 @@ pub fn serve(rt: Rt, service: Service, transport: &str, opts: Opts) -> Served {
                 Service::Conformance => {
                     config.name = "conformance".into();
                     config.connection = tandem_conformance::service::config_for(&bind);
-                    tandem_conformance::service::smol_service(&state)
+                    tandem_conformance::service::smol_service(&state).introspection(false)
                 }
             };
             (config.tls, config.authenticator) = (tls, authenticator);
