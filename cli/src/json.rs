@@ -466,3 +466,122 @@ fn render_into(t: &OwnedNamedType, s: &mut String) {
         _ => s.push_str(&t.name),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use postcard_schema::Schema;
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    use super::*;
+
+    #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+    enum Shape {
+        Dot,
+        Circle(u32),
+        Pair(i8, i8),
+        Rect { w: i16, h: i16 },
+    }
+
+    #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+    struct Meters(f64);
+
+    #[derive(Serialize, Deserialize, Schema, Debug, PartialEq)]
+    struct Doc {
+        id: u64,
+        delta: i32,
+        name: String,
+        initial: char,
+        tags: Vec<u8>,
+        shapes: Vec<Shape>,
+        parent: Option<u16>,
+        pair: (bool, f32),
+        length: Meters,
+        by_name: BTreeMap<String, u32>,
+        by_id: BTreeMap<u32, String>,
+        big: i128,
+        nothing: (),
+    }
+
+    fn schema<S: Schema>() -> OwnedNamedType {
+        OwnedNamedType::from(S::SCHEMA)
+    }
+
+    #[test]
+    fn json_encodes_exactly_as_postcard_and_decodes_back_to_the_same_json() {
+        let doc = Doc {
+            id: u64::MAX,
+            delta: -5,
+            name: "arm".into(),
+            initial: 'é',
+            tags: vec![1, 255],
+            shapes: vec![Shape::Dot, Shape::Circle(3), Shape::Pair(-1, 1), Shape::Rect { w: -2, h: 7 }],
+            parent: Some(9),
+            pair: (true, 1.5),
+            length: Meters(2.25),
+            by_name: [("a".to_string(), 1), ("b".to_string(), 2)].into_iter().collect(),
+            by_id: [(7, "seven".to_string())].into_iter().collect(),
+            big: -(1i128 << 100),
+            nothing: (),
+        };
+        let j = json!({
+            "id": u64::MAX, "delta": -5, "name": "arm", "initial": "é", "tags": [1, 255],
+            "shapes": ["Dot", {"Circle": 3}, {"Pair": [-1, 1]}, {"Rect": {"w": -2, "h": 7}}],
+            "parent": 9, "pair": [true, 1.5], "length": 2.25,
+            "by_name": {"a": 1, "b": 2}, "by_id": {"7": "seven"},
+            "big": (-(1i128 << 100)).to_string(), "nothing": null,
+        });
+        let s = schema::<Doc>();
+        let v = from_json(&s, &j).unwrap();
+        let bytes = tandem_std::dynamic::encode(&s, &v).unwrap();
+        assert_eq!(bytes, postcard::to_allocvec(&doc).unwrap());
+        assert_eq!(to_json(&tandem_std::dynamic::decode(&s, &bytes).unwrap()), j);
+        // The skeleton of a type is a valid value of it.
+        assert!(from_json(&s, &example(&s)).is_ok(), "{}", example(&s));
+        assert_eq!(
+            render(&schema::<Shape>()),
+            "Shape { Dot | Circle(u32) | Pair(i8, i8) | Rect { w: i16, h: i16 } }"
+        );
+    }
+
+    fn error(j: serde_json::Value) -> String {
+        from_json(&schema::<Doc>(), &j).unwrap_err().to_string()
+    }
+
+    fn with(field: &str, value: serde_json::Value) -> serde_json::Value {
+        let mut j = example(&schema::<Doc>());
+        j[field] = value;
+        j
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        assert_eq!(error(with("delta", json!("x"))), "at `.delta`: expected an integer (i32), found \"x\"");
+        assert_eq!(error(with("tags", json!([1, 256]))), "at `.tags[1]`: 256 does not fit a u8 (0..=255)");
+        let e = error(with("shapes", json!([{"Rect": {"w": 1, "h": 70000}}])));
+        assert_eq!(e, "at `.shapes[0].Rect.h`: 70000 does not fit a i16 (-32768..=32767)");
+        let e = error(with("shapes", json!(["Square"])));
+        assert_eq!(e, "at `.shapes[0]`: no variant `Square` (the variants are: Dot, Circle, Pair, Rect)");
+        assert_eq!(
+            error(with("shapes", json!(["Circle"]))),
+            "at `.shapes[0]`: variant `Circle` needs data: {\"Circle\": …}"
+        );
+        assert_eq!(
+            error(with("pair", json!([true]))),
+            "at `.pair`: expected an array of 2 elements, found 1"
+        );
+        assert_eq!(
+            error(with("by_id", json!({"x": "y"}))),
+            "at `.by_id.x`: expected an integer (u32), found \"x\""
+        );
+        assert_eq!(error(json!([])), "expected an object with the fields id, delta, name, initial, tags, shapes, parent, pair, length, by_name, by_id, big, nothing, found an array");
+        // A missing optional field is None; a missing other field is named.
+        let mut j = example(&schema::<Doc>());
+        j.as_object_mut().unwrap().remove("parent");
+        assert!(from_json(&schema::<Doc>(), &j).is_ok());
+        j.as_object_mut().unwrap().remove("name");
+        assert_eq!(from_json(&schema::<Doc>(), &j).unwrap_err().to_string(), "at `.name`: missing field");
+    }
+}
