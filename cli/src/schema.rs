@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use tandem_std::introspect::{introspection, MethodInfo, MethodSchema, ServiceInfo};
-use tandem_std::tandem_core::typed::MethodKind;
+use tandem_std::tandem_core::typed::{decode, encode_vec, MethodKind};
 use tandem_std::{CallError, MethodId, Peer, SchemaKey, Status};
 
 use crate::fail::{self, Code, Failure, Outcome};
@@ -110,11 +110,34 @@ pub fn resolve(peer: &Peer, spec: &str, deadline: Duration) -> Outcome<Resolved>
             format!("service {} has no method `{method_name}` (its methods: {listed})", service.name),
         ));
     };
-    let intro = introspection::BlockingClient::new(peer.clone()).with_deadline(deadline);
-    let schema = intro
-        .schema(&(service.module, method.id))
-        .map_err(|e| intro_failure(peer, e, "the method's schema"))?;
+    let schema = fetch_schema(peer, service.module, method.id, deadline)?;
     Ok(Resolved { service, method, schema })
+}
+
+/// Largest schema accepted from a server (64 KiB). A schema nests (`Option<Option<…>>`), and
+/// decoding it recurses once per level: bounding its size bounds the depth (to about 32,000
+/// levels, which the tool's 256 MiB stack holds), whatever the server's own message limit.
+/// Real schemas are a few hundred bytes.
+pub const MAX_SCHEMA_BYTES: usize = 64 * 1024;
+
+/// The schema of `module`.`id`, from a server that may be hostile (see [`MAX_SCHEMA_BYTES`]).
+fn fetch_schema(peer: &Peer, module: u32, id: u32, deadline: Duration) -> Outcome<MethodSchema> {
+    let m = introspection::schema;
+    let request = encode_vec(&(module, id)).map_err(|e| Failure::usage(format!("cannot encode {e:?}")))?;
+    let bytes = match m.key() {
+        Some(key) => peer.call_raw_keyed(m.id(), key, &request, deadline),
+        None => peer.call_raw(m.id(), &request, deadline),
+    };
+    let bytes = bytes.map_err(|e| intro_failure(peer, e, "the method's schema"))?;
+    if bytes.len() > MAX_SCHEMA_BYTES {
+        return Err(Failure::new(
+            Code::SchemaMismatch,
+            format!("the server's schema of {module}.{id} is {} bytes, more than the {MAX_SCHEMA_BYTES} this tool accepts", bytes.len()),
+        ));
+    }
+    decode::<MethodSchema>(&bytes).map_err(|e| {
+        Failure::new(Code::SchemaMismatch, format!("the server's schema of {module}.{id} does not decode ({e:?}): not a schema of SPEC.md Appendix B"))
+    })
 }
 
 /// `module.method` numbers.

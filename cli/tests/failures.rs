@@ -1,7 +1,8 @@
 //! Every class of failure gets its exit status and a one-line error that says what happened,
 //! against both runtimes: no server, not a tandem peer, refused (authentication), TLS, unknown
 //! method, schema mismatch, timeout, invalid input (naming the field), an error status from the
-//! handler, a lost connection, and a method called as the wrong kind.
+//! handler, a lost connection, a method called as the wrong kind, and a server whose
+//! introspection lies (deep, oversized or garbage schemas, an answer claiming 2^60 values).
 
 mod common;
 
@@ -10,6 +11,7 @@ use std::net::TcpListener;
 use std::time::Duration;
 
 use common::{at, at_in, serve, tandem, Opts, Rt, Service, RUNTIMES};
+use tandem_std::Status;
 
 const NO_SERVER: i32 = 3;
 const NOT_TANDEM: i32 = 4;
@@ -230,4 +232,76 @@ fn a_method_called_as_the_wrong_kind() {
         .fails(2, &["arm.count is a server_stream method: use `tandem stream"]);
     at(&s, "stream", &["arm.go", "{}"]).fails(2, &["arm.go is a unary method: use `tandem call"]);
     at(&s, "bench", &["arm.log", "\"x\""]).fails(2, &["bench calls unary methods"]);
+}
+
+/// A server whose introspection lies (raw handlers on the introspection module): service `evil`
+/// on module 1 with `deep` (a schema nested 30,000 levels), `units` (answers 2^60 `()`s in 9
+/// bytes), `big` (a schema over the 64 KiB the tool accepts) and `junk` (not a schema).
+fn evil_server() -> tandem_std::Server {
+    use postcard_schema::schema::owned::OwnedNamedType;
+    use postcard_schema::Schema;
+    use tandem_std::introspect::{MethodInfo, MethodSchema, ServiceInfo, MODULE};
+    use tandem_std::tandem_core::typed::{decode, encode_vec, MethodKind};
+    use tandem_std::{Handlers, MethodId, Server, ServerConfig};
+
+    fn deep(levels: usize) -> Vec<u8> {
+        // Each level: name "" then DataModel::Option (variant 18); at the bottom name "" and Bool.
+        let mut b = [0x00, 0x12].repeat(levels);
+        b.extend_from_slice(&[0x00, 0x00]);
+        // response, up, down, error: None.
+        b.extend_from_slice(&[0, 0, 0, 0]);
+        b
+    }
+    let units = MethodSchema {
+        request: OwnedNamedType::from(<()>::SCHEMA),
+        response: Some(OwnedNamedType::from(<Vec<()>>::SCHEMA)),
+        up: None,
+        down: None,
+        error: None,
+    };
+    let units = encode_vec(&units).unwrap();
+    let info = |name: &str, id| MethodInfo {
+        name: name.into(),
+        id,
+        kind: MethodKind::Unary,
+        key: [0; 8],
+        doc: String::new(),
+    };
+    let methods =
+        encode_vec(&vec![info("deep", 1), info("units", 2), info("big", 3), info("junk", 4)]).unwrap();
+    let services =
+        encode_vec(&vec![ServiceInfo { name: "evil".into(), module: 1, doc: " Lies.\n".into() }]).unwrap();
+    let handlers = Handlers::new()
+        .introspection(false)
+        .raw_unary(MethodId::new(MODULE, 1), move |_, _| Ok(services.clone()))
+        .raw_unary(MethodId::new(MODULE, 2), move |_, _| Ok(methods.clone()))
+        .raw_unary(MethodId::new(MODULE, 3), move |_, req| {
+            Ok(match decode::<(u32, u32)>(&req).map_err(|_| Status::BAD_PAYLOAD)? {
+                (1, 1) => deep(30_000),
+                (1, 2) => units.clone(),
+                (1, 3) => deep(40_000),
+                _ => vec![0xff; 16],
+            })
+        })
+        .raw_unary(MethodId::new(1, 2), |_, _| {
+            Ok(vec![0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10])
+        });
+    Server::bind("tcp://127.0.0.1:0", ServerConfig::new("evil"), handlers).unwrap()
+}
+
+#[test]
+fn a_lying_server_cannot_crash_or_exhaust_the_tool() {
+    let server = evil_server();
+    let addr = server.local_addr().to_string();
+    // 30,000 levels of Option: described, not a stack overflow.
+    let out = tandem(&["describe", &addr, "evil.deep"]);
+    assert!(
+        out.ok().contains("request:  Option<Option<Option<"),
+        "{}",
+        &out.stdout[..200.min(out.stdout.len())]
+    );
+    tandem(&["describe", &addr, "evil.big"]).fails(SCHEMA_MISMATCH, &["80006 bytes, more than the 65536"]);
+    tandem(&["describe", &addr, "evil.junk"]).fails(SCHEMA_MISMATCH, &["does not decode", "Appendix B"]);
+    // An answer claiming 2^60 empty values: refused, not built.
+    tandem(&["call", &addr, "evil.units"]).fails(SCHEMA_MISMATCH, &["more elements than its bytes can"]);
 }
