@@ -8,7 +8,7 @@ use serde_json::Value as Json;
 use tandem_std::dynamic;
 use tandem_std::introspect::MethodInfo;
 use tandem_std::tandem_core::typed::MethodKind;
-use tandem_std::{CallError, ErrorKind, Features, MethodId, Peer, RawReceiver, RawSender, Status};
+use tandem_std::{CallError, ErrorKind, Features, MethodId, Peer, RawReceiver, RawSender, SchemaKey, Status};
 
 use crate::conn::{self, normalize};
 use crate::fail::{self, Code, Failure, Outcome};
@@ -287,6 +287,15 @@ fn raw_failure(peer: &Peer, e: &CallError) -> Failure {
     f
 }
 
+/// The schema key to send: the described method's, or `--schema-key` with `--raw`.
+fn key_of(a: &CallArgs, r: Option<&Resolved>) -> Outcome<Option<SchemaKey>> {
+    match (r, &a.schema_key) {
+        (Some(r), _) => Ok(Some(r.key())),
+        (None, Some(k)) => parse_key(k).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// `tandem call`.
 pub fn call(c: &ConnArgs, a: &CallArgs) -> Outcome {
     let (client, _) = conn::connect(c, &a.addr)?;
@@ -330,11 +339,21 @@ pub fn notify(c: &ConnArgs, a: &CallArgs, signal: bool) -> Outcome {
         let signal = signal || r.method.kind == MethodKind::Signal;
         (r.id(), encode_arg(&r, a.arg.as_deref())?, signal, Some(r))
     };
+    let key = key_of(a, r.as_ref())?;
+    let failure = |e: CallError| named(r.as_ref(), raw_failure(peer, &e));
     if signal {
-        peer.signal_raw(id, &payload).map_err(|e| named(r.as_ref(), raw_failure(peer, &e)))?;
+        match key {
+            Some(k) => peer.signal_raw_keyed(id, k, &payload),
+            None => peer.signal_raw(id, &payload),
+        }
+        .map_err(failure)?;
         print_line("sent (a signal: not acknowledged)")?;
     } else {
-        peer.notify_raw(id, &payload, d).map_err(|e| named(r.as_ref(), raw_failure(peer, &e)))?;
+        match key {
+            Some(k) => peer.notify_raw_keyed(id, k, &payload, d),
+            None => peer.notify_raw(id, &payload, d),
+        }
+        .map_err(failure)?;
         print_line("acknowledged")?;
     }
     // Graceful: a signal queued just now still goes out before CLOSE.
@@ -412,9 +431,11 @@ pub fn stream(c: &ConnArgs, a: &CallArgs) -> Outcome {
         Items::Typed(r) => Some(r.as_ref()),
         Items::Raw => None,
     };
-    let (mut tx, rx) = peer
-        .open_stream_raw(id, &init, conn::stream_deadline(c))
-        .map_err(|e| named(resolved, raw_failure(peer, &e)))?;
+    let opened = match key_of(a, resolved)? {
+        Some(k) => peer.open_stream_raw_keyed(id, k, &init, conn::stream_deadline(c)),
+        None => peer.open_stream_raw(id, &init, conn::stream_deadline(c)),
+    };
+    let (mut tx, rx) = opened.map_err(|e| named(resolved, raw_failure(peer, &e)))?;
     let (failed_tx, failed) = mpsc::channel();
     if reads_stdin {
         let items = items.clone();

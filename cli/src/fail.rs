@@ -109,11 +109,7 @@ pub fn connect(addr: &str, e: Error) -> Failure {
             Code::Usage
         }
         Error::Io { source, .. } => match source.kind() {
-            Io::ConnectionRefused
-            | Io::NotFound
-            | Io::AddrNotAvailable
-            | Io::HostUnreachable
-            | Io::NetworkUnreachable => Code::NoServer,
+            Io::ConnectionRefused | Io::NotFound | Io::AddrNotAvailable => Code::NoServer,
             Io::TimedOut => Code::Timeout,
             Io::ConnectionReset | Io::ConnectionAborted | Io::UnexpectedEof | Io::InvalidData => {
                 Code::NotTandem

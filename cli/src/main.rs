@@ -121,7 +121,8 @@ pub struct CallArgs {
     /// bytes (stream items: hex lines).
     #[arg(long)]
     pub raw: bool,
-    /// With --raw: send this schema key (16 hex digits) with the request (SPEC.md §7.10).
+    /// With --raw: send this schema key (16 hex digits) with the request (SPEC.md §7.10);
+    /// without --raw, the described method's key is always sent.
     #[arg(long, value_name = "HEX", requires = "raw")]
     pub schema_key: Option<String>,
 }

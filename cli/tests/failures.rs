@@ -163,6 +163,11 @@ fn schema_mismatches() {
         at(&s, "call", &["--raw", "70.2", "ffff"]).fails(SCHEMA_MISMATCH, &["BAD_PAYLOAD (6)"]);
         // A unary method notified.
         at(&s, "notify", &["--raw", "70.1", "02"]).fails(SCHEMA_MISMATCH, &["UNIMPLEMENTED"]);
+        // Keys on notifications and streams are checked too.
+        at(&s, "notify", &["--raw", "70.3", "00", "--schema-key", "0011223344556677"])
+            .fails(SCHEMA_MISMATCH, &["SCHEMA_MISMATCH (26)"]);
+        at(&s, "stream", &["--raw", "70.5", "03", "--schema-key", "0011223344556677"])
+            .fails(SCHEMA_MISMATCH, &["SCHEMA_MISMATCH (26)"]);
     }
 }
 

@@ -213,6 +213,18 @@ impl Peer {
         block_on(self.0.notify_raw(method, payload, deadline))
     }
 
+    /// [`notify_raw`](Self::notify_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn notify_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(), CallError> {
+        block_on(self.0.notify_raw_keyed(method, key, payload, deadline))
+    }
+
     /// Sends an unreliable notification (SIGNAL): queued once (waiting for room in the
     /// transmit queue), never acknowledged, never retransmitted.
     pub fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
@@ -225,6 +237,17 @@ impl Peer {
     /// [`signal`](Self::signal) on raw bytes.
     pub fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
         block_on(self.0.signal_raw(method, payload))
+    }
+
+    /// [`signal_raw`](Self::signal_raw) carrying a schema key (a SIGNAL_KEYED frame, SPEC.md
+    /// §4.21), as [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn signal_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+    ) -> Result<(), CallError> {
+        block_on(self.0.signal_raw_keyed(method, key, payload))
     }
 
     /// Opens a stream with its initial value. Returns the sender of `Up` items (dropping it or
@@ -255,6 +278,19 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(RawSender, RawReceiver), CallError> {
         block_on(self.0.open_stream_raw(method, init, deadline))
+            .map(|(tx, rx)| (RawSender(tx), RawReceiver(rx)))
+    }
+
+    /// [`open_stream_raw`](Self::open_stream_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn open_stream_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        init: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(RawSender, RawReceiver), CallError> {
+        block_on(self.0.open_stream_raw_keyed(method, key, init, deadline))
             .map(|(tx, rx)| (RawSender(tx), RawReceiver(rx)))
     }
 
