@@ -17,7 +17,7 @@ use crate::commands::{decode_answer, encode_arg};
 use crate::conn;
 use crate::fail::{self, Failure, Outcome};
 use crate::schema::{self, parse_hex, parse_ids, parse_key};
-use crate::{BenchArgs, ConnArgs};
+use crate::{BenchArgs, ConnArgs, Progress};
 
 /// Longest latency recorded exactly (longer ones count as this).
 const MAX_LATENCY_NS: u64 = 3_600_000_000_000;
@@ -205,7 +205,12 @@ pub fn run(c: &ConnArgs, a: &BenchArgs) -> Outcome {
             std::thread::spawn(move || worker(t, r))
         })
         .collect();
-    let bar = std::io::stderr().is_terminal().then(|| {
+    let draw = match a.progress {
+        Progress::Auto => std::io::stderr().is_terminal(),
+        Progress::Always => true,
+        Progress::Never => false,
+    };
+    let bar = draw.then(|| {
         let (r, total) = (run.clone(), a.duration);
         std::thread::spawn(move || progress(&r, started, total))
     });
@@ -225,7 +230,8 @@ pub fn run(c: &ConnArgs, a: &BenchArgs) -> Outcome {
     if let Some(b) = bar {
         let _ = b.join();
     }
-    report(&label, a, &total, elapsed)?;
+    let limit = peer.peer_limits().map_or(u32::MAX, |l| l.max_concurrent_calls);
+    report(&label, a, limit, &total, elapsed)?;
     client.shutdown(Duration::from_secs(1));
     let failed: u64 = total.errors.values().sum();
     match total.first_error {
@@ -242,17 +248,18 @@ pub fn run(c: &ConnArgs, a: &BenchArgs) -> Outcome {
     }
 }
 
-fn report(label: &str, a: &BenchArgs, t: &Tally, elapsed: Duration) -> Outcome {
+fn report(label: &str, a: &BenchArgs, limit: u32, t: &Tally, elapsed: Duration) -> Outcome {
     let h = &t.latencies;
     let ok = h.len();
     let failed: u64 = t.errors.values().sum();
+    // Beyond the server's limit, calls wait for a slot (and that wait is in their latency).
+    let in_flight = if a.concurrency > limit {
+        format!("{limit} in flight (-c {} capped by the server's max_concurrent_calls)", a.concurrency)
+    } else {
+        format!("{} in flight", a.concurrency)
+    };
     let mut lines = vec![
-        format!(
-            "{label} on {}: {} in flight, {:.2} s",
-            conn::normalize(&a.call.addr),
-            a.concurrency,
-            elapsed.as_secs_f64()
-        ),
+        format!("{label} on {}: {in_flight}, {:.2} s", conn::normalize(&a.call.addr), elapsed.as_secs_f64()),
         format!(
             "calls: {ok} ok, {failed} failed, {:.1} calls/s",
             (ok + failed) as f64 / elapsed.as_secs_f64().max(1e-9)

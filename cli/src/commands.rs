@@ -26,9 +26,13 @@ fn ms(d: Duration) -> String {
 
 fn print_line(line: &str) -> Outcome {
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{line}")
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::usage(format!("cannot write to stdout: {e}")))
+    match writeln!(out, "{line}").and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        // Whoever reads stdout has had enough (`tandem stream … | head -1`): stop quietly,
+        // as tools killed by SIGPIPE do.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => std::process::exit(0),
+        Err(e) => Err(Failure::usage(format!("cannot write to stdout: {e}"))),
+    }
 }
 
 /// `tandem ping`.

@@ -154,6 +154,21 @@ pub struct BenchArgs {
     /// Stop after this many calls (whichever comes first with --duration).
     #[arg(short = 'n', long)]
     pub calls: Option<u64>,
+    /// A progress line on stderr while it runs: when stderr is a terminal (auto), always or
+    /// never.
+    #[arg(long, value_enum, default_value_t = Progress::Auto)]
+    pub progress: Progress,
+}
+
+/// When `bench` draws its progress line.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Progress {
+    /// When stderr is a terminal.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
 }
 
 fn run(cli: Cli) -> fail::Outcome {

@@ -147,3 +147,38 @@ fn bench_stops_after_its_duration() {
     assert!(started.elapsed() < T, "{out}");
     assert!(out.contains(" 0 failed, "), "{out}");
 }
+
+#[test]
+fn bench_draws_progress_and_says_when_the_server_caps_it() {
+    let s = serve(Rt::Smol, Service::Conformance, "tcp", Opts::default());
+    let args = ["--raw", "100.1", "00", "-c", "20", "-d", "400ms", "--progress", "always"];
+    let run = at(&s, "bench", &args);
+    let out = run.ok();
+    // The conformance service announces max_concurrent_calls 16 (SPEC.md Appendix A.3).
+    assert!(out.contains(": 16 in flight (-c 20 capped by the server's max_concurrent_calls), "), "{out}");
+    assert!(run.stderr.contains("\r[") && run.stderr.contains(" calls/s"), "{run:?}");
+    // The line is cleared at the end.
+    assert!(run.stderr.ends_with("\r\x1b[K"), "{run:?}");
+    let quiet = at(&s, "bench", &["--raw", "100.1", "00", "-n", "10", "--progress", "never"]);
+    assert_eq!((quiet.code, quiet.stderr.as_str()), (0, ""), "{quiet:?}");
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_stream_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let s = serve(Rt::Std, Service::Arm, "tcp", Opts::default());
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tandem"))
+        .args(["stream", &s.addr, "arm.count", "4000000000"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    assert_eq!(lines.next().unwrap().unwrap(), "0");
+    // Like `| head -1`: the reader goes away.
+    drop(lines);
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+}
