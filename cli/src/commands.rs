@@ -35,6 +35,17 @@ fn print_line(line: &str) -> Outcome {
     }
 }
 
+/// Whether a ping's failure is an answer (UNKNOWN_MODULE is the one expected; any status the
+/// peer sent is a round trip), rather than a deadline or a lost connection.
+fn answered(peer: &Peer, e: &CallError) -> bool {
+    match e.kind() {
+        ErrorKind::Status(Status::DEADLINE_EXCEEDED) => false,
+        ErrorKind::Status(Status::UNAVAILABLE) => !peer.is_closed(),
+        ErrorKind::Status(_) => true,
+        _ => false,
+    }
+}
+
 /// `tandem ping`.
 pub fn ping(c: &ConnArgs, addr: &str, count: u32, interval: Duration) -> Outcome {
     let (client, took) = conn::connect(c, addr)?;
@@ -80,7 +91,13 @@ pub fn ping(c: &ConnArgs, addr: &str, count: u32, interval: Duration) -> Outcome
         if l.features.contains(Features::ERROR_DETAILS) {
             f.push("error_details");
         }
-        print_line(&format!("features: {}", if f.is_empty() { "none".into() } else { f.join(", ") }))?;
+        let unknown = l.features.0 & !Features::ALL.0;
+        let other = if unknown != 0 {
+            format!(" (and bits {unknown:#x} this tool does not know)")
+        } else {
+            String::new()
+        };
+        print_line(&format!("features: {}{other}", if f.is_empty() { "none".into() } else { f.join(", ") }))?;
     }
     let mut rtts = Vec::new();
     for i in 0..count {
@@ -88,12 +105,10 @@ pub fn ping(c: &ConnArgs, addr: &str, count: u32, interval: Duration) -> Outcome
             std::thread::sleep(interval);
         }
         let started = Instant::now();
-        match peer.call_raw(MethodId::new(PING_MODULE, 0), &[], conn::call_deadline(c)) {
-            // The answer expected: any answer is a round trip.
-            Ok(_) => {}
-            Err(e) if matches!(e.kind(), ErrorKind::Status(s) if s != Status::DEADLINE_EXCEEDED && !(s == Status::UNAVAILABLE && peer.is_closed())) =>
-                {}
-            Err(e) => return Err(fail::call(peer, &e)),
+        if let Err(e) = peer.call_raw(MethodId::new(PING_MODULE, 0), &[], conn::call_deadline(c)) {
+            if !answered(peer, &e) {
+                return Err(fail::call(peer, &e));
+            }
         }
         let rtt = started.elapsed();
         print_line(&format!("round trip {}: {}", i + 1, ms(rtt)))?;

@@ -156,7 +156,13 @@ fn conv(ty: &T, j: &Json, path: &str) -> Result<Value, JsonError> {
             other => return fail(path, format!("expected a boolean, found {}", kind(other))),
         },
         T::F32 | T::F64 => match j {
-            Json::Number(n) => Value::Float(n.as_f64().unwrap_or(f64::NAN)),
+            Json::Number(n) => {
+                let f = n.as_f64().unwrap_or(f64::NAN);
+                if matches!(ty, T::F32) && f.is_finite() && f.abs() > f64::from(f32::MAX) {
+                    return fail(path, format!("{n} does not fit an f32"));
+                }
+                Value::Float(f)
+            }
             Json::String(s) if matches!(s.as_str(), "NaN" | "inf" | "-inf") => {
                 Value::Float(s.parse().unwrap_or(f64::NAN))
             }
@@ -572,6 +578,7 @@ mod tests {
             error(with("pair", json!([true]))),
             "at `.pair`: expected an array of 2 elements, found 1"
         );
+        assert_eq!(error(with("pair", json!([true, 1e300]))), "at `.pair[1]`: 1e+300 does not fit an f32");
         assert_eq!(
             error(with("by_id", json!({"x": "y"}))),
             "at `.by_id.x`: expected an integer (u32), found \"x\""
