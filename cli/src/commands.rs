@@ -128,8 +128,15 @@ pub fn ping(c: &ConnArgs, addr: &str, count: u32, interval: Duration) -> Outcome
     Ok(())
 }
 
-fn first_line(doc: &str) -> &str {
-    doc.lines().map(str::trim).find(|l| !l.is_empty()).unwrap_or("")
+/// The first sentence of a doc comment (its lines joined: a sentence may span several).
+fn first_line(doc: &str) -> String {
+    let para: Vec<&str> =
+        doc.lines().map(str::trim).skip_while(|l| l.is_empty()).take_while(|l| !l.is_empty()).collect();
+    let text = para.join(" ");
+    match text.find(". ") {
+        Some(i) => text[..=i].to_string(),
+        None => text,
+    }
 }
 
 /// `tandem list`.

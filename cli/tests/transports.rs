@@ -54,7 +54,8 @@ fn list_and_describe_come_from_introspection() {
             "  go      unary          Moves the arm; refuses beyond x = 100.",
             "  count   server_stream  Counts from 0 to n - 1.",
             "  shout   bidi           Echoes every line, upper-cased.",
-            "introspection (module 4294967040): ",
+            // A first sentence that spans two lines of the doc comment, joined.
+            "introspection (module 4294967040): The introspection service (SPEC.md Appendix B): the services, methods and schemas a peer describes.\n",
         ] {
             assert!(out.contains(line), "{line:?} in {ctx}");
         }
