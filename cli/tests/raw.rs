@@ -1,5 +1,5 @@
 //! `--raw` against a server without introspection: the conformance crate's standard test service
-//! (SPEC.md Appendix A) on tandem-std and tandem-smol, over tcp://, unix://, udp:// and tls://:
+//! (SPEC.md Appendix A) on tandem-std and tandem-smol, over tcp://, unix://, unix+seqpacket://, udp:// and tls://:
 //! calls, notifications, signals, streams and bench by `module.method` with hex payloads, and
 //! `ping` showing the limits the service is known to announce (Appendix A.3).
 

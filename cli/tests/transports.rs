@@ -1,5 +1,5 @@
 //! Every subcommand of the built `tandem` binary against a tandem-std and a tandem-smol server
-//! over tcp://, unix://, udp:// and tls:// (certificates made at test time): the methods it
+//! over tcp://, unix://, unix+seqpacket://, udp:// and tls:// (certificates made at test time): the methods it
 //! learns by introspection are called with JSON and their answers printed as JSON.
 
 mod common;
@@ -30,7 +30,7 @@ fn ping_shows_the_server_its_limits_and_round_trips() {
         // The peer's identity: its address, or on a Unix socket its process; over TLS, the
         // verified certificate.
         match transport {
-            "unix" => assert!(out.contains(&format!("pid {}", std::process::id())), "{ctx}"),
+            "unix" | "seqpacket" => assert!(out.contains(&format!("pid {}", std::process::id())), "{ctx}"),
             "tls" => {
                 assert!(out.contains("TLS certificate verified for the host name by the CA of --ca"), "{ctx}")
             }

@@ -31,7 +31,7 @@ pub enum Rt {
 pub const RUNTIMES: [Rt; 2] = [Rt::Std, Rt::Smol];
 
 /// The transports the CLI is tested over.
-pub const TRANSPORTS: [&str; 4] = ["tcp", "unix", "udp", "tls"];
+pub const TRANSPORTS: [&str; 5] = ["tcp", "unix", "seqpacket", "udp", "tls"];
 
 /// The arm's handlers, the same on both runtimes: log lines and beeps go to `events`.
 mod arm_std {
@@ -211,12 +211,13 @@ fn cert_authenticator(der: Vec<u8>) -> Arc<dyn Authenticator> {
     })
 }
 
-/// Starts `service` on runtime `rt` over `transport` (`tcp`, `unix`, `udp` or `tls`).
+/// Starts `service` on runtime `rt` over `transport` (`tcp`, `unix`, `seqpacket`, `udp` or `tls`).
 pub fn serve(rt: Rt, service: Service, transport: &str, opts: Opts) -> Served {
     let dir = tempfile::tempdir().unwrap();
     let bind = match transport {
         "tcp" => "tcp://127.0.0.1:0".to_string(),
         "unix" => format!("unix://{}", dir.path().join("s.sock").display()),
+        "seqpacket" => format!("unix+seqpacket://{}", dir.path().join("p.sock").display()),
         "udp" => "udp://127.0.0.1:0".to_string(),
         "tls" => "tls://127.0.0.1:0".to_string(),
         other => panic!("unknown transport {other}"),
