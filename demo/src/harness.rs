@@ -39,11 +39,14 @@ pub enum Transport {
     Unix,
     /// `unix+seqpacket:///PATH`.
     Seqpacket,
+    /// `tls://127.0.0.1:0`: mutual TLS, peers authenticated by their certificates
+    /// ([`crate::tls`]).
+    Tls,
 }
 
 impl Transport {
     /// Every transport.
-    pub const ALL: [Transport; 3] = [Transport::Tcp, Transport::Unix, Transport::Seqpacket];
+    pub const ALL: [Transport; 4] = [Transport::Tcp, Transport::Unix, Transport::Seqpacket, Transport::Tls];
 
     /// A short name.
     pub fn name(self) -> &'static str {
@@ -51,6 +54,7 @@ impl Transport {
             Transport::Tcp => "tcp",
             Transport::Unix => "unix",
             Transport::Seqpacket => "seqpacket",
+            Transport::Tls => "tls",
         }
     }
 
@@ -61,6 +65,7 @@ impl Transport {
             Transport::Tcp => "tcp://127.0.0.1:0".into(),
             Transport::Unix => format!("unix://{}", path.display()),
             Transport::Seqpacket => format!("unix+seqpacket://{}", path.display()),
+            Transport::Tls => "tls://127.0.0.1:0".into(),
         }
     }
 }
@@ -106,12 +111,18 @@ impl ServerEnd {
         let server = match runtime {
             Runtime::Std => {
                 let handlers = std_end::handlers(SERVER_NAME, &journal);
-                let config = tandem_std::ServerConfig::new(SERVER_NAME);
+                let mut config = tandem_std::ServerConfig::new(SERVER_NAME);
+                if addr.starts_with("tls://") {
+                    crate::secure_server!(tandem_std, config);
+                }
                 ServerKind::Std(tandem_std::Server::bind(addr, config, handlers).map_err(|e| e.to_string())?)
             }
             Runtime::Smol => {
                 let handlers = smol_end::router(SERVER_NAME, &journal);
-                let config = tandem_smol::ServerConfig::new(SERVER_NAME);
+                let mut config = tandem_smol::ServerConfig::new(SERVER_NAME);
+                if addr.starts_with("tls://") {
+                    crate::secure_server!(tandem_smol, config);
+                }
                 ServerKind::Smol(
                     tandem_smol::Server::bind(addr, config, handlers).map_err(|e| e.to_string())?,
                 )
@@ -136,23 +147,18 @@ impl ServerEnd {
 
     /// Like [`connect`](Self::connect), through another address (a proxy in front of it).
     pub fn connect_via(&self, runtime: Runtime, name: &str, addr: &str) -> Result<ClientEnd, String> {
-        let journal = Arc::new(Journal::default());
-        let client = match runtime {
-            Runtime::Std => {
-                let handlers = std_end::handlers(name, &journal);
-                let c = tandem_std::Client::connect(addr, tandem_std::ClientConfig::new(name), handlers);
-                ClientKind::Std(c.map_err(|e| e.to_string())?)
-            }
-            Runtime::Smol => {
-                let config =
-                    tandem_smol::ClientConfig { connect_timeout: T, ..tandem_smol::ClientConfig::new(name) };
-                let connect = tandem_smol::Client::connect(addr, config, smol_end::router(name, &journal));
-                ClientKind::Smol(smol::block_on(connect).map_err(|e| e.to_string())?)
-            }
-        };
-        let client = ClientEnd { runtime, name: name.to_string(), journal, client };
+        let client = open_client(runtime, name, name, addr)?;
         ensure(self.wait_for_peer(name), || format!("the server does not track {name}"))?;
         Ok(client)
+    }
+
+    /// The identity the server's authenticator gave its peer `name` (`None`: no such peer, or
+    /// an unauthenticated one).
+    pub fn peer_identity(&self, name: &str) -> Option<String> {
+        match &self.server {
+            ServerKind::Std(s) => s.peer(name)?.identity().map(|i| i.to_string()),
+            ServerKind::Smol(s) => s.peer(name)?.identity().map(|i| i.to_string()),
+        }
     }
 
     /// Waits up to [`T`] until a peer named `name` is connected.
@@ -242,6 +248,33 @@ impl ServerEnd {
             ServerKind::Smol(s) => smol::block_on(s.shutdown(grace)),
         }
     }
+}
+
+/// A client of `runtime` named `name` connected to `addr`; on `tls://` it presents the
+/// certificate issued to `cert_name` (an impostor when that is not `name`).
+pub fn open_client(runtime: Runtime, name: &str, cert_name: &str, addr: &str) -> Result<ClientEnd, String> {
+    let journal = Arc::new(Journal::default());
+    let tls = addr.starts_with("tls://");
+    let client = match runtime {
+        Runtime::Std => {
+            let handlers = std_end::handlers(name, &journal);
+            let mut config = tandem_std::ClientConfig::new(name);
+            if tls {
+                crate::secure_client!(tandem_std, config, cert_name);
+            }
+            ClientKind::Std(tandem_std::Client::connect(addr, config, handlers).map_err(|e| e.to_string())?)
+        }
+        Runtime::Smol => {
+            let mut config =
+                tandem_smol::ClientConfig { connect_timeout: T, ..tandem_smol::ClientConfig::new(name) };
+            if tls {
+                crate::secure_client!(tandem_smol, config, cert_name);
+            }
+            let connect = tandem_smol::Client::connect(addr, config, smol_end::router(name, &journal));
+            ClientKind::Smol(smol::block_on(connect).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok(ClientEnd { runtime, name: name.to_string(), journal, client })
 }
 
 impl ClientEnd {
@@ -354,6 +387,38 @@ pub fn check_udp(client: Runtime, server: Runtime) -> (Outcome, Option<Duration>
         Ok(())
     })();
     (outcome, rtt)
+}
+
+/// Identity over `tls://` with mutual TLS: a client named `alice` presenting alice's
+/// certificate is admitted with the identity `cn:alice` and calls both ways work; then an
+/// impostor presenting mallory's (valid) certificate while claiming the name `alice` is refused
+/// with PERMISSION_DENIED and the server's message, and alice is untouched. Returns the
+/// impostor's error as the client saw it.
+pub fn check_tls_identity(client: Runtime, server: Runtime) -> (Outcome, Option<String>) {
+    let mut refusal = None;
+    let outcome = (|| {
+        let srv = ServerEnd::start(server, "tls://127.0.0.1:0")?;
+        let alice = srv.connect(client, "alice")?;
+        let id = srv.peer_identity("alice");
+        let want = crate::tls::identity_of("alice");
+        ensure(id.as_deref() == Some(want.as_str()), || format!("the server sees alice as {id:?}"))?;
+        let got = alice.call_who();
+        ensure(got.is_ok(), || format!("alice → server call got {got:?}"))?;
+        let back = srv.call_who("alice");
+        ensure(back.is_ok(), || format!("server → alice call got {back:?}"))?;
+        match open_client(client, "alice", "mallory", srv.addr()) {
+            Ok(_) => return Err("an impostor with mallory's certificate connected as alice".into()),
+            Err(e) => {
+                ensure(e.contains("PERMISSION_DENIED"), || format!("the impostor was refused with: {e}"))?;
+                refusal = Some(e);
+            }
+        }
+        let after = alice.call_who();
+        ensure(after.is_ok(), || format!("alice's call after the impostor's attempt got {after:?}"))?;
+        let id = srv.peer_identity("alice");
+        ensure(id.as_deref() == Some(want.as_str()), || format!("after the attempt, alice is {id:?}"))
+    })();
+    (outcome, refusal)
 }
 
 /// The server calls [`WHO`] on all its peers at once; each must answer with its own name

@@ -47,6 +47,7 @@ pub mod harness;
 pub mod proxy;
 pub mod smol_end;
 pub mod std_end;
+pub mod tls;
 
 /// The answer to [`WHO`]: which endpoint and which runtime served the call.
 #[derive(Serialize, Deserialize, Schema, Clone, Debug, PartialEq, Eq)]

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::time::Instant;
 use tandem_demo::harness::{
-    check_resumption, check_udp, run_pair, Caller, Row, Runtime, Transport, EXTRA_PEERS,
+    check_resumption, check_tls_identity, check_udp, run_pair, Caller, Row, Runtime, Transport, EXTRA_PEERS,
 };
 use tandem_demo::{Exchange, RTT_SAMPLES, STREAM_ITEMS};
 
@@ -68,7 +68,7 @@ fn main() {
     };
     println!(
         "tandem demo: clients and servers of both runtimes (std → std, smol → smol, std → smol, smol → std) \
-         × tcp, unix, seqpacket × both directions, on loopback"
+         × tcp, unix, seqpacket, tls (mutual) × both directions, on loopback"
     );
     println!();
     print_header();
@@ -124,7 +124,30 @@ fn main() {
         }
         let _ = std::io::stdout().flush();
     }
-    let checks: usize = rows.iter().map(|r| r.report.checks.len()).sum::<usize>() + 2 * PAIRS.len();
+    println!();
+    println!(
+        "identity over tls:// (mutual TLS, certificates made at start-up; the authenticator maps a client \
+         certificate to an identity and holds it to the name it claims):"
+    );
+    for (client, server) in PAIRS {
+        let (outcome, refusal) = check_tls_identity(client, server);
+        let pair = format!("{} → {}", client.name(), server.name());
+        match &outcome {
+            Ok(()) => println!(
+                "  {pair:<12} ok: alice is cn:alice, calls both ways; an impostor with mallory's certificate \
+                 claiming \"alice\" was refused"
+            ),
+            Err(e) => {
+                println!("  {pair:<12} FAIL: {e}");
+                resumption_failures.push(format!("tls identity {pair}: {e}"));
+            }
+        }
+        let _ = std::io::stdout().flush();
+        if let (Some(why), (Runtime::Std, Runtime::Std)) = (refusal, (client, server)) {
+            println!("  {:<12} the impostor's error: {why}", "");
+        }
+    }
+    let checks: usize = rows.iter().map(|r| r.report.checks.len()).sum::<usize>() + 3 * PAIRS.len();
     let failures: Vec<(&Row, Exchange, &str)> =
         rows.iter().flat_map(|r| r.failures().into_iter().map(move |(x, e)| (r, x, e))).collect();
     println!();

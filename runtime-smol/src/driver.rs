@@ -21,6 +21,7 @@ use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tls::{TlsConnector, TlsSession};
 use tandem_runtime::Error;
 
+use crate::alarm::Alarm;
 use crate::handlers::{self, AsyncFns, Handlers};
 use crate::spawner::Spawner;
 use crate::transport::{self, Socket};
@@ -73,8 +74,7 @@ pub(crate) fn spawn(
         engine: Engine::new(conn, handlers.registry().clone()),
         pump,
         socket: Some(socket),
-        timer: Timer::never(),
-        armed: None,
+        alarm: Alarm::new(),
         dialing,
         spawner: spawner.clone(),
     };
@@ -87,8 +87,8 @@ struct Driver {
     /// `None` while a suspended session waits for a transport (SPEC.md §13), and once the
     /// socket was handed to the session it resumed.
     socket: Option<Socket>,
-    timer: Timer,
-    armed: Option<std::time::Instant>,
+    /// Rings at the engine's next timeout (see [`Alarm`] for why not an async-io timer).
+    alarm: Arc<Alarm>,
     dialing: Option<Dialing>,
     spawner: Arc<dyn Spawner>,
 }
@@ -261,16 +261,10 @@ impl Driver {
     }
 
     fn arm_timer(&mut self, cx: &mut Context<'_>, inner: &Inner) {
-        let when = self.engine.next_timeout(inner);
-        if when != self.armed {
-            match when {
-                Some(w) => self.timer.set_at(w),
-                None => self.timer = Timer::never(),
-            }
-            self.armed = when;
+        if let Some(at) = self.engine.next_timeout(inner) {
+            self.alarm.arm(at);
         }
-        if Pin::new(&mut self.timer).poll(cx).is_ready() {
-            self.armed = None;
+        if self.alarm.poll(cx.waker()) {
             cx.waker().wake_by_ref();
         }
     }

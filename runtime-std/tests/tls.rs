@@ -2,7 +2,9 @@
 //! failures a client must be told about (unknown CA, expired, wrong host name, client
 //! certificate required and missing, plaintext against TLS both ways), mutual TLS whose client
 //! certificate reaches the authenticator and so the handlers, and a tandem session resumed on a
-//! new TLS connection. The blocking twin of tandem-smol's `tests/tls.rs`.
+//! new TLS connection; PEM files loaded from disk (a missing file named in the error); a dialer
+//! offering only another ALPN name refused. The blocking twin of tandem-smol's `tests/tls.rs`
+//! (the last two exercise code the runtimes share, so they live here only).
 
 mod common;
 use std::sync::Arc;
@@ -233,5 +235,86 @@ fn a_silent_or_garbage_sending_tls_client_holds_nothing() {
         let _ = garbage.read_to_end(&mut got);
         assert_eq!(got.first(), Some(&0x15), "a TLS alert record: {got:?}");
         wait_until(|| s.stats().connections == 0);
+    });
+}
+
+#[test]
+fn certificates_and_keys_load_from_pem_files_and_a_missing_file_is_named() {
+    bounded(20, || {
+        let ca = Ca::new("file CA");
+        let (leaf, alice) = (ca.server(&["localhost"]), ca.client("alice"));
+        let dir = std::env::temp_dir().join(format!("tandem-tls-files-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let write = |name: &str, text: &str| {
+            let p = dir.join(name);
+            std::fs::write(&p, text).unwrap();
+            p
+        };
+        let (cert, key, ca_file) = (
+            write("server.pem", &leaf.cert_pem),
+            write("server.key", &leaf.key_pem),
+            write("ca.pem", &ca.pem),
+        );
+        let (ccert, ckey) = (write("alice.pem", &alice.cert_pem), write("alice.key", &alice.key_pem));
+        let tls = TlsServerConfig::from_pem_files(&cert, &key)
+            .unwrap()
+            .require_client_certs(ca.pem.as_bytes())
+            .unwrap();
+        let server =
+            server(tls, Some(by_certificate(vec![(alice.der.clone(), "cn:alice")], Default::default())));
+        let mut config = ClientConfig::new("alice");
+        config.tls = TlsClientConfig::new()
+            .trust_ca_pem_file(&ca_file)
+            .unwrap()
+            .without_system_roots()
+            .client_cert_pem_files(&ccert, &ckey)
+            .unwrap();
+        let client =
+            Client::connect(&format!("tls://localhost:{}", port(&server)), config, Handlers::new()).unwrap();
+        assert_eq!(client.call(&WHOAMI, &(), T), Ok(Some("cn:alice".into())));
+        let missing = dir.join("missing.pem");
+        let e = TlsServerConfig::from_pem_files(&missing, &key).expect_err("must fail");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        let e = TlsClientConfig::new().trust_ca_pem_file(&missing).expect_err("must fail");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        let e = TlsClientConfig::new().client_cert_pem_files(&ccert, &missing).expect_err("must fail");
+        assert!(e.to_string().contains("missing.pem"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    });
+}
+
+#[test]
+fn a_dialer_offering_another_application_protocol_is_refused() {
+    use std::io::{Read, Write};
+    bounded(20, || {
+        let ca = Ca::new("alpn CA");
+        let server = server(server_tls(&ca.server(&["localhost"])), None);
+        // A plain rustls client that offers only `h2` (SPEC.md §3.9: the acceptor MUST refuse it
+        // with `no_application_protocol`), then one that offers `tandem/1` among others.
+        let dial = |alpn: Vec<Vec<u8>>| -> std::io::Result<Option<Vec<u8>>> {
+            let mut roots = rustls::RootCertStore::empty();
+            use rustls::pki_types::pem::PemObject;
+            roots.add(rustls::pki_types::CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap()).unwrap();
+            let mut config = rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+                .with_root_certificates(roots)
+                .with_no_client_auth();
+            config.alpn_protocols = alpn;
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+            let sock = std::net::TcpStream::connect(("127.0.0.1", port(&server)))?;
+            sock.set_read_timeout(Some(T))?;
+            let mut tls = rustls::StreamOwned::new(conn, sock);
+            tls.write_all(b"")?;
+            while tls.conn.is_handshaking() {
+                tls.conn.complete_io(&mut tls.sock)?;
+            }
+            let mut byte = [0u8; 1];
+            let _ = tls.read(&mut byte);
+            Ok(tls.conn.alpn_protocol().map(<[u8]>::to_vec))
+        };
+        let e = dial(vec![b"h2".to_vec()]).expect_err("the server must refuse h2");
+        assert!(e.to_string().contains("NoApplicationProtocol"), "{e}");
+        let chosen = dial(vec![b"h2".to_vec(), b"tandem/1".to_vec()]).unwrap();
+        assert_eq!(chosen.as_deref(), Some(&b"tandem/1"[..]));
     });
 }

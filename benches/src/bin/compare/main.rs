@@ -19,19 +19,26 @@
 //! is taken within one process and cancels drift.
 //!
 //! **Figures.** Sequential unary round trip of a 32-byte echo (p50/p99/p99.9); pipelined calls per
-//! second with 1, 16, 64 and 256 calls in flight; stream throughput with 64 KiB items; heap
+//! second with 1, 16, 64 and 256 calls in flight; stream throughput with 64 KiB items; the CPU
+//! time (user + system, every thread of the process: `getrusage(RUSAGE_SELF)`) per sequential
+//! call, per call at 64 in flight and per GB streamed, so that no latency is bought with
+//! busy-waiting unseen; heap
 //! allocations per call in steady state (a counting global allocator, all threads); resident
 //! memory per idle connection (RSS delta from `/proc/self/statm` over 1,000 and 10,000
-//! connections, both ends in the process, so the figure covers one client end and one server end).
+//! connections, both ends in the process, so the figure covers one client end and one server end);
+//! many connections (1,000 connections, one call in flight on each: calls/s, p50/p99, CPU per
+//! call; `--no-many` skips it).
 //!
 //! The peer libraries (tarpc on tokio with its bincode serde transport, tonic gRPC with hand-written
 //! prost messages and service) are compiled only with the `peers` cargo feature.
+//!
+//! **TLS rows** (`tls`): tandem-std, tandem-smol and tonic over TLS 1.3 on loopback TCP, the
+//! server authenticated by a certificate made at start-up (rcgen; ECDSA P-256), rustls with the
+//! ring provider on every side. Their floor is raw TCP without encryption, so the ratio shows
+//! what TLS and the library cost together; the goals table does not judge them.
 
 use serde_json::{json, Map, Value};
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
@@ -39,7 +46,11 @@ use std::time::{Duration, Instant};
 
 #[cfg(feature = "peers")]
 mod peers;
+mod raw;
 mod tandem_rows;
+mod tls;
+
+use raw::{RawIdle, RawRow};
 
 // ------------------------------------------------------------------ counting allocator
 
@@ -122,6 +133,10 @@ pub enum Transport {
     Tcp,
     /// Unix stream socket.
     Unix,
+    /// TLS 1.3 (rustls, ring, server-authenticated with a certificate made at start-up) over TCP
+    /// with `TCP_NODELAY`. Its floor is raw TCP (no encryption), so that the ratio shows what
+    /// TLS and the library cost together over the bare wire.
+    Tls,
 }
 
 impl Transport {
@@ -129,6 +144,7 @@ impl Transport {
         match self {
             Transport::Tcp => "tcp",
             Transport::Unix => "unix",
+            Transport::Tls => "tls",
         }
     }
 }
@@ -186,268 +202,22 @@ pub trait Row {
     fn stream(&mut self, items: usize) -> Option<Duration>;
 }
 
+/// Many connections to one server, one call in flight on each.
+pub trait Many {
+    /// Opens `n` connections.
+    fn open(&mut self, n: usize);
+    /// Keeps one sequential 32-byte echo call in flight on every connection for `time`;
+    /// returns the latency of every call completed.
+    fn run(&mut self, time: Duration) -> Vec<Duration>;
+}
+
+/// Connections of the many-connections figure.
+pub const MANY: usize = 1_000;
+
 /// Resident idle connections of one row, opened on demand.
 pub trait Idle {
     /// Opens `n` more connections and waits until both ends are set up.
     fn open(&mut self, n: usize);
-}
-
-// ------------------------------------------------------------------ raw sockets
-
-/// A blocking socket of either transport.
-pub trait Sock: Read + Write + Send {
-    /// A second handle on the same socket.
-    fn dup(&self) -> Box<dyn Sock>;
-    /// Shuts the writing half down (the peer reads end of file).
-    fn shutdown_write(&self);
-}
-impl Sock for TcpStream {
-    fn dup(&self) -> Box<dyn Sock> {
-        Box::new(self.try_clone().expect("clone"))
-    }
-    fn shutdown_write(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Write);
-    }
-}
-impl Sock for UnixStream {
-    fn dup(&self) -> Box<dyn Sock> {
-        Box::new(self.try_clone().expect("clone"))
-    }
-    fn shutdown_write(&self) {
-        let _ = self.shutdown(std::net::Shutdown::Write);
-    }
-}
-
-/// The raw server: each accepted connection gets a thread; its first byte picks echo (`E`: every
-/// byte read is written back) or bulk sink (`B`: repeatedly, an 8-byte length, that many bytes
-/// read and discarded, then a one-byte acknowledgement).
-fn raw_serve(mut s: Box<dyn Sock>) {
-    let mut mode = [0u8];
-    if s.read_exact(&mut mode).is_err() {
-        return;
-    }
-    let mut buf = vec![0u8; 256 * 1024];
-    if mode[0] == b'E' {
-        loop {
-            match s.read(&mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => {
-                    if s.write_all(&buf[..n]).is_err() {
-                        return;
-                    }
-                }
-            }
-        }
-    }
-    loop {
-        let mut len = [0u8; 8];
-        if s.read_exact(&mut len).is_err() {
-            return;
-        }
-        let mut left = u64::from_le_bytes(len) as usize;
-        while left > 0 {
-            let want = left.min(buf.len());
-            match s.read(&mut buf[..want]) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => left -= n,
-            }
-        }
-        if s.write_all(b"k").is_err() {
-            return;
-        }
-    }
-}
-
-/// A raw listener and a way to dial it.
-pub struct RawServer {
-    transport: Transport,
-    tcp: Option<std::net::SocketAddr>,
-    path: Option<PathBuf>,
-}
-
-impl RawServer {
-    /// Listens and accepts forever on its own thread (one thread per connection).
-    pub fn start(transport: Transport) -> RawServer {
-        match transport {
-            Transport::Tcp => {
-                let l = TcpListener::bind("127.0.0.1:0").expect("bind");
-                let addr = l.local_addr().expect("addr");
-                std::thread::spawn(move || {
-                    for s in l.incoming().flatten() {
-                        s.set_nodelay(true).expect("nodelay");
-                        std::thread::spawn(move || raw_serve(Box::new(s)));
-                    }
-                });
-                RawServer { transport, tcp: Some(addr), path: None }
-            }
-            Transport::Unix => {
-                let path = unix_path("raw");
-                let l = UnixListener::bind(&path).expect("bind");
-                std::thread::spawn(move || {
-                    for s in l.incoming().flatten() {
-                        std::thread::spawn(move || raw_serve(Box::new(s)));
-                    }
-                });
-                RawServer { transport, tcp: None, path: Some(path) }
-            }
-        }
-    }
-
-    /// A new connection in `mode` (`b'E'` or `b'B'`).
-    pub fn dial(&self, mode: u8) -> Box<dyn Sock> {
-        let mut s: Box<dyn Sock> = match self.transport {
-            Transport::Tcp => {
-                let s = TcpStream::connect(self.tcp.expect("tcp")).expect("connect");
-                s.set_nodelay(true).expect("nodelay");
-                Box::new(s)
-            }
-            Transport::Unix => {
-                Box::new(UnixStream::connect(self.path.as_ref().expect("path")).expect("connect"))
-            }
-        };
-        s.write_all(&[mode]).expect("mode");
-        s
-    }
-}
-
-impl Drop for RawServer {
-    fn drop(&mut self) {
-        if let Some(p) = &self.path {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-}
-
-/// The raw floor as a [`Row`]: blocking ping-pong, a writer and a reader thread for pipelining,
-/// 64 KiB writes for bulk.
-pub struct RawRow {
-    server: RawServer,
-    echo: Box<dyn Sock>,
-    bulk: Box<dyn Sock>,
-    msg: [u8; MSG],
-    chunk: Vec<u8>,
-}
-
-impl RawRow {
-    /// Server thread plus an echo and a bulk connection.
-    pub fn new(transport: Transport) -> RawRow {
-        let server = RawServer::start(transport);
-        let echo = server.dial(b'E');
-        let bulk = server.dial(b'B');
-        RawRow { server, echo, bulk, msg: [7; MSG], chunk: vec![9; ITEM] }
-    }
-}
-
-impl Row for RawRow {
-    fn call(&mut self) {
-        self.echo.write_all(&self.msg).expect("write");
-        let mut back = [0u8; MSG];
-        self.echo.read_exact(&mut back).expect("read");
-    }
-
-    fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
-        // A fresh connection so that the ping-pong one stays in step.
-        let mut w = self.server.dial(b'E');
-        let mut r = w.dup();
-        let (tokens_tx, tokens_rx) = std::sync::mpsc::sync_channel::<()>(depth);
-        let start = Instant::now();
-        // The reader takes replies until the echo server closes (after the writer shut its
-        // half down), returning one token per reply to the writer.
-        let reader = std::thread::spawn(move || {
-            let mut got = 0u64;
-            let mut back = [0u8; MSG];
-            while r.read_exact(&mut back).is_ok() {
-                got += 1;
-                let _ = tokens_tx.send(());
-            }
-            got
-        });
-        let msg = self.msg;
-        let mut n = 0u64;
-        while start.elapsed() < time {
-            for _ in 0..64 {
-                if n >= depth as u64 {
-                    tokens_rx.recv().expect("token");
-                }
-                w.write_all(&msg).expect("write");
-                n += 1;
-            }
-        }
-        w.shutdown_write();
-        let got = reader.join().expect("reader");
-        let elapsed = start.elapsed();
-        assert_eq!(got, n, "raw pipelined: replies lost");
-        (got, elapsed)
-    }
-
-    fn stream(&mut self, items: usize) -> Option<Duration> {
-        let start = Instant::now();
-        self.bulk.write_all(&((items * ITEM) as u64).to_le_bytes()).expect("len");
-        for _ in 0..items {
-            self.bulk.write_all(&self.chunk).expect("write");
-        }
-        let mut ack = [0u8];
-        self.bulk.read_exact(&mut ack).expect("ack");
-        Some(start.elapsed())
-    }
-}
-
-/// Idle raw connections: connected socket pairs, nothing else.
-pub struct RawIdle {
-    transport: Transport,
-    tcp: Option<TcpListener>,
-    unix: Option<(UnixListener, PathBuf)>,
-    socks: Vec<Box<dyn Sock>>,
-}
-
-impl RawIdle {
-    /// A listener; connections are accepted by [`Idle::open`] itself.
-    pub fn new(transport: Transport) -> RawIdle {
-        match transport {
-            Transport::Tcp => RawIdle {
-                transport,
-                tcp: Some(TcpListener::bind("127.0.0.1:0").expect("bind")),
-                unix: None,
-                socks: Vec::new(),
-            },
-            Transport::Unix => {
-                let path = unix_path("idle");
-                let l = UnixListener::bind(&path).expect("bind");
-                RawIdle { transport, tcp: None, unix: Some((l, path)), socks: Vec::new() }
-            }
-        }
-    }
-}
-
-impl Idle for RawIdle {
-    fn open(&mut self, n: usize) {
-        for _ in 0..n {
-            match self.transport {
-                Transport::Tcp => {
-                    let l = self.tcp.as_ref().expect("tcp");
-                    let c = TcpStream::connect(l.local_addr().expect("addr")).expect("connect");
-                    let (s, _) = l.accept().expect("accept");
-                    self.socks.push(Box::new(c));
-                    self.socks.push(Box::new(s));
-                }
-                Transport::Unix => {
-                    let (l, p) = self.unix.as_ref().expect("unix");
-                    let c = UnixStream::connect(p).expect("connect");
-                    let (s, _) = l.accept().expect("accept");
-                    self.socks.push(Box::new(c));
-                    self.socks.push(Box::new(s));
-                }
-            }
-        }
-    }
-}
-
-impl Drop for RawIdle {
-    fn drop(&mut self) {
-        if let Some((_, p)) = &self.unix {
-            let _ = std::fs::remove_file(p);
-        }
-    }
 }
 
 // ------------------------------------------------------------------ the rows
@@ -464,6 +234,13 @@ fn all_rows() -> Vec<(&'static str, Transport)> {
             rows.push((lib, Transport::Tcp));
             rows.push((lib, Transport::Unix));
         }
+    }
+    // TLS rows (tarpc has no TLS transport of its own; raw TLS is not a floor: see `Tls`).
+    for lib in ["tandem-std", "tandem-smol"] {
+        rows.push((lib, Transport::Tls));
+    }
+    if cfg!(feature = "peers") {
+        rows.push(("tonic", Transport::Tls));
     }
     rows
 }
@@ -494,6 +271,23 @@ fn make_idle(lib: &str, t: Transport) -> Box<dyn Idle> {
     }
 }
 
+fn make_many(lib: &str, t: Transport) -> Box<dyn Many> {
+    match lib {
+        "tandem-std" => Box::new(tandem_rows::StdMany::new(t)),
+        "tandem-smol" => Box::new(tandem_rows::SmolMany::new(t)),
+        #[cfg(feature = "peers")]
+        "tarpc" => Box::new(peers::TarpcMany::new(t)),
+        #[cfg(feature = "peers")]
+        "tonic" => Box::new(peers::TonicMany::new(t)),
+        other => panic!("no many-connections row for {other} (peers need `--features peers`)"),
+    }
+}
+
+/// Whether a row has the many-connections figure (the RPC libraries on TCP and Unix).
+fn has_many(lib: &str, t: Transport) -> bool {
+    lib != "raw" && t != Transport::Tls
+}
+
 /// Connection counts of the idle figure.
 fn idle_counts(_lib: &str) -> &'static [usize] {
     &[1_000, 10_000]
@@ -510,25 +304,47 @@ fn percentiles(mut v: Vec<Duration>) -> Value {
     json!({ "p50_us": at(0.50), "p99_us": at(0.99), "p999_us": at(0.999) })
 }
 
+/// User plus system CPU time of the whole process so far (every thread: client, server, I/O
+/// threads, executors), from `getrusage(RUSAGE_SELF)`.
+fn cpu_time() -> Duration {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let u = getrusage(UsageWho::RUSAGE_SELF).expect("getrusage");
+    let d = |t: nix::sys::time::TimeVal| {
+        Duration::new(t.tv_sec().max(0) as u64, (t.tv_usec().max(0) as u32).min(999_999) * 1_000)
+    };
+    d(u.user_time()) + d(u.system_time())
+}
+
 fn rtt(row: &mut dyn Row, samples: usize) -> Value {
     for _ in 0..samples / 10 + 100 {
         row.call();
     }
     let mut v = Vec::with_capacity(samples);
+    let cpu = cpu_time();
     for _ in 0..samples {
         let t = Instant::now();
         row.call();
         v.push(t.elapsed());
     }
-    percentiles(v)
+    let cpu = cpu_time().saturating_sub(cpu);
+    let mut p = percentiles(v);
+    p["cpu_us_per_call"] = json!(cpu.as_secs_f64() * 1e6 / samples as f64);
+    p
 }
 
+/// Calls per second at each depth of [`DEPTHS`], and (`cpu_us_64`) the process's CPU time per
+/// call at depth 64.
 fn pipelined(row: &mut dyn Row, time: Duration) -> Value {
     let mut m = Map::new();
     for d in DEPTHS {
         row.pipelined(d, time / 4); // warm-up
+        let cpu = cpu_time();
         let (n, t) = row.pipelined(d, time);
+        let cpu = cpu_time().saturating_sub(cpu);
         m.insert(d.to_string(), json!(n as f64 / t.as_secs_f64()));
+        if d == 64 && n > 0 {
+            m.insert("cpu_us_64".into(), json!(cpu.as_secs_f64() * 1e6 / n as f64));
+        }
     }
     Value::Object(m)
 }
@@ -537,13 +353,19 @@ fn gbps(items: usize, t: Duration) -> f64 {
     (items * ITEM) as f64 / t.as_secs_f64() / 1e9
 }
 
-fn stream(row: &mut dyn Row, items: usize) -> Value {
+/// Stream throughput in GB/s and (`cpu_s_per_gb`) the process's CPU seconds per GB moved.
+fn stream(row: &mut dyn Row, items: usize) -> (Value, Value) {
     if row.stream(items / 8).is_none() {
-        return Value::Null;
+        return (Value::Null, Value::Null);
     }
+    let cpu = cpu_time();
     match row.stream(items) {
-        Some(t) => json!(gbps(items, t)),
-        None => Value::Null,
+        Some(t) => {
+            let cpu = cpu_time().saturating_sub(cpu);
+            let gb = (items * ITEM) as f64 / 1e9;
+            (json!(gbps(items, t)), json!(cpu.as_secs_f64() / gb))
+        }
+        None => (Value::Null, Value::Null),
     }
 }
 
@@ -552,7 +374,7 @@ fn child_perf(lib: &str, t: Transport, sizes: Sizes) -> Value {
     let mut floor = RawRow::new(t);
     let floor_rtt = rtt(&mut floor, sizes.rtt_samples);
     let floor_pipe = pipelined(&mut floor, sizes.pipe_time);
-    let floor_stream = stream(&mut floor, sizes.stream_items);
+    let (floor_stream, floor_stream_cpu) = stream(&mut floor, sizes.stream_items);
     drop(floor);
 
     let mut row = make_row(lib, t);
@@ -564,7 +386,7 @@ fn child_perf(lib: &str, t: Transport, sizes: Sizes) -> Value {
         }
     });
     let row_pipe = pipelined(row.as_mut(), sizes.pipe_time);
-    let row_stream = stream(row.as_mut(), sizes.stream_items);
+    let (row_stream, row_stream_cpu) = stream(row.as_mut(), sizes.stream_items);
     // Ratios to the floor measured in this same process, taken here so that the median over
     // rounds is a median of in-run ratios (drift between children cancels).
     let r = |a: Option<f64>, b: Option<f64>| match (a, b) {
@@ -579,11 +401,15 @@ fn child_perf(lib: &str, t: Transport, sizes: Sizes) -> Value {
     });
     json!({
         "floor_ratio": ratios,
-        "floor": { "rtt": floor_rtt, "pipelined": floor_pipe, "stream_gbps": floor_stream },
+        "floor": {
+            "rtt": floor_rtt, "pipelined": floor_pipe, "stream_gbps": floor_stream,
+            "stream_cpu_s_per_gb": floor_stream_cpu,
+        },
         "rtt": row_rtt,
         "allocs_per_call": allocs as f64 / calls as f64,
         "pipelined": row_pipe,
         "stream_gbps": row_stream,
+        "stream_cpu_s_per_gb": row_stream_cpu,
     })
 }
 
@@ -656,6 +482,27 @@ fn child_idle(lib: &str, t: Transport) -> Value {
     Value::Object(out)
 }
 
+/// The many-connections figure: [`MANY`] connections, one call in flight on each; calls per
+/// second, latency percentiles, CPU per call.
+fn child_many(lib: &str, t: Transport, quick: bool) -> Value {
+    raise_nofile(2 * MANY as u64 + 1_000);
+    let mut many = make_many(lib, t);
+    many.open(MANY);
+    let time = Duration::from_millis(if quick { 500 } else { 2_000 });
+    many.run(time / 4); // warm-up
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let lat = many.run(time);
+    let elapsed = start.elapsed();
+    let cpu = cpu_time().saturating_sub(cpu);
+    let n = lat.len().max(1);
+    let mut v = percentiles(lat);
+    v["connections"] = json!(MANY);
+    v["calls_per_s"] = json!(n as f64 / elapsed.as_secs_f64());
+    v["cpu_us_per_call"] = json!(cpu.as_secs_f64() * 1e6 / n as f64);
+    v
+}
+
 // ------------------------------------------------------------------ orchestration (parent)
 
 struct Args {
@@ -668,6 +515,7 @@ struct Args {
     only: Option<String>,
     no_pin: bool,
     no_idle: bool,
+    no_many: bool,
 }
 
 fn usage() -> ! {
@@ -678,12 +526,13 @@ fn usage() -> ! {
 fn print_usage() {
     eprintln!(
         "usage: compare [--quick] [--rounds N] [--json FILE] [--markdown FILE] [--from-json FILE]\n\
-         \x20              [--firmware] [--only SUBSTRING] [--no-pin] [--no-idle]\n\
+         \x20              [--firmware] [--only SUBSTRING] [--no-pin] [--no-idle] [--no-many]\n\
          \n\
          --only SUBSTRING  only the rows whose `lib/transport` contains it, e.g. `--only tandem-std`\n\
          \x20                 (both transports of tandem-std) or `--only tandem-std/tcp`\n\
          --no-pin          only unpinned runs (by default every row also runs under `taskset -c 0`)\n\
          --no-idle         skip the idle-connection memory figure\n\
+         --no-many         skip the many-connections figure (1,000 connections, a call in flight on each)\n\
          --quick           fewer samples, one round\n\
          \n\
          (see BENCHMARKS.md and the module documentation of benches/src/bin/compare/main.rs)"
@@ -701,6 +550,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Args {
         only: None,
         no_pin: false,
         no_idle: false,
+        no_many: false,
     };
     while let Some(x) = it.next() {
         match x.as_str() {
@@ -713,6 +563,7 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Args {
             "--only" => a.only = Some(it.next().unwrap_or_else(|| usage())),
             "--no-pin" => a.no_pin = true,
             "--no-idle" => a.no_idle = true,
+            "--no-many" => a.no_many = true,
             "--help" | "-h" => {
                 print_usage();
                 std::process::exit(0)
@@ -730,6 +581,7 @@ fn transport_of(s: &str) -> Transport {
     match s {
         "tcp" => Transport::Tcp,
         "unix" => Transport::Unix,
+        "tls" => Transport::Tls,
         _ => usage(),
     }
 }
@@ -835,6 +687,7 @@ fn main() {
         let v = match kind.as_str() {
             "perf" => child_perf(&lib, t, sizes),
             "idle" => child_idle(&lib, t),
+            "many" => child_many(&lib, t, sizes.rtt_samples < 20_000),
             _ => usage(),
         };
         println!("{v}");
@@ -920,6 +773,24 @@ fn measure(args: &Args) -> Value {
                     Err(e) => {
                         eprintln!("FAILED: {e}");
                         errors.push(format!("{lib}/{} {} idle: {e}", t.name(), mode_name(pinned)));
+                    }
+                }
+            }
+            if !args.no_many && has_many(lib, *t) {
+                eprint!(
+                    "[{:>5.0}s] many {lib}/{} {} … ",
+                    started.elapsed().as_secs_f64(),
+                    t.name(),
+                    mode_name(pinned)
+                );
+                match run_child(lib, *t, pinned, "many", args.quick) {
+                    Ok(v) => {
+                        eprintln!("ok");
+                        r.insert("many".into(), v);
+                    }
+                    Err(e) => {
+                        eprintln!("FAILED: {e}");
+                        errors.push(format!("{lib}/{} {} many: {e}", t.name(), mode_name(pinned)));
                     }
                 }
             }

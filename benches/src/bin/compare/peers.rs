@@ -4,7 +4,7 @@
 //! Layout, as for every row: the server runs on its own thread (a current-thread tokio runtime),
 //! the client on a current-thread tokio runtime driven by the main thread; one connection.
 
-use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
+use crate::{unix_path, Idle, Many, Row, Transport, ITEM, MSG};
 use futures::prelude::*;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +40,8 @@ where
 enum Addr {
     Tcp(std::net::SocketAddr),
     Unix(PathBuf),
+    /// TCP with TLS (tonic only).
+    Tls(std::net::SocketAddr),
 }
 
 // ------------------------------------------------------------------ tarpc
@@ -96,6 +98,7 @@ fn tarpc_server(t: Transport) -> Addr {
                 });
                 Addr::Unix(p)
             }
+            Transport::Tls => panic!("tarpc has no TLS transport of its own: there is no tarpc/tls row"),
         }
     })
 }
@@ -117,6 +120,7 @@ async fn tarpc_client(addr: &Addr) -> BenchClient {
                 tarpc::serde_transport::Transport::from((s, tarpc::tokio_serde::formats::Bincode::default()));
             BenchClient::new(config, transport).spawn()
         }
+        Addr::Tls(_) => panic!("tarpc has no TLS transport of its own: there is no tarpc/tls row"),
     }
 }
 
@@ -321,9 +325,16 @@ where
 
 fn tonic_server(t: Transport) -> Addr {
     server_thread(move || async move {
-        let router = tonic::transport::Server::builder().add_service(BenchSvc);
+        let mut builder = tonic::transport::Server::builder();
+        if t == Transport::Tls {
+            let p = crate::tls::pki();
+            let identity = tonic::transport::Identity::from_pem(&p.cert_pem, &p.key_pem);
+            builder =
+                builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity)).expect("tls");
+        }
+        let router = builder.add_service(BenchSvc);
         match t {
-            Transport::Tcp => {
+            Transport::Tcp | Transport::Tls => {
                 let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
                 let addr = l.local_addr().expect("addr");
                 let incoming = tokio_stream::wrappers::TcpListenerStream::new(l).map(|s| {
@@ -333,7 +344,11 @@ fn tonic_server(t: Transport) -> Addr {
                     s
                 });
                 tokio::spawn(router.serve_with_incoming(incoming));
-                Addr::Tcp(addr)
+                if t == Transport::Tls {
+                    Addr::Tls(addr)
+                } else {
+                    Addr::Tcp(addr)
+                }
             }
             Transport::Unix => {
                 let p = unix_path("tonic");
@@ -356,6 +371,18 @@ async fn tonic_client(addr: &Addr) -> Grpc {
             .connect()
             .await
             .expect("connect"),
+        Addr::Tls(a) => {
+            let ca = tonic::transport::Certificate::from_pem(&crate::tls::pki().ca_pem);
+            let tls = tonic::transport::ClientTlsConfig::new().ca_certificate(ca).domain_name("localhost");
+            tonic::transport::Endpoint::from_shared(format!("https://{a}"))
+                .expect("endpoint")
+                .tls_config(tls)
+                .expect("tls")
+                .tcp_nodelay(true)
+                .connect()
+                .await
+                .expect("connect")
+        }
         Addr::Unix(p) => {
             let p = p.clone();
             tonic::transport::Endpoint::from_static("http://localhost")
@@ -463,5 +490,111 @@ impl Idle for TonicIdle {
                 self.clients.push(g);
             }
         });
+    }
+}
+
+// ------------------------------------------------------------------ many connections
+
+/// tarpc with many connections: one client each, a task per client on one current-thread
+/// runtime.
+pub struct TarpcMany {
+    addr: Addr,
+    rt: Runtime,
+    clients: Vec<BenchClient>,
+}
+
+impl TarpcMany {
+    /// The server.
+    pub fn new(t: Transport) -> TarpcMany {
+        TarpcMany { addr: tarpc_server(t), rt: current_thread(), clients: Vec::new() }
+    }
+}
+
+impl Many for TarpcMany {
+    fn open(&mut self, n: usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.clients.push(tarpc_client(&self.addr).await);
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        self.rt.block_on(async {
+            let tasks: Vec<_> = self
+                .clients
+                .iter()
+                .map(|c| {
+                    let c = c.clone();
+                    tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        while start.elapsed() < time {
+                            let t = Instant::now();
+                            c.echo(long_context(), vec![7u8; MSG]).await.expect("call");
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("task"));
+            }
+            all
+        })
+    }
+}
+
+/// tonic with many connections: one channel (one HTTP/2 connection) each, a task per channel
+/// on one current-thread runtime.
+pub struct TonicMany {
+    addr: Addr,
+    rt: Runtime,
+    clients: Vec<Grpc>,
+}
+
+impl TonicMany {
+    /// The server.
+    pub fn new(t: Transport) -> TonicMany {
+        TonicMany { addr: tonic_server(t), rt: current_thread(), clients: Vec::new() }
+    }
+}
+
+impl Many for TonicMany {
+    fn open(&mut self, n: usize) {
+        self.rt.block_on(async {
+            for _ in 0..n {
+                self.clients.push(tonic_client(&self.addr).await);
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        self.rt.block_on(async {
+            let tasks: Vec<_> = self
+                .clients
+                .iter()
+                .map(|g| {
+                    let mut g = g.clone();
+                    tokio::spawn(async move {
+                        let mut lat = Vec::new();
+                        while start.elapsed() < time {
+                            let t = Instant::now();
+                            tonic_echo(&mut g, vec![7u8; MSG]).await;
+                            lat.push(t.elapsed());
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await.expect("task"));
+            }
+            all
+        })
     }
 }

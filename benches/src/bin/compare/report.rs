@@ -106,10 +106,18 @@ impl<T> OptExt<T> for Option<T> {
 /// The figures table, one line per row and mode (markdown when `md`).
 fn figures(result: &Value, md: bool) -> String {
     let mut out = String::new();
-    let mut head = vec!["row", "mode", "RTT p50 µs", "p99", "p99.9", "×floor p50"];
+    let mut head = vec!["row", "mode", "RTT p50 µs", "p99", "p99.9", "×floor p50", "CPU µs/call"];
     let depth_heads: Vec<String> = DEPTHS.iter().map(|d| format!("calls/s @{d}")).collect();
     head.extend(depth_heads.iter().map(String::as_str));
-    head.extend(["stream GB/s", "×floor bulk", "allocs/call", "idle KiB/conn @1k", "@10k"]);
+    head.extend([
+        "CPU µs/call @64",
+        "stream GB/s",
+        "×floor bulk",
+        "CPU s/GB",
+        "allocs/call",
+        "idle KiB/conn @1k",
+        "@10k",
+    ]);
     let mut table = vec![head.iter().map(|h| h.to_string()).collect::<Vec<_>>()];
     for r in rows(result) {
         let p = r.get("perf").cloned().unwrap_or(Value::Null);
@@ -120,12 +128,15 @@ fn figures(result: &Value, md: bool) -> String {
             f(num(&p, &["rtt", "p99_us"]), 1),
             f(num(&p, &["rtt", "p999_us"]), 1),
             rx(floor_ratio(&p, "rtt_p50", &["rtt", "p50_us"])),
+            f(num(&p, &["rtt", "cpu_us_per_call"]), 1),
         ];
         for d in DEPTHS {
             line.push(kilo(num(&p, &["pipelined", &d.to_string()])));
         }
+        line.push(f(num(&p, &["pipelined", "cpu_us_64"]), 2));
         line.push(f(num(&p, &["stream_gbps"]), 2));
         line.push(rx(floor_ratio(&p, "stream", &["stream_gbps"])));
+        line.push(f(num(&p, &["stream_cpu_s_per_gb"]), 2));
         line.push(f(num(&p, &["allocs_per_call"]), 1));
         line.push(idle(r, "1000"));
         line.push(idle(r, "10000"));
@@ -218,6 +229,10 @@ fn goals(result: &Value, md: bool) -> String {
     let yes = |b: bool| if b { "yes" } else { "**no**" }.to_string();
     for r in rows(result) {
         let (lib, t, mode) = (s(r, "lib"), s(r, "transport"), s(r, "mode"));
+        if t == "tls" {
+            // The goals are about plaintext transports; TLS rows are reported, not judged.
+            continue;
+        }
         let p = r.get("perf").cloned().unwrap_or(Value::Null);
         let name = format!("{lib}/{t} {mode}");
         if lib == "tandem-std" {
@@ -239,6 +254,34 @@ fn goals(result: &Value, md: bool) -> String {
             }
         }
         if lib.starts_with("tandem") {
+            let tarpc_cpu =
+                find(result, "tarpc", t, mode).and_then(|x| num(x, &["perf", "rtt", "cpu_us_per_call"]));
+            if let Some(x) = ratio(num(&p, &["rtt", "cpu_us_per_call"]), tarpc_cpu) {
+                table.push(vec![
+                    "CPU per sequential call ≤ tarpc's".into(),
+                    name.clone(),
+                    format!("{x:.2}×"),
+                    yes(x <= 1.0),
+                ]);
+            }
+            if lib == "tandem-smol" {
+                if let Some(x) = floor_ratio(&p, "rtt_p50", &["rtt", "p50_us"]) {
+                    table.push(vec![
+                        "unary RTT p50 ≤ 1.15× raw".into(),
+                        name.clone(),
+                        format!("{x:.2}×"),
+                        yes(x <= 1.15),
+                    ]);
+                }
+                if let Some(x) = num(&p, &["allocs_per_call"]) {
+                    table.push(vec![
+                        "0 allocations per unary call (both ends)".into(),
+                        name.clone(),
+                        format!("{x:.1}"),
+                        yes(x == 0.0),
+                    ]);
+                }
+            }
             let tarpc = find(result, "tarpc", t, mode).and_then(|x| num(x, &["perf", "pipelined", "64"]));
             if let Some(x) = ratio(num(&p, &["pipelined", "64"]), tarpc) {
                 table.push(vec![
@@ -247,6 +290,19 @@ fn goals(result: &Value, md: bool) -> String {
                     format!("{x:.2}×"),
                     yes(x >= 3.0),
                 ]);
+            }
+            let tarpc_many = find(result, "tarpc", t, mode).and_then(|x| x.get("many").cloned());
+            if let (Some(mine), Some(theirs)) = (r.get("many"), tarpc_many) {
+                let calls = ratio(num(mine, &["calls_per_s"]), num(&theirs, &["calls_per_s"]));
+                let p99 = ratio(num(mine, &["p99_us"]), num(&theirs, &["p99_us"]));
+                if let (Some(c), Some(l)) = (calls, p99) {
+                    table.push(vec![
+                        "1,000 connections: calls/s ≥ 2× tarpc, lower p99".into(),
+                        name.clone(),
+                        format!("{c:.2}× calls/s, {l:.2}× p99"),
+                        yes(c >= 2.0 && l < 1.0),
+                    ]);
+                }
             }
             if let Some(x) = floor_ratio(&p, "stream", &["stream_gbps"]) {
                 table.push(vec![
@@ -257,7 +313,7 @@ fn goals(result: &Value, md: bool) -> String {
                 ]);
             }
         }
-        if lib == "tandem-smol" {
+        if lib.starts_with("tandem") {
             if let Some(x) = r.get("idle_bytes_per_conn").and_then(|v| v.get("10000")).and_then(Value::as_f64)
             {
                 table.push(vec![
@@ -276,6 +332,45 @@ fn goals(result: &Value, md: bool) -> String {
             "firmware-size".into(),
             format!("{} B flash", f(added, 0)),
             "(reported)".into(),
+        ]);
+    }
+    let mut out = String::new();
+    render(&mut out, &table, md);
+    out
+}
+
+/// Many connections: calls per second, latency and CPU per call with a call in flight on each
+/// of 1,000 connections, and (tandem rows) the ratio to tarpc's calls per second.
+fn many(result: &Value, md: bool) -> String {
+    let mut table = vec![[
+        "row",
+        "mode",
+        "connections",
+        "calls/s",
+        "p50 µs",
+        "p99 µs",
+        "CPU µs/call",
+        "calls/s ×tarpc",
+        "p99 ×tarpc",
+    ]
+    .iter()
+    .map(|x| x.to_string())
+    .collect::<Vec<_>>()];
+    for r in rows(result) {
+        let Some(m) = r.get("many").filter(|v| !v.is_null()) else { continue };
+        let (lib, t, mode) = (s(r, "lib"), s(r, "transport"), s(r, "mode"));
+        let tarpc = find(result, "tarpc", t, mode).and_then(|x| x.get("many"));
+        let vs = |k: &[&str]| rx(ratio(num(m, k), tarpc.and_then(|x| num(x, k))));
+        table.push(vec![
+            format!("{lib}/{t}"),
+            mode.to_string(),
+            f(num(m, &["connections"]), 0),
+            kilo(num(m, &["calls_per_s"])),
+            f(num(m, &["p50_us"]), 0),
+            f(num(m, &["p99_us"]), 0),
+            f(num(m, &["cpu_us_per_call"]), 2),
+            if lib.starts_with("tandem") { vs(&["calls_per_s"]) } else { String::new() },
+            if lib.starts_with("tandem") { vs(&["p99_us"]) } else { String::new() },
         ]);
     }
     let mut out = String::new();
@@ -368,6 +463,8 @@ pub fn text(result: &Value) -> String {
     out.push_str(&figures(result, false));
     let _ = writeln!(out, "\n== tandem ratios");
     out.push_str(&ratios(result, false));
+    let _ = writeln!(out, "\n== many connections");
+    out.push_str(&many(result, false));
     let _ = writeln!(out, "\n== goals");
     out.push_str(&goals(result, false));
     if result.get("firmware").is_some_and(|v| !v.is_null()) {
@@ -412,12 +509,24 @@ fn markdown(result: &Value) -> String {
         out,
         "RTT: sequential 32-byte echo; ×floor: the raw ping-pong of the same transport measured in the same process. \
          calls/s @N: N calls in flight. stream: 64 KiB items, ×floor bulk: raw 64 KiB writes in the same process. \
+         CPU µs/call, CPU µs/call @64, CPU s/GB: user + system CPU time of the whole process (every thread: client, \
+         server, I/O threads, executors; `getrusage`) per sequential call, per call at 64 in flight, per GB streamed, \
+         so that no latency is bought with busy-waiting unseen. TLS rows: TLS 1.3 (rustls, ring), server-authenticated, \
+         their floor is raw TCP without encryption. \
          allocs/call: heap allocations (all threads, both ends) per sequential call after warm-up. \
          idle: RSS delta per connection, both ends in the process (`skip`: not attempted, see below).\n"
     );
     out.push_str(&figures(result, true));
     let _ = writeln!(out, "\n### Ratios of the tandem rows\n");
     out.push_str(&ratios(result, true));
+    let _ = writeln!(out, "\n### Many connections\n");
+    let _ = writeln!(
+        out,
+        "1,000 connections to one server, each with one 32-byte echo call in flight at all times (tandem-std: a caller \
+         thread per connection; tandem-smol, tarpc, tonic: a task per connection on one executor thread); calls/s over \
+         all connections, latency percentiles over every call, CPU time (whole process) per call.\n"
+    );
+    out.push_str(&many(result, true));
     let _ = writeln!(out, "\n### Goals\n");
     out.push_str(&goals(result, true));
     let _ = writeln!(out, "\n### Idle connections\n");

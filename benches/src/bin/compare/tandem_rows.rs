@@ -2,7 +2,7 @@
 //! threads, the caller blocking on its own thread) and runtime-smol (driver tasks on smol's
 //! global executor; the caller's futures run on the main thread).
 
-use crate::{unix_path, Idle, Row, Transport, ITEM, MSG};
+use crate::{unix_path, Idle, Many, Row, Transport, ITEM, MSG};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -23,11 +23,30 @@ fn config() -> Config {
 fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
     match t {
         Transport::Tcp => ("tcp://127.0.0.1:0".to_string(), None),
+        Transport::Tls => ("tls://127.0.0.1:0".to_string(), None),
         Transport::Unix => {
             let p = unix_path(tag);
             (format!("unix://{}", p.display()), Some(p))
         }
     }
+}
+
+/// For TLS rows, trust in the rows' CA only; the default (unused) otherwise.
+fn std_trust(t: Transport) -> tandem_std::TlsClientConfig {
+    if t != Transport::Tls {
+        return tandem_std::TlsClientConfig::default();
+    }
+    let ca = crate::tls::pki().ca_pem.as_bytes();
+    tandem_std::TlsClientConfig::new().trust_ca_pem(ca).expect("ca").without_system_roots()
+}
+
+/// [`std_trust`] for tandem-smol.
+fn smol_trust(t: Transport) -> tandem_smol::TlsClientConfig {
+    if t != Transport::Tls {
+        return tandem_smol::TlsClientConfig::default();
+    }
+    let ca = crate::tls::pki().ca_pem.as_bytes();
+    tandem_smol::TlsClientConfig::new().trust_ca_pem(ca).expect("ca").without_system_roots()
 }
 
 // ------------------------------------------------------------------ tandem-std
@@ -45,8 +64,14 @@ fn std_server(t: Transport, tag: &str) -> tandem_std::Server {
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
-    let cfg =
-        tandem_std::ServerConfig { connection: config(), ..tandem_std::ServerConfig::new("bench-server") };
+    let cfg = tandem_std::ServerConfig {
+        connection: config(),
+        tls: (t == Transport::Tls).then(|| {
+            let p = crate::tls::pki();
+            tandem_std::TlsServerConfig::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).expect("tls")
+        }),
+        ..tandem_std::ServerConfig::new("bench-server")
+    };
     tandem_std::Server::bind(&addr, cfg, handlers).expect("bind")
 }
 
@@ -67,6 +92,7 @@ impl StdRow {
         let addr = server.local_addr().to_string();
         let cfg = tandem_std::ClientConfig {
             connection: config(),
+            tls: std_trust(t),
             ..tandem_std::ClientConfig::new("bench-client")
         };
         let client = tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect");
@@ -120,6 +146,7 @@ impl Row for StdRow {
 
 /// Idle tandem-std connections (clients with one handler worker each).
 pub struct StdIdle {
+    t: Transport,
     server: tandem_std::Server,
     clients: Vec<tandem_std::Client>,
 }
@@ -127,7 +154,7 @@ pub struct StdIdle {
 impl StdIdle {
     /// The server.
     pub fn new(t: Transport) -> StdIdle {
-        StdIdle { server: std_server(t, "std-idle"), clients: Vec::new() }
+        StdIdle { t, server: std_server(t, "std-idle"), clients: Vec::new() }
     }
 }
 
@@ -136,7 +163,11 @@ impl Idle for StdIdle {
         let addr = self.server.local_addr().to_string();
         for _ in 0..n {
             let name = format!("idle-{}", self.clients.len());
-            let cfg = tandem_std::ClientConfig { workers: 1, ..tandem_std::ClientConfig::new(name) };
+            let cfg = tandem_std::ClientConfig {
+                workers: 1,
+                tls: std_trust(self.t),
+                ..tandem_std::ClientConfig::new(name)
+            };
             self.clients
                 .push(tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect"));
         }
@@ -161,8 +192,14 @@ fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
-    let cfg =
-        tandem_smol::ServerConfig { connection: config(), ..tandem_smol::ServerConfig::new("bench-server") };
+    let cfg = tandem_smol::ServerConfig {
+        connection: config(),
+        tls: (t == Transport::Tls).then(|| {
+            let p = crate::tls::pki();
+            tandem_smol::TlsServerConfig::from_pem(p.cert_pem.as_bytes(), p.key_pem.as_bytes()).expect("tls")
+        }),
+        ..tandem_smol::ServerConfig::new("bench-server")
+    };
     tandem_smol::Server::bind(&addr, cfg, handlers).expect("bind")
 }
 
@@ -172,6 +209,8 @@ pub struct SmolRow {
     peer: tandem_smol::Client,
     msg: Vec<u8>,
     item: Vec<u8>,
+    /// Responses land here, reused call after call (`call_raw_into`), as in [`StdRow`].
+    back: Vec<u8>,
 }
 
 impl SmolRow {
@@ -181,19 +220,20 @@ impl SmolRow {
         let addr = server.local_addr().to_string();
         let cfg = tandem_smol::ClientConfig {
             connection: config(),
+            tls: smol_trust(t),
             ..tandem_smol::ClientConfig::new("bench-client")
         };
         let peer = smol::block_on(tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new()))
             .expect("connect");
-        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM] }
+        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM], back: Vec::new() }
     }
 }
 
 impl Row for SmolRow {
     fn call(&mut self) {
-        let back =
-            smol::block_on(self.peer.call_raw(ECHO, &self.msg, tandem_smol::Deadline::None)).expect("call");
-        debug_assert_eq!(back.len(), MSG);
+        smol::block_on(self.peer.call_raw_into(ECHO, &self.msg, tandem_smol::Deadline::None, &mut self.back))
+            .expect("call");
+        debug_assert_eq!(self.back.len(), MSG);
     }
 
     fn pipelined(&mut self, depth: usize, time: Duration) -> (u64, Duration) {
@@ -236,6 +276,7 @@ impl Row for SmolRow {
 
 /// Idle tandem-smol connections.
 pub struct SmolIdle {
+    t: Transport,
     server: tandem_smol::Server,
     peers: Vec<tandem_smol::Client>,
 }
@@ -243,7 +284,7 @@ pub struct SmolIdle {
 impl SmolIdle {
     /// The server.
     pub fn new(t: Transport) -> SmolIdle {
-        SmolIdle { server: smol_server(t, "smol-idle"), peers: Vec::new() }
+        SmolIdle { t, server: smol_server(t, "smol-idle"), peers: Vec::new() }
     }
 }
 
@@ -253,7 +294,10 @@ impl Idle for SmolIdle {
         smol::block_on(async {
             for _ in 0..n {
                 let name = format!("idle-{}", self.peers.len());
-                let cfg = tandem_smol::ClientConfig::new(name);
+                let cfg = tandem_smol::ClientConfig {
+                    tls: smol_trust(self.t),
+                    ..tandem_smol::ClientConfig::new(name)
+                };
                 let c = tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new());
                 self.peers.push(c.await.expect("connect"));
             }
@@ -262,5 +306,123 @@ impl Idle for SmolIdle {
         while self.server.peers().len() < self.peers.len() && Instant::now() < end {
             std::thread::sleep(Duration::from_millis(10));
         }
+    }
+}
+
+// ------------------------------------------------------------------ many connections
+
+/// tandem-std with many connections: one client each, a thread per client making sequential
+/// calls (the blocking API's way to keep one call in flight per connection).
+pub struct StdMany {
+    t: Transport,
+    server: tandem_std::Server,
+    clients: Vec<tandem_std::Client>,
+}
+
+impl StdMany {
+    /// The server.
+    pub fn new(t: Transport) -> StdMany {
+        StdMany { t, server: std_server(t, "std-many"), clients: Vec::new() }
+    }
+}
+
+impl Many for StdMany {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        for i in 0..n {
+            let cfg = tandem_std::ClientConfig {
+                workers: 1,
+                tls: std_trust(self.t),
+                ..tandem_std::ClientConfig::new(format!("many-{i}"))
+            };
+            self.clients
+                .push(tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect"));
+        }
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let start = Instant::now();
+        std::thread::scope(|s| {
+            let threads: Vec<_> = self
+                .clients
+                .iter()
+                .map(|c| {
+                    std::thread::Builder::new()
+                        .stack_size(256 * 1024)
+                        .spawn_scoped(s, move || {
+                            let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
+                            while start.elapsed() < time {
+                                let t = Instant::now();
+                                c.call_raw_into(ECHO, &msg, tandem_std::Deadline::None, &mut back)
+                                    .expect("call");
+                                lat.push(t.elapsed());
+                            }
+                            lat
+                        })
+                        .expect("spawn a caller thread")
+                })
+                .collect();
+            threads.into_iter().flat_map(|h| h.join().expect("caller thread")).collect()
+        })
+    }
+}
+
+/// tandem-smol with many connections: one client each, a task per client on one executor.
+pub struct SmolMany {
+    t: Transport,
+    server: tandem_smol::Server,
+    clients: Vec<tandem_smol::Client>,
+}
+
+impl SmolMany {
+    /// The server.
+    pub fn new(t: Transport) -> SmolMany {
+        SmolMany { t, server: smol_server(t, "smol-many"), clients: Vec::new() }
+    }
+}
+
+impl Many for SmolMany {
+    fn open(&mut self, n: usize) {
+        let addr = self.server.local_addr().to_string();
+        smol::block_on(async {
+            for i in 0..n {
+                let cfg = tandem_smol::ClientConfig {
+                    tls: smol_trust(self.t),
+                    ..tandem_smol::ClientConfig::new(format!("many-{i}"))
+                };
+                let c = tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new());
+                self.clients.push(c.await.expect("connect"));
+            }
+        });
+    }
+
+    fn run(&mut self, time: Duration) -> Vec<Duration> {
+        let ex = smol::LocalExecutor::new();
+        let start = Instant::now();
+        let tasks: Vec<_> = self
+            .clients
+            .iter()
+            .map(|c| {
+                let c = c.peer().clone();
+                ex.spawn(async move {
+                    let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
+                    while start.elapsed() < time {
+                        let t = Instant::now();
+                        c.call_raw_into(ECHO, &msg, tandem_smol::Deadline::None, &mut back)
+                            .await
+                            .expect("call");
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        smol::block_on(ex.run(async {
+            let mut all = Vec::new();
+            for t in tasks {
+                all.extend(t.await);
+            }
+            all
+        }))
     }
 }
