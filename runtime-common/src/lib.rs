@@ -128,6 +128,7 @@ pub mod open;
 mod outcome;
 pub mod peer;
 pub mod pump;
+pub mod serial;
 pub mod service;
 pub mod session;
 mod state;
