@@ -184,10 +184,17 @@ fn enc(ty: &T, v: &Value, out: &mut Vec<u8>) -> Result<(), DynError> {
     Ok(())
 }
 
-/// Reads a value of `schema` from `bytes` (all of them).
+/// Most values [`decode`] builds beyond one per input byte: values of zero-sized types (`()`,
+/// unit structs) take no bytes, so a sequence of them could otherwise claim any length.
+pub const ZERO_SIZED_BUDGET: usize = 65_536;
+
+/// Reads a value of `schema` from `bytes` (all of them). The bytes may come from anyone: the
+/// work and memory are bounded by their length (at most one value per byte, plus
+/// [`ZERO_SIZED_BUDGET`]).
 pub fn decode(schema: &OwnedNamedType, bytes: &[u8]) -> Result<Value, DynError> {
     let mut r = bytes;
-    let v = dec(&schema.ty, &mut r)?;
+    let mut budget = bytes.len().saturating_add(ZERO_SIZED_BUDGET);
+    let v = dec(&schema.ty, &mut r, &mut budget)?;
     if !r.is_empty() {
         return err(format!("{} bytes left after the value", r.len()));
     }
@@ -226,7 +233,11 @@ fn len(r: &mut &[u8]) -> Result<usize, DynError> {
     usize::try_from(n).map_err(|_| DynError("length out of range".into()))
 }
 
-fn dec(ty: &T, r: &mut &[u8]) -> Result<Value, DynError> {
+fn dec(ty: &T, r: &mut &[u8], budget: &mut usize) -> Result<Value, DynError> {
+    *budget = match budget.checked_sub(1) {
+        Some(b) => b,
+        None => return err("the value holds more elements than its bytes can (a sequence of empty values?)"),
+    };
     Ok(match ty {
         T::Bool => match take(r, 1)?[0] {
             0 => Value::Bool(false),
@@ -250,41 +261,44 @@ fn dec(ty: &T, r: &mut &[u8]) -> Result<Value, DynError> {
         }
         T::Option(inner) => match take(r, 1)?[0] {
             0 => Value::Option(None),
-            1 => Value::Option(Some(Box::new(dec(&inner.ty, r)?))),
+            1 => Value::Option(Some(Box::new(dec(&inner.ty, r, budget)?))),
             b => return err(format!("{b} is not an option tag")),
         },
         T::Unit | T::UnitStruct => Value::Unit,
-        T::NewtypeStruct(inner) => dec(&inner.ty, r)?,
+        T::NewtypeStruct(inner) => dec(&inner.ty, r, budget)?,
         T::Seq(inner) => {
             let n = len(r)?;
             let mut xs = Vec::with_capacity(n.min(r.len()));
             for _ in 0..n {
-                xs.push(dec(&inner.ty, r)?);
+                xs.push(dec(&inner.ty, r, budget)?);
             }
             Value::Seq(xs)
         }
         T::Tuple(items) | T::TupleStruct(items) => {
-            Value::Seq(items.iter().map(|t| dec(&t.ty, r)).collect::<Result<_, _>>()?)
+            Value::Seq(items.iter().map(|t| dec(&t.ty, r, budget)).collect::<Result<_, _>>()?)
         }
         T::Map { key, val } => {
             let n = len(r)?;
             let mut kv = Vec::with_capacity(n.min(r.len()));
             for _ in 0..n {
-                kv.push((dec(&key.ty, r)?, dec(&val.ty, r)?));
+                kv.push((dec(&key.ty, r, budget)?, dec(&val.ty, r, budget)?));
             }
             Value::Map(kv)
         }
         T::Struct(fields) => Value::Struct(
-            fields.iter().map(|f| Ok((f.name.clone(), dec(&f.ty.ty, r)?))).collect::<Result<_, _>>()?,
+            fields
+                .iter()
+                .map(|f| Ok((f.name.clone(), dec(&f.ty.ty, r, budget)?)))
+                .collect::<Result<_, _>>()?,
         ),
         T::Enum(variants) => {
             let i = usize::try_from(get_varint(r)?).unwrap_or(usize::MAX);
             let Some(v) = variants.get(i) else { return err(format!("no variant {i}")) };
             let data = match &v.ty {
                 V::UnitVariant => Value::Unit,
-                V::NewtypeVariant(t) => dec(&t.ty, r)?,
-                V::TupleVariant(ts) => dec(&T::Tuple(ts.clone()), r)?,
-                V::StructVariant(fs) => dec(&T::Struct(fs.clone()), r)?,
+                V::NewtypeVariant(t) => dec(&t.ty, r, budget)?,
+                V::TupleVariant(ts) => dec(&T::Tuple(ts.clone()), r, budget)?,
+                V::StructVariant(fs) => dec(&T::Struct(fs.clone()), r, budget)?,
             };
             Value::Variant(v.name.clone(), Box::new(data))
         }
@@ -351,5 +365,16 @@ mod tests {
         assert!(decode(&schema, &bytes[..3]).is_err());
         let unit = OwnedNamedType::from(Shape::SCHEMA);
         assert_eq!(encode(&unit, &Value::Variant("Dot".into(), Box::new(Value::Unit))).unwrap(), [0]);
+    }
+
+    #[test]
+    fn a_sequence_of_empty_values_cannot_claim_any_length() {
+        let units = OwnedNamedType::from(<Vec<()>>::SCHEMA);
+        // 2^60 units in 9 bytes: refused at once, not built.
+        let e = decode(&units, &[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x10]).unwrap_err();
+        assert!(e.0.contains("more elements than its bytes can"), "{e}");
+        // A plausible number of them still decodes.
+        let few = postcard::to_allocvec(&vec![(); 1000]).unwrap();
+        assert_eq!(decode(&units, &few).unwrap(), Value::Seq(vec![Value::Unit; 1000]));
     }
 }

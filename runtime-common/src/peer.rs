@@ -20,7 +20,9 @@ use serde::Serialize;
 use tandem_core::typed::{
     self, encode_vec, CodecError, MethodLabel, NoError, Notification, Streaming, Unary,
 };
-use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, Stats, Status, StatusBody};
+use tandem_core::{
+    ApiError, ConnectionError, MethodId, PeerLimits, RequestKind, SchemaKey, Stats, Status, StatusBody,
+};
 
 use crate::auth::PeerIdentity;
 use crate::clock::{now, to_std};
@@ -143,6 +145,13 @@ impl Peer {
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
         self.shared().lock().conn.stats()
+    }
+
+    /// What the peer announced in its HELLO (SPEC.md §5.4): its limits, timers and optional
+    /// features, with defaults for the parameters it left out; `None` before its HELLO has
+    /// arrived (never, once connected).
+    pub fn peer_limits(&self) -> Option<PeerLimits> {
+        self.shared().lock().conn.peer().map(|p| p.limits)
     }
 
     /// Where the link is now.
@@ -373,6 +382,18 @@ impl Peer {
         self.notify_keyed(method, None, MethodLabel::id(method), payload, deadline.into()).await
     }
 
+    /// [`notify_raw`](Self::notify_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub async fn notify_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(), CallError> {
+        self.notify_keyed(method, Some(key), MethodLabel::id(method), payload, deadline.into()).await
+    }
+
     async fn notify_keyed(
         &self,
         method: MethodId,
@@ -407,6 +428,17 @@ impl Peer {
     /// [`signal`](Self::signal) on raw bytes.
     pub async fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
         self.signal_keyed(method, None, MethodLabel::id(method), payload).await
+    }
+
+    /// [`signal_raw`](Self::signal_raw) carrying a schema key (a SIGNAL_KEYED frame, SPEC.md
+    /// §4.21), as [`call_raw_keyed`](Self::call_raw_keyed).
+    pub async fn signal_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+    ) -> Result<(), CallError> {
+        self.signal_keyed(method, Some(key), MethodLabel::id(method), payload).await
     }
 
     async fn signal_keyed(
@@ -487,6 +519,20 @@ impl Peer {
     ) -> Result<(RawSender, RawReceiver), CallError> {
         let label = MethodLabel::id(method);
         let id = self.open_stream_id(method, None, label, init, false, deadline.into()).await?;
+        Ok((RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label)))
+    }
+
+    /// [`open_stream_raw`](Self::open_stream_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub async fn open_stream_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        init: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(RawSender, RawReceiver), CallError> {
+        let label = MethodLabel::id(method);
+        let id = self.open_stream_id(method, Some(key), label, init, false, deadline.into()).await?;
         Ok((RawSender::new(self.h.clone(), id, label), RawReceiver::new(self.h.clone(), id, label)))
     }
 

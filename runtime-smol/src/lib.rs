@@ -186,7 +186,9 @@ pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};
 pub use tandem_runtime::tandem_core::service;
 pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
-pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+pub use tandem_runtime::tandem_core::{
+    Config, ConnectionError, Features, MethodId, PeerLimits, SchemaKey, Stats, Status,
+};
 #[cfg(feature = "metrics")]
 #[doc(inline)]
 pub use tandem_runtime::MetricsObserver;

@@ -260,3 +260,21 @@ fn garbage_peer_is_disconnected_without_disturbing_others() {
         server.shutdown(T).await;
     });
 }
+
+#[test]
+fn peer_limits_are_what_the_other_side_announced() {
+    run(T, async {
+        let mut config = ServerConfig::new("hub");
+        config.connection = Config { max_concurrent_calls: 7, max_frame_size: 8192, ..Config::default() };
+        let (log, _log_rx) = async_channel::unbounded();
+        let server = Server::bind("tcp://127.0.0.1:0", config, router(log)).unwrap();
+        let mut c = ClientConfig::new("limits");
+        c.connection = Config { max_concurrent_streams: 3, ..Config::default() };
+        let client = Client::connect(&server.local_addr().to_string(), c, Handlers::new()).await.unwrap();
+        let l = client.peer_limits().expect("the server's HELLO has arrived");
+        assert_eq!((l.max_concurrent_calls, l.max_frame_size), (7, 8192));
+        assert_eq!(l.features, tandem_smol::Features::ALL);
+        let peer = server.wait_for_peer("limits", T).await.unwrap();
+        assert_eq!(peer.peer_limits().unwrap().max_concurrent_streams, 3);
+    });
+}

@@ -238,7 +238,7 @@ fn serve_panics_naming_both_services() {
 #[test]
 fn introspection_lists_a_running_server_and_a_request_is_encoded_from_its_schema_alone() {
     run(T * 2, async {
-        let (events, _rx) = async_channel::unbounded();
+        let (events, events_rx) = async_channel::unbounded();
         let server =
             Server::bind("tcp://127.0.0.1:0", ServerConfig::new("arm"), arm_handlers(events)).unwrap();
         let addr = server.local_addr().to_string();
@@ -282,6 +282,23 @@ fn introspection_lists_a_running_server_and_a_request_is_encoded_from_its_schema
         let wrong = tandem_smol::SchemaKey(methods[0].key);
         let e = client.peer().call_raw_keyed(id, wrong, &bytes, T).await.unwrap_err();
         assert_eq!(e.status(), Status::SCHEMA_MISMATCH);
+        // Notifications, signals and streams carry their keys the same way, checked alike.
+        let (peer, key) = (client.peer(), |i: usize| tandem_smol::SchemaKey(methods[i].key));
+        let log = tandem_smol::MethodId::new(70, 3);
+        peer.notify_raw_keyed(log, key(2), b"\x05keyed", T).await.unwrap();
+        assert_eq!(within(T, events_rx.recv()).await.unwrap(), "log keyed");
+        let e = peer.notify_raw_keyed(log, wrong, b"\x01x", T).await.unwrap_err();
+        assert_eq!(e.status(), Status::SCHEMA_MISMATCH);
+        peer.signal_raw_keyed(tandem_smol::MethodId::new(70, 4), key(3), &[5]).await.unwrap();
+        assert_eq!(within(T, events_rx.recv()).await.unwrap(), "beep 5");
+        let count = tandem_smol::MethodId::new(70, 5);
+        let (up, mut rx) = peer.open_stream_raw_keyed(count, key(4), &[2], T).await.unwrap();
+        assert_eq!(rx.recv().await, Ok(Some(vec![0])));
+        assert_eq!(rx.recv().await, Ok(Some(vec![1])));
+        assert_eq!(rx.recv().await, Ok(None));
+        let (tx, mut rx) = peer.open_stream_raw_keyed(count, wrong, &[2], T).await.unwrap();
+        assert_eq!(rx.recv().await.unwrap_err().status(), Status::SCHEMA_MISMATCH);
+        drop((tx, rx, up));
         server.shutdown(T).await;
     });
 }

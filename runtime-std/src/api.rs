@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
-use tandem_runtime::tandem_core::{ConnectionError, MethodId, SchemaKey, Stats, Status};
+use tandem_runtime::tandem_core::{ConnectionError, MethodId, PeerLimits, SchemaKey, Stats, Status};
 use tandem_runtime::{peer, CallError, Deadline, InFlight, LinkState, PeerCredentials, PeerIdentity};
 
 use crate::block::block_on;
@@ -60,6 +60,13 @@ impl Peer {
     /// The connection's counters.
     pub fn stats(&self) -> Stats {
         self.0.stats()
+    }
+
+    /// What the peer announced in its HELLO (SPEC.md §5.4): its limits, timers and optional
+    /// features, with defaults for the parameters it left out; `None` before its HELLO has
+    /// arrived (never, once connected).
+    pub fn peer_limits(&self) -> Option<PeerLimits> {
+        self.0.peer_limits()
     }
 
     /// Where the link is now.
@@ -214,6 +221,18 @@ impl Peer {
         block_on(self.0.notify_raw(method, payload, deadline))
     }
 
+    /// [`notify_raw`](Self::notify_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn notify_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(), CallError> {
+        block_on(self.0.notify_raw_keyed(method, key, payload, deadline))
+    }
+
     /// Sends an unreliable notification (SIGNAL): queued once (waiting for room in the
     /// transmit queue), never acknowledged, never retransmitted.
     pub fn signal<T>(&self, method: &Notification<T>, value: &T) -> Result<(), CallError>
@@ -226,6 +245,17 @@ impl Peer {
     /// [`signal`](Self::signal) on raw bytes.
     pub fn signal_raw(&self, method: MethodId, payload: &[u8]) -> Result<(), CallError> {
         block_on(self.0.signal_raw(method, payload))
+    }
+
+    /// [`signal_raw`](Self::signal_raw) carrying a schema key (a SIGNAL_KEYED frame, SPEC.md
+    /// §4.21), as [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn signal_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        payload: &[u8],
+    ) -> Result<(), CallError> {
+        block_on(self.0.signal_raw_keyed(method, key, payload))
     }
 
     /// Opens a stream with its initial value. Returns the sender of `Up` items (dropping it or
@@ -256,6 +286,19 @@ impl Peer {
         deadline: impl Into<Deadline>,
     ) -> Result<(RawSender, RawReceiver), CallError> {
         block_on(self.0.open_stream_raw(method, init, deadline))
+            .map(|(tx, rx)| (RawSender(tx), RawReceiver(rx)))
+    }
+
+    /// [`open_stream_raw`](Self::open_stream_raw) carrying a schema key (SPEC.md §7.10), as
+    /// [`call_raw_keyed`](Self::call_raw_keyed).
+    pub fn open_stream_raw_keyed(
+        &self,
+        method: MethodId,
+        key: SchemaKey,
+        init: &[u8],
+        deadline: impl Into<Deadline>,
+    ) -> Result<(RawSender, RawReceiver), CallError> {
+        block_on(self.0.open_stream_raw_keyed(method, key, init, deadline))
             .map(|(tx, rx)| (RawSender(tx), RawReceiver(rx)))
     }
 

@@ -257,3 +257,21 @@ fn client_without_handlers_answers_unknown_module() {
         assert_eq!(p.call(&ADD, &(1, 1), T).map_err(|e| e.status()), Err(Status::UNKNOWN_MODULE));
     });
 }
+
+#[test]
+fn peer_limits_are_what_the_other_side_announced() {
+    bounded(20, || {
+        let mut config = ServerConfig::new("hub");
+        config.connection = Config { max_concurrent_calls: 7, max_frame_size: 8192, ..Config::default() };
+        let (seen, _) = Seen::new();
+        let server = Server::bind("tcp://127.0.0.1:0", config, handlers("hub", &seen)).unwrap();
+        let mut c = ClientConfig::new("limits");
+        c.connection = Config { max_concurrent_streams: 3, ..Config::default() };
+        let client = Client::connect(&server.local_addr().to_string(), c, Handlers::new()).unwrap();
+        let l = client.peer_limits().expect("the server's HELLO has arrived");
+        assert_eq!((l.max_concurrent_calls, l.max_frame_size), (7, 8192));
+        assert_eq!(l.features, tandem_std::Features::ALL);
+        let peer = server.wait_for_peer("limits", T).unwrap();
+        assert_eq!(peer.peer_limits().unwrap().max_concurrent_streams, 3);
+    });
+}

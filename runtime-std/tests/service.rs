@@ -263,7 +263,7 @@ fn serve_panics_naming_both_services() {
 #[test]
 fn introspection_lists_a_running_server_and_a_request_is_encoded_from_its_schema_alone() {
     bounded(20, || {
-        let (server, client, _rx) = serve_arm("tool", None);
+        let (server, client, events) = serve_arm("tool", None);
         let intro = introspection::BlockingClient::new(client.peer().clone()).with_deadline(T);
         let services = intro.services(&()).unwrap();
         let names: Vec<_> = services.iter().map(|s| (s.name.as_str(), s.module)).collect();
@@ -303,6 +303,23 @@ fn introspection_lists_a_running_server_and_a_request_is_encoded_from_its_schema
         let wrong = tandem_std::SchemaKey(methods[0].key);
         let e = client.peer().call_raw_keyed(id, wrong, &bytes, T).unwrap_err();
         assert_eq!(e.status(), Status::SCHEMA_MISMATCH);
+        // Notifications, signals and streams carry their keys the same way, checked alike.
+        let (peer, key) = (client.peer(), |i: usize| tandem_std::SchemaKey(methods[i].key));
+        let log = tandem_std::MethodId::new(70, 3);
+        peer.notify_raw_keyed(log, key(2), b"\x05keyed", T).unwrap();
+        assert_eq!(events.recv_timeout(T).unwrap(), "log keyed");
+        assert_eq!(
+            peer.notify_raw_keyed(log, wrong, b"\x01x", T).unwrap_err().status(),
+            Status::SCHEMA_MISMATCH
+        );
+        peer.signal_raw_keyed(tandem_std::MethodId::new(70, 4), key(3), &[5]).unwrap();
+        assert_eq!(events.recv_timeout(T).unwrap(), "beep 5");
+        let count = tandem_std::MethodId::new(70, 5);
+        let (up, mut rx) = peer.open_stream_raw_keyed(count, key(4), &[2], T).unwrap();
+        assert_eq!(rx.by_ref().map(Result::unwrap).collect::<Vec<_>>(), [vec![0], vec![1]]);
+        let (tx, mut rx) = peer.open_stream_raw_keyed(count, wrong, &[2], T).unwrap();
+        assert_eq!(rx.recv().unwrap_err().status(), Status::SCHEMA_MISMATCH);
+        drop((tx, rx, up));
         server.shutdown(T);
     });
 }
