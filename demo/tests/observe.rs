@@ -120,6 +120,8 @@ fn std_observer_sees_peers_and_exchanges_and_in_flight_lists_a_held_call() {
         let peer = server.wait_for_peer("alice", T).unwrap();
         assert!(wait(|| holds_one(&peer.in_flight(), Side::Served)), "{:?}", peer.in_flight());
         assert!(holds_one(&client.peer().in_flight(), Side::Called), "{:?}", client.peer().in_flight());
+        let all = server.in_flight();
+        assert!(holds_one(&all, Side::Served) && all[0].peer == "alice", "{all:?}");
         release.send(()).unwrap();
         assert_eq!(call.join().unwrap(), Ok(7));
         assert!(wait(|| peer.in_flight().is_empty()), "{:?}", peer.in_flight());
@@ -197,6 +199,8 @@ fn smol_observer_sees_peers_and_exchanges_and_in_flight_lists_a_held_call() {
         let peer = server.wait_for_peer("alice", T).await.unwrap();
         assert!(wait(|| holds_one(&peer.in_flight(), Side::Served)), "{:?}", peer.in_flight());
         assert!(holds_one(&client.peer().in_flight(), Side::Called), "{:?}", client.peer().in_flight());
+        let all = server.in_flight();
+        assert!(holds_one(&all, Side::Served) && all[0].peer == "alice", "{all:?}");
         released.store(true, std::sync::atomic::Ordering::SeqCst);
         release.notify(usize::MAX);
         assert_eq!(pending.await, Ok(7));

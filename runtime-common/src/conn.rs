@@ -61,8 +61,9 @@ impl Opened {
     }
 
     /// As listed by `in_flight`, with `side`, at `now`.
-    pub(crate) fn in_flight(&self, id: u64, side: Side, now: tandem_core::Instant) -> InFlight {
+    pub(crate) fn in_flight(&self, peer: &str, id: u64, side: Side, now: tandem_core::Instant) -> InFlight {
         InFlight {
+            peer: peer.to_string(),
             id,
             method: self.method,
             side,
@@ -527,10 +528,16 @@ impl Shared {
     pub(crate) fn in_flight(&self) -> Vec<InFlight> {
         let inner = self.lock();
         let now = now();
-        let mut v: Vec<InFlight> =
-            inner.calls.iter().map(|(id, s)| s.opened.in_flight(*id, Side::Called, now)).collect();
+        let mut v: Vec<InFlight> = inner
+            .calls
+            .iter()
+            .map(|(id, s)| s.opened.in_flight(self.name(), *id, Side::Called, now))
+            .collect();
         v.extend(
-            inner.inbound.iter().filter_map(|(id, t)| t.info.map(|o| o.in_flight(*id, Side::Served, now))),
+            inner
+                .inbound
+                .iter()
+                .filter_map(|(id, t)| t.info.map(|o| o.in_flight(self.name(), *id, Side::Served, now))),
         );
         v.sort_by_key(|x| x.id);
         v

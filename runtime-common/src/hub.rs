@@ -301,6 +301,16 @@ impl Hub {
         named.into_iter().map(peer::from_shared).collect()
     }
 
+    /// The exchanges in flight with every named peer, by peer and id.
+    pub fn in_flight(&self) -> Vec<crate::observe::InFlight> {
+        let s = self.lock();
+        let named: Vec<_> = s.ep.peers().filter_map(|(_, id)| s.conns.get(&id).cloned()).collect();
+        drop(s);
+        let mut v: Vec<_> = named.iter().flat_map(|c| c.in_flight()).collect();
+        v.sort_by(|a, b| a.peer.cmp(&b.peer).then(a.id.cmp(&b.id)));
+        v
+    }
+
     /// Every connection, whatever its state.
     fn live(&self) -> Vec<Arc<Shared>> {
         self.lock().conns.values().cloned().collect()

@@ -121,9 +121,12 @@ pub struct Finished<'a> {
     pub duration: Duration,
 }
 
-/// An exchange in flight on a connection ([`Peer::in_flight`](crate::Peer::in_flight)).
+/// An exchange in flight on a connection ([`Peer::in_flight`](crate::Peer::in_flight), and a
+/// server's `in_flight()` over all its peers).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InFlight {
+    /// The peer it is exchanged with.
+    pub peer: String,
     /// The exchange id.
     pub id: u64,
     /// Its method: its path when declared (`service.method`), else `module/method`.

@@ -103,6 +103,12 @@ impl Server {
         self.hub.peers()
     }
 
+    /// The exchanges in flight with every connected peer, by peer name and id: calls and
+    /// notifications this server sent and waits for, and the exchanges its handlers serve.
+    pub fn in_flight(&self) -> Vec<tandem_runtime::InFlight> {
+        self.hub.in_flight()
+    }
+
     /// Waits until a peer named `name` is connected, for at most `timeout`.
     pub async fn wait_for_peer(&self, name: &str, timeout: Duration) -> Option<Peer> {
         self.hub.wait_for_peer(name, timeout).await

@@ -131,6 +131,12 @@ impl Server {
         self.hub.peers().into_iter().map(Peer).collect()
     }
 
+    /// The exchanges in flight with every connected peer, by peer name and id: calls and
+    /// notifications this server sent and waits for, and the exchanges its handlers serve.
+    pub fn in_flight(&self) -> Vec<tandem_runtime::InFlight> {
+        self.hub.in_flight()
+    }
+
     /// Blocks until a peer named `name` is connected, for at most `timeout`.
     pub fn wait_for_peer(&self, name: &str, timeout: Duration) -> Option<Peer> {
         block_on(self.hub.wait_for_peer(name, timeout)).map(Peer)
