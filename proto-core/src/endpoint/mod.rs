@@ -42,6 +42,7 @@
 //! ```
 
 mod assoc;
+pub mod mesh;
 mod dialer;
 mod registry;
 
