@@ -42,8 +42,8 @@
 //! ```
 
 mod assoc;
-pub mod mesh;
 mod dialer;
+pub mod mesh;
 mod registry;
 
 #[cfg(test)]

@@ -72,8 +72,8 @@ use super::ConnId;
 use crate::frame::MAX_NAME_LEN;
 use crate::status::Status;
 use crate::time::Instant;
-pub use backoff::{dials, fnv1a64};
 use backoff::Jitter;
+pub use backoff::{dials, fnv1a64};
 
 /// The CLOSE reason sent to a dialer that is not a member.
 pub const REASON_NOT_MEMBER: &str = "mesh: not a member of this mesh";

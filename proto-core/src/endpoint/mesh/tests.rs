@@ -109,7 +109,8 @@ fn simultaneous_start_converges_on_one_connection_per_pair() {
             if i != j {
                 let c = meshes[i].connection(&all[j]).expect("connected");
                 assert_eq!(meshes[j].connection(&all[i]), Some(c), "both ends hold the same connection");
-                let dialed = matches!(meshes[i].state(&all[j]), Some(MemberState::Connected { dialed: true, .. }));
+                let dialed =
+                    matches!(meshes[i].state(&all[j]), Some(MemberState::Connected { dialed: true, .. }));
                 assert_eq!(dialed, dials(&all[i], &all[j]));
             }
         }
@@ -182,7 +183,10 @@ fn backoff_grows_to_its_cap_with_bounded_jitter() {
             let Some(MemberState::Backoff { failures, next }) = m.state(&a) else { panic!() };
             assert_eq!(failures, attempt);
             let delay = next.saturating_duration_since(now);
-            assert!(delay <= base && delay >= base / 2, "seed {seed} attempt {attempt}: {delay:?} vs {base:?}");
+            assert!(
+                delay <= base && delay >= base / 2,
+                "seed {seed} attempt {attempt}: {delay:?} vs {base:?}"
+            );
             assert!(delay <= cfg.max_backoff);
             delays.push(delay);
             assert_eq!(m.poll_timeout(), Some(next));
@@ -251,7 +255,9 @@ fn members_are_added_and_removed_at_run_time() {
     m.add_member(&a, 4).unwrap();
     let acts = actions(&mut m);
     assert!(acts.iter().any(|x| matches!(x, Action::Dial { addr: 4, name, .. } if *name == a)));
-    assert!(acts.iter().any(|x| matches!(x, Action::State { state: MemberState::Dialing { attempt: 1 }, .. })));
+    assert!(acts
+        .iter()
+        .any(|x| matches!(x, Action::State { state: MemberState::Dialing { attempt: 1 }, .. })));
     // Removed while dialing: a late success is closed, a late failure ignored.
     let dial = DialId(0);
     assert!(m.remove_member(&a));
@@ -272,7 +278,10 @@ fn members_are_added_and_removed_at_run_time() {
     assert_eq!((m.connections(), m.timers()), (0, 0));
     m.closed(ms(3), ConnId(4));
     assert!(actions(&mut m).is_empty(), "its end is reported after the close: nothing to do");
-    assert!(matches!(m.inbound(ms(3), ConnId(5), &a), Verdict::Refuse { status: Status::PERMISSION_DENIED, .. }));
+    assert!(matches!(
+        m.inbound(ms(3), ConnId(5), &a),
+        Verdict::Refuse { status: Status::PERMISSION_DENIED, .. }
+    ));
     // Removed during a backoff: its timer goes.
     m.add_member(&a, 5).unwrap();
     let (dial, _) = dials_of(&mut m)[0].clone();
