@@ -90,16 +90,14 @@ fn the_dialer_rule_is_antisymmetric_deterministic_and_balanced() {
 fn simultaneous_start_converges_on_one_connection_per_pair() {
     let all = names(5);
     let mut meshes: Vec<M> = all.iter().enumerate().map(|(i, n)| mesh(n, &all, i as u64)).collect();
-    let mut next = 100u64;
     // Every node's dials, all at once.
     let pending: Vec<(usize, DialId, Vec<u8>)> = (0..meshes.len())
         .flat_map(|i| dials_of(&mut meshes[i]).into_iter().map(move |(d, n)| (i, d, n)))
         .collect();
     assert_eq!(pending.len(), 10, "one dial per pair");
-    for (i, dial, name) in pending {
+    for (next, (i, dial, name)) in (100u64..).zip(pending) {
         let j = all.iter().position(|n| *n == name).unwrap();
         let conn = ConnId(next);
-        next += 1;
         assert_eq!(meshes[j].inbound(ms(5), conn, &all[i]), Verdict::Accept);
         meshes[i].dial_succeeded(ms(6), dial, conn, &all[j]);
     }
@@ -250,7 +248,7 @@ fn a_lost_connection_is_redialed_and_a_flapping_one_backs_off() {
 #[test]
 fn members_are_added_and_removed_at_run_time() {
     let (d, a) = pair();
-    let mut m = mesh(&d, &[d.clone()], 1);
+    let mut m = mesh(&d, core::slice::from_ref(&d), 1);
     assert!(m.is_empty());
     m.add_member(&a, 4).unwrap();
     let acts = actions(&mut m);
@@ -290,7 +288,7 @@ fn members_are_added_and_removed_at_run_time() {
     m.remove_member(&a);
     assert_eq!((m.timers(), m.poll_timeout()), (0, None));
     // An acceptor-side member is awaited; a changed address is used by the next dial.
-    let mut acc = mesh(&a, &[a.clone()], 2);
+    let mut acc = mesh(&a, core::slice::from_ref(&a), 2);
     acc.add_member(&d, 1).unwrap();
     assert_eq!(actions(&mut acc), vec![Action::State { name: d.clone(), state: MemberState::Awaiting }]);
     acc.add_member(&d, 9).unwrap();
