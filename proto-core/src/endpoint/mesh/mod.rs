@@ -47,6 +47,8 @@
 //! // Exactly one of the two dials the other.
 //! assert!(dials(b"a", b"b") != dials(b"b", b"a"));
 //! let (dialer, acceptor) = if dials(b"a", b"b") { (&mut a, &mut b) } else { (&mut b, &mut a) };
+//! // Its actions: publish the member's state (Dialing), dial its address.
+//! let Some(Action::State { state: MemberState::Dialing { attempt: 1 }, .. }) = dialer.poll_action() else { panic!() };
 //! let Some(Action::Dial { dial, name, .. }) = dialer.poll_action() else { panic!() };
 //! // The acceptor decides on the dialer's HELLO, before its own.
 //! assert_eq!(acceptor.inbound(now, ConnId(7), dialer.name()), Verdict::Accept);
