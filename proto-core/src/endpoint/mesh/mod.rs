@@ -454,6 +454,8 @@ impl<A: Clone> Mesh<A> {
     /// refused from now on. Returns whether it was a member.
     pub fn remove_member(&mut self, name: &[u8]) -> bool {
         let Some(m) = self.members.remove(name) else { return false };
+        // A dial queued but not yet started is dropped rather than started and closed.
+        self.actions.retain(|a| !matches!(a, Action::Dial { dial, .. } if Some(*dial) == m.dial));
         match m.state {
             MemberState::Connected { conn, .. } => {
                 self.conns.remove(&conn);

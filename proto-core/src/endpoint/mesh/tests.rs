@@ -250,6 +250,10 @@ fn members_are_added_and_removed_at_run_time() {
     let (d, a) = pair();
     let mut m = mesh(&d, core::slice::from_ref(&d), 1);
     assert!(m.is_empty());
+    // Added and removed before the runtime drained the dial: it is never started.
+    m.add_member(&a, 4).unwrap();
+    m.remove_member(&a);
+    assert!(!actions(&mut m).iter().any(|x| matches!(x, Action::Dial { .. })));
     m.add_member(&a, 4).unwrap();
     let acts = actions(&mut m);
     assert!(acts.iter().any(|x| matches!(x, Action::Dial { addr: 4, name, .. } if *name == a)));
@@ -257,7 +261,7 @@ fn members_are_added_and_removed_at_run_time() {
         .iter()
         .any(|x| matches!(x, Action::State { state: MemberState::Dialing { attempt: 1 }, .. })));
     // Removed while dialing: a late success is closed, a late failure ignored.
-    let dial = DialId(0);
+    let dial = DialId(1);
     assert!(m.remove_member(&a));
     assert!(!m.remove_member(&a));
     assert!(actions(&mut m).contains(&Action::State { name: a.clone(), state: MemberState::Removed }));
