@@ -12,7 +12,14 @@ impl Sim {
         let mut both = vec![0u32; n * n];
         let mut open = vec![0usize; n];
         for (&id, c) in &self.conns {
-            let e = [self.end(id, 0), self.end(id, 1)];
+            let e = [0, 1].map(|s| {
+                let node = &self.nodes[c.nodes[s]];
+                if node.inc == c.inc[s] && node.mesh.is_some() {
+                    c.ends[s]
+                } else {
+                    End::Gone
+                }
+            });
             if e == [End::Open, End::Open] {
                 both[c.nodes[0].min(c.nodes[1]) * n + c.nodes[0].max(c.nodes[1])] += 1;
             }
@@ -50,6 +57,12 @@ impl Sim {
                     m.len()
                 ));
             }
+            // A member's state names its connection: checked on the nodes this step told
+            // something (the others did not change).
+            if !std::mem::take(&mut self.touched[i]) {
+                continue;
+            }
+            let m = self.nodes[i].mesh.as_ref().expect("checked above");
             for (name, st) in m.members() {
                 if let MemberState::Connected { conn, dialed, .. } = st {
                     let side = usize::from(!dialed);

@@ -142,6 +142,8 @@ pub struct Sim {
     /// A leaver that keeps running with its old membership (it dials and is refused).
     stale_leaver: bool,
     config: MeshConfig,
+    /// Nodes whose mesh was told something since the last check.
+    touched: Vec<bool>,
     trace: TraceHash,
     out: Outcome,
 }
@@ -177,6 +179,7 @@ impl Sim {
             leave: None,
             stale_leaver: false,
             config,
+            touched: vec![false; n],
             trace: TraceHash::default(),
             out: Outcome { nodes: n, ..Outcome::default() },
         };
@@ -616,6 +619,7 @@ impl Sim {
 
     /// Carries out the actions of node `i`'s mesh and re-arms its timer.
     fn drain(&mut self, i: usize) {
+        self.touched[i] = true;
         loop {
             let Some(m) = self.nodes[i].mesh.as_mut() else { return };
             let Some(a) = m.poll_action() else { break };
