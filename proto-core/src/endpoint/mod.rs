@@ -8,7 +8,8 @@
 //! datagram belongs to, when a suspended session must give way to the memory budget, and when a
 //! dialer tries again after losing its transport. [`Endpoint`] (server side) and [`Dialer`]
 //! (client side) make those decisions; the runtime only moves bytes, keeps timers and spawns
-//! work, as `quinn-proto`'s `Endpoint` does for QUIC.
+//! work, as `quinn-proto`'s `Endpoint` does for QUIC. [`mesh::Mesh`] decides for a mesh of peers
+//! (SPEC.md §16): who dials whom, which connection to keep, when to redial.
 //!
 //! # The server loop
 //!
@@ -43,6 +44,7 @@
 
 mod assoc;
 mod dialer;
+pub mod mesh;
 mod registry;
 
 #[cfg(test)]
