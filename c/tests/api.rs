@@ -101,10 +101,8 @@ fn pump(a: &Conn, b: &Conn, now: u64) -> (Vec<Ev>, Vec<Ev>) {
             }
             let mut n = 0;
             // SAFETY: live handle, `buf` is ours (outside the connection's memory).
-            assert_eq!(
-                unsafe { tandem_conn_poll_transmit(from.ptr, now, buf.as_mut_ptr(), buf.len(), &mut n) },
-                TandemResult::Ok
-            );
+            let r = unsafe { tandem_conn_poll_transmit(from.ptr, now, buf.as_mut_ptr(), buf.len(), &mut n) };
+            assert_eq!(r, TandemResult::Ok);
             if n == 0 {
                 continue;
             }
@@ -122,10 +120,8 @@ fn pump(a: &Conn, b: &Conn, now: u64) -> (Vec<Ev>, Vec<Ev>) {
             } else {
                 let mut taken = 0;
                 // SAFETY: live handle, `buf` readable.
-                assert_eq!(
-                    unsafe { tandem_conn_input(to.ptr, now, buf.as_ptr(), n, &mut taken) },
-                    TandemResult::Ok
-                );
+                let r = unsafe { tandem_conn_input(to.ptr, now, buf.as_ptr(), n, &mut taken) };
+                assert_eq!(r, TandemResult::Ok);
                 assert_eq!(taken, n);
             }
         }
@@ -156,10 +152,8 @@ fn exchanges_between_two_c_api_connections() {
     // A call, answered with the request's own payload pointer (valid across respond).
     let mut id = 0;
     // SAFETY: live handle, readable payload, writable id.
-    assert_eq!(
-        unsafe { tandem_conn_call(d.ptr, 2, 100, 1, b"hello".as_ptr(), 5, 0, &mut id) },
-        TandemResult::Ok
-    );
+    let r = unsafe { tandem_conn_call(d.ptr, 2, 100, 1, b"hello".as_ptr(), 5, 0, &mut id) };
+    assert_eq!(r, TandemResult::Ok);
     let mut ev = MaybeUninit::<TandemEvent>::uninit();
     let mut tx = vec![0u8; 16 * 1024];
     let mut n = 0;
@@ -176,10 +170,8 @@ fn exchanges_between_two_c_api_connections() {
     assert_eq!(req.request_kind, TandemRequestKind::Call);
     assert_eq!((req.module, req.method, req.deadline_ms), (100, 1, TANDEM_NO_DEADLINE));
     // SAFETY: the event's payload, passed straight back as the response.
-    assert_eq!(
-        unsafe { tandem_conn_respond(a.ptr, req.id, TANDEM_STATUS_OK, req.payload, req.payload_len) },
-        TandemResult::Ok
-    );
+    let r = unsafe { tandem_conn_respond(a.ptr, req.id, TANDEM_STATUS_OK, req.payload, req.payload_len) };
+    assert_eq!(r, TandemResult::Ok);
     let (ed, ea) = pump(&d, &a, 3);
     assert!(ea.is_empty());
     assert_eq!(kinds(&ed), [TandemEventKind::Response]);
@@ -200,10 +192,8 @@ fn exchanges_between_two_c_api_connections() {
     assert_eq!((&ea[1].payload[..], ea[1].raw.module, ea[1].raw.method), (&b"s"[..], 100, 5));
     assert_eq!(ea[2].raw.deadline_ms, 1004);
     // SAFETY: live handle.
-    assert_eq!(
-        unsafe { tandem_conn_respond(a.ptr, ea[0].raw.id, TANDEM_STATUS_ABORTED, null(), 0) },
-        TandemResult::Ok
-    );
+    let r = unsafe { tandem_conn_respond(a.ptr, ea[0].raw.id, TANDEM_STATUS_ABORTED, null(), 0) };
+    assert_eq!(r, TandemResult::Ok);
     // The call's deadline passes: the dialer's timer says when.
     let (ed, _) = pump(&d, &a, 5);
     assert_eq!(kinds(&ed), [TandemEventKind::Response]);
@@ -219,10 +209,8 @@ fn exchanges_between_two_c_api_connections() {
     assert_eq!((ed[0].raw.id, ed[0].raw.status), (cid, TANDEM_STATUS_DEADLINE_EXCEEDED));
     assert_eq!(kinds(&ea), [TandemEventKind::Cancelled]);
     // SAFETY: live handle: the cancelled request is still answered, which frees it.
-    assert_eq!(
-        unsafe { tandem_conn_respond(a.ptr, ea[0].raw.id, TANDEM_STATUS_OK, null(), 0) },
-        TandemResult::Ok
-    );
+    let r = unsafe { tandem_conn_respond(a.ptr, ea[0].raw.id, TANDEM_STATUS_OK, null(), 0) };
+    assert_eq!(r, TandemResult::Ok);
 
     // A stream: opened with a payload, one item, finished both ways.
     let mut sid = 0;
@@ -407,10 +395,8 @@ fn arguments_aliasing_the_connection_are_refused() {
     let (d, a) = connected_pair(false);
     let mut id = 0;
     // SAFETY: live handle, readable payload.
-    assert_eq!(
-        unsafe { tandem_conn_call(d.ptr, 2, 100, 1, b"abc".as_ptr(), 3, 0, &mut id) },
-        TandemResult::Ok
-    );
+    let r = unsafe { tandem_conn_call(d.ptr, 2, 100, 1, b"abc".as_ptr(), 3, 0, &mut id) };
+    assert_eq!(r, TandemResult::Ok);
     let mut tx = vec![0u8; 4096];
     let mut n = 0;
     let mut taken = 0;
