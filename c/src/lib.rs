@@ -31,6 +31,7 @@
 //! calls). Different connections are independent.
 
 #![cfg_attr(not(feature = "std"), no_std)]
+#![deny(missing_docs)]
 
 mod actions;
 mod conn;
