@@ -519,7 +519,7 @@ typedef struct tandem_conn tandem_conn;
  * Every size here also sizes the memory `tandem_conn_memory_size` asks for: the receive buffer
  * holds one frame (`max_frame_size` + 9 bytes, at least `max_datagram` on a packet transport),
  * the reassembly buffer one message (`max_message_size`), the transmit queue
- * `max_tx_buffer` bytes (at least 8192), and the exchange table one slot per exchange that can
+ * `max_tx_buffer` bytes, and the exchange table one slot per exchange that can
  * be open at once (the sum of the four concurrency limits).
  */
 typedef struct tandem_config {
@@ -558,8 +558,8 @@ typedef struct tandem_config {
    */
   uint32_t max_outbound_streams;
   /**
-   * Local: bytes queued for sending before actions return `TANDEM_RESULT_TX_FULL`
-   * (at least 8192). Default 16384.
+   * Local: bytes queued for sending before actions return `TANDEM_RESULT_TX_FULL` (at least
+   * `max_frame_size` or 8192, whichever is smaller). Default 16384.
    */
   uint32_t max_tx_buffer;
   /**

@@ -5,7 +5,7 @@
 use core::mem::{align_of, size_of};
 use core::time::Duration;
 
-use tandem_core::frame::{MAX_AUTH_LEN, MAX_HEADER_LEN, MAX_NAME_LEN};
+use tandem_core::frame::{MAX_AUTH_LEN, MAX_NAME_LEN};
 use tandem_core::{Config, Connection, Features, Identity, Instant, Role, Slot, Storage, Transport};
 
 use crate::guard;
@@ -100,18 +100,16 @@ fn align_up(n: usize, align: usize) -> Option<usize> {
 }
 
 /// The layout for a checked configuration, or `None` when it does not fit the address space.
+///
+/// The buffer sizes are the core's (`Storage::rx_len`, `tx_len`, `reassembly_len`,
+/// `slots_len`), so `Connection::with_storage` accepts them; the exchange table's entry count is
+/// summed here with checked arithmetic, since four `u32` limits can overflow a 32-bit `usize`
+/// (a test compares it with `Storage::slots_len`).
 fn layout(config: &Config) -> Option<Layout> {
-    let frame = (config.max_frame_size as usize).checked_add(MAX_HEADER_LEN)?;
-    let rx = match config.transport {
-        Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
-            frame.max(max_datagram as usize)
-        }
-        Transport::Stream => frame,
-    };
-    // `Connection::with_storage` refuses a transmit queue under 8192 bytes and a reassembly
-    // buffer under 4096; `max_tx_buffer` and `max_message_size` were validated against those.
-    let tx = (config.max_tx_buffer as usize).max(8192);
-    let re = (config.max_message_size as usize).max(4096);
+    // Validated: at most 16 MiB + 9 bytes, and `u32`s.
+    let rx = Storage::rx_len(config);
+    let tx = Storage::tx_len(config);
+    let re = Storage::reassembly_len(config);
     let slots = (config.max_concurrent_calls as usize)
         .checked_add(config.max_concurrent_streams as usize)?
         .checked_add(config.max_outbound_calls as usize)?
@@ -575,6 +573,30 @@ pub(crate) unsafe fn with_conn(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The layout gives every buffer exactly what the core asks for.
+    #[test]
+    fn layout_matches_the_cores_storage_sizes() {
+        let configs = [
+            Config::default(),
+            Config { transport: Transport::Packet { max_datagram: 70_000 }, ..Config::default() },
+            Config { max_frame_size: 4096, max_outbound_calls: 1, max_tx_buffer: 4096, ..Config::default() },
+        ];
+        for c in configs {
+            c.validate().expect("valid");
+            let l = layout(&c).expect("layout");
+            assert_eq!(
+                (l.rx, l.tx, l.re, l.slots),
+                (
+                    Storage::rx_len(&c),
+                    Storage::tx_len(&c),
+                    Storage::reassembly_len(&c),
+                    Storage::slots_len(&c)
+                )
+            );
+            assert!(l.end >= size_of::<TandemConn>() + Storage::bytes_len(&c));
+        }
+    }
 
     #[test]
     fn slot_alignment_fits_the_handle() {

@@ -154,7 +154,7 @@ impl TandemResult {
 /// Every size here also sizes the memory `tandem_conn_memory_size` asks for: the receive buffer
 /// holds one frame (`max_frame_size` + 9 bytes, at least `max_datagram` on a packet transport),
 /// the reassembly buffer one message (`max_message_size`), the transmit queue
-/// `max_tx_buffer` bytes (at least 8192), and the exchange table one slot per exchange that can
+/// `max_tx_buffer` bytes, and the exchange table one slot per exchange that can
 /// be open at once (the sum of the four concurrency limits).
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
@@ -177,8 +177,8 @@ pub struct TandemConfig {
     pub max_outbound_calls: u32,
     /// Local: our own streams open at once. Default 0 (none).
     pub max_outbound_streams: u32,
-    /// Local: bytes queued for sending before actions return `TANDEM_RESULT_TX_FULL`
-    /// (at least 8192). Default 16384.
+    /// Local: bytes queued for sending before actions return `TANDEM_RESULT_TX_FULL` (at least
+    /// `max_frame_size` or 8192, whichever is smaller). Default 16384.
     pub max_tx_buffer: u32,
     /// Announced: initial per-stream message credit we grant (at least 1). Default 4.
     pub stream_credit_msgs: u32,

@@ -57,6 +57,7 @@
 //! | `varints` | varint encodings, below |
 //! | `valid` | list of frames that decode |
 //! | `invalid` | list of inputs that must fail to decode |
+//! | `serial` | the serial-link framing of SPEC.md §14.9, below |
 //!
 //! ## `varints`
 //!
@@ -132,6 +133,17 @@
 //! present the expected error is the first in the order of SPEC.md §3.3 (length encoding, then
 //! length against `max_frame_size` — before the body is needed — then type, then fields in layout
 //! order, then trailing bytes); the vectors under `invalid/order/` test that order.
+//!
+//! ## `serial`
+//!
+//! The framing of datagram mode on a serial line (SPEC.md §14.9): `COBS(datagram ‖ CRC-32C) ‖ 00`.
+//!
+//! | key | meaning |
+//! | --- | --- |
+//! | `spec`, `delimiter`, `default_max_datagram` | `"14.9"`, `0`, `1200` |
+//! | `crc` | `{name, width, poly, init, refin, refout, xorout, check, byte_order, examples}`: the CRC-32C parameters (hex numbers), its check value, `"little-endian"` (the CRC's byte order after the datagram), and `{data, crc}` checksums |
+//! | `frames` | `{id, spec, description, datagram, wire}`: an encoder writes `datagram` as exactly `wire` (delimiter included); a decoder reads `wire` back as `datagram` |
+//! | `streams` | `{id, spec, description, max_datagram, wire, datagrams, dropped}`: a receiver with that `max_datagram_size` that reads `wire` (in any chunks) delivers exactly `datagrams`, in order, and drops the frames counted in `dropped` = `{bad_cobs, too_long, too_short, bad_crc}` (SPEC.md §14.9.4) |
 
 #![forbid(unsafe_code)]
 

@@ -32,6 +32,7 @@ mod invalid_body;
 mod invalid_encoding;
 mod invalid_hello;
 mod json;
+mod serial;
 mod valid_connection;
 mod valid_exchange;
 mod valid_stream;
@@ -42,6 +43,10 @@ pub use document::{
 };
 use generator::{v, vw, Gen, MAXV};
 pub use json::{decode_complete, error_name, param_name, to_hex, type_name, Json};
+pub use serial::{
+    frame as serial_frame, receive as serial_receive, Crc, CrcExample, Dropped, Serial, SerialFrame,
+    SerialStream, SERIAL_MAX_DATAGRAM,
+};
 
 /// Absolute path of the checked-in vector file in this source tree.
 pub fn checked_in_path() -> PathBuf {
@@ -91,6 +96,7 @@ pub fn generate() -> Document {
         varints: varints(),
         valid: g.valid,
         invalid: g.invalid,
+        serial: serial::serial_vectors(),
     }
 }
 

@@ -110,6 +110,48 @@ fn record() -> (Vec<u8>, Vec<u8>) {
     (ab, ba)
 }
 
+/// The `serial` seeds (input: `max, seed, line bytes…`): the recorded session cut into datagrams
+/// and framed (SPEC.md §14.9), clean and damaged, a small limit, and a babbling line.
+fn serial_seeds(dir: &Path, session: &[u8]) {
+    use tandem_core::serial;
+    let frame = |d: &[u8]| {
+        let mut out = vec![0u8; serial::encoded_len(d.len())];
+        let n = serial::encode(d, &mut out).expect("encodes");
+        out.truncate(n);
+        out
+    };
+    let frames: Vec<Vec<u8>> = session.chunks(300).take(12).map(frame).collect();
+    let seed = |max: u8, chunking: u8, line: &[u8]| [&[max, chunking][..], line].concat();
+    write(dir, "seed-serial-session", &seed(148, 7, &frames.concat()));
+    // Damaged: a flipped bit, a frame cut short, a lost delimiter, noise, a duplicated frame.
+    let mut damaged = Vec::new();
+    for (i, f) in frames.iter().enumerate() {
+        let mut f = f.clone();
+        match i % 6 {
+            1 => {
+                let mid = f.len() / 2;
+                f[mid] ^= 0x08;
+            }
+            2 => {
+                let cut = f.len() / 3;
+                f.drain(cut..f.len() - 1);
+            }
+            3 => {
+                f.pop();
+            }
+            4 => f.splice(0..0, [0x12, 0x00, 0x34, 0x56]).for_each(drop),
+            5 => f.extend_from_within(..),
+            _ => {}
+        }
+        damaged.extend(f);
+    }
+    write(dir, "seed-serial-damaged", &seed(148, 3, &damaged));
+    let small = [frame(&[7; 10]), frame(&[8; 17]), frame(&[9; 16]), vec![0x02, 0xaa, 0x00]].concat();
+    write(dir, "seed-serial-small-limit", &seed(0, 1, &small));
+    let babble = [&[0x55; 3000][..], &[0], &frames[0]].concat();
+    write(dir, "seed-serial-babble", &seed(148, 200, &babble));
+}
+
 fn write(dir: &Path, name: &str, data: &[u8]) {
     fs::create_dir_all(dir).expect("mkdir");
     fs::write(dir.join(name), data).expect("write seed");
@@ -144,6 +186,7 @@ fn main() {
     }
 
     let (ab, ba) = record();
+    serial_seeds(&root.join("serial"), &ab);
     write(&fr, "seed-session-dialer", &ab[..ab.len().min(4096)]);
     write(&fr, "seed-session-acceptor", &ba[..ba.len().min(4096)]);
 

@@ -6,4 +6,5 @@ pub mod checks;
 pub mod conn_frames;
 pub mod pair;
 pub mod resume;
+pub mod serial;
 pub mod track;

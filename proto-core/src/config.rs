@@ -253,32 +253,40 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            max_frame_size: DEFAULT_MAX_FRAME_SIZE,
-            max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
-            max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
-            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
-            stream_credit_msgs: DEFAULT_STREAM_CREDIT_MSGS,
-            stream_credit_bytes: DEFAULT_STREAM_CREDIT_BYTES,
-            conn_credit_bytes: DEFAULT_CONN_CREDIT_BYTES,
-            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
-            idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
-            drain_timeout: DEFAULT_DRAIN_TIMEOUT,
-            max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
-            authenticate: false,
-            max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
-            max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
-            max_tx_buffer: DEFAULT_MAX_TX_BUFFER,
-            reply_cache_entries: DEFAULT_REPLY_CACHE_ENTRIES,
-            reply_cache_bytes: DEFAULT_REPLY_CACHE_BYTES,
-            session_grace: DEFAULT_SESSION_GRACE,
-            suspended_call_timeout: DEFAULT_SUSPENDED_CALL_TIMEOUT,
-            max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
-            features: Features::ALL,
-            transport: Transport::Stream,
-        }
+        Config::DEFAULT
     }
+}
+
+impl Config {
+    /// Every default, as a constant: what [`Config::default`] returns, usable in `const` items
+    /// (`const CONFIG: Config = Config { max_frame_size: 4096, ..Config::DEFAULT };`), so that
+    /// firmware can size its [`Storage`](crate::Storage) at compile time from the same
+    /// configuration ([`Storage::rx_len`](crate::Storage::rx_len) and the others).
+    pub const DEFAULT: Config = Config {
+        max_frame_size: DEFAULT_MAX_FRAME_SIZE,
+        max_message_size: DEFAULT_MAX_MESSAGE_SIZE,
+        max_concurrent_calls: DEFAULT_MAX_CONCURRENT_CALLS,
+        max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+        stream_credit_msgs: DEFAULT_STREAM_CREDIT_MSGS,
+        stream_credit_bytes: DEFAULT_STREAM_CREDIT_BYTES,
+        conn_credit_bytes: DEFAULT_CONN_CREDIT_BYTES,
+        keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+        idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+        drain_timeout: DEFAULT_DRAIN_TIMEOUT,
+        max_unproductive_frames: DEFAULT_MAX_UNPRODUCTIVE_FRAMES,
+        authenticate: false,
+        max_outbound_calls: DEFAULT_MAX_OUTBOUND_CALLS,
+        max_outbound_streams: DEFAULT_MAX_OUTBOUND_STREAMS,
+        max_tx_buffer: DEFAULT_MAX_TX_BUFFER,
+        reply_cache_entries: DEFAULT_REPLY_CACHE_ENTRIES,
+        reply_cache_bytes: DEFAULT_REPLY_CACHE_BYTES,
+        session_grace: DEFAULT_SESSION_GRACE,
+        suspended_call_timeout: DEFAULT_SUSPENDED_CALL_TIMEOUT,
+        max_retained_bytes: DEFAULT_MAX_RETAINED_BYTES,
+        features: Features::ALL,
+        transport: Transport::Stream,
+    };
 }
 
 /// A configuration value is out of range.
@@ -320,7 +328,7 @@ impl Config {
             return err("conn_credit_bytes", "at least stream_credit_bytes");
         }
         if self.max_tx_buffer < self.max_frame_size.min(MIN_FRAME_SIZE * 2) {
-            return err("max_tx_buffer", "at least 8192 bytes");
+            return err("max_tx_buffer", "at least max_frame_size or 8192 bytes, whichever is smaller");
         }
         if let Transport::Packet { max_datagram } = self.transport {
             if max_datagram < 1200 {

@@ -78,6 +78,8 @@
 //! * `std` (implies `alloc`): `std::error::Error` implementations.
 //! * `std` also adds `addr::Address`, the `tcp://`, `unix://`, `unix+seqpacket://` address parser.
 //! * `typed`: `typed` method declarations with serde/postcard payloads (no_std, no alloc needed).
+//! * `serial`: the `serial` framing (SPEC.md §14.9) that carries datagram mode over a UART or
+//!   USB-CDC line: COBS-delimited frames checked by CRC-32C (no_std, no alloc needed).
 //!
 //! No feature changes protocol behaviour.
 
@@ -106,6 +108,9 @@ pub mod endpoint;
 pub mod error;
 pub mod event;
 pub mod frame;
+#[cfg(feature = "serial")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serial")))]
+pub mod serial;
 pub mod stats;
 pub mod status;
 mod storage;
@@ -116,7 +121,9 @@ pub mod typed;
 pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
-pub use conn::{Connection, Identity, Peer, SessionMemory, Slot, State, Storage};
+pub use conn::{
+    Connection, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer, StorageError,
+};
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
 #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]

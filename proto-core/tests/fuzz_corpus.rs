@@ -1,5 +1,5 @@
 //! Replays the checked-in corpus of every fuzz target (`fuzz/corpus/<target>/`: frame_roundtrip,
-//! handshake, datagram, resume, conn_frames, pair_schedule) through the targets' own checks, so
+//! handshake, datagram, resume, serial, conn_frames, pair_schedule) through the targets' own checks, so
 //! `cargo test` exercises them on stable Rust without cargo-fuzz or libFuzzer.
 //!
 //! The checks are not copied: the files of `fuzz/src/` are compiled into this test as modules
@@ -17,6 +17,8 @@ mod conn_frames;
 mod pair;
 #[path = "../../fuzz/src/resume.rs"]
 mod resume;
+#[path = "../../fuzz/src/serial.rs"]
+mod serial;
 #[path = "../../fuzz/src/track.rs"]
 mod track;
 
@@ -88,6 +90,22 @@ fn datagram_corpus() {
     assert!(n >= 30, "only {n} datagram seeds");
     assert!(requests.get() >= 30, "datagram seeds delivered only {} requests", requests.get());
     assert!(dropped.get() >= 1, "no datagram seed exercises the whole-datagram drop");
+}
+
+#[test]
+fn serial_corpus() {
+    let total = std::cell::Cell::new(serial::SerialOutcome::default());
+    let n = replay("serial", |data| {
+        let o = serial::serial(data);
+        let mut t = total.get();
+        t.frames += o.frames;
+        t.dropped += o.dropped;
+        total.set(t);
+    });
+    let t = total.get();
+    assert!(n >= 4, "only {n} serial seeds");
+    // The seeds must keep reaching both delivered and dropped frames.
+    assert!(t.frames >= 10 && t.dropped >= 3, "serial seeds: {t:?}");
 }
 
 #[test]

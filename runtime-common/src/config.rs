@@ -116,6 +116,10 @@ macro_rules! configs {
             /// sees ([`AuthRequest::peer_certificates`](crate::AuthRequest::peer_certificates)).
             /// Default `None`.
             pub tls: ::core::option::Option<$crate::TlsServerConfig>,
+            /// Told of every peer's arrival and departure (name, identity, address) and of
+            /// every finished exchange (method, status, duration): metrics, audit logs
+            /// ([`Observer`](crate::Observer)). Default `None`.
+            pub observer: ::core::option::Option<::std::sync::Arc<dyn $crate::Observer>>,
             $( $(#[$sm])* pub $sf: $st, )*
         }
 
@@ -131,6 +135,7 @@ macro_rules! configs {
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
                     authenticator: ::core::option::Option::None,
                     tls: ::core::option::Option::None,
+                    observer: ::core::option::Option::None,
                     $( $sf: $sd, )*
                 }
             }
@@ -147,6 +152,7 @@ macro_rules! configs {
                     .field("udp_max_datagram", &self.udp_max_datagram)
                     .field("authenticator", &self.authenticator.as_ref().map(|_| ".."))
                     .field("tls", &self.tls)
+                    .field("observer", &self.observer.is_some())
                     .finish_non_exhaustive()
             }
         }
@@ -188,6 +194,9 @@ macro_rules! configs {
             /// certificates) and the client certificate for mutual TLS (default none). Ignored
             /// by the other transports.
             pub tls: $crate::TlsClientConfig,
+            /// Told of the connection's handshakes and end and of every finished exchange
+            /// ([`Observer`](crate::Observer)). Default `None`.
+            pub observer: ::core::option::Option<::std::sync::Arc<dyn $crate::Observer>>,
             $( $(#[$cm])* pub $cf: $ct, )*
         }
 
@@ -204,6 +213,7 @@ macro_rules! configs {
                     udp_max_datagram: $crate::config::DEFAULT_UDP_MAX_DATAGRAM,
                     auth: $crate::Credentials::None,
                     tls: $crate::TlsClientConfig::default(),
+                    observer: ::core::option::Option::None,
                     $( $cf: $cd, )*
                 }
             }
@@ -221,6 +231,7 @@ macro_rules! configs {
                     .field("udp_max_datagram", &self.udp_max_datagram)
                     .field("auth", &self.auth)
                     .field("tls", &self.tls)
+                    .field("observer", &self.observer.is_some())
                     .finish_non_exhaustive()
             }
         }

@@ -3,7 +3,7 @@
 //! tables of exchanges waiting on it, the link state its application watches, and the counted
 //! reference that keeps it open. Everything that waits on it registers a `Waker`; the driver
 //! registers its own ([`Inner::set_driver`]) and is woken when an API call queued something.
-//! (Layer 1: imports `clock`, `state`.)
+//! (Layer 1: imports `clock`, `state`, `observe`, `auth`.)
 
 use core::any::Any;
 use core::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -13,10 +13,12 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 
 use event_listener::Event;
+use tandem_core::typed::MethodLabel;
 use tandem_core::{ApiError, Connection, ConnectionError, Status};
 
 use crate::auth::PeerIdentity;
 use crate::clock::{now, SleepUntil};
+use crate::observe::{ExchangeKind, InFlight, Observer, Side};
 use crate::state::{LinkState, PeerCredentials, TransportFailure};
 
 /// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
@@ -35,9 +37,48 @@ pub(crate) struct CancelToken {
     flag: AtomicBool,
     reason: OnceLock<Status>,
     event: Event,
+    /// What it serves, for [`Peer::in_flight`](crate::Peer::in_flight).
+    pub(crate) info: Option<Opened>,
+}
+
+/// An exchange's method, kind, opening instant and deadline (core clock).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Opened {
+    pub(crate) method: MethodLabel,
+    pub(crate) kind: ExchangeKind,
+    pub(crate) at: tandem_core::Instant,
+    pub(crate) deadline: Option<tandem_core::Instant>,
+}
+
+impl Opened {
+    /// Opened now.
+    pub(crate) fn now(
+        method: MethodLabel,
+        kind: ExchangeKind,
+        deadline: Option<tandem_core::Instant>,
+    ) -> Self {
+        Opened { method, kind, at: now(), deadline }
+    }
+
+    /// As listed by `in_flight`, with `side`, at `now`.
+    pub(crate) fn in_flight(&self, id: u64, side: Side, now: tandem_core::Instant) -> InFlight {
+        InFlight {
+            id,
+            method: self.method,
+            side,
+            kind: self.kind,
+            age: now.saturating_duration_since(self.at),
+            deadline: self.deadline.map(|d| d.saturating_duration_since(now)),
+        }
+    }
 }
 
 impl CancelToken {
+    /// The token of an exchange served here.
+    pub(crate) fn serving(info: Opened) -> Self {
+        CancelToken { info: Some(info), ..CancelToken::default() }
+    }
+
     pub(crate) fn cancel(&self, reason: Status) {
         let _ = self.reason.set(reason);
         self.flag.store(true, Ordering::SeqCst);
@@ -70,12 +111,19 @@ impl CancelToken {
 pub(crate) type CallResult = Result<Vec<u8>, (Status, Vec<u8>)>;
 
 /// One outbound call or reliable notification waiting for its outcome.
-#[derive(Default)]
 pub(crate) struct CallSlot {
     /// The response, or the failure's status with its status body (SPEC.md §8.7; empty when
     /// none was sent or error details were not negotiated).
     pub(crate) result: Option<CallResult>,
     pub(crate) waker: Option<Waker>,
+    /// What was opened, and when.
+    pub(crate) opened: Opened,
+}
+
+impl CallSlot {
+    pub(crate) fn new(opened: Opened) -> Self {
+        CallSlot { result: None, waker: None, opened }
+    }
 }
 
 /// One stream, either direction of opening.
@@ -432,6 +480,8 @@ pub struct Shared {
     pub id: u64,
     /// The runtime's timer, for the waits of this connection's exchanges.
     pub(crate) sleep: SleepUntil,
+    /// Told of the peer's arrival and departure and of every finished exchange.
+    observer: OnceLock<Arc<dyn Observer>>,
 }
 
 impl core::fmt::Debug for Shared {
@@ -456,7 +506,34 @@ impl Shared {
             creds,
             id,
             sleep,
+            observer: OnceLock::new(),
         })
+    }
+
+    /// Installs the observer of this connection (the first one set stays).
+    pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        if let Some(o) = observer {
+            let _ = self.observer.set(o);
+        }
+    }
+
+    /// The observer, if any.
+    pub(crate) fn observer(&self) -> Option<&dyn Observer> {
+        self.observer.get().map(|o| &**o)
+    }
+
+    /// The exchanges in flight: outbound calls and notifications waiting for their outcome,
+    /// and the exchanges handlers here are serving.
+    pub(crate) fn in_flight(&self) -> Vec<InFlight> {
+        let inner = self.lock();
+        let now = now();
+        let mut v: Vec<InFlight> =
+            inner.calls.iter().map(|(id, s)| s.opened.in_flight(*id, Side::Called, now)).collect();
+        v.extend(
+            inner.inbound.iter().filter_map(|(id, t)| t.info.map(|o| o.in_flight(*id, Side::Served, now))),
+        );
+        v.sort_by_key(|x| x.id);
+        v
     }
 
     /// Locks the connection (a poisoned lock is taken over: every critical section leaves

@@ -1,6 +1,6 @@
 //! Acting on the core's events: requests go to handler jobs, outcomes to the futures and
 //! streams waiting for them, lifecycle events to the session. (Layer 6: imports `handlers`,
-//! `session`, `hub`, `conn`, `clock`.)
+//! `session`, `hub`, `conn`, `clock`, `observe`.)
 
 use std::sync::Arc;
 
@@ -10,6 +10,7 @@ use crate::clock::now;
 use crate::conn::{Inner, Shared};
 use crate::handlers::{HandlerFns, Registry, Request, Started};
 use crate::hub::Actions;
+use crate::observe::{self, Finished, PeerEvent, Side};
 use crate::session::Session;
 
 /// Events handled per call of [`Turn::drain`] before the driver moves on to transmitting.
@@ -44,7 +45,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                     let mut b = inner.spare.pop().unwrap_or_default();
                     b.clear();
                     b.extend_from_slice(payload);
-                    complete(inner, id, Ok(b));
+                    complete(self.shared, inner, id, Ok(b));
                     continue;
                 }
                 Event::StreamData { id, payload } => {
@@ -104,6 +105,9 @@ impl<F: HandlerFns> Turn<'_, F> {
                 inner.connected = true;
                 self.session.connected(inner, first, &name, self.shared.identity.get(), self.actions);
                 inner.wake_state();
+                if let Some(o) = self.shared.observer() {
+                    o.connected(&peer_event(self.shared, inner, !first));
+                }
             }
             // The server's authenticator decides before the HELLO is answered (SPEC.md §5.6).
             Owned::AuthRequested { .. } => {
@@ -130,9 +134,9 @@ impl<F: HandlerFns> Turn<'_, F> {
                 } else {
                     Err((status, Vec::new()))
                 };
-                complete(inner, id, r);
+                complete(self.shared, inner, id, r);
             }
-            Owned::Failed { id, status } => complete(inner, id, Err((status, Vec::new()))),
+            Owned::Failed { id, status } => complete(self.shared, inner, id, Err((status, Vec::new()))),
             Owned::Cancelled { id, status } => {
                 tracing::debug!(conn, id, %status, "inbound exchange cancelled");
                 match inner.inbound.get(&id) {
@@ -182,6 +186,9 @@ impl<F: HandlerFns> Turn<'_, F> {
                 inner.wake_state();
             }
             Owned::Closed(e) => {
+                if let Some(o) = self.shared.observer() {
+                    o.disconnected(&peer_event(self.shared, inner, false), &e);
+                }
                 inner.on_closed(e);
                 self.session.closed();
             }
@@ -189,10 +196,39 @@ impl<F: HandlerFns> Turn<'_, F> {
     }
 }
 
-fn complete(inner: &mut Inner, id: u64, result: crate::conn::CallResult) {
+fn complete(shared: &Shared, inner: &mut Inner, id: u64, result: crate::conn::CallResult) {
     if let Some(slot) = inner.calls.get_mut(&id) {
+        let status = match &result {
+            Ok(_) => Status::OK,
+            Err((s, _)) => *s,
+        };
+        let o = slot.opened;
+        observe::finished(
+            shared.observer(),
+            &Finished {
+                conn: shared.id,
+                peer: shared.name(),
+                id,
+                method: o.method,
+                side: Side::Called,
+                kind: o.kind,
+                status,
+                duration: now().saturating_duration_since(o.at),
+            },
+        );
         slot.result = Some(result);
         inner.wakes.extend(slot.waker.take());
+    }
+}
+
+/// The peer as the observer sees it.
+fn peer_event<'a>(shared: &'a Shared, inner: &Inner, resumed: bool) -> PeerEvent<'a> {
+    PeerEvent {
+        conn: shared.id,
+        name: shared.name(),
+        identity: shared.identity(),
+        remote: inner.remote,
+        resumed,
     }
 }
 

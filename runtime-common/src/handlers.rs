@@ -20,8 +20,10 @@ use serde::Serialize;
 use tandem_core::typed::{encode_vec, MethodDef, MethodLabel, ServiceDef};
 use tandem_core::{ApiError, Instant, MethodId, RequestKind, SchemaKey, Status};
 
-use crate::conn::{CancelToken, Handle, Inner, Shared, StreamEntry};
+use crate::clock::now;
+use crate::conn::{CancelToken, Handle, Inner, Opened, Shared, StreamEntry};
 use crate::ctx::{Ctx, InlineCtx};
+use crate::observe::{self, ExchangeKind, Finished, Side};
 pub use crate::outcome::{bad_payload, Outcome};
 use crate::peer::Peer;
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
@@ -325,18 +327,38 @@ impl<F: HandlerFns> Registry<F> {
         method: MethodId,
         deadline: Option<Instant>,
     ) {
+        let arrived = now();
         let req = core::mem::take(&mut inner.inline_req);
         let mut out = core::mem::take(&mut inner.inline_resp);
         out.clear();
         let cx = InlineCtx { shared, remote: inner.remote, method, deadline };
         let r = std::panic::catch_unwind(AssertUnwindSafe(|| f(&cx, &req, &mut out))).unwrap_or_else(|_| {
-            tracing::error!("inline handler panicked: answering INTERNAL");
+            tracing::error!(
+                conn = shared.id,
+                peer = shared.name(),
+                module = method.module,
+                method = method.method,
+                "inline handler panicked: answering INTERNAL"
+            );
             Err(Status::INTERNAL)
         });
         let (status, body) = match r {
             Ok(()) => (Status::OK, &out[..]),
             Err(status) => (status, &[][..]),
         };
+        observe::finished(
+            shared.observer(),
+            &Finished {
+                conn: shared.id,
+                peer: shared.name(),
+                id,
+                method: MethodLabel::id(method),
+                side: Side::Served,
+                kind: ExchangeKind::Call,
+                status,
+                duration: now().saturating_duration_since(arrived),
+            },
+        );
         match inner.conn.respond(id, status, body) {
             Ok(()) => inner.wake_driver(),
             // Kept for later (allocates: rare), or answered TOO_LARGE (logged there).
@@ -395,7 +417,13 @@ impl<F: HandlerFns> Registry<F> {
         }
         // Handles are created here but only dropped by the jobs: dropping the last handle takes
         // the connection's lock, which this function runs under.
-        let token = Arc::new(CancelToken::default());
+        let observed = match kind {
+            RequestKind::Call => ExchangeKind::Call,
+            RequestKind::Notify => ExchangeKind::Notify,
+            RequestKind::Stream { .. } => ExchangeKind::Stream,
+        };
+        let opened = Opened::now(meta.label, observed, deadline);
+        let token = Arc::new(CancelToken::serving(opened));
         let job = |what| Job {
             ctx: Ctx::new(Peer::new(shared.clone()), method, deadline, token.clone()),
             payload,
@@ -406,6 +434,7 @@ impl<F: HandlerFns> Registry<F> {
                 token: token.clone(),
                 deadline,
                 label: meta.label,
+                opened,
             },
         };
         inner.inbound.insert(id, token.clone());
@@ -468,6 +497,7 @@ impl<F: HandlerFns> Registry<F> {
                 token,
                 deadline: None,
                 label: meta.label,
+                opened: Opened::now(meta.label, ExchangeKind::Signal, None),
             },
         };
         out.push(Started::Notify(f, job));
@@ -569,6 +599,8 @@ pub struct Done {
     token: Arc<CancelToken>,
     deadline: Option<Instant>,
     label: MethodLabel,
+    /// What it serves and when it arrived (for the observer).
+    opened: Opened,
 }
 
 impl Done {
@@ -593,6 +625,16 @@ impl Done {
         self.label
     }
 
+    /// The name of the peer whose request this is (for logs).
+    pub fn peer_name(&self) -> &str {
+        self.shared.name()
+    }
+
+    /// The connection's number (for logs).
+    pub fn conn(&self) -> u64 {
+        self.shared.id
+    }
+
     /// Delivers the outcome (`body`: a unary handler's response; ignored otherwise). Call with
     /// no lock held, after the handler's context and stream handles were dropped.
     pub fn complete(self, status: Status, body: Vec<u8>) {
@@ -611,6 +653,19 @@ impl Done {
             }
         }
         let status = outcome.status;
+        observe::finished(
+            self.shared.observer(),
+            &Finished {
+                conn: self.shared.id,
+                peer: self.shared.name(),
+                id,
+                method: self.opened.method,
+                side: Side::Served,
+                kind: self.opened.kind,
+                status,
+                duration: now().saturating_duration_since(self.opened.at),
+            },
+        );
         let mut inner = self.shared.lock();
         match self.what {
             What::Call | What::Notify => {

@@ -32,6 +32,7 @@ use crate::clock::{self, now, SleepUntil};
 use crate::conn::Shared;
 use crate::deadline::Deadline;
 use crate::error::CallError;
+use crate::observe::Observer;
 use crate::peer::{self, Peer};
 use crate::state::ServerStats;
 use crate::udp::Inbox;
@@ -62,6 +63,8 @@ pub struct Hub {
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
     stopped: AtomicBool,
     stop_event: Event,
+    /// Given to every connection (`ServerConfig::observer`).
+    observer: std::sync::OnceLock<Arc<dyn Observer>>,
 }
 
 impl core::fmt::Debug for Hub {
@@ -98,7 +101,20 @@ impl Hub {
             authenticator,
             stopped: AtomicBool::new(false),
             stop_event: Event::new(),
+            observer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Installs the observer every connection of this server reports to (the first set stays).
+    pub fn set_observer(&self, observer: Option<Arc<dyn Observer>>) {
+        if let Some(o) = observer {
+            let _ = self.observer.set(o);
+        }
+    }
+
+    /// The observer, if any.
+    pub(crate) fn observer(&self) -> Option<Arc<dyn Observer>> {
+        self.observer.get().cloned()
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {

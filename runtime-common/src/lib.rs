@@ -121,10 +121,14 @@ mod events;
 pub mod handlers;
 pub mod hub;
 pub mod introspect;
+#[cfg(feature = "metrics")]
+mod metrics_observer;
+mod observe;
 pub mod open;
 mod outcome;
 pub mod peer;
 pub mod pump;
+pub mod serial;
 pub mod service;
 pub mod session;
 mod state;
@@ -139,6 +143,9 @@ pub use ctx::{Ctx, InlineCtx};
 pub use deadline::Deadline;
 pub use error::{CallError, Error, ErrorKind};
 pub use handlers::RegistrationError;
+#[cfg(feature = "metrics")]
+pub use metrics_observer::MetricsObserver;
+pub use observe::{ExchangeKind, Finished, InFlight, Observer, PeerEvent, Side};
 pub use outcome::Outcome;
 pub use peer::{Peer, PendingCall, StateWatch};
 pub use service::{Async, HandlerError};

@@ -113,6 +113,7 @@ fn start(
         }
     };
     let shared = Shared::new(conn, remote, creds, id.0, hub.sleep);
+    shared.set_observer(hub.observer());
     tracing::debug!(conn = id.0, ?remote, "transport accepted");
     let (addr, inbox) = match udp {
         Some((a, i)) => (Some(a), Some(i)),

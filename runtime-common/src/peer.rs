@@ -24,9 +24,10 @@ use tandem_core::{ApiError, ConnectionError, MethodId, RequestKind, SchemaKey, S
 
 use crate::auth::PeerIdentity;
 use crate::clock::{now, to_std};
-use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Shared, StreamEntry};
+use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Opened, Shared, StreamEntry};
 use crate::deadline::Deadline;
 use crate::error::{CallError, Error, ErrorKind};
+use crate::observe::{ExchangeKind, InFlight};
 use crate::state::{LinkState, PeerCredentials, TransportFailure};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 
@@ -118,6 +119,14 @@ impl Peer {
     /// an authenticator and on the client side.
     pub fn identity(&self) -> Option<&PeerIdentity> {
         self.shared().identity()
+    }
+
+    /// The exchanges in flight on this connection, by id: calls and reliable notifications
+    /// this end sent and still waits for, and the calls, notifications and streams its
+    /// handlers are serving, each with its method, age and time left before its deadline.
+    /// (Streams this end opened are not listed.)
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.shared().in_flight()
     }
 
     /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP and UDP.
@@ -520,13 +529,13 @@ impl Peer {
         deadline: Deadline,
     ) -> Result<u64, CallError<E>> {
         let deadline = deadline.resolve();
-        let kind = match kind {
-            Kind::Call => RequestKind::Call,
-            Kind::Notify => RequestKind::Notify,
+        let (kind, observed) = match kind {
+            Kind::Call => (RequestKind::Call, ExchangeKind::Call),
+            Kind::Notify => (RequestKind::Notify, ExchangeKind::Notify),
         };
         self.when_room(deadline, |inner| {
             let id = inner.conn.open_keyed(now(), kind, method, key, payload, deadline)?;
-            inner.calls.insert(id, CallSlot::default());
+            inner.calls.insert(id, CallSlot::new(Opened::now(label, observed, deadline)));
             Ok(id)
         })
         .await

@@ -13,12 +13,17 @@
 use core::task::Waker;
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Instant;
 
-/// Entries in the heap above which stale ones (re-armed or dropped alarms) are swept out.
-const SWEEP_ABOVE: usize = 1024;
+/// Stale entries (of alarms re-armed earlier, rung, or dropped) tolerated in the heap beyond the
+/// number of armed alarms before they are swept out: a sweep costs a pass over the heap, so it
+/// runs only once the stale entries outnumber the live ones (amortised O(1) per arming).
+const SWEEP_SLACK: usize = 1024;
+
+/// Alarms currently armed (each has one live entry in the heap).
+static ARMED: AtomicUsize = AtomicUsize::new(0);
 
 /// A driver's alarm: rings (wakes the registered waker) at the instant it was last armed for.
 pub(crate) struct Alarm {
@@ -26,6 +31,14 @@ pub(crate) struct Alarm {
     at: Mutex<Option<Instant>>,
     waker: Mutex<Option<Waker>>,
     rung: AtomicBool,
+}
+
+impl Drop for Alarm {
+    fn drop(&mut self) {
+        if lock(&self.at).is_some() {
+            ARMED.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 }
 
 struct Entry {
@@ -109,14 +122,18 @@ impl Alarm {
     pub(crate) fn arm(self: &Arc<Self>, at: Instant) {
         {
             let mut armed = lock(&self.at);
-            if armed.is_some_and(|a| a <= at) {
-                return;
+            match *armed {
+                Some(a) if a <= at => return,
+                Some(_) => {}
+                None => {
+                    ARMED.fetch_add(1, Ordering::Relaxed);
+                }
             }
             *armed = Some(at);
         }
         let clock = clock();
         let mut heap = lock(&clock.heap);
-        if heap.len() > SWEEP_ABOVE {
+        if heap.len() > 2 * ARMED.load(Ordering::Relaxed) + SWEEP_SLACK {
             heap.retain(|Reverse(e)| e.alarm.upgrade().is_some_and(|a| *lock(&a.at) == Some(e.at)));
         }
         let earliest = heap.peek().map_or(true, |Reverse(top)| at < top.at);
@@ -146,10 +163,77 @@ impl Alarm {
                 return; // re-armed earlier since, or already rung
             }
             *armed = None;
+            ARMED.fetch_sub(1, Ordering::Relaxed);
         }
         self.rung.store(true, Ordering::Release);
         if let Some(w) = lock(&self.waker).as_ref() {
             w.wake_by_ref();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::task::Wake;
+    use std::time::Duration;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    fn waker() -> (Arc<Count>, Waker) {
+        let c = Arc::new(Count(AtomicUsize::new(0)));
+        (c.clone(), Waker::from(c))
+    }
+
+    fn wait_until(mut f: impl FnMut() -> bool) -> bool {
+        let end = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < end {
+            if f() {
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        false
+    }
+
+    #[test]
+    fn an_alarm_rings_once_at_its_instant_and_moves_only_earlier() {
+        let (count, w) = waker();
+        let alarm = Alarm::new();
+        assert!(!alarm.poll(&w));
+        alarm.arm(Instant::now() + Duration::from_secs(3600));
+        // A later instant leaves it armed for the earlier one; an earlier one moves it.
+        alarm.arm(Instant::now() + Duration::from_secs(7200));
+        alarm.arm(Instant::now() + Duration::from_millis(20));
+        assert!(wait_until(|| count.0.load(Ordering::SeqCst) >= 1), "the alarm never rang");
+        assert!(alarm.poll(&w), "the ring is reported once");
+        assert!(!alarm.poll(&w), "and only once");
+        // Rung, it is disarmed: the next arming takes any instant.
+        alarm.arm(Instant::now() + Duration::from_millis(10));
+        assert!(wait_until(|| count.0.load(Ordering::SeqCst) >= 2), "the re-armed alarm never rang");
+    }
+
+    #[test]
+    fn stale_entries_are_swept_so_the_heap_stays_proportional_to_armed_alarms() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let alarms: Vec<_> = (0..3000).map(|_| Alarm::new()).collect();
+        // Each alarm armed, then moved earlier four times: four stale entries each.
+        for step in 0..5u64 {
+            for a in &alarms {
+                a.arm(far - Duration::from_secs(step));
+            }
+        }
+        let len = lock(&clock().heap).len();
+        let armed = ARMED.load(Ordering::SeqCst);
+        assert!(len <= 2 * armed + SWEEP_SLACK + 1, "{len} heap entries for {armed} armed alarms");
+        drop(alarms);
+        // Dropped alarms are no longer counted as armed.
+        assert!(ARMED.load(Ordering::SeqCst) < 3000, "{}", ARMED.load(Ordering::SeqCst));
     }
 }

@@ -92,6 +92,7 @@ async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> 
         sleep_until,
     )?;
     tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
+    conn.shared.set_observer(config.observer.clone());
     let dialing = Dialing::new(address.clone(), config.connect_timeout, tls);
     driver::spawn(conn, socket, session, Some(dialing), &handlers, config.spawner);
     peer::connected(&peer, &address).await?;

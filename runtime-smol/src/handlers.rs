@@ -321,7 +321,7 @@ where
         Scoped::new(done.deadline(), Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
     let run = async {
         run.await.unwrap_or_else(|_| {
-            tracing::error!(method = %done.method(), "handler panicked: answering INTERNAL");
+            tracing::error!(conn = done.conn(), peer = done.peer_name(), method = %done.method(), "handler panicked: answering INTERNAL");
             Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
         })
     };

@@ -187,12 +187,15 @@ pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, R
 pub use tandem_runtime::tandem_core::service;
 pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
 pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use tandem_runtime::MetricsObserver;
 pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
     Async, AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Ctx, Deadline, Error, ErrorKind,
-    HandlerError, InlineCtx, LinkState, Outcome, Peer, PeerCredentials, PeerIdentity, PendingCall,
-    RawReceiver, RawSender, RegistrationError, ServerStats, StateWatch, StreamReceiver, StreamSender,
-    TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
-    DEFAULT_UDP_MAX_DATAGRAM,
+    ExchangeKind, Finished, HandlerError, InFlight, InlineCtx, LinkState, Observer, Outcome, Peer,
+    PeerCredentials, PeerEvent, PeerIdentity, PendingCall, RawReceiver, RawSender, RegistrationError,
+    ServerStats, Side, StateWatch, StreamReceiver, StreamSender, TlsClientConfig, TlsServerConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -73,6 +73,7 @@ impl Server {
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
         let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
+        hub.set_observer(config.observer);
         let serve = Serve { hub: hub.clone(), handlers, spawner: config.spawner.clone(), tls };
         match listener {
             Listener::Udp(socket) => config.spawner.spawn(Box::pin(udp_loop(socket, serve))),

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{ConnectionError, MethodId, SchemaKey, Stats, Status};
-use tandem_runtime::{peer, CallError, Deadline, LinkState, PeerCredentials, PeerIdentity};
+use tandem_runtime::{peer, CallError, Deadline, InFlight, LinkState, PeerCredentials, PeerIdentity};
 
 use crate::block::block_on;
 
@@ -36,6 +36,14 @@ impl Peer {
     /// and on the client side.
     pub fn identity(&self) -> Option<&PeerIdentity> {
         self.0.identity()
+    }
+
+    /// The exchanges in flight on this connection, by id: calls and reliable notifications
+    /// this end sent and still waits for, and the calls, notifications and streams its
+    /// handlers are serving, each with its method, age and time left before its deadline.
+    /// (Streams this end opened are not listed.)
+    pub fn in_flight(&self) -> Vec<InFlight> {
+        self.0.in_flight()
     }
 
     /// The peer process's credentials (uid, gid, pid) on Unix sockets; `None` on TCP and UDP.

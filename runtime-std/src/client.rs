@@ -70,6 +70,7 @@ impl Client {
             sleep_until,
         )?;
         tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
+        conn.shared.set_observer(config.observer.clone());
         let pool = Pool::new(limits, "tandem-client");
         let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
         driver::spawn(

@@ -292,7 +292,7 @@ pub(crate) fn job(started: Started<SyncFns>) -> pool::Job {
         } else {
             let _scope = deadline::enter(done.deadline());
             std::panic::catch_unwind(AssertUnwindSafe(|| run(Ctx::new(ctx), payload))).unwrap_or_else(|_| {
-                tracing::error!(method = %done.method(), "handler panicked: answering INTERNAL");
+                tracing::error!(conn = done.conn(), peer = done.peer_name(), method = %done.method(), "handler panicked: answering INTERNAL");
                 Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
             })
         };

@@ -198,11 +198,14 @@ pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, R
 pub use tandem_runtime::tandem_core::service;
 pub use tandem_runtime::tandem_core::typed::{NoError, Notification, Streaming, Unary};
 pub use tandem_runtime::tandem_core::{Config, ConnectionError, MethodId, SchemaKey, Stats, Status};
+#[cfg(feature = "metrics")]
+#[doc(inline)]
+pub use tandem_runtime::MetricsObserver;
 pub use tandem_runtime::{dynamic, introspect};
 #[doc(inline)]
 pub use tandem_runtime::{
     AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, ErrorKind,
-    HandlerError, InlineCtx, LinkState, Outcome, PeerCredentials, PeerIdentity, RegistrationError,
-    ServerStats, TlsClientConfig, TlsServerConfig, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM,
-    DEFAULT_UDP_MAX_DATAGRAM,
+    ExchangeKind, Finished, HandlerError, InFlight, InlineCtx, LinkState, Observer, Outcome, PeerCredentials,
+    PeerEvent, PeerIdentity, RegistrationError, ServerStats, Side, TlsClientConfig, TlsServerConfig,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

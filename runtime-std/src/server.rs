@@ -84,6 +84,7 @@ impl Server {
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
         let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
+        hub.set_observer(config.observer);
         let pool = Pool::new(limits, "tandem-server");
         let waker = Arc::new(Mutex::new(None));
         let serve = Serve {

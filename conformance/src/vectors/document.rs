@@ -45,6 +45,8 @@ pub struct Document {
     pub valid: Vec<ValidVector>,
     /// Byte strings that do not decode; each with the decode error it must produce.
     pub invalid: Vec<InvalidVector>,
+    /// The serial-link framing (SPEC.md §14.9).
+    pub serial: super::Serial,
 }
 
 /// The `varints` section.

@@ -34,8 +34,11 @@ mod resume;
 mod send;
 #[cfg(feature = "alloc")]
 pub(crate) mod session;
+mod sizing;
 mod streams;
 mod timers;
+
+pub use sizing::{StorageBuffer, StorageError};
 
 use crate::config::{Config, PeerLimits, Role, Transport};
 use crate::error::ConnectionError;
@@ -266,10 +269,14 @@ impl Slot {
 /// Storage for a connection without an allocator: every buffer and table the connection uses,
 /// handed in by the caller (typically `static` arrays on firmware).
 ///
-/// Sizes bound what the connection can do: `rx` must hold one frame
-/// (`config.max_frame_size + 9` bytes), `reassembly` bounds the largest message received
-/// (messages larger than it or than `max_message_size` are refused), `tx` bounds what can be
-/// queued for sending, and `slots` the number of exchanges open at once in both directions.
+/// Each buffer must be at least as large as the [`Config`] needs, computed by `const fn`s:
+/// `rx` holds one frame ([`Storage::rx_len`]: `max_frame_size + 9`, at least `max_datagram` on
+/// packet transports), `tx` what may be queued for sending ([`Storage::tx_len`]:
+/// `max_tx_buffer`), `reassembly` the largest message received ([`Storage::reassembly_len`]:
+/// `max_message_size`, none in datagram mode), and `slots` one entry per exchange open at once
+/// in either direction ([`Storage::slots_len`]: the four concurrency limits added up).
+/// [`Connection::with_storage`] refuses smaller buffers with a [`StorageError`] that names the
+/// buffer and the size it needs.
 pub struct Storage<'a> {
     /// Receive buffer.
     pub rx: &'a mut [u8],

@@ -1,8 +1,8 @@
 //! Constructing a connection: growable buffers bounded by the configuration (`alloc`), or the
 //! caller's own storage (no allocator).
 
-use super::{Connection, Identity, Inline, Slot, State, Storage};
-use crate::config::{Config, ConfigError, PeerLimits, Role, Transport, MIN_FRAME_SIZE};
+use super::{Connection, Identity, Inline, Slot, State, Storage, StorageError};
+use crate::config::{Config, ConfigError, PeerLimits, Role, Transport};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
 use crate::stats::Stats;
 use crate::storage::{ByteQueue, Store, Table};
@@ -55,50 +55,38 @@ impl<'a> Connection<'a> {
 
     /// A connection working only in the caller's `storage` (no allocator needed).
     ///
-    /// Fails if `storage.rx` cannot hold one frame of `config.max_frame_size`.
+    /// Every buffer must be at least as large as `config` needs: size them with
+    /// [`Storage::rx_len`], [`Storage::tx_len`], [`Storage::reassembly_len`] and
+    /// [`Storage::slots_len`] (`const fn`s, usable for `static` array lengths). Undersized storage
+    /// is refused with [`StorageError::TooSmall`](super::StorageError::TooSmall), naming the
+    /// buffer, its length and the length needed; an invalid `config` with
+    /// [`StorageError::Config`](super::StorageError::Config). A buffer larger than needed is
+    /// fine; `tx` beyond [`Storage::tx_len`] is not used, so `max_tx_buffer` means the same as
+    /// with [`Connection::new`].
     pub fn with_storage(
         role: Role,
         config: Config,
         me: Identity<'_>,
         storage: Storage<'a>,
         now: Instant,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<Self, StorageError> {
         config.validate()?;
-        let dgram = match config.transport {
-            Transport::Packet { max_datagram } => max_datagram as usize,
-            Transport::Datagram { max_datagram } => max_datagram as usize,
-            Transport::Stream => 0,
-        };
-        if storage.rx.len() < (config.max_frame_size as usize + frame::MAX_HEADER_LEN).max(dgram) {
-            return Err(ConfigError {
-                field: "storage.rx",
-                requirement: "at least max_frame_size + 9 bytes long (and max_datagram on packet transports)",
-            });
-        }
-        if storage.reassembly.len() < crate::config::MIN_MESSAGE_SIZE as usize {
-            return Err(ConfigError { field: "storage.reassembly", requirement: "at least 4096 bytes long" });
-        }
-        if storage.tx.len() < 2 * MIN_FRAME_SIZE as usize {
-            return Err(ConfigError { field: "storage.tx", requirement: "at least 8192 bytes long" });
-        }
-        // Announce only what the reassembly buffer can hold.
-        let mut config = config;
-        config.max_message_size =
-            config.max_message_size.min(u32::try_from(storage.reassembly.len()).unwrap_or(u32::MAX));
-        let reasm_max = storage.reassembly.len().min(config.max_message_size as usize);
-        let (rx_len, tx_len, re_len, n) =
-            (storage.rx.len(), storage.tx.len(), storage.reassembly.len(), storage.slots.len());
-        Connection::build(
+        storage.check(&config)?;
+        let Storage { rx, tx, reassembly, slots } = storage;
+        let tx = &mut tx[..Storage::tx_len(&config)];
+        let reasm_max = reassembly.len().min(config.max_message_size as usize);
+        let (rx_len, tx_len, re_len, n) = (rx.len(), tx.len(), reassembly.len(), slots.len());
+        Ok(Connection::build(
             role,
             config,
             me,
             now,
-            ByteQueue::new(Store::Borrowed(storage.rx), rx_len),
-            ByteQueue::new(Store::Borrowed(storage.tx), tx_len),
-            ByteQueue::new(Store::Borrowed(storage.reassembly), re_len),
+            ByteQueue::new(Store::Borrowed(rx), rx_len),
+            ByteQueue::new(Store::Borrowed(tx), tx_len),
+            ByteQueue::new(Store::Borrowed(reassembly), re_len),
             reasm_max,
-            Table::new(Store::Borrowed(storage.slots), n),
-        )
+            Table::new(Store::Borrowed(slots), n),
+        )?)
     }
 
     #[allow(clippy::too_many_arguments)]

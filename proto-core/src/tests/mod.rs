@@ -10,4 +10,5 @@ mod props;
 mod resume;
 mod resume_soak;
 mod scenarios;
+mod storage;
 mod typed_wire;

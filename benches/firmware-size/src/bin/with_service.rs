@@ -85,10 +85,23 @@ impl sensor::CoreServer for Sensor {
     }
 }
 
-static mut RX: [u8; 4096 + 16] = [0; 4096 + 16];
-static mut TX: [u8; 8192] = [0; 8192];
-static mut REASM: [u8; 4096] = [0; 4096];
-static mut SLOTS: [Option<Slot>; 8] = [const { None }; 8];
+/// The connection's configuration: small frames and messages, a few exchanges at once.
+const CONFIG: Config = Config {
+    max_frame_size: 4096,
+    max_message_size: 4096,
+    max_concurrent_calls: 4,
+    max_concurrent_streams: 2,
+    max_outbound_calls: 1,
+    max_outbound_streams: 1,
+    max_tx_buffer: 8192,
+    ..Config::DEFAULT
+};
+
+// Every buffer sized from `CONFIG` by the core's `const fn`s: `with_storage` cannot refuse them.
+static mut RX: [u8; Storage::rx_len(&CONFIG)] = [0; Storage::rx_len(&CONFIG)];
+static mut TX: [u8; Storage::tx_len(&CONFIG)] = [0; Storage::tx_len(&CONFIG)];
+static mut REASM: [u8; Storage::reassembly_len(&CONFIG)] = [0; Storage::reassembly_len(&CONFIG)];
+static mut SLOTS: [Option<Slot>; Storage::slots_len(&CONFIG)] = [const { None }; Storage::slots_len(&CONFIG)];
 static mut REQUEST: [u8; 512] = [0; 512];
 static mut REPLY: [u8; 512] = [0; 512];
 
@@ -105,20 +118,14 @@ pub extern "C" fn _start() -> ! {
         };
         (s, &mut *addr_of_mut!(REQUEST), &mut *addr_of_mut!(REPLY))
     };
-    let config = Config {
-        max_frame_size: 4096,
-        max_message_size: 4096,
-        max_concurrent_calls: 4,
-        max_concurrent_streams: 2,
-        max_outbound_calls: 1,
-        max_outbound_streams: 1,
-        max_tx_buffer: 8192,
-        ..Config::default()
-    };
+    let config = CONFIG;
     let me = Identity { name: b"sensor", ..Identity::default() };
     let now = |t: u64| Instant::from_micros(t);
+    // The storage is sized from CONFIG and CONFIG is valid, so this cannot fail (a StorageError
+    // would name the buffer and the size it needs; its text is not formatted here, to keep
+    // formatting code out of the image).
     let Ok(mut conn) = Connection::with_storage(Role::Acceptor, config, me, storage, now(micros())) else {
-        loop {}
+        panic!("Connection::with_storage refused CONFIG or its storage");
     };
     let mut service = sensor::Serve(Sensor { period_ms: 100, level: 0 });
     let mut dispatcher = Dispatcher::new(request, reply);

@@ -482,6 +482,38 @@ fn child_idle(lib: &str, t: Transport) -> Value {
     Value::Object(out)
 }
 
+/// A profiling run (`--child LIB TRANSPORT profile-rtt|profile-pipelined|profile-stream`): only
+/// the row (no floor), one figure, for 5 s, so that `perf record` sees nothing else:
+///
+/// ```text
+/// perf record -g -- taskset -c 0 target/release/compare --child tandem-smol tcp profile-rtt
+/// ```
+fn child_profile(lib: &str, t: Transport, what: &str) -> Value {
+    let mut row = make_row(lib, t);
+    let time = Duration::from_secs(5);
+    let start = Instant::now();
+    let mut n = 0u64;
+    match what {
+        "profile-rtt" => {
+            while start.elapsed() < time {
+                row.call();
+                n += 1;
+            }
+        }
+        "profile-pipelined" => n = row.pipelined(64, time).0,
+        "profile-stream" => {
+            while start.elapsed() < time {
+                if row.stream(1024).is_none() {
+                    break;
+                }
+                n += 1024;
+            }
+        }
+        _ => usage(),
+    }
+    json!({ "what": what, "count": n, "seconds": start.elapsed().as_secs_f64() })
+}
+
 /// The many-connections figure: [`MANY`] connections, one call in flight on each; calls per
 /// second, latency percentiles, CPU per call.
 fn child_many(lib: &str, t: Transport, quick: bool) -> Value {
@@ -688,6 +720,7 @@ fn main() {
             "perf" => child_perf(&lib, t, sizes),
             "idle" => child_idle(&lib, t),
             "many" => child_many(&lib, t, sizes.rtt_samples < 20_000),
+            k if k.starts_with("profile-") => child_profile(&lib, t, k),
             _ => usage(),
         };
         println!("{v}");

@@ -1,0 +1,224 @@
+//! How large each buffer of a [`Storage`] must be for a given [`Config`], computed by `const fn`s
+//! so that firmware sizes its `static` arrays from the same `const` configuration it passes to
+//! [`Connection::with_storage`](crate::Connection::with_storage), and the compiler, not a trial
+//! run, gets the numbers right:
+//!
+//! ```
+//! use tandem_core::{Config, Connection, Identity, Instant, Role, Slot, Storage};
+//!
+//! const CONFIG: Config = Config {
+//!     max_frame_size: 4096,
+//!     max_message_size: 4096,
+//!     max_concurrent_calls: 4,
+//!     max_concurrent_streams: 2,
+//!     max_outbound_calls: 1,
+//!     max_outbound_streams: 1,
+//!     max_tx_buffer: 8192,
+//!     ..Config::DEFAULT
+//! };
+//! let mut rx = [0u8; Storage::rx_len(&CONFIG)];
+//! let mut tx = [0u8; Storage::tx_len(&CONFIG)];
+//! let mut reassembly = [0u8; Storage::reassembly_len(&CONFIG)];
+//! let mut slots = [const { None::<Slot> }; Storage::slots_len(&CONFIG)];
+//! let storage = Storage { rx: &mut rx, tx: &mut tx, reassembly: &mut reassembly, slots: &mut slots };
+//! let me = Identity { name: b"fw", ..Identity::default() };
+//! let conn = Connection::with_storage(Role::Acceptor, CONFIG, me, storage, Instant::ZERO);
+//! assert!(conn.is_ok());
+//! ```
+//!
+//! The formulas (also in SPEC.md §11 and the README's firmware section):
+//!
+//! | buffer | length |
+//! | --- | --- |
+//! | `rx` | `max_frame_size + 9` (the largest frame header, SPEC.md §3.1); on a packet or datagram transport at least `max_datagram` |
+//! | `tx` | `max_tx_buffer` |
+//! | `reassembly` | `max_message_size`; 0 in datagram mode (no fragmentation, SPEC.md §14.7) |
+//! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode (no streams) `max_concurrent_calls + max_outbound_calls` |
+
+use core::fmt;
+
+use super::{Slot, Storage};
+use crate::config::{Config, ConfigError, Transport};
+use crate::frame::MAX_HEADER_LEN;
+
+const fn max(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
+
+impl Storage<'_> {
+    /// Bytes `rx` needs: one whole frame of `config.max_frame_size` with the largest header
+    /// (`max_frame_size + 9`), and on a packet or datagram transport at least one whole datagram
+    /// of `max_datagram` bytes.
+    pub const fn rx_len(config: &Config) -> usize {
+        let frame = config.max_frame_size as usize + MAX_HEADER_LEN;
+        match config.transport {
+            Transport::Stream => frame,
+            Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => {
+                max(frame, max_datagram as usize)
+            }
+        }
+    }
+
+    /// Bytes `tx` needs: `config.max_tx_buffer`, the most the connection queues for sending
+    /// (beyond it API calls return [`ApiError::TxFull`](crate::ApiError::TxFull)). Bytes past
+    /// this length are not used.
+    pub const fn tx_len(config: &Config) -> usize {
+        config.max_tx_buffer as usize
+    }
+
+    /// Bytes `reassembly` needs: `config.max_message_size`, the largest message the connection
+    /// announces it accepts, which may arrive split into frames (SPEC.md §9). Datagram mode
+    /// forbids fragmentation (SPEC.md §14.7), so there it needs none.
+    pub const fn reassembly_len(config: &Config) -> usize {
+        match config.transport {
+            Transport::Datagram { .. } => 0,
+            _ => config.max_message_size as usize,
+        }
+    }
+
+    /// Entries `slots` needs: one per exchange open at once in either direction,
+    /// `max_concurrent_calls + max_concurrent_streams + max_outbound_calls +
+    /// max_outbound_streams` (streams do not exist in datagram mode, SPEC.md §14.7). Each entry
+    /// is `size_of::<Option<Slot>>()` bytes.
+    pub const fn slots_len(config: &Config) -> usize {
+        let calls = config.max_concurrent_calls as usize + config.max_outbound_calls as usize;
+        match config.transport {
+            Transport::Datagram { .. } => calls,
+            _ => calls + config.max_concurrent_streams as usize + config.max_outbound_streams as usize,
+        }
+    }
+
+    /// Total bytes of memory a [`Storage`] for `config` occupies (the four buffers together).
+    pub const fn bytes_len(config: &Config) -> usize {
+        Self::rx_len(config)
+            + Self::tx_len(config)
+            + Self::reassembly_len(config)
+            + Self::slots_len(config) * core::mem::size_of::<Option<Slot>>()
+    }
+
+    /// Checks every buffer against what `config` needs, first `rx`, then `tx`, `reassembly`
+    /// and `slots`.
+    pub fn check(&self, config: &Config) -> Result<(), StorageError> {
+        let checks = [
+            (StorageBuffer::Rx, self.rx.len(), Self::rx_len(config)),
+            (StorageBuffer::Tx, self.tx.len(), Self::tx_len(config)),
+            (StorageBuffer::Reassembly, self.reassembly.len(), Self::reassembly_len(config)),
+            (StorageBuffer::Slots, self.slots.len(), Self::slots_len(config)),
+        ];
+        for (buffer, given, needed) in checks {
+            if given < needed {
+                return Err(StorageError::TooSmall { buffer, given, needed });
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One buffer of a [`Storage`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StorageBuffer {
+    /// [`Storage::rx`], sized by [`Storage::rx_len`].
+    Rx,
+    /// [`Storage::tx`], sized by [`Storage::tx_len`].
+    Tx,
+    /// [`Storage::reassembly`], sized by [`Storage::reassembly_len`].
+    Reassembly,
+    /// [`Storage::slots`], sized by [`Storage::slots_len`].
+    Slots,
+}
+
+impl StorageBuffer {
+    /// The field's name, `storage.rx` …
+    pub const fn name(self) -> &'static str {
+        match self {
+            StorageBuffer::Rx => "storage.rx",
+            StorageBuffer::Tx => "storage.tx",
+            StorageBuffer::Reassembly => "storage.reassembly",
+            StorageBuffer::Slots => "storage.slots",
+        }
+    }
+
+    /// The `const fn` that computes its size.
+    const fn sizer(self) -> &'static str {
+        match self {
+            StorageBuffer::Rx => "Storage::rx_len",
+            StorageBuffer::Tx => "Storage::tx_len",
+            StorageBuffer::Reassembly => "Storage::reassembly_len",
+            StorageBuffer::Slots => "Storage::slots_len",
+        }
+    }
+
+    /// The `Config` fields that set its size, the ones to lower instead of growing the buffer.
+    const fn fields(self) -> &'static str {
+        match self {
+            StorageBuffer::Rx => "max_frame_size (and max_datagram)",
+            StorageBuffer::Tx => "max_tx_buffer",
+            StorageBuffer::Reassembly => "max_message_size",
+            StorageBuffer::Slots => {
+                "max_concurrent_calls, max_concurrent_streams, max_outbound_calls, max_outbound_streams"
+            }
+        }
+    }
+
+    /// What its length counts.
+    const fn unit(self) -> &'static str {
+        match self {
+            StorageBuffer::Slots => "entries",
+            _ => "bytes",
+        }
+    }
+}
+
+/// Why [`Connection::with_storage`](crate::Connection::with_storage) refused to build a
+/// connection.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StorageError {
+    /// The configuration itself is invalid.
+    Config(ConfigError),
+    /// A buffer is smaller than the configuration needs.
+    TooSmall {
+        /// Which buffer.
+        buffer: StorageBuffer,
+        /// Its length (bytes, or entries for `slots`).
+        given: usize,
+        /// The length the configuration needs (see the `Storage::*_len` functions).
+        needed: usize,
+    },
+}
+
+impl From<ConfigError> for StorageError {
+    fn from(e: ConfigError) -> Self {
+        StorageError::Config(e)
+    }
+}
+
+impl fmt::Display for StorageError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StorageError::Config(e) => e.fmt(f),
+            StorageError::TooSmall { buffer, given, needed } => write!(
+                f,
+                "{} holds {given} {unit} but this Config needs {needed}: size it with \
+                 `{}(&config)`, or lower {} in the Config",
+                buffer.name(),
+                buffer.sizer(),
+                buffer.fields(),
+                unit = buffer.unit(),
+            ),
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for StorageError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StorageError::Config(e) => Some(e),
+            StorageError::TooSmall { .. } => None,
+        }
+    }
+}
