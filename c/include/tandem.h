@@ -909,7 +909,7 @@ enum tandem_result tandem_conn_peer_name(struct tandem_conn *conn,
 /**
  * Fills `*out` with the default configuration: a byte-stream transport and small buffers
  * fit for a device (frames of 4096 bytes, messages up to 16384, 8 calls each way, no
- * streams: 43,912 bytes in all on x86-64, see `tandem_conn_memory_size`).
+ * streams: 43,904 bytes in all on x86-64, see `tandem_conn_memory_size`).
  *
  * Returns `TANDEM_RESULT_NULL_POINTER` if `out` is NULL.
  *
