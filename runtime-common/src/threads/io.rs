@@ -8,12 +8,12 @@
 //! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers);
 //! it has the cross-thread wake-up built in (`Poller::notify`; mio needs a `Waker`
 //! registration); its default oneshot mode fits a loop that re-arms exactly the readiness a
-//! turn found missing; and it is already what `async-io`, hence tandem-smol, runs on, so both
-//! runtimes wait on the same, well-kept code. Its price is one `unsafe` call, see
-//! [`Registered`].
+//! turn found missing; and it is what `async-io` runs on, well kept and widely used. Its price
+//! is one `unsafe` call, see [`Registered`].
 //!
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
-//! (like a runtime's reactor). A new task goes to the thread with the fewest tasks.
+//! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the
+//! thread with the fewest tasks.
 
 use core::task::Waker;
 use std::cell::RefCell;
