@@ -1,15 +1,15 @@
 //! The I/O threads: a small fixed set of threads, shared by every connection, listener and UDP
 //! socket of the process, each waiting on the readiness of its sockets with one
-//! [`Poller`](polling::Poller) and running the turn of each [`Task`] that is ready, woken (its
+//! [`Poller`] and running the turn of each task that is ready, woken (its
 //! [`Waker`]) or due (the earliest timeout of its tasks is the poll timeout). Nothing here
-//! knows the protocol. (Layer 1: imports `transport`.)
+//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`.)
 //!
 //! **Why `polling` rather than `mio`.** `polling` registers any descriptor, so the sockets stay
 //! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers);
 //! it has the cross-thread wake-up built in (`Poller::notify`; mio needs a `Waker`
 //! registration); its default oneshot mode fits a loop that re-arms exactly the readiness a
 //! turn found missing; and it is what `async-io` runs on, well kept and widely used. Its price
-//! is one `unsafe` call, see [`Registered`].
+//! is one `unsafe` call, see `Registered::new`.
 //!
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
 //! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the

@@ -1,5 +1,5 @@
 //! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all
-//! non-blocking, and the [`Transport`] trait through which a connection's driver reads and
+//! non-blocking, and the `Transport` trait through which a connection's driver reads and
 //! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0 of [`threads`](super).)
 
 use core::task::{Context, Poll, Waker};
