@@ -84,8 +84,8 @@ async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> 
     let tls = config.tls.connector(&address)?;
     let session = tls.as_ref().map(|c| c.session()).transpose()?.map(Box::new);
     let (socket, addrs) = match &address {
-        // A local socket's connect does not wait on the network: done here.
-        Address::Unix(_) | Address::UnixSeqpacket(_) => transport::connect(&address, deadline)?,
+        // A local socket's connect does not wait: done here, without blocking.
+        Address::Unix(_) | Address::UnixSeqpacket(_) => (transport::connect_local(&address)?, Vec::new()),
         // Name resolution and a TCP connect may take long: on smol's blocking pool (bounded by
         // the deadline), not on the executor's thread.
         _ => {

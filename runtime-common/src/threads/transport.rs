@@ -281,6 +281,23 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
     Ok((socket.nonblocking().map_err(|e| io_error(ctx(), e))?, addrs))
 }
 
+/// Connects to a Unix socket (`unix://`, `unix+seqpacket://`) without blocking: a local connect
+/// completes at once or fails (with `WouldBlock` when the listener's backlog is full), so an
+/// async caller may do it on its executor's thread. Returns the socket, non-blocking.
+pub fn connect_local(addr: &Address) -> Result<Socket, Error> {
+    let ctx = || format!("cannot connect to {addr}");
+    if !matches!(addr, Address::Unix(_) | Address::UnixSeqpacket(_)) {
+        let e = io::Error::new(io::ErrorKind::Unsupported, "not a Unix socket address");
+        return Err(io_error(ctx(), e));
+    }
+    let c = start_connect(addr, None).map_err(|e| io_error(ctx(), e))?;
+    match c.poll_done() {
+        Poll::Ready(Ok(())) => c.into_socket().map_err(|e| io_error(ctx(), e)),
+        Poll::Ready(Err(e)) => Err(io_error(ctx(), e)),
+        Poll::Pending => Err(io_error(ctx(), io::ErrorKind::WouldBlock.into())),
+    }
+}
+
 /// A reconnection attempt's transport: a non-blocking connect, complete once its socket is
 /// writable.
 pub(crate) struct Connecting {
