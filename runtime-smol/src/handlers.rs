@@ -6,6 +6,7 @@
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
 use core::pin::Pin;
+use core::task::Poll;
 use std::sync::Arc;
 
 use futures_lite::future::{self, FutureExt};
@@ -317,25 +318,46 @@ impl Handlers {
 /// Runs the handler `start` returns, with its request's deadline current while it is polled,
 /// until it completes or the exchange is cancelled; a panic (starting or running) becomes
 /// INTERNAL. Then delivers the outcome.
+///
+/// Once the exchange is cancelled the handler is polled once more before it is dropped, so that
+/// it notices (`Ctx::cancelled` completes): the cancellation may arrive from another thread (the
+/// connection's I/O thread) while the handler is being polled, after the handler found it not
+/// cancelled and before this wrapper looks.
 async fn guarded<F, Fut>(start: F, done: Done)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let run =
-        Scoped::new(done.deadline(), Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
-    let run = async {
-        run.await.unwrap_or_else(|_| {
-            tracing::error!(method = %done.method(), "handler panicked: answering INTERNAL");
-            Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
+    let method = done.method();
+    // In a block: the handler (its context and stream handles) is dropped before the outcome is
+    // delivered.
+    let outcome = {
+        let run = Scoped::new(
+            done.deadline(),
+            Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()),
+        );
+        let mut run = core::pin::pin!(async {
+            run.await.unwrap_or_else(|_| {
+                tracing::error!(%method, "handler panicked: answering INTERNAL");
+                Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
+            })
+        });
+        let mut cancelled = core::pin::pin!(done.cancelled());
+        future::poll_fn(|cx| {
+            if let Poll::Ready(o) = run.as_mut().poll(cx) {
+                return Poll::Ready(o);
+            }
+            if cancelled.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Cancelled: one more poll, in which the handler sees it; then it is dropped.
+            match run.as_mut().poll(cx) {
+                Poll::Ready(o) => Poll::Ready(o),
+                Poll::Pending => Poll::Ready(Outcome::status(Status::CANCELLED, Vec::new())),
+            }
         })
+        .await
     };
-    let outcome = run
-        .or(async {
-            done.cancelled().await;
-            Outcome::status(Status::CANCELLED, Vec::new())
-        })
-        .await;
     done.finish(outcome);
 }
 
