@@ -1,5 +1,6 @@
-//! What the tandem runtimes share besides I/O. Not for applications: use `tandem-smol` (async)
-//! or `tandem-std` (blocking), which re-export the types here that are part of their API.
+//! What the tandem runtimes share, I/O included. Not for applications: use `tandem-smol`
+//! (async) or `tandem-std` (blocking), which re-export the types here that are part of their
+//! API.
 //!
 //! The protocol lives in [`tandem_core`]: a sans-IO [`Connection`](tandem_core::Connection)
 //! per connection and a sans-IO [`Endpoint`](tandem_core::endpoint::Endpoint) /
@@ -10,9 +11,12 @@
 //! ([`hub`], [`open`]), the client's dialer glue ([`session`]), the handler registry and its
 //! dispatch decisions ([`handlers`]), the byte pump between a socket and the core ([`pump`]),
 //! TLS for `tls://`, written once as a sans-IO layer inside the pump ([`tls`]),
-//! and the API types whose behaviour does not depend on the runtime. It uses no executor and
-//! no socket: every wait is a future that registers a `core::task::Waker`, and a time limit is
-//! a timer the runtime supplies ([`clock::SleepUntil`]). `RUNTIMES.md` says which crate
+//! the API types whose behaviour does not depend on the runtime, and the I/O threads that
+//! drive every socket of both runtimes ([`threads`]: sockets, one driver per connection around
+//! its [`engine::Engine`], the listeners), generic over the runtime's handler signatures and a
+//! [`threads::Dispatch`] that says where a started handler runs. It uses no executor: every
+//! wait of the API is a future that registers a `core::task::Waker`, and a time limit is a
+//! timer the runtime supplies ([`clock::SleepUntil`]). `RUNTIMES.md` says which crate
 //! implements which part of the public API.
 //!
 //! # The API types are async-first
@@ -27,16 +31,13 @@
 //!
 //! # What a runtime provides
 //!
-//! * **Sockets**: connect, listen, accept; for each connection a socket the runtime reads and
-//!   writes without blocking, through [`pump::Pump`].
-//! * **A driver per connection**: the loop of [`engine::Engine`] (its module documentation
-//!   lists one turn), woken by the connection's waker ([`conn::Inner::set_driver`]: every API
-//!   call that queued something wakes it), by its socket's readiness, and by
-//!   [`Engine::next_timeout`](engine::Engine::next_timeout). After each turn it starts the
-//!   handler jobs ([`handlers::Started`]) and applies the endpoint's actions. On a client, it
-//!   dials reconnection attempts when [`Engine::redial`](engine::Engine::redial) says so.
-//! * **A server's accept loop**: [`open::accept`] for each transport (UDP: [`open::datagram`]
-//!   for each datagram, and [`hub::Hub::poll_resubmitted`]), until [`hub::Hub::stopped`].
+//! The sockets, each connection's driver and a server's listener are [`threads`]' (below, what
+//! they do); a runtime starts them ([`threads::transport::connect`] and
+//! [`threads::driver::spawn`] for a client, [`threads::transport::Listener::bind`] and
+//! [`threads::listen::start`] for a server) and provides:
+//!
+//! * **Dispatch**: a [`threads::Dispatch`], which receives each started handler
+//!   ([`handlers::Started`]) after the turn that started it.
 //! * **Handler execution**: its handler signatures as a [`handlers::HandlerFns`], registered
 //!   in a [`handlers::Registry`]; each [`Started`](handlers::Started) job runs the handler with
 //!   the request's deadline current ([`deadline::Scoped`] around each poll of a future,
@@ -46,31 +47,33 @@
 //! * **The public types** that differ: `Client`, `Server`, `Handlers` (its signatures), and —
 //!   in a blocking runtime — the wrappers of the async-first types above.
 //!
+//! What [`threads`] does for every connection: a driver runs the loop of [`engine::Engine`]
+//! (its module documentation lists one turn), woken by the connection's waker
+//! ([`conn::Inner::set_driver`]: every API call that queued something wakes it), by its
+//! socket's readiness, and by [`Engine::next_timeout`](engine::Engine::next_timeout); after
+//! each turn it hands the started handlers to the dispatch and applies the endpoint's actions;
+//! on a client, it dials reconnection attempts (non-blocking connects) when
+//! [`Engine::redial`](engine::Engine::redial) says so. A server's listener calls
+//! [`open::accept`] for each transport (UDP: [`open::datagram`] for each datagram, and
+//! [`hub::Hub::poll_resubmitted`]) until the hub stops.
+//!
 //! # How a blocking runtime uses this crate
 //!
-//! tandem-std (readiness-driven I/O threads on `polling`, a bounded handler pool) needs, on
-//! top of its sockets:
+//! tandem-std (a bounded handler pool, blocking callers) needs, on top of [`threads`]:
 //!
 //! 1. **`block_on`**: polls a future on the calling thread with a waker that unparks it;
-//!    between polls it spins briefly (a few µs of `std::hint::spin_loop` / `yield_now`, which
-//!    keeps a call's round trip low when the answer is already on its way), then parks. Its
+//!    between polls it parks (it does not spin: on a 2-core machine spinning delayed the I/O
+//!    threads the answer needs). Its
 //!    [`SleepUntil`](clock::SleepUntil) returns a future that records its instant in a
 //!    thread-local that `block_on` reads after each poll to park with
 //!    `std::thread::park_timeout` until the earliest one, and is ready once it has passed —
 //!    no timer thread is needed, because every shared future that has a time limit is polled
 //!    by `block_on` on the waiting thread. (`futures_lite::future::block_on` also works, given
 //!    a timer that wakes wakers.)
-//! 2. **The I/O threads**: each owns some connections' sockets (registered with the poller)
-//!    and their [`engine::Engine`] and [`pump::Pump`]. A connection's driver waker (a
-//!    `Waker` from `std::task::Wake` on an `Arc` that marks the connection runnable and calls
-//!    `Poller::notify`) makes the thread run a turn for it; the thread's poll timeout is the
-//!    earliest [`Engine::next_timeout`](engine::Engine::next_timeout) of its connections. A
-//!    turn is the same sequence as tandem-smol's driver, with the pump's read and write
-//!    closures doing non-blocking socket calls that map `WouldBlock` to `Poll::Pending` (and
-//!    re-arming interest in readability or writability). Reconnection attempts: a non-blocking
-//!    connect registered with the poller, bounded by `connect_timeout`. When
-//!    [`Engine::finished`](engine::Engine::finished), shut the socket's write side down, drain
-//!    its input briefly, then [`Engine::end`](engine::Engine::end).
+//! 2. **Helping**: before it parks, `block_on` calls [`threads::io::help`], which runs the
+//!    turn of a connection the thread just woke (its request to write) if its I/O thread has
+//!    not yet: one thread hand-off fewer per call (its [`threads::Dispatch::CALLERS_HELP`] is
+//!    true).
 //! 3. **The handler pool**: `Started` jobs go to the pool's queue; a pool thread runs the
 //!    handler under [`deadline::enter`] and `catch_unwind`, and calls `done.finish(outcome)`.
 //!    Cancellation stays a flag the handler polls (`ctx.is_cancelled()`), or blocks on
@@ -104,9 +107,12 @@
 //! | 5 | `handlers` (ctx, peer, stream, conn, outcome, introspect), `service`: the [`Async`] flavor of declared services and [`Peer`] as their caller (outcome, ctx, peer, stream, error, deadline), `session`: link to the hub or dialer (hub, conn, state, clock) |
 //! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
 //! | 7 | `engine` (open, events, session, handlers, hub, conn, clock) |
+//! | 8 | `threads`: the I/O threads, sockets, drivers and listeners (engine, open, hub, handlers, pump, session, tls, conn, udp, unix, error; its own layering inside) |
 
-#![forbid(unsafe_code)]
 #![deny(missing_docs)]
+// `unsafe` only in `threads/io.rs`: registering a descriptor with the poller (see its
+// `Registered::new`).
+#![deny(unsafe_code)]
 
 mod auth;
 pub mod clock;
@@ -133,6 +139,7 @@ pub mod service;
 pub mod session;
 mod state;
 mod stream;
+pub mod threads;
 pub mod tls;
 pub mod udp;
 pub mod unix;

@@ -1,20 +1,21 @@
 //! [`Client`]: dials a server, completes the handshake and hands back the connection's
-//! [`Peer`]; its driver then reconnects by itself as the dialer decides. (Layer 3: imports
-//! `driver`, `config`, `handlers`, `transport`, `spawner`.)
+//! [`Peer`]; its driver, on one of the shared I/O threads (`tandem_runtime::threads`), then
+//! reconnects by itself as the dialer decides. (Layer 2: imports `config`, `handlers`,
+//! `spawner`.)
 
 use core::time::Duration;
+use std::time::Instant;
 
-use async_io::Timer;
 use futures_lite::FutureExt;
 use tandem_runtime::config::connection_config;
 use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::threads::driver::{self, Dialing};
+use tandem_runtime::threads::transport;
 use tandem_runtime::{open, peer, Error, Peer};
 
 use crate::config::ClientConfig;
-use crate::driver::{self, Dialing};
-use crate::handlers::Handlers;
+use crate::handlers::{Handlers, SpawnDispatch};
 use crate::spawner::sleep_until;
-use crate::transport;
 
 /// A connection to a server. Dereferences to [`Peer`], the handle to call the server with; the
 /// server can call back into the client's [`Handlers`].
@@ -48,10 +49,10 @@ impl Client {
     pub async fn connect(addr: &str, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
         let address: Address = addr.parse()?;
         let label = address.to_string();
-        let timeout = config.connect_timeout;
+        let deadline = Instant::now() + config.connect_timeout;
         connect(address, config, handlers)
             .or(async {
-                Timer::after(timeout).await;
+                sleep_until(deadline).await;
                 Err(Error::Timeout { addr: label })
             })
             .await
@@ -77,11 +78,21 @@ impl core::ops::Deref for Client {
 }
 
 async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> Result<Client, Error> {
+    let deadline = Instant::now() + config.connect_timeout;
     let connection =
         connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
     let tls = config.tls.connector(&address)?;
     let session = tls.as_ref().map(|c| c.session()).transpose()?.map(Box::new);
-    let socket = transport::connect(&address).await?;
+    let (socket, addrs) = match &address {
+        // A local socket's connect does not wait: done here, without blocking.
+        Address::Unix(_) | Address::UnixSeqpacket(_) => (transport::connect_local(&address)?, Vec::new()),
+        // Name resolution and a TCP connect may take long: on smol's blocking pool (bounded by
+        // the deadline), not on the executor's thread.
+        _ => {
+            let a = address.clone();
+            smol::unblock(move || transport::connect(&a, deadline)).await?
+        }
+    };
     let (conn, peer) = open::dial(
         &config.name,
         &config.auth.bytes(),
@@ -93,8 +104,9 @@ async fn connect(address: Address, config: ClientConfig, handlers: Handlers) -> 
     )?;
     tracing::debug!(conn = conn.shared.id, addr = %address, "dialed");
     conn.shared.set_observer(config.observer.clone());
-    let dialing = Dialing::new(address.clone(), config.connect_timeout, tls);
-    driver::spawn(conn, socket, session, Some(dialing), &handlers, config.spawner);
+    let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
+    let dispatch = SpawnDispatch(config.spawner);
+    driver::spawn(conn, socket, session, Some(dialing), handlers.registry(), dispatch);
     peer::connected(&peer, &address).await?;
     Ok(Client { peer })
 }

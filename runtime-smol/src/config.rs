@@ -8,12 +8,13 @@ use crate::spawner::{SmolSpawner, Spawner};
 
 tandem_runtime::configs! {
     server {
-        /// Where connection drivers, the accept loop and handlers run (default
-        /// [`SmolSpawner`]).
+        /// Where handlers run (default [`SmolSpawner`]); connections, the listener and inline
+        /// handlers run on the shared I/O threads.
         spawner: Arc<dyn Spawner> = Arc::new(SmolSpawner),
     }
     client {
-        /// Where the connection's driver and handlers run (default [`SmolSpawner`]).
+        /// Where handlers run (default [`SmolSpawner`]); the connection and inline handlers run
+        /// on the shared I/O threads.
         spawner: Arc<dyn Spawner> = Arc::new(SmolSpawner),
     }
 }

@@ -1,10 +1,12 @@
 //! [`Handlers`]: the methods one side serves, as async functions, and how a started handler
-//! runs as a task. The registry's bookkeeping and the dispatch decisions are
-//! `tandem_runtime::handlers`'. (Layer 1: imports `spawner`.)
+//! runs as a task, spawned on the [`Spawner`](crate::Spawner) by [`SpawnDispatch`] from the
+//! shared I/O threads (`tandem_runtime::threads`). The registry's bookkeeping and the dispatch
+//! decisions are `tandem_runtime::handlers`'. (Layer 1: imports `spawner`.)
 
 use core::future::Future;
 use core::panic::AssertUnwindSafe;
 use core::pin::Pin;
+use core::task::Poll;
 use std::sync::Arc;
 
 use futures_lite::future::{self, FutureExt};
@@ -19,11 +21,12 @@ use tandem_runtime::service::Incoming;
 use tandem_runtime::tandem_core::typed::rt::AsyncService;
 use tandem_runtime::tandem_core::typed::{MethodKind, Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{MethodId, SchemaKey, Status};
+use tandem_runtime::threads::Dispatch;
 use tandem_runtime::{
     Async, Ctx, InlineCtx, RawReceiver, RawSender, RegistrationError, StreamReceiver, StreamSender,
 };
 
-use crate::spawner::Task;
+use crate::spawner::{Spawner, Task};
 
 type Boxed<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Boxed<Outcome> + Send + Sync;
@@ -44,7 +47,8 @@ impl HandlerFns for AsyncFns {
 ///
 /// Handlers are async functions; each inbound exchange runs in its own task on the
 /// [`Spawner`](crate::Spawner), except for quick unary handlers registered with
-/// [`raw_unary_inline`](Handlers::raw_unary_inline), which run in the connection's driver. At
+/// [`raw_unary_inline`](Handlers::raw_unary_inline), which run in the connection's driver (on
+/// an I/O thread). At
 /// most `Config::max_concurrent_calls` calls and notifications and
 /// `Config::max_concurrent_streams` streams run at once per connection (the core enforces the
 /// limits it announces), and at most `max_concurrent_calls` signal handlers.
@@ -223,10 +227,12 @@ impl Handlers {
         Handlers { reg: self.reg.notification(method, Arc::new(h)) }
     }
 
-    /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver as
-    /// soon as the request is read, and writes its response into the (empty) buffer it is
-    /// given. No task is spawned, so this is the fast path for quick handlers; but while `f`
-    /// runs the connection does nothing else (its lock is held), so `f` must not block. It gets
+    /// Serves a unary method on raw bytes **inline**: `f` runs in the connection's driver, on
+    /// its I/O thread, as soon as the request is read, and writes its response into the (empty)
+    /// buffer it is given. No task is spawned and nothing is allocated per call (buffers are
+    /// reused), so this is the fast path for quick handlers; but while `f` runs its I/O thread
+    /// serves no other connection (and the connection's lock is held), so `f` must be quick
+    /// and must not block. It gets
     /// an [`InlineCtx`] (no [`Peer`](crate::Peer) to call back on). A panic in `f` is answered INTERNAL.
     pub fn raw_unary_inline<F>(self, method: MethodId, f: F) -> Self
     where
@@ -312,25 +318,46 @@ impl Handlers {
 /// Runs the handler `start` returns, with its request's deadline current while it is polled,
 /// until it completes or the exchange is cancelled; a panic (starting or running) becomes
 /// INTERNAL. Then delivers the outcome.
+///
+/// Once the exchange is cancelled the handler is polled once more before it is dropped, so that
+/// it notices (`Ctx::cancelled` completes): the cancellation may arrive from another thread (the
+/// connection's I/O thread) while the handler is being polled, after the handler found it not
+/// cancelled and before this wrapper looks.
 async fn guarded<F, Fut>(start: F, done: Done)
 where
     F: FnOnce() -> Fut + Send + 'static,
     Fut: Future<Output = Outcome> + Send + 'static,
 {
-    let run =
-        Scoped::new(done.deadline(), Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()));
-    let run = async {
-        run.await.unwrap_or_else(|_| {
-            tracing::error!(conn = done.conn(), peer = done.peer_name(), method = %done.method(), "handler panicked: answering INTERNAL");
-            Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
+    let (method, conn, peer) = (done.method(), done.conn(), done.peer_name().to_string());
+    // In a block: the handler (its context and stream handles) is dropped before the outcome is
+    // delivered.
+    let outcome = {
+        let run = Scoped::new(
+            done.deadline(),
+            Box::pin(AssertUnwindSafe(async move { start().await }).catch_unwind()),
+        );
+        let mut run = core::pin::pin!(async {
+            run.await.unwrap_or_else(|_| {
+                tracing::error!(conn, peer = %peer, %method, "handler panicked: answering INTERNAL");
+                Outcome::failed(Status::INTERNAL, "the handler panicked", Vec::new())
+            })
+        });
+        let mut cancelled = core::pin::pin!(done.cancelled());
+        future::poll_fn(|cx| {
+            if let Poll::Ready(o) = run.as_mut().poll(cx) {
+                return Poll::Ready(o);
+            }
+            if cancelled.as_mut().poll(cx).is_pending() {
+                return Poll::Pending;
+            }
+            // Cancelled: one more poll, in which the handler sees it; then it is dropped.
+            match run.as_mut().poll(cx) {
+                Poll::Ready(o) => Poll::Ready(o),
+                Poll::Pending => Poll::Ready(Outcome::status(Status::CANCELLED, Vec::new())),
+            }
         })
+        .await
     };
-    let outcome = run
-        .or(async {
-            done.cancelled().await;
-            Outcome::status(Status::CANCELLED, Vec::new())
-        })
-        .await;
     done.finish(outcome);
 }
 
@@ -342,5 +369,17 @@ pub(crate) fn task(started: Started<AsyncFns>) -> Task {
         Started::Stream(f, Job { ctx, payload, done }, rx, tx) => {
             Box::pin(guarded(move || f(ctx, payload, rx, tx), done))
         }
+    }
+}
+
+/// Where a connection's started handlers run: each is a task on the application's [`Spawner`].
+pub(crate) struct SpawnDispatch(pub(crate) Arc<dyn Spawner>);
+
+impl Dispatch<AsyncFns> for SpawnDispatch {
+    /// Callers are tasks: their threads never run a connection's turn.
+    const CALLERS_HELP: bool = false;
+
+    fn dispatch(&mut self, started: Started<AsyncFns>) {
+        self.0.spawn(task(started));
     }
 }

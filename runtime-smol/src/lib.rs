@@ -1,5 +1,5 @@
-//! Async runtime for the tandem protocol, on `async-io` sockets and timers and any executor
-//! (smol's by default).
+//! Async runtime for the tandem protocol: async handlers and API on any executor (smol's by
+//! default), sockets on the I/O threads it shares with tandem-std.
 //!
 //! The protocol lives in [`tandem_core`]: a sans-IO [`Connection`](tandem_core::Connection) per
 //! connection, and the sans-IO [`Endpoint`](tandem_core::endpoint::Endpoint) (server) and
@@ -8,13 +8,17 @@
 //! and resumption, the session memory budget, UDP associations, the reconnection schedule.
 //! Everything around them that is not I/O — each connection's shared state and the glue from
 //! the core's events to the API, the server hub, the dialer glue, handler dispatch, and the
-//! API types — is `tandem-runtime`'s, shared with tandem-std. This crate only owns sockets,
-//! timers, wake-ups and tasks: per connection one driver task reads the socket into the core,
-//! runs the shared engine's turn (which acts on the core's events: handler jobs, completed
-//! calls and streams, reports to the endpoint or dialer), spawns the handler tasks, writes what
-//! the core queued, and sleeps until the socket, an API call or a timeout wakes it. The types it
-//! re-exports from `tandem-runtime` are its own API: `RUNTIMES.md` lists it next to
-//! tandem-std's, which is the same except where blocking versus async forces a difference.
+//! API types — is `tandem-runtime`'s, shared with tandem-std, and so are the sockets: every
+//! connection, listener and reconnection attempt of the process is driven by a few I/O threads
+//! (`tandem_runtime::threads`, the number of cores, at most 4, started on first use) that wait
+//! on the readiness of their sockets (epoll/kqueue) and run, for each connection that is
+//! readable, writable, woken by an API call or due, one turn of the shared engine: read into
+//! the core, act on its events (inline handlers run right there; completed calls and streams
+//! wake the tasks that wait on them), write what the core queued. This crate owns the async
+//! face: handler tasks, spawned on a [`Spawner`], the async [`Client`] and [`Server`], and the
+//! deadline timer. The types it re-exports from `tandem-runtime` are its own API:
+//! `RUNTIMES.md` lists it next to tandem-std's, which is the same except where blocking versus
+//! async forces a difference.
 //!
 //! * **Transports**: `tcp://host:port`, `unix:///path`, `unix+seqpacket:///path` and
 //!   `udp://host:port` ([`Client::connect`], [`Server::bind`]). Over UDP (datagram mode, SPEC.md
@@ -33,9 +37,12 @@
 //! * **Deadlines**: every exchange takes a [`Deadline`]; by default a call made from a handler
 //!   carries the remaining budget of the request being handled. A handler tells a cancellation
 //!   from an expired deadline with [`Ctx::cancel_reason`].
-//! * **Executors**: drivers, accept loops and handlers run on a [`Spawner`]
-//!   ([`SmolSpawner`] by default); a tokio application passes its own, and its handlers may use
-//!   tokio's timers and I/O. The crate does not depend on tokio.
+//! * **Executors**: handlers run on a [`Spawner`] ([`SmolSpawner`] by default); a tokio
+//!   application passes its own, and its handlers may use tokio's timers and I/O. The crate
+//!   does not depend on tokio. Connections need no executor: they run on the I/O threads.
+//! * **Allocation-free fast path**: an inline handler ([`Handlers::raw_unary_inline`])
+//!   answering [`Peer::call_raw_into`] performs no heap allocation per call in steady state,
+//!   on either side.
 //! * **Lifetime**: a connection lives while any handle to it exists ([`Client`], [`Peer`],
 //!   stream handles, [`PendingCall`]s) or while its server tracks it; dropping the last handle
 //!   shuts it down gracefully.
@@ -54,10 +61,9 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `spawner` (the [`Spawner`] and the timer), `transport` (sockets) |
-//! | 1 | `config` (spawner), `handlers`: async signatures, handler tasks (spawner) |
-//! | 2 | `driver`: the driver task around the shared engine (handlers, transport, spawner) |
-//! | 3 | `server`, `client` (driver, handlers, config, transport, spawner) |
+//! | 0 | `spawner` (the [`Spawner`] and the timer) |
+//! | 1 | `config` (spawner), `handlers`: async signatures, handler tasks and their dispatch to the spawner (spawner) |
+//! | 2 | `server`, `client` (handlers, config, spawner) |
 //!
 //! # Example
 //!
@@ -167,14 +173,11 @@
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
-mod alarm;
 mod client;
 mod config;
-mod driver;
 mod handlers;
 mod server;
 mod spawner;
-mod transport;
 
 pub use client::Client;
 pub use config::{ClientConfig, ServerConfig};

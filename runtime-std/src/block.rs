@@ -1,8 +1,8 @@
 //! Waiting from a thread on the futures of `tandem-runtime`: [`block_on`] polls one on the
 //! calling thread, parking until its waker unparks the thread, and
 //! [`sleep_until`] is the timer it understands (no timer thread). A handler that parks here is
-//! parked in the handler pool too: its worker serves other requests meanwhile. (Layer 2:
-//! imports `io`, `pool`.)
+//! parked in the handler pool too: its worker serves other requests meanwhile. (Layer 1:
+//! imports `pool`.)
 
 use core::future::Future;
 use core::pin::pin;
@@ -15,8 +15,9 @@ use std::thread::{self, Thread};
 use std::time::Instant;
 
 use tandem_runtime::clock::Sleep;
+use tandem_runtime::threads::io;
 
-use crate::{io, pool};
+use crate::pool;
 
 /// Unparks the thread that waits in [`block_on`].
 struct Notify {
@@ -106,16 +107,6 @@ impl Future for Timer {
         TIMER.with(|t| t.set(Some(t.get().map_or(self.0, |x| x.min(self.0)))));
         Poll::Pending
     }
-}
-
-/// A waker that does nothing (set as a connection's driver waker while its own turn runs).
-pub(crate) fn noop_waker() -> &'static Waker {
-    struct Noop;
-    impl Wake for Noop {
-        fn wake(self: Arc<Self>) {}
-    }
-    static NOOP: std::sync::OnceLock<Waker> = std::sync::OnceLock::new();
-    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }
 
 #[cfg(test)]

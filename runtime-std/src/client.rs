@@ -1,21 +1,22 @@
 //! [`Client`]: dials a server, completes the handshake and hands back the connection's
-//! [`Peer`]; its driver, on an I/O thread, then reconnects by itself as the dialer decides.
-//! (Layer 5: imports `driver`, `config`, `handlers`, `pool`, `transport`, `api`, `block`.)
+//! [`Peer`]; its driver, on one of the shared I/O threads (`tandem_runtime::threads`), then
+//! reconnects by itself as the dialer decides. (Layer 7: imports `config`, `handlers`, `pool`,
+//! `api`, `block`.)
 
 use core::time::Duration;
 use std::time::Instant;
 
 use tandem_runtime::config::connection_config;
 use tandem_runtime::tandem_core::addr::Address;
+use tandem_runtime::threads::driver::{self, Dialing};
+use tandem_runtime::threads::transport;
 use tandem_runtime::{open, peer, Error};
 
 use crate::api::Peer;
 use crate::block::{block_on, sleep_until};
 use crate::config::ClientConfig;
-use crate::driver::{self, Dialing};
-use crate::handlers::Handlers;
+use crate::handlers::{Handlers, PoolDispatch};
 use crate::pool::{fit_announced, Pool, PoolLimits, PoolStats};
-use crate::transport;
 
 /// Most threads of a client's handler pool.
 const CLIENT_MAX_THREADS: usize = 1024;
@@ -73,15 +74,8 @@ impl Client {
         conn.shared.set_observer(config.observer.clone());
         let pool = Pool::new(limits, "tandem-client");
         let dialing = Dialing::new(address.clone(), addrs, config.connect_timeout, tls);
-        driver::spawn(
-            conn,
-            socket,
-            session,
-            Some(dialing),
-            handlers.registry(),
-            pool.lane(),
-            Some(pool.clone()),
-        );
+        let dispatch = PoolDispatch { lane: pool.lane(), pool: Some(pool.clone()) };
+        driver::spawn(conn, socket, session, Some(dialing), handlers.registry(), dispatch);
         let connected = async {
             let handshake = async { Some(peer::connected(&peer, &address).await) };
             futures_lite::future::or(handshake, async {

@@ -1,6 +1,7 @@
 //! [`Handlers`]: the methods one side serves, as blocking functions, and how a started
 //! handler runs as a pool job. The registry's bookkeeping and the dispatch decisions are
-//! `tandem_runtime::handlers`'. (Layer 5: imports `service`, `ctx`, `api`, `pool`.)
+//! `tandem_runtime::handlers`'; [`PoolDispatch`] hands them to the pool from the I/O threads
+//! (`tandem_runtime::threads`). (Layer 5: imports `service`, `ctx`, `api`, `pool`.)
 
 use core::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -15,11 +16,12 @@ use tandem_runtime::service::Incoming;
 use tandem_runtime::tandem_core::typed::rt::BlockingService;
 use tandem_runtime::tandem_core::typed::{MethodKind, Notification, Streaming, Unary};
 use tandem_runtime::tandem_core::{MethodId, SchemaKey, Status};
+use tandem_runtime::threads::Dispatch;
 use tandem_runtime::{deadline, InlineCtx, RegistrationError};
 
 use crate::api::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 use crate::ctx::Ctx;
-use crate::pool;
+use crate::pool::{self, Lane, Pool};
 use crate::service::Blocking;
 
 type UnaryFn = dyn Fn(Ctx, Vec<u8>) -> Outcome + Send + Sync;
@@ -303,4 +305,26 @@ pub(crate) fn job(started: Started<SyncFns>) -> pool::Job {
         };
         done.finish(outcome);
     })
+}
+
+/// Where a connection's started handlers run: its lane of the handler pool. A client's own pool
+/// is shut down when its connection ends.
+pub(crate) struct PoolDispatch {
+    pub(crate) lane: Lane,
+    pub(crate) pool: Option<Pool>,
+}
+
+impl Dispatch<SyncFns> for PoolDispatch {
+    /// Callers block in `block_on`, which helps (`threads::io::help`) before it parks.
+    const CALLERS_HELP: bool = true;
+
+    fn dispatch(&mut self, started: Started<SyncFns>) {
+        self.lane.submit(job(started));
+    }
+
+    fn ended(&mut self) {
+        if let Some(p) = self.pool.take() {
+            p.shutdown();
+        }
+    }
 }

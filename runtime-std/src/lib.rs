@@ -44,7 +44,8 @@
 //! # Threads
 //!
 //! * **I/O threads**: a small fixed set (the number of cores, at most 4), shared by every
-//!   server and client of the process and started on first use. Each waits on the readiness of
+//!   server and client of the process (tandem-smol's too: they are `tandem-runtime`'s) and
+//!   started on first use. Each waits on the readiness of
 //!   its sockets (epoll/kqueue through the `polling` crate), and runs for each connection that
 //!   is readable, writable, woken by an API call or due (its earliest protocol timer is the
 //!   poll timeout) one turn of the shared engine: read into the core, act on its events, write
@@ -158,31 +159,30 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `pool` (the handler pool), `transport` (sockets, the `Transport` trait), `config` |
-//! | 1 | `block` (`block_on`, the timer; pool), `io` (the I/O threads; transport) |
+//! | 0 | `pool` (the handler pool), `config` |
+//! | 1 | `block` (`block_on`, the timer; pool) |
 //! | 2 | `api`: the blocking API types (block) |
 //! | 3 | `ctx`: a handler's [`Ctx`] (api, block, pool) |
 //! | 4 | `service`: the [`Blocking`] flavor of declared services, [`Peer`] as their caller (ctx, api) |
-//! | 5 | `handlers`: blocking signatures, [`Handlers::serve`], handler jobs (service, ctx, api, pool) |
-//! | 6 | `driver`: a connection's task (io, transport, handlers, pool, block) |
-//! | 7 | `server`, `client` (driver, io, handlers, pool, config, transport, api, block) |
+//! | 5 | `handlers`: blocking signatures, [`Handlers::serve`], handler jobs and their dispatch to the pool (service, ctx, api, pool) |
+//! | 6 | `server`, `client` (handlers, pool, config, api, block) |
+//!
+//! The I/O threads, the sockets and each connection's driver are `tandem_runtime::threads`',
+//! shared with tandem-smol: this crate gives them its handler signatures and a dispatch that
+//! submits started handlers to the pool.
 
+#![forbid(unsafe_code)]
 #![deny(missing_docs)]
-// `unsafe` only in `io.rs`: registering a descriptor with the poller (see `Registered::new`).
-#![deny(unsafe_code)]
 
 mod api;
 mod block;
 mod client;
 mod config;
 mod ctx;
-mod driver;
 mod handlers;
-mod io;
 mod pool;
 mod server;
 mod service;
-mod transport;
 
 pub use api::{Peer, PendingCall, RawReceiver, RawSender, StateWatch, StreamReceiver, StreamSender};
 pub use client::Client;

@@ -1,6 +1,6 @@
 //! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all
-//! non-blocking, and the [`Transport`] trait through which a connection's driver reads and
-//! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0.)
+//! non-blocking, and the `Transport` trait through which a connection's driver reads and
+//! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0 of [`threads`](super).)
 
 use core::task::{Context, Poll, Waker};
 use std::io::{self, Read, Write};
@@ -10,14 +10,14 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::error::io_error;
+use crate::open::TransportInfo;
+use crate::tandem_core::addr::Address;
+use crate::udp::Inbox;
+use crate::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
+use crate::Error;
 use nix::sys::socket::{recv, MsgFlags};
 use socket2::{Domain, SockAddr, Type};
-use tandem_runtime::error::io_error;
-use tandem_runtime::open::TransportInfo;
-use tandem_runtime::tandem_core::addr::Address;
-use tandem_runtime::udp::Inbox;
-use tandem_runtime::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
-use tandem_runtime::Error;
 
 /// Readiness a transport waits for.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -63,9 +63,11 @@ pub(crate) trait Transport: Send + 'static {
     fn is_udp(&self) -> bool;
 }
 
-/// A connected socket.
-pub(crate) enum Socket {
+/// A connected socket, non-blocking.
+pub enum Socket {
+    /// TCP (also under `tls://`).
     Tcp(TcpStream),
+    /// A Unix stream socket.
     Unix(UnixStream),
     /// Unix SEQPACKET: every read and write is one whole packet.
     Packet(socket2::Socket),
@@ -77,7 +79,7 @@ pub(crate) enum Socket {
 }
 
 /// A server-side UDP association's end of the shared socket.
-pub(crate) struct Assoc {
+pub struct Assoc {
     pub(crate) socket: Arc<UdpSocket>,
     pub(crate) peer: SocketAddr,
     pub(crate) inbox: Arc<Mutex<Inbox>>,
@@ -192,7 +194,7 @@ impl Transport for Socket {
 
 impl Socket {
     /// What the socket tells about the other side.
-    pub(crate) fn info(&self) -> TransportInfo {
+    pub fn info(&self) -> TransportInfo {
         let creds = match self {
             Socket::Unix(s) => peer_credentials(s),
             Socket::Packet(s) => peer_credentials(s),
@@ -235,7 +237,7 @@ fn udp_for(to: SocketAddr) -> io::Result<UdpSocket> {
 
 /// Connects to `addr` (blocking, on the caller's thread, by `deadline`); returns the socket,
 /// non-blocking, and the addresses `addr` resolved to (where reconnection attempts go).
-pub(crate) fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketAddr>), Error> {
+pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketAddr>), Error> {
     let ctx = || format!("cannot connect to {addr}");
     let timeout = || Error::Timeout { addr: addr.to_string() };
     let (socket, addrs) = match addr {
@@ -277,6 +279,23 @@ pub(crate) fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<
         }
     };
     Ok((socket.nonblocking().map_err(|e| io_error(ctx(), e))?, addrs))
+}
+
+/// Connects to a Unix socket (`unix://`, `unix+seqpacket://`) without blocking: a local connect
+/// completes at once or fails (with `WouldBlock` when the listener's backlog is full), so an
+/// async caller may do it on its executor's thread. Returns the socket, non-blocking.
+pub fn connect_local(addr: &Address) -> Result<Socket, Error> {
+    let ctx = || format!("cannot connect to {addr}");
+    if !matches!(addr, Address::Unix(_) | Address::UnixSeqpacket(_)) {
+        let e = io::Error::new(io::ErrorKind::Unsupported, "not a Unix socket address");
+        return Err(io_error(ctx(), e));
+    }
+    let c = start_connect(addr, None).map_err(|e| io_error(ctx(), e))?;
+    match c.poll_done() {
+        Poll::Ready(Ok(())) => c.into_socket().map_err(|e| io_error(ctx(), e)),
+        Poll::Ready(Err(e)) => Err(io_error(ctx(), e)),
+        Poll::Pending => Err(io_error(ctx(), io::ErrorKind::WouldBlock.into())),
+    }
 }
 
 /// A reconnection attempt's transport: a non-blocking connect, complete once its socket is
@@ -355,9 +374,12 @@ impl Connecting {
 }
 
 /// A listening socket (non-blocking).
-pub(crate) enum Listener {
+pub enum Listener {
+    /// TCP (also under `tls://`).
     Tcp(TcpListener),
+    /// A Unix stream socket.
     Unix(UnixListener),
+    /// A Unix SEQPACKET socket.
     Packet(socket2::Socket),
     /// UDP: one socket for every association, demultiplexed by the server.
     Udp(UdpSocket),
@@ -366,10 +388,7 @@ pub(crate) enum Listener {
 impl Listener {
     /// Binds and listens. Returns the listener, its actual address (with the real port for
     /// `tcp://host:0`) and, for Unix sockets, the guard that removes the socket file.
-    pub(crate) fn bind(
-        addr: &Address,
-        remove_stale: bool,
-    ) -> Result<(Self, Address, Option<PathGuard>), Error> {
+    pub fn bind(addr: &Address, remove_stale: bool) -> Result<(Self, Address, Option<PathGuard>), Error> {
         let ctx = || format!("cannot listen on {addr}");
         let first = |hp: &str| resolve(hp).map(|v| v[0]).map_err(|e| io_error(ctx(), e));
         let io = |e| io_error(ctx(), e);

@@ -1,10 +1,10 @@
-//! A connection's driver: the [`Task`] an I/O thread runs for it. Each turn runs the shared
+//! A connection's driver: the task an I/O thread runs for it. Each turn runs the shared
 //! [`Engine`]'s sequence around the socket's non-blocking reads and writes (through the
-//! [`Transport`] trait), starts the handler jobs on the connection's pool lane, dials
+//! `Transport` trait), hands the started handlers to the connection's [`Dispatch`], dials
 //! reconnection attempts (non-blocking connects on the same I/O thread), and says which
 //! readiness and which instant it waits for next. When the connection has ended it closes the
-//! socket so that the peer still reads the CLOSE. (Layer 4: imports `io`, `transport`,
-//! `handlers`, `pool`, `block`.)
+//! socket so that the peer still reads the CLOSE. (Layer 2 of [`threads`](super): imports
+//! `io`, `transport`, `Dispatch`.)
 
 use core::task::Poll;
 use core::time::Duration;
@@ -13,20 +13,18 @@ use std::net::SocketAddr;
 use std::os::fd::BorrowedFd;
 use std::time::Instant;
 
-use tandem_runtime::conn::{Inner, Transport as Handed};
-use tandem_runtime::engine::Engine;
-use tandem_runtime::handlers::Registry;
-use tandem_runtime::open::NewConnection;
-use tandem_runtime::pump::Pump;
-use tandem_runtime::session::{Redialing, Track};
-use tandem_runtime::tandem_core::addr::Address;
-use tandem_runtime::tls::{TlsConnector, TlsSession};
+use tandem_core::addr::Address;
 
-use crate::block::noop_waker;
-use crate::handlers::{self, SyncFns};
-use crate::io::{self as iot, Cx, Next, Registered, Source, Task};
-use crate::pool::{Lane, Pool};
-use crate::transport::{self, Connecting, Interest, Socket, Transport};
+use super::io::{self as iot, noop_waker, Cx, Next, Registered, Source, Task};
+use super::transport::{self, Connecting, Interest, Socket, Transport};
+use super::Dispatch;
+use crate::conn::{Inner, Transport as Handed};
+use crate::engine::Engine;
+use crate::handlers::{HandlerFns, Registry};
+use crate::open::NewConnection;
+use crate::pump::Pump;
+use crate::session::{Redialing, Track};
+use crate::tls::{TlsConnector, TlsSession};
 
 /// Rounds of timers → input → events → output per turn before other tasks get theirs.
 const ROUNDS: usize = 16;
@@ -57,7 +55,7 @@ impl Source for Connecting {
 }
 
 /// A client's reconnection attempts: where to, and the attempt under way.
-pub(crate) struct Dialing {
+pub struct Dialing {
     addr: Address,
     /// What the address resolved to when the client connected (TCP and UDP): attempts go
     /// there, in order, without resolving again on an I/O thread.
@@ -70,7 +68,10 @@ pub(crate) struct Dialing {
 }
 
 impl Dialing {
-    pub(crate) fn new(
+    /// Redials `addr` at `addrs` (what it resolved to when the client connected; none for Unix
+    /// sockets), each attempt within `connect_timeout`, with a new TLS session of `tls` on
+    /// `tls://`.
+    pub fn new(
         addr: Address,
         addrs: Vec<SocketAddr>,
         connect_timeout: Duration,
@@ -80,42 +81,42 @@ impl Dialing {
     }
 }
 
-struct Driver {
-    engine: Option<Engine<SyncFns>>,
+struct Driver<F: HandlerFns, D: Dispatch<F>> {
+    engine: Option<Engine<F>>,
     pump: Pump,
     socket: Option<Registered<Conn>>,
     /// The first socket (and its TLS session), registered on the first turn (on the I/O
     /// thread).
     fresh: Option<Handover>,
     dialing: Option<Dialing>,
-    lane: Lane,
-    /// A client's pool: shut down when its connection ends.
-    pool: Option<Pool>,
+    /// Where started handlers run.
+    dispatch: D,
     /// Closing: until when to drain the peer's input, and how many bytes more at most.
     closing: Option<(Instant, usize)>,
 }
 
-/// Starts the driver of a new connection on an I/O thread; its handlers run on `lane`.
-pub(crate) fn spawn(
+/// Starts the driver of a new connection (speaking on `socket`, through `tls` on `tls://`;
+/// redialing as `dialing` says on a client) on an I/O thread; its started handlers go to
+/// `dispatch`.
+pub fn spawn<F: HandlerFns, D: Dispatch<F>>(
     conn: NewConnection,
     socket: Socket,
     tls: Option<Box<TlsSession>>,
     dialing: Option<Dialing>,
-    handlers: &Registry<SyncFns>,
-    lane: Lane,
-    pool: Option<Pool>,
+    handlers: &Registry<F>,
+    dispatch: D,
 ) {
     let pump = Pump::new(conn.shared.id, &conn.shared.lock());
-    iot::spawn(Box::new(Driver {
+    let driver = Driver {
         engine: Some(Engine::new(conn, handlers.clone())),
         pump,
         socket: None,
-        fresh: Some((Box::new(socket), tls)),
+        fresh: Some((Box::new(socket) as Conn, tls)),
         dialing,
-        lane,
-        pool,
+        dispatch,
         closing: None,
-    }));
+    };
+    iot::spawn(Box::new(driver), D::CALLERS_HELP);
 }
 
 /// A socket call's result for the pump: `WouldBlock` is `Pending`, and notes the readiness
@@ -135,7 +136,7 @@ fn op(
     }
 }
 
-impl Task for Driver {
+impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
     fn turn(&mut self, cx: &Cx<'_>) -> Next {
         if let Some((t, tls)) = self.fresh.take() {
             self.install(t, Vec::new(), tls, cx);
@@ -207,7 +208,7 @@ impl Task for Driver {
                 busy |= self.socket.is_some();
             }
         }
-        let Driver { engine, pump, socket, lane, .. } = self;
+        let Driver { engine, pump, socket, dispatch, .. } = self;
         let engine = engine.as_mut().expect("checked above");
         engine.end_turn(&mut inner, worked);
         let finished = engine.finished(&mut inner, pump.broken() || socket.is_none());
@@ -218,7 +219,7 @@ impl Task for Driver {
         }
         drop(inner);
         for s in engine.started() {
-            lane.submit(handlers::job(s));
+            dispatch.dispatch(s);
         }
         engine.apply_actions();
         if finished {
@@ -235,7 +236,7 @@ impl Task for Driver {
     }
 }
 
-impl Driver {
+impl<F: HandlerFns, D: Dispatch<F>> Driver<F, D> {
     /// Speaks on `conn` from now on (`pending`: bytes already read from it; `tls`: its TLS
     /// session on `tls://`).
     fn install(&mut self, mut conn: Conn, pending: Vec<u8>, tls: Option<Box<TlsSession>>, cx: &Cx<'_>) {
@@ -369,16 +370,14 @@ impl Driver {
         if let Some(e) = self.engine.take() {
             e.end();
         }
-        if let Some(p) = self.pool.take() {
-            p.shutdown();
-        }
+        self.dispatch.ended();
         Next::Done
     }
 }
 
 impl Dialing {
     /// Starts the attempt on address `i`; an immediate failure is reported at once.
-    fn start(&mut self, i: usize, cx: &Cx<'_>, engine: &mut Engine<SyncFns>) {
+    fn start<F: HandlerFns>(&mut self, i: usize, cx: &Cx<'_>, engine: &mut Engine<F>) {
         let deadline = Instant::now() + self.connect_timeout;
         let started = transport::start_connect(&self.addr, self.addrs.get(i).copied())
             .and_then(|c| Registered::new(c, cx));
@@ -389,7 +388,7 @@ impl Dialing {
     }
 }
 
-impl Drop for Driver {
+impl<F: HandlerFns, D: Dispatch<F>> Drop for Driver<F, D> {
     fn drop(&mut self) {
         // Only when a turn panicked (a bug): fail what waits on the connection rather than
         // leave it waiting for a driver that is gone.

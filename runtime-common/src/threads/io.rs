@@ -1,19 +1,19 @@
 //! The I/O threads: a small fixed set of threads, shared by every connection, listener and UDP
 //! socket of the process, each waiting on the readiness of its sockets with one
-//! [`Poller`](polling::Poller) and running the turn of each [`Task`] that is ready, woken (its
+//! [`Poller`] and running the turn of each task that is ready, woken (its
 //! [`Waker`]) or due (the earliest timeout of its tasks is the poll timeout). Nothing here
-//! knows the protocol. (Layer 1: imports `transport`.)
+//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`.)
 //!
 //! **Why `polling` rather than `mio`.** `polling` registers any descriptor, so the sockets stay
 //! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers);
 //! it has the cross-thread wake-up built in (`Poller::notify`; mio needs a `Waker`
 //! registration); its default oneshot mode fits a loop that re-arms exactly the readiness a
-//! turn found missing; and it is already what `async-io`, hence tandem-smol, runs on, so both
-//! runtimes wait on the same, well-kept code. Its price is one `unsafe` call, see
-//! [`Registered`].
+//! turn found missing; and it is what `async-io` runs on, well kept and widely used. Its price
+//! is one `unsafe` call, see `Registered::new`.
 //!
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
-//! (like a runtime's reactor). A new task goes to the thread with the fewest tasks.
+//! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the
+//! thread with the fewest tasks.
 
 use core::task::Waker;
 use std::cell::RefCell;
@@ -29,7 +29,7 @@ use std::time::{Duration, Instant};
 use polling::{Event, Events, PollMode, Poller};
 use slab::Slab;
 
-use crate::transport::Interest;
+use super::transport::Interest;
 
 /// Work the I/O threads run: a connection's driver, a listener, a UDP server socket.
 pub(crate) trait Task: Send {
@@ -69,7 +69,8 @@ pub(crate) struct Io {
 struct Inbox {
     /// Tasks woken (or run by a helper) since the thread last looked.
     woken: Vec<usize>,
-    new: Vec<Box<dyn Task>>,
+    /// New tasks, and whether waking threads may help them.
+    new: Vec<(Box<dyn Task>, bool)>,
     /// `Some(until)` while the thread waits in the poller (`until`: its timeout, `None`: none);
     /// only then does a wake-up need `Poller::notify`.
     sleeping: Option<Option<Instant>>,
@@ -98,12 +99,13 @@ fn threads() -> &'static [Arc<Io>] {
     })
 }
 
-/// Runs `task` on the I/O thread with the fewest tasks.
-pub(crate) fn spawn(task: Box<dyn Task>) {
+/// Runs `task` on the I/O thread with the fewest tasks. `helped`: threads outside the I/O
+/// threads that wake it remember it to run its turn themselves in [`help`].
+pub(crate) fn spawn(task: Box<dyn Task>, helped: bool) {
     let io =
         threads().iter().min_by_key(|io| io.tasks.load(Ordering::Relaxed)).expect("at least one I/O thread");
     io.tasks.fetch_add(1, Ordering::Relaxed);
-    lock(&io.inbox).new.push(task);
+    lock(&io.inbox).new.push((task, helped));
     let _ = io.poller.notify();
 }
 
@@ -144,9 +146,11 @@ struct Cell {
     state: AtomicU8,
     /// A readiness event arrived since the last turn.
     fired: AtomicBool,
+    /// Threads outside the I/O threads that wake it may run its turns ([`help`]).
+    helped: bool,
     task: Mutex<Option<Box<dyn Task>>>,
     /// The timeout a helper's turn asked for, for the I/O thread's timers.
-    helped: Mutex<Option<Option<Instant>>>,
+    help_at: Mutex<Option<Option<Instant>>>,
 }
 
 thread_local! {
@@ -169,7 +173,7 @@ impl Wake for Cell {
         }
         // (A wake-up from the task's own I/O thread notifies nothing: that thread is awake.)
         self.io.tell(self.key, None);
-        if CURRENT.with(|c| c.get()) == 0 {
+        if self.helped && CURRENT.with(|c| c.get()) == 0 {
             HELP.with(|h| {
                 let mut h = h.borrow_mut();
                 if h.len() < HELP_MAX && !h.iter().any(|c| Arc::ptr_eq(c, self)) {
@@ -247,8 +251,10 @@ impl Cell {
 
 /// Runs the turns of the tasks this thread woke, if their I/O threads have not yet: called by
 /// a thread about to block waiting for them (a caller that just queued a request writes it
-/// itself instead of waiting for the I/O thread to wake up). Never on an I/O thread.
-pub(crate) fn help() {
+/// itself instead of waiting for the I/O thread to wake up). Only tasks whose connection's
+/// [`Dispatch::CALLERS_HELP`](super::Dispatch::CALLERS_HELP) is true are remembered. Never on
+/// an I/O thread (where it does nothing: they remember nothing).
+pub fn help() {
     if HELP.with(|h| h.borrow().is_empty()) {
         return;
     }
@@ -258,7 +264,7 @@ pub(crate) fn help() {
             // The I/O thread keeps the timers and the table: tell it what the turn asked for.
             let at = if r.again || r.done { None } else { Some(r.at) };
             if at.is_some() {
-                *lock(&cell.helped) = at;
+                *lock(&cell.help_at) = at;
             }
             cell.io.tell(cell.key, at);
         }
@@ -339,7 +345,7 @@ impl Io {
             }
             for key in inbox.woken.drain(..) {
                 let Some(slot) = slots.get_mut(key) else { continue };
-                let helped = lock(&slot.cell.helped).take();
+                let helped = lock(&slot.cell.help_at).take();
                 if let Some(at) = helped {
                     slot.set_deadline(at, key, &mut timers);
                 }
@@ -352,7 +358,7 @@ impl Io {
                     _ => {}
                 }
             }
-            for task in inbox.new.drain(..) {
+            for (task, helped) in inbox.new.drain(..) {
                 let entry = slots.vacant_entry();
                 let key = entry.key();
                 let cell = Arc::new(Cell {
@@ -360,8 +366,9 @@ impl Io {
                     key,
                     state: AtomicU8::new(QUEUED),
                     fired: AtomicBool::new(false),
+                    helped,
                     task: Mutex::new(Some(task)),
-                    helped: Mutex::new(None),
+                    help_at: Mutex::new(None),
                 });
                 entry.insert(Slot { cell, deadline: None, scheduled: true });
                 ready.push(key);
@@ -501,4 +508,14 @@ impl<S: Source> Drop for Registered<S> {
             self.deregister();
         }
     }
+}
+
+/// A waker that does nothing (set as a connection's driver waker while its own turn runs).
+pub(crate) fn noop_waker() -> &'static Waker {
+    struct Noop;
+    impl Wake for Noop {
+        fn wake(self: Arc<Self>) {}
+    }
+    static NOOP: OnceLock<Waker> = OnceLock::new();
+    NOOP.get_or_init(|| Waker::from(Arc::new(Noop)))
 }

@@ -1,0 +1,244 @@
+//! A server's listening tasks on the I/O threads: [`start`] hands every accepted transport (or
+//! UDP datagram) to the shared hub and every admitted connection to a [`driver`]; everything
+//! else is the hub's. (Layer 3 of [`threads`](super): imports `driver`, `io`, `transport`.)
+
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+use std::io;
+use std::net::UdpSocket;
+use std::os::fd::BorrowedFd;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use tandem_core::Transport as Framing;
+
+use super::driver;
+use super::io::{self as iot, Cx, Next, Registered, Source, Task};
+use super::transport::{Assoc, Interest, Listener, Socket};
+use super::Dispatch;
+use crate::handlers::{HandlerFns, Registry};
+use crate::hub::Hub;
+use crate::open;
+use crate::tls::{TlsServerConfig, TlsSession};
+
+impl Source for Listener {
+    fn source_fd(&self) -> Option<BorrowedFd<'_>> {
+        Some(self.fd())
+    }
+}
+
+/// A server's listening task, as its `Server` reaches it: [`stop`](Self::stop) ends it.
+#[derive(Debug)]
+pub struct Listening {
+    hub: Arc<Hub>,
+    /// The listening task's waker, to make it see that the hub stopped.
+    waker: Arc<Mutex<Option<Waker>>>,
+}
+
+impl Listening {
+    /// Stops the hub (nothing more is admitted) and the listening task (the listening socket
+    /// is closed).
+    pub fn stop(&self) {
+        self.hub.stop();
+        if let Some(w) = self.waker.lock().unwrap_or_else(|e| e.into_inner()).take() {
+            w.wake();
+        }
+    }
+}
+
+/// Starts accepting on `listener` (receiving, on UDP) on an I/O thread, for `hub`: every
+/// admitted connection is served by `handlers`, with a new TLS session of `tls` on `tls://`,
+/// its started handlers going to the [`Dispatch`] `dispatch` makes for it.
+pub fn start<F, D, N>(
+    listener: Listener,
+    hub: Arc<Hub>,
+    handlers: Registry<F>,
+    tls: Option<TlsServerConfig>,
+    dispatch: N,
+) -> Listening
+where
+    F: HandlerFns,
+    D: Dispatch<F>,
+    N: Fn() -> D + Send + 'static,
+{
+    let waker = Arc::new(Mutex::new(None));
+    let serve = Serve { hub: hub.clone(), handlers, dispatch, waker: waker.clone(), tls };
+    match listener {
+        Listener::Udp(socket) => iot::spawn(
+            Box::new(UdpTask { socket: Arc::new(socket), reg: None, buf: Vec::new(), serve }),
+            false,
+        ),
+        listener => iot::spawn(
+            Box::new(AcceptTask { listener: Some(listener), reg: None, backoff: None, serve }),
+            false,
+        ),
+    }
+    Listening { hub, waker }
+}
+
+/// What the listening tasks need.
+struct Serve<F: HandlerFns, N> {
+    hub: Arc<Hub>,
+    handlers: Registry<F>,
+    /// Makes each connection's [`Dispatch`].
+    dispatch: N,
+    waker: Arc<Mutex<Option<Waker>>>,
+    /// `tls://`: each accepted connection gets a TLS session of this configuration.
+    tls: Option<TlsServerConfig>,
+}
+
+impl<F: HandlerFns, D: Dispatch<F>, N: Fn() -> D> Serve<F, N> {
+    fn start(&self, conn: open::NewConnection, socket: Socket, tls: Option<Box<TlsSession>>) {
+        driver::spawn(conn, socket, tls, None, &self.handlers, (self.dispatch)());
+    }
+
+    /// Keeps the task's waker for [`Server::stop`]; whether the server has stopped.
+    fn stopped(&self, cx: &Cx<'_>) -> bool {
+        let mut w = self.waker.lock().unwrap_or_else(|e| e.into_inner());
+        if w.is_none() {
+            *w = Some(cx.waker.clone());
+        }
+        self.hub.is_stopped()
+    }
+}
+
+/// Accepts connections on a TCP or Unix listener.
+struct AcceptTask<F: HandlerFns, N> {
+    listener: Option<Listener>,
+    reg: Option<Registered<Listener>>,
+    /// After a failed accept (out of file descriptors, …): not before then.
+    backoff: Option<Instant>,
+    serve: Serve<F, N>,
+}
+
+impl<F, D, N> Task for AcceptTask<F, N>
+where
+    F: HandlerFns,
+    D: Dispatch<F>,
+    N: Fn() -> D + Send + 'static,
+{
+    fn turn(&mut self, cx: &Cx<'_>) -> Next {
+        if self.serve.stopped(cx) {
+            return Next::Done;
+        }
+        if let Some(l) = self.listener.take() {
+            match Registered::new(l, cx) {
+                Ok(r) => self.reg = Some(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot wait on the listener: not accepting");
+                    return Next::Done;
+                }
+            }
+        }
+        let Some(reg) = self.reg.as_mut() else { return Next::Done };
+        if cx.fired {
+            reg.fired();
+        }
+        if let Some(t) = self.backoff.filter(|t| Instant::now() < *t) {
+            return Next::Wait(Some(t));
+        }
+        self.backoff = None;
+        for _ in 0..64 {
+            match reg.get().accept() {
+                Ok((socket, label)) => {
+                    let tls = match self.serve.tls.as_ref().map(|t| t.session()).transpose() {
+                        Ok(tls) => tls.map(Box::new),
+                        Err(e) => {
+                            tracing::error!(remote = %label, error = %e, "cannot start a TLS session: connection dropped");
+                            continue;
+                        }
+                    };
+                    if let Some(conn) = open::accept(&self.serve.hub, socket.info(), &label) {
+                        self.serve.start(conn, socket, tls);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    reg.arm(Interest { read: true, write: false });
+                    return Next::Wait(None);
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    let t = Instant::now() + Duration::from_millis(50);
+                    self.backoff = Some(t);
+                    return Next::Wait(Some(t));
+                }
+            }
+        }
+        Next::Again
+    }
+}
+
+impl Source for Arc<UdpSocket> {
+    fn source_fd(&self) -> Option<BorrowedFd<'_>> {
+        use std::os::fd::AsFd;
+        Some(self.as_fd())
+    }
+}
+
+/// A UDP server: receives every datagram on the one socket and hands it to the hub, which
+/// delivers it to its association or admits a new one (a HELLO from a new address).
+struct UdpTask<F: HandlerFns, N> {
+    socket: Arc<UdpSocket>,
+    reg: Option<Registered<Arc<UdpSocket>>>,
+    buf: Vec<u8>,
+    serve: Serve<F, N>,
+}
+
+impl<F, D, N> Task for UdpTask<F, N>
+where
+    F: HandlerFns,
+    D: Dispatch<F>,
+    N: Fn() -> D + Send + 'static,
+{
+    fn turn(&mut self, cx: &Cx<'_>) -> Next {
+        if self.serve.stopped(cx) {
+            return Next::Done;
+        }
+        if self.reg.is_none() {
+            // Larger than any datagram we accept, so that oversized ones are seen whole and
+            // dropped.
+            let size = match self.serve.hub.connection().transport {
+                Framing::Datagram { max_datagram } => max_datagram as usize + 1,
+                _ => 65536,
+            };
+            self.buf = vec![0; size];
+            match Registered::new(self.socket.clone(), cx) {
+                Ok(r) => self.reg = Some(r),
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot wait on the UDP socket: not serving");
+                    return Next::Done;
+                }
+            }
+        }
+        let Some(reg) = self.reg.as_mut() else { return Next::Done };
+        if cx.fired {
+            reg.fired();
+        }
+        let mut task_cx = Context::from_waker(cx.waker);
+        for _ in 0..64 {
+            let (from, data) = match self.serve.hub.poll_resubmitted(&mut task_cx) {
+                Poll::Ready(d) => d,
+                Poll::Pending => match reg.get().recv_from(&mut self.buf) {
+                    Ok((n, from)) => (from, self.buf[..n].to_vec()),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        reg.arm(Interest { read: true, write: false });
+                        return Next::Wait(None);
+                    }
+                    Err(e) => {
+                        if !crate::unix::transient_udp(&e) {
+                            tracing::warn!(error = %e, "UDP receive failed");
+                        }
+                        continue;
+                    }
+                },
+            };
+            if let Some((conn, inbox)) = open::datagram(&self.serve.hub, from, data) {
+                let assoc = Assoc { socket: self.socket.clone(), peer: from, inbox, waker: None };
+                self.serve.start(conn, Socket::Assoc(assoc), None);
+            }
+        }
+        Next::Again
+    }
+}
