@@ -25,12 +25,35 @@ fn profile_dir() -> PathBuf {
     exe.parent().and_then(Path::parent).expect("test binary under target/<profile>/deps").to_path_buf()
 }
 
+/// The static library `cargo test` built for this test: under `deps/` with its hash (the copy
+/// at `target/<profile>/libtandem_c.a` exists only after a `cargo build` of the crate, and may
+/// be stale), the newest one.
+fn static_library() -> PathBuf {
+    let dir = profile_dir();
+    let newest = std::fs::read_dir(dir.join("deps"))
+        .expect("target/<profile>/deps")
+        .flatten()
+        .filter(|e| {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            n.starts_with("libtandem_c-") && n.ends_with(".a")
+        })
+        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
+        .max()
+        .map(|(_, p)| p);
+    newest.unwrap_or_else(|| {
+        panic!(
+            "no libtandem_c-*.a under {}: build the crate first (cargo build -p tandem-c)",
+            dir.join("deps").display()
+        )
+    })
+}
+
 /// Compiles the example once per test run; returns the executable's path.
 fn echo_server() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
     EXE.get_or_init(|| {
-        let lib = profile_dir().join("libtandem_c.a");
-        assert!(lib.exists(), "{} is missing: build the crate first (cargo build -p tandem-c)", lib.display());
+        let lib = static_library();
         let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("echo_server");
         let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
