@@ -495,6 +495,39 @@ impl Idle for TonicIdle {
 
 // ------------------------------------------------------------------ many connections
 
+/// Keeps one `call` in flight per client (a task each on `rt`; `call` hands the client back) for
+/// `time`; the latency of every call completed.
+fn run_many<C, F, Fut>(rt: &Runtime, clients: &[C], time: Duration, call: F) -> Vec<Duration>
+where
+    C: Clone + Send + 'static,
+    F: Fn(C) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = C> + Send,
+{
+    let start = Instant::now();
+    rt.block_on(async {
+        let tasks: Vec<_> = clients
+            .iter()
+            .map(|c| {
+                let (mut c, call) = (c.clone(), call.clone());
+                tokio::spawn(async move {
+                    let mut lat = Vec::new();
+                    while start.elapsed() < time {
+                        let t = Instant::now();
+                        c = call(c).await;
+                        lat.push(t.elapsed());
+                    }
+                    lat
+                })
+            })
+            .collect();
+        let mut all = Vec::new();
+        for t in tasks {
+            all.extend(t.await.expect("task"));
+        }
+        all
+    })
+}
+
 /// tarpc with many connections: one client each, a task per client on one current-thread
 /// runtime.
 pub struct TarpcMany {
@@ -520,29 +553,9 @@ impl Many for TarpcMany {
     }
 
     fn run(&mut self, time: Duration) -> Vec<Duration> {
-        let start = Instant::now();
-        self.rt.block_on(async {
-            let tasks: Vec<_> = self
-                .clients
-                .iter()
-                .map(|c| {
-                    let c = c.clone();
-                    tokio::spawn(async move {
-                        let mut lat = Vec::new();
-                        while start.elapsed() < time {
-                            let t = Instant::now();
-                            c.echo(long_context(), vec![7u8; MSG]).await.expect("call");
-                            lat.push(t.elapsed());
-                        }
-                        lat
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.expect("task"));
-            }
-            all
+        run_many(&self.rt, &self.clients, time, |c| async move {
+            c.echo(long_context(), vec![7u8; MSG]).await.expect("call");
+            c
         })
     }
 }
@@ -572,29 +585,9 @@ impl Many for TonicMany {
     }
 
     fn run(&mut self, time: Duration) -> Vec<Duration> {
-        let start = Instant::now();
-        self.rt.block_on(async {
-            let tasks: Vec<_> = self
-                .clients
-                .iter()
-                .map(|g| {
-                    let mut g = g.clone();
-                    tokio::spawn(async move {
-                        let mut lat = Vec::new();
-                        while start.elapsed() < time {
-                            let t = Instant::now();
-                            tonic_echo(&mut g, vec![7u8; MSG]).await;
-                            lat.push(t.elapsed());
-                        }
-                        lat
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for t in tasks {
-                all.extend(t.await.expect("task"));
-            }
-            all
+        run_many(&self.rt, &self.clients, time, |mut g| async move {
+            tonic_echo(&mut g, vec![7u8; MSG]).await;
+            g
         })
     }
 }
