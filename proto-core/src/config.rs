@@ -337,10 +337,10 @@ impl Config {
         }
         // --- datagram mode (SPEC.md §14)
         if let Transport::Datagram { max_datagram } = self.transport {
-            if !cfg!(feature = "alloc") {
+            if !cfg!(feature = "datagram") {
                 return err(
                     "transport",
-                    "Transport::Datagram needs the `alloc` feature (reply cache, §14.5)",
+                    "Transport::Datagram needs tandem-core's `datagram` feature (or `serial`, or `alloc`)",
                 );
             }
             if max_datagram < DEFAULT_MAX_DATAGRAM {

@@ -122,7 +122,8 @@ pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
 pub use conn::{
-    Connection, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer, StorageError,
+    Connection, DatagramStorage, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer,
+    StorageError,
 };
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]
