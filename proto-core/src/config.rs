@@ -26,7 +26,10 @@ pub enum Transport {
         max_datagram: u32,
     },
     /// Datagram mode (SPEC.md §14): an unreliable, unordered datagram service such as UDP, one
-    /// association per `Connection`. Needs the `alloc` feature (the reply cache is mandatory).
+    /// association per `Connection`. Needs the `datagram` feature (implied by `alloc` and
+    /// `serial`); without `alloc`, build the connection with
+    /// [`Connection::with_datagram_storage`](crate::Connection::with_datagram_storage), which
+    /// takes the reply cache and the retained requests in caller buffers.
     Datagram {
         /// Largest datagram this side accepts (announced as parameter 10); at least
         /// [`DEFAULT_MAX_DATAGRAM`] (1200).

@@ -3,7 +3,8 @@
 //! request digest that ties a retransmission to its original.
 //!
 //! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
-//! make it grow past what the configuration allows. Needs the `alloc` feature.
+//! make it grow past what the configuration allows. Needs the `alloc` feature; without it,
+//! datagram mode uses `session_fixed.rs`, the same interface over caller buffers.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
