@@ -532,4 +532,93 @@ mod tests {
         assert_eq!(out[0], (4 * (200 - ACK_CAP as u64), 1));
         assert_eq!(q.deadline().is_some(), ACK_CAP > MAX_ACK_RANGES);
     }
+
+    /// The fixed structures behave exactly like the growable ones of `session.rs` (which the
+    /// `alloc` build uses and the rest of the test suite exercises): the same operations give
+    /// the same answers, counts, bytes and evictions, whatever the order and the sizes.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn fixed_structures_match_the_growable_ones() {
+        use super::super::session as heap;
+        fn prop(entries: u8, max_bytes: u16, ops: Vec<(u8, u8, u8)>) -> bool {
+            let (entries, max_bytes) = (u32::from(entries % 9), u32::from(max_bytes % 600));
+            let mut buf = alloc::vec![0u8; crate::Storage::replies_len(&crate::Config {
+                transport: crate::Transport::Datagram { max_datagram: 1200 },
+                reply_cache_entries: entries,
+                reply_cache_bytes: max_bytes,
+                ..crate::Config::DEFAULT
+            })];
+            let mut fixed = ReplyCache::new(entries, max_bytes, &mut buf);
+            let mut grow = heap::ReplyCache::new(entries, max_bytes);
+            let mut obuf = alloc::vec![0u8; max_bytes as usize + 8 * RECORD_HEADER];
+            let mut ofixed = Outbox::new(max_bytes, &mut obuf);
+            let mut ogrow = heap::Outbox::new(max_bytes);
+            for (op, id, len) in ops {
+                let (id, len) = (u64::from(id % 24), usize::from(len));
+                let payload: alloc::vec::Vec<u8> = (0..len).map(|k| (k as u8) ^ (id as u8)).collect();
+                match op % 5 {
+                    0 | 1 => {
+                        let d = [id as u8; 16];
+                        let st = Status(u32::from(op));
+                        if fixed.insert(id, d, st, &payload) != grow.insert(id, d, st, &payload) {
+                            return false;
+                        }
+                    }
+                    2 => {
+                        fixed.remove(id);
+                        grow.remove(id);
+                    }
+                    3 => {
+                        let last = id + 2 * (len % 5) as u64;
+                        fixed.remove_range(id, last);
+                        grow.remove_range(id, last);
+                    }
+                    _ => {
+                        // The outbox: at most 8 requests, as the slots bound them.
+                        let room = ofixed.has_room(len) && ofixed.len() < 8;
+                        if room && ogrow.has_room(len) {
+                            let m = MethodId::new(op.into(), id as u32);
+                            ofixed.insert(id, op, m, false, None, &payload);
+                            ogrow.insert(id, op, m, false, None, &payload);
+                        } else if ofixed.len() < 8 && ogrow.has_room(len) != ofixed.has_room(len) {
+                            return false;
+                        }
+                        if len % 3 == 0 {
+                            ofixed.remove(id);
+                            ogrow.remove(id);
+                        }
+                    }
+                }
+                for k in 0..24u64 {
+                    let (a, b) = (fixed.get(k), grow.get(k));
+                    let same = match (a, b) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => {
+                            a.digest == b.digest && a.status == b.status && a.payload == &b.payload[..]
+                        }
+                        _ => false,
+                    };
+                    let osame = match (ofixed.get(k), ogrow.get(k)) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => {
+                            a.ty == b.ty && a.method == b.method && a.payload == &b.payload[..]
+                        }
+                        _ => false,
+                    };
+                    if !same || !osame {
+                        return false;
+                    }
+                }
+                if (fixed.len(), fixed.bytes(), fixed.evicted) != (grow.len(), grow.bytes(), grow.evicted)
+                    || (ofixed.len(), ofixed.bytes()) != (ogrow.len(), ogrow.bytes())
+                {
+                    return false;
+                }
+            }
+            true
+        }
+        quickcheck::QuickCheck::new()
+            .tests(if cfg!(debug_assertions) { 300 } else { 2000 })
+            .quickcheck(prop as fn(u8, u16, Vec<(u8, u8, u8)>) -> bool);
+    }
 }
