@@ -181,6 +181,11 @@ fn cfg(rng: &mut Rng) -> Config {
     Config {
         transport: Transport::Datagram { max_datagram: 1200 },
         max_concurrent_calls: rng.range(1, 20) as u32,
+        // Every buffer is allocated at its full size (caller storage): a device-sized table of
+        // outbound calls keeps the runs fast (a refused call is simply not made).
+        max_outbound_calls: 32,
+        max_tx_buffer: 256 * 1024,
+        max_retained_bytes: 256 * 1024,
         reply_cache_entries: [0u32, 4, 64, 1024][rng.below(4) as usize],
         reply_cache_bytes: [64u32, 4096, 1 << 20][rng.below(3) as usize],
         keepalive_interval: std::time::Duration::from_millis([0u64, 500, 3000][rng.below(3) as usize]),

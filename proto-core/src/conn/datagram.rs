@@ -279,7 +279,7 @@ mod imp {
         /// First transmission (for the RTT sample).
         sent: Instant,
         /// Next retransmission.
-        next: Instant,
+        pub(crate) next: Instant,
         /// Current interval (doubles after each retransmission, capped at 60 s).
         interval: Duration,
         /// Retransmitted at least once (no RTT sample then: Karn).
@@ -815,7 +815,8 @@ mod imp {
             }
         }
 
-        /// The earliest datagram-mode timer: HELLO and request retransmissions, PING expiry.
+        /// The earliest datagram-mode timer beyond the exchanges' own: HELLO retransmission,
+        /// PING expiry.
         pub(in crate::conn) fn dgram_deadline(&self) -> Option<Instant> {
             let d = self.dgram.as_ref()?;
             let mut t = Instant::MAX;
@@ -824,11 +825,8 @@ mod imp {
                     t = t.min(h.next);
                 }
             } else {
-                for (_, s) in self.slots.iter() {
-                    if let Some(r) = &s.retx {
-                        t = t.min(r.next);
-                    }
-                }
+                // (The exchanges' retransmission timers are read by `poll_timeout`'s pass over
+                // the slots.)
                 if let Some((_, sent)) = self.ping_out {
                     t = t.min(sent + d.rtt.rto());
                 }

@@ -45,6 +45,11 @@ impl Connection<'_> {
         }
         for (_, s) in self.slots.iter() {
             t = t.min(s.deadline);
+            // --- datagram mode: the exchange's retransmission timer (SPEC.md §14.4)
+            #[cfg(feature = "datagram")]
+            if let Some(r) = &s.retx {
+                t = t.min(r.next);
+            }
         }
         // --- datagram mode: retransmission and PING timers (SPEC.md §14.4, §14.8)
         #[cfg(feature = "datagram")]
