@@ -61,12 +61,14 @@ impl Connection<'_> {
 }
 
 #[cfg(feature = "datagram")]
-pub(crate) use imp::{DgramState, Retx};
+pub(crate) use super::datagram_parts::Retx;
+#[cfg(feature = "datagram")]
+pub(crate) use imp::DgramState;
 
 /// The RTO after these RTT samples (ms), for tests of the RFC 6298 arithmetic.
 #[cfg(all(test, feature = "datagram"))]
 pub(crate) fn rtt_for_tests(samples_ms: &[u64]) -> core::time::Duration {
-    let mut r = imp::Rtt::new();
+    let mut r = super::datagram_parts::Rtt::new();
     for &s in samples_ms {
         r.sample(core::time::Duration::from_millis(s));
     }
@@ -77,6 +79,7 @@ pub(crate) fn rtt_for_tests(samples_ms: &[u64]) -> core::time::Duration {
 mod imp {
     use core::time::Duration;
 
+    use super::super::datagram_parts::{Bytes, Pos, Retx, Rtt, Window, CLOSE_MAX, HELLO_MAX, WINDOW};
     #[cfg(feature = "alloc")]
     use super::super::session::SessionState;
     use super::super::session::{request_digest, Digest};
@@ -84,20 +87,10 @@ mod imp {
     use crate::config::{Role, Transport, VERSION};
     use crate::error::{ApiError, ConnectionError};
     use crate::event::{MethodId, SchemaKey};
-    use crate::frame::{flags, ty, Ack, Decoded, Frame, Hello, Request, MAX_REASON_LEN};
+    use crate::frame::{flags, ty, Ack, Decoded, Frame, Hello, Request};
     use crate::status::Status;
     use crate::time::Instant;
 
-    /// The duplicate window: W = 1024 ids of the peer's parity (SPEC.md §14.5).
-    pub(crate) const WINDOW: u64 = 1024;
-    /// RFC 6298 clock granularity G.
-    const G: Duration = Duration::from_millis(1);
-    /// Initial RTO.
-    pub(crate) const RTO_INITIAL: Duration = Duration::from_secs(1);
-    /// Lower clamp of the RTO.
-    pub(crate) const RTO_MIN: Duration = Duration::from_millis(200);
-    /// Upper clamp of the RTO and of every backed-off interval.
-    pub(crate) const RTO_MAX: Duration = Duration::from_secs(60);
     /// Received SIGNALs remembered to drop network duplicates (SPEC.md §14.8).
     const SIGNAL_MEMORY: usize = 32;
     /// Digest recorded for a request known only from its CANCEL: matches any retransmission.
@@ -112,189 +105,6 @@ mod imp {
 
     const fn protocol(reason: &'static str) -> ConnectionError {
         ConnectionError::Violation { status: Status::PROTOCOL_ERROR, reason }
-    }
-
-    /// RFC 6298 round-trip estimator (SPEC.md §14.4).
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) struct Rtt {
-        srtt: Option<Duration>,
-        rttvar: Duration,
-        rto: Duration,
-    }
-
-    impl Rtt {
-        pub(crate) fn new() -> Self {
-            Rtt { srtt: None, rttvar: Duration::ZERO, rto: RTO_INITIAL }
-        }
-
-        /// Adds a sample R (never from a retransmitted frame: Karn's rule is the caller's).
-        pub(crate) fn sample(&mut self, r: Duration) {
-            let srtt = match self.srtt {
-                None => {
-                    self.rttvar = r / 2;
-                    r
-                }
-                Some(s) => {
-                    let diff = if s > r { s - r } else { r - s };
-                    self.rttvar = (self.rttvar * 3 + diff) / 4;
-                    (s * 7 + r) / 8
-                }
-            };
-            self.srtt = Some(srtt);
-            self.rto = (srtt + G.max(self.rttvar * 4)).clamp(RTO_MIN, RTO_MAX);
-        }
-
-        /// The current retransmission timeout.
-        pub(crate) fn rto(&self) -> Duration {
-            self.rto
-        }
-    }
-
-    /// Where an id lies relative to the duplicate window.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub(crate) enum Pos {
-        /// Above H (or nothing seen yet).
-        Above,
-        /// Inside the window; whether it was seen.
-        In(bool),
-        /// Below the window.
-        Below,
-    }
-
-    /// H and the seen-set of the W ids H, H−2, …, H−2(W−1), as a ring bitmap.
-    #[derive(Clone, Debug)]
-    pub(crate) struct Window {
-        high: Option<u64>,
-        bits: [u64; (WINDOW / 64) as usize],
-    }
-
-    impl Window {
-        fn new() -> Self {
-            Window { high: None, bits: [0; (WINDOW / 64) as usize] }
-        }
-        fn bit(id: u64) -> (usize, u64) {
-            let k = (id / 2) % WINDOW;
-            ((k / 64) as usize, 1 << (k % 64))
-        }
-        pub(crate) fn high(&self) -> Option<u64> {
-            self.high
-        }
-        pub(crate) fn pos(&self, id: u64) -> Pos {
-            match self.high {
-                Some(h) if id <= h => {
-                    if (h - id) / 2 < WINDOW {
-                        let (w, m) = Self::bit(id);
-                        Pos::In(self.bits[w] & m != 0)
-                    } else {
-                        Pos::Below
-                    }
-                }
-                _ => Pos::Above,
-            }
-        }
-        /// Marks `id` seen, advancing H (and clearing the ids that enter the window) if above.
-        pub(crate) fn mark(&mut self, id: u64) {
-            match self.high {
-                Some(h) if id <= h => {}
-                Some(h) if (id - h) / 2 < WINDOW => {
-                    let mut x = h + 2;
-                    while x < id {
-                        let (w, m) = Self::bit(x);
-                        self.bits[w] &= !m;
-                        x += 2;
-                    }
-                    self.high = Some(id);
-                }
-                _ => {
-                    self.bits = [0; (WINDOW / 64) as usize];
-                    self.high = Some(id);
-                }
-            }
-            if self.pos(id) != Pos::Below {
-                let (w, m) = Self::bit(id);
-                self.bits[w] |= m;
-            }
-        }
-        /// Ids marked seen (for tests: at most W).
-        pub(crate) fn seen_count(&self) -> u32 {
-            self.bits.iter().map(|b| b.count_ones()).sum()
-        }
-    }
-
-    /// Our HELLO, at most 1200 bytes on a datagram transport (SPEC.md §4.1).
-    const HELLO_MAX: usize = 1200;
-    /// Our CLOSE: header, status and a reason of at most `MAX_REASON_LEN` bytes.
-    const CLOSE_MAX: usize = MAX_REASON_LEN + 32;
-
-    /// A copy of one of our frames: a vector with `alloc`, an inline array of `N` bytes without.
-    #[derive(Debug)]
-    pub(crate) struct Bytes<const N: usize> {
-        #[cfg(feature = "alloc")]
-        v: alloc::vec::Vec<u8>,
-        #[cfg(not(feature = "alloc"))]
-        buf: [u8; N],
-        #[cfg(not(feature = "alloc"))]
-        len: usize,
-    }
-
-    impl<const N: usize> Bytes<N> {
-        fn new() -> Self {
-            #[cfg(feature = "alloc")]
-            return Bytes { v: alloc::vec::Vec::new() };
-            #[cfg(not(feature = "alloc"))]
-            return Bytes { buf: [0; N], len: 0 };
-        }
-        fn get(&self) -> &[u8] {
-            #[cfg(feature = "alloc")]
-            return &self.v;
-            #[cfg(not(feature = "alloc"))]
-            return &self.buf[..self.len];
-        }
-        /// Stores what `write` puts into a buffer of `n` bytes (nothing if `n` exceeds `N`).
-        fn fill(&mut self, n: usize, write: impl FnOnce(&mut [u8]) -> usize) {
-            #[cfg(feature = "alloc")]
-            {
-                let _ = N;
-                self.v.clear();
-                self.v.resize(n, 0);
-                let k = write(&mut self.v);
-                self.v.truncate(k);
-            }
-            #[cfg(not(feature = "alloc"))]
-            {
-                self.len = if n <= N { write(&mut self.buf[..n]).min(n) } else { 0 };
-            }
-        }
-        fn set(&mut self, b: &[u8]) {
-            self.fill(b.len(), |buf| {
-                buf.copy_from_slice(b);
-                b.len()
-            });
-        }
-    }
-
-    /// Retransmission timer of one reliably sent frame.
-    #[derive(Clone, Copy, Debug)]
-    pub(crate) struct Retx {
-        /// First transmission (for the RTT sample).
-        sent: Instant,
-        /// Next retransmission.
-        pub(crate) next: Instant,
-        /// Current interval (doubles after each retransmission, capped at 60 s).
-        interval: Duration,
-        /// Retransmitted at least once (no RTT sample then: Karn).
-        again: bool,
-    }
-
-    impl Retx {
-        fn new(now: Instant, rto: Duration) -> Self {
-            Retx { sent: now, next: now + rto, interval: rto, again: false }
-        }
-        fn fired(&mut self, now: Instant) {
-            self.again = true;
-            self.interval = (self.interval * 2).min(RTO_MAX);
-            self.next = now + self.interval;
-        }
     }
 
     /// Everything datagram mode keeps beyond the session state.

@@ -26,6 +26,8 @@
 mod control;
 pub(crate) mod datagram;
 #[cfg(feature = "datagram")]
+mod datagram_parts;
+#[cfg(feature = "datagram")]
 mod digest;
 mod getters;
 mod new;
