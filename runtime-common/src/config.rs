@@ -35,7 +35,8 @@ pub fn connection_config(
     let mut c = config.clone();
     c.transport = match addr {
         Address::Udp(_) => Transport::Datagram { max_datagram: udp_max_datagram },
-        Address::UnixSeqpacket(_) => Transport::Packet { max_datagram },
+        // A WebSocket message is a packet (SPEC.md §3.10).
+        Address::UnixSeqpacket(_) | Address::WebSocket { .. } => Transport::Packet { max_datagram },
         _ => Transport::Stream,
     };
     c.validate()?;

@@ -77,6 +77,11 @@ impl Pump {
         }
     }
 
+    /// The largest packet (0 on a byte stream).
+    pub fn max_packet(&self) -> usize {
+        self.max_datagram
+    }
+
     /// The input has ended (end of stream, or a read or write failed).
     pub fn eof(&self) -> bool {
         self.eof

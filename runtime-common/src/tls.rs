@@ -172,20 +172,21 @@ impl fmt::Debug for TlsServerConfig {
     }
 }
 
-/// The server's TLS settings for `address`: `Some` for `tls://` (which needs
+/// The server's TLS settings for `address`: `Some` for `tls://` and `wss://` (which need
 /// `ServerConfig::tls`), `None` otherwise (where `ServerConfig::tls` must be unset, so that a
 /// server meant to speak TLS never serves in clear by mistake).
 pub fn server_tls(
     address: &Address,
     tls: Option<&TlsServerConfig>,
 ) -> Result<Option<TlsServerConfig>, Error> {
-    match (address, tls) {
-        (Address::Tls(_), Some(t)) => Ok(Some(t.clone())),
-        (Address::Tls(_), None) => Err(config_error(format!(
+    let wants = matches!(address, Address::Tls(_) | Address::WebSocket { tls: true, .. });
+    match (wants, tls) {
+        (true, Some(t)) => Ok(Some(t.clone())),
+        (true, None) => Err(config_error(format!(
             "{address} needs a certificate and key: set ServerConfig::tls (TlsServerConfig::from_pem_files)"
         ))),
-        (_, Some(_)) => Err(config_error(format!(
-            "ServerConfig::tls is set but {address} is not a tls:// address: listen on tls://HOST:PORT (or unset ServerConfig::tls)"
+        (false, Some(_)) => Err(config_error(format!(
+            "ServerConfig::tls is set but {address} is not a tls:// or wss:// address: listen on tls://HOST:PORT or wss://HOST:PORT/PATH (or unset ServerConfig::tls)"
         ))),
         (_, None) => Ok(None),
     }
@@ -308,10 +309,10 @@ impl TlsClientConfig {
         Ok(config)
     }
 
-    /// What a client dialing `address` needs: `Some` for `tls://` (the configuration and the
+    /// What a client dialing `address` needs: `Some` for `tls://` and `wss://` (the configuration and the
     /// server name to check), `None` for other addresses.
     pub fn connector(&self, address: &Address) -> Result<Option<TlsConnector>, Error> {
-        let Address::Tls(_) = address else { return Ok(None) };
+        let (Address::Tls(_) | Address::WebSocket { tls: true, .. }) = address else { return Ok(None) };
         let host = address.host().unwrap_or_default().to_string();
         let name = ServerName::try_from(host)
             .map_err(|e| config_error(format!("{address}: the host is not a valid TLS server name: {e}")))?;
