@@ -16,7 +16,12 @@ fn both_directions_with(transport: usize, server_config: ServerConfig) {
 
 /// Every exchange both ways over `addr`, the client dialing `host` (a certificate's name)
 /// instead of the server's IP address when given.
-fn both_directions_on(addr: &str, server_config: ServerConfig, client_config: ClientConfig, host: Option<&str>) {
+fn both_directions_on(
+    addr: &str,
+    server_config: ServerConfig,
+    client_config: ClientConfig,
+    host: Option<&str>,
+) {
     run(T * 3, async move {
         let (slog, slog_rx) = async_channel::unbounded();
         let (clog, clog_rx) = async_channel::unbounded();
@@ -61,7 +66,12 @@ fn every_exchange_both_directions_seqpacket_small_datagrams() {
 
 #[test]
 fn every_exchange_both_directions_websocket() {
-    both_directions_on("ws://127.0.0.1:0/rpc", ServerConfig::new("server"), ClientConfig::new("client"), None);
+    both_directions_on(
+        "ws://127.0.0.1:0/rpc",
+        ServerConfig::new("server"),
+        ClientConfig::new("client"),
+        None,
+    );
 }
 
 #[test]
@@ -77,8 +87,9 @@ fn every_exchange_both_directions_websocket_over_tls() {
     let ca = Ca::new("test CA");
     let leaf = ca.server(&["localhost"]);
     let mut server = ServerConfig::new("server");
-    server.tls =
-        Some(tandem_smol::TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap());
+    server.tls = Some(
+        tandem_smol::TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap(),
+    );
     let mut client = ClientConfig::new("client");
     client.tls =
         tandem_smol::TlsClientConfig::new().trust_ca_pem(ca.pem.as_bytes()).unwrap().without_system_roots();

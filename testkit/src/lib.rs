@@ -32,3 +32,4 @@ pub mod hostile;
 pub mod pki;
 pub mod proxy;
 pub mod wire;
+pub mod ws;
