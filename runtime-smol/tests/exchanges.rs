@@ -22,14 +22,25 @@ fn both_directions_on(
     client_config: ClientConfig,
     host: Option<&str>,
 ) {
+    both_directions_via(addr, server_config, client_config, &mut |s| match host {
+        Some(host) => s.local_addr().to_string().replace("127.0.0.1", host),
+        None => s.local_addr().to_string(),
+    });
+}
+
+/// Every exchange both ways over `addr`, the client dialing what `dial` says for the server
+/// (a proxy in front of it).
+fn both_directions_via(
+    addr: &str,
+    server_config: ServerConfig,
+    client_config: ClientConfig,
+    dial: &mut dyn FnMut(&Server) -> String,
+) {
     run(T * 3, async move {
         let (slog, slog_rx) = async_channel::unbounded();
         let (clog, clog_rx) = async_channel::unbounded();
         let server = Server::bind(addr, server_config, router(slog)).unwrap();
-        let mut target = server.local_addr().to_string();
-        if let Some(host) = host {
-            target = target.replace("127.0.0.1", host);
-        }
+        let target = dial(&server);
         let client = Client::connect(&target, client_config, router(clog)).await.unwrap();
         assert_eq!(client.name(), "server");
         // Client → server.
@@ -94,4 +105,24 @@ fn every_exchange_both_directions_websocket_over_tls() {
     client.tls =
         tandem_smol::TlsClientConfig::new().trust_ca_pem(ca.pem.as_bytes()).unwrap().without_system_roots();
     both_directions_on("wss://127.0.0.1:0/tandem", server, client, Some("localhost"));
+}
+
+#[test]
+fn every_exchange_both_directions_websocket_through_nginx() {
+    // nginx as the WebSocket reverse proxy (tandem_testkit::nginx; fails if nginx is missing).
+    let mut proxy = None;
+    both_directions_via(
+        "ws://127.0.0.1:0/rpc",
+        ServerConfig::new("server"),
+        ClientConfig::new("client"),
+        &mut |s| {
+            let tandem_smol::tandem_core::addr::Address::WebSocket { host_port, .. } = s.local_addr() else {
+                panic!("a ws:// server")
+            };
+            let nginx = tandem_testkit::nginx::Nginx::start(host_port.parse().unwrap(), "/rpc");
+            let at = format!("ws://{}/rpc", nginx.addr());
+            proxy = Some(nginx);
+            at
+        },
+    );
 }

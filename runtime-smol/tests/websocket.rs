@@ -189,3 +189,38 @@ fn a_session_resumes_across_websocket_reconnects_and_calls_in_flight_complete_on
         s.shutdown(T).await;
     });
 }
+
+#[test]
+fn a_session_resumes_across_an_nginx_restart() {
+    run(T * 8, async {
+        let (s, runs) = server("ws://127.0.0.1:0/rpc", ServerConfig::new("s"));
+        let backend = sock(&s);
+        let mut nginx = smol::unblock(move || tandem_testkit::nginx::Nginx::start(backend, "/rpc")).await;
+        let c = connect(&format!("ws://{}/rpc", nginx.addr())).await;
+        assert_eq!(c.call(&WORK, &0, T).await, Ok(0));
+        // A call in flight while nginx dies and comes back on the same port.
+        let slow = {
+            let c = c.peer().clone();
+            smol::spawn(async move { c.call(&WORK, &500, Duration::from_secs(20)).await })
+        };
+        Timer::after(Duration::from_millis(100)).await;
+        nginx.kill();
+        wait_until(|| matches!(c.state(), LinkState::Suspended { .. })).await;
+        let nginx = smol::unblock(move || {
+            nginx.start_again();
+            nginx
+        })
+        .await;
+        assert_eq!(slow.await, Ok(500));
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while !matches!(c.state(), LinkState::Connected { resumed: true }) {
+            assert!(std::time::Instant::now() < end, "not resumed: {:?}", c.state());
+            Timer::after(Duration::from_millis(20)).await;
+        }
+        assert_eq!(c.call(&WORK, &1, T).await, Ok(1));
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert_eq!(s.stats().connections, 1);
+        s.shutdown(T).await;
+        drop(nginx);
+    });
+}

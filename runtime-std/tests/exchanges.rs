@@ -131,24 +131,23 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
 }
 
 fn every_exchange(addr: &str, uid: Option<u32>) {
-    every_exchange_with(addr, uid, ServerConfig::new("srv"), ClientConfig::new("cli"), None);
+    every_exchange_with(addr, uid, ServerConfig::new("srv"), ClientConfig::new("cli"), &mut |s| {
+        s.local_addr().to_string()
+    });
 }
 
-/// [`every_exchange`] with these configurations, the client dialing `host` (for a
-/// certificate's name) instead of the server's IP address when given.
+/// [`every_exchange`] with these configurations, the client dialing what `dial` says for the
+/// server (a certificate's host name, a proxy in front of it).
 fn every_exchange_with(
     addr: &str,
     uid: Option<u32>,
     server_config: ServerConfig,
     client_config: ClientConfig,
-    host: Option<&str>,
+    dial: &mut dyn FnMut(&Server) -> String,
 ) {
     let (server_seen, server_log) = Seen::new();
     let server = Server::bind(addr, server_config, handlers("srv", &server_seen)).unwrap();
-    let mut target = server.local_addr().to_string();
-    if let Some(host) = host {
-        target = target.replace("127.0.0.1", host);
-    }
+    let target = dial(&server);
     let (client_seen, client_log) = Seen::new();
     let client = Client::connect(&target, client_config, handlers("cli", &client_seen)).unwrap();
     assert_eq!(client.name(), "srv");
@@ -198,7 +197,9 @@ fn websocket_small_messages_every_exchange_both_directions() {
     // 4 KiB messages: large calls and streams cross in many messages each way.
     let server = ServerConfig { max_datagram: 4096, ..ServerConfig::new("srv") };
     bounded(20, move || {
-        every_exchange_with("ws://127.0.0.1:0/", None, server, ClientConfig::new("cli"), None)
+        every_exchange_with("ws://127.0.0.1:0/", None, server, ClientConfig::new("cli"), &mut |s| {
+            s.local_addr().to_string()
+        })
     });
 }
 
@@ -215,7 +216,34 @@ fn websocket_over_tls_every_exchange_both_directions() {
     client.tls =
         tandem_std::TlsClientConfig::new().trust_ca_pem(ca.pem.as_bytes()).unwrap().without_system_roots();
     bounded(30, move || {
-        every_exchange_with("wss://127.0.0.1:0/tandem", None, server, client, Some("localhost"))
+        every_exchange_with("wss://127.0.0.1:0/tandem", None, server, client, &mut |s| {
+            s.local_addr().to_string().replace("127.0.0.1", "localhost")
+        })
+    });
+}
+
+#[test]
+fn websocket_through_nginx_every_exchange_both_directions() {
+    // nginx as the WebSocket reverse proxy (tandem_testkit::nginx; fails if nginx is missing).
+    bounded(30, || {
+        let mut proxy = None;
+        every_exchange_with(
+            "ws://127.0.0.1:0/rpc",
+            None,
+            ServerConfig::new("srv"),
+            ClientConfig::new("cli"),
+            &mut |s| {
+                let tandem_std::tandem_core::addr::Address::WebSocket { host_port, .. } = s.local_addr()
+                else {
+                    panic!("a ws:// server")
+                };
+                let backend = host_port.parse().unwrap();
+                let nginx = tandem_testkit::nginx::Nginx::start(backend, "/rpc");
+                let at = format!("ws://{}/rpc", nginx.addr());
+                proxy = Some(nginx);
+                at
+            },
+        );
     });
 }
 

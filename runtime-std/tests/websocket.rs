@@ -181,3 +181,36 @@ fn a_session_resumes_across_websocket_reconnects_and_calls_in_flight_complete_on
         s.shutdown(T);
     });
 }
+
+#[test]
+fn a_session_resumes_across_an_nginx_restart() {
+    bounded(40, || {
+        let (s, runs) = server("ws://127.0.0.1:0/rpc", ServerConfig::new("s"));
+        let mut nginx = tandem_testkit::nginx::Nginx::start(sock(&s), "/rpc");
+        let c = Arc::new(
+            Client::connect(&format!("ws://{}/rpc", nginx.addr()), ClientConfig::new("c"), Handlers::new())
+                .unwrap(),
+        );
+        assert_eq!(c.call(&WORK, &0, T), Ok(0));
+        // A call in flight while nginx dies and comes back on the same port.
+        let slow = {
+            let c = c.clone();
+            std::thread::spawn(move || c.call(&WORK, &500, Duration::from_secs(20)))
+        };
+        std::thread::sleep(Duration::from_millis(100));
+        nginx.kill();
+        wait_until(|| matches!(c.state(), LinkState::Suspended { .. }));
+        nginx.start_again();
+        assert_eq!(slow.join().unwrap(), Ok(500));
+        let end = std::time::Instant::now() + Duration::from_secs(20);
+        while !matches!(c.state(), LinkState::Connected { resumed: true }) {
+            assert!(std::time::Instant::now() < end, "not resumed: {:?}", c.state());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(c.call(&WORK, &1, T), Ok(1));
+        // Each call ran once; one session, resumed.
+        assert_eq!(runs.load(Ordering::SeqCst), 3);
+        assert_eq!(s.stats().connections, 1);
+        s.shutdown(T);
+    });
+}
