@@ -563,7 +563,7 @@ impl Wire {
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }
-            Sock::Ws(s) => crate::ws::recv(s, t.unwrap_or_default(), &mut self.buf),
+            Sock::Ws(s) => crate::ws::recv(s, timeout.max(Duration::from_millis(1)), &mut self.buf),
             Sock::Seq(s) => {
                 s.set_read_timeout(t)?;
                 let mut b = vec![0u8; MAX_PACKET];

@@ -52,6 +52,8 @@ pub fn accept(s: TcpStream, path: &str) -> io::Result<Ws> {
     s.set_nodelay(true)?;
     s.set_read_timeout(Some(Duration::from_secs(5)))?;
     let path = path.to_string();
+    // tungstenite's `Callback` returns its `ErrorResponse` by value: not ours to box.
+    #[allow(clippy::result_large_err)]
     let check = move |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         if req.uri().path_and_query().map_or("/", |p| p.as_str()) != path {
             let mut e = ErrorResponse::new(Some(format!("the runner serves {path}")));

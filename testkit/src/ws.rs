@@ -104,6 +104,8 @@ pub fn fake_server(subprotocol: bool, first: Option<Message>) -> SocketAddr {
     let addr = l.local_addr().expect("addr");
     std::thread::spawn(move || {
         let Ok((s, _)) = l.accept() else { return };
+        // tungstenite's `Callback` returns its `ErrorResponse` by value: not ours to box.
+        #[allow(clippy::result_large_err)]
         let cb = move |_: &Request, mut r: Response| {
             if subprotocol {
                 r.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("tandem/1"));

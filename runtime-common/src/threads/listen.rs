@@ -40,8 +40,11 @@ pub struct Listening {
     adopt: Option<Adopt>,
 }
 
-/// Serves an adopted WebSocket connection.
-struct Adopt(Mutex<Box<dyn FnMut(std::net::TcpStream, Vec<u8>) -> Result<(), Error> + Send>>);
+/// Serves an adopted WebSocket connection (the socket, the bytes read from it).
+type AdoptFn = dyn FnMut(std::net::TcpStream, Vec<u8>) -> Result<(), Error> + Send;
+
+/// [`AdoptFn`], shared by the server's handles.
+struct Adopt(Mutex<Box<AdoptFn>>);
 
 impl core::fmt::Debug for Adopt {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
