@@ -214,3 +214,45 @@ fn a_session_resumes_across_an_nginx_restart() {
         s.shutdown(T);
     });
 }
+
+#[test]
+fn wss_client_certificates_reach_the_authenticator_and_bad_certificates_are_tls_errors() {
+    use tandem_std::{TlsClientConfig, TlsServerConfig};
+    use tandem_testkit::pki::{by_certificate, Ca};
+    bounded(30, || {
+        let ca = Ca::new("test CA");
+        let alice = ca.client("alice");
+        let seen = Arc::default();
+        let leaf = ca.server(&["localhost"]);
+        let mut config = ServerConfig::new("s");
+        config.tls = Some(
+            TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes())
+                .unwrap()
+                .require_client_certs(ca.pem.as_bytes())
+                .unwrap(),
+        );
+        config.authenticator = Some(by_certificate(vec![(alice.der.clone(), "cn:alice")], Arc::clone(&seen)));
+        let (s, _) = server("wss://127.0.0.1:0/rpc", config);
+        let at = format!("wss://localhost:{}/rpc", sock(&s).port());
+        let trust = TlsClientConfig::new().trust_ca_pem(ca.pem.as_bytes()).unwrap().without_system_roots();
+        let mut c = ClientConfig::new("alice");
+        c.tls = trust.clone().client_cert_pem(alice.cert_pem.as_bytes(), alice.key_pem.as_bytes()).unwrap();
+        let client = Client::connect(&at, c, Handlers::new()).unwrap();
+        assert_eq!(client.call(&WORK, &0, T), Ok(0));
+        assert_eq!(seen.lock().unwrap().as_slice(), ["certs=1 auth= resuming=false"]);
+        // Without a client certificate: the TLS handshake under the WebSocket fails, and says so.
+        let mut c = ClientConfig::new("nobody");
+        c.tls = trust;
+        let e = Client::connect(&at, c, Handlers::new()).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, Error::Tls { .. }) && m.contains("requires a client certificate"), "{m}");
+        // A server certificate this client does not trust.
+        let stranger = Ca::new("another CA");
+        let mut c = ClientConfig::new("c");
+        c.tls = TlsClientConfig::new().trust_ca_pem(stranger.pem.as_bytes()).unwrap().without_system_roots();
+        let e = Client::connect(&at, c, Handlers::new()).unwrap_err();
+        let m = e.to_string();
+        assert!(matches!(e, Error::Tls { .. }) && m.contains("UnknownIssuer"), "{m}");
+        s.shutdown(T);
+    });
+}

@@ -223,6 +223,8 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
                     let r = t.read(buf);
                     op(r, &**t, true, &mut want)
                 });
+                // Before the events: the authenticator must see a `wss://` peer's certificates.
+                below_tandem(&mut **t, &mut inner);
             }
             progress |= engine.process(&mut inner, || {
                 let s = socket.take()?;
@@ -236,7 +238,12 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
                     let r = t.write(data);
                     op(r, &**t, false, &mut want)
                 });
-                below_tandem(&mut **t, &mut inner, &mut want);
+                if let Err(e) = t.flush() {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        want |= t.blocked(false);
+                    }
+                }
+                below_tandem(&mut **t, &mut inner);
             }
             if !progress {
                 busy = false;
@@ -282,14 +289,9 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
     }
 }
 
-/// What the transport did below tandem (WebSocket): flushes what it holds (noting the
-/// readiness to wait for), records why it failed and the peer's certificates.
-fn below_tandem(t: &mut dyn Transport, inner: &mut Inner, want: &mut Interest) {
-    if let Err(e) = t.flush() {
-        if e.kind() == io::ErrorKind::WouldBlock {
-            *want |= t.blocked(false);
-        }
-    }
+/// What the transport learned below tandem (WebSocket): why it failed, the peer's
+/// certificates (`wss://`).
+fn below_tandem(t: &mut dyn Transport, inner: &mut Inner) {
     if let Some(f) = t.take_failure() {
         if inner.transport_failure.is_none() {
             tracing::info!(remote = ?inner.remote, "transport failed: {f:?}");

@@ -198,7 +198,15 @@ where
         for _ in 0..64 {
             match reg.get().accept() {
                 Ok((socket, label)) => {
-                    let tls = match self.serve.tls.as_ref().map(|t| t.session()).transpose() {
+                    let websocket = reg.get().websocket_path().is_some();
+                    let session = |t: &TlsServerConfig| {
+                        if websocket {
+                            t.websocket_session()
+                        } else {
+                            t.session()
+                        }
+                    };
+                    let tls = match self.serve.tls.as_ref().map(session).transpose() {
                         Ok(tls) => tls.map(Box::new),
                         Err(e) => {
                             tracing::error!(remote = %label, error = %e, "cannot start a TLS session: connection dropped");
@@ -248,7 +256,7 @@ pub fn adopt_websocket<F: HandlerFns, D: Dispatch<F>>(
     let ctx = || "cannot serve an adopted WebSocket connection".to_string();
     stream.set_nonblocking(true).map_err(|e| io_error(ctx(), e))?;
     let _ = stream.set_nodelay(true);
-    let tls = tls.map(|t| t.session()).transpose()?.map(Box::new);
+    let tls = tls.map(|t| t.websocket_session()).transpose()?.map(Box::new);
     let socket = Socket::Tcp(stream);
     let label = socket.remote_addr_label();
     if let Some(conn) = open::accept(hub, socket.info(), &label) {
