@@ -16,7 +16,7 @@ use common::{run, wait_until, T};
 use smol::Timer;
 use tandem_smol::tandem_core::addr::Address;
 use tandem_smol::tandem_core::typed::Unary;
-use tandem_smol::{Client, ClientConfig, Error, Handlers, LinkState, Server, ServerConfig};
+use tandem_smol::{Client, ClientConfig, Error, Handlers, LinkState, Server, ServerConfig, Status};
 use tandem_testkit::proxy::TcpProxy;
 use tandem_testkit::ws;
 use tungstenite::{Bytes, Message};
@@ -38,6 +38,15 @@ fn handlers(runs: &Arc<AtomicU32>) -> Handlers {
 fn server(addr: &str, config: ServerConfig) -> (Server, Arc<AtomicU32>) {
     let runs = Arc::default();
     (Server::bind(addr, config, handlers(&runs)).unwrap(), runs)
+}
+
+/// The status of an encoded CLOSE frame.
+fn close_status(bytes: &[u8]) -> Option<Status> {
+    use tandem_smol::tandem_core::frame::{Decoded, Frame};
+    match Frame::decode(bytes, 1 << 20) {
+        Ok(Decoded::Frame(Frame::Close { status, .. }, _)) => Some(status),
+        _ => None,
+    }
 }
 
 fn sock(server: &Server) -> SocketAddr {
@@ -111,9 +120,15 @@ fn a_text_message_fails_the_connection_and_says_so() {
         let ended = smol::unblock(move || {
             let mut raw = ws::client(at, "/rpc");
             raw.send(Message::text("hello")).unwrap();
-            ws::ends_within(&mut raw, T)
+            let close = ws::next_binary(&mut raw, T);
+            (close, ws::ends_within(&mut raw, T))
         })
         .await;
+        let (close, ended) = ended;
+        // CLOSE(PROTOCOL_ERROR = 64) with the reason, then the end.
+        let close = close.expect("a CLOSE frame");
+        assert_eq!(close_status(&close), Some(Status::PROTOCOL_ERROR), "{close:?}");
+        assert!(String::from_utf8_lossy(&close).contains("text message"), "{close:?}");
         assert!(ended, "the server must end the connection");
         wait_until(|| s.stats().connections == 0).await;
         let e = connect_err(&format!("ws://{}/", ws::fake_server(true, Some(Message::text("hi"))))).await;
@@ -131,6 +146,9 @@ fn an_oversize_message_is_refused_before_it_is_buffered() {
         let ended = smol::unblock(move || {
             let mut raw = ws::client(at, "/rpc");
             let _ = raw.send(Message::Binary(Bytes::from(vec![1u8; 100_000])));
+            // Refused from the message's header, as SEQPACKET refuses an oversize packet.
+            let close = ws::next_binary(&mut raw, T).expect("a CLOSE frame");
+            assert_eq!(close_status(&close), Some(Status::LIMIT_EXCEEDED), "{close:?}");
             ws::ends_within(&mut raw, T)
         })
         .await;

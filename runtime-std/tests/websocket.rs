@@ -14,7 +14,7 @@ use std::time::Duration;
 use common::{bounded, wait_until, T};
 use tandem_std::tandem_core::addr::Address;
 use tandem_std::tandem_core::typed::Unary;
-use tandem_std::{Client, ClientConfig, Error, Handlers, LinkState, Server, ServerConfig};
+use tandem_std::{Client, ClientConfig, Error, Handlers, LinkState, Server, ServerConfig, Status};
 use tandem_testkit::proxy::TcpProxy;
 use tandem_testkit::ws;
 use tungstenite::{Bytes, Message};
@@ -34,6 +34,15 @@ fn handlers(runs: &Arc<AtomicU32>) -> Handlers {
 fn server(addr: &str, config: ServerConfig) -> (Server, Arc<AtomicU32>) {
     let runs = Arc::default();
     (Server::bind(addr, config, handlers(&runs)).unwrap(), runs)
+}
+
+/// The status of an encoded CLOSE frame.
+fn close_status(bytes: &[u8]) -> Option<Status> {
+    use tandem_std::tandem_core::frame::{Decoded, Frame};
+    match Frame::decode(bytes, 1 << 20) {
+        Ok(Decoded::Frame(Frame::Close { status, .. }, _)) => Some(status),
+        _ => None,
+    }
 }
 
 fn sock(server: &Server) -> SocketAddr {
@@ -101,6 +110,10 @@ fn a_text_message_fails_the_connection_and_says_so() {
         let (s, _) = server("ws://127.0.0.1:0/rpc", ServerConfig::new("s"));
         let mut raw = ws::client(sock(&s), "/rpc");
         raw.send(Message::text("hello")).unwrap();
+        // CLOSE(PROTOCOL_ERROR = 64) with the reason, then the end.
+        let close = ws::next_binary(&mut raw, T).expect("a CLOSE frame");
+        assert_eq!(close_status(&close), Some(Status::PROTOCOL_ERROR), "{close:?}");
+        assert!(String::from_utf8_lossy(&close).contains("text message"), "{close:?}");
         assert!(ws::ends_within(&mut raw, T), "the server must end the connection");
         wait_until(|| s.stats().connections == 0);
         // Toward a client: the error names the text message.
@@ -118,6 +131,9 @@ fn an_oversize_message_is_refused_before_it_is_buffered() {
         let mut raw = ws::client(sock(&s), "/rpc");
         // Announced as 64 MiB in its header; only its first bytes are sent.
         let _ = raw.send(Message::Binary(Bytes::from(vec![1u8; 100_000])));
+        // Refused from the message's header, as SEQPACKET refuses an oversize packet.
+        let close = ws::next_binary(&mut raw, T).expect("a CLOSE frame");
+        assert_eq!(close_status(&close), Some(Status::LIMIT_EXCEEDED), "{close:?}");
         assert!(ws::ends_within(&mut raw, T), "the server must end the connection");
         wait_until(|| s.stats().connections == 0);
         // Others are served as before.

@@ -97,6 +97,22 @@ pub fn ends_within(ws: &mut WebSocket<TcpStream>, limit: Duration) -> bool {
     false
 }
 
+/// Reads until a binary message arrives (its payload) or the connection ends (`None`).
+pub fn next_binary(ws: &mut WebSocket<TcpStream>, limit: Duration) -> Option<Vec<u8>> {
+    ws.get_mut().set_read_timeout(Some(Duration::from_millis(100))).expect("timeout");
+    let end = Instant::now() + limit;
+    while Instant::now() < end {
+        match ws.read() {
+            Ok(Message::Binary(b)) => return Some(b.to_vec()),
+            Ok(_) => {}
+            Err(tungstenite::Error::Io(e))
+                if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
 /// A server on a free loopback port that answers one upgrade (selecting `tandem/1` when
 /// `subprotocol`) and then sends `first`; returns its address.
 pub fn fake_server(subprotocol: bool, first: Option<Message>) -> SocketAddr {

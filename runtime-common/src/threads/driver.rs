@@ -289,9 +289,16 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
     }
 }
 
-/// What the transport learned below tandem (WebSocket): why it failed, the peer's
-/// certificates (`wss://`).
+/// What the transport learned below tandem (WebSocket): a violation by the peer (the
+/// connection closes with PROTOCOL_ERROR), why it failed, the peer's certificates (`wss://`).
 fn below_tandem(t: &mut dyn Transport, inner: &mut Inner) {
+    if let Some(v) = t.take_violation() {
+        tracing::info!(remote = ?inner.remote, "{v}: closing with PROTOCOL_ERROR");
+        if inner.transport_failure.is_none() {
+            inner.transport_failure = Some(crate::state::TransportFailure::WebSocket(v.clone()));
+        }
+        inner.conn.close(crate::clock::now(), tandem_core::Status::PROTOCOL_ERROR, v.as_bytes());
+    }
     if let Some(f) = t.take_failure() {
         if inner.transport_failure.is_none() {
             tracing::info!(remote = ?inner.remote, "transport failed: {f:?}");

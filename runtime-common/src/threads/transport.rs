@@ -73,6 +73,12 @@ pub(crate) trait Transport: Send + 'static {
     fn take_failure(&mut self) -> Option<TransportFailure> {
         None
     }
+    /// Once, when the peer broke the rules of the transport itself (a WebSocket text message):
+    /// what it did. The connection is then closed with PROTOCOL_ERROR (not merely lost: a
+    /// session is not resumed after it).
+    fn take_violation(&mut self) -> Option<String> {
+        None
+    }
     /// Once, when a TLS handshake inside the transport (`wss://`) is done: the peer's
     /// certificates (DER, its own first), for the authenticator.
     fn take_peer_certificates(&mut self) -> Option<Vec<Vec<u8>>> {

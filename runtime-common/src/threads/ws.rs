@@ -8,8 +8,9 @@
 //! Every binary message carries whole tandem frames (the core runs the connection as a
 //! reliable packet transport, §3.7, with `max_datagram` as its packet size); messages larger
 //! than that are refused by tungstenite before their payload is buffered, and reported to the
-//! core as oversized (LIMIT_EXCEEDED). Pings are answered by tungstenite; a text message, an
-//! empty message or a WebSocket protocol error fails the connection with a reason
+//! core as oversized (LIMIT_EXCEEDED). Pings are answered by tungstenite; a text or an empty
+//! message closes the connection with PROTOCOL_ERROR (the transport reports it as a violation),
+//! a WebSocket protocol error ends the transport; both say why
 //! ([`Error::WebSocket`](crate::Error::WebSocket) on a client's first connect).
 //!
 //! Why tungstenite: it is the well-kept WebSocket implementation of the Rust ecosystem (RFC
@@ -197,6 +198,10 @@ pub(crate) struct WsTransport {
     certs: Option<Vec<Vec<u8>>>,
     /// What the handshake last waited for.
     blocked_reading: bool,
+    /// The peer broke the mapping (a text or empty message, a WebSocket protocol error): until
+    /// the driver takes it; reading stops for good.
+    violation: Option<String>,
+    violated: bool,
 }
 
 impl fmt::Debug for WsTransport {
@@ -267,7 +272,16 @@ impl WsTransport {
     }
 
     fn new(tcp: Arc<TcpStream>, state: State) -> Self {
-        WsTransport { tcp, state, failure: None, reason: None, certs: None, blocked_reading: true }
+        WsTransport {
+            tcp,
+            state,
+            failure: None,
+            reason: None,
+            certs: None,
+            blocked_reading: true,
+            violation: None,
+            violated: false,
+        }
     }
 
     fn fail(&mut self, reason: String) -> io::Error {
@@ -278,6 +292,16 @@ impl WsTransport {
             self.reason = Some(reason);
         }
         self.error()
+    }
+
+    /// The peer broke the mapping: the driver closes the connection with PROTOCOL_ERROR (the
+    /// WebSocket still carries that CLOSE); nothing more is read.
+    fn violate(&mut self, what: &str) -> io::Error {
+        if !self.violated {
+            self.violated = true;
+            self.violation = Some(what.to_string());
+        }
+        io::ErrorKind::WouldBlock.into()
     }
 
     fn fail_tls(&mut self, reason: String) -> io::Error {
@@ -379,11 +403,14 @@ impl WsTransport {
 
 impl Transport for WsTransport {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.violated {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
         let ws = self.upgrade()?;
         for _ in 0..CONTROL_READS {
             match ws.read() {
                 Ok(Message::Binary(data)) if data.is_empty() => {
-                    return Err(self.fail("the peer sent an empty binary message (SPEC.md §3.10)".into()));
+                    return Err(self.violate("the peer sent an empty WebSocket message (SPEC.md §3.10)"));
                 }
                 Ok(Message::Binary(data)) if data.len() > buf.len() => return Ok(buf.len() + 1),
                 Ok(Message::Binary(data)) => {
@@ -391,9 +418,8 @@ impl Transport for WsTransport {
                     return Ok(data.len());
                 }
                 Ok(Message::Text(_)) => {
-                    return Err(self.fail(
-                        "the peer sent a text message: tandem over WebSocket carries binary messages only (SPEC.md §3.10)"
-                            .into(),
+                    return Err(self.violate(
+                        "the peer sent a WebSocket text message: tandem carries binary messages only (SPEC.md §3.10)",
                     ));
                 }
                 Ok(Message::Close(_)) => return Ok(0),
@@ -488,6 +514,10 @@ impl Transport for WsTransport {
 
     fn take_failure(&mut self) -> Option<TransportFailure> {
         self.failure.take()
+    }
+
+    fn take_violation(&mut self) -> Option<String> {
+        self.violation.take()
     }
 
     fn take_peer_certificates(&mut self) -> Option<Vec<Vec<u8>>> {
