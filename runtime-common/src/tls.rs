@@ -199,7 +199,7 @@ pub fn server_tls(
             "{address} needs a certificate and key: set ServerConfig::tls (TlsServerConfig::from_pem_files)"
         ))),
         (false, Some(_)) => Err(config_error(format!(
-            "ServerConfig::tls is set but {address} is not a tls:// or wss:// address: listen on tls://HOST:PORT or wss://HOST:PORT/PATH (or unset ServerConfig::tls)"
+            "ServerConfig::tls is set but {address} is not a tls:// address (nor wss://): listen on tls://HOST:PORT or wss://HOST:PORT/PATH (or unset ServerConfig::tls)"
         ))),
         (_, None) => Ok(None),
     }

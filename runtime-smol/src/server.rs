@@ -80,7 +80,7 @@ impl Server {
     /// or `wss://` (bind on port 0 to serve adopted connections only).
     ///
     /// ```no_run
-    /// # fn f(server: &tandem_smol::Server, listener: std::net::TcpListener) -> Result<(), tandem_smol::Error> {
+    /// # fn f(server: &tandem_smol::Server, listener: std::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
     /// use std::io::Read;
     /// let (mut stream, _) = listener.accept()?;
     /// let mut head = [0u8; 1024];

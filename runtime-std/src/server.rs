@@ -88,7 +88,7 @@ impl Server {
     /// or `wss://` (bind on port 0 to serve adopted connections only).
     ///
     /// ```no_run
-    /// # fn f(server: &tandem_std::Server, listener: std::net::TcpListener) -> Result<(), tandem_std::Error> {
+    /// # fn f(server: &tandem_std::Server, listener: std::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
     /// use std::io::Read;
     /// let (mut stream, _) = listener.accept()?;
     /// let mut head = [0u8; 1024];
