@@ -242,3 +242,23 @@ fn a_session_resumes_across_an_nginx_restart() {
         drop(nginx);
     });
 }
+
+#[test]
+fn mixing_up_ws_and_tcp_says_so() {
+    run(T * 2, async {
+        // A ws:// client at a tcp:// server.
+        let tcp = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("t"), Handlers::new()).unwrap();
+        let Address::Tcp(at) = tcp.local_addr() else { panic!("tcp") };
+        let e = connect_err(&format!("ws://{at}/rpc")).await;
+        let m = e.to_string();
+        assert!(matches!(e, Error::WebSocket { .. }) && m.contains("speak WebSocket"), "{m}");
+        // A tcp:// client at a ws:// server.
+        let (s, _) = server("ws://127.0.0.1:0/rpc", ServerConfig::new("s"));
+        let e = connect_err(&format!("tcp://{}", sock(&s))).await;
+        let m = e.to_string();
+        assert!(
+            matches!(e, Error::WebSocket { .. }) && m.contains("answered in HTTP") && m.contains("ws://"),
+            "{m}"
+        );
+    });
+}

@@ -272,3 +272,27 @@ fn wss_client_certificates_reach_the_authenticator_and_bad_certificates_are_tls_
         s.shutdown(T);
     });
 }
+
+#[test]
+fn mixing_up_ws_and_tcp_says_so() {
+    bounded(30, || {
+        // A ws:// client at a tcp:// server.
+        let tcp = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("t"), Handlers::new()).unwrap();
+        let Address::Tcp(at) = tcp.local_addr() else { panic!("tcp") };
+        let e = connect_err(&format!("ws://{at}/rpc"));
+        let m = e.to_string();
+        assert!(matches!(e, Error::WebSocket { .. }) && m.contains("speak WebSocket"), "{m}");
+        // A tcp:// client at a ws:// server.
+        let mut config = ServerConfig::new("s");
+        config.connection.handshake_timeout = Duration::from_millis(500);
+        let (s, _) = server("ws://127.0.0.1:0/rpc", config);
+        let mut c = ClientConfig::new("c");
+        c.connect_timeout = Duration::from_secs(3);
+        let e = Client::connect(&format!("tcp://{}", sock(&s)), c, Handlers::new()).unwrap_err();
+        let m = e.to_string();
+        assert!(
+            matches!(e, Error::WebSocket { .. }) && m.contains("answered in HTTP") && m.contains("ws://"),
+            "{m}"
+        );
+    });
+}

@@ -198,6 +198,8 @@ pub(crate) struct WsTransport {
     certs: Option<Vec<Vec<u8>>>,
     /// What the handshake last waited for.
     blocked_reading: bool,
+    /// `wss://`.
+    tls: bool,
     /// The peer broke the mapping (a text or empty message, a WebSocket protocol error): until
     /// the driver takes it; reading stops for good.
     violation: Option<String>,
@@ -243,8 +245,9 @@ impl WsTransport {
         let tcp = Arc::new(tcp);
         let raw = Self::raw(&tcp, tls, prefix);
         let check = Check { path: path.into() };
+        let tls = raw.tls.is_some();
         let mid = ServerHandshake::start(raw, check, Some(ws_config(max_message)));
-        WsTransport::new(tcp, State::Server(mid))
+        WsTransport { tls, ..WsTransport::new(tcp, State::Server(mid)) }
     }
 
     /// The client side: sends the upgrade request for `url` (`ws://host:port/path`) on `tcp`,
@@ -279,6 +282,7 @@ impl WsTransport {
             reason: None,
             certs: None,
             blocked_reading: true,
+            tls: false,
             violation: None,
             violated: false,
         }
@@ -396,7 +400,21 @@ impl WsTransport {
             e if client => self.fail(format!(
                 "the WebSocket upgrade failed: {e} (does the server speak WebSocket on this port?)"
             )),
-            e => self.fail(format!("the WebSocket upgrade failed: {e}")),
+            WsError::Io(e) => self.fail(format!("the WebSocket upgrade failed: {e}")),
+            e => {
+                // Not an HTTP upgrade at all (a tandem peer dialing tcp://, a stray client): one
+                // best-effort answer in HTTP, which a tandem dialer recognises ("the server
+                // answered in HTTP"); not under TLS, whose session went with the stream.
+                if !self.tls {
+                    let body = "this is a tandem WebSocket endpoint: connect with ws://HOST:PORT/PATH\n";
+                    let answer = format!(
+                        "HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = (&*self.tcp).write(answer.as_bytes());
+                }
+                self.fail(format!("the WebSocket upgrade failed: {e}"))
+            }
         }
     }
 }
