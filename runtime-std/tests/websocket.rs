@@ -296,3 +296,36 @@ fn mixing_up_ws_and_tcp_says_so() {
         );
     });
 }
+
+#[test]
+fn many_silent_upgrades_hold_no_thread_and_others_are_served() {
+    bounded(30, || {
+        let mut config = ServerConfig::new("s");
+        config.connection.handshake_timeout = Duration::from_secs(4);
+        let (s, _) = server("ws://127.0.0.1:0/rpc", config);
+        // 64 peers that send half an upgrade request and then nothing.
+        let silent: Vec<_> = (0..64)
+            .map(|_| {
+                use std::io::Write;
+                let mut t = std::net::TcpStream::connect(sock(&s)).unwrap();
+                t.write_all(b"GET /rpc HTTP/1.1\r\nHost: x\r\n").unwrap();
+                t
+            })
+            .collect();
+        wait_until(|| s.stats().handshaking >= 64);
+        // A real client is served meanwhile, long before the silent ones time out.
+        let start = std::time::Instant::now();
+        let c = Client::connect(&format!("ws://{}/rpc", sock(&s)), ClientConfig::new("c"), Handlers::new())
+            .unwrap();
+        assert_eq!(c.call(&WORK, &0, T), Ok(0));
+        assert!(start.elapsed() < Duration::from_secs(2), "{:?}", start.elapsed());
+        // The handshake timeout ends every silent one.
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while s.stats().connections > 1 {
+            assert!(std::time::Instant::now() < end, "{:?}", s.stats());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(silent);
+        s.shutdown(T);
+    });
+}
