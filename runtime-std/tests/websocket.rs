@@ -329,3 +329,25 @@ fn many_silent_upgrades_hold_no_thread_and_others_are_served() {
         s.shutdown(T);
     });
 }
+
+#[test]
+fn a_websocket_ping_is_answered_with_a_pong() {
+    bounded(20, || {
+        let (s, _) = server("ws://127.0.0.1:0/rpc", ServerConfig::new("s"));
+        let mut raw = ws::client(sock(&s), "/rpc");
+        raw.send(Message::Ping(Bytes::from_static(b"are you there"))).unwrap();
+        raw.get_mut().set_read_timeout(Some(T)).unwrap();
+        loop {
+            match raw.read().expect("a pong before anything else ends") {
+                Message::Pong(p) => {
+                    assert_eq!(&p[..], b"are you there");
+                    break;
+                }
+                Message::Binary(_) => {}
+                m => panic!("unexpected {m:?}"),
+            }
+        }
+        drop(raw);
+        s.shutdown(T);
+    });
+}
