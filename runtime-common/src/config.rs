@@ -34,7 +34,7 @@ pub fn connection_config(
 ) -> Result<Config, Error> {
     let mut c = config.clone();
     c.transport = match addr {
-        Address::Udp(_) => Transport::Datagram { max_datagram: udp_max_datagram },
+        Address::Udp(_) | Address::Serial { .. } => Transport::Datagram { max_datagram: udp_max_datagram },
         Address::UnixSeqpacket(_) => Transport::Packet { max_datagram },
         _ => Transport::Stream,
     };
@@ -99,7 +99,7 @@ macro_rules! configs {
             /// Largest packet on `unix+seqpacket://` (default
             /// [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// Decides who may connect (SPEC.md §5.6): sees each peer's name, HELLO `auth`
@@ -183,7 +183,7 @@ macro_rules! configs {
             /// Largest packet on `unix+seqpacket://` (default
             /// [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// The HELLO's `auth` bytes for the server's authenticator (SPEC.md §5.6): a static
