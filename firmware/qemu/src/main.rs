@@ -55,7 +55,10 @@ impl device::CoreServer for Device {
         }
         if chunk.seq != self.totals.chunks {
             self.totals.out_of_order += 1;
-            return Err(CoreError::Status { status: Status::FAILED_PRECONDITION, message: "not the next chunk" });
+            return Err(CoreError::Status {
+                status: Status::FAILED_PRECONDITION,
+                message: "not the next chunk",
+            });
         }
         self.totals.chunks += 1;
         self.totals.sum += u64::from(chunk.value);
