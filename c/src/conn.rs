@@ -169,11 +169,13 @@ unsafe fn convert<'x>(c: &TandemConfig) -> Result<(Config, Identity<'x>, Layout)
     let transport = match c.transport {
         TANDEM_TRANSPORT_STREAM => Transport::Stream,
         TANDEM_TRANSPORT_PACKET => Transport::Packet { max_datagram: c.max_datagram },
+        // Datagram mode's state is on the heap until the core runs it in caller memory.
+        TANDEM_TRANSPORT_DATAGRAM if cfg!(feature = "std") => Transport::Datagram { max_datagram: c.max_datagram },
         TANDEM_TRANSPORT_DATAGRAM => {
             return Err(refuse(
                 TandemResult::Unsupported,
                 "transport",
-                "TANDEM_TRANSPORT_STREAM or TANDEM_TRANSPORT_PACKET (datagram mode needs the allocator-backed core)",
+                "TANDEM_TRANSPORT_STREAM or TANDEM_TRANSPORT_PACKET (datagram mode needs a build with the `std` feature)",
             ))
         }
         _ => {
@@ -276,7 +278,7 @@ pub unsafe extern "C" fn tandem_config_default(out: *mut TandemConfig) -> Tandem
 /// NULL.
 ///
 /// Returns `TANDEM_RESULT_OK`, `TANDEM_RESULT_INVALID_CONFIG`, `TANDEM_RESULT_INVALID_ARGUMENT`
-/// (an unknown transport), `TANDEM_RESULT_UNSUPPORTED` (datagram mode) or
+/// (an unknown transport), `TANDEM_RESULT_UNSUPPORTED` (datagram mode in a build without `std`) or
 /// `TANDEM_RESULT_NULL_POINTER`.
 ///
 /// # Safety

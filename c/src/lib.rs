@@ -14,6 +14,17 @@
 //! [`tandem_conn_free`], after which the memory is the caller's again. Nothing else may touch
 //! that memory meanwhile.
 //!
+//! One exception, temporary: datagram mode (`TANDEM_TRANSPORT_DATAGRAM`, for UDP and serial
+//! lines) is available only in builds with the `std` feature, where its reply cache, duplicate
+//! window and retained requests live on the heap (bounded by the configuration) until the core
+//! runs datagram mode in caller memory. Other transports never allocate.
+//!
+//! # Serial lines
+//!
+//! [`tandem_serial_encode`] and a [`TandemSerialDecoder`] (caller memory, any build) carry
+//! datagram mode over a byte line in the serial framing of SPEC.md §14.9; see
+//! `examples/serial_echo_server.c`.
+//!
 //! # Soundness at the boundary
 //!
 //! Every function checks its pointers for NULL and lengths against `isize::MAX`, checks that a
@@ -36,12 +47,14 @@
 mod actions;
 mod conn;
 mod ops;
+mod serial;
 mod status;
 mod types;
 
 pub use actions::*;
 pub use conn::*;
 pub use ops::*;
+pub use serial::*;
 pub use status::*;
 pub use types::*;
 

@@ -278,6 +278,7 @@ impl Listener {
                 let config = tls.server()?;
                 Ok(Listener::Tls(TcpListener::bind(a)?, config))
             }
+            Address::Serial { .. } => Err(serial_unsupported(addr)),
         }
     }
 
@@ -442,6 +443,7 @@ impl Wire {
                     format!("{addr}: dialing tls:// needs the runner's TLS settings (--tls-ca)"),
                 ))
             }
+            Address::Serial { .. } => return Err(serial_unsupported(addr)),
         };
         Ok(Wire::new(sock, log))
     }
@@ -617,6 +619,15 @@ impl Wire {
             }
         }
     }
+}
+
+/// The runner speaks frames on sockets; a serial line's framing (SPEC.md §14.9) is covered by the
+/// `serial` vectors instead.
+fn serial_unsupported(addr: &Address) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{addr}: the conformance runner does not run over serial lines (their framing is covered by the serial vectors)"),
+    )
 }
 
 #[cfg(test)]
