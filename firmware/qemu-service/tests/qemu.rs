@@ -4,9 +4,15 @@
 //! client dials the pty as `serial://` and calls the device, streams chunks to it and checks that
 //! the device executed everything exactly once.
 //!
-//! Needs `qemu-system-arm` and the image (`cargo build --release --manifest-path
-//! firmware/qemu/Cargo.toml`), so it is ignored by default; `.ci/run` runs it with `--ignored`.
-//! `TANDEM_QEMU_IMAGE` overrides the image's path.
+//! Needs `qemu-system-arm` and the `thumbv7m-none-eabi` target (the test builds the image with
+//! `cargo build --release` in firmware/qemu), so it is ignored by
+//! default; `.ci/run` runs it with `--ignored`:
+//!
+//! ```text
+//! cargo test -p tandem-qemu-service --test qemu -- --ignored
+//! ```
+//!
+//! `TANDEM_QEMU_IMAGE` names another image to boot instead (nothing is built then).
 
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -28,18 +34,30 @@ impl Drop for Qemu {
     }
 }
 
+/// The firmware image: `TANDEM_QEMU_IMAGE` if set, else built here (`cargo build --release` in
+/// firmware/qemu, a no-op when it is up to date), so that the test never runs a stale image.
 fn image() -> PathBuf {
-    let path = std::env::var_os("TANDEM_QEMU_IMAGE").map(PathBuf::from).unwrap_or_else(|| {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../qemu/target/thumbv7m-none-eabi/release/tandem-qemu-firmware")
-    });
+    if let Some(path) = std::env::var_os("TANDEM_QEMU_IMAGE").map(PathBuf::from) {
+        assert!(path.exists(), "TANDEM_QEMU_IMAGE={} does not exist", path.display());
+        return path;
+    }
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../qemu");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    // From the crate's directory: cargo reads its .cargo/config.toml (the target, the linker
+    // script) from the working directory, not from the manifest's.
+    let status = Command::new(cargo)
+        .args(["build", "--release"])
+        .current_dir(&dir)
+        // The host build's settings are not the firmware's.
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_BUILD_TARGET")
+        .status()
+        .expect("run cargo to build the firmware image");
     assert!(
-        path.exists(),
-        "no firmware image at {}: build it with `cargo build --release --manifest-path firmware/qemu/Cargo.toml` \
-         (needs `rustup target add thumbv7m-none-eabi`)",
-        path.display()
+        status.success(),
+        "building the firmware image failed ({status}); it needs the target: rustup target add thumbv7m-none-eabi"
     );
-    path
+    dir.join("target/thumbv7m-none-eabi/release/tandem-qemu-firmware")
 }
 
 /// Boots the image with UART0 connected to a Unix socket we listen on; returns QEMU and the
