@@ -94,10 +94,8 @@ fn refusals() {
     let r = unsafe { tandem_serial_decoder_stats(fake.as_mut_ptr().cast(), &mut st) };
     assert_eq!(r, TandemResult::BadHandle);
     // SAFETY: NULL handle.
-    assert_eq!(
-        unsafe { tandem_serial_decoder_stats(core::ptr::null_mut(), &mut st) },
-        TandemResult::NullPointer
-    );
+    let r = unsafe { tandem_serial_decoder_stats(core::ptr::null_mut(), &mut st) };
+    assert_eq!(r, TandemResult::NullPointer);
     let mut mem = [0u8; 64];
     let mut dec = core::ptr::null_mut();
     // SAFETY: valid memory; max_datagram 0 is refused.

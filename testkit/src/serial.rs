@@ -163,10 +163,9 @@ fn run(mut a: Box<dyn Line>, mut b: Box<dyn Line>, noise: Noise, counts: &Counts
     let mut buf = [0u8; 4096];
     while !stop.load(Ordering::Relaxed) {
         let mut moved = false;
-        for d in 0..2 {
+        for (d, dir) in dirs.iter_mut().enumerate() {
             let (from, to): (&mut dyn Line, &mut dyn Line) =
                 if d == 0 { (&mut *a, &mut *b) } else { (&mut *b, &mut *a) };
-            let dir = &mut dirs[d];
             // A line whose other end is gone (EIO on a pty, end of a socket) just stays quiet.
             if let Ok(n @ 1..) = from.read(&mut buf) {
                 moved = true;
