@@ -96,8 +96,28 @@ tandem_core::service! {
 
 #[cfg(test)]
 mod tests {
+    use tandem_core::{Connection, DatagramStorage, Identity, Instant, Role, Slot, Storage};
+
+    use super::DEVICE_CONFIG as C;
+
     #[test]
     fn config_is_valid() {
-        assert_eq!(super::DEVICE_CONFIG.validate(), Ok(()));
+        assert_eq!(C.validate(), Ok(()));
+    }
+
+    /// The buffers the image sizes with the core's `const fn`s are accepted as they are.
+    #[test]
+    fn storage_fits() {
+        let mut rx = [0u8; Storage::rx_len(&C)];
+        let mut tx = [0u8; Storage::tx_len(&C)];
+        let mut reassembly = [0u8; Storage::reassembly_len(&C)];
+        let mut slots = [const { None::<Slot> }; Storage::slots_len(&C)];
+        let mut replies = [0u8; Storage::replies_len(&C)];
+        let mut retained = [0u8; Storage::retained_len(&C)];
+        let storage = Storage { rx: &mut rx, tx: &mut tx, reassembly: &mut reassembly, slots: &mut slots };
+        let dgram = DatagramStorage { replies: &mut replies, retained: &mut retained };
+        let me = Identity { name: b"qemu-device", ..Identity::default() };
+        let conn = Connection::with_datagram_storage(Role::Acceptor, C, me, storage, dgram, Instant::ZERO);
+        assert!(conn.is_ok(), "{:?}", conn.err());
     }
 }

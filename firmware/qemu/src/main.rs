@@ -9,9 +9,10 @@
 //! the requests; each datagram the connection sends goes out as one serial frame. When the host
 //! closes the association (or it ends otherwise), a new connection waits for the next HELLO.
 //!
-//! **Temporary: a heap.** Datagram mode (reply cache, duplicate window, retained requests) needs
-//! the core's `alloc` feature until it runs on caller `Storage` (issue 17, deliverable 2): this
-//! image gives the core a fixed 32 KiB heap through `embedded-alloc`. Everything else is static.
+//! **No allocator.** The connection works in buffers on `main`'s stack, sized from
+//! `DEVICE_CONFIG` by the core's `const fn`s: the receive and transmit queues and the exchange
+//! table (`Storage`), and datagram mode's reply cache and retained requests (`DatagramStorage`),
+//! so exactly-once delivery needs no heap. Each association borrows them anew.
 //!
 //! The UART is driven through its registers directly (see [`uart`]): the board's peripheral
 //! access crate (`lm3s6965`) describes only its interrupts, and no maintained HAL covers this
@@ -20,22 +21,14 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
-use core::ptr::addr_of_mut;
-
 use cortex_m::peripheral::syst::SystClkSource;
 use cortex_m_rt::entry;
 use tandem_core::serial::{self, Decoder};
 use tandem_core::typed::{CoreCtx, CoreError, Dispatcher};
-use tandem_core::{Connection, Identity, Instant, Role, State, Status};
+use tandem_core::{Connection, DatagramStorage, Identity, Instant, Role, Slot, State, Status, Storage};
 use tandem_qemu_service::{device, Add, Chunk, DeviceError, Totals, DEVICE_CONFIG, MAX_DATAGRAM};
 
 mod uart;
-
-/// TEMPORARY (see the crate documentation): the core's heap.
-#[global_allocator]
-static HEAP: embedded_alloc::LlffHeap = embedded_alloc::LlffHeap::empty();
-const HEAP_SIZE: usize = 32 * 1024;
 
 /// The device's state.
 struct Device {
@@ -102,12 +95,6 @@ impl Clock {
 
 #[entry]
 fn main() -> ! {
-    {
-        static mut HEAP_MEM: [MaybeUninit<u8>; HEAP_SIZE] = [MaybeUninit::uninit(); HEAP_SIZE];
-        // SAFETY: called once, before anything allocates; the memory is static and only the heap
-        // uses it.
-        unsafe { HEAP.init(addr_of_mut!(HEAP_MEM) as usize, HEAP_SIZE) }
-    }
     let peripherals = cortex_m::Peripherals::take().unwrap_or_else(|| halt());
     let mut clock = Clock::new(peripherals.SYST);
     uart::init();
@@ -120,10 +107,26 @@ fn main() -> ! {
     let mut dispatcher = Dispatcher::new(&mut request, &mut reply);
     let mut service = device::Serve(Device { totals: Totals::default() });
     let me = Identity { name: b"qemu-device", ..Identity::default() };
+    // The connection's buffers, sized from the configuration (`with_datagram_storage` cannot
+    // refuse them; the service crate's `storage_fits` test builds a connection with them).
+    const C: &tandem_core::Config = &DEVICE_CONFIG;
+    let mut conn_rx = [0u8; Storage::rx_len(C)];
+    let mut conn_tx = [0u8; Storage::tx_len(C)];
+    let mut reassembly = [0u8; Storage::reassembly_len(C)];
+    let mut slots = [const { None::<Slot> }; Storage::slots_len(C)];
+    let mut replies = [0u8; Storage::replies_len(C)];
+    let mut retained = [0u8; Storage::retained_len(C)];
     let mut rx = [0u8; 64];
     loop {
         // One association after another: when the host closes this one, wait for the next HELLO.
-        let Ok(mut conn) = Connection::new(Role::Acceptor, DEVICE_CONFIG, me, clock.now()) else { halt() };
+        let storage =
+            Storage { rx: &mut conn_rx, tx: &mut conn_tx, reassembly: &mut reassembly, slots: &mut slots };
+        let dgram = DatagramStorage { replies: &mut replies, retained: &mut retained };
+        let Ok(mut conn) =
+            Connection::with_datagram_storage(Role::Acceptor, DEVICE_CONFIG, me, storage, dgram, clock.now())
+        else {
+            halt()
+        };
         service.0.totals.associations += 1;
         while conn.state() != State::Closed {
             let t = clock.now();
