@@ -12,8 +12,8 @@
  * the decoder and recovered by datagram mode's retransmission. When an association ends, a line
  * "served N echo calls, dropped F frames" goes to stdout.
  *
- * Memory: static arrays hold the connection and the decoder. Datagram mode keeps its reply
- * cache on the heap for now (the library's `std` build; see c/README.md).
+ * Memory: static arrays hold the connection (datagram mode's reply cache and retained requests
+ * included) and the decoder; the library never allocates.
  *
  * Build (from the repository root, after `cargo build -p tandem-c`):
  *     cc -std=c11 -Wall -Wextra -Ic/include c/examples/serial_echo_server.c \
@@ -170,6 +170,9 @@ static void serve(tandem_serial_decoder *dec) {
     cfg.max_tx_buffer = 8192;
     cfg.keepalive_interval_ms = 0; /* the peer may stay silent for long: no keepalive, */
     cfg.idle_timeout_ms = 0;       /* no idle timeout */
+    cfg.reply_cache_entries = 32;  /* answers kept for retransmitted requests */
+    cfg.reply_cache_bytes = 16384;
+    cfg.max_retained_bytes = 4096; /* this program makes no calls of its own */
     cfg.name = (const uint8_t *)name;
     cfg.name_len = sizeof name - 1;
     size_t need = 0;

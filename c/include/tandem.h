@@ -1,9 +1,9 @@
 /*
  * tandem: a C API for the sans-IO connection of the tandem RPC protocol.
  *
- * Memory: the library never allocates (except datagram mode's state, in TANDEM_STD builds, for
- * now). Ask tandem_conn_memory_size() how many bytes a configuration needs, give that memory to
- * tandem_conn_init(), and it is the connection's until tandem_conn_free(). Serial lines:
+ * Memory: the library never allocates. Ask tandem_conn_memory_size() how many bytes a
+ * configuration needs, give that memory to tandem_conn_init(), and it is the connection's until
+ * tandem_conn_free(). Serial lines:
  * tandem_serial_encode() and a tandem_serial_decoder carry datagram mode (SPEC.md 14.9).
  * Threads: a connection is used by one thread at a time.
  * See c/README.md for the memory model, the driver loop and an example.
@@ -233,8 +233,8 @@
 
 /**
  * Transport: datagram mode over an unreliable datagram service (UDP, SPEC.md §14; a serial line
- * with `tandem_serial_*`, §14.9). Only in builds with the `std` feature (its state is then on
- * the heap); other builds refuse it with `TANDEM_RESULT_UNSUPPORTED`.
+ * with `tandem_serial_*`, §14.9). Its reply cache and retained requests are in the connection's
+ * memory too (`reply_cache_*`, `max_retained_bytes`).
  */
 #define TANDEM_TRANSPORT_DATAGRAM 2
 
@@ -289,7 +289,7 @@ typedef enum tandem_result {
    */
   TANDEM_RESULT_BUFFER_TOO_SMALL = 5,
   /**
-   * Not available in this build (datagram mode needs a build with the `std` feature).
+   * Not available in this build.
    */
   TANDEM_RESULT_UNSUPPORTED = 6,
   /**
@@ -535,7 +535,7 @@ typedef struct tandem_config {
   /**
    * `TANDEM_TRANSPORT_STREAM` (TCP, Unix stream), `TANDEM_TRANSPORT_PACKET` (Unix SEQPACKET:
    * one datagram per read and per `tandem_conn_poll_transmit`) or `TANDEM_TRANSPORT_DATAGRAM`
-   * (UDP, a serial line through `tandem_serial_*`; `std` builds only).
+   * (UDP, a serial line through `tandem_serial_*`).
    */
   uint32_t transport;
   /**
@@ -610,6 +610,20 @@ typedef struct tandem_config {
    * with ENHANCE_YOUR_CALM (SPEC.md §12.5; 0 disables the check). Default 10000.
    */
   uint32_t max_unproductive_frames;
+  /**
+   * Datagram mode, announced: answers kept to resend to a retransmitted request (SPEC.md
+   * §14.5). Default 32.
+   */
+  uint32_t reply_cache_entries;
+  /**
+   * Datagram mode, announced: bytes of those answers. Default 8192.
+   */
+  uint32_t reply_cache_bytes;
+  /**
+   * Datagram mode, local: bytes of our own requests kept for retransmission until answered
+   * (beyond it calls return `TANDEM_RESULT_RETAIN_FULL`). Default 8192.
+   */
+  uint32_t max_retained_bytes;
   /**
    * Announced: optional features, a mask of `TANDEM_FEATURE_*`. Default both.
    */
@@ -965,7 +979,7 @@ enum tandem_result tandem_config_default(struct tandem_config *out);
  * NULL.
  *
  * Returns `TANDEM_RESULT_OK`, `TANDEM_RESULT_INVALID_CONFIG`, `TANDEM_RESULT_INVALID_ARGUMENT`
- * (an unknown transport), `TANDEM_RESULT_UNSUPPORTED` (datagram mode in a build without `std`) or
+ * (an unknown transport) or
  * `TANDEM_RESULT_NULL_POINTER`.
  *
  * # Safety

@@ -13,11 +13,9 @@
 //! buffers. The returned `tandem_conn *` points into that memory; it stays valid until
 //! [`tandem_conn_free`], after which the memory is the caller's again. Nothing else may touch
 //! that memory meanwhile.
-//!
-//! One exception, temporary: datagram mode (`TANDEM_TRANSPORT_DATAGRAM`, for UDP and serial
-//! lines) is available only in builds with the `std` feature, where its reply cache, duplicate
-//! window and retained requests live on the heap (bounded by the configuration) until the core
-//! runs datagram mode in caller memory. Other transports never allocate.
+//! In datagram mode (`TANDEM_TRANSPORT_DATAGRAM`, for UDP and serial lines) that memory also
+//! holds the reply cache and the retained requests, sized by `reply_cache_entries`,
+//! `reply_cache_bytes` and `max_retained_bytes`.
 //!
 //! # Serial lines
 //!

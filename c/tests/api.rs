@@ -473,8 +473,7 @@ fn config_check_names_the_field() {
     let mut c = ok;
     c.transport = 9;
     assert_eq!(check(&c).0, TandemResult::InvalidArgument);
-    // Datagram mode: in this (std) build, with its state on the heap; a no_std build refuses it
-    // with TANDEM_RESULT_UNSUPPORTED.
+    // Datagram mode, with its reply cache and retained requests in the connection's memory.
     c.transport = TANDEM_TRANSPORT_DATAGRAM;
     c.max_datagram = 1200;
     assert_eq!(check(&c).0, TandemResult::Ok);
