@@ -289,6 +289,7 @@ impl Listener {
                 io::ErrorKind::InvalidInput,
                 format!("{addr}: the runner serves ws:// (not wss://)"),
             )),
+            Address::Serial { .. } => Err(serial_unsupported(addr)),
         }
     }
 
@@ -469,6 +470,7 @@ impl Wire {
                 ))
             }
             Address::WebSocket { .. } => Sock::Ws(Box::new(crate::ws::connect(addr)?)),
+            Address::Serial { .. } => return Err(serial_unsupported(addr)),
         };
         Ok(Wire::new(sock, log))
     }
@@ -647,6 +649,15 @@ impl Wire {
             }
         }
     }
+}
+
+/// The runner speaks frames on sockets; a serial line's framing (SPEC.md §14.9) is covered by the
+/// `serial` vectors instead.
+fn serial_unsupported(addr: &Address) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{addr}: the conformance runner does not run over serial lines (their framing is covered by the serial vectors)"),
+    )
 }
 
 #[cfg(test)]

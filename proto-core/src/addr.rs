@@ -1,7 +1,7 @@
 //! Transport addresses as users write them: `tcp://127.0.0.1:7400`, `tls://example.com:7400`,
 //! `unix:///run/app.sock`, `unix+seqpacket:///run/app.sock`, `udp://127.0.0.1:7400`,
-//! `ws://127.0.0.1:7400/rpc`, `wss://example.com:443/rpc`. Parsing only; the runtimes open the
-//! sockets.
+//! `ws://127.0.0.1:7400/rpc`, `wss://example.com:443/rpc`,
+//! `serial:///dev/ttyUSB0?baud=115200`. Parsing only; the runtimes open the sockets and ttys.
 
 use alloc::string::{String, ToString};
 use core::fmt;
@@ -33,7 +33,20 @@ pub enum Address {
         /// The HTTP request target of the upgrade, from its `/`.
         path: String,
     },
+    /// A serial line (a tty: UART, USB CDC-ACM, a pseudo-terminal) carrying datagram mode in
+    /// the serial framing of SPEC.md §14.9, written `serial:///dev/ttyUSB0?baud=115200` (the
+    /// baud rate defaults to [`DEFAULT_BAUD`] when `?baud=` is left out). Point to point: a
+    /// client dials the device on the line; a server answers the one peer on the line.
+    Serial {
+        /// The tty's path.
+        path: PathBuf,
+        /// Bits per second.
+        baud: u32,
+    },
 }
+
+/// The baud rate of a `serial://` address without `?baud=`: 115200.
+pub const DEFAULT_BAUD: u32 = 115_200;
 
 impl Address {
     /// The host of a `tcp://`, `tls://`, `udp://`, `ws://` or `wss://` address, without brackets around an IPv6
@@ -47,7 +60,7 @@ impl Address {
                 let host = hp.rsplit_once(':').map_or(hp.as_str(), |(h, _)| h);
                 Some(host.strip_prefix('[').and_then(|h| h.strip_suffix(']')).unwrap_or(host))
             }
-            Address::Unix(_) | Address::UnixSeqpacket(_) => None,
+            Address::Unix(_) | Address::UnixSeqpacket(_) | Address::Serial { .. } => None,
         }
     }
 }
@@ -63,7 +76,7 @@ impl fmt::Display for AddressError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "invalid address {:?}: {}; expected tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH, udp://HOST:PORT, ws://HOST:PORT/PATH or wss://HOST:PORT/PATH",
+            "invalid address {:?}: {}; expected tcp://HOST:PORT, tls://HOST:PORT, unix:///PATH, unix+seqpacket:///PATH, udp://HOST:PORT, ws://HOST:PORT/PATH, wss://HOST:PORT/PATH or serial:///DEV?baud=N",
             self.input, self.reason
         )
     }
@@ -113,6 +126,24 @@ impl FromStr for Address {
                     path: path.to_string(),
                 })
             }
+            "serial" => {
+                let (dev, query) = rest.split_once('?').unwrap_or((rest, ""));
+                if dev.is_empty() {
+                    return Err(err("missing tty path (serial:///dev/ttyUSB0?baud=115200)"));
+                }
+                let mut baud = DEFAULT_BAUD;
+                for kv in query.split('&').filter(|kv| !kv.is_empty()) {
+                    match kv.split_once('=') {
+                        Some(("baud", v)) => {
+                            baud = v.parse().ok().filter(|&b| b > 0).ok_or_else(|| {
+                                err("baud is not a positive number of bits per second (e.g. ?baud=115200)")
+                            })?;
+                        }
+                        _ => return Err(err("unknown serial option; the only one is ?baud=N")),
+                    }
+                }
+                Ok(Address::Serial { path: PathBuf::from(dev), baud })
+            }
             _ => Err(err("unknown scheme")),
         }
     }
@@ -129,6 +160,7 @@ impl fmt::Display for Address {
             Address::WebSocket { tls, host_port, path } => {
                 write!(f, "{}://{host_port}{path}", if *tls { "wss" } else { "ws" })
             }
+            Address::Serial { path, baud } => write!(f, "serial://{}?baud={baud}", path.display()),
         }
     }
 }
@@ -150,6 +182,8 @@ mod tests {
             "ws://127.0.0.1:80/",
             "ws://[::1]:7400/rpc",
             "wss://example.com:443/tandem/v1?x=1",
+            "serial:///dev/ttyUSB0?baud=115200",
+            "serial:///dev/pts/7?baud=9600",
         ] {
             let a: Address = s.parse().unwrap();
             assert_eq!(a.to_string(), s);
@@ -187,5 +221,21 @@ mod tests {
         assert!("sctp://x:1".parse::<Address>().unwrap_err().to_string().contains("unknown scheme"));
         assert!("unix://".parse::<Address>().unwrap_err().to_string().contains("path"));
         assert!("tls://host".parse::<Address>().unwrap_err().to_string().contains("missing :PORT"));
+    }
+
+    #[test]
+    fn serial_addresses_have_a_path_and_a_baud_rate() {
+        let a: Address = "serial:///dev/ttyACM0".parse().unwrap();
+        assert_eq!(a, Address::Serial { path: "/dev/ttyACM0".into(), baud: DEFAULT_BAUD });
+        assert_eq!(a.to_string(), "serial:///dev/ttyACM0?baud=115200");
+        assert_eq!(a.host(), None);
+        let e = |s: &str| s.parse::<Address>().unwrap_err().to_string();
+        assert!(e("serial://").contains("missing tty path"), "{}", e("serial://"));
+        assert!(e("serial://?baud=9600").contains("missing tty path"));
+        for bad in ["fast", "0", "-1", ""] {
+            let m = e(&format!("serial:///dev/ttyS0?baud={bad}"));
+            assert!(m.contains("baud is not a positive number") && m.contains("?baud=115200"), "{m}");
+        }
+        assert!(e("serial:///dev/ttyS0?parity=even").contains("the only one is ?baud=N"));
     }
 }

@@ -26,7 +26,10 @@ pub enum Transport {
         max_datagram: u32,
     },
     /// Datagram mode (SPEC.md §14): an unreliable, unordered datagram service such as UDP, one
-    /// association per `Connection`. Needs the `alloc` feature (the reply cache is mandatory).
+    /// association per `Connection`. Needs the `datagram` feature (implied by `alloc` and
+    /// `serial`); without `alloc`, build the connection with
+    /// [`Connection::with_datagram_storage`](crate::Connection::with_datagram_storage), which
+    /// takes the reply cache and the retained requests in caller buffers.
     Datagram {
         /// Largest datagram this side accepts (announced as parameter 10); at least
         /// [`DEFAULT_MAX_DATAGRAM`] (1200).
@@ -337,10 +340,10 @@ impl Config {
         }
         // --- datagram mode (SPEC.md §14)
         if let Transport::Datagram { max_datagram } = self.transport {
-            if !cfg!(feature = "alloc") {
+            if !cfg!(feature = "datagram") {
                 return err(
                     "transport",
-                    "Transport::Datagram needs the `alloc` feature (reply cache, §14.5)",
+                    "Transport::Datagram needs tandem-core's `datagram` feature (or `serial`, or `alloc`)",
                 );
             }
             if max_datagram < DEFAULT_MAX_DATAGRAM {

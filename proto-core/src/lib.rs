@@ -78,6 +78,9 @@
 //! * `std` (implies `alloc`): `std::error::Error` implementations.
 //! * `std` also adds `addr::Address`, the `tcp://`, `unix://`, `unix+seqpacket://` address parser.
 //! * `typed`: `typed` method declarations with serde/postcard payloads (no_std, no alloc needed).
+//! * `datagram` (implied by `alloc` and `serial`): datagram mode (SPEC.md §14), over UDP or a
+//!   serial line. Without `alloc` its reply cache and retained requests live in caller buffers
+//!   ([`Connection::with_datagram_storage`], [`DatagramStorage`]).
 //! * `serial`: the `serial` framing (SPEC.md §14.9) that carries datagram mode over a UART or
 //!   USB-CDC line: COBS-delimited frames checked by CRC-32C (no_std, no alloc needed).
 //!
@@ -122,7 +125,8 @@ pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
 pub use conn::{
-    Connection, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer, StorageError,
+    Connection, DatagramStorage, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer,
+    StorageError,
 };
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]

@@ -20,6 +20,11 @@
 //! * neither side closes; the driver never livelocks (bounded steps);
 //! * the same seed gives the same trace hash.
 //!
+//! The connections work in caller storage (`Connection::with_datagram_storage`), so the same
+//! file also runs as the test `sim_datagram` of `proto-core/noalloc`
+//! (`cargo test -p tandem-noalloc-tests --test sim_datagram`), where the core is built without an
+//! allocator and the reply cache and retained requests live in the `DatagramStorage` buffers.
+//!
 //! `SIM_SEED=N cargo test -p tandem-core --test sim_datagram replay -- --nocapture` replays one.
 
 #[path = "sim/rng.rs"]
@@ -30,8 +35,66 @@ use rng::{digest, Rng, TraceHash};
 use std::collections::BTreeMap;
 use std::io::Write;
 use tandem_core::{
-    Config, Connection, Identity, Instant, MethodId, RequestKind, Role, State, Status, Transport,
+    Config, Connection, ConnectionError, DatagramStorage, Event, Identity, Instant, MethodId, RequestKind,
+    Role, Slot, State, Status, Storage, Transport,
 };
+
+/// The events this simulation expects, owned (`OwnedEvent` needs `alloc`).
+#[derive(Debug)]
+enum Ev {
+    Connected,
+    Request { id: u64, kind: RequestKind, payload: Vec<u8> },
+    Response { id: u64, status: Status, payload: Vec<u8> },
+    Failed { id: u64, status: Status },
+    Cancelled { id: u64 },
+    Signal { payload: Vec<u8> },
+    Closed(ConnectionError),
+    Other(String),
+}
+
+impl From<Event<'_>> for Ev {
+    fn from(e: Event<'_>) -> Self {
+        match e {
+            Event::Connected => Ev::Connected,
+            Event::Request { id, kind, payload, .. } => Ev::Request { id, kind, payload: payload.to_vec() },
+            Event::Response { id, status, payload } => Ev::Response { id, status, payload: payload.to_vec() },
+            Event::Failed { id, status } => Ev::Failed { id, status },
+            Event::Cancelled { id, .. } => Ev::Cancelled { id },
+            Event::Signal { payload, .. } => Ev::Signal { payload: payload.to_vec() },
+            Event::Closed(e) => Ev::Closed(e),
+            other => Ev::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// One side's memory: the buffers of `Storage` and `DatagramStorage`, sized for its `Config` by
+/// their `const fn`s (zeroed vectors: pages the run never touches cost nothing).
+struct Bufs {
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    slots: Vec<Option<Slot>>,
+    replies: Vec<u8>,
+    retained: Vec<u8>,
+}
+
+impl Bufs {
+    fn new(c: &Config) -> Bufs {
+        Bufs {
+            rx: vec![0; Storage::rx_len(c)],
+            tx: vec![0; Storage::tx_len(c)],
+            slots: (0..Storage::slots_len(c)).map(|_| None).collect(),
+            replies: vec![0; Storage::replies_len(c)],
+            retained: vec![0; Storage::retained_len(c)],
+        }
+    }
+
+    fn connect(&mut self, role: Role, c: &Config, id: Identity<'_>, now: Instant) -> Connection<'_> {
+        let storage =
+            Storage { rx: &mut self.rx, tx: &mut self.tx, reassembly: &mut [], slots: &mut self.slots };
+        let dgram = DatagramStorage { replies: &mut self.replies, retained: &mut self.retained };
+        Connection::with_datagram_storage(role, c.clone(), id, storage, dgram, now).expect("storage")
+    }
+}
 
 const M: MethodId = MethodId { module: 7, method: 1 };
 const HORIZON_MS: u64 = 8_000;
@@ -99,10 +162,10 @@ struct Outcome {
     cov: [u64; 4],
 }
 
-struct Sim {
+struct Sim<'s> {
     rng: Rng,
     now: Instant,
-    conns: [Connection<'static>; 2],
+    conns: [Connection<'s>; 2],
     cfgs: [Config; 2],
     links: [Link; 2], // 0: A→B, 1: B→A
     sides: [Side; 2],
@@ -118,6 +181,11 @@ fn cfg(rng: &mut Rng) -> Config {
     Config {
         transport: Transport::Datagram { max_datagram: 1200 },
         max_concurrent_calls: rng.range(1, 20) as u32,
+        // Every buffer is allocated at its full size (caller storage): a device-sized table of
+        // outbound calls keeps the runs fast (a refused call is simply not made).
+        max_outbound_calls: 32,
+        max_tx_buffer: 256 * 1024,
+        max_retained_bytes: 256 * 1024,
         reply_cache_entries: [0u32, 4, 64, 1024][rng.below(4) as usize],
         reply_cache_bytes: [64u32, 4096, 1 << 20][rng.below(3) as usize],
         keepalive_interval: std::time::Duration::from_millis([0u64, 500, 3000][rng.below(3) as usize]),
@@ -127,11 +195,12 @@ fn cfg(rng: &mut Rng) -> Config {
     }
 }
 
-impl Sim {
-    fn new(seed: u64) -> Sim {
+impl<'s> Sim<'s> {
+    fn new(seed: u64, bufs: &'s mut Option<[Bufs; 2]>) -> Sim<'s> {
         let mut rng = Rng::new(seed);
         let now = Instant::from_millis(0);
         let cfgs = [cfg(&mut rng), cfg(&mut rng)];
+        let [ba, bb] = bufs.insert([Bufs::new(&cfgs[0]), Bufs::new(&cfgs[1])]);
         let lossless = rng.chance(1, 4);
         let link = |rng: &mut Rng| {
             let mut partitions = Vec::new();
@@ -155,8 +224,8 @@ impl Sim {
         };
         let links = [link(&mut rng), link(&mut rng)];
         let id = Identity { name: b"sim", auth: b"", session: b"" };
-        let a = Connection::new(Role::Dialer, cfgs[0].clone(), id, now).expect("config");
-        let b = Connection::new(Role::Acceptor, cfgs[1].clone(), id, now).expect("config");
+        let a = ba.connect(Role::Dialer, &cfgs[0], id, now);
+        let b = bb.connect(Role::Acceptor, &cfgs[1], id, now);
         let n = rng.range(1, 40);
         let mut actions: Vec<(u64, usize)> =
             (0..n).map(|_| (rng.range(0, HORIZON_MS), rng.below(2) as usize)).collect();
@@ -250,9 +319,9 @@ impl Sim {
         let now = self.now;
         let mut evs = Vec::new();
         while let Some(e) = self.conns[s].poll_event(now) {
-            evs.push(tandem_core::OwnedEvent::from(e));
+            evs.push(Ev::from(e));
         }
-        use tandem_core::OwnedEvent as E;
+        use Ev as E;
         for e in evs {
             match e {
                 E::Connected => self.hash.words(&[3, s as u64]),
@@ -281,7 +350,7 @@ impl Sim {
                     }
                     self.resolve(s, id, None);
                 }
-                E::Cancelled { id, .. } => self.hash.words(&[7, s as u64, id]),
+                E::Cancelled { id } => self.hash.words(&[7, s as u64, id]),
                 E::Signal { payload, .. } => {
                     let tag = u64::from_be_bytes(payload.as_slice().try_into().unwrap_or([0; 8]));
                     self.hash.words(&[8, s as u64, tag]);
@@ -295,7 +364,7 @@ impl Sim {
                     }
                 }
                 E::Closed(e) => self.v.push(format!("side {s}: closed: {e}")),
-                other => self.v.push(format!("side {s}: unexpected event {other:?}")),
+                E::Other(other) => self.v.push(format!("side {s}: unexpected event {other}")),
             }
         }
     }
@@ -479,7 +548,7 @@ impl Sim {
 }
 
 fn run_seed(seed: u64) -> Outcome {
-    match std::panic::catch_unwind(|| Sim::new(seed).run()) {
+    match std::panic::catch_unwind(|| Sim::new(seed, &mut None).run()) {
         Ok(o) => o,
         Err(e) => {
             let msg = e

@@ -18,8 +18,14 @@
 //! * the same seed gives the same trace hash.
 //!
 //! Coverage over all seeds: every kind of dropped frame (bad CRC, bad COBS, too short, too long)
-//! occurs and retransmissions happen. Needs tandem-core's `alloc` (datagram mode's reply cache
-//! and retained requests, SPEC.md §14.5) and `serial` features.
+//! occurs and retransmissions happen.
+//!
+//! The connections work in caller storage (`Connection::with_datagram_storage`), so the same
+//! file runs twice: here, with tandem-core's `alloc` (the dev-dependency enables it; the reply
+//! cache and retained requests then live on the heap), and as the test `sim_serial` of
+//! `proto-core/noalloc` (`cargo test -p tandem-noalloc-tests --test sim_serial`), where the core
+//! is built with `serial` alone, without an allocator, and datagram mode's reply cache and
+//! retained requests live in the `DatagramStorage` buffers.
 //!
 //! `SIM_SEED=N cargo test -p tandem-core --test sim_serial replay -- --nocapture` replays one.
 
@@ -32,8 +38,62 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;
 use tandem_core::serial::{self, Decoder, SerialStats};
 use tandem_core::{
-    Config, Connection, Identity, Instant, MethodId, OwnedEvent, Role, State, Status, Transport,
+    Config, Connection, ConnectionError, DatagramStorage, Event, Identity, Instant, MethodId, Role, Slot,
+    State, Status, Storage, Transport,
 };
+
+/// The events this simulation expects, owned (`OwnedEvent` needs `alloc`).
+#[derive(Debug)]
+enum Ev {
+    Connected,
+    Request { id: u64, payload: Vec<u8> },
+    Response { id: u64, status: Status, payload: Vec<u8> },
+    Failed { id: u64, status: Status },
+    Closed(ConnectionError),
+    Other(String),
+}
+
+impl From<Event<'_>> for Ev {
+    fn from(e: Event<'_>) -> Self {
+        match e {
+            Event::Connected => Ev::Connected,
+            Event::Request { id, payload, .. } => Ev::Request { id, payload: payload.to_vec() },
+            Event::Response { id, status, payload } => Ev::Response { id, status, payload: payload.to_vec() },
+            Event::Failed { id, status } => Ev::Failed { id, status },
+            Event::Closed(e) => Ev::Closed(e),
+            other => Ev::Other(format!("{other:?}")),
+        }
+    }
+}
+
+/// One side's memory: the buffers of `Storage` and `DatagramStorage`, sized by their `const fn`s.
+struct Bufs {
+    rx: Vec<u8>,
+    tx: Vec<u8>,
+    slots: Vec<Option<Slot>>,
+    replies: Vec<u8>,
+    retained: Vec<u8>,
+}
+
+impl Bufs {
+    fn new() -> Bufs {
+        let c = config();
+        Bufs {
+            rx: vec![0; Storage::rx_len(&c)],
+            tx: vec![0; Storage::tx_len(&c)],
+            slots: (0..Storage::slots_len(&c)).map(|_| None).collect(),
+            replies: vec![0; Storage::replies_len(&c)],
+            retained: vec![0; Storage::retained_len(&c)],
+        }
+    }
+
+    fn connect(&mut self, role: Role, id: Identity<'_>, now: Instant) -> Connection<'_> {
+        let storage =
+            Storage { rx: &mut self.rx, tx: &mut self.tx, reassembly: &mut [], slots: &mut self.slots };
+        let dgram = DatagramStorage { replies: &mut self.replies, retained: &mut self.retained };
+        Connection::with_datagram_storage(role, config(), id, storage, dgram, now).expect("storage")
+    }
+}
 
 const M: MethodId = MethodId { module: 7, method: 1 };
 const HORIZON_MS: u64 = 6_000;
@@ -133,10 +193,10 @@ struct Outcome {
     calls: u64,
 }
 
-struct Sim {
+struct Sim<'s> {
     rng: Rng,
     now: Instant,
-    conns: [Connection<'static>; 2],
+    conns: [Connection<'s>; 2],
     decoders: [Decoder<Vec<u8>>; 2],
     lines: [Line; 2], // 0: A→B, 1: B→A
     sides: [Side; 2],
@@ -145,9 +205,17 @@ struct Sim {
     actions: Vec<(u64, usize)>,
 }
 
+/// Bounds a device could afford: every buffer is allocated up front at these sizes.
 fn config() -> Config {
     Config {
         transport: Transport::Datagram { max_datagram: MAX_DATAGRAM },
+        max_frame_size: 4096,
+        max_message_size: 4096,
+        max_tx_buffer: 32 * 1024,
+        max_outbound_calls: 16,
+        reply_cache_entries: 64,
+        reply_cache_bytes: 64 * 1024,
+        max_retained_bytes: 32 * 1024,
         max_concurrent_calls: 8,
         keepalive_interval: Duration::from_millis(1500),
         idle_timeout: Duration::ZERO,
@@ -156,8 +224,8 @@ fn config() -> Config {
     }
 }
 
-impl Sim {
-    fn new(seed: u64) -> Sim {
+impl<'s> Sim<'s> {
+    fn new(seed: u64, bufs: &'s mut [Bufs; 2]) -> Sim<'s> {
         let mut rng = Rng::new(seed);
         let now = Instant::from_millis(0);
         let clean = rng.chance(1, 8);
@@ -175,8 +243,9 @@ impl Sim {
         };
         let lines = [line(&mut rng), line(&mut rng)];
         let id = Identity { name: b"uart", auth: b"", session: b"" };
-        let a = Connection::new(Role::Dialer, config(), id, now).expect("config");
-        let b = Connection::new(Role::Acceptor, config(), id, now).expect("config");
+        let [ba, bb] = bufs;
+        let a = ba.connect(Role::Dialer, id, now);
+        let b = bb.connect(Role::Acceptor, id, now);
         let buf = || vec![0u8; serial::buffer_len(MAX_DATAGRAM as usize)];
         let n = rng.range(1, 30);
         let mut actions: Vec<(u64, usize)> =
@@ -228,12 +297,12 @@ impl Sim {
         let now = self.now;
         let mut evs = Vec::new();
         while let Some(e) = self.conns[s].poll_event(now) {
-            evs.push(OwnedEvent::from(e));
+            evs.push(Ev::from(e));
         }
         for e in evs {
             match e {
-                OwnedEvent::Connected => self.hash.words(&[3, s as u64]),
-                OwnedEvent::Request { id, payload, .. } => {
+                Ev::Connected => self.hash.words(&[3, s as u64]),
+                Ev::Request { id, payload, .. } => {
                     self.hash.words(&[4, s as u64, id, digest(&payload)]);
                     let c = self.sides[s].handled.entry(id).or_default();
                     *c += 1;
@@ -243,7 +312,7 @@ impl Sim {
                     let at = now + Duration::from_millis(self.rng.below(300));
                     self.sides[s].answers.push((at, id, payload));
                 }
-                OwnedEvent::Response { id, status, payload } => {
+                Ev::Response { id, status, payload } => {
                     self.hash.words(&[5, s as u64, id, u64::from(status.0), digest(&payload)]);
                     match self.sides[s].opened.get_mut(&id) {
                         None => self.v.push(format!("side {s}: response for id {id} never opened")),
@@ -260,11 +329,9 @@ impl Sim {
                         }
                     }
                 }
-                OwnedEvent::Failed { id, status } => {
-                    self.v.push(format!("side {s}: id {id} failed: {status}"))
-                }
-                OwnedEvent::Closed(e) => self.v.push(format!("side {s}: closed: {e}")),
-                other => self.v.push(format!("side {s}: unexpected event {other:?}")),
+                Ev::Failed { id, status } => self.v.push(format!("side {s}: id {id} failed: {status}")),
+                Ev::Closed(e) => self.v.push(format!("side {s}: closed: {e}")),
+                Ev::Other(other) => self.v.push(format!("side {s}: unexpected event {other}")),
             }
         }
     }
@@ -412,7 +479,7 @@ impl Sim {
 }
 
 fn run_seed(seed: u64) -> Outcome {
-    match std::panic::catch_unwind(|| Sim::new(seed).run()) {
+    match std::panic::catch_unwind(|| Sim::new(seed, &mut [Bufs::new(), Bufs::new()]).run()) {
         Ok(o) => o,
         Err(e) => {
             let msg = e

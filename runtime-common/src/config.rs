@@ -34,7 +34,9 @@ pub fn connection_config(
 ) -> Result<Config, Error> {
     let mut c = config.clone();
     c.transport = match addr {
-        Address::Udp(_) => Transport::Datagram { max_datagram: udp_max_datagram },
+        Address::Udp(_) | Address::Serial { .. } => {
+            Transport::Datagram { max_datagram: udp_max_datagram }
+        }
         // A WebSocket message is a packet (SPEC.md §3.10).
         Address::UnixSeqpacket(_) | Address::WebSocket { .. } => Transport::Packet { max_datagram },
         _ => Transport::Stream,
@@ -101,7 +103,7 @@ macro_rules! configs {
             /// and `wss://`, where a larger one is refused from its header (LIMIT_EXCEEDED)
             /// (default [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// Decides who may connect (SPEC.md §5.6): sees each peer's name, HELLO `auth`
@@ -186,7 +188,7 @@ macro_rules! configs {
             /// and `wss://`, where a larger one is refused from its header (LIMIT_EXCEEDED)
             /// (default [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// The HELLO's `auth` bytes for the server's authenticator (SPEC.md §5.6): a static

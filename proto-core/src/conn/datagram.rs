@@ -18,7 +18,7 @@
 //! `session.rs`, always present in datagram mode.
 
 use super::Connection;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "datagram")]
 use super::State;
 use crate::config::Transport;
 
@@ -32,7 +32,7 @@ impl Connection<'_> {
     /// Whether a closed datagram-mode association is still answering stray datagrams with its
     /// CLOSE (SPEC.md §14.8); `is_finished` waits for this to end.
     pub(super) fn dgram_lingering(&self) -> bool {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(d) = &self.dgram {
             return self.state == State::Closed && d.close_at.is_some() && !d.linger_done;
         }
@@ -60,11 +60,11 @@ impl Connection<'_> {
     }
 }
 
-#[cfg(feature = "alloc")]
-pub(crate) use imp::DgramState;
+#[cfg(feature = "datagram")]
+pub(crate) use imp::{DgramState, Retx};
 
 /// The RTO after these RTT samples (ms), for tests of the RFC 6298 arithmetic.
-#[cfg(all(test, feature = "alloc"))]
+#[cfg(all(test, feature = "datagram"))]
 pub(crate) fn rtt_for_tests(samples_ms: &[u64]) -> core::time::Duration {
     let mut r = imp::Rtt::new();
     for &s in samples_ms {
@@ -73,19 +73,18 @@ pub(crate) fn rtt_for_tests(samples_ms: &[u64]) -> core::time::Duration {
     r.rto()
 }
 
-#[cfg(feature = "alloc")]
+#[cfg(feature = "datagram")]
 mod imp {
-    use alloc::boxed::Box;
-    use alloc::collections::BTreeMap;
-    use alloc::vec::Vec;
     use core::time::Duration;
 
-    use super::super::session::{request_digest, Digest, SessionState};
+    #[cfg(feature = "alloc")]
+    use super::super::session::SessionState;
+    use super::super::session::{request_digest, Digest};
     use super::super::{Connection, Kind, Raw, State};
     use crate::config::{Role, Transport, VERSION};
     use crate::error::{ApiError, ConnectionError};
     use crate::event::{MethodId, SchemaKey};
-    use crate::frame::{flags, ty, Ack, Decoded, Frame, Hello, Request};
+    use crate::frame::{flags, ty, Ack, Decoded, Frame, Hello, Request, MAX_REASON_LEN};
     use crate::status::Status;
     use crate::time::Instant;
 
@@ -105,6 +104,11 @@ mod imp {
     const UNKNOWN_DIGEST: Digest = [0; 16];
 
     type R = Result<Option<Raw>, ConnectionError>;
+
+    /// Digest of a whole HELLO frame, to recognise its copies without keeping it.
+    fn hello_digest(raw: &[u8]) -> Digest {
+        request_digest(ty::HELLO, MethodId { module: 0, method: 0 }, raw)
+    }
 
     const fn protocol(reason: &'static str) -> ConnectionError {
         ConnectionError::Violation { status: Status::PROTOCOL_ERROR, reason }
@@ -217,13 +221,65 @@ mod imp {
         }
     }
 
+    /// Our HELLO, at most 1200 bytes on a datagram transport (SPEC.md §4.1).
+    const HELLO_MAX: usize = 1200;
+    /// Our CLOSE: header, status and a reason of at most `MAX_REASON_LEN` bytes.
+    const CLOSE_MAX: usize = MAX_REASON_LEN + 32;
+
+    /// A copy of one of our frames: a vector with `alloc`, an inline array of `N` bytes without.
+    #[derive(Debug)]
+    pub(crate) struct Bytes<const N: usize> {
+        #[cfg(feature = "alloc")]
+        v: alloc::vec::Vec<u8>,
+        #[cfg(not(feature = "alloc"))]
+        buf: [u8; N],
+        #[cfg(not(feature = "alloc"))]
+        len: usize,
+    }
+
+    impl<const N: usize> Bytes<N> {
+        fn new() -> Self {
+            #[cfg(feature = "alloc")]
+            return Bytes { v: alloc::vec::Vec::new() };
+            #[cfg(not(feature = "alloc"))]
+            return Bytes { buf: [0; N], len: 0 };
+        }
+        fn get(&self) -> &[u8] {
+            #[cfg(feature = "alloc")]
+            return &self.v;
+            #[cfg(not(feature = "alloc"))]
+            return &self.buf[..self.len];
+        }
+        /// Stores what `write` puts into a buffer of `n` bytes (nothing if `n` exceeds `N`).
+        fn fill(&mut self, n: usize, write: impl FnOnce(&mut [u8]) -> usize) {
+            #[cfg(feature = "alloc")]
+            {
+                let _ = N;
+                self.v.clear();
+                self.v.resize(n, 0);
+                let k = write(&mut self.v);
+                self.v.truncate(k);
+            }
+            #[cfg(not(feature = "alloc"))]
+            {
+                self.len = if n <= N { write(&mut self.buf[..n]).min(n) } else { 0 };
+            }
+        }
+        fn set(&mut self, b: &[u8]) {
+            self.fill(b.len(), |buf| {
+                buf.copy_from_slice(b);
+                b.len()
+            });
+        }
+    }
+
     /// Retransmission timer of one reliably sent frame.
     #[derive(Clone, Copy, Debug)]
     pub(crate) struct Retx {
         /// First transmission (for the RTT sample).
         sent: Instant,
         /// Next retransmission.
-        next: Instant,
+        pub(crate) next: Instant,
         /// Current interval (doubles after each retransmission, capped at 60 s).
         interval: Duration,
         /// Retransmitted at least once (no RTT sample then: Karn).
@@ -246,12 +302,11 @@ mod imp {
     pub(crate) struct DgramState {
         pub(crate) rtt: Rtt,
         pub(crate) window: Window,
-        /// Our reliably sent requests (CALL/NOTIFY, then CANCEL once resolved) by id.
-        pub(crate) retx: BTreeMap<u64, Retx>,
         /// Our HELLO datagram, byte for byte (dialer: retransmitted; acceptor: re-answered).
-        hello_mine: Vec<u8>,
-        /// The peer's HELLO frame, to recognise its copies.
-        hello_peer: Vec<u8>,
+        /// (Our reliably sent requests keep their timers in their slots.)
+        hello_mine: Bytes<HELLO_MAX>,
+        /// Digest of the peer's HELLO frame, to recognise its copies.
+        hello_peer: Digest,
         /// Dialer in the handshake: the HELLO retransmission timer.
         hello_retx: Option<Retx>,
         /// Recently received SIGNALs: (digest, when).
@@ -261,46 +316,50 @@ mod imp {
         /// Latest `now` seen by any input (the core has no clock).
         now: Instant,
         /// The CLOSE we sent, and when: answered at most once per RTO for 3·RTO.
-        close_frame: Vec<u8>,
+        close_frame: Bytes<CLOSE_MAX>,
         pub(crate) close_at: Option<Instant>,
         close_answered: Instant,
         pub(crate) linger_done: bool,
     }
 
     impl<'a> Connection<'a> {
-        /// Construction hook: in datagram mode, allocates the session state (reply cache,
-        /// outbox, ACKs), announces an empty session token, and arms the dialer's HELLO timer.
-        pub(in crate::conn) fn dgram_init(&mut self, now: Instant) {
+        /// Construction hook: in datagram mode, sets up the session state (reply cache,
+        /// outbox, ACKs: allocated with `alloc`, else `sess`, built by the constructor from the
+        /// caller's storage), announces an empty session token, and arms the dialer's HELLO timer.
+        pub(in crate::conn) fn dgram_init(&mut self, now: Instant, sess: Option<super::super::SessBox<'a>>) {
             if !self.is_datagram() {
                 return;
             }
-            self.sess = Some(Box::new(SessionState::new(&self.config)));
+            #[cfg(feature = "alloc")]
+            let sess = sess.or_else(|| Some(alloc::boxed::Box::new(SessionState::new(&self.config))));
+            self.sess = sess;
             let rtt = Rtt::new();
-            self.dgram = Some(Box::new(DgramState {
+            let state = DgramState {
                 rtt,
                 window: Window::new(),
-                retx: BTreeMap::new(),
-                hello_mine: Vec::new(),
-                hello_peer: Vec::new(),
+                hello_mine: Bytes::new(),
+                hello_peer: [0; 16],
                 hello_retx: None,
                 signals: [([0; 16], Instant::ZERO); SIGNAL_MEMORY],
                 signals_len: 0,
                 signals_next: 0,
                 now,
-                close_frame: Vec::new(),
+                close_frame: Bytes::new(),
                 close_at: None,
                 close_answered: Instant::ZERO,
                 linger_done: false,
-            }));
+            };
+            #[cfg(feature = "alloc")]
+            let state = alloc::boxed::Box::new(state);
+            self.dgram = Some(state);
             // SPEC.md §14.1: no sessions; the dialer never sets RESUME, the acceptor sends an
             // empty token.
             self.me.2.set(&[]);
             if self.role == Role::Dialer {
                 self.tx.clear();
                 self.send_hello(VERSION, VERSION, false);
-                let bytes = self.tx.data().to_vec();
                 if let Some(d) = self.dgram.as_mut() {
-                    d.hello_mine = bytes;
+                    d.hello_mine.set(self.tx.data());
                     d.hello_retx = Some(Retx::new(now, rtt.rto()));
                 }
             }
@@ -315,7 +374,8 @@ mod imp {
         /// monitoring and tests (all bounded: the seen-set by W = 1024, the timers by our open
         /// calls).
         pub fn datagram_tables(&self) -> Option<(Option<u64>, u32, usize)> {
-            self.dgram.as_ref().map(|d| (d.window.high(), d.window.seen_count(), d.retx.len()))
+            let timers = self.slots.iter().filter(|(_, s)| s.retx.is_some()).count();
+            self.dgram.as_ref().map(|d| (d.window.high(), d.window.seen_count(), timers))
         }
 
         fn dgram_drop(&mut self) {
@@ -388,6 +448,18 @@ mod imp {
             self.tx_queued += n as u64;
             self.stats.frames_sent += 1;
             true
+        }
+
+        /// Resends the cached RESPONSE for `id` (the cache is set aside meanwhile: pushing a
+        /// frame never touches it, and nothing is copied).
+        // The payload is a `Vec` with `alloc` (borrowed here), a slice without.
+        #[allow(clippy::needless_borrow)]
+        fn dgram_answer_cached(&mut self, id: u64) {
+            let Some(sess) = self.sess.take() else { return };
+            if let Some(c) = sess.cache.get(id) {
+                self.dgram_answer(id, c.status, &c.payload);
+            }
+            self.sess = Some(sess);
         }
 
         /// Queues a RESPONSE without payload or a resent cached one. In datagram mode a full
@@ -475,12 +547,11 @@ mod imp {
                 if self.state == State::Handshake || self.state == State::Closed {
                     return Ok(out);
                 }
-                let mine = self.tx.data().get(before..).unwrap_or(&[]).to_vec();
                 let role = self.role;
                 if let Some(d) = self.dgram.as_mut() {
-                    d.hello_peer = raw.to_vec();
+                    d.hello_peer = hello_digest(raw);
                     match role {
-                        Role::Acceptor => d.hello_mine = mine,
+                        Role::Acceptor => d.hello_mine.set(self.tx.data().get(before..).unwrap_or(&[])),
                         Role::Dialer => {
                             // Karn: only a HELLO sent once gives an RTT sample.
                             if let Some(t) = d.hello_retx.take() {
@@ -493,14 +564,11 @@ mod imp {
                 }
                 return Ok(out);
             }
-            let (same, mine) = match self.dgram.as_ref() {
-                Some(d) => (d.hello_peer == raw, d.hello_mine.clone()),
-                None => (false, Vec::new()),
-            };
+            let same = self.dgram.as_ref().is_some_and(|d| d.hello_peer == hello_digest(raw));
             match (same, self.role) {
                 (true, Role::Acceptor) => {
                     // A copy of the dialer's HELLO: answer it with our HELLO again.
-                    let _ = self.push_raw(&mine);
+                    let _ = self.dgram_push_copy(|d| d.hello_mine.get());
                     Ok(None)
                 }
                 (true, Role::Dialer) => Ok(None),
@@ -557,18 +625,12 @@ mod imp {
                 // Still running: the RESPONSE comes when the application answers.
                 return Ok(None);
             }
-            let cached = self.sess.as_ref().and_then(|s| s.cache.get(r.id)).map(|c| (c.digest, c.status));
-            if let Some((dg, status)) = cached {
+            let cached = self.sess.as_ref().and_then(|s| s.cache.get(r.id)).map(|c| c.digest);
+            if let Some(dg) = cached {
                 if dg != digest && dg != UNKNOWN_DIGEST {
                     return Err(protocol("retransmitted request differs from the original (same id)"));
                 }
-                let payload = self
-                    .sess
-                    .as_ref()
-                    .and_then(|s| s.cache.get(r.id))
-                    .map(|c| c.payload.clone())
-                    .unwrap_or_default();
-                self.dgram_answer(r.id, status, &payload);
+                self.dgram_answer_cached(r.id);
                 return Ok(None);
             }
             // Seen and answered but evicted, or below the window: REPLY_EVICTED (not cached).
@@ -606,10 +668,8 @@ mod imp {
             if self.slots.find(id, |s| s.id == id && !s.outbound).is_some() {
                 return None;
             }
-            let cached =
-                self.sess.as_ref().and_then(|s| s.cache.get(id)).map(|c| (c.status, c.payload.clone()));
-            if let Some((status, payload)) = cached {
-                self.dgram_answer(id, status, &payload);
+            if self.sess.as_ref().is_some_and(|s| s.cache.get(id).is_some()) {
+                self.dgram_answer_cached(id);
                 return Some(Ok(None));
             }
             let d = self.dgram.as_mut()?;
@@ -656,9 +716,10 @@ mod imp {
             let now = self.last_recv;
             match self.slots.find(id, |s| s.id == id && s.outbound) {
                 Some(i) => {
-                    let resolved = self.slots.get(i).is_some_and(|s| s.resolved);
+                    let s = self.slots.get_mut(i)?;
+                    let (resolved, timer) = (s.resolved, s.retx.take());
                     let d = self.dgram.as_mut()?;
-                    if let Some(t) = d.retx.remove(&id) {
+                    if let Some(t) = timer {
                         if !t.again && !resolved {
                             d.rtt.sample(now.saturating_duration_since(t.sent));
                         }
@@ -693,26 +754,19 @@ mod imp {
 
         /// `open` hook, after the request is queued: start its retransmission timer.
         pub(in crate::conn) fn dgram_opened(&mut self, now: Instant, id: u64) {
-            if let Some(d) = self.dgram.as_mut() {
-                let rto = d.rtt.rto();
-                d.retx.insert(id, Retx::new(now, rto));
-            }
-        }
-
-        /// `free_slot` hook: the exchange is over, stop its timer.
-        pub(in crate::conn) fn dgram_forget(&mut self, id: u64) {
-            if let Some(d) = self.dgram.as_mut() {
-                d.retx.remove(&id);
+            let Some(d) = self.dgram.as_ref() else { return };
+            let rto = d.rtt.rto();
+            if let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) {
+                if let Some(s) = self.slots.get_mut(i) {
+                    s.retx = Some(Retx::new(now, rto));
+                }
             }
         }
 
         /// `push_close` hook: remember the CLOSE to answer stray datagrams with it (§14.8).
         pub(in crate::conn) fn dgram_note_close(&mut self, f: &Frame<'_>) {
             let Some(d) = self.dgram.as_mut() else { return };
-            let mut buf = alloc::vec![0u8; f.encoded_len()];
-            let n = f.encode(&mut buf).unwrap_or(0);
-            buf.truncate(n);
-            d.close_frame = buf;
+            d.close_frame.fill(f.encoded_len(), |buf| f.encode(buf).unwrap_or(0));
             d.close_at = Some(d.now);
             d.close_answered = d.now;
         }
@@ -731,8 +785,16 @@ mod imp {
                 return;
             }
             d.close_answered = now;
-            let f = d.close_frame.clone();
-            let _ = self.push_raw(&f);
+            self.dgram_push_copy(|d| d.close_frame.get());
+        }
+
+        /// Queues one of our kept frames again (the state is set aside meanwhile: pushing a
+        /// frame never touches it, and nothing is copied). Whether it fitted.
+        fn dgram_push_copy(&mut self, which: impl FnOnce(&DgramState) -> &[u8]) -> bool {
+            let Some(d) = self.dgram.take() else { return false };
+            let ok = self.push_raw(which(&d));
+            self.dgram = Some(d);
+            ok
         }
 
         /// Closed association: when its linger ends (`None` if there is none).
@@ -753,7 +815,8 @@ mod imp {
             }
         }
 
-        /// The earliest datagram-mode timer: HELLO and request retransmissions, PING expiry.
+        /// The earliest datagram-mode timer beyond the exchanges' own: HELLO retransmission,
+        /// PING expiry.
         pub(in crate::conn) fn dgram_deadline(&self) -> Option<Instant> {
             let d = self.dgram.as_ref()?;
             let mut t = Instant::MAX;
@@ -762,9 +825,8 @@ mod imp {
                     t = t.min(h.next);
                 }
             } else {
-                for r in d.retx.values() {
-                    t = t.min(r.next);
-                }
+                // (The exchanges' retransmission timers are read by `poll_timeout`'s pass over
+                // the slots.)
                 if let Some((_, sent)) = self.ping_out {
                     t = t.min(sent + d.rtt.rto());
                 }
@@ -780,8 +842,7 @@ mod imp {
             if self.state == State::Handshake {
                 let due = d.hello_retx.as_ref().is_some_and(|h| h.next <= now);
                 if due {
-                    let bytes = d.hello_mine.clone();
-                    if self.push_raw(&bytes) {
+                    if self.dgram_push_copy(|d| d.hello_mine.get()) {
                         self.stats.retransmissions += 1;
                         if let Some(h) = self.dgram.as_mut().and_then(|d| d.hello_retx.as_mut()) {
                             h.fired(now);
@@ -796,25 +857,37 @@ mod imp {
                 // §14.8: a PING is outstanding for one RTO at most; the next keepalive sends a new one.
                 self.ping_out = None;
             }
-            let Some(d) = self.dgram.as_ref() else { return };
-            let due: Vec<u64> = d.retx.iter().filter(|(_, r)| r.next <= now).map(|(&id, _)| id).collect();
-            for id in due {
+            // Due timers in increasing id order (k due of n slots: O(k·n), no allocation).
+            let mut after = None;
+            loop {
+                let due = self
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| s.retx.is_some_and(|r| r.next <= now))
+                    .map(|(_, s)| s.id)
+                    .filter(|&id| after.map_or(true, |a| id > a))
+                    .min();
+                let Some(id) = due else { break };
+                after = Some(id);
                 self.dgram_retransmit(now, id, rto);
             }
         }
 
+        // The retained payload is a `Vec` with `alloc` (borrowed here), a slice without.
+        #[allow(clippy::needless_borrow)]
         fn dgram_retransmit(&mut self, now: Instant, id: u64, rto: Duration) {
-            let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else {
-                self.dgram_forget(id);
-                return;
-            };
+            let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else { return };
             let Some(s) = self.slots.get(i) else { return };
             let (resolved, deadline) = (s.resolved, s.deadline);
             let ok = if resolved {
                 self.push(&Frame::Cancel { id }, true).is_ok()
             } else {
-                let Some(r) = self.sess.as_ref().and_then(|s| s.outbox.get(id)).cloned() else {
-                    self.dgram_forget(id);
+                let Some(sess) = self.sess.take() else { return };
+                let Some(r) = sess.outbox.get(id) else {
+                    self.sess = Some(sess);
+                    if let Some(s) = self.slots.get_mut(i) {
+                        s.retx = None;
+                    }
                     return;
                 };
                 let budget_us = if deadline == Instant::MAX {
@@ -833,9 +906,11 @@ mod imp {
                 };
                 let t = if r.ty == ty::NOTIFY { ty::NOTIFY } else { ty::CALL };
                 let f = Frame::open(t, self.key_to_send(r.key), req);
-                self.push(&f, true).is_ok()
+                let ok = self.push(&f, true).is_ok();
+                self.sess = Some(sess);
+                ok
             };
-            let Some(t) = self.dgram.as_mut().and_then(|d| d.retx.get_mut(&id)) else { return };
+            let Some(t) = self.slots.get_mut(i).and_then(|s| s.retx.as_mut()) else { return };
             if ok {
                 t.fired(now);
                 self.stats.retransmissions += 1;

@@ -64,7 +64,7 @@ impl Connection<'_> {
         s.calls_open_inbound = self.in_calls;
         s.streams_open_outbound = self.out_streams;
         s.streams_open_inbound = self.in_streams;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(sess) = &self.sess {
             s.replies_evicted = sess.cache.evicted;
             s.replies_cached = u32::try_from(sess.cache.len()).unwrap_or(u32::MAX);
@@ -160,7 +160,7 @@ impl Connection<'_> {
 
     /// Answers kept in the reply cache for the peer's retransmissions: `(entries, payload bytes)`.
     pub fn reply_cache_len(&self) -> (usize, usize) {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(s) = &self.sess {
             return (s.cache.len(), s.cache.bytes());
         }
@@ -169,7 +169,7 @@ impl Connection<'_> {
 
     /// Requests kept for retransmission until answered: `(requests, payload bytes)`.
     pub fn retained_requests(&self) -> (usize, usize) {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(s) = &self.sess {
             return (s.outbox.len(), s.outbox.bytes());
         }

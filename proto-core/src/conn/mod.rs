@@ -25,6 +25,8 @@
 
 mod control;
 pub(crate) mod datagram;
+#[cfg(feature = "datagram")]
+mod digest;
 mod getters;
 mod new;
 mod plumbing;
@@ -34,11 +36,30 @@ mod resume;
 mod send;
 #[cfg(feature = "alloc")]
 pub(crate) mod session;
+// Without an allocator: the same interface over caller buffers (datagram mode).
+#[cfg(all(feature = "datagram", not(feature = "alloc")))]
+#[path = "session_fixed.rs"]
+pub(crate) mod session;
+// Its unit tests also run in the ordinary test build (which has `alloc`, from the dev-dependency).
+#[cfg(all(test, feature = "alloc"))]
+#[allow(dead_code)]
+mod session_fixed;
 mod sizing;
 mod streams;
 mod timers;
 
-pub use sizing::{StorageBuffer, StorageError};
+pub use sizing::{DatagramStorage, StorageBuffer, StorageError};
+
+/// Where the exactly-once state lives: on the heap (it grows on demand, bounded by `Config`),
+/// or inline with buffers borrowed from the caller's [`DatagramStorage`].
+#[cfg(feature = "alloc")]
+type SessBox<'a> = alloc::boxed::Box<session::SessionState>;
+#[cfg(all(feature = "datagram", not(feature = "alloc")))]
+type SessBox<'a> = session::SessionState<'a>;
+#[cfg(feature = "alloc")]
+type DgramBox = alloc::boxed::Box<datagram::DgramState>;
+#[cfg(all(feature = "datagram", not(feature = "alloc")))]
+type DgramBox = datagram::DgramState;
 
 use crate::config::{Config, PeerLimits, Role, Transport};
 use crate::error::ConnectionError;
@@ -242,6 +263,9 @@ pub struct Slot {
     /// Outbound: `deadline` is the bound on waiting while suspended (SPEC.md §13.2,
     /// `suspended_call_timeout`), so its expiry resolves UNAVAILABLE; undone at resumption.
     suspend_wait: bool,
+    /// Datagram mode, our exchange: its retransmission timer (SPEC.md §14.4), until answered.
+    #[cfg(feature = "datagram")]
+    retx: Option<datagram::Retx>,
     s: StreamState,
 }
 
@@ -261,6 +285,8 @@ impl Slot {
             uncounted: false,
             digest: [0; 16],
             suspend_wait: false,
+            #[cfg(feature = "datagram")]
+            retx: None,
             s: StreamState::default(),
         }
     }
@@ -451,8 +477,8 @@ pub struct Connection<'a> {
     stats: Stats,
     /// Reply cache, retained requests and pending ACKs: present in a resumable session and in
     /// datagram mode (SPEC.md §13, §14).
-    #[cfg(feature = "alloc")]
-    sess: Option<alloc::boxed::Box<session::SessionState>>,
+    #[cfg(feature = "datagram")]
+    sess: Option<SessBox<'a>>,
     /// GOAWAY was sent or received: the session ends with this connection (SPEC.md §13.2).
     session_ending: bool,
     /// Suspended: when the session is dropped if not resumed.
@@ -479,8 +505,8 @@ pub struct Connection<'a> {
     /// The schema key of the request or signal last returned by `poll_event`.
     event_key: Option<SchemaKey>,
     /// Datagram mode (SPEC.md §14): window, RTO, retransmission timers; `None` otherwise.
-    #[cfg(feature = "alloc")]
-    dgram: Option<alloc::boxed::Box<datagram::DgramState>>,
+    #[cfg(feature = "datagram")]
+    dgram: Option<DgramBox>,
 }
 
 impl<'a> Connection<'a> {
@@ -508,7 +534,7 @@ impl<'a> Connection<'a> {
     /// transport the `n` bytes are one datagram, which must hold whole frames.
     pub fn recv_commit(&mut self, now: Instant, n: usize) {
         // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if self.state == State::Closed && n > 0 {
             self.dgram_closed_input(now);
         }
@@ -519,7 +545,7 @@ impl<'a> Connection<'a> {
         let start = self.rx.len();
         self.rx.commit(n);
         // --- datagram mode: decode the datagram whole, drop it whole if invalid (SPEC.md §14.2)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if self.dgram.is_some() {
             self.dgram_commit(now, start, n);
             return;
@@ -546,7 +572,7 @@ impl<'a> Connection<'a> {
     pub fn handle_input(&mut self, now: Instant, data: &[u8]) -> usize {
         if self.state == State::Closed {
             // --- datagram mode: a closed association answers with its CLOSE (SPEC.md §14.8)
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             if !data.is_empty() {
                 self.dgram_closed_input(now);
             }
@@ -569,7 +595,7 @@ impl<'a> Connection<'a> {
             // --- datagram mode: an oversize datagram is dropped whole (SPEC.md §14.2)
             Transport::Datagram { max_datagram } => {
                 if data.len() > max_datagram as usize {
-                    #[cfg(feature = "alloc")]
+                    #[cfg(feature = "datagram")]
                     self.dgram_oversize();
                     return data.len();
                 }

@@ -1,7 +1,7 @@
 //! Constructing a connection: growable buffers bounded by the configuration (`alloc`), or the
 //! caller's own storage (no allocator).
 
-use super::{Connection, Identity, Inline, Slot, State, Storage, StorageError};
+use super::{Connection, DatagramStorage, Identity, Inline, Slot, State, Storage, StorageError};
 use crate::config::{Config, ConfigError, PeerLimits, Role, Transport};
 use crate::frame::{self, MAX_AUTH_LEN, MAX_NAME_LEN, MAX_SESSION_LEN};
 use crate::stats::Stats;
@@ -50,6 +50,7 @@ impl<'a> Connection<'a> {
             ByteQueue::new(owned(), reasm_max),
             reasm_max,
             Table::new(owned(), slots),
+            None,
         )
     }
 
@@ -63,6 +64,12 @@ impl<'a> Connection<'a> {
     /// [`StorageError::Config`](super::StorageError::Config). A buffer larger than needed is
     /// fine; `tx` beyond [`Storage::tx_len`] is not used, so `max_tx_buffer` means the same as
     /// with [`Connection::new`].
+    ///
+    /// Datagram mode ([`Transport::Datagram`], also over a serial line) keeps a reply cache and
+    /// retained requests: without `alloc` give it their buffers with
+    /// [`with_datagram_storage`](Self::with_datagram_storage) (here they are empty, so a
+    /// datagram-mode `config` is refused unless its reply cache and retained bytes are 0).
+    /// With `alloc` that state grows on the heap, bounded by the same `config`.
     pub fn with_storage(
         role: Role,
         config: Config,
@@ -70,8 +77,81 @@ impl<'a> Connection<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Self, StorageError> {
+        Self::build_in(role, config, me, storage, DatagramStorage::default(), !cfg!(feature = "alloc"), now)
+    }
+
+    /// [`with_storage`](Self::with_storage) for datagram mode (SPEC.md §14, and serial links,
+    /// §14.9) without an allocator: `dgram` holds the reply cache and the retained requests,
+    /// sized by [`Storage::replies_len`] and [`Storage::retained_len`] from the same `config`
+    /// (`reply_cache_entries`, `reply_cache_bytes`, `max_outbound_calls`,
+    /// `max_retained_bytes`), so exactly-once delivery needs no heap:
+    ///
+    /// ```
+    /// use tandem_core::{Config, Connection, DatagramStorage, Identity, Instant, Role, Slot, Storage, Transport};
+    ///
+    /// const CONFIG: Config = Config {
+    ///     transport: Transport::Datagram { max_datagram: 1200 },
+    ///     max_frame_size: 4096,
+    ///     max_message_size: 4096,
+    ///     max_concurrent_calls: 4,
+    ///     max_outbound_calls: 4,
+    ///     max_tx_buffer: 4096,
+    ///     reply_cache_entries: 8,
+    ///     reply_cache_bytes: 2048,
+    ///     max_retained_bytes: 2048,
+    ///     ..Config::DEFAULT
+    /// };
+    /// let mut rx = [0u8; Storage::rx_len(&CONFIG)];
+    /// let mut tx = [0u8; Storage::tx_len(&CONFIG)];
+    /// let mut slots = [const { None::<Slot> }; Storage::slots_len(&CONFIG)];
+    /// let mut replies = [0u8; Storage::replies_len(&CONFIG)];
+    /// let mut retained = [0u8; Storage::retained_len(&CONFIG)];
+    /// let storage = Storage { rx: &mut rx, tx: &mut tx, reassembly: &mut [], slots: &mut slots };
+    /// let dgram = DatagramStorage { replies: &mut replies, retained: &mut retained };
+    /// let me = Identity { name: b"fw", ..Identity::default() };
+    /// let conn = Connection::with_datagram_storage(Role::Acceptor, CONFIG, me, storage, dgram, Instant::ZERO);
+    /// assert!(conn.is_ok());
+    /// ```
+    ///
+    /// Undersized buffers are refused with
+    /// [`StorageError::TooSmall`](super::StorageError::TooSmall) naming
+    /// [`StorageBuffer::Replies`](super::StorageBuffer::Replies) or
+    /// [`StorageBuffer::Retained`](super::StorageBuffer::Retained). On other transports `dgram`
+    /// is not used. With `alloc` the buffers are checked the same way, but the state lives on
+    /// the heap (bounded by the same `config`), so code written for firmware keeps working when
+    /// another crate enables `alloc`.
+    pub fn with_datagram_storage(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        storage: Storage<'a>,
+        dgram: DatagramStorage<'a>,
+        now: Instant,
+    ) -> Result<Self, StorageError> {
+        Self::build_in(role, config, me, storage, dgram, true, now)
+    }
+
+    fn build_in(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        storage: Storage<'a>,
+        dgram: DatagramStorage<'a>,
+        check_dgram: bool,
+        now: Instant,
+    ) -> Result<Self, StorageError> {
         config.validate()?;
         storage.check(&config)?;
+        if check_dgram {
+            dgram.check(&config)?;
+        }
+        #[cfg(all(feature = "datagram", not(feature = "alloc")))]
+        let sess = matches!(config.transport, Transport::Datagram { .. })
+            .then(|| super::session::SessionState::new(&config, dgram.replies, dgram.retained));
+        #[cfg(feature = "alloc")]
+        let sess = None;
+        #[cfg(any(feature = "alloc", not(feature = "datagram")))]
+        let _ = dgram;
         let Storage { rx, tx, reassembly, slots } = storage;
         let tx = &mut tx[..Storage::tx_len(&config)];
         let reasm_max = reassembly.len().min(config.max_message_size as usize);
@@ -86,6 +166,8 @@ impl<'a> Connection<'a> {
             ByteQueue::new(Store::Borrowed(reassembly), re_len),
             reasm_max,
             Table::new(Store::Borrowed(slots), n),
+            #[cfg(feature = "datagram")]
+            sess,
         )?)
     }
 
@@ -100,6 +182,7 @@ impl<'a> Connection<'a> {
         reasm: ByteQueue<'a>,
         reasm_max: usize,
         slots: Table<'a, Slot>,
+        #[cfg(feature = "datagram")] sess: Option<super::SessBox<'a>>,
     ) -> Result<Self, ConfigError> {
         if me.name.len() > MAX_NAME_LEN {
             return Err(ConfigError { field: "identity.name", requirement: "at most 255 bytes" });
@@ -191,7 +274,7 @@ impl<'a> Connection<'a> {
             closed_delivered: false,
             close_msg: Inline::new(),
             stats: Stats::default(),
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             sess: None,
             session_ending: false,
             grace_deadline: Instant::MAX,
@@ -205,15 +288,15 @@ impl<'a> Connection<'a> {
             conn_no_grant: 0,
             resend_streams: false,
             event_key: None,
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             dgram: None,
         };
         if role == Role::Dialer {
             c.send_hello(crate::config::VERSION, crate::config::VERSION, !c.me.2.get().is_empty());
         }
         // --- datagram mode (SPEC.md §14)
-        #[cfg(feature = "alloc")]
-        c.dgram_init(now);
+        #[cfg(feature = "datagram")]
+        c.dgram_init(now, sess);
         Ok(c)
     }
 }

@@ -166,18 +166,17 @@ impl Connection<'_> {
 
     pub(super) fn free_slot(&mut self, i: usize) {
         let Some(s) = self.slots.remove(i) else { return };
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(sess) = self.sess.as_mut() {
             if s.outbound {
                 sess.outbox.remove(s.id);
             }
+            #[cfg(feature = "alloc")]
             if s.kind == Kind::Stream {
                 sess.items.remove(&s.id);
             }
         }
-        // --- datagram mode: the exchange is over, stop its retransmission timer
-        #[cfg(feature = "alloc")]
-        self.dgram_forget(s.id);
+        // (Datagram mode: the retransmission timer lived in the slot and went with it.)
         if s.pending != Pending::None {
             self.pending_slots = self.pending_slots.saturating_sub(1);
         }

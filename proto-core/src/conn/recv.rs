@@ -73,12 +73,14 @@ impl Connection<'_> {
             Ok(Decoded::Frame(f, n)) => {
                 self.stats.frames_received += 1;
                 // --- datagram mode: window, reply cache, relaxed rules (SPEC.md §14)
-                #[cfg(feature = "alloc")]
+                #[cfg(feature = "datagram")]
                 let handled =
                     self.dgram.is_some().then(|| self.dgram_frame(now, f, &data[..n], data)).flatten();
-                #[cfg(not(feature = "alloc"))]
-                let handled = None;
-                match handled.unwrap_or_else(|| self.on_frame(now, f, data)) {
+                #[cfg(feature = "datagram")]
+                let out = handled.unwrap_or_else(|| self.on_frame(now, f, data));
+                #[cfg(not(feature = "datagram"))]
+                let out = self.on_frame(now, f, data);
+                match out {
                     Ok(Some(raw)) => Outcome::Event(n, raw),
                     Ok(None) => Outcome::Done(n),
                     Err(e) => {
@@ -312,7 +314,7 @@ impl Connection<'_> {
             key,
         };
         let refuse = |c: &mut Self, status: Status| -> R {
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             if let (Some(sess), false, false) = (c.sess.as_mut(), more, kind == Kind::Stream) {
                 let d = super::session::request_digest(t, method, r.payload);
                 sess.cache.insert(r.id, d, status, &[]);
@@ -358,7 +360,7 @@ impl Connection<'_> {
         let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };
         let mut slot = Slot::new(r.id, kind, false, deadline);
         slot.assembling = more;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if self.sess.is_some() && !more {
             slot.digest = super::session::request_digest(t, method, r.payload);
         }
@@ -459,18 +461,18 @@ impl Connection<'_> {
 
     /// In a session, the RESPONSE for our exchange `id` has fully arrived: acknowledge it.
     fn note_response(&mut self, id: u64) {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(sess) = self.sess.as_mut() {
             sess.acks.push(self.last_recv, id);
         }
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "datagram"))]
         let _ = id;
     }
 
     /// ACK (SPEC.md §4.6, §13.6): the peer received these answers; drop them from the reply
     /// cache. Without a session there is no cache and a well-formed ACK is ignored.
     fn on_ack(&mut self, a: frame::Ack<'_>) -> R {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if self.sess.is_some() {
             let parity = self.peer_parity();
             let high = self.peer_high;
@@ -485,7 +487,7 @@ impl Connection<'_> {
                 }
             }
         }
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "datagram"))]
         let _ = a;
         Ok(None)
     }
@@ -803,13 +805,13 @@ impl Connection<'_> {
                 };
                 let mut deadline = None;
                 let mut cancelled = None;
-                #[cfg(feature = "alloc")]
+                #[cfg(feature = "datagram")]
                 let digest = self
                     .sess
                     .is_some()
                     .then(|| super::session::request_digest(t, p.method, self.reasm.data()));
                 if let Some(s) = self.slots.get_mut(i) {
-                    #[cfg(feature = "alloc")]
+                    #[cfg(feature = "datagram")]
                     if let Some(d) = digest {
                         s.digest = d;
                     }

@@ -148,7 +148,7 @@ impl<'a> Connection<'a> {
             self.check_open(false)?;
         }
         // --- datagram mode: no streams, ids within the peer's duplicate window (SPEC.md §14)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         self.dgram_check_open(now, kind)?;
         if kind == Kind::Stream {
             let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
@@ -174,7 +174,7 @@ impl<'a> Connection<'a> {
                 ApiError::TooManyCalls { limit }
             });
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(sess) = &self.sess {
             if !sess.outbox.has_room(payload.len()) {
                 return Err(ApiError::RetainFull { limit: sess.outbox.max_bytes() });
@@ -242,12 +242,12 @@ impl<'a> Connection<'a> {
         }
         // Room was checked above, so this cannot fail.
         let _ = self.slots.insert(id, slot);
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(sess) = self.sess.as_mut() {
             sess.outbox.insert(id, ty, method, fin != 0, key, payload);
         }
         // --- datagram mode: retransmit until answered (SPEC.md §14.4)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         self.dgram_opened(now, id);
         self.next_id += 2;
         Ok(id)
@@ -305,11 +305,11 @@ impl<'a> Connection<'a> {
 
     /// In a session, keeps the answer to the peer's exchange in slot `i` for its retransmissions.
     pub(super) fn cache_reply(&mut self, i: usize, status: Status, payload: &[u8]) {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let (Some(sess), Some(s)) = (self.sess.as_mut(), self.slots.get(i)) {
             sess.cache.insert(s.id, s.digest, status, payload);
         }
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "datagram"))]
         let _ = (i, status, payload);
     }
 
@@ -317,7 +317,7 @@ impl<'a> Connection<'a> {
     /// frames are about to be written anyway). ACKs are never retransmitted; if the transmit
     /// queue is full they wait.
     pub(super) fn flush_acks(&mut self, now: Instant, piggyback: bool) {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         loop {
             let Some(sess) = self.sess.as_mut() else { return };
             match sess.acks.deadline() {
@@ -335,7 +335,7 @@ impl<'a> Connection<'a> {
                 return;
             }
         }
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "datagram"))]
         let _ = (now, piggyback);
     }
 
@@ -669,7 +669,7 @@ impl<'a> Connection<'a> {
         let message = &message[..message.len().min(MAX_REASON_LEN)];
         let f = Frame::Close { status, message };
         // --- datagram mode: remember the CLOSE to repeat it (SPEC.md §14.8)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         self.dgram_note_close(&f);
         if self.push(&f, true).is_err() {
             // No room: give up what is queued, but finish the frame the transport has already

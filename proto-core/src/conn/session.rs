@@ -3,35 +3,18 @@
 //! request digest that ties a retransmission to its original.
 //!
 //! Every structure here is bounded by a [`Config`](crate::Config) value, so a peer can never
-//! make it grow past what the configuration allows. Needs the `alloc` feature.
+//! make it grow past what the configuration allows. Needs the `alloc` feature; without it,
+//! datagram mode uses `session_fixed.rs`, the same interface over caller buffers.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::vec::Vec;
 
+pub(crate) use super::digest::{request_digest, Digest};
 use crate::event::MethodId;
 use crate::frame::MAX_ACK_RANGES;
 use crate::status::Status;
 use crate::time::Instant;
 use core::time::Duration;
-
-/// A digest of a request: SHA-256 over (frame type, module, method, payload), truncated to 128
-/// bits (SPEC.md §13.5). Never sent on the wire.
-pub(crate) type Digest = [u8; 16];
-
-/// The digest of an opening frame's request (`budget_us` and flags other than FIN excluded).
-pub(crate) fn request_digest(ty: u8, method: MethodId, payload: &[u8]) -> Digest {
-    use sha2::{Digest as _, Sha256};
-    let mut h = Sha256::new();
-    h.update([ty]);
-    h.update(method.module.to_be_bytes());
-    h.update(method.method.to_be_bytes());
-    h.update((payload.len() as u64).to_be_bytes());
-    h.update(payload);
-    let full = h.finalize();
-    let mut d = [0u8; 16];
-    d.copy_from_slice(&full[..16]);
-    d
-}
 
 /// Spare payload buffers, so that steady traffic reuses memory instead of allocating per
 /// exchange. Bounded: at most `POOL_MAX` buffers of at most `POOL_BUF_MAX` bytes are kept.

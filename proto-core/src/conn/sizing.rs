@@ -34,12 +34,19 @@
 //! | `tx` | `max_tx_buffer` |
 //! | `reassembly` | `max_message_size`; 0 in datagram mode (no fragmentation, SPEC.md §14.7) |
 //! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode (no streams) `max_concurrent_calls + max_outbound_calls` |
+//! | `replies` ([`DatagramStorage`]) | datagram mode: `reply_cache_bytes + 32 × reply_cache_entries`; otherwise 0 |
+//! | `retained` ([`DatagramStorage`]) | datagram mode: `max_retained_bytes + 32 × max_outbound_calls`; otherwise 0 |
+//!
+//! (32 bytes per entry is [`Storage::RECORD_HEADER`]: id, length, digest and status of a cached
+//! answer, or type, method and schema key of a retained request.)
 
 use core::fmt;
 
 use super::{Slot, Storage};
 use crate::config::{Config, ConfigError, Transport};
 use crate::frame::MAX_HEADER_LEN;
+#[cfg(doc)]
+use crate::Connection;
 
 const fn max(a: usize, b: usize) -> usize {
     if a > b {
@@ -49,7 +56,65 @@ const fn max(a: usize, b: usize) -> usize {
     }
 }
 
+/// Buffers for datagram mode's exactly-once state without an allocator (SPEC.md §14.4–§14.5),
+/// handed to [`Connection::with_datagram_storage`]: the reply cache and the retained requests.
+/// Size them with [`Storage::replies_len`] and [`Storage::retained_len`]; both are 0 (and the
+/// default, empty buffers fit) outside datagram mode.
+#[derive(Debug, Default)]
+pub struct DatagramStorage<'a> {
+    /// The reply cache: answers kept for the peer's retransmissions (SPEC.md §14.5), at most
+    /// `reply_cache_entries` answers and `reply_cache_bytes` payload bytes.
+    pub replies: &'a mut [u8],
+    /// Our requests kept until answered, to retransmit them (SPEC.md §14.4), at most
+    /// `max_retained_bytes` payload bytes (beyond it `call` returns
+    /// [`ApiError::RetainFull`](crate::ApiError::RetainFull)).
+    pub retained: &'a mut [u8],
+}
+
+impl DatagramStorage<'_> {
+    /// Checks both buffers against what `config` needs, `replies` first.
+    pub fn check(&self, config: &Config) -> Result<(), StorageError> {
+        let checks = [
+            (StorageBuffer::Replies, self.replies.len(), Storage::replies_len(config)),
+            (StorageBuffer::Retained, self.retained.len(), Storage::retained_len(config)),
+        ];
+        for (buffer, given, needed) in checks {
+            if given < needed {
+                return Err(StorageError::TooSmall { buffer, given, needed });
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Storage<'_> {
+    /// Bytes of bookkeeping per entry of the reply cache and of the retained requests in a
+    /// [`DatagramStorage`] (id, payload length, and the request digest and status of an
+    /// answer, or the type, method and schema key of a request).
+    pub const RECORD_HEADER: usize = 32;
+
+    /// Bytes [`DatagramStorage::replies`] needs: in datagram mode `reply_cache_bytes +
+    /// RECORD_HEADER × reply_cache_entries` (every answer the bounds allow, with its
+    /// bookkeeping); 0 on other transports.
+    pub const fn replies_len(config: &Config) -> usize {
+        match config.transport {
+            Transport::Datagram { .. } => (config.reply_cache_bytes as usize)
+                .saturating_add((config.reply_cache_entries as usize).saturating_mul(Self::RECORD_HEADER)),
+            _ => 0,
+        }
+    }
+
+    /// Bytes [`DatagramStorage::retained`] needs: in datagram mode `max_retained_bytes +
+    /// RECORD_HEADER × max_outbound_calls` (every request we may have open, with its
+    /// bookkeeping); 0 on other transports.
+    pub const fn retained_len(config: &Config) -> usize {
+        match config.transport {
+            Transport::Datagram { .. } => (config.max_retained_bytes as usize)
+                .saturating_add((config.max_outbound_calls as usize).saturating_mul(Self::RECORD_HEADER)),
+            _ => 0,
+        }
+    }
+
     /// Bytes `rx` needs: one whole frame of `config.max_frame_size` with the largest header
     /// (`max_frame_size + 9`), and on a packet or datagram transport at least one whole datagram
     /// of `max_datagram` bytes.
@@ -92,12 +157,15 @@ impl Storage<'_> {
         }
     }
 
-    /// Total bytes of memory a [`Storage`] for `config` occupies (the four buffers together).
+    /// Total bytes of memory a [`Storage`] for `config` occupies (the four buffers together),
+    /// plus, in datagram mode, its [`DatagramStorage`].
     pub const fn bytes_len(config: &Config) -> usize {
         Self::rx_len(config)
             + Self::tx_len(config)
             + Self::reassembly_len(config)
             + Self::slots_len(config) * core::mem::size_of::<Option<Slot>>()
+            + Self::replies_len(config)
+            + Self::retained_len(config)
     }
 
     /// Checks every buffer against what `config` needs, first `rx`, then `tx`, `reassembly`
@@ -129,16 +197,22 @@ pub enum StorageBuffer {
     Reassembly,
     /// [`Storage::slots`], sized by [`Storage::slots_len`].
     Slots,
+    /// [`DatagramStorage::replies`], sized by [`Storage::replies_len`].
+    Replies,
+    /// [`DatagramStorage::retained`], sized by [`Storage::retained_len`].
+    Retained,
 }
 
 impl StorageBuffer {
-    /// The field's name, `storage.rx` …
+    /// The field's name, `storage.rx` … `dgram.replies`, `dgram.retained`.
     pub const fn name(self) -> &'static str {
         match self {
             StorageBuffer::Rx => "storage.rx",
             StorageBuffer::Tx => "storage.tx",
             StorageBuffer::Reassembly => "storage.reassembly",
             StorageBuffer::Slots => "storage.slots",
+            StorageBuffer::Replies => "dgram.replies",
+            StorageBuffer::Retained => "dgram.retained",
         }
     }
 
@@ -149,6 +223,8 @@ impl StorageBuffer {
             StorageBuffer::Tx => "Storage::tx_len",
             StorageBuffer::Reassembly => "Storage::reassembly_len",
             StorageBuffer::Slots => "Storage::slots_len",
+            StorageBuffer::Replies => "Storage::replies_len",
+            StorageBuffer::Retained => "Storage::retained_len",
         }
     }
 
@@ -161,6 +237,8 @@ impl StorageBuffer {
             StorageBuffer::Slots => {
                 "max_concurrent_calls, max_concurrent_streams, max_outbound_calls, max_outbound_streams"
             }
+            StorageBuffer::Replies => "reply_cache_bytes, reply_cache_entries",
+            StorageBuffer::Retained => "max_retained_bytes, max_outbound_calls",
         }
     }
 

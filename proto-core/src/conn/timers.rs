@@ -16,9 +16,9 @@ impl Connection<'_> {
     pub fn poll_timeout(&self) -> Option<Instant> {
         if self.state == State::Closed {
             // --- datagram mode: a closed association lingers to repeat its CLOSE (SPEC.md §14.8)
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             return self.dgram_closed_timeout();
-            #[cfg(not(feature = "alloc"))]
+            #[cfg(not(feature = "datagram"))]
             return None;
         }
         let mut t = Instant::MAX;
@@ -36,7 +36,7 @@ impl Connection<'_> {
             }
         }
         t = t.min(self.drain_deadline);
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(a) = self.sess.as_ref().and_then(|s| s.acks.deadline()) {
             // ACKs wait for a transport.
             if self.state != State::Suspended && !self.resuming {
@@ -45,9 +45,14 @@ impl Connection<'_> {
         }
         for (_, s) in self.slots.iter() {
             t = t.min(s.deadline);
+            // --- datagram mode: the exchange's retransmission timer (SPEC.md §14.4)
+            #[cfg(feature = "datagram")]
+            if let Some(r) = &s.retx {
+                t = t.min(r.next);
+            }
         }
         // --- datagram mode: retransmission and PING timers (SPEC.md §14.4, §14.8)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         if let Some(d) = self.dgram_deadline() {
             t = t.min(d);
         }
@@ -59,12 +64,12 @@ impl Connection<'_> {
     pub fn handle_timeout(&mut self, now: Instant) {
         if self.state == State::Closed {
             // --- datagram mode: end of the CLOSE linger (SPEC.md §14.8)
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "datagram")]
             self.dgram_closed_timer(now);
             return;
         }
         // --- datagram mode: retransmissions, PING expiry (SPEC.md §14.4, §14.8)
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "datagram")]
         self.dgram_on_timeout(now);
         if self.state == State::Handshake || self.resuming {
             if now >= self.started + self.config.handshake_timeout {

@@ -14,13 +14,14 @@ use tandem_core::Transport as Framing;
 
 use super::driver;
 use super::io::{self as iot, Cx, Next, Registered, Source, Task};
-use super::transport::{Assoc, Interest, Listener, Socket};
+use super::transport::{Assoc, Interest, Listener, Socket, SERIAL_MAX_DATAGRAM};
 use super::ws::WsTransport;
 use super::Dispatch;
 use crate::error::{io_error, Error};
 use crate::handlers::{HandlerFns, Registry};
 use crate::hub::Hub;
-use crate::open;
+use crate::open::{self, TransportInfo};
+use crate::serial::{LineHome, SerialPort};
 use crate::tls::{TlsServerConfig, TlsSession};
 
 impl Source for Listener {
@@ -111,6 +112,10 @@ where
             Box::new(UdpTask { socket: Arc::new(socket), reg: None, buf: Vec::new(), serve }),
             false,
         ),
+        Listener::Serial(tty) => {
+            let home = Arc::new(Mutex::new(LineHome { file: Some(tty), waker: None }));
+            iot::spawn(Box::new(SerialTask { home, not_before: None, serve }), false)
+        }
         listener => iot::spawn(
             Box::new(AcceptTask { listener: Some(listener), reg: None, backoff: None, serve }),
             false,
@@ -338,5 +343,54 @@ where
             }
         }
         Next::Again
+    }
+}
+
+/// Least time between two associations on a serial line: a line that hangs up at once (a pty
+/// whose other side is closed) is retried at this pace rather than in a loop.
+const SERIAL_RETRY: Duration = Duration::from_secs(1);
+
+/// A server on a serial line (point to point): serves one association at a time on the tty;
+/// when it ends (CLOSE, idle timeout, superseded by a new HELLO, hang-up) the tty comes back
+/// through its [`LineHome`] and a new association waits for the next peer's HELLO.
+struct SerialTask<F: HandlerFns, N> {
+    home: Arc<Mutex<LineHome>>,
+    /// No new association before then.
+    not_before: Option<Instant>,
+    serve: Serve<F, N>,
+}
+
+impl<F, D, N> Task for SerialTask<F, N>
+where
+    F: HandlerFns,
+    D: Dispatch<F>,
+    N: Fn() -> D + Send + 'static,
+{
+    fn turn(&mut self, cx: &Cx<'_>) -> Next {
+        if self.serve.stopped(cx) {
+            return Next::Done;
+        }
+        let tty = {
+            let mut home = self.home.lock().unwrap_or_else(|e| e.into_inner());
+            // Before looking, so that a tty coming back after the look wakes this task.
+            home.waker = Some(cx.waker.clone());
+            if home.file.is_none() {
+                return Next::Wait(None);
+            }
+            if let Some(t) = self.not_before.filter(|t| Instant::now() < *t) {
+                return Next::Wait(Some(t));
+            }
+            home.file.take()
+        };
+        let Some(tty) = tty else { return Next::Wait(None) };
+        self.not_before = Some(Instant::now() + SERIAL_RETRY);
+        let port = SerialPort::new(tty, SERIAL_MAX_DATAGRAM, Some(self.home.clone()));
+        let info = TransportInfo { remote: None, creds: None, udp: true };
+        match open::accept(&self.serve.hub, info, "serial") {
+            Some(conn) => self.serve.start(conn, Socket::Serial(port), None),
+            // Refused by the endpoint (logged): the tty is back home; tried again later.
+            None => drop(port),
+        }
+        Next::Wait(self.not_before)
     }
 }

@@ -1,8 +1,10 @@
-//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all
+//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, and serial
+//! lines (ttys carrying datagram mode), all
 //! non-blocking, and the `Transport` trait through which a connection's driver reads and
 //! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0 of [`threads`](super).)
 
 use core::task::{Context, Poll, Waker};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -13,6 +15,7 @@ use std::time::Instant;
 use crate::error::io_error;
 use crate::open::TransportInfo;
 use crate::state::TransportFailure;
+use crate::serial::{open_tty, SerialPort};
 use crate::tandem_core::addr::Address;
 use crate::udp::Inbox;
 use crate::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
@@ -60,7 +63,8 @@ pub(crate) trait Transport: Send + 'static {
     fn attach(&mut self, _waker: &Waker) {}
     /// The remote IP address and port (TCP and UDP).
     fn remote_addr(&self) -> Option<SocketAddr>;
-    /// Whether this is UDP (datagram mode: nothing to shut down or drain when closing).
+    /// Whether this is UDP or a serial line (datagram mode: nothing to shut down or drain when
+    /// closing).
     fn is_udp(&self) -> bool;
     /// Writes out what the transport itself still holds (a WebSocket message the socket did not
     /// take whole); `WouldBlock` while some remains (then [`blocked`](Self::blocked)`(false)`
@@ -99,7 +103,13 @@ pub enum Socket {
     /// One association of a UDP server: datagrams from `peer` arrive through `inbox` (the
     /// server's receive task demultiplexes them); writes go out on the shared socket.
     Assoc(Assoc),
+    /// A serial line (`serial://`): one datagram per read and write, in serial frames.
+    Serial(SerialPort),
 }
+
+/// Largest datagram a serial line's receiver decodes on a host (its buffer: 64 KiB); the
+/// connection then drops anything beyond the `max_datagram_size` it announced (SPEC.md §14.2).
+pub(crate) const SERIAL_MAX_DATAGRAM: usize = 65_535;
 
 /// A server-side UDP association's end of the shared socket.
 pub struct Assoc {
@@ -160,6 +170,7 @@ impl Transport for Socket {
                     Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
                 }
             }
+            Socket::Serial(p) => p.read(buf),
         }
     }
 
@@ -170,6 +181,7 @@ impl Transport for Socket {
             Socket::Packet(s) => s.write(buf),
             Socket::Udp(s) => udp_send(s, None, buf),
             Socket::Assoc(a) => udp_send(&a.socket, Some(a.peer), buf),
+            Socket::Serial(p) => p.write(buf),
         }
     }
 
@@ -178,7 +190,7 @@ impl Transport for Socket {
             Socket::Tcp(s) => s.shutdown(Shutdown::Write),
             Socket::Unix(s) => s.shutdown(Shutdown::Write),
             Socket::Packet(s) => s.shutdown(Shutdown::Write),
-            Socket::Udp(_) | Socket::Assoc(_) => Ok(()),
+            Socket::Udp(_) | Socket::Assoc(_) | Socket::Serial(_) => Ok(()),
         };
         if let Err(e) = r {
             tracing::trace!(error = %e, "shutdown(write) failed");
@@ -192,6 +204,7 @@ impl Transport for Socket {
             Socket::Packet(s) => s.as_fd(),
             Socket::Udp(s) => s.as_fd(),
             Socket::Assoc(_) => return None,
+            Socket::Serial(p) => return p.fd(),
         })
     }
 
@@ -206,12 +219,12 @@ impl Transport for Socket {
             Socket::Tcp(s) => s.peer_addr().ok(),
             Socket::Udp(s) => s.peer_addr().ok(),
             Socket::Assoc(a) => Some(a.peer),
-            Socket::Unix(_) | Socket::Packet(_) => None,
+            Socket::Unix(_) | Socket::Packet(_) | Socket::Serial(_) => None,
         }
     }
 
     fn is_udp(&self) -> bool {
-        matches!(self, Socket::Udp(_) | Socket::Assoc(_))
+        matches!(self, Socket::Udp(_) | Socket::Assoc(_) | Socket::Serial(_))
     }
 }
 
@@ -237,7 +250,7 @@ impl Socket {
             Socket::Unix(s) => s.set_nonblocking(true)?,
             Socket::Packet(s) => s.set_nonblocking(true)?,
             Socket::Udp(s) => s.set_nonblocking(true)?,
-            Socket::Assoc(_) => {}
+            Socket::Assoc(_) | Socket::Serial(_) => {}
         }
         Ok(self)
     }
@@ -310,6 +323,10 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
             s.connect(&sa).map_err(|e| io_error(ctx(), e))?;
             (Socket::Packet(s), Vec::new())
         }
+        Address::Serial { path, baud } => {
+            let tty = open_tty(path, *baud).map_err(|e| io_error(ctx(), e))?;
+            (Socket::Serial(SerialPort::new(tty, SERIAL_MAX_DATAGRAM, None)), Vec::new())
+        }
     };
     Ok((socket.nonblocking().map_err(|e| io_error(ctx(), e))?, addrs))
 }
@@ -362,6 +379,10 @@ pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Resul
         }
         Address::Unix(p) => (Domain::UNIX, Type::STREAM, Kind::Unix, SockAddr::unix(p)?),
         Address::UnixSeqpacket(p) => (Domain::UNIX, Type::SEQPACKET, Kind::Packet, SockAddr::unix(p)?),
+        // Datagram mode never reconnects (no sessions, SPEC.md §14.1).
+        Address::Serial { .. } => {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a serial line is not redialed"))
+        }
     };
     let socket = socket2::Socket::new(domain, ty, None)?;
     socket.set_nonblocking(true)?;
@@ -418,6 +439,9 @@ pub enum Listener {
     WebSocket(TcpListener, String),
     /// UDP: one socket for every association, demultiplexed by the server.
     Udp(UdpSocket),
+    /// A serial line (a tty in raw mode): the server answers the one peer on the line, one
+    /// association at a time.
+    Serial(File),
 }
 
 impl Listener {
@@ -459,12 +483,17 @@ impl Listener {
                 let local = s.local_addr().map_err(io)?;
                 (Listener::Udp(s), Address::Udp(local.to_string()), None)
             }
+            Address::Serial { path, baud } => {
+                (Listener::Serial(open_tty(path, *baud).map_err(io)?), addr.clone(), None)
+            }
         };
         match &l {
             Listener::Tcp(s) | Listener::WebSocket(s, _) => s.set_nonblocking(true),
             Listener::Unix(s) => s.set_nonblocking(true),
             Listener::Packet(s) => s.set_nonblocking(true),
             Listener::Udp(s) => s.set_nonblocking(true),
+            // Opened non-blocking.
+            Listener::Serial(_) => Ok(()),
         }
         .map_err(io)?;
         Ok((l, local, guard))
@@ -481,7 +510,7 @@ impl Listener {
             }
             Listener::Unix(l) => (Socket::Unix(l.accept()?.0), "unix".into()),
             Listener::Packet(l) => (Socket::Packet(l.accept()?.0), "unix+seqpacket".into()),
-            Listener::Udp(_) => return Err(io::ErrorKind::Unsupported.into()),
+            Listener::Udp(_) | Listener::Serial(_) => return Err(io::ErrorKind::Unsupported.into()),
         };
         Ok((s.nonblocking()?, label))
     }
@@ -493,6 +522,7 @@ impl Listener {
             Listener::Unix(s) => s.as_fd(),
             Listener::Packet(s) => s.as_fd(),
             Listener::Udp(s) => s.as_fd(),
+            Listener::Serial(f) => f.as_fd(),
         }
     }
 

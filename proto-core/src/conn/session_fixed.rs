@@ -1,0 +1,624 @@
+//! The memory behind exactly-once delivery without an allocator (datagram mode, SPEC.md §14):
+//! the responder's reply cache and the caller's retained requests, each a log of records in a
+//! caller-provided byte buffer, and the pending acknowledgements in a fixed array.
+//!
+//! Same interface and the same observable behaviour as the growable structures of
+//! `session.rs` (which the `alloc` build uses): entries and payload bytes are capped by the same
+//! [`Config`](crate::Config) values, the reply cache evicts oldest first in insertion order,
+//! ACKs remove entries, and a request that does not fit is refused with
+//! [`ApiError::RetainFull`](crate::ApiError::RetainFull). The buffers are sized by
+//! [`Storage::replies_len`](crate::Storage::replies_len) and
+//! [`Storage::retained_len`](crate::Storage::retained_len).
+//!
+//! A log holds records `id (u64) ‖ payload length (u32) ‖ 20 bytes of metadata ‖ payload`
+//! ([`RECORD_HEADER`] bytes of header), appended at the tail in insertion order; removed records
+//! are marked dead, dropped from the head as it passes them, and squeezed out by compaction when
+//! the tail reaches the end of the buffer. A buffer of `max_bytes + max_entries × RECORD_HEADER`
+//! bytes therefore always has room for every entry the bounds allow. Work per operation is
+//! bounded by the buffer's size, whatever ids a peer sends.
+
+use crate::event::{MethodId, SchemaKey};
+use crate::frame::MAX_ACK_RANGES;
+use crate::status::Status;
+use crate::time::Instant;
+use core::time::Duration;
+
+#[allow(unused_imports)] // `request_digest` is reached through this module.
+pub(crate) use super::digest::{request_digest, Digest};
+
+/// Bytes of bookkeeping per record of a reply cache or retained-request log.
+pub(crate) const RECORD_HEADER: usize = crate::Storage::RECORD_HEADER;
+const META: usize = RECORD_HEADER - 12;
+/// Id of a removed record (real ids are at most 2^62 − 1).
+const DEAD: u64 = u64::MAX;
+
+/// Records in insertion order in a byte buffer.
+struct Log<'a> {
+    buf: &'a mut [u8],
+    head: usize,
+    tail: usize,
+    live: usize,
+    bytes: usize,
+}
+
+impl<'a> Log<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        Log { buf, head: 0, tail: 0, live: 0, bytes: 0 }
+    }
+
+    fn id(&self, pos: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.buf[pos..pos + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    fn len_at(&self, pos: usize) -> usize {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.buf[pos + 8..pos + 12]);
+        u32::from_le_bytes(b) as usize
+    }
+
+    fn next(&self, pos: usize) -> usize {
+        pos + RECORD_HEADER + self.len_at(pos)
+    }
+
+    fn meta(&self, pos: usize) -> &[u8] {
+        &self.buf[pos + 12..pos + RECORD_HEADER]
+    }
+
+    fn payload(&self, pos: usize) -> &[u8] {
+        &self.buf[pos + RECORD_HEADER..self.next(pos)]
+    }
+
+    /// The live record for `id`.
+    fn find(&self, id: u64) -> Option<usize> {
+        let mut pos = self.head;
+        while pos < self.tail {
+            if self.id(pos) == id {
+                return Some(pos);
+            }
+            pos = self.next(pos);
+        }
+        None
+    }
+
+    fn kill(&mut self, pos: usize) {
+        if self.id(pos) == DEAD {
+            return;
+        }
+        self.bytes -= self.len_at(pos);
+        self.live -= 1;
+        self.buf[pos..pos + 8].copy_from_slice(&DEAD.to_le_bytes());
+    }
+
+    fn trim_head(&mut self) {
+        while self.head < self.tail && self.id(self.head) == DEAD {
+            self.head = self.next(self.head);
+        }
+        if self.head >= self.tail {
+            self.head = 0;
+            self.tail = 0;
+        }
+    }
+
+    /// Removes the oldest live record; false if there is none.
+    fn pop_oldest(&mut self) -> bool {
+        self.trim_head();
+        if self.head >= self.tail {
+            return false;
+        }
+        self.kill(self.head);
+        self.trim_head();
+        true
+    }
+
+    /// Whether a record with `len` payload bytes fits (after compaction).
+    fn room(&self, len: usize) -> bool {
+        (self.live + 1) * RECORD_HEADER + self.bytes + len <= self.buf.len()
+    }
+
+    /// Moves the live records to the front, in order.
+    fn compact(&mut self) {
+        let (mut pos, mut w) = (self.head, 0);
+        while pos < self.tail {
+            let next = self.next(pos);
+            if self.id(pos) != DEAD {
+                self.buf.copy_within(pos..next, w);
+                w += next - pos;
+            }
+            pos = next;
+        }
+        self.head = 0;
+        self.tail = w;
+    }
+
+    fn append(&mut self, id: u64, meta: &[u8; META], payload: &[u8]) -> bool {
+        let need = RECORD_HEADER + payload.len();
+        if self.tail + need > self.buf.len() {
+            self.compact();
+        }
+        if self.tail + need > self.buf.len() || u32::try_from(payload.len()).is_err() {
+            return false;
+        }
+        let t = self.tail;
+        self.buf[t..t + 8].copy_from_slice(&id.to_le_bytes());
+        self.buf[t + 8..t + 12].copy_from_slice(&(payload.len() as u32).to_le_bytes());
+        self.buf[t + 12..t + RECORD_HEADER].copy_from_slice(meta);
+        self.buf[t + RECORD_HEADER..t + need].copy_from_slice(payload);
+        self.tail += need;
+        self.live += 1;
+        self.bytes += payload.len();
+        true
+    }
+}
+
+/// One cached answer, borrowed from the cache.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CachedReply<'c> {
+    /// Digest of the request it answers.
+    pub digest: Digest,
+    /// Its status.
+    pub status: Status,
+    /// Its payload (empty for notifications and refusals).
+    pub payload: &'c [u8],
+}
+
+/// The responder's bounded reply cache (SPEC.md §13.6) in a caller buffer.
+pub(crate) struct ReplyCache<'a> {
+    log: Log<'a>,
+    max_entries: usize,
+    max_bytes: usize,
+    /// Entries dropped to make room (not acknowledged first).
+    pub evicted: u64,
+}
+
+impl<'a> ReplyCache<'a> {
+    /// A cache holding at most `max_entries` answers and `max_bytes` payload bytes in `buf`.
+    pub fn new(max_entries: u32, max_bytes: u32, buf: &'a mut [u8]) -> Self {
+        ReplyCache {
+            log: Log::new(buf),
+            max_entries: max_entries as usize,
+            max_bytes: max_bytes as usize,
+            evicted: 0,
+        }
+    }
+
+    /// Number of cached answers.
+    pub fn len(&self) -> usize {
+        self.log.live
+    }
+
+    /// Total payload bytes cached.
+    pub fn bytes(&self) -> usize {
+        self.log.bytes
+    }
+
+    /// Caches an answer, evicting the oldest entries until it fits. Returns `false` when it is
+    /// not cached at all (the cache holds no entries, or the payload alone exceeds the byte cap).
+    pub fn insert(&mut self, id: u64, digest: Digest, status: Status, payload: &[u8]) -> bool {
+        self.remove(id);
+        if self.max_entries == 0 || payload.len() > self.max_bytes {
+            return false;
+        }
+        while self.log.live >= self.max_entries
+            || self.log.bytes + payload.len() > self.max_bytes
+            || !self.log.room(payload.len())
+        {
+            if !self.log.pop_oldest() {
+                break;
+            }
+            self.evicted += 1;
+        }
+        let mut meta = [0u8; META];
+        meta[..16].copy_from_slice(&digest);
+        meta[16..].copy_from_slice(&status.0.to_le_bytes());
+        self.log.append(id, &meta, payload)
+    }
+
+    /// The cached answer for `id`, if any.
+    pub fn get(&self, id: u64) -> Option<CachedReply<'_>> {
+        let pos = self.log.find(id)?;
+        let meta = self.log.meta(pos);
+        let mut digest = [0u8; 16];
+        digest.copy_from_slice(&meta[..16]);
+        let mut st = [0u8; 4];
+        st.copy_from_slice(&meta[16..20]);
+        Some(CachedReply { digest, status: Status(u32::from_le_bytes(st)), payload: self.log.payload(pos) })
+    }
+
+    /// Removes the answer for `id` (acknowledged by the caller).
+    pub fn remove(&mut self, id: u64) {
+        if let Some(pos) = self.log.find(id) {
+            self.log.kill(pos);
+            self.log.trim_head();
+        }
+    }
+
+    /// Removes the answers for every id in `first..=last` of `first`'s parity (an ACK range;
+    /// the work is bounded by the cache size, not by the range's length).
+    pub fn remove_range(&mut self, first: u64, last: u64) {
+        let mut pos = self.log.head;
+        while pos < self.log.tail {
+            let id = self.log.id(pos);
+            if id != DEAD && id >= first && id <= last && id % 2 == first % 2 {
+                self.log.kill(pos);
+            }
+            pos = self.log.next(pos);
+        }
+        self.log.trim_head();
+    }
+}
+
+/// A request the caller keeps until it is answered, borrowed from the outbox.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Retained<'c> {
+    /// Frame type (CALL or NOTIFY).
+    pub ty: u8,
+    /// The addressed method.
+    pub method: MethodId,
+    /// The schema key it was opened with.
+    pub key: Option<SchemaKey>,
+    /// The request payload.
+    pub payload: &'c [u8],
+}
+
+/// The caller's retained requests, bounded in bytes, in a caller buffer.
+pub(crate) struct Outbox<'a> {
+    log: Log<'a>,
+    max_bytes: usize,
+}
+
+impl<'a> Outbox<'a> {
+    /// An outbox holding at most `max_bytes` of request payload in `buf`.
+    pub fn new(max_bytes: u32, buf: &'a mut [u8]) -> Self {
+        Outbox { log: Log::new(buf), max_bytes: max_bytes as usize }
+    }
+
+    /// Whether a request of `len` bytes fits now.
+    pub fn has_room(&self, len: usize) -> bool {
+        self.log.bytes + len <= self.max_bytes && self.log.room(len)
+    }
+
+    /// The byte cap.
+    pub fn max_bytes(&self) -> usize {
+        self.max_bytes
+    }
+
+    /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).
+    pub fn insert(
+        &mut self,
+        id: u64,
+        ty: u8,
+        method: MethodId,
+        fin: bool,
+        key: Option<SchemaKey>,
+        payload: &[u8],
+    ) {
+        self.remove(id);
+        let mut meta = [0u8; META];
+        meta[0] = ty;
+        meta[1] = u8::from(fin);
+        meta[2] = u8::from(key.is_some());
+        meta[3..11].copy_from_slice(&key.map_or([0; 8], |k| k.0));
+        meta[11..15].copy_from_slice(&method.module.to_le_bytes());
+        meta[15..19].copy_from_slice(&method.method.to_le_bytes());
+        let _ = self.log.append(id, &meta, payload);
+    }
+
+    /// The retained request `id`.
+    pub fn get(&self, id: u64) -> Option<Retained<'_>> {
+        let pos = self.log.find(id)?;
+        let m = self.log.meta(pos);
+        let u32_at = |i: usize| u32::from_le_bytes([m[i], m[i + 1], m[i + 2], m[i + 3]]);
+        let mut key = [0u8; 8];
+        key.copy_from_slice(&m[3..11]);
+        Some(Retained {
+            ty: m[0],
+            method: MethodId { module: u32_at(11), method: u32_at(15) },
+            key: (m[2] != 0).then_some(SchemaKey(key)),
+            payload: self.log.payload(pos),
+        })
+    }
+
+    /// Forgets request `id` (answered, or the exchange is over).
+    pub fn remove(&mut self, id: u64) {
+        if let Some(pos) = self.log.find(id) {
+            self.log.kill(pos);
+            self.log.trim_head();
+        }
+    }
+
+    /// Number of retained requests.
+    pub fn len(&self) -> usize {
+        self.log.live
+    }
+
+    /// Total payload bytes retained.
+    pub fn bytes(&self) -> usize {
+        self.log.bytes
+    }
+}
+
+/// An ACK is due once this many responses are unacknowledged…
+pub(crate) const ACK_THRESHOLD: usize = 16;
+/// …or this long after the oldest of them arrived.
+pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
+/// Ids kept at most; beyond it the oldest are dropped (an ACK is only an optimisation: the
+/// responder's cache is bounded anyway, and a duplicate RESPONSE is acknowledged again). More
+/// than [`ACK_THRESHOLD`] ids wait only while the transmit queue is full.
+const ACK_CAP: usize = 64;
+
+/// Ids of received RESPONSEs not yet acknowledged (SPEC.md §14.6), in a fixed array.
+pub(crate) struct AckQueue {
+    ids: [u64; ACK_CAP],
+    len: usize,
+    oldest: Option<Instant>,
+}
+
+impl Default for AckQueue {
+    fn default() -> Self {
+        AckQueue { ids: [0; ACK_CAP], len: 0, oldest: None }
+    }
+}
+
+impl AckQueue {
+    /// Records that the RESPONSE for `id` arrived at `now`.
+    pub fn push(&mut self, now: Instant, id: u64) {
+        if self.len >= ACK_CAP {
+            self.ids.copy_within(1.., 0);
+            self.len -= 1;
+        }
+        self.ids[self.len] = id;
+        self.len += 1;
+        self.oldest.get_or_insert(now);
+    }
+
+    /// When an ACK must be sent, if any is pending.
+    pub fn deadline(&self) -> Option<Instant> {
+        if self.len >= ACK_THRESHOLD {
+            return self.oldest.map(|_| Instant::ZERO);
+        }
+        self.oldest.map(|t| t + ACK_DELAY)
+    }
+
+    /// Takes up to [`MAX_ACK_RANGES`] ranges `(first_id, n)` covering the pending ids (all of
+    /// one parity), leaving the rest pending.
+    pub fn take_ranges(&mut self, out: &mut [(u64, u64); MAX_ACK_RANGES]) -> usize {
+        let ids = &mut self.ids[..self.len];
+        // Insertion sort: at most ACK_CAP ids, mostly in order already (responses arrive about
+        // in id order), and a few hundred bytes of code where `sort_unstable` brings ~4.5 KiB
+        // into a firmware image.
+        for i in 1..ids.len() {
+            let mut j = i;
+            while j > 0 && ids[j - 1] > ids[j] {
+                ids.swap(j - 1, j);
+                j -= 1;
+            }
+        }
+        // Dedup in place.
+        let mut k = 0;
+        for i in 0..ids.len() {
+            if k == 0 || ids[k - 1] != ids[i] {
+                ids[k] = ids[i];
+                k += 1;
+            }
+        }
+        self.len = k;
+        let (mut n, mut used) = (0, 0);
+        for &id in &self.ids[..self.len] {
+            if n > 0 && out[n - 1].0 + 2 * out[n - 1].1 == id {
+                out[n - 1].1 += 1;
+            } else if n == MAX_ACK_RANGES {
+                break;
+            } else {
+                out[n] = (id, 1);
+                n += 1;
+            }
+            used += 1;
+        }
+        self.ids.copy_within(used..self.len, 0);
+        self.len -= used;
+        if self.len == 0 {
+            self.oldest = None;
+        }
+        n
+    }
+}
+
+/// Everything a connection keeps for exactly-once delivery in datagram mode, in caller storage.
+pub(crate) struct SessionState<'a> {
+    /// Answers we sent, for retransmitted requests.
+    pub cache: ReplyCache<'a>,
+    /// Requests we sent and have not seen answered.
+    pub outbox: Outbox<'a>,
+    /// Answers we received and have not acknowledged.
+    pub acks: AckQueue,
+}
+
+impl<'a> SessionState<'a> {
+    /// Empty state sized by our configuration, in the caller's buffers.
+    pub fn new(config: &crate::Config, replies: &'a mut [u8], retained: &'a mut [u8]) -> Self {
+        SessionState {
+            cache: ReplyCache::new(config.reply_cache_entries, config.reply_cache_bytes, replies),
+            outbox: Outbox::new(config.max_retained_bytes, retained),
+            acks: AckQueue::default(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reply_cache_evicts_oldest_by_entries_and_bytes() {
+        let mut buf = [0u8; 10 + 3 * RECORD_HEADER];
+        let mut c = ReplyCache::new(3, 10, &mut buf);
+        let d = [0; 16];
+        assert!(c.insert(1, d, Status::OK, b"aaaa"));
+        assert!(c.insert(3, d, Status::OK, b"bbbb"));
+        assert!(c.insert(5, d, Status::OK, b"cccc"));
+        assert!(c.get(1).is_none() && c.get(3).is_some() && c.get(5).is_some());
+        assert_eq!((c.len(), c.bytes(), c.evicted), (2, 8, 1));
+        assert!(!c.insert(7, d, Status::OK, &[0; 11]));
+        assert_eq!(c.len(), 2);
+        assert!(c.insert(7, d, Status::OK, b""));
+        assert!(c.insert(9, d, Status::OK, b""));
+        assert_eq!(c.len(), 3);
+        assert!(c.get(3).is_none());
+        assert_eq!(c.get(5).map(|r| r.payload), Some(&b"cccc"[..]));
+    }
+
+    #[test]
+    fn reply_cache_compacts_around_acknowledged_entries() {
+        let mut buf = [0u8; 100 + 4 * RECORD_HEADER];
+        let mut c = ReplyCache::new(4, 100, &mut buf);
+        for round in 0..1000u64 {
+            let id = 2 * round;
+            let payload = [round as u8; 25];
+            assert!(c.insert(id, [round as u8; 16], Status(round as u32), &payload));
+            if round % 3 != 0 {
+                c.remove_range(id, id);
+            }
+            let r = c.get(id);
+            assert_eq!(r.is_some(), round % 3 == 0);
+            assert!(c.len() <= 4 && c.bytes() <= 100);
+        }
+        // The last few kept entries are intact.
+        let r = c.get(2 * 999).unwrap();
+        assert_eq!(
+            (r.status, r.payload, r.digest),
+            (Status(999), &[999u64 as u8; 25][..], [999u64 as u8; 16])
+        );
+    }
+
+    #[test]
+    fn outbox_refuses_beyond_bytes_and_buffer() {
+        let mut buf = [0u8; 50 + 2 * RECORD_HEADER];
+        let mut o = Outbox::new(50, &mut buf);
+        let m = MethodId::new(7, 9);
+        assert!(o.has_room(30));
+        o.insert(0, 0x10, m, false, Some(SchemaKey([1; 8])), &[5; 30]);
+        assert!(!o.has_room(21) && o.has_room(20));
+        o.insert(2, 0x11, m, false, None, &[6; 20]);
+        assert!(!o.has_room(0), "two records fill the buffer");
+        let r = o.get(0).unwrap();
+        assert_eq!((r.ty, r.method, r.key, r.payload), (0x10, m, Some(SchemaKey([1; 8])), &[5; 30][..]));
+        o.remove(0);
+        assert!(o.has_room(30));
+        o.insert(4, 0x10, m, false, None, &[7; 30]);
+        assert_eq!(o.get(2).unwrap().payload, &[6; 20][..]);
+        assert_eq!(o.get(4).unwrap().payload, &[7; 30][..]);
+        assert_eq!((o.len(), o.bytes()), (2, 50));
+    }
+
+    #[test]
+    fn ack_queue_builds_ranges() {
+        let mut q = AckQueue::default();
+        for id in [0u64, 2, 4, 10, 4] {
+            q.push(Instant::ZERO, id);
+        }
+        let mut out = [(0, 0); MAX_ACK_RANGES];
+        let n = q.take_ranges(&mut out);
+        assert_eq!(&out[..n], &[(0, 3), (10, 1)]);
+        assert!(q.deadline().is_none());
+        for k in 0..200u64 {
+            q.push(Instant::ZERO, 4 * k);
+        }
+        assert_eq!(q.deadline(), Some(Instant::ZERO));
+        // Only the newest ACK_CAP ids are kept; each is its own range (step 4).
+        let n = q.take_ranges(&mut out);
+        assert_eq!(n, MAX_ACK_RANGES.min(ACK_CAP));
+        assert_eq!(out[0], (4 * (200 - ACK_CAP as u64), 1));
+        assert_eq!(q.deadline().is_some(), ACK_CAP > MAX_ACK_RANGES);
+    }
+
+    /// The fixed structures behave exactly like the growable ones of `session.rs` (which the
+    /// `alloc` build uses and the rest of the test suite exercises): the same operations give
+    /// the same answers, counts, bytes and evictions, whatever the order and the sizes.
+    #[cfg(feature = "alloc")]
+    #[test]
+    fn fixed_structures_match_the_growable_ones() {
+        use super::super::session as heap;
+        fn prop(entries: u8, max_bytes: u16, ops: Vec<(u8, u8, u8)>) -> bool {
+            let (entries, max_bytes) = (u32::from(entries % 9), u32::from(max_bytes % 600));
+            let mut buf = alloc::vec![0u8; crate::Storage::replies_len(&crate::Config {
+                transport: crate::Transport::Datagram { max_datagram: 1200 },
+                reply_cache_entries: entries,
+                reply_cache_bytes: max_bytes,
+                ..crate::Config::DEFAULT
+            })];
+            let mut fixed = ReplyCache::new(entries, max_bytes, &mut buf);
+            let mut grow = heap::ReplyCache::new(entries, max_bytes);
+            let mut obuf = alloc::vec![0u8; max_bytes as usize + 8 * RECORD_HEADER];
+            let mut ofixed = Outbox::new(max_bytes, &mut obuf);
+            let mut ogrow = heap::Outbox::new(max_bytes);
+            for (op, id, len) in ops {
+                let (id, len) = (u64::from(id % 24), usize::from(len));
+                let payload: alloc::vec::Vec<u8> = (0..len).map(|k| (k as u8) ^ (id as u8)).collect();
+                match op % 5 {
+                    0 | 1 => {
+                        let d = [id as u8; 16];
+                        let st = Status(u32::from(op));
+                        if fixed.insert(id, d, st, &payload) != grow.insert(id, d, st, &payload) {
+                            return false;
+                        }
+                    }
+                    2 => {
+                        fixed.remove(id);
+                        grow.remove(id);
+                    }
+                    3 => {
+                        let last = id + 2 * (len % 5) as u64;
+                        fixed.remove_range(id, last);
+                        grow.remove_range(id, last);
+                    }
+                    _ => {
+                        // The outbox: at most 8 requests, as the slots bound them.
+                        let room = ofixed.has_room(len) && ofixed.len() < 8;
+                        if room && ogrow.has_room(len) {
+                            let m = MethodId::new(op.into(), id as u32);
+                            ofixed.insert(id, op, m, false, None, &payload);
+                            ogrow.insert(id, op, m, false, None, &payload);
+                        } else if ofixed.len() < 8 && ogrow.has_room(len) != ofixed.has_room(len) {
+                            return false;
+                        }
+                        if len % 3 == 0 {
+                            ofixed.remove(id);
+                            ogrow.remove(id);
+                        }
+                    }
+                }
+                for k in 0..24u64 {
+                    let (a, b) = (fixed.get(k), grow.get(k));
+                    let same = match (a, b) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => {
+                            a.digest == b.digest && a.status == b.status && a.payload == &b.payload[..]
+                        }
+                        _ => false,
+                    };
+                    let osame = match (ofixed.get(k), ogrow.get(k)) {
+                        (None, None) => true,
+                        (Some(a), Some(b)) => {
+                            a.ty == b.ty && a.method == b.method && a.payload == &b.payload[..]
+                        }
+                        _ => false,
+                    };
+                    if !same || !osame {
+                        return false;
+                    }
+                }
+                if (fixed.len(), fixed.bytes(), fixed.evicted) != (grow.len(), grow.bytes(), grow.evicted)
+                    || (ofixed.len(), ofixed.bytes()) != (ogrow.len(), ogrow.bytes())
+                {
+                    return false;
+                }
+            }
+            true
+        }
+        quickcheck::QuickCheck::new()
+            .tests(if cfg!(debug_assertions) { 300 } else { 2000 })
+            .quickcheck(prop as fn(u8, u16, Vec<(u8, u8, u8)>) -> bool);
+    }
+}
