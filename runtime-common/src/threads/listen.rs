@@ -364,7 +364,7 @@ impl<F, D, N> Task for SerialTask<F, N>
 where
     F: HandlerFns,
     D: Dispatch<F>,
-    N: Fn() -> D + Send + 'static,
+    N: Fn() -> D + Send + Sync + 'static,
 {
     fn turn(&mut self, cx: &Cx<'_>) -> Next {
         if self.serve.stopped(cx) {
