@@ -333,3 +333,92 @@ fn the_mesh_refuses_non_members_and_wrong_dialers_on_the_wire() {
         assert_eq!((st.refused_non_members, st.refused_wrong_dialer), (2, 1));
     })
 }
+
+/// A mesh over tls:// with mutual authentication: every node presents a client certificate for
+/// its name, the authenticator maps it to the identity, and the mesh judges that identity. A
+/// node whose certificate proves another name than its HELLO claims is refused.
+#[test]
+fn a_mesh_over_tls_proves_names_with_client_certificates() {
+    smol::block_on(async {
+        use tandem_smol::{TlsClientConfig, TlsServerConfig};
+        use tandem_testkit::pki::{by_certificate, Ca};
+        const NAMES: [&str; 3] = ["tls-0", "tls-1", "tls-2"];
+        let ca = Ca::new("mesh CA");
+        let server_leaf = ca.server(&["localhost"]);
+        let leaves: Vec<_> = NAMES.iter().map(|n| ca.client(n)).collect();
+        let known: Vec<(Vec<u8>, &'static str)> =
+            leaves.iter().zip(NAMES).map(|(l, n)| (l.der.clone(), n)).collect();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let counts = Counts::default();
+        let client_tls = |leaf: &tandem_testkit::pki::Leaf| {
+            TlsClientConfig::new()
+                .trust_ca_pem(ca.pem.as_bytes())
+                .unwrap()
+                .without_system_roots()
+                .client_cert_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes())
+                .unwrap()
+        };
+        let nodes: Vec<Mesh> = NAMES
+            .iter()
+            .zip(&leaves)
+            .map(|(name, leaf)| {
+                let mut server = ServerConfig::new(*name);
+                server.tls = Some(
+                    TlsServerConfig::from_pem(
+                        server_leaf.cert_pem.as_bytes(),
+                        server_leaf.key_pem.as_bytes(),
+                    )
+                    .unwrap()
+                    .require_client_certs(ca.pem.as_bytes())
+                    .unwrap(),
+                );
+                server.authenticator = Some(by_certificate(known.clone(), seen.clone()));
+                let mut client = ClientConfig::new(*name);
+                client.tls = client_tls(leaf);
+                let mut o = MeshOptions::new(*name, "tls://127.0.0.1:0", server, client);
+                o.mesh = MeshConfig {
+                    initial_backoff: Duration::from_millis(20),
+                    max_backoff: Duration::from_millis(200),
+                    ..MeshConfig::default()
+                };
+                Mesh::start(o, handlers(name, counts.clone())).unwrap()
+            })
+            .collect();
+        let port = |m: &Mesh| m.local_addr().to_string().rsplit(':').next().unwrap().to_owned();
+        for a in &nodes {
+            for b in &nodes {
+                if a.name() != b.name() {
+                    a.add_member(b.name(), &format!("tls://localhost:{}", port(b))).unwrap();
+                }
+            }
+        }
+        let refs: Vec<&Mesh> = nodes.iter().collect();
+        converged(&refs, T).await;
+        for a in &nodes {
+            for (member, r) in a.call_all(&WHO, &(), T).await {
+                let (callee, caller) = r.unwrap();
+                assert_eq!((callee.as_str(), caller.as_str()), (member.as_str(), a.name()));
+            }
+        }
+        // Every accepted mesh connection was authenticated by its certificate.
+        assert!(seen.lock().unwrap().iter().all(|s| s.starts_with("certs=1")));
+        assert!(!seen.lock().unwrap().is_empty());
+        // tls-1's certificate with the HELLO name tls-0, at the third node: refused before its
+        // HELLO (the name is not the proven identity), before the dialer rule is even asked.
+        let mut liar = ClientConfig::new("tls-0");
+        liar.tls = client_tls(&leaves[1]);
+        let target = nodes.iter().find(|n| n.name() != "tls-0" && n.name() != "tls-1").unwrap();
+        let e =
+            tandem_smol::Client::connect(&format!("tls://localhost:{}", port(target)), liar, Handlers::new())
+                .await
+                .expect_err("a certificate for another name must be refused");
+        match e {
+            Error::Refused { status, message } => {
+                assert_eq!(status, Status::PERMISSION_DENIED);
+                assert!(message.contains("not the identity"), "{message}");
+            }
+            e => panic!("{e}"),
+        }
+        converged(&refs, T).await;
+    })
+}
