@@ -219,7 +219,7 @@ fn dialer(client: ClientConfig, handlers: Handlers) -> DialFn {
         let spawner = config.spawner.clone();
         spawner.spawn(Box::pin(async move {
             let r = Client::connect(&addr.to_string(), config, handlers).await.map(|c| c.peer().clone());
-            done(r);
+            done.finish(r);
         }));
     })
 }

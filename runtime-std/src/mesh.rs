@@ -4,7 +4,7 @@
 //! `server`, `client`, `handlers`, `config`, `api`, `block`.)
 
 use core::time::Duration;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -244,18 +244,12 @@ impl MemberWatch {
 fn dialer(client: ClientConfig, handlers: Handlers) -> DialFn {
     Box::new(move |addr: Address, done: DialDone| {
         let (config, handlers) = (client.clone(), handlers.clone());
-        let done = Arc::new(Mutex::new(Some(done)));
-        let d = done.clone();
+        // If the thread cannot start, `done` is dropped with the closure: the dial fails.
         let spawned = std::thread::Builder::new().name("tandem-mesh-dial".into()).spawn(move || {
-            let r = Client::connect(&addr.to_string(), config, handlers).map(|c| c.peer().0.clone());
-            if let Some(done) = d.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                done(r);
-            }
+            done.finish(Client::connect(&addr.to_string(), config, handlers).map(|c| c.peer().0.clone()));
         });
         if let Err(e) = spawned {
-            if let Some(done) = done.lock().unwrap_or_else(|e| e.into_inner()).take() {
-                done(Err(tandem_runtime::error::io_error("cannot start a mesh dial thread", e)));
-            }
+            tracing::error!(error = %e, "cannot start a mesh dial thread");
         }
     })
 }

@@ -167,11 +167,37 @@ impl NotConnected {
 
 impl std::error::Error for NotConnected {}
 
-/// Called once with the result of a dial the core asked for.
-pub type DialDone = Box<dyn FnOnce(Result<Peer, Error>) + Send>;
+/// Reports the result of a dial the core asked for ([`finish`](Self::finish)). Dropped
+/// unfinished (a dial task its executor dropped), it reports the dial as failed, so that the
+/// member is redialed rather than left dialing forever.
+pub struct DialDone(Option<Box<dyn FnOnce(Result<Peer, Error>) + Send>>);
+
+impl DialDone {
+    /// Reports the dial's result: its connection, handshake completed, or why it failed.
+    pub fn finish(mut self, result: Result<Peer, Error>) {
+        if let Some(f) = self.0.take() {
+            f(result);
+        }
+    }
+}
+
+impl Drop for DialDone {
+    fn drop(&mut self) {
+        if let Some(f) = self.0.take() {
+            let abandoned = std::io::Error::other("the dial was dropped before it finished");
+            f(Err(crate::error::io_error("mesh dial", abandoned)));
+        }
+    }
+}
+
+impl fmt::Debug for DialDone {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DialDone")
+    }
+}
 /// The runtime's dialer: connects to the address (a client connection of the mesh's client
 /// configuration, serving the mesh's handlers) without blocking the caller, and calls the
-/// [`DialDone`] once, with the connection once its handshake completed or the error.
+/// [`DialDone`] with the connection once its handshake completed or the error.
 pub type DialFn = Box<dyn Fn(Address, DialDone) + Send + Sync>;
 
 /// One connection the mesh holds.

@@ -10,7 +10,7 @@ use futures_lite::future::FutureExt;
 use tandem_core::endpoint::mesh::Action;
 use tandem_core::endpoint::ConnId;
 
-use super::{MeshCore, LOG_LEN};
+use super::{DialDone, MeshCore, LOG_LEN};
 use crate::clock::{now, to_std};
 use crate::peer::Peer;
 use crate::threads::io::{Cx, Next, Task};
@@ -96,7 +96,7 @@ impl Task for MeshTask {
         for (dial, addr) in dials {
             let c = core.clone();
             tracing::debug!(mesh = %core.name, %addr, "dialing");
-            (core.dial)(addr, Box::new(move |r| c.dial_done(dial, r)));
+            (core.dial)(addr, DialDone(Some(Box::new(move |r| c.dial_done(dial, r)))));
         }
         Next::Wait(next.and_then(to_std))
     }
