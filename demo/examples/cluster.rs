@@ -16,8 +16,10 @@ use tandem_core::typed::Unary;
 use tandem_std::{MemberInfo, MemberState};
 
 /// Who answers, and who called, on that connection.
-const WHO: Unary<(), (String, String)> = Unary::new(20, 1);
+const WHO: Unary<(), Who> = Unary::new(20, 1);
 const T: Duration = Duration::from_secs(5);
+/// (callee, caller).
+type Who = (String, String);
 
 /// A node of either runtime.
 enum Node {
@@ -85,7 +87,7 @@ impl Node {
         }
     }
 
-    fn call_all(&self) -> Vec<(String, Result<(String, String), tandem_std::CallError>)> {
+    fn call_all(&self) -> Vec<(String, Result<Who, tandem_std::CallError>)> {
         match self {
             Node::Std(m) => m.call_all(&WHO, &(), T),
             Node::Smol(m) => smol::block_on(m.call_all(&WHO, &(), T)),

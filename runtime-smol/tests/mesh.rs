@@ -243,8 +243,10 @@ fn members_are_added_and_removed_at_run_time_and_watched() {
         let d = dir("members");
         let counts = Counts::default();
         let (a, b, c) = ("alpha".to_string(), "beta".to_string(), "gamma".to_string());
-        let na = Mesh::start(options(&d, &a, &[b.clone()]), handlers(&a, counts.clone())).unwrap();
-        let nb = Mesh::start(options(&d, &b, &[a.clone()]), handlers(&b, counts.clone())).unwrap();
+        let na =
+            Mesh::start(options(&d, &a, std::slice::from_ref(&b)), handlers(&a, counts.clone())).unwrap();
+        let nb =
+            Mesh::start(options(&d, &b, std::slice::from_ref(&a)), handlers(&b, counts.clone())).unwrap();
         let mut watch_c = na.watch(&c);
         converged(&[&na, &nb], T).await;
         let nc = Mesh::start(options(&d, &c, &[a.clone(), b.clone()]), handlers(&c, counts.clone())).unwrap();
@@ -305,7 +307,8 @@ fn the_mesh_refuses_non_members_and_wrong_dialers_on_the_wire() {
         let d = dir("refuse");
         let counts = Counts::default();
         let (a, b) = ("alpha".to_string(), "beta".to_string());
-        let na = Mesh::start(options(&d, &a, &[b.clone()]), handlers(&a, counts.clone())).unwrap();
+        let na =
+            Mesh::start(options(&d, &a, std::slice::from_ref(&b)), handlers(&a, counts.clone())).unwrap();
         let target = addr(&d, &a);
         let connect =
             |name: &str| tandem_smol::Client::connect(&target, ClientConfig::new(name), Handlers::new());

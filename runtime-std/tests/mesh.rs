@@ -236,8 +236,8 @@ fn members_are_added_and_removed_at_run_time_and_watched() {
     let d = dir("members");
     let counts = Counts::default();
     let (a, b, c) = ("alpha".to_string(), "beta".to_string(), "gamma".to_string());
-    let na = Mesh::start(options(&d, &a, &[b.clone()]), handlers(&a, counts.clone())).unwrap();
-    let nb = Mesh::start(options(&d, &b, &[a.clone()]), handlers(&b, counts.clone())).unwrap();
+    let na = Mesh::start(options(&d, &a, std::slice::from_ref(&b)), handlers(&a, counts.clone())).unwrap();
+    let nb = Mesh::start(options(&d, &b, std::slice::from_ref(&a)), handlers(&b, counts.clone())).unwrap();
     let mut watch_c = na.watch(&c);
     converged(&[&na, &nb], T);
     // gamma joins: known to alpha and beta only once they add it.
@@ -309,7 +309,7 @@ fn the_mesh_refuses_non_members_and_wrong_dialers_on_the_wire() {
     let counts = Counts::default();
     let (a, b) = ("alpha".to_string(), "beta".to_string());
     // beta dials alpha (SPEC.md §16.2): alpha refuses alpha→beta... and strangers.
-    let na = Mesh::start(options(&d, &a, &[b.clone()]), handlers(&a, counts.clone())).unwrap();
+    let na = Mesh::start(options(&d, &a, std::slice::from_ref(&b)), handlers(&a, counts.clone())).unwrap();
     let stranger = tandem_std::Client::connect(&addr(&d, &a), ClientConfig::new("mallory"), Handlers::new())
         .expect_err("a non-member must be refused");
     match stranger {

@@ -170,7 +170,10 @@ impl std::error::Error for NotConnected {}
 /// Reports the result of a dial the core asked for ([`finish`](Self::finish)). Dropped
 /// unfinished (a dial task its executor dropped), it reports the dial as failed, so that the
 /// member is redialed rather than left dialing forever.
-pub struct DialDone(Option<Box<dyn FnOnce(Result<Peer, Error>) + Send>>);
+pub struct DialDone(Option<Report>);
+
+/// What [`DialDone`] calls.
+type Report = Box<dyn FnOnce(Result<Peer, Error>) + Send>;
 
 impl DialDone {
     /// Reports the dial's result: its connection, handshake completed, or why it failed.
