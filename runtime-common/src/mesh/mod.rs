@@ -211,7 +211,10 @@ struct Conn {
 
 struct State {
     mesh: Mesh<Address>,
+    /// The connections the mesh holds: at most one per member.
     conns: HashMap<ConnId, Conn>,
+    /// Connections replaced by a newer one from the same member, until the loop closes them.
+    retired: HashMap<ConnId, Conn>,
     /// Dials in progress: their member.
     dialing: HashMap<DialId, String>,
     /// The last failed dial's error per member.
@@ -262,6 +265,7 @@ impl MeshCore {
         let state = State {
             mesh,
             conns: HashMap::new(),
+            retired: HashMap::new(),
             dialing: HashMap::new(),
             errors: HashMap::new(),
             log: VecDeque::new(),
@@ -447,7 +451,8 @@ impl MeshCore {
             let mut st = self.lock();
             st.stopped = true;
             Self::wake(&mut st);
-            let all: Vec<Conn> = st.conns.drain().map(|(_, c)| c).collect();
+            let mut all: Vec<Conn> = st.conns.drain().map(|(_, c)| c).collect();
+            all.extend(st.retired.drain().map(|(_, c)| c));
             all.into_iter().partition::<Vec<Conn>, _>(|c| c.dialed)
         };
         self.changed.notify(usize::MAX);
@@ -501,8 +506,13 @@ impl Gate for MeshCore {
         if st.stopped {
             return Err(AuthRefusal { status: Status::UNAVAILABLE, message: REASON_STOPPING.into() });
         }
+        let older = st.mesh.connection(name).filter(|c| *c != id);
         match st.mesh.inbound(now(), id, name) {
             Verdict::Accept => {
+                // Replaced: no longer the member's; the loop closes it (the mesh asked).
+                if let Some(c) = older.and_then(|o| st.conns.remove(&o).map(|c| (o, c))) {
+                    st.retired.insert(c.0, c.1);
+                }
                 st.conns
                     .entry(id)
                     .or_insert_with(|| Conn { peer: peer::from_shared(shared.clone()), dialed: false });

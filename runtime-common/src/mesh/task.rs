@@ -39,7 +39,7 @@ impl Task for MeshTask {
         let peers: Vec<(ConnId, Peer)> = {
             let mut st = core.lock();
             st.waker = Some(cx.waker.clone());
-            st.conns.iter().map(|(id, c)| (*id, c.peer.clone())).collect()
+            st.conns.iter().chain(&st.retired).map(|(id, c)| (*id, c.peer.clone())).collect()
         };
         let gone: Vec<ConnId> =
             peers.iter().filter(|(_, p)| closed(p, &mut task_cx)).map(|(id, _)| *id).collect();
@@ -52,6 +52,7 @@ impl Task for MeshTask {
             for id in gone {
                 st.mesh.closed(t, id);
                 dropped.extend(st.conns.remove(&id));
+                dropped.extend(st.retired.remove(&id));
             }
             if st.stopped {
                 (None, true)
@@ -64,7 +65,7 @@ impl Task for MeshTask {
                             dials.push((dial, addr));
                         }
                         Action::Close { conn, status, reason } => {
-                            if let Some(c) = st.conns.remove(&conn) {
+                            if let Some(c) = st.conns.remove(&conn).or_else(|| st.retired.remove(&conn)) {
                                 closes.push((c, status, reason));
                             }
                         }
