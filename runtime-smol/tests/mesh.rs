@@ -171,12 +171,15 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
         let completed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done: Arc<Mutex<Vec<u64>>> = Arc::default();
+        let done: Arc<Mutex<Vec<u64>>> = Arc::default();
         let callers: Vec<_> = [0usize, 1, 3]
             .iter()
             .map(|&i| {
                 let node = Arc::new(nodes[i].take().unwrap());
                 let (victim, next_id, completed, failed, stop) =
                     (victim.clone(), next_id.clone(), completed.clone(), failed.clone(), stop.clone());
+                let done = done.clone();
                 let n = node.clone();
                 let t = smol::spawn(async move {
                     while !stop.load(Ordering::SeqCst) {
@@ -186,6 +189,7 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
                                 Ok(who) => {
                                     assert_eq!(who, victim);
                                     completed.fetch_add(1, Ordering::SeqCst);
+                                    done.lock().unwrap().push(id);
                                 }
                                 Err(e) => {
                                     assert!(
@@ -230,6 +234,9 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
         assert!(c.values().all(|&c| c == 1), "a request ran twice");
         let completed = completed.load(Ordering::SeqCst);
         assert!(c.len() as u64 >= completed, "{} executions for {completed} completed calls", c.len());
+        let done = done.lock().unwrap().clone();
+        assert_eq!(done.len() as u64, completed);
+        assert!(done.iter().all(|id| c.get(id) == Some(&1)), "a completed call that did not run once");
         assert!(failed.load(Ordering::SeqCst) > 0, "the kill was not noticed");
         let mut refs: Vec<&Mesh> = nodes.iter().collect();
         refs.push(&restarted);

@@ -158,6 +158,7 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
     let completed = Arc::new(AtomicU64::new(0));
     let failed = Arc::new(AtomicU64::new(0));
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done: Arc<Mutex<Vec<u64>>> = Arc::default();
     // The other nodes keep calling the victim, each call with a fresh request id.
     let callers: Vec<_> = [0usize, 1, 3]
         .iter()
@@ -165,6 +166,7 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
             let node = Arc::new(nodes[i].take().unwrap());
             let (victim, next_id, completed, failed, stop) =
                 (victim.clone(), next_id.clone(), completed.clone(), failed.clone(), stop.clone());
+            let done = done.clone();
             let n = node.clone();
             let t = std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
@@ -174,6 +176,7 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
                             Ok(who) => {
                                 assert_eq!(who, victim);
                                 completed.fetch_add(1, Ordering::SeqCst);
+                                done.lock().unwrap().push(id);
                             }
                             Err(e) => {
                                 assert!(
@@ -225,6 +228,9 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
     let executed = counts.len() as u64;
     let completed = completed.load(Ordering::SeqCst);
     assert!(executed >= completed, "{executed} executions for {completed} completed calls");
+    let done = done.lock().unwrap();
+    assert_eq!(done.len() as u64, completed);
+    assert!(done.iter().all(|id| counts.get(id) == Some(&1)), "a completed call that did not run once");
     assert!(failed.load(Ordering::SeqCst) > 0, "the kill was not noticed");
     let mut refs: Vec<&Mesh> = nodes.iter().collect();
     refs.push(&restarted);
