@@ -1,5 +1,5 @@
 //! The mesh of peers (SPEC.md §16) in tandem-smol (the same scenarios as tandem-std's tests/mesh.rs): five nodes in one process started at once,
-//! every pair calling both ways over exactly one connection; a member killed and restarted
+//! every pair calling, streaming and notifying both ways over exactly one connection; a member killed and restarted
 //! while the others call it (each request executed at most once, the member rejoins);
 //! members added and removed at run time; the watch of a member's state; the mesh's refusals
 //! on the wire; a mesh over tls:// with client certificates proving the names.
@@ -13,7 +13,8 @@ use futures_lite::FutureExt;
 use std::time::{Duration, Instant};
 
 use tandem_smol::{
-    ClientConfig, Error, Handlers, MemberState, Mesh, MeshConfig, MeshOptions, ServerConfig, Status, Unary,
+    ClientConfig, Error, Handlers, MemberState, Mesh, MeshConfig, MeshOptions, Notification, ServerConfig,
+    Status, Streaming, Unary,
 };
 
 const T: Duration = Duration::from_secs(5);
@@ -21,6 +22,12 @@ const T: Duration = Duration::from_secs(5);
 const WHO: Unary<(), (String, String)> = Unary::new(9, 1);
 /// Executes request `id` once: counted per id on the callee; answers the callee's name.
 const EXEC: Unary<u64, String> = Unary::new(9, 2);
+/// Streams `n` items: the callee's name, `n` times.
+const NAMES: Streaming<u32, (), String> = Streaming::new(9, 3);
+/// A reliable notification, counted by the callee.
+const POKE: Notification<String> = Notification::new(9, 4);
+/// POKE notifications served.
+static POKES: AtomicU64 = AtomicU64::new(0);
 
 type Counts = Arc<Mutex<HashMap<u64, u32>>>;
 
@@ -42,6 +49,7 @@ fn names(n: usize) -> Vec<String> {
 fn handlers(me: &str, counts: Counts) -> Handlers {
     let me = me.to_owned();
     let me2 = me.clone();
+    let me3 = me.clone();
     Handlers::new()
         .unary(&WHO, move |ctx, ()| {
             let r = (me.clone(), ctx.peer().name().to_owned());
@@ -51,6 +59,20 @@ fn handlers(me: &str, counts: Counts) -> Handlers {
             *counts.lock().unwrap().entry(id).or_default() += 1;
             let me = me2.clone();
             async move { Ok(me) }
+        })
+        .streaming(&NAMES, move |_, n, _up, mut down| {
+            let me = me3.clone();
+            async move {
+                for _ in 0..n {
+                    down.send(&me).await.map_err(|e| e.status())?;
+                }
+                Ok(())
+            }
+        })
+        .notification(&POKE, |ctx, from| {
+            assert_eq!(from, ctx.peer().name());
+            POKES.fetch_add(1, Ordering::SeqCst);
+            async { Ok(()) }
         })
 }
 
@@ -140,6 +162,14 @@ fn five_nodes_started_at_once_call_every_pair_both_ways_over_one_connection() {
                 let p = a.peer(b).unwrap();
                 let (callee, caller) = p.call(&WHO, &(), T).await.unwrap();
                 assert_eq!((callee.as_str(), caller.as_str()), (b.as_str(), a.name()));
+                // Streams and notifications too, whichever side dialed.
+                let mut rx = p.subscribe(&NAMES, &3, T).await.unwrap();
+                let mut items = Vec::new();
+                while let Some(x) = rx.recv().await.unwrap() {
+                    items.push(x);
+                }
+                assert_eq!(items, vec![b.clone(); 3]);
+                p.notify(&POKE, &a.name().to_owned(), T).await.unwrap();
             }
             let results = a.call_all(&WHO, &(), T).await;
             assert_eq!(results.len(), 4);
@@ -147,6 +177,7 @@ fn five_nodes_started_at_once_call_every_pair_both_ways_over_one_connection() {
                 assert_eq!(r.unwrap().0, member);
             }
         }
+        assert_eq!(POKES.load(Ordering::SeqCst), 20);
         converged(&refs, T).await;
         for n in &nodes {
             assert_eq!(n.stats().replaced, 0, "{}", n.name());

@@ -1,5 +1,5 @@
 //! The mesh of peers (SPEC.md §16) in tandem-std: five nodes in one process started at once,
-//! every pair calling both ways over exactly one connection; a member killed and restarted
+//! every pair calling, streaming and notifying both ways over exactly one connection; a member killed and restarted
 //! while the others call it (each request executed at most once, the member rejoins);
 //! members added and removed at run time; the watch of a member's state; the mesh's refusals
 //! on the wire; a mesh over tls:// with client certificates proving the names.
@@ -11,7 +11,8 @@ use std::sync::{Arc, Barrier, Mutex};
 use std::time::{Duration, Instant};
 
 use tandem_std::{
-    ClientConfig, Error, Handlers, MemberState, Mesh, MeshConfig, MeshOptions, ServerConfig, Status, Unary,
+    ClientConfig, Error, Handlers, MemberState, Mesh, MeshConfig, MeshOptions, Notification, ServerConfig,
+    Status, Streaming, Unary,
 };
 
 const T: Duration = Duration::from_secs(5);
@@ -19,6 +20,10 @@ const T: Duration = Duration::from_secs(5);
 const WHO: Unary<(), (String, String)> = Unary::new(9, 1);
 /// Executes request `id` once: counted per id on the callee; answers the callee's name.
 const EXEC: Unary<u64, String> = Unary::new(9, 2);
+/// Streams `n` items: the callee's name, `n` times.
+const NAMES: Streaming<u32, (), String> = Streaming::new(9, 3);
+/// A reliable notification, counted by the callee.
+const POKE: Notification<String> = Notification::new(9, 4);
 
 type Counts = Arc<Mutex<HashMap<u64, u32>>>;
 
@@ -40,14 +45,28 @@ fn names(n: usize) -> Vec<String> {
 fn handlers(me: &str, counts: Counts) -> Handlers {
     let me = me.to_owned();
     let me2 = me.clone();
-    Handlers::new().unary(&WHO, move |ctx, ()| Ok((me.clone(), ctx.peer_name().to_owned()))).unary(
-        &EXEC,
-        move |_, id| {
+    let me3 = me.clone();
+    Handlers::new()
+        .unary(&WHO, move |ctx, ()| Ok((me.clone(), ctx.peer_name().to_owned())))
+        .unary(&EXEC, move |_, id| {
             *counts.lock().unwrap().entry(id).or_default() += 1;
             Ok(me2.clone())
-        },
-    )
+        })
+        .streaming(&NAMES, move |_, n, _up, mut down| {
+            for _ in 0..n {
+                down.send(&me3).map_err(|e| e.status())?;
+            }
+            Ok(())
+        })
+        .notification(&POKE, |ctx, from| {
+            assert_eq!(from, ctx.peer_name());
+            POKES.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        })
 }
+
+/// POKE notifications served.
+static POKES: AtomicU64 = AtomicU64::new(0);
 
 fn options(dir: &Path, me: &str, members: &[String]) -> MeshOptions {
     let mut o = MeshOptions::new(me, addr(dir, me), ServerConfig::new(me), ClientConfig::new(me));
@@ -128,6 +147,14 @@ fn five_nodes_started_at_once_call_every_pair_both_ways_over_one_connection() {
             let p = a.peer(b).unwrap();
             let (callee, caller) = p.call(&WHO, &(), T).unwrap();
             assert_eq!((callee.as_str(), caller.as_str()), (b.as_str(), a.name()));
+            // Streams and notifications too, whichever side dialed.
+            let mut rx = p.subscribe(&NAMES, &3, T).unwrap();
+            let mut items = Vec::new();
+            while let Some(x) = rx.recv().unwrap() {
+                items.push(x);
+            }
+            assert_eq!(items, vec![b.clone(); 3]);
+            p.notify(&POKE, &a.name().to_owned(), T).unwrap();
         }
         let results = a.call_all(&WHO, &(), T);
         assert_eq!(results.len(), 4);
@@ -135,6 +162,7 @@ fn five_nodes_started_at_once_call_every_pair_both_ways_over_one_connection() {
             assert_eq!(r.unwrap().0, member);
         }
     }
+    assert_eq!(POKES.load(Ordering::SeqCst), 20);
     // Still exactly one connection per pair after all that traffic, and nothing was replaced.
     converged(&refs, T);
     for n in &nodes {
