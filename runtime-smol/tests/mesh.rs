@@ -1,8 +1,9 @@
-//! The mesh of peers (SPEC.md §16) in tandem-smol (the same scenarios as tandem-std's tests/mesh.rs): five nodes in one process started at once,
-//! every pair calling, streaming and notifying both ways over exactly one connection; a member killed and restarted
-//! while the others call it (each request executed at most once, the member rejoins);
-//! members added and removed at run time; the watch of a member's state; the mesh's refusals
-//! on the wire; a mesh over tls:// with client certificates proving the names.
+//! The mesh of peers (SPEC.md §16) in tandem-smol, the scenarios of tandem-std's tests/mesh.rs:
+//! five nodes in one process started at once, every pair calling, streaming and notifying both
+//! ways over exactly one connection; a member killed and restarted while the others call it
+//! (each request executed at most once, the member rejoins); members added and removed at run
+//! time; the watch of a member's state; the mesh's refusals on the wire; a mesh over tls:// with
+//! client certificates proving the names.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -202,7 +203,6 @@ fn a_killed_member_restarts_and_rejoins_and_no_request_runs_twice() {
         let completed = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(AtomicU64::new(0));
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let done: Arc<Mutex<Vec<u64>>> = Arc::default();
         let done: Arc<Mutex<Vec<u64>>> = Arc::default();
         let callers: Vec<_> = [0usize, 1, 3]
             .iter()
