@@ -1,8 +1,8 @@
 //! The mesh of peers (SPEC.md §16) in tandem-std: five nodes in one process started at once,
-//! every pair calling, streaming and notifying both ways over exactly one connection; a member killed and restarted
-//! while the others call it (each request executed at most once, the member rejoins);
-//! members added and removed at run time; the watch of a member's state; the mesh's refusals
-//! on the wire; a mesh over tls:// with client certificates proving the names.
+//! every pair calling, streaming and notifying both ways over exactly one connection; a member
+//! killed and restarted while the others call it (each request executed at most once, the member
+//! rejoins); members added and removed at run time; the watch of a member's state; the mesh's
+//! refusals on the wire; a mesh over tls:// with client certificates proving the names.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
