@@ -375,6 +375,28 @@ fn the_mesh_refuses_non_members_and_wrong_dialers_on_the_wire() {
     assert!(matches!(me, Error::Refused { status: Status::PERMISSION_DENIED, .. }), "{me}");
     let st = na.stats();
     assert_eq!((st.refused_non_members, st.refused_wrong_dialer), (2, 1));
+
+    // The node at a member's address announces another name: the dialer closes the connection
+    // (PERMISSION_DENIED) and keeps redialing; the member is never connected.
+    let omega = (0..1000)
+        .map(|i| format!("o{i}"))
+        .find(|o| tandem_core::endpoint::mesh::dials(b"alpha", o.as_bytes()))
+        .unwrap();
+    let impostor = (0..1000)
+        .map(|i| format!("i{i}"))
+        .find(|n| !tandem_core::endpoint::mesh::dials(n.as_bytes(), b"alpha"))
+        .unwrap();
+    let mut o = options(&d, &impostor, std::slice::from_ref(&a));
+    o.listen = addr(&d, &omega);
+    let ni = Mesh::start(o, handlers(&impostor, counts.clone())).unwrap();
+    na.add_member(&omega, &addr(&d, &omega)).unwrap();
+    let until = Instant::now() + T;
+    while na.stats().wrong_names < 2 {
+        assert!(Instant::now() < until, "alpha did not notice the wrong name: {:?}", na.stats());
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(na.peer(&omega).is_err());
+    assert!(ni.peer(&a).is_err());
 }
 
 /// A mesh over tls:// with mutual authentication: every node presents a client certificate for
