@@ -3,7 +3,7 @@
 //! connection a member keeps, when to redial), around connections made the ordinary way — the
 //! server's accepted connections, judged by the core as the hub's [`Gate`] after the
 //! authenticator and before the server's HELLO, and client connections the runtime dials when
-//! the core asks ([`DialFn`]). Its loop is a task on the shared I/O threads ([`task`]): it ticks the
+//! the core asks ([`DialFn`]). Its loop is a task on the shared I/O threads (`task.rs`): it ticks the
 //! mesh's timer, notices closed connections, closes those the mesh drops, starts dials and
 //! publishes member states to the [`MemberWatch`]es. A runtime's `Mesh` is a `Server` built with
 //! the core as its gate, plus the core. (Layer 9: imports `threads`, `hub`, `peer`, `conn`,
