@@ -176,6 +176,13 @@ fn main() {
         })
         .count();
     println!("{name} stopped: {waiting} of {} nodes see it disconnected", nodes.len());
+    // Its listening socket closes on an I/O thread just after: wait until the port is free.
+    let port = members[victim].1.trim_start_matches("tcp://");
+    let t = Instant::now();
+    while std::net::TcpListener::bind(port).is_err() {
+        assert!(t.elapsed() < Duration::from_secs(10), "{port} stays in use");
+        std::thread::sleep(Duration::from_millis(5));
+    }
     nodes.insert(victim, Node::start(victim, &members));
     let took = wait_converged(&nodes);
     println!("{name} restarted: mesh converged again in {took:?}, {} connections", connections(&nodes));
