@@ -25,6 +25,8 @@ const WHO: Unary<(), (String, String)> = Unary::new(9, 1);
 const EXEC: Unary<u64, String> = Unary::new(9, 2);
 /// Streams `n` items: the callee's name, `n` times.
 const NAMES: Streaming<u32, (), String> = Streaming::new(9, 3);
+/// Executes request `id` after 300 ms (counted per id like EXEC); answers it.
+const SLOW: Unary<u64, u64> = Unary::new(9, 5);
 /// A reliable notification, counted by the callee.
 const POKE: Notification<String> = Notification::new(9, 4);
 /// POKE notifications served.
@@ -56,10 +58,21 @@ fn handlers(me: &str, counts: Counts) -> Handlers {
             let r = (me.clone(), ctx.peer().name().to_owned());
             async move { Ok(r) }
         })
-        .unary(&EXEC, move |_, id| {
-            *counts.lock().unwrap().entry(id).or_default() += 1;
-            let me = me2.clone();
-            async move { Ok(me) }
+        .unary(&EXEC, {
+            let counts = counts.clone();
+            move |_, id| {
+                *counts.lock().unwrap().entry(id).or_default() += 1;
+                let me = me2.clone();
+                async move { Ok(me) }
+            }
+        })
+        .unary(&SLOW, move |_, id| {
+            let counts = counts.clone();
+            async move {
+                smol::Timer::after(Duration::from_millis(300)).await;
+                *counts.lock().unwrap().entry(id).or_default() += 1;
+                Ok(id)
+            }
         })
         .streaming(&NAMES, move |_, n, _up, mut down| {
             let me = me3.clone();
@@ -483,5 +496,57 @@ fn a_mesh_over_tls_proves_names_with_client_certificates() {
             e => panic!("{e}"),
         }
         converged(&refs, T).await;
+    })
+}
+
+/// Session resumption applies to mesh connections: the transport of a pair's connection is cut
+/// (a proxy between them) while calls run both ways; the session resumes on a new transport, the
+/// calls complete exactly once, and the mesh never saw the connection go (same connection at
+/// both ends, nothing lost).
+#[test]
+fn a_cut_transport_resumes_as_the_same_mesh_connection() {
+    smol::block_on(async {
+        let counts = Counts::default();
+        let start = |name: &str| {
+            let mut o =
+                MeshOptions::new(name, "tcp://127.0.0.1:0", ServerConfig::new(name), ClientConfig::new(name));
+            o.mesh = MeshConfig {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+                ..MeshConfig::default()
+            };
+            Mesh::start(o, handlers(name, counts.clone())).unwrap()
+        };
+        let (x, y) = (start("x"), start("y"));
+        let (dialer, acceptor) =
+            if tandem_core::endpoint::mesh::dials(b"x", b"y") { (&x, &y) } else { (&y, &x) };
+        let target = acceptor.local_addr().to_string();
+        let proxy =
+            tandem_testkit::proxy::TcpProxy::start(target.trim_start_matches("tcp://").parse().unwrap());
+        dialer.add_member(acceptor.name(), &format!("tcp://{}", proxy.addr())).unwrap();
+        acceptor.add_member(dialer.name(), &dialer.local_addr().to_string()).unwrap();
+        converged(&[&x, &y], T).await;
+        let ids = |m: &Mesh| m.members()[0].connection.unwrap();
+        let (before_d, before_a) = (ids(dialer), ids(acceptor));
+        let (pd, pa) = (dialer.peer(acceptor.name()).unwrap(), acceptor.peer(dialer.name()).unwrap());
+        let cut = async {
+            smol::Timer::after(Duration::from_millis(100)).await;
+            proxy.cut();
+        };
+        let ((r1, r2), ()) = futures_lite::future::zip(
+            futures_lite::future::zip(async { pd.call(&SLOW, &1, T).await.unwrap() }, async {
+                pa.call(&SLOW, &2, T).await.unwrap()
+            }),
+            cut,
+        )
+        .await;
+        assert_eq!(r1, 1);
+        assert_eq!(r2, 2);
+        assert_eq!(counts.lock().unwrap().get(&1), Some(&1));
+        assert_eq!(counts.lock().unwrap().get(&2), Some(&1));
+        assert_eq!((ids(dialer), ids(acceptor)), (before_d, before_a), "the mesh connection changed");
+        assert_eq!((dialer.stats().lost, acceptor.stats().lost), (0, 0));
+        assert_eq!((dialer.stats().established, acceptor.stats().established), (1, 1));
+        assert!(pd.stats().resumptions >= 1, "{:?}", pd.stats());
     })
 }

@@ -22,6 +22,8 @@ const WHO: Unary<(), (String, String)> = Unary::new(9, 1);
 const EXEC: Unary<u64, String> = Unary::new(9, 2);
 /// Streams `n` items: the callee's name, `n` times.
 const NAMES: Streaming<u32, (), String> = Streaming::new(9, 3);
+/// Executes request `id` after 300 ms (counted per id like EXEC); answers it.
+const SLOW: Unary<u64, u64> = Unary::new(9, 5);
 /// A reliable notification, counted by the callee.
 const POKE: Notification<String> = Notification::new(9, 4);
 
@@ -48,9 +50,17 @@ fn handlers(me: &str, counts: Counts) -> Handlers {
     let me3 = me.clone();
     Handlers::new()
         .unary(&WHO, move |ctx, ()| Ok((me.clone(), ctx.peer_name().to_owned())))
-        .unary(&EXEC, move |_, id| {
+        .unary(&EXEC, {
+            let counts = counts.clone();
+            move |_, id| {
+                *counts.lock().unwrap().entry(id).or_default() += 1;
+                Ok(me2.clone())
+            }
+        })
+        .unary(&SLOW, move |_, id| {
+            std::thread::sleep(Duration::from_millis(300));
             *counts.lock().unwrap().entry(id).or_default() += 1;
-            Ok(me2.clone())
+            Ok(id)
         })
         .streaming(&NAMES, move |_, n, _up, mut down| {
             for _ in 0..n {
@@ -479,4 +489,48 @@ fn a_mesh_over_tls_proves_names_with_client_certificates() {
         e => panic!("{e}"),
     }
     converged(&refs, T);
+}
+
+/// Session resumption applies to mesh connections: the transport of a pair's connection is cut
+/// (a proxy between them) while calls run both ways; the session resumes on a new transport, the
+/// calls complete exactly once, and the mesh never saw the connection go (same connection at
+/// both ends, nothing lost).
+#[test]
+fn a_cut_transport_resumes_as_the_same_mesh_connection() {
+    let counts = Counts::default();
+    let start = |name: &str| {
+        let mut o =
+            MeshOptions::new(name, "tcp://127.0.0.1:0", ServerConfig::new(name), ClientConfig::new(name));
+        o.mesh = MeshConfig {
+            initial_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(200),
+            ..MeshConfig::default()
+        };
+        Mesh::start(o, handlers(name, counts.clone())).unwrap()
+    };
+    let (x, y) = (start("x"), start("y"));
+    let (dialer, acceptor) = if tandem_core::endpoint::mesh::dials(b"x", b"y") { (&x, &y) } else { (&y, &x) };
+    let target = acceptor.local_addr().to_string();
+    let proxy = tandem_testkit::proxy::TcpProxy::start(target.trim_start_matches("tcp://").parse().unwrap());
+    dialer.add_member(acceptor.name(), &format!("tcp://{}", proxy.addr())).unwrap();
+    acceptor.add_member(dialer.name(), &dialer.local_addr().to_string()).unwrap();
+    converged(&[&x, &y], T);
+    let ids = |m: &Mesh| m.members()[0].connection.unwrap();
+    let (before_d, before_a) = (ids(dialer), ids(acceptor));
+    let (pd, pa) = (dialer.peer(acceptor.name()).unwrap(), acceptor.peer(dialer.name()).unwrap());
+    let (r1, r2) = std::thread::scope(|s| {
+        let a = s.spawn(|| pd.call(&SLOW, &1, T).unwrap());
+        let b = s.spawn(|| pa.call(&SLOW, &2, T).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+        proxy.cut();
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    assert_eq!(r1, 1);
+    assert_eq!(r2, 2);
+    assert_eq!(counts.lock().unwrap().get(&1), Some(&1));
+    assert_eq!(counts.lock().unwrap().get(&2), Some(&1));
+    assert_eq!((ids(dialer), ids(acceptor)), (before_d, before_a), "the mesh connection changed");
+    assert_eq!((dialer.stats().lost, acceptor.stats().lost), (0, 0));
+    assert_eq!((dialer.stats().established, acceptor.stats().established), (1, 1));
+    assert!(pd.stats().resumptions >= 1, "{:?}", pd.stats());
 }
