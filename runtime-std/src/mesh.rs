@@ -201,7 +201,7 @@ impl Mesh {
 
 impl Drop for Mesh {
     /// Stops at once: every mesh connection is closed (UNAVAILABLE on the accepted ones, as a
-    /// dropped [`Server`] does; OK on the dialed ones).
+    /// dropped [`Server`] does, and on the dialed ones).
     fn drop(&mut self) {
         for p in self.core.stop() {
             p.close_with(

@@ -46,8 +46,9 @@ use crate::peer::{self, Peer};
 /// The CLOSE reason when an authenticated peer's HELLO name is not the identity its
 /// authenticator proved (PERMISSION_DENIED; SPEC.md §16.4).
 pub const REASON_NAME_NOT_PROVEN: &str = "mesh: the HELLO name is not the identity the authenticator proved";
-/// The CLOSE reason of a node that is shutting down, to a peer connecting meanwhile
-/// (UNAVAILABLE), and on its own dialed connections (OK).
+/// The CLOSE reason of a node that is shutting down: to a peer connecting meanwhile
+/// (UNAVAILABLE), on its dialed connections when it is dropped (UNAVAILABLE), and on a dial
+/// that completes after it stopped (OK).
 pub const REASON_STOPPING: &str = "mesh: this node is shutting down";
 
 /// Most member state changes a [`MemberWatch`] can lag behind before it skips to the current
