@@ -42,7 +42,8 @@ impl core::fmt::Debug for Server {
 
 impl Server {
     /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `tls://host:port`
-    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and
+    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path`, `udp://host:port`,
+    /// `ws://host:port/path` or `wss://host:port/path` (with `config.tls`)) and
     /// starts accepting on one of the shared I/O threads. Not async: binding does not wait.
     ///
     /// On `udp://` one socket serves every client: the endpoint routes datagrams by source
@@ -78,6 +79,30 @@ impl Server {
             SpawnDispatch(spawner.clone())
         });
         Ok(Server { hub, local, path, listening })
+    }
+
+    /// Serves a WebSocket connection that the application accepted itself, so that tandem
+    /// shares a port with the application's HTTP server by path: the application reads the
+    /// request head, sees the server's path (`/rpc` of `ws://…/rpc`) and hands the socket over
+    /// with the bytes it read (`already_read`; empty if it read none). The upgrade, the path
+    /// check (HTTP 404 otherwise), the subprotocol and, on `wss://`, TLS run as for a
+    /// connection this server accepted (on an I/O thread; this call does not wait); the
+    /// connection counts against the same limits. Fails if the server is not bound on `ws://`
+    /// or `wss://` (bind on port 0 to serve adopted connections only).
+    ///
+    /// ```no_run
+    /// # fn f(server: &tandem_smol::Server, listener: std::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Read;
+    /// let (mut stream, _) = listener.accept()?;
+    /// let mut head = [0u8; 1024];
+    /// let n = stream.read(&mut head)?;
+    /// if head[..n].starts_with(b"GET /rpc ") {
+    ///     server.serve_websocket(stream, &head[..n])?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_websocket(&self, stream: std::net::TcpStream, already_read: &[u8]) -> Result<(), Error> {
+        self.listening.serve_websocket(stream, already_read)
     }
 
     /// The address actually listened on (with the real port for `tcp://…:0` and `udp://…:0`).

@@ -29,6 +29,8 @@ pub mod attacks;
 pub mod auth;
 pub mod heap;
 pub mod hostile;
+pub mod nginx;
 pub mod pki;
 pub mod proxy;
 pub mod wire;
+pub mod ws;

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use crate::error::io_error;
 use crate::open::TransportInfo;
+use crate::state::TransportFailure;
 use crate::tandem_core::addr::Address;
 use crate::udp::Inbox;
 use crate::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
@@ -61,6 +62,28 @@ pub(crate) trait Transport: Send + 'static {
     fn remote_addr(&self) -> Option<SocketAddr>;
     /// Whether this is UDP (datagram mode: nothing to shut down or drain when closing).
     fn is_udp(&self) -> bool;
+    /// Writes out what the transport itself still holds (a WebSocket message the socket did not
+    /// take whole); `WouldBlock` while some remains (then [`blocked`](Self::blocked)`(false)`
+    /// says what to wait for). Called after every round of writes.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Once, why the transport failed below tandem (a WebSocket upgrade refused, TLS under
+    /// `wss://`), for `peer::connected`'s error.
+    fn take_failure(&mut self) -> Option<TransportFailure> {
+        None
+    }
+    /// Once, when the peer broke the rules of the transport itself (a WebSocket text message):
+    /// what it did. The connection is then closed with PROTOCOL_ERROR (not merely lost: a
+    /// session is not resumed after it).
+    fn take_violation(&mut self) -> Option<String> {
+        None
+    }
+    /// Once, when a TLS handshake inside the transport (`wss://`) is done: the peer's
+    /// certificates (DER, its own first), for the authenticator.
+    fn take_peer_certificates(&mut self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
 }
 
 /// A connected socket, non-blocking.
@@ -203,6 +226,11 @@ impl Socket {
         TransportInfo { remote: self.remote_addr(), creds, udp: self.is_udp() }
     }
 
+    /// The remote address for logs (`"unknown"` without one).
+    pub(crate) fn remote_addr_label(&self) -> String {
+        self.remote_addr().map_or_else(|| "unknown".into(), |a| a.to_string())
+    }
+
     fn nonblocking(self) -> io::Result<Socket> {
         match &self {
             Socket::Tcp(s) => s.set_nonblocking(true)?,
@@ -241,7 +269,10 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
     let ctx = || format!("cannot connect to {addr}");
     let timeout = || Error::Timeout { addr: addr.to_string() };
     let (socket, addrs) = match addr {
-        Address::Tcp(host_port) | Address::Tls(host_port) | Address::Udp(host_port) => {
+        Address::Tcp(host_port)
+        | Address::Tls(host_port)
+        | Address::Udp(host_port)
+        | Address::WebSocket { host_port, .. } => {
             let addrs = resolve(host_port).map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
             let mut socket = None;
@@ -251,10 +282,12 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
                     .filter(|d| !d.is_zero())
                     .ok_or_else(timeout)?;
                 let r = match addr {
-                    Address::Tcp(_) | Address::Tls(_) => TcpStream::connect_timeout(a, left).and_then(|s| {
-                        s.set_nodelay(true)?;
-                        Ok(Socket::Tcp(s))
-                    }),
+                    Address::Tcp(_) | Address::Tls(_) | Address::WebSocket { .. } => {
+                        TcpStream::connect_timeout(a, left).and_then(|s| {
+                            s.set_nodelay(true)?;
+                            Ok(Socket::Tcp(s))
+                        })
+                    }
                     _ => udp_for(*a).map(Socket::Udp),
                 };
                 match r {
@@ -318,7 +351,7 @@ enum Kind {
 pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Result<Connecting> {
     let no_addr = || io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
     let (domain, ty, kind, sa) = match addr {
-        Address::Tcp(_) | Address::Tls(_) => {
+        Address::Tcp(_) | Address::Tls(_) | Address::WebSocket { .. } => {
             let to = to.ok_or_else(no_addr)?;
             (Domain::for_address(to), Type::STREAM, Kind::Tcp, SockAddr::from(to))
         }
@@ -381,6 +414,8 @@ pub enum Listener {
     Unix(UnixListener),
     /// A Unix SEQPACKET socket.
     Packet(socket2::Socket),
+    /// TCP under `ws://` or `wss://`: every accepted connection must upgrade on this path.
+    WebSocket(TcpListener, String),
     /// UDP: one socket for every association, demultiplexed by the server.
     Udp(UdpSocket),
 }
@@ -399,6 +434,12 @@ impl Listener {
                 let local =
                     if matches!(addr, Address::Tls(_)) { Address::Tls(local) } else { Address::Tcp(local) };
                 (Listener::Tcp(l), local, None)
+            }
+            Address::WebSocket { tls, host_port, path } => {
+                let l = TcpListener::bind(first(host_port)?).map_err(io)?;
+                let local = l.local_addr().map_err(io)?.to_string();
+                let local = Address::WebSocket { tls: *tls, host_port: local, path: path.clone() };
+                (Listener::WebSocket(l, path.clone()), local, None)
             }
             Address::Unix(path) => {
                 prepare_path(path, false, remove_stale)?;
@@ -420,7 +461,7 @@ impl Listener {
             }
         };
         match &l {
-            Listener::Tcp(s) => s.set_nonblocking(true),
+            Listener::Tcp(s) | Listener::WebSocket(s, _) => s.set_nonblocking(true),
             Listener::Unix(s) => s.set_nonblocking(true),
             Listener::Packet(s) => s.set_nonblocking(true),
             Listener::Udp(s) => s.set_nonblocking(true),
@@ -433,7 +474,7 @@ impl Listener {
     /// `WouldBlock` when none is waiting.
     pub(crate) fn accept(&self) -> io::Result<(Socket, String)> {
         let (s, label) = match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::WebSocket(l, _) => {
                 let (s, a) = l.accept()?;
                 s.set_nodelay(true)?;
                 (Socket::Tcp(s), a.to_string())
@@ -448,10 +489,18 @@ impl Listener {
     /// The listening descriptor.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Tcp(s) => s.as_fd(),
+            Listener::Tcp(s) | Listener::WebSocket(s, _) => s.as_fd(),
             Listener::Unix(s) => s.as_fd(),
             Listener::Packet(s) => s.as_fd(),
             Listener::Udp(s) => s.as_fd(),
+        }
+    }
+
+    /// The path a `ws://` or `wss://` listener serves.
+    pub(crate) fn websocket_path(&self) -> Option<&str> {
+        match self {
+            Listener::WebSocket(_, path) => Some(path),
+            _ => None,
         }
     }
 }
