@@ -534,3 +534,39 @@ fn a_cut_transport_resumes_as_the_same_mesh_connection() {
     assert_eq!((dialer.stats().established, acceptor.stats().established), (1, 1));
     assert!(pd.stats().resumptions >= 1, "{:?}", pd.stats());
 }
+
+/// The mesh over WebSocket (`ws://`, as MinIO's grid runs): three nodes dial each other by
+/// their `ws://host:port/path` addresses, one connection per pair, calls both ways.
+#[test]
+fn a_mesh_over_websocket() {
+    let counts = Counts::default();
+    let names = ["ws-0", "ws-1", "ws-2"];
+    let nodes: Vec<Mesh> = names
+        .iter()
+        .map(|n| {
+            let mut o =
+                MeshOptions::new(*n, "ws://127.0.0.1:0/mesh", ServerConfig::new(*n), ClientConfig::new(*n));
+            o.mesh = MeshConfig {
+                initial_backoff: Duration::from_millis(20),
+                max_backoff: Duration::from_millis(200),
+                ..MeshConfig::default()
+            };
+            Mesh::start(o, handlers(n, counts.clone())).unwrap()
+        })
+        .collect();
+    for a in &nodes {
+        for b in &nodes {
+            if a.name() != b.name() {
+                a.add_member(b.name(), &b.local_addr().to_string()).unwrap();
+            }
+        }
+    }
+    let refs: Vec<&Mesh> = nodes.iter().collect();
+    converged(&refs, T);
+    for a in &nodes {
+        for (member, r) in a.call_all(&WHO, &(), T) {
+            let (callee, caller) = r.unwrap();
+            assert_eq!((callee.as_str(), caller.as_str()), (member.as_str(), a.name()));
+        }
+    }
+}
