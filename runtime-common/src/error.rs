@@ -78,6 +78,8 @@ pub enum Error {
         /// What happened, with a hint.
         reason: String,
     },
+    /// A mesh's name or membership is invalid (an empty or too long name, too many members).
+    Mesh(tandem_core::endpoint::mesh::MeshError),
 }
 
 /// [`Error::Io`]: `context` says what was being done (e.g. `cannot connect to tcp://…`).
@@ -111,6 +113,7 @@ impl fmt::Display for Error {
             Error::TlsConfig { reason } => write!(f, "invalid TLS configuration: {reason}"),
             Error::Tls { addr, reason } => write!(f, "TLS handshake with {addr} failed: {reason}"),
             Error::WebSocket { addr, reason } => write!(f, "WebSocket connection to {addr} failed: {reason}"),
+            Error::Mesh(e) => e.fmt(f),
             Error::PeerSpeaksTls { addr } => write!(
                 f,
                 "the server at {addr} speaks TLS (it answered with a TLS record): connect with tls:// and a ClientConfig::tls that trusts its certificate"

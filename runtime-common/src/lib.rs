@@ -108,6 +108,7 @@
 //! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
 //! | 7 | `engine` (open, events, session, handlers, hub, conn, clock) |
 //! | 8 | `threads`: the I/O threads, sockets, drivers and listeners (engine, open, hub, handlers, pump, session, tls, conn, udp, unix, state, error; its own layering inside) |
+//! | 9 | `mesh`: a mesh of peers, SPEC.md §16 (threads, hub, peer, conn, auth, clock, deadline, error) |
 
 #![deny(missing_docs)]
 // `unsafe` only in `threads/io.rs`: registering a descriptor with the poller (see its
@@ -127,6 +128,7 @@ mod events;
 pub mod handlers;
 pub mod hub;
 pub mod introspect;
+pub mod mesh;
 #[cfg(feature = "metrics")]
 mod metrics_observer;
 mod observe;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::config::connection_config;
-use tandem_runtime::hub::Hub;
+use tandem_runtime::hub::{Gate, Hub};
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::threads::listen::{self, Listening};
@@ -55,13 +55,24 @@ impl Server {
     /// `config.unlink_stale_socket` is set and nothing answers on it; the socket file is
     /// removed when the server stops.
     pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
+        Server::bind_gated(addr, config, handlers, None)
+    }
+
+    /// [`bind`](Self::bind) with a gate judging every new connection (a mesh).
+    pub(crate) fn bind_gated(
+        addr: &str,
+        config: ServerConfig,
+        handlers: Handlers,
+        gate: Option<Arc<dyn Gate>>,
+    ) -> Result<Server, Error> {
         let address: Address = addr.parse()?;
         let connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         let tls = tls::server_tls(&address, config.tls.as_ref())?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
-        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
+        let hub =
+            Hub::with_gate(config.name, connection, config.endpoint, sleep_until, config.authenticator, gate);
         hub.set_observer(config.observer);
         let spawner = config.spawner;
         let listening = listen::start(listener, hub.clone(), handlers.registry().clone(), tls, move || {

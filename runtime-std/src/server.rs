@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::config::connection_config;
-use tandem_runtime::hub::Hub;
+use tandem_runtime::hub::{Gate, Hub};
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::threads::listen::{self, Listening};
@@ -60,6 +60,16 @@ impl Server {
     /// (`max_concurrent_calls + max_concurrent_streams`) would not fit in the handler pool next
     /// to its `workers` (`max_workers`), the server announces less (logged).
     pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
+        Server::bind_gated(addr, config, handlers, None)
+    }
+
+    /// [`bind`](Self::bind) with a gate judging every new connection (a mesh).
+    pub(crate) fn bind_gated(
+        addr: &str,
+        config: ServerConfig,
+        handlers: Handlers,
+        gate: Option<Arc<dyn Gate>>,
+    ) -> Result<Server, Error> {
         let address: Address = addr.parse()?;
         let limits = PoolLimits { workers: config.workers, max_threads: config.max_workers };
         let mut connection =
@@ -68,7 +78,8 @@ impl Server {
         let tls = tls::server_tls(&address, config.tls.as_ref())?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
-        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
+        let hub =
+            Hub::with_gate(config.name, connection, config.endpoint, sleep_until, config.authenticator, gate);
         hub.set_observer(config.observer);
         let pool = Pool::new(limits, "tandem-server");
         let lanes = pool.clone();
