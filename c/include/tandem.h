@@ -3,7 +3,9 @@
  *
  * Memory: the library never allocates. Ask tandem_conn_memory_size() how many bytes a
  * configuration needs, give that memory to tandem_conn_init(), and it is the connection's until
- * tandem_conn_free(). Threads: a connection is used by one thread at a time.
+ * tandem_conn_free(). Serial lines:
+ * tandem_serial_encode() and a tandem_serial_decoder carry datagram mode (SPEC.md 14.9).
+ * Threads: a connection is used by one thread at a time.
  * See c/README.md for the memory model, the driver loop and an example.
  */
 
@@ -220,7 +222,7 @@
 #define TANDEM_ROLE_ACCEPTOR 1
 
 /**
- * Transport: a byte stream (TCP, Unix stream socket, a serial line): frames back to back.
+ * Transport: a byte stream (TCP, Unix stream socket): frames back to back.
  */
 #define TANDEM_TRANSPORT_STREAM 0
 
@@ -230,8 +232,9 @@
 #define TANDEM_TRANSPORT_PACKET 1
 
 /**
- * Transport: datagram mode over an unreliable datagram service (UDP, SPEC.md §14). Needs the
- * allocator-backed core: this build refuses it with `TANDEM_RESULT_UNSUPPORTED`.
+ * Transport: datagram mode over an unreliable datagram service (UDP, SPEC.md §14; a serial line
+ * with `tandem_serial_*`, §14.9). Its reply cache and retained requests are in the connection's
+ * memory too (`reply_cache_*`, `max_retained_bytes`).
  */
 #define TANDEM_TRANSPORT_DATAGRAM 2
 
@@ -286,7 +289,7 @@ typedef enum tandem_result {
    */
   TANDEM_RESULT_BUFFER_TOO_SMALL = 5,
   /**
-   * Not available in this build (datagram mode needs the allocator-backed core).
+   * Not available in this build.
    */
   TANDEM_RESULT_UNSUPPORTED = 6,
   /**
@@ -514,6 +517,12 @@ typedef enum tandem_blame {
 typedef struct tandem_conn tandem_conn;
 
 /**
+ * A serial-frame decoder: opaque to C. It lives in memory the caller gave to
+ * `tandem_serial_decoder_init`, its buffer right after it.
+ */
+typedef struct tandem_serial_decoder tandem_serial_decoder;
+
+/**
  * Connection configuration. Fill it with `tandem_config_default`, then change fields.
  *
  * Every size here also sizes the memory `tandem_conn_memory_size` asks for: the receive buffer
@@ -524,13 +533,14 @@ typedef struct tandem_conn tandem_conn;
  */
 typedef struct tandem_config {
   /**
-   * `TANDEM_TRANSPORT_STREAM` (TCP, Unix stream, a serial line) or `TANDEM_TRANSPORT_PACKET`
-   * (Unix SEQPACKET: one datagram per read and per `tandem_conn_poll_transmit`).
+   * `TANDEM_TRANSPORT_STREAM` (TCP, Unix stream), `TANDEM_TRANSPORT_PACKET` (Unix SEQPACKET:
+   * one datagram per read and per `tandem_conn_poll_transmit`) or `TANDEM_TRANSPORT_DATAGRAM`
+   * (UDP, a serial line through `tandem_serial_*`).
    */
   uint32_t transport;
   /**
-   * Packet transport: the largest datagram sent and accepted (at least 1200). Ignored on a
-   * byte stream. Default 8192.
+   * Packet and datagram transports: the largest datagram sent and accepted (at least 1200).
+   * Ignored on a byte stream. Default 8192.
    */
   uint32_t max_datagram;
   /**
@@ -600,6 +610,20 @@ typedef struct tandem_config {
    * with ENHANCE_YOUR_CALM (SPEC.md §12.5; 0 disables the check). Default 10000.
    */
   uint32_t max_unproductive_frames;
+  /**
+   * Datagram mode, announced: answers kept to resend to a retransmitted request (SPEC.md
+   * §14.5). Default 32.
+   */
+  uint32_t reply_cache_entries;
+  /**
+   * Datagram mode, announced: bytes of those answers. Default 8192.
+   */
+  uint32_t reply_cache_bytes;
+  /**
+   * Datagram mode, local: bytes of our own requests kept for retransmission until answered
+   * (beyond it calls return `TANDEM_RESULT_RETAIN_FULL`). Default 8192.
+   */
+  uint32_t max_retained_bytes;
   /**
    * Announced: optional features, a mask of `TANDEM_FEATURE_*`. Default both.
    */
@@ -678,6 +702,36 @@ typedef struct tandem_event {
    */
   size_t payload_len;
 } tandem_event;
+
+/**
+ * What a decoder has seen (SPEC.md §14.9.4): frames delivered, frames dropped by reason, bytes.
+ */
+typedef struct tandem_serial_stats {
+  /**
+   * Frames delivered: whole, within the size limit, CRC correct.
+   */
+  uint64_t frames;
+  /**
+   * Frames dropped: CRC mismatch.
+   */
+  uint64_t bad_crc;
+  /**
+   * Frames dropped: not valid COBS (cut short, or a code byte damaged).
+   */
+  uint64_t bad_cobs;
+  /**
+   * Frames dropped: fewer than 5 decoded bytes.
+   */
+  uint64_t too_short;
+  /**
+   * Frames dropped: longer than the decoder's `max_datagram` (+ CRC).
+   */
+  uint64_t too_long;
+  /**
+   * Bytes consumed (delimiters included).
+   */
+  uint64_t bytes;
+} tandem_serial_stats;
 
 /**
  * Every code, in numeric order (for tests).
@@ -925,7 +979,7 @@ enum tandem_result tandem_config_default(struct tandem_config *out);
  * NULL.
  *
  * Returns `TANDEM_RESULT_OK`, `TANDEM_RESULT_INVALID_CONFIG`, `TANDEM_RESULT_INVALID_ARGUMENT`
- * (an unknown transport), `TANDEM_RESULT_UNSUPPORTED` (datagram mode) or
+ * (an unknown transport) or
  * `TANDEM_RESULT_NULL_POINTER`.
  *
  * # Safety
@@ -1124,6 +1178,93 @@ enum tandem_result tandem_conn_poll_transmit(struct tandem_conn *conn,
  */
 enum tandem_result tandem_conn_poll_timeout(struct tandem_conn *conn,
                                             uint64_t *deadline_ms);
+
+/**
+ * The largest number of bytes `tandem_serial_encode` writes for a datagram of `datagram_len`
+ * bytes: `datagram_len + 4` (the CRC), one COBS byte per 254 plus one, and the delimiter
+ * (1210 for 1200). `SIZE_MAX` if that overflows.
+ */
+size_t tandem_serial_encoded_len(size_t datagram_len);
+
+/**
+ * Writes one serial frame carrying `datagram` (`len` bytes, at least 1) into `out` and its
+ * length to `*written`. `out_cap` must be at least `tandem_serial_encoded_len(len)`.
+ *
+ * Returns `TANDEM_RESULT_OK`; `TANDEM_RESULT_BUFFER_TOO_SMALL`; `TANDEM_RESULT_INVALID_ARGUMENT`
+ * (an empty datagram, or `out` overlapping `datagram`); `TANDEM_RESULT_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `datagram` must point to `len` readable bytes, `out` to `out_cap` writable bytes, `written`
+ * to a writable `size_t`.
+ */
+enum tandem_result tandem_serial_encode(const uint8_t *datagram,
+                                        size_t len,
+                                        uint8_t *out,
+                                        size_t out_cap,
+                                        size_t *written);
+
+/**
+ * Bytes of memory `tandem_serial_decoder_init` needs for a decoder that accepts datagrams of up
+ * to `max_datagram` bytes (including the padding for any alignment of that memory). `SIZE_MAX`
+ * if that overflows.
+ */
+size_t tandem_serial_decoder_memory_size(size_t max_datagram);
+
+/**
+ * Creates a decoder in the caller's memory `mem` (`mem_len` bytes, any alignment, at least
+ * `tandem_serial_decoder_memory_size(max_datagram)`) and writes its handle to `*out`. It
+ * accepts datagrams of up to `max_datagram` bytes (the connection's `max_datagram`); longer
+ * frames are dropped as too long. The memory is the decoder's until the caller stops using the
+ * handle (a decoder holds nothing else: there is no free function).
+ *
+ * Returns `TANDEM_RESULT_OK`; `TANDEM_RESULT_BUFFER_TOO_SMALL`; `TANDEM_RESULT_INVALID_ARGUMENT`
+ * (`max_datagram` 0 or absurdly large); `TANDEM_RESULT_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `mem` must point to `mem_len` writable bytes that nothing else uses while the handle is used;
+ * `out` must point to a writable `tandem_serial_decoder *`.
+ */
+enum tandem_result tandem_serial_decoder_init(void *mem,
+                                              size_t mem_len,
+                                              size_t max_datagram,
+                                              struct tandem_serial_decoder **out);
+
+/**
+ * Consumes bytes read from the line, up to the end of the next good frame: writes to
+ * `*consumed` how many of the `len` bytes it took, and to `*datagram`/`*datagram_len` that
+ * frame's datagram (pointing into the decoder's memory, valid until the next call on the
+ * decoder) — or NULL and 0 when the bytes completed no good frame. Damaged frames on the way
+ * are dropped and counted (`tandem_serial_decoder_stats`). Call again with the rest
+ * (`data + *consumed`) until it is all consumed.
+ *
+ * Returns `TANDEM_RESULT_OK`, `TANDEM_RESULT_BAD_HANDLE`, `TANDEM_RESULT_INVALID_ARGUMENT`
+ * (`data` inside the decoder's memory) or `TANDEM_RESULT_NULL_POINTER`.
+ *
+ * # Safety
+ *
+ * `dec` must be a handle from `tandem_serial_decoder_init` whose memory is still the decoder's,
+ * with no other call on it running; `data` must point to `len` readable bytes (or be NULL with
+ * `len` 0); the out-pointers must be writable.
+ */
+enum tandem_result tandem_serial_decoder_push(struct tandem_serial_decoder *dec,
+                                              const uint8_t *data,
+                                              size_t len,
+                                              size_t *consumed,
+                                              const uint8_t **datagram,
+                                              size_t *datagram_len);
+
+/**
+ * Writes the decoder's counters to `*out`.
+ *
+ * # Safety
+ *
+ * As for `tandem_serial_decoder_push`; `out` must point to a writable
+ * `tandem_serial_stats`.
+ */
+enum tandem_result tandem_serial_decoder_stats(struct tandem_serial_decoder *dec,
+                                               struct tandem_serial_stats *out);
 
 #if defined(TANDEM_PANIC_HANDLER)
 /**

@@ -6,7 +6,9 @@ use core::mem::{align_of, size_of};
 use core::time::Duration;
 
 use tandem_core::frame::{MAX_AUTH_LEN, MAX_NAME_LEN};
-use tandem_core::{Config, Connection, Features, Identity, Instant, Role, Slot, Storage, Transport};
+use tandem_core::{
+    Config, Connection, DatagramStorage, Features, Identity, Instant, Role, Slot, Storage, Transport,
+};
 
 use crate::guard;
 use crate::types::*;
@@ -84,6 +86,11 @@ struct Layout {
     tx: usize,
     re_off: usize,
     re: usize,
+    /// Datagram mode's reply cache and retained requests (0 bytes on other transports).
+    replies_off: usize,
+    replies: usize,
+    retained_off: usize,
+    retained: usize,
     /// Bytes from the aligned start to the end of the last buffer.
     end: usize,
 }
@@ -102,7 +109,8 @@ fn align_up(n: usize, align: usize) -> Option<usize> {
 /// The layout for a checked configuration, or `None` when it does not fit the address space.
 ///
 /// The buffer sizes are the core's (`Storage::rx_len`, `tx_len`, `reassembly_len`,
-/// `slots_len`), so `Connection::with_storage` accepts them; the exchange table's entry count is
+/// `slots_len`, `replies_len`, `retained_len`), so `Connection::with_datagram_storage` accepts
+/// them; the exchange table's entry count is
 /// summed here with checked arithmetic, since four `u32` limits can overflow a 32-bit `usize`
 /// (a test compares it with `Storage::slots_len`).
 fn layout(config: &Config) -> Option<Layout> {
@@ -118,12 +126,30 @@ fn layout(config: &Config) -> Option<Layout> {
     let rx_off = slots_off.checked_add(slots.checked_mul(size_of::<Option<Slot>>())?)?;
     let tx_off = rx_off.checked_add(rx)?;
     let re_off = tx_off.checked_add(tx)?;
-    let end = re_off.checked_add(re)?;
+    let replies = Storage::replies_len(config);
+    let retained = Storage::retained_len(config);
+    let replies_off = re_off.checked_add(re)?;
+    let retained_off = replies_off.checked_add(replies)?;
+    let end = retained_off.checked_add(retained)?;
     // Slices may not exceed isize::MAX bytes.
     if end > isize::MAX as usize / 2 {
         return None;
     }
-    Some(Layout { slots_off, slots, rx_off, rx, tx_off, tx, re_off, re, end })
+    Some(Layout {
+        slots_off,
+        slots,
+        rx_off,
+        rx,
+        tx_off,
+        tx,
+        re_off,
+        re,
+        replies_off,
+        replies,
+        retained_off,
+        retained,
+        end,
+    })
 }
 
 /// Why a configuration was refused: the code, and the field and rule for `tandem_config_check`.
@@ -169,13 +195,7 @@ unsafe fn convert<'x>(c: &TandemConfig) -> Result<(Config, Identity<'x>, Layout)
     let transport = match c.transport {
         TANDEM_TRANSPORT_STREAM => Transport::Stream,
         TANDEM_TRANSPORT_PACKET => Transport::Packet { max_datagram: c.max_datagram },
-        TANDEM_TRANSPORT_DATAGRAM => {
-            return Err(refuse(
-                TandemResult::Unsupported,
-                "transport",
-                "TANDEM_TRANSPORT_STREAM or TANDEM_TRANSPORT_PACKET (datagram mode needs the allocator-backed core)",
-            ))
-        }
+        TANDEM_TRANSPORT_DATAGRAM => Transport::Datagram { max_datagram: c.max_datagram },
         _ => {
             return Err(refuse(
                 TandemResult::InvalidArgument,
@@ -197,6 +217,9 @@ unsafe fn convert<'x>(c: &TandemConfig) -> Result<(Config, Identity<'x>, Layout)
         handshake_timeout: ms(c.handshake_timeout_ms),
         drain_timeout: ms(c.drain_timeout_ms),
         max_unproductive_frames: c.max_unproductive_frames,
+        reply_cache_entries: c.reply_cache_entries,
+        reply_cache_bytes: c.reply_cache_bytes,
+        max_retained_bytes: c.max_retained_bytes,
         max_outbound_calls: c.max_outbound_calls,
         max_outbound_streams: c.max_outbound_streams,
         max_tx_buffer: c.max_tx_buffer,
@@ -259,6 +282,9 @@ pub unsafe extern "C" fn tandem_config_default(out: *mut TandemConfig) -> Tandem
         handshake_timeout_ms: 10_000,
         drain_timeout_ms: 30_000,
         max_unproductive_frames: 10_000,
+        reply_cache_entries: 32,
+        reply_cache_bytes: 8192,
+        max_retained_bytes: 8192,
         features: TANDEM_FEATURE_SCHEMA_KEYS | TANDEM_FEATURE_ERROR_DETAILS,
         name: core::ptr::null(),
         name_len: 0,
@@ -276,7 +302,7 @@ pub unsafe extern "C" fn tandem_config_default(out: *mut TandemConfig) -> Tandem
 /// NULL.
 ///
 /// Returns `TANDEM_RESULT_OK`, `TANDEM_RESULT_INVALID_CONFIG`, `TANDEM_RESULT_INVALID_ARGUMENT`
-/// (an unknown transport), `TANDEM_RESULT_UNSUPPORTED` (datagram mode) or
+/// (an unknown transport) or
 /// `TANDEM_RESULT_NULL_POINTER`.
 ///
 /// # Safety
@@ -438,7 +464,7 @@ pub unsafe extern "C" fn tandem_conn_init(
         // over it (`&mut [u8]` over uninitialised memory would be undefined), and the caller
         // guarantees nothing else uses this memory until `tandem_conn_free`, which is what the
         // `'static` of the slices stands for (they never leave the handle).
-        let storage = unsafe {
+        let (storage, dgram) = unsafe {
             let slots = start.add(l.slots_off).cast::<Option<Slot>>();
             for i in 0..l.slots {
                 slots.add(i).write(None);
@@ -446,17 +472,27 @@ pub unsafe extern "C" fn tandem_conn_init(
             let rx = start.add(l.rx_off);
             let tx = start.add(l.tx_off);
             let re = start.add(l.re_off);
+            let replies = start.add(l.replies_off);
+            let retained = start.add(l.retained_off);
             rx.write_bytes(0, l.rx);
             tx.write_bytes(0, l.tx);
             re.write_bytes(0, l.re);
-            Storage {
+            replies.write_bytes(0, l.replies);
+            retained.write_bytes(0, l.retained);
+            let storage = Storage {
                 rx: core::slice::from_raw_parts_mut(rx, l.rx),
                 tx: core::slice::from_raw_parts_mut(tx, l.tx),
                 reassembly: core::slice::from_raw_parts_mut(re, l.re),
                 slots: core::slice::from_raw_parts_mut(slots, l.slots),
-            }
+            };
+            let dgram = DatagramStorage {
+                replies: core::slice::from_raw_parts_mut(replies, l.replies),
+                retained: core::slice::from_raw_parts_mut(retained, l.retained),
+            };
+            (storage, dgram)
         };
-        let conn = match Connection::with_storage(role, config, me, storage, Instant::from_millis(now_ms)) {
+        let now = Instant::from_millis(now_ms);
+        let conn = match Connection::with_datagram_storage(role, config, me, storage, dgram, now) {
             Ok(conn) => conn,
             // The layout sized every buffer for this config, so only a rule of the core this
             // crate does not know of can land here.

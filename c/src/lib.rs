@@ -13,6 +13,15 @@
 //! buffers. The returned `tandem_conn *` points into that memory; it stays valid until
 //! [`tandem_conn_free`], after which the memory is the caller's again. Nothing else may touch
 //! that memory meanwhile.
+//! In datagram mode (`TANDEM_TRANSPORT_DATAGRAM`, for UDP and serial lines) that memory also
+//! holds the reply cache and the retained requests, sized by `reply_cache_entries`,
+//! `reply_cache_bytes` and `max_retained_bytes`.
+//!
+//! # Serial lines
+//!
+//! [`tandem_serial_encode`] and a [`TandemSerialDecoder`] (caller memory, any build) carry
+//! datagram mode over a byte line in the serial framing of SPEC.md §14.9; see
+//! `examples/serial_echo_server.c`.
 //!
 //! # Soundness at the boundary
 //!
@@ -36,12 +45,14 @@
 mod actions;
 mod conn;
 mod ops;
+mod serial;
 mod status;
 mod types;
 
 pub use actions::*;
 pub use conn::*;
 pub use ops::*;
+pub use serial::*;
 pub use status::*;
 pub use types::*;
 

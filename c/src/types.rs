@@ -31,7 +31,7 @@ pub enum TandemResult {
     InvalidConfig = 4,
     /// The memory given to `tandem_conn_init` is smaller than `tandem_conn_memory_size` says.
     BufferTooSmall = 5,
-    /// Not available in this build (datagram mode needs the allocator-backed core).
+    /// Not available in this build.
     Unsupported = 6,
     /// An internal error (a bug in the library) was caught in this call; the connection is now
     /// poisoned and every further call on it returns `TANDEM_RESULT_POISONED`. Free it.
@@ -128,7 +128,7 @@ impl TandemResult {
             TandemResult::InvalidArgument => c"an argument is out of range (unknown role, transport or constant, a length above PTRDIFF_MAX, or a commit larger than the buffer offered)",
             TandemResult::InvalidConfig => c"invalid configuration: tandem_config_check names the field and what it must be",
             TandemResult::BufferTooSmall => c"the memory is smaller than tandem_conn_memory_size says this configuration needs",
-            TandemResult::Unsupported => c"not supported by this build (datagram mode needs the allocator-backed core)",
+            TandemResult::Unsupported => c"not supported by this build",
             TandemResult::Panicked => c"internal error in the tandem library (a bug, please report it); the connection is poisoned: free it",
             TandemResult::Poisoned => c"the connection hit an internal error earlier and is unusable: free it with tandem_conn_free",
             TandemResult::NotConnected => c"the handshake has not completed: wait for TANDEM_EVENT_KIND_CONNECTED",
@@ -159,11 +159,12 @@ impl TandemResult {
 #[repr(C)]
 #[derive(Clone, Copy, Debug)]
 pub struct TandemConfig {
-    /// `TANDEM_TRANSPORT_STREAM` (TCP, Unix stream, a serial line) or `TANDEM_TRANSPORT_PACKET`
-    /// (Unix SEQPACKET: one datagram per read and per `tandem_conn_poll_transmit`).
+    /// `TANDEM_TRANSPORT_STREAM` (TCP, Unix stream), `TANDEM_TRANSPORT_PACKET` (Unix SEQPACKET:
+    /// one datagram per read and per `tandem_conn_poll_transmit`) or `TANDEM_TRANSPORT_DATAGRAM`
+    /// (UDP, a serial line through `tandem_serial_*`).
     pub transport: u32,
-    /// Packet transport: the largest datagram sent and accepted (at least 1200). Ignored on a
-    /// byte stream. Default 8192.
+    /// Packet and datagram transports: the largest datagram sent and accepted (at least 1200).
+    /// Ignored on a byte stream. Default 8192.
     pub max_datagram: u32,
     /// Announced: the largest frame body accepted (4096 ..= 16777216). Default 4096.
     pub max_frame_size: u32,
@@ -202,6 +203,14 @@ pub struct TandemConfig {
     /// Local: frames per second that do nothing for the application before the peer is closed
     /// with ENHANCE_YOUR_CALM (SPEC.md §12.5; 0 disables the check). Default 10000.
     pub max_unproductive_frames: u32,
+    /// Datagram mode, announced: answers kept to resend to a retransmitted request (SPEC.md
+    /// §14.5). Default 32.
+    pub reply_cache_entries: u32,
+    /// Datagram mode, announced: bytes of those answers. Default 8192.
+    pub reply_cache_bytes: u32,
+    /// Datagram mode, local: bytes of our own requests kept for retransmission until answered
+    /// (beyond it calls return `TANDEM_RESULT_RETAIN_FULL`). Default 8192.
+    pub max_retained_bytes: u32,
     /// Announced: optional features, a mask of `TANDEM_FEATURE_*`. Default both.
     pub features: u64,
     /// This peer's name, announced in HELLO (at most 255 bytes; may be NULL when `name_len` is
@@ -361,12 +370,13 @@ pub const TANDEM_ROLE_DIALER: u32 = 0;
 /// Role: the side that accepted the transport (answers HELLO, uses odd exchange ids).
 pub const TANDEM_ROLE_ACCEPTOR: u32 = 1;
 
-/// Transport: a byte stream (TCP, Unix stream socket, a serial line): frames back to back.
+/// Transport: a byte stream (TCP, Unix stream socket): frames back to back.
 pub const TANDEM_TRANSPORT_STREAM: u32 = 0;
 /// Transport: reliable ordered packets (Unix SEQPACKET): whole frames in each datagram.
 pub const TANDEM_TRANSPORT_PACKET: u32 = 1;
-/// Transport: datagram mode over an unreliable datagram service (UDP, SPEC.md §14). Needs the
-/// allocator-backed core: this build refuses it with `TANDEM_RESULT_UNSUPPORTED`.
+/// Transport: datagram mode over an unreliable datagram service (UDP, SPEC.md §14; a serial line
+/// with `tandem_serial_*`, §14.9). Its reply cache and retained requests are in the connection's
+/// memory too (`reply_cache_*`, `max_retained_bytes`).
 pub const TANDEM_TRANSPORT_DATAGRAM: u32 = 2;
 
 /// Feature bit: opening frames may carry the method's schema key (SPEC.md §7.10).

@@ -2,6 +2,8 @@
 //! (`$CC`, else `cc`) against `libtandem_c.a` and `include/tandem.h`, serves part of the test
 //! service (SPEC.md Appendix A) over a Unix SEQPACKET socket to a tandem-std client.
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -17,63 +19,10 @@ fn m(method: u32) -> MethodId {
     MethodId::new(MODULE, method)
 }
 
-/// The directory cargo put this test's dependencies in (`target/<profile>`), where the
-/// static library of this crate was built along with its rlib.
-fn profile_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("current_exe");
-    // target/<profile>/deps/c_echo-<hash>
-    exe.parent().and_then(Path::parent).expect("test binary under target/<profile>/deps").to_path_buf()
-}
-
-/// The static library `cargo test` built for this test: under `deps/` with its hash (the copy
-/// at `target/<profile>/libtandem_c.a` exists only after a `cargo build` of the crate, and may
-/// be stale), the newest one.
-fn static_library() -> PathBuf {
-    let dir = profile_dir();
-    let newest = std::fs::read_dir(dir.join("deps"))
-        .expect("target/<profile>/deps")
-        .flatten()
-        .filter(|e| {
-            let n = e.file_name();
-            let n = n.to_string_lossy();
-            n.starts_with("libtandem_c-") && n.ends_with(".a")
-        })
-        .filter_map(|e| Some((e.metadata().ok()?.modified().ok()?, e.path())))
-        .max()
-        .map(|(_, p)| p);
-    newest.unwrap_or_else(|| {
-        panic!(
-            "no libtandem_c-*.a under {}: build the crate first (cargo build -p tandem-c)",
-            dir.join("deps").display()
-        )
-    })
-}
-
 /// Compiles the example once per test run; returns the executable's path.
 fn echo_server() -> &'static Path {
     static EXE: OnceLock<PathBuf> = OnceLock::new();
-    EXE.get_or_init(|| {
-        let lib = static_library();
-        let dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-        let out = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("echo_server");
-        let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
-        let status = Command::new(&cc)
-            .args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-O1", "-I"])
-            .arg(dir.join("include"))
-            .arg(dir.join("examples/echo_server.c"))
-            .arg(&lib)
-            // What `cargo rustc --crate-type staticlib -- --print native-static-libs` lists.
-            .args(["-lgcc_s", "-lutil", "-lrt", "-lpthread", "-lm", "-ldl", "-lc", "-o"])
-            .arg(&out)
-            .status()
-            .unwrap_or_else(|e| {
-                panic!(
-                    "cannot run the C compiler `{cc}` ({e}): install one (Debian: apt-get install gcc) or set CC"
-                )
-            });
-        assert!(status.success(), "compiling examples/echo_server.c with `{cc}` failed ({status})");
-        out
-    })
+    EXE.get_or_init(|| common::compile("echo_server"))
 }
 
 /// A running echo_server on its own socket; killed when dropped.

@@ -158,3 +158,4 @@ pub mod suite;
 pub mod tls;
 pub mod vectors;
 pub mod wire;
+pub mod ws;

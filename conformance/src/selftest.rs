@@ -252,6 +252,7 @@ pub fn temp_addr(transport: &str, what: &str) -> String {
         "tcp" => "tcp://127.0.0.1:0".into(),
         "tls" => "tls://127.0.0.1:0".into(),
         "udp" => "udp://127.0.0.1:0".into(),
+        "ws" => "ws://127.0.0.1:0/tandem".into(),
         t => format!("{t}://{}", path.display()),
     }
 }

@@ -29,6 +29,8 @@ enum Sock {
     Udp(UdpSocket, Option<std::net::SocketAddr>),
     /// TLS on TCP (`tls://`, SPEC.md §3.9), either side.
     Tls(Box<TlsStream>),
+    /// WebSocket (`ws://`, SPEC.md §3.10), either side: one binary message per send.
+    Ws(Box<crate::ws::Ws>),
 }
 
 /// What reading produced.
@@ -249,6 +251,8 @@ pub enum Listener {
     Udp(UdpSocket),
     /// TLS on TCP: each accepted connection does the TLS handshake (server side) first.
     Tls(TcpListener, Arc<rustls::ServerConfig>),
+    /// WebSocket: each accepted connection upgrades on this path first.
+    Ws(TcpListener, String),
 }
 
 impl Listener {
@@ -278,6 +282,14 @@ impl Listener {
                 let config = tls.server()?;
                 Ok(Listener::Tls(TcpListener::bind(a)?, config))
             }
+            Address::WebSocket { tls: false, host_port, path } => {
+                Ok(Listener::Ws(TcpListener::bind(host_port)?, path.clone()))
+            }
+            Address::WebSocket { tls: true, .. } => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{addr}: the runner serves ws:// (not wss://)"),
+            )),
+            Address::Serial { .. } => Err(serial_unsupported(addr)),
         }
     }
 
@@ -289,6 +301,11 @@ impl Listener {
             Listener::Seq(_, p) => Address::UnixSeqpacket(p.clone()),
             Listener::Udp(s) => Address::Udp(s.local_addr().map(|a| a.to_string()).unwrap_or_default()),
             Listener::Tls(l, _) => Address::Tls(l.local_addr().map(|a| a.to_string()).unwrap_or_default()),
+            Listener::Ws(l, path) => Address::WebSocket {
+                tls: false,
+                host_port: l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+                path: path.clone(),
+            },
         }
     }
 
@@ -316,6 +333,16 @@ impl Listener {
                             TlsStream::accept(config, s)
                                 .map(|t| Sock::Tls(Box::new(t)))
                                 .map_err(|e| io::Error::other(format!("accepting over TLS: {e}")))
+                        }
+                        Err(e) => Err(e),
+                    }
+                }
+                Listener::Ws(l, path) => {
+                    l.set_nonblocking(true)?;
+                    match l.accept() {
+                        Ok((s, _)) => {
+                            s.set_nonblocking(false)?;
+                            crate::ws::accept(s, path).map(|w| Sock::Ws(Box::new(w)))
                         }
                         Err(e) => Err(e),
                     }
@@ -378,7 +405,7 @@ impl Drop for Listener {
             Listener::Unix(_, p) | Listener::Seq(_, p) => {
                 let _ = std::fs::remove_file(p);
             }
-            Listener::Tcp(_) | Listener::Udp(_) | Listener::Tls(..) => {}
+            Listener::Tcp(_) | Listener::Udp(_) | Listener::Tls(..) | Listener::Ws(..) => {}
         }
     }
 }
@@ -442,13 +469,15 @@ impl Wire {
                     format!("{addr}: dialing tls:// needs the runner's TLS settings (--tls-ca)"),
                 ))
             }
+            Address::WebSocket { .. } => Sock::Ws(Box::new(crate::ws::connect(addr)?)),
+            Address::Serial { .. } => return Err(serial_unsupported(addr)),
         };
         Ok(Wire::new(sock, log))
     }
 
     /// Whether this is a packet transport.
     pub fn is_packet(&self) -> bool {
-        matches!(self.sock, Sock::Seq(_) | Sock::Udp(..))
+        matches!(self.sock, Sock::Seq(_) | Sock::Udp(..) | Sock::Ws(_))
     }
 
     /// Whether this is a UDP association (datagram mode, SPEC.md §14).
@@ -471,6 +500,7 @@ impl Wire {
             Sock::Unix(s) => s.write_all(b),
             Sock::Tls(s) => s.write_all(b).and_then(|()| s.flush()),
             Sock::Seq(s) => s.send(b).map(drop),
+            Sock::Ws(s) => crate::ws::send(s, b),
             Sock::Udp(s, None) => s.send(b).map(drop),
             Sock::Udp(s, Some(to)) => s.send_to(b, *to).map(drop),
         };
@@ -497,6 +527,7 @@ impl Wire {
             Sock::Unix(s) => s.shutdown(std::net::Shutdown::Write),
             Sock::Tls(s) => s.shutdown_write(),
             Sock::Seq(s) => s.shutdown(std::net::Shutdown::Write),
+            Sock::Ws(s) => crate::ws::shutdown_write(s),
             Sock::Udp(..) => Ok(()),
         };
     }
@@ -534,6 +565,7 @@ impl Wire {
                 self.buf.extend_from_slice(&b[..n]);
                 Ok(n)
             }
+            Sock::Ws(s) => crate::ws::recv(s, timeout.max(Duration::from_millis(1)), &mut self.buf),
             Sock::Seq(s) => {
                 s.set_read_timeout(t)?;
                 let mut b = vec![0u8; MAX_PACKET];
@@ -617,6 +649,15 @@ impl Wire {
             }
         }
     }
+}
+
+/// The runner speaks frames on sockets; a serial line's framing (SPEC.md §14.9) is covered by the
+/// `serial` vectors instead.
+fn serial_unsupported(addr: &Address) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("{addr}: the conformance runner does not run over serial lines (their framing is covered by the serial vectors)"),
+    )
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ const ONLY_STD: &[(&str, &str)] = &[
     ("Client::handler_pool", "the std handler pool's gauges"),
     ("PendingCall::wait", "blocks for the outcome (smol: PendingCall is a Future, awaited)"),
     ("Blocking", "the flavor of declared services with blocking handlers (smol: Async)"),
+    ("MemberWatch::changed_within", "a bounded blocking wait (smol: race changed() with any timer)"),
 ];
 const ONLY_SMOL: &[(&str, &str)] = &[
     ("Spawner", "async handlers run on an executor the user chooses"),
@@ -30,6 +31,8 @@ const ONLY_SMOL: &[(&str, &str)] = &[
 /// The API types whose methods both runtimes must share.
 const TYPES: &[&str] = &[
     "Client",
+    "Mesh",
+    "MemberWatch",
     "Server",
     "Handlers",
     "Ctx",
@@ -135,7 +138,8 @@ fn root() -> &'static Path {
 fn surfaces() -> (BTreeSet<String>, BTreeSet<String>) {
     let std_files = read_dir(&root().join("runtime-std/src"));
     let smol_files = read_dir(&root().join("runtime-smol/src"));
-    let common = read_dir(&root().join("runtime-common/src"));
+    let mut common = read_dir(&root().join("runtime-common/src"));
+    common.extend(read_dir(&root().join("runtime-common/src/mesh")));
     let lib = |crate_dir: &str| std::fs::read_to_string(root().join(crate_dir).join("src/lib.rs")).unwrap();
     let mut std_api = root_names(&lib("runtime-std"));
     let mut smol_api = root_names(&lib("runtime-smol"));

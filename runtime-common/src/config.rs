@@ -34,8 +34,11 @@ pub fn connection_config(
 ) -> Result<Config, Error> {
     let mut c = config.clone();
     c.transport = match addr {
-        Address::Udp(_) => Transport::Datagram { max_datagram: udp_max_datagram },
-        Address::UnixSeqpacket(_) => Transport::Packet { max_datagram },
+        Address::Udp(_) | Address::Serial { .. } => {
+            Transport::Datagram { max_datagram: udp_max_datagram }
+        }
+        // A WebSocket message is a packet (SPEC.md §3.10).
+        Address::UnixSeqpacket(_) | Address::WebSocket { .. } => Transport::Packet { max_datagram },
         _ => Transport::Stream,
     };
     c.validate()?;
@@ -96,10 +99,11 @@ macro_rules! configs {
             /// A Unix listener whose socket path exists refuses to start; with this set, a
             /// stale socket there (one nobody answers on) is removed first. Default false.
             pub unlink_stale_socket: bool,
-            /// Largest packet on `unix+seqpacket://` (default
-            /// [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
+            /// Largest packet on `unix+seqpacket://`, and largest WebSocket message on `ws://`
+            /// and `wss://`, where a larger one is refused from its header (LIMIT_EXCEEDED)
+            /// (default [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// Decides who may connect (SPEC.md §5.6): sees each peer's name, HELLO `auth`
@@ -111,7 +115,7 @@ macro_rules! configs {
             /// default): every peer is accepted **unauthenticated** — its name is a claim and a
             /// newcomer under a live peer's name replaces it.
             pub authenticator: ::core::option::Option<::std::sync::Arc<dyn $crate::Authenticator>>,
-            /// TLS on `tls://` (required there, refused elsewhere): the certificate chain and
+            /// TLS on `tls://` and `wss://` (required there, refused elsewhere): the certificate chain and
             /// key, and the clients' CA for mutual TLS, whose certificates the authenticator
             /// sees ([`AuthRequest::peer_certificates`](crate::AuthRequest::peer_certificates)).
             /// Default `None`.
@@ -180,17 +184,18 @@ macro_rules! configs {
             /// handshake) and for each reconnection attempt's transport. Default
             /// [`DEFAULT_CONNECT_TIMEOUT`](crate::DEFAULT_CONNECT_TIMEOUT).
             pub connect_timeout: ::core::time::Duration,
-            /// Largest packet on `unix+seqpacket://` (default
-            /// [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
+            /// Largest packet on `unix+seqpacket://`, and largest WebSocket message on `ws://`
+            /// and `wss://`, where a larger one is refused from its header (LIMIT_EXCEEDED)
+            /// (default [`DEFAULT_MAX_DATAGRAM`](crate::DEFAULT_MAX_DATAGRAM)).
             pub max_datagram: u32,
-            /// Largest datagram on `udp://` (default
+            /// Largest datagram on `udp://` and `serial://` (default
             /// [`DEFAULT_UDP_MAX_DATAGRAM`](crate::DEFAULT_UDP_MAX_DATAGRAM); at least 1200).
             pub udp_max_datagram: u32,
             /// The HELLO's `auth` bytes for the server's authenticator (SPEC.md §5.6): a static
             /// token or a function called once per `connect`. Default none. Sent in clear on
             /// plain TCP: across machines, use `tls://` (or a trusted network).
             pub auth: $crate::Credentials,
-            /// TLS on `tls://` addresses: whom to trust (default: the system's root
+            /// TLS on `tls://` and `wss://` addresses: whom to trust (default: the system's root
             /// certificates) and the client certificate for mutual TLS (default none). Ignored
             /// by the other transports.
             pub tls: $crate::TlsClientConfig,

@@ -69,6 +69,17 @@ pub enum Error {
         /// The address being connected to.
         addr: String,
     },
+    /// The WebSocket upgrade with a `ws://` or `wss://` server failed (an HTTP error such as
+    /// 404 for a wrong path, a server that does not select the `tandem/1` subprotocol, a peer
+    /// that does not speak WebSocket), or the WebSocket failed before the handshake.
+    WebSocket {
+        /// The address being connected to.
+        addr: String,
+        /// What happened, with a hint.
+        reason: String,
+    },
+    /// A mesh's name or membership is invalid (an empty or too long name, too many members).
+    Mesh(tandem_core::endpoint::mesh::MeshError),
 }
 
 /// [`Error::Io`]: `context` says what was being done (e.g. `cannot connect to tcp://…`).
@@ -101,6 +112,8 @@ impl fmt::Display for Error {
             ),
             Error::TlsConfig { reason } => write!(f, "invalid TLS configuration: {reason}"),
             Error::Tls { addr, reason } => write!(f, "TLS handshake with {addr} failed: {reason}"),
+            Error::WebSocket { addr, reason } => write!(f, "WebSocket connection to {addr} failed: {reason}"),
+            Error::Mesh(e) => e.fmt(f),
             Error::PeerSpeaksTls { addr } => write!(
                 f,
                 "the server at {addr} speaks TLS (it answered with a TLS record): connect with tls:// and a ClientConfig::tls that trusts its certificate"

@@ -27,7 +27,7 @@ use tandem_core::endpoint::{
 use tandem_core::typed::Unary;
 use tandem_core::{Config, Instant, SessionMemory, Status};
 
-use crate::auth::Authenticator;
+use crate::auth::{AuthRefusal, Authenticator, PeerIdentity};
 use crate::clock::{self, now, SleepUntil};
 use crate::conn::Shared;
 use crate::deadline::Deadline;
@@ -36,6 +36,26 @@ use crate::observe::Observer;
 use crate::peer::{self, Peer};
 use crate::state::ServerStats;
 use crate::udp::Inbox;
+
+/// Judges a new connection once its peer's HELLO arrived, after the server's authenticator
+/// (if any) and before the server answers (SPEC.md §5.6): a mesh's membership rules
+/// (SPEC.md §16.3). A refusal is the peer's CLOSE, instead of the server's HELLO. Not called for a
+/// HELLO that resumes a session (that session was judged when it started), but called when such
+/// a resumption is declined and a fresh session starts.
+///
+/// Called in the connection's driver with the connection's lock held: it must not lock a
+/// connection, wait, or drop the last handle of one.
+pub trait Gate: Send + Sync + 'static {
+    /// Judges connection `id` (`shared`), whose HELLO announced `name`, authenticated as
+    /// `identity` by the server's authenticator (`None` without one).
+    fn judge(
+        &self,
+        id: ConnId,
+        shared: &Arc<Shared>,
+        name: &[u8],
+        identity: Option<&PeerIdentity>,
+    ) -> Result<(), AuthRefusal>;
+}
 
 /// Actions of the endpoint aimed at other connections, to apply with no lock held.
 pub(crate) type Actions = Vec<(Arc<Shared>, Action)>;
@@ -61,6 +81,8 @@ pub struct Hub {
     pub(crate) sleep: SleepUntil,
     /// Decides who may connect (`ServerConfig::authenticator`).
     pub(crate) authenticator: Option<Arc<dyn Authenticator>>,
+    /// Judges every new connection after the authenticator (a mesh, [`Gate`]).
+    pub(crate) gate: Option<Arc<dyn Gate>>,
     stopped: AtomicBool,
     stop_event: Event,
     /// Given to every connection (`ServerConfig::observer`).
@@ -80,12 +102,25 @@ impl Hub {
     /// HELLO waits for its decision (SPEC.md §5.6).
     pub fn new(
         name: String,
-        mut connection: Config,
+        connection: Config,
         endpoint: EndpointConfig,
         sleep: SleepUntil,
         authenticator: Option<Arc<dyn Authenticator>>,
     ) -> Arc<Hub> {
-        connection.authenticate = authenticator.is_some();
+        Hub::with_gate(name, connection, endpoint, sleep, authenticator, None)
+    }
+
+    /// As [`new`](Self::new), with a [`Gate`] that judges every new connection after the
+    /// authenticator and before the server's HELLO (a mesh's membership rules, SPEC.md §16.3).
+    pub fn with_gate(
+        name: String,
+        mut connection: Config,
+        endpoint: EndpointConfig,
+        sleep: SleepUntil,
+        authenticator: Option<Arc<dyn Authenticator>>,
+        gate: Option<Arc<dyn Gate>>,
+    ) -> Arc<Hub> {
+        connection.authenticate = authenticator.is_some() || gate.is_some();
         let state = State {
             ep: Endpoint::new(endpoint),
             conns: HashMap::new(),
@@ -99,6 +134,7 @@ impl Hub {
             connection,
             sleep,
             authenticator,
+            gate,
             stopped: AtomicBool::new(false),
             stop_event: Event::new(),
             observer: std::sync::OnceLock::new(),
@@ -419,7 +455,7 @@ pub(crate) fn apply(actions: Actions) {
 }
 
 /// Polls all futures concurrently; outputs in input order.
-async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
+pub(crate) async fn join_all<F: Future>(futs: Vec<F>) -> Vec<F::Output> {
     let mut futs: Vec<Pin<Box<F>>> = futs.into_iter().map(Box::pin).collect();
     let mut out: Vec<Option<F::Output>> = futs.iter().map(|_| None).collect();
     poll_fn(|cx| {

@@ -107,7 +107,8 @@
 //! | 5 | `handlers` (ctx, peer, stream, conn, outcome, introspect), `service`: the [`Async`] flavor of declared services and [`Peer`] as their caller (outcome, ctx, peer, stream, error, deadline), `session`: link to the hub or dialer (hub, conn, state, clock) |
 //! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
 //! | 7 | `engine` (open, events, session, handlers, hub, conn, clock) |
-//! | 8 | `threads`: the I/O threads, sockets, drivers and listeners (engine, open, hub, handlers, pump, session, tls, conn, udp, unix, error; its own layering inside) |
+//! | 8 | `threads`: the I/O threads, sockets, drivers and listeners (engine, open, hub, handlers, pump, session, tls, conn, udp, unix, state, error; its own layering inside) |
+//! | 9 | `mesh`: a mesh of peers, SPEC.md §16 (threads, hub, peer, conn, auth, clock, deadline, error) |
 
 #![deny(missing_docs)]
 // `unsafe` only in `threads/io.rs`: registering a descriptor with the poller (see its
@@ -127,6 +128,7 @@ mod events;
 pub mod handlers;
 pub mod hub;
 pub mod introspect;
+pub mod mesh;
 #[cfg(feature = "metrics")]
 mod metrics_observer;
 mod observe;

@@ -26,7 +26,7 @@ pub struct TransportInfo {
     pub remote: Option<SocketAddr>,
     /// Its process's credentials (Unix sockets).
     pub creds: Option<PeerCredentials>,
-    /// Over `udp://` (datagram mode: no sessions).
+    /// Over `udp://` or `serial://` (datagram mode: no sessions).
     pub udp: bool,
 }
 

@@ -17,7 +17,8 @@
 //! the core has nothing (handshake messages, alerts). When the handshake completes the pump
 //! records the peer's certificates for the authenticator; a TLS failure ends the input and is
 //! recorded for `peer::connected`'s error. On a plaintext byte stream, a first read that is a
-//! TLS record is recorded as such (the peer expects TLS).
+//! TLS record is recorded as such (the peer expects TLS), and one that is an HTTP response too
+//! (the peer is a WebSocket endpoint).
 //! (Layer 2: imports `conn`, `clock`, `tls`, `state`.)
 
 use core::task::Poll;
@@ -75,6 +76,11 @@ impl Pump {
             tls: None,
             first: true,
         }
+    }
+
+    /// The largest packet (0 on a byte stream).
+    pub fn max_packet(&self) -> usize {
+        self.max_datagram
     }
 
     /// The input has ended (end of stream, or a read or write failed).
@@ -177,6 +183,13 @@ impl Pump {
                     if first && plain && looks_like_tls(&small[..n]) {
                         tracing::info!(conn = self.id, remote = ?inner.remote, "the peer sent a TLS record on a plaintext connection: it expects tls://");
                         inner.transport_failure = Some(TransportFailure::PeerSpeaksTls);
+                    }
+                    if first && plain && small[..n].starts_with(b"HTTP/1.") {
+                        tracing::info!(conn = self.id, remote = ?inner.remote, "the peer answered in HTTP: it expects ws://");
+                        inner.transport_failure = Some(TransportFailure::WebSocket(
+                            "the server answered in HTTP, not tandem: it is a ws:// (or wss://) endpoint; connect with ws://HOST:PORT/PATH"
+                                .into(),
+                        ));
                     }
                     let taken = inner.conn.handle_input(now(), &small[..n]);
                     if taken < n {

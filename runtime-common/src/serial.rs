@@ -20,6 +20,8 @@ use std::io::{self, Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::task::Waker;
 
 use nix::sys::termios::{self, BaudRate, ControlFlags, SetArg, SpecialCharacterIndices};
 use tandem_core::serial::{self, Decoder, SerialStats};
@@ -202,5 +204,88 @@ impl<F: Read + Write> SerialLine<F> {
     /// The line.
     pub fn get_ref(&self) -> &F {
         &self.io
+    }
+
+    /// The line back (a partly received or sent frame is forgotten).
+    pub fn into_inner(self) -> F {
+        self.io
+    }
+}
+
+/// Where a server's serial line goes back when the association on it ends: the listening task
+/// ([`threads::listen`](crate::threads::listen)) waits on it to answer the next peer.
+#[derive(Debug, Default)]
+pub struct LineHome {
+    /// The tty, once the association that used it has ended.
+    pub file: Option<File>,
+    /// The listening task, woken when the tty comes back.
+    pub waker: Option<Waker>,
+}
+
+/// A serial line as a connection's transport (`serial://`): one datagram per read and write,
+/// like a connected UDP socket.
+///
+/// Reads return whole, checked datagrams (`WouldBlock` until one has arrived; `Ok(0)` when the
+/// line hung up). A write that finds the previous frame still partly in the tty's buffer
+/// returns `WouldBlock`, so the driver waits for writability instead of dropping the datagram;
+/// every read first pushes out what is left of a frame, so a frame never waits for the next
+/// write. On a server the tty goes back to its [`LineHome`] when the association ends.
+#[derive(Debug)]
+pub struct SerialPort {
+    line: Option<SerialLine<File>>,
+    home: Option<Arc<Mutex<LineHome>>>,
+}
+
+impl SerialPort {
+    /// A port on `file` (from [`open_tty`]) for datagrams of up to `max_datagram` bytes; `home`:
+    /// where the tty goes when the port is dropped (a server's line), or `None` (closed).
+    pub fn new(file: File, max_datagram: usize, home: Option<Arc<Mutex<LineHome>>>) -> Self {
+        SerialPort { line: Some(SerialLine::new(file, max_datagram)), home }
+    }
+
+    fn line(&mut self) -> io::Result<&mut SerialLine<File>> {
+        self.line.as_mut().ok_or_else(|| io::ErrorKind::NotConnected.into())
+    }
+
+    /// One whole, checked datagram (see the type's documentation).
+    pub fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        let line = self.line()?;
+        match line.flush() {
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+        line.read_datagram(buf)
+    }
+
+    /// Sends one datagram as one frame, or `WouldBlock` while the previous frame is not out.
+    pub fn write(&mut self, datagram: &[u8]) -> io::Result<usize> {
+        let line = self.line()?;
+        if !line.flush()? {
+            return Err(io::ErrorKind::WouldBlock.into());
+        }
+        line.write_datagram(datagram)
+    }
+
+    /// The tty, to wait for its readiness.
+    pub fn fd(&self) -> Option<std::os::fd::BorrowedFd<'_>> {
+        self.line.as_ref().map(|l| l.get_ref().as_fd())
+    }
+
+    /// Frames received and dropped, by reason.
+    pub fn stats(&self) -> SerialStats {
+        self.line.as_ref().map(|l| l.stats()).unwrap_or_default()
+    }
+}
+
+impl Drop for SerialPort {
+    fn drop(&mut self) {
+        if let (Some(line), Some(home)) = (self.line.take(), self.home.take()) {
+            let mut h = home.lock().unwrap_or_else(|e| e.into_inner());
+            h.file = Some(line.into_inner());
+            if let Some(w) = h.waker.take() {
+                w.wake();
+            }
+        }
     }
 }

@@ -86,6 +86,38 @@ impl Session {
     /// CLOSE is queued (SPEC.md §5.6). `Ok(None)`: no authenticator.
     pub(crate) fn authenticate(
         &mut self,
+        shared: &Arc<Shared>,
+        inner: &mut Inner,
+        resuming: bool,
+    ) -> Result<Option<PeerIdentity>, ()> {
+        let identity = self.run_authenticator(shared, inner, resuming)?;
+        if !resuming {
+            self.judge(shared, inner, identity.as_ref())?;
+        }
+        Ok(identity)
+    }
+
+    /// The hub's [`Gate`](crate::hub::Gate), if any, judges the connection (a mesh): `Err(())`
+    /// when it refused it (its CLOSE is queued).
+    fn judge(
+        &self,
+        shared: &Arc<Shared>,
+        inner: &mut Inner,
+        identity: Option<&PeerIdentity>,
+    ) -> Result<(), ()> {
+        let Link::Acceptor { hub, id, .. } = &self.link else { return Ok(()) };
+        let Some(gate) = hub.gate.as_ref() else { return Ok(()) };
+        let name = inner.conn.peer().map(|p| p.name.to_vec()).unwrap_or_default();
+        let Err(refusal) = gate.judge(*id, shared, &name, identity) else { return Ok(()) };
+        tracing::info!(conn = id.0, peer = %String::from_utf8_lossy(&name), status = %refusal.status, message = %refusal.message, "peer refused by the gate");
+        let mut message = refusal.message.into_bytes();
+        message.truncate(1024);
+        inner.conn.close(now(), refusal.status, &message);
+        Err(())
+    }
+
+    fn run_authenticator(
+        &mut self,
         shared: &Shared,
         inner: &mut Inner,
         resuming: bool,
@@ -174,7 +206,7 @@ impl Session {
     /// (this connection is then over), otherwise answers with a new session.
     pub(crate) fn resume_requested(
         &mut self,
-        shared: &Shared,
+        shared: &Arc<Shared>,
         inner: &mut Inner,
         token: &[u8],
         take_transport: impl FnOnce() -> Option<Transport>,
@@ -221,6 +253,10 @@ impl Session {
                 Status::PERMISSION_DENIED,
                 b"this name belongs to another identity's connection",
             );
+            return;
+        }
+        // A fresh session is a new connection for a mesh: judged like one.
+        if self.judge(shared, inner, identity.as_ref()).is_err() {
             return;
         }
         if let Err(e) = inner.conn.decline_resume(now()) {

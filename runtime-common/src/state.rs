@@ -79,4 +79,6 @@ pub(crate) enum TransportFailure {
     Tls(String),
     /// A plaintext connection received a TLS record: the peer expects TLS.
     PeerSpeaksTls,
+    /// The WebSocket upgrade or connection failed (`ws://`, `wss://`), with the reason.
+    WebSocket(String),
 }

@@ -27,6 +27,9 @@ use crate::error::Error;
 
 /// The application protocol (ALPN) a tandem TLS connection negotiates.
 pub const ALPN: &[u8] = b"tandem/1";
+/// The application protocol (ALPN) under `wss://`: WebSocket runs over HTTP/1.1 (SPEC.md
+/// §3.10), so that TLS-terminating proxies and other WebSocket peers interoperate.
+pub const ALPN_WEBSOCKET: &[u8] = b"http/1.1";
 
 /// Socket reads per [`TlsSession::read`] that yield no plaintext before it lets the driver
 /// turn (a peer sending records without application data must not hold the thread).
@@ -93,6 +96,8 @@ pub struct TlsServerConfig {
     /// Clients' CA, and whether a certificate is required.
     clients: Option<(Arc<RootCertStore>, bool)>,
     built: Arc<rustls::ServerConfig>,
+    /// The same, negotiating ALPN `http/1.1` (`wss://`).
+    websocket: Arc<rustls::ServerConfig>,
 }
 
 impl TlsServerConfig {
@@ -148,13 +153,21 @@ impl TlsServerConfig {
         let mut config = builder
             .with_single_cert(chain.clone(), key.clone_key())
             .map_err(|e| config_error(format!("server certificate and key: {e}")))?;
+        let mut websocket = config.clone();
         config.alpn_protocols = vec![ALPN.to_vec()];
-        Ok(TlsServerConfig { chain, key, clients, built: Arc::new(config) })
+        websocket.alpn_protocols = vec![ALPN_WEBSOCKET.to_vec()];
+        Ok(TlsServerConfig { chain, key, clients, built: Arc::new(config), websocket: Arc::new(websocket) })
     }
 
     /// A new server-side session, for an accepted connection.
     pub fn session(&self) -> Result<TlsSession, Error> {
         let c = rustls::ServerConnection::new(self.built.clone()).map_err(config_error)?;
+        Ok(TlsSession::new(c.into()))
+    }
+
+    /// A new server-side session for an accepted `wss://` connection (ALPN `http/1.1`).
+    pub fn websocket_session(&self) -> Result<TlsSession, Error> {
+        let c = rustls::ServerConnection::new(self.websocket.clone()).map_err(config_error)?;
         Ok(TlsSession::new(c.into()))
     }
 }
@@ -172,20 +185,21 @@ impl fmt::Debug for TlsServerConfig {
     }
 }
 
-/// The server's TLS settings for `address`: `Some` for `tls://` (which needs
+/// The server's TLS settings for `address`: `Some` for `tls://` and `wss://` (which need
 /// `ServerConfig::tls`), `None` otherwise (where `ServerConfig::tls` must be unset, so that a
 /// server meant to speak TLS never serves in clear by mistake).
 pub fn server_tls(
     address: &Address,
     tls: Option<&TlsServerConfig>,
 ) -> Result<Option<TlsServerConfig>, Error> {
-    match (address, tls) {
-        (Address::Tls(_), Some(t)) => Ok(Some(t.clone())),
-        (Address::Tls(_), None) => Err(config_error(format!(
+    let wants = matches!(address, Address::Tls(_) | Address::WebSocket { tls: true, .. });
+    match (wants, tls) {
+        (true, Some(t)) => Ok(Some(t.clone())),
+        (true, None) => Err(config_error(format!(
             "{address} needs a certificate and key: set ServerConfig::tls (TlsServerConfig::from_pem_files)"
         ))),
-        (_, Some(_)) => Err(config_error(format!(
-            "ServerConfig::tls is set but {address} is not a tls:// address: listen on tls://HOST:PORT (or unset ServerConfig::tls)"
+        (false, Some(_)) => Err(config_error(format!(
+            "ServerConfig::tls is set but {address} is not a tls:// address (nor wss://): listen on tls://HOST:PORT or wss://HOST:PORT/PATH (or unset ServerConfig::tls)"
         ))),
         (_, None) => Ok(None),
     }
@@ -308,14 +322,21 @@ impl TlsClientConfig {
         Ok(config)
     }
 
-    /// What a client dialing `address` needs: `Some` for `tls://` (the configuration and the
+    /// What a client dialing `address` needs: `Some` for `tls://` and `wss://` (the configuration and the
     /// server name to check), `None` for other addresses.
     pub fn connector(&self, address: &Address) -> Result<Option<TlsConnector>, Error> {
-        let Address::Tls(_) = address else { return Ok(None) };
+        let (Address::Tls(_) | Address::WebSocket { tls: true, .. }) = address else { return Ok(None) };
         let host = address.host().unwrap_or_default().to_string();
         let name = ServerName::try_from(host)
             .map_err(|e| config_error(format!("{address}: the host is not a valid TLS server name: {e}")))?;
-        Ok(Some(TlsConnector { config: self.rustls()?, name, address: address.to_string() }))
+        let mut config = self.rustls()?;
+        if let Address::WebSocket { .. } = address {
+            // WebSocket runs over HTTP/1.1. The clone shares the TLS session cache.
+            let mut c = (*config).clone();
+            c.alpn_protocols = vec![ALPN_WEBSOCKET.to_vec()];
+            config = Arc::new(c);
+        }
+        Ok(Some(TlsConnector { config, name, address: address.to_string() }))
     }
 }
 

@@ -35,8 +35,9 @@ impl core::fmt::Debug for Client {
 
 impl Client {
     /// Connects to `addr` (`tcp://host:port`, `tls://host:port` (trusting what `config.tls`
-    /// says), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and completes the
-    /// handshake (TLS's, then tandem's) within `config.connect_timeout`. A failure of this
+    /// says), `unix:///path`, `unix+seqpacket:///path`, `udp://host:port`, `ws://host:port/path`
+    /// or `wss://host:port/path`) and completes the handshake (TLS's, the WebSocket upgrade, then
+    /// tandem's) within `config.connect_timeout`. A failure of this
     /// first attempt is returned at once (it is not retried).
     ///
     /// When the server offers session resumption (TCP, Unix stream and SEQPACKET by default)

@@ -176,14 +176,17 @@
 mod client;
 mod config;
 mod handlers;
+mod mesh;
 mod server;
 mod spawner;
 
 pub use client::Client;
 pub use config::{ClientConfig, ServerConfig};
 pub use handlers::Handlers;
+pub use mesh::{MemberWatch, Mesh, MeshOptions};
 pub use server::Server;
 pub use spawner::{SmolSpawner, Spawner, Task};
+pub use tandem_runtime::mesh::{MemberInfo, MemberState, MeshConfig, MeshStats, NotConnected};
 pub use tandem_runtime::tandem_core;
 pub use tandem_runtime::tandem_core::addr::Address;
 pub use tandem_runtime::tandem_core::endpoint::{EndpointConfig, EndpointStats, ReconnectPolicy};

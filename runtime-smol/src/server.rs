@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use tandem_runtime::config::connection_config;
-use tandem_runtime::hub::Hub;
+use tandem_runtime::hub::{Gate, Hub};
 use tandem_runtime::tandem_core::addr::Address;
 use tandem_runtime::tandem_core::typed::Unary;
 use tandem_runtime::threads::listen::{self, Listening};
@@ -42,7 +42,8 @@ impl core::fmt::Debug for Server {
 
 impl Server {
     /// Listens on `addr` (`tcp://host:port` — port 0 picks a free one —, `tls://host:port`
-    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path` or `udp://host:port`) and
+    /// (with `config.tls`), `unix:///path`, `unix+seqpacket:///path`, `udp://host:port`,
+    /// `ws://host:port/path` or `wss://host:port/path` (with `config.tls`)) and
     /// starts accepting on one of the shared I/O threads. Not async: binding does not wait.
     ///
     /// On `udp://` one socket serves every client: the endpoint routes datagrams by source
@@ -54,19 +55,54 @@ impl Server {
     /// `config.unlink_stale_socket` is set and nothing answers on it; the socket file is
     /// removed when the server stops.
     pub fn bind(addr: &str, config: ServerConfig, handlers: Handlers) -> Result<Server, Error> {
+        Server::bind_gated(addr, config, handlers, None)
+    }
+
+    /// [`bind`](Self::bind) with a gate judging every new connection (a mesh).
+    pub(crate) fn bind_gated(
+        addr: &str,
+        config: ServerConfig,
+        handlers: Handlers,
+        gate: Option<Arc<dyn Gate>>,
+    ) -> Result<Server, Error> {
         let address: Address = addr.parse()?;
         let connection =
             connection_config(&config.connection, &address, config.max_datagram, config.udp_max_datagram)?;
         let tls = tls::server_tls(&address, config.tls.as_ref())?;
         let (listener, local, path) = Listener::bind(&address, config.unlink_stale_socket)?;
         tracing::info!(addr = %local, name = %config.name, "listening");
-        let hub = Hub::new(config.name, connection, config.endpoint, sleep_until, config.authenticator);
+        let hub =
+            Hub::with_gate(config.name, connection, config.endpoint, sleep_until, config.authenticator, gate);
         hub.set_observer(config.observer);
         let spawner = config.spawner;
         let listening = listen::start(listener, hub.clone(), handlers.registry().clone(), tls, move || {
             SpawnDispatch(spawner.clone())
         });
         Ok(Server { hub, local, path, listening })
+    }
+
+    /// Serves a WebSocket connection that the application accepted itself, so that tandem
+    /// shares a port with the application's HTTP server by path: the application reads the
+    /// request head, sees the server's path (`/rpc` of `ws://…/rpc`) and hands the socket over
+    /// with the bytes it read (`already_read`; empty if it read none). The upgrade, the path
+    /// check (HTTP 404 otherwise), the subprotocol and, on `wss://`, TLS run as for a
+    /// connection this server accepted (on an I/O thread; this call does not wait); the
+    /// connection counts against the same limits. Fails if the server is not bound on `ws://`
+    /// or `wss://` (bind on port 0 to serve adopted connections only).
+    ///
+    /// ```no_run
+    /// # fn f(server: &tandem_smol::Server, listener: std::net::TcpListener) -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::io::Read;
+    /// let (mut stream, _) = listener.accept()?;
+    /// let mut head = [0u8; 1024];
+    /// let n = stream.read(&mut head)?;
+    /// if head[..n].starts_with(b"GET /rpc ") {
+    ///     server.serve_websocket(stream, &head[..n])?;
+    /// }
+    /// # Ok(()) }
+    /// ```
+    pub fn serve_websocket(&self, stream: std::net::TcpStream, already_read: &[u8]) -> Result<(), Error> {
+        self.listening.serve_websocket(stream, already_read)
     }
 
     /// The address actually listened on (with the real port for `tcp://…:0` and `udp://…:0`).

@@ -131,11 +131,25 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
 }
 
 fn every_exchange(addr: &str, uid: Option<u32>) {
+    every_exchange_with(addr, uid, ServerConfig::new("srv"), ClientConfig::new("cli"), &mut |s| {
+        s.local_addr().to_string()
+    });
+}
+
+/// [`every_exchange`] with these configurations, the client dialing what `dial` says for the
+/// server (a certificate's host name, a proxy in front of it).
+fn every_exchange_with(
+    addr: &str,
+    uid: Option<u32>,
+    server_config: ServerConfig,
+    client_config: ClientConfig,
+    dial: &mut dyn FnMut(&Server) -> String,
+) {
     let (server_seen, server_log) = Seen::new();
-    let server = Server::bind(addr, ServerConfig::new("srv"), handlers("srv", &server_seen)).unwrap();
-    let target = server.local_addr().to_string();
+    let server = Server::bind(addr, server_config, handlers("srv", &server_seen)).unwrap();
+    let target = dial(&server);
     let (client_seen, client_log) = Seen::new();
-    let client = Client::connect(&target, ClientConfig::new("cli"), handlers("cli", &client_seen)).unwrap();
+    let client = Client::connect(&target, client_config, handlers("cli", &client_seen)).unwrap();
     assert_eq!(client.name(), "srv");
 
     // Client → server.
@@ -170,6 +184,66 @@ fn seqpacket_every_exchange_both_directions() {
     bounded(20, || {
         let dir = tempfile::tempdir().unwrap();
         every_exchange(&format!("unix+seqpacket://{}/p.sock", dir.path().display()), my_uid(&dir));
+    });
+}
+
+#[test]
+fn websocket_every_exchange_both_directions() {
+    bounded(20, || every_exchange("ws://127.0.0.1:0/rpc", None));
+}
+
+#[test]
+fn websocket_small_messages_every_exchange_both_directions() {
+    // 4 KiB messages: large calls and streams cross in many messages each way.
+    let server = ServerConfig { max_datagram: 4096, ..ServerConfig::new("srv") };
+    bounded(20, move || {
+        every_exchange_with("ws://127.0.0.1:0/", None, server, ClientConfig::new("cli"), &mut |s| {
+            s.local_addr().to_string()
+        })
+    });
+}
+
+#[test]
+fn websocket_over_tls_every_exchange_both_directions() {
+    use tandem_testkit::pki::Ca;
+    let ca = Ca::new("test CA");
+    let leaf = ca.server(&["localhost"]);
+    let mut server = ServerConfig::new("srv");
+    server.tls = Some(
+        tandem_std::TlsServerConfig::from_pem(leaf.cert_pem.as_bytes(), leaf.key_pem.as_bytes()).unwrap(),
+    );
+    let mut client = ClientConfig::new("cli");
+    client.tls =
+        tandem_std::TlsClientConfig::new().trust_ca_pem(ca.pem.as_bytes()).unwrap().without_system_roots();
+    bounded(30, move || {
+        every_exchange_with("wss://127.0.0.1:0/tandem", None, server, client, &mut |s| {
+            s.local_addr().to_string().replace("127.0.0.1", "localhost")
+        })
+    });
+}
+
+#[test]
+fn websocket_through_nginx_every_exchange_both_directions() {
+    // nginx as the WebSocket reverse proxy (tandem_testkit::nginx; fails if nginx is missing).
+    bounded(30, || {
+        let mut proxy = None;
+        every_exchange_with(
+            "ws://127.0.0.1:0/rpc",
+            None,
+            ServerConfig::new("srv"),
+            ClientConfig::new("cli"),
+            &mut |s| {
+                let tandem_std::tandem_core::addr::Address::WebSocket { host_port, .. } = s.local_addr()
+                else {
+                    panic!("a ws:// server")
+                };
+                let backend = host_port.parse().unwrap();
+                let nginx = tandem_testkit::nginx::Nginx::start(backend, "/rpc");
+                let at = format!("ws://{}/rpc", nginx.addr());
+                proxy = Some(nginx);
+                at
+            },
+        );
     });
 }
 

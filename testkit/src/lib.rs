@@ -8,7 +8,9 @@
 //! * [`attacks`] and [`hostile`]: the hostile-peer suite — attacks, measurements, and the
 //!   [`hostile_suite!`] macro that both runtimes' `tests/hostile.rs` expand;
 //! * [`pki`]: certificate authorities and certificates made at test time (TLS tests);
-//! * [`proxy`]: a loopback TCP proxy that can cut its connections (resumption over TLS).
+//! * [`proxy`]: a loopback TCP proxy that can cut its connections (resumption over TLS);
+//! * [`serial`]: pseudo-terminal pairs and a relay that damages the bytes between two lines
+//!   (`serial://` tests, the C serial example, the QEMU device).
 //!
 //! A test binary installs the allocator with one line and no `unsafe` of its own:
 //!
@@ -29,6 +31,9 @@ pub mod attacks;
 pub mod auth;
 pub mod heap;
 pub mod hostile;
+pub mod nginx;
 pub mod pki;
 pub mod proxy;
+pub mod serial;
 pub mod wire;
+pub mod ws;

@@ -17,6 +17,7 @@ use tandem_core::addr::Address;
 
 use super::io::{self as iot, noop_waker, Cx, Next, Registered, Source, Task};
 use super::transport::{self, Connecting, Interest, Socket, Transport};
+use super::ws::WsTransport;
 use super::Dispatch;
 use crate::conn::{Inner, Transport as Handed};
 use crate::engine::Engine;
@@ -37,7 +38,7 @@ const DRAIN_BYTES: usize = 1 << 20;
 /// Socket reads per turn while draining.
 const DRAIN_READS: usize = 8;
 
-type Conn = Box<dyn Transport>;
+pub(crate) type Conn = Box<dyn Transport>;
 
 /// What a resumed session's socket travels with from one driver to another.
 type Handover = (Conn, Option<Box<TlsSession>>);
@@ -61,8 +62,11 @@ pub struct Dialing {
     /// there, in order, without resolving again on an I/O thread.
     addrs: Vec<SocketAddr>,
     connect_timeout: Duration,
-    /// `tls://`: each new transport gets a new TLS session.
+    /// `tls://` and `wss://`: each new transport gets a new TLS session.
     tls: Option<TlsConnector>,
+    /// `ws://` and `wss://`: the URL each new transport upgrades to (its TLS session goes
+    /// inside the WebSocket transport, not to the pump).
+    ws: Option<String>,
     /// The non-blocking connect under way, its deadline, and the index of its address.
     attempt: Option<(Registered<Connecting>, Instant, usize)>,
 }
@@ -77,7 +81,8 @@ impl Dialing {
         connect_timeout: Duration,
         tls: Option<TlsConnector>,
     ) -> Self {
-        Dialing { addr, addrs, connect_timeout, tls, attempt: None }
+        let ws = matches!(addr, Address::WebSocket { .. }).then(|| addr.to_string());
+        Dialing { addr, addrs, connect_timeout, tls, ws, attempt: None }
     }
 }
 
@@ -95,12 +100,52 @@ struct Driver<F: HandlerFns, D: Dispatch<F>> {
     closing: Option<(Instant, usize)>,
 }
 
-/// Starts the driver of a new connection (speaking on `socket`, through `tls` on `tls://`;
-/// redialing as `dialing` says on a client) on an I/O thread; its started handlers go to
-/// `dispatch`.
+/// Starts the driver of a new connection (speaking on `socket`, through `tls` on `tls://`
+/// and `wss://`, upgraded to a WebSocket on `ws://` and `wss://`; redialing as `dialing` says
+/// on a client) on an I/O thread; its started handlers go to `dispatch`.
 pub fn spawn<F: HandlerFns, D: Dispatch<F>>(
     conn: NewConnection,
     socket: Socket,
+    tls: Option<Box<TlsSession>>,
+    dialing: Option<Dialing>,
+    handlers: &Registry<F>,
+    dispatch: D,
+) {
+    let (first, tls) = match dialing.as_ref().and_then(|d| d.ws.as_deref()) {
+        Some(url) => (websocket_client(socket, tls, url, &conn), None),
+        None => (Box::new(socket) as Conn, tls),
+    };
+    spawn_conn(conn, first, tls, dialing, handlers, dispatch);
+}
+
+/// The largest packet of a connection (its WebSocket messages' limit).
+pub(crate) fn max_packet(conn: &NewConnection) -> usize {
+    match conn.shared.lock().conn.config().transport {
+        tandem_core::Transport::Packet { max_datagram }
+        | tandem_core::Transport::Datagram { max_datagram } => max_datagram as usize,
+        tandem_core::Transport::Stream => crate::config::DEFAULT_MAX_DATAGRAM as usize,
+    }
+}
+
+/// A client's WebSocket transport on a connected TCP socket (`tls`: its session on `wss://`).
+fn websocket_client(socket: Socket, tls: Option<Box<TlsSession>>, url: &str, conn: &NewConnection) -> Conn {
+    websocket_client_sized(socket, tls, url, max_packet(conn))
+}
+
+fn websocket_client_sized(socket: Socket, tls: Option<Box<TlsSession>>, url: &str, max: usize) -> Conn {
+    match socket {
+        Socket::Tcp(tcp) => Box::new(WsTransport::client(tcp, tls, url, max)),
+        other => {
+            tracing::error!("a WebSocket needs a TCP socket: speaking without one");
+            Box::new(other)
+        }
+    }
+}
+
+/// [`spawn`] for a transport made already (a server's WebSocket).
+pub(crate) fn spawn_conn<F: HandlerFns, D: Dispatch<F>>(
+    conn: NewConnection,
+    first: Conn,
     tls: Option<Box<TlsSession>>,
     dialing: Option<Dialing>,
     handlers: &Registry<F>,
@@ -111,7 +156,7 @@ pub fn spawn<F: HandlerFns, D: Dispatch<F>>(
         engine: Some(Engine::new(conn, handlers.clone())),
         pump,
         socket: None,
-        fresh: Some((Box::new(socket) as Conn, tls)),
+        fresh: Some((first, tls)),
         dialing,
         dispatch,
         closing: None,
@@ -178,6 +223,8 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
                     let r = t.read(buf);
                     op(r, &**t, true, &mut want)
                 });
+                // Before the events: the authenticator must see a `wss://` peer's certificates.
+                below_tandem(&mut **t, &mut inner);
             }
             progress |= engine.process(&mut inner, || {
                 let s = socket.take()?;
@@ -191,6 +238,12 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
                     let r = t.write(data);
                     op(r, &**t, false, &mut want)
                 });
+                if let Err(e) = t.flush() {
+                    if e.kind() == io::ErrorKind::WouldBlock {
+                        want |= t.blocked(false);
+                    }
+                }
+                below_tandem(&mut **t, &mut inner);
             }
             if !progress {
                 busy = false;
@@ -233,6 +286,27 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             (Some(a), Some(b)) => Next::Wait(Some(a.min(b))),
             (a, b) => Next::Wait(a.or(b)),
         }
+    }
+}
+
+/// What the transport learned below tandem (WebSocket): a violation by the peer (the
+/// connection closes with PROTOCOL_ERROR), why it failed, the peer's certificates (`wss://`).
+fn below_tandem(t: &mut dyn Transport, inner: &mut Inner) {
+    if let Some(v) = t.take_violation() {
+        tracing::info!(remote = ?inner.remote, "{v}: closing with PROTOCOL_ERROR");
+        if inner.transport_failure.is_none() {
+            inner.transport_failure = Some(crate::state::TransportFailure::WebSocket(v.clone()));
+        }
+        inner.conn.close(crate::clock::now(), tandem_core::Status::PROTOCOL_ERROR, v.as_bytes());
+    }
+    if let Some(f) = t.take_failure() {
+        if inner.transport_failure.is_none() {
+            tracing::info!(remote = ?inner.remote, "transport failed: {f:?}");
+            inner.transport_failure = Some(f);
+        }
+    }
+    if let Some(certs) = t.take_peer_certificates() {
+        inner.peer_certificates = Some(certs.into());
     }
 }
 
@@ -281,7 +355,14 @@ impl<F: HandlerFns, D: Dispatch<F>> Driver<F, D> {
                         match a.into_inner().into_socket() {
                             Ok(s) if engine.attempt_connected(inner, s.remote_addr()) => {
                                 tracing::info!(addr = %d.addr, "transport reconnected");
-                                self.install(Box::new(s), Vec::new(), tls, cx);
+                                let (t, tls) = match d.ws.as_deref() {
+                                    Some(url) => {
+                                        let max = self.pump.max_packet();
+                                        (websocket_client_sized(s, tls, url, max), None)
+                                    }
+                                    None => (Box::new(s) as Conn, tls),
+                                };
+                                self.install(t, Vec::new(), tls, cx);
                                 return None;
                             }
                             Ok(_) => {}

@@ -13,16 +13,19 @@
 //! * [`io`]: the threads, their tasks and their timers (no protocol).
 //! * [`transport`]: non-blocking std sockets of every transport (TCP — also under `tls://`,
 //!   whose TLS runs in the [`pump`](crate::pump) —, Unix stream, Unix SEQPACKET, UDP).
+//! * `ws`: WebSocket (`ws://`, `wss://`) as a transport around a TCP socket, its upgrade
+//!   run non-blocking on the I/O thread (tungstenite).
 //! * [`driver`]: one connection's task: the engine's turn around its socket.
 //! * [`listen`]: a server's accept task and UDP receive task.
 //!
-//! Layering: `transport` (0), `io` (1: transport), `driver` (2: io, transport, this module's
-//! [`Dispatch`]), `listen` (3: driver, io, transport).
+//! Layering: `transport` (0), `io` (1: transport), `ws` (1: transport), `driver` (2: io,
+//! transport, ws, this module's [`Dispatch`]), `listen` (3: driver, io, transport, ws).
 
 pub mod driver;
 pub mod io;
 pub mod listen;
 pub mod transport;
+mod ws;
 
 use crate::handlers::{HandlerFns, Started};
 

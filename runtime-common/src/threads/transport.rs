@@ -1,8 +1,10 @@
-//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, all
+//! Sockets: TCP, Unix stream, Unix SEQPACKET and UDP, connected or listening, and serial
+//! lines (ttys carrying datagram mode), all
 //! non-blocking, and the `Transport` trait through which a connection's driver reads and
 //! writes one. No protocol logic, no waiting here: the I/O threads wait on readiness. (Layer 0 of [`threads`](super).)
 
 use core::task::{Context, Poll, Waker};
+use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -12,6 +14,8 @@ use std::time::Instant;
 
 use crate::error::io_error;
 use crate::open::TransportInfo;
+use crate::state::TransportFailure;
+use crate::serial::{open_tty, SerialPort};
 use crate::tandem_core::addr::Address;
 use crate::udp::Inbox;
 use crate::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
@@ -59,8 +63,31 @@ pub(crate) trait Transport: Send + 'static {
     fn attach(&mut self, _waker: &Waker) {}
     /// The remote IP address and port (TCP and UDP).
     fn remote_addr(&self) -> Option<SocketAddr>;
-    /// Whether this is UDP (datagram mode: nothing to shut down or drain when closing).
+    /// Whether this is UDP or a serial line (datagram mode: nothing to shut down or drain when
+    /// closing).
     fn is_udp(&self) -> bool;
+    /// Writes out what the transport itself still holds (a WebSocket message the socket did not
+    /// take whole); `WouldBlock` while some remains (then [`blocked`](Self::blocked)`(false)`
+    /// says what to wait for). Called after every round of writes.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+    /// Once, why the transport failed below tandem (a WebSocket upgrade refused, TLS under
+    /// `wss://`), for `peer::connected`'s error.
+    fn take_failure(&mut self) -> Option<TransportFailure> {
+        None
+    }
+    /// Once, when the peer broke the rules of the transport itself (a WebSocket text message):
+    /// what it did. The connection is then closed with PROTOCOL_ERROR (not merely lost: a
+    /// session is not resumed after it).
+    fn take_violation(&mut self) -> Option<String> {
+        None
+    }
+    /// Once, when a TLS handshake inside the transport (`wss://`) is done: the peer's
+    /// certificates (DER, its own first), for the authenticator.
+    fn take_peer_certificates(&mut self) -> Option<Vec<Vec<u8>>> {
+        None
+    }
 }
 
 /// A connected socket, non-blocking.
@@ -76,7 +103,13 @@ pub enum Socket {
     /// One association of a UDP server: datagrams from `peer` arrive through `inbox` (the
     /// server's receive task demultiplexes them); writes go out on the shared socket.
     Assoc(Assoc),
+    /// A serial line (`serial://`): one datagram per read and write, in serial frames.
+    Serial(SerialPort),
 }
+
+/// Largest datagram a serial line's receiver decodes on a host (its buffer: 64 KiB); the
+/// connection then drops anything beyond the `max_datagram_size` it announced (SPEC.md §14.2).
+pub(crate) const SERIAL_MAX_DATAGRAM: usize = 65_535;
 
 /// A server-side UDP association's end of the shared socket.
 pub struct Assoc {
@@ -137,6 +170,7 @@ impl Transport for Socket {
                     Poll::Pending => Err(io::ErrorKind::WouldBlock.into()),
                 }
             }
+            Socket::Serial(p) => p.read(buf),
         }
     }
 
@@ -147,6 +181,7 @@ impl Transport for Socket {
             Socket::Packet(s) => s.write(buf),
             Socket::Udp(s) => udp_send(s, None, buf),
             Socket::Assoc(a) => udp_send(&a.socket, Some(a.peer), buf),
+            Socket::Serial(p) => p.write(buf),
         }
     }
 
@@ -155,7 +190,7 @@ impl Transport for Socket {
             Socket::Tcp(s) => s.shutdown(Shutdown::Write),
             Socket::Unix(s) => s.shutdown(Shutdown::Write),
             Socket::Packet(s) => s.shutdown(Shutdown::Write),
-            Socket::Udp(_) | Socket::Assoc(_) => Ok(()),
+            Socket::Udp(_) | Socket::Assoc(_) | Socket::Serial(_) => Ok(()),
         };
         if let Err(e) = r {
             tracing::trace!(error = %e, "shutdown(write) failed");
@@ -169,6 +204,7 @@ impl Transport for Socket {
             Socket::Packet(s) => s.as_fd(),
             Socket::Udp(s) => s.as_fd(),
             Socket::Assoc(_) => return None,
+            Socket::Serial(p) => return p.fd(),
         })
     }
 
@@ -183,12 +219,12 @@ impl Transport for Socket {
             Socket::Tcp(s) => s.peer_addr().ok(),
             Socket::Udp(s) => s.peer_addr().ok(),
             Socket::Assoc(a) => Some(a.peer),
-            Socket::Unix(_) | Socket::Packet(_) => None,
+            Socket::Unix(_) | Socket::Packet(_) | Socket::Serial(_) => None,
         }
     }
 
     fn is_udp(&self) -> bool {
-        matches!(self, Socket::Udp(_) | Socket::Assoc(_))
+        matches!(self, Socket::Udp(_) | Socket::Assoc(_) | Socket::Serial(_))
     }
 }
 
@@ -203,13 +239,18 @@ impl Socket {
         TransportInfo { remote: self.remote_addr(), creds, udp: self.is_udp() }
     }
 
+    /// The remote address for logs (`"unknown"` without one).
+    pub(crate) fn remote_addr_label(&self) -> String {
+        self.remote_addr().map_or_else(|| "unknown".into(), |a| a.to_string())
+    }
+
     fn nonblocking(self) -> io::Result<Socket> {
         match &self {
             Socket::Tcp(s) => s.set_nonblocking(true)?,
             Socket::Unix(s) => s.set_nonblocking(true)?,
             Socket::Packet(s) => s.set_nonblocking(true)?,
             Socket::Udp(s) => s.set_nonblocking(true)?,
-            Socket::Assoc(_) => {}
+            Socket::Assoc(_) | Socket::Serial(_) => {}
         }
         Ok(self)
     }
@@ -241,7 +282,10 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
     let ctx = || format!("cannot connect to {addr}");
     let timeout = || Error::Timeout { addr: addr.to_string() };
     let (socket, addrs) = match addr {
-        Address::Tcp(host_port) | Address::Tls(host_port) | Address::Udp(host_port) => {
+        Address::Tcp(host_port)
+        | Address::Tls(host_port)
+        | Address::Udp(host_port)
+        | Address::WebSocket { host_port, .. } => {
             let addrs = resolve(host_port).map_err(|e| io_error(ctx(), e))?;
             let mut last = io::Error::new(io::ErrorKind::NotFound, "no address");
             let mut socket = None;
@@ -251,10 +295,12 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
                     .filter(|d| !d.is_zero())
                     .ok_or_else(timeout)?;
                 let r = match addr {
-                    Address::Tcp(_) | Address::Tls(_) => TcpStream::connect_timeout(a, left).and_then(|s| {
-                        s.set_nodelay(true)?;
-                        Ok(Socket::Tcp(s))
-                    }),
+                    Address::Tcp(_) | Address::Tls(_) | Address::WebSocket { .. } => {
+                        TcpStream::connect_timeout(a, left).and_then(|s| {
+                            s.set_nodelay(true)?;
+                            Ok(Socket::Tcp(s))
+                        })
+                    }
                     _ => udp_for(*a).map(Socket::Udp),
                 };
                 match r {
@@ -276,6 +322,10 @@ pub fn connect(addr: &Address, deadline: Instant) -> Result<(Socket, Vec<SocketA
             let sa = SockAddr::unix(path).map_err(|e| io_error(ctx(), e))?;
             s.connect(&sa).map_err(|e| io_error(ctx(), e))?;
             (Socket::Packet(s), Vec::new())
+        }
+        Address::Serial { path, baud } => {
+            let tty = open_tty(path, *baud).map_err(|e| io_error(ctx(), e))?;
+            (Socket::Serial(SerialPort::new(tty, SERIAL_MAX_DATAGRAM, None)), Vec::new())
         }
     };
     Ok((socket.nonblocking().map_err(|e| io_error(ctx(), e))?, addrs))
@@ -318,7 +368,7 @@ enum Kind {
 pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Result<Connecting> {
     let no_addr = || io::Error::new(io::ErrorKind::NotFound, "no address to connect to");
     let (domain, ty, kind, sa) = match addr {
-        Address::Tcp(_) | Address::Tls(_) => {
+        Address::Tcp(_) | Address::Tls(_) | Address::WebSocket { .. } => {
             let to = to.ok_or_else(no_addr)?;
             (Domain::for_address(to), Type::STREAM, Kind::Tcp, SockAddr::from(to))
         }
@@ -329,6 +379,10 @@ pub(crate) fn start_connect(addr: &Address, to: Option<SocketAddr>) -> io::Resul
         }
         Address::Unix(p) => (Domain::UNIX, Type::STREAM, Kind::Unix, SockAddr::unix(p)?),
         Address::UnixSeqpacket(p) => (Domain::UNIX, Type::SEQPACKET, Kind::Packet, SockAddr::unix(p)?),
+        // Datagram mode never reconnects (no sessions, SPEC.md §14.1).
+        Address::Serial { .. } => {
+            return Err(io::Error::new(io::ErrorKind::Unsupported, "a serial line is not redialed"))
+        }
     };
     let socket = socket2::Socket::new(domain, ty, None)?;
     socket.set_nonblocking(true)?;
@@ -381,8 +435,13 @@ pub enum Listener {
     Unix(UnixListener),
     /// A Unix SEQPACKET socket.
     Packet(socket2::Socket),
+    /// TCP under `ws://` or `wss://`: every accepted connection must upgrade on this path.
+    WebSocket(TcpListener, String),
     /// UDP: one socket for every association, demultiplexed by the server.
     Udp(UdpSocket),
+    /// A serial line (a tty in raw mode): the server answers the one peer on the line, one
+    /// association at a time.
+    Serial(File),
 }
 
 impl Listener {
@@ -399,6 +458,12 @@ impl Listener {
                 let local =
                     if matches!(addr, Address::Tls(_)) { Address::Tls(local) } else { Address::Tcp(local) };
                 (Listener::Tcp(l), local, None)
+            }
+            Address::WebSocket { tls, host_port, path } => {
+                let l = TcpListener::bind(first(host_port)?).map_err(io)?;
+                let local = l.local_addr().map_err(io)?.to_string();
+                let local = Address::WebSocket { tls: *tls, host_port: local, path: path.clone() };
+                (Listener::WebSocket(l, path.clone()), local, None)
             }
             Address::Unix(path) => {
                 prepare_path(path, false, remove_stale)?;
@@ -418,12 +483,17 @@ impl Listener {
                 let local = s.local_addr().map_err(io)?;
                 (Listener::Udp(s), Address::Udp(local.to_string()), None)
             }
+            Address::Serial { path, baud } => {
+                (Listener::Serial(open_tty(path, *baud).map_err(io)?), addr.clone(), None)
+            }
         };
         match &l {
-            Listener::Tcp(s) => s.set_nonblocking(true),
+            Listener::Tcp(s) | Listener::WebSocket(s, _) => s.set_nonblocking(true),
             Listener::Unix(s) => s.set_nonblocking(true),
             Listener::Packet(s) => s.set_nonblocking(true),
             Listener::Udp(s) => s.set_nonblocking(true),
+            // Opened non-blocking.
+            Listener::Serial(_) => Ok(()),
         }
         .map_err(io)?;
         Ok((l, local, guard))
@@ -433,14 +503,14 @@ impl Listener {
     /// `WouldBlock` when none is waiting.
     pub(crate) fn accept(&self) -> io::Result<(Socket, String)> {
         let (s, label) = match self {
-            Listener::Tcp(l) => {
+            Listener::Tcp(l) | Listener::WebSocket(l, _) => {
                 let (s, a) = l.accept()?;
                 s.set_nodelay(true)?;
                 (Socket::Tcp(s), a.to_string())
             }
             Listener::Unix(l) => (Socket::Unix(l.accept()?.0), "unix".into()),
             Listener::Packet(l) => (Socket::Packet(l.accept()?.0), "unix+seqpacket".into()),
-            Listener::Udp(_) => return Err(io::ErrorKind::Unsupported.into()),
+            Listener::Udp(_) | Listener::Serial(_) => return Err(io::ErrorKind::Unsupported.into()),
         };
         Ok((s.nonblocking()?, label))
     }
@@ -448,10 +518,19 @@ impl Listener {
     /// The listening descriptor.
     pub(crate) fn fd(&self) -> BorrowedFd<'_> {
         match self {
-            Listener::Tcp(s) => s.as_fd(),
+            Listener::Tcp(s) | Listener::WebSocket(s, _) => s.as_fd(),
             Listener::Unix(s) => s.as_fd(),
             Listener::Packet(s) => s.as_fd(),
             Listener::Udp(s) => s.as_fd(),
+            Listener::Serial(f) => f.as_fd(),
+        }
+    }
+
+    /// The path a `ws://` or `wss://` listener serves.
+    pub(crate) fn websocket_path(&self) -> Option<&str> {
+        match self {
+            Listener::WebSocket(_, path) => Some(path),
+            _ => None,
         }
     }
 }

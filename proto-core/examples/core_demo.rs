@@ -1,6 +1,6 @@
 //! Two tandem cores talking in memory, with a fake clock, through every exchange type.
 //!
-//! Run: `cargo run -p tandem-core --example demo`. Exits non-zero if any exchange misbehaves.
+//! Run: `cargo run -p tandem-core --example core_demo`. Exits non-zero if any exchange misbehaves.
 
 use std::process::ExitCode;
 use std::time::Duration;

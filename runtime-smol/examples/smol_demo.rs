@@ -2,7 +2,7 @@
 //! and a server-streaming subscription.
 //!
 //! ```text
-//! cargo run -p tandem-smol --example demo [tcp://127.0.0.1:0 | unix:///tmp/demo.sock | unix+seqpacket:///tmp/demo.sock]
+//! cargo run -p tandem-smol --example smol_demo [tcp://127.0.0.1:0 | unix:///tmp/demo.sock | unix+seqpacket:///tmp/demo.sock]
 //! ```
 
 use core::time::Duration;

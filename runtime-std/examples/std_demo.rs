@@ -1,7 +1,7 @@
 //! A complete tour on loopback: a server and two clients exchange every kind of message.
 //!
 //! ```text
-//! cargo run -p tandem-std --example demo
+//! cargo run -p tandem-std --example std_demo
 //! ```
 
 use serde::{Deserialize, Serialize};
