@@ -34,9 +34,7 @@ pub fn connection_config(
 ) -> Result<Config, Error> {
     let mut c = config.clone();
     c.transport = match addr {
-        Address::Udp(_) | Address::Serial { .. } => {
-            Transport::Datagram { max_datagram: udp_max_datagram }
-        }
+        Address::Udp(_) | Address::Serial { .. } => Transport::Datagram { max_datagram: udp_max_datagram },
         // A WebSocket message is a packet (SPEC.md §3.10).
         Address::UnixSeqpacket(_) | Address::WebSocket { .. } => Transport::Packet { max_datagram },
         _ => Transport::Stream,

@@ -14,8 +14,8 @@ use std::time::Instant;
 
 use crate::error::io_error;
 use crate::open::TransportInfo;
-use crate::state::TransportFailure;
 use crate::serial::{open_tty, SerialPort};
+use crate::state::TransportFailure;
 use crate::tandem_core::addr::Address;
 use crate::udp::Inbox;
 use crate::unix::{peer_credentials, prepare_path, seqpacket_socket, transient_udp, PathGuard};
