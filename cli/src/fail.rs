@@ -116,7 +116,7 @@ pub fn connect(addr: &str, e: Error) -> Failure {
             }
             _ => Code::NoServer,
         },
-        Error::Handshake(_) | Error::PeerSpeaksTls { .. } => Code::NotTandem,
+        Error::Handshake(_) | Error::PeerSpeaksTls { .. } | Error::PeerSpeaksHttp { .. } => Code::NotTandem,
         Error::Refused { .. } => Code::Refused,
         Error::Timeout { .. } => Code::Timeout,
         Error::Tls { .. } => Code::Tls,

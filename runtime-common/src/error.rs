@@ -69,6 +69,12 @@ pub enum Error {
         /// The address being connected to.
         addr: String,
     },
+    /// A plaintext (`tcp://`, `unix://`) client was answered in HTTP: the server is an HTTP
+    /// server, perhaps a tandem server on `ws://` (or behind a WebSocket proxy).
+    PeerSpeaksHttp {
+        /// The address being connected to.
+        addr: String,
+    },
     /// The WebSocket upgrade with a `ws://` or `wss://` server failed (an HTTP error such as
     /// 404 for a wrong path, a server that does not select the `tandem/1` subprotocol, a peer
     /// that does not speak WebSocket), or the WebSocket failed before the handshake.
@@ -114,6 +120,10 @@ impl fmt::Display for Error {
             Error::Tls { addr, reason } => write!(f, "TLS handshake with {addr} failed: {reason}"),
             Error::WebSocket { addr, reason } => write!(f, "WebSocket connection to {addr} failed: {reason}"),
             Error::Mesh(e) => e.fmt(f),
+            Error::PeerSpeaksHttp { addr } => write!(
+                f,
+                "the server at {addr} does not speak tandem: it answered in HTTP; if it is a tandem WebSocket endpoint (or a proxy in front of one), connect with ws://HOST:PORT/PATH"
+            ),
             Error::PeerSpeaksTls { addr } => write!(
                 f,
                 "the server at {addr} speaks TLS (it answered with a TLS record): connect with tls:// and a ClientConfig::tls that trusts its certificate"

@@ -46,7 +46,8 @@ pub fn shared(peer: &Peer) -> &Arc<Shared> {
 /// Waits for the handshake with `addr`; fails with the reason if the connection closes first
 /// ([`Error::Refused`] with the server's message when it refused this client, SPEC.md §5.6;
 /// [`Error::Tls`] when the TLS session failed; [`Error::PeerSpeaksTls`] when a plaintext
-/// connection met a TLS server; [`Error::WebSocket`] when the WebSocket upgrade failed).
+/// connection met a TLS server; [`Error::PeerSpeaksHttp`] when it was answered in HTTP;
+/// [`Error::WebSocket`] when the WebSocket upgrade failed).
 pub async fn connected(peer: &Peer, addr: &tandem_core::addr::Address) -> Result<(), Error> {
     let result = peer.connected().await;
     if result.is_err() {
@@ -55,6 +56,9 @@ pub async fn connected(peer: &Peer, addr: &tandem_core::addr::Address) -> Result
             Some(TransportFailure::Tls(reason)) => return Err(Error::Tls { addr: addr.to_string(), reason }),
             Some(TransportFailure::PeerSpeaksTls) => {
                 return Err(Error::PeerSpeaksTls { addr: addr.to_string() })
+            }
+            Some(TransportFailure::PeerSpeaksHttp) => {
+                return Err(Error::PeerSpeaksHttp { addr: addr.to_string() })
             }
             Some(TransportFailure::WebSocket(reason)) => {
                 return Err(Error::WebSocket { addr: addr.to_string(), reason })

@@ -186,10 +186,7 @@ impl Pump {
                     }
                     if first && plain && small[..n].starts_with(b"HTTP/1.") {
                         tracing::info!(conn = self.id, remote = ?inner.remote, "the peer answered in HTTP: it expects ws://");
-                        inner.transport_failure = Some(TransportFailure::WebSocket(
-                            "the server answered in HTTP, not tandem: it is a ws:// (or wss://) endpoint; connect with ws://HOST:PORT/PATH"
-                                .into(),
-                        ));
+                        inner.transport_failure = Some(TransportFailure::PeerSpeaksHttp);
                     }
                     let taken = inner.conn.handle_input(now(), &small[..n]);
                     if taken < n {

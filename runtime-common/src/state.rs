@@ -79,6 +79,9 @@ pub(crate) enum TransportFailure {
     Tls(String),
     /// A plaintext connection received a TLS record: the peer expects TLS.
     PeerSpeaksTls,
+    /// A plaintext connection was answered in HTTP: the peer is an HTTP server (perhaps a
+    /// tandem WebSocket endpoint).
+    PeerSpeaksHttp,
     /// The WebSocket upgrade or connection failed (`ws://`, `wss://`), with the reason.
     WebSocket(String),
 }

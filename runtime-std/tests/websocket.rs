@@ -291,7 +291,9 @@ fn mixing_up_ws_and_tcp_says_so() {
         let e = Client::connect(&format!("tcp://{}", sock(&s)), c, Handlers::new()).unwrap_err();
         let m = e.to_string();
         assert!(
-            matches!(e, Error::WebSocket { .. }) && m.contains("answered in HTTP") && m.contains("ws://"),
+            matches!(e, Error::PeerSpeaksHttp { .. })
+                && m.contains("answered in HTTP")
+                && m.contains("ws://"),
             "{m}"
         );
     });
