@@ -406,7 +406,13 @@ fn the_mesh_refuses_non_members_and_wrong_dialers_on_the_wire() {
             smol::Timer::after(Duration::from_millis(10)).await;
         }
         assert!(na.peer(&omega).is_err());
-        assert!(ni.peer(&a).is_err());
+        // The impostor itself accepts alpha (alpha is its member and the designated dialer), so
+        // between alpha's redials it briefly holds a connection; each is closed by alpha once it
+        // sees the wrong name, and the impostor then no longer holds one.
+        while ni.peer(&a).is_ok() {
+            assert!(Instant::now() < until, "the impostor kept a connection alpha closed");
+            smol::Timer::after(Duration::from_millis(10)).await;
+        }
     })
 }
 
