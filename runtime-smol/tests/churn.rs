@@ -423,3 +423,55 @@ fn waiting_for_the_connection_to_close_in_a_select_loop() {
     c.assert_within(BOUND);
     drop(f);
 }
+
+/// Datagram mode (SPEC.md §14) over UDP, with reply caches bounded to 64 answers (the cache is
+/// bounded by design; what must come back is everything else a call leaves behind: retained
+/// requests, retransmission timers, duplicate window, acknowledgements).
+#[test]
+fn udp_calls_cancels_and_associations() {
+    let _serial = serial();
+    let small = Config { reply_cache_entries: 64, ..config() };
+    let (sr, _server_started) = reports();
+    let server = Server::bind(
+        "udp://127.0.0.1:0",
+        ServerConfig { connection: small.clone(), ..ServerConfig::new("server") },
+        router(&sr),
+    )
+    .unwrap();
+    let addr = server.local_addr().to_string();
+    let (cr, _client_started) = reports();
+    let client = within(Client::connect(
+        &addr,
+        ClientConfig { connection: small.clone(), ..ClientConfig::new("client") },
+        router(&cr),
+    ))
+    .unwrap();
+    churn("smol udp: call + call CANCELled", 1, |i| {
+        within(async {
+            assert_eq!(client.call(&ECHO, &(i as u32), Deadline::None).await.unwrap(), i as u32);
+            let call = client.call(&WAIT, &1, Deadline::None);
+            // Dropped once the request is queued: CANCEL.
+            let _ = future::or(async { Some(call.await) }, async {
+                future::yield_now().await;
+                None
+            })
+            .await;
+        })
+    });
+    // A new association per cycle: socket, HELLO, a call, CLOSE. A closed association lingers
+    // in its closing state for a while, so a few hundred coexist during the churn and the
+    // server's tables grow to that working size (about 80 KB after roughly 1,000 cycles, then
+    // flat): 2,000 associations before the measured churn.
+    let association = |i: u64| {
+        within(async {
+            let c = Client::connect(&addr, ClientConfig::new("passer-by"), Handlers::new()).await.unwrap();
+            assert_eq!(c.call(&ECHO, &(i as u32), Deadline::None).await.unwrap(), i as u32);
+            c.shutdown(Duration::from_secs(5)).await;
+        })
+    };
+    for i in 0..2_000 {
+        association(i);
+    }
+    churn("smol udp: association + call + close", 1, association);
+    drop((client, server));
+}
