@@ -111,8 +111,8 @@
 //! | 9 | `mesh`: a mesh of peers, SPEC.md §16 (threads, hub, peer, conn, auth, clock, deadline, error) |
 
 #![deny(missing_docs)]
-// `unsafe` only in `threads/io.rs`: registering a descriptor with the poller (see its
-// `Registered::new`).
+// `unsafe` only in `threads/poller.rs`, off Linux: registering a descriptor with `polling`'s
+// poller (see its `add_edge`; on Linux `nix`'s epoll wrappers are safe).
 #![deny(unsafe_code)]
 
 mod auth;

@@ -2,14 +2,13 @@
 //! socket of the process, each waiting on the readiness of its sockets with one
 //! [`Poller`] and running the turn of each task that is ready, woken (its
 //! [`Waker`]) or due (the earliest timeout of its tasks is the poll timeout). Nothing here
-//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`.)
+//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`, `poller`.)
 //!
-//! **Why `polling` rather than `mio`.** `polling` registers any descriptor, so the sockets stay
-//! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers);
-//! it has the cross-thread wake-up built in (`Poller::notify`; mio needs a `Waker`
-//! registration); its default oneshot mode fits a loop that re-arms exactly the readiness a
-//! turn found missing; and it is what `async-io` runs on, well kept and widely used. Its price
-//! is one `unsafe` call, see `Registered::new`.
+//! **Why our own thin poller rather than `mio`.** [`Poller`] (`poller.rs`: epoll through
+//! `nix` on Linux, the `polling` crate elsewhere) registers any descriptor, so the sockets stay
+//! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers); it
+//! has the cross-thread wake-up built in (`Poller::notify`); and on Linux one wait is one
+//! `epoll_wait` (`poller.rs` says why `polling` itself is not used there).
 //!
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
 //! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the
@@ -26,7 +25,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Wake;
 use std::time::{Duration, Instant};
 
-use polling::{Event, Events, PollMode, Poller};
+use super::poller::{Events, Poller};
 use slab::Slab;
 
 use super::transport::Interest;
@@ -335,11 +334,11 @@ impl Io {
                 core::mem::swap(&mut inbox.woken, &mut ib.woken);
                 core::mem::swap(&mut inbox.new, &mut ib.new);
             }
-            for ev in events.iter() {
-                if let Some(slot) = slots.get_mut(ev.key) {
+            for key in events.keys() {
+                if let Some(slot) = slots.get_mut(key) {
                     slot.cell.fired.store(true, Ordering::Release);
                     if slot.cell.mark() || slot.cell.state.load(Ordering::Acquire) == QUEUED {
-                        schedule(slot, ev.key, &mut ready);
+                        schedule(slot, key, &mut ready);
                     }
                 }
             }
@@ -437,19 +436,15 @@ impl<S: Source> Registered<S> {
     pub(crate) fn new(source: S, cx: &Cx<'_>) -> io::Result<Self> {
         let edge = cx.io.poller.supports_edge();
         if let Some(fd) = source.source_fd() {
-            // SAFETY: `Poller::add` requires that the descriptor be removed from the poller
-            // before it is closed. `source` owns the descriptor and closes it only when
-            // dropped; it is reachable only through this `Registered`, which removes the
-            // descriptor from the poller first in `Drop` and in `into_inner` (the only ways
-            // `source` leaves it), and `source_fd` returns the same descriptor for as long as
-            // `source` lives.
-            #[allow(unsafe_code)]
-            unsafe {
-                if edge {
-                    cx.io.poller.add_with_mode(&fd, Event::all(cx.key), PollMode::Edge)?;
-                } else {
-                    cx.io.poller.add(&fd, Event::none(cx.key))?;
-                }
+            // The poller must forget the descriptor before it is closed: `source` owns the
+            // descriptor and closes it only when dropped; it is reachable only through this
+            // `Registered`, which removes the descriptor from the poller first in `Drop` and
+            // in `into_inner` (the only ways `source` leaves it), and `source_fd` returns the
+            // same descriptor for as long as `source` lives.
+            if edge {
+                cx.io.poller.add_edge(fd, cx.key)?;
+            } else {
+                cx.io.poller.add_oneshot(fd, cx.key)?;
             }
         }
         Ok(Registered {
@@ -482,8 +477,7 @@ impl<S: Source> Registered<S> {
             return;
         }
         let Some(fd) = self.source.as_ref().and_then(S::source_fd) else { return };
-        let ev = Event::new(self.key, want.read, want.write);
-        match self.io.poller.modify(fd, ev) {
+        match self.io.poller.modify(fd, self.key, want.read, want.write) {
             Ok(()) => self.armed = want,
             Err(e) => tracing::warn!(error = %e, "cannot wait for readiness"),
         }

@@ -1,5 +1,5 @@
 //! The I/O threads, shared by both runtimes: a small fixed set of threads that wait on the
-//! readiness of every socket of the process (epoll/kqueue through `polling`) and run, for each
+//! readiness of every socket of the process (epoll on Linux, kqueue through `polling` elsewhere) and run, for each
 //! connection that is readable, writable, woken by an API call or due, one turn of its
 //! [`Engine`](crate::engine::Engine); listening sockets, UDP server sockets and reconnection
 //! attempts (non-blocking connects) are waited on the same way. An idle connection costs no
@@ -10,6 +10,7 @@
 //! [`Dispatch`]: tandem-std submits it to its fair handler pool, tandem-smol spawns it as a task
 //! on the application's executor. Inline handlers run on the I/O thread in both.
 //!
+//! * `poller`: the readiness wait (epoll; `polling` off Linux).
 //! * [`io`]: the threads, their tasks and their timers (no protocol).
 //! * [`transport`]: non-blocking std sockets of every transport (TCP — also under `tls://`,
 //!   whose TLS runs in the [`pump`](crate::pump) —, Unix stream, Unix SEQPACKET, UDP).
@@ -18,12 +19,13 @@
 //! * [`driver`]: one connection's task: the engine's turn around its socket.
 //! * [`listen`]: a server's accept task and UDP receive task.
 //!
-//! Layering: `transport` (0), `io` (1: transport), `ws` (1: transport), `driver` (2: io,
+//! Layering: `transport`, `poller` (0), `io` (1: transport, poller), `ws` (1: transport), `driver` (2: io,
 //! transport, ws, this module's [`Dispatch`]), `listen` (3: driver, io, transport, ws).
 
 pub mod driver;
 pub mod io;
 pub mod listen;
+mod poller;
 pub mod transport;
 mod ws;
 
