@@ -104,6 +104,11 @@ impl Pump {
         self.tls = tls;
     }
 
+    /// Whether the transport speaks TLS (`tls://`).
+    pub fn has_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
     /// The TLS session, handed over with the transport.
     pub fn take_tls(&mut self) -> Option<Box<TlsSession>> {
         self.tls.take()

@@ -98,6 +98,12 @@ struct Driver<F: HandlerFns, D: Dispatch<F>> {
     dispatch: D,
     /// Closing: until when to drain the peer's input, and how many bytes more at most.
     closing: Option<(Instant, usize)>,
+    /// The socket's input is known to be drained: its last read was short or would block, and
+    /// no readiness event arrived since (plain TCP and Unix stream only, see
+    /// `Transport::short_read_drains`). Turns skip the read then — a caller's helping turn
+    /// that only writes its request, the round after a turn's short read — which saves a
+    /// `recv` that would fail with `EAGAIN` (four of them per unary call before).
+    drained: bool,
 }
 
 /// Starts the driver of a new connection (speaking on `socket`, through `tls` on `tls://`
@@ -160,6 +166,7 @@ pub(crate) fn spawn_conn<F: HandlerFns, D: Dispatch<F>>(
         dialing,
         dispatch,
         closing: None,
+        drained: false,
     };
     iot::spawn(Box::new(driver), D::CALLERS_HELP);
 }
@@ -187,6 +194,7 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             self.install(t, Vec::new(), tls, cx);
         }
         if cx.fired {
+            self.drained = false;
             self.socket.as_mut().map(Registered::fired);
             if let Some((a, ..)) = self.dialing.as_mut().and_then(|d| d.attempt.as_mut()) {
                 a.fired();
@@ -211,7 +219,7 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
                 Err(_) => tracing::error!("a transport of another runtime was handed over: ignored"),
             }
         }
-        let Driver { engine, pump, socket, .. } = self;
+        let Driver { engine, pump, socket, drained, .. } = self;
         let engine = engine.as_mut().expect("checked above");
         let mut want = Interest::default();
         let (mut busy, mut worked) = (true, false);
@@ -219,8 +227,18 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             let mut progress = engine.handle_timers(&mut inner);
             if let Some(s) = socket.as_mut() {
                 let t = s.get_mut();
+                let drains = t.short_read_drains() && !pump.has_tls();
                 progress |= pump.read(&mut inner, |buf| {
+                    if drains && *drained {
+                        want |= t.blocked(true);
+                        return Poll::Pending;
+                    }
                     let r = t.read(buf);
+                    *drained = drains
+                        && match &r {
+                            Ok(n) => *n < buf.len(),
+                            Err(e) => e.kind() == io::ErrorKind::WouldBlock,
+                        };
                     op(r, &**t, true, &mut want)
                 });
                 // Before the events: the authenticator must see a `wss://` peer's certificates.
@@ -315,6 +333,7 @@ impl<F: HandlerFns, D: Dispatch<F>> Driver<F, D> {
     /// session on `tls://`).
     fn install(&mut self, mut conn: Conn, pending: Vec<u8>, tls: Option<Box<TlsSession>>, cx: &Cx<'_>) {
         conn.attach(cx.waker);
+        self.drained = false;
         match Registered::new(conn, cx) {
             Ok(r) => {
                 self.socket = Some(r);

@@ -66,6 +66,13 @@ pub(crate) trait Transport: Send + 'static {
     /// Whether this is UDP or a serial line (datagram mode: nothing to shut down or drain when
     /// closing).
     fn is_udp(&self) -> bool;
+    /// Whether a read that returned less than its buffer (or `WouldBlock`) left nothing to
+    /// read until the next readiness event: true for the plain stream sockets (TCP, Unix
+    /// stream), whose edge-triggered registration reports every arrival of data after it; false
+    /// where the transport buffers data of its own (WebSocket) or reads whole packets.
+    fn short_read_drains(&self) -> bool {
+        false
+    }
     /// Writes out what the transport itself still holds (a WebSocket message the socket did not
     /// take whole); `WouldBlock` while some remains (then [`blocked`](Self::blocked)`(false)`
     /// says what to wait for). Called after every round of writes.
@@ -225,6 +232,9 @@ impl Transport for Socket {
 
     fn is_udp(&self) -> bool {
         matches!(self, Socket::Udp(_) | Socket::Assoc(_) | Socket::Serial(_))
+    }
+    fn short_read_drains(&self) -> bool {
+        matches!(self, Socket::Tcp(_) | Socket::Unix(_))
     }
 }
 
