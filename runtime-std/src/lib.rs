@@ -46,7 +46,7 @@
 //! * **I/O threads**: a small fixed set (the number of cores, at most 4), shared by every
 //!   server and client of the process (tandem-smol's too: they are `tandem-runtime`'s) and
 //!   started on first use. Each waits on the readiness of
-//!   its sockets (epoll/kqueue through the `polling` crate), and runs for each connection that
+//!   its sockets (epoll on Linux, kqueue through the `polling` crate elsewhere), and runs for each connection that
 //!   is readable, writable, woken by an API call or due (its earliest protocol timer is the
 //!   poll timeout) one turn of the shared engine: read into the core, act on its events, write
 //!   what it queued. Listening sockets and reconnection attempts (non-blocking connects) are

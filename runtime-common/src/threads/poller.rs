@@ -173,22 +173,18 @@ mod imp {
             self.0.supports_edge()
         }
 
+        #[allow(unsafe_code)]
         pub(crate) fn add_edge(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
             // SAFETY: `Poller::add` requires that the descriptor be removed from the poller
             // before it is closed: the only caller, `io::Registered`, owns the descriptor's
             // source and deletes the descriptor before the source is dropped or handed out.
-            #[allow(unsafe_code)]
-            unsafe {
-                self.0.add_with_mode(&fd, Event::all(key), PollMode::Edge)
-            }
+            unsafe { self.0.add_with_mode(&fd, Event::all(key), PollMode::Edge) }
         }
 
+        #[allow(unsafe_code)]
         pub(crate) fn add_oneshot(&self, fd: BorrowedFd<'_>, key: usize) -> io::Result<()> {
             // SAFETY: as in `add_edge`.
-            #[allow(unsafe_code)]
-            unsafe {
-                self.0.add(&fd, Event::none(key))
-            }
+            unsafe { self.0.add(&fd, Event::none(key)) }
         }
 
         pub(crate) fn modify(
