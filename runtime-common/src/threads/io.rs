@@ -1,10 +1,10 @@
 //! The I/O threads: a small fixed set of threads, shared by every connection, listener and UDP
 //! socket of the process, each waiting on the readiness of its sockets with one
-//! [`Poller`] and running the turn of each task that is ready, woken (its
+//! poller (`poller.rs`) and running the turn of each task that is ready, woken (its
 //! [`Waker`]) or due (the earliest timeout of its tasks is the poll timeout). Nothing here
 //! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`, `poller`.)
 //!
-//! **Why our own thin poller rather than `mio`.** [`Poller`] (`poller.rs`: epoll through
+//! **Why our own thin poller rather than `mio`.** `Poller` (`poller.rs`: epoll through
 //! `nix` on Linux, the `polling` crate elsewhere) registers any descriptor, so the sockets stay
 //! std's and socket2's own types (mio wants its own socket types, or `SourceFd` wrappers); it
 //! has the cross-thread wake-up built in (`Poller::notify`); and on Linux one wait is one
