@@ -150,6 +150,11 @@ impl<'a> Connection<'a> {
         // --- datagram mode: no streams, ids within the peer's duplicate window (SPEC.md §14)
         #[cfg(feature = "datagram")]
         self.dgram_check_open(now, kind)?;
+        if kind == Kind::Stream && !crate::config::STREAMS {
+            return Err(ApiError::Unsupported(
+                "streams: tandem-core is built without its `streams` feature (SPEC.md §7.4.7)",
+            ));
+        }
         if kind == Kind::Stream {
             let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
             if self.out_streams >= limit {
@@ -608,8 +613,8 @@ impl<'a> Connection<'a> {
         if whole.body_len() <= limit {
             return self.push(&whole, false);
         }
-        // --- datagram mode: no fragmentation (SPEC.md §9.6)
-        if self.is_datagram() {
+        // --- datagram mode, or a build without fragmentation: one frame (SPEC.md §9.6, §9.7)
+        if self.is_datagram() || !crate::config::FRAGMENTATION {
             let fixed = whole.body_len() - payload.len();
             return Err(ApiError::TooLarge { size: payload.len(), limit: limit.saturating_sub(fixed) });
         }
