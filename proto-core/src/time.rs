@@ -39,6 +39,19 @@ impl Instant {
         Duration::from_micros(self.0.saturating_sub(earlier.0))
     }
 
+    /// `self` plus `us` microseconds, saturating at [`Instant::MAX`] (no `Duration` arithmetic:
+    /// the core's own timers on small targets).
+    #[cfg_attr(not(feature = "datagram"), allow(dead_code))]
+    pub(crate) const fn plus_us(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
+    }
+
+    /// Microseconds from `earlier` to `self`, zero if `earlier` is later.
+    #[cfg_attr(not(feature = "datagram"), allow(dead_code))]
+    pub(crate) const fn micros_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
     /// `self + d`, saturating at [`Instant::MAX`].
     pub fn saturating_add(self, d: Duration) -> Instant {
         Instant(self.0.saturating_add(u64::try_from(d.as_micros()).unwrap_or(u64::MAX)))
