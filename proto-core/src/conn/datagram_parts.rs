@@ -61,7 +61,7 @@ impl Rtt {
 
     /// The current retransmission timeout.
     pub(crate) fn rto(&self) -> Duration {
-        Duration::from_micros(self.rto)
+        crate::time::micros_to_duration(self.rto)
     }
 }
 

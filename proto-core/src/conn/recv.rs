@@ -8,11 +8,10 @@ use crate::event::{MethodId, RequestKind, SchemaKey};
 use crate::frame::{self, flags, ty, Decoded, Frame, Request};
 use crate::status::Status;
 use crate::time::Instant;
-use core::time::Duration;
 
 /// A CANCEL received less than this (or the smoothed RTT, if larger) before the exchange's
 /// deadline is reported as DEADLINE_EXCEEDED (SPEC.md §7.5).
-const DEADLINE_CANCEL_MARGIN: Duration = Duration::from_millis(10);
+const DEADLINE_CANCEL_MARGIN_US: u64 = 10_000;
 
 /// Result of parsing one frame from the receive buffer.
 pub(super) enum Outcome {
@@ -152,7 +151,7 @@ impl Connection<'_> {
                 match self.ping_out {
                     Some((seq, sent)) if seq.to_be_bytes() == d => {
                         self.ping_out = None;
-                        self.record_rtt(now.saturating_duration_since(sent));
+                        self.record_rtt(now.as_micros().saturating_sub(sent.as_micros()));
                     }
                     _ => self.unproductive(now)?,
                 }
@@ -374,7 +373,7 @@ impl Connection<'_> {
             }
             return Err(violation(Status::LIMIT_EXCEEDED, "more concurrent exchanges than announced"));
         }
-        let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };
+        let deadline = if r.budget_us == 0 { Instant::MAX } else { now.plus_us(r.budget_us) };
         let mut slot = Slot::new(r.id, kind, false, deadline);
         slot.assembling = more;
         #[cfg(feature = "datagram")]
@@ -517,11 +516,16 @@ impl Connection<'_> {
         // was driven by the caller's deadline, which passes first by the one-way delay
         // (SPEC.md §7.5): the application is told DEADLINE_EXCEEDED, as if this side's timer
         // had fired first.
-        let margin = self.stats.srtt.unwrap_or_default().max(DEADLINE_CANCEL_MARGIN);
+        // In microseconds: no 64-bit division (see `time::micros_to_duration`).
+        let srtt = self.stats.srtt.unwrap_or_default();
+        let srtt_us =
+            srtt.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(srtt.subsec_micros()));
+        let margin = srtt_us.max(DEADLINE_CANCEL_MARGIN_US);
         let Some(i) = self.lookup(id, false)? else { return Ok(None) };
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.cancelled.is_none() {
-            let reason = if s.deadline != Instant::MAX && s.deadline.saturating_duration_since(now) <= margin
+            let reason = if s.deadline != Instant::MAX
+                && s.deadline.as_micros().saturating_sub(now.as_micros()) <= margin
             {
                 Status::DEADLINE_EXCEEDED
             } else {
