@@ -191,7 +191,11 @@ impl<'a> Connection<'a> {
         let (module, m) = (method.module, method.method);
         // Suspended, or still retransmitting after a resumption: the opening goes out later, in
         // id order, from the retained copy (SPEC.md §13.5).
-        let deferred = self.state == State::Suspended || self.resend_from.is_some();
+        // Only a resumable session is ever suspended (`alloc`; merge note: a `resume` feature
+        // that suspends without an allocator must join this condition), so without it the
+        // deferred path and its size computation are left out of the image.
+        let deferred =
+            cfg!(feature = "alloc") && (self.state == State::Suspended || self.resend_from.is_some());
         let ty = match kind {
             Kind::Call => frame::ty::CALL,
             Kind::Notify => frame::ty::NOTIFY,
@@ -587,7 +591,7 @@ impl<'a> Connection<'a> {
         make: impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
     ) -> usize {
         let whole = make(0, None, payload);
-        if whole.body_len() <= self.send_frame_limit() {
+        if whole.body_len() <= self.send_frame_limit() || !crate::config::FRAGMENTATION {
             return whole.encoded_len();
         }
         let total = payload.len() as u64;
