@@ -456,7 +456,8 @@ fn firmware(result: &Value) -> String {
     if let Some(c) = fw.get("commit").and_then(Value::as_str) {
         let _ = writeln!(
             out,
-            "\nMeasured at commit `{c}` (`compare --firmware`; the images: `benches/firmware-size`)."
+            "\nThe two images above come from the byte-stream build (`--features typed,streams,fragmentation`). \
+             Measured at commit `{c}` (`compare --firmware`; the images: `benches/firmware-size`)."
         );
     }
     for (title, t) in super::firmware::tables(fw) {
