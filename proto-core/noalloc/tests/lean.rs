@@ -92,8 +92,11 @@ fn sent(c: &mut Connection<'_>) -> Vec<Out> {
     out
 }
 
-/// Events of `c`: requests (id, kind, payload) and the close, if any.
-fn events(c: &mut Connection<'_>) -> (Vec<(u64, RequestKind, Vec<u8>)>, Option<ConnectionError>) {
+/// A request delivered: id, kind, payload.
+type Req = (u64, RequestKind, Vec<u8>);
+
+/// Events of `c`: requests and the close, if any.
+fn events(c: &mut Connection<'_>) -> (Vec<Req>, Option<ConnectionError>) {
     let (mut reqs, mut closed) = (Vec::new(), None);
     while let Some(ev) = c.poll_event(Instant::ZERO) {
         match ev {
