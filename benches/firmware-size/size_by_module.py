@@ -20,7 +20,7 @@ def groups(path):
         elif 'tandem_core::config' in name: k='tandem_core::config'
         elif 'tandem_core' in name: k='tandem_core::'+name.split('::')[1]
         elif 'sha2' in name: k='sha2 (request digests)'
-        elif 'compiler_builtins' in name or '__aeabi' in name or 'memcmp' in name or '__udiv' in name: k='compiler_builtins (memcpy, memmove, u64 division)'
+        elif 'compiler_builtins' in name or '__aeabi' in name or 'memcmp' in name or '__udiv' in name: k='compiler_builtins (memcpy, memmove, memclr, …)'
         elif name.startswith('core::'): k='core'
         else: k='other'
         g[k]+=size

@@ -40,6 +40,25 @@ pub enum Transport {
 /// Default and smallest `max_datagram` in datagram mode (SPEC.md §14.2): 1200 bytes.
 pub const DEFAULT_MAX_DATAGRAM: u32 = 1200;
 
+/// Whether this build of the core has streams (its `streams` feature, on by default). Without
+/// them the peer announces `max_concurrent_streams` = 0, refuses every STREAM_OPEN with
+/// STREAM_RESET(UNIMPLEMENTED) and `open_stream` returns
+/// [`ApiError::Unsupported`](crate::ApiError::Unsupported) (SPEC.md §7.4.7).
+pub const STREAMS: bool = cfg!(feature = "streams");
+
+/// Whether this build of the core fragments and reassembles messages larger than a frame (its
+/// `fragmentation` feature, on by default; SPEC.md §9). Without it every message must fit one
+/// frame: on a byte-stream or packet transport [`Config::validate`] requires
+/// `max_message_size` + [`UNFRAGMENTED_HEADROOM`] ≤ the frame limit, and a fragmented message
+/// received is LIMIT_EXCEEDED (SPEC.md §9.7).
+pub const FRAGMENTATION: bool = cfg!(feature = "fragmentation");
+
+/// The headroom (bytes) between `max_message_size` and the frame limit that a peer without
+/// fragmentation announces, so that every message it accepts fits one frame with the largest
+/// message header (41 bytes: a keyed CALL with an 8-byte id, module, method and deadline).
+/// A sender never fragments toward such a peer (SPEC.md §9.7).
+pub const UNFRAGMENTED_HEADROOM: u32 = 64;
+
 /// HELLO parameter ids (SPEC.md §5.4).
 pub mod param {
     /// Largest frame body accepted.
@@ -181,11 +200,13 @@ pub const DEFAULT_MAX_RETAINED_BYTES: u32 = 8 * 1024 * 1024;
 pub struct Config {
     /// Announced: largest frame body we accept (4 KiB ..= 16 MiB). Default 64 KiB.
     pub max_frame_size: u32,
-    /// Announced: largest message (after reassembly) we accept. Default 4 MiB.
+    /// Announced: largest message (after reassembly) we accept. Default 4 MiB. Without the
+    /// `fragmentation` feature at most the frame limit − [`UNFRAGMENTED_HEADROOM`] (SPEC.md §9.7).
     pub max_message_size: u32,
     /// Announced: calls + reliable notifications the peer may have open toward us. Default 100.
     pub max_concurrent_calls: u32,
-    /// Announced: streams the peer may have open toward us. Default 100.
+    /// Announced: streams the peer may have open toward us. Default 100. Announced as 0 in
+    /// datagram mode and without the `streams` feature, whatever its value.
     pub max_concurrent_streams: u32,
     /// Announced: initial per-stream message credit we grant (≥ 1). Default 64.
     pub stream_credit_msgs: u32,
@@ -338,6 +359,25 @@ impl Config {
                 return err("transport.max_datagram", "at least 1200 bytes");
             }
         }
+        // --- without fragmentation every message fits one frame (SPEC.md §9.7)
+        if !FRAGMENTATION {
+            let frame = match self.transport {
+                Transport::Stream => Some(self.max_frame_size),
+                Transport::Packet { max_datagram } => Some(
+                    self.max_frame_size.min(max_datagram.saturating_sub(crate::frame::MAX_HEADER_LEN as u32)),
+                ),
+                // Datagram mode never fragments (SPEC.md §14.7).
+                Transport::Datagram { .. } => None,
+            };
+            if frame.is_some_and(|f| {
+                u64::from(self.max_message_size) + u64::from(UNFRAGMENTED_HEADROOM) > u64::from(f)
+            }) {
+                return err(
+                    "max_message_size",
+                    "at most max_frame_size - 64 (and max_datagram - 73 on a packet transport): tandem-core is built without its `fragmentation` feature, so every message must fit one frame; lower max_message_size, raise max_frame_size, or enable the feature",
+                );
+            }
+        }
         // --- datagram mode (SPEC.md §14)
         if let Transport::Datagram { max_datagram } = self.transport {
             if !cfg!(feature = "datagram") {
@@ -359,9 +399,10 @@ impl Config {
             Transport::Stream => 0,
             Transport::Packet { max_datagram } | Transport::Datagram { max_datagram } => max_datagram.into(),
         };
-        // SPEC.md §14.7: no streams over UDP.
+        // SPEC.md §14.7: no streams over UDP; §7.4.7: none in a build without streams.
         let streams = match self.transport {
             Transport::Datagram { .. } => 0,
+            _ if !STREAMS => 0,
             _ => self.max_concurrent_streams,
         };
         [

@@ -204,8 +204,8 @@ pub enum ApiError {
         /// The limit in force (bytes).
         limit: usize,
     },
-    /// Not available on this transport (streams in datagram mode, SPEC.md §14.7); status
-    /// UNIMPLEMENTED.
+    /// Not available on this transport (streams in datagram mode, SPEC.md §14.7) or in this build
+    /// (streams without the `streams` feature, §7.4.7); status UNIMPLEMENTED.
     Unsupported(&'static str),
     /// Datagram mode: opening this id would put it more than 2·(1024−1) above the lowest of our
     /// unanswered exchanges (`lowest`), outside the peer's duplicate window (SPEC.md §14.5).
@@ -281,7 +281,7 @@ impl fmt::Display for ApiError {
                 f,
                 "{limit} bytes of requests are already kept for retransmission: wait for answers, or raise Config::max_retained_bytes"
             ),
-            ApiError::Unsupported(what) => write!(f, "not supported on this transport: {what}"),
+            ApiError::Unsupported(what) => write!(f, "not supported: {what}"),
             ApiError::WindowFull { lowest } => write!(
                 f,
                 "exchange {lowest} is still unanswered and the next id would fall outside the peer's duplicate window: wait for it"

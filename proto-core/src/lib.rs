@@ -83,8 +83,22 @@
 //!   ([`Connection::with_datagram_storage`], [`DatagramStorage`]).
 //! * `serial`: the `serial` framing (SPEC.md §14.9) that carries datagram mode over a UART or
 //!   USB-CDC line: COBS-delimited frames checked by CRC-32C (no_std, no alloc needed).
+//! * `streams` (default): streams (SPEC.md §7.4, §10). Without it the peer announces
+//!   `max_concurrent_streams` = 0, answers a STREAM_OPEN with STREAM_RESET(UNIMPLEMENTED) and
+//!   carries on, and [`Connection::open_stream`] returns [`ApiError::Unsupported`] (SPEC.md
+//!   §7.4.7); [`config::STREAMS`] says which build this is.
+//! * `fragmentation` (default): messages larger than a frame (SPEC.md §9). Without it every
+//!   message must fit one frame — [`Config::validate`] requires `max_message_size` +
+//!   [`config::UNFRAGMENTED_HEADROOM`] ≤ the frame limit on byte streams — no reassembly buffer
+//!   is needed, a fragmented message received is LIMIT_EXCEEDED (SPEC.md §9.7), and a message
+//!   larger than the peer's frame is refused with [`ApiError::TooLarge`]; see
+//!   [`config::FRAGMENTATION`].
 //!
-//! No feature changes protocol behaviour.
+//! `streams` and `fragmentation` are default features: a firmware image that needs neither
+//! (datagram mode over a serial line never uses them) leaves them out with
+//! `default-features = false` and saves their code (BENCHMARKS.md, firmware size). Apart from
+//! those two, which change what the peer announces and refuses as SPEC.md says, no feature
+//! changes protocol behaviour.
 
 #![cfg_attr(not(feature = "std"), no_std)]
 // docs.rs builds with `--cfg docsrs` (Cargo.toml): items behind a feature say which.

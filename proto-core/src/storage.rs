@@ -261,7 +261,10 @@ impl<'a, T> Table<'a, T> {
 
     fn home(key: u64, n: usize) -> usize {
         // Ids of one side step by 2: drop the parity bit so consecutive ids get adjacent homes.
-        ((key >> 1) % n as u64) as usize
+        // The modulo is taken in `usize` (truncating the id on 32-bit targets first): any home
+        // is correct, since lookups probe every slot; on a 32-bit device this avoids a 64-bit
+        // division per lookup.
+        ((key >> 1) as usize) % n
     }
 
     /// The slot holding `key` (for which `is` returns true), probing from its home position.

@@ -36,7 +36,20 @@ impl Instant {
 
     /// Time from `earlier` to `self`, zero if `earlier` is later.
     pub fn saturating_duration_since(self, earlier: Instant) -> Duration {
-        Duration::from_micros(self.0.saturating_sub(earlier.0))
+        micros_to_duration(self.0.saturating_sub(earlier.0))
+    }
+
+    /// `self` plus `us` microseconds, saturating at [`Instant::MAX`] (no `Duration` arithmetic:
+    /// the core's own timers on small targets).
+    #[cfg_attr(not(feature = "datagram"), allow(dead_code))]
+    pub(crate) const fn plus_us(self, us: u64) -> Instant {
+        Instant(self.0.saturating_add(us))
+    }
+
+    /// Microseconds from `earlier` to `self`, zero if `earlier` is later.
+    #[cfg_attr(not(feature = "datagram"), allow(dead_code))]
+    pub(crate) const fn micros_since(self, earlier: Instant) -> u64 {
+        self.0.saturating_sub(earlier.0)
     }
 
     /// `self + d`, saturating at [`Instant::MAX`].
@@ -56,5 +69,44 @@ impl Sub<Instant> for Instant {
     type Output = Duration;
     fn sub(self, earlier: Instant) -> Duration {
         self.saturating_duration_since(earlier)
+    }
+}
+
+/// `Duration::from_micros(us)` without a 64-bit division: on a 32-bit device that division is
+/// a library routine of nearly 900 bytes, and this is the only place the core needs it. The
+/// seconds are `(us / 64) / 15625`, computed by long division in 16-bit digits (each step
+/// divides a number below 2^30 by 15625 in `u32`).
+pub(crate) fn micros_to_duration(us: u64) -> Duration {
+    const D: u32 = 15_625; // 1_000_000 / 64
+    let n = us >> 6;
+    let (mut q, mut r) = (0u64, 0u32);
+    for shift in [48u32, 32, 16, 0] {
+        let cur = (r << 16) | ((n >> shift) as u32 & 0xffff);
+        q = (q << 16) | u64::from(cur / D);
+        r = cur % D;
+    }
+    // us - q·10^6 < 10^6: the microseconds within the second.
+    let sub = (us - q * 1_000_000) as u32;
+    Duration::new(q, sub * 1000)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::micros_to_duration;
+    use core::time::Duration;
+
+    #[test]
+    fn micros_to_duration_is_from_micros() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let edges =
+            [0, 1, 63, 64, 999_999, 1_000_000, 1_000_001, u64::from(u32::MAX), u64::MAX - 1, u64::MAX];
+        for us in edges.into_iter().chain((0..100_000).map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x >> (x % 64)
+        })) {
+            assert_eq!(micros_to_duration(us), Duration::from_micros(us), "{us}");
+        }
     }
 }

@@ -110,7 +110,8 @@ fn responses(datagrams: &[Vec<u8>]) -> Vec<(u64, Status, Vec<u8>)> {
 /// -p tandem-noalloc-tests` does not): only then does an acceptor offer a session token
 /// (SPEC.md §13.2: without an allocator it cannot keep a session).
 fn core_has_alloc() -> bool {
-    let c = Config { max_tx_buffer: 8192, max_frame_size: 4096, max_message_size: 4096, ..Config::default() };
+    // Frames leave room above messages: without `fragmentation` every message fits one frame.
+    let c = Config { max_tx_buffer: 8192, max_frame_size: 4160, max_message_size: 4096, ..Config::default() };
     let (s, _) = parts(&c);
     let me = Identity { session: b"token", ..Identity::default() };
     let conn = Connection::with_storage(Role::Acceptor, c, me, s, Instant::ZERO).expect("stream storage");

@@ -9,7 +9,6 @@ use crate::error::ConnectionError;
 use crate::frame::Hello;
 use crate::status::Status;
 use crate::time::Instant;
-use core::time::Duration;
 
 impl Connection<'_> {
     /// Counts a frame that does nothing for the application against the unproductive-frame
@@ -20,7 +19,7 @@ impl Connection<'_> {
         if rate == 0 {
             return Ok(());
         }
-        let us = now.saturating_duration_since(self.flood_at).as_micros().min(u128::from(u64::MAX)) as u64;
+        let us = now.as_micros().saturating_sub(self.flood_at.as_micros());
         self.flood_at = self.flood_at.max(now);
         self.flood_tokens = self.flood_tokens.saturating_add(us.saturating_mul(rate)).min(rate * 1_000_000);
         if self.flood_tokens < 1_000_000 {
@@ -33,12 +32,19 @@ impl Connection<'_> {
         Ok(())
     }
 
-    pub(super) fn record_rtt(&mut self, rtt: Duration) {
-        self.stats.rtt = Some(rtt);
-        self.stats.srtt = Some(match self.stats.srtt {
-            None => rtt,
-            Some(s) => (s * 7 + rtt) / 8,
-        });
+    /// A round-trip sample of `rtt_us` microseconds (a PONG): the last one and the smoothed
+    /// 7/8·SRTT + 1/8·R in `Stats`, computed in microseconds (no 64-bit division).
+    pub(super) fn record_rtt(&mut self, rtt_us: u64) {
+        let rtt_us = rtt_us.min(1 << 40);
+        self.stats.rtt = Some(crate::time::micros_to_duration(rtt_us));
+        let srtt_us = match self.stats.srtt {
+            None => rtt_us,
+            Some(s) => {
+                let s_us = (s.as_secs().min(1 << 24) * 1_000_000 + u64::from(s.subsec_micros())).min(1 << 40);
+                (s_us * 7 + rtt_us) / 8
+            }
+        };
+        self.stats.srtt = Some(crate::time::micros_to_duration(srtt_us));
     }
 
     pub(super) fn on_hello(&mut self, h: Hello<'_>) -> R {

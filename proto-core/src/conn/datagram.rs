@@ -70,7 +70,7 @@ pub(crate) use imp::DgramState;
 pub(crate) fn rtt_for_tests(samples_ms: &[u64]) -> core::time::Duration {
     let mut r = super::datagram_parts::Rtt::new();
     for &s in samples_ms {
-        r.sample(core::time::Duration::from_millis(s));
+        r.sample_us(s * 1000);
     }
     r.rto()
 }
@@ -170,7 +170,7 @@ mod imp {
                 self.send_hello(VERSION, VERSION, false);
                 if let Some(d) = self.dgram.as_mut() {
                     d.hello_mine.set(self.tx.data());
-                    d.hello_retx = Some(Retx::new(now, rtt.rto()));
+                    d.hello_retx = Some(Retx::new(now, rtt.rto_us()));
                 }
             }
         }
@@ -323,7 +323,7 @@ mod imp {
                     if let Some((seq, sent)) = self.ping_out {
                         if seq.to_be_bytes() == p {
                             if let Some(d) = self.dgram.as_mut() {
-                                d.rtt.sample(now.saturating_duration_since(sent));
+                                d.rtt.sample_us(now.micros_since(sent));
                             }
                         }
                     }
@@ -333,10 +333,10 @@ mod imp {
                 | Frame::SignalKeyed { module, method, payload, .. } => {
                     let dg = request_digest(ty::SIGNAL, MethodId { module, method }, payload);
                     let d = self.dgram.as_mut()?;
-                    let fresh = d.rtt.rto() * 3;
+                    let fresh = d.rtt.rto_us() * 3;
                     let dup = d.signals[..d.signals_len]
                         .iter()
-                        .any(|&(x, at)| x == dg && now.saturating_duration_since(at) < fresh);
+                        .any(|&(x, at)| x == dg && now.micros_since(at) < fresh);
                     if dup {
                         return Some(Ok(None));
                     }
@@ -366,7 +366,7 @@ mod imp {
                             // Karn: only a HELLO sent once gives an RTT sample.
                             if let Some(t) = d.hello_retx.take() {
                                 if !t.again {
-                                    d.rtt.sample(now.saturating_duration_since(t.sent));
+                                    d.rtt.sample_us(now.micros_since(t.sent));
                                 }
                             }
                         }
@@ -531,7 +531,7 @@ mod imp {
                     let d = self.dgram.as_mut()?;
                     if let Some(t) = timer {
                         if !t.again && !resolved {
-                            d.rtt.sample(now.saturating_duration_since(t.sent));
+                            d.rtt.sample_us(now.micros_since(t.sent));
                         }
                     }
                     None
@@ -565,7 +565,7 @@ mod imp {
         /// `open` hook, after the request is queued: start its retransmission timer.
         pub(in crate::conn) fn dgram_opened(&mut self, now: Instant, id: u64) {
             let Some(d) = self.dgram.as_ref() else { return };
-            let rto = d.rtt.rto();
+            let rto = d.rtt.rto_us();
             if let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) {
                 if let Some(s) = self.slots.get_mut(i) {
                     s.retx = Some(Retx::new(now, rto));
@@ -586,12 +586,12 @@ mod imp {
         pub(in crate::conn) fn dgram_closed_input(&mut self, now: Instant) {
             let Some(d) = self.dgram.as_mut() else { return };
             let Some(at) = d.close_at else { return };
-            let rto = d.rtt.rto();
-            if d.linger_done || now >= at + rto * 3 {
+            let rto = d.rtt.rto_us();
+            if d.linger_done || now >= at.plus_us(rto * 3) {
                 d.linger_done = true;
                 return;
             }
-            if now < d.close_answered + rto {
+            if now < d.close_answered.plus_us(rto) {
                 return;
             }
             d.close_answered = now;
@@ -613,13 +613,13 @@ mod imp {
             if d.linger_done {
                 return None;
             }
-            d.close_at.map(|at| at + d.rtt.rto() * 3)
+            d.close_at.map(|at| at.plus_us(d.rtt.rto_us() * 3))
         }
 
         /// Closed association: the linger timer.
         pub(in crate::conn) fn dgram_closed_timer(&mut self, now: Instant) {
             if let Some(d) = self.dgram.as_mut() {
-                if d.close_at.is_some_and(|at| now >= at + d.rtt.rto() * 3) {
+                if d.close_at.is_some_and(|at| now >= at.plus_us(d.rtt.rto_us() * 3)) {
                     d.linger_done = true;
                 }
             }
@@ -638,7 +638,7 @@ mod imp {
                 // (The exchanges' retransmission timers are read by `poll_timeout`'s pass over
                 // the slots.)
                 if let Some((_, sent)) = self.ping_out {
-                    t = t.min(sent + d.rtt.rto());
+                    t = t.min(sent.plus_us(d.rtt.rto_us()));
                 }
             }
             (t != Instant::MAX).then_some(t)
@@ -648,7 +648,7 @@ mod imp {
         pub(in crate::conn) fn dgram_on_timeout(&mut self, now: Instant) {
             let Some(d) = self.dgram.as_mut() else { return };
             d.now = d.now.max(now);
-            let rto = d.rtt.rto();
+            let rto = d.rtt.rto_us();
             if self.state == State::Handshake {
                 let due = d.hello_retx.as_ref().is_some_and(|h| h.next <= now);
                 if due {
@@ -658,12 +658,12 @@ mod imp {
                             h.fired(now);
                         }
                     } else if let Some(h) = self.dgram.as_mut().and_then(|d| d.hello_retx.as_mut()) {
-                        h.next = now + rto;
+                        h.next = now.plus_us(rto);
                     }
                 }
                 return;
             }
-            if self.ping_out.is_some_and(|(_, sent)| now >= sent + rto) {
+            if self.ping_out.is_some_and(|(_, sent)| now >= sent.plus_us(rto)) {
                 // §14.8: a PING is outstanding for one RTO at most; the next keepalive sends a new one.
                 self.ping_out = None;
             }
@@ -685,7 +685,7 @@ mod imp {
 
         // The retained payload is a `Vec` with `alloc` (borrowed here), a slice without.
         #[allow(clippy::needless_borrow)]
-        fn dgram_retransmit(&mut self, now: Instant, id: u64, rto: Duration) {
+        fn dgram_retransmit(&mut self, now: Instant, id: u64, rto: u64) {
             let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else { return };
             let Some(s) = self.slots.get(i) else { return };
             let (resolved, deadline) = (s.resolved, s.deadline);
@@ -726,7 +726,7 @@ mod imp {
                 self.stats.retransmissions += 1;
             } else {
                 // Transmit queue full: try again one RTO later, without backing off.
-                t.next = now + rto;
+                t.next = now.plus_us(rto);
             }
         }
     }

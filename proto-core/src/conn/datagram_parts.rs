@@ -9,48 +9,59 @@ use crate::time::Instant;
 
 /// The duplicate window: W = 1024 ids of the peer's parity (SPEC.md §14.5).
 pub(crate) const WINDOW: u64 = 1024;
-/// RFC 6298 clock granularity G.
-const G: Duration = Duration::from_millis(1);
-/// Initial RTO.
-pub(crate) const RTO_INITIAL: Duration = Duration::from_secs(1);
-/// Lower clamp of the RTO.
-pub(crate) const RTO_MIN: Duration = Duration::from_millis(200);
-/// Upper clamp of the RTO and of every backed-off interval.
-pub(crate) const RTO_MAX: Duration = Duration::from_secs(60);
+// Times in microseconds (u64): the estimator runs on every acknowledged request, and u64
+// arithmetic on microseconds is what a 32-bit device does cheaply (no `Duration`
+// normalisation of seconds and nanoseconds, no 64-bit divisions but by powers of two).
+/// RFC 6298 clock granularity G: 1 ms.
+const G_US: u64 = 1_000;
+/// Initial RTO: 1 s.
+pub(crate) const RTO_INITIAL_US: u64 = 1_000_000;
+/// Lower clamp of the RTO: 200 ms.
+pub(crate) const RTO_MIN_US: u64 = 200_000;
+/// Upper clamp of the RTO and of every backed-off interval: 60 s.
+pub(crate) const RTO_MAX_US: u64 = 60_000_000;
 
-/// RFC 6298 round-trip estimator (SPEC.md §14.4).
+/// RFC 6298 round-trip estimator (SPEC.md §14.4), in microseconds.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Rtt {
-    srtt: Option<Duration>,
-    rttvar: Duration,
-    rto: Duration,
+    srtt: Option<u64>,
+    rttvar: u64,
+    rto: u64,
 }
 
 impl Rtt {
     pub(crate) fn new() -> Self {
-        Rtt { srtt: None, rttvar: Duration::ZERO, rto: RTO_INITIAL }
+        Rtt { srtt: None, rttvar: 0, rto: RTO_INITIAL_US }
     }
 
-    /// Adds a sample R (never from a retransmitted frame: Karn's rule is the caller's).
-    pub(crate) fn sample(&mut self, r: Duration) {
+    /// Adds a sample R in microseconds (never from a retransmitted frame: Karn's rule is the
+    /// caller's). A sample is capped at 2^40 µs (12.7 days), far beyond any real round trip, so
+    /// that `7·SRTT` and `4·RTTVAR` never overflow.
+    pub(crate) fn sample_us(&mut self, r: u64) {
+        let r = r.min(1 << 40);
         let srtt = match self.srtt {
             None => {
                 self.rttvar = r / 2;
                 r
             }
             Some(s) => {
-                let diff = if s > r { s - r } else { r - s };
+                let diff = s.abs_diff(r);
                 self.rttvar = (self.rttvar * 3 + diff) / 4;
                 (s * 7 + r) / 8
             }
         };
         self.srtt = Some(srtt);
-        self.rto = (srtt + G.max(self.rttvar * 4)).clamp(RTO_MIN, RTO_MAX);
+        self.rto = (srtt + G_US.max(self.rttvar * 4)).clamp(RTO_MIN_US, RTO_MAX_US);
+    }
+
+    /// The current retransmission timeout in microseconds.
+    pub(crate) fn rto_us(&self) -> u64 {
+        self.rto
     }
 
     /// The current retransmission timeout.
     pub(crate) fn rto(&self) -> Duration {
-        self.rto
+        crate::time::micros_to_duration(self.rto)
     }
 }
 
@@ -184,19 +195,19 @@ pub(crate) struct Retx {
     pub(crate) sent: Instant,
     /// Next retransmission.
     pub(crate) next: Instant,
-    /// Current interval (doubles after each retransmission, capped at 60 s).
-    pub(crate) interval: Duration,
+    /// Current interval in microseconds (doubles after each retransmission, capped at 60 s).
+    pub(crate) interval_us: u64,
     /// Retransmitted at least once (no RTT sample then: Karn).
     pub(crate) again: bool,
 }
 
 impl Retx {
-    pub(crate) fn new(now: Instant, rto: Duration) -> Self {
-        Retx { sent: now, next: now + rto, interval: rto, again: false }
+    pub(crate) fn new(now: Instant, rto_us: u64) -> Self {
+        Retx { sent: now, next: now.plus_us(rto_us), interval_us: rto_us, again: false }
     }
     pub(crate) fn fired(&mut self, now: Instant) {
         self.again = true;
-        self.interval = (self.interval * 2).min(RTO_MAX);
-        self.next = now + self.interval;
+        self.interval_us = (self.interval_us * 2).min(RTO_MAX_US);
+        self.next = now.plus_us(self.interval_us);
     }
 }

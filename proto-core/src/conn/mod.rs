@@ -29,10 +29,12 @@ pub(crate) mod datagram;
 mod datagram_parts;
 #[cfg(feature = "datagram")]
 mod digest;
+mod fragments;
 mod getters;
 mod new;
 mod plumbing;
 mod recv;
+mod recv_streams;
 #[cfg(feature = "alloc")]
 mod resume;
 mod send;
@@ -317,8 +319,8 @@ pub struct Storage<'a> {
 }
 
 /// Partial message being reassembled from CONTINUATION frames.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `alloc`; most fields only by reassembly (`fragmentation`).
+#[cfg_attr(not(all(feature = "alloc", feature = "fragmentation")), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 struct Partial {
     ty: u8,
@@ -341,6 +343,8 @@ struct Partial {
 enum Src {
     Empty,
     Rx(usize, usize),
+    /// The reassembly buffer (SPEC.md §9).
+    #[cfg(feature = "fragmentation")]
     Reasm,
 }
 
@@ -376,10 +380,13 @@ enum Raw {
         id: u64,
         status: Status,
     },
+    // Stream events exist only with `streams` (SPEC.md §7.4.7).
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     StreamData {
         id: u64,
         src: Src,
     },
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     StreamFin {
         id: u64,
         status: Status,

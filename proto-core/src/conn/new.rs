@@ -35,7 +35,8 @@ impl<'a> Connection<'a> {
             Transport::Stream => rx_max,
         };
         let tx_max = config.max_tx_buffer as usize;
-        let reasm_max = config.max_message_size as usize;
+        // Without fragmentation nothing is ever reassembled (SPEC.md §9.7).
+        let reasm_max = if crate::config::FRAGMENTATION { config.max_message_size as usize } else { 0 };
         let slots = (config.max_concurrent_calls as usize)
             .saturating_add(config.max_concurrent_streams as usize)
             .saturating_add(config.max_outbound_calls as usize)
@@ -154,7 +155,11 @@ impl<'a> Connection<'a> {
         let _ = dgram;
         let Storage { rx, tx, reassembly, slots } = storage;
         let tx = &mut tx[..Storage::tx_len(&config)];
-        let reasm_max = reassembly.len().min(config.max_message_size as usize);
+        let reasm_max = if crate::config::FRAGMENTATION {
+            reassembly.len().min(config.max_message_size as usize)
+        } else {
+            0
+        };
         let (rx_len, tx_len, re_len, n) = (rx.len(), tx.len(), reassembly.len(), slots.len());
         Ok(Connection::build(
             role,

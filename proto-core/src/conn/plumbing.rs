@@ -110,6 +110,7 @@ impl Connection<'_> {
             match s {
                 Src::Empty => &[],
                 Src::Rx(a, b) => &self.rx.data()[a..b],
+                #[cfg(feature = "fragmentation")]
                 Src::Reasm => self.reasm.data(),
             }
         };

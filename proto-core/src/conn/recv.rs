@@ -8,11 +8,10 @@ use crate::event::{MethodId, RequestKind, SchemaKey};
 use crate::frame::{self, flags, ty, Decoded, Frame, Request};
 use crate::status::Status;
 use crate::time::Instant;
-use core::time::Duration;
 
 /// A CANCEL received less than this (or the smoothed RTT, if larger) before the exchange's
 /// deadline is reported as DEADLINE_EXCEEDED (SPEC.md §7.5).
-const DEADLINE_CANCEL_MARGIN: Duration = Duration::from_millis(10);
+const DEADLINE_CANCEL_MARGIN_US: u64 = 10_000;
 
 /// Result of parsing one frame from the receive buffer.
 pub(super) enum Outcome {
@@ -35,7 +34,7 @@ pub(super) const fn protocol(reason: &'static str) -> ConnectionError {
 }
 
 /// Range of `inner` within `outer` (both from the same buffer).
-fn range_in(outer: &[u8], inner: &[u8]) -> Src {
+pub(super) fn range_in(outer: &[u8], inner: &[u8]) -> Src {
     if inner.is_empty() {
         return Src::Empty;
     }
@@ -152,7 +151,7 @@ impl Connection<'_> {
                 match self.ping_out {
                     Some((seq, sent)) if seq.to_be_bytes() == d => {
                         self.ping_out = None;
-                        self.record_rtt(now.saturating_duration_since(sent));
+                        self.record_rtt(now.as_micros().saturating_sub(sent.as_micros()));
                     }
                     _ => self.unproductive(now)?,
                 }
@@ -175,16 +174,29 @@ impl Connection<'_> {
                 self.on_response(flags, id, status, total_len, payload, base)
             }
             Frame::Cancel { id } => self.on_cancel(now, id),
+            #[cfg(feature = "streams")]
             Frame::StreamData { flags, id, total_len, payload } => {
                 self.on_stream_data(flags, id, total_len, payload, base)
             }
+            #[cfg(feature = "streams")]
             Frame::StreamFin { id, status } => self.on_stream_end(id, status, false),
+            #[cfg(feature = "streams")]
             Frame::StreamReset { id, status } => self.on_stream_end(id, status, true),
+            #[cfg(feature = "streams")]
             Frame::StreamCredit { id, msgs, bytes } => {
                 if msgs == 0 && bytes == 0 {
                     self.unproductive(now)?;
                 }
                 self.on_stream_credit(id, msgs, bytes)
+            }
+            // --- a build without streams: no stream is ever open (SPEC.md §7.4.7)
+            #[cfg(not(feature = "streams"))]
+            Frame::StreamData { flags, id, total_len, payload } => {
+                self.ignore_stream_frame(now, id, Some((flags, total_len, payload)))
+            }
+            #[cfg(not(feature = "streams"))]
+            Frame::StreamFin { id, .. } | Frame::StreamReset { id, .. } | Frame::StreamCredit { id, .. } => {
+                self.ignore_stream_frame(now, id, None)
             }
             Frame::ConnCredit { bytes } => {
                 if bytes == 0 {
@@ -341,6 +353,10 @@ impl Connection<'_> {
         // A request cut by the loss is below the bound of any GOAWAY we sent since (its id was
         // the highest received, SPEC.md §7.7.1): we promised to process it, so its
         // retransmission is not refused (§13.5).
+        // A build without streams refuses every STREAM_OPEN, keeping no state (SPEC.md §7.4.7).
+        if kind == Kind::Stream && !crate::config::STREAMS {
+            return refuse(self, Status::UNIMPLEMENTED);
+        }
         if self.goaway_sent && !cut {
             return refuse(self, Status::UNAVAILABLE);
         }
@@ -357,7 +373,7 @@ impl Connection<'_> {
             }
             return Err(violation(Status::LIMIT_EXCEEDED, "more concurrent exchanges than announced"));
         }
-        let deadline = if r.budget_us == 0 { Instant::MAX } else { now + Duration::from_micros(r.budget_us) };
+        let deadline = if r.budget_us == 0 { Instant::MAX } else { now.plus_us(r.budget_us) };
         let mut slot = Slot::new(r.id, kind, false, deadline);
         slot.assembling = more;
         #[cfg(feature = "datagram")]
@@ -460,7 +476,7 @@ impl Connection<'_> {
     }
 
     /// In a session, the RESPONSE for our exchange `id` has fully arrived: acknowledge it.
-    fn note_response(&mut self, id: u64) {
+    pub(super) fn note_response(&mut self, id: u64) {
         #[cfg(feature = "datagram")]
         if let Some(sess) = self.sess.as_mut() {
             sess.acks.push(self.last_recv, id);
@@ -500,11 +516,16 @@ impl Connection<'_> {
         // was driven by the caller's deadline, which passes first by the one-way delay
         // (SPEC.md §7.5): the application is told DEADLINE_EXCEEDED, as if this side's timer
         // had fired first.
-        let margin = self.stats.srtt.unwrap_or_default().max(DEADLINE_CANCEL_MARGIN);
+        // In microseconds: no 64-bit division (see `time::micros_to_duration`).
+        let srtt = self.stats.srtt.unwrap_or_default();
+        let srtt_us =
+            srtt.as_secs().saturating_mul(1_000_000).saturating_add(u64::from(srtt.subsec_micros()));
+        let margin = srtt_us.max(DEADLINE_CANCEL_MARGIN_US);
         let Some(i) = self.lookup(id, false)? else { return Ok(None) };
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.cancelled.is_none() {
-            let reason = if s.deadline != Instant::MAX && s.deadline.saturating_duration_since(now) <= margin
+            let reason = if s.deadline != Instant::MAX
+                && s.deadline.as_micros().saturating_sub(now.as_micros()) <= margin
             {
                 Status::DEADLINE_EXCEEDED
             } else {
@@ -518,327 +539,9 @@ impl Connection<'_> {
         }
         Ok(None)
     }
-
-    fn on_stream_data(&mut self, fl: u8, id: u64, total: Option<u64>, payload: &[u8], base: &[u8]) -> R {
-        let size = total.unwrap_or(payload.len() as u64);
-        let more = fl & flags::MORE != 0;
-        let mut partial = Partial {
-            ty: ty::STREAM_DATA,
-            id,
-            total: size as usize,
-            got: payload.len(),
-            flags: fl,
-            method: MethodId::new(0, 0),
-            status: Status::OK,
-            deliver: false,
-            retx: false,
-            key: None,
-        };
-        if size > self.config.max_message_size as u64 || (more && size > self.reasm_max as u64) {
-            return Err(violation(Status::LIMIT_EXCEEDED, "stream item larger than max_message_size"));
-        }
-        if self.partial.is_some_and(|p| p.id == id) {
-            return Err(protocol("STREAM_DATA while an item of the same stream is still being reassembled"));
-        }
-        let Some(i) = self.lookup(id, true)? else {
-            // The stream is over on our side; the bytes still count against the connection
-            // window, which we restore at once.
-            self.take_conn_credit(size)?;
-            self.conn_grant += size;
-            self.flush_conn_grant();
-            if more {
-                self.begin_partial(partial, payload)?;
-            }
-            return Ok(None);
-        };
-        let conn_recv = self.conn_recv;
-        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
-        if s.s.recv_terminal {
-            return Err(protocol("STREAM_DATA after the sender ended its direction"));
-        }
-        if s.s.recv_msgs == 0 || u64::from(s.s.recv_bytes) < size || conn_recv < size {
-            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream data beyond the granted credit"));
-        }
-        if !more {
-            s.s.recv_items += 1;
-        }
-        s.s.recv_msgs -= 1;
-        s.s.recv_bytes -= size as u32;
-        let discard = s.s.we_reset;
-        if !discard {
-            s.s.unconsumed_msgs += 1;
-            s.s.unconsumed_bytes += size as u32;
-            self.conn_unconsumed += size;
-        }
-        self.conn_recv -= size;
-        if discard {
-            self.conn_grant += size;
-            self.flush_conn_grant();
-        }
-        partial.deliver = !discard;
-        if more {
-            self.begin_partial(partial, payload)?;
-            return Ok(None);
-        }
-        Ok((!discard).then(|| Raw::StreamData { id, src: range_in(base, payload) }))
-    }
-
-    fn take_conn_credit(&mut self, size: u64) -> Result<(), ConnectionError> {
-        if self.conn_recv < size {
-            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream data beyond the connection credit"));
-        }
-        self.conn_recv -= size;
-        Ok(())
-    }
-
-    fn on_stream_end(&mut self, id: u64, status: Status, reset: bool) -> R {
-        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
-        if reset && self.slots.get(i).is_some_and(|s| s.s.await_resume) {
-            // SPEC.md §13.7 step 3: a STREAM_RESET also ends the wait for STREAM_RESUME; what
-            // we held back (our answer to a reset, say) may go now.
-            if let Some(s) = self.slots.get_mut(i) {
-                s.s.await_resume = false;
-                s.s.resending = false;
-                // Our terminal may have been lost with the old transport and the peer, having
-                // reset, still needs one from us: send it again, as a reset (idempotent).
-                if s.s.term.is_some() && !s.s.term_pending && !s.s.open_fin {
-                    let st = match s.s.term {
-                        Some((true, st)) => st,
-                        _ => Status::CANCELLED,
-                    };
-                    s.s.term = Some((true, st));
-                    s.s.term_pending = true;
-                }
-            }
-            self.flush_stream_terminal(i);
-        }
-        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
-        if self.partial.is_some_and(|p| p.id == id) {
-            if !reset {
-                return Err(protocol("STREAM_FIN inside a fragmented item"));
-            }
-            if let Some(p) = self.partial.as_mut() {
-                p.deliver = false;
-            }
-        }
-        if reset && self.slots.get(i).is_some_and(|s| s.assembling && !s.outbound) {
-            // The application never saw this stream: answer for it and forget it.
-            if let Some(p) = self.partial.as_mut().filter(|p| p.id == id) {
-                p.deliver = false;
-            }
-            self.push_control(&Frame::StreamReset { id, status: Status::CANCELLED })?;
-            self.free_slot(i);
-            return Ok(None);
-        }
-        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
-        if s.s.recv_terminal && !reset {
-            return Err(protocol("second STREAM_FIN"));
-        }
-        if reset && s.s.peer_reset {
-            return Ok(None);
-        }
-        let was_over = s.s.recv_terminal && s.s.sent_terminal;
-        s.s.recv_terminal = true;
-        // After a resumption, a peer that freed the stream answers REPLY_EVICTED; if both
-        // directions had already ended here, the application has its outcome: nothing to report.
-        let silent = s.s.we_reset || (reset && status == Status::REPLY_EVICTED && was_over);
-        let mut answer = false;
-        if reset {
-            s.s.peer_reset = true;
-            s.deadline = Instant::MAX;
-            if s.pending == Pending::Writable {
-                s.pending = Pending::None;
-                self.pending_slots = self.pending_slots.saturating_sub(1);
-            }
-            // An opener answers a reset at once; a responder answers when its application lets
-            // go of the stream (stream_reset / stream_finish), so its handler's lifetime stays
-            // counted against the concurrency limit.
-            if s.outbound && !s.s.sent_terminal {
-                s.s.sent_terminal = true;
-                s.s.we_reset = true;
-                answer = true;
-            }
-        }
-        if answer {
-            self.send_terminal(i, true, Status::CANCELLED).map_err(|_| {
-                violation(Status::ENHANCE_YOUR_CALM, "peer does not read: transmit queue full")
-            })?;
-        }
-        self.settle(i);
-        if silent {
-            return Ok(None);
-        }
-        if reset {
-            if let Some(s) = self.slots.get_mut(i) {
-                s.s.reported = true;
-            }
-        }
-        Ok(Some(if reset { Raw::StreamReset { id, status } } else { Raw::StreamFin { id, status } }))
-    }
-
-    fn on_stream_credit(&mut self, id: u64, msgs: u32, bytes: u32) -> R {
-        let Some(i) = self.lookup(id, true)? else { return Ok(None) };
-        let conn_send = self.conn_send;
-        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
-        let m = u64::from(s.s.send_msgs) + u64::from(msgs);
-        let b = u64::from(s.s.send_bytes) + u64::from(bytes);
-        if m > MAX_CREDIT || b > MAX_CREDIT {
-            return Err(violation(Status::FLOW_CONTROL_ERROR, "stream credit above 2^32-1"));
-        }
-        s.s.send_msgs = m as u32;
-        s.s.send_bytes = b as u32;
-        #[cfg(feature = "alloc")]
-        self.confirm_items(i, msgs);
-        let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
-        if s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
-            s.s.blocked = false;
-            self.set_pending(i, Pending::Writable);
-        }
-        Ok(None)
-    }
-
-    /// Reports `Writable` for every stream that was refused for lack of credit.
-    fn wake_blocked(&mut self) {
-        for i in 0..self.slots.capacity_hint() {
-            let wake = match self.slots.get_mut(i) {
-                Some(s) if s.s.blocked && s.s.send_msgs > 0 => {
-                    s.s.blocked = false;
-                    true
-                }
-                _ => false,
-            };
-            if wake {
-                self.set_pending(i, Pending::Writable);
-            }
-        }
-    }
-
-    pub(super) fn begin_partial(&mut self, p: Partial, chunk: &[u8]) -> Result<(), ConnectionError> {
-        if self.partial.is_some() {
-            return Err(protocol("a fragmented message started before the previous one finished"));
-        }
-        self.reasm.clear();
-        if p.deliver {
-            self.append_partial(chunk)?;
-        }
-        self.partial = Some(p);
-        Ok(())
-    }
-
-    fn append_partial(&mut self, chunk: &[u8]) -> Result<(), ConnectionError> {
-        let buf = self.reasm.spare(chunk.len());
-        if buf.len() < chunk.len() {
-            return Err(violation(Status::LIMIT_EXCEEDED, "message larger than the reassembly buffer"));
-        }
-        buf[..chunk.len()].copy_from_slice(chunk);
-        self.reasm.commit(chunk.len());
-        Ok(())
-    }
-
-    fn on_continuation(&mut self, fl: u8, id: u64, chunk: &[u8]) -> R {
-        let Some(mut p) = self.partial else {
-            return Err(protocol("CONTINUATION without a fragmented message in progress"));
-        };
-        if p.id != id {
-            return Err(protocol("CONTINUATION for another exchange than the message in progress"));
-        }
-        p.got += chunk.len();
-        let last = fl & flags::MORE == 0;
-        if p.got > p.total || (last && p.got != p.total) {
-            return Err(protocol("fragment lengths do not add up to total_len"));
-        }
-        if p.deliver {
-            self.append_partial(chunk)?;
-        }
-        if !last {
-            self.partial = Some(p);
-            return Ok(None);
-        }
-        self.partial = None;
-        if p.ty == ty::STREAM_DATA {
-            if let Some(s) = self.slots.find(id, |s| s.id == id).and_then(|i| self.slots.get_mut(i)) {
-                s.s.recv_items += 1;
-            }
-        }
-        if !p.deliver {
-            self.reasm.clear();
-            return Ok(None);
-        }
-        #[cfg(feature = "alloc")]
-        if p.retx {
-            let data = core::mem::take(&mut self.reasm);
-            let res = self.answer_retransmission(p.ty, id, p.method, data.data());
-            self.reasm = data;
-            self.reasm.clear();
-            res?;
-            return Ok(None);
-        }
-        self.reasm_delivered = true;
-        let raw = match p.ty {
-            ty::RESPONSE => {
-                let Some(i) = self.slots.find(id, |s| s.id == id && s.outbound) else {
-                    self.reasm_delivered = false;
-                    self.reasm.clear();
-                    return Ok(None);
-                };
-                let resolved = self.slots.get(i).is_some_and(|s| s.resolved);
-                self.free_slot(i);
-                self.note_response(id);
-                if resolved {
-                    self.reasm_delivered = false;
-                    self.reasm.clear();
-                    return Ok(None);
-                }
-                Raw::Response { id, status: p.status, src: Src::Reasm }
-            }
-            ty::STREAM_DATA => Raw::StreamData { id, src: Src::Reasm },
-            t => {
-                let kind = match t {
-                    ty::CALL => Kind::Call,
-                    ty::NOTIFY => Kind::Notify,
-                    _ => Kind::Stream,
-                };
-                let Some(i) = self.slots.find(id, |s| s.id == id && !s.outbound) else {
-                    self.reasm_delivered = false;
-                    self.reasm.clear();
-                    return Ok(None);
-                };
-                let mut deadline = None;
-                let mut cancelled = None;
-                #[cfg(feature = "datagram")]
-                let digest = self
-                    .sess
-                    .is_some()
-                    .then(|| super::session::request_digest(t, p.method, self.reasm.data()));
-                if let Some(s) = self.slots.get_mut(i) {
-                    #[cfg(feature = "datagram")]
-                    if let Some(d) = digest {
-                        s.digest = d;
-                    }
-                    s.assembling = false;
-                    deadline = (s.opened_deadline != Instant::MAX).then_some(s.opened_deadline);
-                    cancelled = s.cancelled;
-                }
-                if let Some(st) = cancelled {
-                    // Cancelled or expired while still arriving: deliver the request, then that.
-                    let p = if kind == Kind::Stream { Pending::Reset(st) } else { Pending::Cancelled(st) };
-                    self.set_pending(i, p);
-                }
-                Raw::Request {
-                    id,
-                    kind: request_kind(kind, p.flags),
-                    method: p.method,
-                    deadline,
-                    key: p.key,
-                    src: Src::Reasm,
-                }
-            }
-        };
-        Ok(Some(raw))
-    }
 }
 
-fn request_kind(kind: Kind, fl: u8) -> RequestKind {
+pub(super) fn request_kind(kind: Kind, fl: u8) -> RequestKind {
     match kind {
         Kind::Call => RequestKind::Call,
         Kind::Notify => RequestKind::Notify,

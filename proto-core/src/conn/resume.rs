@@ -735,6 +735,7 @@ impl Connection<'_> {
 
     /// Records that `n` more of our items on stream `i` are known received (item credit came
     /// back, SPEC.md §13.7) and drops their retained copies.
+    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
     pub(super) fn confirm_items(&mut self, i: usize, n: u32) {
         let Some(s) = self.slots.get_mut(i) else { return };
         let before = s.s.confirmed;

@@ -150,6 +150,11 @@ impl<'a> Connection<'a> {
         // --- datagram mode: no streams, ids within the peer's duplicate window (SPEC.md §14)
         #[cfg(feature = "datagram")]
         self.dgram_check_open(now, kind)?;
+        if kind == Kind::Stream && !crate::config::STREAMS {
+            return Err(ApiError::Unsupported(
+                "streams: tandem-core is built without its `streams` feature (SPEC.md §7.4.7)",
+            ));
+        }
         if kind == Kind::Stream {
             let limit = self.peer.max_concurrent_streams.min(self.config.max_outbound_streams);
             if self.out_streams >= limit {
@@ -186,7 +191,11 @@ impl<'a> Connection<'a> {
         let (module, m) = (method.module, method.method);
         // Suspended, or still retransmitting after a resumption: the opening goes out later, in
         // id order, from the retained copy (SPEC.md §13.5).
-        let deferred = self.state == State::Suspended || self.resend_from.is_some();
+        // Only a resumable session is ever suspended (`alloc`; merge note: a `resume` feature
+        // that suspends without an allocator must join this condition), so without it the
+        // deferred path and its size computation are left out of the image.
+        let deferred =
+            cfg!(feature = "alloc") && (self.state == State::Suspended || self.resend_from.is_some());
         let ty = match kind {
             Kind::Call => frame::ty::CALL,
             Kind::Notify => frame::ty::NOTIFY,
@@ -582,7 +591,7 @@ impl<'a> Connection<'a> {
         make: impl Fn(u8, Option<u64>, &'p [u8]) -> Frame<'p>,
     ) -> usize {
         let whole = make(0, None, payload);
-        if whole.body_len() <= self.send_frame_limit() {
+        if whole.body_len() <= self.send_frame_limit() || !crate::config::FRAGMENTATION {
             return whole.encoded_len();
         }
         let total = payload.len() as u64;
@@ -608,8 +617,8 @@ impl<'a> Connection<'a> {
         if whole.body_len() <= limit {
             return self.push(&whole, false);
         }
-        // --- datagram mode: no fragmentation (SPEC.md §9.6)
-        if self.is_datagram() {
+        // --- datagram mode, or a build without fragmentation: one frame (SPEC.md §9.6, §9.7)
+        if self.is_datagram() || !crate::config::FRAGMENTATION {
             let fixed = whole.body_len() - payload.len();
             return Err(ApiError::TooLarge { size: payload.len(), limit: limit.saturating_sub(fixed) });
         }

@@ -32,8 +32,8 @@
 //! | --- | --- |
 //! | `rx` | `max_frame_size + 9` (the largest frame header, SPEC.md §3.1); on a packet or datagram transport at least `max_datagram` |
 //! | `tx` | `max_tx_buffer` |
-//! | `reassembly` | `max_message_size`; 0 in datagram mode (no fragmentation, SPEC.md §14.7) |
-//! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode (no streams) `max_concurrent_calls + max_outbound_calls` |
+//! | `reassembly` | `max_message_size`; 0 in datagram mode (no fragmentation, SPEC.md §14.7) and without the `fragmentation` feature (§9.7) |
+//! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode and without the `streams` feature (no streams) `max_concurrent_calls + max_outbound_calls` |
 //! | `replies` ([`DatagramStorage`]) | datagram mode: `reply_cache_bytes + 32 × reply_cache_entries`; otherwise 0 |
 //! | `retained` ([`DatagramStorage`]) | datagram mode: `max_retained_bytes + 32 × max_outbound_calls`; otherwise 0 |
 //!
@@ -137,22 +137,26 @@ impl Storage<'_> {
 
     /// Bytes `reassembly` needs: `config.max_message_size`, the largest message the connection
     /// announces it accepts, which may arrive split into frames (SPEC.md §9). Datagram mode
-    /// forbids fragmentation (SPEC.md §14.7), so there it needs none.
+    /// forbids fragmentation (SPEC.md §14.7), and a build without the `fragmentation` feature
+    /// never reassembles (§9.7), so there it needs none.
     pub const fn reassembly_len(config: &Config) -> usize {
         match config.transport {
             Transport::Datagram { .. } => 0,
+            _ if !crate::config::FRAGMENTATION => 0,
             _ => config.max_message_size as usize,
         }
     }
 
     /// Entries `slots` needs: one per exchange open at once in either direction,
     /// `max_concurrent_calls + max_concurrent_streams + max_outbound_calls +
-    /// max_outbound_streams` (streams do not exist in datagram mode, SPEC.md §14.7). Each entry
-    /// is `size_of::<Option<Slot>>()` bytes.
+    /// max_outbound_streams` (streams do not exist in datagram mode, SPEC.md §14.7, nor in a
+    /// build without the `streams` feature, §7.4.7). Each entry is `size_of::<Option<Slot>>()`
+    /// bytes.
     pub const fn slots_len(config: &Config) -> usize {
         let calls = config.max_concurrent_calls as usize + config.max_outbound_calls as usize;
         match config.transport {
             Transport::Datagram { .. } => calls,
+            _ if !crate::config::STREAMS => calls,
             _ => calls + config.max_concurrent_streams as usize + config.max_outbound_streams as usize,
         }
     }

@@ -4,6 +4,7 @@ mod auth;
 mod close_tx;
 #[cfg(feature = "alloc")]
 mod datagram;
+mod features;
 mod limits;
 pub(crate) mod pair;
 mod props;

@@ -7,12 +7,15 @@
 
 use core::ptr::addr_of_mut;
 use tandem_core::{Config, Connection, Event, Identity, Instant, RequestKind, Role, Status};
+use tandem_core::config::{FRAGMENTATION, UNFRAGMENTED_HEADROOM};
 use tandem_core::{Slot, Storage};
 use tandem_firmware_size::{micros, uart_read, uart_write};
 
-/// The connection's configuration: small frames and messages, a few exchanges at once.
+/// The connection's configuration: small frames and messages, a few exchanges at once. Without
+/// the core's `fragmentation` every message must fit one frame: the frame limit then leaves
+/// room for the largest message header above `max_message_size` (SPEC.md §9.7).
 const CONFIG: Config = Config {
-    max_frame_size: 4096,
+    max_frame_size: if FRAGMENTATION { 4096 } else { 4096 + UNFRAGMENTED_HEADROOM },
     max_message_size: 4096,
     max_concurrent_calls: 4,
     max_concurrent_streams: 2,

@@ -15,6 +15,7 @@ use core::ptr::addr_of_mut;
 use postcard_schema::Schema;
 use serde::{Deserialize, Serialize};
 use tandem_core::typed::{CoreCtx, CoreError, Dispatcher, ItemSink};
+use tandem_core::config::{FRAGMENTATION, UNFRAGMENTED_HEADROOM};
 use tandem_core::{Config, Connection, Identity, Instant, Role, Slot, Status, Storage};
 use tandem_firmware_size::{micros, uart_read, uart_write};
 
@@ -87,7 +88,8 @@ impl sensor::CoreServer for Sensor {
 
 /// The connection's configuration: small frames and messages, a few exchanges at once.
 const CONFIG: Config = Config {
-    max_frame_size: 4096,
+    // Without the core's `fragmentation` every message fits one frame (SPEC.md §9.7).
+    max_frame_size: if FRAGMENTATION { 4096 } else { 4096 + UNFRAGMENTED_HEADROOM },
     max_message_size: 4096,
     max_concurrent_calls: 4,
     max_concurrent_streams: 2,

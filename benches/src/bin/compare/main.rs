@@ -5,6 +5,8 @@
 //! cargo run --release -p tandem-benches --bin compare -- [--quick] [--json out.json] [--markdown FILE]
 //! cargo run --release -p tandem-benches --features peers --bin compare -- --json out.json --markdown BENCHMARKS.md --firmware
 //! cargo run --release -p tandem-benches --bin compare -- --from-json out.json --markdown BENCHMARKS.md
+//! # the firmware sizes alone, measured again into an existing JSON
+//! cargo run --release -p tandem-benches --bin compare -- --from-json out.json --firmware --json out.json --markdown BENCHMARKS.md
 //! ```
 //!
 //! **Layout.** The parent process only orchestrates. Every measurement runs in a child process
@@ -566,6 +568,8 @@ fn print_usage() {
          --no-idle         skip the idle-connection memory figure\n\
          --no-many         skip the many-connections figure (1,000 connections, a call in flight on each)\n\
          --quick           fewer samples, one round\n\
+         --firmware        also measure the firmware images (benches/firmware-size, every core configuration);\n\
+         \x20                 with --from-json FILE only they are measured again, replacing FILE's firmware figures\n\
          \n\
          (see BENCHMARKS.md and the module documentation of benches/src/bin/compare/main.rs)"
     );
@@ -729,11 +733,15 @@ fn main() {
         std::process::exit(0);
     }
     let args = parse_args(argv.into_iter());
-    let result = if let Some(p) = &args.from_json {
+    let mut result: Value = if let Some(p) = &args.from_json {
         serde_json::from_str(&std::fs::read_to_string(p).expect("read json")).expect("parse json")
     } else {
         measure(&args)
     };
+    if args.from_json.is_some() && args.firmware {
+        // Only the firmware sizes are measured again (firmware.rs).
+        result["firmware"] = firmware::measure();
+    }
     print!("{}", report::text(&result));
     if let Some(p) = &args.json {
         std::fs::write(p, serde_json::to_string_pretty(&result).expect("json")).expect("write json");

@@ -333,6 +333,15 @@ fn goals(result: &Value, md: bool) -> String {
             format!("{} B flash", f(added, 0)),
             "(reported)".into(),
         ]);
+        if let Some(t) = num(fw, &["goal", "text"]) {
+            let limit = super::firmware::GOAL_TEXT_BYTES as f64;
+            table.push(vec![
+                format!("full peer over serial ≤ {} B .text (thumbv7em, opt-level s)", limit),
+                format!("firmware-size `{}`", super::firmware::GOAL_IMAGE),
+                format!("{} B .text", f(Some(t), 0)),
+                yes(t <= limit),
+            ]);
+        }
     }
     let mut out = String::new();
     render(&mut out, &table, md);
@@ -444,6 +453,17 @@ fn firmware(result: &Value) -> String {
         ],
     ];
     render(&mut out, &table, true);
+    if let Some(c) = fw.get("commit").and_then(Value::as_str) {
+        let _ = writeln!(
+            out,
+            "\nThe two images above come from the byte-stream build (`--features typed,streams,fragmentation`). \
+             Measured at commit `{c}` (`compare --firmware`; the images: `benches/firmware-size`)."
+        );
+    }
+    for (title, t) in super::firmware::tables(fw) {
+        let _ = writeln!(out, "\n{title}:\n");
+        render(&mut out, &t, true);
+    }
     out
 }
 
