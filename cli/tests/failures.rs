@@ -223,8 +223,10 @@ fn a_lost_connection() {
         let mut c = serve(rt, Service::Conformance, "tcp", Opts::default());
         let addr = c.addr.clone();
         let call = std::thread::spawn(move || tandem(&["call", &addr, "--raw", "100.7", "00001388"]));
-        // Give the call time to arrive, then stop the server under it.
-        std::thread::sleep(Duration::from_millis(500));
+        // Once the CLI is connected, give its call time to arrive, then stop the server under
+        // it (a fixed sleep alone failed on a loaded machine: the CLI had not connected yet).
+        c.wait_for_connection();
+        std::thread::sleep(Duration::from_millis(200));
         c.kill();
         call.join().unwrap().fails(CONNECTION_LOST, &["connection lost: ", "UNAVAILABLE"]);
     }

@@ -107,9 +107,10 @@ fn check_side(p: &Peer, remote: &Seen, log: &Receiver<String>, whoami: &str, uid
     drop(handles);
     eventually("stream handler sees the drop", || remote.stream_cancelled.load(Ordering::SeqCst));
 
-    // A stream's deadline ends it on both sides.
+    // A stream's deadline ends it on both sides (1 s: long enough for the handler to start on
+    // a loaded machine, whose log line this waits for).
     remote.stream_cancelled.store(false, Ordering::SeqCst);
-    let (_tx, mut rx) = p.open_stream(&STREAM_WAIT, &(), Duration::from_millis(50)).unwrap();
+    let (_tx, mut rx) = p.open_stream(&STREAM_WAIT, &(), Duration::from_millis(1000)).unwrap();
     assert_eq!(log.recv_timeout(T).unwrap(), "stream started");
     assert_eq!(rx.recv(), Err(CallError::from(Status::DEADLINE_EXCEEDED)));
     eventually("stream handler sees the deadline", || remote.stream_cancelled.load(Ordering::SeqCst));

@@ -187,6 +187,24 @@ impl Served {
         self.server = None;
     }
 
+    /// Waits (up to 60 s, for loaded machines) until the server has at least one connection
+    /// past its handshake.
+    pub fn wait_for_connection(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let connections = match &self.server {
+                Some(Server::Std(s)) => s.stats().connections,
+                Some(Server::Smol(s)) => s.stats().connections,
+                None => panic!("the server was killed"),
+            };
+            if connections > 0 {
+                return;
+            }
+            assert!(std::time::Instant::now() < deadline, "no connection reached the server in 60 s");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+    }
+
     /// A path in this server's directory.
     pub fn file(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
