@@ -33,7 +33,7 @@ mod getters;
 mod new;
 mod plumbing;
 mod recv;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "resume")]
 mod resume;
 mod send;
 #[cfg(feature = "alloc")]
@@ -50,7 +50,7 @@ mod sizing;
 mod streams;
 mod timers;
 
-pub use sizing::{DatagramStorage, StorageBuffer, StorageError};
+pub use sizing::{DatagramStorage, SessionStorage, StorageBuffer, StorageError};
 
 /// Where the exactly-once state lives: on the heap (it grows on demand, bounded by `Config`),
 /// or inline with buffers borrowed from the caller's [`DatagramStorage`].
@@ -481,6 +481,10 @@ pub struct Connection<'a> {
     /// datagram mode (SPEC.md §13, §14).
     #[cfg(feature = "datagram")]
     sess: Option<SessBox<'a>>,
+    /// Without `alloc`: the caller's session buffers (`with_session_storage`) while no
+    /// resumable session uses them (before the handshake, or the acceptor gave no token).
+    #[cfg(all(feature = "resume", not(feature = "alloc")))]
+    sess_spare: Option<SessBox<'a>>,
     /// GOAWAY was sent or received: the session ends with this connection (SPEC.md §13.2).
     session_ending: bool,
     /// Suspended: when the session is dropped if not resumed.
@@ -646,11 +650,11 @@ impl<'a> Connection<'a> {
     /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
     #[must_use = "the returned bytes must be written to the transport"]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resend_from.is_some() {
             self.pump_resend(now);
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resend_streams {
             self.pump_streams();
         }

@@ -121,7 +121,7 @@ impl Connection<'_> {
                 _ => Err(protocol("frame sent before the resumed handshake completed")),
             };
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resuming {
             return match f {
                 Frame::Hello(h) => self.on_resume_answer(now, h),
@@ -197,9 +197,9 @@ impl Connection<'_> {
                 self.wake_blocked();
                 Ok(None)
             }
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "resume")]
             Frame::StreamResume { id, received } => self.on_stream_resume(id, received),
-            #[cfg(not(feature = "alloc"))]
+            #[cfg(not(feature = "resume"))]
             Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
             Frame::Continuation { flags, id, payload } => {
                 if payload.is_empty() {
@@ -276,11 +276,11 @@ impl Connection<'_> {
         if r.id % 2 != self.peer_parity() {
             return Err(protocol("exchange id has the opener's wrong parity"));
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         let cut = self.cut_request == Some(r.id);
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "resume"))]
         let cut = false;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.is_retransmission(r.id) {
             return self.on_retransmitted(t, r);
         }
@@ -687,7 +687,7 @@ impl Connection<'_> {
         }
         s.s.send_msgs = m as u32;
         s.s.send_bytes = b as u32;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         self.confirm_items(i, msgs);
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
@@ -764,7 +764,7 @@ impl Connection<'_> {
             self.reasm.clear();
             return Ok(None);
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if p.retx {
             let data = core::mem::take(&mut self.reasm);
             let res = self.answer_retransmission(p.ty, id, p.method, data.data());

@@ -1,6 +1,8 @@
 //! Session resumption (SPEC.md §13): surviving the loss of the transport with exactly-once
-//! execution. Needs the `alloc` feature (the reply cache and retained requests live in
-//! [`SessionState`](super::session::SessionState)).
+//! execution. Needs the `resume` feature (which `alloc` brings): the reply cache, retained
+//! requests and unconfirmed stream items live in [`SessionState`](super::session::SessionState),
+//! on the heap with `alloc`, else in the caller's buffers
+//! ([`Connection::with_session_storage`]), reset in place for each new session.
 //!
 //! The connection object *is* the session. When its transport is lost it becomes
 //! [`State::Suspended`] instead of closing: exchanges stay open, handlers keep running, answers
@@ -183,7 +185,6 @@ impl Connection<'_> {
         for i in 0..self.slots.capacity_hint() {
             self.abort_slot(i, Status::UNAVAILABLE);
         }
-        self.sess = None;
         self.peer = limits;
         self.peer_name.set(h.name);
         self.peer_auth.set(h.auth);
@@ -193,9 +194,7 @@ impl Connection<'_> {
         self.cut_request = None;
         self.grace_deadline = Instant::MAX;
         self.restart_credit();
-        if !h.session.is_empty() {
-            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
-        }
+        self.restart_session(!h.session.is_empty());
         self.state = State::Open;
         self.last_recv = now;
         self.connected_event = true;
@@ -276,10 +275,31 @@ impl Connection<'_> {
         self.state = State::Open;
         self.last_recv = now;
         self.connected_event = true;
-        if !self.me.2.get().is_empty() {
-            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
-        }
+        self.restart_session(!self.me.2.get().is_empty() && self.can_keep_session());
         Ok(())
+    }
+
+    /// Starts the state of a new session, empty: reset in place (the caller's buffers without
+    /// `alloc`, the heap box kept for reuse with it), or none if the session is not resumable.
+    pub(super) fn restart_session(&mut self, resumable: bool) {
+        #[cfg(feature = "alloc")]
+        match (self.sess.as_mut(), resumable) {
+            (Some(s), true) => s.reset(),
+            (None, true) => {
+                self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)))
+            }
+            (_, false) => self.sess = None,
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let Some(mut s) = self.sess.take().or_else(|| self.sess_spare.take()) else { return };
+            s.reset();
+            if resumable {
+                self.sess = Some(s);
+            } else {
+                self.sess_spare = Some(s);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ after the handshake
@@ -388,12 +408,20 @@ impl Connection<'_> {
 
     /// Retransmits one opening (and its CANCEL if it was cancelled). False if the transmit
     /// queue is full: try again later.
+    // The payload is a `Vec` with `alloc` (borrowed here), a slice without.
+    #[allow(clippy::needless_borrow)]
     fn resend_one(&mut self, now: Instant, i: usize, id: u64) -> bool {
         let Some(s) = self.slots.get(i) else { return true };
         // The budget is what is left of the original deadline, even if it already passed here
         // (then the CANCEL follows at once).
         let (kind, resolved, deadline) = (s.kind, s.resolved, s.opened_deadline);
-        let Some(r) = self.sess.as_ref().and_then(|x| x.outbox.get(id)).cloned() else { return true };
+        // The session state is set aside while the request is queued (pushing a frame never
+        // touches it; nothing is copied).
+        let Some(sess) = self.sess.take() else { return true };
+        let Some(r) = sess.outbox.get(id) else {
+            self.sess = Some(sess);
+            return true;
+        };
         let budget_us = if deadline == Instant::MAX {
             0
         } else {
@@ -402,7 +430,8 @@ impl Connection<'_> {
         let fin = if r.fin { frame::flags::FIN } else { 0 };
         let method: MethodId = r.method;
         let (rty, key) = (r.ty, self.key_to_send(r.key));
-        let res = self.push_message(id, &r.payload, |more, total_len, chunk| {
+        let payload: &[u8] = &r.payload;
+        let res = self.push_message(id, payload, |more, total_len, chunk| {
             let q = Request {
                 flags: more | fin,
                 id,
@@ -414,6 +443,7 @@ impl Connection<'_> {
             };
             Frame::open(rty, key, q)
         });
+        self.sess = Some(sess);
         match res {
             Ok(()) => {}
             Err(crate::ApiError::TxFull) => return false,
@@ -525,13 +555,13 @@ impl Connection<'_> {
                 .saturating_add(self.config.max_concurrent_streams as usize)
                 .saturating_add(16);
             let Some(sess) = self.sess.as_mut() else { return Ok(()) };
-            if sess.owed.len() >= cap {
+            // Without `alloc` at most `OWED_CAP` (32) wait, whatever the configuration.
+            if sess.owed_len() >= cap || !sess.owe(id, stream) {
                 return Err(ConnectionError::Violation {
                     status: Status::ENHANCE_YOUR_CALM,
                     reason: "more retransmitted requests than the peer can have open",
                 });
             }
-            sess.owed.push_back((id, stream));
             self.resend_streams = true;
         }
         Ok(())
@@ -539,41 +569,51 @@ impl Connection<'_> {
 
     /// Sends the answer to a retransmitted request that is no longer open: the cached
     /// RESPONSE, or REPLY_EVICTED. False if the transmit queue is full.
+    // The payload is a `Vec` with `alloc` (borrowed here), a slice without.
+    #[allow(clippy::needless_borrow)]
     fn send_answer(&mut self, id: u64, stream: bool) -> bool {
         if stream {
             return self.push(&Frame::StreamReset { id, status: Status::REPLY_EVICTED }, true).is_ok();
         }
-        let Some(sess) = self.sess.as_ref() else { return true };
-        let Some(c) = sess.cache.get(id) else {
-            let f = Frame::Response {
-                flags: 0,
-                id,
-                status: Status::REPLY_EVICTED,
-                total_len: None,
-                payload: &[],
-            };
-            return self.push(&f, true).is_ok();
+        // The cache is set aside while the answer is queued (pushing a frame never touches it;
+        // nothing is copied).
+        let Some(sess) = self.sess.take() else { return true };
+        let ok = match sess.cache.get(id) {
+            None => {
+                let f = Frame::Response {
+                    flags: 0,
+                    id,
+                    status: Status::REPLY_EVICTED,
+                    total_len: None,
+                    payload: &[],
+                };
+                self.push(&f, true).is_ok()
+            }
+            Some(c) => {
+                let (status, payload): (Status, &[u8]) = (c.status, &c.payload);
+                self.push_message(id, payload, |more, total_len, chunk| Frame::Response {
+                    flags: more,
+                    id,
+                    status,
+                    total_len,
+                    payload: chunk,
+                })
+                .is_ok()
+            }
         };
-        let (status, payload) = (c.status, c.payload.clone());
-        self.push_message(id, &payload, |more, total_len, chunk| Frame::Response {
-            flags: more,
-            id,
-            status,
-            total_len,
-            payload: chunk,
-        })
-        .is_ok()
+        self.sess = Some(sess);
+        ok
     }
 
     /// Sends what waited for room in the transmit queue: answers to retransmissions, then
     /// stream retransmissions after STREAM_RESUME.
     pub(super) fn pump_streams(&mut self) {
-        while let Some(&(id, stream)) = self.sess.as_ref().and_then(|s| s.owed.front()) {
+        while let Some((id, stream)) = self.sess.as_ref().and_then(|s| s.owed_front()) {
             if !self.send_answer(id, stream) {
                 return;
             }
             if let Some(s) = self.sess.as_mut() {
-                s.owed.pop_front();
+                s.owed_pop();
             }
         }
         let mut busy = false;
@@ -633,12 +673,7 @@ impl Connection<'_> {
         // terminal.
         let confirmed = self.slots.get(i).map_or(0, |s| s.s.confirmed);
         if let Some(sess) = self.sess.as_mut() {
-            if let Some(q) = sess.items.get_mut(&id) {
-                let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
-                for v in q.drain(..drop) {
-                    sess.item_pool.give_back(v);
-                }
-            }
+            sess.drop_items(id, usize::try_from(k.saturating_sub(confirmed)).unwrap_or(usize::MAX));
         }
         if let Some(s) = self.slots.get_mut(i) {
             s.s.confirmed = s.s.confirmed.max(k);
@@ -662,13 +697,11 @@ impl Connection<'_> {
             if next >= upto {
                 break;
             }
-            let Some(item) = self
-                .sess
-                .as_ref()
-                .and_then(|x| x.items.get(&id))
-                .and_then(|q| q.get((next - confirmed) as usize))
-                .cloned()
-            else {
+            // The session state is set aside while the item is queued (pushing a frame never
+            // touches it; nothing is copied).
+            let Some(sess) = self.sess.take() else { break };
+            let Some(item) = sess.item(id, (next - confirmed) as usize) else {
+                self.sess = Some(sess);
                 break;
             };
             let len = item.len() as u64;
@@ -676,16 +709,18 @@ impl Connection<'_> {
             // for credit when other streams used it first.
             let credit =
                 self.slots.get(i).is_some_and(|s| s.s.send_msgs > 0 && u64::from(s.s.send_bytes) >= len);
-            if !credit || self.conn_send < len {
-                return false;
-            }
-            let pushed = self.push_message(id, &item, |more, total_len, chunk| Frame::StreamData {
-                flags: more,
-                id,
-                total_len,
-                payload: chunk,
-            });
-            if pushed.is_err() {
+            let pushed = credit
+                && self.conn_send >= len
+                && self
+                    .push_message(id, item, |more, total_len, chunk| Frame::StreamData {
+                        flags: more,
+                        id,
+                        total_len,
+                        payload: chunk,
+                    })
+                    .is_ok();
+            self.sess = Some(sess);
+            if !pushed {
                 return false;
             }
             if let Some(s) = self.slots.get_mut(i) {
@@ -741,21 +776,43 @@ impl Connection<'_> {
         s.s.confirmed = (s.s.confirmed + u64::from(n)).min(s.s.sent_items);
         let gone = (s.s.confirmed - before) as usize;
         let id = s.id;
-        if let Some(sess) = self.sess.as_mut() {
-            if let Some(q) = sess.items.get_mut(&id) {
-                let gone = gone.min(q.len());
-                for v in q.drain(..gone) {
-                    sess.item_pool.give_back(v);
-                }
-            }
+        let dropped = self.sess.as_mut().map_or(0, |sess| sess.drop_items(id, gone));
+        if dropped > 0 {
+            self.wake_retain_blocked();
         }
     }
 
-    /// Keeps a copy of an item just sent on stream `id`.
+    /// Keeps a copy of an item just sent on stream `id` (the caller checked
+    /// [`item_fits`](Self::item_fits)).
     pub(super) fn retain_item(&mut self, id: u64, item: &[u8]) {
         if let Some(sess) = self.sess.as_mut() {
-            let v = sess.item_pool.copy(item);
-            sess.items.entry(id).or_default().push_back(v);
+            let _ = sess.retain_item(id, item);
+        }
+    }
+
+    /// Whether an item of `len` bytes can be retained for a resumption: always with `alloc`
+    /// (the peer's credit bounds the items), else while the caller's retained buffer has room
+    /// (SPEC.md §11: requests and unconfirmed items share it and `max_retained_bytes`).
+    pub(super) fn item_fits(&self, len: usize) -> bool {
+        #[cfg(feature = "alloc")]
+        let _ = len;
+        #[cfg(feature = "alloc")]
+        return true;
+        #[cfg(not(feature = "alloc"))]
+        return self.sess.as_ref().map_or(true, |s| s.outbox.item_room(len));
+    }
+
+    /// Without `alloc`: room came back in the retained buffer; streams refused with
+    /// [`ApiError::RetainFull`] that have credit may send again.
+    pub(super) fn wake_retain_blocked(&mut self) {
+        #[cfg(not(feature = "alloc"))]
+        for i in 0..self.slots.capacity_hint() {
+            let conn_send = self.conn_send;
+            let Some(s) = self.slots.get_mut(i) else { continue };
+            if s.kind == Kind::Stream && s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
+                s.s.blocked = false;
+                self.set_pending(i, Pending::Writable);
+            }
         }
     }
 }

@@ -647,8 +647,9 @@ impl<'a> Connection<'a> {
             // Resuming: present the acceptor's token (SPEC.md §13.3).
             session = self.peer_session.clone();
         }
-        if self.role == crate::config::Role::Acceptor && !cfg!(feature = "alloc") {
-            // Without an allocator there is no reply cache: offer no resumption (SPEC.md §13.2).
+        if self.role == crate::config::Role::Acceptor && !self.can_keep_session() {
+            // No state to keep (no `resume` feature, or without `alloc` no session buffers from
+            // `with_session_storage`): offer no resumption, an empty token (SPEC.md §13.2).
             session.set(&[]);
         }
         let hello = Frame::Hello(Hello {
