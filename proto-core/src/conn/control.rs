@@ -84,8 +84,10 @@ impl Connection<'_> {
             self.restart_session(true);
         }
         #[cfg(feature = "resume")]
-        if self.role == Role::Acceptor && resume && !self.session_token().is_empty() {
-            // We offer resumption: the application looks the token up (SPEC.md §13.3).
+        if self.role == Role::Acceptor && resume && !self.me.2.get().is_empty() {
+            // We offer resumption: the application looks the token up (SPEC.md §13.3). Without
+            // `alloc` this connection needs no session buffers of its own: `resume_from` moves
+            // its transport into the session that has them.
             return self.on_resume_request();
         }
         if self.role == Role::Acceptor && self.config.authenticate {
