@@ -178,6 +178,8 @@ struct Figures {
     /// Streams finished at the acceptor whose FIN was lost with a transport: REPLY_EVICTED at
     /// the dialer (SPEC.md §13.7, "the stream ended at the responder and its outcome is lost").
     outcomes_lost: u64,
+    /// `call`, `notify`, `open_stream` and `stream_send` refused with RetainFull (retried).
+    retain_full: u64,
     violations: u64,
 }
 
@@ -333,7 +335,8 @@ impl Sim<'_> {
                         self.figures.notifications += 1;
                     }
                 }
-                Err(ApiError::RetainFull { .. } | ApiError::TooManyCalls { .. } | ApiError::TxFull) => {}
+                Err(ApiError::RetainFull { .. }) => self.figures.retain_full += 1,
+                Err(ApiError::TooManyCalls { .. } | ApiError::TxFull) => {}
                 Err(e) => self.fault(format!("call refused: {e:?}")),
             }
         }
@@ -345,6 +348,7 @@ impl Sim<'_> {
                     self.streams.insert(id, Strm { up_total: up, down_total: down, ..Strm::default() });
                     self.figures.streams += 1;
                 }
+                Err(ApiError::RetainFull { .. }) => self.figures.retain_full += 1,
                 Err(ApiError::TooManyStreams { .. } | ApiError::TxFull) => {}
                 Err(e) => self.fault(format!("open_stream refused: {e:?}")),
             }
@@ -370,7 +374,8 @@ impl Sim<'_> {
             if up_sent < up_total && self.rng.chance(1, 2) {
                 match self.a.stream_send(id, &item(id, 1, up_sent)) {
                     Ok(()) => self.streams.get_mut(&id).unwrap().up_sent += 1,
-                    Err(ApiError::NoCredit | ApiError::RetainFull { .. } | ApiError::TxFull) => {}
+                    Err(ApiError::RetainFull { .. }) => self.figures.retain_full += 1,
+                    Err(ApiError::NoCredit | ApiError::TxFull) => {}
                     Err(e) => self.fault(format!("stream_send up {id}: {e:?}")),
                 }
             } else if up_sent == up_total && !up_fin {
@@ -388,7 +393,8 @@ impl Sim<'_> {
             if down_sent < down_total && self.rng.chance(1, 2) {
                 match self.b.stream_send(id, &item(id, 2, down_sent)) {
                     Ok(()) => self.streams.get_mut(&id).unwrap().down_sent += 1,
-                    Err(ApiError::NoCredit | ApiError::RetainFull { .. } | ApiError::TxFull) => {}
+                    Err(ApiError::RetainFull { .. }) => self.figures.retain_full += 1,
+                    Err(ApiError::NoCredit | ApiError::TxFull) => {}
                     Err(e) => self.fault(format!("stream_send down {id}: {e:?}")),
                 }
             } else if down_sent == down_total && s.b_got_fin {
@@ -510,8 +516,15 @@ impl Sim<'_> {
     }
 }
 
-fn scenario(seed: u64, steps: u32, fresh: &mut Bufs, ba: &mut Bufs, bb: &mut Bufs) -> (Figures, Vec<String>) {
-    let cfg = config();
+fn scenario(
+    seed: u64,
+    steps: u32,
+    cfg: &Config,
+    fresh: &mut Bufs,
+    ba: &mut Bufs,
+    bb: &mut Bufs,
+) -> (Figures, Vec<String>) {
+    let cfg = cfg.clone();
     let a = session_conn(Role::Dialer, &cfg, b"", ba);
     let b = session_conn(Role::Acceptor, &cfg, TOKEN, bb);
     let mut sim = Sim {
@@ -585,12 +598,25 @@ fn scenario(seed: u64, steps: u32, fresh: &mut Bufs, ba: &mut Bufs, bb: &mut Buf
 /// stream item arrives exactly once and in order, across repeated cuts.
 #[test]
 fn exactly_once_across_repeated_cuts_with_caller_storage() {
-    let cfg = config();
-    let (mut fresh, mut ba, mut bb) = (Bufs::new(&cfg), Bufs::new(&cfg), Bufs::new(&cfg));
+    let total = run(&config(), 0);
+    assert!(total.retransmissions > 0 && total.outcomes_lost < total.streams / 10, "{total:?}");
+}
+
+/// The same with a retained buffer too small for everything the dialer wants in flight: calls
+/// and (without `alloc`) stream items are refused with RetainFull and retried, and nothing is
+/// lost or duplicated.
+#[test]
+fn exactly_once_with_a_tight_retained_buffer() {
+    let cfg = Config { max_retained_bytes: 600, ..config() };
+    run(&cfg, 1 << 32);
+}
+
+fn run(cfg: &Config, seeds: u64) -> Figures {
+    let (mut fresh, mut ba, mut bb) = (Bufs::new(cfg), Bufs::new(cfg), Bufs::new(cfg));
     let (count, steps) = if cfg!(debug_assertions) { (60, 1500) } else { (400, 3000) };
     let mut total = Figures::default();
-    for seed in 0..count {
-        let (f, faults) = scenario(seed, steps, &mut fresh, &mut ba, &mut bb);
+    for seed in seeds..seeds + count {
+        let (f, faults) = scenario(seed, steps, cfg, &mut fresh, &mut ba, &mut bb);
         assert!(faults.is_empty(), "seed {seed}: {faults:#?}");
         for (t, x) in [
             (&mut total.scenarios, f.scenarios),
@@ -602,13 +628,15 @@ fn exactly_once_across_repeated_cuts_with_caller_storage() {
             (&mut total.resumptions, f.resumptions),
             (&mut total.retransmissions, f.retransmissions),
             (&mut total.outcomes_lost, f.outcomes_lost),
+            (&mut total.retain_full, f.retain_full),
             (&mut total.violations, f.violations),
         ] {
             *t += x;
         }
     }
-    println!("sim_resume: {total:?}");
+    println!("sim_resume (max_retained_bytes {}): {total:?}", cfg.max_retained_bytes);
     assert_eq!(total.violations, 0);
-    assert!(total.cuts > 10 * count && total.resumptions > 10 * count, "{total:?}");
-    assert!(total.calls > 100 * count && total.items > 20 * count && total.retransmissions > 0, "{total:?}");
+    assert!(total.cuts > 10 * count && total.resumptions == total.cuts, "{total:?}");
+    assert!(total.calls > 100 * count && total.items > 20 * count, "{total:?}");
+    total
 }
