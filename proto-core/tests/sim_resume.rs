@@ -85,11 +85,21 @@ impl Bufs {
         }
     }
     fn storage(&mut self) -> Storage<'_> {
-        Storage { rx: &mut self.rx, tx: &mut self.tx, reassembly: &mut self.reassembly, slots: &mut self.slots }
+        Storage {
+            rx: &mut self.rx,
+            tx: &mut self.tx,
+            reassembly: &mut self.reassembly,
+            slots: &mut self.slots,
+        }
     }
     fn split(&mut self) -> (Storage<'_>, SessionStorage<'_>) {
         (
-            Storage { rx: &mut self.rx, tx: &mut self.tx, reassembly: &mut self.reassembly, slots: &mut self.slots },
+            Storage {
+                rx: &mut self.rx,
+                tx: &mut self.tx,
+                reassembly: &mut self.reassembly,
+                slots: &mut self.slots,
+            },
             SessionStorage { replies: &mut self.replies, retained: &mut self.retained },
         )
     }
@@ -98,7 +108,8 @@ impl Bufs {
 fn session_conn<'a>(role: Role, c: &Config, token: &[u8], b: &'a mut Bufs) -> Connection<'a> {
     let (s, d) = b.split();
     let me = Identity { name: b"node", session: token, ..Identity::default() };
-    Connection::with_session_storage(role, c.clone(), me, s, d, Instant::ZERO).expect("sized by the const fns")
+    Connection::with_session_storage(role, c.clone(), me, s, d, Instant::ZERO)
+        .expect("sized by the const fns")
 }
 
 /// An event with its payload copied out.
@@ -239,7 +250,8 @@ impl Sim<'_> {
                     let _ = self.a.stream_consumed(id, 1, payload.len() as u32);
                 }
                 Ev::Fin(id, status) => {
-                    let ok = self.streams.get(&id).is_some_and(|s| s.down_recv == s.down_total && !s.a_got_fin);
+                    let ok =
+                        self.streams.get(&id).is_some_and(|s| s.down_recv == s.down_total && !s.a_got_fin);
                     if !ok || status != Status::OK {
                         self.fault(format!("stream {id} fin {status:?} early or twice"));
                     }
@@ -279,9 +291,10 @@ impl Sim<'_> {
                     }
                     match kind {
                         RequestKind::Stream { .. } => {
-                            let ok = self.streams.get(&id).is_some_and(|s| {
-                                payload == [s.up_total as u8, s.down_total as u8]
-                            });
+                            let ok = self
+                                .streams
+                                .get(&id)
+                                .is_some_and(|s| payload == [s.up_total as u8, s.down_total as u8]);
                             if !ok {
                                 self.fault(format!("stream {id} opened with {payload:?}"));
                             }
@@ -425,7 +438,11 @@ impl Sim<'_> {
             }
             self.ba.extend_from_slice(&buf[..n]);
         }
-        let take = if self.rng.chance(1, 2) { self.ab.len() } else { self.rng.below(self.ab.len() as u64 + 1) as usize };
+        let take = if self.rng.chance(1, 2) {
+            self.ab.len()
+        } else {
+            self.rng.below(self.ab.len() as u64 + 1) as usize
+        };
         let bytes: Vec<u8> = self.ab.drain(..take).collect();
         let mut off = 0;
         while off < bytes.len() {
@@ -436,7 +453,11 @@ impl Sim<'_> {
             }
             off += n;
         }
-        let take = if self.rng.chance(1, 2) { self.ba.len() } else { self.rng.below(self.ba.len() as u64 + 1) as usize };
+        let take = if self.rng.chance(1, 2) {
+            self.ba.len()
+        } else {
+            self.rng.below(self.ba.len() as u64 + 1) as usize
+        };
         let bytes: Vec<u8> = self.ba.drain(..take).collect();
         let mut off = 0;
         while off < bytes.len() {

@@ -77,7 +77,16 @@ impl<'a> Connection<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Self, StorageError> {
-        Self::build_in(role, config, me, storage, DatagramStorage::default(), !cfg!(feature = "alloc"), false, now)
+        Self::build_in(
+            role,
+            config,
+            me,
+            storage,
+            DatagramStorage::default(),
+            !cfg!(feature = "alloc"),
+            false,
+            now,
+        )
     }
 
     /// [`with_storage`](Self::with_storage) for datagram mode (SPEC.md §14, and serial links,

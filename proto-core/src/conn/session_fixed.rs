@@ -900,7 +900,10 @@ mod tests {
                     let osame = match (ofixed.get(k), ogrow.get(k)) {
                         (None, None) => true,
                         (Some(a), Some(b)) => {
-                            a.ty == b.ty && a.method == b.method && a.fin == b.fin && a.payload == &b.payload[..]
+                            a.ty == b.ty
+                                && a.method == b.method
+                                && a.fin == b.fin
+                                && a.payload == &b.payload[..]
                         }
                         _ => false,
                     };

@@ -265,8 +265,12 @@ impl StorageBuffer {
             StorageBuffer::Tx => "Storage::tx_len",
             StorageBuffer::Reassembly => "Storage::reassembly_len",
             StorageBuffer::Slots => "Storage::slots_len",
-            StorageBuffer::Replies => "Storage::replies_len",
-            StorageBuffer::Retained => "Storage::retained_len",
+            StorageBuffer::Replies => {
+                "Storage::replies_len (Storage::session_replies_len for a resumable session)"
+            }
+            StorageBuffer::Retained => {
+                "Storage::retained_len (Storage::session_retained_len for a resumable session)"
+            }
         }
     }
 
@@ -280,7 +284,9 @@ impl StorageBuffer {
                 "max_concurrent_calls, max_concurrent_streams, max_outbound_calls, max_outbound_streams"
             }
             StorageBuffer::Replies => "reply_cache_bytes, reply_cache_entries",
-            StorageBuffer::Retained => "max_retained_bytes, max_outbound_calls",
+            StorageBuffer::Retained => {
+                "max_retained_bytes, max_outbound_calls (and max_outbound_streams in a session)"
+            }
         }
     }
 
