@@ -170,8 +170,8 @@ enum Pending {
     Writable,
 }
 
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, Default)]
 struct StreamState {
     /// Credit we have to send.
@@ -236,8 +236,8 @@ struct StreamState {
 
 /// One open exchange. Public only so that no-alloc callers can size its storage; its fields are
 /// private.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub struct Slot {
     id: u64,
@@ -317,8 +317,8 @@ pub struct Storage<'a> {
 }
 
 /// Partial message being reassembled from CONTINUATION frames.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 struct Partial {
     ty: u8,
@@ -345,8 +345,8 @@ enum Src {
 }
 
 /// An event before its payload is borrowed.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Connected,
@@ -407,7 +407,7 @@ enum Raw {
 /// `go_away`, `close`), outputs drained in order after every input or action (`poll_event` until
 /// `None`, `poll_transmit` until 0, then `poll_timeout`), and getters. See the crate docs for a
 /// complete driver loop.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 pub struct Connection<'a> {
     role: Role,
     config: Config,

@@ -135,7 +135,7 @@ impl Connection<'_> {
     /// Allowed while [`State::Suspended`] (after `handle_eof` on a resumable session), and
     /// while open when the driver has decided the old transport is dead. Errors: not a dialer,
     /// the session is not resumable (the acceptor gave no token) or is ending.
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn reconnect(&mut self, now: Instant) -> Result<(), ApiError> {
         if self.role != Role::Dialer {
             return Err(ApiError::WrongState("only the dialer resumes a session"));
@@ -217,7 +217,7 @@ impl Connection<'_> {
     ///
     /// Refused (`fresh` is then closed with PROTOCOL_ERROR when the dialer broke §13.4) if the
     /// token differs, the session is over or ending, or the dialer's parameters changed.
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn resume_from(&mut self, now: Instant, fresh: &mut Connection<'_>) -> Result<(), ApiError> {
         if self.role != Role::Acceptor || fresh.role != Role::Acceptor || !fresh.resume_request {
             return Err(ApiError::WrongState(
@@ -264,7 +264,7 @@ impl Connection<'_> {
     /// Acceptor: answers a resumption request with a new session (SPEC.md §13.3 step 3): the
     /// dialer resolves its old exchanges UNAVAILABLE. `fresh` then continues as a normal new
     /// connection ([`Event::Connected`](crate::Event::Connected) follows).
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn decline_resume(&mut self, now: Instant) -> Result<(), ApiError> {
         if !self.resume_request {
             return Err(ApiError::WrongState("no resumption was requested on this connection"));
