@@ -157,8 +157,8 @@ impl<'a> Connection<'a> {
     /// use tandem_core::{Config, Connection, Identity, Instant, Role, SessionStorage, Slot, Storage};
     ///
     /// const CONFIG: Config = Config {
-    ///     max_frame_size: 1024,
-    ///     max_message_size: 1024,
+    ///     max_frame_size: 4096,
+    ///     max_message_size: 4096,
     ///     max_concurrent_calls: 4,
     ///     max_concurrent_streams: 1,
     ///     max_outbound_calls: 2,
