@@ -807,9 +807,11 @@ impl Connection<'_> {
     pub(super) fn wake_retain_blocked(&mut self) {
         #[cfg(not(feature = "alloc"))]
         for i in 0..self.slots.capacity_hint() {
-            let conn_send = self.conn_send;
+            let (conn_send, open) = (self.conn_send, self.state == State::Open);
             let Some(s) = self.slots.get_mut(i) else { continue };
-            if s.kind == Kind::Stream && s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {
+            // Only streams that could send now (not held for STREAM_RESUME or their opening).
+            let held = s.s.await_resume || (s.outbound && !s.s.on_wire);
+            if s.kind == Kind::Stream && s.s.blocked && !held && open && s.s.send_msgs > 0 && conn_send > 0 {
                 s.s.blocked = false;
                 self.set_pending(i, Pending::Writable);
             }
