@@ -35,6 +35,8 @@ mod plumbing;
 mod recv;
 #[cfg(feature = "resume")]
 mod resume;
+#[cfg(feature = "resume")]
+mod resume_streams;
 mod send;
 #[cfg(feature = "alloc")]
 pub(crate) mod session;
