@@ -199,7 +199,10 @@ pub enum ApiError {
     /// A field is too long for HELLO or CLOSE (name ≤ 255, auth ≤ 1024, session ≤ 64, reason ≤ 1024 bytes).
     FieldTooLong(&'static str),
     /// Requests kept for retransmission (resumable session, datagram mode) already fill
-    /// `Config::max_retained_bytes`: wait for answers, or raise the limit.
+    /// `Config::max_retained_bytes`: wait for answers, or raise the limit. Without `alloc`, a
+    /// resumable session's unconfirmed stream items share that bound and the caller's retained
+    /// buffer, so `stream_send` may return it too (an `Event::StreamWritable` follows when the
+    /// peer confirms items or requests are answered).
     RetainFull {
         /// The limit in force (bytes).
         limit: usize,

@@ -81,6 +81,11 @@
 //! * `datagram` (implied by `alloc` and `serial`): datagram mode (SPEC.md §14), over UDP or a
 //!   serial line. Without `alloc` its reply cache and retained requests live in caller buffers
 //!   ([`Connection::with_datagram_storage`], [`DatagramStorage`]).
+//! * `resume` (implied by `alloc`; brings `datagram`): session resumption on stream transports
+//!   (SPEC.md §13: [`Connection::reconnect`], [`Connection::resume_from`], STREAM_RESUME).
+//!   Without `alloc` the session's reply cache, retained requests and unconfirmed stream items
+//!   live in caller buffers ([`Connection::with_session_storage`], [`SessionStorage`]); firmware
+//!   that needs no resumption leaves the feature out and offers none (an empty session token).
 //! * `serial`: the `serial` framing (SPEC.md §14.9) that carries datagram mode over a UART or
 //!   USB-CDC line: COBS-delimited frames checked by CRC-32C (no_std, no alloc needed).
 //! * `streams` (default): streams (SPEC.md §7.4, §10). Without it the peer announces
@@ -139,8 +144,8 @@ pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
 pub use conn::{
-    Connection, DatagramStorage, Identity, Peer, SessionMemory, Slot, State, Storage, StorageBuffer,
-    StorageError,
+    Connection, DatagramStorage, Identity, Peer, SessionMemory, SessionStorage, Slot, State, Storage,
+    StorageBuffer, StorageError,
 };
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]

@@ -201,9 +201,12 @@ pub(crate) struct Table<'a, T> {
 }
 
 impl<'a, T> Table<'a, T> {
-    pub(crate) fn new(slots: Store<'a, Option<T>>, max: usize) -> Self {
+    pub(crate) fn new(mut slots: Store<'a, Option<T>>, max: usize) -> Self {
         #[cfg(not(feature = "alloc"))]
         let _ = max;
+        // Borrowed slots may hold entries of an earlier connection that used the same memory
+        // (firmware reuses its `static` storage): the table starts empty.
+        slots.as_mut_slice().iter_mut().for_each(|s| *s = None);
         let max = match &slots {
             Store::Borrowed(s) => s.len(),
             #[cfg(feature = "alloc")]

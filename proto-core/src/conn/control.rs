@@ -85,13 +85,15 @@ impl Connection<'_> {
         self.peer_resume = resume;
         self.conn_send = limits.conn_credit_bytes.into();
         // SPEC.md §13.2: the session is resumable when the acceptor gave a session token.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.sess.is_none() && !self.session_token().is_empty() {
-            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
+            self.restart_session(true);
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.role == Role::Acceptor && resume && !self.me.2.get().is_empty() {
-            // We offer resumption: the application looks the token up (SPEC.md §13.3).
+            // We offer resumption: the application looks the token up (SPEC.md §13.3). Without
+            // `alloc` this connection needs no session buffers of its own: `resume_from` moves
+            // its transport into the session that has them.
             return self.on_resume_request();
         }
         if self.role == Role::Acceptor && self.config.authenticate {
@@ -111,7 +113,7 @@ impl Connection<'_> {
     pub(super) fn on_close(&mut self, status: Status, message: &[u8]) -> R {
         self.close_msg.set(message);
         // SPEC.md §13.2: CLOSE(IDLE_TIMEOUT) does not end a resumable session.
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.try_suspend(self.last_recv, &ConnectionError::PeerClosed { status }) {
             return Ok(None);
         }

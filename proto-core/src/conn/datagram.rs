@@ -138,6 +138,14 @@ mod imp {
         /// caller's storage), announces an empty session token, and arms the dialer's HELLO timer.
         pub(in crate::conn) fn dgram_init(&mut self, now: Instant, sess: Option<super::super::SessBox<'a>>) {
             if !self.is_datagram() {
+                // A stream transport: without `alloc`, the caller's session buffers wait for a
+                // resumable session (`with_session_storage`).
+                #[cfg(all(feature = "resume", not(feature = "alloc")))]
+                {
+                    self.sess_spare = sess;
+                }
+                #[cfg(not(all(feature = "resume", not(feature = "alloc"))))]
+                let _ = sess;
                 return;
             }
             #[cfg(feature = "alloc")]

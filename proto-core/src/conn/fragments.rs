@@ -85,7 +85,7 @@ impl Connection<'_> {
             self.reasm.clear();
             return Ok(None);
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if p.retx {
             let data = core::mem::take(&mut self.reasm);
             let res = self.answer_retransmission(p.ty, id, p.method, data.data());

@@ -84,11 +84,24 @@ impl Connection<'_> {
     }
 
     /// Whether this connection's session can be resumed after a transport loss (SPEC.md §13):
-    /// the acceptor offered a session token and both sides keep the state it needs.
+    /// the acceptor offered a session token and both sides keep the state it needs (the
+    /// `resume` feature; without `alloc`, session buffers given to
+    /// [`with_session_storage`](Self::with_session_storage)).
     pub fn is_resumable(&self) -> bool {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         return self.sess.is_some() && self.dgram.is_none(); // datagram mode: no sessions (§14.1)
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "resume"))]
+        return false;
+    }
+
+    /// Whether this side can keep a resumable session's state: always with `alloc`; without it,
+    /// when the caller gave session buffers (`with_session_storage`, feature `resume`).
+    pub(super) fn can_keep_session(&self) -> bool {
+        #[cfg(feature = "alloc")]
+        return true;
+        #[cfg(all(feature = "resume", not(feature = "alloc")))]
+        return self.sess.is_some() || self.sess_spare.is_some();
+        #[cfg(not(feature = "resume"))]
         return false;
     }
 
@@ -152,7 +165,7 @@ impl Connection<'_> {
     /// before the handshake on the dialer's side).
     pub fn session_token(&self) -> &[u8] {
         match self.role {
-            Role::Acceptor if cfg!(feature = "alloc") => self.me.2.get(),
+            Role::Acceptor if self.can_keep_session() => self.me.2.get(),
             Role::Acceptor => &[],
             Role::Dialer => self.peer_session.get(),
         }

@@ -35,8 +35,10 @@ mod new;
 mod plumbing;
 mod recv;
 mod recv_streams;
-#[cfg(feature = "alloc")]
+#[cfg(feature = "resume")]
 mod resume;
+#[cfg(feature = "resume")]
+mod resume_streams;
 mod send;
 #[cfg(feature = "alloc")]
 pub(crate) mod session;
@@ -52,7 +54,7 @@ mod sizing;
 mod streams;
 mod timers;
 
-pub use sizing::{DatagramStorage, StorageBuffer, StorageError};
+pub use sizing::{DatagramStorage, SessionStorage, StorageBuffer, StorageError};
 
 /// Where the exactly-once state lives: on the heap (it grows on demand, bounded by `Config`),
 /// or inline with buffers borrowed from the caller's [`DatagramStorage`].
@@ -172,8 +174,8 @@ enum Pending {
     Writable,
 }
 
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Copy, Debug, Default)]
 struct StreamState {
     /// Credit we have to send.
@@ -238,8 +240,8 @@ struct StreamState {
 
 /// One open exchange. Public only so that no-alloc callers can size its storage; its fields are
 /// private.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Debug)]
 pub struct Slot {
     id: u64,
@@ -319,8 +321,8 @@ pub struct Storage<'a> {
 }
 
 /// Partial message being reassembled from CONTINUATION frames.
-// Resumption state is read only with `alloc`; most fields only by reassembly (`fragmentation`).
-#[cfg_attr(not(all(feature = "alloc", feature = "fragmentation")), allow(dead_code))]
+// Resumption state is read only with `resume`; most fields only by reassembly (`fragmentation`).
+#[cfg_attr(not(all(feature = "resume", feature = "fragmentation")), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 struct Partial {
     ty: u8,
@@ -349,8 +351,8 @@ enum Src {
 }
 
 /// An event before its payload is borrowed.
-// Resumption state is read only with `alloc`.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+// Resumption state is read only with `resume`.
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 #[derive(Clone, Copy, Debug)]
 enum Raw {
     Connected,
@@ -414,7 +416,7 @@ enum Raw {
 /// `go_away`, `close`), outputs drained in order after every input or action (`poll_event` until
 /// `None`, `poll_transmit` until 0, then `poll_timeout`), and getters. See the crate docs for a
 /// complete driver loop.
-#[cfg_attr(not(feature = "alloc"), allow(dead_code))]
+#[cfg_attr(not(feature = "resume"), allow(dead_code))]
 pub struct Connection<'a> {
     role: Role,
     config: Config,
@@ -488,6 +490,10 @@ pub struct Connection<'a> {
     /// datagram mode (SPEC.md §13, §14).
     #[cfg(feature = "datagram")]
     sess: Option<SessBox<'a>>,
+    /// Without `alloc`: the caller's session buffers (`with_session_storage`) while no
+    /// resumable session uses them (before the handshake, or the acceptor gave no token).
+    #[cfg(all(feature = "resume", not(feature = "alloc")))]
+    sess_spare: Option<SessBox<'a>>,
     /// GOAWAY was sent or received: the session ends with this connection (SPEC.md §13.2).
     session_ending: bool,
     /// Suspended: when the session is dropped if not resumed.
@@ -653,11 +659,11 @@ impl<'a> Connection<'a> {
     /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
     #[must_use = "the returned bytes must be written to the transport"]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resend_from.is_some() {
             self.pump_resend(now);
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resend_streams {
             self.pump_streams();
         }

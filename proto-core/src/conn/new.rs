@@ -78,7 +78,16 @@ impl<'a> Connection<'a> {
         storage: Storage<'a>,
         now: Instant,
     ) -> Result<Self, StorageError> {
-        Self::build_in(role, config, me, storage, DatagramStorage::default(), !cfg!(feature = "alloc"), now)
+        Self::build_in(
+            role,
+            config,
+            me,
+            storage,
+            DatagramStorage::default(),
+            !cfg!(feature = "alloc"),
+            false,
+            now,
+        )
     }
 
     /// [`with_storage`](Self::with_storage) for datagram mode (SPEC.md §14, and serial links,
@@ -129,9 +138,73 @@ impl<'a> Connection<'a> {
         dgram: DatagramStorage<'a>,
         now: Instant,
     ) -> Result<Self, StorageError> {
-        Self::build_in(role, config, me, storage, dgram, true, now)
+        Self::build_in(role, config, me, storage, dgram, true, false, now)
     }
 
+    /// [`with_datagram_storage`](Self::with_datagram_storage) that also keeps a resumable
+    /// session (SPEC.md §13) on a stream or packet transport without an allocator (feature
+    /// `resume`): `session` holds the reply cache and the retained requests and stream items,
+    /// sized by [`Storage::session_replies_len`] and [`Storage::session_retained_len`]. In
+    /// datagram mode it is exactly `with_datagram_storage`.
+    ///
+    /// An acceptor offers resumption exactly when its [`Identity::session`] token is not empty
+    /// (and the buffers are given: [`with_storage`](Self::with_storage) offers none). The core
+    /// has no random number generator: the token must be unguessable, at least 16 bytes from a
+    /// cryptographically secure source — on firmware the chip's hardware TRNG (or a CSPRNG
+    /// seeded from it), never a counter, a serial number or a clock (SPEC.md §13.2). The dialer
+    /// needs the buffers too: it keeps its requests and stream items for retransmission.
+    ///
+    /// ```
+    /// use tandem_core::{Config, Connection, Identity, Instant, Role, SessionStorage, Slot, Storage};
+    ///
+    /// const CONFIG: Config = Config {
+    ///     max_frame_size: 4096,
+    ///     max_message_size: 4096,
+    ///     max_concurrent_calls: 4,
+    ///     max_concurrent_streams: 1,
+    ///     max_outbound_calls: 2,
+    ///     max_outbound_streams: 1,
+    ///     max_tx_buffer: 4096,
+    ///     reply_cache_entries: 8,
+    ///     reply_cache_bytes: 2048,
+    ///     max_retained_bytes: 2048,
+    ///     ..Config::DEFAULT
+    /// };
+    /// let mut rx = [0u8; Storage::rx_len(&CONFIG)];
+    /// let mut tx = [0u8; Storage::tx_len(&CONFIG)];
+    /// let mut reassembly = [0u8; Storage::reassembly_len(&CONFIG)];
+    /// let mut slots = [const { None::<Slot> }; Storage::slots_len(&CONFIG)];
+    /// let mut replies = [0u8; Storage::session_replies_len(&CONFIG)];
+    /// let mut retained = [0u8; Storage::session_retained_len(&CONFIG)];
+    /// let storage = Storage { rx: &mut rx, tx: &mut tx, reassembly: &mut reassembly, slots: &mut slots };
+    /// let session = SessionStorage { replies: &mut replies, retained: &mut retained };
+    /// // 16 bytes from the hardware TRNG in real firmware.
+    /// let token = [0x5a; 16];
+    /// let me = Identity { name: b"fw", session: &token, ..Identity::default() };
+    /// let conn = Connection::with_session_storage(Role::Acceptor, CONFIG, me, storage, session, Instant::ZERO);
+    /// assert!(conn.is_ok());
+    /// ```
+    ///
+    /// Undersized buffers are refused with
+    /// [`StorageError::TooSmall`](super::StorageError::TooSmall) naming
+    /// [`StorageBuffer::Replies`](super::StorageBuffer::Replies) or
+    /// [`StorageBuffer::Retained`](super::StorageBuffer::Retained). The buffers are reused in
+    /// place for every new session of this connection (after a declined resumption). With
+    /// `alloc` they are checked the same way but the state lives on the heap.
+    #[cfg(feature = "resume")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
+    pub fn with_session_storage(
+        role: Role,
+        config: Config,
+        me: Identity<'_>,
+        storage: Storage<'a>,
+        session: super::SessionStorage<'a>,
+        now: Instant,
+    ) -> Result<Self, StorageError> {
+        Self::build_in(role, config, me, storage, session, true, true, now)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     fn build_in(
         role: Role,
         config: Config,
@@ -139,15 +212,20 @@ impl<'a> Connection<'a> {
         storage: Storage<'a>,
         dgram: DatagramStorage<'a>,
         check_dgram: bool,
+        keep_session: bool,
         now: Instant,
     ) -> Result<Self, StorageError> {
         config.validate()?;
         storage.check(&config)?;
+        let datagram = matches!(config.transport, Transport::Datagram { .. });
         if check_dgram {
             dgram.check(&config)?;
         }
+        if keep_session && !datagram {
+            dgram.check_session(&config)?;
+        }
         #[cfg(all(feature = "datagram", not(feature = "alloc")))]
-        let sess = matches!(config.transport, Transport::Datagram { .. })
+        let sess = (datagram || (keep_session && cfg!(feature = "resume")))
             .then(|| super::session::SessionState::new(&config, dgram.replies, dgram.retained));
         #[cfg(feature = "alloc")]
         let sess = None;
@@ -281,6 +359,8 @@ impl<'a> Connection<'a> {
             stats: Stats::default(),
             #[cfg(feature = "datagram")]
             sess: None,
+            #[cfg(all(feature = "resume", not(feature = "alloc")))]
+            sess_spare: None,
             session_ending: false,
             grace_deadline: Instant::MAX,
             suspended_at: Instant::ZERO,

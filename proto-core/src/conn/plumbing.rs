@@ -172,10 +172,15 @@ impl Connection<'_> {
             if s.outbound {
                 sess.outbox.remove(s.id);
             }
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "resume")]
             if s.kind == Kind::Stream {
-                sess.items.remove(&s.id);
+                sess.forget_items(s.id);
             }
+        }
+        // Without `alloc` that made room in the retained buffer for blocked streams.
+        #[cfg(all(feature = "resume", not(feature = "alloc")))]
+        if s.outbound || s.kind == Kind::Stream {
+            self.wake_retain_blocked();
         }
         // (Datagram mode: the retransmission timer lived in the slot and went with it.)
         if s.pending != Pending::None {
@@ -217,7 +222,7 @@ impl Connection<'_> {
         if self.state == State::Closed {
             return;
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.try_suspend(now, &e) {
             return;
         }

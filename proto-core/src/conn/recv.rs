@@ -120,7 +120,7 @@ impl Connection<'_> {
                 _ => Err(protocol("frame sent before the resumed handshake completed")),
             };
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.resuming {
             return match f {
                 Frame::Hello(h) => self.on_resume_answer(now, h),
@@ -209,9 +209,9 @@ impl Connection<'_> {
                 self.wake_blocked();
                 Ok(None)
             }
-            #[cfg(feature = "alloc")]
+            #[cfg(feature = "resume")]
             Frame::StreamResume { id, received } => self.on_stream_resume(id, received),
-            #[cfg(not(feature = "alloc"))]
+            #[cfg(not(feature = "resume"))]
             Frame::StreamResume { .. } => Err(protocol("STREAM_RESUME outside a resumed session")),
             Frame::Continuation { flags, id, payload } => {
                 if payload.is_empty() {
@@ -288,11 +288,11 @@ impl Connection<'_> {
         if r.id % 2 != self.peer_parity() {
             return Err(protocol("exchange id has the opener's wrong parity"));
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         let cut = self.cut_request == Some(r.id);
-        #[cfg(not(feature = "alloc"))]
+        #[cfg(not(feature = "resume"))]
         let cut = false;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.is_retransmission(r.id) {
             return self.on_retransmitted(t, r);
         }

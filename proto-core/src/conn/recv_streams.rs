@@ -239,7 +239,7 @@ impl Connection<'_> {
         }
         s.s.send_msgs = m as u32;
         s.s.send_bytes = b as u32;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         self.confirm_items(i, msgs);
         let Some(s) = self.slots.get_mut(i) else { return Ok(None) };
         if s.s.blocked && s.s.send_msgs > 0 && conn_send > 0 {

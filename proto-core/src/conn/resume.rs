@@ -1,6 +1,8 @@
 //! Session resumption (SPEC.md §13): surviving the loss of the transport with exactly-once
-//! execution. Needs the `alloc` feature (the reply cache and retained requests live in
-//! [`SessionState`](super::session::SessionState)).
+//! execution. Needs the `resume` feature (which `alloc` brings): the reply cache, retained
+//! requests and unconfirmed stream items live in [`SessionState`](super::session::SessionState),
+//! on the heap with `alloc`, else in the caller's buffers
+//! ([`Connection::with_session_storage`]), reset in place for each new session.
 //!
 //! The connection object *is* the session. When its transport is lost it becomes
 //! [`State::Suspended`] instead of closing: exchanges stay open, handlers keep running, answers
@@ -133,7 +135,7 @@ impl Connection<'_> {
     /// Allowed while [`State::Suspended`] (after `handle_eof` on a resumable session), and
     /// while open when the driver has decided the old transport is dead. Errors: not a dialer,
     /// the session is not resumable (the acceptor gave no token) or is ending.
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn reconnect(&mut self, now: Instant) -> Result<(), ApiError> {
         if self.role != Role::Dialer {
             return Err(ApiError::WrongState("only the dialer resumes a session"));
@@ -183,7 +185,6 @@ impl Connection<'_> {
         for i in 0..self.slots.capacity_hint() {
             self.abort_slot(i, Status::UNAVAILABLE);
         }
-        self.sess = None;
         self.peer = limits;
         self.peer_name.set(h.name);
         self.peer_auth.set(h.auth);
@@ -193,9 +194,7 @@ impl Connection<'_> {
         self.cut_request = None;
         self.grace_deadline = Instant::MAX;
         self.restart_credit();
-        if !h.session.is_empty() {
-            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
-        }
+        self.restart_session(!h.session.is_empty());
         self.state = State::Open;
         self.last_recv = now;
         self.connected_event = true;
@@ -218,7 +217,7 @@ impl Connection<'_> {
     ///
     /// Refused (`fresh` is then closed with PROTOCOL_ERROR when the dialer broke §13.4) if the
     /// token differs, the session is over or ending, or the dialer's parameters changed.
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn resume_from(&mut self, now: Instant, fresh: &mut Connection<'_>) -> Result<(), ApiError> {
         if self.role != Role::Acceptor || fresh.role != Role::Acceptor || !fresh.resume_request {
             return Err(ApiError::WrongState(
@@ -265,7 +264,7 @@ impl Connection<'_> {
     /// Acceptor: answers a resumption request with a new session (SPEC.md §13.3 step 3): the
     /// dialer resolves its old exchanges UNAVAILABLE. `fresh` then continues as a normal new
     /// connection ([`Event::Connected`](crate::Event::Connected) follows).
-    #[cfg_attr(docsrs, doc(cfg(feature = "alloc")))]
+    #[cfg_attr(docsrs, doc(cfg(feature = "resume")))]
     pub fn decline_resume(&mut self, now: Instant) -> Result<(), ApiError> {
         if !self.resume_request {
             return Err(ApiError::WrongState("no resumption was requested on this connection"));
@@ -276,10 +275,31 @@ impl Connection<'_> {
         self.state = State::Open;
         self.last_recv = now;
         self.connected_event = true;
-        if !self.me.2.get().is_empty() {
-            self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)));
-        }
+        self.restart_session(!self.me.2.get().is_empty() && self.can_keep_session());
         Ok(())
+    }
+
+    /// Starts the state of a new session, empty: reset in place (the caller's buffers without
+    /// `alloc`, the heap box kept for reuse with it), or none if the session is not resumable.
+    pub(super) fn restart_session(&mut self, resumable: bool) {
+        #[cfg(feature = "alloc")]
+        match (self.sess.as_mut(), resumable) {
+            (Some(s), true) => s.reset(),
+            (None, true) => {
+                self.sess = Some(alloc::boxed::Box::new(super::session::SessionState::new(&self.config)))
+            }
+            (_, false) => self.sess = None,
+        }
+        #[cfg(not(feature = "alloc"))]
+        {
+            let Some(mut s) = self.sess.take().or_else(|| self.sess_spare.take()) else { return };
+            s.reset();
+            if resumable {
+                self.sess = Some(s);
+            } else {
+                self.sess_spare = Some(s);
+            }
+        }
     }
 
     // ------------------------------------------------------------------ after the handshake
@@ -388,12 +408,20 @@ impl Connection<'_> {
 
     /// Retransmits one opening (and its CANCEL if it was cancelled). False if the transmit
     /// queue is full: try again later.
+    // The payload is a `Vec` with `alloc` (borrowed here), a slice without.
+    #[allow(clippy::needless_borrow)]
     fn resend_one(&mut self, now: Instant, i: usize, id: u64) -> bool {
         let Some(s) = self.slots.get(i) else { return true };
         // The budget is what is left of the original deadline, even if it already passed here
         // (then the CANCEL follows at once).
         let (kind, resolved, deadline) = (s.kind, s.resolved, s.opened_deadline);
-        let Some(r) = self.sess.as_ref().and_then(|x| x.outbox.get(id)).cloned() else { return true };
+        // The session state is set aside while the request is queued (pushing a frame never
+        // touches it; nothing is copied).
+        let Some(sess) = self.sess.take() else { return true };
+        let Some(r) = sess.outbox.get(id) else {
+            self.sess = Some(sess);
+            return true;
+        };
         let budget_us = if deadline == Instant::MAX {
             0
         } else {
@@ -402,7 +430,8 @@ impl Connection<'_> {
         let fin = if r.fin { frame::flags::FIN } else { 0 };
         let method: MethodId = r.method;
         let (rty, key) = (r.ty, self.key_to_send(r.key));
-        let res = self.push_message(id, &r.payload, |more, total_len, chunk| {
+        let payload: &[u8] = &r.payload;
+        let res = self.push_message(id, payload, |more, total_len, chunk| {
             let q = Request {
                 flags: more | fin,
                 id,
@@ -414,6 +443,7 @@ impl Connection<'_> {
             };
             Frame::open(rty, key, q)
         });
+        self.sess = Some(sess);
         match res {
             Ok(()) => {}
             Err(crate::ApiError::TxFull) => return false,
@@ -517,7 +547,7 @@ impl Connection<'_> {
     }
 
     /// Answers a retransmission that is no longer open now, or once the transmit queue drains.
-    fn answer_or_owe(&mut self, id: u64, stream: bool) -> Result<(), ConnectionError> {
+    pub(super) fn answer_or_owe(&mut self, id: u64, stream: bool) -> Result<(), ConnectionError> {
         if !self.send_answer(id, stream) {
             // The transmit queue is full: answer as it drains. A peer can have at most its open
             // exchanges to retransmit; more is abuse.
@@ -525,13 +555,13 @@ impl Connection<'_> {
                 .saturating_add(self.config.max_concurrent_streams as usize)
                 .saturating_add(16);
             let Some(sess) = self.sess.as_mut() else { return Ok(()) };
-            if sess.owed.len() >= cap {
+            // Without `alloc` at most `OWED_CAP` (32) wait, whatever the configuration.
+            if sess.owed_len() >= cap || !sess.owe(id, stream) {
                 return Err(ConnectionError::Violation {
                     status: Status::ENHANCE_YOUR_CALM,
                     reason: "more retransmitted requests than the peer can have open",
                 });
             }
-            sess.owed.push_back((id, stream));
             self.resend_streams = true;
         }
         Ok(())
@@ -539,41 +569,51 @@ impl Connection<'_> {
 
     /// Sends the answer to a retransmitted request that is no longer open: the cached
     /// RESPONSE, or REPLY_EVICTED. False if the transmit queue is full.
+    // The payload is a `Vec` with `alloc` (borrowed here), a slice without.
+    #[allow(clippy::needless_borrow)]
     fn send_answer(&mut self, id: u64, stream: bool) -> bool {
         if stream {
             return self.push(&Frame::StreamReset { id, status: Status::REPLY_EVICTED }, true).is_ok();
         }
-        let Some(sess) = self.sess.as_ref() else { return true };
-        let Some(c) = sess.cache.get(id) else {
-            let f = Frame::Response {
-                flags: 0,
-                id,
-                status: Status::REPLY_EVICTED,
-                total_len: None,
-                payload: &[],
-            };
-            return self.push(&f, true).is_ok();
+        // The cache is set aside while the answer is queued (pushing a frame never touches it;
+        // nothing is copied).
+        let Some(sess) = self.sess.take() else { return true };
+        let ok = match sess.cache.get(id) {
+            None => {
+                let f = Frame::Response {
+                    flags: 0,
+                    id,
+                    status: Status::REPLY_EVICTED,
+                    total_len: None,
+                    payload: &[],
+                };
+                self.push(&f, true).is_ok()
+            }
+            Some(c) => {
+                let (status, payload): (Status, &[u8]) = (c.status, &c.payload);
+                self.push_message(id, payload, |more, total_len, chunk| Frame::Response {
+                    flags: more,
+                    id,
+                    status,
+                    total_len,
+                    payload: chunk,
+                })
+                .is_ok()
+            }
         };
-        let (status, payload) = (c.status, c.payload.clone());
-        self.push_message(id, &payload, |more, total_len, chunk| Frame::Response {
-            flags: more,
-            id,
-            status,
-            total_len,
-            payload: chunk,
-        })
-        .is_ok()
+        self.sess = Some(sess);
+        ok
     }
 
     /// Sends what waited for room in the transmit queue: answers to retransmissions, then
     /// stream retransmissions after STREAM_RESUME.
     pub(super) fn pump_streams(&mut self) {
-        while let Some(&(id, stream)) = self.sess.as_ref().and_then(|s| s.owed.front()) {
+        while let Some((id, stream)) = self.sess.as_ref().and_then(|s| s.owed_front()) {
             if !self.send_answer(id, stream) {
                 return;
             }
             if let Some(s) = self.sess.as_mut() {
-                s.owed.pop_front();
+                s.owed_pop();
             }
         }
         let mut busy = false;
@@ -593,170 +633,5 @@ impl Connection<'_> {
             }
         }
         self.resend_streams = busy;
-    }
-
-    // ------------------------------------------------------------------ streams
-
-    /// STREAM_RESUME(id, k) from the peer (SPEC.md §13.7).
-    pub(super) fn on_stream_resume(&mut self, id: u64, k: u64) -> R {
-        if !self.resumed {
-            return Err(protocol("STREAM_RESUME outside a resumed session"));
-        }
-        let Some(i) = self.lookup(id, true)? else {
-            self.answer_or_owe(id, true)?;
-            return Ok(None);
-        };
-        let Some(s) = self.slots.get(i) else { return Ok(None) };
-        if s.s.resume_recv {
-            return Err(protocol("second STREAM_RESUME for a stream"));
-        }
-        if k > s.s.sent_items + u64::from(s.s.term_sent) {
-            return Err(protocol("STREAM_RESUME counts more items than were sent"));
-        }
-        let (carried, reply) = (s.s.carried, !s.s.resume_sent);
-        if let Some(s) = self.slots.get_mut(i) {
-            s.s.resume_recv = true;
-        }
-        if !carried {
-            // New on this transport for us (its STREAM_OPEN had not arrived before the loss):
-            // nothing was sent before; answer with our count once.
-            if reply {
-                let k2 = self.slots.get(i).map_or(0, |s| s.s.recv_items + u64::from(s.s.recv_terminal));
-                self.push_control(&Frame::StreamResume { id, received: k2 })?;
-                if let Some(s) = self.slots.get_mut(i) {
-                    s.s.resume_sent = true;
-                }
-            }
-            return Ok(None);
-        }
-        // Drop what the peer has; retransmit the rest (as the transmit queue allows), then the
-        // terminal.
-        let confirmed = self.slots.get(i).map_or(0, |s| s.s.confirmed);
-        if let Some(sess) = self.sess.as_mut() {
-            if let Some(q) = sess.items.get_mut(&id) {
-                let drop = k.saturating_sub(confirmed).min(q.len() as u64) as usize;
-                for v in q.drain(..drop) {
-                    sess.item_pool.give_back(v);
-                }
-            }
-        }
-        if let Some(s) = self.slots.get_mut(i) {
-            s.s.confirmed = s.s.confirmed.max(k);
-            s.s.resend_next = s.s.confirmed;
-            s.s.resume_k = k;
-            s.s.resending = true;
-        }
-        if !self.resend_stream(i) {
-            self.resend_streams = true;
-        }
-        Ok(None)
-    }
-
-    /// Retransmits stream `i`'s items after STREAM_RESUME, then its terminal, then lets it send
-    /// again. False if the transmit queue filled up first.
-    fn resend_stream(&mut self, i: usize) -> bool {
-        loop {
-            let Some(s) = self.slots.get(i) else { return true };
-            let (id, next, upto, confirmed) =
-                (s.id, s.s.resend_next.max(s.s.confirmed), s.s.items_at_resume, s.s.confirmed);
-            if next >= upto {
-                break;
-            }
-            let Some(item) = self
-                .sess
-                .as_ref()
-                .and_then(|x| x.items.get(&id))
-                .and_then(|q| q.get((next - confirmed) as usize))
-                .cloned()
-            else {
-                break;
-            };
-            let len = item.len() as u64;
-            // Retransmitted items consume the restarted windows like any other (§13.4): wait
-            // for credit when other streams used it first.
-            let credit =
-                self.slots.get(i).is_some_and(|s| s.s.send_msgs > 0 && u64::from(s.s.send_bytes) >= len);
-            if !credit || self.conn_send < len {
-                return false;
-            }
-            let pushed = self.push_message(id, &item, |more, total_len, chunk| Frame::StreamData {
-                flags: more,
-                id,
-                total_len,
-                payload: chunk,
-            });
-            if pushed.is_err() {
-                return false;
-            }
-            if let Some(s) = self.slots.get_mut(i) {
-                s.s.send_msgs -= 1;
-                s.s.send_bytes -= len as u32;
-                s.s.resend_next = next + 1;
-            }
-            self.conn_send -= len;
-            self.stats.retransmissions += 1;
-        }
-        let Some(s) = self.slots.get_mut(i) else { return true };
-        let k = s.s.resume_k;
-        // A STREAM_RESET is always sent again (it is idempotent, and may have followed a FIN the
-        // peer counted); a FIN only if the peer did not count it.
-        let resend = match s.s.term {
-            Some((true, _)) => true,
-            Some((false, _)) => !s.s.open_fin && (s.s.term_pending || s.s.term_no >= k),
-            None => false,
-        };
-        if resend {
-            s.s.term_pending = true;
-        }
-        s.s.resending = false;
-        s.s.await_resume = false;
-        self.flush_stream_terminal(i);
-        let wake = self.slots.get_mut(i).is_some_and(|s| core::mem::take(&mut s.s.blocked));
-        if wake {
-            self.set_pending(i, Pending::Writable);
-        }
-        let done = !self.slots.get(i).is_some_and(|s| s.s.term_pending);
-        self.settle(i);
-        done
-    }
-
-    /// Sends STREAM_RESUME for carried-over stream `i`; false if the transmit queue is full.
-    fn send_stream_resume(&mut self, i: usize, id: u64) -> bool {
-        let k = self.slots.get(i).map_or(0, |s| s.s.recv_items + u64::from(s.s.recv_terminal));
-        if self.push(&Frame::StreamResume { id, received: k }, true).is_err() {
-            return false;
-        }
-        if let Some(s) = self.slots.get_mut(i) {
-            s.s.resume_sent = true;
-        }
-        self.settle(i);
-        true
-    }
-
-    /// Records that `n` more of our items on stream `i` are known received (item credit came
-    /// back, SPEC.md §13.7) and drops their retained copies.
-    #[cfg_attr(not(feature = "streams"), allow(dead_code))]
-    pub(super) fn confirm_items(&mut self, i: usize, n: u32) {
-        let Some(s) = self.slots.get_mut(i) else { return };
-        let before = s.s.confirmed;
-        s.s.confirmed = (s.s.confirmed + u64::from(n)).min(s.s.sent_items);
-        let gone = (s.s.confirmed - before) as usize;
-        let id = s.id;
-        if let Some(sess) = self.sess.as_mut() {
-            if let Some(q) = sess.items.get_mut(&id) {
-                let gone = gone.min(q.len());
-                for v in q.drain(..gone) {
-                    sess.item_pool.give_back(v);
-                }
-            }
-        }
-    }
-
-    /// Keeps a copy of an item just sent on stream `id`.
-    pub(super) fn retain_item(&mut self, id: u64, item: &[u8]) {
-        if let Some(sess) = self.sess.as_mut() {
-            let v = sess.item_pool.copy(item);
-            sess.items.entry(id).or_default().push_back(v);
-        }
     }
 }

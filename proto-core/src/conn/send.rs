@@ -191,11 +191,10 @@ impl<'a> Connection<'a> {
         let (module, m) = (method.module, method.method);
         // Suspended, or still retransmitting after a resumption: the opening goes out later, in
         // id order, from the retained copy (SPEC.md §13.5).
-        // Only a resumable session is ever suspended (`alloc`; merge note: a `resume` feature
-        // that suspends without an allocator must join this condition), so without it the
-        // deferred path and its size computation are left out of the image.
+        // Only a resumable session is ever suspended (`resume`), so without it the deferred
+        // path and its size computation are left out of the image.
         let deferred =
-            cfg!(feature = "alloc") && (self.state == State::Suspended || self.resend_from.is_some());
+            cfg!(feature = "resume") && (self.state == State::Suspended || self.resend_from.is_some());
         let ty = match kind {
             Kind::Call => frame::ty::CALL,
             Kind::Notify => frame::ty::NOTIFY,
@@ -656,8 +655,9 @@ impl<'a> Connection<'a> {
             // Resuming: present the acceptor's token (SPEC.md §13.3).
             session = self.peer_session.clone();
         }
-        if self.role == crate::config::Role::Acceptor && !cfg!(feature = "alloc") {
-            // Without an allocator there is no reply cache: offer no resumption (SPEC.md §13.2).
+        if self.role == crate::config::Role::Acceptor && !self.can_keep_session() {
+            // No state to keep (no `resume` feature, or without `alloc` no session buffers from
+            // `with_session_storage`): offer no resumption, an empty token (SPEC.md §13.2).
             session.set(&[]);
         }
         let hello = Frame::Hello(Hello {

@@ -90,6 +90,15 @@ impl ReplyCache {
         ReplyCache { max_entries: max_entries as usize, max_bytes: max_bytes as usize, ..Default::default() }
     }
 
+    /// Empties the cache in place (a new session), as `new` would leave it; its memory is
+    /// kept for reuse (spare buffers, bounded by the pool).
+    pub fn reset(&mut self) {
+        while let Some(e) = self.queue.pop_front() {
+            self.pool.give_back(e.payload);
+        }
+        (self.live, self.bytes, self.evicted) = (0, 0, 0);
+    }
+
     /// Number of cached answers.
     pub fn len(&self) -> usize {
         self.live
@@ -246,6 +255,70 @@ impl SessionState {
         freed + self.cache.shed(want.saturating_sub(freed))
     }
 
+    /// Empties everything in place for a new session (what `new` gives; memory is kept).
+    pub fn reset(&mut self) {
+        self.cache.reset();
+        self.outbox.reset();
+        self.acks = AckQueue::default();
+        let ids: alloc::vec::Vec<u64> = self.items.keys().copied().collect();
+        for id in ids {
+            self.forget_items(id);
+        }
+        self.owed.clear();
+    }
+
+    /// Keeps a copy of an item sent on stream `id` (always: the peer's credit bounds them).
+    pub fn retain_item(&mut self, id: u64, item: &[u8]) -> bool {
+        let v = self.item_pool.copy(item);
+        self.items.entry(id).or_default().push_back(v);
+        true
+    }
+
+    /// The `k`-th unconfirmed item of stream `id`.
+    pub fn item(&self, id: u64, k: usize) -> Option<&[u8]> {
+        self.items.get(&id).and_then(|q| q.get(k)).map(Vec::as_slice)
+    }
+
+    /// Drops the oldest `n` unconfirmed items of stream `id`; returns how many were dropped.
+    pub fn drop_items(&mut self, id: u64, n: usize) -> usize {
+        let Some(q) = self.items.get_mut(&id) else { return 0 };
+        let n = n.min(q.len());
+        for v in q.drain(..n) {
+            self.item_pool.give_back(v);
+        }
+        n
+    }
+
+    /// Drops every item of stream `id` (the stream is over).
+    pub fn forget_items(&mut self, id: u64) {
+        if let Some(q) = self.items.remove(&id) {
+            for v in q {
+                self.item_pool.give_back(v);
+            }
+        }
+    }
+
+    /// Number of answers owed.
+    pub fn owed_len(&self) -> usize {
+        self.owed.len()
+    }
+
+    /// Owes an answer (the caller bounds their number).
+    pub fn owe(&mut self, id: u64, stream: bool) -> bool {
+        self.owed.push_back((id, stream));
+        true
+    }
+
+    /// The oldest owed answer.
+    pub fn owed_front(&self) -> Option<(u64, bool)> {
+        self.owed.front().copied()
+    }
+
+    /// Drops the oldest owed answer.
+    pub fn owed_pop(&mut self) {
+        self.owed.pop_front();
+    }
+
     /// Empty state sized by our configuration.
     pub fn new(config: &crate::Config) -> Self {
         SessionState {
@@ -302,6 +375,14 @@ impl Outbox {
 
     fn position(&self, id: u64) -> Result<usize, usize> {
         self.queue.binary_search_by_key(&id, |e| e.0)
+    }
+
+    /// Forgets every request in place (a new session); buffers go to the pool.
+    pub fn reset(&mut self) {
+        while let Some((_, r)) = self.queue.pop_front() {
+            self.pool.give_back(r.payload);
+        }
+        self.bytes = 0;
     }
 
     /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).

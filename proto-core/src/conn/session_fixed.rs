@@ -1,6 +1,7 @@
-//! The memory behind exactly-once delivery without an allocator (datagram mode, SPEC.md §14):
-//! the responder's reply cache and the caller's retained requests, each a log of records in a
-//! caller-provided byte buffer, and the pending acknowledgements in a fixed array.
+//! The memory behind exactly-once delivery without an allocator (datagram mode, SPEC.md §14, and
+//! with the `resume` feature session resumption, §13): the responder's reply cache and the
+//! caller's retained requests (and, when resuming, unconfirmed stream items), each a log of
+//! records in a caller-provided byte buffer, and the pending acknowledgements in a fixed array.
 //!
 //! Same interface and the same observable behaviour as the growable structures of
 //! `session.rs` (which the `alloc` build uses): entries and payload bytes are capped by the same
@@ -31,6 +32,10 @@ pub(crate) const RECORD_HEADER: usize = crate::Storage::RECORD_HEADER;
 const META: usize = RECORD_HEADER - 12;
 /// Id of a removed record (real ids are at most 2^62 − 1).
 const DEAD: u64 = u64::MAX;
+/// Marks the record of a stream item (its stream id with this bit set), kept in the retained
+/// log beside the requests (never `DEAD`: ids are below 2^62).
+#[cfg(feature = "resume")]
+const ITEM: u64 = 1 << 63;
 
 /// Records in insertion order in a byte buffer.
 struct Log<'a> {
@@ -44,6 +49,12 @@ struct Log<'a> {
 impl<'a> Log<'a> {
     fn new(buf: &'a mut [u8]) -> Self {
         Log { buf, head: 0, tail: 0, live: 0, bytes: 0 }
+    }
+
+    /// Forgets every record (the buffer is reused as is).
+    #[cfg(feature = "resume")]
+    fn clear(&mut self) {
+        (self.head, self.tail, self.live, self.bytes) = (0, 0, 0, 0);
     }
 
     fn id(&self, pos: usize) -> u64 {
@@ -183,6 +194,13 @@ impl<'a> ReplyCache<'a> {
         }
     }
 
+    /// Empties the cache in place (a new session in the same buffer), as `new` would leave it.
+    #[cfg(feature = "resume")]
+    pub fn reset(&mut self) {
+        self.log.clear();
+        self.evicted = 0;
+    }
+
     /// Number of cached answers.
     pub fn len(&self) -> usize {
         self.log.live
@@ -252,26 +270,48 @@ impl<'a> ReplyCache<'a> {
 /// A request the caller keeps until it is answered, borrowed from the outbox.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Retained<'c> {
-    /// Frame type (CALL or NOTIFY).
+    /// Frame type (CALL, NOTIFY or STREAM_OPEN).
     pub ty: u8,
     /// The addressed method.
     pub method: MethodId,
+    /// FIN flag of a STREAM_OPEN (the only flag that survives a retransmission).
+    #[cfg_attr(not(feature = "resume"), allow(dead_code))]
+    pub fin: bool,
     /// The schema key it was opened with.
     pub key: Option<SchemaKey>,
     /// The request payload.
     pub payload: &'c [u8],
 }
 
-/// The caller's retained requests, bounded in bytes, in a caller buffer.
+/// The caller's retained requests, bounded in bytes, in a caller buffer. With `resume`, the
+/// unconfirmed items of our streams (SPEC.md §13.7) share the buffer and the byte bound.
 pub(crate) struct Outbox<'a> {
     log: Log<'a>,
     max_bytes: usize,
+    /// Stream item records among the log's records, and their payload bytes.
+    #[cfg(feature = "resume")]
+    items: (usize, usize),
 }
 
 impl<'a> Outbox<'a> {
     /// An outbox holding at most `max_bytes` of request payload in `buf`.
     pub fn new(max_bytes: u32, buf: &'a mut [u8]) -> Self {
-        Outbox { log: Log::new(buf), max_bytes: max_bytes as usize }
+        Outbox {
+            log: Log::new(buf),
+            max_bytes: max_bytes as usize,
+            #[cfg(feature = "resume")]
+            items: (0, 0),
+        }
+    }
+
+    /// Forgets every request and item in place (a new session in the same buffer).
+    #[cfg(feature = "resume")]
+    pub fn reset(&mut self) {
+        self.log.clear();
+        #[cfg(feature = "resume")]
+        {
+            self.items = (0, 0);
+        }
     }
 
     /// Whether a request of `len` bytes fits now.
@@ -314,6 +354,7 @@ impl<'a> Outbox<'a> {
         key.copy_from_slice(&m[3..11]);
         Some(Retained {
             ty: m[0],
+            fin: m[1] != 0,
             method: MethodId { module: u32_at(11), method: u32_at(15) },
             key: (m[2] != 0).then_some(SchemaKey(key)),
             payload: self.log.payload(pos),
@@ -330,12 +371,89 @@ impl<'a> Outbox<'a> {
 
     /// Number of retained requests.
     pub fn len(&self) -> usize {
-        self.log.live
+        #[cfg(feature = "resume")]
+        return self.log.live - self.items.0;
+        #[cfg(not(feature = "resume"))]
+        return self.log.live;
     }
 
     /// Total payload bytes retained.
     pub fn bytes(&self) -> usize {
-        self.log.bytes
+        #[cfg(feature = "resume")]
+        return self.log.bytes - self.items.1;
+        #[cfg(not(feature = "resume"))]
+        return self.log.bytes;
+    }
+}
+
+#[cfg(feature = "resume")]
+impl Outbox<'_> {
+    /// The first retained request id at or above `from` (a scan: the log is in insertion
+    /// order, and ids are opened in increasing order but records are re-appended).
+    pub fn next_from(&self, from: u64) -> Option<u64> {
+        let (mut pos, mut best) = (self.log.head, None::<u64>);
+        while pos < self.log.tail {
+            let id = self.log.id(pos);
+            if id & ITEM == 0 && id >= from && best.map_or(true, |b| id < b) {
+                best = Some(id);
+            }
+            pos = self.log.next(pos);
+        }
+        best
+    }
+
+    /// Whether a stream item of `len` bytes fits now (the byte bound `max_retained_bytes`,
+    /// shared with the requests, and the buffer).
+    pub fn item_room(&self, len: usize) -> bool {
+        self.log.bytes + len <= self.max_bytes && self.log.room(len)
+    }
+
+    /// Keeps a copy of an item just sent on stream `id`; false if it does not fit.
+    pub fn push_item(&mut self, id: u64, item: &[u8]) -> bool {
+        if !self.item_room(item.len()) {
+            return false;
+        }
+        let ok = self.log.append(id | ITEM, &[0; META], item);
+        if ok {
+            self.items.0 += 1;
+            self.items.1 += item.len();
+        }
+        ok
+    }
+
+    /// Position of the `k`-th (from 0) retained item of stream `id`, oldest first.
+    fn item_pos(&self, id: u64, mut k: usize) -> Option<usize> {
+        let mut pos = self.log.head;
+        while pos < self.log.tail {
+            if self.log.id(pos) == id | ITEM {
+                if k == 0 {
+                    return Some(pos);
+                }
+                k -= 1;
+            }
+            pos = self.log.next(pos);
+        }
+        None
+    }
+
+    /// The `k`-th (from 0) unconfirmed item of stream `id`.
+    pub fn item(&self, id: u64, k: usize) -> Option<&[u8]> {
+        self.item_pos(id, k).map(|pos| self.log.payload(pos))
+    }
+
+    /// Drops the oldest `n` items of stream `id` (confirmed received); returns how many were
+    /// there to drop.
+    pub fn drop_items(&mut self, id: u64, n: usize) -> usize {
+        let mut done = 0;
+        while done < n {
+            let Some(pos) = self.item_pos(id, 0) else { break };
+            self.items.0 -= 1;
+            self.items.1 -= self.log.len_at(pos);
+            self.log.kill(pos);
+            done += 1;
+        }
+        self.log.trim_head();
+        done
     }
 }
 
@@ -348,16 +466,31 @@ pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
 /// than [`ACK_THRESHOLD`] ids wait only while the transmit queue is full.
 const ACK_CAP: usize = 64;
 
-/// Ids of received RESPONSEs not yet acknowledged (SPEC.md §14.6), in a fixed array.
+/// Acknowledged ids remembered for re-acknowledgement after a resumption (the growable queue
+/// keeps 128; only the last ACKs can still be in flight when a transport dies).
+#[cfg(feature = "resume")]
+const RECENT_CAP: usize = 32;
+
+/// Ids of received RESPONSEs not yet acknowledged (SPEC.md §13.6, §14.6), in a fixed array.
 pub(crate) struct AckQueue {
     ids: [u64; ACK_CAP],
     len: usize,
     oldest: Option<Instant>,
+    /// Ids acknowledged on the current transport (a ring, `recent.1` of them, the newest
+    /// before `recent.2`): sent again after a resumption.
+    #[cfg(feature = "resume")]
+    recent: ([u64; RECENT_CAP], usize, usize),
 }
 
 impl Default for AckQueue {
     fn default() -> Self {
-        AckQueue { ids: [0; ACK_CAP], len: 0, oldest: None }
+        AckQueue {
+            ids: [0; ACK_CAP],
+            len: 0,
+            oldest: None,
+            #[cfg(feature = "resume")]
+            recent: ([0; RECENT_CAP], 0, 0),
+        }
     }
 }
 
@@ -416,6 +549,13 @@ impl AckQueue {
             }
             used += 1;
         }
+        #[cfg(feature = "resume")]
+        for i in 0..used {
+            let (ring, n, next) = &mut self.recent;
+            ring[*next] = self.ids[i];
+            *next = (*next + 1) % RECENT_CAP;
+            *n = (*n + 1).min(RECENT_CAP);
+        }
         self.ids.copy_within(used..self.len, 0);
         self.len -= used;
         if self.len == 0 {
@@ -425,14 +565,40 @@ impl AckQueue {
     }
 }
 
-/// Everything a connection keeps for exactly-once delivery in datagram mode, in caller storage.
+#[cfg(feature = "resume")]
+impl AckQueue {
+    /// After a resumption: the ACKs sent on the lost transport may never have arrived; send
+    /// them again (acknowledging an id no longer cached is harmless).
+    pub fn requeue_recent(&mut self, now: Instant) {
+        let (ring, n, next) = self.recent;
+        if n == 0 {
+            return;
+        }
+        for k in 0..n {
+            self.push(now, ring[(next + RECENT_CAP - n + k) % RECENT_CAP]);
+        }
+        self.recent.1 = 0;
+    }
+}
+
+/// Answers to retransmitted requests that may wait for room in the transmit queue at most
+/// (the growable queue allows the peer's open exchanges + 16; see `Connection::answer_or_owe`).
+#[cfg(feature = "resume")]
+pub(crate) const OWED_CAP: usize = 32;
+
+/// Everything a connection keeps for exactly-once delivery in datagram mode or a resumable
+/// session, in caller storage.
 pub(crate) struct SessionState<'a> {
     /// Answers we sent, for retransmitted requests.
     pub cache: ReplyCache<'a>,
-    /// Requests we sent and have not seen answered.
+    /// Requests we sent and have not seen answered (and, resuming, unconfirmed stream items).
     pub outbox: Outbox<'a>,
     /// Answers we received and have not acknowledged.
     pub acks: AckQueue,
+    /// Answers to retransmitted requests that did not fit the transmit queue yet: `(id, is a
+    /// stream)`, a ring of `owed.1` entries from `owed.2`.
+    #[cfg(feature = "resume")]
+    owed: ([(u64, bool); OWED_CAP], usize, usize),
 }
 
 impl<'a> SessionState<'a> {
@@ -442,183 +608,75 @@ impl<'a> SessionState<'a> {
             cache: ReplyCache::new(config.reply_cache_entries, config.reply_cache_bytes, replies),
             outbox: Outbox::new(config.max_retained_bytes, retained),
             acks: AckQueue::default(),
+            #[cfg(feature = "resume")]
+            owed: ([(0, false); OWED_CAP], 0, 0),
+        }
+    }
+
+    /// Empties everything in place for a new session (what `new` gives, in the same buffers).
+    #[cfg(feature = "resume")]
+    pub fn reset(&mut self) {
+        self.cache.reset();
+        self.outbox.reset();
+        self.acks = AckQueue::default();
+        self.owed.1 = 0;
+    }
+}
+
+/// Stream items and owed answers (SPEC.md §13.5, §13.7), the interface `resume.rs` uses with
+/// either implementation.
+#[cfg(feature = "resume")]
+impl SessionState<'_> {
+    /// Keeps a copy of an item sent on stream `id`; false if the retained buffer is full.
+    pub fn retain_item(&mut self, id: u64, item: &[u8]) -> bool {
+        self.outbox.push_item(id, item)
+    }
+
+    /// The `k`-th unconfirmed item of stream `id`.
+    pub fn item(&self, id: u64, k: usize) -> Option<&[u8]> {
+        self.outbox.item(id, k)
+    }
+
+    /// Drops the oldest `n` unconfirmed items of stream `id`; returns how many were dropped.
+    pub fn drop_items(&mut self, id: u64, n: usize) -> usize {
+        self.outbox.drop_items(id, n)
+    }
+
+    /// Drops every item of stream `id` (the stream is over).
+    pub fn forget_items(&mut self, id: u64) {
+        self.outbox.drop_items(id, usize::MAX);
+    }
+
+    /// Number of answers owed.
+    pub fn owed_len(&self) -> usize {
+        self.owed.1
+    }
+
+    /// Owes an answer; false when [`OWED_CAP`] answers are owed already.
+    pub fn owe(&mut self, id: u64, stream: bool) -> bool {
+        let (ring, n, first) = &mut self.owed;
+        if *n >= OWED_CAP {
+            return false;
+        }
+        ring[(*first + *n) % OWED_CAP] = (id, stream);
+        *n += 1;
+        true
+    }
+
+    /// The oldest owed answer.
+    pub fn owed_front(&self) -> Option<(u64, bool)> {
+        (self.owed.1 > 0).then(|| self.owed.0[self.owed.2])
+    }
+
+    /// Drops the oldest owed answer.
+    pub fn owed_pop(&mut self) {
+        if self.owed.1 > 0 {
+            self.owed.2 = (self.owed.2 + 1) % OWED_CAP;
+            self.owed.1 -= 1;
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reply_cache_evicts_oldest_by_entries_and_bytes() {
-        let mut buf = [0u8; 10 + 3 * RECORD_HEADER];
-        let mut c = ReplyCache::new(3, 10, &mut buf);
-        let d = [0; 16];
-        assert!(c.insert(1, d, Status::OK, b"aaaa"));
-        assert!(c.insert(3, d, Status::OK, b"bbbb"));
-        assert!(c.insert(5, d, Status::OK, b"cccc"));
-        assert!(c.get(1).is_none() && c.get(3).is_some() && c.get(5).is_some());
-        assert_eq!((c.len(), c.bytes(), c.evicted), (2, 8, 1));
-        assert!(!c.insert(7, d, Status::OK, &[0; 11]));
-        assert_eq!(c.len(), 2);
-        assert!(c.insert(7, d, Status::OK, b""));
-        assert!(c.insert(9, d, Status::OK, b""));
-        assert_eq!(c.len(), 3);
-        assert!(c.get(3).is_none());
-        assert_eq!(c.get(5).map(|r| r.payload), Some(&b"cccc"[..]));
-    }
-
-    #[test]
-    fn reply_cache_compacts_around_acknowledged_entries() {
-        let mut buf = [0u8; 100 + 4 * RECORD_HEADER];
-        let mut c = ReplyCache::new(4, 100, &mut buf);
-        for round in 0..1000u64 {
-            let id = 2 * round;
-            let payload = [round as u8; 25];
-            assert!(c.insert(id, [round as u8; 16], Status(round as u32), &payload));
-            if round % 3 != 0 {
-                c.remove_range(id, id);
-            }
-            let r = c.get(id);
-            assert_eq!(r.is_some(), round % 3 == 0);
-            assert!(c.len() <= 4 && c.bytes() <= 100);
-        }
-        // The last few kept entries are intact.
-        let r = c.get(2 * 999).unwrap();
-        assert_eq!(
-            (r.status, r.payload, r.digest),
-            (Status(999), &[999u64 as u8; 25][..], [999u64 as u8; 16])
-        );
-    }
-
-    #[test]
-    fn outbox_refuses_beyond_bytes_and_buffer() {
-        let mut buf = [0u8; 50 + 2 * RECORD_HEADER];
-        let mut o = Outbox::new(50, &mut buf);
-        let m = MethodId::new(7, 9);
-        assert!(o.has_room(30));
-        o.insert(0, 0x10, m, false, Some(SchemaKey([1; 8])), &[5; 30]);
-        assert!(!o.has_room(21) && o.has_room(20));
-        o.insert(2, 0x11, m, false, None, &[6; 20]);
-        assert!(!o.has_room(0), "two records fill the buffer");
-        let r = o.get(0).unwrap();
-        assert_eq!((r.ty, r.method, r.key, r.payload), (0x10, m, Some(SchemaKey([1; 8])), &[5; 30][..]));
-        o.remove(0);
-        assert!(o.has_room(30));
-        o.insert(4, 0x10, m, false, None, &[7; 30]);
-        assert_eq!(o.get(2).unwrap().payload, &[6; 20][..]);
-        assert_eq!(o.get(4).unwrap().payload, &[7; 30][..]);
-        assert_eq!((o.len(), o.bytes()), (2, 50));
-    }
-
-    #[test]
-    fn ack_queue_builds_ranges() {
-        let mut q = AckQueue::default();
-        for id in [0u64, 2, 4, 10, 4] {
-            q.push(Instant::ZERO, id);
-        }
-        let mut out = [(0, 0); MAX_ACK_RANGES];
-        let n = q.take_ranges(&mut out);
-        assert_eq!(&out[..n], &[(0, 3), (10, 1)]);
-        assert!(q.deadline().is_none());
-        for k in 0..200u64 {
-            q.push(Instant::ZERO, 4 * k);
-        }
-        assert_eq!(q.deadline(), Some(Instant::ZERO));
-        // Only the newest ACK_CAP ids are kept; each is its own range (step 4).
-        let n = q.take_ranges(&mut out);
-        assert_eq!(n, MAX_ACK_RANGES.min(ACK_CAP));
-        assert_eq!(out[0], (4 * (200 - ACK_CAP as u64), 1));
-        assert_eq!(q.deadline().is_some(), ACK_CAP > MAX_ACK_RANGES);
-    }
-
-    /// The fixed structures behave exactly like the growable ones of `session.rs` (which the
-    /// `alloc` build uses and the rest of the test suite exercises): the same operations give
-    /// the same answers, counts, bytes and evictions, whatever the order and the sizes.
-    #[cfg(feature = "alloc")]
-    #[test]
-    fn fixed_structures_match_the_growable_ones() {
-        use super::super::session as heap;
-        fn prop(entries: u8, max_bytes: u16, ops: Vec<(u8, u8, u8)>) -> bool {
-            let (entries, max_bytes) = (u32::from(entries % 9), u32::from(max_bytes % 600));
-            let mut buf = alloc::vec![0u8; crate::Storage::replies_len(&crate::Config {
-                transport: crate::Transport::Datagram { max_datagram: 1200 },
-                reply_cache_entries: entries,
-                reply_cache_bytes: max_bytes,
-                ..crate::Config::DEFAULT
-            })];
-            let mut fixed = ReplyCache::new(entries, max_bytes, &mut buf);
-            let mut grow = heap::ReplyCache::new(entries, max_bytes);
-            let mut obuf = alloc::vec![0u8; max_bytes as usize + 8 * RECORD_HEADER];
-            let mut ofixed = Outbox::new(max_bytes, &mut obuf);
-            let mut ogrow = heap::Outbox::new(max_bytes);
-            for (op, id, len) in ops {
-                let (id, len) = (u64::from(id % 24), usize::from(len));
-                let payload: alloc::vec::Vec<u8> = (0..len).map(|k| (k as u8) ^ (id as u8)).collect();
-                match op % 5 {
-                    0 | 1 => {
-                        let d = [id as u8; 16];
-                        let st = Status(u32::from(op));
-                        if fixed.insert(id, d, st, &payload) != grow.insert(id, d, st, &payload) {
-                            return false;
-                        }
-                    }
-                    2 => {
-                        fixed.remove(id);
-                        grow.remove(id);
-                    }
-                    3 => {
-                        let last = id + 2 * (len % 5) as u64;
-                        fixed.remove_range(id, last);
-                        grow.remove_range(id, last);
-                    }
-                    _ => {
-                        // The outbox: at most 8 requests, as the slots bound them.
-                        let room = ofixed.has_room(len) && ofixed.len() < 8;
-                        if room && ogrow.has_room(len) {
-                            let m = MethodId::new(op.into(), id as u32);
-                            ofixed.insert(id, op, m, false, None, &payload);
-                            ogrow.insert(id, op, m, false, None, &payload);
-                        } else if ofixed.len() < 8 && ogrow.has_room(len) != ofixed.has_room(len) {
-                            return false;
-                        }
-                        if len % 3 == 0 {
-                            ofixed.remove(id);
-                            ogrow.remove(id);
-                        }
-                    }
-                }
-                for k in 0..24u64 {
-                    let (a, b) = (fixed.get(k), grow.get(k));
-                    let same = match (a, b) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => {
-                            a.digest == b.digest && a.status == b.status && a.payload == &b.payload[..]
-                        }
-                        _ => false,
-                    };
-                    let osame = match (ofixed.get(k), ogrow.get(k)) {
-                        (None, None) => true,
-                        (Some(a), Some(b)) => {
-                            a.ty == b.ty && a.method == b.method && a.payload == &b.payload[..]
-                        }
-                        _ => false,
-                    };
-                    if !same || !osame {
-                        return false;
-                    }
-                }
-                if (fixed.len(), fixed.bytes(), fixed.evicted) != (grow.len(), grow.bytes(), grow.evicted)
-                    || (ofixed.len(), ofixed.bytes()) != (ogrow.len(), ogrow.bytes())
-                {
-                    return false;
-                }
-            }
-            true
-        }
-        quickcheck::QuickCheck::new()
-            .tests(if cfg!(debug_assertions) { 300 } else { 2000 })
-            .quickcheck(prop as fn(u8, u16, Vec<(u8, u8, u8)>) -> bool);
-    }
-}
+#[path = "session_fixed_tests.rs"]
+mod tests;

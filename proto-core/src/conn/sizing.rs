@@ -36,9 +36,15 @@
 //! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode and without the `streams` feature (no streams) `max_concurrent_calls + max_outbound_calls` |
 //! | `replies` ([`DatagramStorage`]) | datagram mode: `reply_cache_bytes + 32 × reply_cache_entries`; otherwise 0 |
 //! | `retained` ([`DatagramStorage`]) | datagram mode: `max_retained_bytes + 32 × max_outbound_calls`; otherwise 0 |
+//! | `replies` ([`SessionStorage`], resumption) | `reply_cache_bytes + 32 × reply_cache_entries` |
+//! | `retained` ([`SessionStorage`], resumption) | `max_retained_bytes + 32 × (max_outbound_calls + max_outbound_streams)` |
 //!
 //! (32 bytes per entry is [`Storage::RECORD_HEADER`]: id, length, digest and status of a cached
-//! answer, or type, method and schema key of a retained request.)
+//! answer, or type, method and schema key of a retained request. A resumable session without
+//! `alloc` also keeps its unconfirmed stream items in `retained`, 32 bytes + the item each,
+//! counted against `max_retained_bytes` like the requests; when they do not fit, `stream_send`
+//! returns [`ApiError::RetainFull`](crate::ApiError::RetainFull). Give `retained` more than the
+//! formula, or raise `max_retained_bytes`, for more items in flight.)
 
 use core::fmt;
 
@@ -71,12 +77,27 @@ pub struct DatagramStorage<'a> {
     pub retained: &'a mut [u8],
 }
 
+/// Buffers for a resumable session's state without an allocator (SPEC.md §13, feature
+/// `resume`), handed to [`Connection::with_session_storage`]: the same two buffers as datagram
+/// mode's, sized by [`Storage::session_replies_len`] and [`Storage::session_retained_len`].
+pub type SessionStorage<'a> = DatagramStorage<'a>;
+
 impl DatagramStorage<'_> {
     /// Checks both buffers against what `config` needs, `replies` first.
     pub fn check(&self, config: &Config) -> Result<(), StorageError> {
+        self.check_lens(Storage::replies_len(config), Storage::retained_len(config))
+    }
+
+    /// Checks both buffers against what a resumable session needs
+    /// ([`Storage::session_replies_len`], [`Storage::session_retained_len`]), `replies` first.
+    pub fn check_session(&self, config: &Config) -> Result<(), StorageError> {
+        self.check_lens(Storage::session_replies_len(config), Storage::session_retained_len(config))
+    }
+
+    fn check_lens(&self, replies: usize, retained: usize) -> Result<(), StorageError> {
         let checks = [
-            (StorageBuffer::Replies, self.replies.len(), Storage::replies_len(config)),
-            (StorageBuffer::Retained, self.retained.len(), Storage::retained_len(config)),
+            (StorageBuffer::Replies, self.replies.len(), replies),
+            (StorageBuffer::Retained, self.retained.len(), retained),
         ];
         for (buffer, given, needed) in checks {
             if given < needed {
@@ -113,6 +134,27 @@ impl Storage<'_> {
                 .saturating_add((config.max_outbound_calls as usize).saturating_mul(Self::RECORD_HEADER)),
             _ => 0,
         }
+    }
+
+    /// Bytes [`SessionStorage::replies`](DatagramStorage::replies) needs for a resumable
+    /// session (SPEC.md §13, [`Connection::with_session_storage`]), on any transport:
+    /// `reply_cache_bytes + RECORD_HEADER × reply_cache_entries`.
+    pub const fn session_replies_len(config: &Config) -> usize {
+        (config.reply_cache_bytes as usize)
+            .saturating_add((config.reply_cache_entries as usize).saturating_mul(Self::RECORD_HEADER))
+    }
+
+    /// Bytes [`SessionStorage::retained`](DatagramStorage::retained) needs for a resumable
+    /// session: `max_retained_bytes + RECORD_HEADER × (max_outbound_calls +
+    /// max_outbound_streams)` (every request we may have open, with its bookkeeping); in
+    /// datagram mode (no streams) [`retained_len`](Self::retained_len). Unconfirmed stream items
+    /// share this buffer (32 bytes + the item each, within `max_retained_bytes`).
+    pub const fn session_retained_len(config: &Config) -> usize {
+        let opens = match config.transport {
+            Transport::Datagram { .. } => config.max_outbound_calls as usize,
+            _ => (config.max_outbound_calls as usize).saturating_add(config.max_outbound_streams as usize),
+        };
+        (config.max_retained_bytes as usize).saturating_add(opens.saturating_mul(Self::RECORD_HEADER))
     }
 
     /// Bytes `rx` needs: one whole frame of `config.max_frame_size` with the largest header
@@ -227,8 +269,12 @@ impl StorageBuffer {
             StorageBuffer::Tx => "Storage::tx_len",
             StorageBuffer::Reassembly => "Storage::reassembly_len",
             StorageBuffer::Slots => "Storage::slots_len",
-            StorageBuffer::Replies => "Storage::replies_len",
-            StorageBuffer::Retained => "Storage::retained_len",
+            StorageBuffer::Replies => {
+                "Storage::replies_len (Storage::session_replies_len for a resumable session)"
+            }
+            StorageBuffer::Retained => {
+                "Storage::retained_len (Storage::session_retained_len for a resumable session)"
+            }
         }
     }
 
@@ -242,7 +288,9 @@ impl StorageBuffer {
                 "max_concurrent_calls, max_concurrent_streams, max_outbound_calls, max_outbound_streams"
             }
             StorageBuffer::Replies => "reply_cache_bytes, reply_cache_entries",
-            StorageBuffer::Retained => "max_retained_bytes, max_outbound_calls",
+            StorageBuffer::Retained => {
+                "max_retained_bytes, max_outbound_calls (and max_outbound_streams in a session)"
+            }
         }
     }
 

@@ -12,7 +12,10 @@ impl Connection<'_> {
     /// Sends one item on a stream. Refused with [`ApiError::NoCredit`] when the peer has not
     /// granted room for it (an [`Event::StreamWritable`](crate::Event::StreamWritable) follows
     /// when it does), and with [`ApiError::TooLarge`] when it exceeds the peer's per-stream
-    /// byte window (it could never be sent).
+    /// byte window (it could never be sent). Without `alloc`, in a resumable session, also with
+    /// [`ApiError::RetainFull`] when the caller's retained buffer has no room to keep the item
+    /// until the peer confirms it (SPEC.md §11, §13.7); a `StreamWritable` follows when room
+    /// comes back.
     pub fn stream_send(&mut self, id: u64, item: &[u8]) -> Result<(), ApiError> {
         let i = self.find_stream(id)?;
         let conn_send = self.conn_send;
@@ -39,6 +42,17 @@ impl Connection<'_> {
             self.stats.credit_stalls += 1;
             return Err(ApiError::NoCredit);
         }
+        // Without `alloc`, a resumable session keeps the item in the caller's retained buffer
+        // until the peer confirms it (SPEC.md §13.7): no room, no send (a StreamWritable
+        // follows when room comes back and the stream has credit).
+        #[cfg(feature = "resume")]
+        if !self.item_fits(item.len()) {
+            if let Some(s) = self.slots.get_mut(i) {
+                s.s.blocked = true;
+            }
+            let limit = self.sess.as_ref().map_or(0, |s| s.outbox.max_bytes());
+            return Err(ApiError::RetainFull { limit });
+        }
         self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
             flags: more,
             id,
@@ -51,7 +65,7 @@ impl Connection<'_> {
             s.s.sent_items += 1;
         }
         self.conn_send -= len;
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         self.retain_item(id, item);
         Ok(())
     }

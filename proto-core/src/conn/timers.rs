@@ -79,7 +79,7 @@ impl Connection<'_> {
                 return;
             }
         }
-        #[cfg(feature = "alloc")]
+        #[cfg(feature = "resume")]
         if self.state == State::Suspended {
             if now >= self.grace_deadline {
                 self.expire_session();
@@ -122,7 +122,7 @@ impl Connection<'_> {
         }
     }
 
-    #[cfg(feature = "alloc")]
+    #[cfg(feature = "resume")]
     /// While suspended, bounds how long our open exchanges wait (`suspended_call_timeout`):
     /// each one's deadline becomes the earlier of its own and `from + timeout`.
     pub(super) fn bound_suspended_wait(&mut self, from: Instant) {
@@ -141,7 +141,7 @@ impl Connection<'_> {
         }
     }
 
-    #[cfg(feature = "alloc")]
+    #[cfg(feature = "resume")]
     /// After a resumption: exchanges that were only waiting get their own deadline back.
     pub(super) fn unbound_suspended_wait(&mut self) {
         for i in 0..self.slots.capacity_hint() {

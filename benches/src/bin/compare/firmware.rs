@@ -26,9 +26,6 @@ pub const GOAL_IMAGE: &str = "with_serial";
 
 /// Core configurations: (name, features of `benches/firmware-size`, what it is). The first is
 /// the full peer; each other one leaves something out.
-// A `resume` feature of the core (session resumption without an allocator) gets a row here,
-// ("with resume", "typed,streams,fragmentation,serial,resume", …), and a line in `COSTS`, once the
-// core and `benches/firmware-size` (a `resume = ["tandem-core/resume"]` feature) have it.
 pub const BUILDS: &[(&str, &str, &str)] = &[
     ("full", "typed,streams,fragmentation,serial", "every feature an image may use"),
     ("no streams", "typed,fragmentation,serial", "`streams` left out"),
@@ -42,6 +39,11 @@ pub const BUILDS: &[(&str, &str, &str)] = &[
     ("no typed", "streams,fragmentation,serial", "`typed` left out"),
     ("datagram, no serial", "typed,streams,fragmentation,datagram", "`datagram` without the serial framing"),
     ("byte streams only", "typed,streams,fragmentation", "no `datagram` (nor `serial`)"),
+    (
+        "byte streams, resume",
+        "typed,streams,fragmentation,resume",
+        "session resumption without an allocator (`resume`, which brings `datagram`), no `serial`",
+    ),
 ];
 
 /// What each feature costs: (feature, image, build with it, build without it, note).
@@ -66,6 +68,20 @@ pub const COSTS: &[(&str, &str, &str, &str, &str)] = &[
     ),
     ("serial (beyond datagram)", "with_core", "full", "datagram, no serial", "compiled in, not used"),
     ("typed", "with_serial", "full", "no typed", "compiled in, not used by the image"),
+    (
+        "resume (beyond datagram)",
+        "with_resume",
+        "byte streams, resume",
+        "datagram, no serial",
+        "an acceptor keeping a resumable session in `SessionStorage`",
+    ),
+    (
+        "resume (with the datagram it brings)",
+        "with_resume",
+        "byte streams, resume",
+        "byte streams only",
+        "over the same byte-stream image without either",
+    ),
     (
         "SHA-256 unrolled (vs compact)",
         "with_serial",
