@@ -301,8 +301,14 @@ impl Pump {
         let mut progress = false;
         loop {
             if self.broken {
-                let n = inner.conn.transmit_data().len();
-                inner.conn.transmit_done(n);
+                // Everything queued is dropped (the queue may hold it in two pieces).
+                loop {
+                    let n = inner.conn.transmit_data().len();
+                    if n == 0 {
+                        break;
+                    }
+                    inner.conn.transmit_done(n);
+                }
                 self.datagram_len = 0;
                 return progress;
             }
