@@ -12,3 +12,4 @@ mod resume_soak;
 mod scenarios;
 mod storage;
 mod typed_wire;
+mod wrap_tx;
