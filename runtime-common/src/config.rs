@@ -272,6 +272,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_runtime_connection_defaults_are_valid_and_sized_for_64_kib_items() {
+        let tcp: Address = "tcp://127.0.0.1:1".parse().unwrap();
+        let c = connection_config(&DEFAULT_CONNECTION, &tcp, 9000, 1300).unwrap();
+        // A 64 KiB stream item fits one frame, even on a stream with the largest id.
+        let payload = vec![0u8; 64 * 1024];
+        let f = tandem_core::frame::Frame::StreamData {
+            flags: 0,
+            id: u64::MAX >> 2,
+            total_len: None,
+            payload: &payload,
+        };
+        assert!(f.body_len() <= c.max_frame_size as usize, "{} > {}", f.body_len(), c.max_frame_size);
+        // At least 16 such items in flight per stream, and 4 streams' windows per connection.
+        assert!(c.stream_credit_bytes >= 16 * 64 * 1024 && c.stream_credit_msgs >= 16);
+        assert!(c.conn_credit_bytes >= 4 * c.stream_credit_bytes);
+        // Everything else is the core's default.
+        let core = Config {
+            max_frame_size: c.max_frame_size,
+            stream_credit_bytes: c.stream_credit_bytes,
+            conn_credit_bytes: c.conn_credit_bytes,
+            ..Config::DEFAULT
+        };
+        assert_eq!(format!("{:?}", DEFAULT_CONNECTION), format!("{core:?}"));
+        // Over UDP (no streams) and SEQPACKET the same defaults validate too.
+        let udp: Address = "udp://127.0.0.1:1".parse().unwrap();
+        let seq: Address = "unix+seqpacket:///tmp/x.sock".parse().unwrap();
+        assert!(connection_config(&DEFAULT_CONNECTION, &udp, 9000, 1300).is_ok());
+        assert!(connection_config(&DEFAULT_CONNECTION, &seq, 9000, 1300).is_ok());
+    }
+
+    #[test]
     fn the_transport_follows_the_address_and_the_result_is_validated() {
         let c = Config::default();
         let tcp: Address = "tcp://127.0.0.1:1".parse().unwrap();
