@@ -73,12 +73,25 @@ impl<T: Default + Clone> Store<'_, T> {
 }
 
 /// A FIFO of bytes: append at the tail, consume from the head, compact on demand.
+///
+/// A *wrapping* queue (the transmit queue of a byte stream, see [`ByteQueue::wrapping`]) is a
+/// bip buffer: when the tail reaches the end of the store and there is room before the head,
+/// appends go to a second region at the start of the store instead of moving the queued bytes
+/// down (a queue that is never empty, as under a steady stream, would otherwise be copied once
+/// more on almost every append). [`data`](ByteQueue::data) is then the first region only; the
+/// second becomes the first when it has been consumed. Whatever is appended with one
+/// [`spare`](ByteQueue::spare) and [`commit`](ByteQueue::commit) stays contiguous.
 pub(crate) struct ByteQueue<'a> {
     store: Store<'a, u8>,
     head: usize,
     tail: usize,
     /// Upper bound for owned growth.
     max: usize,
+    /// Bip buffer mode (see above).
+    wrap: bool,
+    /// Wrapping: the second region `[0, second)` is in use (appends go there).
+    two: bool,
+    second: usize,
 }
 
 /// Size an owned queue shrinks back to in `release_memory`: nothing, so that an idle
@@ -93,7 +106,15 @@ impl Default for ByteQueue<'_> {
 
 impl<'a> ByteQueue<'a> {
     pub(crate) fn new(store: Store<'a, u8>, max: usize) -> Self {
-        ByteQueue { store, head: 0, tail: 0, max }
+        ByteQueue { store, head: 0, tail: 0, max, wrap: false, two: false, second: 0 }
+    }
+
+    /// This queue wraps around (a bip buffer, see the type's documentation) rather than moving
+    /// its bytes down when its tail reaches the end: only for a queue whose reader takes
+    /// [`data`](Self::data) again after consuming it.
+    pub(crate) fn wrapping(mut self) -> Self {
+        self.wrap = true;
+        self
     }
 
     /// The largest number of bytes this queue can ever hold.
@@ -106,14 +127,15 @@ impl<'a> ByteQueue<'a> {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.tail - self.head
+        self.tail - self.head + self.second
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.tail == self.head
+        self.len() == 0
     }
 
-    /// The queued bytes.
+    /// The queued bytes (of a wrapping queue: the first region; the rest follows once it has
+    /// been consumed).
     pub(crate) fn data(&self) -> &[u8] {
         &self.store.as_slice()[self.head..self.tail]
     }
@@ -121,17 +143,46 @@ impl<'a> ByteQueue<'a> {
     /// Consumes `n` bytes from the head.
     pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());
-        self.head += n.min(self.len());
-        if self.head == self.tail {
-            self.head = 0;
-            self.tail = 0;
+        let mut n = n.min(self.len());
+        loop {
+            let take = n.min(self.tail - self.head);
+            self.head += take;
+            n -= take;
+            if self.head < self.tail {
+                return;
+            }
+            if !self.two {
+                self.head = 0;
+                self.tail = 0;
+                return;
+            }
+            // The first region is used up: the second takes its place.
+            (self.head, self.tail, self.two, self.second) = (0, self.second, false, 0);
+            if n == 0 {
+                return;
+            }
         }
     }
 
-    /// Free space at the tail, at least `want` bytes if possible (compacting and growing).
-    /// Returns an empty slice if `want` bytes cannot fit even after compaction.
+    /// Free space at the tail, at least `want` bytes if possible (wrapping, compacting or
+    /// growing). Returns an empty slice if `want` bytes cannot fit even after compaction.
     pub(crate) fn spare(&mut self, want: usize) -> &mut [u8] {
+        if self.two {
+            if self.head - self.second >= want {
+                let (from, to) = (self.second, self.head);
+                return &mut self.store.as_mut_slice()[from..to];
+            }
+            // No room before the first region: make the queue one region again.
+            self.compact();
+        }
         if self.store.as_slice().len() - self.tail < want {
+            if self.wrap && self.head >= want {
+                // Room before the head: wrap rather than move the queued bytes down.
+                self.two = true;
+                self.second = 0;
+                let to = self.head;
+                return &mut self.store.as_mut_slice()[..to];
+            }
             self.compact();
             let need = self.tail.saturating_add(want);
             self.store.reserve(need, self.max);
@@ -155,10 +206,24 @@ impl<'a> ByteQueue<'a> {
 
     /// Marks `n` bytes of the spare space as written.
     pub(crate) fn commit(&mut self, n: usize) {
-        self.tail = (self.tail + n).min(self.store.as_slice().len());
+        if self.two {
+            self.second = (self.second + n).min(self.head);
+        } else {
+            self.tail = (self.tail + n).min(self.store.as_slice().len());
+        }
     }
 
+    /// Moves the queued bytes to the start of the store, in one region.
     fn compact(&mut self) {
+        if self.two {
+            // [second region | free | first region]: rotate the first region to the front
+            // (no allocation: this works in borrowed storage too).
+            let (h, t, b) = (self.head, self.tail, self.second);
+            self.store.as_mut_slice()[..t].rotate_left(h);
+            // Now [first region | second region | free].
+            (self.head, self.tail, self.two, self.second) = (0, t - h + b, false, 0);
+            return;
+        }
         if self.head > 0 {
             let (h, t) = (self.head, self.tail);
             self.store.as_mut_slice().copy_within(h..t, 0);
@@ -169,20 +234,26 @@ impl<'a> ByteQueue<'a> {
 
     /// Keeps only the first `len` queued bytes.
     pub(crate) fn truncate(&mut self, len: usize) {
-        self.tail = self.head + len.min(self.len());
+        let first = self.tail - self.head;
+        if len <= first {
+            self.tail = self.head + len;
+            (self.two, self.second) = (false, 0);
+        } else {
+            self.second = self.second.min(len - first);
+        }
     }
 
     /// Drops everything (keeping the memory for reuse).
     pub(crate) fn clear(&mut self) {
         self.head = 0;
         self.tail = 0;
+        (self.two, self.second) = (false, 0);
     }
 
     /// Gives back owned memory beyond `KEEP` bytes if the queue is empty.
     pub(crate) fn release_memory(&mut self) {
         if self.is_empty() {
-            self.head = 0;
-            self.tail = 0;
+            self.clear();
             self.store.shrink(KEEP);
         }
     }
@@ -325,5 +396,139 @@ impl<'a, T> Table<'a, T> {
 
     pub(crate) fn footprint(&self) -> usize {
         core::mem::size_of_val(self.slots.as_slice())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{ByteQueue, Store};
+    use std::collections::VecDeque;
+
+    /// Appends `bytes` as one piece, as the connection queues a frame.
+    fn push(q: &mut ByteQueue<'_>, bytes: &[u8]) -> bool {
+        let buf = q.spare(bytes.len());
+        if buf.len() < bytes.len() {
+            return false;
+        }
+        buf[..bytes.len()].copy_from_slice(bytes);
+        q.commit(bytes.len());
+        true
+    }
+
+    /// Takes up to `n` bytes the way a driver does: `data`, `consume`, again.
+    fn pop(q: &mut ByteQueue<'_>, n: usize) -> Vec<u8> {
+        let mut out = Vec::new();
+        while out.len() < n && !q.is_empty() {
+            let d = q.data();
+            assert!(!d.is_empty(), "data() is empty while {} bytes are queued", q.len());
+            let k = d.len().min(n - out.len());
+            out.extend_from_slice(&d[..k]);
+            q.consume(k);
+        }
+        out
+    }
+
+    #[test]
+    fn a_wrapping_queue_appends_before_its_head_instead_of_moving_its_bytes() {
+        let mut store = [0u8; 100];
+        let mut q = ByteQueue::new(Store::Borrowed(&mut store), 100).wrapping();
+        assert!(push(&mut q, &[1; 60]));
+        assert_eq!(pop(&mut q, 50), vec![1; 50]);
+        // 10 queued at 50..60; 40 free at the end, 50 before the head: 45 go to the start.
+        assert!(push(&mut q, &[2; 45]));
+        assert_eq!((q.len(), q.data(), q.two, q.second), (55, &[1u8; 10][..], true, 45));
+        // 5 bytes of room remain before the head: a 10-byte piece makes it one region again.
+        assert!(push(&mut q, &[3; 10]));
+        assert!(!q.two);
+        let mut want = vec![1; 10];
+        want.extend_from_slice(&[2; 45]);
+        want.extend_from_slice(&[3; 10]);
+        assert_eq!(q.data(), &want[..]);
+        assert_eq!(pop(&mut q, 100), want);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn a_piece_never_straddles_the_two_regions_and_consume_crosses_them() {
+        let mut store = [0u8; 64];
+        let mut q = ByteQueue::new(Store::Borrowed(&mut store), 64).wrapping();
+        assert!(push(&mut q, &[1; 40]));
+        q.consume(30);
+        assert!(push(&mut q, &[2; 20]));
+        assert!(push(&mut q, &[3; 25]), "25 bytes fit before the head (30 free there)");
+        assert!(q.two);
+        // One consume over both regions (what `truncate`/`consume` callers may do).
+        q.consume(10 + 20 + 5);
+        assert_eq!(q.data(), &[3u8; 20][..]);
+        assert_eq!(q.len(), 20);
+    }
+
+    #[test]
+    fn truncate_and_clear_keep_a_wrapped_queue_consistent() {
+        let mut store = [0u8; 32];
+        let mut q = ByteQueue::new(Store::Borrowed(&mut store), 32).wrapping();
+        assert!(push(&mut q, &[1; 24]));
+        q.consume(20);
+        assert!(push(&mut q, &[2; 16]));
+        assert!(q.two);
+        q.truncate(10);
+        assert_eq!((q.len(), q.second), (10, 6));
+        q.truncate(3);
+        assert_eq!((q.len(), q.two, q.data()), (3, false, &[1u8; 3][..]));
+        q.clear();
+        assert!(q.is_empty() && q.data().is_empty());
+        assert!(push(&mut q, &[5; 32]));
+    }
+
+    /// Random appends and consumes against a `VecDeque`, wrapping or not, in borrowed and owned
+    /// storage: the bytes come out in order and nothing appended whole is refused while it fits.
+    #[test]
+    fn a_queue_is_a_fifo_under_random_use() {
+        let mut seed = 0x2545_f491_4f6c_dd1du64;
+        let mut rnd = move |m: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % m as u64) as usize
+        };
+        for case in 0..4 {
+            let mut backing = [0u8; 256];
+            let store =
+                if case % 2 == 0 { Store::Borrowed(&mut backing[..]) } else { Store::Owned(Vec::new()) };
+            let q = ByteQueue::new(store, 256);
+            let mut q = if case < 2 { q.wrapping() } else { q };
+            let mut model = VecDeque::new();
+            let mut next = 0u8;
+            let mut wrapped = 0;
+            for _ in 0..20_000 {
+                wrapped += usize::from(q.two);
+                if rnd(2) == 0 {
+                    let n = 1 + rnd(90);
+                    let piece: Vec<u8> = (0..n)
+                        .map(|_| {
+                            next = next.wrapping_add(1);
+                            next
+                        })
+                        .collect();
+                    let fits = model.len() + n <= 256;
+                    assert_eq!(
+                        push(&mut q, &piece),
+                        fits,
+                        "case {case}: {n} bytes with {} queued",
+                        model.len()
+                    );
+                    if fits {
+                        model.extend(piece);
+                    }
+                } else {
+                    let n = rnd(120);
+                    let got = pop(&mut q, n);
+                    let want: Vec<u8> = model.drain(..n.min(model.len())).collect();
+                    assert_eq!(got, want, "case {case}");
+                }
+                assert_eq!(q.len(), model.len());
+            }
+            assert_eq!(wrapped > 1000, case < 2, "case {case}: wrapped in {wrapped} steps");
+        }
     }
 }

@@ -24,6 +24,31 @@ pub const DEFAULT_UDP_MAX_DATAGRAM: u32 = 1200;
 /// attempt's transport: 10 s.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The connection configuration both runtimes' `ServerConfig::new` and `ClientConfig::new`
+/// start from: the core's defaults ([`Config::DEFAULT`], the wire defaults of SPEC.md §5.4)
+/// with frames and flow-control windows sized for throughput, since a runtime's buffers are on
+/// the heap and grow only as far as a connection uses them:
+///
+/// * `max_frame_size` 256 KiB (core default 64 KiB): a 64 KiB stream item or message fits one
+///   frame with its header, instead of a first frame and a CONTINUATION reassembled (copied)
+///   by the receiver. A connection's receive buffer grows to the largest frame it receives and
+///   is released when idle; messages larger than a frame were already reassembled up to
+///   `max_message_size` (4 MiB), so a peer cannot make a connection hold more than before.
+/// * `stream_credit_bytes` 1 MiB and `conn_credit_bytes` 4 MiB (core defaults 256 KiB and 1 MiB):
+///   a stream of 64 KiB items keeps 16 items in flight rather than 4, so the sender rarely
+///   waits for STREAM_CREDIT, and fewer credit frames and wake-ups happen per item. It is also
+///   what the runtime may hold of a connection's unconsumed stream items (4 MiB).
+///
+/// Start from it to change one field and keep the others
+/// (`Config { max_concurrent_calls: 64, ..DEFAULT_CONNECTION }`); `Config::default()` is the
+/// core's (firmware-sized) defaults.
+pub const DEFAULT_CONNECTION: Config = Config {
+    max_frame_size: 256 * 1024,
+    stream_credit_bytes: 1024 * 1024,
+    conn_credit_bytes: 4 * 1024 * 1024,
+    ..Config::DEFAULT
+};
+
 /// `config` with the transport of `addr` (stream, packet of `max_datagram`, or datagram of
 /// `udp_max_datagram`), validated.
 pub fn connection_config(
@@ -85,7 +110,8 @@ macro_rules! configs {
             pub name: ::std::string::String,
             /// Protocol limits and timers of every connection (keepalive, idle and handshake
             /// timeouts, `session_grace`, `suspended_call_timeout`, …). Its `transport` is set
-            /// from the address.
+            /// from the address. Default [`DEFAULT_CONNECTION`](crate::DEFAULT_CONNECTION): the
+            /// core's defaults with larger frames and flow-control windows.
             pub connection: $crate::tandem_core::Config,
             /// The many-connection decisions (the core's `Endpoint`): `resume` (offer session
             /// resumption, SPEC.md §13; default true, never over UDP), `max_connections`,
@@ -130,7 +156,7 @@ macro_rules! configs {
             pub fn new(name: impl ::core::convert::Into<::std::string::String>) -> Self {
                 ServerConfig {
                     name: name.into(),
-                    connection: $crate::tandem_core::Config::default(),
+                    connection: $crate::config::DEFAULT_CONNECTION,
                     endpoint: $crate::tandem_core::endpoint::EndpointConfig::default(),
                     unlink_stale_socket: false,
                     max_datagram: $crate::config::DEFAULT_MAX_DATAGRAM,
@@ -167,7 +193,7 @@ macro_rules! configs {
             pub name: ::std::string::String,
             /// Protocol limits and timers (keepalive, idle and handshake timeouts,
             /// `session_grace`, `suspended_call_timeout`, …). Its `transport` is set from the
-            /// address.
+            /// address. Default [`DEFAULT_CONNECTION`](crate::DEFAULT_CONNECTION).
             pub connection: $crate::tandem_core::Config,
             /// Resume the session when the transport is lost (SPEC.md §13), if the server
             /// offers it: the client reconnects by itself ([`reconnect`](Self::reconnect)) and
@@ -208,7 +234,7 @@ macro_rules! configs {
             pub fn new(name: impl ::core::convert::Into<::std::string::String>) -> Self {
                 ClientConfig {
                     name: name.into(),
-                    connection: $crate::tandem_core::Config::default(),
+                    connection: $crate::config::DEFAULT_CONNECTION,
                     resume: true,
                     reconnect: $crate::tandem_core::endpoint::ReconnectPolicy::default(),
                     connect_timeout: $crate::config::DEFAULT_CONNECT_TIMEOUT,
@@ -244,6 +270,37 @@ macro_rules! configs {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_runtime_connection_defaults_are_valid_and_sized_for_64_kib_items() {
+        let tcp: Address = "tcp://127.0.0.1:1".parse().unwrap();
+        let c = connection_config(&DEFAULT_CONNECTION, &tcp, 9000, 1300).unwrap();
+        // A 64 KiB stream item fits one frame, even on a stream with the largest id.
+        let payload = vec![0u8; 64 * 1024];
+        let f = tandem_core::frame::Frame::StreamData {
+            flags: 0,
+            id: u64::MAX >> 2,
+            total_len: None,
+            payload: &payload,
+        };
+        assert!(f.body_len() <= c.max_frame_size as usize, "{} > {}", f.body_len(), c.max_frame_size);
+        // At least 16 such items in flight per stream, and 4 streams' windows per connection.
+        assert!(c.stream_credit_bytes >= 16 * 64 * 1024 && c.stream_credit_msgs >= 16);
+        assert!(c.conn_credit_bytes >= 4 * c.stream_credit_bytes);
+        // Everything else is the core's default.
+        let core = Config {
+            max_frame_size: c.max_frame_size,
+            stream_credit_bytes: c.stream_credit_bytes,
+            conn_credit_bytes: c.conn_credit_bytes,
+            ..Config::DEFAULT
+        };
+        assert_eq!(format!("{:?}", DEFAULT_CONNECTION), format!("{core:?}"));
+        // Over UDP (no streams) and SEQPACKET the same defaults validate too.
+        let udp: Address = "udp://127.0.0.1:1".parse().unwrap();
+        let seq: Address = "unix+seqpacket:///tmp/x.sock".parse().unwrap();
+        assert!(connection_config(&DEFAULT_CONNECTION, &udp, 9000, 1300).is_ok());
+        assert!(connection_config(&DEFAULT_CONNECTION, &seq, 9000, 1300).is_ok());
+    }
 
     #[test]
     fn the_transport_follows_the_address_and_the_result_is_validated() {

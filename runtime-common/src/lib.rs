@@ -147,7 +147,9 @@ pub mod udp;
 pub mod unix;
 
 pub use auth::{AuthRefusal, AuthRequest, Authenticator, Credentials, PeerIdentity};
-pub use config::{DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM};
+pub use config::{
+    DEFAULT_CONNECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+};
 pub use ctx::{Ctx, InlineCtx};
 pub use deadline::Deadline;
 pub use error::{CallError, Error, ErrorKind};

@@ -205,5 +205,5 @@ pub use tandem_runtime::{
     ExchangeKind, Finished, HandlerError, InFlight, InlineCtx, LinkState, Observer, Outcome, Peer,
     PeerCredentials, PeerEvent, PeerIdentity, PendingCall, RawReceiver, RawSender, RegistrationError,
     ServerStats, Side, StateWatch, StreamReceiver, StreamSender, TlsClientConfig, TlsServerConfig,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    DEFAULT_CONNECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -212,5 +212,5 @@ pub use tandem_runtime::{
     AuthRefusal, AuthRequest, Authenticator, CallError, Credentials, Deadline, Error, ErrorKind,
     ExchangeKind, Finished, HandlerError, InFlight, InlineCtx, LinkState, Observer, Outcome, PeerCredentials,
     PeerEvent, PeerIdentity, RegistrationError, ServerStats, Side, TlsClientConfig, TlsServerConfig,
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
+    DEFAULT_CONNECTION, DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_DATAGRAM, DEFAULT_UDP_MAX_DATAGRAM,
 };

@@ -670,6 +670,20 @@ impl<'a> Connection<'a> {
         if !self.tx.is_empty() {
             self.flush_acks(now, true);
         }
+        if matches!(self.config.transport, Transport::Stream) {
+            // The queue may wrap around (two regions): copy both as far as `buf` goes.
+            let mut n = 0;
+            while n < buf.len() && !self.tx.is_empty() {
+                let data = self.tx.data();
+                let k = data.len().min(buf.len() - n);
+                buf[n..n + k].copy_from_slice(&data[..k]);
+                self.consume_tx(k);
+                n += k;
+            }
+            self.stats.bytes_sent += n as u64;
+            self.retry_grants();
+            return n;
+        }
         let data = self.tx.data();
         let n = match self.config.transport {
             Transport::Stream => data.len().min(buf.len()),
@@ -692,15 +706,18 @@ impl<'a> Connection<'a> {
         n
     }
 
-    /// The queued outbound bytes, for drivers that write straight from the connection's buffer;
-    /// follow with [`transmit_done`](Self::transmit_done). Byte streams only.
+    /// The next queued outbound bytes, for drivers that write straight from the connection's
+    /// buffer; follow with [`transmit_done`](Self::transmit_done), then call again: the
+    /// transmit queue wraps around in its buffer, so what is queued may come in two pieces
+    /// (empty only when nothing is queued). Byte streams only.
     pub fn transmit_data(&self) -> &[u8] {
         self.tx.data()
     }
 
-    /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written.
+    /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written (at most its
+    /// length).
     pub fn transmit_done(&mut self, n: usize) {
-        let n = n.min(self.tx.len());
+        let n = n.min(self.tx.data().len());
         self.consume_tx(n);
         self.stats.bytes_sent += n as u64;
         self.retry_grants();

@@ -37,6 +37,7 @@ impl<'a> Connection<'a> {
         let tx_max = config.max_tx_buffer as usize;
         // Without fragmentation nothing is ever reassembled (SPEC.md §9.7).
         let reasm_max = if crate::config::FRAGMENTATION { config.max_message_size as usize } else { 0 };
+        let tx = tx_queue(ByteQueue::new(owned(), tx_max), &config);
         let slots = (config.max_concurrent_calls as usize)
             .saturating_add(config.max_concurrent_streams as usize)
             .saturating_add(config.max_outbound_calls as usize)
@@ -47,7 +48,7 @@ impl<'a> Connection<'a> {
             me,
             now,
             ByteQueue::new(owned(), rx_max),
-            ByteQueue::new(owned(), tx_max),
+            tx,
             ByteQueue::new(owned(), reasm_max),
             reasm_max,
             Table::new(owned(), slots),
@@ -239,13 +240,14 @@ impl<'a> Connection<'a> {
             0
         };
         let (rx_len, tx_len, re_len, n) = (rx.len(), tx.len(), reassembly.len(), slots.len());
+        let tx = tx_queue(ByteQueue::new(Store::Borrowed(tx), tx_len), &config);
         Ok(Connection::build(
             role,
             config,
             me,
             now,
             ByteQueue::new(Store::Borrowed(rx), rx_len),
-            ByteQueue::new(Store::Borrowed(tx), tx_len),
+            tx,
             ByteQueue::new(Store::Borrowed(reassembly), re_len),
             reasm_max,
             Table::new(Store::Borrowed(slots), n),
@@ -383,5 +385,16 @@ impl<'a> Connection<'a> {
         #[cfg(feature = "datagram")]
         c.dgram_init(now, sess);
         Ok(c)
+    }
+}
+
+/// The transmit queue: on a byte stream it wraps around (the pump takes
+/// [`transmit_data`](Connection::transmit_data) again after each write), so that a queue kept
+/// full by a stream is not moved down on every append; packet and datagram transports keep
+/// one region (a datagram's frames are taken from it in one piece).
+fn tx_queue<'a>(q: ByteQueue<'a>, config: &Config) -> ByteQueue<'a> {
+    match config.transport {
+        Transport::Stream => q.wrapping(),
+        _ => q,
     }
 }

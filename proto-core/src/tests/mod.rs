@@ -13,3 +13,4 @@ mod resume_soak;
 mod scenarios;
 mod storage;
 mod typed_wire;
+mod wrap_tx;

@@ -200,6 +200,11 @@ impl Pair {
         moved
     }
 
+    /// Moves what `b` transmits to `a` once (one direction only).
+    pub(crate) fn drive_b_to_a(&mut self) {
+        Self::transfer(&mut self.b, &mut self.a, self.now, &mut self.rng, self.max_chunk, self.a_deaf);
+    }
+
     /// Runs both sides until neither moves bytes nor produces events. Panics on livelock.
     pub(crate) fn drive(&mut self) {
         for _ in 0..10_000 {

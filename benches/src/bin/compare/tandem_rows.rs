@@ -15,9 +15,10 @@ const ECHO: MethodId = MethodId::new(1, 1);
 /// The stream sink: consumes every item, ends OK.
 const SINK: MethodId = MethodId::new(1, 2);
 
-/// Both ends accept 256 calls in flight (the default server limit is 100).
+/// The runtimes' connection defaults (`DEFAULT_CONNECTION`, the same for both), except that
+/// both ends accept 256 calls in flight (the default server limit is 100).
 fn config() -> Config {
-    Config { max_concurrent_calls: 256, max_outbound_calls: 256, ..Config::default() }
+    Config { max_concurrent_calls: 256, max_outbound_calls: 256, ..tandem_std::DEFAULT_CONNECTION }
 }
 
 fn listen_addr(t: Transport, tag: &str) -> (String, Option<PathBuf>) {
