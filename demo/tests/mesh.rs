@@ -15,7 +15,9 @@ enum Node {
     Smol(tandem_smol::Mesh),
 }
 
-fn start(i: usize, members: &[(String, String)]) -> Node {
+/// Starts node `i`; `Err` with the error's debug text (e.g. `AddrInUse`: a reserved port was
+/// taken by another socket in between).
+fn start(i: usize, members: &[(String, String)]) -> Result<Node, String> {
     let (name, addr) = members[i].clone();
     if i % 2 == 0 {
         let me = name.clone();
@@ -27,7 +29,7 @@ fn start(i: usize, members: &[(String, String)]) -> Node {
             tandem_std::ClientConfig::new(&name),
         );
         o.members = members.to_vec();
-        Node::Std(tandem_std::Mesh::start(o, h).unwrap())
+        tandem_std::Mesh::start(o, h).map(Node::Std).map_err(|e| format!("{e:?}"))
     } else {
         let me = name.clone();
         let h = tandem_smol::Handlers::new().unary(&WHO, move |_, ()| {
@@ -41,7 +43,7 @@ fn start(i: usize, members: &[(String, String)]) -> Node {
             tandem_smol::ClientConfig::new(&name),
         );
         o.members = members.to_vec();
-        Node::Smol(tandem_smol::Mesh::start(o, h).unwrap())
+        tandem_smol::Mesh::start(o, h).map(Node::Smol).map_err(|e| format!("{e:?}"))
     }
 }
 
@@ -78,21 +80,37 @@ fn call_all(n: &Node) -> Vec<(String, String)> {
     r.into_iter().map(|(member, r)| (member, r.unwrap())).collect()
 }
 
+/// Four members on ports reserved by binding port 0 and releasing it, started together. A port
+/// can be taken by another socket between its release and the node's bind (the ephemeral range
+/// is shared with every outgoing connection of the machine's parallel tests): then all nodes are
+/// stopped and the mesh starts again on new ports.
+fn start_mesh() -> (Vec<(String, String)>, Vec<Node>) {
+    for _ in 0..5 {
+        let members: Vec<(String, String)> = (0..4)
+            .map(|i| {
+                let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+                (format!("mixed-{i}"), format!("tcp://127.0.0.1:{port}"))
+            })
+            .collect();
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                let m = members.clone();
+                std::thread::spawn(move || start(i, &m))
+            })
+            .collect();
+        let started: Vec<Result<Node, String>> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+        if let Some(e) = started.iter().find_map(|r| r.as_ref().err()) {
+            assert!(e.contains("AddrInUse"), "a node did not start: {e}");
+            continue;
+        }
+        return (members, started.into_iter().map(Result::unwrap).collect());
+    }
+    panic!("five attempts found a reserved port taken");
+}
+
 #[test]
 fn std_and_smol_nodes_form_one_mesh_over_tcp() {
-    let members: Vec<(String, String)> = (0..4)
-        .map(|i| {
-            let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-            (format!("mixed-{i}"), format!("tcp://127.0.0.1:{port}"))
-        })
-        .collect();
-    let threads: Vec<_> = (0..4)
-        .map(|i| {
-            let m = members.clone();
-            std::thread::spawn(move || start(i, &m))
-        })
-        .collect();
-    let mut nodes: Vec<Node> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    let (members, mut nodes) = start_mesh();
     converged(&nodes);
     for n in &nodes {
         for (member, answer) in call_all(n) {
@@ -103,11 +121,16 @@ fn std_and_smol_nodes_form_one_mesh_over_tcp() {
     drop(nodes.remove(1));
     // The listening socket closes on its I/O thread right after the drop: wait for the port.
     let until = Instant::now() + T;
-    while std::net::TcpListener::bind(members[1].1.trim_start_matches("tcp://")).is_err() {
-        assert!(Instant::now() < until, "the stopped node's port stays in use");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    nodes.insert(1, start(1, &members));
+    let restarted = loop {
+        match start(1, &members) {
+            Ok(node) => break node,
+            Err(e) if e.contains("AddrInUse") && Instant::now() < until => {
+                std::thread::sleep(Duration::from_millis(5))
+            }
+            Err(e) => panic!("the stopped node did not start again: {e}"),
+        }
+    };
+    nodes.insert(1, restarted);
     converged(&nodes);
     for n in &nodes {
         assert_eq!(call_all(n).len(), 3);

@@ -513,10 +513,16 @@ fn a_reliable_notification_is_cancelled_at_the_remote_handler() {
                 .await;
             assert_eq!(r, Err(CallError::from(Status::UNKNOWN)));
             assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
-            // Its deadline passes: the caller sees DEADLINE_EXCEEDED, the handler its deadline.
+            // Its deadline passes: the caller sees DEADLINE_EXCEEDED, the handler is cancelled —
+            // with DEADLINE_EXCEEDED when its own timer fires first or the caller's CANCEL comes
+            // within the margin before it (SPEC.md §7.5; the core's tests check that rule with a
+            // fake clock). On a loaded machine the request's receipt can be delayed by more than
+            // the margin, which moves the handler's deadline later, and the CANCEL then reads as
+            // CANCELLED; either way the handler ends.
             let r = caller.notify(&WAIT, &0, Duration::from_millis(100)).await;
             assert_eq!(r.unwrap_err().status(), Status::DEADLINE_EXCEEDED);
-            assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "deadline");
+            let seen = within(T, seen_rx.recv()).await.unwrap();
+            assert!(seen == "deadline" || seen == "cancelled", "{seen}");
             wait_until(|| callee.stats().calls_open_inbound == 0).await;
         }
         drop(back);

@@ -390,7 +390,13 @@ fn a_reliable_notification_is_cancelled_at_the_remote_handler() {
         for (caller, callee) in [(&front, &back), (&back, &front)] {
             let r = caller.notify(&WAIT, &0, Duration::from_millis(100));
             assert_eq!(r.unwrap_err().status(), Status::DEADLINE_EXCEEDED);
-            assert_eq!(rx.recv_timeout(T).unwrap(), Some(Status::DEADLINE_EXCEEDED));
+            // DEADLINE_EXCEEDED when the handler's own timer fires first or the caller's CANCEL
+            // comes within the margin before it (SPEC.md §7.5; the core's tests check that rule
+            // with a fake clock). On a loaded machine the request's receipt can be delayed by
+            // more than the margin, which moves the handler's deadline later, and the CANCEL then
+            // reads as CANCELLED; either way the handler is cancelled.
+            let reason = rx.recv_timeout(T).unwrap();
+            assert!(matches!(reason, Some(Status::DEADLINE_EXCEEDED | Status::CANCELLED)), "{reason:?}");
             let end = std::time::Instant::now() + T;
             while callee.stats().calls_open_inbound != 0 {
                 assert!(std::time::Instant::now() < end, "the notification's slot was not released");
