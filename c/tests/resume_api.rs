@@ -6,7 +6,14 @@
 //! transport into the session, and every call completes exactly once. A second loss is then
 //! answered with `tandem_conn_decline_resume`: the dialer's calls fail UNAVAILABLE and a new
 //! session starts. Also: the sizes mirror the core's `const fn`s, and the boundary checks.
-#![cfg(feature = "resume")]
+//!
+//! `cargo test -p tandem-c` runs it with the core's state on the heap (the dev-dependencies bring
+//! `alloc`); `cargo test -p tandem-noalloc-tests --features full --test c_resume_api` runs it
+//! with the core built without an allocator, the session in the connection's memory.
+
+// Calling the C API means raw pointers: every block says why it is sound. (That package denies
+// `unsafe` workspace-wide; this file is tandem-c's test, where FFI calls are the point.)
+#![allow(unsafe_code)]
 
 use std::mem::MaybeUninit;
 use std::ptr::{null, null_mut};
