@@ -77,7 +77,7 @@ impl TandemConn {
 
 /// Where each part of a connection goes, as offsets from the aligned start of the memory.
 #[derive(Clone, Copy, Debug)]
-struct Layout {
+pub(crate) struct Layout {
     slots_off: usize,
     slots: usize,
     rx_off: usize,
@@ -97,7 +97,7 @@ struct Layout {
 
 impl Layout {
     /// Bytes the caller must provide: the layout plus the worst-case padding to align it.
-    fn total(&self) -> Option<usize> {
+    pub(crate) fn total(&self) -> Option<usize> {
         self.end.checked_add(align_of::<TandemConn>() - 1)
     }
 }
@@ -109,11 +109,12 @@ fn align_up(n: usize, align: usize) -> Option<usize> {
 /// The layout for a checked configuration, or `None` when it does not fit the address space.
 ///
 /// The buffer sizes are the core's (`Storage::rx_len`, `tx_len`, `reassembly_len`,
-/// `slots_len`, `replies_len`, `retained_len`), so `Connection::with_datagram_storage` accepts
-/// them; the exchange table's entry count is
+/// `slots_len`, `replies_len`, `retained_len`; for a resumable session (`session`)
+/// `session_replies_len` and `session_retained_len`), so `Connection::with_datagram_storage`
+/// (`with_session_storage`) accepts them; the exchange table's entry count is
 /// summed here with checked arithmetic, since four `u32` limits can overflow a 32-bit `usize`
 /// (a test compares it with `Storage::slots_len`).
-fn layout(config: &Config) -> Option<Layout> {
+pub(crate) fn layout(config: &Config, session: bool) -> Option<Layout> {
     // Validated: at most 16 MiB + 9 bytes, and `u32`s.
     let rx = Storage::rx_len(config);
     let tx = Storage::tx_len(config);
@@ -126,8 +127,11 @@ fn layout(config: &Config) -> Option<Layout> {
     let rx_off = slots_off.checked_add(slots.checked_mul(size_of::<Option<Slot>>())?)?;
     let tx_off = rx_off.checked_add(rx)?;
     let re_off = tx_off.checked_add(tx)?;
-    let replies = Storage::replies_len(config);
-    let retained = Storage::retained_len(config);
+    let (replies, retained) = if session {
+        (Storage::session_replies_len(config), Storage::session_retained_len(config))
+    } else {
+        (Storage::replies_len(config), Storage::retained_len(config))
+    };
     let replies_off = re_off.checked_add(re)?;
     let retained_off = replies_off.checked_add(replies)?;
     let end = retained_off.checked_add(retained)?;
@@ -190,7 +194,10 @@ pub(crate) unsafe fn bytes<'x>(ptr: *const u8, len: usize) -> Result<&'x [u8], T
 ///
 /// `name`/`auth` of `c` must point to `name_len`/`auth_len` readable bytes (or be NULL with
 /// length 0) for the lifetime `'x`.
-unsafe fn convert<'x>(c: &TandemConfig) -> Result<(Config, Identity<'x>, Layout), Refusal> {
+pub(crate) unsafe fn convert<'x>(
+    c: &TandemConfig,
+    session: bool,
+) -> Result<(Config, Identity<'x>, Layout), Refusal> {
     let ms = |v: u32| Duration::from_millis(u64::from(v));
     let transport = match c.transport {
         TANDEM_TRANSPORT_STREAM => Transport::Stream,
@@ -240,7 +247,7 @@ unsafe fn convert<'x>(c: &TandemConfig) -> Result<(Config, Identity<'x>, Layout)
     if auth.len() > MAX_AUTH_LEN {
         return Err(refuse(TandemResult::InvalidConfig, "auth_len", "at most 1024"));
     }
-    let layout = layout(&config).ok_or_else(|| {
+    let layout = layout(&config, session).ok_or_else(|| {
         refuse(
             TandemResult::InvalidConfig,
             "max_message_size",
@@ -323,7 +330,7 @@ pub unsafe extern "C" fn tandem_config_check(
         // SAFETY: non-NULL; the contract makes it a valid, aligned config for this call.
         let c = unsafe { &*config };
         // SAFETY: the contract covers `name` and `auth`.
-        let refusal = match unsafe { convert(c) } {
+        let refusal = match unsafe { convert(c, false) } {
             Ok(_) => return TandemResult::Ok,
             Err(r) => r,
         };
@@ -383,7 +390,7 @@ pub unsafe extern "C" fn tandem_conn_memory_size(
         // SAFETY: non-NULL; valid by the contract.
         let c = unsafe { &*config };
         // SAFETY: the contract covers `name` and `auth`.
-        match unsafe { convert(c) } {
+        match unsafe { convert(c, false) } {
             Ok((_, _, layout)) => match layout.total() {
                 Some(n) => {
                     // SAFETY: non-NULL and writable by the contract.
@@ -427,6 +434,25 @@ pub unsafe extern "C" fn tandem_conn_init(
     now_ms: u64,
     out: *mut *mut TandemConn,
 ) -> TandemResult {
+    // SAFETY: forwarded contract.
+    unsafe { init_in(mem, mem_len, config, role, None, now_ms, out) }
+}
+
+/// `tandem_conn_init`, or with `session` (this side's token: the acceptor's offer, the
+/// dialer's empty) the connection of a resumable session (`with_session_storage`).
+///
+/// # Safety
+///
+/// As `tandem_conn_init`.
+pub(crate) unsafe fn init_in(
+    mem: *mut core::ffi::c_void,
+    mem_len: usize,
+    config: *const TandemConfig,
+    role: u32,
+    session: Option<&[u8]>,
+    now_ms: u64,
+    out: *mut *mut TandemConn,
+) -> TandemResult {
     if mem.is_null() || config.is_null() || out.is_null() {
         return TandemResult::NullPointer;
     }
@@ -442,7 +468,7 @@ pub unsafe extern "C" fn tandem_conn_init(
         // SAFETY: non-NULL; valid by the contract.
         let c = unsafe { &*config };
         // SAFETY: the contract covers `name` and `auth`; they are copied by `with_storage`.
-        let (config, me, l) = match unsafe { convert(c) } {
+        let (config, mut me, l) = match unsafe { convert(c, session.is_some()) } {
             Ok(v) => v,
             Err(r) => return r.code,
         };
@@ -492,7 +518,20 @@ pub unsafe extern "C" fn tandem_conn_init(
             (storage, dgram)
         };
         let now = Instant::from_millis(now_ms);
-        let conn = match Connection::with_datagram_storage(role, config, me, storage, dgram, now) {
+        #[cfg(feature = "resume")]
+        let built = match session {
+            Some(token) => {
+                me.session = token;
+                Connection::with_session_storage(role, config, me, storage, dgram, now)
+            }
+            None => Connection::with_datagram_storage(role, config, me, storage, dgram, now),
+        };
+        #[cfg(not(feature = "resume"))]
+        let built = {
+            let _ = &mut me;
+            Connection::with_datagram_storage(role, config, me, storage, dgram, now)
+        };
+        let conn = match built {
             Ok(conn) => conn,
             // The layout sized every buffer for this config, so only a rule of the core this
             // crate does not know of can land here.
@@ -620,7 +659,7 @@ mod tests {
         ];
         for c in configs {
             c.validate().expect("valid");
-            let l = layout(&c).expect("layout");
+            let l = layout(&c, false).expect("layout");
             assert_eq!(
                 (l.rx, l.tx, l.re, l.slots),
                 (

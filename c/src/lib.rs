@@ -17,6 +17,17 @@
 //! holds the reply cache and the retained requests, sized by `reply_cache_entries`,
 //! `reply_cache_bytes` and `max_retained_bytes`.
 //!
+//! # Session resumption
+//!
+//! With the `resume` feature (on by default; off in a firmware build with
+//! `--no-default-features` unless enabled), a connection made by `tandem_conn_init_session` in
+//! `tandem_conn_session_memory_size` bytes keeps a resumable session (SPEC.md §13) in that
+//! memory too: the reply cache, the retained requests and unconfirmed stream items, and the
+//! answers owed to retransmissions (`tandem_session_storage_size` gives the parts). A lost
+//! transport suspends it; `tandem_conn_reconnect` (dialer) or
+//! `TANDEM_EVENT_KIND_RESUME_REQUESTED` with `tandem_conn_resume_from` /
+//! `tandem_conn_decline_resume` (acceptor) continue it on a new transport.
+//!
 //! # Serial lines
 //!
 //! [`tandem_serial_encode`] and a [`TandemSerialDecoder`] (caller memory, any build) carry
@@ -45,6 +56,8 @@
 mod actions;
 mod conn;
 mod ops;
+#[cfg(feature = "resume")]
+mod resume;
 mod serial;
 mod status;
 mod types;
@@ -52,6 +65,8 @@ mod types;
 pub use actions::*;
 pub use conn::*;
 pub use ops::*;
+#[cfg(feature = "resume")]
+pub use resume::*;
 pub use serial::*;
 pub use status::*;
 pub use types::*;

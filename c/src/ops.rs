@@ -234,9 +234,9 @@ pub unsafe extern "C" fn tandem_conn_poll_event(
                 unsafe { put(event, ev) };
                 return TandemResult::Ok;
             }
-            // Resumption and authentication requests: this API offers neither (acceptors have
-            // no session token, `authenticate` is off), so the core cannot raise them; should
-            // it, refuse rather than leave the handshake hanging.
+            // Authentication requests (and resumption requests without the `resume` feature):
+            // this API does not offer them (`authenticate` is off); should the core raise one,
+            // refuse rather than leave the handshake hanging.
             h.conn.close(now, Status::UNIMPLEMENTED, b"not offered by this peer");
         }
     };
@@ -313,7 +313,14 @@ fn to_c(e: Event<'_>) -> Option<TandemEvent> {
                 Blame::Local => TandemBlame::Local,
             };
         }
-        Event::ResumeRequested { .. } | Event::AuthRequested { .. } => return None,
+        #[cfg(feature = "resume")]
+        Event::ResumeRequested { token } => {
+            c.kind = TandemEventKind::ResumeRequested;
+            payload(&mut c, token);
+        }
+        #[cfg(not(feature = "resume"))]
+        Event::ResumeRequested { .. } => return None,
+        Event::AuthRequested { .. } => return None,
     }
     Some(c)
 }

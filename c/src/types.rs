@@ -261,6 +261,11 @@ pub enum TandemEventKind {
     /// `tandem_conn_poll_transmit` until it returns 0 (a CLOSE frame may be queued), then
     /// `tandem_conn_is_finished` is true.
     Closed = 12,
+    /// Acceptor, `resume` feature: a dialer asks to resume the session whose token is
+    /// `payload` (`payload_len` bytes). Answer with `tandem_conn_resume_from` on the connection
+    /// that holds that session (this one is then finished), or `tandem_conn_decline_resume` on
+    /// this one for a new session (unknown or expired token).
+    ResumeRequested = 13,
 }
 
 /// What kind of exchange a `TANDEM_EVENT_KIND_REQUEST` opened.
@@ -359,7 +364,8 @@ pub enum TandemState {
     Open = 1,
     /// GOAWAY was sent or received: exchanges in flight finish, no new ones open.
     Draining = 2,
-    /// The transport was lost in a resumable session (not offered by this build's connections).
+    /// The transport was lost in a resumable session (`tandem_conn_init_session`): waiting for
+    /// a resumption.
     Suspended = 3,
     /// Closed: `TANDEM_EVENT_KIND_CLOSED` says why.
     Closed = 4,

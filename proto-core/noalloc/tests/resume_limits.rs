@@ -130,7 +130,10 @@ fn reconnect(a: &mut Connection<'_>, c: &Config, now: Instant) -> Connection<'st
 #[test]
 fn undersized_session_buffers_are_refused_naming_the_buffer() {
     let c = config();
-    assert_eq!(Storage::session_replies_len(&c), 1024 + 2 * Storage::RECORD_HEADER);
+    assert_eq!(
+        Storage::session_replies_len(&c),
+        1024 + 2 * Storage::RECORD_HEADER + 8 * Storage::owed_answers(&c)
+    );
     assert_eq!(Storage::session_retained_len(&c), 100 + (4 + 1) * Storage::RECORD_HEADER);
     let me = Identity { session: TOKEN, ..Identity::default() };
     let (s, d) = parts(&c);
@@ -265,6 +268,7 @@ fn a_declined_resumption_starts_a_new_session_in_the_same_buffers() {
     assert_eq!(a.retained_requests(), (1, 30));
     // The acceptor lost the session (say it rebooted): a new acceptor with a new token and its
     // own buffers declines; the dialer's old exchanges fail UNAVAILABLE.
+    #[allow(clippy::drop_non_drop)] // without `alloc` a Connection has no Drop: `b` is just gone
     drop(b);
     a.reconnect(now).unwrap();
     let mut b2 = conn(Role::Acceptor, &c, b"a-second-unguessable-token");
@@ -323,4 +327,184 @@ fn the_session_expires_after_the_grace_period() {
         ]
     );
     assert_eq!(a.reconnect(later), Err(ApiError::Closed));
+}
+
+/// Every frame in `bytes` (whole frames, as `poll_transmit` gives them).
+fn frames(bytes: &[u8]) -> Vec<tandem_core::frame::Frame<'_>> {
+    use tandem_core::frame::{Decoded, Frame};
+    let (mut out, mut off) = (Vec::new(), 0);
+    while off < bytes.len() {
+        match Frame::decode(&bytes[off..], 1 << 24) {
+            Ok(Decoded::Frame(f, n)) => {
+                out.push(f);
+                off += n;
+            }
+            other => panic!("undecodable output at {off}: {other:?}"),
+        }
+    }
+    out
+}
+
+/// Feeds one frame, encoded, to `c` (a hostile peer writing raw frames); returns the events
+/// (input is parsed as events are polled).
+fn inject(c: &mut Connection<'_>, now: Instant, f: &tandem_core::frame::Frame<'_>) -> Vec<String> {
+    let mut buf = vec![0u8; f.encoded_len()];
+    let n = f.encode(&mut buf).expect("encodes");
+    let mut off = 0;
+    while off < n {
+        let k = c.handle_input(now, &buf[off..n]);
+        assert!(k > 0, "input stalled at {off} of {n} bytes (state {:?})", c.state());
+        off += k;
+    }
+    events(c, now)
+}
+
+fn call_frame(id: u64) -> tandem_core::frame::Frame<'static> {
+    tandem_core::frame::Frame::Call(tandem_core::frame::Request {
+        flags: 0,
+        id,
+        module: M.module,
+        method: M.method,
+        budget_us: 0,
+        total_len: None,
+        payload: b"",
+    })
+}
+
+/// SPEC.md §13.5 and §11: in a resumed connection whose transmit queue is full (the peer does not
+/// read), at most `Storage::owed_answers` = `max_concurrent_calls + max_concurrent_streams + 16`
+/// answers to retransmissions wait — in the `replies` buffer without `alloc`, on the heap with
+/// it, the same bound — and the retransmission that would make one more wait closes the
+/// connection with ENHANCE_YOUR_CALM.
+#[test]
+fn answers_owed_to_retransmissions_are_bounded_by_the_configuration() {
+    for (calls, streams) in [(4, 1), (9, 0)] {
+        let c = Config {
+            max_concurrent_calls: calls,
+            max_concurrent_streams: streams,
+            max_frame_size: 4096,
+            max_tx_buffer: 4096,
+            ..config()
+        };
+        let cap = Storage::owed_answers(&c);
+        assert_eq!(cap, (calls + streams + 16) as usize);
+        assert_eq!(Storage::session_owed_len(&c), 8 * cap);
+        assert_eq!(
+            Storage::session_replies_len(&c),
+            1024 + 2 * Storage::RECORD_HEADER + Storage::session_owed_len(&c)
+        );
+        let now = Instant::ZERO;
+        let (mut a, mut b) = pair(&c);
+        // The hostile dialer opens id 4000 behind its own connection's back (ids may skip), so
+        // that every lower id of its parity counts as a retransmission after the resumption.
+        assert_eq!(inject(&mut b, now, &call_frame(4000)), vec!["Request(4000, [])".to_string()]);
+        b.respond(4000, Status::OK, b"").unwrap();
+        cut(&mut a, &mut b, now);
+        let mut f = reconnect(&mut a, &c, now);
+        b.resume_from(now, &mut f).expect("resume_from");
+        drive(&mut a, &mut b, now);
+        assert_eq!(b.state(), State::Open);
+        // Now it retransmits ids it never sent and never reads: each is answered REPLY_EVICTED
+        // while the transmit queue has room, then owed.
+        let (mut sent, mut ev) = (0u64, Vec::new());
+        while b.state() == State::Open && sent < 2000 {
+            ev.extend(inject(&mut b, now, &call_frame(2 * sent)));
+            sent += 1;
+        }
+        let mut out = vec![0u8; 64 * 1024];
+        let n = b.poll_transmit(now, &mut out);
+        let fs = frames(&out[..n]);
+        let answered = fs
+            .iter()
+            .filter(|f| {
+                matches!(f, tandem_core::frame::Frame::Response { status, .. } if *status == Status::REPLY_EVICTED)
+            })
+            .count() as u64;
+        // The violation replaces what was queued by the CLOSE, and nothing follows it (not the
+        // owed answers either).
+        assert_eq!(answered, 0, "{fs:?}");
+        let last = fs.last().copied();
+        assert!(
+            matches!(last, Some(tandem_core::frame::Frame::Close { status: Status::ENHANCE_YOUR_CALM, .. }))
+                && fs.len() == 1,
+            "{fs:?}"
+        );
+        // Where it closed: the answers that fitted the queue (REPLY_EVICTED responses, each
+        // as long as it encodes), then exactly `cap` owed, then one more.
+        let (mut fitted, mut bytes) = (0u64, 0usize);
+        loop {
+            let r = tandem_core::frame::Frame::Response {
+                flags: 0,
+                id: 2 * fitted,
+                status: Status::REPLY_EVICTED,
+                total_len: None,
+                payload: b"",
+            };
+            if bytes + r.encoded_len() > c.max_tx_buffer as usize {
+                break;
+            }
+            bytes += r.encoded_len();
+            fitted += 1;
+        }
+        assert!(fitted > 100, "{fitted}");
+        assert_eq!(sent, fitted + cap as u64 + 1, "closed at exactly the bound");
+        ev.extend(events(&mut b, now));
+        let ev = ev.join(" ");
+        assert!(
+            ev.contains("ENHANCE_YOUR_CALM") || ev.contains("EnhanceYourCalm") || ev.contains("72"),
+            "{ev}"
+        );
+    }
+}
+
+/// SPEC.md §13.6: after a resumption the dialer acknowledges again the last 32 ids it
+/// acknowledged on the lost transport (with and without `alloc`), no more.
+#[test]
+fn the_last_32_acknowledged_ids_are_acknowledged_again_after_a_resumption() {
+    let c = config();
+    let (mut a, mut b) = pair(&c);
+    let mut now = Instant::ZERO;
+    let mut ids = Vec::new();
+    for round in 0..12u8 {
+        let batch: Vec<u64> = (0..4u8).map(|k| a.call(now, M, &[round, k], None).unwrap()).collect();
+        drive(&mut a, &mut b, now);
+        for id in &batch {
+            b.respond(*id, Status::OK, b"ok").unwrap();
+        }
+        drive(&mut a, &mut b, now);
+        ids.extend(batch);
+        // Past the ACK delay: the ACK for this batch goes out.
+        now = now + Duration::from_millis(150);
+        let _ = a.poll_timeout();
+        a.handle_timeout(now);
+        drive(&mut a, &mut b, now);
+    }
+    assert_eq!(ids.len(), 48);
+    assert_eq!(b.reply_cache_len().0, 0, "every answer was acknowledged");
+    cut(&mut a, &mut b, now);
+    let mut f = reconnect(&mut a, &c, now);
+    b.resume_from(now, &mut f).expect("resume_from");
+    // The resumed handshake, then what the dialer sends: collect its ACKed ids.
+    let mut acked = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    for _ in 0..20 {
+        now = now + Duration::from_millis(150);
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        let n = a.poll_transmit(now, &mut buf);
+        for fr in frames(&buf[..n]) {
+            if let tandem_core::frame::Frame::Ack(ack) = fr {
+                for (first, k) in ack.iter() {
+                    acked.extend((0..k).map(|j| first + 2 * j));
+                }
+            }
+        }
+        assert_eq!(b.handle_input(now, &buf[..n]), n);
+        let m = b.poll_transmit(now, &mut buf);
+        assert_eq!(a.handle_input(now, &buf[..m]), m);
+        events(&mut a, now);
+        events(&mut b, now);
+    }
+    acked.sort_unstable();
+    assert_eq!(acked, ids[ids.len() - 32..].to_vec());
 }

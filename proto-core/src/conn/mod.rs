@@ -52,6 +52,15 @@ pub(crate) mod session;
 mod session_fixed;
 mod sizing;
 mod streams;
+
+/// Acknowledged ids a caller remembers per transport and acknowledges again after a resumption
+/// (SPEC.md §13.6), in both builds. Fixed, not configured: a re-acknowledgement only frees the
+/// peer's cache sooner (a lost ACK delays eviction, nothing else), and the responder evicts
+/// oldest first, so the entries a lost older ACK leaves behind are the first to go anyway. The
+/// ACKs that die with a transport are the last few (ACKs go out every 16 ids or 100 ms); 32
+/// covers two full ACK batches, 256 bytes of a firmware connection.
+#[cfg(any(feature = "alloc", feature = "resume"))]
+pub(crate) const RECENT_ACKS: usize = 32;
 mod timers;
 
 pub use sizing::{DatagramStorage, SessionStorage, StorageBuffer, StorageError};
@@ -659,12 +668,14 @@ impl<'a> Connection<'a> {
     /// Fills `buf` with as many queued frames as fit, so one call feeds one system call.
     #[must_use = "the returned bytes must be written to the transport"]
     pub fn poll_transmit(&mut self, now: Instant, buf: &mut [u8]) -> usize {
+        // Nothing follows a CLOSE: a connection closed while answers to retransmissions were
+        // owed (ENHANCE_YOUR_CALM, SPEC.md §13.5) or retransmissions pending sends no more.
         #[cfg(feature = "resume")]
-        if self.resend_from.is_some() {
+        if self.resend_from.is_some() && self.state != State::Closed {
             self.pump_resend(now);
         }
         #[cfg(feature = "resume")]
-        if self.resend_streams {
+        if self.resend_streams && self.state != State::Closed {
             self.pump_streams();
         }
         if !self.tx.is_empty() {

@@ -550,12 +550,10 @@ impl Connection<'_> {
     pub(super) fn answer_or_owe(&mut self, id: u64, stream: bool) -> Result<(), ConnectionError> {
         if !self.send_answer(id, stream) {
             // The transmit queue is full: answer as it drains. A peer can have at most its open
-            // exchanges to retransmit; more is abuse.
-            let cap = (self.config.max_concurrent_calls as usize)
-                .saturating_add(self.config.max_concurrent_streams as usize)
-                .saturating_add(16);
+            // exchanges to retransmit; more is abuse (SPEC.md §13.5). The same bound in both
+            // builds; without `alloc` the ring is in the caller's `replies` buffer.
+            let cap = crate::Storage::owed_answers(&self.config);
             let Some(sess) = self.sess.as_mut() else { return Ok(()) };
-            // Without `alloc` at most `OWED_CAP` (32) wait, whatever the configuration.
             if sess.owed_len() >= cap || !sess.owe(id, stream) {
                 return Err(ConnectionError::Violation {
                     status: Status::ENHANCE_YOUR_CALM,

@@ -463,8 +463,9 @@ pub(crate) const ACK_THRESHOLD: usize = 16;
 pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
 /// Ids kept at most; beyond it the oldest are dropped (an ACK is only an optimisation).
 const ACK_CAP: usize = 1024;
-/// Acknowledged ids remembered for re-acknowledgement after a resumption.
-const RECENT_CAP: usize = 128;
+/// Acknowledged ids remembered for re-acknowledgement after a resumption (the same in both
+/// builds, [`RECENT_ACKS`](super::RECENT_ACKS)).
+const RECENT_CAP: usize = super::RECENT_ACKS;
 
 impl AckQueue {
     /// Records that the RESPONSE for `id` arrived at `now`.

@@ -466,10 +466,10 @@ pub(crate) const ACK_DELAY: Duration = Duration::from_millis(100);
 /// than [`ACK_THRESHOLD`] ids wait only while the transmit queue is full.
 const ACK_CAP: usize = 64;
 
-/// Acknowledged ids remembered for re-acknowledgement after a resumption (the growable queue
-/// keeps 128; only the last ACKs can still be in flight when a transport dies).
+/// Acknowledged ids remembered for re-acknowledgement after a resumption, the same in both
+/// builds (see [`RECENT_ACKS`](super::RECENT_ACKS)).
 #[cfg(feature = "resume")]
-const RECENT_CAP: usize = 32;
+const RECENT_CAP: usize = super::RECENT_ACKS;
 
 /// Ids of received RESPONSEs not yet acknowledged (SPEC.md §13.6, §14.6), in a fixed array.
 pub(crate) struct AckQueue {
@@ -581,10 +581,57 @@ impl AckQueue {
     }
 }
 
-/// Answers to retransmitted requests that may wait for room in the transmit queue at most
-/// (the growable queue allows the peer's open exchanges + 16; see `Connection::answer_or_owe`).
+/// A FIFO of ids in a caller buffer (8 bytes each, little-endian), `len` of them from `first`.
 #[cfg(feature = "resume")]
-pub(crate) const OWED_CAP: usize = 32;
+struct IdRing<'a> {
+    buf: &'a mut [u8],
+    len: usize,
+    first: usize,
+}
+
+#[cfg(feature = "resume")]
+impl<'a> IdRing<'a> {
+    fn new(buf: &'a mut [u8]) -> Self {
+        IdRing { buf, len: 0, first: 0 }
+    }
+
+    fn cap(&self) -> usize {
+        self.buf.len() / 8
+    }
+
+    fn at(&self, k: usize) -> u64 {
+        let p = (self.first + k) % self.cap() * 8;
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.buf[p..p + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    /// Appends `id`; false when full.
+    fn push(&mut self, id: u64) -> bool {
+        if self.len >= self.cap() {
+            return false;
+        }
+        let p = (self.first + self.len) % self.cap() * 8;
+        self.buf[p..p + 8].copy_from_slice(&id.to_le_bytes());
+        self.len += 1;
+        true
+    }
+
+    fn front(&self) -> Option<u64> {
+        (self.len > 0).then(|| self.at(0))
+    }
+
+    fn pop(&mut self) {
+        if self.len > 0 {
+            self.first = (self.first + 1) % self.cap();
+            self.len -= 1;
+        }
+    }
+}
+
+/// Marks an owed answer to a STREAM_OPEN in the owed ring (ids are below 2^62).
+#[cfg(feature = "resume")]
+const OWED_STREAM: u64 = 1 << 63;
 
 /// Everything a connection keeps for exactly-once delivery in datagram mode or a resumable
 /// session, in caller storage.
@@ -595,21 +642,27 @@ pub(crate) struct SessionState<'a> {
     pub outbox: Outbox<'a>,
     /// Answers we received and have not acknowledged.
     pub acks: AckQueue,
-    /// Answers to retransmitted requests that did not fit the transmit queue yet: `(id, is a
-    /// stream)`, a ring of `owed.1` entries from `owed.2`.
+    /// Answers to retransmitted requests that did not fit the transmit queue yet (the id, with
+    /// [`OWED_STREAM`] for a stream), at most [`Storage::owed_answers`](crate::Storage::owed_answers),
+    /// in the front of the `replies` buffer of a resumable session (none in datagram mode).
     #[cfg(feature = "resume")]
-    owed: ([(u64, bool); OWED_CAP], usize, usize),
+    owed: IdRing<'a>,
 }
 
 impl<'a> SessionState<'a> {
-    /// Empty state sized by our configuration, in the caller's buffers.
+    /// Empty state sized by our configuration, in the caller's buffers. A resumable session
+    /// (not datagram mode) keeps its owed answers in the first
+    /// [`Storage::session_owed_len`](crate::Storage::session_owed_len) bytes of `replies`.
     pub fn new(config: &crate::Config, replies: &'a mut [u8], retained: &'a mut [u8]) -> Self {
+        #[cfg(feature = "resume")]
+        let (owed, replies) =
+            replies.split_at_mut(crate::Storage::session_owed_len(config).min(replies.len()));
         SessionState {
             cache: ReplyCache::new(config.reply_cache_entries, config.reply_cache_bytes, replies),
             outbox: Outbox::new(config.max_retained_bytes, retained),
             acks: AckQueue::default(),
             #[cfg(feature = "resume")]
-            owed: ([(0, false); OWED_CAP], 0, 0),
+            owed: IdRing::new(owed),
         }
     }
 
@@ -619,7 +672,7 @@ impl<'a> SessionState<'a> {
         self.cache.reset();
         self.outbox.reset();
         self.acks = AckQueue::default();
-        self.owed.1 = 0;
+        self.owed.len = 0;
     }
 }
 
@@ -649,31 +702,23 @@ impl SessionState<'_> {
 
     /// Number of answers owed.
     pub fn owed_len(&self) -> usize {
-        self.owed.1
+        self.owed.len
     }
 
-    /// Owes an answer; false when [`OWED_CAP`] answers are owed already.
+    /// Owes an answer; false when the ring (sized for
+    /// [`Storage::owed_answers`](crate::Storage::owed_answers)) is full.
     pub fn owe(&mut self, id: u64, stream: bool) -> bool {
-        let (ring, n, first) = &mut self.owed;
-        if *n >= OWED_CAP {
-            return false;
-        }
-        ring[(*first + *n) % OWED_CAP] = (id, stream);
-        *n += 1;
-        true
+        self.owed.push(id | if stream { OWED_STREAM } else { 0 })
     }
 
     /// The oldest owed answer.
     pub fn owed_front(&self) -> Option<(u64, bool)> {
-        (self.owed.1 > 0).then(|| self.owed.0[self.owed.2])
+        self.owed.front().map(|v| (v & !OWED_STREAM, v & OWED_STREAM != 0))
     }
 
     /// Drops the oldest owed answer.
     pub fn owed_pop(&mut self) {
-        if self.owed.1 > 0 {
-            self.owed.2 = (self.owed.2 + 1) % OWED_CAP;
-            self.owed.1 -= 1;
-        }
+        self.owed.pop();
     }
 }
 

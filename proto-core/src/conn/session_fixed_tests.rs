@@ -114,19 +114,31 @@ fn stream_items_share_the_retained_log() {
 
 #[test]
 fn owed_answers_and_recent_acks_are_bounded_rings() {
-    let config = crate::Config::DEFAULT;
-    let (mut r, mut t) = ([0u8; 64], [0u8; 64]);
+    let config = crate::Config {
+        max_concurrent_calls: 10,
+        max_concurrent_streams: 6,
+        reply_cache_entries: 1,
+        reply_cache_bytes: 32,
+        ..crate::Config::DEFAULT
+    };
+    let owed_cap = crate::Storage::owed_answers(&config);
+    assert_eq!(owed_cap, 32);
+    assert_eq!(crate::Storage::session_replies_len(&config), 32 + 32 + 8 * 32);
+    let mut r = [0u8; 32 + 32 + 8 * 32];
+    let mut t = [0u8; 64];
     let mut s = SessionState::new(&config, &mut r, &mut t);
-    for k in 0..OWED_CAP as u64 {
+    for k in 0..owed_cap as u64 {
         assert!(s.owe(k, k % 2 == 0));
     }
     assert!(!s.owe(99, false), "full");
-    for k in 0..OWED_CAP as u64 {
+    for k in 0..owed_cap as u64 {
         assert_eq!(s.owed_front(), Some((k, k % 2 == 0)));
         s.owed_pop();
         assert!(s.owe(100 + k, false), "a ring: room again");
     }
-    assert_eq!(s.owed_len(), OWED_CAP);
+    assert_eq!(s.owed_len(), owed_cap);
+    // The ring left the reply cache its own bytes.
+    assert!(s.cache.insert(7, [0; 16], Status::OK, &[1; 32]));
     // ACKs sent on the lost transport come back after a resumption: the newest RECENT_CAP.
     let mut out = [(0, 0); MAX_ACK_RANGES];
     for id in 0..(RECENT_CAP as u64 + 10) {

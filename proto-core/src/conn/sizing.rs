@@ -36,7 +36,7 @@
 //! | `slots` | `max_concurrent_calls + max_concurrent_streams + max_outbound_calls + max_outbound_streams`; in datagram mode and without the `streams` feature (no streams) `max_concurrent_calls + max_outbound_calls` |
 //! | `replies` ([`DatagramStorage`]) | datagram mode: `reply_cache_bytes + 32 × reply_cache_entries`; otherwise 0 |
 //! | `retained` ([`DatagramStorage`]) | datagram mode: `max_retained_bytes + 32 × max_outbound_calls`; otherwise 0 |
-//! | `replies` ([`SessionStorage`], resumption) | `reply_cache_bytes + 32 × reply_cache_entries` |
+//! | `replies` ([`SessionStorage`], resumption) | `reply_cache_bytes + 32 × reply_cache_entries + 8 × (max_concurrent_calls + max_concurrent_streams + 16)`; in datagram mode as `replies` above |
 //! | `retained` ([`SessionStorage`], resumption) | `max_retained_bytes + 32 × (max_outbound_calls + max_outbound_streams)` |
 //!
 //! (32 bytes per entry is [`Storage::RECORD_HEADER`]: id, length, digest and status of a cached
@@ -137,11 +137,38 @@ impl Storage<'_> {
     }
 
     /// Bytes [`SessionStorage::replies`](DatagramStorage::replies) needs for a resumable
-    /// session (SPEC.md §13, [`Connection::with_session_storage`]), on any transport:
-    /// `reply_cache_bytes + RECORD_HEADER × reply_cache_entries`.
+    /// session (SPEC.md §13, [`Connection::with_session_storage`]): `reply_cache_bytes +
+    /// RECORD_HEADER × reply_cache_entries +` [`session_owed_len`](Self::session_owed_len)
+    /// (the reply cache, and the answers owed to retransmissions while the transmit queue is
+    /// full); in datagram mode [`replies_len`](Self::replies_len).
     pub const fn session_replies_len(config: &Config) -> usize {
-        (config.reply_cache_bytes as usize)
-            .saturating_add((config.reply_cache_entries as usize).saturating_mul(Self::RECORD_HEADER))
+        match config.transport {
+            Transport::Datagram { .. } => Self::replies_len(config),
+            _ => (config.reply_cache_bytes as usize)
+                .saturating_add((config.reply_cache_entries as usize).saturating_mul(Self::RECORD_HEADER))
+                .saturating_add(Self::session_owed_len(config)),
+        }
+    }
+
+    /// How many answers to retransmitted requests may wait for room in the transmit queue of a
+    /// resumed connection (SPEC.md §13.5): `max_concurrent_calls + max_concurrent_streams +
+    /// 16`, every exchange the peer may have open towards us plus slack. A peer that makes one
+    /// more wait (it retransmits more than it can have open and does not read) is closed with
+    /// ENHANCE_YOUR_CALM. The same bound with and without `alloc`.
+    pub const fn owed_answers(config: &Config) -> usize {
+        (config.max_concurrent_calls as usize)
+            .saturating_add(config.max_concurrent_streams as usize)
+            .saturating_add(16)
+    }
+
+    /// Bytes of [`SessionStorage::replies`](DatagramStorage::replies) (its front) that hold the
+    /// owed answers of a resumable session: `8 ×` [`owed_answers`](Self::owed_answers); 0 in
+    /// datagram mode (which owes none).
+    pub const fn session_owed_len(config: &Config) -> usize {
+        match config.transport {
+            Transport::Datagram { .. } => 0,
+            _ => Self::owed_answers(config).saturating_mul(8),
+        }
     }
 
     /// Bytes [`SessionStorage::retained`](DatagramStorage::retained) needs for a resumable
