@@ -3,7 +3,8 @@
 //! configuration of [`BUILDS`] and measures the sections of its images: `baseline` (a UART echo
 //! loop), `with_core` (the same loop driving a byte-stream connection in static storage),
 //! `with_serial` (a full peer over a serial line: datagram mode, calls and notifications both
-//! ways) and `with_service` (a declared service through the no-alloc dispatcher). `baseline` and
+//! ways), `with_service` (a declared service through the no-alloc dispatcher) and `with_resume`
+//! (`with_core`'s acceptor keeping a resumable session when the build has `resume`). `baseline` and
 //! `with_core` of the build without datagram mode make the first table, as before issue 17. What a core
 //! feature costs is the difference of one image's `.text` between two builds ([`COSTS`]); where
 //! the bytes of the full peer are, by module, comes from its symbol table (`llvm-nm`).
@@ -193,7 +194,7 @@ fn run() -> Result<Value, String> {
         eprintln!("firmware-size: building \"{name}\" (--features {features})");
         build(&dir, features)?;
         let mut images = Map::new();
-        for image in ["baseline", "with_core", "with_serial", "with_service"] {
+        for image in ["baseline", "with_core", "with_serial", "with_service", "with_resume"] {
             let elf = bin.join(image);
             let wanted = match image {
                 "with_serial" => features.contains("serial"),
@@ -261,7 +262,7 @@ pub fn measure() -> Value {
 /// before the per-build measurements.
 pub fn tables(fw: &Value) -> Vec<(String, Vec<Vec<String>>)> {
     let Some(builds) = fw.get("builds").and_then(Value::as_array) else { return Vec::new() };
-    let images = ["baseline", "with_core", "with_serial", "with_service"];
+    let images = ["baseline", "with_core", "with_serial", "with_service", "with_resume"];
     let cell = |b: &Value, image: &str| {
         b["images"][image]["text"].as_u64().map_or_else(|| "—".to_string(), |t| t.to_string())
     };
