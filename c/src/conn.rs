@@ -383,14 +383,27 @@ pub unsafe extern "C" fn tandem_conn_memory_size(
     config: *const TandemConfig,
     size: *mut usize,
 ) -> TandemResult {
+    // SAFETY: the caller's contract is this function's.
+    unsafe { memory_size(config, size, false) }
+}
+
+/// The memory a connection needs for `config`, with the session's state or without
+/// (`tandem_conn_memory_size`, `tandem_conn_session_memory_size`).
+///
+/// # Safety
+///
+/// As `tandem_conn_memory_size`.
+pub(crate) unsafe fn memory_size(
+    config: *const TandemConfig,
+    size: *mut usize,
+    session: bool,
+) -> TandemResult {
     if config.is_null() || size.is_null() {
         return TandemResult::NullPointer;
     }
     guard(|| {
-        // SAFETY: non-NULL; valid by the contract.
-        let c = unsafe { &*config };
-        // SAFETY: the contract covers `name` and `auth`.
-        match unsafe { convert(c, false) } {
+        // SAFETY: non-NULL; valid (with `name` and `auth`) by the contract.
+        match unsafe { convert(&*config, session) } {
             Ok((_, _, layout)) => match layout.total() {
                 Some(n) => {
                     // SAFETY: non-NULL and writable by the contract.

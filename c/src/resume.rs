@@ -67,24 +67,8 @@ pub unsafe extern "C" fn tandem_conn_session_memory_size(
     config: *const TandemConfig,
     size: *mut usize,
 ) -> TandemResult {
-    if config.is_null() || size.is_null() {
-        return TandemResult::NullPointer;
-    }
-    guard(|| {
-        // SAFETY: non-NULL; valid by the contract.
-        match unsafe { convert(&*config, true) } {
-            Ok((_, _, layout)) => match layout.total() {
-                Some(n) => {
-                    // SAFETY: non-NULL and writable by the contract.
-                    unsafe { size.write(n) };
-                    TandemResult::Ok
-                }
-                None => TandemResult::InvalidConfig,
-            },
-            Err(r) => r.code,
-        }
-    })
-    .unwrap_or(TandemResult::Panicked)
+    // SAFETY: the caller's contract is this function's.
+    unsafe { crate::conn::memory_size(config, size, true) }
 }
 
 /// Creates the connection of a resumable session (SPEC.md 13) in the caller's memory (at least
