@@ -145,6 +145,7 @@ pub mod threads;
 pub mod tls;
 pub mod udp;
 pub mod unix;
+mod watch;
 
 pub use auth::{AuthRefusal, AuthRequest, Authenticator, Credentials, PeerIdentity};
 pub use config::{

@@ -1,6 +1,6 @@
 //! [`Peer`]: the handle to one connection, for calling, notifying and streaming toward the other
-//! side; [`PendingCall`], a call in flight; [`StateWatch`], the link state as it changes.
-//! (Layer 3: imports `conn`, `stream`, `deadline`, `clock`, `error`, `state`.)
+//! side; [`PendingCall`], a call in flight. (Layer 3: imports `conn`, `stream`, `deadline`,
+//! `clock`, `error`, `state`, `watch`.)
 //!
 //! Every operation that waits is a future that waits through wakers only; a time limit (the
 //! exchange's deadline, a shutdown's grace period) is the runtime's [`Sleep`](crate::clock::Sleep).
@@ -13,7 +13,6 @@ use core::time::Duration;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use futures_core::Stream;
 use futures_lite::future::{poll_fn, FutureExt};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -32,6 +31,7 @@ use crate::error::{CallError, Error, ErrorKind};
 use crate::observe::{ExchangeKind, InFlight};
 use crate::state::{LinkState, PeerCredentials, TransportFailure};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
+pub use crate::watch::StateWatch;
 
 /// A handle on the connection `shared` (counted: it keeps the connection open).
 pub fn from_shared(shared: Arc<Shared>) -> Peer {
@@ -170,7 +170,7 @@ impl Peer {
     /// connected, suspended, every failed reconnection attempt, resumed, closed with reason).
     pub fn watch_state(&self) -> StateWatch {
         let seen = self.shared().lock().link_version;
-        StateWatch { shared: self.shared().clone(), seen, done: false }
+        StateWatch::new(self.shared().clone(), seen)
     }
 
     /// Whether the connection has ended.
@@ -755,61 +755,5 @@ impl<R, E> Drop for PendingCall<R, E> {
             tracing::debug!(conn = self.h.shared().id, id = self.id, "call dropped: cancelled");
             inner.wake_driver();
         }
-    }
-}
-
-/// The link state of a connection as it changes ([`Peer::watch_state`]); also a
-/// `futures_core::Stream` of the changes, ending after `Closed`.
-///
-/// A watch, not a log: a reader that falls behind sees the latest state (the `failures` count
-/// of [`LinkState::Suspended`] still counts every failed attempt). It does not keep the
-/// connection open.
-pub struct StateWatch {
-    shared: Arc<Shared>,
-    seen: u64,
-    done: bool,
-}
-
-impl core::fmt::Debug for StateWatch {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("StateWatch").field("conn", &self.shared.id).field("state", &self.current()).finish()
-    }
-}
-
-impl StateWatch {
-    /// The state now.
-    pub fn current(&self) -> LinkState {
-        self.shared.lock().link
-    }
-
-    /// Waits for the next change (since the watch was made or the last change it returned) and
-    /// returns the new state; `None` once `Closed` was returned.
-    pub async fn changed(&mut self) -> Option<LinkState> {
-        poll_fn(|cx| self.poll_change(cx)).await
-    }
-
-    fn poll_change(&mut self, cx: &mut Context<'_>) -> Poll<Option<LinkState>> {
-        if self.done {
-            return Poll::Ready(None);
-        }
-        let mut inner = self.shared.lock();
-        if inner.link_version == self.seen {
-            if matches!(inner.link, LinkState::Closed(_)) {
-                self.done = true;
-                return Poll::Ready(None);
-            }
-            wait_on(&mut inner.state_waiters, cx);
-            return Poll::Pending;
-        }
-        self.seen = inner.link_version;
-        self.done = matches!(inner.link, LinkState::Closed(_));
-        Poll::Ready(Some(inner.link))
-    }
-}
-
-impl Stream for StateWatch {
-    type Item = LinkState;
-    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<LinkState>> {
-        self.get_mut().poll_change(cx)
     }
 }
