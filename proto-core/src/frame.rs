@@ -7,10 +7,16 @@
 //! [`Frame::encode`] writes the canonical encoding; `decode(encode(f)) == f` and, for any input
 //! that decodes, `encode(decode(b)) == b`.
 
+mod error;
+mod lists;
+
 use crate::event::SchemaKey;
 use crate::status::Status;
 use crate::varint;
-use core::fmt;
+
+pub use error::DecodeError;
+use lists::ack_range_ok;
+pub use lists::{Ack, ParamIter, Params};
 
 /// Frame type codes (SPEC.md §4). Codes `0x80..=0xFF` are extensions that receivers skip.
 pub mod ty {
@@ -88,174 +94,6 @@ pub const MAX_PARAMS: usize = 64;
 pub const MAX_ACK_RANGES: usize = 64;
 /// Longest possible frame header: type byte plus an 8-byte length varint.
 pub const MAX_HEADER_LEN: usize = 9;
-
-/// Why bytes could not be decoded as a frame. Every variant is connection-fatal on a byte
-/// stream (SPEC.md §3.3); the CLOSE status is given by [`DecodeError::status`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum DecodeError {
-    /// The input ends inside a field (within a frame whose length said it was complete, or a
-    /// datagram that ends mid-frame).
-    Truncated,
-    /// A varint used a longer encoding than necessary.
-    NonCanonicalVarint,
-    /// A varint's value does not fit the field (u32 fields, limits).
-    ValueOutOfRange,
-    /// The body has bytes left after its last field.
-    TrailingBytes,
-    /// A type code in `0x00..=0x7F` that v1 does not define.
-    UnknownFrameType(u8),
-    /// The length prefix exceeds the receiver's limit.
-    FrameTooLarge {
-        /// The length prefix as sent.
-        len: u64,
-        /// The receiver's limit.
-        max: usize,
-    },
-    /// Flag bits that are undefined for this frame type are set.
-    InvalidFlags(u64),
-    /// HELLO does not start with `TNDM`.
-    BadMagic,
-    /// A name, auth, session, reason, parameter or ACK list exceeds its cap.
-    FieldTooLong,
-    /// HELLO parameters are not in strictly increasing id order (covers duplicates).
-    ParamOrder,
-    /// A MORE frame's total_len is not larger than the payload it carries, or an ACK range is
-    /// empty or overflows the id space.
-    InvalidLength,
-}
-
-impl DecodeError {
-    /// The status a receiver puts in its CLOSE frame for this error.
-    pub fn status(self) -> Status {
-        match self {
-            DecodeError::FrameTooLarge { .. } => Status::FRAME_TOO_LARGE,
-            _ => Status::FRAME_ENCODING_ERROR,
-        }
-    }
-}
-
-impl fmt::Display for DecodeError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DecodeError::Truncated => f.write_str("frame truncated: a field runs past the end"),
-            DecodeError::NonCanonicalVarint => f.write_str("varint not in its shortest encoding"),
-            DecodeError::ValueOutOfRange => f.write_str("varint value out of range for its field"),
-            DecodeError::TrailingBytes => f.write_str("frame body has trailing bytes"),
-            DecodeError::UnknownFrameType(t) => write!(f, "unknown frame type 0x{t:02x}"),
-            DecodeError::FrameTooLarge { len, max } => {
-                write!(f, "frame length {len} exceeds the limit of {max} bytes")
-            }
-            DecodeError::InvalidFlags(b) => write!(f, "invalid flags 0x{b:02x} for this frame type"),
-            DecodeError::BadMagic => f.write_str("HELLO magic is not \"TNDM\": not a tandem peer"),
-            DecodeError::FieldTooLong => f.write_str("a length-limited field exceeds its cap"),
-            DecodeError::ParamOrder => f.write_str("HELLO parameters not in increasing id order"),
-            DecodeError::InvalidLength => f.write_str("inconsistent length field"),
-        }
-    }
-}
-
-/// HELLO parameters, kept as their validated raw encoding so unknown ids survive a round trip.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Params<'a> {
-    count: usize,
-    raw: &'a [u8],
-}
-
-impl<'a> Params<'a> {
-    /// No parameters.
-    pub const EMPTY: Params<'static> = Params { count: 0, raw: &[] };
-
-    /// Iterates `(id, value)` pairs in increasing id order.
-    pub fn iter(&self) -> ParamIter<'a> {
-        ParamIter { rest: self.raw }
-    }
-
-    /// The value of parameter `id`, if present.
-    pub fn get(&self, id: u64) -> Option<u64> {
-        self.iter().find(|p| p.0 == id).map(|p| p.1)
-    }
-
-    /// Number of parameters.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-
-    /// Whether there are no parameters.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-
-    /// The encoded pairs (without the count).
-    pub fn raw(&self) -> &'a [u8] {
-        self.raw
-    }
-
-    /// Encodes `pairs` (which must be in strictly increasing id order, each value ≤ 2^62-1) into
-    /// `out` and returns the parameter view over it, or `None` if `out` is too small or the
-    /// order is wrong.
-    pub fn encode_into<'b>(pairs: &[(u64, u64)], out: &'b mut [u8]) -> Option<Params<'b>> {
-        if pairs.len() > MAX_PARAMS {
-            return None;
-        }
-        let mut n = 0;
-        let mut last = None;
-        for &(id, v) in pairs {
-            if last.is_some_and(|l| id <= l) || id > varint::MAX || v > varint::MAX {
-                return None;
-            }
-            last = Some(id);
-            if out.len() < n + varint::len(id) + varint::len(v) {
-                return None;
-            }
-            n += varint::encode(id, &mut out[n..]);
-            n += varint::encode(v, &mut out[n..]);
-        }
-        Some(Params { count: pairs.len(), raw: &out[..n] })
-    }
-
-    fn parse(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
-        let count = r.varint()?;
-        if count > MAX_PARAMS as u64 {
-            return Err(DecodeError::FieldTooLong);
-        }
-        let start = r.buf;
-        let mut last = None;
-        for _ in 0..count {
-            // Each field is checked as it is read (SPEC.md §3.3): the id's order before the value.
-            let id = r.varint()?;
-            if last.is_some_and(|l| id <= l) {
-                return Err(DecodeError::ParamOrder);
-            }
-            last = Some(id);
-            r.varint()?;
-        }
-        let used = start.len() - r.buf.len();
-        Ok(Params { count: count as usize, raw: &start[..used] })
-    }
-}
-
-impl fmt::Debug for Params<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.iter()).finish()
-    }
-}
-
-/// Iterator over HELLO parameters.
-#[derive(Clone, Debug)]
-pub struct ParamIter<'a> {
-    rest: &'a [u8],
-}
-
-impl Iterator for ParamIter<'_> {
-    type Item = (u64, u64);
-    fn next(&mut self) -> Option<(u64, u64)> {
-        let mut r = Reader { buf: self.rest };
-        let id = r.varint().ok()?;
-        let v = r.varint().ok()?;
-        self.rest = r.buf;
-        Some((id, v))
-    }
-}
 
 /// The HELLO frame (SPEC.md §5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,57 +284,6 @@ pub enum Frame<'a> {
         /// The raw body.
         body: &'a [u8],
     },
-}
-
-/// ACK ranges, kept raw and validated.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Ack<'a> {
-    count: usize,
-    raw: &'a [u8],
-}
-
-impl<'a> Ack<'a> {
-    /// Iterates `(first_id, n)`: ids `first_id + 2k` for `k < n`.
-    pub fn iter(&self) -> ParamIter<'a> {
-        ParamIter { rest: self.raw }
-    }
-    /// Number of ranges.
-    pub fn len(&self) -> usize {
-        self.count
-    }
-    /// Whether there are no ranges.
-    pub fn is_empty(&self) -> bool {
-        self.count == 0
-    }
-    /// Encodes ranges into `out`; `None` if `out` is too small, a range is empty or overflows.
-    pub fn encode_into<'b>(ranges: &[(u64, u64)], out: &'b mut [u8]) -> Option<Ack<'b>> {
-        if ranges.len() > MAX_ACK_RANGES {
-            return None;
-        }
-        let mut n = 0;
-        for &(first, count) in ranges {
-            if count == 0 || !ack_range_ok(first, count) {
-                return None;
-            }
-            if out.len() < n + varint::len(first) + varint::len(count) {
-                return None;
-            }
-            n += varint::encode(first, &mut out[n..]);
-            n += varint::encode(count, &mut out[n..]);
-        }
-        Some(Ack { count: ranges.len(), raw: &out[..n] })
-    }
-}
-
-fn ack_range_ok(first: u64, n: u64) -> bool {
-    n >= 1
-        && (n - 1).checked_mul(2).and_then(|d| first.checked_add(d)).is_some_and(|last| last <= varint::MAX)
-}
-
-impl fmt::Debug for Ack<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
-    }
 }
 
 /// Bounds-checked reader over a frame body.
