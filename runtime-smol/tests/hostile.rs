@@ -7,10 +7,11 @@
 
 use std::time::Duration;
 
+use tandem_smol::tandem_core::Config;
 use tandem_smol::tandem_core::MethodId;
 use tandem_smol::{Client, ClientConfig, EndpointConfig, Handlers, Server, ServerConfig};
 use tandem_testkit::attacks::{ECHO, HOLD, HOLD_STREAM, NOTE, TARGET_MODULE};
-use tandem_testkit::hostile::Target;
+use tandem_testkit::hostile::{Setup, Target};
 
 #[global_allocator]
 static HEAP: tandem_testkit::heap::Counting = tandem_testkit::heap::Counting;
@@ -38,7 +39,7 @@ impl Target for SmolTarget {
     }
 }
 
-fn target(budget: Option<usize>) -> SmolTarget {
+fn target(setup: Setup) -> SmolTarget {
     let handlers = Handlers::new()
         .raw_unary(m(ECHO), |_, req| async move { Ok(req) })
         .raw_unary(m(HOLD), |ctx, _| async move {
@@ -67,8 +68,12 @@ fn target(budget: Option<usize>) -> SmolTarget {
         })
         .raw_notification(m(NOTE), |_, _| async move { Ok(()) });
     let mut config = ServerConfig::new("attacked");
-    config.connection = tandem_testkit::hostile::config();
-    if let Some(b) = budget {
+    config.connection = if setup.runtime_defaults {
+        Config { session_grace: tandem_testkit::hostile::GRACE, ..tandem_smol::DEFAULT_CONNECTION }
+    } else {
+        tandem_testkit::hostile::config()
+    };
+    if let Some(b) = setup.budget {
         config.endpoint = EndpointConfig { session_memory_budget: b, ..EndpointConfig::default() };
     }
     let server = Server::bind("tcp://127.0.0.1:0", config, handlers).expect("bind");

@@ -8,9 +8,10 @@
 
 use std::time::Duration;
 
+use tandem_std::tandem_core::Config;
 use tandem_std::{Client, ClientConfig, EndpointConfig, Handlers, MethodId, Server, ServerConfig};
 use tandem_testkit::attacks::{ECHO, HOLD, HOLD_STREAM, NOTE, TARGET_MODULE};
-use tandem_testkit::hostile::Target;
+use tandem_testkit::hostile::{Setup, Target};
 
 #[global_allocator]
 static HEAP: tandem_testkit::heap::Counting = tandem_testkit::heap::Counting;
@@ -36,7 +37,7 @@ impl Target for StdTarget {
     }
 }
 
-fn target(budget: Option<usize>) -> StdTarget {
+fn target(setup: Setup) -> StdTarget {
     let handlers = Handlers::new()
         .raw_unary(m(ECHO), |_, req| Ok(req))
         // Held until cancelled (at most 10 s), the runtime's way: the handler is parked and its
@@ -51,8 +52,12 @@ fn target(budget: Option<usize>) -> StdTarget {
         })
         .raw_notification(m(NOTE), |_, _| Ok(()));
     let mut config = ServerConfig::new("attacked");
-    config.connection = tandem_testkit::hostile::config();
-    if let Some(b) = budget {
+    config.connection = if setup.runtime_defaults {
+        Config { session_grace: tandem_testkit::hostile::GRACE, ..tandem_std::DEFAULT_CONNECTION }
+    } else {
+        tandem_testkit::hostile::config()
+    };
+    if let Some(b) = setup.budget {
         config.endpoint = EndpointConfig { session_memory_budget: b, ..EndpointConfig::default() };
     }
     let server = Server::bind("tcp://127.0.0.1:0", config, handlers).expect("bind");

@@ -464,6 +464,78 @@ pub fn reply_cache_flood(addr: &str, sessions: usize, calls: usize, size: usize)
     Ok(o)
 }
 
+/// **Stream hoarders**: `peers` connections, each opening HOLD_STREAM streams (whose handler
+/// never reads) and filling every byte of the connection credit the server announced with items
+/// — many 1-byte items on every stream (the most items the per-stream message credit allows,
+/// so per-item overhead counts too) and large ones up to each stream's byte credit — then
+/// holding them for `hold` and dropping the transports without CLOSE. All of it is within the
+/// rules: what the server buffers is bounded by what it announced (`conn_credit_bytes` per
+/// connection, plus its per-item bookkeeping), and nothing more. `Outcome::sent` is the number
+/// of item bytes sent over all connections.
+pub fn stream_hoarders(addr: &str, peers: usize, hold: Duration) -> io::Result<Outcome> {
+    let mut o = Outcome::default();
+    let mut open = Vec::new();
+    for n in 0..peers {
+        let (mut p, limits) = connect(addr, &format!("attacker-hoarder-{n}"))?;
+        let streams = limits.max_concurrent_streams.min(64) as u64;
+        let msgs = limits.stream_credit_msgs as u64;
+        let frame_room = (limits.max_frame_size as u64).saturating_sub(64);
+        let mut conn = limits.conn_credit_bytes as u64;
+        let mut batch = Vec::new();
+        // Every stream: all but 4 of its item credit in 1-byte items.
+        let tiny = msgs.saturating_sub(4);
+        let mut byte_credit = vec![limits.stream_credit_bytes as u64; streams as usize];
+        for s in 0..streams {
+            let id = 2 * s;
+            batch.extend(stream_open(id, TARGET_MODULE, HOLD_STREAM, false, b""));
+            for _ in 0..tiny.min(conn) {
+                batch.extend(encode(&Frame::StreamData { flags: 0, id, total_len: None, payload: b"h" }));
+                conn -= 1;
+                byte_credit[s as usize] -= 1;
+                o.sent += 1;
+            }
+        }
+        // Then the rest of the connection credit in large items, 4 per stream at most.
+        let mut s = 0;
+        while conn > 0 && s < streams {
+            for _ in 0..msgs.min(4) {
+                let size = conn.min(byte_credit[s as usize]).min(frame_room);
+                if size == 0 {
+                    break;
+                }
+                let payload = vec![0x5Au8; size as usize];
+                batch.extend(encode(&Frame::StreamData {
+                    flags: 0,
+                    id: 2 * s,
+                    total_len: None,
+                    payload: &payload,
+                }));
+                conn -= size;
+                byte_credit[s as usize] -= size;
+                o.sent += size;
+            }
+            s += 1;
+        }
+        p.send_bytes(&batch)?;
+        open.push(p);
+    }
+    o.note(format!("{} item bytes sent over {peers} connections", o.sent));
+    // Hold, reading whatever the servers send (PINGs are answered by nobody: the hold is
+    // shorter than the keepalive).
+    let end = Instant::now() + hold;
+    while Instant::now() < end {
+        for p in &mut open {
+            while let Got::Frame(f) = p.recv(Duration::from_millis(1)) {
+                if let Frame::Close { status, message } = f.frame() {
+                    o.close = Some((status, String::from_utf8_lossy(message).into_owned()));
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(o)
+}
+
 fn varint(v: u64) -> Vec<u8> {
     let mut b = [0u8; 8];
     let n = tandem_core::varint::encode(v, &mut b);

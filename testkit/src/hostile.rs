@@ -40,6 +40,20 @@ pub fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The session grace period of the attacked server (short, so that dropped sessions expire
+/// while a test waits).
+pub const GRACE: Duration = Duration::from_millis(1500);
+
+/// How a test wants the attacked server set up.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Setup {
+    /// The endpoint's session memory budget in bytes (its default when `None`).
+    pub budget: Option<usize>,
+    /// Serve with the runtime's own connection defaults (its `DEFAULT_CONNECTION`, with
+    /// `session_grace` = [`GRACE`]) instead of [`config`]'s small limits.
+    pub runtime_defaults: bool,
+}
+
 /// The connection settings of the attacked server: the test service's small limits and fast
 /// timers (SPEC.md Appendix A.3) and a short session grace period (1.5 s).
 pub fn config() -> Config {
@@ -54,7 +68,7 @@ pub fn config() -> Config {
         keepalive_interval: Duration::from_millis(1000),
         idle_timeout: Duration::from_millis(3000),
         handshake_timeout: Duration::from_millis(1000),
-        session_grace: Duration::from_millis(1500),
+        session_grace: GRACE,
         reply_cache_entries: 64,
         ..Config::default()
     }
@@ -140,21 +154,23 @@ pub fn assert_heap(r: &Report, peak: i64, after: i64) {
     );
 }
 
-/// Expands to the hostile-peer suite's tests, given `fn target(budget: Option<usize>) -> T`
-/// where `T:` [`Target`] (a server serving [`attacks::TARGET_MODULE`](crate::attacks) with
-/// [`config`] and, when given, that session memory budget in bytes).
+/// Expands to the hostile-peer suite's tests, given `fn target(setup: Setup) -> T` where `T:`
+/// [`Target`] (a server serving [`attacks::TARGET_MODULE`](crate::attacks) as [`Setup`] says:
+/// with [`config`] or the runtime's defaults, and the session memory budget it gives).
 #[macro_export]
 macro_rules! hostile_suite {
     ($target:path) => {
         use std::time::Duration as __Duration;
         use tandem_core::Status as __Status;
         use $crate::attacks as __a;
-        use $crate::hostile::{assert_heap, assert_latency, serial, under_attack, Target as _};
+        use $crate::hostile::{
+            assert_heap, assert_latency, serial, under_attack, Setup as __Setup, Target as _,
+        };
 
         #[test]
         fn rapid_cancel_of_calls_within_the_rules() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(&t, |a| __a::rapid_cancel(a, __Duration::from_secs(3)), __Duration::ZERO);
             assert_eq!(r.outcome.close, None, "a peer within the rules is not closed: {:?}", r.outcome.notes);
             assert!(!r.outcome.ended && r.outcome.sent > 200, "{:?}", r.outcome.notes);
@@ -165,7 +181,7 @@ macro_rules! hostile_suite {
         #[test]
         fn rapid_reset_of_streams_within_the_rules() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(&t, |a| __a::rapid_reset(a, __Duration::from_secs(3)), __Duration::ZERO);
             assert_eq!(r.outcome.close, None, "a peer within the rules is not closed: {:?}", r.outcome.notes);
             assert!(!r.outcome.ended && r.outcome.sent > 200, "{:?}", r.outcome.notes);
@@ -176,7 +192,7 @@ macro_rules! hostile_suite {
         #[test]
         fn ping_flood_from_a_peer_that_reads() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             // Bursts of 100 PINGs, each answered in full before the next, as fast as the
             // attacker can: past the unproductive-frame budget (10,000/s) it is closed.
             let r = under_attack(
@@ -194,7 +210,7 @@ macro_rules! hostile_suite {
         #[test]
         fn ping_flood_from_a_peer_that_does_not_read() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(&t, |a| __a::ping_flood_not_reading(a, 5_000_000), __Duration::ZERO);
             assert!(r.outcome.ended, "the server must end the connection: {:?}", r.outcome);
             if let Some(s) = r.outcome.close_status() {
@@ -208,7 +224,7 @@ macro_rules! hostile_suite {
         #[test]
         fn tiny_frame_flood() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r =
                 under_attack(&t, |a| __a::tiny_frame_flood(a, __Duration::from_secs(3)), __Duration::ZERO);
             assert_eq!(r.outcome.close_status(), Some(__Status::ENHANCE_YOUR_CALM), "{:?}", r.outcome);
@@ -219,7 +235,7 @@ macro_rules! hostile_suite {
         #[test]
         fn slow_reader() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(
                 &t,
                 |a| __a::slow_reader(a, 60 * 1024, __Duration::from_secs(3)),
@@ -234,7 +250,7 @@ macro_rules! hostile_suite {
         #[test]
         fn a_thousand_stuck_handshakes() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             // Held past the handshake timeout (1 s): the server must close every one.
             let r = under_attack(
                 &t,
@@ -254,7 +270,7 @@ macro_rules! hostile_suite {
         #[test]
         fn oversized_hello_fields() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(&t, __a::oversized_hello, __Duration::ZERO);
             assert_eq!(r.outcome.close_status(), Some(__Status::FRAME_ENCODING_ERROR), "{:?}", r.outcome);
             assert!(r.outcome.ended);
@@ -264,7 +280,7 @@ macro_rules! hostile_suite {
         #[test]
         fn fragments_that_never_complete() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             let r = under_attack(
                 &t,
                 |a| __a::never_completing_fragments(a, __Duration::from_secs(3)),
@@ -280,7 +296,7 @@ macro_rules! hostile_suite {
         fn reply_cache_flood_over_many_suspended_sessions() {
             let _s = serial();
             let budget: usize = 2 << 20;
-            let t = $target(Some(budget));
+            let t = $target(__Setup { budget: Some(budget), ..__Setup::default() });
             // 60 sessions × 64 unacknowledged answers × 4000 B = 15 MiB of answers to cache
             // without a budget; with it the server keeps at most 2 MiB of them.
             let r =
@@ -294,13 +310,41 @@ macro_rules! hostile_suite {
         #[test]
         fn session_churn() {
             let _s = serial();
-            let t = $target(None);
+            let t = $target(__Setup::default());
             // 500 sessions connected, used once and dropped: each is suspended, then expires
             // after its 1.5 s grace period.
             let r = under_attack(&t, |a| __a::session_churn(a, 500), __Duration::from_millis(2500));
             assert_eq!(r.outcome.sent, 500, "{:?}", r.outcome.notes);
             assert_latency(&r);
             assert_heap(&r, 16 << 20, 256 << 10);
+        }
+        #[test]
+        fn stream_hoarders_under_the_runtime_defaults() {
+            let _s = serial();
+            let t = $target(__Setup { runtime_defaults: true, ..__Setup::default() });
+            // 8 connections, each filling all the connection credit the runtime's defaults
+            // announce (4 MiB) with items nobody reads, some 3,800 of them 1-byte items: within
+            // the rules, so nobody is closed; the server holds at most what it announced (a
+            // runtime may leave part of it in the kernel's socket buffers: tandem-std read
+            // all 32 MiB into the heap, peak +39.7 MB, tandem-smol +10.0 MB in a debug run) and
+            // frees it all once the sessions expire.
+            let peers = 8i64;
+            let r = under_attack(
+                &t,
+                move |a| __a::stream_hoarders(a, peers as usize, __Duration::from_secs(2)),
+                __Duration::from_millis(2500),
+            );
+            assert_eq!(r.outcome.close, None, "a peer within the rules is not closed: {:?}", r.outcome.notes);
+            let sent = r.outcome.sent as i64;
+            assert!(
+                sent >= peers * (1 << 20),
+                "the defaults accept ≥ 1 MiB per connection: {:?}",
+                r.outcome.notes
+            );
+            assert_latency(&r);
+            // What was announced, plus per-item bookkeeping, receive buffers (256 KiB frames)
+            // and the legitimate client's share.
+            assert_heap(&r, sent + sent / 4 + peers * (512 << 10) + (4 << 20), 512 << 10);
         }
     };
 }
