@@ -537,6 +537,25 @@ fn child_many(lib: &str, t: Transport, quick: bool) -> Value {
     v
 }
 
+/// A profiling run of the many-connections figure (`--child LIB TRANSPORT profile-many`):
+/// [`MANY`] connections opened, then 5 s of calls; prints the number of calls, so that
+/// `perf stat` and `strace -c -f` counts can be divided by it (setup included: 1,000 connects).
+fn child_profile_many(lib: &str, t: Transport) -> Value {
+    raise_nofile(2 * MANY as u64 + 1_000);
+    let mut many = make_many(lib, t);
+    many.open(MANY);
+    let cpu = cpu_time();
+    let start = Instant::now();
+    let n = many.run(Duration::from_secs(5)).len();
+    let cpu = cpu_time().saturating_sub(cpu);
+    json!({
+        "what": "profile-many",
+        "count": n,
+        "seconds": start.elapsed().as_secs_f64(),
+        "cpu_us_per_call": cpu.as_secs_f64() * 1e6 / n.max(1) as f64,
+    })
+}
+
 // ------------------------------------------------------------------ orchestration (parent)
 
 struct Args {
@@ -724,6 +743,7 @@ fn main() {
             "perf" => child_perf(&lib, t, sizes),
             "idle" => child_idle(&lib, t),
             "many" => child_many(&lib, t, sizes.rtt_samples < 20_000),
+            "profile-many" => child_profile_many(&lib, t),
             k if k.starts_with("profile-") => child_profile(&lib, t, k),
             _ => usage(),
         };
