@@ -13,6 +13,9 @@
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
 //! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the
 //! thread with the fewest tasks.
+//!
+//! The waiters that a thread's turns resolve are woken once its batch of turns is over
+//! (`wake_later`): an executor that sleeps is then woken once per batch, not once per answer.
 
 use core::task::Waker;
 use std::cell::RefCell;
