@@ -247,8 +247,14 @@ impl<F: HandlerFns> Engine<F> {
     /// Wakes the waiters the turn resolved (completed calls, stream items, room to send) and
     /// delivers the endpoint's actions for other connections. Call with no lock held.
     pub fn apply_actions(&mut self) {
+        self.apply_actions_with(core::task::Waker::wake);
+    }
+
+    /// [`apply_actions`](Self::apply_actions), handing each resolved waiter's waker to `wake`
+    /// (the I/O threads defer them to the end of their batch of turns).
+    pub fn apply_actions_with(&mut self, mut wake: impl FnMut(core::task::Waker)) {
         for w in self.wakes.drain(..) {
-            w.wake();
+            wake(w);
         }
         if !self.actions.is_empty() {
             hub::apply(core::mem::take(&mut self.actions));

@@ -292,7 +292,7 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
         for s in engine.started() {
             dispatch.dispatch(s);
         }
-        engine.apply_actions();
+        engine.apply_actions_with(iot::wake_later);
         if finished {
             return self.close();
         }

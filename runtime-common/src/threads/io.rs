@@ -13,6 +13,9 @@
 //! Threads: `available_parallelism()` clamped to 1..=4, started on first use and never ended
 //! (like a runtime's reactor), shared by both runtimes' connections. A new task goes to the
 //! thread with the fewest tasks.
+//!
+//! The waiters that a thread's turns resolve are woken once its batch of turns is over
+//! (`wake_later`): an executor that sleeps is then woken once per batch, not once per answer.
 
 use core::task::Waker;
 use std::cell::RefCell;
@@ -161,6 +164,58 @@ thread_local! {
 
 /// Most tasks a thread remembers to help.
 const HELP_MAX: usize = 4;
+
+thread_local! {
+    /// On an I/O thread: the wakers of the waiters its turns resolved since it last woke them
+    /// ([`wake_later`]).
+    static DEFERRED: RefCell<Vec<Waker>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Most wakers an I/O thread holds back before it wakes them ([`wake_later`]).
+const DEFER_MAX: usize = 64;
+
+/// Wakes `waker` — on an I/O thread, once its current batch of turns is over (or
+/// [`DEFER_MAX`] wakers are held), elsewhere at once. Why: waking a task of an executor that
+/// sleeps costs a system call and a context switch (smol's `block_on`, a parked thread); the
+/// replies one batch of turns resolves then wake that executor once and find all their tasks
+/// ready, instead of waking it once per reply — with 1,000 connections each answering a call
+/// at a time, the executor otherwise parks and is unparked (`futex`) for nearly every reply.
+/// A waiter is delayed by at most the rest of the batch, which is bounded (each ready task
+/// gets one turn per batch, each turn at most `ROUNDS` rounds).
+pub(crate) fn wake_later(waker: Waker) {
+    if CURRENT.with(|c| c.get()) == 0 {
+        return waker.wake();
+    }
+    let full = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        d.push(waker);
+        d.len() >= DEFER_MAX
+    });
+    if full {
+        wake_deferred();
+    }
+}
+
+/// Wakes what [`wake_later`] held back on this thread.
+fn wake_deferred() {
+    // Taken out first: a waker may run code that defers again (it then goes to the new list).
+    let Some(mut list) = DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        (!d.is_empty()).then(|| core::mem::take(&mut *d))
+    }) else {
+        return;
+    };
+    for w in list.drain(..) {
+        w.wake();
+    }
+    DEFERRED.with(|d| {
+        let mut d = d.borrow_mut();
+        if d.is_empty() {
+            // Keep the capacity: deferring allocates nothing in steady state.
+            *d = list;
+        }
+    });
+}
 
 impl Wake for Cell {
     fn wake(self: Arc<Self>) {
@@ -400,6 +455,7 @@ impl Io {
                     again.push(key);
                 }
             }
+            wake_deferred();
             core::mem::swap(&mut ready, &mut again);
             if timers.len() > 2 * slots.len() + 64 {
                 // Entries of timeouts that moved since: drop them.
