@@ -246,7 +246,22 @@ impl<F: HandlerFns> Engine<F> {
 
     /// Wakes the waiters the turn resolved (completed calls, stream items, room to send) and
     /// delivers the endpoint's actions for other connections. Call with no lock held.
+    ///
+    /// With more than one waiter, it wakes the first and leaves the others in the connection's
+    /// relay ([`Inner::take_relay`](crate::conn::Inner)) meanwhile: when that waiter runs at
+    /// once (its thread was parked: on one CPU the wake-up switches to it before this returns),
+    /// it wakes the others from its own thread — on a single-threaded executor, without a
+    /// cross-thread wake-up each. Whatever is still in the relay afterwards is woken here, so
+    /// every waiter is woken before this returns, by one thread or the other.
     pub fn apply_actions(&mut self) {
+        if self.wakes.len() > 1 {
+            let mut wakes = self.wakes.drain(..);
+            let first = wakes.next();
+            self.shared.lock().relay.extend(wakes);
+            first.map(core::task::Waker::wake);
+            let mut inner = self.shared.lock();
+            self.wakes.append(&mut inner.relay);
+        }
         for w in self.wakes.drain(..) {
             w.wake();
         }

@@ -690,6 +690,7 @@ impl<R, E> PendingCall<R, E> {
         }
         let id = self.id;
         let mut inner = self.h.shared().lock();
+        let relayed = inner.take_relay();
         let out = match inner.calls.get_mut(&id) {
             Some(slot) => match slot.result.take() {
                 Some(r) => r,
@@ -698,6 +699,8 @@ impl<R, E> PendingCall<R, E> {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         _ => slot.waker = Some(cx.waker().clone()),
                     }
+                    drop(inner);
+                    relayed.wake();
                     return Poll::Pending;
                 }
             },
@@ -705,6 +708,7 @@ impl<R, E> PendingCall<R, E> {
         };
         inner.calls.remove(&id);
         drop(inner);
+        relayed.wake();
         self.done = true;
         Poll::Ready(out)
     }
