@@ -189,7 +189,9 @@ fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
             Ok(())
         })
         .raw_streaming(SINK, |_, _, mut rx, _tx| async move {
-            while rx.recv().await.map_err(|e| e.status())?.is_some() {}
+            // As the tandem-std sink: each item lands in the buffer the previous one was in.
+            let mut item = Vec::new();
+            while rx.recv_into(&mut item).await.map_err(|e| e.status())? {}
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
