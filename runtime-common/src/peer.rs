@@ -587,8 +587,10 @@ impl Peer {
             Kind::Notify => (RequestKind::Notify, ExchangeKind::Notify),
         };
         self.when_room(deadline, |inner| {
-            let id = inner.conn.open_keyed(now(), kind, method, key, payload, deadline)?;
-            inner.calls.insert(id, CallSlot::new(Opened::now(label, observed, deadline)));
+            // One reading of the clock for the core and the observer's duration.
+            let at = now();
+            let id = inner.conn.open_keyed(at, kind, method, key, payload, deadline)?;
+            inner.calls.insert(id, CallSlot::new(Opened { method: label, kind: observed, at, deadline }));
             Ok(id)
         })
         .await
