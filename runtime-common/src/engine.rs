@@ -258,7 +258,9 @@ impl<F: HandlerFns> Engine<F> {
             let mut wakes = self.wakes.drain(..);
             let first = wakes.next();
             self.shared.lock().relay.extend(wakes);
-            first.map(core::task::Waker::wake);
+            if let Some(w) = first {
+                w.wake();
+            }
             let mut inner = self.shared.lock();
             self.wakes.append(&mut inner.relay);
         }
