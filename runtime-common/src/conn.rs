@@ -31,6 +31,38 @@ pub(crate) fn wait_on(list: &mut Vec<Waker>, cx: &core::task::Context<'_>) {
     }
 }
 
+std::thread_local! {
+    /// The buffer [`Inner::take_relay`] moves the waiters into (kept: no allocation per turn).
+    static RELAYED: core::cell::Cell<Vec<Waker>> = const { core::cell::Cell::new(Vec::new()) };
+}
+
+/// Waiters taken from [`Inner::relay`]; [`wake`](Relayed::wake) them with no lock held.
+#[must_use = "the waiters must be woken"]
+pub(crate) struct Relayed(Option<Vec<Waker>>);
+
+impl Relayed {
+    /// Wakes the waiters (call after releasing the connection's lock).
+    pub(crate) fn wake(mut self) {
+        self.wake_all();
+    }
+
+    fn wake_all(&mut self) {
+        if let Some(mut v) = self.0.take() {
+            for w in v.drain(..) {
+                w.wake();
+            }
+            RELAYED.with(|b| b.set(v));
+        }
+    }
+}
+
+impl Drop for Relayed {
+    fn drop(&mut self) {
+        // Only on an early return or a panic: a waiter is never lost.
+        self.wake_all();
+    }
+}
+
 /// Cancellation of one inbound exchange, observed by its handler.
 #[derive(Debug, Default)]
 pub(crate) struct CancelToken {
@@ -262,6 +294,10 @@ pub struct Inner {
     /// Waiters the driver's turn resolved, woken once it has released the lock (a waiter woken
     /// under the lock would run only to block on it).
     pub(crate) wakes: Vec<Waker>,
+    /// Waiters a turn resolved that its thread has not woken yet: while the driver wakes the
+    /// first of them, whichever waiter polls the connection first wakes these on its own
+    /// thread ([`Inner::take_relay`]); the driver wakes what is left before its turn ends.
+    pub(crate) relay: Vec<Waker>,
 }
 
 /// Most buffers kept in [`Inner::spare`].
@@ -294,6 +330,7 @@ impl Inner {
             inline_req: Vec::new(),
             inline_resp: Vec::new(),
             wakes: Vec::new(),
+            relay: Vec::new(),
         }
     }
 
@@ -332,6 +369,24 @@ impl Inner {
         if self.wakes.is_empty() {
             self.wakes = Vec::new();
         }
+        if self.relay.is_empty() {
+            self.relay = Vec::new();
+        }
+    }
+
+    /// Takes the waiters the driver left to relay ([`Inner::relay`]), to wake with
+    /// [`Relayed::wake`] once the lock is released. Called by every waiter that polls a call or
+    /// a stream: the first one the driver woke runs — on a single-threaded executor, with the
+    /// others on the same thread — and schedules the others at once, instead of each waking
+    /// its thread from the driver's (one cross-thread wake-up, often a context switch, per
+    /// waiter).
+    pub(crate) fn take_relay(&mut self) -> Relayed {
+        if self.relay.is_empty() {
+            return Relayed(None);
+        }
+        let mut v = RELAYED.with(core::cell::Cell::take);
+        v.append(&mut self.relay);
+        Relayed(Some(v))
     }
 
     /// Registers the driver's waker: woken whenever an API call queued something or an

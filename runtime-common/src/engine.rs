@@ -246,13 +246,33 @@ impl<F: HandlerFns> Engine<F> {
 
     /// Wakes the waiters the turn resolved (completed calls, stream items, room to send) and
     /// delivers the endpoint's actions for other connections. Call with no lock held.
+    ///
+    /// With more than one waiter, it wakes the first and leaves the others in the connection's
+    /// relay ([`Inner::take_relay`](crate::conn::Inner)) meanwhile: when that waiter runs at
+    /// once (its thread was parked: on one CPU the wake-up switches to it before this returns),
+    /// it wakes the others from its own thread — on a single-threaded executor, without a
+    /// cross-thread wake-up each. Whatever is still in the relay afterwards is woken here, so
+    /// every waiter is woken before this returns, by one thread or the other
+    /// ([`apply_actions_with`](Self::apply_actions_with) may instead hand those to its caller,
+    /// as the I/O threads do to wake them at the end of their batch of turns).
     pub fn apply_actions(&mut self) {
         self.apply_actions_with(core::task::Waker::wake);
     }
 
-    /// [`apply_actions`](Self::apply_actions), handing each resolved waiter's waker to `wake`
-    /// (the I/O threads defer them to the end of their batch of turns).
+    /// [`apply_actions`](Self::apply_actions), handing each resolved waiter's waker that is not
+    /// relayed to `wake` (the I/O threads defer them to the end of their batch of turns); the
+    /// first of several is woken at once, for the relay to work.
     pub fn apply_actions_with(&mut self, mut wake: impl FnMut(core::task::Waker)) {
+        if self.wakes.len() > 1 {
+            let mut wakes = self.wakes.drain(..);
+            let first = wakes.next();
+            self.shared.lock().relay.extend(wakes);
+            if let Some(w) = first {
+                w.wake();
+            }
+            let mut inner = self.shared.lock();
+            self.wakes.append(&mut inner.relay);
+        }
         for w in self.wakes.drain(..) {
             wake(w);
         }

@@ -35,17 +35,22 @@ impl<F: HandlerFns> Turn<'_, F> {
     /// Responses and stream items are copied into spare buffers (`Inner::spare`),
     /// and calls to inline handlers run on the borrowed request: the steady-state fast path
     /// allocates nothing.
+    ///
+    /// The clock is read once per drain (the core's `now` and the observer's durations), and
+    /// again after each inline handler (application code, which may take long): the events
+    /// themselves take microseconds.
     pub(crate) fn drain(&mut self, inner: &mut Inner) -> bool {
         let mut n = 0;
+        let mut t = now();
         while n < EVENTS {
-            let Some(ev) = inner.conn.poll_event(now()) else { break };
+            let Some(ev) = inner.conn.poll_event(t) else { break };
             n += 1;
             let ev = match ev {
                 Event::Response { id, status: Status::OK, payload } => {
                     let mut b = inner.spare.pop().unwrap_or_default();
                     b.clear();
                     b.extend_from_slice(payload);
-                    complete(self.shared, inner, id, Ok(b));
+                    complete(self.shared, inner, id, Ok(b), t);
                     continue;
                 }
                 Event::StreamData { id, payload } => {
@@ -60,7 +65,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                         Some(f) => {
                             inner.inline_req.clear();
                             inner.inline_req.extend_from_slice(payload);
-                            Registry::<F>::run_inline(&*f, self.shared, inner, id, method, deadline);
+                            t = Registry::<F>::run_inline(&*f, self.shared, inner, id, method, deadline, t);
                             continue;
                         }
                         None => Owned::Request {
@@ -74,7 +79,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                 }
                 ev => Owned::from(ev),
             };
-            self.handle(inner, ev);
+            self.handle(inner, ev, t);
         }
         n > 0
     }
@@ -93,7 +98,8 @@ impl<F: HandlerFns> Turn<'_, F> {
         }
     }
 
-    fn handle(&mut self, inner: &mut Inner, ev: Owned) {
+    /// Acts on one event; `t`: the drain's reading of the clock.
+    fn handle(&mut self, inner: &mut Inner, ev: Owned, t: tandem_core::Instant) {
         let conn = self.shared.id;
         match ev {
             Owned::Connected => {
@@ -134,9 +140,9 @@ impl<F: HandlerFns> Turn<'_, F> {
                 } else {
                     Err((status, Vec::new()))
                 };
-                complete(self.shared, inner, id, r);
+                complete(self.shared, inner, id, r, t);
             }
-            Owned::Failed { id, status } => complete(self.shared, inner, id, Err((status, Vec::new()))),
+            Owned::Failed { id, status } => complete(self.shared, inner, id, Err((status, Vec::new())), t),
             Owned::Cancelled { id, status } => {
                 tracing::debug!(conn, id, %status, "inbound exchange cancelled");
                 match inner.inbound.get(&id) {
@@ -196,7 +202,14 @@ impl<F: HandlerFns> Turn<'_, F> {
     }
 }
 
-fn complete(shared: &Shared, inner: &mut Inner, id: u64, result: crate::conn::CallResult) {
+/// Hands an outbound call its outcome (`t`: the clock's reading, for the observer).
+fn complete(
+    shared: &Shared,
+    inner: &mut Inner,
+    id: u64,
+    result: crate::conn::CallResult,
+    t: tandem_core::Instant,
+) {
     if let Some(slot) = inner.calls.get_mut(&id) {
         let status = match &result {
             Ok(_) => Status::OK,
@@ -213,7 +226,7 @@ fn complete(shared: &Shared, inner: &mut Inner, id: u64, result: crate::conn::Ca
                 side: Side::Called,
                 kind: o.kind,
                 status,
-                duration: now().saturating_duration_since(o.at),
+                duration: t.saturating_duration_since(o.at),
             },
         );
         slot.result = Some(result);

@@ -318,7 +318,8 @@ impl<F: HandlerFns> Registry<F> {
     /// Runs an inline handler on a call (driver, lock held), on the request the driver copied
     /// into `inner.inline_req`, writing its response into the reused `inner.inline_resp`: no
     /// job, no cancellation token, and no allocation once the buffers have grown. A panic
-    /// answers INTERNAL.
+    /// answers INTERNAL. `arrived`: the clock's reading when the request was taken; returns its
+    /// reading once the handler is done (the driver's clock from then on).
     pub(crate) fn run_inline(
         f: &InlineFn,
         shared: &Shared,
@@ -326,8 +327,8 @@ impl<F: HandlerFns> Registry<F> {
         id: u64,
         method: MethodId,
         deadline: Option<Instant>,
-    ) {
-        let arrived = now();
+        arrived: Instant,
+    ) -> Instant {
         let req = core::mem::take(&mut inner.inline_req);
         let mut out = core::mem::take(&mut inner.inline_resp);
         out.clear();
@@ -342,6 +343,7 @@ impl<F: HandlerFns> Registry<F> {
             );
             Err(Status::INTERNAL)
         });
+        let done = now();
         let (status, body) = match r {
             Ok(()) => (Status::OK, &out[..]),
             Err(status) => (status, &[][..]),
@@ -356,7 +358,7 @@ impl<F: HandlerFns> Registry<F> {
                 side: Side::Served,
                 kind: ExchangeKind::Call,
                 status,
-                duration: now().saturating_duration_since(arrived),
+                duration: done.saturating_duration_since(arrived),
             },
         );
         match inner.conn.respond(id, status, body) {
@@ -367,6 +369,7 @@ impl<F: HandlerFns> Registry<F> {
         }
         inner.inline_req = req;
         inner.inline_resp = out;
+        done
     }
 
     /// Starts the handler for an inbound request (driver, lock held): it comes back as a job in
@@ -413,7 +416,8 @@ impl<F: HandlerFns> Registry<F> {
         if let Entry::Inline(f) = &entry {
             // Calls to inline handlers normally take the driver's fast path; this one did not.
             inner.inline_req = payload;
-            return Registry::<F>::run_inline(&**f, shared, inner, id, method, deadline);
+            Registry::<F>::run_inline(&**f, shared, inner, id, method, deadline, now());
+            return;
         }
         // Handles are created here but only dropped by the jobs: dropping the last handle takes
         // the connection's lock, which this function runs under.

@@ -587,8 +587,10 @@ impl Peer {
             Kind::Notify => (RequestKind::Notify, ExchangeKind::Notify),
         };
         self.when_room(deadline, |inner| {
-            let id = inner.conn.open_keyed(now(), kind, method, key, payload, deadline)?;
-            inner.calls.insert(id, CallSlot::new(Opened::now(label, observed, deadline)));
+            // One reading of the clock for the core and the observer's duration.
+            let at = now();
+            let id = inner.conn.open_keyed(at, kind, method, key, payload, deadline)?;
+            inner.calls.insert(id, CallSlot::new(Opened { method: label, kind: observed, at, deadline }));
             Ok(id)
         })
         .await
@@ -690,6 +692,7 @@ impl<R, E> PendingCall<R, E> {
         }
         let id = self.id;
         let mut inner = self.h.shared().lock();
+        let relayed = inner.take_relay();
         let out = match inner.calls.get_mut(&id) {
             Some(slot) => match slot.result.take() {
                 Some(r) => r,
@@ -698,6 +701,8 @@ impl<R, E> PendingCall<R, E> {
                         Some(w) if w.will_wake(cx.waker()) => {}
                         _ => slot.waker = Some(cx.waker().clone()),
                     }
+                    drop(inner);
+                    relayed.wake();
                     return Poll::Pending;
                 }
             },
@@ -705,6 +710,7 @@ impl<R, E> PendingCall<R, E> {
         };
         inner.calls.remove(&id);
         drop(inner);
+        relayed.wake();
         self.done = true;
         Poll::Ready(out)
     }

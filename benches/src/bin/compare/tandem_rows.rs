@@ -189,7 +189,9 @@ fn smol_server(t: Transport, tag: &str) -> tandem_smol::Server {
             Ok(())
         })
         .raw_streaming(SINK, |_, _, mut rx, _tx| async move {
-            while rx.recv().await.map_err(|e| e.status())?.is_some() {}
+            // As the tandem-std sink: each item lands in the buffer the previous one was in.
+            let mut item = Vec::new();
+            while rx.recv_into(&mut item).await.map_err(|e| e.status())? {}
             Ok(())
         });
     let (addr, _) = listen_addr(t, tag);
@@ -245,9 +247,15 @@ impl Row for SmolRow {
             .map(|_| {
                 let (peer, msg, n) = (self.peer.clone(), self.msg.clone(), Rc::clone(&n));
                 ex.spawn(async move {
+                    // As the tandem-std row: responses land in a reused buffer, and the clock is
+                    // read once per batch of calls, not per call.
+                    let mut back = Vec::new();
                     while start.elapsed() < time {
-                        peer.call_raw(ECHO, &msg, tandem_smol::Deadline::None).await.expect("call");
-                        n.set(n.get() + 1);
+                        for _ in 0..16 {
+                            let d = tandem_smol::Deadline::None;
+                            peer.call_raw_into(ECHO, &msg, d, &mut back).await.expect("call");
+                            n.set(n.get() + 1);
+                        }
                     }
                 })
             })

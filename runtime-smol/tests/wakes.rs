@@ -1,0 +1,82 @@
+//! Waking the callers a driver's turn resolved (`Engine::apply_actions`): the driver wakes the
+//! first and leaves the others in the connection's relay, for that first caller to wake from its
+//! own thread if it runs at once; whatever it did not take, the driver wakes itself before its
+//! turn ends. So a caller must be woken even when the first caller woken never runs again (its
+//! executor stopped), and every result must be there for its caller.
+
+mod common;
+
+use common::*;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+use std::sync::Arc;
+use std::task::Wake;
+
+use tandem_smol::{CallError, Client, ClientConfig, Deadline, Handlers, MethodId, Server, ServerConfig};
+
+const ECHO_RAW: MethodId = MethodId::new(9, 1);
+
+/// The waker of an executor that never polls again.
+struct Stopped;
+
+impl Wake for Stopped {
+    fn wake(self: Arc<Self>) {}
+}
+
+type Call = Pin<Box<dyn Future<Output = Result<Vec<u8>, CallError>>>>;
+
+#[test]
+fn every_resolved_caller_is_woken_when_the_first_one_woken_never_runs() {
+    run(T * 6, async {
+        let handlers = Handlers::new().raw_unary_inline(ECHO_RAW, |_ctx, req, out| {
+            out.extend_from_slice(req);
+            Ok(())
+        });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("srv"), handlers).unwrap();
+        let addr = server.local_addr().to_string();
+        let client = Client::connect(&addr, ClientConfig::new("cli"), Handlers::new()).await.unwrap();
+        let peer = client.peer().clone();
+        let stopped = Waker::from(Arc::new(Stopped));
+        let rounds = if cfg!(debug_assertions) { 30 } else { 200 };
+        for round in 0..rounds {
+            // Opened first, so that their answers come first in the turn that reads them: polled
+            // once with the waker of an executor that stopped, then left alone.
+            let mut stuck: Vec<(u8, Call)> = Vec::new();
+            for i in 0..8u8 {
+                let p = peer.clone();
+                let mut call: Call =
+                    Box::pin(async move { p.call_raw(ECHO_RAW, &[round as u8, i], Deadline::None).await });
+                match call.as_mut().poll(&mut Context::from_waker(&stopped)) {
+                    Poll::Ready(r) => assert_eq!(r.unwrap(), [round as u8, i]),
+                    Poll::Pending => stuck.push((i, call)),
+                }
+            }
+            // Callers on running executors, answered in the same turns or later ones.
+            let live: Vec<_> = (0..8u8)
+                .map(|i| {
+                    let p = peer.clone();
+                    smol::spawn(
+                        async move { p.call_raw(ECHO_RAW, &[round as u8, 100 + i], Deadline::None).await },
+                    )
+                })
+                .collect();
+            for (i, task) in live.into_iter().enumerate() {
+                assert_eq!(within(T, task).await.unwrap(), [round as u8, 100 + i as u8], "round {round}");
+            }
+            // The stuck calls were answered too: their results wait for them.
+            within(T, async {
+                for (i, mut call) in stuck {
+                    loop {
+                        if let Poll::Ready(r) = call.as_mut().poll(&mut Context::from_waker(&stopped)) {
+                            assert_eq!(r.unwrap(), [round as u8, i], "round {round}");
+                            break;
+                        }
+                        async_io::Timer::after(core::time::Duration::from_millis(1)).await;
+                    }
+                }
+            })
+            .await;
+        }
+    });
+}
