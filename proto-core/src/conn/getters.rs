@@ -149,6 +149,8 @@ impl Connection<'_> {
         {
             return Err("call counters above the exchange table");
         }
+        #[cfg(feature = "alloc")]
+        self.spliced.check(self.tx.len())?;
         Ok(())
     }
 

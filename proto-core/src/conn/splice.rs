@@ -49,6 +49,19 @@ impl Spliced {
         self.q.capacity() * core::mem::size_of::<Splice>()
     }
 
+    /// Its counters agree with its entries and with `tx_len`, the transmit queue's length.
+    pub(crate) fn check(&self, tx_len: usize) -> Result<(), &'static str> {
+        let gaps: usize = self.q.iter().map(|s| s.gap).sum();
+        let bytes: usize = self.q.iter().map(|s| s.buf.len().saturating_sub(s.off)).sum();
+        if gaps != self.gaps || bytes != self.bytes || gaps > tx_len {
+            return Err("splice counters differ from the spliced frames or the transmit queue");
+        }
+        if self.q.iter().any(|s| s.off >= s.buf.len()) {
+            return Err("a spliced frame sent whole is still queued");
+        }
+        Ok(())
+    }
+
     pub(crate) fn release_memory(&mut self) {
         if self.q.is_empty() {
             self.q = VecDeque::new();
