@@ -55,7 +55,7 @@ impl Pool {
 
 /// Slack over [`POOL_BUF_MAX`] for an item kept with its frame header
 /// ([`SessionState::retain_frame`]), so that a 64 KiB item's buffer is still recycled.
-const FRAME_SLACK: usize = 64;
+const FRAME_SLACK: usize = super::splice::PAD;
 
 /// A stream item kept until the peer confirms it: `buf[start..]` is the item. `buf` is shared
 /// with the transmit path when it holds the item's whole encoded frame (`start` is then the
