@@ -104,8 +104,8 @@ impl Connection<'_> {
         let mut buf = sess.item_pool.take();
         let Some(v) = Arc::get_mut(&mut buf) else { return Ok(false) };
         // The header ends at `PAD` (a cache line into the buffer), so that the payload is
-        // copied to the same alignment as the caller's bytes usually have (a copy between
-        // buffers at different offsets within a cache line is markedly slower).
+        // copied to the same alignment as the caller's bytes usually have: right after an
+        // unaligned header, the copy measured nearly twice as slow (BENCHMARKS.md, issue 15).
         let off = PAD - (1 + l + (e - h0));
         v.reserve_exact(off + n);
         v.resize(off, 0);
