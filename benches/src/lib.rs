@@ -269,7 +269,20 @@ impl Streaming {
     ///
     /// If the stream cannot be opened.
     pub fn new(item_len: usize, config: Config) -> Streaming {
-        let mut pair = Pair::new(config);
+        Streaming::on(Pair::new(config), item_len)
+    }
+
+    /// The same over a resumable session: every item is retained until its credit confirms
+    /// it (SPEC.md §13.7), and is sent from that retained copy.
+    ///
+    /// # Panics
+    ///
+    /// If the stream cannot be opened.
+    pub fn resumable(item_len: usize, config: Config) -> Streaming {
+        Streaming::on(Pair::resumable(config), item_len)
+    }
+
+    fn on(mut pair: Pair, item_len: usize) -> Streaming {
         let now = pair.now;
         let id = pair.client.open_stream(now, SINK, b"", None, false).expect("open_stream");
         let mut opened = 0;

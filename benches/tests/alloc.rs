@@ -102,15 +102,25 @@ fn steady_state_stream_items_do_not_allocate() {
     let configs = [Config::default(), Config { max_frame_size: 1 << 20, ..Config::default() }];
     for config in configs {
         let frame = config.max_frame_size;
-        let mut s = Streaming::new(64 * 1024, config);
-        for _ in 0..10 {
-            s.send_items(16);
-        }
-        let n = allocations_in(|| {
-            for _ in 0..20 {
+        for resumable in [false, true] {
+            let mut s = if resumable {
+                Streaming::resumable(64 * 1024, config.clone())
+            } else {
+                Streaming::new(64 * 1024, config.clone())
+            };
+            assert_eq!(s.pair.client.is_resumable(), resumable);
+            for _ in 0..10 {
                 s.send_items(16);
             }
-        });
-        assert_eq!(n, 0, "{n} allocations in 320 stream items (max_frame_size {frame}) after warm-up");
+            let n = allocations_in(|| {
+                for _ in 0..20 {
+                    s.send_items(16);
+                }
+            });
+            assert_eq!(
+                n, 0,
+                "{n} allocations in 320 stream items (max_frame_size {frame}, resumable {resumable}) after warm-up"
+            );
+        }
     }
 }

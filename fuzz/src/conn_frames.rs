@@ -135,6 +135,7 @@ pub enum Op {
 #[derive(Arbitrary, Debug)]
 pub struct Input {
     dialer: bool,
+    /// The configuration (`configs`, modulo 4); bit 2: a resumable session.
     config: u8,
     peer: PeerHello,
     ops: Vec<Op>,
@@ -200,8 +201,18 @@ pub fn run(input: &Input) {
     let packet = matches!(cfg.transport, Transport::Packet { .. });
     let role = if input.dialer { Role::Dialer } else { Role::Acceptor };
     let now = Instant::from_millis(1_000);
-    let c = Connection::new(role, cfg.clone(), Identity { name: b"under-test", ..Identity::default() }, now)
-        .expect("valid config");
+    // Some inputs run a resumable session (SPEC.md §13): the acceptor offers a token, so the
+    // connection retains requests and stream items (sent from their retained copy) and ACKs.
+    let resumable = input.config & 4 != 0;
+    let token: &[u8] = if resumable { b"fuzz-frames-session-token-00000" } else { b"" };
+    let mine = if input.dialer { b"" } else { token };
+    let c = Connection::new(
+        role,
+        cfg.clone(),
+        Identity { name: b"under-test", session: mine, ..Identity::default() },
+        now,
+    )
+    .expect("valid config");
     let pairs = params(&input.peer, packet);
     let mut pbuf = [0u8; 256];
     let ps = Params::encode_into(&pairs, &mut pbuf).expect("params fit");
@@ -211,7 +222,7 @@ pub fn run(input: &Input) {
         flags: 0,
         name: b"peer",
         auth: b"",
-        session: b"",
+        session: if input.dialer { token } else { b"" },
         params: ps,
     });
     let lim = tandem_core::PeerLimits::from_params(pairs.iter().copied()).expect("legal params");
@@ -249,6 +260,12 @@ pub fn run(input: &Input) {
     h.transmit(0);
     h.advance(Duration::from_secs(3600));
     h.transmit(0);
+    if resumable && h.c.state() == State::Suspended {
+        // A dialer's session waits for the application to reconnect: end it.
+        assert!(h.c.evict_suspended_session());
+        h.t.drain(&mut h.c, h.now);
+        h.transmit(0);
+    }
     assert_eq!(h.c.state(), State::Closed, "an hour of silence did not close the connection");
     h.t.check_final(&h.c);
     assert!(h.c.is_finished(), "closed and drained but not finished");

@@ -15,7 +15,11 @@
 //!
 //! 1. read transport bytes into [`Connection::recv_buffer`], then [`Connection::recv_commit`];
 //! 2. drain [`Connection::poll_event`] and act on each [`Event`] (answer requests, complete calls);
-//! 3. drain [`Connection::poll_transmit`] into the transport;
+//! 3. drain [`Connection::poll_transmit`] into the transport (or, on a byte stream, write
+//!    straight from the connection's buffers: [`Connection::transmit_pieces`] with a vectored
+//!    write, or [`Connection::transmit_data`], then [`Connection::transmit_done`]; in a
+//!    resumable session stream items are sent from their retained copy that way, without
+//!    the copy into `poll_transmit`'s buffer);
 //! 4. sleep until input arrives or [`Connection::poll_timeout`], then call
 //!    [`Connection::handle_timeout`] and go to 1.
 //!

@@ -140,6 +140,13 @@ impl<'a> ByteQueue<'a> {
         &self.store.as_slice()[self.head..self.tail]
     }
 
+    /// All queued bytes, in order: the first region, then the second (empty unless wrapped).
+    pub(crate) fn regions(&self) -> (&[u8], &[u8]) {
+        let s = self.store.as_slice();
+        let second = if self.two { &s[..self.second] } else { &[] };
+        (&s[self.head..self.tail], second)
+    }
+
     /// Consumes `n` bytes from the head.
     pub(crate) fn consume(&mut self, n: usize) {
         debug_assert!(n <= self.len());

@@ -24,7 +24,7 @@
 //! (Layer 2: imports `conn`, `clock`, `tls`, `state`.)
 
 use core::task::Poll;
-use std::io;
+use std::io::{self, IoSlice};
 
 use tandem_core::Transport;
 
@@ -37,6 +37,8 @@ use crate::tls::TlsSession;
 const READS: usize = 8;
 /// The small first read of each round on a byte stream.
 const SMALL_READ: usize = 1024;
+/// Most pieces of queued bytes handed to one vectored write.
+const PIECES: usize = 16;
 
 /// A connection's I/O state between the socket and the core.
 #[derive(Debug)]
@@ -298,6 +300,54 @@ impl Pump {
         progress
     }
 
+    /// [`write`](Self::write) with a vectored write: on a plain byte stream, what the core
+    /// has queued goes out in as few system calls as the socket allows, whatever pieces it
+    /// is in (the transmit queue's two regions, stream items sent from their retained copy;
+    /// see `Connection::transmit_pieces`). Packet transports and TLS write one piece at a time.
+    pub fn write_vectored(
+        &mut self,
+        inner: &mut Inner,
+        mut writev: impl FnMut(&[IoSlice<'_>]) -> Poll<io::Result<usize>>,
+    ) -> bool {
+        if self.tls.is_some() || self.max_datagram > 0 {
+            return self.write(inner, |data| writev(&[IoSlice::new(data)]));
+        }
+        let mut progress = false;
+        loop {
+            if self.broken {
+                return self.write_to(inner, |_| Poll::Ready(Ok(0))) || progress;
+            }
+            let mut pieces: [&[u8]; PIECES] = [&[]; PIECES];
+            let k = inner.conn.transmit_pieces(&mut pieces);
+            if k == 0 {
+                return progress;
+            }
+            let iov: [IoSlice<'_>; PIECES] = core::array::from_fn(|i| IoSlice::new(pieces[i]));
+            match writev(&iov[..k]) {
+                Poll::Ready(Ok(n)) if n > 0 => {
+                    progress = true;
+                    inner.conn.transmit_done(n);
+                }
+                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                Poll::Ready(r) => {
+                    self.write_failed(inner, r.err());
+                    progress = true;
+                }
+                Poll::Pending => return progress,
+            }
+        }
+    }
+
+    /// A write failed or wrote nothing: the peer is gone.
+    fn write_failed(&mut self, inner: &mut Inner, e: Option<io::Error>) {
+        let e = e.map(|e| e.to_string()).unwrap_or_else(|| "wrote 0 bytes".into());
+        tracing::debug!(conn = self.id, error = %e, "write failed: peer gone");
+        self.broken = true;
+        if !self.eof {
+            self.end_input(inner);
+        }
+    }
+
     fn write_to(
         &mut self,
         inner: &mut Inner,
@@ -339,12 +389,7 @@ impl Pump {
                 }
                 Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
                 Poll::Ready(r) => {
-                    let e = r.err().map(|e| e.to_string()).unwrap_or_else(|| "wrote 0 bytes".into());
-                    tracing::debug!(conn = self.id, error = %e, "write failed: peer gone");
-                    self.broken = true;
-                    if !self.eof {
-                        self.end_input(inner);
-                    }
+                    self.write_failed(inner, r.err());
                     progress = true;
                 }
                 Poll::Pending => return progress,

@@ -117,7 +117,7 @@ impl Connection<'_> {
         if self.try_suspend(self.last_recv, &ConnectionError::PeerClosed { status }) {
             return Ok(None);
         }
-        self.tx.clear();
+        self.tx_clear();
         self.tx_head_left = 0;
         self.enter_closed(ConnectionError::PeerClosed { status });
         Ok(None)

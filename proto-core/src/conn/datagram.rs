@@ -174,7 +174,7 @@ mod imp {
             // empty token.
             self.me.2.set(&[]);
             if self.role == Role::Dialer {
-                self.tx.clear();
+                self.tx_clear();
                 self.send_hello(VERSION, VERSION, false);
                 if let Some(d) = self.dgram.as_mut() {
                     d.hello_mine.set(self.tx.data());
@@ -393,7 +393,7 @@ mod imp {
                 (false, Role::Acceptor) => {
                     // A new association from the same address (the dialer restarted): this one
                     // ends without CLOSE, and the runtime feeds the datagram to a new one.
-                    self.tx.clear();
+                    self.tx_clear();
                     self.enter_closed(ConnectionError::Superseded);
                     Ok(None)
                 }

@@ -80,7 +80,10 @@ impl Connection<'_> {
     /// Whether the connection is closed and everything it had to say has been transmitted and
     /// reported: the driver may now close the transport and drop the connection.
     pub fn is_finished(&self) -> bool {
-        self.state == State::Closed && self.tx.is_empty() && self.closed_delivered && !self.dgram_lingering()
+        self.state == State::Closed
+            && self.tx_total() == 0
+            && self.closed_delivered
+            && !self.dgram_lingering()
     }
 
     /// Whether this connection's session can be resumed after a transport loss (SPEC.md §13):
@@ -146,6 +149,8 @@ impl Connection<'_> {
         {
             return Err("call counters above the exchange table");
         }
+        #[cfg(feature = "alloc")]
+        self.spliced.check(self.tx.len())?;
         Ok(())
     }
 
@@ -227,7 +232,7 @@ impl Connection<'_> {
             return false;
         }
         self.session_ending = true;
-        self.tx.clear();
+        self.tx_clear();
         self.enter_closed(ConnectionError::SessionEvicted);
         true
     }
@@ -244,13 +249,16 @@ impl Connection<'_> {
 
     /// Bytes waiting in the transmit queue.
     pub fn pending_transmit(&self) -> usize {
-        self.tx.len()
+        self.tx_total()
     }
 
     /// Bytes of memory the connection's buffers and tables currently occupy (excluding the
     /// `Connection` struct itself).
     pub fn buffer_footprint(&self) -> usize {
-        self.rx.footprint() + self.tx.footprint() + self.reasm.footprint() + self.slots.footprint()
+        let f = self.rx.footprint() + self.tx.footprint() + self.reasm.footprint() + self.slots.footprint();
+        #[cfg(feature = "alloc")]
+        let f = f + self.spliced.footprint();
+        f
     }
 
     /// Returns memory held by empty buffers and tables to the allocator (owned storage only).
@@ -261,6 +269,8 @@ impl Connection<'_> {
         self.release_rx();
         self.rx.release_memory();
         self.tx.release_memory();
+        #[cfg(feature = "alloc")]
+        self.spliced.release_memory();
         if self.partial.is_none() {
             self.reasm.clear();
             self.reasm.release_memory();

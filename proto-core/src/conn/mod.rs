@@ -51,6 +51,8 @@ pub(crate) mod session;
 #[allow(dead_code)]
 mod session_fixed;
 mod sizing;
+#[cfg(feature = "alloc")]
+mod splice;
 mod streams;
 
 /// Acknowledged ids a caller remembers per transport and acknowledges again after a resumption
@@ -453,6 +455,9 @@ pub struct Connection<'a> {
     /// transport has taken only part of it (0: the head is at a frame boundary). A queue given
     /// up for a CLOSE keeps them, so that the CLOSE does not land inside a half-sent frame.
     tx_head_left: usize,
+    /// Stream items queued by reference to their retained copy, at frame boundaries of `tx`.
+    #[cfg(feature = "alloc")]
+    spliced: splice::Spliced,
     slots: Table<'a, Slot>,
     pending_slots: usize,
 
@@ -678,17 +683,21 @@ impl<'a> Connection<'a> {
         if self.resend_streams && self.state != State::Closed {
             self.pump_streams();
         }
-        if !self.tx.is_empty() {
+        if self.tx_total() > 0 {
             self.flush_acks(now, true);
         }
         if matches!(self.config.transport, Transport::Stream) {
-            // The queue may wrap around (two regions): copy both as far as `buf` goes.
+            // What is queued may come in pieces (the queue's two regions, splices): copy them
+            // in order as far as `buf` goes.
             let mut n = 0;
-            while n < buf.len() && !self.tx.is_empty() {
-                let data = self.tx.data();
+            while n < buf.len() {
+                let data = self.tx_piece();
+                if data.is_empty() {
+                    break;
+                }
                 let k = data.len().min(buf.len() - n);
                 buf[n..n + k].copy_from_slice(&data[..k]);
-                self.consume_tx(k);
+                self.tx_advance(k);
                 n += k;
             }
             self.stats.bytes_sent += n as u64;
@@ -718,19 +727,30 @@ impl<'a> Connection<'a> {
     }
 
     /// The next queued outbound bytes, for drivers that write straight from the connection's
-    /// buffer; follow with [`transmit_done`](Self::transmit_done), then call again: the
-    /// transmit queue wraps around in its buffer, so what is queued may come in two pieces
-    /// (empty only when nothing is queued). Byte streams only.
+    /// buffers; follow with [`transmit_done`](Self::transmit_done), then call again: what is
+    /// queued may come in several pieces (the transmit queue wraps around in its buffer, and
+    /// in a resumable session a stream item is sent from its retained copy), so this is empty
+    /// only when nothing is queued. [`transmit_pieces`](Self::transmit_pieces) returns them
+    /// all, for a vectored write. Byte streams only.
     pub fn transmit_data(&self) -> &[u8] {
-        self.tx.data()
+        self.tx_piece()
     }
 
-    /// Marks `n` bytes of [`transmit_data`](Self::transmit_data) as written (at most its
-    /// length).
-    pub fn transmit_done(&mut self, n: usize) {
-        let n = n.min(self.tx.data().len());
-        self.consume_tx(n);
-        self.stats.bytes_sent += n as u64;
+    /// Marks the first `n` queued bytes as written: at most the total length of the pieces
+    /// [`transmit_pieces`](Self::transmit_pieces) returns (what [`transmit_data`](Self::transmit_data)
+    /// returns is the first of them).
+    pub fn transmit_done(&mut self, mut n: usize) {
+        let mut done = 0;
+        while n > 0 {
+            let k = self.tx_piece().len().min(n);
+            if k == 0 {
+                break;
+            }
+            self.tx_advance(k);
+            n -= k;
+            done += k;
+        }
+        self.stats.bytes_sent += done as u64;
         self.retry_grants();
     }
 
@@ -758,6 +778,9 @@ impl<'a> Connection<'a> {
     /// transport has taken part of stays, so that what is queued next still starts at a frame
     /// boundary on the wire.
     pub(super) fn clear_tx(&mut self) {
+        #[cfg(feature = "alloc")]
+        self.clear_tx_spliced();
+        #[cfg(not(feature = "alloc"))]
         self.tx.truncate(self.tx_head_left);
     }
 }

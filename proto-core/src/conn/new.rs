@@ -326,6 +326,8 @@ impl<'a> Connection<'a> {
             reasm_delivered: false,
             tx,
             tx_head_left: 0,
+            #[cfg(feature = "alloc")]
+            spliced: Default::default(),
             slots,
             pending_slots: 0,
             next_id: match role {

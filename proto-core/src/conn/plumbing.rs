@@ -235,7 +235,7 @@ impl Connection<'_> {
             let msg = e_message(&e);
             self.push_close(e.status(), msg);
         } else {
-            self.tx.clear();
+            self.tx_clear();
             self.tx_head_left = 0;
         }
         self.enter_closed(e);

@@ -67,7 +67,7 @@ impl Connection<'_> {
         self.rx_release = 0;
         self.eof = false;
         self.rx_error = None;
-        self.tx.clear();
+        self.tx_clear();
         self.tx_head_left = 0;
         self.ping_out = None;
         self.grant_retry = false;
@@ -121,7 +121,7 @@ impl Connection<'_> {
     /// Grace period over: the session ends, every exchange resolves UNAVAILABLE.
     pub(super) fn expire_session(&mut self) {
         self.session_ending = true;
-        self.tx.clear();
+        self.tx_clear();
         self.tx_head_left = 0;
         self.enter_closed(ConnectionError::SessionExpired);
     }
@@ -251,7 +251,7 @@ impl Connection<'_> {
         self.peer_resume = true;
         // `fresh` is done: it sends nothing and reports nothing more.
         fresh.rx.clear();
-        fresh.tx.clear();
+        fresh.tx_clear();
         fresh.resume_request = false;
         fresh.state = State::Closed;
         fresh.closed_event = Some(ConnectionError::LocallyClosed { status: Status::OK });

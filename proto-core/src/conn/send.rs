@@ -457,7 +457,7 @@ impl<'a> Connection<'a> {
     // ------------------------------------------------------------------ encoding
 
     /// Transmit bytes application frames may use.
-    fn app_tx_capacity(&self) -> usize {
+    pub(super) fn app_tx_capacity(&self) -> usize {
         let cap = self.tx.capacity_max();
         cap - CONTROL_RESERVE.min(cap / 4)
     }
@@ -543,7 +543,7 @@ impl<'a> Connection<'a> {
         if n > cap {
             return Err(ApiError::TooLarge { size: n, limit: cap });
         }
-        if self.tx.len() + n > cap {
+        if self.tx_total() + n > cap {
             return Err(ApiError::TxFull);
         }
         let buf = self.tx.spare(n);
@@ -632,7 +632,7 @@ impl<'a> Connection<'a> {
                 limit: cap.saturating_sub(need - payload.len()),
             });
         }
-        if self.tx.len() + need > cap {
+        if self.tx_total() + need > cap {
             return Err(ApiError::TxFull);
         }
         self.push(&make(flags::MORE, Some(total), &payload[..first_chunk]), false)?;
@@ -686,5 +686,45 @@ impl<'a> Connection<'a> {
             self.clear_tx();
             let _ = self.push(&f, true);
         }
+    }
+}
+
+/// Without an allocator there are no splices (see `splice.rs`): the transmit queue is all.
+#[cfg(not(feature = "alloc"))]
+impl Connection<'_> {
+    /// Bytes queued for transmission.
+    pub(super) fn tx_total(&self) -> usize {
+        self.tx.len()
+    }
+
+    /// Empties the transmit queue.
+    pub(super) fn tx_clear(&mut self) {
+        self.tx.clear();
+    }
+
+    /// The next piece of queued bytes.
+    pub(super) fn tx_piece(&self) -> &[u8] {
+        self.tx.data()
+    }
+
+    /// Marks `n` bytes of [`tx_piece`](Self::tx_piece) as sent (at most its length).
+    pub(super) fn tx_advance(&mut self, n: usize) {
+        let n = n.min(self.tx.data().len());
+        self.consume_tx(n);
+    }
+
+    /// The queued bytes in order, as up to `out.len()` slices (for a vectored write); returns
+    /// how many were filled. Byte streams only; what [`transmit_data`](Self::transmit_data)
+    /// returns is the first of them.
+    pub fn transmit_pieces<'s>(&'s self, out: &mut [&'s [u8]]) -> usize {
+        let (r1, r2) = self.tx.regions();
+        let mut k = 0;
+        for r in [r1, r2] {
+            if let (false, Some(slot)) = (r.is_empty(), out.get_mut(k)) {
+                *slot = r;
+                k += 1;
+            }
+        }
+        k
     }
 }

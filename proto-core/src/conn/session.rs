@@ -7,6 +7,7 @@
 //! datagram mode uses `session_fixed.rs`, the same interface over caller buffers.
 
 use alloc::collections::{BTreeMap, VecDeque};
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 pub(crate) use super::digest::{request_digest, Digest};
@@ -43,6 +44,56 @@ impl Pool {
     pub fn held(&self) -> usize {
         self.spare.iter().map(Vec::capacity).sum::<usize>()
             + self.spare.capacity() * core::mem::size_of::<Vec<u8>>()
+    }
+    /// Frees every spare buffer; returns the bytes freed.
+    pub fn clear(&mut self) -> usize {
+        let held = self.held();
+        self.spare = Vec::new();
+        held
+    }
+}
+
+/// Slack over [`POOL_BUF_MAX`] for an item kept with its frame header
+/// ([`SessionState::retain_frame`]), so that a 64 KiB item's buffer is still recycled.
+const FRAME_SLACK: usize = super::splice::PAD;
+
+/// A stream item kept until the peer confirms it: `buf[start..]` is the item. `buf` is shared
+/// with the transmit path when it holds the item's whole encoded frame (`start` is then the
+/// header's length) and that frame is still being sent.
+#[derive(Debug)]
+pub(crate) struct RetainedItem {
+    buf: Arc<Vec<u8>>,
+    start: usize,
+}
+
+/// Spare buffers for stream items; only buffers nothing else shares are kept.
+#[derive(Debug, Default)]
+pub(crate) struct ItemPool {
+    spare: Vec<Arc<Vec<u8>>>,
+}
+
+impl ItemPool {
+    /// An empty buffer nothing else shares (recycled if possible).
+    pub fn take(&mut self) -> Arc<Vec<u8>> {
+        let mut a = self.spare.pop().unwrap_or_default();
+        if let Some(v) = Arc::get_mut(&mut a) {
+            v.clear();
+            return a;
+        }
+        Arc::default()
+    }
+    /// Keeps `a` for reuse when it is the last holder of its buffer (otherwise just drops this
+    /// holder: the other one gives the buffer back later).
+    pub fn give_back(&mut self, mut a: Arc<Vec<u8>>) {
+        let ok = Arc::get_mut(&mut a).is_some_and(|v| v.capacity() <= POOL_BUF_MAX + FRAME_SLACK);
+        if ok && self.spare.len() < POOL_MAX {
+            self.spare.push(a);
+        }
+    }
+    /// Bytes held by spare buffers.
+    pub fn held(&self) -> usize {
+        self.spare.iter().map(|a| a.capacity()).sum::<usize>()
+            + self.spare.capacity() * core::mem::size_of::<Arc<Vec<u8>>>()
     }
     /// Frees every spare buffer; returns the bytes freed.
     pub fn clear(&mut self) -> usize {
@@ -224,9 +275,9 @@ pub(crate) struct SessionState {
     pub acks: AckQueue,
     /// Stream items we sent and do not yet know received, per stream, oldest first (§13.7).
     /// Bounded by the peer's credit windows: an item is confirmed when its credit comes back.
-    pub items: BTreeMap<u64, VecDeque<Vec<u8>>>,
+    pub items: BTreeMap<u64, VecDeque<RetainedItem>>,
     /// Recycled buffers for `items`.
-    pub item_pool: Pool,
+    pub item_pool: ItemPool,
     /// Answers to retransmitted requests that did not fit the transmit queue yet: `(id, is a
     /// stream)`, sent as it drains.
     pub owed: VecDeque<(u64, bool)>,
@@ -238,7 +289,7 @@ impl SessionState {
     pub fn footprint(&self) -> usize {
         self.cache.footprint()
             + self.outbox.footprint()
-            + self.items.values().flat_map(|q| q.iter()).map(Vec::capacity).sum::<usize>()
+            + self.items.values().flat_map(|q| q.iter()).map(|r| r.buf.capacity()).sum::<usize>()
             + self.item_pool.held()
     }
 
@@ -269,22 +320,32 @@ impl SessionState {
 
     /// Keeps a copy of an item sent on stream `id` (always: the peer's credit bounds them).
     pub fn retain_item(&mut self, id: u64, item: &[u8]) -> bool {
-        let v = self.item_pool.copy(item);
-        self.items.entry(id).or_default().push_back(v);
+        let mut buf = self.item_pool.take();
+        match Arc::get_mut(&mut buf) {
+            Some(v) => v.extend_from_slice(item),
+            None => buf = Arc::new(item.to_vec()),
+        }
+        self.items.entry(id).or_default().push_back(RetainedItem { buf, start: 0 });
         true
+    }
+
+    /// Keeps the item on stream `id` whose whole encoded frame is `frame` (`start`: where the
+    /// item begins in it), the buffer the transmit queue sends it from (SPEC.md §13.7).
+    pub fn retain_frame(&mut self, id: u64, frame: Arc<Vec<u8>>, start: usize) {
+        self.items.entry(id).or_default().push_back(RetainedItem { buf: frame, start });
     }
 
     /// The `k`-th unconfirmed item of stream `id`.
     pub fn item(&self, id: u64, k: usize) -> Option<&[u8]> {
-        self.items.get(&id).and_then(|q| q.get(k)).map(Vec::as_slice)
+        self.items.get(&id).and_then(|q| q.get(k)).and_then(|r| r.buf.get(r.start..))
     }
 
     /// Drops the oldest `n` unconfirmed items of stream `id`; returns how many were dropped.
     pub fn drop_items(&mut self, id: u64, n: usize) -> usize {
         let Some(q) = self.items.get_mut(&id) else { return 0 };
         let n = n.min(q.len());
-        for v in q.drain(..n) {
-            self.item_pool.give_back(v);
+        for r in q.drain(..n) {
+            self.item_pool.give_back(r.buf);
         }
         n
     }
@@ -292,8 +353,8 @@ impl SessionState {
     /// Drops every item of stream `id` (the stream is over).
     pub fn forget_items(&mut self, id: u64) {
         if let Some(q) = self.items.remove(&id) {
-            for v in q {
-                self.item_pool.give_back(v);
+            for r in q {
+                self.item_pool.give_back(r.buf);
             }
         }
     }
@@ -326,7 +387,7 @@ impl SessionState {
             outbox: Outbox::new(config.max_retained_bytes),
             acks: AckQueue::default(),
             items: BTreeMap::new(),
-            item_pool: Pool::default(),
+            item_pool: ItemPool::default(),
             owed: VecDeque::new(),
         }
     }

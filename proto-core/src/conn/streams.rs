@@ -53,12 +53,20 @@ impl Connection<'_> {
             let limit = self.sess.as_ref().map_or(0, |s| s.outbox.max_bytes());
             return Err(ApiError::RetainFull { limit });
         }
-        self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
-            flags: more,
-            id,
-            total_len,
-            payload: chunk,
-        })?;
+        // In a resumable session the item's frame is written once, into its retained copy,
+        // and sent from there (`splice.rs`); otherwise it is copied into the transmit queue.
+        #[cfg(feature = "alloc")]
+        let spliced = self.push_spliced_item(id, item)?;
+        #[cfg(not(feature = "alloc"))]
+        let spliced = false;
+        if !spliced {
+            self.push_message(id, item, |more, total_len, chunk| Frame::StreamData {
+                flags: more,
+                id,
+                total_len,
+                payload: chunk,
+            })?;
+        }
         if let Some(s) = self.slots.get_mut(i) {
             s.s.send_msgs -= 1;
             s.s.send_bytes -= len as u32;
@@ -66,7 +74,9 @@ impl Connection<'_> {
         }
         self.conn_send -= len;
         #[cfg(feature = "resume")]
-        self.retain_item(id, item);
+        if !spliced {
+            self.retain_item(id, item);
+        }
         Ok(())
     }
 

@@ -11,6 +11,8 @@ mod props;
 mod resume;
 mod resume_soak;
 mod scenarios;
+#[cfg(feature = "alloc")]
+mod splice;
 mod storage;
 mod typed_wire;
 mod wrap_tx;

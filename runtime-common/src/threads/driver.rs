@@ -252,8 +252,8 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             });
             if let Some(s) = socket.as_mut() {
                 let t = s.get_mut();
-                progress |= pump.write(&mut inner, |data| {
-                    let r = t.write(data);
+                progress |= pump.write_vectored(&mut inner, |bufs| {
+                    let r = t.write_vectored(bufs);
                     op(r, &**t, false, &mut want)
                 });
                 if let Err(e) = t.flush() {

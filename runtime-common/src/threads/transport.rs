@@ -5,7 +5,7 @@
 
 use core::task::{Context, Poll, Waker};
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, IoSlice, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -50,6 +50,12 @@ pub(crate) trait Transport: Send + 'static {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
     /// Writes what fits; `WouldBlock` when nothing does.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
+    /// Writes what fits of `bufs`, in order (one system call on the plain stream sockets;
+    /// otherwise the first non-empty slice only); `WouldBlock` when nothing does.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+        self.write(first)
+    }
     /// After `read` (`reading`) or `write` returned `WouldBlock`: the readiness to wait for.
     fn blocked(&self, reading: bool) -> Interest {
         Interest { read: reading, write: !reading }
@@ -189,6 +195,18 @@ impl Transport for Socket {
             Socket::Udp(s) => udp_send(s, None, buf),
             Socket::Assoc(a) => udp_send(&a.socket, Some(a.peer), buf),
             Socket::Serial(p) => p.write(buf),
+        }
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.write_vectored(bufs),
+            Socket::Unix(s) => s.write_vectored(bufs),
+            // Packet transports: one datagram per write (the pump hands them one at a time).
+            _ => {
+                let first = bufs.iter().find(|b| !b.is_empty()).map_or(&[][..], |b| &b[..]);
+                self.write(first)
+            }
         }
     }
 

@@ -1,0 +1,242 @@
+//! Stream items sent from their retained copy (with `alloc`, in a resumable session on a byte
+//! stream). A resumable session keeps every stream item until the peer confirms it (SPEC.md
+//! §13.7); instead of copying the item into the transmit queue as well, the item's whole
+//! encoded frame is written once into the retained buffer, and the transmit queue refers to it
+//! at the frame boundary where it belongs (a *splice*). The driver then reads it from there
+//! ([`transmit_data`](Connection::transmit_data), [`transmit_pieces`](Connection::transmit_pieces)),
+//! so an item costs one copy in the core instead of two. On the wire nothing changes: the
+//! frames go out in the order they were queued.
+//!
+//! The buffer is shared (`Arc`) between the retained item and the splice, because either may
+//! be dropped first: the item when the peer confirms it or the stream ends, the splice when it
+//! is written or the queue is cleared. Whoever drops last returns it to the item pool.
+//!
+//! The transmit queue's length for its capacity check counts the splices' unsent bytes, so
+//! backpressure ([`ApiError::TxFull`]) is the same as when the items were copied in.
+
+use alloc::collections::VecDeque;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::{Connection, State};
+use crate::config::Transport;
+use crate::error::ApiError;
+use crate::frame::{Frame, MAX_HEADER_LEN};
+use crate::varint;
+
+/// Where the payload begins in a spliced frame's buffer (its header just before).
+pub(crate) const PAD: usize = 64;
+
+/// Frames queued by reference to a retained buffer, in queue order.
+#[derive(Debug, Default)]
+pub(crate) struct Spliced {
+    q: VecDeque<Splice>,
+    /// Sum of the splices' `gap`s: the bytes of `tx` queued before the last splice.
+    gaps: usize,
+    /// Unsent bytes of the splices.
+    bytes: usize,
+}
+
+#[derive(Debug)]
+struct Splice {
+    /// Bytes of `tx` to send before this frame (after the previous splice).
+    gap: usize,
+    /// The frame is `buf[off..]` (`off`: bytes already sent).
+    buf: Arc<Vec<u8>>,
+    off: usize,
+}
+
+impl Spliced {
+    /// Memory of the queue itself (the buffers belong to the retained items).
+    pub(crate) fn footprint(&self) -> usize {
+        self.q.capacity() * core::mem::size_of::<Splice>()
+    }
+
+    /// Its counters agree with its entries and with `tx_len`, the transmit queue's length.
+    pub(crate) fn check(&self, tx_len: usize) -> Result<(), &'static str> {
+        let gaps: usize = self.q.iter().map(|s| s.gap).sum();
+        let bytes: usize = self.q.iter().map(|s| s.buf.len().saturating_sub(s.off)).sum();
+        if gaps != self.gaps || bytes != self.bytes || gaps > tx_len {
+            return Err("splice counters differ from the spliced frames or the transmit queue");
+        }
+        if self.q.iter().any(|s| s.off >= s.buf.len()) {
+            return Err("a spliced frame sent whole is still queued");
+        }
+        Ok(())
+    }
+
+    pub(crate) fn release_memory(&mut self) {
+        if self.q.is_empty() {
+            self.q = VecDeque::new();
+        }
+    }
+}
+
+impl Connection<'_> {
+    /// Queues stream item `payload` of stream `id` as one STREAM_DATA frame written into a
+    /// buffer that is also kept as the item's retained copy. `Ok(false)`: not possible here
+    /// (no resumable session, not a byte stream, or the item needs more than one frame); the
+    /// caller copies it the ordinary way.
+    pub(super) fn push_spliced_item(&mut self, id: u64, payload: &[u8]) -> Result<bool, ApiError> {
+        if !matches!(self.config.transport, Transport::Stream) || self.state == State::Suspended {
+            return Ok(false);
+        }
+        let f = Frame::StreamData { flags: 0, id, total_len: None, payload };
+        if self.sess.is_none() || f.body_len() > self.send_frame_limit() {
+            return Ok(false);
+        }
+        let n = f.encoded_len();
+        let cap = self.app_tx_capacity();
+        if n > cap {
+            return Err(ApiError::TooLarge { size: n, limit: cap });
+        }
+        if self.tx_total() + n > cap {
+            return Err(ApiError::TxFull);
+        }
+        // The header: the frame without its payload, with the real body length.
+        let mut head = [0u8; PAD - MAX_HEADER_LEN];
+        let empty = Frame::StreamData { flags: 0, id, total_len: None, payload: &[] };
+        let Some(e) = empty.encode(&mut head) else { return Ok(false) };
+        let Ok(Some((_, fields, h0))) = Frame::peek_header(&head[..e], usize::MAX) else { return Ok(false) };
+        let mut len_buf = [0u8; 8];
+        let l = varint::encode((fields + payload.len()) as u64, &mut len_buf);
+        let Some(sess) = self.sess.as_mut() else { return Ok(false) };
+        let mut buf = sess.item_pool.take();
+        let Some(v) = Arc::get_mut(&mut buf) else { return Ok(false) };
+        // The header ends at `PAD` (a cache line into the buffer), so that the payload is
+        // copied to the same alignment as the caller's bytes usually have: right after an
+        // unaligned header, the copy measured nearly twice as slow (BENCHMARKS.md, issue 15).
+        let off = PAD - (1 + l + (e - h0));
+        v.reserve_exact(off + n);
+        v.resize(off, 0);
+        v.push(head[0]);
+        v.extend_from_slice(&len_buf[..l]);
+        v.extend_from_slice(&head[h0..e]);
+        v.extend_from_slice(payload);
+        debug_assert_eq!(v.len(), off + n);
+        sess.retain_frame(id, Arc::clone(&buf), PAD);
+        let gap = self.tx.len() - self.spliced.gaps;
+        self.spliced.gaps += gap;
+        self.spliced.bytes += n;
+        self.spliced.q.push_back(Splice { gap, buf, off });
+        self.tx_queued += n as u64;
+        self.stats.frames_sent += 1;
+        Ok(true)
+    }
+
+    /// Bytes queued for transmission: the transmit queue and the splices.
+    pub(super) fn tx_total(&self) -> usize {
+        self.tx.len() + self.spliced.bytes
+    }
+
+    /// Empties the transmit queue and drops the splices.
+    pub(super) fn tx_clear(&mut self) {
+        self.tx.clear();
+        self.drop_splices(0);
+    }
+
+    /// Drops the splices from index `keep` on.
+    fn drop_splices(&mut self, keep: usize) {
+        while self.spliced.q.len() > keep {
+            let Some(s) = self.spliced.q.pop_back() else { break };
+            self.spliced.gaps -= s.gap;
+            self.spliced.bytes -= s.buf.len() - s.off;
+            self.give_back_frame(s.buf);
+        }
+    }
+
+    fn give_back_frame(&mut self, buf: Arc<Vec<u8>>) {
+        if let Some(sess) = self.sess.as_mut() {
+            sess.item_pool.give_back(buf);
+        }
+    }
+
+    /// Drops every queued frame not yet begun on the transport (see `clear_tx`): a splice the
+    /// transport has taken part of stays, at the head.
+    pub(super) fn clear_tx_spliced(&mut self) {
+        let begun = self.spliced.q.front().is_some_and(|s| s.gap == 0 && s.off > 0);
+        if begun {
+            // The head frame is that splice: nothing of `tx` before it is left unsent.
+            self.tx.truncate(0);
+            self.drop_splices(1);
+        } else {
+            self.tx.truncate(self.tx_head_left);
+            self.drop_splices(0);
+        }
+    }
+
+    /// The next piece of queued bytes: up to the next splice of `tx`, or the splice itself.
+    pub(super) fn tx_piece(&self) -> &[u8] {
+        match self.spliced.q.front() {
+            Some(s) if s.gap == 0 => s.buf.get(s.off..).unwrap_or(&[]),
+            Some(s) => {
+                let d = self.tx.data();
+                &d[..d.len().min(s.gap)]
+            }
+            None => self.tx.data(),
+        }
+    }
+
+    /// Marks `n` bytes of [`tx_piece`](Self::tx_piece) as sent (at most its length).
+    pub(super) fn tx_advance(&mut self, n: usize) {
+        if let Some(s) = self.spliced.q.front_mut() {
+            if s.gap == 0 {
+                let n = n.min(s.buf.len() - s.off);
+                s.off += n;
+                self.spliced.bytes -= n;
+                if s.off == s.buf.len() {
+                    if let Some(s) = self.spliced.q.pop_front() {
+                        self.give_back_frame(s.buf);
+                    }
+                }
+                return;
+            }
+            let n = n.min(s.gap).min(self.tx.data().len());
+            s.gap -= n;
+            self.spliced.gaps -= n;
+            self.consume_tx(n);
+            return;
+        }
+        let n = n.min(self.tx.data().len());
+        self.consume_tx(n);
+    }
+
+    /// The queued bytes in order, as up to `out.len()` slices (for a vectored write); returns
+    /// how many were filled. Byte streams only; what [`transmit_data`](Self::transmit_data)
+    /// returns is the first of them.
+    pub fn transmit_pieces<'s>(&'s self, out: &mut [&'s [u8]]) -> usize {
+        let mut w = Pieces { out, k: 0 };
+        let (mut r1, mut r2) = self.tx.regions();
+        for s in &self.spliced.q {
+            w.take_tx(s.gap, &mut r1, &mut r2);
+            w.put(s.buf.get(s.off..).unwrap_or(&[]));
+        }
+        w.take_tx(usize::MAX, &mut r1, &mut r2);
+        w.k
+    }
+}
+
+/// Fills a slice of pieces, ignoring empty ones and what does not fit.
+struct Pieces<'o, 's> {
+    out: &'o mut [&'s [u8]],
+    k: usize,
+}
+
+impl<'s> Pieces<'_, 's> {
+    fn put(&mut self, p: &'s [u8]) {
+        if let (false, Some(slot)) = (p.is_empty(), self.out.get_mut(self.k)) {
+            *slot = p;
+            self.k += 1;
+        }
+    }
+
+    /// The next `n` bytes of the transmit queue's two regions.
+    fn take_tx(&mut self, mut n: usize, r1: &mut &'s [u8], r2: &mut &'s [u8]) {
+        for r in [r1, r2] {
+            let (a, b) = r.split_at(n.min(r.len()));
+            n -= a.len();
+            self.put(a);
+            *r = b;
+        }
+    }
+}
