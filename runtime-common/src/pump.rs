@@ -323,18 +323,29 @@ impl Pump {
                 return progress;
             }
             let iov: [IoSlice<'_>; PIECES] = core::array::from_fn(|i| IoSlice::new(pieces[i]));
-            match writev(&iov[..k]) {
-                Poll::Ready(Ok(n)) if n > 0 => {
+            let r = writev(&iov[..k]);
+            match self.wrote(inner, r) {
+                Some(0) => progress |= self.broken,
+                Some(n) => {
                     progress = true;
                     inner.conn.transmit_done(n);
                 }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(r) => {
-                    self.write_failed(inner, r.err());
-                    progress = true;
-                }
-                Poll::Pending => return progress,
+                None => return progress,
             }
+        }
+    }
+
+    /// What a write's outcome means: `Some(n)` bytes written (0: interrupted, or failed and the
+    /// connection is now broken: the loop goes on either way), `None`: the socket is full.
+    fn wrote(&mut self, inner: &mut Inner, r: Poll<io::Result<usize>>) -> Option<usize> {
+        match r {
+            Poll::Ready(Ok(n)) if n > 0 => Some(n),
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Some(0),
+            Poll::Ready(r) => {
+                self.write_failed(inner, r.err());
+                Some(0)
+            }
+            Poll::Pending => None,
         }
     }
 
@@ -378,8 +389,10 @@ impl Pump {
             if data.is_empty() {
                 return progress;
             }
-            match write(data) {
-                Poll::Ready(Ok(n)) if n > 0 => {
+            let r = write(data);
+            match self.wrote(inner, r) {
+                Some(0) => progress |= self.broken,
+                Some(n) => {
                     progress = true;
                     if self.max_datagram > 0 {
                         self.datagram_len = 0;
@@ -387,12 +400,7 @@ impl Pump {
                         inner.conn.transmit_done(n);
                     }
                 }
-                Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
-                Poll::Ready(r) => {
-                    self.write_failed(inner, r.err());
-                    progress = true;
-                }
-                Poll::Pending => return progress,
+                None => return progress,
             }
         }
     }

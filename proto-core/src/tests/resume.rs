@@ -654,7 +654,8 @@ fn a_failed_reconnection_attempt_leaves_the_session_suspended() {
 
 // ------------------------------------------------------------------ streams
 
-fn stream_items(n: &mut Node, id: u64) -> Vec<Vec<u8>> {
+/// The stream items `n` received on `id` (taken out of its events).
+pub(super) fn stream_items(n: &mut Node, id: u64) -> Vec<Vec<u8>> {
     let mut out = Vec::new();
     n.events.retain(|e| match e {
         Ev::StreamData { id: i, payload } if *i == id => {

@@ -3,23 +3,10 @@
 //! of the queued pieces the transport takes, and wherever a transport loss cuts them, every
 //! item must arrive whole, once, and in order, with the other frames in their places.
 
-use super::pair::{Ev, Node, Pair, Rng, ECHO, SINK};
-use super::resume::{resumable_with, resume};
+use super::pair::{Ev, Pair, Rng, ECHO, SINK};
+use super::resume::{resumable_with, resume, stream_items as items};
 use crate::{Config, State};
 use std::vec::Vec;
-
-/// The stream items `n` received on `id` (taken out of its events).
-fn items(n: &mut Node, id: u64) -> Vec<Vec<u8>> {
-    let mut out = Vec::new();
-    n.events.retain(|e| match e {
-        Ev::StreamData { id: i, payload } if *i == id => {
-            out.push(payload.clone());
-            false
-        }
-        _ => true,
-    });
-    out
-}
 
 /// The transport takes up to `take` bytes of what `a` has queued, through
 /// `transmit_pieces` (at most `max_pieces` per write, as a vectored write) and `transmit_done`.
