@@ -126,16 +126,38 @@ impl CancelToken {
         self.reason.get().copied()
     }
 
-    pub(crate) async fn cancelled(&self) {
+    /// Completes once the exchange is cancelled. Every poll looks at the flag first, so a
+    /// poll that follows [`cancel`](Self::cancel)'s store completes even before its
+    /// notification reached this future's listener: an async runtime polls a handler once
+    /// more after it saw the cancellation, for the handler to notice it, and a handler parked
+    /// on a listener not yet notified would otherwise miss it and be dropped unaware.
+    pub(crate) fn cancelled(&self) -> Cancelled<'_> {
+        Cancelled { token: self, listener: None }
+    }
+}
+
+/// The future of [`CancelToken::cancelled`].
+pub(crate) struct Cancelled<'a> {
+    token: &'a CancelToken,
+    listener: Option<event_listener::EventListener>,
+}
+
+impl core::future::Future for Cancelled<'_> {
+    type Output = ();
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<()> {
         loop {
-            if self.is_cancelled() {
-                return;
+            if self.token.is_cancelled() {
+                self.listener = None;
+                return core::task::Poll::Ready(());
             }
-            let listener = self.event.listen();
-            if self.is_cancelled() {
-                return;
+            match self.listener.as_mut() {
+                // Registered, then the flag looked at again (above): no notification is lost.
+                None => self.listener = Some(self.token.event.listen()),
+                Some(l) => match core::pin::Pin::new(l).poll(cx) {
+                    core::task::Poll::Ready(()) => self.listener = None,
+                    core::task::Poll::Pending => return core::task::Poll::Pending,
+                },
             }
-            listener.await;
         }
     }
 }
@@ -654,5 +676,40 @@ impl Drop for Handle {
             inner.conn.close(now(), Status::OK, b"last handle dropped");
         }
         inner.wake_driver();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures_lite::future::{block_on, poll_once};
+
+    /// The window the demo's `s-cancel` check once fell into (1 run in a few hundred): the I/O
+    /// thread has stored the flag but not yet notified the listeners when the handler's task is
+    /// polled — smol's wrapper then saw the cancellation, polled the handler once more for it to
+    /// notice, and the handler, parked on its listener, did not.
+    #[test]
+    fn a_poll_after_the_flag_completes_before_the_notification() {
+        let token = CancelToken::default();
+        let mut waiting = core::pin::pin!(token.cancelled());
+        assert_eq!(block_on(poll_once(waiting.as_mut())), None, "not cancelled yet");
+        // `cancel` between its two steps: the flag is set, the listeners are not yet notified.
+        let _ = token.reason.set(Status::CANCELLED);
+        token.flag.store(true, Ordering::SeqCst);
+        assert_eq!(block_on(poll_once(waiting.as_mut())), Some(()));
+        assert_eq!(token.reason(), Some(Status::CANCELLED));
+    }
+
+    /// The usual order: parked, then cancelled and notified; and a future made after the
+    /// cancellation completes at once.
+    #[test]
+    fn cancelled_completes_on_notification_and_after_the_fact() {
+        let token = CancelToken::default();
+        let mut waiting = core::pin::pin!(token.cancelled());
+        assert_eq!(block_on(poll_once(waiting.as_mut())), None);
+        token.cancel(Status::DEADLINE_EXCEEDED);
+        assert_eq!(block_on(poll_once(waiting.as_mut())), Some(()));
+        assert_eq!(block_on(poll_once(token.cancelled())), Some(()));
+        assert_eq!(token.reason(), Some(Status::DEADLINE_EXCEEDED));
     }
 }
