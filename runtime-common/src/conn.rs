@@ -21,6 +21,10 @@ use crate::clock::{now, SleepUntil};
 use crate::observe::{ExchangeKind, InFlight, Observer, Side};
 use crate::state::{LinkState, PeerCredentials, TransportFailure};
 
+/// A table keyed by exchange ids this end assigns (a peer cannot choose them): hashed with
+/// foldhash, not SipHash, whose resistance to chosen keys would buy nothing here.
+pub(crate) type OwnIds<V> = HashMap<u64, V, foldhash::fast::FixedState>;
+
 /// Registers the task of `cx` on a list of waiters, unless a waker for the same task is there
 /// already: a task polls again whenever anything wakes it and the lists are emptied only when
 /// their event happens, so pushing on every poll would keep one waker per poll.
@@ -278,7 +282,7 @@ pub struct Inner {
     /// The core connection.
     pub conn: Connection<'static>,
     pub(crate) driver: Option<Waker>,
-    pub(crate) calls: HashMap<u64, CallSlot>,
+    pub(crate) calls: OwnIds<CallSlot>,
     pub(crate) streams: HashMap<u64, StreamEntry>,
     /// Exchanges the peer opened whose handler is running.
     pub(crate) inbound: HashMap<u64, Arc<CancelToken>>,
@@ -332,7 +336,7 @@ impl Inner {
         Inner {
             conn,
             driver: None,
-            calls: HashMap::new(),
+            calls: OwnIds::default(),
             streams: HashMap::new(),
             inbound: HashMap::new(),
             backlog: VecDeque::new(),
@@ -368,7 +372,7 @@ impl Inner {
     pub(crate) fn release_memory(&mut self) {
         self.conn.release_memory();
         if self.calls.is_empty() {
-            self.calls = HashMap::new();
+            self.calls = OwnIds::default();
         }
         if self.streams.is_empty() {
             self.streams = HashMap::new();

@@ -133,9 +133,15 @@ fn describe(meta: &Meta, raw: &str) -> String {
     }
 }
 
+/// The table of methods, looked up on every request. Its keys come from the peer, but the
+/// table holds only the methods this side registered and a lookup never adds one, so a peer
+/// cannot grow or crowd it whatever ids it sends: hashed with foldhash, not SipHash, whose
+/// resistance to chosen keys would buy nothing here (see `conn::OwnIds`).
+type MethodTable<F> = HashMap<MethodId, (Entry<F>, Meta), foldhash::fast::FixedState>;
+
 /// The methods one side serves, by [`MethodId`]. Cheap to clone (shared tables).
 pub struct Registry<F: HandlerFns> {
-    methods: Arc<HashMap<MethodId, (Entry<F>, Meta)>>,
+    methods: Arc<MethodTable<F>>,
     /// Every module with a handler, and the service that declares it, if any.
     modules: Arc<HashMap<u32, Option<&'static str>>>,
     /// The declared services, for introspection (SPEC.md Appendix B).
