@@ -133,6 +133,8 @@ pub(crate) struct ReplyCache {
     pool: Pool,
     /// Entries dropped to make room (not acknowledged first).
     pub evicted: u64,
+    /// The highest id ever inserted since the last reset: no entry has a higher one.
+    highest: Option<u64>,
 }
 
 impl ReplyCache {
@@ -147,7 +149,7 @@ impl ReplyCache {
         while let Some(e) = self.queue.pop_front() {
             self.pool.give_back(e.payload);
         }
-        (self.live, self.bytes, self.evicted) = (0, 0, 0);
+        (self.live, self.bytes, self.evicted, self.highest) = (0, 0, 0, None);
     }
 
     /// Number of cached answers.
@@ -188,7 +190,12 @@ impl ReplyCache {
     /// Caches an answer, evicting the oldest entries until it fits. Returns `false` when it is
     /// not cached at all (the cache holds no entries, or the payload alone exceeds the byte cap).
     pub fn insert(&mut self, id: u64, digest: Digest, status: Status, payload: &[u8]) -> bool {
-        self.remove(id);
+        // An id above every id ever cached is not in the cache: no scan for it (the usual case,
+        // answers in order).
+        if self.highest.is_some_and(|h| id <= h) {
+            self.remove(id);
+        }
+        self.highest = Some(self.highest.map_or(id, |h| h.max(id)));
         if self.max_entries == 0 || payload.len() > self.max_bytes {
             return false;
         }
@@ -435,6 +442,14 @@ impl Outbox {
     }
 
     fn position(&self, id: u64) -> Result<usize, usize> {
+        // The usual cases without a search: a new request (above every retained id) and the
+        // answer to the oldest one.
+        match (self.queue.front(), self.queue.back()) {
+            (_, None) => return Err(0),
+            (_, Some(b)) if id > b.0 => return Err(self.queue.len()),
+            (Some(f), _) if id == f.0 => return Ok(0),
+            _ => {}
+        }
         self.queue.binary_search_by_key(&id, |e| e.0)
     }
 
@@ -627,6 +642,38 @@ mod tests {
         // Three entries at most.
         assert_eq!(c.len(), 3);
         assert!(c.get(3).is_none());
+    }
+
+    /// The searches skipped for new ids (above every one held) change nothing: an id cached
+    /// again, in or out of order, replaces its entry; a retained request is found wherever it
+    /// sits, and the queue stays sorted.
+    #[test]
+    fn ids_below_the_highest_are_still_found_and_replaced() {
+        let mut c = ReplyCache::new(10, 100);
+        let d = [0; 16];
+        for (id, p) in [(5, &b"a"[..]), (3, b"b"), (5, b"cc"), (3, b""), (9, b"d")] {
+            assert!(c.insert(id, d, Status::OK, p));
+        }
+        assert_eq!((c.len(), c.bytes()), (3, 3));
+        assert_eq!(c.get(5).map(|e| &e.payload[..]), Some(&b"cc"[..]));
+        c.reset();
+        assert!(c.insert(1, d, Status::OK, b"e") && c.insert(1, d, Status::OK, b"f"));
+        assert_eq!((c.len(), c.bytes()), (1, 1));
+
+        let mut o = Outbox::new(100);
+        let m = MethodId::new(1, 1);
+        for id in [7, 3, 11, 5, 11, 1] {
+            o.insert(id, 0x10, m, false, None, &[id as u8]);
+        }
+        let ids: alloc::vec::Vec<u64> = o.queue.iter().map(|e| e.0).collect();
+        assert_eq!(ids, [1, 3, 5, 7, 11]);
+        assert_eq!(o.bytes(), 5);
+        for id in [1, 7, 3] {
+            assert_eq!(o.get(id).map(|r| r.payload[0]), Some(id as u8));
+            o.remove(id);
+            assert!(o.get(id).is_none());
+        }
+        assert_eq!((o.next_from(0), o.next_from(6), o.next_from(12)), (Some(5), Some(11), None));
     }
 
     #[test]
