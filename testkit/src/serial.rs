@@ -1,7 +1,7 @@
 //! Serial lines for tests: pseudo-terminal pairs ([`Pty`]) that a runtime opens by path as
 //! `serial:///dev/pts/N`, and a [`Relay`] thread that copies bytes between two byte lines (pty
 //! masters, a QEMU UART's Unix socket) while flipping bits in, dropping and duplicating bytes
-//! at a seeded rate, counting what it did.
+//! at a seeded rate for a bounded time, counting what it did.
 
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -10,13 +10,20 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::termios::{self, SetArg};
 
 /// A pseudo-terminal pair: the runtime opens the slave by [`path`](Self::path); the test holds
 /// the master (non-blocking) and keeps a slave descriptor open, so that the line does not hang
 /// up between two opens.
+///
+/// The slave starts in raw mode, as a UART is: a new pty is in the terminal's cooked mode, which
+/// echoes what arrives (control bytes as `^X`, so without a frame delimiter) until the program
+/// that opens the slave configures it; a peer that speaks first then got its own frame back,
+/// mangled, glued in front of the program's first answer, which was lost (a dialer's HELLO
+/// answered only at its second retransmission, 3 s late and without an RTT sample).
 #[derive(Debug)]
 pub struct Pty {
     /// The master side, non-blocking.
@@ -31,6 +38,9 @@ impl Pty {
     pub fn open() -> io::Result<Pty> {
         let p = nix::pty::openpty(None, None)?;
         let path = std::fs::read_link(format!("/proc/self/fd/{}", p.slave.as_raw_fd()))?;
+        let mut t = termios::tcgetattr(&p.slave)?;
+        termios::cfmakeraw(&mut t);
+        termios::tcsetattr(&p.slave, SetArg::TCSANOW, &t)?;
         let master = File::from(p.master);
         set_nonblocking(&master)?;
         Ok(Pty { master, path, _slave: p.slave })
@@ -57,15 +67,24 @@ pub struct Noise {
     /// Chance per byte, in millionths, of each damage: one bit flipped, the byte dropped, the
     /// byte sent twice.
     pub per_million: u32,
-    /// Only the first `budget` bytes of each direction are exposed to damage; after them the
-    /// line is clean, so that a test ends in bounded time whatever the retransmission backoff
-    /// reached meanwhile. `u64::MAX`: always.
+    /// Only the first `budget` bytes of each direction are exposed to damage. `u64::MAX`:
+    /// no limit.
     pub budget: u64,
+    /// Only bytes read within `window` of the first byte the relay carried are exposed to
+    /// damage; after it the line is clean. This, not the `budget`, bounds a test's time: while
+    /// every exchange waits out its retransmission backoff the line is quiet and no budget is
+    /// spent, so a byte budget lets the same exchange be damaged attempt after attempt, each
+    /// wait twice the last. With a window, an exchange whose attempts were all damaged is
+    /// retransmitted once more after the window at the latest one interval after its last
+    /// attempt, and as the interval doubles from the initial RTO (SPEC.md §14.4) that interval
+    /// is at most the time since the exchange began plus the initial RTO: every exchange ends
+    /// within 2·`window` + initial RTO of the first byte. `Duration::MAX`: no limit.
+    pub window: Duration,
 }
 
 impl Noise {
     /// No damage.
-    pub const CLEAN: Noise = Noise { seed: 1, per_million: 0, budget: 0 };
+    pub const CLEAN: Noise = Noise { seed: 1, per_million: 0, budget: 0, window: Duration::ZERO };
 }
 
 /// What a relay did, per kind of damage and in total.
@@ -161,6 +180,8 @@ fn run(mut a: Box<dyn Line>, mut b: Box<dyn Line>, noise: Noise, counts: &Counts
         Direction { pending: Vec::new(), budget: noise.budget },
     ];
     let mut buf = [0u8; 4096];
+    // When the first byte was read: the noise window starts there.
+    let mut first: Option<Instant> = None;
     while !stop.load(Ordering::Relaxed) {
         let mut moved = false;
         for (d, dir) in dirs.iter_mut().enumerate() {
@@ -170,8 +191,9 @@ fn run(mut a: Box<dyn Line>, mut b: Box<dyn Line>, noise: Noise, counts: &Counts
             if let Ok(n @ 1..) = from.read(&mut buf) {
                 moved = true;
                 counts.bytes.fetch_add(n as u64, Ordering::Relaxed);
+                let noisy = first.get_or_insert_with(Instant::now).elapsed() < noise.window;
                 for &byte in &buf[..n] {
-                    if dir.budget == 0 || noise.per_million == 0 {
+                    if !noisy || dir.budget == 0 || noise.per_million == 0 {
                         dir.pending.push(byte);
                         continue;
                     }
@@ -203,5 +225,66 @@ fn run(mut a: Box<dyn Line>, mut b: Box<dyn Line>, noise: Noise, counts: &Counts
         if !moved {
             std::thread::sleep(Duration::from_micros(500));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::net::UnixStream;
+
+    /// Reads what arrives on `from` until it has been quiet for 200 ms.
+    fn drain(from: &mut UnixStream) -> Vec<u8> {
+        from.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let (mut got, mut buf) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n @ 1..) = from.read(&mut buf) {
+            got.extend_from_slice(&buf[..n]);
+        }
+        got
+    }
+
+    #[test]
+    fn a_pty_neither_echoes_nor_holds_back_what_arrives_before_a_program_configures_it() {
+        let mut pty = Pty::open().unwrap();
+        // A frame with control bytes (cooked mode: ERASE, CR) before anyone opened the
+        // slave's path.
+        let frame = [0x06, 0x10, 0x01, 0x02, 0x7f, 0x0d, 0x00];
+        pty.master.write_all(&frame).unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        let mut echo = [0u8; 64];
+        let back = pty.master.read(&mut echo);
+        assert!(
+            matches!(&back, Err(e) if e.kind() == io::ErrorKind::WouldBlock),
+            "the line echoed: {back:?} {:02x?}",
+            &echo[..*back.as_ref().unwrap_or(&0)]
+        );
+        let mut slave = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOCTTY | nix::libc::O_NONBLOCK)
+            .open(&pty.path)
+            .unwrap();
+        let mut got = [0u8; 64];
+        let n = slave.read(&mut got).expect("the bytes are there to read, unedited");
+        assert_eq!(&got[..n], &frame);
+    }
+
+    #[test]
+    fn the_relay_damages_bytes_only_within_its_window() {
+        let ((mut a, a_relay), (b_relay, mut b)) = (UnixStream::pair().unwrap(), UnixStream::pair().unwrap());
+        a_relay.set_nonblocking(true).unwrap();
+        b_relay.set_nonblocking(true).unwrap();
+        let window = Duration::from_millis(300);
+        let noise = Noise { seed: 7, per_million: 50_000, budget: u64::MAX, window };
+        let relay = Relay::start(a_relay, b_relay, noise);
+        let sent: Vec<u8> = (0..2000u32).map(|i| (i % 251) as u8).collect();
+        a.write_all(&sent).unwrap();
+        assert_ne!(drain(&mut b), sent, "damaged within the window");
+        let damaged = relay.counts().damaged();
+        assert!(damaged > 0);
+        std::thread::sleep(window);
+        a.write_all(&sent).unwrap();
+        assert_eq!(drain(&mut b), sent, "clean after the window");
+        assert_eq!(relay.counts().damaged(), damaged);
     }
 }
