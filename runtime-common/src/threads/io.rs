@@ -471,12 +471,16 @@ impl Io {
                 timers.retain(|Reverse((t, key))| slots.get(*key).is_some_and(|s| s.deadline == Some(*t)));
             }
             // What a burst of tasks made grow is given back once it is over (the task table
-            // shrinks itself as tasks end).
-            trim_heap(&mut timers);
-            for list in [&mut ready, &mut again, &mut inbox.woken] {
-                trim(list);
-            }
-            trim(&mut inbox.new);
+            // shrinks itself as tasks end), down to what the tasks left may need: the timers
+            // hold up to the threshold of the `retain` above plus a batch's new entries (twice
+            // that is kept), a task is in `ready` or `again` at most once, and is woken about
+            // once per batch (or once per turn a helper ran).
+            let n = slots.len();
+            trim_heap(&mut timers, 2 * (2 * n + 64));
+            trim(&mut ready, n);
+            trim(&mut again, n);
+            trim(&mut inbox.woken, 2 * n);
+            trim(&mut inbox.new, 0);
         }
     }
 }

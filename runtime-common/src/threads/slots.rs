@@ -59,7 +59,7 @@ impl<T> Slots<T> {
     }
 
     /// Removes the value of `key`; the table is truncated past its last value in use and
-    /// shrunk once it is mostly empty (to twice what it holds, at least [`KEEP`] entries).
+    /// shrunk once it is mostly empty ([`trim`]).
     pub(crate) fn remove(&mut self, key: usize) -> Option<T> {
         let value = self.entries.get_mut(key)?.take()?;
         self.len -= 1;
@@ -74,10 +74,8 @@ impl<T> Slots<T> {
             let end = self.entries.len();
             self.free.retain(|Reverse(k)| *k < end);
         }
-        trim(&mut self.entries);
-        if self.free.capacity() > KEEP && self.free.len() * 4 < self.free.capacity() {
-            self.free.shrink_to((self.free.len() * 2).max(KEEP));
-        }
+        trim(&mut self.entries, 0);
+        trim_heap(&mut self.free, 0);
         Some(value)
     }
 
@@ -88,19 +86,23 @@ impl<T> Slots<T> {
     }
 }
 
-/// Shrinks a list that is mostly empty to twice its length (at least [`KEEP`] entries): the
-/// I/O thread's lists of ready and woken tasks keep their capacity from one batch to the next,
-/// and must not keep the size of one burst for good.
-pub(crate) fn trim<T>(v: &mut Vec<T>) {
-    if v.capacity() > KEEP && v.len() * 4 < v.capacity() {
-        v.shrink_to((v.len() * 2).max(KEEP));
+/// Shrinks a list to `keep` entries (at least its length and [`KEEP`]) once its capacity is
+/// more than twice that: the I/O thread's lists (ready and woken tasks, timers) keep their
+/// capacity from one batch to the next, and must not keep the size of one burst for good.
+/// `keep` is what the list may need in steady state, so that trimming never makes a steady
+/// state allocate (a list trimmed below its working size would grow again, and again).
+pub(crate) fn trim<T>(v: &mut Vec<T>, keep: usize) {
+    let keep = keep.max(v.len()).max(KEEP);
+    if v.capacity() > 2 * keep {
+        v.shrink_to(keep);
     }
 }
 
 /// [`trim`] for a binary heap (the I/O thread's timers).
-pub(crate) fn trim_heap<T: Ord>(h: &mut BinaryHeap<T>) {
-    if h.capacity() > KEEP && h.len() * 4 < h.capacity() {
-        h.shrink_to((h.len() * 2).max(KEEP));
+pub(crate) fn trim_heap<T: Ord>(h: &mut BinaryHeap<T>, keep: usize) {
+    let keep = keep.max(h.len()).max(KEEP);
+    if h.capacity() > 2 * keep {
+        h.shrink_to(keep);
     }
 }
 
@@ -164,17 +166,33 @@ mod tests {
     fn lists_and_heaps_are_trimmed_once_mostly_empty() {
         let mut v: Vec<u32> = (0..10_000).collect();
         v.truncate(10);
-        trim(&mut v);
+        trim(&mut v, 0);
         assert!(v.capacity() <= 2 * KEEP);
-        let mut small: Vec<u32> = Vec::with_capacity(KEEP);
-        trim(&mut small);
-        assert_eq!(small.capacity(), KEEP, "never below KEEP");
+        let mut small: Vec<u32> = Vec::with_capacity(2 * KEEP);
+        trim(&mut small, 0);
+        assert_eq!(small.capacity(), 2 * KEEP, "not trimmed below twice KEEP: no back and forth");
         let mut h: BinaryHeap<u32> = (0..10_000).collect();
         while h.len() > 3 {
             h.pop();
         }
-        trim_heap(&mut h);
+        trim_heap(&mut h, 0);
         assert!(h.capacity() <= 2 * KEEP);
         assert_eq!(h.into_sorted_vec(), [0, 1, 2]);
+    }
+
+    #[test]
+    fn trimming_keeps_the_working_size() {
+        // A list whose steady state needs up to 500 entries is trimmed to 500 after a burst,
+        // not below: filling it to its working size again allocates nothing.
+        let mut v: Vec<u32> = (0..10_000).collect();
+        v.clear();
+        trim(&mut v, 500);
+        let cap = v.capacity();
+        assert!((500..1000).contains(&cap), "{cap}");
+        v.extend(0..500);
+        assert_eq!(v.capacity(), cap);
+        v.clear();
+        trim(&mut v, 500);
+        assert_eq!(v.capacity(), cap, "nothing to give back");
     }
 }
