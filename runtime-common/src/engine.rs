@@ -201,9 +201,27 @@ impl<F: HandlerFns> Engine<F> {
         }
         if now.duration_since(self.active_at) >= IDLE_RELEASE {
             inner.release_memory();
+            self.release_memory();
             self.idle_check = None;
         } else {
             self.idle_check = Some(self.active_at + IDLE_RELEASE);
+        }
+    }
+
+    /// Gives back the memory of the engine's own per-turn lists (idle connection, see
+    /// [`IDLE_RELEASE`]): they keep their capacity from turn to turn, so one turn that started
+    /// many handlers at once (a burst of stream opens read in one go) would otherwise size them
+    /// for the connection's whole life. Empty here: each turn's lists are handed out before the
+    /// next turn.
+    fn release_memory(&mut self) {
+        if self.started.is_empty() {
+            self.started = Vec::new();
+        }
+        if self.actions.is_empty() {
+            self.actions = Vec::new();
+        }
+        if self.wakes.is_empty() {
+            self.wakes = Vec::new();
         }
     }
 

@@ -309,7 +309,7 @@ impl SessionState {
     /// the oldest cached answers. Retained requests and unconfirmed stream items are kept (the
     /// exchanges they belong to are still open). Returns the bytes freed.
     pub fn shed(&mut self, want: usize) -> usize {
-        let freed = self.item_pool.clear() + self.outbox.pool.clear();
+        let freed = self.item_pool.clear() + self.outbox.pool.clear() + self.outbox.release_if_empty();
         freed + self.cache.shed(want.saturating_sub(freed))
     }
 
@@ -459,6 +459,17 @@ impl Outbox {
             self.pool.give_back(r.payload);
         }
         self.bytes = 0;
+    }
+
+    /// Gives the queue's memory back if no request is retained (a burst of requests must not
+    /// size it for the session's whole life). Returns the bytes freed.
+    pub fn release_if_empty(&mut self) -> usize {
+        if !self.queue.is_empty() {
+            return 0;
+        }
+        let freed = self.queue.capacity() * core::mem::size_of::<(u64, Retained)>();
+        self.queue = VecDeque::new();
+        freed
     }
 
     /// Keeps a copy of a request. The caller checked [`has_room`](Self::has_room).
@@ -709,6 +720,21 @@ mod tests {
         c.shed(usize::MAX);
         assert_eq!((c.len(), c.bytes()), (0, 0));
         assert_eq!(c.footprint(), 0, "nothing held once everything is shed");
+    }
+
+    #[test]
+    fn an_empty_outbox_gives_its_queue_back() {
+        let mut o = Outbox::new(1 << 20);
+        for id in 0..100u64 {
+            o.insert(id, 0, MethodId::new(1, 1), false, None, b"x");
+        }
+        assert_eq!(o.release_if_empty(), 0, "requests still retained: kept");
+        for id in 0..100u64 {
+            o.remove(id);
+        }
+        assert!(o.release_if_empty() >= 100 * core::mem::size_of::<(u64, Retained)>());
+        o.pool.clear();
+        assert_eq!(o.footprint(), 0, "nothing held once the burst of requests is answered");
     }
 
     #[test]

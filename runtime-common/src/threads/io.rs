@@ -29,7 +29,7 @@ use std::task::Wake;
 use std::time::{Duration, Instant};
 
 use super::poller::{Events, Poller};
-use slab::Slab;
+use super::slots::{trim, trim_heap, Slots};
 
 use super::transport::Interest;
 
@@ -78,8 +78,17 @@ struct Inbox {
     sleeping: Option<Option<Instant>>,
 }
 
+static THREADS: OnceLock<Vec<Arc<Io>>> = OnceLock::new();
+
+/// Tasks on the I/O threads now, process-wide: the driver of every connection of either
+/// runtime until it has finished (one that is closing, lingering after its CLOSE (SPEC.md §14.8)
+/// or draining its socket still counts), every listener and UDP server socket. A diagnostic:
+/// e.g. a test that closed connections waits for it to come down before it measures memory.
+pub fn tasks() -> usize {
+    THREADS.get().map_or(0, |t| t.iter().map(|io| io.tasks.load(Ordering::Relaxed)).sum())
+}
+
 fn threads() -> &'static [Arc<Io>] {
-    static THREADS: OnceLock<Vec<Arc<Io>>> = OnceLock::new();
     THREADS.get_or_init(|| {
         let n = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, 4);
         (0..n)
@@ -356,7 +365,7 @@ impl Slot {
 impl Io {
     fn run(self: Arc<Self>) {
         CURRENT.with(|c| c.set(Arc::as_ptr(&self) as usize));
-        let mut slots: Slab<Slot> = Slab::new();
+        let mut slots: Slots<Slot> = Slots::new();
         let mut timers: BinaryHeap<Reverse<(Instant, usize)>> = BinaryHeap::new();
         let mut events = Events::new();
         let (mut ready, mut again, mut inbox) = (Vec::new(), Vec::new(), Inbox::default());
@@ -413,18 +422,18 @@ impl Io {
                 }
             }
             for (task, helped) in inbox.new.drain(..) {
-                let entry = slots.vacant_entry();
-                let key = entry.key();
-                let cell = Arc::new(Cell {
-                    io: self.clone(),
-                    key,
-                    state: AtomicU8::new(QUEUED),
-                    fired: AtomicBool::new(false),
-                    helped,
-                    task: Mutex::new(Some(task)),
-                    help_at: Mutex::new(None),
+                let key = slots.insert(|key| {
+                    let cell = Arc::new(Cell {
+                        io: self.clone(),
+                        key,
+                        state: AtomicU8::new(QUEUED),
+                        fired: AtomicBool::new(false),
+                        helped,
+                        task: Mutex::new(Some(task)),
+                        help_at: Mutex::new(None),
+                    });
+                    Slot { cell, deadline: None, scheduled: true }
                 });
-                entry.insert(Slot { cell, deadline: None, scheduled: true });
                 ready.push(key);
             }
             let now = Instant::now();
@@ -461,9 +470,17 @@ impl Io {
                 // Entries of timeouts that moved since: drop them.
                 timers.retain(|Reverse((t, key))| slots.get(*key).is_some_and(|s| s.deadline == Some(*t)));
             }
-            if slots.is_empty() && slots.capacity() > 64 {
-                slots.shrink_to_fit();
-            }
+            // What a burst of tasks made grow is given back once it is over (the task table
+            // shrinks itself as tasks end), down to what the tasks left may need: the timers
+            // hold up to the threshold of the `retain` above plus a batch's new entries (twice
+            // that is kept), a task is in `ready` or `again` at most once, and is woken about
+            // once per batch (or once per turn a helper ran).
+            let n = slots.len();
+            trim_heap(&mut timers, 2 * (2 * n + 64));
+            trim(&mut ready, n);
+            trim(&mut again, n);
+            trim(&mut inbox.woken, 2 * n);
+            trim(&mut inbox.new, 0);
         }
     }
 }

@@ -11,6 +11,7 @@
 //! on the application's executor. Inline handlers run on the I/O thread in both.
 //!
 //! * `poller`: the readiness wait (epoll; `polling` off Linux).
+//! * `slots`: an I/O thread's table of tasks, which shrinks again after a burst.
 //! * [`io`]: the threads, their tasks and their timers (no protocol).
 //! * [`transport`]: non-blocking std sockets of every transport (TCP — also under `tls://`,
 //!   whose TLS runs in the [`pump`](crate::pump) —, Unix stream, Unix SEQPACKET, UDP).
@@ -19,13 +20,14 @@
 //! * [`driver`]: one connection's task: the engine's turn around its socket.
 //! * [`listen`]: a server's accept task and UDP receive task.
 //!
-//! Layering: `transport`, `poller` (0), `io` (1: transport, poller), `ws` (1: transport), `driver` (2: io,
+//! Layering: `transport`, `poller`, `slots` (0), `io` (1: transport, poller, slots), `ws` (1: transport), `driver` (2: io,
 //! transport, ws, this module's [`Dispatch`]), `listen` (3: driver, io, transport, ws).
 
 pub mod driver;
 pub mod io;
 pub mod listen;
 mod poller;
+mod slots;
 pub mod transport;
 mod ws;
 

@@ -26,7 +26,7 @@ mod imp {
     use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
     use nix::sys::eventfd::{EfdFlags, EventFd};
 
-    /// The key of the notification `eventfd` (task keys are slab indices, far below it).
+    /// The key of the notification `eventfd` (task keys are table indices, far below it).
     const NOTIFY: u64 = u64::MAX;
 
     /// Most events one wait returns (the others stay ready for the next wait).
