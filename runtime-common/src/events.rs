@@ -36,9 +36,10 @@ impl<F: HandlerFns> Turn<'_, F> {
     /// and calls to inline handlers run on the borrowed request: the steady-state fast path
     /// allocates nothing.
     ///
-    /// The clock is read once per drain (the core's `now` and the observer's durations), and
-    /// again after each inline handler (application code, which may take long): the events
-    /// themselves take microseconds.
+    /// The clock is read once per drain (the core's `now` and the observer's durations): the
+    /// events themselves take microseconds. Inline handlers are application code but must be
+    /// quick (they hold the I/O thread); the clock is read again after one only when its
+    /// duration is observed (see [`Registry::run_inline`]).
     pub(crate) fn drain(&mut self, inner: &mut Inner) -> bool {
         let mut n = 0;
         let mut t = now();

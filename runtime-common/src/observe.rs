@@ -141,6 +141,13 @@ pub struct InFlight {
     pub deadline: Option<Duration>,
 }
 
+/// Whether anyone wants [`finished`]'s reports: an observer, or a tracing subscriber taking
+/// target `tandem::exchange` at debug level. Lets a hot path skip the clock reading behind a
+/// duration nobody reads.
+pub(crate) fn wanted(observer: Option<&dyn Observer>) -> bool {
+    observer.is_some() || tracing::enabled!(target: "tandem::exchange", tracing::Level::DEBUG)
+}
+
 /// Reports `f` to the tracing subscriber (target `tandem::exchange`) and to `observer`.
 pub(crate) fn finished(observer: Option<&dyn Observer>, f: &Finished<'_>) {
     tracing::debug!(
