@@ -286,6 +286,12 @@ pub struct Slot {
     s: StreamState,
 }
 
+impl crate::storage::Keyed for Slot {
+    fn key(&self) -> u64 {
+        self.id
+    }
+}
+
 impl Slot {
     fn new(id: u64, kind: Kind, outbound: bool, deadline: Instant) -> Self {
         Slot {
