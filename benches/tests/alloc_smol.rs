@@ -3,7 +3,7 @@
 //! [`tandem_smol::Server`] in this process, through `call_raw_into` to a `raw_unary_inline` echo
 //! handler, awaited in `smol::block_on`) performs zero heap allocations, counted on **every
 //! thread** (the caller, the shared I/O threads, smol's executor and async-io's reactor), both
-//! ends, as runtime-std's (`alloc_std.rs`).
+//! ends, as runtime-std's (`alloc_std.rs`); with 64 calls in flight, at most 8 in 2,000 calls.
 //!
 //! This holds because tandem-smol drives its sockets on the I/O threads it shares with
 //! tandem-std (`tandem_runtime::threads`), whose turns reuse their buffers, rather than through
@@ -53,37 +53,53 @@ fn smol_steady_state_unary_calls_do_not_allocate() {
         .expect("connect");
         let req = [7u8; 32];
         let mut back = Vec::new();
-        let mut calls = |n: u64| {
+        // `depth` calls in flight, as the benchmark's pipelined row: each answered call is
+        // replaced by a new one (the queue's capacity is reserved up front).
+        let mut queue = std::collections::VecDeque::with_capacity(64);
+        let mut calls = |n: u64, depth: u64| {
             smol::block_on(async {
-                for _ in 0..n {
-                    client
-                        .call_raw_into(ECHO, &req, tandem_smol::Deadline::None, &mut back)
-                        .await
-                        .expect("call");
+                let start = || client.start_call_raw(ECHO, &req, tandem_smol::Deadline::None);
+                for _ in 0..depth {
+                    queue.push_back(start().await.expect("call"));
+                }
+                for i in 0..n {
+                    queue.pop_front().expect("in flight").wait_into(&mut back).await.expect("call");
                     assert_eq!(back, req);
+                    if i + depth < n {
+                        queue.push_back(start().await.expect("call"));
+                    }
                 }
             })
         };
-        // Warm-up: buffers, tables and spare response buffers reach their working size.
-        calls(1000);
-        // As in alloc_std.rs: a connection idle for 250 ms gives its buffers back, so a round
-        // during which a loaded machine deschedules the test that long allocates them again:
-        // such a round is measured again (at most three rounds), and one round must be clean.
-        let mut counts = Vec::new();
-        for _ in 0..3 {
-            COUNTING.store(true, Ordering::SeqCst);
-            calls(CALLS);
-            COUNTING.store(false, Ordering::SeqCst);
-            counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
-            if counts.last() == Some(&0) {
-                break;
+        for depth in [1, 64] {
+            // Warm-up: buffers, tables and spare response buffers reach their working size.
+            calls(if depth == 1 { 1000 } else { 10_000 }, depth);
+            // As in alloc_std.rs: a connection idle for 250 ms gives its buffers back, so a round
+            // during which a loaded machine deschedules the test that long allocates them again:
+            // such a round is measured again (at most three rounds), and one round must be clean.
+            let mut counts = Vec::new();
+            for _ in 0..3 {
+                COUNTING.store(true, Ordering::SeqCst);
+                calls(CALLS, depth);
+                COUNTING.store(false, Ordering::SeqCst);
+                counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
+                if counts.last() == Some(&0) {
+                    break;
+                }
             }
+            // With 64 in flight a few allocations in thousands of calls remain: buffers and
+            // queues reaching a new peak when the two ends' threads interleave unusually (a
+            // late ACK lets the reply cache hold more answers than its pool keeps buffers for;
+            // a transmit queue reaching a new high) — measured 0–4 per 2,000 calls, against
+            // ~1,870 before the spare buffers followed the calls in flight.
+            let allowed = if depth == 1 { 0 } else { 8 };
+            let best = counts.iter().copied().min().unwrap_or(u64::MAX);
+            assert!(
+                best <= allowed,
+                "{addr}: allocations in rounds of {CALLS} calls, {depth} in flight, after warm-up \
+                 (all threads, both ends): {counts:?}, at most {allowed} allowed"
+            );
         }
-        assert_eq!(
-            counts.last(),
-            Some(&0),
-            "{addr}: allocations in rounds of {CALLS} calls after warm-up (all threads, both ends): {counts:?}"
-        );
         smol::block_on(client.shutdown(Duration::from_secs(1)));
         smol::block_on(server.shutdown(Duration::from_secs(1)));
     }

@@ -1,7 +1,8 @@
 //! runtime-std's fast path does not allocate in steady state: after warm-up, a sequential unary
 //! call over a real socket (a [`tandem_std::Client`] calling a [`tandem_std::Server`] in this
 //! process, through `call_raw_into` to a `raw_unary_inline` echo handler) performs zero heap
-//! allocations, counted on **every thread** (caller, the I/O threads, workers), both ends.
+//! allocations, counted on **every thread** (caller, the I/O threads, workers), both ends; with
+//! 64 calls in flight (`start_call_raw` + `wait_into`), at most 8 in 2,000 calls (see the test).
 //!
 //! Its own test binary (one test, nothing else running in the process while it counts), since
 //! the counter here is process-wide rather than per thread as in `alloc.rs`. Only allocation
@@ -45,33 +46,52 @@ fn std_steady_state_unary_calls_do_not_allocate() {
         .expect("connect");
         let req = [7u8; 32];
         let mut back = Vec::new();
-        let mut calls = |n: usize| {
-            for _ in 0..n {
-                client.call_raw_into(ECHO, &req, tandem_std::Deadline::None, &mut back).expect("call");
+        // `depth` calls in flight, as the benchmark's pipelined row: each answered call is
+        // replaced by a new one (the queue's capacity is reserved up front).
+        let mut queue = std::collections::VecDeque::with_capacity(64);
+        let mut calls = |n: usize, depth: usize| {
+            let start = || client.start_call_raw(ECHO, &req, tandem_std::Deadline::None).expect("call");
+            for _ in 0..depth {
+                queue.push_back(start());
+            }
+            for i in 0..n {
+                queue.pop_front().expect("in flight").wait_into(&mut back).expect("call");
                 assert_eq!(back, req);
+                if i + depth < n {
+                    queue.push_back(start());
+                }
             }
         };
-        // Warm-up: buffers, tables and spare response buffers reach their working size.
-        calls(1000);
-        // A connection idle for 250 ms gives its buffers back (an idle connection holds little
-        // memory), so a round during which a loaded machine deschedules the test that long
-        // allocates them again: such a round is measured again (at most three rounds), and one
-        // round must be clean.
-        let mut counts = Vec::new();
-        for _ in 0..3 {
-            COUNTING.store(true, Ordering::SeqCst);
-            calls(2000);
-            COUNTING.store(false, Ordering::SeqCst);
-            counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
-            if counts.last() == Some(&0) {
-                break;
+        for depth in [1, 64] {
+            // Warm-up: buffers, tables and spare response buffers reach their working size.
+            calls(if depth == 1 { 1000 } else { 10_000 }, depth);
+            // A connection idle for 250 ms gives its buffers back (an idle connection holds little
+            // memory), so a round during which a loaded machine deschedules the test that long
+            // allocates them again: such a round is measured again (at most three rounds), and one
+            // round must be clean.
+            let mut counts = Vec::new();
+            for _ in 0..3 {
+                COUNTING.store(true, Ordering::SeqCst);
+                calls(2000, depth);
+                COUNTING.store(false, Ordering::SeqCst);
+                counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
+                if counts.last() == Some(&0) {
+                    break;
+                }
             }
+            // With 64 in flight a few allocations in thousands of calls remain: buffers and
+            // queues reaching a new peak when the two ends' threads interleave unusually (a
+            // late ACK lets the reply cache hold more answers than its pool keeps buffers for;
+            // a transmit queue reaching a new high) — measured 0–4 per 2,000 calls, against
+            // ~1,870 before the spare buffers followed the calls in flight.
+            let allowed = if depth == 1 { 0 } else { 8 };
+            let best = counts.iter().copied().min().unwrap_or(u64::MAX);
+            assert!(
+                best <= allowed,
+                "{addr}: allocations in rounds of 2000 calls, {depth} in flight, after warm-up \
+                 (all threads, both ends): {counts:?}, at most {allowed} allowed"
+            );
         }
-        assert_eq!(
-            counts.last(),
-            Some(&0),
-            "{addr}: allocations in rounds of 2000 calls after warm-up (all threads, both ends): {counts:?}"
-        );
         client.shutdown(Duration::from_secs(1));
         server.shutdown(Duration::from_secs(1));
     }

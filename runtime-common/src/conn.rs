@@ -313,7 +313,7 @@ pub struct Inner {
     /// Buffers given back by `*_into` receivers (`Peer::call_raw_into`,
     /// `RawReceiver::recv_into`), reused for the next responses and stream items: with them, a
     /// steady flow of calls or items allocates nothing.
-    pub(crate) spare: Vec<Vec<u8>>,
+    pub(crate) spare: Spares,
     /// An inline handler's request and response, reused from call to call.
     pub(crate) inline_req: Vec<u8>,
     pub(crate) inline_resp: Vec<u8>,
@@ -326,10 +326,55 @@ pub struct Inner {
     pub(crate) relay: Vec<Waker>,
 }
 
-/// Most buffers kept in [`Inner::spare`].
+/// Buffers given back by `*_into` receivers, for the next responses and stream items.
+#[derive(Debug, Default)]
+pub(crate) struct Spares {
+    bufs: Vec<Vec<u8>>,
+    /// The capacity of `bufs`' buffers, summed.
+    bytes: usize,
+    /// The most calls in flight seen when a buffer came back (since the connection was last
+    /// idle: [`Inner::release_memory`] starts a new `Spares`).
+    peak: usize,
+}
+
+impl Spares {
+    /// Keeps `buf` (`calls`: the calls in flight now), if it is not too large and there is
+    /// room: at most one buffer per call of the peak in flight (at least [`SPARES`]) — the
+    /// responses of pipelined calls arrive in batches, and with a fixed four spares, 64 calls in
+    /// flight allocated a buffer for nearly every response — and at most [`SPARE_BYTES`] in all,
+    /// the bound the fixed count had.
+    pub(crate) fn give(&mut self, buf: Vec<u8>, calls: usize) {
+        self.peak = self.peak.max(calls);
+        let cap = buf.capacity();
+        if cap > 0
+            && cap <= SPARE_MAX
+            && self.bufs.len() < SPARES.max(self.peak)
+            && self.bytes + cap <= SPARE_BYTES
+        {
+            self.bytes += cap;
+            self.bufs.push(buf);
+        }
+    }
+
+    /// An empty buffer: a spare if there is one.
+    pub(crate) fn take(&mut self) -> Vec<u8> {
+        match self.bufs.pop() {
+            Some(mut b) => {
+                self.bytes -= b.capacity();
+                b.clear();
+                b
+            }
+            None => Vec::new(),
+        }
+    }
+}
+
+/// Buffers kept in [`Inner::spare`] whatever the number of calls in flight.
 const SPARES: usize = 4;
 /// Buffers with more capacity than this are not kept as spares.
 const SPARE_MAX: usize = 64 * 1024;
+/// Most capacity kept in [`Inner::spare`], summed over its buffers: four of the largest.
+const SPARE_BYTES: usize = SPARES * SPARE_MAX;
 
 impl Inner {
     pub(crate) fn new(conn: Connection<'static>, remote: Option<SocketAddr>) -> Self {
@@ -352,7 +397,7 @@ impl Inner {
             signal_tasks: 0,
             requests: Requests::default(),
             new_transport: None,
-            spare: Vec::new(),
+            spare: Spares::default(),
             inline_req: Vec::new(),
             inline_resp: Vec::new(),
             wakes: Vec::new(),
@@ -360,11 +405,11 @@ impl Inner {
         }
     }
 
-    /// Keeps `buf` for a later response or item (if there is room and it is not too large).
+    /// Keeps `buf` for a later response or item (see [`Spares::give`]), given back by a call
+    /// that just ended or a stream item's receiver: the calls in flight count one more than
+    /// those left, the call that returned its buffer.
     pub(crate) fn give_spare(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < SPARES && buf.capacity() > 0 && buf.capacity() <= SPARE_MAX {
-            self.spare.push(buf);
-        }
+        self.spare.give(buf, self.calls.len() + 1);
     }
 
     /// Returns an idle connection's memory: the core's empty buffers and tables, and the
@@ -389,7 +434,7 @@ impl Inner {
         if self.state_waiters.is_empty() {
             self.state_waiters = Vec::new();
         }
-        self.spare = Vec::new();
+        self.spare = Spares::default();
         self.inline_req = Vec::new();
         self.inline_resp = Vec::new();
         if self.wakes.is_empty() {

@@ -48,15 +48,13 @@ impl<F: HandlerFns> Turn<'_, F> {
             n += 1;
             let ev = match ev {
                 Event::Response { id, status: Status::OK, payload } => {
-                    let mut b = inner.spare.pop().unwrap_or_default();
-                    b.clear();
+                    let mut b = inner.spare.take();
                     b.extend_from_slice(payload);
                     complete(self.shared, inner, id, Ok(b), t);
                     continue;
                 }
                 Event::StreamData { id, payload } => {
-                    let mut b = inner.spare.pop().unwrap_or_default();
-                    b.clear();
+                    let mut b = inner.spare.take();
                     b.extend_from_slice(payload);
                     self.stream_data(inner, id, b);
                     continue;

@@ -687,11 +687,21 @@ impl<R, E> PendingCall<R, E> {
 impl<R, E> PendingCall<R, E> {
     /// The outcome once it is there (`Pending`: the waker is kept); the call is over then.
     fn poll_outcome(&mut self, cx: &mut Context<'_>) -> Poll<CallResult> {
-        if self.done {
-            return Poll::Ready(Err((Status::UNAVAILABLE, Vec::new())));
-        }
+        self.poll_outcome_with(cx, |_, r| r)
+    }
+
+    /// [`poll_outcome`](Self::poll_outcome), handing the outcome to `on` under the connection's
+    /// lock (one lock per poll, whatever `on` does with the connection).
+    fn poll_outcome_with<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        on: impl FnOnce(&mut Inner, CallResult) -> T,
+    ) -> Poll<T> {
         let id = self.id;
         let mut inner = self.h.shared().lock();
+        if self.done {
+            return Poll::Ready(on(&mut inner, Err((Status::UNAVAILABLE, Vec::new()))));
+        }
         let relayed = inner.take_relay();
         let out = match inner.calls.get_mut(&id) {
             Some(slot) => match slot.result.take() {
@@ -709,10 +719,11 @@ impl<R, E> PendingCall<R, E> {
             None => Err((Status::UNAVAILABLE, Vec::new())),
         };
         inner.calls.remove(&id);
+        let t = on(&mut inner, out);
         drop(inner);
         relayed.wake();
         self.done = true;
-        Poll::Ready(out)
+        Poll::Ready(t)
     }
 }
 
@@ -721,12 +732,16 @@ impl<E> PendingCall<Vec<u8>, E> {
     /// (replacing its contents; emptied on an error). The buffer `out` held goes back to the
     /// connection for a later response (see [`Peer::call_raw_into`]).
     pub async fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError<E>> {
-        match poll_fn(|cx| self.poll_outcome(cx)).await {
-            Ok(mut body) => {
+        let r = poll_fn(|cx| {
+            self.poll_outcome_with(cx, |inner, r| {
+                let mut body = r?;
                 core::mem::swap(out, &mut body);
-                self.h.shared().lock().give_spare(body);
+                inner.give_spare(body);
                 Ok(())
-            }
+            })
+        });
+        match r.await {
+            Ok(()) => Ok(()),
             Err((status, body)) => {
                 out.clear();
                 Err(self.failure(status, &body))
