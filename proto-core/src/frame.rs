@@ -545,7 +545,13 @@ impl<'a> Frame<'a> {
     /// The frame must be valid as [`Frame::decode`] would return it (ids and lengths ≤ 2^62-1,
     /// fields within their caps); the core only encodes frames it built itself.
     pub fn encode(&self, out: &mut [u8]) -> Option<usize> {
-        let body = self.body_len();
+        self.encode_sized(self.body_len(), out)
+    }
+
+    /// [`encode`](Self::encode) with the frame's [`body_len`](Self::body_len) already known
+    /// (the transmit path computes it once per frame, not three times).
+    pub(crate) fn encode_sized(&self, body: usize, out: &mut [u8]) -> Option<usize> {
+        debug_assert_eq!(body, self.body_len());
         let total = 1 + varint::len(body as u64) + body;
         if out.len() < total {
             return None;

@@ -60,6 +60,10 @@ pub fn encode(v: u64, out: &mut [u8]) -> usize {
 #[inline]
 pub fn decode(buf: &[u8]) -> Result<(u64, usize), DecodeError> {
     let first = *buf.first().ok_or(DecodeError::Truncated)?;
+    if first < 0x40 {
+        // One byte: most ids, lengths, flags and statuses of small messages.
+        return Ok((u64::from(first), 1));
+    }
     let n = 1usize << (first >> 6);
     if buf.len() < n {
         return Err(DecodeError::Truncated);

@@ -531,14 +531,19 @@ impl<'a> Connection<'a> {
     /// session is suspended there is no transport: frames are dropped, and whatever matters is
     /// regenerated from the exchanges' state after the resumption (SPEC.md §13.4–§13.5).
     pub(super) fn push(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
+        self.push_sized(f, f.body_len(), control)
+    }
+
+    /// [`push`](Self::push) of a frame whose body length (`body`) is already known.
+    fn push_sized(&mut self, f: &Frame<'_>, body: usize, control: bool) -> Result<(), ApiError> {
         if self.state == State::Suspended {
             return Ok(());
         }
-        self.push_inner(f, control)
+        self.push_inner(f, body, control)
     }
 
-    fn push_inner(&mut self, f: &Frame<'_>, control: bool) -> Result<(), ApiError> {
-        let n = f.encoded_len();
+    fn push_inner(&mut self, f: &Frame<'_>, body: usize, control: bool) -> Result<(), ApiError> {
+        let n = 1 + varint::len(body as u64) + body;
         let cap = if control { self.tx.capacity_max() } else { self.app_tx_capacity() };
         if n > cap {
             return Err(ApiError::TooLarge { size: n, limit: cap });
@@ -550,7 +555,7 @@ impl<'a> Connection<'a> {
         if buf.len() < n {
             return Err(ApiError::TxFull);
         }
-        let written = f.encode(buf).unwrap_or(0);
+        let written = f.encode_sized(body, buf).unwrap_or(0);
         self.tx.commit(written);
         self.tx_queued += written as u64;
         self.stats.frames_sent += 1;
@@ -613,8 +618,9 @@ impl<'a> Connection<'a> {
     ) -> Result<(), ApiError> {
         let limit = self.send_frame_limit();
         let whole = make(0, None, payload);
-        if whole.body_len() <= limit {
-            return self.push(&whole, false);
+        let body = whole.body_len();
+        if body <= limit {
+            return self.push_sized(&whole, body, false);
         }
         // --- datagram mode, or a build without fragmentation: one frame (SPEC.md §9.6, §9.7)
         if self.is_datagram() || !crate::config::FRAGMENTATION {
@@ -670,7 +676,7 @@ impl<'a> Connection<'a> {
             params,
         });
         // The transmit queue is empty when HELLO is sent, and HELLO is at most ~1.5 KiB.
-        let _ = self.push_inner(&hello, true);
+        let _ = self.push_inner(&hello, hello.body_len(), true);
     }
 
     /// Queues CLOSE, dropping queued data if that is the only way to fit it.
