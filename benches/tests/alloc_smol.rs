@@ -74,31 +74,7 @@ fn smol_steady_state_unary_calls_do_not_allocate() {
         for depth in [1, 64] {
             // Warm-up: buffers, tables and spare response buffers reach their working size.
             calls(if depth == 1 { 1000 } else { 10_000 }, depth);
-            // As in alloc_std.rs: a connection idle for 250 ms gives its buffers back, so a round
-            // during which a loaded machine deschedules the test that long allocates them again:
-            // such a round is measured again (at most three rounds), and one round must be clean.
-            let mut counts = Vec::new();
-            for _ in 0..3 {
-                COUNTING.store(true, Ordering::SeqCst);
-                calls(CALLS, depth);
-                COUNTING.store(false, Ordering::SeqCst);
-                counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
-                if counts.last() == Some(&0) {
-                    break;
-                }
-            }
-            // With 64 in flight a few allocations in thousands of calls remain: buffers and
-            // queues reaching a new peak when the two ends' threads interleave unusually (a
-            // late ACK lets the reply cache hold more answers than its pool keeps buffers for;
-            // a transmit queue reaching a new high) — measured 0–4 per 2,000 calls, against
-            // ~1,870 before the spare buffers followed the calls in flight.
-            let allowed = if depth == 1 { 0 } else { 8 };
-            let best = counts.iter().copied().min().unwrap_or(u64::MAX);
-            assert!(
-                best <= allowed,
-                "{addr}: allocations in rounds of {CALLS} calls, {depth} in flight, after warm-up \
-                 (all threads, both ends): {counts:?}, at most {allowed} allowed"
-            );
+            common::assert_steady_state(&addr, CALLS, depth, &COUNTING, &ALLOCATIONS, || calls(CALLS, depth));
         }
         smol::block_on(client.shutdown(Duration::from_secs(1)));
         smol::block_on(server.shutdown(Duration::from_secs(1)));

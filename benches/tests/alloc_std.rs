@@ -65,32 +65,9 @@ fn std_steady_state_unary_calls_do_not_allocate() {
         for depth in [1, 64] {
             // Warm-up: buffers, tables and spare response buffers reach their working size.
             calls(if depth == 1 { 1000 } else { 10_000 }, depth);
-            // A connection idle for 250 ms gives its buffers back (an idle connection holds little
-            // memory), so a round during which a loaded machine deschedules the test that long
-            // allocates them again: such a round is measured again (at most three rounds), and one
-            // round must be clean.
-            let mut counts = Vec::new();
-            for _ in 0..3 {
-                COUNTING.store(true, Ordering::SeqCst);
-                calls(2000, depth);
-                COUNTING.store(false, Ordering::SeqCst);
-                counts.push(ALLOCATIONS.swap(0, Ordering::SeqCst));
-                if counts.last() == Some(&0) {
-                    break;
-                }
-            }
-            // With 64 in flight a few allocations in thousands of calls remain: buffers and
-            // queues reaching a new peak when the two ends' threads interleave unusually (a
-            // late ACK lets the reply cache hold more answers than its pool keeps buffers for;
-            // a transmit queue reaching a new high) — measured 0–4 per 2,000 calls, against
-            // ~1,870 before the spare buffers followed the calls in flight.
-            let allowed = if depth == 1 { 0 } else { 8 };
-            let best = counts.iter().copied().min().unwrap_or(u64::MAX);
-            assert!(
-                best <= allowed,
-                "{addr}: allocations in rounds of 2000 calls, {depth} in flight, after warm-up \
-                 (all threads, both ends): {counts:?}, at most {allowed} allowed"
-            );
+            common::assert_steady_state(&addr, 2000, depth as u64, &COUNTING, &ALLOCATIONS, || {
+                calls(2000, depth)
+            });
         }
         client.shutdown(Duration::from_secs(1));
         server.shutdown(Duration::from_secs(1));
