@@ -189,7 +189,7 @@ impl<F: HandlerFns> Engine<F> {
     }
 
     fn release_when_idle(&mut self, inner: &mut Inner, worked: bool) {
-        let now = std::time::Instant::now();
+        let now = crate::clock::instant();
         if worked {
             self.active_at = now;
             self.idle_check.get_or_insert(now + IDLE_RELEASE);
@@ -236,8 +236,9 @@ impl<F: HandlerFns> Engine<F> {
             if transport_gone {
                 return true;
             }
-            let deadline = *self.linger.get_or_insert_with(|| std::time::Instant::now() + LINGER);
-            if std::time::Instant::now() >= deadline {
+            let now = crate::clock::instant();
+            let deadline = *self.linger.get_or_insert(now + LINGER);
+            if now >= deadline {
                 tracing::debug!(conn = self.shared.id, "final frames not flushed within the linger time");
                 return true;
             }
@@ -248,7 +249,7 @@ impl<F: HandlerFns> Engine<F> {
     /// When the driver must run again if nothing wakes it: the core's next timer (a deadline
     /// already past is retried after 1 ms rather than spun on), the linger time, the idle check.
     pub fn next_timeout(&self, inner: &Inner) -> Option<std::time::Instant> {
-        let soon = std::time::Instant::now() + Duration::from_millis(1);
+        let soon = crate::clock::instant() + Duration::from_millis(1);
         let mut when = inner.conn.poll_timeout().and_then(to_std).map(|w| w.max(soon));
         for l in [self.linger, self.idle_check].into_iter().flatten() {
             when = Some(when.map_or(l, |w| w.min(l)));

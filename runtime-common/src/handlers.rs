@@ -358,7 +358,7 @@ impl<F: HandlerFns> Registry<F> {
         };
         let mut done = arrived;
         if observe::wanted(shared.observer()) {
-            done = now();
+            done = crate::clock::fresh();
             observe::finished(
                 shared.observer(),
                 &Finished {
@@ -679,7 +679,7 @@ impl Done {
                 side: Side::Served,
                 kind: self.opened.kind,
                 status,
-                duration: now().saturating_duration_since(self.opened.at),
+                duration: crate::clock::fresh().saturating_duration_since(self.opened.at),
             },
         );
         let mut inner = self.shared.lock();

@@ -505,6 +505,8 @@ impl Outbox {
         self.bytes += payload.len();
         let r = Retained { ty, method, fin, key, payload };
         match self.position(id) {
+            // The usual case: a new request, above every retained id.
+            Err(i) if i == self.queue.len() => self.queue.push_back((id, r)),
             Ok(i) | Err(i) => self.queue.insert(i, (id, r)),
         }
     }

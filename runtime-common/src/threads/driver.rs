@@ -190,6 +190,8 @@ fn op(
 
 impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
     fn turn(&mut self, cx: &Cx<'_>) -> Next {
+        // One reading of the clock for the whole turn (see `clock::hold`).
+        let _clock = crate::clock::hold();
         if let Some((t, tls)) = self.fresh.take() {
             self.install(t, Vec::new(), tls, cx);
         }
@@ -298,6 +300,10 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
         }
         if let Some(s) = socket.as_mut() {
             s.arm(want);
+            // Writability matters only after a write blocked, or while connecting.
+            cx.write_idle(
+                s.is_edge() && !want.write && self.dialing.as_ref().is_none_or(|d| d.attempt.is_none()),
+            );
         }
         match (at, dial_at) {
             _ if busy => Next::Again,

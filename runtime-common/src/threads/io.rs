@@ -48,6 +48,22 @@ pub(crate) struct Cx<'a> {
     pub(crate) key: usize,
     pub(crate) waker: &'a Waker,
     pub(crate) fired: bool,
+    /// Set by the task: a readiness event reporting only writability is dropped (see
+    /// [`Cx::write_idle`]).
+    write_idle: &'a AtomicBool,
+}
+
+impl Cx<'_> {
+    /// Says whether the task waits for its descriptor to become writable. With edge-triggered
+    /// readiness a socket reports writability after every read of the peer's, so a task that
+    /// is not waiting to write would be woken — and would read the socket for nothing — once
+    /// per message it sends; a task that says it is idle (`true`) is not. A turn starts with
+    /// `false` (every event counts while it runs: it may block on a write); set it at the end
+    /// of a turn that left nothing waiting for writability, on an edge-triggered registration
+    /// only (oneshot ones must see every event to be re-armed).
+    pub(crate) fn write_idle(&self, idle: bool) {
+        self.write_idle.store(idle, Ordering::SeqCst);
+    }
 }
 
 /// What a task wants after its turn.
@@ -157,6 +173,8 @@ struct Cell {
     state: AtomicU8,
     /// A readiness event arrived since the last turn.
     fired: AtomicBool,
+    /// The task does not wait for writability ([`Cx::write_idle`]).
+    write_idle: AtomicBool,
     /// Threads outside the I/O threads that wake it may run its turns ([`help`]).
     helped: bool,
     task: Mutex<Option<Box<dyn Task>>>,
@@ -280,11 +298,14 @@ impl Cell {
         let next = match task.as_mut() {
             None => Next::Done,
             Some(t) => {
+                // Before anything the turn writes: an event after a write that blocks counts.
+                self.write_idle.store(false, Ordering::SeqCst);
                 let cx = Cx {
                     io: &self.io,
                     key: self.key,
                     waker: &waker,
                     fired: self.fired.swap(false, Ordering::AcqRel),
+                    write_idle: &self.write_idle,
                 };
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| t.turn(&cx))).unwrap_or_else(|_| {
                     tracing::error!(key = self.key, "an I/O task panicked (a bug): dropping it");
@@ -398,8 +419,11 @@ impl Io {
                 core::mem::swap(&mut inbox.woken, &mut ib.woken);
                 core::mem::swap(&mut inbox.new, &mut ib.new);
             }
-            for key in events.keys() {
+            for (key, write_only) in events.keys() {
                 if let Some(slot) = slots.get_mut(key) {
+                    if write_only && slot.cell.write_idle.load(Ordering::SeqCst) {
+                        continue;
+                    }
                     slot.cell.fired.store(true, Ordering::Release);
                     if slot.cell.mark() || slot.cell.state.load(Ordering::Acquire) == QUEUED {
                         schedule(slot, key, &mut ready);
@@ -428,6 +452,7 @@ impl Io {
                         key,
                         state: AtomicU8::new(QUEUED),
                         fired: AtomicBool::new(false),
+                        write_idle: AtomicBool::new(false),
                         helped,
                         task: Mutex::new(Some(task)),
                         help_at: Mutex::new(None),
@@ -535,6 +560,11 @@ impl<S: Source> Registered<S> {
 
     pub(crate) fn get_mut(&mut self) -> &mut S {
         self.source.as_mut().expect("present until dropped")
+    }
+
+    /// Whether the registration is edge-triggered (both directions, never disarmed).
+    pub(crate) fn is_edge(&self) -> bool {
+        self.edge
     }
 
     /// A readiness event arrived: the descriptor is disarmed (oneshot).

@@ -53,9 +53,13 @@ mod imp {
             self.len = 0;
         }
 
-        /// The keys of the descriptors that were ready (not the notification).
-        pub(crate) fn keys(&self) -> impl Iterator<Item = usize> + '_ {
-            self.list[..self.len].iter().map(|e| e.data()).filter(|&k| k != NOTIFY).map(|k| k as usize)
+        /// The keys of the descriptors that were ready (not the notification), each with
+        /// whether writability was all it reported (no data, hang-up or error).
+        pub(crate) fn keys(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+            self.list[..self.len]
+                .iter()
+                .filter(|e| e.data() != NOTIFY)
+                .map(|e| (e.data() as usize, e.events() == EpollFlags::EPOLLOUT))
         }
     }
 
@@ -159,8 +163,10 @@ mod imp {
             self.0.clear();
         }
 
-        pub(crate) fn keys(&self) -> impl Iterator<Item = usize> + '_ {
-            self.0.iter().map(|e| e.key)
+        /// The keys of the descriptors that were ready, each with whether writability was all
+        /// it reported (never said here: `polling` registrations are oneshot, every event counts).
+        pub(crate) fn keys(&self) -> impl Iterator<Item = (usize, bool)> + '_ {
+            self.0.iter().map(|e| (e.key, false))
         }
     }
 
