@@ -302,7 +302,7 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             s.arm(want);
             // Writability matters only after a write blocked, or while connecting.
             cx.write_idle(
-                s.is_edge() && !want.write && self.dialing.as_ref().is_none_or(|d| d.attempt.is_none()),
+                s.is_edge() && !want.write && !self.dialing.as_ref().is_some_and(|d| d.attempt.is_some()),
             );
         }
         match (at, dial_at) {
