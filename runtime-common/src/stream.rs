@@ -5,6 +5,7 @@
 use core::marker::PhantomData;
 use core::pin::Pin;
 use core::task::{ready, Context, Poll};
+use std::sync::Arc;
 
 use futures_core::Stream;
 use futures_lite::future::poll_fn;
@@ -16,6 +17,13 @@ use tandem_core::{ApiError, Status};
 
 use crate::conn::{wait_on, Handle};
 use crate::error::{CallError, ErrorKind};
+
+/// An item to send: lent (copied by the connection) or shared (sent from the caller's buffer).
+#[derive(Clone, Copy)]
+enum Item<'a> {
+    Lent(&'a [u8]),
+    Shared(&'a Arc<Vec<u8>>),
+}
 
 /// Sends raw items on one stream.
 pub struct RawSender {
@@ -52,7 +60,25 @@ impl RawSender {
     pub async fn send(&mut self, item: &[u8]) -> Result<(), CallError> {
         poll_fn(|cx| {
             ready!(self.poll_pending(cx))?;
-            self.poll_send(cx, item)
+            self.poll_send(cx, Item::Lent(item))
+        })
+        .await
+    }
+
+    /// Sends one item the caller shares instead of lends, as [`send`](Self::send) does
+    /// otherwise: on byte streams (TCP and Unix stream sockets, with or without TLS) the
+    /// connection writes the item from `item` itself (TLS encrypts from it), and in a resumable
+    /// session keeps that buffer (not a copy) as the item's retained copy until the peer
+    /// confirms it — no copy of the payload in tandem. The same
+    /// buffer can be sent again, on this stream or others (the same item to many peers). The
+    /// connection holds a reference until the item is written and confirmed
+    /// (`Arc::strong_count` falls back); the buffer cannot change meanwhile. Elsewhere
+    /// (WebSocket, SEQPACKET and UDP, serial lines; items larger than one frame) it is copied,
+    /// as by `send`.
+    pub async fn send_shared(&mut self, item: &Arc<Vec<u8>>) -> Result<(), CallError> {
+        poll_fn(|cx| {
+            ready!(self.poll_pending(cx))?;
+            self.poll_send(cx, Item::Shared(item))
         })
         .await
     }
@@ -60,14 +86,14 @@ impl RawSender {
     /// Hands the item kept by the `Sink` to the connection.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
         let Some(item) = self.pending.take() else { return Poll::Ready(Ok(())) };
-        let r = self.poll_send(cx, &item);
+        let r = self.poll_send(cx, Item::Lent(&item));
         if r.is_pending() {
             self.pending = Some(item);
         }
         r
     }
 
-    fn poll_send(&self, cx: &mut Context<'_>, item: &[u8]) -> Poll<Result<(), CallError>> {
+    fn poll_send(&self, cx: &mut Context<'_>, item: Item<'_>) -> Poll<Result<(), CallError>> {
         let id = self.id;
         let mut inner = self.h.shared().lock();
         let Some(e) = inner.streams.get(&id) else {
@@ -83,7 +109,11 @@ impl RawSender {
             let e = ApiError::WrongState("stream already finished");
             return Poll::Ready(Err(self.err(ErrorKind::Refused(e))));
         }
-        match inner.conn.stream_send(id, item) {
+        let sent = match item {
+            Item::Lent(item) => inner.conn.stream_send(id, item),
+            Item::Shared(item) => inner.conn.stream_send_shared(id, item),
+        };
+        match sent {
             Ok(()) => {
                 inner.wake_driver();
                 Poll::Ready(Ok(()))

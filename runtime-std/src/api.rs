@@ -396,6 +396,17 @@ impl RawSender {
         block_on(self.0.send(item))
     }
 
+    /// Sends one item the caller shares instead of lends, blocking as [`send`](Self::send):
+    /// on byte streams (TCP and Unix stream sockets, with or without TLS) it is written from
+    /// `item` itself and, in a resumable
+    /// session, kept as the retained copy until the peer confirms it — no copy of the payload
+    /// in tandem, and the same buffer can be sent again (to many peers, say). The connection
+    /// holds a reference until then. Elsewhere it is copied, as by `send`. (tandem-smol:
+    /// `RawSender::send_shared`, the same, awaited.)
+    pub fn send_shared(&mut self, item: &std::sync::Arc<Vec<u8>>) -> Result<(), CallError> {
+        block_on(self.0.send_shared(item))
+    }
+
     /// Ends this direction with OK (done too when the opener's sender is dropped; a
     /// responder's direction ends with the handler's result). Idempotent; a stream already
     /// reset reports its status.

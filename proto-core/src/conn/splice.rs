@@ -13,6 +13,10 @@
 //!
 //! The transmit queue's length for its capacity check counts the splices' unsent bytes, so
 //! backpressure ([`ApiError::TxFull`]) is the same as when the items were copied in.
+//!
+//! An item the application shares ([`Connection::stream_send_shared`]) is spliced without any
+//! copy: the splice carries the frame's header itself, followed by the application's buffer
+//! (kept as the retained copy too, in a resumable session).
 
 use alloc::collections::VecDeque;
 use alloc::sync::Arc;
@@ -41,9 +45,37 @@ pub(crate) struct Spliced {
 struct Splice {
     /// Bytes of `tx` to send before this frame (after the previous splice).
     gap: usize,
-    /// The frame is `buf[off..]` (`off`: bytes already sent).
+    /// The frame's header when it is not in `buf` (a shared item): `head[hoff..hlen]` is sent
+    /// before `buf[off..]`.
+    head: [u8; HEAD],
+    hlen: u8,
+    hoff: u8,
+    /// The frame (or, after `head`, its payload) is `buf[off..]` (`off`: bytes already sent).
     buf: Arc<Vec<u8>>,
     off: usize,
+}
+
+/// Room for a STREAM_DATA header: type, body length and id varints (1 + 8 + 8 bytes).
+const HEAD: usize = 24;
+
+impl Splice {
+    /// Its unsent bytes.
+    fn left(&self) -> usize {
+        usize::from(self.hlen - self.hoff) + self.buf.len() - self.off
+    }
+
+    /// The next unsent piece: the rest of the header, then of the buffer.
+    fn piece(&self) -> &[u8] {
+        if self.hoff < self.hlen {
+            return &self.head[usize::from(self.hoff)..usize::from(self.hlen)];
+        }
+        self.buf.get(self.off..).unwrap_or(&[])
+    }
+
+    /// Whether the transport has taken part of it.
+    fn begun(&self) -> bool {
+        self.hoff > 0 || self.off > 0
+    }
 }
 
 impl Spliced {
@@ -55,11 +87,14 @@ impl Spliced {
     /// Its counters agree with its entries and with `tx_len`, the transmit queue's length.
     pub(crate) fn check(&self, tx_len: usize) -> Result<(), &'static str> {
         let gaps: usize = self.q.iter().map(|s| s.gap).sum();
-        let bytes: usize = self.q.iter().map(|s| s.buf.len().saturating_sub(s.off)).sum();
+        if self.q.iter().any(|s| s.hoff > s.hlen || s.off > s.buf.len()) {
+            return Err("a splice's sent bytes exceed its frame");
+        }
+        let bytes: usize = self.q.iter().map(Splice::left).sum();
         if gaps != self.gaps || bytes != self.bytes || gaps > tx_len {
             return Err("splice counters differ from the spliced frames or the transmit queue");
         }
-        if self.q.iter().any(|s| s.off >= s.buf.len()) {
+        if self.q.iter().any(|s| s.left() == 0) {
             return Err("a spliced frame sent whole is still queued");
         }
         Ok(())
@@ -118,7 +153,53 @@ impl Connection<'_> {
         let gap = self.tx.len() - self.spliced.gaps;
         self.spliced.gaps += gap;
         self.spliced.bytes += n;
-        self.spliced.q.push_back(Splice { gap, buf, off });
+        self.spliced.q.push_back(Splice { gap, head: [0; HEAD], hlen: 0, hoff: 0, buf, off });
+        self.tx_queued += n as u64;
+        self.stats.frames_sent += 1;
+        Ok(true)
+    }
+
+    /// Queues stream item `item` of stream `id` as one STREAM_DATA frame sent from `item`
+    /// itself (its header carried by the splice), kept as the item's retained copy in a
+    /// resumable session. `Ok(false)`: not possible here (not a byte stream, an empty item, or
+    /// one that needs more than one frame); the caller copies it the ordinary way.
+    pub(super) fn push_shared_item(&mut self, id: u64, item: &Arc<Vec<u8>>) -> Result<bool, ApiError> {
+        if !matches!(self.config.transport, Transport::Stream) || self.state == State::Suspended {
+            return Ok(false);
+        }
+        let f = Frame::StreamData { flags: 0, id, total_len: None, payload: item };
+        if item.is_empty() || f.body_len() > self.send_frame_limit() {
+            return Ok(false);
+        }
+        let n = f.encoded_len();
+        let cap = self.app_tx_capacity();
+        if n > cap {
+            return Err(ApiError::TooLarge { size: n, limit: cap });
+        }
+        if self.tx_total() + n > cap {
+            return Err(ApiError::TxFull);
+        }
+        // The header: the frame without its payload, with the real body length.
+        let mut empty = [0u8; HEAD];
+        let e = Frame::StreamData { flags: 0, id, total_len: None, payload: &[] }.encode(&mut empty);
+        let Some(e) = e else { return Ok(false) };
+        let Ok(Some((_, fields, h0))) = Frame::peek_header(&empty[..e], usize::MAX) else { return Ok(false) };
+        let mut head = [0u8; HEAD];
+        head[0] = empty[0];
+        let l = varint::encode((fields + item.len()) as u64, &mut head[1..9]);
+        let hlen = 1 + l + (e - h0);
+        if hlen > HEAD || hlen + item.len() != n {
+            return Ok(false);
+        }
+        head[1 + l..hlen].copy_from_slice(&empty[h0..e]);
+        if let Some(sess) = self.sess.as_mut() {
+            sess.retain_frame(id, Arc::clone(item), 0);
+        }
+        let gap = self.tx.len() - self.spliced.gaps;
+        self.spliced.gaps += gap;
+        self.spliced.bytes += n;
+        let buf = Arc::clone(item);
+        self.spliced.q.push_back(Splice { gap, head, hlen: hlen as u8, hoff: 0, buf, off: 0 });
         self.tx_queued += n as u64;
         self.stats.frames_sent += 1;
         Ok(true)
@@ -140,7 +221,7 @@ impl Connection<'_> {
         while self.spliced.q.len() > keep {
             let Some(s) = self.spliced.q.pop_back() else { break };
             self.spliced.gaps -= s.gap;
-            self.spliced.bytes -= s.buf.len() - s.off;
+            self.spliced.bytes -= s.left();
             self.give_back_frame(s.buf);
         }
     }
@@ -154,7 +235,7 @@ impl Connection<'_> {
     /// Drops every queued frame not yet begun on the transport (see `clear_tx`): a splice the
     /// transport has taken part of stays, at the head.
     pub(super) fn clear_tx_spliced(&mut self) {
-        let begun = self.spliced.q.front().is_some_and(|s| s.gap == 0 && s.off > 0);
+        let begun = self.spliced.q.front().is_some_and(|s| s.gap == 0 && s.begun());
         if begun {
             // The head frame is that splice: nothing of `tx` before it is left unsent.
             self.tx.truncate(0);
@@ -168,7 +249,7 @@ impl Connection<'_> {
     /// The next piece of queued bytes: up to the next splice of `tx`, or the splice itself.
     pub(super) fn tx_piece(&self) -> &[u8] {
         match self.spliced.q.front() {
-            Some(s) if s.gap == 0 => s.buf.get(s.off..).unwrap_or(&[]),
+            Some(s) if s.gap == 0 => s.piece(),
             Some(s) => {
                 let d = self.tx.data();
                 &d[..d.len().min(s.gap)]
@@ -181,10 +262,14 @@ impl Connection<'_> {
     pub(super) fn tx_advance(&mut self, n: usize) {
         if let Some(s) = self.spliced.q.front_mut() {
             if s.gap == 0 {
-                let n = n.min(s.buf.len() - s.off);
-                s.off += n;
+                let n = n.min(s.piece().len());
+                if s.hoff < s.hlen {
+                    s.hoff += n as u8;
+                } else {
+                    s.off += n;
+                }
                 self.spliced.bytes -= n;
-                if s.off == s.buf.len() {
+                if s.left() == 0 {
                     if let Some(s) = self.spliced.q.pop_front() {
                         self.give_back_frame(s.buf);
                     }
@@ -209,6 +294,7 @@ impl Connection<'_> {
         let (mut r1, mut r2) = self.tx.regions();
         for s in &self.spliced.q {
             w.take_tx(s.gap, &mut r1, &mut r2);
+            w.put(&s.head[usize::from(s.hoff)..usize::from(s.hlen)]);
             w.put(s.buf.get(s.off..).unwrap_or(&[]));
         }
         w.take_tx(usize::MAX, &mut r1, &mut r2);

@@ -17,6 +17,37 @@ impl Connection<'_> {
     /// until the peer confirms it (SPEC.md §11, §13.7); a `StreamWritable` follows when room
     /// comes back.
     pub fn stream_send(&mut self, id: u64, item: &[u8]) -> Result<(), ApiError> {
+        self.send_item(
+            id,
+            item,
+            #[cfg(feature = "alloc")]
+            None,
+        )
+    }
+
+    /// [`stream_send`](Self::stream_send) of an item the application shares rather than lends:
+    /// on a byte stream the item is sent from `item` itself and, in a resumable session, kept
+    /// as the item's retained copy until the peer confirms it (SPEC.md §13.7) — the core
+    /// copies none of it, whether `item` is sent once or, say, the same buffer to many peers.
+    /// The connection holds a reference until then; `item` must not change meanwhile (an
+    /// `Arc` gives no way to, short of `Arc::get_mut`, which then fails). Elsewhere (packet
+    /// transports, an item larger than one frame) it is copied as by `stream_send`. Same
+    /// errors as `stream_send`.
+    #[cfg(feature = "alloc")]
+    pub fn stream_send_shared(
+        &mut self,
+        id: u64,
+        item: &alloc::sync::Arc<alloc::vec::Vec<u8>>,
+    ) -> Result<(), ApiError> {
+        self.send_item(id, item, Some(item))
+    }
+
+    fn send_item(
+        &mut self,
+        id: u64,
+        item: &[u8],
+        #[cfg(feature = "alloc")] shared: Option<&alloc::sync::Arc<alloc::vec::Vec<u8>>>,
+    ) -> Result<(), ApiError> {
         let i = self.find_stream(id)?;
         let conn_send = self.conn_send;
         let limit = (self.peer.stream_credit_bytes as usize).min(self.peer.max_message_size as usize);
@@ -56,7 +87,10 @@ impl Connection<'_> {
         // In a resumable session the item's frame is written once, into its retained copy,
         // and sent from there (`splice.rs`); otherwise it is copied into the transmit queue.
         #[cfg(feature = "alloc")]
-        let spliced = self.push_spliced_item(id, item)?;
+        let spliced = match shared {
+            Some(a) => self.push_shared_item(id, a)?,
+            None => self.push_spliced_item(id, item)?,
+        };
         #[cfg(not(feature = "alloc"))]
         let spliced = false;
         if !spliced {

@@ -5,7 +5,8 @@
 
 use super::pair::{Ev, Pair, Rng, ECHO, SINK};
 use super::resume::{resumable_with, resume, stream_items as items};
-use crate::{Config, State};
+use crate::{Config, State, Status};
+use std::sync::Arc;
 use std::vec::Vec;
 
 /// The transport takes up to `take` bytes of what `a` has queued, through
@@ -67,6 +68,87 @@ fn an_item_of_a_resumable_session_is_queued_as_its_own_piece() {
     assert_eq!(p.a.conn.pending_transmit(), 0);
 }
 
+#[test]
+fn a_shared_item_is_sent_from_the_callers_buffer_and_released_once_confirmed() {
+    let mut p = resumable_with(Config::default(), Config::default());
+    let id = p.a.conn.open_stream(p.now, SINK, b"", None, false).unwrap();
+    p.drive();
+    p.b.take();
+    p.a.conn.call(p.now, ECHO, b"x", None).unwrap();
+    let item = Arc::new(b"shared item".to_vec());
+    // The same buffer twice: two frames, both from it.
+    p.a.conn.stream_send_shared(id, &item).unwrap();
+    p.a.conn.stream_send_shared(id, &item).unwrap();
+    assert_eq!(Arc::strong_count(&item), 5, "each send keeps it queued and retained");
+    let mut pieces: [&[u8]; 8] = [&[]; 8];
+    // The call's frame, then header and item twice.
+    assert_eq!(p.a.conn.transmit_pieces(&mut pieces), 5);
+    assert_eq!(pieces[2].as_ptr(), item.as_ptr(), "the item is not copied");
+    assert_eq!(pieces[4].as_ptr(), item.as_ptr());
+    let total: usize = pieces.iter().map(|x| x.len()).sum();
+    assert_eq!(p.a.conn.pending_transmit(), total);
+    p.drive();
+    assert_eq!(items(&mut p.b, id), vec![item.to_vec(), item.to_vec()]);
+    for _ in 0..2 {
+        p.b.conn.stream_consumed(id, 1, item.len() as u32).unwrap();
+    }
+    p.drive();
+    assert_eq!(Arc::strong_count(&item), 1, "sent and confirmed: the connection let go");
+}
+
+#[test]
+fn a_shared_item_is_spliced_without_a_resumable_session_too() {
+    let mut p = Pair::connected();
+    let id = p.a.conn.open_stream(p.now, SINK, b"", None, false).unwrap();
+    p.drive();
+    p.b.take();
+    let item = Arc::new(std::vec![7u8; 5000]);
+    p.a.conn.stream_send_shared(id, &item).unwrap();
+    let mut pieces: [&[u8]; 4] = [&[]; 4];
+    assert_eq!(p.a.conn.transmit_pieces(&mut pieces), 2);
+    assert_eq!(pieces[1].as_ptr(), item.as_ptr());
+    p.drive();
+    assert_eq!(items(&mut p.b, id), vec![item.to_vec()]);
+    assert_eq!(Arc::strong_count(&item), 1, "nothing retains it without resumption");
+}
+
+#[test]
+fn closing_after_a_shared_items_header_went_out_finishes_its_frame() {
+    // A small transmit queue (4 KiB, 1 KiB of it kept for control frames), filled to the brim
+    // by two shared items: a CLOSE with the longest reason does not fit, so queued data goes.
+    let ca = Config { max_frame_size: 4096, max_tx_buffer: 4096, ..Config::default() };
+    let mut p = resumable_with(ca, Config::default());
+    let id = p.a.conn.open_stream(p.now, SINK, b"", None, false).unwrap();
+    p.drive();
+    p.b.take();
+    let first = Arc::new(std::vec![3u8; 1500]);
+    p.a.conn.stream_send_shared(id, &first).unwrap();
+    let second = (1..1600)
+        .rev()
+        .map(|n| Arc::new(std::vec![4u8; n]))
+        .find(|x| p.a.conn.stream_send_shared(id, x).is_ok());
+    let second = second.expect("room for a second item");
+    assert!(p.a.conn.pending_transmit() > 3060, "{}", p.a.conn.pending_transmit());
+    // The transport takes the first item's header only, then the connection closes: the rest
+    // of that frame still goes out (the wire stays framed), the second item does not.
+    let mut wire = Vec::new();
+    let head = p.a.conn.transmit_data().len();
+    assert!(head < 8, "the header is a piece of its own: {head}");
+    write_some(&mut p, head, 1, &mut wire);
+    p.a.conn.close(p.now, Status::OK, &[b'x'; 1024]);
+    write_some(&mut p, usize::MAX, 8, &mut wire);
+    assert!(
+        wire.len() > head + first.len() && wire.len() < head + first.len() + second.len(),
+        "{}",
+        wire.len()
+    );
+    let n = p.b.conn.handle_input(p.now, &wire);
+    assert_eq!(n, wire.len());
+    p.b.poll(p.now);
+    assert_eq!(items(&mut p.b, id), vec![first.to_vec()], "the begun item whole, the other dropped");
+    assert_eq!(p.b.conn.state(), State::Closed, "the CLOSE was read after it, not a broken frame");
+}
+
 /// Streams random-sized items from `a` to `b`, calls interleaved (frames of the transmit
 /// queue between the spliced ones), through a small transmit queue; the transport takes a
 /// random part of the pieces each time; with `lose`, the transport is lost every so often
@@ -87,7 +169,13 @@ fn stream_through_pieces(seed: u64, lose: bool) {
             }
             let len = 1 + rng.below(3000) as usize;
             let item: Vec<u8> = (0..len).map(|i| (sent.len() * 31 + i) as u8).collect();
-            if p.a.conn.stream_send(id, &item).is_err() {
+            // Lent (copied into its retained buffer) or shared (sent from the caller's own).
+            let r = if rng.below(2) == 0 {
+                p.a.conn.stream_send(id, &item)
+            } else {
+                p.a.conn.stream_send_shared(id, &Arc::new(item.clone()))
+            };
+            if r.is_err() {
                 break;
             }
             sent.push(item);

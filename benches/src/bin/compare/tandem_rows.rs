@@ -7,6 +7,7 @@ use std::cell::Cell;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tandem_core::{Config, MethodId};
 
@@ -81,7 +82,9 @@ pub struct StdRow {
     _server: tandem_std::Server,
     client: tandem_std::Client,
     msg: Vec<u8>,
-    item: Vec<u8>,
+    /// The stream item, shared: every item is sent from this one buffer (`send_shared`), as
+    /// the raw floor writes one buffer over and over.
+    item: Arc<Vec<u8>>,
     /// Responses land here, reused call after call (`call_raw_into`, `wait_into`).
     back: Vec<u8>,
 }
@@ -97,7 +100,7 @@ impl StdRow {
             ..tandem_std::ClientConfig::new("bench-client")
         };
         let client = tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect");
-        StdRow { _server: server, client, msg: vec![7; MSG], item: vec![9; ITEM], back: Vec::new() }
+        StdRow { _server: server, client, msg: vec![7; MSG], item: Arc::new(vec![9; ITEM]), back: Vec::new() }
     }
 }
 
@@ -137,7 +140,7 @@ impl Row for StdRow {
         let (mut tx, mut rx) =
             self.client.open_stream_raw(SINK, b"", tandem_std::Deadline::None).expect("open");
         for _ in 0..items {
-            tx.send(&self.item).expect("send");
+            tx.send_shared(&self.item).expect("send");
         }
         tx.finish().expect("finish");
         while rx.recv().expect("recv").is_some() {}
@@ -211,7 +214,8 @@ pub struct SmolRow {
     _server: tandem_smol::Server,
     peer: tandem_smol::Client,
     msg: Vec<u8>,
-    item: Vec<u8>,
+    /// The stream item, shared, as in [`StdRow`].
+    item: Arc<Vec<u8>>,
     /// Responses land here, reused call after call (`call_raw_into`), as in [`StdRow`].
     back: Vec<u8>,
 }
@@ -228,7 +232,7 @@ impl SmolRow {
         };
         let peer = smol::block_on(tandem_smol::Client::connect(&addr, cfg, tandem_smol::Handlers::new()))
             .expect("connect");
-        SmolRow { _server: server, peer, msg: vec![7; MSG], item: vec![9; ITEM], back: Vec::new() }
+        SmolRow { _server: server, peer, msg: vec![7; MSG], item: Arc::new(vec![9; ITEM]), back: Vec::new() }
     }
 }
 
@@ -274,7 +278,7 @@ impl Row for SmolRow {
             let (mut tx, mut rx) =
                 self.peer.open_stream_raw(SINK, b"", tandem_smol::Deadline::None).await.expect("open");
             for _ in 0..items {
-                tx.send(&self.item).await.expect("send");
+                tx.send_shared(&self.item).await.expect("send");
             }
             tx.finish().expect("finish");
             while rx.recv().await.expect("recv").is_some() {}
