@@ -17,7 +17,7 @@ pub enum Action {
     Signal(u8),
     /// `respond` to the n-th unanswered request (or, for large `pick`, any known id).
     Respond { pick: u8, status: u8, len: u8 },
-    /// `stream_send`.
+    /// `stream_send` (even `len`) or `stream_send_shared` (odd).
     StreamSend { pick: u8, len: u8 },
     /// `stream_consumed` of what was delivered (all of it, or one item of at most 7 bytes).
     StreamConsumed { pick: u8, all: bool },
@@ -101,7 +101,13 @@ pub fn apply(c: &mut Connection<'_>, t: &mut Tracker, now: Instant, a: Action) {
             }
         }
         Action::StreamSend { pick, len } => {
-            let _ = c.stream_send(pick_stream(t, pick), &PAYLOAD[..length(len)]);
+            let item = &PAYLOAD[..length(len)];
+            // Odd lengths shared (sent from their own buffer), even ones lent (copied).
+            let _ = if len % 2 == 1 {
+                c.stream_send_shared(pick_stream(t, pick), &std::sync::Arc::new(item.to_vec()))
+            } else {
+                c.stream_send(pick_stream(t, pick), item)
+            };
         }
         Action::StreamConsumed { pick, all } => {
             let id = pick_stream(t, pick);

@@ -25,13 +25,43 @@ enum Item<'a> {
     Shared(&'a Arc<Vec<u8>>),
 }
 
+/// An item the sender owns: small ones are lent to the connection (copied into the transmit
+/// queue, or the retained copy, with other frames), larger ones shared (sent from the buffer).
+enum Owned {
+    Lent(Vec<u8>),
+    Shared(Arc<Vec<u8>>),
+}
+
+/// From this size an item the sender owns (`Sink::start_send`, a typed item once encoded) is
+/// shared with the connection instead of copied: below it, the copy costs less than a buffer
+/// and a write piece of its own.
+const SHARE_FROM: usize = 4096;
+
+impl Owned {
+    fn new(item: Vec<u8>) -> Self {
+        if item.len() >= SHARE_FROM {
+            Owned::Shared(Arc::new(item))
+        } else {
+            Owned::Lent(item)
+        }
+    }
+
+    fn item(&self) -> Item<'_> {
+        match self {
+            Owned::Lent(v) => Item::Lent(v),
+            Owned::Shared(a) => Item::Shared(a),
+        }
+    }
+}
+
 /// Sends raw items on one stream.
 pub struct RawSender {
     h: Handle,
     id: u64,
     label: MethodLabel,
-    /// An item accepted by [`Sink::start_send`] and not yet taken by the connection.
-    pending: Option<Vec<u8>>,
+    /// An item accepted by [`Sink::start_send`] (or a typed item encoded) and not yet taken
+    /// by the connection; shared from [`SHARE_FROM`] bytes.
+    pending: Option<Owned>,
 }
 
 impl core::fmt::Debug for RawSender {
@@ -86,7 +116,7 @@ impl RawSender {
     /// Hands the item kept by the `Sink` to the connection.
     fn poll_pending(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
         let Some(item) = self.pending.take() else { return Poll::Ready(Ok(())) };
-        let r = self.poll_send(cx, Item::Lent(&item));
+        let r = self.poll_send(cx, item.item());
         if r.is_pending() {
             self.pending = Some(item);
         }
@@ -184,7 +214,7 @@ impl Sink<Vec<u8>> for RawSender {
                 this.err(ErrorKind::Refused(ApiError::WrongState("Sink::start_send before poll_ready")))
             );
         }
-        this.pending = Some(item);
+        this.pending = Some(Owned::new(item));
         Ok(())
     }
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), CallError>> {
@@ -369,7 +399,11 @@ impl<T: Serialize> StreamSender<T> {
     /// Sends one item, waiting for flow-control credit.
     pub async fn send(&mut self, item: &T) -> Result<(), CallError> {
         let bytes = encode_vec(item).map_err(|e| self.raw.err(ErrorKind::Encode(e)))?;
-        self.raw.send(&bytes).await
+        // The encoding is ours: a large one is handed over rather than copied.
+        match Owned::new(bytes) {
+            Owned::Shared(a) => self.raw.send_shared(&a).await,
+            Owned::Lent(v) => self.raw.send(&v).await,
+        }
     }
 
     /// Ends this direction of the stream (see [`RawSender::finish`]).
