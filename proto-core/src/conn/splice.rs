@@ -25,7 +25,7 @@ use alloc::vec::Vec;
 use super::{Connection, State};
 use crate::config::Transport;
 use crate::error::ApiError;
-use crate::frame::{Frame, MAX_HEADER_LEN};
+use crate::frame::Frame;
 use crate::varint;
 
 /// Where the payload begins in a spliced frame's buffer (its header just before).
@@ -113,49 +113,24 @@ impl Connection<'_> {
     /// (no resumable session, not a byte stream, or the item needs more than one frame); the
     /// caller copies it the ordinary way.
     pub(super) fn push_spliced_item(&mut self, id: u64, payload: &[u8]) -> Result<bool, ApiError> {
-        if !matches!(self.config.transport, Transport::Stream) || self.state == State::Suspended {
+        if self.sess.is_none() {
             return Ok(false);
         }
-        let f = Frame::StreamData { flags: 0, id, total_len: None, payload };
-        if self.sess.is_none() || f.body_len() > self.send_frame_limit() {
-            return Ok(false);
-        }
-        let n = f.encoded_len();
-        let cap = self.app_tx_capacity();
-        if n > cap {
-            return Err(ApiError::TooLarge { size: n, limit: cap });
-        }
-        if self.tx_total() + n > cap {
-            return Err(ApiError::TxFull);
-        }
-        // The header: the frame without its payload, with the real body length.
-        let mut head = [0u8; PAD - MAX_HEADER_LEN];
-        let empty = Frame::StreamData { flags: 0, id, total_len: None, payload: &[] };
-        let Some(e) = empty.encode(&mut head) else { return Ok(false) };
-        let Ok(Some((_, fields, h0))) = Frame::peek_header(&head[..e], usize::MAX) else { return Ok(false) };
-        let mut len_buf = [0u8; 8];
-        let l = varint::encode((fields + payload.len()) as u64, &mut len_buf);
+        let Some((head, hlen, n)) = self.splice_header(id, payload)? else { return Ok(false) };
         let Some(sess) = self.sess.as_mut() else { return Ok(false) };
         let mut buf = sess.item_pool.take();
         let Some(v) = Arc::get_mut(&mut buf) else { return Ok(false) };
         // The header ends at `PAD` (a cache line into the buffer), so that the payload is
         // copied to the same alignment as the caller's bytes usually have: right after an
         // unaligned header, the copy measured nearly twice as slow (BENCHMARKS.md, issue 15).
-        let off = PAD - (1 + l + (e - h0));
+        let off = PAD - hlen;
         v.reserve_exact(off + n);
         v.resize(off, 0);
-        v.push(head[0]);
-        v.extend_from_slice(&len_buf[..l]);
-        v.extend_from_slice(&head[h0..e]);
+        v.extend_from_slice(&head[..hlen]);
         v.extend_from_slice(payload);
         debug_assert_eq!(v.len(), off + n);
         sess.retain_frame(id, Arc::clone(&buf), PAD);
-        let gap = self.tx.len() - self.spliced.gaps;
-        self.spliced.gaps += gap;
-        self.spliced.bytes += n;
-        self.spliced.q.push_back(Splice { gap, head: [0; HEAD], hlen: 0, hoff: 0, buf, off });
-        self.tx_queued += n as u64;
-        self.stats.frames_sent += 1;
+        self.queue_splice(Splice { gap: 0, head: [0; HEAD], hlen: 0, hoff: 0, buf, off }, n);
         Ok(true)
     }
 
@@ -164,12 +139,29 @@ impl Connection<'_> {
     /// resumable session. `Ok(false)`: not possible here (not a byte stream, an empty item, or
     /// one that needs more than one frame); the caller copies it the ordinary way.
     pub(super) fn push_shared_item(&mut self, id: u64, item: &Arc<Vec<u8>>) -> Result<bool, ApiError> {
-        if !matches!(self.config.transport, Transport::Stream) || self.state == State::Suspended {
+        if item.is_empty() {
             return Ok(false);
         }
-        let f = Frame::StreamData { flags: 0, id, total_len: None, payload: item };
-        if item.is_empty() || f.body_len() > self.send_frame_limit() {
-            return Ok(false);
+        let Some((head, hlen, n)) = self.splice_header(id, item)? else { return Ok(false) };
+        if let Some(sess) = self.sess.as_mut() {
+            sess.retain_frame(id, Arc::clone(item), 0);
+        }
+        let buf = Arc::clone(item);
+        self.queue_splice(Splice { gap: 0, head, hlen: hlen as u8, hoff: 0, buf, off: 0 }, n);
+        Ok(true)
+    }
+
+    /// The header of `payload`'s STREAM_DATA frame on stream `id` (type, body length, fields:
+    /// `head[..hlen]`) and the whole frame's length `n`, once the transmit queue has room for
+    /// it. `Ok(None)`: it cannot be spliced here (not a byte stream, no transport, more than
+    /// one frame).
+    fn splice_header(&self, id: u64, payload: &[u8]) -> Result<Option<([u8; HEAD], usize, usize)>, ApiError> {
+        if !matches!(self.config.transport, Transport::Stream) || self.state == State::Suspended {
+            return Ok(None);
+        }
+        let f = Frame::StreamData { flags: 0, id, total_len: None, payload };
+        if f.body_len() > self.send_frame_limit() {
+            return Ok(None);
         }
         let n = f.encoded_len();
         let cap = self.app_tx_capacity();
@@ -179,30 +171,30 @@ impl Connection<'_> {
         if self.tx_total() + n > cap {
             return Err(ApiError::TxFull);
         }
-        // The header: the frame without its payload, with the real body length.
+        // The frame without its payload, then its body length corrected.
         let mut empty = [0u8; HEAD];
         let e = Frame::StreamData { flags: 0, id, total_len: None, payload: &[] }.encode(&mut empty);
-        let Some(e) = e else { return Ok(false) };
-        let Ok(Some((_, fields, h0))) = Frame::peek_header(&empty[..e], usize::MAX) else { return Ok(false) };
+        let Some(e) = e else { return Ok(None) };
+        let Ok(Some((_, fields, h0))) = Frame::peek_header(&empty[..e], usize::MAX) else { return Ok(None) };
         let mut head = [0u8; HEAD];
         head[0] = empty[0];
-        let l = varint::encode((fields + item.len()) as u64, &mut head[1..9]);
+        let l = varint::encode((fields + payload.len()) as u64, &mut head[1..9]);
         let hlen = 1 + l + (e - h0);
-        if hlen > HEAD || hlen + item.len() != n {
-            return Ok(false);
+        if hlen > HEAD || hlen > PAD || hlen + payload.len() != n {
+            return Ok(None);
         }
         head[1 + l..hlen].copy_from_slice(&empty[h0..e]);
-        if let Some(sess) = self.sess.as_mut() {
-            sess.retain_frame(id, Arc::clone(item), 0);
-        }
-        let gap = self.tx.len() - self.spliced.gaps;
-        self.spliced.gaps += gap;
+        Ok(Some((head, hlen, n)))
+    }
+
+    /// Queues `s` (`gap` set here) at the end of the transmit queue; `n`: its frame's length.
+    fn queue_splice(&mut self, mut s: Splice, n: usize) {
+        s.gap = self.tx.len() - self.spliced.gaps;
+        self.spliced.gaps += s.gap;
         self.spliced.bytes += n;
-        let buf = Arc::clone(item);
-        self.spliced.q.push_back(Splice { gap, head, hlen: hlen as u8, hoff: 0, buf, off: 0 });
+        self.spliced.q.push_back(s);
         self.tx_queued += n as u64;
         self.stats.frames_sent += 1;
-        Ok(true)
     }
 
     /// Bytes queued for transmission: the transmit queue and the splices.
