@@ -20,12 +20,12 @@ std::thread_local! {
     static HELD: core::cell::Cell<Option<std::time::Instant>> = const { core::cell::Cell::new(None) };
 }
 
-/// Now, on the core's clock: within a driver turn ([`hold`]), the instant the turn started.
+/// Now, on the core's clock: within a driver turn (see `hold`), the instant the turn started.
 pub fn now() -> Instant {
     from_std(instant())
 }
 
-/// Now on the std clock: within a driver turn ([`hold`]), the instant the turn started.
+/// Now on the std clock: within a driver turn (see `hold`), the instant the turn started.
 pub fn instant() -> std::time::Instant {
     HELD.with(|h| h.get()).unwrap_or_else(std::time::Instant::now)
 }
