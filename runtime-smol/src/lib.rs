@@ -43,6 +43,11 @@
 //! * **Allocation-free fast path**: an inline handler ([`Handlers::raw_unary_inline`])
 //!   answering [`Peer::call_raw_into`] performs no heap allocation per call in steady state,
 //!   on either side.
+//! * **Copy-free sending**: [`RawSender::send_shared`] sends a stream item from the caller's
+//!   `Arc<Vec<u8>>` (on TCP and Unix stream sockets, with or without TLS): tandem copies none
+//!   of it, and in a resumable session that buffer is the retained copy; typed items of 4 KiB or
+//!   more, and items given to the `Sink`, are handed over the same way. (tandem-std: the same,
+//!   blocking.)
 //! * **Lifetime**: a connection lives while any handle to it exists ([`Client`], [`Peer`],
 //!   stream handles, [`PendingCall`]s) or while its server tracks it; dropping the last handle
 //!   shuts it down gracefully.

@@ -40,6 +40,10 @@
 //! * **Allocation-free fast path**: an inline handler ([`Handlers::raw_unary_inline`])
 //!   answering [`Peer::call_raw_into`] performs no heap allocation per call in steady state,
 //!   on either side; stream items likewise with [`RawReceiver::recv_into`].
+//! * **Copy-free sending**: [`RawSender::send_shared`] sends a stream item from the caller's
+//!   `Arc<Vec<u8>>` (on TCP and Unix stream sockets, with or without TLS): tandem copies none
+//!   of it, and in a resumable session that buffer is the retained copy; typed items of 4 KiB or
+//!   more are handed over the same way. (tandem-smol: the same, awaited.)
 //!
 //! # Threads
 //!
