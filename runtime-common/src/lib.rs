@@ -99,10 +99,10 @@
 //!
 //! | layer | files |
 //! | --- | --- |
-//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`], why a transport failed), `auth` (state), `udp`, `outcome` (what a handler answers), `dynamic` (values from schemas) |
+//! | 0 | `error`, `clock`, `state` ([`LinkState`], [`PeerCredentials`], [`ServerStats`], why a transport failed), `auth` (state), `udp`, `relay` (an I/O thread's batch of wake-ups, relayed), `outcome` (what a handler answers), `dynamic` (values from schemas) |
 //! | 1 | `deadline` (clock), `config` (error), `tls`: TLS configurations and the sans-IO session (error), `conn`: one connection's shared state (clock, state, auth), `unix`: socket files and credentials (error, state), `introspect`: the introspection service (outcome) |
 //! | 2 | `stream` (conn, error), `pump` (conn, clock, tls, state) |
-//! | 3 | `peer` (conn, stream, deadline, clock, error, state) |
+//! | 3 | `peer` (conn, stream, deadline, clock, error, state, relay) |
 //! | 4 | `ctx` (peer, conn, clock, state), `hub`: the server's endpoint and connections (peer, conn, udp, state, clock, deadline, error) |
 //! | 5 | `handlers` (ctx, peer, stream, conn, outcome, introspect), `service`: the [`Async`] flavor of declared services and [`Peer`] as their caller (outcome, ctx, peer, stream, error, deadline), `session`: link to the hub or dialer (hub, conn, state, clock) |
 //! | 6 | `events` (handlers, session, hub, conn, clock), `open` (session, hub, peer, conn, udp, state, clock, error) |
@@ -136,6 +136,7 @@ pub mod open;
 mod outcome;
 pub mod peer;
 pub mod pump;
+pub mod relay;
 pub mod serial;
 pub mod service;
 pub mod session;

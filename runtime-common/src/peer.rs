@@ -1,6 +1,6 @@
 //! [`Peer`]: the handle to one connection, for calling, notifying and streaming toward the other
 //! side; [`PendingCall`], a call in flight. (Layer 3: imports `conn`, `stream`, `deadline`,
-//! `clock`, `error`, `state`, `watch`.)
+//! `clock`, `error`, `state`, `watch`, `relay`.)
 //!
 //! Every operation that waits is a future that waits through wakers only; a time limit (the
 //! exchange's deadline, a shutdown's grace period) is the runtime's [`Sleep`](crate::clock::Sleep).
@@ -29,6 +29,7 @@ use crate::conn::{wait_on, CallResult, CallSlot, Handle, Inner, Opened, Shared, 
 use crate::deadline::Deadline;
 use crate::error::{CallError, Error, ErrorKind};
 use crate::observe::{ExchangeKind, InFlight};
+use crate::relay;
 use crate::state::{LinkState, PeerCredentials, TransportFailure};
 use crate::stream::{RawReceiver, RawSender, StreamReceiver, StreamSender};
 pub use crate::watch::StateWatch;
@@ -698,6 +699,9 @@ impl<R, E> PendingCall<R, E> {
         on: impl FnOnce(&mut Inner, CallResult) -> T,
     ) -> Poll<T> {
         let id = self.id;
+        // First the waiters an I/O thread is still waking (see `relay`): from here, without a
+        // cross-thread wake-up each.
+        relay::take_over();
         let mut inner = self.h.shared().lock();
         if self.done {
             return Poll::Ready(on(&mut inner, Err((Status::UNAVAILABLE, Vec::new()))));

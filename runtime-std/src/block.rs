@@ -39,6 +39,8 @@ impl Wake for Notify {
 thread_local! {
     /// This thread's waker (made once: waiting allocates nothing).
     static WAKER: (Arc<Notify>, Waker) = {
+        // Its waiters are threads: each is woken by its own wake-up (see `parks_to_wait`).
+        tandem_runtime::relay::parks_to_wait();
         let n = Arc::new(Notify { thread: thread::current(), woken: AtomicBool::new(false) });
         (n.clone(), Waker::from(n))
     };

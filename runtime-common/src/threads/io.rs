@@ -2,7 +2,8 @@
 //! socket of the process, each waiting on the readiness of its sockets with one
 //! poller (`poller.rs`) and running the turn of each task that is ready, woken (its
 //! [`Waker`]) or due (the earliest timeout of its tasks is the poll timeout). Nothing here
-//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`, `poller`.)
+//! knows the protocol. (Layer 1 of [`threads`](super): imports `transport`, `poller`; the
+//! crate's `relay`.)
 //!
 //! **Why our own thin poller rather than `mio`.** `Poller` (`poller.rs`: epoll through
 //! `nix` on Linux, the `polling` crate elsewhere) registers any descriptor, so the sockets stay
@@ -15,7 +16,8 @@
 //! thread with the fewest tasks.
 //!
 //! The waiters that a thread's turns resolve are woken once its batch of turns is over
-//! (`wake_later`): an executor that sleeps is then woken once per batch, not once per answer.
+//! (`wake_later`): an executor that sleeps is then woken once per batch, not once per answer
+//! (the first waiter that runs wakes the rest from its own thread: `relay`).
 
 use core::task::Waker;
 use std::cell::RefCell;
@@ -30,6 +32,7 @@ use std::time::{Duration, Instant};
 
 use super::poller::{Events, Poller};
 use super::slots::{trim, trim_heap, Slots};
+use crate::relay;
 
 use super::transport::Interest;
 
@@ -232,8 +235,15 @@ fn wake_deferred() {
     }) else {
         return;
     };
-    for w in list.drain(..) {
-        w.wake();
+    if list.len() == 1 {
+        list.drain(..).for_each(Waker::wake);
+    } else {
+        // Several: a waiter that runs meanwhile (the first wake-up may switch to its thread)
+        // wakes the rest from there (`relay`).
+        relay::hand_over(&mut list);
+        while let Some(w) = relay::next() {
+            w.wake();
+        }
     }
     DEFERRED.with(|d| {
         let mut d = d.borrow_mut();
