@@ -565,6 +565,10 @@ mod table_tests {
                     }
                 }
                 assert_eq!(t.len(), model.len());
+                // Iteration sees every entry.
+                let mut seen: std::vec::Vec<u64> = t.iter().map(|(_, e)| e.0).collect();
+                seen.sort_unstable();
+                assert!(seen.iter().copied().eq(model.keys().copied()), "iteration missed an entry");
             }
             for k in model.keys() {
                 assert!(t.find(*k, |e| e.0 == *k).is_some(), "{k} lost");
