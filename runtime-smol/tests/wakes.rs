@@ -2,7 +2,9 @@
 //! first and leaves the others in the connection's relay, for that first caller to wake from its
 //! own thread if it runs at once; whatever it did not take, the driver wakes itself before its
 //! turn ends. So a caller must be woken even when the first caller woken never runs again (its
-//! executor stopped), and every result must be there for its caller.
+//! executor stopped), and every result must be there for its caller. Across connections, an
+//! I/O thread hands the waiters of its batch of turns to whichever waiter runs first
+//! (`relay`): every one of them must still be woken, once.
 
 mod common;
 
@@ -78,5 +80,56 @@ fn every_resolved_caller_is_woken_when_the_first_one_woken_never_runs() {
             })
             .await;
         }
+    });
+}
+
+/// Many connections, one call in flight on each, all callers tasks of one single-threaded
+/// executor: each batch of turns resolves many callers at once, whose wake-ups the first one to
+/// run takes over from the I/O thread. No caller may be left waiting: every call completes,
+/// with its own answer.
+#[test]
+fn callers_of_many_connections_on_one_executor_are_all_woken() {
+    let (conns, calls) = if cfg!(debug_assertions) { (64, 20) } else { (200, 100) };
+    run(T * 6, async {
+        let handlers = Handlers::new().raw_unary_inline(ECHO_RAW, |_ctx, req, out| {
+            out.extend_from_slice(req);
+            Ok(())
+        });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("srv"), handlers).unwrap();
+        let addr = server.local_addr().to_string();
+        let mut clients = Vec::new();
+        for i in 0..conns {
+            let cfg = ClientConfig::new(format!("cli-{i}"));
+            clients.push(Client::connect(&addr, cfg, Handlers::new()).await.unwrap());
+        }
+        let ex = smol::LocalExecutor::new();
+        let tasks: Vec<_> = clients
+            .iter()
+            .enumerate()
+            .map(|(c, client)| {
+                let peer = client.peer().clone();
+                ex.spawn(async move {
+                    let mut back = Vec::new();
+                    for k in 0..calls {
+                        let msg = [(c % 251) as u8, (k % 251) as u8];
+                        peer.call_raw_into(ECHO_RAW, &msg, Deadline::None, &mut back).await.unwrap();
+                        assert_eq!(back, msg, "connection {c}, call {k}");
+                    }
+                    calls
+                })
+            })
+            .collect();
+        let done = within(
+            T * 5,
+            ex.run(async {
+                let mut n = 0;
+                for t in tasks {
+                    n += t.await;
+                }
+                n
+            }),
+        )
+        .await;
+        assert_eq!(done, conns * calls);
     });
 }

@@ -303,3 +303,33 @@ impl RawPeer {
         }
     }
 }
+
+/// Calls `module/method` as a dialer (no session), then reads the frames that come back one at
+/// a time, pausing `pause` after each, until the RESPONSE to that call arrives; returns how
+/// many SIGNAL frames came before it. A peer that reads this slowly fills the other side's
+/// socket: a server whose handler floods the caller with signals must then be woken by
+/// writability alone, as the caller sends nothing more.
+pub fn slow_reader(
+    addr: &str,
+    module: u32,
+    method: u32,
+    pause: Duration,
+    timeout: Duration,
+) -> Result<usize, String> {
+    use tandem_core::frame::ty;
+    let mut p = RawPeer::connect(addr).map_err(|e| format!("connect: {e}"))?;
+    p.hello("slow-reader", &[]).map_err(|e| format!("HELLO: {e}"))?;
+    p.expect_hello(timeout).map_err(|e| format!("the server's HELLO: {e}"))?;
+    p.send_bytes(&call(0, module, method, &[])).map_err(|e| format!("CALL: {e}"))?;
+    let end = Instant::now() + timeout;
+    let mut signals = 0;
+    loop {
+        match p.recv(end.saturating_duration_since(Instant::now())) {
+            Got::Frame(f) if f.ty() == ty::SIGNAL => signals += 1,
+            Got::Frame(f) if f.ty() == ty::RESPONSE => return Ok(signals),
+            Got::Frame(_) => {}
+            other => return Err(format!("after {signals} signals: {other:?}")),
+        }
+        std::thread::sleep(pause);
+    }
+}
