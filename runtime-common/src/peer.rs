@@ -587,15 +587,35 @@ impl Peer {
             Kind::Call => (RequestKind::Call, ExchangeKind::Call),
             Kind::Notify => (RequestKind::Notify, ExchangeKind::Notify),
         };
-        self.when_room(deadline, |inner| {
+        let open = |inner: &mut Inner| {
             // One reading of the clock for the core and the observer's duration.
             let at = now();
             let id = inner.conn.open_keyed(at, kind, method, key, payload, deadline)?;
             inner.calls.insert(id, CallSlot::new(Opened { method: label, kind: observed, at, deadline }));
             Ok(id)
-        })
-        .await
-        .map_err(|e| e.with_context(label, self.name()))
+        };
+        // The usual case, room at once, without making the waiting future.
+        let r = match self.try_room(open) {
+            Ok(r) => r,
+            Err(open) => self.when_room(deadline, open).await,
+        };
+        r.map_err(|e| e.with_context(label, self.name()))
+    }
+
+    /// One attempt of [`when_room`](Self::when_room): `Err(open)` back when there is no room
+    /// yet.
+    fn try_room<E, O: FnMut(&mut Inner) -> Result<u64, ApiError>>(
+        &self,
+        mut open: O,
+    ) -> Result<Result<u64, CallError<E>>, O> {
+        let mut inner = self.shared().lock();
+        match attempt(&mut inner, &mut open) {
+            Some(r) => Ok(r),
+            None => {
+                drop(inner);
+                Err(open)
+            }
+        }
     }
 
     /// Runs `open` once the connection has room for it (a slot under the peer's limit, space
@@ -608,19 +628,12 @@ impl Peer {
     ) -> Result<u64, CallError<E>> {
         let attempt = poll_fn(|cx| {
             let mut inner = self.shared().lock();
-            match open(&mut inner) {
-                Ok(id) => {
-                    inner.wake_driver();
-                    Poll::Ready(Ok(id))
-                }
-                Err(e @ (ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 })) => {
-                    Poll::Ready(Err(CallError::new(ErrorKind::Refused(e))))
-                }
-                Err(e) if e.is_backpressure() && e != ApiError::NoCredit => {
+            match attempt(&mut inner, &mut open) {
+                Some(r) => Poll::Ready(r),
+                None => {
                     wait_on(&mut inner.capacity_waiters, cx);
                     Poll::Pending
                 }
-                Err(e) => Poll::Ready(Err(CallError::api(e))),
             }
         });
         match deadline.and_then(to_std) {
@@ -636,6 +649,26 @@ impl Peer {
                     .await
             }
         }
+    }
+}
+
+/// Runs `open` on the connection: the exchange's id (its driver woken to send it), its
+/// failure, or `None` when it must wait for room (a slot under the peer's limit, space in the
+/// transmit queue). A peer that allows no exchange of the kind at all (limit 0) is refused.
+fn attempt<E>(
+    inner: &mut Inner,
+    open: &mut impl FnMut(&mut Inner) -> Result<u64, ApiError>,
+) -> Option<Result<u64, CallError<E>>> {
+    match open(inner) {
+        Ok(id) => {
+            inner.wake_driver();
+            Some(Ok(id))
+        }
+        Err(e @ (ApiError::TooManyCalls { limit: 0 } | ApiError::TooManyStreams { limit: 0 })) => {
+            Some(Err(CallError::new(ErrorKind::Refused(e))))
+        }
+        Err(e) if e.is_backpressure() && e != ApiError::NoCredit => None,
+        Err(e) => Some(Err(CallError::api(e))),
     }
 }
 
