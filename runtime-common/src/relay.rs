@@ -6,9 +6,9 @@
 //! that thread, and on one CPU the kernel switches to it at once (wake-up preemption), while
 //! the I/O thread still holds the rest of the list: the executor runs the one task, finds
 //! nothing else, parks again, and the I/O thread wakes the next — two context switches per
-//! waiter. So the I/O thread puts its list here ([`hand_over`]) and wakes from it one waiter at
-//! a time ([`next`]); a waiter that runs meanwhile on another thread takes what is left
-//! ([`take_over`]) and wakes it from its own thread: on a single-threaded executor, its own
+//! waiter. So the I/O thread puts its list here (`hand_over`) and wakes from it one waiter at
+//! a time (`next`); a waiter that runs meanwhile on another thread takes what is left
+//! (`take_over`) and wakes it from its own thread: on a single-threaded executor, its own
 //! tasks, with no system call. Every waiter is woken exactly once, by one thread or the other.
 //! This is the connection relay (`conn::Inner::take_relay`) across connections.
 
