@@ -28,15 +28,21 @@ impl Wake for Stopped {
 
 type Call = Pin<Box<dyn Future<Output = Result<Vec<u8>, CallError>>>>;
 
+/// A server answering `ECHO_RAW` inline, and its address.
+fn echo_server() -> (Server, String) {
+    let handlers = Handlers::new().raw_unary_inline(ECHO_RAW, |_ctx, req, out| {
+        out.extend_from_slice(req);
+        Ok(())
+    });
+    let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("srv"), handlers).unwrap();
+    let addr = server.local_addr().to_string();
+    (server, addr)
+}
+
 #[test]
 fn every_resolved_caller_is_woken_when_the_first_one_woken_never_runs() {
     run(T * 6, async {
-        let handlers = Handlers::new().raw_unary_inline(ECHO_RAW, |_ctx, req, out| {
-            out.extend_from_slice(req);
-            Ok(())
-        });
-        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("srv"), handlers).unwrap();
-        let addr = server.local_addr().to_string();
+        let (_server, addr) = echo_server();
         let client = Client::connect(&addr, ClientConfig::new("cli"), Handlers::new()).await.unwrap();
         let peer = client.peer().clone();
         let stopped = Waker::from(Arc::new(Stopped));
@@ -91,12 +97,7 @@ fn every_resolved_caller_is_woken_when_the_first_one_woken_never_runs() {
 fn callers_of_many_connections_on_one_executor_are_all_woken() {
     let (conns, calls) = if cfg!(debug_assertions) { (64, 20) } else { (200, 100) };
     run(T * 6, async {
-        let handlers = Handlers::new().raw_unary_inline(ECHO_RAW, |_ctx, req, out| {
-            out.extend_from_slice(req);
-            Ok(())
-        });
-        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("srv"), handlers).unwrap();
-        let addr = server.local_addr().to_string();
+        let (_server, addr) = echo_server();
         let mut clients = Vec::new();
         for i in 0..conns {
             let cfg = ClientConfig::new(format!("cli-{i}"));
