@@ -153,8 +153,8 @@ pub mod varint;
 
 pub use config::{Config, ConfigError, Features, PeerLimits, Role, Transport};
 pub use conn::{
-    Connection, DatagramStorage, Identity, Peer, SessionMemory, SessionStorage, Slot, State, Storage,
-    StorageBuffer, StorageError,
+    Connection, DatagramStorage, DirectOffer, DirectRead, Identity, Peer, SessionMemory, SessionStorage,
+    Slot, State, Storage, StorageBuffer, StorageError,
 };
 pub use error::{ApiError, Blame, ConnectionError};
 #[cfg(feature = "alloc")]

@@ -29,6 +29,7 @@ pub(crate) mod datagram;
 mod datagram_parts;
 #[cfg(feature = "datagram")]
 mod digest;
+mod direct;
 mod fragments;
 mod getters;
 mod new;
@@ -65,6 +66,7 @@ mod streams;
 pub(crate) const RECENT_ACKS: usize = 32;
 mod timers;
 
+pub use direct::{DirectOffer, DirectRead};
 pub use sizing::{DatagramStorage, SessionStorage, StorageBuffer, StorageError};
 
 /// Where the exactly-once state lives: on the heap (it grows on demand, bounded by `Config`),
@@ -452,6 +454,8 @@ pub struct Connection<'a> {
     eof: bool,
     /// A malformed datagram's error, raised once the frames before it are processed.
     rx_error: Option<ConnectionError>,
+    /// A STREAM_DATA payload being received directly (byte streams; `direct.rs`).
+    direct: Option<direct::Direct>,
     reasm: ByteQueue<'a>,
     reasm_max: usize,
     partial: Option<Partial>,
@@ -554,6 +558,10 @@ impl<'a> Connection<'a> {
     /// [`poll_event`](Self::poll_event) first. On a packet transport, read one datagram.
     pub fn recv_buffer(&mut self) -> &mut [u8] {
         self.release_rx();
+        if self.direct.is_some() {
+            // The payload being received directly comes first (`direct_read`).
+            return &mut [];
+        }
         let want = match self.config.transport {
             // From 1 KiB, doubling with each call up to 16 KiB: a new or idle (released)
             // connection holds little, a busy one soon reads in large chunks.

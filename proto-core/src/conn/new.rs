@@ -320,6 +320,7 @@ impl<'a> Connection<'a> {
             rx_release: 0,
             eof: false,
             rx_error: None,
+            direct: None,
             reasm,
             reasm_max,
             partial: None,

@@ -40,7 +40,7 @@ impl Connection<'_> {
                         continue;
                     }
                     if self.eof {
-                        let e = if self.rx.is_empty() {
+                        let e = if self.rx.is_empty() && self.direct.is_none() {
                             ConnectionError::TransportClosed
                         } else {
                             ConnectionError::Malformed(frame::DecodeError::Truncated)

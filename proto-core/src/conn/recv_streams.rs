@@ -48,6 +48,23 @@ impl Connection<'_> {
         Ok(())
     }
 
+    /// Whether a STREAM_DATA frame without MORE of `size` payload bytes would be accepted as
+    /// an item of an open stream now (read-only: [`on_stream_data`](Self::on_stream_data)
+    /// still checks and accounts it when it is complete). Direct receive is offered only then.
+    pub(super) fn direct_acceptable(&self, fl: u8, id: u64, size: u64) -> bool {
+        if !crate::config::STREAMS || self.check_item(fl, id, size).is_err() {
+            return false;
+        }
+        let Ok(Some(i)) = self.lookup(id, true) else { return false };
+        self.slots.get(i).is_some_and(|s| {
+            !s.s.recv_terminal
+                && !s.s.we_reset
+                && s.s.recv_msgs > 0
+                && u64::from(s.s.recv_bytes) >= size
+                && self.conn_recv >= size
+        })
+    }
+
     /// Without streams: any stream frame (SPEC.md §7.4.7). Its id must have been opened (by a
     /// STREAM_OPEN we refused) and not be a call's; the first frame of a fragmented item is
     /// followed to its end and discarded (§9.3).

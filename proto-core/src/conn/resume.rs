@@ -65,6 +65,7 @@ impl Connection<'_> {
     fn reset_transport(&mut self) {
         self.rx.clear();
         self.rx_release = 0;
+        self.direct = None;
         self.eof = false;
         self.rx_error = None;
         self.tx_clear();

@@ -4,10 +4,12 @@ mod auth;
 mod close_tx;
 #[cfg(feature = "alloc")]
 mod datagram;
+mod direct;
 mod features;
 mod limits;
 pub(crate) mod pair;
 mod props;
+mod rechunk;
 mod resume;
 mod resume_soak;
 mod scenarios;

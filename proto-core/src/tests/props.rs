@@ -1,5 +1,5 @@
-//! Properties over whole connections: hostile byte streams, re-chunked replays, and random
-//! exchange workloads between two peers.
+//! Properties over whole connections: hostile byte streams and random exchange workloads
+//! between two peers (re-chunked replays: `rechunk.rs`).
 //!
 //! Everything is deterministic given its inputs: quickcheck supplies seeds, noise and chunk
 //! sizes; scripts and workloads are generated from the seed with [`Rng`]. Assertion messages
@@ -16,12 +16,12 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::vec::Vec;
 
 /// `tests` cases, or `QUICKCHECK_TESTS` when set (for long runs: `QUICKCHECK_TESTS=100000`).
-fn qc(tests: u64) -> QuickCheck {
+pub(super) fn qc(tests: u64) -> QuickCheck {
     let tests = std::env::var("QUICKCHECK_TESTS").ok().and_then(|v| v.parse().ok()).unwrap_or(tests);
     QuickCheck::new().tests(tests).max_tests(tests * 10)
 }
 
-fn ident() -> Identity<'static> {
+pub(super) fn ident() -> Identity<'static> {
     Identity { name: b"prop", auth: b"", session: b"" }
 }
 
@@ -619,213 +619,6 @@ fn arbitrary_bodies_of_every_frame_type_never_break_the_bounds() {
         TestResult::passed()
     }
     qc(500).quickcheck(prop as fn(u64, u8, Vec<u8>) -> TestResult);
-}
-
-// ============================================================================ re-chunking
-
-/// A real client's bytes (from its HELLO on) for a seeded mix of calls, notifications, signals,
-/// streams with items, cancels and resets, with messages large enough to be fragmented.
-fn record_client(seed: u64) -> Vec<u8> {
-    let mut rng = Rng::new(seed);
-    let now = T0;
-    let mut client = Connection::new(Role::Dialer, Config::default(), ident(), now).unwrap();
-    let mut server = Connection::new(Role::Acceptor, Config::default(), ident(), now).unwrap();
-    let mut rec = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut pump = |from: &mut Connection<'_>, to: &mut Connection<'_>, rec: Option<&mut Vec<u8>>| {
-        let mut all = Vec::new();
-        loop {
-            let n = from.poll_transmit(now, &mut buf);
-            if n == 0 {
-                break;
-            }
-            all.extend_from_slice(&buf[..n]);
-        }
-        let mut rest = &all[..];
-        while !rest.is_empty() {
-            let n = to.handle_input(now, rest);
-            rest = &rest[n..];
-            while to.poll_event(now).is_some() {}
-        }
-        if let Some(r) = rec {
-            r.extend_from_slice(&all);
-        }
-    };
-    pump(&mut client, &mut server, Some(&mut rec));
-    pump(&mut server, &mut client, None);
-    assert_eq!(client.state(), State::Open, "seed {seed}");
-    let big: Vec<u8> = (0..150_000u32).map(|i| (i % 253) as u8).collect();
-    let size = |r: &mut Rng| match r.below(20) {
-        0 => 65_000 + r.below(60_000) as usize,
-        1..=3 => 100 + r.below(5_000) as usize,
-        _ => r.below(100) as usize,
-    };
-    let mut calls = Vec::new();
-    let mut streams = Vec::new();
-    let mut pings = 0;
-    for _ in 0..(10 + rng.below(40)) {
-        match rng.below(12) {
-            0..=2 => {
-                let n = size(&mut rng);
-                if let Ok(id) = client.call(now, ECHO, &big[..n], None) {
-                    calls.push(id);
-                }
-            }
-            3 => {
-                let _ = client.notify(now, SINK, &big[..rng.below(100) as usize], None);
-            }
-            4 => client.signal(SINK, &big[..rng.below(200) as usize]).unwrap(),
-            5 => {
-                let n = size(&mut rng);
-                if let Ok(id) = client.open_stream(now, ECHO, &big[..n], None, rng.below(4) == 0) {
-                    streams.push(id);
-                }
-            }
-            6..=8 if !streams.is_empty() => {
-                let id = streams[rng.below(streams.len() as u64) as usize];
-                let n = size(&mut rng).min(100_000);
-                let _ = client.stream_send(id, &big[..n]);
-            }
-            9 if !streams.is_empty() => {
-                let id = streams[rng.below(streams.len() as u64) as usize];
-                let _ =
-                    if rng.below(2) == 0 { client.stream_finish(id, Status::OK) } else { client.cancel(id) };
-            }
-            10 if !calls.is_empty() => {
-                let id = calls[rng.below(calls.len() as u64) as usize];
-                let _ = client.cancel(id);
-            }
-            11 if pings < 3 => {
-                pings += 1;
-                client.ping(now).unwrap();
-            }
-            _ => {}
-        }
-    }
-    loop {
-        let n = client.poll_transmit(now, &mut buf);
-        if n == 0 {
-            break;
-        }
-        rec.extend_from_slice(&buf[..n]);
-    }
-    rec
-}
-
-/// Feeds `bytes` to a fresh acceptor in chunks of `chunk(remaining)` bytes; its application
-/// reacts to each event in a fixed way. Returns the events and everything it transmitted.
-fn replay(bytes: &[u8], mut chunk: impl FnMut(usize) -> usize) -> (Vec<Ev>, Vec<u8>) {
-    let now = T0;
-    let mut conn = Connection::new(Role::Acceptor, Config::default(), ident(), now).unwrap();
-    let mut evs = Vec::new();
-    let mut out = Vec::new();
-    let mut buf = vec![0u8; 64 * 1024];
-    let react = |conn: &mut Connection<'_>, evs: &mut Vec<Ev>| {
-        let mut n = 0;
-        while let Some(e) = conn.poll_event(now) {
-            let ev = Ev::from(e);
-            n += 1;
-            match &ev {
-                Ev::Request { id, kind: RequestKind::Call, payload, .. } => {
-                    conn.respond(*id, Status::OK, &payload[..payload.len().min(1000)]).unwrap()
-                }
-                Ev::Request { id, kind: RequestKind::Notify, .. } => {
-                    conn.respond(*id, Status::ACCEPTED, b"").unwrap()
-                }
-                Ev::StreamData { id, payload } => conn.stream_consumed(*id, 1, payload.len() as u32).unwrap(),
-                Ev::StreamFin { id, .. } => {
-                    let _ = conn.stream_finish(*id, Status::OK);
-                }
-                Ev::StreamReset { id, .. } => {
-                    let _ = conn.stream_reset(*id, Status::CANCELLED);
-                }
-                _ => {}
-            }
-            evs.push(ev);
-        }
-        n
-    };
-    let mut off = 0;
-    while off < bytes.len() {
-        let n = chunk(bytes.len() - off).clamp(1, bytes.len() - off);
-        let taken = conn.handle_input(now, &bytes[off..off + n]);
-        off += taken;
-        let polled = react(&mut conn, &mut evs);
-        loop {
-            let k = conn.poll_transmit(now, &mut buf);
-            if k == 0 {
-                break;
-            }
-            out.extend_from_slice(&buf[..k]);
-        }
-        assert!(taken > 0 || polled > 0, "stuck");
-    }
-    react(&mut conn, &mut evs);
-    loop {
-        let k = conn.poll_transmit(now, &mut buf);
-        if k == 0 {
-            break;
-        }
-        out.extend_from_slice(&buf[..k]);
-    }
-    (evs, out)
-}
-
-fn assert_same_replay(
-    seed: u64,
-    bytes: &[u8],
-    whole: &(Vec<Ev>, Vec<u8>),
-    split: &(Vec<Ev>, Vec<u8>),
-    how: &str,
-) {
-    assert_eq!(whole.0.len(), split.0.len(), "seed {seed} ({how}): event count differs");
-    for (i, (a, b)) in whole.0.iter().zip(&split.0).enumerate() {
-        assert_eq!(a, b, "seed {seed} ({how}): event {i} differs ({} input bytes)", bytes.len());
-    }
-    assert!(whole.1 == split.1, "seed {seed} ({how}): transmitted bytes differ");
-}
-
-#[test]
-fn chunking_never_changes_events_or_output() {
-    fn prop(seed: u64, sizes: Vec<u16>) -> TestResult {
-        let bytes = record_client(seed);
-        let whole = replay(&bytes, |rest| rest);
-        assert_eq!(whole.0.first(), Some(&Ev::Connected), "seed {seed}");
-        assert!(
-            !whole.0.iter().any(|e| matches!(e, Ev::Closed(_))),
-            "seed {seed}: valid traffic closed the connection: {:?}",
-            whole.0.last()
-        );
-        // Chunk sizes from quickcheck, cycled; 1-byte chunks among them.
-        let mut i = 0;
-        let split = replay(&bytes, |_| {
-            let s = sizes.get(i % sizes.len().max(1)).copied().unwrap_or(1) as usize;
-            i += 1;
-            match s % 4 {
-                0 => 1,
-                1 => 1 + s % 16,
-                2 => 1 + s % 4096,
-                _ => 1 + s * 2,
-            }
-        });
-        assert_same_replay(seed, &bytes, &whole, &split, "quickcheck sizes");
-        let mut rng = Rng::new(seed ^ 0x5EED);
-        let random = replay(&bytes, |rest| 1 + rng.below(rest.min(3000) as u64) as usize);
-        assert_same_replay(seed, &bytes, &whole, &random, "random sizes");
-        TestResult::passed()
-    }
-    qc(25).quickcheck(prop as fn(u64, Vec<u16>) -> TestResult);
-}
-
-#[test]
-fn one_byte_at_a_time_is_the_same_as_all_at_once() {
-    for seed in [3, 17] {
-        let bytes = record_client(seed);
-        let whole = replay(&bytes, |rest| rest);
-        assert!(whole.0.len() > 5, "seed {seed}: {:?}", whole.0);
-        let bytewise = replay(&bytes, |_| 1);
-        assert_same_replay(seed, &bytes, &whole, &bytewise, "1-byte chunks");
-    }
 }
 
 // ============================================================================ random workloads
