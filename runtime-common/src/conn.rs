@@ -356,6 +356,18 @@ impl Spares {
         }
     }
 
+    /// A spare as it came back, its bytes up to its length initialized (stale: the caller
+    /// overwrites them), or an empty buffer: for reading into without zeroing it first.
+    pub(crate) fn take_filled(&mut self) -> Vec<u8> {
+        match self.bufs.pop() {
+            Some(b) => {
+                self.bytes -= b.capacity();
+                b
+            }
+            None => Vec::new(),
+        }
+    }
+
     /// An empty buffer: a spare if there is one.
     pub(crate) fn take(&mut self) -> Vec<u8> {
         match self.bufs.pop() {
@@ -410,6 +422,21 @@ impl Inner {
     /// those left, the call that returned its buffer.
     pub(crate) fn give_spare(&mut self, buf: Vec<u8>) {
         self.spare.give(buf, self.calls.len() + 1);
+    }
+
+    /// A stream item has arrived for stream `id`: queued for its receiver, or, when nobody
+    /// will read it, its credit is given back at once and the buffer kept as a spare.
+    pub(crate) fn stream_item(&mut self, id: u64, payload: Vec<u8>) {
+        match self.streams.get_mut(&id) {
+            Some(e) if e.rx_alive && e.reset.is_none() => {
+                e.items.push_back(payload);
+                self.wakes.extend(e.rx_waker.take());
+            }
+            _ => {
+                let _ = self.conn.stream_consumed(id, 1, payload.len() as u32);
+                self.give_spare(payload);
+            }
+        }
     }
 
     /// Returns an idle connection's memory: the core's empty buffers and tables, and the

@@ -56,7 +56,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                 Event::StreamData { id, payload } => {
                     let mut b = inner.spare.take();
                     b.extend_from_slice(payload);
-                    self.stream_data(inner, id, b);
+                    inner.stream_item(id, b);
                     continue;
                 }
                 Event::Request { id, kind: RequestKind::Call, method, deadline, payload } => {
@@ -81,20 +81,6 @@ impl<F: HandlerFns> Turn<'_, F> {
             self.handle(inner, ev, t);
         }
         n > 0
-    }
-
-    fn stream_data(&mut self, inner: &mut Inner, id: u64, payload: Vec<u8>) {
-        match inner.streams.get_mut(&id) {
-            Some(e) if e.rx_alive && e.reset.is_none() => {
-                e.items.push_back(payload);
-                inner.wakes.extend(e.rx_waker.take());
-            }
-            // Nobody will read it: give the credit back at once.
-            _ => {
-                let _ = inner.conn.stream_consumed(id, 1, payload.len() as u32);
-                inner.give_spare(payload);
-            }
-        }
     }
 
     /// Acts on one event; `t`: the drain's reading of the clock.
@@ -150,7 +136,7 @@ impl<F: HandlerFns> Turn<'_, F> {
                     None => inner.respond(id, status, Vec::new()),
                 }
             }
-            Owned::StreamData { id, payload } => self.stream_data(inner, id, payload),
+            Owned::StreamData { id, payload } => inner.stream_item(id, payload),
             Owned::StreamFin { id, status } => {
                 if let Some(e) = inner.streams.get_mut(&id) {
                     e.fin = Some(status);

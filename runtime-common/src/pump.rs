@@ -26,7 +26,7 @@
 use core::task::Poll;
 use std::io::{self, IoSlice};
 
-use tandem_core::Transport;
+use tandem_core::{DirectRead, Transport};
 
 use crate::clock::now;
 use crate::conn::Inner;
@@ -39,6 +39,15 @@ const READS: usize = 8;
 const SMALL_READ: usize = 1024;
 /// Most pieces of queued bytes handed to one vectored write.
 const PIECES: usize = 16;
+/// Stream items of at least this many bytes are read straight into their own buffer
+/// (`Connection::direct_offer`) instead of into the core's and then copied.
+const DIRECT_MIN: usize = 16 * 1024;
+/// After an item received directly, the next read takes at most this much — the next frame's
+/// header and a little more — so that a following large item is received directly too.
+const HEADER_READ: usize = 64;
+/// An item received directly grows its buffer with what arrives (doubling, from this much), so
+/// that a frame's header alone never makes the runtime allocate its whole announced size.
+const DIRECT_FIRST: usize = 32 * 1024;
 
 /// A connection's I/O state between the socket and the core.
 #[derive(Debug)]
@@ -62,6 +71,29 @@ pub struct Pump {
     /// empty at once — data is streaming in, so rounds read straight into the core's buffer
     /// (one system call and one copy fewer per round).
     bulk: bool,
+    /// Byte stream: the stream item whose payload is being read straight into its buffer.
+    direct: Option<DirectItem>,
+    /// Byte stream: an item received directly just completed; the next read is short.
+    after_direct: bool,
+}
+
+/// A stream item being received directly: its buffer (grown as the payload arrives) and how
+/// much of the payload is in.
+#[derive(Debug)]
+struct DirectItem {
+    buf: Vec<u8>,
+    got: usize,
+    len: usize,
+}
+
+/// What one read of a direct item did.
+enum Step {
+    /// Bytes came in (or a read was interrupted): go on.
+    Progress,
+    /// The socket has nothing now.
+    Blocked,
+    /// The input ended (end of stream, or a failed read).
+    Ended,
 }
 
 impl Pump {
@@ -84,6 +116,8 @@ impl Pump {
             tls: None,
             first: true,
             bulk: false,
+            direct: None,
+            after_direct: false,
         }
     }
 
@@ -109,6 +143,8 @@ impl Pump {
         self.broken = false;
         self.first = pending.is_empty();
         self.bulk = false;
+        self.direct = None;
+        self.after_direct = false;
         self.pending = pending;
         self.datagram_len = 0;
         self.tls = tls;
@@ -185,7 +221,7 @@ impl Pump {
             }
             self.pending = Vec::new();
         }
-        if self.max_datagram == 0 && !self.bulk {
+        if self.max_datagram == 0 && !self.bulk && !self.direct_ready(inner) {
             let mut small = [0u8; SMALL_READ];
             match read(&mut small) {
                 Poll::Ready(Ok(0)) => {
@@ -225,11 +261,34 @@ impl Pump {
             }
         }
         for r in 0..READS {
+            if self.max_datagram == 0 && self.direct_ready(inner) {
+                match self.read_direct(inner, &mut read) {
+                    Step::Progress => {
+                        progress = true;
+                        continue;
+                    }
+                    Step::Ended => return true,
+                    Step::Blocked => {
+                        if r == 0 && !progress {
+                            self.bulk = false;
+                        }
+                        break;
+                    }
+                }
+            }
             let buf = inner.conn.recv_buffer();
             // A packet must land whole; otherwise wait until events release the buffer.
             if buf.is_empty() || buf.len() < self.max_datagram {
                 break;
             }
+            // After an item received directly: only the next frame's header, so that its
+            // payload can be received directly too.
+            let buf = if core::mem::take(&mut self.after_direct) {
+                let n = buf.len().min(HEADER_READ);
+                &mut buf[..n]
+            } else {
+                buf
+            };
             let room = buf.len();
             match read(buf) {
                 Poll::Ready(Ok(0)) => {
@@ -270,6 +329,80 @@ impl Pump {
             }
         }
         progress
+    }
+
+    /// Byte stream: whether a stream item is being received directly, starting one if the
+    /// core offers it (its payload's first bytes are copied, the rest will be read into it).
+    /// A partial item whose transport the core has let go of is dropped.
+    fn direct_ready(&mut self, inner: &mut Inner) -> bool {
+        if let Some(d) = &self.direct {
+            if inner.conn.direct_remaining() == Some(d.len - d.got) {
+                return true;
+            }
+            self.direct = None;
+        }
+        if !self.pending.is_empty() {
+            return false;
+        }
+        let Some(offer) = inner.conn.direct_offer(DIRECT_MIN) else { return false };
+        let (len, have) = (offer.len, offer.received.len());
+        // A spare's bytes are initialized: reading into them needs no zeroing.
+        let mut buf = inner.spare.take_filled();
+        buf.truncate(len);
+        let first = have.max(DIRECT_FIRST.min(len));
+        if buf.len() < first {
+            buf.resize(first, 0);
+        }
+        buf[..have].copy_from_slice(offer.received);
+        let rest = inner.conn.direct_begin(DIRECT_MIN);
+        debug_assert_eq!(rest, len - have);
+        self.direct = Some(DirectItem { buf, got: have, len });
+        true
+    }
+
+    /// Reads once into the direct item (at most what its payload still lacks); a completed
+    /// item goes to its stream's receiver.
+    fn read_direct(
+        &mut self,
+        inner: &mut Inner,
+        read: &mut impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+    ) -> Step {
+        let Some(d) = self.direct.as_mut() else { return Step::Blocked };
+        if d.buf.len() == d.got {
+            let grow = d.len.min(d.got.saturating_mul(2).max(DIRECT_FIRST));
+            d.buf.resize(grow, 0);
+        }
+        match read(&mut d.buf[d.got..]) {
+            Poll::Ready(Ok(0)) => {
+                self.end_input(inner);
+                Step::Ended
+            }
+            Poll::Ready(Ok(n)) => {
+                let n = n.min(d.buf.len() - d.got);
+                d.got += n;
+                match inner.conn.direct_read(now(), n) {
+                    DirectRead::More(_) => {}
+                    DirectRead::Item(id) => {
+                        let d = self.direct.take().expect("checked above");
+                        self.after_direct = true;
+                        inner.stream_item(id, d.buf);
+                    }
+                    DirectRead::Dropped => {
+                        let d = self.direct.take().expect("checked above");
+                        self.after_direct = true;
+                        inner.give_spare(d.buf);
+                    }
+                }
+                Step::Progress
+            }
+            Poll::Ready(Err(e)) if e.kind() == io::ErrorKind::Interrupted => Step::Progress,
+            Poll::Ready(Err(e)) => {
+                tracing::debug!(conn = self.id, error = %e, "read failed: treating as end of stream");
+                self.end_input(inner);
+                Step::Ended
+            }
+            Poll::Pending => Step::Blocked,
+        }
     }
 
     /// Writes what the core has queued (one whole datagram per write on packet transports;
