@@ -135,7 +135,9 @@ pub enum Op {
 #[derive(Arbitrary, Debug)]
 pub struct Input {
     dialer: bool,
-    /// The configuration (`configs`, modulo 4); bit 2: a resumable session.
+    /// The configuration (`configs`, modulo 4); bit 2: a resumable session; bit 3: stream
+    /// payloads received directly (`Connection::direct_offer`); bits 4–5: the size of the
+    /// reads the peer's bytes arrive in (whole, 1, 13 or 200 bytes), cutting frames.
     config: u8,
     peer: PeerHello,
     ops: Vec<Op>,
@@ -157,6 +159,9 @@ struct Harness {
     peer_max_frame: usize,
     peer_max_dgram: usize,
     scratch: Vec<u8>,
+    packet: bool,
+    /// Largest read the peer's bytes arrive in (byte streams).
+    chunk: usize,
 }
 
 fn params(p: &PeerHello, packet: bool) -> Vec<(u64, u64)> {
@@ -229,7 +234,7 @@ pub fn run(input: &Input) {
     let mut h = Harness {
         c,
         cfg: cfg.clone(),
-        t: Tracker::default(),
+        t: Tracker { direct: (input.config & 8 != 0).then_some(1), ..Tracker::default() },
         now,
         peer_parity: if input.dialer { 1 } else { 0 },
         peer_next: if input.dialer { 1 } else { 0 },
@@ -240,6 +245,8 @@ pub fn run(input: &Input) {
         peer_max_frame: lim.max_frame_size as usize,
         peer_max_dgram: if lim.max_datagram_size == 0 { usize::MAX } else { lim.max_datagram_size as usize },
         scratch: vec![0u8; 70_000 + 64],
+        packet,
+        chunk: [usize::MAX, 1, 13, 200][usize::from(input.config >> 4) & 3],
     };
     // Our HELLO goes out before the peer's arrives (dialer) or after (acceptor).
     h.transmit(0);
@@ -305,12 +312,14 @@ impl Harness {
         self.t.drain(&mut self.c, self.now);
     }
 
-    /// Delivers `bytes` as the peer's transmission (one datagram on a packet transport).
+    /// Delivers `bytes` as the peer's transmission (one datagram on a packet transport), in
+    /// reads of at most `self.chunk` bytes on a byte stream.
     fn feed(&mut self, bytes: &[u8]) {
         let mut off = 0;
         let mut stalls = 0;
         while off < bytes.len() {
-            let n = self.c.handle_input(self.now, &bytes[off..]);
+            let end = if self.packet { bytes.len() } else { bytes.len().min(off.saturating_add(self.chunk)) };
+            let n = self.t.input(&mut self.c, self.now, &bytes[off..end]);
             off += n;
             self.drain();
             if n == 0 {

@@ -4,7 +4,7 @@
 //! comes only after every exchange was resolved.
 
 use std::collections::HashMap;
-use tandem_core::{Connection, Event, RequestKind, State, Status};
+use tandem_core::{Connection, DirectRead, Event, RequestKind, State, Status};
 
 /// One call or reliable notification this side opened.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,6 +57,14 @@ pub struct Tracker {
     pub closed: bool,
     /// Events seen.
     pub events: usize,
+    /// Stream payloads of at least this many bytes are received directly when the connection
+    /// offers them (`Connection::direct_offer`), as the runtimes do; `None`: every byte goes
+    /// through the receive buffer.
+    pub direct: Option<usize>,
+    /// The direct item being received.
+    pub direct_item: Option<Vec<u8>>,
+    /// Items that arrived by direct receive.
+    pub direct_items: u64,
 }
 
 impl Tracker {
@@ -208,11 +216,53 @@ impl Tracker {
                     if self.closed {
                         assert_eq!(c.state(), State::Closed);
                     }
+                    self.offer_direct(c);
                     return;
                 }
             }
         }
         panic!("poll_event did not run dry");
+    }
+
+    /// Offers transport bytes as a runtime does: into the payload of the item being received
+    /// directly, if there is one, otherwise into the receive buffer. Returns how many were
+    /// taken (fewer than offered: drain, then offer the rest).
+    pub fn input(&mut self, c: &mut Connection<'_>, now: tandem_core::Instant, data: &[u8]) -> usize {
+        if self.direct_item.is_some() && c.direct_remaining().is_none() {
+            // The transport it was on is gone (suspended, resumed): the partial item too.
+            self.direct_item = None;
+        }
+        let Some(buf) = self.direct_item.as_mut() else { return c.handle_input(now, data) };
+        let rest = c.direct_remaining().expect("checked above");
+        assert!(rest > 0, "a pending direct payload lacks nothing");
+        let k = data.len().min(rest);
+        buf.extend_from_slice(&data[..k]);
+        match c.direct_read(now, k) {
+            DirectRead::More(left) => assert_eq!(left, rest - k),
+            DirectRead::Item(id) => {
+                let payload = self.direct_item.take().expect("pending");
+                self.direct_items += 1;
+                self.on_event(&Event::StreamData { id, payload: &payload });
+            }
+            DirectRead::Dropped => self.direct_item = None,
+        }
+        k
+    }
+
+    /// After a full drain: begins the direct receive the connection offers, if any.
+    fn offer_direct(&mut self, c: &mut Connection<'_>) {
+        let Some(min) = self.direct else { return };
+        if self.direct_item.is_some() {
+            return;
+        }
+        if let Some(offer) = c.direct_offer(min) {
+            assert!(offer.len >= min && offer.received.len() < offer.len, "{offer:?}");
+            let (len, item) = (offer.len, offer.received.to_vec());
+            let rest = c.direct_begin(min);
+            assert_eq!(rest, len - item.len(), "direct_begin disagrees with the offer");
+            assert!(c.recv_buffer().is_empty(), "the receive buffer is open during a direct payload");
+            self.direct_item = Some(item);
+        }
     }
 
     /// After the connection closed and its events were drained: every call resolved exactly
