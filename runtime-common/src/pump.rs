@@ -47,7 +47,7 @@ const DIRECT_MIN: usize = 16 * 1024;
 const HEADER_READ: usize = 64;
 /// An item received directly grows its buffer with what arrives (doubling, from this much), so
 /// that a frame's header alone never makes the runtime allocate its whole announced size.
-const DIRECT_FIRST: usize = 32 * 1024;
+const DIRECT_FIRST: usize = 16 * 1024;
 
 /// A connection's I/O state between the socket and the core.
 #[derive(Debug)]

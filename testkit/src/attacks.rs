@@ -536,6 +536,44 @@ pub fn stream_hoarders(addr: &str, peers: usize, hold: Duration) -> io::Result<O
     Ok(o)
 }
 
+/// **Large items that never complete**: `peers` connections each open a stream and send the
+/// header and first KiB of an item as large as the frame size and the stream's credit allow,
+/// then only keep the connection alive (PINGs) for `hold`. A runtime that read such payloads
+/// into buffers of their announced size would hold `peers` × 256 KiB for a few bytes each.
+pub fn never_completing_items(addr: &str, peers: usize, hold: Duration) -> io::Result<Outcome> {
+    let mut o = Outcome::default();
+    let mut open = Vec::new();
+    for n in 0..peers {
+        let (mut p, limits) = connect(addr, &format!("attacker-items-{n}"))?;
+        let size = u64::from(limits.max_frame_size).min(u64::from(limits.stream_credit_bytes)) - 16;
+        let payload = vec![0xA7u8; size as usize];
+        let data = encode(&Frame::StreamData { flags: 0, id: 0, total_len: None, payload: &payload });
+        let mut batch = stream_open(0, TARGET_MODULE, HOLD_STREAM, false, b"");
+        batch.extend_from_slice(&data[..1024]);
+        p.send_bytes(&batch)?;
+        o.sent += 1024;
+        open.push(p);
+    }
+    o.note(format!("{peers} items begun, 1 KiB of each sent"));
+    let end = Instant::now() + hold;
+    let mut seq = 0u64;
+    while Instant::now() < end {
+        for p in &mut open {
+            // A PING only where the item allows one: none fits inside its payload, so the
+            // connection stays alive by the idle timeout's grace alone; read what comes.
+            while let Got::Frame(f) = p.recv(Duration::from_millis(1)) {
+                if let Frame::Close { status, message } = f.frame() {
+                    o.close = Some((status, String::from_utf8_lossy(message).into_owned()));
+                }
+            }
+        }
+        seq += 1;
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    o.note(format!("held for {seq} rounds"));
+    Ok(o)
+}
+
 fn varint(v: u64) -> Vec<u8> {
     let mut b = [0u8; 8];
     let n = tandem_core::varint::encode(v, &mut b);

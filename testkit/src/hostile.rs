@@ -319,6 +319,26 @@ macro_rules! hostile_suite {
             assert_heap(&r, 16 << 20, 256 << 10);
         }
         #[test]
+        fn large_items_that_never_complete() {
+            let _s = serial();
+            let t = $target(__Setup { runtime_defaults: true, ..__Setup::default() });
+            // 200 connections each begin a 256 KiB item (the runtime's frame size, within the
+            // stream's credit) and send 1 KiB of it: the server reads payloads this large
+            // straight into the item's buffer, which grows with what arrives (16 KiB first),
+            // never to the announced size (that would be 50 MiB: a build that allocated it
+            // peaked at +57 MB here; this one +8 MB, in a debug run of either runtime).
+            let peers = 200i64;
+            let r = under_attack(
+                &t,
+                move |a| __a::never_completing_items(a, peers as usize, __Duration::from_secs(2)),
+                __Duration::from_millis(2500),
+            );
+            assert_eq!(r.outcome.close, None, "{:?}", r.outcome.notes);
+            assert_latency(&r);
+            assert_heap(&r, peers * (80 << 10), 256 << 10);
+        }
+
+        #[test]
         fn stream_hoarders_under_the_runtime_defaults() {
             let _s = serial();
             let t = $target(__Setup { runtime_defaults: true, ..__Setup::default() });

@@ -6,7 +6,9 @@
 //! 1. **Inputs** — [`recv_buffer`](Connection::recv_buffer) + [`recv_commit`](Connection::recv_commit)
 //!    (or [`handle_input`](Connection::handle_input)) for bytes from the transport,
 //!    [`handle_eof`](Connection::handle_eof) when it ends, [`handle_timeout`](Connection::handle_timeout)
-//!    when the instant from `poll_timeout` is reached.
+//!    when the instant from `poll_timeout` is reached. On a byte stream, a large stream item's
+//!    payload may instead be read straight into its own buffer
+//!    ([`direct_offer`](Connection::direct_offer), `direct_begin`, `direct_read`).
 //! 2. **Actions** — [`call`](Connection::call), [`notify`](Connection::notify),
 //!    [`signal`](Connection::signal), [`open_stream`](Connection::open_stream),
 //!    [`respond`](Connection::respond), [`cancel`](Connection::cancel), the `stream_*` methods,
