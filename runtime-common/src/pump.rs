@@ -24,7 +24,7 @@
 //! (Layer 2: imports `conn`, `clock`, `tls`, `state`.)
 
 use core::task::Poll;
-use std::io::{self, IoSlice};
+use std::io::{self, IoSlice, IoSliceMut};
 
 use tandem_core::{DirectRead, Transport};
 
@@ -182,14 +182,24 @@ impl Pump {
     }
 
     /// Reads what the socket has into the core (through TLS on `tls://`). Returns whether
-    /// anything happened.
+    /// anything happened. `read` is a vectored read (`readv`; a transport without one reads
+    /// into the first non-empty slice): an item received directly takes the rest of its
+    /// payload and the next frame's header in one system call.
     pub fn read(
         &mut self,
         inner: &mut Inner,
-        mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+        mut read: impl FnMut(&mut [IoSliceMut<'_>]) -> Poll<io::Result<usize>>,
     ) -> bool {
         let Some(mut tls) = self.tls.take() else { return self.read_from(inner, read, true) };
-        let progress = self.read_from(inner, |buf| tls.read(&mut read, buf), false);
+        let mut socket = |buf: &mut [u8]| read(&mut [IoSliceMut::new(buf)]);
+        let progress = self.read_from(
+            inner,
+            |bufs| match bufs.iter_mut().find(|b| !b.is_empty()) {
+                Some(buf) => tls.read(&mut socket, buf),
+                None => Poll::Ready(Ok(0)),
+            },
+            false,
+        );
         if let Some(certs) = tls.handshake_done() {
             tracing::debug!(conn = self.id, certificates = certs.len(), "TLS handshake done");
             inner.peer_certificates = Some(certs.into());
@@ -205,7 +215,7 @@ impl Pump {
     fn read_from(
         &mut self,
         inner: &mut Inner,
-        mut read: impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+        mut read: impl FnMut(&mut [IoSliceMut<'_>]) -> Poll<io::Result<usize>>,
         plain: bool,
     ) -> bool {
         if self.eof || inner.conn.state() == tandem_core::State::Closed || inner.conn.needs_transport() {
@@ -223,7 +233,7 @@ impl Pump {
         }
         if self.max_datagram == 0 && !self.bulk && !self.direct_ready(inner) {
             let mut small = [0u8; SMALL_READ];
-            match read(&mut small) {
+            match read(&mut [IoSliceMut::new(&mut small)]) {
                 Poll::Ready(Ok(0)) => {
                     self.end_input(inner);
                     return true;
@@ -290,7 +300,7 @@ impl Pump {
                 buf
             };
             let room = buf.len();
-            match read(buf) {
+            match read(&mut [IoSliceMut::new(buf)]) {
                 Poll::Ready(Ok(0)) => {
                     self.end_input(inner);
                     return true;
@@ -365,20 +375,31 @@ impl Pump {
     fn read_direct(
         &mut self,
         inner: &mut Inner,
-        read: &mut impl FnMut(&mut [u8]) -> Poll<io::Result<usize>>,
+        read: &mut impl FnMut(&mut [IoSliceMut<'_>]) -> Poll<io::Result<usize>>,
     ) -> Step {
         let Some(d) = self.direct.as_mut() else { return Step::Blocked };
         if d.buf.len() == d.got {
             let grow = d.len.min(d.got.saturating_mul(2).max(DIRECT_FIRST));
             d.buf.resize(grow, 0);
         }
-        match read(&mut d.buf[d.got..]) {
+        // Once the buffer reaches the payload's end, the same read takes the beginning of
+        // the next frame (on a transport with vectored reads).
+        let last = d.buf.len() == d.len;
+        let mut head = [0u8; HEADER_READ];
+        let room = d.buf.len() - d.got;
+        let r = if last {
+            read(&mut [IoSliceMut::new(&mut d.buf[d.got..]), IoSliceMut::new(&mut head)])
+        } else {
+            read(&mut [IoSliceMut::new(&mut d.buf[d.got..])])
+        };
+        match r {
             Poll::Ready(Ok(0)) => {
                 self.end_input(inner);
                 Step::Ended
             }
             Poll::Ready(Ok(n)) => {
-                let n = n.min(d.buf.len() - d.got);
+                let extra = n.saturating_sub(room).min(HEADER_READ);
+                let n = n.min(room);
                 d.got += n;
                 match inner.conn.direct_read(now(), n) {
                     DirectRead::More(_) => {}
@@ -392,6 +413,11 @@ impl Pump {
                         self.after_direct = true;
                         inner.give_spare(d.buf);
                     }
+                }
+                if extra > 0 {
+                    // The payload is complete (only then does the read reach `head`).
+                    let taken = inner.conn.handle_input(now(), &head[..extra]);
+                    self.pending.extend_from_slice(&head[taken..extra]);
                 }
                 Step::Progress
             }

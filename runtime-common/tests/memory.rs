@@ -109,14 +109,19 @@ impl End {
         let mut worked = false;
         for _ in 0..16 {
             let mut progress = engine.handle_timers(&mut inner);
-            progress |= self.pump.read(&mut inner, |buf| {
+            // A vectored read, as a socket's `readv`: the slices filled in order.
+            progress |= self.pump.read(&mut inner, |bufs| {
                 let mut q = self.rx.lock().unwrap();
                 if q.is_empty() {
                     return Poll::Pending;
                 }
-                let n = buf.len().min(q.len());
-                for (b, x) in buf.iter_mut().zip(q.drain(..n)) {
-                    *b = x;
+                let mut n = 0;
+                for buf in bufs.iter_mut() {
+                    let k = buf.len().min(q.len());
+                    for (b, x) in buf.iter_mut().zip(q.drain(..k)) {
+                        *b = x;
+                    }
+                    n += k;
                 }
                 Poll::Ready(Ok(n))
             });

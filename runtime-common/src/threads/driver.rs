@@ -230,15 +230,16 @@ impl<F: HandlerFns, D: Dispatch<F>> Task for Driver<F, D> {
             if let Some(s) = socket.as_mut() {
                 let t = s.get_mut();
                 let drains = t.short_read_drains() && !pump.has_tls();
-                progress |= pump.read(&mut inner, |buf| {
+                progress |= pump.read(&mut inner, |bufs| {
                     if drains && *drained {
                         want |= t.blocked(true);
                         return Poll::Pending;
                     }
-                    let r = t.read(buf);
+                    let room: usize = bufs.iter().map(|b| b.len()).sum();
+                    let r = t.read_vectored(bufs);
                     *drained = drains
                         && match &r {
-                            Ok(n) => *n < buf.len(),
+                            Ok(n) => *n < room,
                             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
                         };
                     op(r, &**t, true, &mut want)

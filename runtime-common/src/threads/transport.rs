@@ -5,7 +5,7 @@
 
 use core::task::{Context, Poll, Waker};
 use std::fs::File;
-use std::io::{self, IoSlice, Read, Write};
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs, UdpSocket};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -48,6 +48,14 @@ impl core::ops::BitOrAssign for Interest {
 pub(crate) trait Transport: Send + 'static {
     /// Reads what is there; `Ok(0)` at the end of the stream; `WouldBlock` when nothing is.
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize>;
+    /// Reads what is there into `bufs`, in order (one system call on the plain stream
+    /// sockets; otherwise into the first non-empty slice only).
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match bufs.iter_mut().find(|b| !b.is_empty()) {
+            Some(buf) => self.read(buf),
+            None => Ok(0),
+        }
+    }
     /// Writes what fits; `WouldBlock` when nothing does.
     fn write(&mut self, buf: &[u8]) -> io::Result<usize>;
     /// Writes what fits of `bufs`, in order (one system call on the plain stream sockets;
@@ -195,6 +203,18 @@ impl Transport for Socket {
             Socket::Udp(s) => udp_send(s, None, buf),
             Socket::Assoc(a) => udp_send(&a.socket, Some(a.peer), buf),
             Socket::Serial(p) => p.write(buf),
+        }
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        match self {
+            Socket::Tcp(s) => s.read_vectored(bufs),
+            Socket::Unix(s) => s.read_vectored(bufs),
+            // Packet transports: one whole datagram per read (the pump gives one buffer).
+            _ => match bufs.iter_mut().find(|b| !b.is_empty()) {
+                Some(buf) => self.read(buf),
+                None => Ok(0),
+            },
         }
     }
 
