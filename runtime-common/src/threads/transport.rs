@@ -207,6 +207,10 @@ impl Transport for Socket {
     }
 
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        if let [buf] = bufs {
+            // One buffer (nearly every read): `recv`, without `readv`'s iovec to copy in.
+            return self.read(buf);
+        }
         match self {
             Socket::Tcp(s) => s.read_vectored(bufs),
             Socket::Unix(s) => s.read_vectored(bufs),
