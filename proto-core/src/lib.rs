@@ -13,7 +13,9 @@
 //!
 //! A runtime (or a test) drives a [`Connection`] like this, and holds no protocol logic of its own:
 //!
-//! 1. read transport bytes into [`Connection::recv_buffer`], then [`Connection::recv_commit`];
+//! 1. read transport bytes into [`Connection::recv_buffer`], then [`Connection::recv_commit`]
+//!    (on a byte stream, a large stream item's payload may instead be read straight into the
+//!    item's own buffer: [`Connection::direct_offer`], after the drain of step 2);
 //! 2. drain [`Connection::poll_event`] and act on each [`Event`] (answer requests, complete calls);
 //! 3. drain [`Connection::poll_transmit`] into the transport (or, on a byte stream, write
 //!    straight from the connection's buffers: [`Connection::transmit_pieces`] with a vectored

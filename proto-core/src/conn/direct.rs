@@ -8,13 +8,7 @@
 //! transport lost in the middle of the payload therefore loses the frame as it would lose a
 //! partial frame in the receive buffer (a resumed session's STREAM_RESUME asks for it again).
 //!
-//! The protocol: after [`poll_event`](Connection::poll_event) returned `None`,
-//! [`direct_offer`](Connection::direct_offer) says whether the receive buffer's only content is
-//! the start of such a frame. The runtime then allocates `len` bytes, copies
-//! [`DirectOffer::received`] to their start, calls [`direct_begin`](Connection::direct_begin),
-//! and from then on reads at most [`direct_remaining`](Connection::direct_remaining) bytes at a
-//! time into the rest, reporting each read with [`direct_read`](Connection::direct_read), which
-//! says at the end whether the buffer is an item of a stream or is to be dropped.
+//! The protocol, for the runtime, is on [`Connection::direct_offer`].
 
 use super::{Connection, State};
 use crate::config::Transport;
@@ -60,15 +54,68 @@ pub(super) struct Direct {
 
 impl Connection<'_> {
     /// Whether the receive buffer holds nothing but the start of a STREAM_DATA frame whose
-    /// payload (at least `min` bytes) may be read straight into the item's own buffer; see the
-    /// [module documentation](self) for the protocol. Call it after
+    /// payload (at least `min` bytes) may be read straight into the item's own buffer instead
+    /// of into [`recv_buffer`](Self::recv_buffer) and then copied out of it. Call it after
     /// [`poll_event`](Self::poll_event) returned `None`. Only on a byte stream; `None` while
     /// a direct payload is pending.
     ///
-    /// It is offered only when the frame would be accepted as it stands (the stream is open
-    /// for receiving, and the payload is within its credit and the connection's), so the
-    /// buffer the runtime allocates is never larger than the credit this end granted; a frame
-    /// the checks at its completion would reject is left to the normal path.
+    /// The runtime then makes a buffer for [`DirectOffer::len`] bytes, copies
+    /// [`DirectOffer::received`] to its start, calls [`direct_begin`](Self::direct_begin), and
+    /// reads at most [`direct_remaining`](Self::direct_remaining) bytes at a time into the
+    /// rest, reporting each read with [`direct_read`](Self::direct_read); its answer at the
+    /// end says whether the buffer is an item of a stream.
+    ///
+    /// Nothing of this is visible on the wire: the frame is checked and accounted exactly as if
+    /// it had arrived through the receive buffer, once it is complete. It is offered only when
+    /// it would be accepted as it stands (the stream is open for receiving, and the payload is
+    /// within its credit and the connection's), so what the runtime allocates is never more
+    /// than the credit this end granted; a frame the checks would reject is left to the normal
+    /// path. A transport lost before the payload is complete loses the frame, as it would lose
+    /// a partial frame in the receive buffer ([`direct_remaining`](Self::direct_remaining)
+    /// becomes `None`: drop the partial item).
+    ///
+    /// ```
+    /// use tandem_core::{Config, Connection, DirectRead, Identity, Instant, MethodId, Role};
+    ///
+    /// let now = Instant::ZERO;
+    /// let me = |name: &'static str| Identity { name: name.as_bytes(), ..Identity::default() };
+    /// let mut a = Connection::new(Role::Dialer, Config::default(), me("a"), now).unwrap();
+    /// let mut b = Connection::new(Role::Acceptor, Config::default(), me("b"), now).unwrap();
+    /// // What `from` has queued: the bytes a socket would carry.
+    /// fn wire(from: &mut Connection, now: Instant) -> Vec<u8> {
+    ///     let (mut out, mut buf) = (Vec::new(), [0u8; 4096]);
+    ///     loop {
+    ///         let n = from.poll_transmit(now, &mut buf);
+    ///         if n == 0 { return out; }
+    ///         out.extend_from_slice(&buf[..n]);
+    ///     }
+    /// }
+    /// // Reads `bytes` through the receive buffer, draining (here: ignoring) the events.
+    /// fn read(to: &mut Connection, now: Instant, bytes: &[u8]) {
+    ///     let mut off = 0;
+    ///     while off < bytes.len() {
+    ///         off += to.handle_input(now, &bytes[off..]);
+    ///         while to.poll_event(now).is_some() {}
+    ///     }
+    /// }
+    /// read(&mut b, now, &wire(&mut a, now)); // the handshake
+    /// read(&mut a, now, &wire(&mut b, now));
+    /// let id = a.open_stream(now, MethodId::new(1, 1), b"", None, false).unwrap();
+    /// a.stream_send(id, &[7; 40_000]).unwrap();
+    /// let bytes = wire(&mut a, now);
+    ///
+    /// // A first read brings the stream's opening and the item's first bytes ...
+    /// let first = bytes.len() - 39_000;
+    /// read(&mut b, now, &bytes[..first]);
+    /// let offer = b.direct_offer(16 * 1024).expect("a large item has begun");
+    /// assert_eq!((offer.stream, offer.len), (id, 40_000));
+    /// let mut item = offer.received.to_vec();
+    /// assert_eq!(b.direct_begin(16 * 1024), 39_000);
+    /// // ... and the rest is read straight into the item.
+    /// item.extend_from_slice(&bytes[first..]);
+    /// assert_eq!(b.direct_read(now, 39_000), DirectRead::Item(id));
+    /// assert_eq!(item, [7; 40_000]);
+    /// ```
     pub fn direct_offer(&mut self, min: usize) -> Option<DirectOffer<'_>> {
         let (head, d) = self.direct_head(min)?;
         let received = &self.rx.data()[head..];
