@@ -43,6 +43,8 @@ const WAIT: Unary<u32, u32> = Unary::new(1, 3);
 const HOLD: Streaming<(), u32, u32> = Streaming::new(2, 1);
 /// Sums the opener's items, answers the sum, finishes.
 const SUM: Streaming<(), u32, u64> = Streaming::new(2, 2);
+/// Echoes every item (large ones are received straight into their own buffers).
+const BLOBS: Streaming<(), Vec<u8>, Vec<u8>> = Streaming::new(2, 3);
 /// Counts notifications and signals.
 const NOTE: Notification<u32> = Notification::new(3, 1);
 
@@ -145,6 +147,12 @@ fn router(r: &Reports) -> Handlers {
             tx.send(&sum).await.map_err(|e| e.status())?;
             Ok(())
         })
+        .streaming(&BLOBS, |_ctx, (), mut rx, mut tx| async move {
+            while let Some(item) = rx.recv().await.map_err(|e| e.status())? {
+                tx.send(&item).await.map_err(|e| e.status())?;
+            }
+            Ok(())
+        })
         .notification(&NOTE, move |_ctx, _: u32| {
             n.fetch_add(1, Ordering::Relaxed);
             async { Ok(()) }
@@ -196,7 +204,13 @@ fn churn(what: &'static str, batch: u64, cycle: impl FnMut(u64)) -> Churn {
 }
 
 /// [`churn`] with `n` measured cycles.
-fn churn_n(what: &'static str, n: u64, batch: u64, mut cycle: impl FnMut(u64)) -> Churn {
+fn churn_n(what: &'static str, n: u64, batch: u64, cycle: impl FnMut(u64)) -> Churn {
+    churn_working(what, n, batch, WORKING, cycle)
+}
+
+/// [`churn_n`] allowing `working` bytes of growth right after the churn (what its busy
+/// connections may still hold; the bound once idle is [`BOUND`] whatever the churn).
+fn churn_working(what: &'static str, n: u64, batch: u64, working: i64, mut cycle: impl FnMut(u64)) -> Churn {
     let own = tandem_runtime::threads::io::tasks();
     let warm = n / 10;
     for i in (0..warm).step_by(batch as usize) {
@@ -213,7 +227,7 @@ fn churn_n(what: &'static str, n: u64, batch: u64, mut cycle: impl FnMut(u64)) -
     wound_down(own);
     let expired = settled();
     let c = Churn { what, cycles: n, before, after, expired };
-    c.assert_within(WORKING);
+    c.assert_within(working);
     assert!(
         expired - before <= BOUND,
         "{what}: {} bytes kept once idle and expired (bound {BOUND}): {c}",
@@ -316,6 +330,31 @@ fn stream_open_half_close_and_finish() {
             tx.finish().unwrap();
             assert_eq!(rx.recv().await.unwrap(), Some(i + 1));
             assert_eq!(rx.recv().await.unwrap(), None);
+        })
+    });
+    drop(f);
+}
+
+#[test]
+fn large_stream_items_received_directly() {
+    // 40 KiB items are read straight into their own buffers (direct receive): one echoed whole,
+    // the next one reset while it may still be arriving.
+    let _serial = serial();
+    let f = fixture("tcp://127.0.0.1:0");
+    let item = vec![0x42u8; 40 * 1024];
+    // Right after the churn the busy connection still holds a working set of 40 KiB items'
+    // worth: +8.6 MB measured, the same after 1,000 and 8,000 cycles (so not a leak), and the
+    // same with direct receive turned off; what holds it was not identified. Allowed here:
+    // twice the connection credit (what the two ends may buffer of unconsumed items). Once
+    // idle the heap must be back within `BOUND`, as in every churn.
+    let working = 2 * i64::from(tandem_smol::DEFAULT_CONNECTION.conn_credit_bytes) + WORKING;
+    churn_working("smol large stream items received directly + reset (tcp)", cycles(), 1, working, |_| {
+        within(async {
+            let (mut tx, mut rx) = f.client.open_stream(&BLOBS, &(), Deadline::None).await.unwrap();
+            tx.send(&item).await.unwrap();
+            assert_eq!(rx.recv().await.unwrap().map(|v| v.len()), Some(item.len()));
+            tx.send(&item).await.unwrap();
+            drop((tx, rx));
         })
     });
     drop(f);

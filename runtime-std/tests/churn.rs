@@ -218,6 +218,23 @@ fn stream_open_half_close_and_finish() {
 }
 
 #[test]
+fn large_stream_items_received_directly() {
+    // 40 KiB items are read straight into their own buffers (direct receive): one echoed whole,
+    // the next one reset while it may still be arriving.
+    bounded(600, || {
+        let item = vec![0x42u8; 40 * 1024];
+        churn("large stream items received directly + reset", |rig| {
+            let (mut tx, mut rx) =
+                rig.client.open_stream_raw(ECHO_STREAM, b"init", Duration::from_secs(30)).unwrap();
+            tx.send(&item).unwrap();
+            assert_eq!(rx.recv().unwrap().map(|v| v.len()), Some(item.len()));
+            tx.send(&item).unwrap();
+            rx.cancel();
+        });
+    });
+}
+
+#[test]
 fn connect_handshake_and_drop() {
     bounded(600, || {
         churn("connect + handshake + drop", |rig| {
