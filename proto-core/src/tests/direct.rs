@@ -170,14 +170,21 @@ fn an_item_cut_by_a_lost_transport_arrives_once_after_the_resumption() {
     assert_eq!(stream_items(&mut p.b, id), vec![item], "retransmitted after STREAM_RESUME, once");
 }
 
+/// A connected pair whose `b` is receiving a 20,000-byte item of a new stream directly, the
+/// first bytes of its payload in; returns the stream.
+fn item_begun(p: &mut Pair) -> u64 {
+    let id = open_stream(p);
+    p.a.conn.stream_send(id, &[3; 20_000]).unwrap();
+    let wire = queued(p);
+    input(p, &wire, 200);
+    let _ = begin(p, 20_000);
+    id
+}
+
 #[test]
 fn an_end_of_file_mid_payload_is_a_truncated_frame() {
     let mut p = Pair::connected();
-    let id = open_stream(&mut p);
-    p.a.conn.stream_send(id, &[3; 20_000]).unwrap();
-    let wire = queued(&mut p);
-    input(&mut p, &wire, 200);
-    let _ = begin(&mut p, 20_000);
+    item_begun(&mut p);
     assert!(matches!(p.b.conn.direct_read(p.now, 1_000), DirectRead::More(_)));
     p.b.conn.handle_eof(p.now);
     p.b.poll(p.now);
@@ -190,11 +197,7 @@ fn an_end_of_file_mid_payload_is_a_truncated_frame() {
 #[test]
 fn a_stream_reset_during_the_payload_drops_the_item_and_restores_the_credit() {
     let mut p = Pair::connected();
-    let id = open_stream(&mut p);
-    p.a.conn.stream_send(id, &[3; 20_000]).unwrap();
-    let wire = queued(&mut p);
-    input(&mut p, &wire, 200);
-    let _ = begin(&mut p, 20_000);
+    let id = item_begun(&mut p);
     p.b.conn.stream_reset(id, Status::CANCELLED).unwrap();
     let rest = p.b.conn.direct_remaining().unwrap();
     assert_eq!(p.b.conn.direct_read(p.now, rest), DirectRead::Dropped);
