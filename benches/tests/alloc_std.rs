@@ -2,7 +2,8 @@
 //! call over a real socket (a [`tandem_std::Client`] calling a [`tandem_std::Server`] in this
 //! process, through `call_raw_into` to a `raw_unary_inline` echo handler) performs zero heap
 //! allocations, counted on **every thread** (caller, the I/O threads, workers), both ends; with
-//! 64 calls in flight (`start_call_raw` + `wait_into`), at most 8 in 2,000 calls (see the test).
+//! 64 calls in flight (`start_call_raw` + `wait_into`), at most 8 in 2,000 calls (see the test);
+//! one thread with a call in flight on each of 16 connections (`Completions::wait_into`), zero.
 //!
 //! Its own test binary (one test, nothing else running in the process while it counts), since
 //! the counter here is process-wide rather than per thread as in `alloc.rs`. Only allocation
@@ -68,6 +69,35 @@ fn std_steady_state_unary_calls_do_not_allocate() {
             common::assert_steady_state(&addr, 2000, depth as u64, &COUNTING, &ALLOCATIONS, || {
                 calls(2000, depth)
             });
+        }
+        // One thread keeping a call in flight on each of 16 connections through a
+        // `Completions` set (the many-connections row's way): nothing allocated per call
+        // either, the set's wakers made once per slot.
+        let clients: Vec<_> = (0..16)
+            .map(|i| {
+                let cfg = tandem_std::ClientConfig::new(format!("alloc-many-{i}"));
+                tandem_std::Client::connect(&addr, cfg, tandem_std::Handlers::new()).expect("connect")
+            })
+            .collect();
+        let mut set = tandem_std::Completions::new();
+        let start =
+            |i: usize| clients[i].start_call_raw(ECHO, &req, tandem_std::Deadline::None).expect("call");
+        for i in 0..clients.len() {
+            set.push(start(i), i);
+        }
+        let mut many = |n: usize| {
+            for _ in 0..n {
+                let (i, r) = set.wait_into(&mut back).expect("calls in flight");
+                r.expect("call");
+                assert_eq!(back, req);
+                set.push(start(i), i);
+            }
+        };
+        many(10_000);
+        common::assert_steady_state(&addr, 2000, 1, &COUNTING, &ALLOCATIONS, || many(2000));
+        drop(set);
+        for c in clients {
+            c.shutdown(Duration::from_secs(1));
         }
         client.shutdown(Duration::from_secs(1));
         server.shutdown(Duration::from_secs(1));

@@ -769,21 +769,23 @@ impl<E> PendingCall<Vec<u8>, E> {
     /// (replacing its contents; emptied on an error). The buffer `out` held goes back to the
     /// connection for a later response (see [`Peer::call_raw_into`]).
     pub async fn wait_into(mut self, out: &mut Vec<u8>) -> Result<(), CallError<E>> {
-        let r = poll_fn(|cx| {
-            self.poll_outcome_with(cx, |inner, r| {
-                let mut body = r?;
-                core::mem::swap(out, &mut body);
-                inner.give_spare(body);
-                Ok(())
-            })
-        });
-        match r.await {
-            Ok(()) => Ok(()),
-            Err((status, body)) => {
-                out.clear();
-                Err(self.failure(status, &body))
-            }
-        }
+        poll_fn(|cx| self.poll_into(cx, out)).await
+    }
+
+    /// [`wait_into`](Self::wait_into) as a poll, for a runtime that waits on many calls at
+    /// once (tandem-std's `Completions`): `Pending` keeps `cx`'s waker; once it returned
+    /// `Ready`, the call is over and a later poll is `UNAVAILABLE`.
+    pub fn poll_into(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<(), CallError<E>>> {
+        let r = core::task::ready!(self.poll_outcome_with(cx, |inner, r| {
+            let mut body = r?;
+            core::mem::swap(out, &mut body);
+            inner.give_spare(body);
+            Ok(())
+        }));
+        Poll::Ready(r.map_err(|(status, body)| {
+            out.clear();
+            self.failure(status, &body)
+        }))
     }
 }
 

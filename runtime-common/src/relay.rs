@@ -39,6 +39,20 @@ pub fn parks_to_wait() {
     PARKS.with(|p| p.set(true));
 }
 
+/// Runs `f` with the calling thread taking wake-ups over even if it [`parks_to_wait`]: for a
+/// blocking runtime's thread that waits on many calls at once (tandem-std's `Completions`),
+/// whose waiters are its own calls, as an executor's are its own tasks.
+pub fn taking_over<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            PARKS.with(|p| p.set(self.0));
+        }
+    }
+    let _restore = Restore(PARKS.with(|p| p.replace(false)));
+    f()
+}
+
 fn handed() -> MutexGuard<'static, VecDeque<Waker>> {
     // A waker that panicked cannot leave the queue half-updated: use it as it is.
     HANDED.lock().unwrap_or_else(|e| e.into_inner())
@@ -88,6 +102,9 @@ mod tests {
     use std::sync::Arc;
     use std::task::Wake;
 
+    /// The tests share the process's one relay: one at a time.
+    static SERIAL: Mutex<()> = Mutex::new(());
+
     struct Count(AtomicUsize);
     impl Wake for Count {
         fn wake(self: Arc<Self>) {
@@ -95,10 +112,35 @@ mod tests {
         }
     }
 
+    /// A thread that parks to wait takes nothing over, except inside `taking_over`, after
+    /// which (even if it panicked there) it parks to wait again.
+    #[test]
+    fn a_parking_thread_takes_over_only_inside_taking_over() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        std::thread::spawn(|| {
+            parks_to_wait();
+            let count = Arc::new(Count(AtomicUsize::new(0)));
+            let mut list = vec![Waker::from(count.clone())];
+            hand_over(&mut list);
+            take_over();
+            let woken = || count.0.load(Ordering::SeqCst);
+            assert_eq!(woken(), 0, "a thread that parks to wait took over");
+            let caught = std::panic::catch_unwind(|| taking_over(|| panic!("inside taking_over")));
+            assert!(caught.is_err());
+            assert!(PARKS.with(core::cell::Cell::get), "restored after a panic");
+            taking_over(take_over);
+            assert_eq!(woken(), 1);
+            assert!(PARKS.with(core::cell::Cell::get), "restored");
+        })
+        .join()
+        .expect("the test thread");
+    }
+
     /// Each waiter is woken exactly once, whether the handing thread or a taking one gets to
     /// it (threads race on the same queue).
     #[test]
     fn every_waiter_is_woken_once() {
+        let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
         let counts: Vec<Arc<Count>> = (0..2_000).map(|_| Arc::new(Count(AtomicUsize::new(0)))).collect();
         let mut list: Vec<Waker> = counts.iter().map(|c| Waker::from(c.clone())).collect();
         std::thread::scope(|s| {

@@ -328,7 +328,7 @@ impl Peer {
 /// dropping it cancels it too (the peer's handler sees the cancellation). Keeps the connection
 /// open.
 #[derive(Debug)]
-pub struct PendingCall<R, E = NoError>(tandem_runtime::PendingCall<R, E>);
+pub struct PendingCall<R, E = NoError>(pub(crate) tandem_runtime::PendingCall<R, E>);
 
 impl<R, E> PendingCall<R, E> {
     /// The exchange's id on this connection.

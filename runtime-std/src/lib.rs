@@ -181,6 +181,7 @@
 mod api;
 mod block;
 mod client;
+mod completions;
 mod config;
 mod ctx;
 mod handlers;
@@ -191,6 +192,7 @@ mod service;
 
 pub use api::{Peer, PendingCall, RawReceiver, RawSender, StateWatch, StreamReceiver, StreamSender};
 pub use client::Client;
+pub use completions::Completions;
 pub use config::{ClientConfig, ServerConfig};
 pub use ctx::Ctx;
 pub use handlers::Handlers;

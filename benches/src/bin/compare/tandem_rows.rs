@@ -324,8 +324,9 @@ impl Idle for SmolIdle {
 
 // ------------------------------------------------------------------ many connections
 
-/// tandem-std with many connections: one client each, a thread per client making sequential
-/// calls (the blocking API's way to keep one call in flight per connection).
+/// tandem-std with many connections: one client each, and one thread keeping a sequential
+/// call in flight on every connection through a `Completions` set (the blocking API's way to
+/// wait on many calls; before it, a thread per connection: see BENCHMARKS.md).
 pub struct StdMany {
     t: Transport,
     server: tandem_std::Server,
@@ -355,28 +356,26 @@ impl Many for StdMany {
 
     fn run(&mut self, time: Duration) -> Vec<Duration> {
         let start = Instant::now();
-        std::thread::scope(|s| {
-            let threads: Vec<_> = self
-                .clients
-                .iter()
-                .map(|c| {
-                    std::thread::Builder::new()
-                        .stack_size(256 * 1024)
-                        .spawn_scoped(s, move || {
-                            let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
-                            while start.elapsed() < time {
-                                let t = Instant::now();
-                                c.call_raw_into(ECHO, &msg, tandem_std::Deadline::None, &mut back)
-                                    .expect("call");
-                                lat.push(t.elapsed());
-                            }
-                            lat
-                        })
-                        .expect("spawn a caller thread")
-                })
-                .collect();
-            threads.into_iter().flat_map(|h| h.join().expect("caller thread")).collect()
-        })
+        let (msg, mut back, mut lat) = ([7u8; MSG], Vec::new(), Vec::new());
+        let call = |i: usize| {
+            let t = Instant::now();
+            (self.clients[i].start_call_raw(ECHO, &msg, tandem_std::Deadline::None).expect("call"), (i, t))
+        };
+        let mut calls = tandem_std::Completions::new();
+        for i in 0..self.clients.len() {
+            let (p, tag) = call(i);
+            calls.push(p, tag);
+        }
+        while let Some(((i, t), r)) = calls.wait_into(&mut back) {
+            r.expect("call");
+            let now = Instant::now();
+            lat.push(now - t);
+            if now - start < time {
+                let (p, tag) = call(i);
+                calls.push(p, tag);
+            }
+        }
+        lat
     }
 }
 
