@@ -91,7 +91,7 @@ struct Slot<T, R, E> {
 /// ```no_run
 /// use tandem_std::{Client, ClientConfig, Completions, Deadline, Handlers, MethodId};
 ///
-/// # fn main() -> Result<(), tandem_std::Error> {
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// const ECHO: MethodId = MethodId::new(1, 1);
 /// let clients = (0..100)
 ///     .map(|i| Client::connect("tcp://127.0.0.1:7000", ClientConfig::new(format!("c{i}")), Handlers::new()))
