@@ -57,9 +57,13 @@
 //!   waited on the same way. An idle connection costs no thread and a few KiB of memory.
 //! * **Handler pool**: handlers run on a pool of threads (see below); inline handlers on the
 //!   I/O thread.
-//! * **Callers** block on their own thread: they spin for a few microseconds (an answer on its
-//!   way usually arrives meanwhile), then park until the connection wakes them. Timeouts need no
-//!   timer thread: the waiting thread parks until its earliest deadline.
+//! * **Callers** block on their own thread: they park until the connection wakes them (no
+//!   spinning: on few cores it delays the I/O threads the answer needs). Timeouts need no timer
+//!   thread: the waiting thread parks until its earliest deadline.
+//! * **Many calls, one thread**: [`Completions`] holds calls in flight on any connections and
+//!   returns each with its tag as it completes, so that one thread can keep a call going on
+//!   each of thousands of connections (a thread per call would spend most of its time being
+//!   woken and parked). tandem-smol needs no counterpart: its executor does this.
 //!
 //! # Handler capacity
 //!

@@ -12,7 +12,7 @@ mod common;
 use common::bounded;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tandem_std::{Client, ClientConfig, Handlers, MethodId, Server, ServerConfig};
+use tandem_std::{Client, ClientConfig, Completions, Handlers, MethodId, Server, ServerConfig};
 use tandem_testkit::heap::{self, Churn};
 use tandem_testkit::wire::RawPeer;
 
@@ -230,6 +230,28 @@ fn large_stream_items_received_directly() {
             assert_eq!(rx.recv().unwrap().map(|v| v.len()), Some(item.len()));
             tx.send(&item).unwrap();
             rx.cancel();
+        });
+    });
+}
+
+#[test]
+fn completions_answered_cancelled_and_dropped() {
+    // One set reused across cycles (its slots and wakers reused): a call answered, a call
+    // cancelled by `cancel_all`; every 100th cycle the set is dropped with a call in it.
+    bounded(600, || {
+        let mut set = Completions::new();
+        let mut n = 0u64;
+        churn("Completions: answered + cancel_all + dropped", |rig| {
+            set.push(rig.client.start_call_raw(ECHO, b"x", Duration::from_secs(30)).unwrap(), 1);
+            set.push(rig.client.start_call_raw(WAIT, b"x", Duration::from_secs(30)).unwrap(), 2);
+            let (tag, r) = set.wait().unwrap();
+            assert_eq!((tag, r.unwrap()), (1, b"x".to_vec()));
+            n += 1;
+            if n % 100 == 0 {
+                set = Completions::new();
+            } else {
+                set.cancel_all();
+            }
         });
     });
 }
