@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: tandem_fuzz::conn_frames::Input| {
-    tandem_fuzz::conn_frames::run(&input);
+    let _direct_items = tandem_fuzz::conn_frames::run(&input);
 });

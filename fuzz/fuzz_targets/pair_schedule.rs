@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|input: tandem_fuzz::pair::Input| {
-    tandem_fuzz::pair::run(&input);
+    let _direct_items = tandem_fuzz::pair::run(&input);
 });

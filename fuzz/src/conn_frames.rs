@@ -201,7 +201,9 @@ fn params(p: &PeerHello, packet: bool) -> Vec<(u64, u64)> {
 }
 
 /// Runs one input.
-pub fn run(input: &Input) {
+/// Runs one input through every check; returns how many stream items the connection received
+/// directly (so that a corpus can be shown to reach direct receive).
+pub fn run(input: &Input) -> u64 {
     let cfg = configs(usize::from(input.config));
     let packet = matches!(cfg.transport, Transport::Packet { .. });
     let role = if input.dialer { Role::Dialer } else { Role::Acceptor };
@@ -276,6 +278,7 @@ pub fn run(input: &Input) {
     assert_eq!(h.c.state(), State::Closed, "an hour of silence did not close the connection");
     h.t.check_final(&h.c);
     assert!(h.c.is_finished(), "closed and drained but not finished");
+    h.t.direct_items
 }
 
 impl Harness {

@@ -340,7 +340,9 @@ impl Pair {
 }
 
 /// Runs one input.
-pub fn run(input: &Input) {
+/// Runs one input through every check; returns how many stream items the two sides received
+/// directly (so that a corpus can be shown to reach direct receive).
+pub fn run(input: &Input) -> u64 {
     let now = Instant::from_millis(1_000);
     let pick = |small: bool| configs(usize::from(small) + if input.packet { 2 } else { 0 });
     let mut p = Pair {
@@ -372,4 +374,5 @@ pub fn run(input: &Input) {
         }
     }
     p.epilogue();
+    p.nodes.iter().map(|n| n.t.direct_items).sum()
 }

@@ -542,8 +542,8 @@ fn markdown(result: &Value) -> String {
     let _ = writeln!(out, "\n### Many connections\n");
     let _ = writeln!(
         out,
-        "1,000 connections to one server, each with one 32-byte echo call in flight at all times (tandem-std: a caller \
-         thread per connection; tandem-smol, tarpc, tonic: a task per connection on one executor thread); calls/s over \
+        "1,000 connections to one server, each with one 32-byte echo call in flight at all times (tandem-std: one \
+         thread waiting on all the calls through a `Completions` set; tandem-smol, tarpc, tonic: a task per connection on one executor thread); calls/s over \
          all connections, latency percentiles over every call, CPU time (whole process) per call.\n"
     );
     out.push_str(&many(result, true));
