@@ -332,7 +332,18 @@ impl Peer {
         deadline: impl Into<Deadline>,
         out: &mut Vec<u8>,
     ) -> Result<(), CallError> {
-        self.start_call_raw(method, payload, deadline).await?.wait_into(out).await
+        let label = MethodLabel::id(method);
+        let id = self.open(Kind::Call, method, None, label, payload, deadline.into()).await?;
+        // `start_call_raw(..).wait_into(out)` without the `PendingCall`'s own handle.
+        let mut call = Borrowed { h: &self.h, id, done: false };
+        let r = poll_fn(|cx| {
+            poll_call(call.h, call.id, &mut call.done, cx, |inner, r| deliver_into(inner, r, out))
+        })
+        .await;
+        r.map_err(|(status, body)| {
+            out.clear();
+            failure(&self.h, label, |_| None, status, &body)
+        })
     }
 
     /// [`call_raw`](Self::call_raw) carrying a schema key (SPEC.md §7.10): for a tool that
@@ -702,19 +713,9 @@ impl<R, E> PendingCall<R, E> {
     /// Cancels the call: CANCEL goes to the peer, whose handler sees it.
     pub fn cancel(self) {}
 
-    /// The error for a failed exchange: its status, the status body's message and details,
-    /// and the application error they carry (APPLICATION_ERROR).
+    /// The error for a failed exchange (see [`failure`]).
     fn failure(&self, status: Status, body: &[u8]) -> CallError<E> {
-        let e = CallError::from(status).with_context(self.label, self.h.shared().name());
-        let Some(b) = StatusBody::decode(body) else {
-            if !body.is_empty() {
-                tracing::debug!(method = %self.label, "status body does not parse: ignored (SPEC.md §8.7)");
-            }
-            return e;
-        };
-        let message = (!b.message.is_empty()).then(|| String::from_utf8_lossy(b.message).into_owned());
-        let app = if status == Status::APPLICATION_ERROR { (self.decode_app)(b.details) } else { None };
-        e.with_body(message, b.details.to_vec()).with_app(app)
+        failure(&self.h, self.label, self.decode_app, status, body)
     }
 }
 
@@ -731,36 +732,104 @@ impl<R, E> PendingCall<R, E> {
         cx: &mut Context<'_>,
         on: impl FnOnce(&mut Inner, CallResult) -> T,
     ) -> Poll<T> {
-        let id = self.id;
-        // First the waiters an I/O thread is still waking (see `relay`): from here, without a
-        // cross-thread wake-up each.
-        relay::take_over();
-        let mut inner = self.h.shared().lock();
-        if self.done {
-            return Poll::Ready(on(&mut inner, Err((Status::UNAVAILABLE, Vec::new()))));
+        poll_call(&self.h, self.id, &mut self.done, cx, on)
+    }
+}
+
+/// The error for a failed exchange: its status, the status body's message and details, and
+/// the application error they carry (APPLICATION_ERROR).
+fn failure<E>(
+    h: &Handle,
+    label: MethodLabel,
+    decode_app: fn(&[u8]) -> Option<E>,
+    status: Status,
+    body: &[u8],
+) -> CallError<E> {
+    let e = CallError::from(status).with_context(label, h.shared().name());
+    let Some(b) = StatusBody::decode(body) else {
+        if !body.is_empty() {
+            tracing::debug!(method = %label, "status body does not parse: ignored (SPEC.md §8.7)");
         }
-        let relayed = inner.take_relay();
-        let out = match inner.calls.get_mut(&id) {
-            Some(slot) => match slot.result.take() {
-                Some(r) => r,
-                None => {
-                    match &slot.waker {
-                        Some(w) if w.will_wake(cx.waker()) => {}
-                        _ => slot.waker = Some(cx.waker().clone()),
-                    }
-                    drop(inner);
-                    relayed.wake();
-                    return Poll::Pending;
+        return e;
+    };
+    let message = (!b.message.is_empty()).then(|| String::from_utf8_lossy(b.message).into_owned());
+    let app = if status == Status::APPLICATION_ERROR { decode_app(b.details) } else { None };
+    e.with_body(message, b.details.to_vec()).with_app(app)
+}
+
+/// Polls call `id` on `h` for its outcome, handing it to `on` under the connection's lock
+/// (`Pending`: the waker is kept); `done` once it was handed over.
+fn poll_call<T>(
+    h: &Handle,
+    id: u64,
+    done: &mut bool,
+    cx: &mut Context<'_>,
+    on: impl FnOnce(&mut Inner, CallResult) -> T,
+) -> Poll<T> {
+    // First the waiters an I/O thread is still waking (see `relay`): from here, without a
+    // cross-thread wake-up each.
+    relay::take_over();
+    let mut inner = h.shared().lock();
+    if *done {
+        return Poll::Ready(on(&mut inner, Err((Status::UNAVAILABLE, Vec::new()))));
+    }
+    let relayed = inner.take_relay();
+    let out = match inner.calls.get_mut(&id) {
+        Some(slot) => match slot.result.take() {
+            Some(r) => r,
+            None => {
+                match &slot.waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => slot.waker = Some(cx.waker().clone()),
                 }
-            },
-            None => Err((Status::UNAVAILABLE, Vec::new())),
-        };
-        inner.calls.remove(&id);
-        let t = on(&mut inner, out);
-        drop(inner);
-        relayed.wake();
-        self.done = true;
-        Poll::Ready(t)
+                drop(inner);
+                relayed.wake();
+                return Poll::Pending;
+            }
+        },
+        None => Err((Status::UNAVAILABLE, Vec::new())),
+    };
+    inner.calls.remove(&id);
+    let t = on(&mut inner, out);
+    drop(inner);
+    relayed.wake();
+    *done = true;
+    Poll::Ready(t)
+}
+
+/// Moves a call's response into `out` (its old buffer goes back to the connection for a later
+/// response); a failure is handed back.
+fn deliver_into(inner: &mut Inner, r: CallResult, out: &mut Vec<u8>) -> Result<(), (Status, Vec<u8>)> {
+    let mut body = r?;
+    core::mem::swap(out, &mut body);
+    inner.give_spare(body);
+    Ok(())
+}
+
+/// Cancels call `id` on `h` unless it is `done` (a call in flight that is dropped).
+fn cancel_call(h: &Handle, id: u64, done: bool) {
+    if done {
+        return;
+    }
+    let mut inner = h.shared().lock();
+    inner.calls.remove(&id);
+    if inner.conn.cancel(id).is_ok() {
+        tracing::debug!(conn = h.shared().id, id, "call dropped: cancelled");
+        inner.wake_driver();
+    }
+}
+
+/// A call in flight borrowing its connection's handle (`Peer::call_raw_into`: no handle to
+/// count up and down per call); cancelled if dropped before its outcome.
+struct Borrowed<'a> {
+    h: &'a Handle,
+    id: u64,
+    done: bool,
+}
+
+impl Drop for Borrowed<'_> {
+    fn drop(&mut self) {
+        cancel_call(self.h, self.id, self.done);
     }
 }
 
@@ -776,12 +845,7 @@ impl<E> PendingCall<Vec<u8>, E> {
     /// once (tandem-std's `Completions`): `Pending` keeps `cx`'s waker; once it returned
     /// `Ready`, the call is over and a later poll is `UNAVAILABLE`.
     pub fn poll_into(&mut self, cx: &mut Context<'_>, out: &mut Vec<u8>) -> Poll<Result<(), CallError<E>>> {
-        let r = core::task::ready!(self.poll_outcome_with(cx, |inner, r| {
-            let mut body = r?;
-            core::mem::swap(out, &mut body);
-            inner.give_spare(body);
-            Ok(())
-        }));
+        let r = core::task::ready!(self.poll_outcome_with(cx, |inner, r| deliver_into(inner, r, out)));
         Poll::Ready(r.map_err(|(status, body)| {
             out.clear();
             self.failure(status, &body)
@@ -806,14 +870,6 @@ impl<R, E> Future for PendingCall<R, E> {
 
 impl<R, E> Drop for PendingCall<R, E> {
     fn drop(&mut self) {
-        if self.done {
-            return;
-        }
-        let mut inner = self.h.shared().lock();
-        inner.calls.remove(&self.id);
-        if inner.conn.cancel(self.id).is_ok() {
-            tracing::debug!(conn = self.h.shared().id, id = self.id, "call dropped: cancelled");
-            inner.wake_driver();
-        }
+        cancel_call(&self.h, self.id, self.done);
     }
 }

@@ -31,6 +31,65 @@ fn slow_router(seen: async_channel::Sender<&'static str>) -> Handlers {
     })
 }
 
+/// `call_raw_into` (which waits on its call without a `PendingCall` of its own): the answer
+/// lands in the caller's buffer, a failure names the method and carries the handler's
+/// message (the buffer emptied), and dropping the future mid-call cancels the handler.
+#[test]
+fn call_raw_into_answers_fails_with_the_message_and_cancels_when_dropped() {
+    use tandem_smol::tandem_core::MethodId;
+    use tandem_smol::Outcome;
+    const ECHO: MethodId = MethodId::new(40, 1);
+    const FAIL: MethodId = MethodId::new(40, 2);
+    const HOLD: MethodId = MethodId::new(40, 3);
+    run(T, async {
+        let (seen, seen_rx) = async_channel::unbounded();
+        let handlers = Handlers::new()
+            .raw_unary(ECHO, |_, req| async move { Ok(req) })
+            .raw_unary_outcome(FAIL, |_, _| async {
+                Outcome::failed(Status::NOT_FOUND, "no such thing", Vec::new())
+            })
+            .raw_unary(HOLD, move |ctx, _| {
+                let seen = seen.clone();
+                async move {
+                    ctx.cancelled().await;
+                    let _ = seen.try_send("cancelled");
+                    Err(Status::CANCELLED)
+                }
+            });
+        let server = Server::bind("tcp://127.0.0.1:0", ServerConfig::new("server"), handlers).unwrap();
+        let client =
+            Client::connect(&server.local_addr().to_string(), ClientConfig::new("client"), Handlers::new())
+                .await
+                .unwrap();
+        let peer = client.peer();
+        let mut out = b"old".to_vec();
+        peer.call_raw_into(ECHO, b"hello", T, &mut out).await.unwrap();
+        assert_eq!(out, b"hello");
+        let e = peer.call_raw_into(FAIL, b"x", T, &mut out).await.unwrap_err();
+        assert_eq!((e.status(), e.message()), (Status::NOT_FOUND, Some("no such thing")));
+        assert!(e.to_string().starts_with("40/2 on \"server\""), "the error names the method and peer: {e}");
+        assert!(out.is_empty(), "emptied on an error");
+        let r = peer
+            .call_raw_into(HOLD, b"x", Deadline::None, &mut out)
+            .or(async {
+                wait_until(|| server.peer("client").is_some_and(|p| p.stats().calls_open_inbound == 1)).await;
+                Err(CallError::from(Status::UNKNOWN))
+            })
+            .await;
+        assert_eq!(r, Err(CallError::from(Status::UNKNOWN)), "the call's future was dropped");
+        assert_eq!(within(T, seen_rx.recv()).await.unwrap(), "cancelled");
+        within(T, async {
+            while peer.stats().calls_open_outbound != 0 {
+                Timer::after(Duration::from_millis(2)).await;
+            }
+        })
+        .await;
+        peer.call_raw_into(ECHO, b"again", T, &mut out).await.unwrap();
+        assert_eq!(out, b"again");
+        server.shutdown(T).await;
+    });
+}
+
 #[test]
 fn dropping_a_call_future_cancels_the_remote_handler_both_directions() {
     run(T, async {
