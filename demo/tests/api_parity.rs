@@ -20,12 +20,14 @@ const ONLY_STD: &[(&str, &str)] = &[
     ("PendingCall::wait", "blocks for the outcome (smol: PendingCall is a Future, awaited)"),
     ("Blocking", "the flavor of declared services with blocking handlers (smol: Async)"),
     ("MemberWatch::changed_within", "a bounded blocking wait (smol: race changed() with any timer)"),
+    ("Completions", "one thread blocking on many calls at once (smol: the executor awaits many calls)"),
 ];
 const ONLY_SMOL: &[(&str, &str)] = &[
     ("Spawner", "async handlers run on an executor the user chooses"),
     ("SmolSpawner", "the default executor"),
     ("Task", "what a Spawner runs"),
     ("Async", "the flavor of declared services with async handlers (std: Blocking)"),
+    ("PendingCall::poll_into", "wait_into as a poll, for a caller's own future or set (std: Completions)"),
 ];
 
 /// The API types whose methods both runtimes must share.
